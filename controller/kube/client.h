@@ -1,0 +1,133 @@
+/*
+ * The Kubernetes API client: HTTP over libcurl with connection reuse and TLS
+ * verification, the REST verbs on any resource, and metav1.Status errors.
+ *
+ * Every verb returns 0 or a negative mb_error code. A non-2xx answer is parsed
+ * as a metav1.Status: its code, reason and message are kept per thread
+ * (kube_status_last()) and in mb_error_last(), and mapped to a code: 404
+ * MB_ENOTFOUND, 409 MB_ECONFLICT (reason AlreadyExists: MB_EEXISTS), 410
+ * MB_EGONE, 401/403 MB_EFORBIDDEN, 422 MB_EINVALID, others MB_EHTTP. 429 is
+ * retried after Retry-After; 5xx and connection errors are retried with capped
+ * exponential backoff and jitter; 409 is never retried.
+ */
+#ifndef KUBE_CLIENT_H
+#define KUBE_CLIENT_H
+
+#include "kube/config.h"
+
+#include <cjson/cJSON.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct kube_client kube_client;
+
+/* A resource type: group "" is the core group. */
+typedef struct {
+    const char *group;
+    const char *version;
+    const char *resource; /* plural, lower case */
+    const char *kind;
+    bool namespaced;
+} kube_resource;
+
+extern const kube_resource KUBE_NAMESPACES, KUBE_CONFIGMAPS, KUBE_SECRETS, KUBE_PODS,
+    KUBE_EVENTS, KUBE_SERVICEACCOUNTS, KUBE_DEPLOYMENTS, KUBE_REPLICASETS,
+    KUBE_NETWORKPOLICIES, KUBE_LEASES, KUBE_SUBJECTACCESSREVIEWS,
+    KUBE_CUSTOMRESOURCEDEFINITIONS;
+
+/* The last non-2xx answer's metav1.Status, per thread. */
+typedef struct {
+    long code;          /* HTTP status */
+    char reason[64];    /* e.g. NotFound, Conflict, Expired */
+    char message[512];
+    long retry_after;   /* seconds from Retry-After or details.retryAfterSeconds, 0 if none */
+} kube_status;
+
+const kube_status *kube_status_last(void);
+
+/*
+ * Parses a non-2xx body as metav1.Status into out (a body that is not a Status
+ * still yields code and a message built from the HTTP status). Returns the
+ * mapped mb_error code and sets the last-error message.
+ */
+int kube_status_parse(kube_status *out, long http_code, const char *body, size_t len);
+
+typedef struct {
+    int max_retries;          /* for 429, 5xx and connection errors; default 5 */
+    long backoff_base_ms;     /* default 100 */
+    long backoff_max_ms;      /* default 10000 */
+    long timeout_ms;          /* per non-watch request; default 30000 */
+    const char *user_agent;   /* default "membrane" */
+} kube_client_opts;
+
+/* Takes ownership of cfg. opts may be NULL. */
+int kube_client_new(kube_client **out, kube_config *cfg, const kube_client_opts *opts);
+void kube_client_free(kube_client *c);
+
+/* Borrowed: the configuration the client was made with. */
+const kube_config *kube_client_config(const kube_client *c);
+
+/* Makes every retry wait and every watch on this client return MB_ESTOPPED soon. */
+void kube_client_stop(kube_client *c);
+
+/* A raw answer. */
+typedef struct {
+    long status;
+    char *body;       /* NUL-terminated, owned */
+    size_t len;
+    long retry_after; /* seconds, 0 if absent */
+} kube_response;
+
+void kube_response_clear(kube_response *r);
+
+/*
+ * One request with the retry policy above; path starts with '/' and may carry
+ * a query. Non-2xx answers are returned in out with 0 (they are data here);
+ * only transport failures return an error.
+ */
+int kube_request(kube_response *out, kube_client *c, const char *method, const char *path,
+                 const char *content_type, const char *body, size_t body_len);
+
+/* "/api/v1/namespaces/ns/pods/name/sub" and friends; ns/name/sub may be NULL. Caller frees. */
+char *kube_path(const kube_resource *r, const char *ns, const char *name, const char *subresource);
+
+int kube_get(cJSON **out, kube_client *c, const kube_resource *r, const char *ns, const char *name);
+
+typedef struct {
+    const char *label_selector;
+    const char *field_selector;
+    long limit;                   /* page size; 0: 500 */
+    const char *resource_version; /* NULL: most recent */
+} kube_list_opts;
+
+/* All pages, merged: {"items":[...], "metadata":{"resourceVersion": <of the list>}}. ns NULL: all namespaces. */
+int kube_list(cJSON **out, kube_client *c, const kube_resource *r, const char *ns,
+              const kube_list_opts *opts);
+
+int kube_create(cJSON **out, kube_client *c, const kube_resource *r, const char *ns, const cJSON *obj);
+
+/* PUT; obj's metadata.resourceVersion is the precondition. subresource NULL or "status". */
+int kube_update(cJSON **out, kube_client *c, const kube_resource *r, const char *ns,
+                const cJSON *obj, const char *subresource);
+
+typedef enum {
+    KUBE_PATCH_MERGE,      /* application/merge-patch+json */
+    KUBE_PATCH_JSON,       /* application/json-patch+json */
+    KUBE_PATCH_STRATEGIC,  /* application/strategic-merge-patch+json (built-in kinds only) */
+} kube_patch_type;
+
+/* subresource NULL or "status". out may be NULL. */
+int kube_patch(cJSON **out, kube_client *c, const kube_resource *r, const char *ns, const char *name,
+               const char *subresource, kube_patch_type type, const char *patch);
+
+typedef struct {
+    const char *uid;                /* precondition, may be NULL */
+    const char *resource_version;   /* precondition, may be NULL */
+    const char *propagation_policy; /* Orphan | Background | Foreground, may be NULL */
+} kube_delete_opts;
+
+int kube_delete(kube_client *c, const kube_resource *r, const char *ns, const char *name,
+                const kube_delete_opts *opts);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * Where the Kubernetes API is and how to authenticate to it: kubeconfig files
+ * (contexts, tokens, client certificates, CAs, exec credential plugins) and
+ * the in-cluster service-account configuration. Certificates, keys and CAs are
+ * held in memory as PEM; credentials that can change (tokenFile, exec plugins,
+ * the in-cluster token) are refreshed by kube_config_credentials().
+ */
+#ifndef KUBE_CONFIG_H
+#define KUBE_CONFIG_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+typedef struct {
+    char *data; /* PEM bytes, NUL-terminated */
+    size_t len;
+} kube_pem;
+
+typedef struct {
+    char *command;
+    char **args;   /* NULL-terminated */
+    char **env;    /* NULL-terminated "NAME=value" pairs added to the environment */
+    char *api_version; /* client.authentication.k8s.io/v1 */
+    bool provide_cluster_info;
+} kube_exec_config;
+
+typedef struct kube_config {
+    char *source;         /* the file(s) or "in-cluster", for messages */
+    char *context;        /* the context used (NULL in-cluster) */
+    char *server;         /* https://host:port, no trailing slash */
+    char *namespace;      /* the context's or in-cluster namespace; may be NULL */
+    char *tls_server_name;
+    bool insecure_skip_tls_verify;
+    kube_pem ca;          /* empty: system trust store */
+    kube_pem client_cert; /* empty: none (or from exec) */
+    kube_pem client_key;
+    char *token;          /* static bearer token, may be NULL */
+    char *token_file;     /* re-read when it changes, may be NULL */
+    kube_exec_config *exec; /* may be NULL */
+
+    /* credential cache; guarded by lock */
+    pthread_mutex_t lock;
+    char *cached_token;
+    time_t cached_token_mtime;
+    long cached_token_mtime_ns;
+    time_t exec_expiry;   /* 0: no expiry given */
+    bool exec_valid;
+    kube_pem exec_cert;
+    kube_pem exec_key;
+} kube_config;
+
+/* The credentials to present on one request: copies owned by the caller. */
+typedef struct {
+    char *bearer;     /* NULL: none */
+    kube_pem cert;    /* empty: none */
+    kube_pem key;
+} kube_credentials;
+
+/*
+ * Loads configuration with kubectl's precedence: path if non-NULL, else
+ * $KUBECONFIG (a colon-separated list merged as kubectl merges it), else
+ * ~/.kube/config, else in-cluster. context NULL means current-context.
+ * On error the message names the file and the field.
+ */
+int kube_config_load(kube_config **out, const char *path, const char *context);
+
+/* Loads the in-cluster configuration; root is prepended to the service-account paths ("" in production). */
+int kube_config_load_incluster(kube_config **out, const char *root);
+
+/* Credentials for the next request; re-reads tokenFile when changed and runs the exec plugin before expiry. Thread-safe. */
+int kube_config_credentials(kube_credentials *out, kube_config *cfg);
+
+void kube_credentials_clear(kube_credentials *c);
+
+void kube_config_free(kube_config *cfg);
+
+#endif

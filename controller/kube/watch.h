@@ -1,0 +1,62 @@
+/*
+ * Watch streams: the newline-delimited JSON events of ?watch=1, parsed
+ * incrementally however the bytes are split, and one streaming request.
+ * Resuming from the last resourceVersion and relisting on 410 are the
+ * informer's loop (runtime/informer.h) built on these.
+ */
+#ifndef KUBE_WATCH_H
+#define KUBE_WATCH_H
+
+#include "kube/client.h"
+
+#include <cjson/cJSON.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+typedef enum {
+    KUBE_WATCH_ADDED,
+    KUBE_WATCH_MODIFIED,
+    KUBE_WATCH_DELETED,
+    KUBE_WATCH_BOOKMARK,
+    KUBE_WATCH_ERROR, /* object is a metav1.Status */
+} kube_watch_type;
+
+const char *kube_watch_type_name(kube_watch_type t);
+
+/* Receives one event; takes ownership of object. Returns 0 to go on, non-zero to stop. */
+typedef int (*kube_watch_fn)(void *ctx, kube_watch_type type, cJSON *object);
+
+typedef struct kube_watch_parser kube_watch_parser;
+
+int kube_watch_parser_new(kube_watch_parser **out, kube_watch_fn fn, void *ctx);
+
+/*
+ * Feeds bytes; complete lines are delivered to fn. Returns 0, MB_EJSON for a
+ * line that is not a watch event (message names the problem), or
+ * MB_ESTOPPED when fn asked to stop.
+ */
+int kube_watch_parser_feed(kube_watch_parser *p, const char *data, size_t len);
+
+/* Bytes held back waiting for the rest of their line. */
+size_t kube_watch_parser_pending(const kube_watch_parser *p);
+
+void kube_watch_parser_free(kube_watch_parser *p);
+
+typedef struct {
+    const char *label_selector;
+    const char *field_selector;
+    const char *resource_version; /* start after this one; NULL: from now */
+    int timeout_seconds;          /* asks the server to end the stream after this; 0: server default */
+    atomic_bool *stop;            /* set to true from any thread to end the stream soon; may be NULL */
+} kube_watch_opts;
+
+/*
+ * Streams one watch (allowWatchBookmarks on) and delivers its events to fn.
+ * Returns 0 when the server ended the stream, MB_ESTOPPED when fn or *stop or
+ * kube_client_stop() ended it, MB_EGONE on 410 (as an HTTP status or as an
+ * ERROR event, which is then not delivered), or another error.
+ */
+int kube_watch(kube_client *c, const kube_resource *r, const char *ns, const kube_watch_opts *opts,
+               kube_watch_fn fn, void *ctx);
+
+#endif

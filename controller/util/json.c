@@ -1,0 +1,81 @@
+/*
+ * Path walking over cJSON objects (case-sensitive keys).
+ */
+#include "util/json.h"
+#include "util/error.h"
+
+#include <stdarg.h>
+
+static const cJSON *walk(const cJSON *obj, va_list ap)
+{
+    const char *key;
+    while (obj && (key = va_arg(ap, const char *)) != NULL)
+        obj = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    return obj;
+}
+
+const cJSON *json_get(const cJSON *obj, ...)
+{
+    va_list ap;
+    va_start(ap, obj);
+    const cJSON *r = walk(obj, ap);
+    va_end(ap);
+    return r;
+}
+
+const char *json_str(const cJSON *obj, ...)
+{
+    va_list ap;
+    va_start(ap, obj);
+    const cJSON *r = walk(obj, ap);
+    va_end(ap);
+    return cJSON_IsString(r) ? r->valuestring : NULL;
+}
+
+long long json_int(long long def, const cJSON *obj, ...)
+{
+    va_list ap;
+    va_start(ap, obj);
+    const cJSON *r = walk(obj, ap);
+    va_end(ap);
+    return cJSON_IsNumber(r) ? (long long)r->valuedouble : def;
+}
+
+bool json_bool(bool def, const cJSON *obj, ...)
+{
+    va_list ap;
+    va_start(ap, obj);
+    const cJSON *r = walk(obj, ap);
+    va_end(ap);
+    return cJSON_IsBool(r) ? cJSON_IsTrue(r) : def;
+}
+
+cJSON *json_ensure_object(cJSON *obj, ...)
+{
+    va_list ap;
+    const char *key;
+    va_start(ap, obj);
+    while (obj && (key = va_arg(ap, const char *)) != NULL) {
+        cJSON *next = cJSON_GetObjectItemCaseSensitive(obj, key);
+        if (!cJSON_IsObject(next)) {
+            if (next)
+                cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+            next = cJSON_AddObjectToObject(obj, key);
+        }
+        obj = next;
+    }
+    va_end(ap);
+    return obj;
+}
+
+int json_set_str(cJSON *obj, const char *key, const char *value)
+{
+    cJSON *s = cJSON_CreateString(value);
+    if (!s)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    if (cJSON_GetObjectItemCaseSensitive(obj, key))
+        cJSON_ReplaceItemInObjectCaseSensitive(obj, key, s);
+    else
+        cJSON_AddItemToObject(obj, key, s);
+    return 0;
+}

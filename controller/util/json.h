@@ -1,0 +1,29 @@
+/*
+ * Small read helpers over cJSON trees: walk a path of object keys and read a
+ * typed leaf. All returned pointers are borrowed from the tree.
+ */
+#ifndef MB_JSON_H
+#define MB_JSON_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+
+/* The item at obj.k1.k2...; the key list ends with NULL. NULL when any step is missing. */
+const cJSON *json_get(const cJSON *obj, ...) __attribute__((sentinel));
+
+/* The string at the path, or NULL when missing or not a string. */
+const char *json_str(const cJSON *obj, ...) __attribute__((sentinel));
+
+/* The number at the path, or def when missing or not a number. */
+long long json_int(long long def, const cJSON *obj, ...) __attribute__((sentinel));
+
+/* The boolean at the path, or def when missing or not a boolean. */
+bool json_bool(bool def, const cJSON *obj, ...) __attribute__((sentinel));
+
+/* Item at path obj.k1...kn, creating empty objects for missing steps; NULL on allocation failure. */
+cJSON *json_ensure_object(cJSON *obj, ...) __attribute__((sentinel));
+
+/* Sets (replacing) a string member; 0 or MB_ENOMEM. */
+int json_set_str(cJSON *obj, const char *key, const char *value);
+
+#endif
