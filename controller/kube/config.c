@@ -123,8 +123,11 @@ static int dir_of(char **out, const char *path)
     return 0;
 }
 
-/* Reads a whole file (at most KC_MAX_FILE) into a NUL-terminated buffer. */
-static int read_file(char **out, size_t *len, const char *path)
+/*
+ * Reads a whole file (at most KC_MAX_FILE) into a NUL-terminated buffer; when
+ * st is non-NULL it receives the fstat of the descriptor that was read.
+ */
+static int read_file_stat(char **out, size_t *len, const char *path, struct stat *st_out)
 {
     int err = 0, fd = -1;
     char *buf = NULL, ebuf[128];
@@ -138,10 +141,16 @@ static int read_file(char **out, size_t *len, const char *path)
         return mb_error_set(e == ENOENT ? MB_ENOTFOUND : MB_EIO, "cannot read %s: %s", path,
                             errno_text(e, ebuf, sizeof(ebuf)));
     }
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    if (fstat(fd, &st) < 0) {
+        err = mb_error_set(MB_EIO, "cannot read %s: %s", path, errno_text(errno, ebuf, sizeof(ebuf)));
+        goto done;
+    }
+    if (S_ISDIR(st.st_mode)) {
         err = mb_error_set(MB_EIO, "cannot read %s: it is a directory", path);
         goto done;
     }
+    if (st_out)
+        *st_out = st;
     for (;;) {
         if (n + 1 >= cap) {
             size_t next = cap ? cap * 2 : 4096;
@@ -180,6 +189,11 @@ done:
     }
     close(fd);
     return err;
+}
+
+static int read_file(char **out, size_t *len, const char *path)
+{
+    return read_file_stat(out, len, path, NULL);
 }
 
 /* Decodes standard base64 (line breaks allowed) into a NUL-terminated buffer. */
@@ -321,32 +335,28 @@ static int token_clean(char *t)
 /* Reads cfg->token_file into cfg->cached_token and remembers what it looked like. */
 static int token_file_load(kube_config *cfg)
 {
-    int err = 0, fd = -1;
+    int err = 0;
     char *text = NULL;
     size_t len = 0;
     struct stat st;
 
-    if ((err = read_file(&text, &len, cfg->token_file)) < 0)
+    /* st describes exactly what was read: a rotation changes at least one of its fields */
+    if ((err = read_file_stat(&text, &len, cfg->token_file, &st)) < 0)
         return err;
     if ((err = token_clean(text)) < 0) {
         err = mb_error_wrap(err, "%s", cfg->token_file);
         goto done;
     }
-    /* the identity of what was read: a rotation changes at least one of these */
-    if ((fd = open(cfg->token_file, O_RDONLY | O_CLOEXEC)) >= 0 && fstat(fd, &st) == 0) {
-        cfg->cached_token_mtime = st.st_mtim.tv_sec;
-        cfg->cached_token_mtime_ns = st.st_mtim.tv_nsec;
-        cfg->cached_token_size = (long long)st.st_size;
-        cfg->cached_token_ino = (unsigned long long)st.st_ino;
-        cfg->cached_token_dev = (unsigned long long)st.st_dev;
-    }
+    cfg->cached_token_mtime = st.st_mtim.tv_sec;
+    cfg->cached_token_mtime_ns = st.st_mtim.tv_nsec;
+    cfg->cached_token_size = (long long)st.st_size;
+    cfg->cached_token_ino = (unsigned long long)st.st_ino;
+    cfg->cached_token_dev = (unsigned long long)st.st_dev;
     secret_free(cfg->cached_token);
     cfg->cached_token = text;
     text = NULL;
 
 done:
-    if (fd >= 0)
-        close(fd);
     secret_free(text);
     return err;
 }

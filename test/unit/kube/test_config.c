@@ -523,6 +523,19 @@ static void bump_mtime(const char *path, long seconds)
     assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
 }
 
+static struct timespec mtime_of(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    return st.st_mtim;
+}
+
+static void set_mtime(const char *path, struct timespec when)
+{
+    struct timespec times[2] = {when, when};
+    assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+}
+
 static void test_token_file_rotation(void **state)
 {
     env *e = *state;
@@ -546,7 +559,20 @@ static void test_token_file_rotation(void **state)
     bump_mtime(path_at(e->dir, "kc/secrets/token"), 5);
     assert_bearer(cfg, "three-abcd");
 
-    /* replaced by rename (a new inode), as atomic writers do */
+    /* only the size changes (the mtime is pinned to the old one) */
+    struct timespec old = mtime_of(path_at(e->dir, "kc/secrets/token"));
+    write_at(e->dir, "kc/secrets/token", "size-only-change\n");
+    set_mtime(path_at(e->dir, "kc/secrets/token"), old);
+    assert_bearer(cfg, "size-only-change");
+
+    /* only the inode changes: replaced by rename, as atomic writers do, same size and mtime */
+    old = mtime_of(path_at(e->dir, "kc/secrets/token"));
+    write_at(e->dir, "kc/secrets/token.new", "inode-only-chang\n");
+    set_mtime(path_at(e->dir, "kc/secrets/token.new"), old);
+    assert_int_equal(rename(path_at(e->dir, "kc/secrets/token.new"), path_at(e->dir, "kc/secrets/token")), 0);
+    assert_bearer(cfg, "inode-only-chang");
+
+    /* an ordinary rename rotation */
     write_at(e->dir, "kc/secrets/token.new", "four-xyzw\n");
     assert_int_equal(rename(path_at(e->dir, "kc/secrets/token.new"), path_at(e->dir, "kc/secrets/token")), 0);
     assert_bearer(cfg, "four-xyzw");
