@@ -1320,11 +1320,58 @@ static void first_line(char *buf, size_t len, const exec_buf *b)
         snprintf(buf, len, "%.*s", (int)(n > 300 ? 300 : n), s);
 }
 
+/*
+ * The executable to run: command itself when it has a '/', else the first
+ * executable file of that name in $PATH. Checked here rather than left to
+ * posix_spawnp so that "not found" reads the same whatever the spawn
+ * implementation (some report it only as the child's exit code 127).
+ */
+static int exec_resolve(char **out, const kube_exec_config *x)
+{
+    const char *path_env = getenv("PATH");
+    char *copy = NULL, *save = NULL, ebuf[128];
+    struct stat st;
+    int err = 0;
+
+    *out = NULL;
+    if (strchr(x->command, '/')) {
+        const char *why = NULL;
+        if (stat(x->command, &st) < 0 || access(x->command, X_OK) < 0)
+            why = errno_text(errno, ebuf, sizeof(ebuf));
+        else if (!S_ISREG(st.st_mode))
+            why = "it is not a regular file";
+        if (why)
+            return mb_error_set(MB_ERROR, "%s: plugin %s could not be started: %s%s%s", x->origin, x->command, why,
+                                x->install_hint ? ". " : "", x->install_hint ? x->install_hint : "");
+        return dup_str(out, x->command);
+    }
+    if (!(copy = strdup(path_env && *path_env ? path_env : "/usr/local/bin:/usr/bin:/bin")))
+        return nomem();
+    for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+        char *candidate = NULL;
+        if (asprintf(&candidate, "%s/%s", dir, x->command) < 0) {
+            err = nomem();
+            goto done;
+        }
+        if (access(candidate, X_OK) == 0 && stat(candidate, &st) == 0 && S_ISREG(st.st_mode)) {
+            *out = candidate;
+            goto done;
+        }
+        free(candidate);
+    }
+    err = mb_error_set(MB_ERROR, "%s: plugin %s could not be started: not found in PATH%s%s", x->origin, x->command,
+                       x->install_hint ? ". " : "", x->install_hint ? x->install_hint : "");
+
+done:
+    free(copy);
+    return err;
+}
+
 /* Runs the plugin and collects its stdout; errors say how it failed. */
 static int exec_run(exec_buf *out, const kube_exec_config *x)
 {
     int err = 0, status = 0, devnull = -1, pout[2] = {-1, -1}, perr[2] = {-1, -1};
-    char **argv = NULL, **envp = NULL, *info_var = NULL, ebuf[128], line[320];
+    char **argv = NULL, **envp = NULL, *info_var = NULL, *exe = NULL, ebuf[128], line[320];
     size_t nargs = 0;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -1336,6 +1383,8 @@ static int exec_run(exec_buf *out, const kube_exec_config *x)
 
     memset(out, 0, sizeof(*out));
     out->limit = KC_MAX_PLUGIN_OUTPUT;
+    if ((err = exec_resolve(&exe, x)) < 0)
+        goto done;
     for (char **a = x->args; a && *a; a++)
         nargs++;
     if (!(argv = calloc(nargs + 2, sizeof(char *)))) {
@@ -1372,7 +1421,7 @@ static int exec_run(exec_buf *out, const kube_exec_config *x)
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
     log_debug("%s: running credential plugin %s", x->origin, x->command);
-    int rc = posix_spawnp(&pid, x->command, &fa, &attr, argv, envp);
+    int rc = posix_spawn(&pid, exe, &fa, &attr, argv, envp);
     if (rc != 0) {
         pid = -1;
         err = mb_error_set(MB_ERROR, "%s: plugin %s could not be started: %s%s%s", x->origin, x->command,
@@ -1442,8 +1491,9 @@ static int exec_run(exec_buf *out, const kube_exec_config *x)
         goto done;
     }
     if (WEXITSTATUS(status) != 0) {
-        err = mb_error_set(MB_ERROR, "%s: plugin %s exited with code %d: %s", x->origin, x->command,
-                           WEXITSTATUS(status), line);
+        bool hint = WEXITSTATUS(status) == 127 && x->install_hint; /* the shell's "command not found" */
+        err = mb_error_set(MB_ERROR, "%s: plugin %s exited with code %d: %s%s%s", x->origin, x->command,
+                           WEXITSTATUS(status), line, hint ? ". " : "", hint ? x->install_hint : "");
         goto done;
     }
     if (out->overflow) {
@@ -1477,6 +1527,7 @@ done:
     if (devnull >= 0)
         close(devnull);
     free(errs.data);
+    free(exe);
     free(argv);
     free(envp);
     free(info_var);
