@@ -1685,6 +1685,8 @@ static int exec_refresh(kube_config *cfg)
 
     if (cfg->exec_valid && (cfg->exec_expiry == 0 || now < refresh_at(cfg->exec_obtained, cfg->exec_expiry)))
         return 0;
+    if (cfg->exec_valid && now < cfg->exec_expiry && now < cfg->exec_next_try)
+        return 0; /* the last refresh failed a moment ago; the current credential still works */
     if ((err = exec_run(&b, cfg->exec)) == 0)
         err = exec_parse(&r, cfg->exec, &b);
     if (b.data) {
@@ -1693,6 +1695,7 @@ static int exec_refresh(kube_config *cfg)
     }
     if (err < 0) {
         if (cfg->exec_valid && now < cfg->exec_expiry) {
+            cfg->exec_next_try = now + KUBE_EXEC_RETRY_S;
             log_warn("%s; using the current credential until it expires", mb_error_last());
             return 0;
         }
@@ -1758,6 +1761,7 @@ void kube_config_credentials_invalidate(kube_config *cfg)
     pthread_mutex_lock(&cfg->lock);
     cfg->exec_valid = false;
     cfg->exec_expiry = 0;
+    cfg->exec_next_try = 0;
     cfg->cached_token_mtime = 0;
     cfg->cached_token_mtime_ns = -1; /* forces a re-read of the token file */
     pthread_mutex_unlock(&cfg->lock);

@@ -38,6 +38,8 @@ typedef struct {
 #define KUBE_EXEC_TIMEOUT_MS 60000L
 /* Exec credentials are refreshed this long before they expire, or 10% of their lifetime if longer. */
 #define KUBE_EXEC_REFRESH_MARGIN_S 30
+/* After a failed refresh while the current credential is still valid, the plugin is not re-run for this long. */
+#define KUBE_EXEC_RETRY_S 5
 
 typedef struct kube_config {
     char *source;         /* the file(s) or "in-cluster", for messages */
@@ -65,6 +67,7 @@ typedef struct kube_config {
     char *exec_token;
     time_t exec_obtained;
     time_t exec_expiry;   /* 0: no expiry given */
+    time_t exec_next_try; /* after a failed refresh: not before this */
     bool exec_valid;
     kube_pem exec_cert;
     kube_pem exec_key;

@@ -703,6 +703,9 @@ static void test_exec_failed_refresh_keeps_valid_credential(void **state)
     assert_int_equal(plugin_runs(e), 2);
     assert_contains(logged(e), "exited with code 3: flaky: token service unavailable");
     assert_contains(logged(e), "using the current credential until it expires");
+    /* and it is not re-run on every request while it keeps failing */
+    assert_bearer(cfg, "exec-token-1");
+    assert_int_equal(plugin_runs(e), 2);
     kube_config_free(cfg);
 }
 
