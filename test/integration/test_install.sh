@@ -110,13 +110,21 @@ check_deployment() { # label rendered.json extra-args...
 }
 
 # Least privilege, asked of the apiserver as the operator's ServiceAccount.
+# resource is TYPE, TYPE/NAME, or TYPE#SUBRESOURCE (kubectl reads TYPE/X as a name).
 can() { # label yes|no verb resource [namespace]
-  local label=$1 want=$2 verb=$3 res=$4 ns=${5:-} got
-  if [ -n "$ns" ]; then
-    got=$(kubectl auth can-i "$verb" "$res" -n "$ns" --as="$sa" 2>/dev/null || true)
-  else
-    got=$(kubectl auth can-i "$verb" "$res" --all-namespaces --as="$sa" 2>/dev/null || true)
-  fi
+  local label=$1 want=$2 verb=$3 res=$4 ns=${5:-} got args=()
+  case $res in
+    *"#"*) args=("${res%%#*}" --subresource "${res#*#}") ;;
+    *) args=("$res") ;;
+  esac
+  if [ -n "$ns" ]; then args+=(-n "$ns"); else args+=(--all-namespaces); fi
+  # the RBAC authorizer sees a change a moment after it is written: ask again
+  # for a few seconds before calling a wrong answer a failure
+  for _ in $(seq 1 20); do
+    got=$(kubectl auth can-i "$verb" "${args[@]}" --as="$sa" 2>/dev/null || true)
+    [ "$got" = "$want" ] && break
+    sleep 0.25
+  done
   if [ "$got" = "$want" ]; then
     ok "$label RBAC: can-i $verb $res ${ns:+-n $ns} = $want"
   else
@@ -128,8 +136,11 @@ rbac_matrix() { # label ns-where-writes-are-allowed
   can "$l" yes list governedapireleases.governance.kfm.dev "$w"
   can "$l" yes watch datasetpromotions.governance.kfm.dev "$w"
   can "$l" yes patch policybundles.governance.kfm.dev "$w"
-  can "$l" yes update governedapireleases.governance.kfm.dev/status "$w"
-  can "$l" yes update governedapireleases.governance.kfm.dev/finalizers "$w"
+  can "$l" yes update governedapireleases.governance.kfm.dev#status "$w"
+  can "$l" yes update governedapireleases.governance.kfm.dev#finalizers "$w"
+  can "$l" yes patch datasetpromotions.governance.kfm.dev#status "$w"
+  can "$l" no update deployments.apps#scale "$w"
+  can "$l" no get pods#log "$w"
   can "$l" no delete governedapireleases.governance.kfm.dev "$w"
   can "$l" no create governedapireleases.governance.kfm.dev "$w"
   can "$l" yes patch deployments.apps "$w"
@@ -140,7 +151,7 @@ rbac_matrix() { # label ns-where-writes-are-allowed
   can "$l" no patch replicasets.apps "$w"
   can "$l" yes create pods "$w"
   can "$l" yes delete pods "$w"
-  can "$l" no create pods/exec "$w"
+  can "$l" no create pods#exec "$w"
   can "$l" no patch pods "$w"
   can "$l" yes get secrets "$w"
   can "$l" no list secrets "$w"
@@ -158,7 +169,7 @@ rbac_matrix() { # label ns-where-writes-are-allowed
   can "$l" no get nodes
   can "$l" no create clusterroles.rbac.authorization.k8s.io
   can "$l" no create rolebindings.rbac.authorization.k8s.io "$w"
-  can "$l" no create serviceaccounts/token "$w"
+  can "$l" no create serviceaccounts#token "$w"
   can "$l" yes create leases.coordination.k8s.io membrane-system
   can "$l" yes update leases.coordination.k8s.io/membrane-leader membrane-system
   can "$l" no update leases.coordination.k8s.io/someone-else membrane-system
@@ -176,7 +187,9 @@ echo "== CRDs and namespaces"
 run "kubectl apply --server-side -f crds/" kubectl apply --server-side --force-conflicts -f crds/
 run "the CRDs are Established" kubectl wait --for=condition=Established \
   crd/governedapireleases.governance.kfm.dev crd/policybundles.governance.kfm.dev crd/datasetpromotions.governance.kfm.dev --timeout=60s
-# a real namespace with the install's Pod Security labels, so dry runs see "restricted"
+# a real namespace with the install's Pod Security labels, so dry runs see "restricted";
+# an earlier run's may still be terminating
+kubectl wait --for=delete namespace/membrane-system --timeout=120s >/dev/null 2>&1 || true
 run "namespace membrane-system (restricted Pod Security)" kubectl apply -f manifests/namespace.yaml
 run "test namespaces" kubectl create namespace "$ns_a"
 kubectl create namespace "$ns_b" >/dev/null
