@@ -5,7 +5,8 @@
 # defaults; every sample under manifests/samples/invalid/ is rejected with a
 # message containing its "# expect:" line; immutable fields stay immutable; the
 # status subresource accepts the contract's status and refuses a phase outside it;
-# the printer columns, short names, categories and `kubectl explain` work.
+# the printer columns, short names, categories and `kubectl explain` work; and
+# every schema field has a description and bounds (maxItems, maxLength, ...).
 # Needs KUBECONFIG (admin) and kubectl on PATH, as hack/test.sh provides.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,6 +47,44 @@ for crd in governedapireleases policybundles datasetpromotions; do
   nonstructural=$(kubectl get crd "$name" -o jsonpath='{.status.conditions[?(@.type=="NonStructuralSchema")].status}')
   if [ -z "$nonstructural" ]; then ok "$name has a structural schema"; else fail "$name has a structural schema" "NonStructuralSchema=$nonstructural"; fi
 done
+# Schema hygiene, as the apiserver stored it: every field has a description (so
+# kubectl explain explains it), every list a maxItems, every string a maxLength
+# or an enum, every map a maxProperties (CEL cost estimation relies on them).
+kubectl get crd governedapireleases.governance.kfm.dev policybundles.governance.kfm.dev \
+    datasetpromotions.governance.kfm.dev -o json > "$tmp/crds.json" 2>"$tmp/out" || true
+python3 - "$tmp/crds.json" > "$tmp/hygiene" 2>&1 <<'PY' || true
+import json, sys
+def walk(kind, path, s, out):
+    t = s.get("type")
+    named = not path.endswith("[]") and not path.endswith("{}") and path not in ("", ".metadata")
+    if named and not s.get("description"):
+        out.append(kind + path + ": no description")
+    if t == "array" and "maxItems" not in s:
+        out.append(kind + path + ": a list without maxItems")
+    if t == "string" and path not in (".apiVersion", ".kind") and not (
+            "maxLength" in s or "enum" in s or s.get("format") == "date-time"):
+        out.append(kind + path + ": a string without maxLength or enum")
+    if t == "object" and isinstance(s.get("additionalProperties"), dict) and "maxProperties" not in s:
+        out.append(kind + path + ": a map without maxProperties")
+    for k, v in s.get("properties", {}).items():
+        walk(kind, path + "." + k, v, out)
+    if "items" in s:
+        walk(kind, path + "[]", s["items"], out)
+    if isinstance(s.get("additionalProperties"), dict):
+        walk(kind, path + "{}", s["additionalProperties"], out)
+items = json.load(open(sys.argv[1]))["items"]
+if len(items) != 3:
+    print("expected 3 CRDs, found %d" % len(items))
+for c in items:
+    out = []
+    walk(c["spec"]["names"]["kind"], "", c["spec"]["versions"][0]["schema"]["openAPIV3Schema"], out)
+    print("ok " + c["spec"]["names"]["kind"] if not out else "\n".join(out))
+PY
+if [ "$(grep -c '^ok ' "$tmp/hygiene")" -eq 3 ] && ! grep -qv '^ok ' "$tmp/hygiene"; then
+  ok "every field has a description and bounds (maxItems, maxLength or enum, maxProperties)"
+else
+  fail "every field has a description and bounds (maxItems, maxLength or enum, maxProperties)" "$(grep -v '^ok ' "$tmp/hygiene")"
+fi
 # discovery may lag a moment behind Established
 for _ in $(seq 1 30); do kubectl get gar,pb,dp -A >/dev/null 2>&1 && break; sleep 1; done
 kubectl create namespace "$ns" >/dev/null
@@ -134,7 +173,7 @@ expect_field pb/minimal '{.spec.publish}' '{}'
 expect_field dp/minimal '{.spec.publish.indexConfigMap}' kfm-published-datasets
 expect_field dp/minimal '{.spec.revoke}' false
 
-echo "== immutable fields"
+long=$(printf 'p%.0s' $(seq 1 250))
 expect_rejected() { # what expect command...
   local what=$1 want=$2; shift 2
   if "$@" >"$tmp/out" 2>&1; then
@@ -145,6 +184,22 @@ expect_rejected() { # what expect command...
     fail "$what" "expected the message to contain: $want; got: $(cat "$tmp/out")"
   fi
 }
+pb_named() { # name [configMapName]
+  printf 'apiVersion: governance.kfm.dev/v1alpha1\nkind: PolicyBundle\nmetadata: {name: %s, namespace: %s}\nspec:\n  source: {url: "https://b.kfm.example/p.tar.gz", digest: "sha256:%s"}\n' \
+    "$1" "$ns" "$(printf 'b%.0s' $(seq 1 64))"
+  [ -z "${2:-}" ] || printf '  publish: {configMapName: %s}\n' "$2"
+}
+pb_named "$long" > "$tmp/pb-long.yaml"
+expect_rejected "pb whose name leaves no room for <name>-bundle" "too long for the default ConfigMap name" \
+  kubectl create --dry-run=server -f "$tmp/pb-long.yaml"
+pb_named "$long" kfm-policy-bundle > "$tmp/pb-long-cm.yaml"
+if kubectl create --dry-run=server -f "$tmp/pb-long-cm.yaml" >"$tmp/out" 2>&1; then
+  ok "pb with a long name and its own configMapName is accepted"
+else
+  fail "pb with a long name and its own configMapName is accepted" "$(cat "$tmp/out")"
+fi
+
+echo "== immutable fields"
 expect_rejected "dp spec.datasetID cannot change" "spec.datasetID is immutable" \
   kubectl patch dp/minimal -n "$ns" --type=merge -p '{"spec":{"datasetID":"kfm.other"}}'
 expect_rejected "dp spec.versionID cannot change" "spec.versionID is immutable" \
