@@ -17,6 +17,12 @@
  */
 int kube_status_record(long http_code, const char *body, size_t len, long retry_after);
 
+/* The same for a Status object already parsed (a watch ERROR event's object); its code field is the code. */
+int kube_status_record_object(const cJSON *status);
+
+/* Appends "?key=value" or "&key=value", value URL-escaped, to *path (reallocated); 0 or MB_ENOMEM. */
+int kube_query_add(char **path, const char *key, const char *value);
+
 /* Receives the body of a 2xx answer as it arrives; 0 to go on, a negative mb_error to end. */
 typedef int (*kube_stream_fn)(void *ctx, const char *data, size_t len);
 

@@ -75,22 +75,22 @@ static void snippet(char *out, size_t size, const char *body, size_t len)
         memcpy(out + n, "...", 4);
 }
 
-int kube_status_parse(kube_status *out, long http_code, const char *body, size_t len)
+/*
+ * Fills out from doc (the parsed body, may be NULL) and sets the last-error
+ * message; body and len are only used to describe a body that is not a Status.
+ */
+static int status_fill(kube_status *out, long http_code, const cJSON *doc, const char *body, size_t len)
 {
-    cJSON *doc = NULL;
     char text[SNIPPET_MAX + 8];
     const char *reason = NULL;
     const char *message = NULL;
-    bool is_json_object = false;
+    bool is_json_object = cJSON_IsObject(doc);
 
     memset(out, 0, sizeof(*out));
     out->code = http_code;
-    if (body && len > 0) {
-        doc = cJSON_ParseWithLength(body, len);
-        is_json_object = cJSON_IsObject(doc);
-    }
     const char *kind = is_json_object ? json_str(doc, "kind", NULL) : NULL;
-    if (kind && strcmp(kind, "Status") == 0) {
+    bool is_status = kind && strcmp(kind, "Status") == 0;
+    if (is_status) {
         reason = json_str(doc, "reason", NULL);
         message = json_str(doc, "message", NULL);
         if (out->code <= 0)
@@ -105,7 +105,7 @@ int kube_status_parse(kube_status *out, long http_code, const char *body, size_t
 
     if (message && *message) {
         snprintf(out->message, sizeof(out->message), "%s", message);
-    } else if (kind && strcmp(kind, "Status") == 0) {
+    } else if (is_status) {
         snprintf(out->message, sizeof(out->message), "the server answered HTTP %ld with a Status that has no message",
                  out->code);
     } else if (!body || len == 0) {
@@ -121,12 +121,27 @@ int kube_status_parse(kube_status *out, long http_code, const char *body, size_t
         snprintf(out->message, sizeof(out->message), "the server answered HTTP %ld with %s: %s", out->code,
                  what, text);
     }
-    cJSON_Delete(doc);
 
     int code = code_map(out->code, out->reason);
     if (out->reason[0])
         return mb_error_set(code, "%s (%ld %s)", out->message, out->code, out->reason);
     return mb_error_set(code, "%s (%ld)", out->message, out->code);
+}
+
+int kube_status_parse(kube_status *out, long http_code, const char *body, size_t len)
+{
+    cJSON *doc = body && len > 0 ? cJSON_ParseWithLength(body, len) : NULL;
+    int code = status_fill(out, http_code, doc, body, len);
+    cJSON_Delete(doc);
+    return code;
+}
+
+int kube_status_record_object(const cJSON *status)
+{
+    kube_status st;
+    int code = status_fill(&st, 0, status, "{}", 2);
+    last_status = st;
+    return code;
 }
 
 int kube_status_record(long http_code, const char *body, size_t len, long retry_after)
