@@ -357,8 +357,14 @@ static void *replay_main(void *arg)
         int rc = poll(pfds, n, timeout);
         if (rc < 0 && errno != EINTR)
             break;
-        if (pfds[0].revents)
-            break;
+        if (pfds[0].revents) {
+            char cmd = 'q';
+            if (read(r->wake[0], &cmd, 1) != 1 || cmd == 'q')
+                break;
+            while (r->nconns > 0) /* 'h': hang up on every client */
+                conn_close(r, r->nconns - 1);
+            continue;
+        }
         if (!listening) {
             if (now_ms() >= listen_at) {
                 listen(r->listen_fd, 16);
@@ -491,11 +497,18 @@ const replay_request *replay_get(replay *r, size_t i)
     return q;
 }
 
+void replay_hangup(replay *r)
+{
+    char b = 'h';
+    if (write(r->wake[1], &b, 1) != 1)
+        abort();
+}
+
 void replay_free(replay *r)
 {
     if (!r)
         return;
-    char b = 0;
+    char b = 'q';
     if (write(r->wake[1], &b, 1) != 1)
         abort();
     pthread_join(r->thread, NULL);

@@ -65,6 +65,9 @@ const replay_request *replay_get(replay *r, size_t i);
 /* The value of a request header (case-insensitive name), NULL when absent. */
 const char *replay_header(const replay_request *q, const char *name);
 
+/* Closes every open connection (held streams too); the server goes on accepting new ones. */
+void replay_hangup(replay *r);
+
 /* Stops the thread, closes every connection and frees everything. Accepts NULL. */
 void replay_free(replay *r);
 
