@@ -476,7 +476,8 @@ static int tls_error(kube_client *c, CURLcode rc, long verify, const char *detai
                                        "(set certificate-authority-data in the kubeconfig)";
     switch (rc) {
     case CURLE_PEER_FAILED_VERIFICATION:
-        if (verify == 0)
+        /* libcurl checks the name itself and reports a mismatch in its text, with verify 0 or 1 */
+        if (verify == 0 || verify == 62 /* X509_V_ERR_HOSTNAME_MISMATCH */ || strstr(detail, "target host name"))
             return mb_error_set(MB_ETLS,
                                 "TLS: the server certificate of %s is not valid for the host name%s%s "
                                 "(set tls-server-name to a name the certificate carries): %s",
@@ -484,7 +485,13 @@ static int tls_error(kube_client *c, CURLcode rc, long verify, const char *detai
                                 cfg->tls_server_name ? cfg->tls_server_name : "", detail);
         if (verify == 10) /* X509_V_ERR_CERT_HAS_EXPIRED */
             return mb_error_set(MB_ETLS, "TLS: the server certificate of %s has expired: %s", cfg->server, detail);
-        return mb_error_set(MB_ETLS, "TLS: the server certificate of %s is not signed by %s: %s", cfg->server, ca,
+        if (verify == 9) /* X509_V_ERR_CERT_NOT_YET_VALID */
+            return mb_error_set(MB_ETLS, "TLS: the server certificate of %s is not valid yet (check the clock): %s",
+                                cfg->server, detail);
+        if (verify == 2 || (verify >= 18 && verify <= 21) || verify == 27) /* no trusted issuer */
+            return mb_error_set(MB_ETLS, "TLS: the server certificate of %s is not signed by %s: %s", cfg->server,
+                                ca, detail);
+        return mb_error_set(MB_ETLS, "TLS: the server certificate of %s failed verification: %s", cfg->server,
                             detail);
     case CURLE_SSL_CERTPROBLEM:
         return mb_error_set(MB_ETLS, "TLS: the client certificate or key for %s cannot be used: %s", cfg->server,

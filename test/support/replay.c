@@ -9,6 +9,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <signal.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -25,6 +29,8 @@
 typedef struct {
     int fd;
     int id;
+    SSL *ssl;
+    char client_cn[128];
     char *buf;
     size_t len, cap;
     bool held;          /* a reply left open: only watch for the client leaving */
@@ -41,6 +47,7 @@ struct replay {
     char url[64];
     pthread_t thread;
     int listen_after_ms;
+    SSL_CTX *ssl_ctx;
 
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -79,8 +86,18 @@ static char *dup_n(const char *s, size_t n)
     return d;
 }
 
-static void send_all(int fd, const char *data, size_t len)
+static void send_all(int fd, SSL *ssl, const char *data, size_t len)
 {
+    if (ssl) {
+        while (len > 0) {
+            int n = SSL_write(ssl, data, len > 65536 ? 65536 : (int)len);
+            if (n <= 0)
+                return;
+            data += n;
+            len -= (size_t)n;
+        }
+        return;
+    }
     while (len > 0) {
         ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
@@ -94,6 +111,7 @@ static void send_all(int fd, const char *data, size_t len)
 
 static void conn_close(replay *r, size_t i)
 {
+    SSL_free(r->conns[i].ssl);
     close(r->conns[i].fd);
     free(r->conns[i].buf);
     r->conns[i] = r->conns[r->nconns - 1];
@@ -134,14 +152,14 @@ static bool reply_send(conn *c, const replay_reply *rep)
     else
         n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Length: %zu\r\n", len);
     n += snprintf(head + n, sizeof(head) - (size_t)n, "%s\r\n", rep->headers ? rep->headers : "");
-    send_all(c->fd, head, (size_t)n);
+    send_all(c->fd, c->ssl, head, (size_t)n);
 
     if (!rep->chunked) {
         if (rep->drop && rep->drop_at < len) {
-            send_all(c->fd, rep->body, rep->drop_at);
+            send_all(c->fd, c->ssl, rep->body, rep->drop_at);
             return false;
         }
-        send_all(c->fd, rep->body, len);
+        send_all(c->fd, c->ssl, rep->body, len);
         return true;
     }
 
@@ -156,13 +174,13 @@ static bool reply_send(conn *c, const replay_reply *rep)
             sleep_ms(rep->pause_ms);
         char size_line[32];
         int m = snprintf(size_line, sizeof(size_line), "%zx\r\n", piece);
-        send_all(c->fd, size_line, (size_t)m);
+        send_all(c->fd, c->ssl, size_line, (size_t)m);
         if (rep->drop && off + piece > rep->drop_at) {
-            send_all(c->fd, rep->body + off, rep->drop_at - off);
+            send_all(c->fd, c->ssl, rep->body + off, rep->drop_at - off);
             return false;
         }
-        send_all(c->fd, rep->body + off, piece);
-        send_all(c->fd, "\r\n", 2);
+        send_all(c->fd, c->ssl, rep->body + off, piece);
+        send_all(c->fd, c->ssl, "\r\n", 2);
         off += piece;
     }
     if (rep->drop)
@@ -171,7 +189,7 @@ static bool reply_send(conn *c, const replay_reply *rep)
         c->held = true;
         return true;
     }
-    send_all(c->fd, "0\r\n\r\n", 5);
+    send_all(c->fd, c->ssl, "0\r\n\r\n", 5);
     return true;
 }
 
@@ -286,7 +304,7 @@ static bool conn_serve(replay *r, size_t i)
         const char *expect = replay_header(q, "expect");
         if (c->len < head_len + body_len) {
             if (expect && strcasecmp(expect, "100-continue") == 0 && !c->continued) {
-                send_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+                send_all(c->fd, c->ssl, "HTTP/1.1 100 Continue\r\n\r\n", 25);
                 c->continued = true;
             }
             request_free(q);
@@ -298,6 +316,7 @@ static bool conn_serve(replay *r, size_t i)
         c->len -= head_len + body_len;
         c->continued = false;
         q->conn = c->id;
+        memcpy(q->client_cn, c->client_cn, sizeof(q->client_cn));
         request_record(r, q);
 
         replay_reply rep = script_next(r);
@@ -314,24 +333,78 @@ static void conn_readable(replay *r, size_t i)
 {
     conn *c = &r->conns[i];
     char tmp[16384];
-    ssize_t n = recv(c->fd, tmp, sizeof(tmp), 0);
-    if (n < 0 && errno == EINTR)
-        return;
-    if (n <= 0) {
-        conn_close(r, i);
-        return;
+    ssize_t n;
+    do {
+        n = c->ssl ? SSL_read(c->ssl, tmp, sizeof(tmp)) : recv(c->fd, tmp, sizeof(tmp), 0);
+        if (n < 0 && !c->ssl && errno == EINTR)
+            return;
+        if (n <= 0) {
+            conn_close(r, i);
+            return;
+        }
+        if (c->held)
+            continue; /* nothing more is answered on a held stream */
+        if (c->len + (size_t)n + 1 > c->cap) {
+            c->cap = (c->len + (size_t)n + 1) * 2;
+            c->buf = realloc(c->buf, c->cap);
+            if (!c->buf)
+                abort();
+        }
+        memcpy(c->buf + c->len, tmp, (size_t)n);
+        c->len += (size_t)n;
+    } while (c->ssl && SSL_pending(c->ssl) > 0);
+    if (!c->held)
+        conn_serve(r, i);
+}
+
+/* The TLS handshake on a new connection; false when it failed (the client gave up, or no client certificate). */
+static bool tls_accept(replay *r, conn *c)
+{
+    if (!(c->ssl = SSL_new(r->ssl_ctx)) || !SSL_set_fd(c->ssl, c->fd) || SSL_accept(c->ssl) != 1) {
+        ERR_clear_error();
+        return false;
     }
-    if (c->held)
-        return; /* nothing more is answered on a held stream */
-    if (c->len + (size_t)n + 1 > c->cap) {
-        c->cap = (c->len + (size_t)n + 1) * 2;
-        c->buf = realloc(c->buf, c->cap);
-        if (!c->buf)
-            abort();
+    X509 *peer = SSL_get1_peer_certificate(c->ssl);
+    if (peer) {
+        X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, c->client_cn,
+                                  sizeof(c->client_cn));
+        X509_free(peer);
     }
-    memcpy(c->buf + c->len, tmp, (size_t)n);
-    c->len += (size_t)n;
-    conn_serve(r, i);
+    return true;
+}
+
+static SSL_CTX *tls_context(const replay_opts *opts)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    BIO *b = NULL;
+    X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    bool ok = false;
+
+    if (!ctx)
+        return NULL;
+    if ((b = BIO_new_mem_buf(opts->tls_cert, -1)) && (cert = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+        BIO_free(b);
+        if ((b = BIO_new_mem_buf(opts->tls_key, -1)) && (key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL)))
+            ok = SSL_CTX_use_certificate(ctx, cert) == 1 && SSL_CTX_use_PrivateKey(ctx, key) == 1;
+    }
+    BIO_free(b);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    if (ok && opts->tls_client_ca) {
+        X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+        X509 *ca = NULL;
+        ok = (b = BIO_new_mem_buf(opts->tls_client_ca, -1)) && (ca = PEM_read_bio_X509(b, NULL, NULL, NULL)) &&
+             X509_STORE_add_cert(store, ca) == 1;
+        BIO_free(b);
+        X509_free(ca);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
+    if (!ok) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
 }
 
 static void *replay_main(void *arg)
@@ -380,10 +453,13 @@ static void *replay_main(void *arg)
         if (pfds[1].revents & POLLIN) {
             int fd = accept(r->listen_fd, NULL, NULL);
             if (fd >= 0) {
-                if (r->nconns == MAX_CONNS)
+                conn c = {.fd = fd, .id = ++r->conn_ids};
+                if (r->nconns == MAX_CONNS || (r->ssl_ctx && !tls_accept(r, &c))) {
+                    SSL_free(c.ssl);
                     close(fd);
-                else
-                    r->conns[r->nconns++] = (conn){.fd = fd, .id = ++r->conn_ids};
+                } else {
+                    r->conns[r->nconns++] = c;
+                }
             }
         }
     }
@@ -402,19 +478,30 @@ int replay_start(replay **out, const replay_opts *opts)
         return -1;
     r->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     r->listen_after_ms = opts ? opts->listen_after_ms : 0;
+    if (opts && opts->tls_cert) {
+        signal(SIGPIPE, SIG_IGN); /* OpenSSL writes to sockets the client may have closed */
+        if (!(r->ssl_ctx = tls_context(opts))) {
+            close(r->listen_fd);
+            free(r);
+            return -1;
+        }
+    }
     if (r->listen_fd < 0 || setsockopt(r->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
         bind(r->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
         getsockname(r->listen_fd, (struct sockaddr *)&addr, &alen) < 0 ||
         (r->listen_after_ms <= 0 && listen(r->listen_fd, 16) < 0) || pipe(r->wake) < 0) {
         if (r->listen_fd >= 0)
             close(r->listen_fd);
+        SSL_CTX_free(r->ssl_ctx);
         free(r);
         return -1;
     }
-    snprintf(r->url, sizeof(r->url), "http://127.0.0.1:%u", (unsigned)ntohs(addr.sin_port));
+    snprintf(r->url, sizeof(r->url), "%s://127.0.0.1:%u", r->ssl_ctx ? "https" : "http",
+             (unsigned)ntohs(addr.sin_port));
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->cond, NULL);
     if (pthread_create(&r->thread, NULL, replay_main, r) != 0) {
+        SSL_CTX_free(r->ssl_ctx);
         close(r->listen_fd);
         close(r->wake[0]);
         close(r->wake[1]);
@@ -528,6 +615,7 @@ void replay_free(replay *r)
     free(r->requests);
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->cond);
+    SSL_CTX_free(r->ssl_ctx);
     free(r);
 }
 

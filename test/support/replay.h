@@ -38,10 +38,14 @@ typedef struct {
     char *body;           /* NUL-terminated */
     size_t body_len;
     int conn;             /* which connection it came on: 1, 2, ... in the order they were accepted */
+    char client_cn[128];  /* TLS: the common name of the client certificate, "" if none */
 } replay_request;
 
 typedef struct {
     int listen_after_ms;  /* bind at once but accept connections (listen) only after this delay */
+    const char *tls_cert; /* PEM: serve HTTPS with this certificate and key */
+    const char *tls_key;
+    const char *tls_client_ca; /* PEM: ask for a client certificate signed by this CA (and require it) */
 } replay_opts;
 
 /* Starts the server; opts may be NULL. Returns 0 or -1. */
@@ -50,7 +54,7 @@ int replay_start(replay **out, const replay_opts *opts);
 /* Appends a copy of reply to the script. */
 void replay_add(replay *r, const replay_reply *reply);
 
-/* "http://127.0.0.1:<port>"; borrowed. */
+/* "http://127.0.0.1:<port>" (https with TLS); borrowed. */
 const char *replay_url(const replay *r);
 
 /* The number of requests received so far. */
