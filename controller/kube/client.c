@@ -377,6 +377,7 @@ static void handle_put(kube_client *c, handle *h)
 {
     if (!h)
         return;
+    curl_easy_reset(h->easy); /* drops pointers into the finished request; keeps the connections */
     pthread_mutex_lock(&c->pool_lock);
     if (c->nidle < POOL_MAX) {
         c->idle[c->nidle++] = h;
@@ -649,14 +650,15 @@ static int handle_setup(kube_client *c, handle *h, const char *method, const cha
     SET(CURLOPT_WRITEDATA, x);
     SET(CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < CONNECT_TIMEOUT_MS ? c->timeout_ms : CONNECT_TIMEOUT_MS);
     SET(CURLOPT_ACCEPT_ENCODING, ""); /* whatever this libcurl can decode */
-    if (stream) {
-        /* no overall timeout: the server's timeoutSeconds ends a watch */
-        SET(CURLOPT_TCP_KEEPALIVE, 1L);
-        SET(CURLOPT_TCP_KEEPIDLE, 30L);
-        SET(CURLOPT_TCP_KEEPINTVL, 15L);
-    } else {
+    /*
+     * TCP keepalive on every connection, since a watch may reuse one a plain
+     * request opened; it finds a dead peer on an idle watch.
+     */
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_TCP_KEEPIDLE, 30L);
+    SET(CURLOPT_TCP_KEEPINTVL, 15L);
+    if (!stream) /* no overall timeout on a watch: the server's timeoutSeconds ends it */
         SET(CURLOPT_TIMEOUT_MS, c->timeout_ms);
-    }
     if (strcmp(method, "GET") == 0) {
         SET(CURLOPT_HTTPGET, 1L);
     } else {
