@@ -78,8 +78,10 @@ static void snippet(char *out, size_t size, const char *body, size_t len)
 /*
  * Fills out from doc (the parsed body, may be NULL) and sets the last-error
  * message; body and len are only used to describe a body that is not a Status.
+ * assume_status: read doc as a Status even without "kind".
  */
-static int status_fill(kube_status *out, long http_code, const cJSON *doc, const char *body, size_t len)
+static int status_fill(kube_status *out, long http_code, const cJSON *doc, const char *body, size_t len,
+                       bool assume_status)
 {
     char text[SNIPPET_MAX + 8];
     const char *reason = NULL;
@@ -89,7 +91,7 @@ static int status_fill(kube_status *out, long http_code, const cJSON *doc, const
     memset(out, 0, sizeof(*out));
     out->code = http_code;
     const char *kind = is_json_object ? json_str(doc, "kind", NULL) : NULL;
-    bool is_status = kind && strcmp(kind, "Status") == 0;
+    bool is_status = is_json_object && (assume_status || (kind && strcmp(kind, "Status") == 0));
     if (is_status) {
         reason = json_str(doc, "reason", NULL);
         message = json_str(doc, "message", NULL);
@@ -131,7 +133,7 @@ static int status_fill(kube_status *out, long http_code, const cJSON *doc, const
 int kube_status_parse(kube_status *out, long http_code, const char *body, size_t len)
 {
     cJSON *doc = body && len > 0 ? cJSON_ParseWithLength(body, len) : NULL;
-    int code = status_fill(out, http_code, doc, body, len);
+    int code = status_fill(out, http_code, doc, body, len, false);
     cJSON_Delete(doc);
     return code;
 }
@@ -139,7 +141,7 @@ int kube_status_parse(kube_status *out, long http_code, const char *body, size_t
 int kube_status_record_object(const cJSON *status)
 {
     kube_status st;
-    int code = status_fill(&st, 0, status, "{}", 2);
+    int code = status_fill(&st, 0, status, "{}", 2, true); /* an ERROR event's object is a Status */
     last_status = st;
     return code;
 }

@@ -139,6 +139,25 @@ static void test_error_410_event_is_gone(void **state)
     recorder_destroy(&rec);
 }
 
+static void test_error_gone_without_kind_or_code(void **state)
+{
+    (void)state;
+    replay *srv;
+    recorder rec;
+    recorder_init(&rec);
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    replay_add(srv, &(replay_reply){.status = 200, .chunked = true,
+                                    .body = "{\"type\":\"ERROR\",\"object\":{\"reason\":\"Gone\","
+                                            "\"message\":\"resource version 3 is gone\"}}\n"});
+    kube_client *c = client_for(srv);
+    assert_int_equal(kube_watch(c, &KUBE_PODS, NULL, NULL, record, &rec), MB_EGONE);
+    assert_string_equal(mb_error_last(), "resource version 3 is gone (410 Gone)");
+    assert_int_equal(rec.count, 0);
+    kube_client_free(c);
+    replay_free(srv);
+    recorder_destroy(&rec);
+}
+
 static void test_other_error_event_delivered(void **state)
 {
     (void)state;
@@ -336,6 +355,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_chunked_events_in_order),
         cmocka_unit_test(test_error_410_event_is_gone),
+        cmocka_unit_test(test_error_gone_without_kind_or_code),
         cmocka_unit_test(test_other_error_event_delivered),
         cmocka_unit_test(test_http_410_is_gone),
         cmocka_unit_test(test_dropped_mid_body),
