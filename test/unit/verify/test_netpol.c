@@ -267,6 +267,367 @@ static void test_policy_order_does_not_matter(void **state)
     cJSON_Delete(pods);
 }
 
+/* ---- the membrane-networkpolicy check --------------------------------- */
+
+#define API_MEMBRANE                                                                                          \
+    "clients:\n"                                                                                              \
+    "  - {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kfm}},\n"                           \
+    "     podSelector: {matchLabels: {app: kfm-ui}}}\n"                                                       \
+    "stores:\n"                                                                                               \
+    "  - {name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}\n"
+
+#define DENY_INGRESS_KFM "- {metadata: {name: default-deny, namespace: kfm}, spec: {podSelector: {}, policyTypes: [Ingress]}}\n"
+
+/* Runs the check in the kfm cluster (release namespace kfm) with these policies and spec.membrane. */
+static int run_check(netpol_result *out, const char *policies, const char *membrane, const cJSON *pods)
+{
+    cJSON *world = yaml_fixture("netpol/kfm.yaml");
+    cJSON *pols = yaml(policies);
+    cJSON *spec = yaml(membrane);
+    netpol_world *w = NULL;
+    int err;
+    if (netpol_world_new(&w, json_get(world, "namespaces", NULL), pols) < 0)
+        fail_msg("world does not build: %s", mb_error_last());
+    err = netpol_membrane_check(out, w, spec, "kfm", pods ? pods : json_get(world, "pods", NULL));
+    netpol_world_free(w);
+    cJSON_Delete(spec);
+    cJSON_Delete(pols);
+    cJSON_Delete(world);
+    return err;
+}
+
+static void assert_contains(const char *text, const char *needle)
+{
+    if (!text || !strstr(text, needle))
+        fail_msg("\"%s\" does not contain \"%s\"", text ? text : "(null)", needle);
+}
+
+static void test_membrane_no_policies_is_a_breach(void **state)
+{
+    (void)state;
+    netpol_result r;
+    assert_int_equal(run_check(&r, "[]", API_MEMBRANE, NULL), 0);
+    assert_false(r.passed);
+    assert_string_equal(r.message,
+                        "kfm/kfm-ui-7c9f (app=kfm-ui) \xe2\x86\x92 kfm/postgis-0:5432 (store postgis) is allowed: "
+                        "no NetworkPolicy isolates kfm/postgis-0 for ingress and none isolates kfm/kfm-ui-7c9f for "
+                        "egress (the first of 2 allowed paths); isolate kfm/postgis-0 with an Ingress NetworkPolicy in "
+                        "kfm that admits only the API");
+    assert_int_equal(r.client_pods, 2); /* the Succeeded UI pod is left out */
+    assert_int_equal(r.store_pods, 1);  /* kfm-data/postgis-0 is not in the release namespace */
+    assert_int_equal(r.paths_checked, 2);
+    assert_int_equal(r.paths_allowed, 2);
+    netpol_result_dispose(&r);
+    netpol_result_dispose(&r); /* idempotent */
+    netpol_result_dispose(NULL);
+}
+
+static void test_membrane_default_deny_in_store_namespace_is_intact(void **state)
+{
+    (void)state;
+    netpol_result r;
+    assert_int_equal(run_check(&r, DENY_INGRESS_KFM, API_MEMBRANE, NULL), 0);
+    assert_true(r.passed);
+    assert_string_equal(r.message, "NetworkPolicy denies all 2 paths from 2 client pods to 1 store pod");
+    assert_int_equal(r.paths_allowed, 0);
+    netpol_result_dispose(&r);
+}
+
+static void test_membrane_policy_letting_ui_in_is_a_breach(void **state)
+{
+    (void)state;
+    netpol_result r;
+    assert_int_equal(run_check(&r,
+                               DENY_INGRESS_KFM
+                               "- metadata: {name: postgis-clients, namespace: kfm}\n"
+                               "  spec:\n"
+                               "    podSelector: {matchLabels: {app: postgis}}\n"
+                               "    ingress:\n"
+                               "      - from: [{podSelector: {matchLabels: {app: kfm-api}}},"
+                               " {podSelector: {matchLabels: {app: kfm-ui}}}]\n"
+                               "        ports: [{port: 5432}]\n",
+                               API_MEMBRANE, NULL),
+                     0);
+    assert_false(r.passed);
+    assert_string_equal(r.message,
+                        "kfm/kfm-ui-7c9f (app=kfm-ui) \xe2\x86\x92 kfm/postgis-0:5432 (store postgis) is allowed: "
+                        "NetworkPolicy kfm/postgis-clients admits it into kfm/postgis-0 and no NetworkPolicy isolates "
+                        "kfm/kfm-ui-7c9f for egress (the first of 2 allowed paths); narrow NetworkPolicy "
+                        "kfm/postgis-clients so that it does not admit kfm/kfm-ui-7c9f");
+    netpol_result_dispose(&r);
+}
+
+static void test_membrane_policy_admitting_only_the_api_is_intact(void **state)
+{
+    (void)state;
+    netpol_result r;
+    assert_int_equal(run_check(&r,
+                               "- metadata: {name: postgis-from-api, namespace: kfm}\n"
+                               "  spec:\n"
+                               "    podSelector: {matchLabels: {app: postgis}}\n"
+                               "    policyTypes: [Ingress]\n"
+                               "    ingress:\n"
+                               "      - from: [{podSelector: {matchLabels: {app: kfm-api}}}]\n"
+                               "        ports: [{protocol: TCP, port: postgres}]\n",
+                               API_MEMBRANE, NULL),
+                     0);
+    assert_true(r.passed);
+    assert_int_equal(r.paths_checked, 2);
+    netpol_result_dispose(&r);
+}
+
+static void test_membrane_client_egress_deny_only_is_intact(void **state)
+{
+    (void)state;
+    netpol_result r;
+    assert_int_equal(run_check(&r,
+                               "- metadata: {name: ui-egress, namespace: kfm}\n"
+                               "  spec:\n"
+                               "    podSelector: {matchLabels: {app: kfm-ui}}\n"
+                               "    policyTypes: [Egress]\n"
+                               "    egress:\n"
+                               "      - to: [{podSelector: {matchLabels: {app: kfm-api}}}]\n"
+                               "        ports: [{port: 8080}]\n"
+                               "      - ports: [{protocol: UDP, port: 53}]\n",
+                               API_MEMBRANE, NULL),
+                     0);
+    assert_true(r.passed);
+    assert_string_equal(r.message, "NetworkPolicy denies all 2 paths from 2 client pods to 1 store pod");
+    netpol_result_dispose(&r);
+}
+
+static void test_membrane_client_egress_policy_that_allows_names_it(void **state)
+{
+    (void)state;
+    netpol_result r;
+    assert_int_equal(run_check(&r,
+                               "- metadata: {name: ui-egress, namespace: kfm}\n"
+                               "  spec:\n"
+                               "    podSelector: {matchLabels: {app: kfm-ui}}\n"
+                               "    egress: [{ports: [{port: 5432}]}]\n",
+                               API_MEMBRANE, NULL),
+                     0);
+    assert_false(r.passed);
+    assert_contains(r.message, "no NetworkPolicy isolates kfm/postgis-0 for ingress and NetworkPolicy "
+                               "kfm/ui-egress lets it out of kfm/kfm-ui-7c9f");
+    netpol_result_dispose(&r);
+}
+
+static void test_membrane_no_client_pods_passes(void **state)
+{
+    (void)state;
+    netpol_result r;
+    assert_int_equal(run_check(&r, "[]",
+                               "clients:\n"
+                               "  - {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kfm}},"
+                               " podSelector: {matchLabels: {app: kfm-web}}}\n"
+                               "  - {podSelector: {matchLabels: {app: shell}}}\n"
+                               "stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]\n",
+                               NULL),
+                     0);
+    assert_true(r.passed);
+    assert_string_equal(r.message, "no live pod matches spec.membrane.clients (app=kfm-web in namespaces "
+                                   "kubernetes.io/metadata.name=kfm or app=shell in namespace kfm); nothing to check");
+    assert_int_equal(r.client_pods, 0);
+    assert_int_equal(r.paths_checked, 0);
+    netpol_result_dispose(&r);
+}
+
+static void test_membrane_no_store_pods_fails_closed(void **state)
+{
+    (void)state;
+    netpol_result r;
+    assert_int_equal(run_check(&r, DENY_INGRESS_KFM,
+                               "clients: [{podSelector: {matchLabels: {app: kfm-ui}}}]\n"
+                               "stores:\n"
+                               "  - {name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}\n"
+                               "  - {name: cache, podSelector: {matchLabels: {app: redis}}, ports: [6379]}\n",
+                               NULL),
+                     0);
+    assert_false(r.passed);
+    assert_string_equal(r.message, "no live pod matches store cache (app=redis in namespace kfm), so the membrane "
+                                   "around it cannot be checked; fix spec.membrane.stores[1] or start the store");
+    netpol_result_dispose(&r);
+
+    /* a breach is still reported first, with the empty store noted */
+    assert_int_equal(run_check(&r, "[]",
+                               "clients: [{podSelector: {matchLabels: {app: kfm-ui}}}]\n"
+                               "stores:\n"
+                               "  - {name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}\n"
+                               "  - {podSelector: {matchLabels: {app: redis}}, ports: [6379]}\n",
+                               NULL),
+                     0);
+    assert_false(r.passed);
+    assert_contains(r.message, "kfm/kfm-ui-7c9f (app=kfm-ui) \xe2\x86\x92 kfm/postgis-0:5432");
+    assert_contains(r.message, "; also, no live pod matches stores[1]");
+    netpol_result_dispose(&r);
+}
+
+static void test_membrane_stores_in_other_namespaces_and_ports(void **state)
+{
+    (void)state;
+    netpol_result r;
+    const char *membrane = "clients:\n"
+                           "  - {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: tools}}}\n"
+                           "  - {podSelector: {matchLabels: {app: kfm-ui}}}\n"
+                           "stores:\n"
+                           "  - {name: data-postgis, namespaceSelector: {matchLabels: {tier: data}},"
+                           " podSelector: {matchLabels: {app: postgis}}, ports: [5432]}\n"
+                           "  - {name: minio, podSelector: {matchLabels: {app: minio}}, ports: [9000, 9001]}\n";
+    /* kfm denies all ingress but lets anything reach MinIO's console; kfm-data denies all ingress */
+    assert_int_equal(run_check(&r,
+                               DENY_INGRESS_KFM
+                               "- {metadata: {name: deny, namespace: kfm-data}, spec: {podSelector: {}, policyTypes: [Ingress]}}\n"
+                               "- metadata: {name: minio-console, namespace: kfm}\n"
+                               "  spec: {podSelector: {matchLabels: {app: minio}}, ingress: [{from: [{namespaceSelector: {}}], ports: [{port: 9001}]}]}\n",
+                               membrane, NULL),
+                     0);
+    assert_false(r.passed);
+    /* clients sorted: kfm/kfm-ui-7c9f, kfm/kfm-ui-9d2e, tools/shell; stores: kfm-data/postgis-0, kfm/minio-0 */
+    assert_int_equal(r.client_pods, 3);
+    assert_int_equal(r.store_pods, 2);
+    assert_int_equal(r.paths_checked, 3 * (1 + 2));
+    assert_int_equal(r.paths_allowed, 3);
+    assert_string_equal(r.message,
+                        "kfm/kfm-ui-7c9f (app=kfm-ui) \xe2\x86\x92 kfm/minio-0:9001 (store minio) is allowed: "
+                        "NetworkPolicy kfm/minio-console admits it into kfm/minio-0 and no NetworkPolicy isolates "
+                        "kfm/kfm-ui-7c9f for egress (the first of 3 allowed paths); narrow NetworkPolicy "
+                        "kfm/minio-console so that it does not admit kfm/kfm-ui-7c9f");
+    netpol_result_dispose(&r);
+
+    /* a client entry without podSelector takes every pod of its namespaces: tools/shell */
+    assert_int_equal(run_check(&r,
+                               DENY_INGRESS_KFM
+                               "- metadata: {name: from-tools, namespace: kfm-data}\n"
+                               "  spec:\n"
+                               "    podSelector: {}\n"
+                               "    ingress: [{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: tools}}}]}]\n",
+                               membrane, NULL),
+                     0);
+    assert_false(r.passed);
+    assert_int_equal(r.paths_allowed, 1);
+    assert_contains(r.message, "tools/shell (every pod) \xe2\x86\x92 kfm-data/postgis-0:5432 (store data-postgis) is "
+                               "allowed: NetworkPolicy kfm-data/from-tools admits it into kfm-data/postgis-0");
+    netpol_result_dispose(&r);
+}
+
+static void test_membrane_client_that_is_a_store_pod(void **state)
+{
+    (void)state;
+    netpol_result r;
+    assert_int_equal(run_check(&r, DENY_INGRESS_KFM,
+                               "clients: [{podSelector: {matchExpressions: [{key: app, operator: In, values: [postgis]}]}}]\n"
+                               "stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]\n",
+                               NULL),
+                     0);
+    assert_false(r.passed);
+    assert_string_equal(r.message,
+                        "kfm/postgis-0 (app in (postgis)) \xe2\x86\x92 kfm/postgis-0:5432 (store postgis) is allowed: "
+                        "kfm/postgis-0 is both a client and a store pod, and a pod's traffic to itself is never "
+                        "filtered; make the client and store selectors pick different pods");
+    netpol_result_dispose(&r);
+}
+
+static void test_membrane_host_network_store(void **state)
+{
+    (void)state;
+    netpol_result r;
+    cJSON *world = yaml_fixture("netpol/kfm.yaml");
+    cJSON *pods = cJSON_Duplicate(json_get(world, "pods", NULL), 1);
+    cJSON *pg = cJSON_GetArrayItem(pods, 4);
+    assert_string_equal(json_str(pg, "metadata", "name", NULL), "postgis-0");
+    cJSON_AddTrueToObject(cJSON_GetObjectItem(pg, "spec"), "hostNetwork");
+    assert_int_equal(run_check(&r, DENY_INGRESS_KFM, API_MEMBRANE, pods), 0);
+    assert_false(r.passed);
+    assert_contains(r.message, "kfm/postgis-0 uses the host network, which NetworkPolicy does not reliably isolate");
+    netpol_result_dispose(&r);
+    cJSON_Delete(pods);
+    cJSON_Delete(world);
+}
+
+/* The same cluster listed in another order gives the same message. */
+static void test_membrane_order_independent(void **state)
+{
+    (void)state;
+    netpol_result a, b;
+    cJSON *world = yaml_fixture("netpol/kfm.yaml");
+    const cJSON *pods = json_get(world, "pods", NULL);
+    cJSON *reversed = cJSON_CreateArray();
+    for (int i = cJSON_GetArraySize(pods) - 1; i >= 0; i--)
+        cJSON_AddItemToArray(reversed, cJSON_Duplicate(cJSON_GetArrayItem(pods, i), 1));
+    assert_int_equal(run_check(&a, "[]", API_MEMBRANE, pods), 0);
+    assert_int_equal(run_check(&b, "[]", API_MEMBRANE, reversed), 0);
+    assert_string_equal(a.message, b.message);
+    assert_contains(a.message, "kfm/kfm-ui-7c9f");
+    netpol_result_dispose(&a);
+    netpol_result_dispose(&b);
+    cJSON_Delete(reversed);
+    cJSON_Delete(world);
+}
+
+static void assert_check_error(const char *policies, const char *membrane, const char *needle)
+{
+    netpol_result r;
+    assert_int_equal(run_check(&r, policies, membrane, NULL), MB_EINVAL);
+    assert_false(r.passed);
+    assert_contains(mb_error_last(), needle);
+    assert_contains(r.message, "the membrane cannot be checked: ");
+    assert_contains(r.message, needle);
+    netpol_result_dispose(&r);
+}
+
+static void test_membrane_cannot_be_checked(void **state)
+{
+    (void)state;
+    const char *stores = "stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]\n";
+    char text[1024];
+
+    assert_check_error("[]", stores, "spec.membrane.clients must list at least one entry");
+    assert_check_error("[]", "clients: [{podSelector: {}}]\n", "spec.membrane.stores must list at least one entry");
+    snprintf(text, sizeof(text), "clients: [{}]\n%s", stores);
+    assert_check_error("[]", text, "spec.membrane.clients[0] has neither podSelector nor namespaceSelector");
+    snprintf(text, sizeof(text), "clients: [{podSelector: {matchExpressions: [{key: app, operator: In}]}}]\n%s",
+             stores);
+    assert_check_error("[]", text, "spec.membrane.clients[0].podSelector.matchExpressions[0] (key app)");
+    assert_check_error("[]", "clients: [{podSelector: {}}]\nstores: [{name: pg, ports: [5432]}]\n",
+                       "spec.membrane.stores[0] has no podSelector");
+    assert_check_error("[]", "clients: [{podSelector: {}}]\nstores: [{name: pg, podSelector: {}}]\n",
+                       "spec.membrane.stores[0] has no ports");
+    assert_check_error("[]", "clients: [{podSelector: {}}]\nstores: [{name: pg, podSelector: {}, ports: [postgres]}]\n",
+                       "spec.membrane.stores[0].ports[0] is not a port number");
+    assert_check_error("[]", "clients: [{podSelector: {}}]\nstores: [{name: pg, podSelector: {}, ports: [70000]}]\n",
+                       "spec.membrane.stores[0].ports[0] is not a port number");
+    /* a client namespaceSelector against a namespace the world does not know */
+    snprintf(text, sizeof(text), "clients: [{namespaceSelector: {matchLabels: {team: x}}}]\n%s", stores);
+    {
+        netpol_result r;
+        cJSON *world = yaml_fixture("netpol/kfm.yaml");
+        cJSON *spec = yaml(text);
+        netpol_world *w = NULL;
+        assert_int_equal(netpol_world_new(&w, NULL, NULL), 0);
+        assert_int_equal(netpol_membrane_check(&r, w, spec, "kfm", json_get(world, "pods", NULL)), MB_EINVAL);
+        assert_false(r.passed);
+        assert_contains(r.message, "Namespace kfm is not among the Namespaces");
+        netpol_result_dispose(&r);
+        netpol_world_free(w);
+        cJSON_Delete(spec);
+        cJSON_Delete(world);
+    }
+    /* an invalid policy in the store namespace: cannot tell whether the store is isolated */
+    assert_check_error("- {metadata: {name: broken, namespace: kfm}, spec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: nope}}]}]}}\n",
+                       API_MEMBRANE, "NetworkPolicy kfm/broken spec.ingress[0].from[0].ipBlock.cidr \"nope\"");
+    /* bad arguments */
+    {
+        netpol_result r;
+        cJSON *spec = yaml(API_MEMBRANE);
+        assert_int_equal(netpol_membrane_check(&r, NULL, spec, "kfm", NULL), MB_EINVAL);
+        assert_false(r.passed);
+        assert_non_null(r.message);
+        netpol_result_dispose(&r);
+        cJSON_Delete(spec);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -274,6 +635,19 @@ int main(void)
         cmocka_unit_test(test_world_inputs),
         cmocka_unit_test(test_evaluate_arguments),
         cmocka_unit_test(test_policy_order_does_not_matter),
+        cmocka_unit_test(test_membrane_no_policies_is_a_breach),
+        cmocka_unit_test(test_membrane_default_deny_in_store_namespace_is_intact),
+        cmocka_unit_test(test_membrane_policy_letting_ui_in_is_a_breach),
+        cmocka_unit_test(test_membrane_policy_admitting_only_the_api_is_intact),
+        cmocka_unit_test(test_membrane_client_egress_deny_only_is_intact),
+        cmocka_unit_test(test_membrane_client_egress_policy_that_allows_names_it),
+        cmocka_unit_test(test_membrane_no_client_pods_passes),
+        cmocka_unit_test(test_membrane_no_store_pods_fails_closed),
+        cmocka_unit_test(test_membrane_stores_in_other_namespaces_and_ports),
+        cmocka_unit_test(test_membrane_client_that_is_a_store_pod),
+        cmocka_unit_test(test_membrane_host_network_store),
+        cmocka_unit_test(test_membrane_order_independent),
+        cmocka_unit_test(test_membrane_cannot_be_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
