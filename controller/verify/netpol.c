@@ -102,6 +102,7 @@ static void field_path(char *buf, size_t size, const char *fmt, ...)
 
 static int ip_parse(int *family, unsigned char addr[16], const char *text)
 {
+    static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     memset(addr, 0, 16);
     if (inet_pton(AF_INET, text, addr) == 1) {
         *family = AF_INET;
@@ -109,6 +110,12 @@ static int ip_parse(int *family, unsigned char addr[16], const char *text)
     }
     if (inet_pton(AF_INET6, text, addr) == 1) {
         *family = AF_INET6;
+        if (memcmp(addr, v4_mapped, sizeof(v4_mapped)) == 0) {
+            /* ::ffff:a.b.c.d is the IPv4 address a.b.c.d, as Go's net package reads it */
+            memmove(addr, addr + 12, 4);
+            memset(addr + 4, 0, 12);
+            *family = AF_INET;
+        }
         return 0;
     }
     return -1;
@@ -185,8 +192,9 @@ static bool port_name_valid(const char *s)
 
 static bool is_port_number(const cJSON *v, int *out)
 {
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int)v->valuedouble || v->valuedouble < 1 ||
-        v->valuedouble > 65535)
+    /* range first: converting an out-of-range double to int is undefined */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 1 && v->valuedouble <= 65535) ||
+        v->valuedouble != (double)(int)v->valuedouble)
         return false;
     *out = (int)v->valuedouble;
     return true;

@@ -24,7 +24,10 @@
  *   and egress rules alike.
  * - Pod phase is not looked at here: netpol_membrane_check leaves out pods in
  *   phase Succeeded or Failed (they hold no connections; their IPs may be
- *   reused) and keeps Pending pods (their selectors already decide).
+ *   reused) and keeps Pending pods (their selectors already decide) and pods
+ *   being deleted (they run until they terminate).
+ * - An IPv4-mapped IPv6 pod IP (::ffff:a.b.c.d) is the IPv4 address, as Go
+ *   reads it.
  * - spec.podSelector missing is {} (all pods in the namespace), as the API's
  *   non-pointer field decodes; policyTypes missing or empty is defaulted as the
  *   API server does (Ingress, plus Egress when spec.egress is non-empty).
@@ -35,6 +38,9 @@
  * against a Namespace the world was not given, an unparsable pod IP) is an
  * error with a message, never a silent "denied"; an error on one side does
  * not hide a definite denial on the other.
+ *
+ * A built world is read-only: threads may share it (errors go to each
+ * thread's own error channel).
  */
 #ifndef MB_VERIFY_NETPOL_H
 #define MB_VERIFY_NETPOL_H
@@ -75,7 +81,7 @@ typedef enum {
     NETPOL_HOST_NETWORK,  /* the pod uses the host network: treated as not isolated */
     NETPOL_LOCAL_NODE,    /* ingress: a host-network source on the destination's node */
     NETPOL_SAME_POD,      /* source and destination are one pod */
-    NETPOL_UNKNOWN,       /* not decided: the other side already denies */
+    NETPOL_UNKNOWN,       /* not decided (or not decidable) here: the other side denies */
 } netpol_side;
 
 typedef struct {

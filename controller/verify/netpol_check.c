@@ -87,8 +87,8 @@ static int entry_parse(member_entry *e, const cJSON *obj, const char *list, int 
         if (!(e->ports = calloc((size_t)cJSON_GetArraySize(ports), sizeof(*e->ports))))
             return mb_error_set(MB_ENOMEM, "out of memory");
         cJSON_ArrayForEach(p, ports) {
-            if (!cJSON_IsNumber(p) || p->valuedouble != (double)(int)p->valuedouble || p->valuedouble < 1 ||
-                p->valuedouble > 65535)
+            if (!cJSON_IsNumber(p) || !(p->valuedouble >= 1 && p->valuedouble <= 65535) ||
+                p->valuedouble != (double)(int)p->valuedouble)
                 return mb_error_set(MB_EINVAL, "spec.membrane.stores[%d].ports[%zu] is not a port number 1-65535",
                                     idx, e->n_ports);
             e->ports[e->n_ports++] = p->valueint;
@@ -138,13 +138,16 @@ static int entries_parse(member_entry **out, size_t *n_out, const cJSON *membran
     return 0;
 }
 
+/* The podSelector of an entry for messages: "app=kfm-ui", or "every pod" for none or {}. */
+static const char *entry_pods(const member_entry *e)
+{
+    return e->pods && !labels_selector_is_everything(e->pods) ? labels_selector_string(e->pods) : "every pod";
+}
+
 /* "app=kfm-ui in namespace kfm", "every pod in namespaces env=prod". */
 static void entry_describe(FILE *f, const member_entry *e, const char *release_ns)
 {
-    if (e->pods)
-        fputs(labels_selector_string(e->pods), f);
-    else
-        fputs("every pod", f);
+    fputs(entry_pods(e), f);
     if (e->nss)
         fprintf(f, " in namespaces %s", labels_selector_string(e->nss));
     else
@@ -284,7 +287,7 @@ static void describe_breach(FILE *f, const check_state *st, const member *c, con
     const member_entry *ce = &st->clients[c->entry], *se = &st->stores[s->entry];
 
     fprintf(f, "%s/%s (%s) \xe2\x86\x92 %s/%s:%d (", src->ns, src->name,
-            ce->pods ? labels_selector_string(ce->pods) : "every pod", dst->ns, dst->name, port);
+            entry_pods(ce), dst->ns, dst->name, port);
     store_label(f, se, s->entry);
     fputs(") is allowed: ", f);
     if (v->ingress == NETPOL_SAME_POD) {
