@@ -206,6 +206,8 @@ int audit_history_append(cJSON *status, cJSON *entry, const cJSON *object)
         goto done;
     }
     history = cJSON_GetObjectItemCaseSensitive(status, "history");
+    if (cJSON_IsNull(history))
+        history = NULL; /* replaced below */
     if (history && !cJSON_IsArray(history)) {
         err = mb_error_set(MB_EINVAL, "status.history is not a list; it holds the receipts of "
                            "past releases and must be a list of entries");
@@ -228,7 +230,7 @@ int audit_history_append(cJSON *status, cJSON *entry, const cJSON *object)
             err = mb_error_set(MB_ENOMEM, "out of memory while appending a receipt");
             goto done;
         }
-        cJSON_AddItemToObjectCS(status, "history", created);
+        member_put(status, "history", created);
         history = created;
         created = NULL;
     }

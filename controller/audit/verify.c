@@ -28,8 +28,12 @@ static const char *printable(char *buf, size_t size, const char *s)
     for (; s && *s && i + 1 < size; s++)
         buf[i++] = ((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s;
     buf[i] = '\0';
-    if (s && *s && size > 4)
-        memcpy(buf + size - 4, "...", 4);
+    if (s && *s && size > 4) { /* cut, at a character boundary */
+        i = size - 4;
+        while (i > 0 && ((unsigned char)buf[i] & 0xc0) == 0x80)
+            i--;
+        memcpy(buf + i, "...", 4);
+    }
     return buf;
 }
 
@@ -38,7 +42,7 @@ static const char *ref_shown(char *buf, size_t size, const cJSON *item)
 {
     char tmp[96];
     if (!cJSON_IsString(item))
-        snprintf(buf, size, item ? "(not a string)" : "(none)");
+        snprintf(buf, size, "%s", item ? "(not a string)" : "(none)");
     else if (audit_ref_valid(item->valuestring))
         snprintf(buf, size, "%s", item->valuestring);
     else

@@ -442,6 +442,19 @@ static void test_malformed_refs_are_reported(void **state)
     assert_null(strchr(f->text, '\n'));
     expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[1]", "prevAuditRef is not a string");
     audit_report_free(&r);
+    /* a long non-ASCII releaseID is shortened at a character boundary */
+    char rid[300] = "x"; /* odd offset: the cut falls inside a character */
+    for (int i = 0; i < 100; i++)
+        strcat(rid, "\xc3\xa9");
+    cJSON_ReplaceItemInObjectCaseSensitive(e, "releaseID", cJSON_CreateString(rid));
+    assert_int_equal(audit_verify_object(&r, o), 0);
+    f = expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[1]", "\xc3\xa9\xc3\xa9...): auditRef");
+    cJSON *as_json = cJSON_CreateString(f->text);
+    char *canon = NULL;
+    assert_int_equal(audit_canonical_json(&canon, NULL, as_json), 0); /* i.e. valid UTF-8 */
+    free(canon);
+    cJSON_Delete(as_json);
+    audit_report_free(&r);
     cJSON_ReplaceItemInArray(history_of(o), 1, cJSON_CreateString("entry"));
     assert_int_equal(audit_verify_object(&r, o), 0);
     expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[1]", "status.history[1]: is not an object");
@@ -501,6 +514,13 @@ static void test_append_refusals(void **state)
     cJSON_ReplaceItemInObjectCaseSensitive(status_of(o), "history", cJSON_CreateObject());
     assert_int_equal(audit_history_append(status_of(o), make_entry(3), o), MB_EINVAL);
     assert_non_null(strstr(mb_error_last(), "status.history is not a list"));
+
+    /* a null history is an absent one */
+    cJSON_ReplaceItemInObjectCaseSensitive(status_of(o), "history", cJSON_CreateNull());
+    assert_int_equal(audit_history_append(status_of(o), make_entry(3), o), 0);
+    assert_int_equal(cJSON_GetArraySize(history_of(o)), 1);
+    assert_string_equal(entry_str(o, 0, "prevAuditRef"), "");
+    verify_ok(o, 1);
 
     /* a refused seal leaves the history as it was */
     cJSON_Delete(o);
