@@ -126,8 +126,9 @@ static int receipt_check(audit_report *r, const verify_ctx *ctx, const char *pat
     if ((err = audit_receipt_ref(recomputed, entry, ctx->object)) < 0) {
         if (err == MB_ENOMEM)
             return err;
+        char why[512];
         if ((err = finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path, "%s: %s: cannot be recomputed: %s",
-                               ctx->label, where, mb_error_last())) < 0)
+                               ctx->label, where, printable(why, sizeof(why), mb_error_last()))) < 0)
             return err;
     }
 

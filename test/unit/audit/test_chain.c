@@ -442,6 +442,18 @@ static void test_malformed_refs_are_reported(void **state)
     assert_null(strchr(f->text, '\n'));
     expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[1]", "prevAuditRef is not a string");
     audit_report_free(&r);
+    /* a stored entry with two members of one name has no canonical form */
+    cJSON_AddStringToObject(e, "note\nok forged", "a");
+    cJSON_AddStringToObject(e, "note\nok forged", "b");
+    assert_int_equal(audit_verify_object(&r, o), 0);
+    f = expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[1]",
+                       "status.history[1] (releaseID r00000000002): cannot be recomputed: the object at $ has "
+                       "two members named \"note?ok forged\"");
+    assert_null(strchr(f->text, '\n'));
+    audit_report_free(&r);
+    cJSON_DeleteItemFromObjectCaseSensitive(e, "note\nok forged");
+    cJSON_DeleteItemFromObjectCaseSensitive(e, "note\nok forged");
+
     /* a long non-ASCII releaseID is shortened at a character boundary */
     char rid[300] = "x"; /* odd offset: the cut falls inside a character */
     for (int i = 0; i < 100; i++)
