@@ -34,6 +34,12 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+static void sleep_us(int us)
+{
+    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000L};
+    nanosleep(&ts, NULL);
+}
+
 /* ---- watchdog ---- */
 
 typedef struct {
@@ -209,10 +215,14 @@ static void test_added_while_processing_comes_back_once(void **state)
     workqueue_free(wq);
 }
 
-/* NWORKERS workers over NKEYS keys, counting how many workers hold each key at once. */
-#define NKEYS 16
-#define NWORKERS 4
-#define REPEATS 25
+/*
+ * NWORKERS workers over fewer keys (NKEYS), counting how many workers hold
+ * each key at once: with more workers than keys some are always blocked in
+ * get, ready to take a key the moment the queue wrongly offers a held one.
+ */
+#define NKEYS 4
+#define NWORKERS 6
+#define REPEATS 40
 
 typedef struct {
     workqueue *wq;
@@ -238,10 +248,7 @@ static void *worker_main(void *arg)
         int n = atomic_fetch_add(&c->count[idx], 1) + 1;
         if (n < c->repeats)
             workqueue_add(c->wq, key); /* re-added while this worker holds it */
-        if (n % 4 == 0)
-            sleep_ms(1); /* widen the window for another worker to take the key */
-        else
-            sched_yield();
+        sleep_us(n % 4 == 0 ? 1000 : 200); /* hold it long enough for another worker to try */
         atomic_fetch_sub(&c->in_progress[idx], 1);
         atomic_fetch_add(&c->total, 1);
         workqueue_done(c->wq, key);
@@ -340,7 +347,7 @@ static void test_concurrent_adders_never_overlap(void **state)
         assert_true(atomic_load(&c.count[i]) >= 1);
         total += atomic_load(&c.count[i]);
     }
-    /* Deduplication: far fewer runs than the 2 x 1000 x 16 adds. */
+    /* Deduplication: far fewer runs than the 2 x 1000 x NKEYS adds. */
     assert_true(total < 2 * 1000 * NKEYS);
     print_message("concurrent adders: %d adds became %d runs\n", 2 * 1000 * NKEYS, total);
     workqueue_free(c.wq);
