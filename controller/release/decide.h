@@ -1,0 +1,90 @@
+/*
+ * GovernedAPIRelease: the pure decision. From what was observed (the release,
+ * its Deployment, the Deployment's pods, the referenced PolicyBundle, the
+ * results of a check run, and the clock) to a plan: the status to write, the
+ * Deployment patch to send after it, the Events to record and when to look
+ * again. No I/O, no globals; the runbook's rules live here (API.md,
+ * GovernedAPIRelease "Behaviour").
+ *
+ * Durable state is the status alone. Once a release for a generation has
+ * started, status.releaseID is that release's ID and status.rollbackTarget
+ * its recorded target: both are written in the same status write, before the
+ * Deployment is patched, and never derived from the Deployment again for that
+ * release, so a restart between the two writes cannot lose the target nor
+ * record the new digest as the target.
+ */
+#ifndef RELEASE_DECIDE_H
+#define RELEASE_DECIDE_H
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#define RELEASE_API_VERSION "governance.kfm.dev/v1alpha1"
+#define RELEASE_KIND "GovernedAPIRelease"
+#define RELEASE_FINALIZER "governance.kfm.dev/release"
+#define RELEASE_OWNER_ANNOTATION "governance.kfm.dev/release-owner"
+#define RELEASE_ID_ANNOTATION "governance.kfm.dev/release-id"
+#define RELEASE_BUNDLE_ANNOTATION "governance.kfm.dev/policy-bundle-digest"
+#define RELEASE_ROLLBACK_ANNOTATION "governance.kfm.dev/rollback"
+#define RELEASE_HISTORY_MAX 20
+
+/* The outcome of a check run against the version the Deployment now runs. */
+typedef struct {
+    bool ran;              /* false: no run for this plan (act runs one when asked) */
+    const char *release_id; /* the releaseID the run was for */
+    time_t started_at;
+    time_t finished_at;
+    const cJSON *results;  /* array of {name, passed, httpStatus, latencyMs, trigger, message} */
+} release_checks;
+
+typedef struct {
+    const cJSON *release;          /* the GovernedAPIRelease as read (never modified) */
+    const cJSON *deployment;       /* the target Deployment, NULL when it does not exist */
+    bool deployment_unreadable;    /* it could not be read: every gate blocks */
+    const cJSON *const *pods;      /* the Deployment's pods (its selector, its namespace) */
+    size_t n_pods;
+    const cJSON *policy_bundle;    /* spec.policyBundleRef's PolicyBundle, NULL when absent */
+    release_checks checks;
+    time_t now;
+} release_observed;
+
+typedef struct {
+    const char *type;    /* "Normal" or "Warning" */
+    const char *reason;  /* CamelCase */
+    char *message;       /* owned */
+} release_event;
+
+#define RELEASE_MAX_EVENTS 6
+
+typedef struct {
+    cJSON *status;             /* the whole new status to write, NULL when nothing changes */
+    char *deployment_patch;    /* strategic merge patch (with a resourceVersion precondition), after the status write; NULL: none */
+    bool add_finalizer;        /* before anything else */
+    bool remove_finalizer;     /* last: the release may then go away */
+    bool clear_rollback_annotation; /* the manual trigger was acted on */
+    bool run_checks;           /* run the verification checks, then decide again with them */
+    char checks_release_id[13]; /* the releaseID to run them for */
+    const char *phase;         /* the phase after this plan (static string) */
+    release_event events[RELEASE_MAX_EVENTS];
+    size_t n_events;
+    long requeue_ms;           /* look again after this long (0: only on changes) */
+    cJSON *receipt;            /* the history entry sealed by this plan, borrowed from status; NULL: none */
+} release_plan;
+
+int release_decide(release_plan *out, const release_observed *obs);
+
+void release_plan_clear(release_plan *plan);
+
+/* releaseID: the first 12 hex characters of sha256("<ns>/<name>/<generation>/<digest>"). */
+int release_id(char out[13], const char *ns, const char *name, long long generation, const char *digest);
+
+/*
+ * The digest of the image of the named container of a Deployment (or pod)
+ * template spec, copied into out ("" when the image is not pinned by digest);
+ * false when there is no such container.
+ */
+bool release_container_digest(char out[72], const cJSON *pod_spec, const char *container);
+
+#endif

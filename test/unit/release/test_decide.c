@@ -1,0 +1,841 @@
+/*
+ * release_decide: every gate outcome, every phase transition, the triggers,
+ * rollback, the restart between the target write and the patch, idempotence
+ * and clock edges. Fixtures are small JSON objects built per test.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "release/decide.h"
+#include "runtime/conditions.h"
+#include "util/error.h"
+#include "util/json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define A "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define B "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define C "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+#define REPO "ghcr.io/kfm/kfm-api"
+#define T0 1795000000L /* 2026-11-18 */
+
+/* ---- fixtures ------------------------------------------------------------ */
+
+typedef struct {
+    cJSON *release;
+    cJSON *deployment;
+    cJSON *pods[8];
+    size_t n_pods;
+    cJSON *bundle;
+    cJSON *results;
+    release_observed obs;
+    release_plan plan;
+} fx;
+
+static cJSON *parse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static cJSON *parse(const char *fmt, ...)
+{
+    char *s = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    assert_true(vasprintf(&s, fmt, ap) >= 0);
+    va_end(ap);
+    cJSON *j = cJSON_Parse(s);
+    if (!j)
+        fail_msg("fixture does not parse: %s", s);
+    free(s);
+    return j;
+}
+
+static cJSON *release_new(long gen, const char *digest, const char *extra_spec)
+{
+    return parse("{\"apiVersion\":\"governance.kfm.dev/v1alpha1\",\"kind\":\"GovernedAPIRelease\","
+                 "\"metadata\":{\"namespace\":\"kfm\",\"name\":\"kfm-api\",\"uid\":\"u-1\",\"generation\":%ld,"
+                 "\"resourceVersion\":\"10\",\"finalizers\":[\"governance.kfm.dev/release\"]},"
+                 "\"spec\":{\"environment\":\"staging\",\"changeRecord\":\"CHG-1\","
+                 "\"target\":{\"deployment\":\"kfm-api\",\"container\":\"api\"},"
+                 "\"image\":{\"repository\":\"" REPO "\",\"digest\":\"%s\"}%s%s}}",
+                 gen, digest, extra_spec ? "," : "", extra_spec ? extra_spec : "");
+}
+
+/* A Deployment running image on `replicas` replicas, fully rolled out when done. */
+static cJSON *deployment_new(const char *image, int replicas, bool done, const char *owner)
+{
+    return parse("{\"metadata\":{\"namespace\":\"kfm\",\"name\":\"kfm-api\",\"generation\":4,\"resourceVersion\":\"77\","
+                 "\"annotations\":{%s%s%s}},"
+                 "\"spec\":{\"replicas\":%d,\"template\":{\"spec\":{\"containers\":["
+                 "{\"name\":\"sidecar\",\"image\":\"opa@" C "\"},{\"name\":\"api\",\"image\":\"%s\"}]}}},"
+                 "\"status\":{\"observedGeneration\":%d,\"replicas\":%d,\"updatedReplicas\":%d,\"availableReplicas\":%d}}",
+                 owner ? "\"governance.kfm.dev/release-owner\":\"" : "", owner ? owner : "", owner ? "\"" : "",
+                 replicas, image, done ? 4 : 3, replicas, done ? replicas : 0, done ? replicas : 0);
+}
+
+static cJSON *pod_new(const char *name, const char *image, const char *waiting, int restarts)
+{
+    return parse("{\"metadata\":{\"namespace\":\"kfm\",\"name\":\"%s\"},"
+                 "\"spec\":{\"containers\":[{\"name\":\"api\",\"image\":\"%s\"}]},"
+                 "\"status\":{\"phase\":\"Running\",\"containerStatuses\":[{\"name\":\"api\",\"restartCount\":%d,"
+                 "\"state\":%s}]}}",
+                 name, image, restarts,
+                 waiting ? "{\"waiting\":{\"reason\":\"CrashLoopBackOff\"}}" : "{\"running\":{}}");
+}
+
+static void fx_pods(fx *f, const char *image, int n, bool crash)
+{
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "kfm-api-%d", i);
+        f->pods[f->n_pods++] = pod_new(name, image, crash ? "CrashLoopBackOff" : NULL, crash ? 5 : 0);
+    }
+}
+
+static void fx_status(fx *f, const char *json)
+{
+    cJSON *st = cJSON_Parse(json);
+    assert_non_null(st);
+    cJSON_DeleteItemFromObject(f->release, "status");
+    cJSON_AddItemToObject(f->release, "status", st);
+}
+
+/* Applies the plan's status to the release, as the operator's status write would. */
+static void fx_apply(fx *f)
+{
+    if (f->plan.status) {
+        cJSON_DeleteItemFromObject(f->release, "status");
+        cJSON_AddItemToObject(f->release, "status", cJSON_Duplicate(f->plan.status, true));
+    }
+}
+
+static void fx_checks(fx *f, const char *rid, const char *results_json)
+{
+    cJSON_Delete(f->results);
+    f->results = cJSON_Parse(results_json);
+    assert_non_null(f->results);
+    f->obs.checks.ran = true;
+    f->obs.checks.release_id = rid;
+    f->obs.checks.started_at = f->obs.now;
+    f->obs.checks.finished_at = f->obs.now;
+    f->obs.checks.results = f->results;
+}
+
+static int decide(fx *f)
+{
+    release_plan_clear(&f->plan);
+    f->obs.release = f->release;
+    f->obs.deployment = f->deployment;
+    f->obs.pods = (const cJSON *const *)f->pods;
+    f->obs.n_pods = f->n_pods;
+    f->obs.policy_bundle = f->bundle;
+    if (!f->obs.now)
+        f->obs.now = T0;
+    return release_decide(&f->plan, &f->obs);
+}
+
+static void fx_free(fx *f)
+{
+    release_plan_clear(&f->plan);
+    cJSON_Delete(f->release);
+    cJSON_Delete(f->deployment);
+    for (size_t i = 0; i < f->n_pods; i++)
+        cJSON_Delete(f->pods[i]);
+    cJSON_Delete(f->bundle);
+    cJSON_Delete(f->results);
+}
+
+/* ---- assertions ---------------------------------------------------------- */
+
+static const char *st_str(const fx *f, const char *key)
+{
+    return json_str(f->plan.status, key, NULL);
+}
+
+static void assert_cond(const fx *f, const char *type, const char *status, const char *reason)
+{
+    const cJSON *c = conditions_get(f->plan.status, type);
+    if (!status) {
+        if (c)
+            fail_msg("condition %s should be absent, is %s", type, json_str(c, "status", NULL));
+        return;
+    }
+    if (!c)
+        fail_msg("condition %s missing", type);
+    assert_string_equal(json_str(c, "status", NULL), status);
+    if (reason)
+        assert_string_equal(json_str(c, "reason", NULL), reason);
+}
+
+static bool has_event(const fx *f, const char *reason)
+{
+    for (size_t i = 0; i < f->plan.n_events; i++)
+        if (strcmp(f->plan.events[i].reason, reason) == 0)
+            return true;
+    return false;
+}
+
+static void assert_event(const fx *f, const char *reason)
+{
+    if (!has_event(f, reason))
+        fail_msg("no %s event", reason);
+}
+
+static void assert_patch_has(const fx *f, const char *needle)
+{
+    assert_non_null(f->plan.deployment_patch);
+    if (!strstr(f->plan.deployment_patch, needle))
+        fail_msg("patch %s lacks %s", f->plan.deployment_patch, needle);
+}
+
+/* ---- the release ID ------------------------------------------------------ */
+
+static void test_release_id(void **state)
+{
+    (void)state;
+    char id[13];
+    /* python3: hashlib.sha256(b"kfm/kfm-api/3/sha256:" + b"b"*64).hexdigest()[:12] */
+    assert_int_equal(release_id(id, "kfm", "kfm-api", 3, B), 0);
+    assert_string_equal(id, "5dee29fd7e28");
+}
+
+/* ---- gates --------------------------------------------------------------- */
+
+static void gate_case(fx *f, const char *reason, bool transient)
+{
+    assert_int_equal(decide(f), 0);
+    assert_string_equal(f->plan.phase, "Gating");
+    assert_string_equal(st_str(f, "phase"), "Gating");
+    assert_null(f->plan.deployment_patch);
+    assert_cond(f, "GatesPassed", "False", reason);
+    if (transient) {
+        assert_cond(f, "Reconciling", "True", reason);
+        assert_cond(f, "Stalled", NULL, NULL);
+        assert_true(f->plan.requeue_ms > 0);
+    } else {
+        assert_cond(f, "Stalled", "True", reason);
+        assert_cond(f, "Reconciling", NULL, NULL);
+    }
+    assert_cond(f, "Ready", transient ? "Unknown" : "False", reason);
+    assert_event(f, "GateBlocked");
+    assert_int_equal(json_int(-1, f->plan.status, "observedGeneration", NULL), 3);
+    /* nothing recorded before the gates pass */
+    assert_null(st_str(f, "rollbackTarget"));
+    assert_null(st_str(f, "releaseID"));
+}
+
+static void test_gate_target_not_found(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = release_new(3, B, NULL);
+    gate_case(&f, "TargetNotFound", false);
+    assert_non_null(strstr(f.plan.events[0].message, "kfm/kfm-api does not exist"));
+    fx_free(&f);
+}
+
+static void test_gate_deployment_unreadable(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = release_new(3, B, NULL);
+    f.obs.deployment_unreadable = true;
+    gate_case(&f, "TargetNotFound", true);
+    fx_free(&f);
+}
+
+static void test_gate_container_not_found(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = release_new(3, B, NULL);
+    cJSON_SetValuestring(cJSON_GetObjectItem(json_get(f.release, "spec", "target", NULL), "container"), "web");
+    f.deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    gate_case(&f, "ContainerNotFound", false);
+    fx_free(&f);
+}
+
+static void test_gate_change_record_missing(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = release_new(3, B, NULL);
+    cJSON_SetValuestring((cJSON *)json_get(f.release, "spec", "changeRecord", NULL), "");
+    f.deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    gate_case(&f, "ChangeRecordMissing", false);
+    fx_free(&f);
+}
+
+static void test_gate_policy_bundle(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = release_new(3, B, "\"policyBundleRef\":{\"name\":\"kfm-policy\"}");
+    f.deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    gate_case(&f, "PolicyBundleNotReady", true); /* missing */
+    /* Ready for an older generation only */
+    f.bundle = parse("{\"metadata\":{\"generation\":2},\"status\":{\"verifiedDigest\":\"" C "\","
+                     "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":1}]}}");
+    gate_case(&f, "PolicyBundleNotReady", true);
+    /* Ready now: passes and stamps the bundle digest */
+    cJSON_SetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(json_get(f.bundle, "status", "conditions", NULL), 0), "observedGeneration"), 2);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_string_equal(st_str(&f, "policyBundleDigest"), C);
+    assert_patch_has(&f, "\"governance.kfm.dev/policy-bundle-digest\":\"" C "\"");
+    fx_free(&f);
+}
+
+static void test_gate_no_rollback_target(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = release_new(3, B, NULL);
+    f.deployment = deployment_new(REPO ":v1.2", 3, true, NULL);
+    gate_case(&f, "NoRollbackTarget", false);
+    /* an explicit rollback target lifts the block */
+    cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "spec"), "rollbackTarget", parse("{\"digest\":\"" A "\"}"));
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_string_equal(st_str(&f, "rollbackTarget"), A);
+    fx_free(&f);
+}
+
+static void test_gate_target_claimed(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = release_new(3, B, NULL);
+    f.deployment = deployment_new(REPO "@" A, 3, true, "kfm/other-release");
+    gate_case(&f, "TargetClaimed", false);
+    assert_non_null(strstr(f.plan.events[0].message, "kfm/other-release"));
+    fx_free(&f);
+}
+
+static void test_gate_invalid_spec(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = release_new(3, "latest", NULL);
+    f.deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    gate_case(&f, "InvalidSpec", false);
+    assert_non_null(strstr(f.plan.events[0].message, "spec.image.digest"));
+    cJSON_Delete(f.release);
+    f.release = release_new(3, B, "\"rollbackTarget\":{\"digest\":\"" B "\"}");
+    gate_case(&f, "InvalidSpec", false);
+    assert_non_null(strstr(f.plan.events[0].message, "spec.rollbackTarget.digest"));
+    fx_free(&f);
+}
+
+static void test_gate_block_event_once(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = release_new(3, B, NULL);
+    gate_case(&f, "TargetNotFound", false);
+    fx_apply(&f);
+    assert_int_equal(decide(&f), 0);
+    /* the same block again: no new Event, no status change */
+    assert_false(has_event(&f, "GateBlocked"));
+    assert_null(f.plan.status);
+    fx_free(&f);
+}
+
+/* ---- rollout ------------------------------------------------------------- */
+
+static void start_rollout(fx *f)
+{
+    f->release = release_new(3, B, NULL);
+    f->deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    fx_pods(f, REPO "@" A, 3, false);
+    assert_int_equal(decide(f), 0);
+}
+
+static void test_gates_pass_record_target_then_patch(void **state)
+{
+    (void)state;
+    fx f = {0};
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem((f.release = release_new(3, B, NULL)), "metadata"), "finalizers");
+    f.deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    assert_int_equal(decide(&f), 0);
+    assert_true(f.plan.add_finalizer);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_string_equal(st_str(&f, "rollbackTarget"), A);
+    assert_string_equal(st_str(&f, "releaseID"), "5dee29fd7e28");
+    assert_string_equal(st_str(&f, "currentDigest"), A);
+    assert_non_null(st_str(&f, "rolloutStartedAt"));
+    assert_cond(&f, "GatesPassed", "True", "GatesPassed");
+    assert_cond(&f, "RolledOut", "False", "RollingOut");
+    assert_cond(&f, "Reconciling", "True", "RollingOut");
+    assert_event(&f, "GatesPassed");
+    assert_event(&f, "RolloutStarted");
+    /* only the image, the two template annotations (no bundle here) and the owner, with a precondition */
+    assert_patch_has(&f, "\"resourceVersion\":\"77\"");
+    assert_patch_has(&f, "\"governance.kfm.dev/release-owner\":\"kfm/kfm-api\"");
+    assert_patch_has(&f, "\"governance.kfm.dev/release-id\":\"5dee29fd7e28\"");
+    assert_patch_has(&f, "{\"name\":\"api\",\"image\":\"" REPO "@" B "\"}");
+    assert_null(strstr(f.plan.deployment_patch, "sidecar"));
+    assert_null(strstr(f.plan.deployment_patch, "policy-bundle-digest"));
+    assert_null(strstr(f.plan.deployment_patch, "replicas"));
+    fx_free(&f);
+}
+
+static void test_restart_between_target_and_patch(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    fx_apply(&f); /* the status write landed, the patch did not */
+    f.obs.now = T0 + 5;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_patch_has(&f, REPO "@" B);
+    assert_null(f.plan.status); /* the target is not recorded again */
+
+    /* and when the patch did land before the crash: B is never recorded as the target */
+    cJSON_Delete(f.deployment);
+    f.deployment = deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    assert_int_equal(decide(&f), 0);
+    assert_null(f.plan.deployment_patch);
+    const char *target = json_str(f.plan.status ? f.plan.status : json_get(f.release, "status", NULL), "rollbackTarget", NULL);
+    assert_string_equal(target, A);
+    fx_free(&f);
+}
+
+static void test_rollout_waits_then_verifies(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    fx_apply(&f);
+    /* new pods coming, one old pod left */
+    cJSON_Delete(f.deployment);
+    f.deployment = deployment_new(REPO "@" B, 3, true, "kfm/kfm-api");
+    for (size_t i = 0; i < f.n_pods; i++)
+        cJSON_Delete(f.pods[i]);
+    f.n_pods = 0;
+    fx_pods(&f, REPO "@" B, 3, false);
+    f.pods[f.n_pods++] = pod_new("kfm-api-old", REPO "@" A, NULL, 0);
+    f.obs.now = T0 + 10;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_null(f.plan.deployment_patch);
+    assert_false(f.plan.run_checks);
+    /* the old pod is gone: rolled out, checks asked for */
+    cJSON_Delete(f.pods[--f.n_pods]);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Verifying");
+    assert_true(f.plan.run_checks);
+    assert_string_equal(f.plan.checks_release_id, "5dee29fd7e28");
+    assert_cond(&f, "RolledOut", "True", "RolloutComplete");
+    assert_cond(&f, "Verified", "Unknown", "Verifying");
+    assert_event(&f, "RolloutComplete");
+    assert_string_equal(st_str(&f, "currentDigest"), B);
+    fx_free(&f);
+}
+
+static void to_verifying(fx *f)
+{
+    start_rollout(f);
+    fx_apply(f);
+    cJSON_Delete(f->deployment);
+    f->deployment = deployment_new(REPO "@" B, 3, true, "kfm/kfm-api");
+    for (size_t i = 0; i < f->n_pods; i++)
+        cJSON_Delete(f->pods[i]);
+    f->n_pods = 0;
+    fx_pods(f, REPO "@" B, 3, false);
+    f->obs.now = T0 + 20;
+    assert_int_equal(decide(f), 0);
+    assert_string_equal(f->plan.phase, "Verifying");
+    fx_apply(f);
+}
+
+static void test_verify_observe_succeed(void **state)
+{
+    (void)state;
+    fx f = {0};
+    to_verifying(&f);
+    f.obs.now = T0 + 21;
+    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3}]");
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Observing");
+    assert_cond(&f, "Verified", "True", "ChecksPassed");
+    assert_true(f.plan.requeue_ms >= 60000);
+    assert_int_equal(cJSON_GetArraySize(json_get(f.plan.status, "verification", "results", NULL)), 1);
+    fx_apply(&f);
+    f.obs.checks.ran = false;
+
+    /* one second before the observation ends: wait */
+    f.obs.now = T0 + 21 + 59;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Observing");
+    assert_true(f.plan.requeue_ms > 0 && f.plan.requeue_ms <= 1000);
+    assert_null(f.plan.status);
+    /* at the end: Succeeded, Ready, a sealed receipt */
+    f.obs.now = T0 + 21 + 60;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Succeeded");
+    assert_cond(&f, "Ready", "True", "Succeeded");
+    assert_cond(&f, "Reconciling", NULL, NULL);
+    assert_cond(&f, "Stalled", NULL, NULL);
+    const cJSON *h = json_get(f.plan.status, "history", NULL);
+    assert_int_equal(cJSON_GetArraySize(h), 1);
+    const cJSON *e = cJSON_GetArrayItem(h, 0);
+    assert_string_equal(json_str(e, "outcome", NULL), "Succeeded");
+    assert_string_equal(json_str(e, "digest", NULL), B);
+    assert_string_equal(json_str(e, "previousDigest", NULL), A);
+    assert_int_equal(strlen(json_str(e, "auditRef", NULL)), 71);
+    assert_ptr_equal(f.plan.receipt, e);
+    assert_event(&f, "ReleaseSucceeded");
+    fx_apply(&f);
+    /* terminal: nothing more */
+    f.obs.now = T0 + 5000;
+    assert_int_equal(decide(&f), 0);
+    assert_null(f.plan.status);
+    assert_null(f.plan.deployment_patch);
+    assert_int_equal(f.plan.n_events, 0);
+    fx_free(&f);
+}
+
+/* ---- triggers and rollback ----------------------------------------------- */
+
+static void test_crashloop_rolls_back(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    fx_apply(&f);
+    cJSON_Delete(f.deployment);
+    f.deployment = deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    f.pods[f.n_pods++] = pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+    f.obs.now = T0 + 30;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_event(&f, "TriggerFired");
+    assert_event(&f, "RollbackTriggered");
+    assert_patch_has(&f, "{\"name\":\"api\",\"image\":\"" REPO "@" A "\"}");
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "CrashLoop");
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "fromDigest", NULL), B);
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "toDigest", NULL), A);
+    assert_cond(&f, "RolledBack", "False", "RollingBack");
+    fx_free(&f);
+}
+
+static void test_restart_threshold_counts_as_crashloop(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    fx_apply(&f);
+    f.pods[f.n_pods++] = pod_new("kfm-api-new", REPO "@" B, NULL, 3);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    /* below the threshold: nothing */
+    cJSON_SetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(json_get(f.pods[f.n_pods - 1], "status", "containerStatuses", NULL), 0), "restartCount"), 2);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    fx_free(&f);
+}
+
+static void test_progress_deadline_clock_edge(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    fx_apply(&f);
+    cJSON_Delete(f.deployment);
+    f.deployment = deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    f.obs.now = T0 + 599;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_int_equal(f.plan.requeue_ms, 2000);
+    f.obs.now = T0 + 600;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "ProgressDeadline");
+    fx_free(&f);
+}
+
+static void test_progress_deadline_condition(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    fx_apply(&f);
+    cJSON_Delete(f.deployment);
+    f.deployment = deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    cJSON_AddItemToObject(cJSON_GetObjectItem(f.deployment, "status"), "conditions",
+                          parse("[{\"type\":\"Progressing\",\"status\":\"False\",\"reason\":\"ProgressDeadlineExceeded\"}]"));
+    f.obs.now = T0 + 60;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "ProgressDeadline");
+    fx_free(&f);
+}
+
+static void test_no_automatic_rollback(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = release_new(3, B, "\"rollback\":{\"automatic\":false}");
+    f.deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    assert_int_equal(decide(&f), 0);
+    fx_apply(&f);
+    f.pods[f.n_pods++] = pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Failed");
+    assert_null(f.plan.deployment_patch);
+    assert_cond(&f, "Stalled", "True", "CrashLoop");
+    assert_cond(&f, "Ready", "False", "CrashLoop");
+    assert_event(&f, "TriggerFired");
+    assert_non_null(strstr(f.plan.events[0].message, "CrashLoop"));
+    bool says_what_to_do = false;
+    for (size_t i = 0; i < f.plan.n_events; i++)
+        says_what_to_do = says_what_to_do || strstr(f.plan.events[i].message, "roll back by hand");
+    assert_true(says_what_to_do);
+    assert_string_equal(json_str(cJSON_GetArrayItem(json_get(f.plan.status, "history", NULL), 0), "outcome", NULL), "Failed");
+    fx_free(&f);
+}
+
+static void test_trigger_not_listed(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = release_new(3, B, "\"rollback\":{\"triggers\":[\"SmokeFailure\"]}");
+    f.deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    assert_int_equal(decide(&f), 0);
+    fx_apply(&f);
+    f.pods[f.n_pods++] = pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Failed");
+    assert_null(f.plan.deployment_patch);
+    fx_free(&f);
+}
+
+static void test_failed_check_rolls_back_then_rolled_back(void **state)
+{
+    (void)state;
+    fx f = {0};
+    to_verifying(&f);
+    fx_checks(&f, "5dee29fd7e28",
+              "[{\"name\":\"health\",\"passed\":true},"
+              "{\"name\":\"focus-ask\",\"passed\":false,\"httpStatus\":200,\"trigger\":\"UncitedAnswer\","
+              "\"message\":\"answer has no citations and did not abstain\"}]");
+    f.obs.now = T0 + 22;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_cond(&f, "Verified", "False", "UncitedAnswer");
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "UncitedAnswer");
+    assert_patch_has(&f, REPO "@" A);
+    fx_apply(&f);
+    f.obs.checks.ran = false;
+
+    /* the rollback rolls out */
+    cJSON_Delete(f.deployment);
+    f.deployment = deployment_new(REPO "@" A, 3, true, "kfm/kfm-api");
+    for (size_t i = 0; i < f.n_pods; i++)
+        cJSON_Delete(f.pods[i]);
+    f.n_pods = 0;
+    fx_pods(&f, REPO "@" A, 3, false);
+    f.obs.now = T0 + 40;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_true(f.plan.run_checks);
+    assert_null(f.plan.deployment_patch);
+
+    /* the rolled-back version passes: RolledBack */
+    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RolledBack");
+    assert_cond(&f, "Ready", "False", "RolledBack");
+    assert_cond(&f, "Stalled", "True", "RolledBack");
+    assert_cond(&f, "RolledBack", "True", "RolledBack");
+    assert_cond(&f, "Reconciling", NULL, NULL);
+    assert_event(&f, "RolledBack");
+    const cJSON *e = cJSON_GetArrayItem(json_get(f.plan.status, "history", NULL), 0);
+    assert_string_equal(json_str(e, "outcome", NULL), "RolledBack");
+    assert_string_equal(json_str(e, "trigger", NULL), "UncitedAnswer");
+    fx_apply(&f);
+
+    /* never flap: the failed digest is not rolled out again for this generation */
+    f.obs.checks.ran = false;
+    f.obs.now = T0 + 4000;
+    assert_int_equal(decide(&f), 0);
+    assert_null(f.plan.deployment_patch);
+    assert_null(f.plan.status);
+    fx_free(&f);
+}
+
+static void test_rollback_verification_fails(void **state)
+{
+    (void)state;
+    fx f = {0};
+    to_verifying(&f);
+    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":false,\"trigger\":\"SmokeFailure\",\"message\":\"status 500\"}]");
+    assert_int_equal(decide(&f), 0);
+    fx_apply(&f);
+    cJSON_Delete(f.deployment);
+    f.deployment = deployment_new(REPO "@" A, 3, true, "kfm/kfm-api");
+    for (size_t i = 0; i < f.n_pods; i++)
+        cJSON_Delete(f.pods[i]);
+    f.n_pods = 0;
+    fx_pods(&f, REPO "@" A, 3, false);
+    f.obs.checks.ran = false;
+    assert_int_equal(decide(&f), 0);
+    assert_true(f.plan.run_checks);
+    assert_int_equal(f.plan.n_events, 0);
+    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":false,\"trigger\":\"SmokeFailure\",\"message\":\"status 500\"}]");
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Failed");
+    assert_cond(&f, "Stalled", "True", "RollbackVerificationFailed");
+    assert_event(&f, "RollbackFailed");
+    assert_null(f.plan.deployment_patch);
+    fx_free(&f);
+}
+
+static void test_bad_rollback_target_stalls(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    fx_apply(&f);
+    f.pods[f.n_pods++] = pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+    assert_int_equal(decide(&f), 0);
+    fx_apply(&f);
+    /* the rollback target crash-loops too */
+    cJSON_Delete(f.deployment);
+    f.deployment = deployment_new(REPO "@" A, 3, false, "kfm/kfm-api");
+    f.pods[f.n_pods++] = pod_new("kfm-api-back", REPO "@" A, "CrashLoopBackOff", 4);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Failed");
+    assert_cond(&f, "Stalled", "True", "RollbackFailed");
+    assert_event(&f, "RollbackFailed");
+    assert_null(f.plan.deployment_patch);
+    fx_apply(&f);
+    /* and it stops touching the Deployment */
+    assert_int_equal(decide(&f), 0);
+    assert_null(f.plan.deployment_patch);
+    assert_null(f.plan.status);
+    fx_free(&f);
+}
+
+static void test_manual_trigger(void **state)
+{
+    (void)state;
+    fx f = {0};
+    to_verifying(&f);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations",
+                          parse("{\"governance.kfm.dev/rollback\":\"true\"}"));
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_true(f.plan.clear_rollback_annotation);
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "Manual");
+    fx_free(&f);
+}
+
+/* ---- other behaviour ----------------------------------------------------- */
+
+static void test_gitops_revert_skips_rollout(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = release_new(5, A, NULL);
+    fx_status(&f, "{\"observedGeneration\":4,\"phase\":\"RolledBack\",\"releaseID\":\"0123456789ab\",\"rollbackTarget\":\"" A "\"}");
+    f.deployment = deployment_new(REPO "@" A, 3, true, "kfm/kfm-api");
+    fx_pods(&f, REPO "@" A, 3, false);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Verifying");
+    assert_null(f.plan.deployment_patch);
+    assert_true(f.plan.run_checks);
+    assert_false(has_event(&f, "RolloutStarted"));
+    assert_cond(&f, "RolledBack", NULL, NULL);
+    fx_free(&f);
+}
+
+static void test_suspend(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = release_new(3, B, "\"suspend\":true");
+    f.deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Suspended");
+    assert_null(f.plan.deployment_patch);
+    assert_cond(&f, "Ready", "False", "Suspended");
+    assert_cond(&f, "Reconciling", NULL, NULL);
+    fx_free(&f);
+}
+
+static void test_deletion_releases_the_deployment(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = release_new(3, B, NULL);
+    cJSON_AddStringToObject(cJSON_GetObjectItem(f.release, "metadata"), "deletionTimestamp", "2026-11-20T00:00:00Z");
+    f.deployment = deployment_new(REPO "@" B, 3, true, "kfm/kfm-api");
+    assert_int_equal(decide(&f), 0);
+    assert_true(f.plan.remove_finalizer);
+    assert_patch_has(&f, "\"governance.kfm.dev/release-owner\":null");
+    assert_null(strstr(f.plan.deployment_patch, "image"));
+    assert_null(f.plan.status);
+    /* another release's annotation is left alone */
+    cJSON_Delete(f.deployment);
+    f.deployment = deployment_new(REPO "@" B, 3, true, "kfm/other");
+    assert_int_equal(decide(&f), 0);
+    assert_true(f.plan.remove_finalizer);
+    assert_null(f.plan.deployment_patch);
+    fx_free(&f);
+}
+
+static void test_idempotent(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    char *status1 = cJSON_PrintUnformatted(f.plan.status);
+    char *patch1 = strdup(f.plan.deployment_patch);
+    assert_int_equal(decide(&f), 0);
+    char *status2 = cJSON_PrintUnformatted(f.plan.status);
+    assert_string_equal(status1, status2);
+    assert_string_equal(patch1, f.plan.deployment_patch);
+    assert_int_equal(f.plan.requeue_ms, 601000);
+    free(status1);
+    free(status2);
+    free(patch1);
+    fx_free(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_release_id),
+        cmocka_unit_test(test_gate_target_not_found),
+        cmocka_unit_test(test_gate_deployment_unreadable),
+        cmocka_unit_test(test_gate_container_not_found),
+        cmocka_unit_test(test_gate_change_record_missing),
+        cmocka_unit_test(test_gate_policy_bundle),
+        cmocka_unit_test(test_gate_no_rollback_target),
+        cmocka_unit_test(test_gate_target_claimed),
+        cmocka_unit_test(test_gate_invalid_spec),
+        cmocka_unit_test(test_gate_block_event_once),
+        cmocka_unit_test(test_gates_pass_record_target_then_patch),
+        cmocka_unit_test(test_restart_between_target_and_patch),
+        cmocka_unit_test(test_rollout_waits_then_verifies),
+        cmocka_unit_test(test_verify_observe_succeed),
+        cmocka_unit_test(test_crashloop_rolls_back),
+        cmocka_unit_test(test_restart_threshold_counts_as_crashloop),
+        cmocka_unit_test(test_progress_deadline_clock_edge),
+        cmocka_unit_test(test_progress_deadline_condition),
+        cmocka_unit_test(test_no_automatic_rollback),
+        cmocka_unit_test(test_trigger_not_listed),
+        cmocka_unit_test(test_failed_check_rolls_back_then_rolled_back),
+        cmocka_unit_test(test_rollback_verification_fails),
+        cmocka_unit_test(test_bad_rollback_target_stalls),
+        cmocka_unit_test(test_manual_trigger),
+        cmocka_unit_test(test_gitops_revert_skips_rollout),
+        cmocka_unit_test(test_suspend),
+        cmocka_unit_test(test_deletion_releases_the_deployment),
+        cmocka_unit_test(test_idempotent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
