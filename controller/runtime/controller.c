@@ -1,0 +1,140 @@
+/*
+ * Worker threads over a workqueue, in the shape of sample-controller's
+ * processNextWorkItem: get a key, reconcile it, then forget it, requeue it
+ * with backoff, or requeue it after the delay the reconcile asked for.
+ */
+#include "runtime/controller.h"
+#include "util/error.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct controller {
+    controller_opts opts;
+    char *kind;
+    workqueue *queue;
+    pthread_t *threads;
+    int started;
+};
+
+int controller_new(controller **out, const controller_opts *opts)
+{
+    controller *c = NULL;
+    int err = 0;
+    *out = NULL;
+    if (!opts || !opts->reconcile || opts->workers < 1)
+        return mb_error_set(MB_EINVAL, "controller: a reconcile function and at least one worker are needed");
+    if (!(c = calloc(1, sizeof(*c))) || !(c->kind = strdup(opts->kind ? opts->kind : "object")) ||
+        !(c->threads = calloc((size_t)opts->workers, sizeof(pthread_t)))) {
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    c->opts = *opts;
+    c->opts.kind = c->kind;
+    if ((err = workqueue_new(&c->queue, opts->ratelimit)) < 0)
+        goto done;
+    *out = c;
+    c = NULL;
+done:
+    controller_free(c);
+    return err;
+}
+
+static void process(controller *c, const char *key)
+{
+    reconcile_result res = {0};
+    mb_log_fields f = {.kind = c->kind, .name = key};
+    int err;
+
+    mb_error_clear();
+    err = c->opts.reconcile(&res, c->opts.ctx, key);
+    if (err < 0 && err != MB_EINVAL) {
+        MB_LOG(MB_LOG_WARN, &f, "reconcile failed, retrying with backoff: %s", mb_error_last());
+        workqueue_add_rate_limited(c->queue, key);
+        return;
+    }
+    if (err == MB_EINVAL)
+        MB_LOG(MB_LOG_ERROR, &f, "reconcile failed and will not be retried until the object changes: %s", mb_error_last());
+    workqueue_forget(c->queue, key);
+    if (res.requeue_ms > 0)
+        workqueue_add_after(c->queue, key, res.requeue_ms);
+}
+
+static void *worker(void *arg)
+{
+    controller *c = arg;
+    char *key = NULL;
+    while (workqueue_get(&key, c->queue) == 0) {
+        process(c, key);
+        workqueue_done(c->queue, key);
+        free(key);
+        key = NULL;
+    }
+    return NULL;
+}
+
+int controller_start(controller *c)
+{
+    for (int i = 0; i < c->opts.workers; i++) {
+        if (pthread_create(&c->threads[i], NULL, worker, c) != 0) {
+            workqueue_shutdown(c->queue);
+            for (int j = 0; j < i; j++)
+                pthread_join(c->threads[j], NULL);
+            c->started = 0;
+            return mb_error_set(MB_ERROR, "controller %s: cannot start worker threads", c->kind);
+        }
+        c->started = i + 1;
+    }
+    return 0;
+}
+
+void controller_enqueue(controller *c, const char *key)
+{
+    if (key && *key)
+        workqueue_add(c->queue, key);
+}
+
+void controller_enqueue_object(controller *c, const void *obj_json)
+{
+    const cJSON *obj = obj_json;
+    const char *ns = json_str(obj, "metadata", "namespace", NULL);
+    const char *name = json_str(obj, "metadata", "name", NULL);
+    char key[512];
+    if (!name)
+        return;
+    snprintf(key, sizeof(key), "%s%s%s", ns ? ns : "", ns ? "/" : "", name);
+    workqueue_add(c->queue, key);
+}
+
+int controller_stop(controller *c, int64_t timeout_ms)
+{
+    int err = 0;
+    if (!c || !c->queue)
+        return 0;
+    err = workqueue_shutdown_drain(c->queue, timeout_ms);
+    for (int i = 0; i < c->started; i++)
+        pthread_join(c->threads[i], NULL);
+    c->started = 0;
+    return err;
+}
+
+workqueue *controller_queue(controller *c)
+{
+    return c->queue;
+}
+
+void controller_free(controller *c)
+{
+    if (!c)
+        return;
+    controller_stop(c, 0);
+    workqueue_free(c->queue);
+    free(c->threads);
+    free(c->kind);
+    free(c);
+}
