@@ -81,7 +81,7 @@ long informer_backoff_ms(long base_ms, long max_ms, unsigned attempt, double rnd
         rnd = 0;
     if (rnd >= 1)
         rnd = 0.999999;
-    return d / 2 + (long)((double)(d - d / 2) * rnd);
+    return d / 2 + (long)((double)(d - d / 2) * rnd + 0.5);
 }
 
 static double random_unit(informer *inf)
