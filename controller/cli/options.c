@@ -1,0 +1,170 @@
+/*
+ * Hand-rolled over getopt_long so that every error names the flag and what to
+ * fix, and so that subcommands (version, receipt verify) come before flags.
+ */
+#include "cli/options.h"
+#include "util/error.h"
+
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+    OPT_KUBECONFIG = 1000, OPT_CONTEXT, OPT_NAMESPACE, OPT_WORKERS, OPT_METRICS_ADDR,
+    OPT_HEALTH_ADDR, OPT_LEADER_ELECT, OPT_LEADER_NS, OPT_LOG_FORMAT, OPT_LOG_LEVEL,
+};
+
+static const char usage_text[] =
+    "membrane: the governed API release operator\n"
+    "\n"
+    "usage:\n"
+    "  membrane [run] [flags]          run the controllers (the default command)\n"
+    "  membrane receipt verify -f FILE recompute the receipt chain of a `kubectl get -o json` object\n"
+    "  membrane version                print the version and build information\n"
+    "\n"
+    "flags of run:\n"
+    "  --kubeconfig PATH               kubeconfig file; default $KUBECONFIG, then ~/.kube/config, then in-cluster\n"
+    "  --context NAME                  kubeconfig context; default its current-context\n"
+    "  --namespace NS                  watch one namespace; default all\n"
+    "  --workers N                     concurrent reconciles per kind (1-64), default 4\n"
+    "  --metrics-addr ADDR             [host]:port serving /metrics, default :8080\n"
+    "  --health-addr ADDR              [host]:port serving /healthz and /readyz, default :8081\n"
+    "  --leader-elect                  elect a leader through the Lease \"membrane-leader\"\n"
+    "  --leader-election-namespace NS  namespace of that Lease; default the pod's namespace\n"
+    "  --log-format json|text          default json\n"
+    "  --log-level debug|info|warn|error  default info\n"
+    "  -h, --help                      this text\n"
+    "\n"
+    "exit codes: 0 clean shutdown, 1 runtime failure, 2 bad flags or configuration\n";
+
+const char *cli_usage(void)
+{
+    return usage_text;
+}
+
+static int parse_addr(const char *flag, const char *v)
+{
+    const char *colon = strrchr(v, ':');
+    char *end = NULL;
+    long port;
+    if (!colon)
+        return mb_error_set(MB_EINVAL, "%s \"%s\": want [host]:port, for example :8080 or 127.0.0.1:8080", flag, v);
+    port = strtol(colon + 1, &end, 10);
+    if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
+        return mb_error_set(MB_EINVAL, "%s \"%s\": the port must be a number from 0 to 65535", flag, v);
+    return 0;
+}
+
+static int non_empty(const char *flag, const char *v)
+{
+    if (!v || !*v)
+        return mb_error_set(MB_EINVAL, "%s needs a non-empty value", flag);
+    return 0;
+}
+
+static int parse_receipt(cli_options *out, int argc, char **argv)
+{
+    /* argv[0] is "receipt" */
+    if (argc < 2 || strcmp(argv[1], "verify") != 0)
+        return mb_error_set(MB_EINVAL, "receipt: the only subcommand is \"verify -f FILE\"");
+    for (int i = 2; i < argc; i++) {
+        if ((strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--filename") == 0) && i + 1 < argc) {
+            out->receipt_file = argv[++i];
+        } else if (strncmp(argv[i], "--filename=", 11) == 0) {
+            out->receipt_file = argv[i] + 11;
+        } else {
+            return mb_error_set(MB_EINVAL, "receipt verify: unexpected argument \"%s\"; usage: membrane receipt verify -f FILE", argv[i]);
+        }
+    }
+    if (!out->receipt_file || !*out->receipt_file)
+        return mb_error_set(MB_EINVAL, "receipt verify: -f FILE is required (a `kubectl get -o json` object)");
+    out->command = CLI_RECEIPT_VERIFY;
+    return 0;
+}
+
+int cli_options_parse(cli_options *out, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"kubeconfig", required_argument, NULL, OPT_KUBECONFIG},
+        {"context", required_argument, NULL, OPT_CONTEXT},
+        {"namespace", required_argument, NULL, OPT_NAMESPACE},
+        {"workers", required_argument, NULL, OPT_WORKERS},
+        {"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
+        {"health-addr", required_argument, NULL, OPT_HEALTH_ADDR},
+        {"leader-elect", no_argument, NULL, OPT_LEADER_ELECT},
+        {"leader-election-namespace", required_argument, NULL, OPT_LEADER_NS},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int err = 0;
+    int first = 1;
+
+    memset(out, 0, sizeof(*out));
+    out->command = CLI_RUN;
+    out->workers = 4;
+    out->metrics_addr = ":8080";
+    out->health_addr = ":8081";
+    out->log_format = MB_LOG_JSON;
+    out->log_level = MB_LOG_INFO;
+
+    if (argc > 1 && argv[1][0] != '-') {
+        if (strcmp(argv[1], "version") == 0) {
+            if (argc > 2)
+                return mb_error_set(MB_EINVAL, "version takes no arguments (got \"%s\")", argv[2]);
+            out->command = CLI_VERSION;
+            return 0;
+        }
+        if (strcmp(argv[1], "receipt") == 0)
+            return parse_receipt(out, argc - 1, argv + 1);
+        if (strcmp(argv[1], "run") != 0)
+            return mb_error_set(MB_EINVAL, "unknown command \"%s\"; the commands are run, receipt verify, version", argv[1]);
+        first = 2;
+    }
+
+    /* getopt_long keeps global state: reset it and parse argv[first-1..] */
+    optind = 1;
+    opterr = 0;
+    int sub_argc = argc - first + 1;
+    char **sub_argv = argv + first - 1;
+    for (;;) {
+        int prev = optind;
+        int c = getopt_long(sub_argc, sub_argv, ":h", longopts, NULL);
+        if (c == -1)
+            break;
+        const char *flag = sub_argv[prev] ? sub_argv[prev] : "";
+        switch (c) {
+        case OPT_KUBECONFIG: if ((err = non_empty("--kubeconfig", optarg)) < 0) return err; out->kubeconfig = optarg; break;
+        case OPT_CONTEXT: if ((err = non_empty("--context", optarg)) < 0) return err; out->context = optarg; break;
+        case OPT_NAMESPACE: if ((err = non_empty("--namespace", optarg)) < 0) return err; out->namespace = optarg; break;
+        case OPT_WORKERS: {
+            char *end = NULL;
+            long n = strtol(optarg, &end, 10);
+            if (!*optarg || *end || n < 1 || n > 64)
+                return mb_error_set(MB_EINVAL, "--workers \"%s\": want a whole number from 1 to 64", optarg);
+            out->workers = (int)n;
+            break;
+        }
+        case OPT_METRICS_ADDR: if ((err = parse_addr("--metrics-addr", optarg)) < 0) return err; out->metrics_addr = optarg; break;
+        case OPT_HEALTH_ADDR: if ((err = parse_addr("--health-addr", optarg)) < 0) return err; out->health_addr = optarg; break;
+        case OPT_LEADER_ELECT: out->leader_elect = true; break;
+        case OPT_LEADER_NS: if ((err = non_empty("--leader-election-namespace", optarg)) < 0) return err; out->leader_election_namespace = optarg; break;
+        case OPT_LOG_FORMAT:
+            if (mb_log_format_parse(&out->log_format, optarg) < 0)
+                return mb_error_set(MB_EINVAL, "--log-format \"%s\": want json or text", optarg);
+            break;
+        case OPT_LOG_LEVEL:
+            if (mb_log_level_parse(&out->log_level, optarg) < 0)
+                return mb_error_set(MB_EINVAL, "--log-level \"%s\": want debug, info, warn or error", optarg);
+            break;
+        case 'h': out->command = CLI_HELP; return 0;
+        case ':': return mb_error_set(MB_EINVAL, "%s needs a value; see membrane --help", flag);
+        default: return mb_error_set(MB_EINVAL, "unknown flag %s; see membrane --help", flag);
+        }
+    }
+    if (optind < sub_argc)
+        return mb_error_set(MB_EINVAL, "unexpected argument \"%s\"; see membrane --help", sub_argv[optind]);
+    return 0;
+}

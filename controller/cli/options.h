@@ -1,0 +1,41 @@
+/*
+ * The command line of the membrane binary, as API.md fixes it: the run flags,
+ * `receipt verify -f FILE` and `version`. Parsing is pure: a bad flag or value
+ * returns MB_EINVAL with a message that names the flag (main exits 2).
+ */
+#ifndef CLI_OPTIONS_H
+#define CLI_OPTIONS_H
+
+#include "util/log.h"
+
+#include <stdbool.h>
+
+typedef enum {
+    CLI_RUN = 0,
+    CLI_VERSION,
+    CLI_HELP,
+    CLI_RECEIPT_VERIFY,
+} cli_command;
+
+typedef struct {
+    cli_command command;
+    const char *kubeconfig;       /* NULL: $KUBECONFIG, ~/.kube/config, in-cluster */
+    const char *context;          /* NULL: current-context */
+    const char *namespace;        /* NULL: all namespaces */
+    int workers;                  /* per kind, default 4 */
+    const char *metrics_addr;     /* default ":8080" */
+    const char *health_addr;      /* default ":8081" */
+    bool leader_elect;
+    const char *leader_election_namespace; /* NULL: the in-cluster namespace, else "default" */
+    mb_log_format log_format;     /* default json */
+    mb_log_level log_level;       /* default info */
+    const char *receipt_file;     /* receipt verify -f */
+} cli_options;
+
+/* Fills out from argv (pointers borrow argv). 0, or MB_EINVAL with a message naming the flag. */
+int cli_options_parse(cli_options *out, int argc, char **argv);
+
+/* The --help text. */
+const char *cli_usage(void);
+
+#endif

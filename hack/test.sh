@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Runs every membrane test from a fresh machine: installs what is missing,
+# builds, runs the unit tests, brings up a private local control plane and runs
+# the integration tests against it, then repeats both under ASan+UBSan and the
+# unit tests under valgrind memcheck. Exits non-zero on the first failure.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+cd "$repo"
+jobs=${MEMBRANE_JOBS:-$(nproc)}
+start=$(date +%s)
+step() { printf '\n== %s (%ds)\n' "$*" $(( $(date +%s) - start )); }
+
+step "set-up"
+bash hack/setup.sh
+export PATH=/usr/local/go/bin:$PATH
+
+step "build"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C build -j"$jobs"
+
+step "unit tests"
+ctest --test-dir build -L unit --output-on-failure -j"$jobs"
+
+step "local control plane"
+bash hack/controlplane.sh >/dev/null
+export MEMBRANE_CLUSTER_DIR="$repo/.cache/test-cluster"
+bash hack/cluster.sh down >/dev/null 2>&1 || true
+rm -rf "$MEMBRANE_CLUSTER_DIR"
+trap 'bash hack/cluster.sh down >/dev/null 2>&1 || true' EXIT
+bash hack/cluster.sh up
+eval "$(bash hack/cluster.sh env)"
+
+step "integration tests"
+ctest --test-dir build -L integration --output-on-failure
+
+step "build with ASan+UBSan"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMEMBRANE_SANITIZE=ON >/dev/null
+ninja -C build-asan -j"$jobs"
+
+step "unit and integration tests under ASan+UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan -L 'unit|integration' --output-on-failure
+
+step "unit tests under valgrind memcheck"
+failed=0
+for t in $(find build -maxdepth 1 -type f -executable -name "unit_*" | sort); do
+  if ! valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
+       "$t" > "build/$(basename "$t").valgrind.log" 2>&1; then
+    echo "valgrind: $(basename "$t") failed:"; tail -50 "build/$(basename "$t").valgrind.log"; failed=1
+  fi
+done
+[ "$failed" -eq 0 ]
+
+step "all tests passed"

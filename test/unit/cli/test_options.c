@@ -1,0 +1,105 @@
+/*
+ * The command line: defaults, every flag, subcommands, and errors that name the flag.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "cli/options.h"
+#include "util/error.h"
+
+#include <string.h>
+
+#define ARGV(...) ((char *[]){"membrane", __VA_ARGS__, NULL})
+#define ARGC(...) ((int)(sizeof((char *[]){"membrane", __VA_ARGS__}) / sizeof(char *)))
+#define PARSE(o, ...) cli_options_parse((o), ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    cli_options o;
+    char *argv[] = {"membrane", NULL};
+    assert_int_equal(cli_options_parse(&o, 1, argv), 0);
+    assert_int_equal(o.command, CLI_RUN);
+    assert_int_equal(o.workers, 4);
+    assert_string_equal(o.metrics_addr, ":8080");
+    assert_string_equal(o.health_addr, ":8081");
+    assert_false(o.leader_elect);
+    assert_null(o.kubeconfig);
+    assert_null(o.namespace);
+    assert_int_equal(o.log_format, MB_LOG_JSON);
+    assert_int_equal(o.log_level, MB_LOG_INFO);
+}
+
+static void test_every_flag(void **state)
+{
+    (void)state;
+    cli_options o;
+    assert_int_equal(PARSE(&o, "run", "--kubeconfig", "/k", "--context=dev", "--namespace", "kfm",
+                           "--workers", "8", "--metrics-addr", "127.0.0.1:9090", "--health-addr=:0",
+                           "--leader-elect", "--leader-election-namespace", "membrane-system",
+                           "--log-format", "text", "--log-level=debug"), 0);
+    assert_int_equal(o.command, CLI_RUN);
+    assert_string_equal(o.kubeconfig, "/k");
+    assert_string_equal(o.context, "dev");
+    assert_string_equal(o.namespace, "kfm");
+    assert_int_equal(o.workers, 8);
+    assert_string_equal(o.metrics_addr, "127.0.0.1:9090");
+    assert_string_equal(o.health_addr, ":0");
+    assert_true(o.leader_elect);
+    assert_string_equal(o.leader_election_namespace, "membrane-system");
+    assert_int_equal(o.log_format, MB_LOG_TEXT);
+    assert_int_equal(o.log_level, MB_LOG_DEBUG);
+}
+
+static void test_subcommands(void **state)
+{
+    (void)state;
+    cli_options o;
+    assert_int_equal(PARSE(&o, "version"), 0);
+    assert_int_equal(o.command, CLI_VERSION);
+    assert_int_equal(PARSE(&o, "--help"), 0);
+    assert_int_equal(o.command, CLI_HELP);
+    assert_int_equal(PARSE(&o, "receipt", "verify", "-f", "gar.json"), 0);
+    assert_int_equal(o.command, CLI_RECEIPT_VERIFY);
+    assert_string_equal(o.receipt_file, "gar.json");
+    assert_non_null(strstr(cli_usage(), "--leader-election-namespace"));
+}
+
+static void expect_error(int rc, const char *substring)
+{
+    assert_int_equal(rc, MB_EINVAL);
+    if (!strstr(mb_error_last(), substring))
+        fail_msg("error \"%s\" does not contain \"%s\"", mb_error_last(), substring);
+}
+
+static void test_errors_name_the_flag(void **state)
+{
+    (void)state;
+    cli_options o;
+    expect_error(PARSE(&o, "--workers", "0"), "--workers \"0\"");
+    expect_error(PARSE(&o, "--workers", "four"), "--workers");
+    expect_error(PARSE(&o, "--metrics-addr", "8080"), "--metrics-addr \"8080\"");
+    expect_error(PARSE(&o, "--health-addr", ":99999"), "--health-addr");
+    expect_error(PARSE(&o, "--log-format", "xml"), "--log-format \"xml\"");
+    expect_error(PARSE(&o, "--log-level", "loud"), "--log-level");
+    expect_error(PARSE(&o, "--bogus"), "unknown flag --bogus");
+    expect_error(PARSE(&o, "--kubeconfig"), "--kubeconfig needs a value");
+    expect_error(PARSE(&o, "--kubeconfig="), "--kubeconfig needs a non-empty value");
+    expect_error(PARSE(&o, "deploy"), "unknown command \"deploy\"");
+    expect_error(PARSE(&o, "receipt", "verify"), "-f FILE is required");
+    expect_error(PARSE(&o, "receipt", "check"), "receipt");
+    expect_error(PARSE(&o, "run", "stray"), "unexpected argument \"stray\"");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_every_flag),
+        cmocka_unit_test(test_subcommands),
+        cmocka_unit_test(test_errors_name_the_flag),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
