@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "informer_itest.h"
 #include "kube_itest.h"
 
 #include "kube/client.h"
@@ -19,7 +20,6 @@
 #include "util/error.h"
 #include "util/json.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,140 +59,6 @@ static fixture *need(void **state)
     if (!*state)
         skip();
     return *state;
-}
-
-/* ---- a handler-built mirror of the cache ---- */
-
-#define MIRROR_MAX 256
-
-typedef struct {
-    pthread_mutex_t mu;
-    struct {
-        char key[300];
-        char rv[32];
-    } e[MIRROR_MAX];
-    size_t n;
-    char log[32768]; /* "A key\n", "U key\n", "D key\n" */
-    int bad;         /* handler calls with objects that make no sense (no cmocka asserts off the main thread) */
-} mirror;
-
-static void mirror_set(mirror *m, const cJSON *obj, char what)
-{
-    char *key = NULL;
-    const char *rv = json_str(obj, "metadata", "resourceVersion", NULL);
-    size_t i;
-    if (informer_key(&key, obj) < 0) {
-        pthread_mutex_lock(&m->mu);
-        m->bad++;
-        pthread_mutex_unlock(&m->mu);
-        return;
-    }
-    pthread_mutex_lock(&m->mu);
-    for (i = 0; i < m->n && strcmp(m->e[i].key, key) != 0; i++)
-        ;
-    if (what == 'D') {
-        if (i < m->n)
-            m->e[i] = m->e[--m->n];
-    } else {
-        if (i == m->n && m->n < MIRROR_MAX)
-            snprintf(m->e[m->n++].key, sizeof(m->e[0].key), "%s", key);
-        snprintf(m->e[i].rv, sizeof(m->e[0].rv), "%s", rv ? rv : "");
-    }
-    snprintf(m->log + strlen(m->log), sizeof(m->log) - strlen(m->log), "%c %s\n", what, key);
-    pthread_mutex_unlock(&m->mu);
-    free(key);
-}
-
-static void on_add(void *ctx, const cJSON *obj) { mirror_set(ctx, obj, 'A'); }
-
-static void on_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
-{
-    mirror *m = ctx;
-    char *k1 = NULL, *k2 = NULL;
-    if (informer_key(&k1, old_obj) < 0 || informer_key(&k2, new_obj) < 0 || strcmp(k1, k2) != 0) {
-        pthread_mutex_lock(&m->mu);
-        m->bad++;
-        pthread_mutex_unlock(&m->mu);
-    }
-    free(k1);
-    free(k2);
-    mirror_set(m, new_obj, 'U');
-}
-
-static void on_delete(void *ctx, const cJSON *obj) { mirror_set(ctx, obj, 'D'); }
-
-static int str_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-static char *mirror_versions(mirror *m)
-{
-    char *items[MIRROR_MAX];
-    size_t len = 1;
-    char *out;
-    pthread_mutex_lock(&m->mu);
-    for (size_t i = 0; i < m->n; i++) {
-        if (asprintf(&items[i], "%s@%s", m->e[i].key, m->e[i].rv) < 0)
-            fail_msg("out of memory");
-        len += strlen(items[i]) + 1;
-    }
-    size_t n = m->n;
-    pthread_mutex_unlock(&m->mu);
-    qsort(items, n, sizeof(items[0]), str_cmp);
-    out = calloc(1, len);
-    for (size_t i = 0; i < n; i++) {
-        if (i)
-            strcat(out, " ");
-        strcat(out, items[i]);
-        free(items[i]);
-    }
-    return out;
-}
-
-static bool mirror_logged(mirror *m, char what, const char *key)
-{
-    char line[320];
-    bool found;
-    snprintf(line, sizeof(line), "%c %s\n", what, key);
-    pthread_mutex_lock(&m->mu);
-    found = strstr(m->log, line) != NULL;
-    pthread_mutex_unlock(&m->mu);
-    return found;
-}
-
-/* ---- convergence: server == cache == mirror ---- */
-
-typedef struct {
-    fixture *f;
-    informer *inf;
-    mirror *m;
-    const char *selector;
-    char last[3][8192]; /* for the failure message */
-} converge;
-
-static bool converged(void *ctx)
-{
-    converge *cv = ctx;
-    informer_objs *l = NULL;
-    char *server = itest_server_versions(cv->f->c, &KUBE_CONFIGMAPS, cv->f->ns, cv->selector);
-    char *cache, *mirrored;
-    bool same;
-    assert_int_equal(informer_list(&l, cv->inf), 0);
-    cache = itest_objs_versions(l);
-    mirrored = mirror_versions(cv->m);
-    same = strcmp(server, cache) == 0 && strcmp(server, mirrored) == 0;
-    snprintf(cv->last[0], sizeof(cv->last[0]), "%s", server);
-    snprintf(cv->last[1], sizeof(cv->last[1]), "%s", cache);
-    snprintf(cv->last[2], sizeof(cv->last[2]), "%s", mirrored);
-    free(server);
-    free(cache);
-    free(mirrored);
-    return same;
-}
-
-static void assert_converges(converge *cv)
-{
-    if (!itest_eventually(converged, cv, 30000))
-        fail_msg("the informer did not converge:\n server: %s\n cache:  %s\n mirror: %s", cv->last[0], cv->last[1],
-                 cv->last[2]);
 }
 
 static void create_cm(fixture *f, const char *name, const char *app)
@@ -241,12 +107,11 @@ static bool starts_with_keys(const char *versions, const char *k1, const char *k
 static void test_informer_converges(void **state)
 {
     fixture *f = need(state);
-    mirror m = { .mu = PTHREAD_MUTEX_INITIALIZER };
+    itest_mirror *m = itest_mirror_new();
     informer *inf = NULL;
     informer_obj *got = NULL;
     informer_opts io = { .namespace = f->ns, .page_size = 2 }; /* pages of 2: the list paginates */
-    informer_handlers h = { on_add, on_update, on_delete, &m };
-    converge cv = { .f = f, .m = &m };
+    informer_handlers h = itest_mirror_handlers(m);
     char key[300], key2[300], *v;
 
     create_cm(f, "pre-1", "a");
@@ -268,9 +133,8 @@ static void test_informer_converges(void **state)
     assert_string_equal(json_str(informer_obj_json(got), "metadata", "labels", "app", NULL), "a");
     informer_obj_free(got);
     snprintf(key, sizeof(key), "%s/pre-1", f->ns);
-    assert_true(mirror_logged(&m, 'A', key));
-    cv.inf = inf;
-    assert_converges(&cv);
+    assert_true(itest_mirror_logged(m, 'A', key));
+    itest_assert_converges(f->c, &KUBE_CONFIGMAPS, f->ns, NULL, inf, m, 30000);
 
     /* A series of changes. */
     for (int i = 1; i <= 5; i++) {
@@ -283,18 +147,18 @@ static void test_informer_converges(void **state)
     assert_int_equal(kube_delete(f->c, &KUBE_CONFIGMAPS, f->ns, "c2", NULL), 0);
     patch_cm(f, "pre-1", "{\"metadata\":{\"labels\":{\"app\":\"b\"}}}");
     assert_int_equal(kube_delete(f->c, &KUBE_CONFIGMAPS, f->ns, "pre-2", NULL), 0);
-    assert_converges(&cv);
+    itest_assert_converges(f->c, &KUBE_CONFIGMAPS, f->ns, NULL, inf, m, 30000);
 
     assert_int_equal(informer_get(&got, inf, f->ns, "c1"), 0);
     assert_string_equal(json_str(informer_obj_json(got), "data", "v", NULL), "2");
     informer_obj_free(got);
     assert_int_equal(informer_get(&got, inf, f->ns, "c2"), MB_ENOTFOUND);
     snprintf(key, sizeof(key), "%s/c2", f->ns);
-    assert_true(mirror_logged(&m, 'D', key));
+    assert_true(itest_mirror_logged(m, 'D', key));
     snprintf(key, sizeof(key), "%s/pre-2", f->ns);
-    assert_true(mirror_logged(&m, 'D', key));
+    assert_true(itest_mirror_logged(m, 'D', key));
     snprintf(key, sizeof(key), "%s/c1", f->ns);
-    assert_true(mirror_logged(&m, 'U', key));
+    assert_true(itest_mirror_logged(m, 'U', key));
 
     /* The index followed: b holds c4 and pre-1 (moved from a). */
     snprintf(key, sizeof(key), "%s/c4", f->ns);
@@ -313,23 +177,23 @@ static void test_informer_converges(void **state)
     assert_non_null(v);
     free(v);
     assert_true(informer_relists(inf) >= 1);
-    assert_int_equal(m.bad, 0);
+    assert_int_equal(itest_mirror_bad(m), 0);
     informer_stop(inf);
     informer_stop(inf);
     /* The cache stays readable after a stop. */
     assert_int_equal(informer_get(&got, inf, f->ns, "c1"), 0);
     informer_obj_free(got);
     informer_free(inf);
+    itest_mirror_free(m);
 }
 
 static void test_informer_label_selector(void **state)
 {
     fixture *f = need(state);
-    mirror m = { .mu = PTHREAD_MUTEX_INITIALIZER };
+    itest_mirror *m = itest_mirror_new();
     informer *inf = NULL;
     informer_opts io = { .namespace = f->ns, .label_selector = "app=a" };
-    informer_handlers h = { on_add, on_update, on_delete, &m };
-    converge cv = { .f = f, .m = &m, .selector = "app=a" };
+    informer_handlers h = itest_mirror_handlers(m);
     char key[300];
 
     create_cm(f, "in", "a");
@@ -338,20 +202,20 @@ static void test_informer_label_selector(void **state)
     assert_int_equal(informer_add_handlers(inf, &h), 0);
     assert_int_equal(informer_start(inf), 0);
     assert_int_equal(informer_wait_for_sync(inf, 30000), 0);
-    cv.inf = inf;
-    assert_converges(&cv);
+    itest_assert_converges(f->c, &KUBE_CONFIGMAPS, f->ns, "app=a", inf, m, 30000);
     assert_int_equal(informer_store_len(informer_cache(inf)), 1);
 
     /* "in" leaves the selection (a delete), "out" enters it (an add). */
     patch_cm(f, "in", "{\"metadata\":{\"labels\":{\"app\":\"b\"}}}");
     patch_cm(f, "out", "{\"metadata\":{\"labels\":{\"app\":\"a\"}}}");
-    assert_converges(&cv);
+    itest_assert_converges(f->c, &KUBE_CONFIGMAPS, f->ns, "app=a", inf, m, 30000);
     snprintf(key, sizeof(key), "%s/in", f->ns);
-    assert_true(mirror_logged(&m, 'D', key));
+    assert_true(itest_mirror_logged(m, 'D', key));
     snprintf(key, sizeof(key), "%s/out", f->ns);
-    assert_true(mirror_logged(&m, 'A', key));
-    assert_int_equal(m.bad, 0);
+    assert_true(itest_mirror_logged(m, 'A', key));
+    assert_int_equal(itest_mirror_bad(m), 0);
     informer_free(inf);
+    itest_mirror_free(m);
 }
 
 /* A resource the server does not serve: every list fails and the informer backs off. */

@@ -11,6 +11,7 @@
 #include "kube/config.h"
 #include "util/error.h"
 #include "util/json.h"
+#include "util/json.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,7 +104,7 @@ int itest_cluster(const char *args)
 {
     char *cmd = NULL;
     int st;
-    if (asprintf(&cmd, "cd '%s' && hack/cluster.sh %s", SOURCE_DIR, args) < 0)
+    if (asprintf(&cmd, "cd '%s' && bash hack/cluster.sh %s", SOURCE_DIR, args) < 0)
         fail_msg("out of memory");
     st = system(cmd);
     free(cmd);
@@ -112,12 +113,12 @@ int itest_cluster(const char *args)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
 }
 
-/* Appends "key@rv" items, sorted, to a fresh string. */
 static int str_cmp(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Sorts items, joins them with spaces into a fresh string and frees them. */
 static char *join_sorted(char **items, size_t n)
 {
     size_t len = 1;
@@ -144,8 +145,10 @@ char *itest_server_versions(kube_client *c, const kube_resource *r, const char *
     kube_list_opts lo = { .label_selector = label_selector };
     char **items;
     size_t n = 0;
-    if (kube_list(&list, c, r, ns, &lo) < 0)
-        fail_msg("cannot list %s: %s", r->resource, mb_error_last());
+    if (kube_list(&list, c, r, ns, &lo) < 0) {
+        print_message("cannot list %s: %s\n", r->resource, mb_error_last());
+        return NULL;
+    }
     items = calloc((size_t)cJSON_GetArraySize(cJSON_GetObjectItem(list, "items")) + 1, sizeof(*items));
     cJSON_ArrayForEach(item, cJSON_GetObjectItem(list, "items")) {
         char *key = NULL;
@@ -170,4 +173,31 @@ char *itest_objs_versions(informer_objs *l)
             fail_msg("out of memory");
     informer_objs_free(l);
     return join_sorted(items, n);
+}
+
+int itest_etcd_delete(const char *key)
+{
+    const char *dir = getenv("MEMBRANE_CLUSTER_DIR");
+    char path[4096], port[32] = "", *cmd = NULL;
+    FILE *fp;
+    int st;
+    if (!dir)
+        return -1;
+    snprintf(path, sizeof(path), "%s/run/etcd.port", dir);
+    if (!(fp = fopen(path, "r")))
+        return -1;
+    if (!fgets(port, sizeof(port), fp))
+        port[0] = '\0';
+    fclose(fp);
+    port[strcspn(port, "\r\n")] = '\0';
+    /* The gateway wants the key in base64 and answers {..., "deleted":"1"}. */
+    if (asprintf(&cmd,
+                 "k=$(printf %%s '%s' | base64 -w0) && "
+                 "curl -sSf -X POST http://127.0.0.1:%s/v3/kv/deleterange -d \"{\\\"key\\\":\\\"$k\\\"}\" "
+                 "| grep -q '\"deleted\":\"1\"'",
+                 key, port) < 0)
+        return -1;
+    st = system(cmd);
+    free(cmd);
+    return st == 0 ? 0 : -1;
 }

@@ -33,19 +33,32 @@ bool itest_eventually(bool (*cond)(void *ctx), void *ctx, long timeout_ms);
 /* Parses printf-formatted JSON; fails the test when it does not parse. */
 cJSON *itest_json(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Runs "hack/cluster.sh <args>" from the source tree; returns its exit status. */
+/*
+ * Runs "bash hack/cluster.sh <args>" from the source tree (for the instance in
+ * $MEMBRANE_CLUSTER_DIR, as hack/cluster.sh env exports it); returns its exit
+ * status.
+ */
 int itest_cluster(const char *args);
 
 /*
  * "key@resourceVersion" of every object the server lists (ns and selector may
  * be NULL), space-separated and sorted by key; keys as the informer makes
- * them. Caller frees.
+ * them. Caller frees; NULL (with a message) when the list fails.
  */
 char *itest_server_versions(kube_client *c, const kube_resource *r, const char *ns,
                             const char *label_selector);
 
 /* The same for a list of cached objects; frees the list. */
 char *itest_objs_versions(informer_objs *l);
+
+/*
+ * Deletes one key from etcd directly, through etcd's HTTP gateway, so that it
+ * works while kube-apiserver is down: an object removed behind the API's back,
+ * as if deleted while no watch was open. key is e.g.
+ * "/registry/configmaps/<ns>/<name>". 0, or -1 when the key was not there or
+ * etcd could not be reached.
+ */
+int itest_etcd_delete(const char *key);
 
 /* Sleeps ms milliseconds. */
 void itest_sleep_ms(long ms);
