@@ -382,7 +382,6 @@ int event_recorder_new(event_recorder **out, kube_client *client, const event_re
         if (gethostname(host, sizeof(host)) != 0)
             snprintf(host, sizeof(host), "unknown");
         host[sizeof(host) - 1] = '\0';
-        host[128] = '\0'; /* reportingInstance is at most 128 characters */
         o.instance = host;
     }
     if (!(r = calloc(1, sizeof(*r))))
@@ -395,7 +394,7 @@ int event_recorder_new(event_recorder **out, kube_client *client, const event_re
     pthread_cond_init(&r->wake, NULL);
     pthread_cond_init(&r->idle, NULL);
     if (!(r->component = strdup(o.component ? o.component : DEFAULT_COMPONENT)) ||
-        !(r->instance = strdup(o.instance))) {
+        !(r->instance = strndup(o.instance, 128))) { /* reportingInstance: at most 128 characters */
         err = mb_error_set(MB_ENOMEM, "out of memory creating an Event recorder");
         goto done;
     }
