@@ -9,6 +9,15 @@
  * MB_EGONE, 401/403 MB_EFORBIDDEN, 422 MB_EINVALID, others MB_EHTTP. 429 is
  * retried after Retry-After; 5xx and connection errors are retried with capped
  * exponential backoff and jitter; 409 is never retried.
+ *
+ * Transport failures return MB_ECONN (refused, reset, DNS), MB_ETIMEOUT or
+ * MB_ETLS (the message says whether the certificate has no trusted issuer,
+ * names another host, or expired) and leave kube_status_last() unchanged.
+ * TLS is verified unless the configuration says insecure_skip_tls_verify; the
+ * CA, client certificate and key are used from memory. tls_server_name is the
+ * name the certificate is verified against (and sent as SNI) while the
+ * connection goes to the configured server and the Host header stays its.
+ * All functions are safe to call from many threads on one client.
  */
 #ifndef KUBE_CLIENT_H
 #define KUBE_CLIENT_H
@@ -49,26 +58,35 @@ const kube_status *kube_status_last(void);
 /*
  * Parses a non-2xx body as metav1.Status into out (a body that is not a Status
  * still yields code and a message built from the HTTP status). Returns the
- * mapped mb_error code and sets the last-error message.
+ * mapped mb_error code and sets the last-error message to
+ * "<message> (<code> <reason>)". http_code 0 takes the code from the Status
+ * (as in a watch ERROR event). Does not touch kube_status_last().
  */
 int kube_status_parse(kube_status *out, long http_code, const char *body, size_t len);
 
+/* Zero fields take the defaults. */
 typedef struct {
-    int max_retries;          /* for 429, 5xx and connection errors; default 5 */
+    int max_retries;          /* for 429, 5xx and connection errors; 0: default 5; negative: none */
     long backoff_base_ms;     /* default 100 */
     long backoff_max_ms;      /* default 10000 */
-    long timeout_ms;          /* per non-watch request; default 30000 */
-    const char *user_agent;   /* default "membrane" */
+    long timeout_ms;          /* per non-watch request; default 30000 (connecting: at most 10000) */
+    const char *user_agent;   /* default "membrane/<version>"; copied */
 } kube_client_opts;
 
-/* Takes ownership of cfg. opts may be NULL. */
+/* Takes ownership of cfg, also on failure. opts may be NULL. */
 int kube_client_new(kube_client **out, kube_config *cfg, const kube_client_opts *opts);
 void kube_client_free(kube_client *c);
 
 /* Borrowed: the configuration the client was made with. */
 const kube_config *kube_client_config(const kube_client *c);
 
-/* Makes every retry wait and every watch on this client return MB_ESTOPPED soon. */
+/*
+ * Makes every retry wait and every watch on this client return MB_ESTOPPED
+ * soon (waits at once, watches within 200 ms). A single request already on
+ * the wire finishes (bounded by timeout_ms), and requests made afterwards are
+ * tried once without retries, so a last status write or lease release at
+ * shutdown still goes out. Thread-safe; the client must still be freed.
+ */
 void kube_client_stop(kube_client *c);
 
 /* A raw answer. */
@@ -83,15 +101,25 @@ void kube_response_clear(kube_response *r);
 
 /*
  * One request with the retry policy above; path starts with '/' and may carry
- * a query. Non-2xx answers are returned in out with 0 (they are data here);
- * only transport failures return an error.
+ * a query (escape its values). Non-2xx answers are returned in out with 0
+ * (they are data here, after retries are used up); only transport failures
+ * and stop return an error. Retries: 429 always (the API server refuses
+ * those before any handler runs); 500/502/503/504 and broken connections only
+ * for GET, PUT, DELETE and merge/strategic PATCH, which are safe to send
+ * twice; POST and JSON PATCH otherwise only when the connection was never
+ * made. Clear out with kube_response_clear().
  */
 int kube_request(kube_response *out, kube_client *c, const char *method, const char *path,
                  const char *content_type, const char *body, size_t body_len);
 
-/* "/api/v1/namespaces/ns/pods/name/sub" and friends; ns/name/sub may be NULL. Caller frees. */
+/*
+ * "/api/v1/namespaces/ns/pods/name/sub" and friends; ns/name/sub may be NULL,
+ * ns is ignored for cluster-scoped resources, ns and name are URL-escaped.
+ * Caller frees; NULL when out of memory.
+ */
 char *kube_path(const kube_resource *r, const char *ns, const char *name, const char *subresource);
 
+/* out may be NULL (existence check). */
 int kube_get(cJSON **out, kube_client *c, const kube_resource *r, const char *ns, const char *name);
 
 typedef struct {
@@ -101,13 +129,23 @@ typedef struct {
     const char *resource_version; /* NULL: most recent */
 } kube_list_opts;
 
-/* All pages, merged: {"items":[...], "metadata":{"resourceVersion": <of the list>}}. ns NULL: all namespaces. */
+/*
+ * All pages, merged: {"items":[...], "metadata":{"resourceVersion": <of the
+ * list>}} (plus the list's kind and apiVersion). ns NULL: all namespaces.
+ * Pages are fetched with limit and continue; when a continue token expires
+ * (410) the list starts again in one page, as client-go's pager does.
+ */
 int kube_list(cJSON **out, kube_client *c, const kube_resource *r, const char *ns,
               const kube_list_opts *opts);
 
+/* POST; ns NULL: obj's metadata.namespace. out may be NULL. */
 int kube_create(cJSON **out, kube_client *c, const kube_resource *r, const char *ns, const cJSON *obj);
 
-/* PUT; obj's metadata.resourceVersion is the precondition. subresource NULL or "status". */
+/*
+ * PUT; obj's metadata.resourceVersion is the precondition and must be there
+ * (MB_EINVAL otherwise); a stale one answers MB_ECONFLICT. subresource NULL or
+ * "status". ns NULL: obj's metadata.namespace. out may be NULL.
+ */
 int kube_update(cJSON **out, kube_client *c, const kube_resource *r, const char *ns,
                 const cJSON *obj, const char *subresource);
 
@@ -127,6 +165,7 @@ typedef struct {
     const char *propagation_policy; /* Orphan | Background | Foreground, may be NULL */
 } kube_delete_opts;
 
+/* opts may be NULL (no body). A missing object is MB_ENOTFOUND; failed preconditions MB_ECONFLICT. */
 int kube_delete(kube_client *c, const kube_resource *r, const char *ns, const char *name,
                 const kube_delete_opts *opts);
 

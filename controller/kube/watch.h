@@ -31,9 +31,11 @@ typedef struct kube_watch_parser kube_watch_parser;
 int kube_watch_parser_new(kube_watch_parser **out, kube_watch_fn fn, void *ctx);
 
 /*
- * Feeds bytes; complete lines are delivered to fn. Returns 0, MB_EJSON for a
- * line that is not a watch event (message names the problem), or
- * MB_ESTOPPED when fn asked to stop.
+ * Feeds bytes; complete lines are delivered to fn (CRLF and blank lines are
+ * accepted). Returns 0, MB_EJSON for a line that is not a watch event
+ * (malformed JSON, no or unknown type, no object; the message names the
+ * problem), or MB_ESTOPPED when fn asked to stop. After an error the rest of
+ * that feed is dropped; the stream should be abandoned.
  */
 int kube_watch_parser_feed(kube_watch_parser *p, const char *data, size_t len);
 
@@ -51,10 +53,16 @@ typedef struct {
 } kube_watch_opts;
 
 /*
- * Streams one watch (allowWatchBookmarks on) and delivers its events to fn.
- * Returns 0 when the server ended the stream, MB_ESTOPPED when fn or *stop or
- * kube_client_stop() ended it, MB_EGONE on 410 (as an HTTP status or as an
- * ERROR event, which is then not delivered), or another error.
+ * Streams one watch (allowWatchBookmarks on) and delivers its events to fn, in
+ * order, on the calling thread. Returns 0 when the server ended the stream,
+ * MB_ESTOPPED when fn or *stop or kube_client_stop() ended it (the flags are
+ * looked at least every 200 ms), MB_EGONE on 410 (as an HTTP status or as an
+ * ERROR event, which is then not delivered; kube_status_last() holds it),
+ * MB_ECONN when the connection broke or the stream ended inside an event,
+ * MB_EJSON for a malformed event, or the mapped error of a non-2xx answer.
+ * Other ERROR events are delivered. One attempt, no retries: reconnecting
+ * from the last resourceVersion is the caller's loop. No overall timeout;
+ * TCP keepalive is on.
  */
 int kube_watch(kube_client *c, const kube_resource *r, const char *ns, const kube_watch_opts *opts,
                kube_watch_fn fn, void *ctx);

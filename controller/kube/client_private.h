@@ -1,0 +1,39 @@
+/*
+ * Private to controller/kube: the pieces the client, the Status parser and the
+ * watch stream share that are not part of the public API (client.h, watch.h).
+ */
+#ifndef KUBE_CLIENT_PRIVATE_H
+#define KUBE_CLIENT_PRIVATE_H
+
+#include "kube/client.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+/*
+ * Parses a non-2xx answer as kube_status_parse() does into the calling
+ * thread's kube_status_last(); retry_after (seconds from the header, 0 if
+ * none) is kept when larger than what the body says. Returns the mapped code.
+ */
+int kube_status_record(long http_code, const char *body, size_t len, long retry_after);
+
+/* The same for a Status object already parsed (a watch ERROR event's object); its code field is the code. */
+int kube_status_record_object(const cJSON *status);
+
+/* Appends "?key=value" or "&key=value", value URL-escaped, to *path (reallocated); 0 or MB_ENOMEM. */
+int kube_query_add(char **path, const char *key, const char *value);
+
+/* Receives the body of a 2xx answer as it arrives; 0 to go on, a negative mb_error to end. */
+typedef int (*kube_stream_fn)(void *ctx, const char *data, size_t len);
+
+/*
+ * One streaming GET without retries, without an overall timeout and with TCP
+ * keepalive. A 2xx body goes to fn; a non-2xx body is collected into out.
+ * Returns 0 when the server ended the answer, fn's error, MB_ESTOPPED when
+ * *stop (may be NULL) or kube_client_stop() ended it (checked at least every
+ * 200 ms), or a transport error.
+ */
+int kube_request_stream(kube_response *out, kube_client *c, const char *path, kube_stream_fn fn,
+                        void *ctx, atomic_bool *stop);
+
+#endif
