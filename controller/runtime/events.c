@@ -477,8 +477,12 @@ void event_record(event_recorder *r, const event_object *obj, event_type type, c
     va_list ap;
     const char *ignored;
     bool ok;
-    if (!r || !obj || !obj->name || !reason || !fmt)
+    if (!r)
         return;
+    if (!obj || !obj->name || !*obj->name || !reason || !fmt) {
+        log_warn("not recording an event without an object name, a reason or a message");
+        return;
+    }
     va_start(ap, fmt);
     if (vasprintf(&message, fmt, ap) < 0)
         message = NULL;
@@ -528,6 +532,8 @@ int event_recorder_flush(event_recorder *r, long timeout_ms)
 {
     struct timespec until;
     int err = 0;
+    if (!r)
+        return 0;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += timeout_ms / 1000;
     until.tv_nsec += (timeout_ms % 1000) * 1000000L;
@@ -549,6 +555,9 @@ int event_recorder_flush(event_recorder *r, long timeout_ms)
 
 void event_recorder_get_stats(event_recorder_stats *out, event_recorder *r)
 {
+    memset(out, 0, sizeof(*out));
+    if (!r)
+        return;
     pthread_mutex_lock(&r->mu);
     *out = r->stats;
     pthread_mutex_unlock(&r->mu);

@@ -68,7 +68,7 @@ void event_recorder_free(event_recorder *r);
 void event_record(event_recorder *r, const event_object *obj, event_type type, const char *reason,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* Waits until everything recorded so far is written (or given up): 0 or MB_ETIMEOUT. */
+/* Waits until everything recorded so far is written (or given up): 0 or MB_ETIMEOUT. r may be NULL. */
 int event_recorder_flush(event_recorder *r, long timeout_ms);
 
 /* Counters since creation. */
@@ -79,6 +79,7 @@ typedef struct {
     unsigned long dropped;  /* not queued: the queue was full */
 } event_recorder_stats;
 
+/* Zeroes when r is NULL. */
 void event_recorder_get_stats(event_recorder_stats *out, event_recorder *r);
 
 /* ---- pure helpers, exposed for tests ---- */

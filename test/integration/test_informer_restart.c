@@ -66,6 +66,9 @@ static fixture *need(void **state)
 {
     if (!*state)
         skip();
+    if (!getenv("MEMBRANE_CLUSTER_DIR"))
+        fail_msg("MEMBRANE_CLUSTER_DIR is not set: these tests restart the cluster KUBECONFIG points at and "
+                 "need its directory; run eval \"$(hack/cluster.sh env)\" first");
     return *state;
 }
 
