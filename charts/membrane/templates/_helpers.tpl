@@ -1,0 +1,91 @@
+{{/* Names and labels shared by the templates. */}}
+
+{{- define "membrane.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "membrane.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "membrane.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "membrane.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: controller
+{{- end -}}
+
+{{- define "membrane.labels" -}}
+{{ include "membrane.selectorLabels" . }}
+app.kubernetes.io/part-of: kfm
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/*
+Rules the operator needs where it writes: its own kinds, the release targets,
+the probe Pods, verification Secrets, published ConfigMaps and Events. A
+ClusterRole for all namespaces, or a Role in watchNamespace. Keep in step with
+manifests/rbac.yaml (test/integration/test_install.sh compares what each grants).
+*/}}
+{{- define "membrane.namespacedRules" -}}
+# Its own kinds: watch them; patch/update the object itself only for metadata
+# (finalizers, removing the break-glass annotation governance.kfm.dev/rollback).
+- apiGroups: [governance.kfm.dev]
+  resources: [governedapireleases, policybundles, datasetpromotions]
+  verbs: [get, list, watch, patch, update]
+- apiGroups: [governance.kfm.dev]
+  resources: [governedapireleases/status, policybundles/status, datasetpromotions/status]
+  verbs: [get, patch, update]
+# ownerReferences with blockOwnerDeletion (probe Pod, published bundle ConfigMap).
+- apiGroups: [governance.kfm.dev]
+  resources: [governedapireleases/finalizers, policybundles/finalizers, datasetpromotions/finalizers]
+  verbs: [update]
+# The release target: read, and patch the container image and release annotations.
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, patch]
+- apiGroups: [apps]
+  resources: [replicasets]
+  verbs: [get, list, watch]
+# create/delete: the short-lived membrane probe Pod. RBAC cannot restrict create
+# by name, so this allows creating any Pod where the rule applies.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch, create, delete]
+# Verification bearer tokens: get by name only, never list or watch.
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+# Published bundles and the published-dataset index.
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch, create, update, patch]
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end -}}
+
+{{/* Cluster-wide reads for the membrane checks, and SubjectAccessReviews. */}}
+{{- define "membrane.clusterRules" -}}
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, list, watch]
+- apiGroups: [""]
+  resources: [namespaces]
+  verbs: [get, list, watch]
+- apiGroups: [authorization.k8s.io]
+  resources: [subjectaccessreviews]
+  verbs: [create]
+{{- end -}}

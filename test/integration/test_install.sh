@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# Checks the two install paths against a real kube-apiserver: the kustomize
+# manifests (manifests/) and the Helm chart (charts/membrane) render, pass
+# `kubectl apply --dry-run=server` without Pod Security warnings in a namespace
+# that enforces "restricted", and give the Deployment its hardening, probes,
+# ports and flags; `helm lint` passes and values.schema.json refuses bad values;
+# the chart's CRDs are byte-identical to crds/; and the RBAC each install grants
+# is least-privilege: `kubectl auth can-i` as the operator's ServiceAccount
+# allows what the operator needs and refuses the rest.
+# Needs KUBECONFIG (admin), kubectl and go (helm is built by hack/helm.sh).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+passed=0
+failed=0
+failures=()
+ok() { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL $1"; [ -z "${2:-}" ] || printf '     %s\n' "$2"; }
+run() { # what command... : ok when the command succeeds
+  local what=$1; shift
+  if "$@" >"$tmp/out" 2>&1; then ok "$what"; else fail "$what" "$(tail -20 "$tmp/out")"; fi
+}
+
+[ -n "${KUBECONFIG:-}" ] || { echo "FAIL test_install: KUBECONFIG is not set (run under hack/test.sh or eval \"\$(hack/cluster.sh env)\")"; exit 1; }
+command -v kubectl >/dev/null || { echo "FAIL test_install: kubectl is not on PATH"; exit 1; }
+command -v python3 >/dev/null || { echo "FAIL test_install: python3 is not installed (hack/setup.sh installs it)"; exit 1; }
+helm=$(bash hack/helm.sh) || { echo "FAIL test_install: hack/helm.sh could not provide helm"; exit 1; }
+
+tmp=$(mktemp -d)
+sa=system:serviceaccount:membrane-system:membrane
+ns_a="membrane-install-$$-a"
+ns_b="membrane-install-$$-b"
+cleanup() {
+  kubectl delete clusterrole,clusterrolebinding -l app.kubernetes.io/name=membrane --ignore-not-found >/dev/null 2>&1 || true
+  kubectl delete namespace membrane-system "$ns_a" "$ns_b" --wait=false --ignore-not-found >/dev/null 2>&1 || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# json_of FILE: the objects in a rendered YAML stream as one JSON List.
+json_of() {
+  kubectl create --dry-run=client -o json -f "$1" | python3 -c 'import json, sys
+text, dec, pos, items = sys.stdin.read(), json.JSONDecoder(), 0, []
+while True:
+    while pos < len(text) and text[pos].isspace(): pos += 1
+    if pos >= len(text): break
+    obj, pos = dec.raw_decode(text, pos)
+    items.extend(obj["items"] if obj.get("kind") == "List" else [obj])
+print(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))'
+}
+# only KIND... < List JSON > List JSON with only those kinds
+only() {
+  python3 -c 'import json, sys
+l = json.load(sys.stdin)
+items = l["items"] if l.get("kind") == "List" else [l]
+print(json.dumps({"apiVersion": "v1", "kind": "List", "items": [i for i in items if i["kind"] in sys.argv[1:]]}))' "$@"
+}
+
+# The Deployment's hardening, probes, ports, flags and image, as the contract asks.
+cat > "$tmp/check_deployment.py" <<'PY'
+import json, sys
+items = json.load(open(sys.argv[1]))["items"]
+want_args = sys.argv[2:]
+deps = [i for i in items if i["kind"] == "Deployment"]
+def check(what, cond, detail=""):
+    print(("ok " if cond else "FAIL ") + what + ("" if cond else " -- " + detail))
+check("one Deployment", len(deps) == 1, str(len(deps)))
+if deps:
+    pod = deps[0]["spec"]["template"]["spec"]
+    psc = pod.get("securityContext", {})
+    c = [x for x in pod["containers"] if x["name"] == "membrane"]
+    check("container membrane", len(c) == 1)
+    c = c[0] if c else {}
+    sc = c.get("securityContext", {})
+    check("runAsNonRoot", psc.get("runAsNonRoot") is True and sc.get("runAsNonRoot", True) is True)
+    check("runAsUser 65532", psc.get("runAsUser") == 65532 and sc.get("runAsUser", 65532) == 65532)
+    check("readOnlyRootFilesystem", sc.get("readOnlyRootFilesystem") is True)
+    check("allowPrivilegeEscalation false", sc.get("allowPrivilegeEscalation") is False)
+    check("all capabilities dropped", sc.get("capabilities", {}).get("drop") == ["ALL"] and not sc.get("capabilities", {}).get("add"))
+    check("seccomp RuntimeDefault", psc.get("seccompProfile", {}).get("type") == "RuntimeDefault")
+    res = c.get("resources", {})
+    check("requests cpu 50m memory 32Mi", res.get("requests") == {"cpu": "50m", "memory": "32Mi"}, str(res))
+    check("limits cpu 500m memory 128Mi", res.get("limits") == {"cpu": "500m", "memory": "128Mi"}, str(res))
+    ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+    check("ports metrics 8080 and health 8081", ports == {"metrics": 8080, "health": 8081}, str(ports))
+    lp, rp = c.get("livenessProbe", {}).get("httpGet", {}), c.get("readinessProbe", {}).get("httpGet", {})
+    check("liveness /healthz on health", lp.get("path") == "/healthz" and lp.get("port") == "health", str(lp))
+    check("readiness /readyz on health", rp.get("path") == "/readyz" and rp.get("port") == "health", str(rp))
+    args = c.get("args", [])
+    check("args start with run", args[:1] == ["run"], str(args))
+    missing = [a for a in want_args if a not in args]
+    check("args include " + " ".join(want_args), not missing, str(args))
+    env = {e["name"]: e for e in c.get("env", [])}
+    check("POD_NAMESPACE from the downward API",
+          env.get("POD_NAMESPACE", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.namespace")
+    image = c.get("image", "")
+    check("image pinned by digest", "@sha256:" in image and len(image.split("@sha256:")[1]) == 64, image)
+    check("ServiceAccount membrane", pod.get("serviceAccountName") == "membrane", str(pod.get("serviceAccountName")))
+PY
+check_deployment() { # label rendered.json extra-args...
+  local label=$1 file=$2 line n=0; shift 2
+  while IFS= read -r line; do
+    n=$((n + 1))
+    case $line in
+      "ok "*) ok "$label Deployment: ${line#ok }" ;;
+      *) fail "$label Deployment: ${line#FAIL }" ;;
+    esac
+  done < <(python3 "$tmp/check_deployment.py" "$file" "$@" 2>&1)
+  [ "$n" -ge 17 ] || fail "$label Deployment: every check ran" "only $n lines"
+}
+
+# Least privilege, asked of the apiserver as the operator's ServiceAccount.
+# resource is TYPE, TYPE/NAME, or TYPE#SUBRESOURCE (kubectl reads TYPE/X as a name).
+can() { # label yes|no verb resource [namespace]
+  local label=$1 want=$2 verb=$3 res=$4 ns=${5:-} got args=()
+  case $res in
+    *"#"*) args=("${res%%#*}" --subresource "${res#*#}") ;;
+    *) args=("$res") ;;
+  esac
+  if [ -n "$ns" ]; then args+=(-n "$ns"); else args+=(--all-namespaces); fi
+  # the RBAC authorizer sees a change a moment after it is written: ask again
+  # for a few seconds before calling a wrong answer a failure
+  for _ in $(seq 1 20); do
+    got=$(kubectl auth can-i "$verb" "${args[@]}" --as="$sa" 2>/dev/null || true)
+    [ "$got" = "$want" ] && break
+    sleep 0.25
+  done
+  if [ "$got" = "$want" ]; then
+    ok "$label RBAC: can-i $verb $res ${ns:+-n $ns} = $want"
+  else
+    fail "$label RBAC: can-i $verb $res ${ns:+-n $ns} = $want" "got: $got"
+  fi
+}
+rbac_matrix() { # label ns-where-writes-are-allowed
+  local l=$1 w=$2
+  can "$l" yes list governedapireleases.governance.kfm.dev "$w"
+  can "$l" yes watch datasetpromotions.governance.kfm.dev "$w"
+  can "$l" yes patch policybundles.governance.kfm.dev "$w"
+  can "$l" yes update governedapireleases.governance.kfm.dev#status "$w"
+  can "$l" yes update governedapireleases.governance.kfm.dev#finalizers "$w"
+  can "$l" yes patch datasetpromotions.governance.kfm.dev#status "$w"
+  can "$l" no update deployments.apps#scale "$w"
+  can "$l" no get pods#log "$w"
+  can "$l" no delete governedapireleases.governance.kfm.dev "$w"
+  can "$l" no create governedapireleases.governance.kfm.dev "$w"
+  can "$l" yes patch deployments.apps "$w"
+  can "$l" no update deployments.apps "$w"
+  can "$l" no delete deployments.apps "$w"
+  can "$l" no create deployments.apps "$w"
+  can "$l" yes list replicasets.apps "$w"
+  can "$l" no patch replicasets.apps "$w"
+  can "$l" yes create pods "$w"
+  can "$l" yes delete pods "$w"
+  can "$l" no create pods#exec "$w"
+  can "$l" no patch pods "$w"
+  can "$l" yes get secrets "$w"
+  can "$l" no list secrets "$w"
+  can "$l" no watch secrets "$w"
+  can "$l" yes create configmaps "$w"
+  can "$l" yes update configmaps "$w"
+  can "$l" no delete configmaps "$w"
+  can "$l" yes create events "$w"
+  can "$l" yes create events.events.k8s.io "$w"
+  can "$l" yes list networkpolicies.networking.k8s.io "$w"
+  can "$l" no create networkpolicies.networking.k8s.io "$w"
+  can "$l" yes watch namespaces
+  can "$l" no create namespaces
+  can "$l" yes create subjectaccessreviews.authorization.k8s.io
+  can "$l" no get nodes
+  can "$l" no create clusterroles.rbac.authorization.k8s.io
+  can "$l" no create rolebindings.rbac.authorization.k8s.io "$w"
+  can "$l" no create serviceaccounts#token "$w"
+  can "$l" yes create leases.coordination.k8s.io membrane-system
+  can "$l" yes update leases.coordination.k8s.io/membrane-leader membrane-system
+  can "$l" no update leases.coordination.k8s.io/someone-else membrane-system
+  can "$l" no create leases.coordination.k8s.io kube-system
+}
+apply_rbac() { # rendered.json
+  only ServiceAccount ClusterRole ClusterRoleBinding Role RoleBinding < "$1" > "$tmp/rbac.json"
+  kubectl apply -f "$tmp/rbac.json"
+}
+delete_rbac() { # rendered.json
+  kubectl delete -f "$tmp/rbac.json" --ignore-not-found --wait=true
+}
+
+echo "== CRDs and namespaces"
+run "kubectl apply --server-side -f crds/" kubectl apply --server-side --force-conflicts -f crds/
+run "the CRDs are Established" kubectl wait --for=condition=Established \
+  crd/governedapireleases.governance.kfm.dev crd/policybundles.governance.kfm.dev crd/datasetpromotions.governance.kfm.dev --timeout=60s
+# a real namespace with the install's Pod Security labels, so dry runs see "restricted";
+# an earlier run's may still be terminating
+kubectl wait --for=delete namespace/membrane-system --timeout=120s >/dev/null 2>&1 || true
+run "namespace membrane-system (restricted Pod Security)" kubectl apply -f manifests/namespace.yaml
+run "test namespaces" kubectl create namespace "$ns_a"
+kubectl create namespace "$ns_b" >/dev/null
+
+echo "== kustomize: manifests/"
+if kubectl kustomize manifests/ > "$tmp/kustomize.yaml" 2>"$tmp/out"; then ok "kubectl kustomize manifests/ renders"; else fail "kubectl kustomize manifests/ renders" "$(cat "$tmp/out")"; fi
+kinds=$(grep '^kind:' "$tmp/kustomize.yaml" | sort | uniq -c | awk '{print $3"="$1}' | tr '\n' ' ')
+want="ClusterRole=1 ClusterRoleBinding=1 CustomResourceDefinition=3 Deployment=1 Namespace=1 Role=1 RoleBinding=1 Service=1 ServiceAccount=1 "
+if [ "$kinds" = "$want" ]; then ok "kustomize renders $want"; else fail "kustomize renders $want" "got: $kinds"; fi
+if grep -q '^kind: GovernedAPIRelease\|^  name: argocd-cm' "$tmp/kustomize.yaml"; then
+  fail "samples and argocd are not part of the kustomization"
+else
+  ok "samples and argocd are not part of the kustomization"
+fi
+if kubectl apply --dry-run=server -f "$tmp/kustomize.yaml" >"$tmp/out" 2>&1; then
+  ok "kustomize output passes kubectl apply --dry-run=server"
+else
+  fail "kustomize output passes kubectl apply --dry-run=server" "$(cat "$tmp/out")"
+fi
+if grep -qi 'PodSecurity' "$tmp/out"; then fail "kustomize Deployment meets Pod Security restricted" "$(grep -i PodSecurity "$tmp/out")"; else ok "kustomize Deployment meets Pod Security restricted"; fi
+json_of "$tmp/kustomize.yaml" > "$tmp/kustomize.json"
+check_deployment kustomize "$tmp/kustomize.json" --leader-elect '--leader-election-namespace=$(POD_NAMESPACE)' --log-format=json
+ns_set=$(python3 -c 'import json,sys; print(sorted({i["metadata"].get("namespace","") for i in json.load(open(sys.argv[1]))["items"] if i["kind"] not in ("Namespace","CustomResourceDefinition","ClusterRole","ClusterRoleBinding")}))' "$tmp/kustomize.json")
+if [ "$ns_set" = "['membrane-system']" ]; then ok "kustomize puts every namespaced object in membrane-system"; else fail "kustomize puts every namespaced object in membrane-system" "$ns_set"; fi
+if apply_rbac "$tmp/kustomize.json" >"$tmp/out" 2>&1; then
+  ok "kustomize RBAC applied"
+  rbac_matrix kustomize "$ns_a"
+  delete_rbac >/dev/null 2>&1 || true
+else
+  fail "kustomize RBAC applied" "$(cat "$tmp/out")"
+fi
+
+echo "== helm: charts/membrane"
+run "helm lint --strict charts/membrane" "$helm" lint --strict charts/membrane
+if "$helm" template charts/membrane > "$tmp/helm-default.yaml" 2>"$tmp/out"; then ok "helm template charts/membrane renders"; else fail "helm template charts/membrane renders" "$(cat "$tmp/out")"; fi
+run "helm template charts/membrane passes kubectl apply --dry-run=server" kubectl apply --dry-run=server -f "$tmp/helm-default.yaml"
+if "$helm" template membrane charts/membrane -n membrane-system > "$tmp/helm.yaml" 2>"$tmp/out"; then ok "helm template -n membrane-system renders"; else fail "helm template -n membrane-system renders" "$(cat "$tmp/out")"; fi
+if kubectl apply --dry-run=server -f "$tmp/helm.yaml" >"$tmp/out" 2>&1; then
+  ok "helm output (membrane-system) passes kubectl apply --dry-run=server"
+else
+  fail "helm output (membrane-system) passes kubectl apply --dry-run=server" "$(cat "$tmp/out")"
+fi
+if grep -qi 'PodSecurity' "$tmp/out"; then fail "helm Deployment meets Pod Security restricted" "$(grep -i PodSecurity "$tmp/out")"; else ok "helm Deployment meets Pod Security restricted"; fi
+json_of "$tmp/helm.yaml" > "$tmp/helm.json"
+check_deployment helm "$tmp/helm.json" --leader-elect '--leader-election-namespace=$(POD_NAMESPACE)' --log-format=json --log-level=info
+if apply_rbac "$tmp/helm.json" >"$tmp/out" 2>&1; then
+  ok "helm RBAC (all namespaces) applied"
+  rbac_matrix helm "$ns_a"
+  delete_rbac >/dev/null 2>&1 || true
+else
+  fail "helm RBAC (all namespaces) applied" "$(cat "$tmp/out")"
+fi
+
+echo "== helm: one watched namespace"
+"$helm" template membrane charts/membrane -n membrane-system --set watchNamespace="$ns_a" \
+  --set leaderElection.enabled=false --set replicas=1 --set logFormat=text --set logLevel=debug > "$tmp/helm-ns.yaml"
+run "helm watchNamespace output passes kubectl apply --dry-run=server" kubectl apply --dry-run=server -f "$tmp/helm-ns.yaml"
+json_of "$tmp/helm-ns.yaml" > "$tmp/helm-ns.json"
+check_deployment "helm watchNamespace" "$tmp/helm-ns.json" "--namespace=$ns_a" --log-format=text --log-level=debug
+if grep -q -- '--leader-elect' "$tmp/helm-ns.yaml" || grep -q 'leader-election' "$tmp/helm-ns.yaml"; then
+  fail "leader election off: no --leader-elect flag and no Lease Role"
+else
+  ok "leader election off: no --leader-elect flag and no Lease Role"
+fi
+if apply_rbac "$tmp/helm-ns.json" >"$tmp/out" 2>&1; then
+  ok "helm RBAC (watchNamespace) applied"
+  can "helm watchNamespace" yes patch deployments.apps "$ns_a"
+  can "helm watchNamespace" no patch deployments.apps "$ns_b"
+  can "helm watchNamespace" yes get secrets "$ns_a"
+  can "helm watchNamespace" no get secrets "$ns_b"
+  can "helm watchNamespace" yes create pods "$ns_a"
+  can "helm watchNamespace" no create pods "$ns_b"
+  can "helm watchNamespace" yes list pods "$ns_b"
+  can "helm watchNamespace" yes list networkpolicies.networking.k8s.io "$ns_b"
+  can "helm watchNamespace" no create configmaps "$ns_b"
+  can "helm watchNamespace" yes watch governedapireleases.governance.kfm.dev "$ns_a"
+  can "helm watchNamespace" no watch governedapireleases.governance.kfm.dev "$ns_b"
+  can "helm watchNamespace" no create leases.coordination.k8s.io membrane-system
+  delete_rbac >/dev/null 2>&1 || true
+else
+  fail "helm RBAC (watchNamespace) applied" "$(cat "$tmp/out")"
+fi
+
+echo "== helm: optional ServiceMonitor, values schema"
+if "$helm" template membrane charts/membrane | grep -q '^kind: ServiceMonitor'; then
+  fail "no ServiceMonitor by default"
+else
+  ok "no ServiceMonitor by default"
+fi
+sm=$("$helm" template membrane charts/membrane --set serviceMonitor.enabled=true 2>&1) || true
+if echo "$sm" | grep -q '^apiVersion: monitoring.coreos.com/v1$' && echo "$sm" | grep -q '^kind: ServiceMonitor$' &&
+   echo "$sm" | grep -q '^    - port: metrics$'; then
+  ok "serviceMonitor.enabled=true renders a monitoring.coreos.com/v1 ServiceMonitor on port metrics"
+else
+  fail "serviceMonitor.enabled=true renders a monitoring.coreos.com/v1 ServiceMonitor on port metrics" "$sm"
+fi
+rejects() { # expect set...
+  local want=$1; shift
+  local args=() s
+  for s in "$@"; do args+=(--set "$s"); done
+  if "$helm" template membrane charts/membrane "${args[@]}" >"$tmp/out" 2>&1; then
+    fail "values.schema.json rejects $*" "helm rendered it"
+  elif grep -qF -- "$want" "$tmp/out"; then
+    ok "values.schema.json rejects $* ($want)"
+  else
+    fail "values.schema.json rejects $*" "expected: $want; got: $(cat "$tmp/out")"
+  fi
+}
+rejects "/image/digest" image.digest=latest
+rejects "/image/repository" image.repository=ghcr.io/kfm/membrane:v1
+rejects "/replicas" replicas=0
+rejects "/replicas" leaderElection.enabled=false
+rejects "/logFormat" logFormat=xml
+rejects "/logLevel" logLevel=trace
+rejects "/watchNamespace" watchNamespace=Not_A_Namespace
+rejects "additional properties" replica=2
+
+echo "== the chart's CRDs are crds/"
+src=$(cd crds && ls governance.kfm.dev_*.yaml | sort | tr '\n' ' ')
+dst=$(cd charts/membrane/crds && ls | sort | tr '\n' ' ')
+if [ "$src" = "$dst" ]; then ok "charts/membrane/crds holds the same files as crds/ ($src)"; else fail "charts/membrane/crds holds the same files as crds/" "crds/: $src chart: $dst"; fi
+for f in crds/governance.kfm.dev_*.yaml; do
+  if cmp -s "$f" "charts/membrane/crds/$(basename "$f")"; then ok "byte-identical: $f"; else fail "byte-identical: $f" "run hack/generate.sh"; fi
+done
+
+echo
+echo "$passed passed, $failed failed"
+if [ "$failed" -gt 0 ]; then
+  printf 'failed: %s\n' "${failures[@]}"
+  exit 1
+fi
