@@ -1,0 +1,813 @@
+/*
+ * The informer's cache: uthash maps under one writer-preferring rwlock. The
+ * primary map holds key -> immutable object; each named index holds
+ * index key -> set of object keys, and object key -> the index keys it was filed
+ * under, so that removing an object never re-runs the index function. Every
+ * change is made under the write lock and reported as informer_change values
+ * holding their own references, so that handlers run after the lock is gone.
+ */
+#include "runtime/store.h"
+
+#include "util/error.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* uthash reports a failed allocation by leaving the item's table pointer NULL. */
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+
+struct informer_obj {
+    atomic_long refs;
+    cJSON *json;
+    char *key;
+    const char *rv;
+};
+
+struct informer_index_keys {
+    size_t len;
+    size_t cap;
+    char **keys;
+};
+
+typedef struct member {
+    UT_hash_handle hh;
+    char key[]; /* an object key */
+} member;
+
+typedef struct bucket {
+    UT_hash_handle hh;
+    member *members;
+    char key[]; /* an index key */
+} bucket;
+
+/* What one object is filed under in one index. */
+typedef struct filed {
+    UT_hash_handle hh;
+    informer_index_keys keys;
+    char objkey[];
+} filed;
+
+typedef struct {
+    bucket *buckets;
+    filed *filed;
+} index_data;
+
+typedef struct store_index {
+    char *name;
+    informer_index_fn fn;
+    void *ctx;
+    index_data data;
+    struct store_index *next;
+} store_index;
+
+typedef struct entry {
+    UT_hash_handle hh;
+    informer_obj *obj; /* obj->key is the hash key */
+} entry;
+
+struct informer_store {
+    pthread_rwlock_t lock;
+    entry *entries;
+    store_index *indexes;
+    size_t nindexes;
+};
+
+/* ---- objects ---- */
+
+const cJSON *informer_obj_json(const informer_obj *o) { return o->json; }
+const char *informer_obj_key(const informer_obj *o) { return o->key; }
+const char *informer_obj_resource_version(const informer_obj *o) { return o->rv; }
+
+informer_obj *informer_obj_ref(informer_obj *o)
+{
+    atomic_fetch_add_explicit(&o->refs, 1, memory_order_relaxed);
+    return o;
+}
+
+void informer_obj_free(informer_obj *o)
+{
+    if (!o || atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    cJSON_Delete(o->json);
+    free(o->key);
+    free(o);
+}
+
+int informer_key(char **out, const cJSON *obj)
+{
+    const char *name = json_str(obj, "metadata", "name", NULL);
+    const char *ns = json_str(obj, "metadata", "namespace", NULL);
+    char *key = NULL;
+    *out = NULL;
+    if (!name || !*name)
+        return mb_error_set(MB_EINVAL, "object has no metadata.name; it cannot be cached");
+    if (ns && *ns) {
+        if (asprintf(&key, "%s/%s", ns, name) < 0)
+            key = NULL;
+    } else {
+        key = strdup(name);
+    }
+    if (!key)
+        return mb_error_set(MB_ENOMEM, "out of memory building a cache key");
+    *out = key;
+    return 0;
+}
+
+/* Wraps json (always taking ownership) in a new object with one reference. */
+static int obj_new(informer_obj **out, cJSON *json)
+{
+    int err = 0;
+    informer_obj *o = NULL;
+    *out = NULL;
+    if (!(o = calloc(1, sizeof(*o)))) {
+        err = mb_error_set(MB_ENOMEM, "out of memory caching an object");
+        goto done;
+    }
+    if ((err = informer_key(&o->key, json)) < 0)
+        goto done;
+    atomic_init(&o->refs, 1);
+    o->json = json;
+    json = NULL;
+    o->rv = json_str(o->json, "metadata", "resourceVersion", NULL);
+    if (!o->rv)
+        o->rv = "";
+    *out = o;
+    o = NULL;
+done:
+    if (o) {
+        free(o->key);
+        free(o);
+    }
+    cJSON_Delete(json);
+    return err;
+}
+
+void informer_objs_free(informer_objs *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->len; i++)
+        informer_obj_free(l->items[i]);
+    free(l->items);
+    free(l);
+}
+
+static int objs_cmp(const void *a, const void *b)
+{
+    return strcmp((*(informer_obj *const *)a)->key, (*(informer_obj *const *)b)->key);
+}
+
+static int objs_new(informer_objs **out, size_t cap)
+{
+    informer_objs *l = calloc(1, sizeof(*l));
+    *out = NULL;
+    if (!l || (cap && !(l->items = calloc(cap, sizeof(*l->items))))) {
+        free(l);
+        return mb_error_set(MB_ENOMEM, "out of memory listing cached objects");
+    }
+    *out = l;
+    return 0;
+}
+
+/* ---- index keys ---- */
+
+int informer_index_keys_add(informer_index_keys *keys, const char *key)
+{
+    char *copy;
+    for (size_t i = 0; i < keys->len; i++)
+        if (strcmp(keys->keys[i], key) == 0)
+            return 0;
+    if (keys->len == keys->cap) {
+        size_t cap = keys->cap ? keys->cap * 2 : 4;
+        char **k = realloc(keys->keys, cap * sizeof(*k));
+        if (!k)
+            return mb_error_set(MB_ENOMEM, "out of memory adding an index key");
+        keys->keys = k;
+        keys->cap = cap;
+    }
+    if (!(copy = strdup(key)))
+        return mb_error_set(MB_ENOMEM, "out of memory adding an index key");
+    keys->keys[keys->len++] = copy;
+    return 0;
+}
+
+static void index_keys_clear(informer_index_keys *keys)
+{
+    for (size_t i = 0; i < keys->len; i++)
+        free(keys->keys[i]);
+    free(keys->keys);
+    memset(keys, 0, sizeof(*keys));
+}
+
+int informer_index_namespace(informer_index_keys *out, const cJSON *obj, void *ctx)
+{
+    const char *ns = json_str(obj, "metadata", "namespace", NULL);
+    (void)ctx;
+    return informer_index_keys_add(out, ns ? ns : "");
+}
+
+int informer_index_owner(informer_index_keys *out, const cJSON *obj, void *ctx)
+{
+    const char *ns = json_str(obj, "metadata", "namespace", NULL);
+    const cJSON *owners = json_get(obj, "metadata", "ownerReferences", NULL);
+    const cJSON *ref;
+    int err = 0;
+    (void)ctx;
+    cJSON_ArrayForEach(ref, owners) {
+        const char *kind = json_str(ref, "kind", NULL);
+        const char *name = json_str(ref, "name", NULL);
+        char *key = NULL;
+        int n;
+        if (!kind || !name)
+            continue;
+        if (ns && *ns)
+            n = asprintf(&key, "%s/%s/%s", ns, kind, name);
+        else
+            n = asprintf(&key, "%s/%s", kind, name);
+        if (n < 0)
+            return mb_error_set(MB_ENOMEM, "out of memory building an owner index key");
+        err = informer_index_keys_add(out, key);
+        free(key);
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
+/* Runs one index function into a fresh key list. */
+static int index_compute(informer_index_keys *out, const store_index *ix, const cJSON *obj)
+{
+    int err;
+    memset(out, 0, sizeof(*out));
+    if ((err = ix->fn(out, obj, ix->ctx)) < 0) {
+        index_keys_clear(out);
+        return mb_error_wrap(err, "index %s", ix->name);
+    }
+    return 0;
+}
+
+/* ---- index data ---- */
+
+/* Removes objkey from every bucket it was filed under. Never allocates. */
+static void index_unfile(index_data *d, const char *objkey)
+{
+    filed *f = NULL;
+    HASH_FIND(hh, d->filed, objkey, strlen(objkey), f);
+    if (!f)
+        return;
+    for (size_t i = 0; i < f->keys.len; i++) {
+        const char *ik = f->keys.keys[i];
+        bucket *b = NULL;
+        member *m = NULL;
+        HASH_FIND(hh, d->buckets, ik, strlen(ik), b);
+        if (!b)
+            continue;
+        HASH_FIND(hh, b->members, objkey, strlen(objkey), m);
+        if (m) {
+            HASH_DEL(b->members, m);
+            free(m);
+        }
+        if (!b->members) {
+            HASH_DEL(d->buckets, b);
+            free(b);
+        }
+    }
+    HASH_DEL(d->filed, f);
+    index_keys_clear(&f->keys);
+    free(f);
+}
+
+/* Files objkey under keys (moved into the index, also on error). */
+static int index_file(index_data *d, const char *objkey, informer_index_keys *keys)
+{
+    size_t klen = strlen(objkey);
+    filed *f = malloc(sizeof(*f) + klen + 1);
+    if (!f) {
+        index_keys_clear(keys);
+        return mb_error_set(MB_ENOMEM, "out of memory indexing %s", objkey);
+    }
+    memset(f, 0, sizeof(*f));
+    memcpy(f->objkey, objkey, klen + 1);
+    f->keys = *keys;
+    memset(keys, 0, sizeof(*keys));
+    HASH_ADD_KEYPTR(hh, d->filed, f->objkey, klen, f);
+    if (!f->hh.tbl) {
+        index_keys_clear(&f->keys);
+        free(f);
+        return mb_error_set(MB_ENOMEM, "out of memory indexing %s", objkey);
+    }
+    for (size_t i = 0; i < f->keys.len; i++) {
+        const char *ik = f->keys.keys[i];
+        size_t iklen = strlen(ik);
+        bucket *b = NULL;
+        member *m = NULL;
+        HASH_FIND(hh, d->buckets, ik, iklen, b);
+        if (!b) {
+            if (!(b = malloc(sizeof(*b) + iklen + 1)))
+                goto oom;
+            memset(b, 0, sizeof(*b));
+            memcpy(b->key, ik, iklen + 1);
+            HASH_ADD_KEYPTR(hh, d->buckets, b->key, iklen, b);
+            if (!b->hh.tbl) {
+                free(b);
+                goto oom;
+            }
+        }
+        if (!(m = malloc(sizeof(*m) + klen + 1)))
+            goto oom;
+        memset(m, 0, sizeof(*m));
+        memcpy(m->key, objkey, klen + 1);
+        HASH_ADD_KEYPTR(hh, b->members, m->key, klen, m);
+        if (!m->hh.tbl) {
+            free(m);
+            goto oom;
+        }
+    }
+    return 0;
+oom:
+    index_unfile(d, objkey); /* also drops an empty bucket made above */
+    return mb_error_set(MB_ENOMEM, "out of memory indexing %s", objkey);
+}
+
+static void index_data_clear(index_data *d)
+{
+    filed *f, *ftmp;
+    bucket *b, *btmp;
+    member *m, *mtmp;
+    HASH_ITER(hh, d->filed, f, ftmp) {
+        HASH_DEL(d->filed, f);
+        index_keys_clear(&f->keys);
+        free(f);
+    }
+    HASH_ITER(hh, d->buckets, b, btmp) {
+        HASH_ITER(hh, b->members, m, mtmp) {
+            HASH_DEL(b->members, m);
+            free(m);
+        }
+        HASH_DEL(d->buckets, b);
+        free(b);
+    }
+}
+
+/* ---- a whole state: entries plus one index_data per index ---- */
+
+static void entries_clear(entry **entries)
+{
+    entry *e, *tmp;
+    HASH_ITER(hh, *entries, e, tmp) {
+        HASH_DEL(*entries, e);
+        informer_obj_free(e->obj);
+        free(e);
+    }
+}
+
+/* Unfiles key from every index and drops its entry; returns the entry's object reference. */
+static informer_obj *state_remove(entry **entries, index_data *const *datas, size_t n, const char *key)
+{
+    entry *e = NULL;
+    informer_obj *o;
+    HASH_FIND(hh, *entries, key, strlen(key), e);
+    if (!e)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        index_unfile(datas[i], key);
+    HASH_DEL(*entries, e);
+    o = e->obj;
+    free(e);
+    return o;
+}
+
+/*
+ * Adds o (taking the caller's reference, also on error) with its index keys
+ * (one list per index, moved in). The key must not be present.
+ */
+static int state_add(entry **entries, index_data *const *datas, size_t n, informer_obj *o,
+                     informer_index_keys *keys)
+{
+    int err = 0;
+    size_t filed_n = 0;
+    entry *e = calloc(1, sizeof(*e));
+    if (!e) {
+        err = mb_error_set(MB_ENOMEM, "out of memory caching %s", o->key);
+        goto fail;
+    }
+    e->obj = o;
+    HASH_ADD_KEYPTR(hh, *entries, o->key, strlen(o->key), e);
+    if (!e->hh.tbl) {
+        free(e);
+        err = mb_error_set(MB_ENOMEM, "out of memory caching %s", o->key);
+        goto fail;
+    }
+    for (; filed_n < n; filed_n++)
+        if ((err = index_file(datas[filed_n], o->key, &keys[filed_n])) < 0)
+            goto unwind;
+    return 0;
+unwind:
+    for (size_t i = 0; i < filed_n; i++)
+        index_unfile(datas[i], o->key);
+    HASH_DEL(*entries, e);
+    free(e);
+fail:
+    for (size_t i = 0; i < n; i++)
+        index_keys_clear(&keys[i]);
+    informer_obj_free(o);
+    return err;
+}
+
+/* The index keys of o under every index: an array of n lists the caller clears and frees. */
+static int keys_compute(informer_index_keys **out, const informer_store *s, const informer_obj *o)
+{
+    size_t i = 0;
+    int err = 0;
+    informer_index_keys *keys = calloc(s->nindexes ? s->nindexes : 1, sizeof(*keys));
+    *out = NULL;
+    if (!keys)
+        return mb_error_set(MB_ENOMEM, "out of memory indexing %s", o->key);
+    for (const store_index *ix = s->indexes; ix; ix = ix->next, i++) {
+        if ((err = index_compute(&keys[i], ix, o->json)) < 0) {
+            for (size_t j = 0; j < i; j++)
+                index_keys_clear(&keys[j]);
+            free(keys);
+            return mb_error_wrap(err, "indexing %s", o->key);
+        }
+    }
+    *out = keys;
+    return 0;
+}
+
+static void keys_free(informer_index_keys *keys, size_t n)
+{
+    if (!keys)
+        return;
+    for (size_t i = 0; i < n; i++)
+        index_keys_clear(&keys[i]);
+    free(keys);
+}
+
+/* ---- changes ---- */
+
+void informer_changes_clear(informer_changes *c)
+{
+    for (size_t i = 0; i < c->len; i++) {
+        informer_obj_free(c->items[i].old_obj);
+        informer_obj_free(c->items[i].new_obj);
+    }
+    free(c->items);
+    memset(c, 0, sizeof(*c));
+}
+
+static int changes_reserve(informer_changes *c, size_t more)
+{
+    if (c->cap - c->len >= more)
+        return 0;
+    size_t cap = c->cap ? c->cap : 8;
+    while (cap - c->len < more)
+        cap *= 2;
+    informer_change *items = realloc(c->items, cap * sizeof(*items));
+    if (!items)
+        return mb_error_set(MB_ENOMEM, "out of memory recording cache changes");
+    c->items = items;
+    c->cap = cap;
+    return 0;
+}
+
+/* Appends into reserved room; takes the references given. */
+static void changes_push(informer_changes *c, informer_change_type type, informer_obj *old_obj,
+                         informer_obj *new_obj)
+{
+    c->items[c->len++] = (informer_change){ type, old_obj, new_obj };
+}
+
+static const char *change_key(const informer_change *c)
+{
+    return (c->new_obj ? c->new_obj : c->old_obj)->key;
+}
+
+static int changes_cmp(const void *a, const void *b)
+{
+    return strcmp(change_key(a), change_key(b));
+}
+
+/* ---- the store ---- */
+
+int informer_store_new(informer_store **out)
+{
+    pthread_rwlockattr_t attr;
+    informer_store *s = calloc(1, sizeof(*s));
+    *out = NULL;
+    if (!s)
+        return mb_error_set(MB_ENOMEM, "out of memory creating a cache");
+    pthread_rwlockattr_init(&attr);
+    /* A steady stream of readers must not starve the informer's writes. */
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    if (pthread_rwlock_init(&s->lock, &attr) != 0) {
+        pthread_rwlockattr_destroy(&attr);
+        free(s);
+        return mb_error_set(MB_ENOMEM, "cannot create the cache lock");
+    }
+    pthread_rwlockattr_destroy(&attr);
+    *out = s;
+    return 0;
+}
+
+void informer_store_free(informer_store *s)
+{
+    store_index *ix, *next;
+    if (!s)
+        return;
+    entries_clear(&s->entries);
+    for (ix = s->indexes; ix; ix = next) {
+        next = ix->next;
+        index_data_clear(&ix->data);
+        free(ix->name);
+        free(ix);
+    }
+    pthread_rwlock_destroy(&s->lock);
+    free(s);
+}
+
+/* Pointers to each index's live data, in list order (n = s->nindexes). */
+static int datas_of(index_data ***out, informer_store *s)
+{
+    size_t i = 0;
+    index_data **d = calloc(s->nindexes ? s->nindexes : 1, sizeof(*d));
+    *out = NULL;
+    if (!d)
+        return mb_error_set(MB_ENOMEM, "out of memory updating the cache");
+    for (store_index *ix = s->indexes; ix; ix = ix->next)
+        d[i++] = &ix->data;
+    *out = d;
+    return 0;
+}
+
+int informer_store_add_index(informer_store *s, const char *name, informer_index_fn fn, void *ctx)
+{
+    int err = 0;
+    store_index *ix = NULL, **tail;
+    entry *e, *tmp;
+    if (!name || !fn)
+        return mb_error_set(MB_EINVAL, "an index needs a name and a function");
+    if (!(ix = calloc(1, sizeof(*ix))) || !(ix->name = strdup(name))) {
+        free(ix);
+        return mb_error_set(MB_ENOMEM, "out of memory adding index %s", name);
+    }
+    ix->fn = fn;
+    ix->ctx = ctx;
+    pthread_rwlock_wrlock(&s->lock);
+    for (tail = &s->indexes; *tail; tail = &(*tail)->next) {
+        if (strcmp((*tail)->name, name) == 0) {
+            err = mb_error_set(MB_EEXISTS, "the cache already has an index named %s", name);
+            goto done;
+        }
+    }
+    HASH_ITER(hh, s->entries, e, tmp) {
+        informer_index_keys keys;
+        if ((err = index_compute(&keys, ix, e->obj->json)) < 0 ||
+            (err = index_file(&ix->data, e->obj->key, &keys)) < 0)
+            goto done;
+    }
+    *tail = ix;
+    s->nindexes++;
+    ix = NULL;
+done:
+    pthread_rwlock_unlock(&s->lock);
+    if (ix) {
+        index_data_clear(&ix->data);
+        free(ix->name);
+        free(ix);
+    }
+    return err;
+}
+
+int informer_store_upsert(informer_changes *out, informer_store *s, cJSON *obj)
+{
+    int err = 0;
+    informer_obj *o = NULL, *old = NULL;
+    informer_index_keys *keys = NULL;
+    index_data **datas = NULL;
+    bool locked = false;
+
+    if ((err = obj_new(&o, obj)) < 0)
+        return err;
+    if ((err = changes_reserve(out, 1)) < 0)
+        goto done;
+    pthread_rwlock_wrlock(&s->lock);
+    locked = true;
+    if ((err = datas_of(&datas, s)) < 0 || (err = keys_compute(&keys, s, o)) < 0)
+        goto done;
+    old = state_remove(&s->entries, datas, s->nindexes, o->key);
+    err = state_add(&s->entries, datas, s->nindexes, informer_obj_ref(o), keys);
+    free(keys);
+    keys = NULL;
+    if (err < 0)
+        goto done;
+    changes_push(out, old ? INFORMER_UPDATED : INFORMER_ADDED, old, o);
+    old = NULL;
+    o = NULL;
+done:
+    if (locked)
+        pthread_rwlock_unlock(&s->lock);
+    keys_free(keys, s->nindexes);
+    free(datas);
+    informer_obj_free(old);
+    informer_obj_free(o);
+    return err;
+}
+
+int informer_store_delete(informer_changes *out, informer_store *s, cJSON *obj)
+{
+    int err = 0;
+    informer_obj *last = NULL, *cached = NULL;
+    index_data **datas = NULL;
+
+    if ((err = obj_new(&last, obj)) < 0)
+        return err;
+    if ((err = changes_reserve(out, 1)) < 0)
+        goto done;
+    pthread_rwlock_wrlock(&s->lock);
+    if ((err = datas_of(&datas, s)) == 0)
+        cached = state_remove(&s->entries, datas, s->nindexes, last->key);
+    pthread_rwlock_unlock(&s->lock);
+    if (cached) {
+        changes_push(out, INFORMER_DELETED, last, NULL);
+        last = NULL;
+    }
+done:
+    free(datas);
+    informer_obj_free(cached);
+    informer_obj_free(last);
+    return err;
+}
+
+int informer_store_replace(informer_changes *out, informer_store *s, cJSON *items)
+{
+    int err = 0;
+    entry *fresh = NULL, *e, *tmp;
+    index_data *fresh_data = NULL;
+    index_data **datas = NULL;
+    size_t n = 0, start = out->len;
+    cJSON *item;
+
+    pthread_rwlock_wrlock(&s->lock);
+    /* Build the new state aside; the store changes only when it is complete. */
+    if (!(fresh_data = calloc(s->nindexes ? s->nindexes : 1, sizeof(*fresh_data))) ||
+        !(datas = calloc(s->nindexes ? s->nindexes : 1, sizeof(*datas)))) {
+        err = mb_error_set(MB_ENOMEM, "out of memory replacing the cache");
+        goto done;
+    }
+    for (size_t i = 0; i < s->nindexes; i++)
+        datas[i] = &fresh_data[i];
+    while (items && (item = cJSON_DetachItemViaPointer(items, items->child)) != NULL) {
+        informer_obj *o = NULL, *dup;
+        informer_index_keys *keys = NULL;
+        if ((err = obj_new(&o, item)) == MB_EINVAL) {
+            log_warn("skipping a listed object without metadata.name");
+            err = 0;
+            continue;
+        }
+        if (err < 0)
+            goto done;
+        if ((err = keys_compute(&keys, s, o)) < 0) {
+            informer_obj_free(o);
+            goto done;
+        }
+        /* A key listed twice: the later one wins. */
+        dup = state_remove(&fresh, datas, s->nindexes, o->key);
+        if (dup) {
+            informer_obj_free(dup);
+            n--;
+        }
+        err = state_add(&fresh, datas, s->nindexes, o, keys);
+        free(keys);
+        if (err < 0)
+            goto done;
+        n++;
+    }
+    if ((err = changes_reserve(out, n + HASH_COUNT(s->entries))) < 0)
+        goto done;
+
+    HASH_ITER(hh, fresh, e, tmp) {
+        entry *old = NULL;
+        HASH_FIND(hh, s->entries, e->obj->key, strlen(e->obj->key), old);
+        if (!old)
+            changes_push(out, INFORMER_ADDED, NULL, informer_obj_ref(e->obj));
+        else if (strcmp(old->obj->rv, e->obj->rv) != 0 || !*e->obj->rv)
+            changes_push(out, INFORMER_UPDATED, informer_obj_ref(old->obj), informer_obj_ref(e->obj));
+    }
+    HASH_ITER(hh, s->entries, e, tmp) {
+        entry *now = NULL;
+        HASH_FIND(hh, fresh, e->obj->key, strlen(e->obj->key), now);
+        if (!now)
+            changes_push(out, INFORMER_DELETED, informer_obj_ref(e->obj), NULL);
+    }
+
+    /* Swap: the store takes the new state, the old one is freed below. */
+    tmp = s->entries;
+    s->entries = fresh;
+    fresh = tmp;
+    {
+        size_t i = 0;
+        for (store_index *ix = s->indexes; ix; ix = ix->next, i++) {
+            index_data old = ix->data;
+            ix->data = fresh_data[i];
+            fresh_data[i] = old;
+        }
+    }
+done:
+    pthread_rwlock_unlock(&s->lock);
+    for (size_t i = 0; fresh_data && i < s->nindexes; i++)
+        index_data_clear(&fresh_data[i]);
+    entries_clear(&fresh);
+    free(fresh_data);
+    free(datas);
+    cJSON_Delete(items);
+    if (err == 0 && out->len - start > 1)
+        qsort(out->items + start, out->len - start, sizeof(*out->items), changes_cmp);
+    return err;
+}
+
+int informer_store_get(informer_obj **out, informer_store *s, const char *key)
+{
+    entry *e = NULL;
+    *out = NULL;
+    pthread_rwlock_rdlock(&s->lock);
+    HASH_FIND(hh, s->entries, key, strlen(key), e);
+    if (e)
+        *out = informer_obj_ref(e->obj);
+    pthread_rwlock_unlock(&s->lock);
+    if (!*out)
+        return mb_error_set(MB_ENOTFOUND, "%s is not in the cache", key);
+    return 0;
+}
+
+int informer_store_list(informer_objs **out, informer_store *s)
+{
+    int err;
+    informer_objs *l = NULL;
+    entry *e, *tmp;
+    *out = NULL;
+    pthread_rwlock_rdlock(&s->lock);
+    if ((err = objs_new(&l, HASH_COUNT(s->entries))) == 0) {
+        HASH_ITER(hh, s->entries, e, tmp)
+            l->items[l->len++] = informer_obj_ref(e->obj);
+    }
+    pthread_rwlock_unlock(&s->lock);
+    if (err < 0)
+        return err;
+    if (l->len > 1)
+        qsort(l->items, l->len, sizeof(*l->items), objs_cmp);
+    *out = l;
+    return 0;
+}
+
+int informer_store_by_index(informer_objs **out, informer_store *s, const char *index,
+                            const char *key)
+{
+    int err = 0;
+    informer_objs *l = NULL;
+    store_index *ix;
+    bucket *b = NULL;
+    member *m, *tmp;
+    *out = NULL;
+    pthread_rwlock_rdlock(&s->lock);
+    for (ix = s->indexes; ix && strcmp(ix->name, index) != 0; ix = ix->next)
+        ;
+    if (!ix) {
+        err = mb_error_set(MB_ENOTFOUND, "the cache has no index named %s", index);
+        goto done;
+    }
+    HASH_FIND(hh, ix->data.buckets, key, strlen(key), b);
+    if ((err = objs_new(&l, b ? HASH_COUNT(b->members) : 0)) < 0)
+        goto done;
+    if (b) {
+        HASH_ITER(hh, b->members, m, tmp) {
+            entry *e = NULL;
+            HASH_FIND(hh, s->entries, m->key, strlen(m->key), e);
+            if (e)
+                l->items[l->len++] = informer_obj_ref(e->obj);
+        }
+    }
+done:
+    pthread_rwlock_unlock(&s->lock);
+    if (err < 0)
+        return err;
+    if (l->len > 1)
+        qsort(l->items, l->len, sizeof(*l->items), objs_cmp);
+    *out = l;
+    return 0;
+}
+
+size_t informer_store_len(informer_store *s)
+{
+    size_t n;
+    pthread_rwlock_rdlock(&s->lock);
+    n = HASH_COUNT(s->entries);
+    pthread_rwlock_unlock(&s->lock);
+    return n;
+}

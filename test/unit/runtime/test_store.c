@@ -1,0 +1,451 @@
+/*
+ * The informer's cache without a server: keys, upsert/delete changes, the
+ * relist diff (adds, updates and deletes), index maintenance across every kind
+ * of change, references that outlive their entries, and concurrent readers.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "runtime/store.h"
+#include "util/error.h"
+#include "util/json.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A pod-like object; ns, rv, owner and app may be NULL. */
+static cJSON *obj(const char *ns, const char *name, const char *rv, const char *owner, const char *app)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
+    cJSON_AddStringToObject(meta, "name", name);
+    if (ns)
+        cJSON_AddStringToObject(meta, "namespace", ns);
+    if (rv)
+        cJSON_AddStringToObject(meta, "resourceVersion", rv);
+    if (owner) {
+        cJSON *ref = cJSON_CreateObject();
+        cJSON_AddStringToObject(ref, "apiVersion", "apps/v1");
+        cJSON_AddStringToObject(ref, "kind", "ReplicaSet");
+        cJSON_AddStringToObject(ref, "name", owner);
+        cJSON_AddStringToObject(ref, "uid", "u-1");
+        cJSON_AddItemToArray(cJSON_AddArrayToObject(meta, "ownerReferences"), ref);
+    }
+    if (app)
+        cJSON_AddStringToObject(cJSON_AddObjectToObject(meta, "labels"), "app", app);
+    return o;
+}
+
+/* Index function: the "app" label, plus "any" for every labelled object. */
+static int index_app(informer_index_keys *out, const cJSON *o, void *ctx)
+{
+    int err;
+    const char *app = json_str(o, "metadata", "labels", "app", NULL);
+    (void)ctx;
+    if (!app)
+        return 0;
+    if ((err = informer_index_keys_add(out, app)) < 0)
+        return err;
+    return informer_index_keys_add(out, "any");
+}
+
+static int index_fail(informer_index_keys *out, const cJSON *o, void *ctx)
+{
+    (void)out;
+    (void)ctx;
+    if (json_str(o, "metadata", "labels", "app", NULL) &&
+        strcmp(json_str(o, "metadata", "labels", "app", NULL), "poison") == 0)
+        return mb_error_set(MB_EINVAL, "poisoned object");
+    return 0;
+}
+
+/* "k1,k2,..." of a list, for compact assertions. */
+static char *keys_of(informer_objs *l)
+{
+    static char buf[1024];
+    buf[0] = '\0';
+    for (size_t i = 0; i < l->len; i++) {
+        if (i)
+            strcat(buf, ",");
+        strcat(buf, informer_obj_key(l->items[i]));
+    }
+    informer_objs_free(l);
+    return buf;
+}
+
+static char *list_keys(informer_store *s)
+{
+    informer_objs *l = NULL;
+    assert_int_equal(informer_store_list(&l, s), 0);
+    return keys_of(l);
+}
+
+static char *index_keys(informer_store *s, const char *index, const char *key)
+{
+    informer_objs *l = NULL;
+    assert_int_equal(informer_store_by_index(&l, s, index, key), 0);
+    return keys_of(l);
+}
+
+/* "A:key@rv U:key@old>new D:key@rv" of a change list. */
+static char *changes_str(informer_changes *c)
+{
+    static char buf[2048];
+    buf[0] = '\0';
+    for (size_t i = 0; i < c->len; i++) {
+        const informer_change *ch = &c->items[i];
+        char one[256];
+        switch (ch->type) {
+        case INFORMER_ADDED:
+            snprintf(one, sizeof(one), "A:%s@%s", informer_obj_key(ch->new_obj),
+                     informer_obj_resource_version(ch->new_obj));
+            break;
+        case INFORMER_UPDATED:
+            snprintf(one, sizeof(one), "U:%s@%s>%s", informer_obj_key(ch->new_obj),
+                     informer_obj_resource_version(ch->old_obj), informer_obj_resource_version(ch->new_obj));
+            break;
+        case INFORMER_DELETED:
+            snprintf(one, sizeof(one), "D:%s@%s", informer_obj_key(ch->old_obj),
+                     informer_obj_resource_version(ch->old_obj));
+            break;
+        }
+        if (i)
+            strcat(buf, " ");
+        strcat(buf, one);
+    }
+    informer_changes_clear(c);
+    return buf;
+}
+
+static void test_keys(void **state)
+{
+    (void)state;
+    char *key = NULL;
+    cJSON *o = obj("ns1", "web", "1", NULL, NULL);
+    assert_int_equal(informer_key(&key, o), 0);
+    assert_string_equal(key, "ns1/web");
+    free(key);
+    cJSON_Delete(o);
+
+    o = obj(NULL, "node-1", "1", NULL, NULL);
+    assert_int_equal(informer_key(&key, o), 0);
+    assert_string_equal(key, "node-1");
+    free(key);
+    cJSON_Delete(o);
+
+    o = cJSON_Parse("{\"metadata\":{\"namespace\":\"ns1\"}}");
+    assert_int_equal(informer_key(&key, o), MB_EINVAL);
+    assert_null(key);
+    assert_non_null(strstr(mb_error_last(), "metadata.name"));
+    cJSON_Delete(o);
+}
+
+static void test_upsert_and_delete(void **state)
+{
+    (void)state;
+    informer_store *s = NULL;
+    informer_changes ch = { 0 };
+    informer_obj *got = NULL;
+    assert_int_equal(informer_store_new(&s), 0);
+
+    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "a", "1", NULL, NULL)), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "b", "2", NULL, NULL)), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "a", "3", NULL, NULL)), 0);
+    assert_string_equal(changes_str(&ch), "A:ns/a@1 A:ns/b@2 U:ns/a@1>3");
+    assert_int_equal(informer_store_len(s), 2);
+
+    assert_int_equal(informer_store_get(&got, s, "ns/a"), 0);
+    assert_string_equal(informer_obj_resource_version(got), "3");
+    assert_string_equal(json_str(informer_obj_json(got), "metadata", "name", NULL), "a");
+
+    /* The delete carries the final state of the event, not the cached one. */
+    assert_int_equal(informer_store_delete(&ch, s, obj("ns", "a", "4", NULL, NULL)), 0);
+    /* Deleting what is not cached changes nothing. */
+    assert_int_equal(informer_store_delete(&ch, s, obj("ns", "zz", "5", NULL, NULL)), 0);
+    assert_string_equal(changes_str(&ch), "D:ns/a@4");
+    assert_int_equal(informer_store_len(s), 1);
+    assert_string_equal(list_keys(s), "ns/b");
+
+    /* The reference taken before the delete still reads the old object. */
+    assert_string_equal(informer_obj_resource_version(got), "3");
+    informer_obj_free(got);
+    got = NULL;
+    assert_int_equal(informer_store_get(&got, s, "ns/a"), MB_ENOTFOUND);
+    assert_null(got);
+
+    /* An object without a name is refused and the store is unchanged. */
+    assert_int_equal(informer_store_upsert(&ch, s, cJSON_Parse("{\"metadata\":{}}")), MB_EINVAL);
+    assert_int_equal(ch.len, 0);
+    assert_int_equal(informer_store_len(s), 1);
+    informer_store_free(s);
+}
+
+static void test_replace_diff(void **state)
+{
+    (void)state;
+    informer_store *s = NULL;
+    informer_changes ch = { 0 };
+    cJSON *items;
+    assert_int_equal(informer_store_new(&s), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "a", "1", NULL, NULL)), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "b", "1", NULL, NULL)), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "c", "1", NULL, NULL)), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, obj("other", "c", "1", NULL, NULL)), 0);
+    informer_changes_clear(&ch);
+
+    /* a unchanged, b changed, c gone from ns, d new, other/c unchanged. */
+    items = cJSON_CreateArray();
+    cJSON_AddItemToArray(items, obj("ns", "d", "7", NULL, NULL));
+    cJSON_AddItemToArray(items, obj("ns", "b", "6", NULL, NULL));
+    cJSON_AddItemToArray(items, obj("ns", "a", "1", NULL, NULL));
+    cJSON_AddItemToArray(items, obj("other", "c", "1", NULL, NULL));
+    assert_int_equal(informer_store_replace(&ch, s, items), 0);
+    assert_string_equal(changes_str(&ch), "U:ns/b@1>6 D:ns/c@1 A:ns/d@7");
+    assert_string_equal(list_keys(s), "ns/a,ns/b,ns/d,other/c");
+
+    /* Relisting the same thing again reports nothing. */
+    items = cJSON_CreateArray();
+    cJSON_AddItemToArray(items, obj("ns", "d", "7", NULL, NULL));
+    cJSON_AddItemToArray(items, obj("ns", "b", "6", NULL, NULL));
+    cJSON_AddItemToArray(items, obj("ns", "a", "1", NULL, NULL));
+    cJSON_AddItemToArray(items, obj("other", "c", "1", NULL, NULL));
+    assert_int_equal(informer_store_replace(&ch, s, items), 0);
+    assert_int_equal(ch.len, 0);
+
+    /* An empty list deletes everything; NULL is an empty list. */
+    assert_int_equal(informer_store_replace(&ch, s, NULL), 0);
+    assert_string_equal(changes_str(&ch), "D:ns/a@1 D:ns/b@6 D:ns/d@7 D:other/c@1");
+    assert_int_equal(informer_store_len(s), 0);
+    informer_store_free(s);
+}
+
+static void test_replace_skips_nameless_and_duplicates(void **state)
+{
+    (void)state;
+    informer_store *s = NULL;
+    informer_changes ch = { 0 };
+    cJSON *items = cJSON_CreateArray();
+    informer_obj *got = NULL;
+    assert_int_equal(informer_store_new(&s), 0);
+    cJSON_AddItemToArray(items, obj("ns", "a", "1", NULL, NULL));
+    cJSON_AddItemToArray(items, cJSON_Parse("{\"metadata\":{\"namespace\":\"ns\"}}"));
+    cJSON_AddItemToArray(items, obj("ns", "a", "2", NULL, NULL));
+    assert_int_equal(informer_store_replace(&ch, s, items), 0);
+    assert_string_equal(changes_str(&ch), "A:ns/a@2");
+    assert_int_equal(informer_store_get(&got, s, "ns/a"), 0);
+    assert_string_equal(informer_obj_resource_version(got), "2");
+    informer_obj_free(got);
+    informer_store_free(s);
+}
+
+static void test_indexes_follow_changes(void **state)
+{
+    (void)state;
+    informer_store *s = NULL;
+    informer_changes ch = { 0 };
+    informer_objs *l = NULL;
+    cJSON *items;
+    assert_int_equal(informer_store_new(&s), 0);
+    assert_int_equal(informer_store_add_index(s, "by-owner", informer_index_owner, NULL), 0);
+    assert_int_equal(informer_store_add_index(s, "by-app", index_app, NULL), 0);
+    assert_int_equal(informer_store_add_index(s, "by-app", index_app, NULL), MB_EEXISTS);
+
+    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "p1", "1", "rs-a", "web")), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "p2", "1", "rs-a", "web")), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "p3", "1", "rs-b", "db")), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "p4", "1", NULL, NULL)), 0);
+    informer_changes_clear(&ch);
+
+    assert_string_equal(index_keys(s, "by-owner", "ns/ReplicaSet/rs-a"), "ns/p1,ns/p2");
+    assert_string_equal(index_keys(s, "by-owner", "ns/ReplicaSet/rs-b"), "ns/p3");
+    assert_string_equal(index_keys(s, "by-app", "web"), "ns/p1,ns/p2");
+    assert_string_equal(index_keys(s, "by-app", "any"), "ns/p1,ns/p2,ns/p3");
+    assert_string_equal(index_keys(s, "by-app", "nothing"), "");
+
+    /* An update that moves p2 to another owner and app refiles it. */
+    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "p2", "2", "rs-b", "db")), 0);
+    assert_string_equal(index_keys(s, "by-owner", "ns/ReplicaSet/rs-a"), "ns/p1");
+    assert_string_equal(index_keys(s, "by-owner", "ns/ReplicaSet/rs-b"), "ns/p2,ns/p3");
+    assert_string_equal(index_keys(s, "by-app", "web"), "ns/p1");
+    assert_string_equal(index_keys(s, "by-app", "db"), "ns/p2,ns/p3");
+
+    /* A delete unfiles it. */
+    assert_int_equal(informer_store_delete(&ch, s, obj("ns", "p3", "3", "rs-b", "db")), 0);
+    assert_string_equal(index_keys(s, "by-owner", "ns/ReplicaSet/rs-b"), "ns/p2");
+    assert_string_equal(index_keys(s, "by-app", "any"), "ns/p1,ns/p2");
+
+    /* A relist rebuilds the indexes from what was listed. */
+    items = cJSON_CreateArray();
+    cJSON_AddItemToArray(items, obj("ns", "p1", "1", "rs-c", "web"));
+    cJSON_AddItemToArray(items, obj("ns", "p5", "9", "rs-c", NULL));
+    assert_int_equal(informer_store_replace(&ch, s, items), 0);
+    informer_changes_clear(&ch);
+    assert_string_equal(index_keys(s, "by-owner", "ns/ReplicaSet/rs-a"), "");
+    assert_string_equal(index_keys(s, "by-owner", "ns/ReplicaSet/rs-b"), "");
+    assert_string_equal(index_keys(s, "by-owner", "ns/ReplicaSet/rs-c"), "ns/p1,ns/p5");
+    assert_string_equal(index_keys(s, "by-app", "any"), "ns/p1");
+
+    /* An index added later files what is already cached. */
+    assert_int_equal(informer_store_add_index(s, "by-namespace", informer_index_namespace, NULL), 0);
+    assert_string_equal(index_keys(s, "by-namespace", "ns"), "ns/p1,ns/p5");
+
+    assert_int_equal(informer_store_by_index(&l, s, "no-such-index", "x"), MB_ENOTFOUND);
+    assert_null(l);
+    informer_store_free(s);
+}
+
+static void test_failing_index_leaves_store_unchanged(void **state)
+{
+    (void)state;
+    informer_store *s = NULL;
+    informer_changes ch = { 0 };
+    informer_obj *got = NULL;
+    cJSON *items;
+    assert_int_equal(informer_store_new(&s), 0);
+    assert_int_equal(informer_store_add_index(s, "by-app", index_app, NULL), 0);
+    assert_int_equal(informer_store_add_index(s, "fails", index_fail, NULL), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "a", "1", NULL, "web")), 0);
+    informer_changes_clear(&ch);
+
+    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "a", "2", NULL, "poison")), MB_EINVAL);
+    assert_non_null(strstr(mb_error_last(), "poisoned object"));
+    assert_int_equal(ch.len, 0);
+    assert_int_equal(informer_store_get(&got, s, "ns/a"), 0);
+    assert_string_equal(informer_obj_resource_version(got), "1");
+    informer_obj_free(got);
+    assert_string_equal(index_keys(s, "by-app", "web"), "ns/a");
+
+    items = cJSON_CreateArray();
+    cJSON_AddItemToArray(items, obj("ns", "b", "1", NULL, "web"));
+    cJSON_AddItemToArray(items, obj("ns", "c", "1", NULL, "poison"));
+    assert_int_equal(informer_store_replace(&ch, s, items), MB_EINVAL);
+    assert_int_equal(ch.len, 0);
+    assert_string_equal(list_keys(s), "ns/a");
+    assert_string_equal(index_keys(s, "by-app", "web"), "ns/a");
+    informer_changes_clear(&ch);
+    informer_store_free(s);
+}
+
+static void test_reference_outlives_store(void **state)
+{
+    (void)state;
+    informer_store *s = NULL;
+    informer_changes ch = { 0 };
+    informer_obj *got = NULL;
+    assert_int_equal(informer_store_new(&s), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, obj(NULL, "node-1", "5", NULL, NULL)), 0);
+    informer_changes_clear(&ch);
+    assert_int_equal(informer_store_get(&got, s, "node-1"), 0);
+    informer_store_free(s);
+    assert_string_equal(informer_obj_key(got), "node-1");
+    assert_string_equal(json_str(informer_obj_json(got), "metadata", "resourceVersion", NULL), "5");
+    assert_ptr_equal(informer_obj_ref(got), got);
+    informer_obj_free(got);
+    informer_obj_free(got);
+    informer_obj_free(NULL);
+    informer_objs_free(NULL);
+    informer_store_free(NULL);
+}
+
+/* One writer rewrites 50 objects many times while readers list, get and look up by index. */
+typedef struct {
+    informer_store *s;
+    int rounds;
+    int bad; /* readers: an object seen under a wrong index key or a torn list */
+} race;
+
+static void *race_writer(void *arg)
+{
+    race *r = arg;
+    informer_changes ch = { 0 };
+    char name[32], rv[32];
+    for (int round = 0; round < r->rounds; round++) {
+        for (int i = 0; i < 50; i++) {
+            snprintf(name, sizeof(name), "p%02d", i);
+            snprintf(rv, sizeof(rv), "%d", round);
+            informer_store_upsert(&ch, r->s, obj("ns", name, rv, NULL, round % 2 ? "odd" : "even"));
+            informer_changes_clear(&ch);
+        }
+    }
+    return NULL;
+}
+
+static void *race_reader(void *arg)
+{
+    race *r = arg;
+    for (int k = 0; k < r->rounds * 20; k++) {
+        informer_objs *l = NULL;
+        const char *app = k % 2 ? "odd" : "even";
+        if (informer_store_by_index(&l, r->s, "by-app", app) == 0) {
+            for (size_t i = 0; i < l->len; i++)
+                if (strcmp(json_str(informer_obj_json(l->items[i]), "metadata", "labels", "app", NULL), app) != 0)
+                    r->bad++;
+            informer_objs_free(l);
+        }
+        if (informer_store_list(&l, r->s) == 0) {
+            if (l->len != 0 && l->len != 50)
+                r->bad++;
+            informer_objs_free(l);
+        }
+    }
+    return NULL;
+}
+
+static void test_concurrent_readers(void **state)
+{
+    (void)state;
+    informer_store *s = NULL;
+    informer_changes ch = { 0 };
+    race w = { 0 }, rd[3] = { { 0 } };
+    pthread_t tw, tr[3];
+    char name[32];
+    assert_int_equal(informer_store_new(&s), 0);
+    assert_int_equal(informer_store_add_index(s, "by-app", index_app, NULL), 0);
+    for (int i = 0; i < 50; i++) {
+        snprintf(name, sizeof(name), "p%02d", i);
+        assert_int_equal(informer_store_upsert(&ch, s, obj("ns", name, "0", NULL, "even")), 0);
+    }
+    informer_changes_clear(&ch);
+    w.s = s;
+    w.rounds = 40;
+    pthread_create(&tw, NULL, race_writer, &w);
+    for (int i = 0; i < 3; i++) {
+        rd[i].s = s;
+        rd[i].rounds = 40;
+        pthread_create(&tr[i], NULL, race_reader, &rd[i]);
+    }
+    pthread_join(tw, NULL);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(tr[i], NULL);
+        assert_int_equal(rd[i].bad, 0);
+    }
+    /* The last round (39) is odd: every object is filed under "odd" only. */
+    assert_int_equal(informer_store_len(s), 50);
+    informer_objs *l = NULL;
+    assert_int_equal(informer_store_by_index(&l, s, "by-app", "odd"), 0);
+    assert_int_equal(l->len, 50);
+    informer_objs_free(l);
+    assert_int_equal(informer_store_by_index(&l, s, "by-app", "even"), 0);
+    assert_int_equal(l->len, 0);
+    informer_objs_free(l);
+    informer_store_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_upsert_and_delete),
+        cmocka_unit_test(test_replace_diff),
+        cmocka_unit_test(test_replace_skips_nameless_and_duplicates),
+        cmocka_unit_test(test_indexes_follow_changes),
+        cmocka_unit_test(test_failing_index_leaves_store_unchanged),
+        cmocka_unit_test(test_reference_outlives_store),
+        cmocka_unit_test(test_concurrent_readers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
