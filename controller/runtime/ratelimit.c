@@ -9,6 +9,7 @@
 #include "runtime/ratelimit.h"
 #include "util/error.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uthash.h>
@@ -23,7 +24,7 @@ struct ratelimit {
     ratelimit_options opts;
     int64_t period_ns; /* one token; 0 when the bucket is disabled */
     int64_t full_at;
-    int bucket_started;
+    bool bucket_started;
     rl_entry *entries;
 };
 
@@ -72,7 +73,7 @@ static int64_t bucket_reserve(ratelimit *rl, int64_t now)
         return 0;
     if (!rl->bucket_started || rl->full_at < now) {
         rl->full_at = now;
-        rl->bucket_started = 1;
+        rl->bucket_started = true;
     }
     rl->full_at += rl->period_ns;
     int64_t ahead = rl->full_at - now;

@@ -5,6 +5,8 @@
  * draining, and 10,000 keys. A watchdog shuts the queue down if a test
  * hangs, so a broken queue fails (getters see MB_ESTOPPED) instead of
  * blocking forever. Times are only checked as lower bounds of delays.
+ * What the test's threads touch is static, so threads left behind by a
+ * failed test never write into a dead stack frame.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -172,8 +174,8 @@ static void test_added_while_processing_comes_back_once(void **state)
 {
     (void)state;
     workqueue *wq = NULL;
-    watchdog w;
-    getter g = {0};
+    static watchdog w;
+    static getter g;
     pthread_t t;
 
     assert_int_equal(workqueue_new(&wq, NULL), 0);
@@ -181,6 +183,7 @@ static void test_added_while_processing_comes_back_once(void **state)
     assert_int_equal(workqueue_add(wq, "ns/a"), 0);
     expect_get(wq, "ns/a"); /* held by this thread */
 
+    memset(&g, 0, sizeof(g));
     g.wq = wq;
     assert_int_equal(pthread_create(&t, NULL, getter_main, &g), 0);
     for (int i = 0; i < 3; i++)
@@ -267,7 +270,7 @@ static void test_one_worker_per_key_and_readd_while_processing(void **state)
     (void)state;
     static worker_ctx c;
     pthread_t workers[NWORKERS];
-    watchdog w;
+    static watchdog w;
     char key[32];
 
     memset(&c, 0, sizeof(c));
@@ -283,12 +286,13 @@ static void test_one_worker_per_key_and_readd_while_processing(void **state)
     /* Each key is processed exactly REPEATS times: once per add, re-adds while held collapse to one. */
     while (atomic_load(&c.total) < NKEYS * REPEATS && !atomic_load(&w.fired))
         sleep_ms(2);
-    assert_int_equal(workqueue_shutdown_drain(c.wq, -1), 0);
+    int drained = workqueue_shutdown_drain(c.wq, 30000);
     for (int i = 0; i < NWORKERS; i++)
         pthread_join(workers[i], NULL);
     watchdog_stop(&w);
 
     assert_int_equal(atomic_load(&c.overlaps), 0);
+    assert_int_equal(drained, 0);
     for (int i = 0; i < NKEYS; i++)
         assert_int_equal(atomic_load(&c.count[i]), REPEATS);
     assert_int_equal(atomic_load(&c.total), NKEYS * REPEATS);
@@ -320,8 +324,8 @@ static void test_concurrent_adders_never_overlap(void **state)
     (void)state;
     static worker_ctx c;
     pthread_t workers[NWORKERS], adders[2];
-    adder_ctx a;
-    watchdog w;
+    static adder_ctx a;
+    static watchdog w;
 
     memset(&c, 0, sizeof(c));
     assert_int_equal(workqueue_new(&c.wq, NULL), 0);
@@ -336,12 +340,13 @@ static void test_concurrent_adders_never_overlap(void **state)
         pthread_join(adders[i], NULL);
     while (workqueue_len(c.wq) > 0 && !atomic_load(&w.fired))
         sleep_ms(2);
-    assert_int_equal(workqueue_shutdown_drain(c.wq, -1), 0);
+    int drained = workqueue_shutdown_drain(c.wq, 30000);
     for (int i = 0; i < NWORKERS; i++)
         pthread_join(workers[i], NULL);
     watchdog_stop(&w);
 
     assert_int_equal(atomic_load(&c.overlaps), 0);
+    assert_int_equal(drained, 0);
     int total = 0;
     for (int i = 0; i < NKEYS; i++) {
         assert_true(atomic_load(&c.count[i]) >= 1);
@@ -357,7 +362,7 @@ static void test_add_after_in_deadline_order(void **state)
 {
     (void)state;
     workqueue *wq = NULL;
-    watchdog w;
+    static watchdog w;
     char *got = NULL;
 
     assert_int_equal(workqueue_new(&wq, NULL), 0);
@@ -389,7 +394,7 @@ static void test_add_after_earlier_deadline_wins(void **state)
 {
     (void)state;
     workqueue *wq = NULL;
-    watchdog w;
+    static watchdog w;
 
     assert_int_equal(workqueue_new(&wq, NULL), 0);
     watchdog_start(&w, wq);
@@ -413,7 +418,7 @@ static void test_add_after_while_queued_and_held(void **state)
 {
     (void)state;
     workqueue *wq = NULL;
-    watchdog w;
+    static watchdog w;
 
     assert_int_equal(workqueue_new(&wq, NULL), 0);
     watchdog_start(&w, wq);
@@ -434,7 +439,7 @@ static void test_add_rate_limited(void **state)
 {
     (void)state;
     workqueue *wq = NULL;
-    watchdog w;
+    static watchdog w;
 
     assert_int_equal(workqueue_new(&wq, NULL), 0);
     watchdog_start(&w, wq);
@@ -458,7 +463,7 @@ static void test_shutdown_wakes_blocked_getters(void **state)
 {
     (void)state;
     workqueue *wq = NULL;
-    getter g[3];
+    static getter g[3];
     pthread_t t[3];
 
     assert_int_equal(workqueue_new(&wq, NULL), 0);
@@ -536,9 +541,9 @@ static void *slow_worker_main(void *arg)
 static void test_drain_waits_for_in_flight(void **state)
 {
     (void)state;
-    slow_worker s = {0};
+    static slow_worker s;
     pthread_t t;
-    watchdog w;
+    static watchdog w;
 
     assert_int_equal(workqueue_new(&s.wq, NULL), 0);
     watchdog_start(&w, s.wq);
@@ -582,7 +587,7 @@ static void test_ten_thousand_keys(void **state)
 {
     (void)state;
     workqueue *wq = NULL;
-    watchdog w;
+    static watchdog w;
     char key[32];
     int64_t *lo = calloc(MANY, sizeof(*lo)), *hi = calloc(MANY, sizeof(*hi));
     unsigned char *seen = calloc(MANY, 1);
