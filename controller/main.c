@@ -3,23 +3,73 @@
  * controllers or a subcommand. Exit codes: 0 clean shutdown, 1 runtime
  * failure, 2 bad flags or configuration.
  */
+#include "audit/verify.h"
 #include "cli/options.h"
+#include "kube/client.h"
+#include "kube/config.h"
+#include "release/controller.h"
+#include "runtime/events.h"
 #include "util/error.h"
 #include "util/log.h"
 
+#include <curl/curl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
+#define SYNC_TIMEOUT_MS 60000L
+#define DRAIN_TIMEOUT_MS 10000L
+
 static int run(const cli_options *opts)
 {
-    (void)opts;
-    log_error("the controllers are not built yet");
-    return 1;
+    kube_config *cfg = NULL;
+    kube_client *client = NULL;
+    event_recorder *events = NULL;
+    release_controller *releases = NULL;
+    sigset_t sigs;
+    int sig = 0, rc = 1;
+
+    /* SIGTERM and SIGINT are taken by sigwait below, in this thread only */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (kube_config_load(&cfg, opts->kubeconfig, opts->context) < 0) {
+        log_error("configuration: %s", mb_error_last());
+        return 2;
+    }
+    if (kube_client_new(&client, cfg, NULL) < 0) {
+        log_error("client: %s", mb_error_last());
+        return 1;
+    }
+    if (event_recorder_new(&events, client, NULL) < 0)
+        goto done;
+    release_controller_opts ro = {.client = client, .events = events, .namespace = opts->namespace, .workers = opts->workers};
+    if (release_controller_new(&releases, &ro) < 0 || release_controller_start(releases, SYNC_TIMEOUT_MS) < 0)
+        goto done;
+    log_info("membrane %s is running against %s (namespace %s, %d workers per kind)", MEMBRANE_VERSION,
+             kube_client_config(client)->server, opts->namespace ? opts->namespace : "all", opts->workers);
+
+    sigwait(&sigs, &sig);
+    log_info("received %s: finishing in-flight work", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    release_controller_stop(releases, DRAIN_TIMEOUT_MS);
+    event_recorder_flush(events, 2000);
+    rc = 0;
+done:
+    if (rc != 0)
+        log_error("%s", mb_error_last());
+    release_controller_free(releases);
+    event_recorder_free(events);
+    kube_client_free(client);
+    return rc;
 }
 
 int main(int argc, char **argv)
 {
     cli_options opts;
+    int rc;
 
     if (cli_options_parse(&opts, argc, argv) < 0) {
         fprintf(stderr, "membrane: %s\n", mb_error_last());
@@ -34,11 +84,13 @@ int main(int argc, char **argv)
                MEMBRANE_GIT[0] ? MEMBRANE_GIT : "unknown", __VERSION__);
         return 0;
     case CLI_RECEIPT_VERIFY:
-        fprintf(stderr, "membrane: receipt verify is not built yet\n");
-        return 1;
+        return audit_verify_file(opts.receipt_file, stdout);
     case CLI_RUN:
         break;
     }
     mb_log_setup(opts.log_format, opts.log_level, NULL);
-    return run(&opts);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = run(&opts);
+    curl_global_cleanup();
+    return rc;
 }

@@ -53,6 +53,12 @@ static void process(controller *c, const char *key)
 
     mb_error_clear();
     err = c->opts.reconcile(&res, c->opts.ctx, key);
+    if (err == MB_ECONFLICT) {
+        /* acted on a stale view; the watch brings the new one */
+        MB_LOG(MB_LOG_DEBUG, &f, "conflict, looking again: %s", mb_error_last());
+        workqueue_add_rate_limited(c->queue, key);
+        return;
+    }
     if (err < 0 && err != MB_EINVAL) {
         MB_LOG(MB_LOG_WARN, &f, "reconcile failed, retrying with backoff: %s", mb_error_last());
         workqueue_add_rate_limited(c->queue, key);

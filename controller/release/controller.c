@@ -1,0 +1,427 @@
+/*
+ * The GovernedAPIRelease reconciler: observe from the informer caches, call
+ * release_decide, and carry the plan out in the order that keeps the runbook
+ * safe: finalizer, status (rollback target recorded), Deployment patch (with
+ * a resourceVersion precondition), Events, annotation and finalizer removal.
+ * When the plan asks for the checks, they run and the decision is taken again
+ * with their results.
+ */
+#include "release/controller.h"
+#include "api/resources.h"
+#include "release/decide.h"
+#include "runtime/controller.h"
+#include "runtime/informer.h"
+#include "util/error.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define INDEX_DEPLOYMENT "deployment"
+#define INDEX_BUNDLE "bundle"
+#define MAX_PASSES 4
+
+struct release_controller {
+    release_controller_opts opts;
+    informer *releases, *deployments, *pods, *bundles;
+    controller *loop;
+};
+
+/* ---- indexes and handlers ------------------------------------------------ */
+
+static int index_key(informer_index_keys *out, const char *ns, const char *name)
+{
+    char key[512];
+    if (!ns || !name || !*name)
+        return 0;
+    snprintf(key, sizeof(key), "%s/%s", ns, name);
+    return informer_index_keys_add(out, key);
+}
+
+static int index_release_deployment(informer_index_keys *out, const cJSON *obj, void *ctx)
+{
+    (void)ctx;
+    return index_key(out, json_str(obj, "metadata", "namespace", NULL), json_str(obj, "spec", "target", "deployment", NULL));
+}
+
+static int index_release_bundle(informer_index_keys *out, const cJSON *obj, void *ctx)
+{
+    (void)ctx;
+    return index_key(out, json_str(obj, "metadata", "namespace", NULL), json_str(obj, "spec", "policyBundleRef", "name", NULL));
+}
+
+/* A Deployment's pods belong to its ReplicaSets, named "<deployment>-<pod-template-hash>". */
+static bool pod_deployment(char *out, size_t len, const cJSON *pod)
+{
+    const char *hash = json_str(pod, "metadata", "labels", "pod-template-hash", NULL);
+    const cJSON *ref;
+    if (!hash)
+        return false;
+    cJSON_ArrayForEach(ref, json_get(pod, "metadata", "ownerReferences", NULL)) {
+        const char *kind = json_str(ref, "kind", NULL), *name = json_str(ref, "name", NULL);
+        size_t n, h = strlen(hash);
+        if (!kind || !name || strcmp(kind, "ReplicaSet") != 0)
+            continue;
+        n = strlen(name);
+        if (n <= h + 1 || name[n - h - 1] != '-' || strcmp(name + n - h, hash) != 0)
+            continue;
+        snprintf(out, len, "%s/%.*s", json_str(pod, "metadata", "namespace", NULL), (int)(n - h - 1), name);
+        return true;
+    }
+    return false;
+}
+
+static int index_pod_deployment(informer_index_keys *out, const cJSON *obj, void *ctx)
+{
+    char key[512];
+    (void)ctx;
+    return pod_deployment(key, sizeof(key), obj) ? informer_index_keys_add(out, key) : 0;
+}
+
+static void enqueue_by_index(release_controller *rc, const char *index, const char *key)
+{
+    informer_objs *l = NULL;
+    if (informer_by_index(&l, rc->releases, index, key) < 0)
+        return;
+    for (size_t i = 0; i < l->len; i++)
+        controller_enqueue_object(rc->loop, informer_obj_json(l->items[i]));
+    informer_objs_free(l);
+}
+
+static void on_release(void *ctx, const cJSON *obj)
+{
+    release_controller *rc = ctx;
+    controller_enqueue_object(rc->loop, obj);
+}
+
+static void on_release_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
+{
+    (void)old_obj;
+    on_release(ctx, new_obj);
+}
+
+static void on_deployment(void *ctx, const cJSON *obj)
+{
+    char key[512];
+    snprintf(key, sizeof(key), "%s/%s", json_str(obj, "metadata", "namespace", NULL), json_str(obj, "metadata", "name", NULL));
+    enqueue_by_index(ctx, INDEX_DEPLOYMENT, key);
+}
+
+static void on_deployment_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
+{
+    (void)old_obj;
+    on_deployment(ctx, new_obj);
+}
+
+static void on_pod(void *ctx, const cJSON *obj)
+{
+    char key[512];
+    if (pod_deployment(key, sizeof(key), obj))
+        enqueue_by_index(ctx, INDEX_DEPLOYMENT, key);
+}
+
+static void on_pod_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
+{
+    (void)old_obj;
+    on_pod(ctx, new_obj);
+}
+
+static void on_bundle(void *ctx, const cJSON *obj)
+{
+    char key[512];
+    snprintf(key, sizeof(key), "%s/%s", json_str(obj, "metadata", "namespace", NULL), json_str(obj, "metadata", "name", NULL));
+    enqueue_by_index(ctx, INDEX_BUNDLE, key);
+}
+
+static void on_bundle_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
+{
+    (void)old_obj;
+    on_bundle(ctx, new_obj);
+}
+
+/* ---- act ----------------------------------------------------------------- */
+
+static int patch_release_metadata(cJSON **cur, release_controller *rc, const char *ns, const char *name, cJSON *meta_patch)
+{
+    cJSON *p = cJSON_CreateObject();
+    cJSON *res = NULL;
+    char *body = NULL;
+    int err = 0;
+    const char *rv = json_str(*cur, "metadata", "resourceVersion", NULL);
+    if (!p || (rv && json_set_str(meta_patch, "resourceVersion", rv) < 0)) {
+        cJSON_Delete(p);
+        cJSON_Delete(meta_patch);
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    }
+    cJSON_AddItemToObject(p, "metadata", meta_patch);
+    if (!(body = cJSON_PrintUnformatted(p))) {
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((err = kube_patch(&res, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, name, NULL, KUBE_PATCH_MERGE, body)) < 0)
+        goto done;
+    cJSON_Delete(*cur);
+    *cur = res;
+done:
+    free(body);
+    cJSON_Delete(p);
+    return err;
+}
+
+static int set_finalizer(cJSON **cur, release_controller *rc, const char *ns, const char *name, bool present)
+{
+    cJSON *meta = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(meta, "finalizers");
+    const cJSON *f;
+    if (!list) {
+        cJSON_Delete(meta);
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    }
+    cJSON_ArrayForEach(f, json_get(*cur, "metadata", "finalizers", NULL))
+        if (cJSON_IsString(f) && strcmp(f->valuestring, RELEASE_FINALIZER) != 0)
+            cJSON_AddItemToArray(list, cJSON_CreateString(f->valuestring));
+    if (present)
+        cJSON_AddItemToArray(list, cJSON_CreateString(RELEASE_FINALIZER));
+    return patch_release_metadata(cur, rc, ns, name, meta);
+}
+
+static int write_status(cJSON **cur, release_controller *rc, const char *ns, cJSON *status)
+{
+    cJSON *body = cJSON_Duplicate(*cur, true);
+    cJSON *res = NULL;
+    int err;
+    if (!body)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    cJSON_DeleteItemFromObject(body, "status");
+    cJSON_AddItemToObject(body, "status", cJSON_Duplicate(status, true));
+    err = kube_update(&res, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, body, "status");
+    cJSON_Delete(body);
+    if (err < 0)
+        return err;
+    cJSON_Delete(*cur);
+    *cur = res;
+    return 0;
+}
+
+static int act(cJSON **cur, release_controller *rc, const release_plan *plan, const char *deployment)
+{
+    /* copies: *cur is replaced by every write */
+    char ns[254], name[254], owner[512];
+    int err = 0;
+    snprintf(ns, sizeof(ns), "%s", json_str(*cur, "metadata", "namespace", NULL));
+    snprintf(name, sizeof(name), "%s", json_str(*cur, "metadata", "name", NULL));
+    mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = name};
+
+    snprintf(owner, sizeof(owner), "%s/%s", ns, name);
+    if (plan->add_finalizer && (err = set_finalizer(cur, rc, ns, name, true)) < 0)
+        return mb_error_wrap(err, "adding the finalizer to %s", owner);
+    if (plan->status) {
+        if ((err = write_status(cur, rc, ns, plan->status)) < 0)
+            return mb_error_wrap(err, "writing the status of %s", owner);
+        if (plan->receipt) {
+            mb_log_fields rf = lf;
+            rf.release_id = json_str(plan->receipt, "releaseID", NULL);
+            rf.audit_ref = json_str(plan->receipt, "auditRef", NULL);
+            MB_LOG(MB_LOG_INFO, &rf, "receipt: release %s %s",
+                   json_str(plan->receipt, "digest", NULL), json_str(plan->receipt, "outcome", NULL));
+        }
+    }
+    /* the decision is recorded: its Events go out even if the patch must be retried */
+    if (plan->n_events) {
+        event_object eo;
+        if (event_object_from_json(&eo, *cur, RELEASE_KIND, RELEASE_API_VERSION) == 0)
+            for (size_t i = 0; i < plan->n_events; i++)
+                event_record(rc->opts.events, &eo, strcmp(plan->events[i].type, "Warning") == 0 ? EVENT_WARNING : EVENT_NORMAL,
+                             plan->events[i].reason, "%s", plan->events[i].message);
+    }
+    if (plan->deployment_patch) {
+        err = kube_patch(NULL, rc->opts.client, &KUBE_DEPLOYMENTS, ns, deployment, NULL, KUBE_PATCH_STRATEGIC, plan->deployment_patch);
+        if (err < 0)
+            return mb_error_wrap(err, "patching Deployment %s/%s for %s", ns, deployment, owner);
+    }
+    if (plan->phase)
+        MB_LOG(MB_LOG_DEBUG, &lf, "phase %s", plan->phase);
+    if (plan->clear_rollback_annotation) {
+        cJSON *meta = cJSON_CreateObject();
+        cJSON *ann = cJSON_AddObjectToObject(meta, "annotations");
+        if (!ann || !cJSON_AddNullToObject(ann, RELEASE_ROLLBACK_ANNOTATION)) {
+            cJSON_Delete(meta);
+            return mb_error_set(MB_ENOMEM, "out of memory");
+        }
+        if ((err = patch_release_metadata(cur, rc, ns, name, meta)) < 0)
+            return mb_error_wrap(err, "removing the rollback annotation of %s", owner);
+    }
+    if (plan->remove_finalizer && (err = set_finalizer(cur, rc, ns, name, false)) < 0 && err != MB_ENOTFOUND)
+        return mb_error_wrap(err, "removing the finalizer of %s", owner);
+    return 0;
+}
+
+/* ---- reconcile ----------------------------------------------------------- */
+
+static int reconcile(reconcile_result *out, void *ctx, const char *key)
+{
+    release_controller *rc = ctx;
+    informer_obj *rel = NULL, *dep = NULL, *pb = NULL;
+    informer_objs *pods = NULL;
+    const cJSON **pod_json = NULL;
+    cJSON *cur = NULL, *results = NULL;
+    release_plan plan = {0};
+    release_observed obs = {0};
+    char depkey[512];
+    int err = 0;
+
+    if ((err = informer_get_key(&rel, rc->releases, key)) == MB_ENOTFOUND)
+        return 0; /* gone: nothing to do */
+    if (err < 0)
+        return err;
+    const cJSON *r = informer_obj_json(rel);
+    const char *ns = json_str(r, "metadata", "namespace", NULL);
+    const char *depname = json_str(r, "spec", "target", "deployment", NULL);
+    const char *pbname = json_str(r, "spec", "policyBundleRef", "name", NULL);
+
+    if (depname && informer_get(&dep, rc->deployments, ns, depname) < 0)
+        dep = NULL;
+    snprintf(depkey, sizeof(depkey), "%s/%s", ns, depname ? depname : "");
+    if ((err = informer_by_index(&pods, rc->pods, INDEX_DEPLOYMENT, depkey)) < 0)
+        goto done;
+    if (pods->len && !(pod_json = calloc(pods->len, sizeof(*pod_json)))) {
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < pods->len; i++)
+        pod_json[i] = informer_obj_json(pods->items[i]);
+    if (pbname && informer_get(&pb, rc->bundles, ns, pbname) < 0)
+        pb = NULL;
+    if (!(cur = cJSON_Duplicate(r, true))) {
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+
+    obs.deployment = dep ? informer_obj_json(dep) : NULL;
+    obs.pods = pod_json;
+    obs.n_pods = pods->len;
+    obs.policy_bundle = pb ? informer_obj_json(pb) : NULL;
+    for (int pass = 0; pass < MAX_PASSES; pass++) {
+        obs.release = cur;
+        obs.now = time(NULL);
+        if ((err = release_decide(&plan, &obs)) < 0)
+            goto done;
+        if ((err = act(&cur, rc, &plan, depname)) < 0)
+            goto done;
+        out->requeue_ms = plan.requeue_ms;
+        if (!plan.run_checks)
+            break;
+        /* run the checks, then decide again with their results */
+        char rid[13];
+        memcpy(rid, plan.checks_release_id, sizeof(rid));
+        cJSON_Delete(results);
+        results = NULL;
+        obs.checks.started_at = time(NULL);
+        if (rc->opts.run_checks)
+            err = rc->opts.run_checks(&results, rc->opts.checks_ctx, cur, rid);
+        else
+            results = cJSON_CreateArray();
+        if (err < 0 || !results)
+            goto done;
+        obs.checks.ran = true;
+        obs.checks.release_id = rid;
+        obs.checks.finished_at = time(NULL);
+        obs.checks.results = results;
+        release_plan_clear(&plan);
+        out->requeue_ms = 1; /* if the passes run out, come back at once */
+    }
+done:
+    release_plan_clear(&plan);
+    cJSON_Delete(results);
+    cJSON_Delete(cur);
+    free(pod_json);
+    informer_objs_free(pods);
+    informer_obj_free(pb);
+    informer_obj_free(dep);
+    informer_obj_free(rel);
+    /* a conflict means we acted on a stale view: look again soon (the watch brings the new one) */
+    return err;
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+int release_controller_new(release_controller **out, const release_controller_opts *opts)
+{
+    release_controller *rc = NULL;
+    int err = 0;
+    informer_opts io = {.namespace = opts->namespace};
+    controller_opts co = {.kind = RELEASE_KIND, .workers = opts->workers > 0 ? opts->workers : 4, .reconcile = reconcile};
+
+    *out = NULL;
+    if (!(rc = calloc(1, sizeof(*rc))))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    rc->opts = *opts;
+    co.ctx = rc;
+    if ((err = controller_new(&rc->loop, &co)) < 0 ||
+        (err = informer_new(&rc->releases, opts->client, &API_GOVERNEDAPIRELEASES, &io)) < 0 ||
+        (err = informer_new(&rc->deployments, opts->client, &KUBE_DEPLOYMENTS, &io)) < 0 ||
+        (err = informer_new(&rc->pods, opts->client, &KUBE_PODS, &io)) < 0 ||
+        (err = informer_new(&rc->bundles, opts->client, &API_POLICYBUNDLES, &io)) < 0)
+        goto done;
+    if ((err = informer_add_index(rc->releases, INDEX_DEPLOYMENT, index_release_deployment, NULL)) < 0 ||
+        (err = informer_add_index(rc->releases, INDEX_BUNDLE, index_release_bundle, NULL)) < 0 ||
+        (err = informer_add_index(rc->pods, INDEX_DEPLOYMENT, index_pod_deployment, NULL)) < 0)
+        goto done;
+    informer_handlers hr = {on_release, on_release_update, on_release, rc};
+    informer_handlers hd = {on_deployment, on_deployment_update, on_deployment, rc};
+    informer_handlers hp = {on_pod, on_pod_update, on_pod, rc};
+    informer_handlers hb = {on_bundle, on_bundle_update, on_bundle, rc};
+    if ((err = informer_add_handlers(rc->releases, &hr)) < 0 || (err = informer_add_handlers(rc->deployments, &hd)) < 0 ||
+        (err = informer_add_handlers(rc->pods, &hp)) < 0 || (err = informer_add_handlers(rc->bundles, &hb)) < 0)
+        goto done;
+    *out = rc;
+    rc = NULL;
+done:
+    release_controller_free(rc);
+    return err;
+}
+
+int release_controller_start(release_controller *rc, long timeout_ms)
+{
+    informer *all[] = {rc->deployments, rc->pods, rc->bundles, rc->releases};
+    int err;
+    for (size_t i = 0; i < 4; i++)
+        if ((err = informer_start(all[i])) < 0)
+            return err;
+    for (size_t i = 0; i < 4; i++)
+        if ((err = informer_wait_for_sync(all[i], timeout_ms)) < 0)
+            return mb_error_wrap(err, "waiting for the %s cache", informer_resource(all[i])->resource);
+    return controller_start(rc->loop);
+}
+
+bool release_controller_synced(release_controller *rc)
+{
+    return informer_has_synced(rc->releases) && informer_has_synced(rc->deployments) &&
+           informer_has_synced(rc->pods) && informer_has_synced(rc->bundles);
+}
+
+int release_controller_stop(release_controller *rc, long timeout_ms)
+{
+    int err = controller_stop(rc->loop, timeout_ms);
+    informer_stop(rc->releases);
+    informer_stop(rc->deployments);
+    informer_stop(rc->pods);
+    informer_stop(rc->bundles);
+    return err;
+}
+
+void release_controller_free(release_controller *rc)
+{
+    if (!rc)
+        return;
+    /* informers first: their handlers feed the loop */
+    informer_free(rc->releases);
+    informer_free(rc->deployments);
+    informer_free(rc->pods);
+    informer_free(rc->bundles);
+    controller_free(rc->loop);
+    free(rc);
+}
