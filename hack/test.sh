@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every membrane test from a fresh machine: installs what is missing,
-# builds, runs the unit tests, brings up a private local control plane and runs
-# the integration tests against it, then repeats both under ASan+UBSan and the
-# unit tests under valgrind memcheck. Exits non-zero on the first failure.
+# builds, runs the unit tests, then, built with ASan+UBSan, the unit,
+# integration and e2e tests against a private local control plane (a real
+# kube-apiserver), and last the unit tests under valgrind memcheck. Exits
+# non-zero on the first failure.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,6 +24,10 @@ ninja -C build -j"$jobs"
 step "unit tests"
 ctest --test-dir build -L unit --output-on-failure -j"$jobs"
 
+step "build with ASan+UBSan"
+cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMEMBRANE_SANITIZE=ON >/dev/null
+ninja -C build-asan -j"$jobs"
+
 step "local control plane"
 bash hack/controlplane.sh >/dev/null
 export MEMBRANE_CLUSTER_DIR="$repo/.cache/test-cluster"
@@ -32,16 +37,9 @@ trap 'bash hack/cluster.sh down >/dev/null 2>&1 || true' EXIT
 bash hack/cluster.sh up
 eval "$(bash hack/cluster.sh env)"
 
-step "integration tests"
-ctest --test-dir build -L integration --output-on-failure
-
-step "build with ASan+UBSan"
-cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMEMBRANE_SANITIZE=ON >/dev/null
-ninja -C build-asan -j"$jobs"
-
-step "unit and integration tests under ASan+UBSan"
-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan -L 'unit|integration' --output-on-failure
+step "unit, integration and e2e tests under ASan+UBSan, against the local control plane"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+ctest --test-dir build-asan -L 'unit|integration|e2e' --output-on-failure
 
 step "unit tests under valgrind memcheck"
 failed=0

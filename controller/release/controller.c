@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define INDEX_DEPLOYMENT "deployment"
 #define INDEX_BUNDLE "bundle"
@@ -26,6 +27,10 @@
 
 struct release_controller {
     release_controller_opts opts;
+    /* Test hook: MEMBRANE_FAILPOINT=crash-before-deployment-patch makes the
+     * process die (as kill -9 would) between the status write that records
+     * the rollback target and the Deployment patch. */
+    bool crash_before_patch;
     informer *releases, *deployments, *pods, *bundles;
     controller *loop;
 };
@@ -237,6 +242,10 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
                 event_record(rc->opts.events, &eo, strcmp(plan->events[i].type, "Warning") == 0 ? EVENT_WARNING : EVENT_NORMAL,
                              plan->events[i].reason, "%s", plan->events[i].message);
     }
+    if (plan->deployment_patch && plan->status && rc->crash_before_patch) {
+        MB_LOG(MB_LOG_WARN, &lf, "failpoint crash-before-deployment-patch: exiting");
+        _exit(137);
+    }
     if (plan->deployment_patch) {
         err = kube_patch(NULL, rc->opts.client, &KUBE_DEPLOYMENTS, ns, deployment, NULL, KUBE_PATCH_STRATEGIC, plan->deployment_patch);
         if (err < 0)
@@ -359,6 +368,8 @@ int release_controller_new(release_controller **out, const release_controller_op
     if (!(rc = calloc(1, sizeof(*rc))))
         return mb_error_set(MB_ENOMEM, "out of memory");
     rc->opts = *opts;
+    rc->crash_before_patch = getenv("MEMBRANE_FAILPOINT") &&
+                             strcmp(getenv("MEMBRANE_FAILPOINT"), "crash-before-deployment-patch") == 0;
     co.ctx = rc;
     if ((err = controller_new(&rc->loop, &co)) < 0 ||
         (err = informer_new(&rc->releases, opts->client, &API_GOVERNEDAPIRELEASES, &io)) < 0 ||

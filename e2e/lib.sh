@@ -1,0 +1,145 @@
+# Shared by the e2e scenarios: the operator installed as users install it (the
+# CRDs and the manifests' least-privilege RBAC), run from the build with a
+# ServiceAccount token bound to that ClusterRole, never as admin; kubectl as the
+# user's client; and a small check/report vocabulary.
+#
+# Needs: KUBECONFIG (the local control plane's admin), MEMBRANE_CLUSTER_DIR,
+# MEMBRANE_BIN (the membrane binary), kubectl on PATH (hack/cluster.sh env).
+set -euo pipefail
+
+E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+E2E_DIR=$(mktemp -d "${TMPDIR:-/tmp}/membrane-e2e.XXXXXX")
+E2E_PASSED=0
+E2E_FAILED=0
+E2E_OPERATOR_PID=""
+E2E_OPERATOR_LOGS=()
+
+: "${KUBECONFIG:?run through hack/test.sh (KUBECONFIG of the local control plane)}"
+: "${MEMBRANE_BIN:?MEMBRANE_BIN must name the membrane binary}"
+
+# Digests: good ones, and the markers the local kwok stages act on.
+digest() { printf 'sha256:%s' "$(printf '%s' "$1" | sha256sum | cut -c1-64)"; }
+digest_crashloop() { printf 'sha256:dead%s' "$(printf '%s' "$1" | sha256sum | cut -c1-60)"; }
+digest_never_ready() { printf 'sha256:beef%s' "$(printf '%s' "$1" | sha256sum | cut -c1-60)"; }
+
+say() { printf '\n-- %s\n' "$*"; }
+
+check() { # description command...
+  local what=$1; shift
+  if "$@" >"$E2E_DIR/check.out" 2>&1; then
+    E2E_PASSED=$((E2E_PASSED + 1)); echo "ok   $what"
+  else
+    E2E_FAILED=$((E2E_FAILED + 1)); echo "FAIL $what"; sed 's/^/     /' "$E2E_DIR/check.out" | tail -20
+  fi
+}
+
+# eventually SECONDS command...: retries every 0.5 s
+eventually() {
+  local secs=$1 i; shift
+  for i in $(seq 1 $((secs * 2))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  "$@"
+}
+
+jp() { # ns kind/name jsonpath
+  kubectl -n "$1" get "$2" -o "jsonpath=$3"
+}
+
+equals() { # expected command...
+  local want=$1 got; shift
+  got=$("$@")
+  [ "$got" = "$want" ] || { echo "want \"$want\", got \"$got\""; return 1; }
+}
+
+phase_is() { equals "$3" jp "$1" "gar/$2" '{.status.phase}'; }
+condition_is() { # ns gar type status [reason]
+  equals "$4" jp "$1" "gar/$2" "{.status.conditions[?(@.type==\"$3\")].status}" &&
+    { [ -z "${5:-}" ] || equals "$5" jp "$1" "gar/$2" "{.status.conditions[?(@.type==\"$3\")].reason}"; }
+}
+has_event() { # ns object reason
+  kubectl -n "$1" get events --field-selector "involvedObject.name=$2,reason=$3" -o name | grep -q .
+}
+
+install_operator_rbac() {
+  kubectl apply -f "$E2E_ROOT/crds/" >/dev/null
+  kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+  kubectl apply -f "$E2E_ROOT/manifests/namespace.yaml" >/dev/null
+  kubectl apply -n membrane-system -f "$E2E_ROOT/manifests/serviceaccount.yaml" -f "$E2E_ROOT/manifests/rbac.yaml" >/dev/null
+  bash "$E2E_ROOT/hack/cluster.sh" sa-kubeconfig membrane-system membrane "$E2E_DIR/operator.kubeconfig" 2h
+}
+
+# operator_start [extra flags]: the operator under the manifests' ServiceAccount
+operator_start() {
+  local log="$E2E_DIR/operator-${#E2E_OPERATOR_LOGS[@]}.log"
+  E2E_OPERATOR_LOGS+=("$log")
+  "$MEMBRANE_BIN" run --kubeconfig "$E2E_DIR/operator.kubeconfig" --log-format json --log-level debug \
+    --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 "$@" >"$log" 2>&1 &
+  E2E_OPERATOR_PID=$!
+  eventually 30 grep -q '"membrane .* is running' "$log" || { cat "$log"; return 1; }
+}
+
+operator_kill() { [ -z "$E2E_OPERATOR_PID" ] || { kill -9 "$E2E_OPERATOR_PID" 2>/dev/null || true; wait "$E2E_OPERATOR_PID" 2>/dev/null || true; }; E2E_OPERATOR_PID=""; }
+operator_stop() { # SIGTERM; returns the exit code
+  local rc=0
+  [ -n "$E2E_OPERATOR_PID" ] || return 0
+  kill -TERM "$E2E_OPERATOR_PID" 2>/dev/null || true
+  wait "$E2E_OPERATOR_PID" || rc=$?
+  E2E_OPERATOR_PID=""
+  return $rc
+}
+
+new_namespace() { # prefix
+  local ns="$1-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  kubectl create namespace "$ns" >/dev/null
+  echo "$ns"
+}
+
+# deployment NS NAME IMAGE [REPLICAS]: a Deployment whose container "api" runs IMAGE
+deployment() {
+  kubectl -n "$1" apply -f - >/dev/null <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: $2}
+spec:
+  replicas: ${4:-3}
+  selector: {matchLabels: {app: $2}}
+  template:
+    metadata: {labels: {app: $2}}
+    spec:
+      containers:
+      - {name: api, image: "$3"}
+EOF
+  kubectl -n "$1" rollout status "deploy/$2" --timeout=60s >/dev/null
+}
+
+# release NS NAME DEPLOYMENT DIGEST [extra spec YAML, indented 2 spaces]
+release() {
+  kubectl -n "$1" apply -f - <<EOF
+apiVersion: governance.kfm.dev/v1alpha1
+kind: GovernedAPIRelease
+metadata: {name: $2}
+spec:
+  environment: staging
+  changeRecord: "CHG-e2e-$2"
+  target: {deployment: $3, container: api}
+  image: {repository: registry.kfm.local/kfm-api, digest: "$4"}
+  rollout: {observationSeconds: ${E2E_OBSERVATION_SECONDS:-2}, progressDeadlineSeconds: ${E2E_PROGRESS_DEADLINE:-120}}
+  verification: {checks: [health]}
+${5:-}
+EOF
+}
+
+e2e_finish() {
+  local rc=$?
+  operator_kill
+  if [ "$E2E_FAILED" -gt 0 ] || [ $rc -ne 0 ]; then
+    for l in "${E2E_OPERATOR_LOGS[@]}"; do echo "== $l"; tail -40 "$l"; done
+  fi
+  rm -rf "$E2E_DIR"
+  echo
+  echo "$E2E_PASSED passed, $E2E_FAILED failed"
+  [ "$E2E_FAILED" -eq 0 ] && [ $rc -eq 0 ]
+}
+trap e2e_finish EXIT
