@@ -5,10 +5,8 @@
  * except, named ports, endPort ranges, egress rules), timed for building the
  * world, for netpol_membrane_check over 100 client pods x 100 store pods x 2
  * ports, and for the full all-pairs verdict (1,000 x 1,000 connections on one
- * port). It prints figures and asserts nothing. Not part of the CMake build;
- * from the repository root:
- *
- *   cc -O2 -std=c11 -D_GNU_SOURCE -Icontroller bench/netpol_bench.c controller/verify/labels.c controller/verify/netpol.c controller/verify/netpol_check.c controller/util/error.c controller/util/json.c -lcjson -o netpol_bench && ./netpol_bench
+ * port). It prints figures and asserts nothing. Built as bench_netpol; run
+ * by hack/bench.sh.
  */
 #include "util/error.h"
 #include "verify/netpol.h"

@@ -63,7 +63,11 @@ has_event() { # ns object reason
 }
 
 install_operator_rbac() {
-  kubectl apply -f "$E2E_ROOT/crds/" >/dev/null
+  # another test may have just uninstalled membrane: let that finish first
+  if [ "$(kubectl get namespace membrane-system -o 'jsonpath={.status.phase}' 2>/dev/null)" = Terminating ]; then
+    kubectl wait --for=delete namespace/membrane-system --timeout=120s >/dev/null
+  fi
+  kubectl apply -f "$E2E_ROOT/crds/" >/dev/null 2>&1
   kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
   kubectl apply -f "$E2E_ROOT/manifests/namespace.yaml" >/dev/null
   kubectl apply -n membrane-system -f "$E2E_ROOT/manifests/serviceaccount.yaml" -f "$E2E_ROOT/manifests/rbac.yaml" >/dev/null

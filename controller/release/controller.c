@@ -280,6 +280,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     release_plan plan = {0};
     release_observed obs = {0};
     char depkey[512];
+    char rid[13]; /* the release the checks ran for; outlives each pass */
     int err = 0;
 
     if ((err = informer_get_key(&rel, rc->releases, key)) == MB_ENOTFOUND)
@@ -324,7 +325,6 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         if (!plan.run_checks)
             break;
         /* run the checks, then decide again with their results */
-        char rid[13];
         memcpy(rid, plan.checks_release_id, sizeof(rid));
         cJSON_Delete(results);
         results = NULL;

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Benchmarks: they measure and print figures, and assert nothing. From a fresh
+# machine, like the README's commands: builds (optimized), starts a private
+# local control plane, runs the operator and the bench programs.
+#
+#   hack/bench.sh [release] [netpol]     default: all
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+cd "$repo"
+what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol release)
+
+bash hack/setup.sh
+export PATH=/usr/local/go/bin:$PATH
+cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+ninja -C build-bench >/dev/null
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+
+cluster_up() {
+  export MEMBRANE_CLUSTER_DIR="$repo/.cache/bench-cluster"
+  bash hack/cluster.sh down >/dev/null 2>&1 || true
+  rm -rf "$MEMBRANE_CLUSTER_DIR"
+  bash hack/cluster.sh up >/dev/null
+  eval "$(bash hack/cluster.sh env)"
+  kubectl apply -f crds/ >/dev/null
+  kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+}
+
+op_pid=""
+cleanup() {
+  [ -z "$op_pid" ] || kill "$op_pid" 2>/dev/null || true
+  [ -z "${MEMBRANE_CLUSTER_DIR:-}" ] || bash hack/cluster.sh down >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+# NS COUNT FIRST: COUNT Deployments (no replicas) and releases numbered from FIRST
+releases() {
+  local ns=$1 count=$2 first=$3 i
+  for ((i = first; i < first + count; i++)); do
+    cat <<EOF
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api-$i, namespace: $ns}
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: api-$i}}
+  template:
+    metadata: {labels: {app: api-$i}}
+    spec: {containers: [{name: api, image: "registry.kfm.local/api@sha256:$(printf 'a%.0s' {1..64})"}]}
+---
+apiVersion: governance.kfm.dev/v1alpha1
+kind: GovernedAPIRelease
+metadata: {name: api-$i, namespace: $ns}
+spec:
+  environment: dev
+  changeRecord: CHG-bench
+  target: {deployment: api-$i, container: api}
+  image: {repository: registry.kfm.local/api, digest: "sha256:$(printf 'b%.0s' {1..64})"}
+  rollout: {observationSeconds: 0}
+  verification: {checks: [health]}
+---
+EOF
+  done
+}
+
+succeeded() { kubectl -n "$1" get gar -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -c '^Succeeded$' || true; }
+
+bench_release() {
+  echo "== GovernedAPIRelease"
+  cluster_up
+  kubectl create namespace bench >/dev/null
+  ./build-bench/membrane run --log-level warn >"$MEMBRANE_CLUSTER_DIR/logs/membrane.log" 2>&1 &
+  op_pid=$!
+  sleep 1
+  echo "operator RSS at start, nothing to watch: $(rss_kb $op_pid) kB"
+
+  local total=0
+  for n in 1 100 1000; do
+    releases bench $((n - total)) $total | kubectl apply -f - >/dev/null
+    total=$n
+    local t0=$SECONDS
+    while [ "$(succeeded bench)" -lt "$n" ]; do
+      [ $((SECONDS - t0)) -lt 600 ] || { echo "only $(succeeded bench) of $n releases Succeeded"; break; }
+      sleep 1
+    done
+    sleep 2
+    echo "operator RSS with $n releases (and their Deployments) reconciled to Succeeded: $(rss_kb $op_pid) kB (all $n Succeeded after $((SECONDS - t0)) s)"
+  done
+
+  # latency: spec change -> Deployment patch, on a release of its own
+  kubectl create namespace bench-latency >/dev/null
+  releases bench-latency 1 0 | kubectl apply -f - >/dev/null
+  while [ "$(succeeded bench-latency)" -lt 1 ]; do sleep 0.5; done
+  ./build-bench/bench_release bench-latency api-0 api-0 ${MEMBRANE_BENCH_CHANGES:-200}
+  echo "operator RSS after the latency run: $(rss_kb $op_pid) kB"
+  kill "$op_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
+}
+
+bench_netpol() {
+  echo "== NetworkPolicy evaluator"
+  ./build-bench/bench_netpol
+}
+
+for w in "${what[@]}"; do
+  case $w in
+    release) bench_release ;;
+    netpol) bench_netpol ;;
+    *) echo "bench.sh: unknown benchmark $w (release, netpol)" >&2; exit 2 ;;
+  esac
+done
