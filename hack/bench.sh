@@ -14,7 +14,7 @@ what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol release)
 bash hack/setup.sh
 export PATH=/usr/local/go/bin:$PATH
 cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-ninja -C build-bench >/dev/null
+ninja -C build-bench >/dev/null || { ninja -C build-bench; exit 1; }
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 

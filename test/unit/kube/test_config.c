@@ -127,7 +127,7 @@ static kube_config *load_ok(const char *path, const char *context)
 {
     kube_config *cfg = NULL;
     if (kube_config_load(&cfg, path, context) < 0)
-        fail_msg("load %s failed: %s", path, mb_error_last());
+        fail_msg("load %s failed: %s", path ? path : "(default)", mb_error_last());
     assert_non_null(cfg);
     return cfg;
 }

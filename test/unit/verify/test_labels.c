@@ -31,7 +31,7 @@ static bool sel_matches(const char *selector, const char *labels)
     bool m = false;
     int err = labels_selector_match(&m, s, l);
     if (err < 0)
-        fail_msg("selector %s does not parse: %s", selector, mb_error_last());
+        fail_msg("selector %s does not parse: %s", selector ? selector : "(nil)", mb_error_last());
     cJSON_Delete(s);
     cJSON_Delete(l);
     return m;
