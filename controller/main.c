@@ -13,6 +13,7 @@
 #include "util/log.h"
 
 #include <curl/curl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -89,6 +90,8 @@ int main(int argc, char **argv)
         break;
     }
     mb_log_setup(opts.log_format, opts.log_level, NULL);
+    /* a few long-lived threads share two malloc arenas instead of one each */
+    mallopt(M_ARENA_MAX, 2);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = run(&opts);
     curl_global_cleanup();

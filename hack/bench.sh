@@ -16,7 +16,8 @@ export PATH=/usr/local/go/bin:$PATH
 cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C build-bench >/dev/null || { ninja -C build-bench; exit 1; }
 
-rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+# resident memory: all of it, and the anonymous part (what is not shared library pages)
+rss_kb() { awk '/^VmRSS/ {all=$2} /^RssAnon/ {anon=$2} END {printf "%d kB (anonymous %d kB)", all, anon}' "/proc/$1/status"; }
 
 cluster_up() {
   export MEMBRANE_CLUSTER_DIR="$repo/.cache/bench-cluster"
@@ -74,7 +75,7 @@ bench_release() {
   ./build-bench/membrane run --log-level warn >"$MEMBRANE_CLUSTER_DIR/logs/membrane.log" 2>&1 &
   op_pid=$!
   sleep 1
-  echo "operator RSS at start, nothing to watch: $(rss_kb $op_pid) kB"
+  echo "operator RSS at start, nothing to watch: $(rss_kb $op_pid)"
 
   local total=0
   for n in 1 100 1000; do
@@ -86,7 +87,7 @@ bench_release() {
       sleep 1
     done
     sleep 2
-    echo "operator RSS with $n releases (and their Deployments) reconciled to Succeeded: $(rss_kb $op_pid) kB (all $n Succeeded after $((SECONDS - t0)) s)"
+    echo "operator RSS with $n releases (and their Deployments) reconciled to Succeeded: $(rss_kb $op_pid) (all $n Succeeded after $((SECONDS - t0)) s)"
   done
 
   # latency: spec change -> Deployment patch, on a release of its own
@@ -94,7 +95,7 @@ bench_release() {
   releases bench-latency 1 0 | kubectl apply -f - >/dev/null
   while [ "$(succeeded bench-latency)" -lt 1 ]; do sleep 0.5; done
   ./build-bench/bench_release bench-latency api-0 api-0 ${MEMBRANE_BENCH_CHANGES:-200}
-  echo "operator RSS after the latency run: $(rss_kb $op_pid) kB"
+  echo "operator RSS after the latency run: $(rss_kb $op_pid)"
   kill "$op_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
 }
 

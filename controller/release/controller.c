@@ -147,6 +147,50 @@ static void on_bundle_update(void *ctx, const cJSON *old_obj, const cJSON *new_o
     on_bundle(ctx, new_obj);
 }
 
+/* ---- trimming cached objects to what decide reads -------------------------- */
+
+static const char *const keep_meta[] = {"name", "namespace", "uid", "resourceVersion", "generation", "labels",
+                                        "annotations", "ownerReferences", "deletionTimestamp", NULL};
+static const char *const keep_container[] = {"name", "image", "ports", NULL};
+
+static void trim_containers(cJSON *pod_spec)
+{
+    static const char *const keep_spec[] = {"containers", "nodeName", "hostNetwork", NULL};
+    cJSON *ct;
+    json_keep_only(pod_spec, keep_spec);
+    cJSON_ArrayForEach(ct, cJSON_GetObjectItemCaseSensitive(pod_spec, "containers"))
+        json_keep_only(ct, keep_container);
+}
+
+static void trim_pod(cJSON *pod)
+{
+    static const char *const keep[] = {"metadata", "spec", "status", NULL};
+    static const char *const keep_status[] = {"phase", "podIP", "podIPs", "containerStatuses", NULL};
+    static const char *const keep_cs[] = {"name", "image", "restartCount", "state", "ready", NULL};
+    cJSON *cs;
+    json_keep_only(pod, keep);
+    json_keep_only(cJSON_GetObjectItemCaseSensitive(pod, "metadata"), keep_meta);
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "metadata"), "annotations");
+    trim_containers(cJSON_GetObjectItemCaseSensitive(pod, "spec"));
+    json_keep_only(cJSON_GetObjectItemCaseSensitive(pod, "status"), keep_status);
+    cJSON_ArrayForEach(cs, json_get(pod, "status", "containerStatuses", NULL))
+        json_keep_only(cs, keep_cs);
+}
+
+static void trim_deployment(cJSON *d)
+{
+    static const char *const keep[] = {"metadata", "spec", "status", NULL};
+    static const char *const keep_spec[] = {"replicas", "selector", "template", NULL};
+    static const char *const keep_tpl[] = {"metadata", "spec", NULL};
+    cJSON *spec = cJSON_GetObjectItemCaseSensitive(d, "spec");
+    cJSON *tpl = cJSON_GetObjectItemCaseSensitive(spec, "template");
+    json_keep_only(d, keep);
+    json_keep_only(cJSON_GetObjectItemCaseSensitive(d, "metadata"), keep_meta);
+    json_keep_only(spec, keep_spec);
+    json_keep_only(tpl, keep_tpl);
+    trim_containers(cJSON_GetObjectItemCaseSensitive(tpl, "spec"));
+}
+
 /* ---- act ----------------------------------------------------------------- */
 
 static int patch_release_metadata(cJSON **cur, release_controller *rc, const char *ns, const char *name, cJSON *meta_patch)
@@ -362,6 +406,8 @@ int release_controller_new(release_controller **out, const release_controller_op
     release_controller *rc = NULL;
     int err = 0;
     informer_opts io = {.namespace = opts->namespace};
+    informer_opts iod = {.namespace = opts->namespace, .transform = trim_deployment};
+    informer_opts iop = {.namespace = opts->namespace, .transform = trim_pod};
     controller_opts co = {.kind = RELEASE_KIND, .workers = opts->workers > 0 ? opts->workers : 4, .reconcile = reconcile};
 
     *out = NULL;
@@ -373,8 +419,8 @@ int release_controller_new(release_controller **out, const release_controller_op
     co.ctx = rc;
     if ((err = controller_new(&rc->loop, &co)) < 0 ||
         (err = informer_new(&rc->releases, opts->client, &API_GOVERNEDAPIRELEASES, &io)) < 0 ||
-        (err = informer_new(&rc->deployments, opts->client, &KUBE_DEPLOYMENTS, &io)) < 0 ||
-        (err = informer_new(&rc->pods, opts->client, &KUBE_PODS, &io)) < 0 ||
+        (err = informer_new(&rc->deployments, opts->client, &KUBE_DEPLOYMENTS, &iod)) < 0 ||
+        (err = informer_new(&rc->pods, opts->client, &KUBE_PODS, &iop)) < 0 ||
         (err = informer_new(&rc->bundles, opts->client, &API_POLICYBUNDLES, &io)) < 0)
         goto done;
     if ((err = informer_add_index(rc->releases, INDEX_DEPLOYMENT, index_release_deployment, NULL)) < 0 ||

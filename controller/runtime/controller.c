@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CONFLICT_RETRY_MS 100
+
 struct controller {
     controller_opts opts;
     char *kind;
@@ -54,9 +56,14 @@ static void process(controller *c, const char *key)
     mb_error_clear();
     err = c->opts.reconcile(&res, c->opts.ctx, key);
     if (err == MB_ECONFLICT) {
-        /* acted on a stale view; the watch brings the new one */
+        /*
+         * Acted on a stale view. The watch event that makes the cache current
+         * requeues the key (or already has: then it comes back right after
+         * workqueue_done); the short delay is a safety net. Not a failure: no
+         * backoff, and not through the overall token bucket.
+         */
         MB_LOG(MB_LOG_DEBUG, &f, "conflict, looking again: %s", mb_error_last());
-        workqueue_add_rate_limited(c->queue, key);
+        workqueue_add_after(c->queue, key, CONFLICT_RETRY_MS);
         return;
     }
     if (err < 0 && err != MB_EINVAL) {

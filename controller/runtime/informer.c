@@ -37,6 +37,7 @@ struct informer {
     int watch_timeout_s;
     long backoff_base_ms;
     long backoff_max_ms;
+    void (*transform)(cJSON *obj);
 
     informer_store *store;
     informer_handlers *handlers;
@@ -154,6 +155,17 @@ static void dispatch(informer *inf)
     informer_changes_clear(&inf->changes);
 }
 
+/* What no controller reads, dropped before caching; then the controller's own trim. */
+static void trim(const informer *inf, cJSON *obj)
+{
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
+    cJSON_DeleteItemFromObjectCaseSensitive(meta, "managedFields");
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
+                                            "kubectl.kubernetes.io/last-applied-configuration");
+    if (inf->transform)
+        inf->transform(obj);
+}
+
 static int list_into_cache(informer *inf)
 {
     int err = 0;
@@ -180,6 +192,9 @@ static int list_into_cache(informer *inf)
         goto done;
     }
     items = cJSON_DetachItemFromObjectCaseSensitive(list, "items");
+    cJSON *it;
+    cJSON_ArrayForEach(it, items)
+        trim(inf, it);
     err = informer_store_replace(&inf->changes, inf->store, items);
     items = NULL;
     if (err < 0)
@@ -226,6 +241,7 @@ static int on_watch_event(void *ctx, kube_watch_type type, cJSON *obj)
         return 1;
     case KUBE_WATCH_ADDED:
     case KUBE_WATCH_MODIFIED:
+        trim(inf, obj);
         err = informer_store_upsert(&inf->changes, inf->store, obj);
         break;
     case KUBE_WATCH_DELETED:
@@ -364,6 +380,7 @@ int informer_new(informer **out, kube_client *client, const kube_resource *resou
     inf->watch_timeout_s = o.watch_timeout_seconds > 0 ? o.watch_timeout_seconds : 0;
     inf->backoff_base_ms = o.backoff_base_ms > 0 ? o.backoff_base_ms : DEFAULT_BACKOFF_BASE_MS;
     inf->backoff_max_ms = o.backoff_max_ms > 0 ? o.backoff_max_ms : DEFAULT_BACKOFF_MAX_MS;
+    inf->transform = o.transform;
     inf->seed = (unsigned int)time(NULL) ^ (unsigned int)(uintptr_t)inf;
     atomic_init(&inf->stop, false);
     atomic_init(&inf->synced, false);

@@ -45,6 +45,12 @@ typedef struct {
     int watch_timeout_seconds;  /* 0: a random 300..600 per watch, as client-go */
     long backoff_base_ms;       /* first retry delay after an error; 0: 800 */
     long backoff_max_ms;        /* cap; 0: 30000 */
+    /*
+     * Trims an object before it is cached (client-go's SetTransform), to keep
+     * only what the controller reads; NULL: none. metadata.managedFields and
+     * the last-applied-configuration annotation are always dropped.
+     */
+    void (*transform)(cJSON *obj);
 } informer_opts;
 
 /* The client is borrowed and must outlive the informer. opts may be NULL; strings are copied. */

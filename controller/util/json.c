@@ -5,6 +5,7 @@
 #include "util/error.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 static const cJSON *walk(const cJSON *obj, va_list ap)
 {
@@ -78,4 +79,19 @@ int json_set_str(cJSON *obj, const char *key, const char *value)
     else
         cJSON_AddItemToObject(obj, key, s);
     return 0;
+}
+
+void json_keep_only(cJSON *obj, const char *const *keep)
+{
+    cJSON *it, *next;
+    if (!cJSON_IsObject(obj))
+        return;
+    for (it = obj->child; it; it = next) {
+        bool wanted = false;
+        next = it->next;
+        for (const char *const *k = keep; *k && !wanted; k++)
+            wanted = it->string && strcmp(it->string, *k) == 0;
+        if (!wanted)
+            cJSON_Delete(cJSON_DetachItemViaPointer(obj, it));
+    }
 }

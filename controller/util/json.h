@@ -23,6 +23,9 @@ bool json_bool(bool def, const cJSON *obj, ...) __attribute__((sentinel));
 /* Item at path obj.k1...kn, creating empty objects for missing steps; NULL on allocation failure. */
 cJSON *json_ensure_object(cJSON *obj, ...) __attribute__((sentinel));
 
+/* Removes every member of obj (an object; anything else is left alone) whose key is not in keep (NULL-terminated). */
+void json_keep_only(cJSON *obj, const char *const *keep);
+
 /* Sets (replacing) a string member; 0 or MB_ENOMEM. */
 int json_set_str(cJSON *obj, const char *key, const char *value);
 
