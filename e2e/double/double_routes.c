@@ -312,7 +312,7 @@ static int route(cJSON **body, const double_context *ctx, const double_request *
     }
     /* the dataset endpoints answer the public; a wrong token is refused everywhere */
     bool public_ok = strncmp(p, "/api/v1/datasets", 16) == 0;
-    if ((req->has_auth && !req->auth_ok) || (!public_ok && !req->has_auth)) {
+    if ((req->has_auth && !req->auth_ok) || (!public_ok && !req->has_auth && ctx->token_required)) {
         *body = error_json("unauthorized", "a valid bearer token is required");
         return 401;
     }

@@ -34,6 +34,7 @@ typedef struct {
     double_behaviour behaviour;
     const char *digest;        /* the digest the behaviour was chosen for ("" when none is known), for messages */
     const char *restricted_id; /* the dataset the API treats as restricted */
+    bool token_required;       /* false: the authorized endpoints are open too */
 } double_context;
 
 typedef struct {
@@ -41,7 +42,7 @@ typedef struct {
     const char *path;   /* without the query */
     const char *body;   /* NUL-terminated, may be "" */
     size_t body_len;
-    bool has_auth;      /* an Authorization header came */
+    bool has_auth;      /* an Authorization header came (the datasets then show what the caller may see) */
     bool auth_ok;       /* it carried the right bearer token (always true when none is required) */
 } double_request;
 

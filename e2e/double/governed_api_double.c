@@ -437,7 +437,8 @@ static void *conn_main(void *arg)
             stopping = true;
         double_response resp = {0};
         if (!stopping) {
-            double_context ctx = {.behaviour = b, .digest = digest, .restricted_id = g.restricted_id};
+            double_context ctx = {.behaviour = b, .digest = digest, .restricted_id = g.restricted_id,
+                                  .token_required = g.token != NULL};
             double_request dq = {.method = q.method, .path = q.path, .body = q.body, .body_len = q.body_len,
                                  .has_auth = q.has_auth, .auth_ok = q.auth_ok};
             if (double_answer(&resp, &ctx, &dq) < 0) {
