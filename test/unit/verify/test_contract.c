@@ -443,6 +443,8 @@ typedef struct {
 static const judge_case cases[] = {
     {"health", "GET", "/healthz", 503, "", false, 503, "GET /healthz answered 503, expected 200"},
     {"health", "GET", "/healthz", 204, NULL, false, 204, "answered 204, expected 200"},
+    {"health", "GET", "/healthz", 0, NULL, false, 0, "GET http://127.0.0.1:"}, /* closed without an answer */
+    {"health", "GET", "/healthz", 0, NULL, false, 0, "/healthz failed: Empty reply from server"},
     {"ready", "GET", "/readyz", 503, "{\"reason\":\"warming up\"}", false, 503, "answered 503 (body: {\"reason\":\"warming up\"})"},
     {"ready", "GET", "/readyz", 200, "not json at all", true, 200, "answered 200"},
 
