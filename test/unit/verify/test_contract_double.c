@@ -40,6 +40,32 @@ extern char **environ;
 #define DIGEST_A "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define DIGEST_B "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 
+/* Doubles still running: a failed test leaves its double to the teardown, which kills it. */
+static pid_t live[8];
+
+static void live_set(pid_t pid, bool on)
+{
+    for (size_t i = 0; i < 8; i++) {
+        if (on ? live[i] == 0 : live[i] == pid) {
+            live[i] = on ? pid : 0;
+            return;
+        }
+    }
+}
+
+static int kill_leftovers(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < 8; i++) {
+        if (live[i]) {
+            kill(live[i], SIGKILL);
+            waitpid(live[i], NULL, 0);
+            live[i] = 0;
+        }
+    }
+    return 0;
+}
+
 typedef struct {
     pid_t pid;
     int log_fd; /* the double's stderr, in an unlinked temporary file */
@@ -82,6 +108,7 @@ static void dbl_start(dbl *d, const char *const *args)
     posix_spawn_file_actions_addclose(&fa, out[0]);
     assert_int_equal(posix_spawn(&d->pid, argv[0], &fa, NULL, (char *const *)argv, environ), 0);
     posix_spawn_file_actions_destroy(&fa);
+    live_set(d->pid, true);
     close(out[1]);
 
     char line[256];
@@ -106,6 +133,7 @@ static int dbl_stop(dbl *d, char **log)
     int status = 0;
     assert_int_equal(kill(d->pid, SIGTERM), 0);
     assert_int_equal(waitpid(d->pid, &status, 0), d->pid);
+    live_set(d->pid, false);
     off_t size = lseek(d->log_fd, 0, SEEK_END);
     char *text = malloc((size_t)size + 1);
     assert_non_null(text);
@@ -353,10 +381,10 @@ static void test_bad_flags(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_behaviours),
-        cmocka_unit_test(test_unknown_digest),
-        cmocka_unit_test(test_token_and_log),
-        cmocka_unit_test(test_sigterm_while_slow),
+        cmocka_unit_test_teardown(test_behaviours, kill_leftovers),
+        cmocka_unit_test_teardown(test_unknown_digest, kill_leftovers),
+        cmocka_unit_test_teardown(test_token_and_log, kill_leftovers),
+        cmocka_unit_test_teardown(test_sigterm_while_slow, kill_leftovers),
         cmocka_unit_test(test_bad_flags),
     };
     signal(SIGPIPE, SIG_IGN);
