@@ -38,6 +38,7 @@ extern char **environ;
 #define TOKEN "integration-smoke-token"
 
 static kube_client *client;
+static pid_t double_pid; /* a double still running after a failure: the teardown kills it */
 
 static const char RELEASE[] =
     "{\"metadata\":{\"name\":\"kfm-api\",\"namespace\":\"" NS "\"},"
@@ -107,6 +108,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
+    if (double_pid > 0) {
+        kill(double_pid, SIGKILL);
+        waitpid(double_pid, NULL, 0);
+    }
     if (client) {
         kube_delete(client, &KUBE_NAMESPACES, NULL, NS, NULL);
         kube_client_free(client);
@@ -219,6 +224,7 @@ static void test_double_follows_deployment(void **state)
     posix_spawn_file_actions_addclose(&fa, out[0]);
     assert_int_equal(posix_spawn(&pid, argv[0], &fa, NULL, (char *const *)argv, environ), 0);
     posix_spawn_file_actions_destroy(&fa);
+    double_pid = pid;
     close(out[1]);
     char line[256] = "", url[96];
     struct pollfd p = {.fd = out[0], .events = POLLIN};
@@ -244,6 +250,7 @@ static void test_double_follows_deployment(void **state)
     int status = 0;
     assert_int_equal(kill(pid, SIGTERM), 0);
     assert_int_equal(waitpid(pid, &status, 0), pid);
+    double_pid = 0;
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 }
