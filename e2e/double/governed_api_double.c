@@ -54,6 +54,14 @@ typedef struct {
     double_behaviour behaviour;
 } table_entry;
 
+/* One connection and its thread; joined once done, so nothing outlives main. */
+typedef struct {
+    int fd;
+    pthread_t thread;
+    bool used;
+    bool done;
+} conn_slot;
+
 static struct {
     /* flags */
     const char *listen;
@@ -77,8 +85,8 @@ static struct {
 
     pthread_mutex_t lock; /* guards the connections */
     pthread_cond_t idle;
-    int conns[MAX_CONNS];
-    size_t nconns;
+    conn_slot conns[MAX_CONNS];
+    size_t active; /* used and not done */
     bool stopping;
 
     pthread_mutex_t digest_lock; /* guards the digest cache; held while it is read from the API server */
@@ -394,23 +402,37 @@ static bool pause_ms(long ms)
     }
 }
 
-static void conn_forget(int fd)
+/* The end of a connection thread: it may now be joined. */
+static void conn_done(size_t slot)
 {
     pthread_mutex_lock(&g.lock);
-    for (size_t i = 0; i < g.nconns; i++) {
-        if (g.conns[i] == fd) {
-            g.conns[i] = g.conns[--g.nconns];
-            break;
-        }
-    }
-    close(fd);
+    close(g.conns[slot].fd);
+    g.conns[slot].done = true;
+    g.active--;
     pthread_cond_broadcast(&g.idle);
     pthread_mutex_unlock(&g.lock);
 }
 
+/* Joins the threads that are done and frees their slots. */
+static void conns_reap(void)
+{
+    for (size_t i = 0; i < MAX_CONNS; i++) {
+        pthread_mutex_lock(&g.lock);
+        bool join = g.conns[i].used && g.conns[i].done;
+        pthread_mutex_unlock(&g.lock);
+        if (join) {
+            pthread_join(g.conns[i].thread, NULL);
+            pthread_mutex_lock(&g.lock);
+            g.conns[i].used = false;
+            pthread_mutex_unlock(&g.lock);
+        }
+    }
+}
+
 static void *conn_main(void *arg)
 {
-    int fd = (int)(intptr_t)arg;
+    size_t slot = (size_t)(uintptr_t)arg;
+    int fd = g.conns[slot].fd; /* set before the thread started */
     char *buf = malloc(HEAD_MAX);
     size_t len = 0;
 
@@ -458,7 +480,7 @@ static void *conn_main(void *arg)
             break;
     }
     free(buf);
-    conn_forget(fd);
+    conn_done(slot);
     return NULL;
 }
 
@@ -738,23 +760,28 @@ int main(int argc, char **argv)
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
+        conns_reap();
+        size_t slot = MAX_CONNS;
         pthread_mutex_lock(&g.lock);
-        bool room = g.nconns < MAX_CONNS;
-        if (room)
-            g.conns[g.nconns++] = fd;
-        pthread_mutex_unlock(&g.lock);
-        pthread_t t;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        if (!room || pthread_create(&t, &attr, conn_main, (void *)(intptr_t)fd) != 0) {
-            if (room)
-                conn_forget(fd);
-            else
-                close(fd);
-            say("too many connections: one refused");
+        for (size_t i = 0; i < MAX_CONNS && slot == MAX_CONNS; i++)
+            if (!g.conns[i].used)
+                slot = i;
+        if (slot < MAX_CONNS) {
+            g.conns[slot] = (conn_slot){.fd = fd, .used = true};
+            g.active++;
         }
-        pthread_attr_destroy(&attr);
+        pthread_mutex_unlock(&g.lock);
+        if (slot == MAX_CONNS) {
+            close(fd);
+            say("too many connections: one refused");
+        } else if (pthread_create(&g.conns[slot].thread, NULL, conn_main, (void *)(uintptr_t)slot) != 0) {
+            pthread_mutex_lock(&g.lock);
+            close(fd);
+            g.conns[slot].used = false;
+            g.active--;
+            pthread_mutex_unlock(&g.lock);
+            say("cannot start a thread: one connection refused");
+        }
     }
 
     /* shutdown: stop accepting, wake sleepers and readers, wait for the threads */
@@ -762,16 +789,18 @@ int main(int argc, char **argv)
     pthread_mutex_lock(&g.lock);
     g.stopping = true;
     close(g.stop_pipe[1]);
-    for (size_t i = 0; i < g.nconns; i++)
-        shutdown(g.conns[i], SHUT_RDWR);
+    for (size_t i = 0; i < MAX_CONNS; i++)
+        if (g.conns[i].used && !g.conns[i].done)
+            shutdown(g.conns[i].fd, SHUT_RDWR);
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
     deadline.tv_sec += 5;
-    while (g.nconns > 0)
+    while (g.active > 0)
         if (pthread_cond_timedwait(&g.idle, &g.lock, &deadline) == ETIMEDOUT)
             break;
-    size_t left = g.nconns;
+    size_t left = g.active;
     pthread_mutex_unlock(&g.lock);
+    conns_reap();
     say("stopped%s", left ? " (some connections did not finish)" : "");
     if (left == 0) /* a thread still running may be using the client */
         kube_client_free(g.kube);

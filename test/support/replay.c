@@ -362,8 +362,8 @@ static bool conn_serve(replay *r, size_t i)
             c->pending_q = q;
             return true;
         }
+        mark_answered(r, q); /* before the client can see the answer */
         bool open = reply_send(c, &rep);
-        mark_answered(r, q);
         if (!open) {
             conn_close(r, i);
             return false;
@@ -380,8 +380,8 @@ static void conn_due(replay *r, size_t i)
     if (!c->waiting || now_ms() < c->due_ms)
         return;
     c->waiting = false;
+    mark_answered(r, c->pending_q); /* before the client can see the answer */
     bool open = reply_send(c, &c->pending);
-    mark_answered(r, c->pending_q);
     if (!open)
         conn_close(r, i);
     else if (!c->held)

@@ -44,7 +44,7 @@ typedef struct {
     int conn;             /* which connection it came on: 1, 2, ... in the order they were accepted */
     char client_cn[128];  /* TLS: the common name of the client certificate, "" if none */
     long received_ms;     /* CLOCK_MONOTONIC ms when the whole request had arrived */
-    long answered_ms;     /* CLOCK_MONOTONIC ms when its reply was written; 0 before (read after the client is done) */
+    long answered_ms;     /* CLOCK_MONOTONIC ms when its reply began to be written; 0 before */
 } replay_request;
 
 typedef struct {

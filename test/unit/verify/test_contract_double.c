@@ -140,6 +140,8 @@ static int dbl_stop(dbl *d, char **log)
     assert_int_equal(pread(d->log_fd, text, (size_t)size, 0), size);
     text[size] = '\0';
     close(d->log_fd);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) /* show why */
+        fprintf(stderr, "the double ended with status 0x%x; its log:\n%s\n", status, text);
     if (log)
         *log = text;
     else
