@@ -3,13 +3,13 @@
 # machine, like the README's commands: builds (optimized), starts a private
 # local control plane, runs the operator and the bench programs.
 #
-#   hack/bench.sh [release] [netpol]     default: all
+#   hack/bench.sh [release] [checks] [netpol]     default: all
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cd "$repo"
-what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol release)
+what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol checks release)
 
 bash hack/setup.sh
 export PATH=/usr/local/go/bin:$PATH
@@ -99,6 +99,11 @@ bench_release() {
   kill "$op_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
 }
 
+bench_checks() {
+  echo "== verification checks"
+  ./build-bench/bench_checks ./build-bench/governed-api-double
+}
+
 bench_netpol() {
   echo "== NetworkPolicy evaluator"
   ./build-bench/bench_netpol
@@ -108,6 +113,7 @@ for w in "${what[@]}"; do
   case $w in
     release) bench_release ;;
     netpol) bench_netpol ;;
-    *) echo "bench.sh: unknown benchmark $w (release, netpol)" >&2; exit 2 ;;
+    checks) bench_checks ;;
+    *) echo "bench.sh: unknown benchmark $w (release, checks, netpol)" >&2; exit 2 ;;
   esac
 done

@@ -35,10 +35,16 @@ typedef struct {
     size_t len, cap;
     bool held;          /* a reply left open: only watch for the client leaving */
     bool continued;     /* "100 Continue" already sent for the pending request */
+    bool waiting;       /* a delayed reply is due at due_ms: nothing else is answered before */
+    long due_ms;
+    replay_reply pending;
+    replay_request *pending_q;
 } conn;
 
 typedef struct {
     replay_reply reply; /* with owned copies of headers, body and pieces */
+    char *method;       /* routes only: NULL matches any */
+    char *target;       /* routes only */
 } script_item;
 
 struct replay {
@@ -53,6 +59,8 @@ struct replay {
     pthread_cond_t cond;
     script_item *script;
     size_t nscript, script_cap, next;
+    script_item *routes;
+    size_t nroutes, routes_cap;
     replay_request **requests;
     size_t nrequests, requests_cap;
 
@@ -269,17 +277,41 @@ static void request_record(replay *r, replay_request *q)
     pthread_mutex_unlock(&r->lock);
 }
 
-static replay_reply script_next(replay *r)
+static bool route_matches(const script_item *it, const replay_request *q)
+{
+    size_t n = strlen(it->target);
+    if (it->method && strcmp(it->method, q->method) != 0)
+        return false;
+    if (n > 0 && it->target[n - 1] == '*')
+        return strncmp(it->target, q->target, n - 1) == 0;
+    return strcmp(it->target, q->target) == 0;
+}
+
+static replay_reply script_next(replay *r, const replay_request *q)
 {
     static const char exhausted[] =
         "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\","
         "\"message\":\"replay: no reply left in the script\",\"reason\":\"InternalError\",\"code\":500}";
     replay_reply rep = {.status = 500, .body = exhausted};
     pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->nroutes; i++) {
+        if (route_matches(&r->routes[i], q)) {
+            rep = r->routes[i].reply;
+            pthread_mutex_unlock(&r->lock);
+            return rep;
+        }
+    }
     if (r->next < r->nscript)
         rep = r->script[r->next++].reply;
     pthread_mutex_unlock(&r->lock);
     return rep;
+}
+
+static void mark_answered(replay *r, replay_request *q)
+{
+    pthread_mutex_lock(&r->lock);
+    q->answered_ms = now_ms();
+    pthread_mutex_unlock(&r->lock);
 }
 
 /* Handles the bytes buffered on connection i; returns false when it was closed. */
@@ -287,6 +319,8 @@ static bool conn_serve(replay *r, size_t i)
 {
     conn *c = &r->conns[i];
     for (;;) {
+        if (c->waiting)
+            return true;
         char *head_end = c->len >= 4 ? memmem(c->buf, c->len, "\r\n\r\n", 4) : NULL;
         if (!head_end)
             return true;
@@ -317,16 +351,41 @@ static bool conn_serve(replay *r, size_t i)
         c->continued = false;
         q->conn = c->id;
         memcpy(q->client_cn, c->client_cn, sizeof(q->client_cn));
+        q->received_ms = now_ms();
         request_record(r, q);
 
-        replay_reply rep = script_next(r);
-        if (!reply_send(c, &rep)) {
+        replay_reply rep = script_next(r, q);
+        if (rep.delay_ms > 0) {
+            c->waiting = true;
+            c->due_ms = now_ms() + rep.delay_ms;
+            c->pending = rep;
+            c->pending_q = q;
+            return true;
+        }
+        mark_answered(r, q); /* before the client can see the answer */
+        bool open = reply_send(c, &rep);
+        if (!open) {
             conn_close(r, i);
             return false;
         }
         if (c->held)
             return true;
     }
+}
+
+/* Sends the delayed reply of connection i when it is due, then serves what came meanwhile. */
+static void conn_due(replay *r, size_t i)
+{
+    conn *c = &r->conns[i];
+    if (!c->waiting || now_ms() < c->due_ms)
+        return;
+    c->waiting = false;
+    mark_answered(r, c->pending_q); /* before the client can see the answer */
+    bool open = reply_send(c, &c->pending);
+    if (!open)
+        conn_close(r, i);
+    else if (!c->held)
+        conn_serve(r, i);
 }
 
 static void conn_readable(replay *r, size_t i)
@@ -353,7 +412,7 @@ static void conn_readable(replay *r, size_t i)
         memcpy(c->buf + c->len, tmp, (size_t)n);
         c->len += (size_t)n;
     } while (c->ssl && SSL_pending(c->ssl) > 0);
-    if (!c->held)
+    if (!c->held && !c->waiting)
         conn_serve(r, i);
 }
 
@@ -427,6 +486,15 @@ static void *replay_main(void *arg)
             long left = listen_at - now_ms();
             timeout = left > 0 ? (int)left : 0;
         }
+        for (size_t i = 0; i < r->nconns; i++) {
+            if (r->conns[i].waiting) {
+                long left = r->conns[i].due_ms - now_ms();
+                if (left < 0)
+                    left = 0;
+                if (timeout < 0 || left < timeout)
+                    timeout = (int)left;
+            }
+        }
         int rc = poll(pfds, n, timeout);
         if (rc < 0 && errno != EINTR)
             break;
@@ -450,6 +518,8 @@ static void *replay_main(void *arg)
             if (pfds[k].revents)
                 conn_readable(r, k - first_conn);
         }
+        for (size_t k = r->nconns; k-- > 0;)
+            conn_due(r, k);
         if (pfds[1].revents & POLLIN) {
             int fd = accept(r->listen_fd, NULL, NULL);
             if (fd >= 0) {
@@ -512,7 +582,7 @@ int replay_start(replay **out, const replay_opts *opts)
     return 0;
 }
 
-void replay_add(replay *r, const replay_reply *reply)
+static script_item item_copy(const replay_reply *reply)
 {
     script_item it = {.reply = *reply};
     if (reply->headers)
@@ -532,6 +602,37 @@ void replay_add(replay *r, const replay_reply *reply)
         memcpy(p, reply->pieces, n * sizeof(size_t));
         it.reply.pieces = p;
     }
+    return it;
+}
+
+static void item_free(script_item *it)
+{
+    free((char *)it->reply.headers);
+    free((char *)it->reply.body);
+    free((size_t *)it->reply.pieces);
+    free(it->method);
+    free(it->target);
+}
+
+void replay_route(replay *r, const char *method, const char *target, const replay_reply *reply)
+{
+    script_item it = item_copy(reply);
+    it.method = method ? dup_n(method, strlen(method)) : NULL;
+    it.target = dup_n(target, strlen(target));
+    pthread_mutex_lock(&r->lock);
+    if (r->nroutes == r->routes_cap) {
+        r->routes_cap = r->routes_cap ? r->routes_cap * 2 : 8;
+        r->routes = realloc(r->routes, r->routes_cap * sizeof(*r->routes));
+        if (!r->routes)
+            abort();
+    }
+    r->routes[r->nroutes++] = it;
+    pthread_mutex_unlock(&r->lock);
+}
+
+void replay_add(replay *r, const replay_reply *reply)
+{
+    script_item it = item_copy(reply);
     pthread_mutex_lock(&r->lock);
     if (r->nscript == r->script_cap) {
         r->script_cap = r->script_cap ? r->script_cap * 2 : 8;
@@ -604,12 +705,12 @@ void replay_free(replay *r)
     close(r->listen_fd);
     close(r->wake[0]);
     close(r->wake[1]);
-    for (size_t i = 0; i < r->nscript; i++) {
-        free((char *)r->script[i].reply.headers);
-        free((char *)r->script[i].reply.body);
-        free((size_t *)r->script[i].reply.pieces);
-    }
+    for (size_t i = 0; i < r->nscript; i++)
+        item_free(&r->script[i]);
     free(r->script);
+    for (size_t i = 0; i < r->nroutes; i++)
+        item_free(&r->routes[i]);
+    free(r->routes);
     for (size_t i = 0; i < r->nrequests; i++)
         request_free(r->requests[i]);
     free(r->requests);

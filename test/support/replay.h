@@ -5,6 +5,9 @@
  * pauses, cut off mid-body, or left open) and records every request (method,
  * path and query, headers, body) for the test to inspect. Connections are kept
  * alive between replies, so connection reuse works as against a real server.
+ * Routes answer by method and path instead of by order, and a reply may be
+ * delayed without holding up the other connections, for clients that send
+ * requests in parallel.
  */
 #ifndef TEST_REPLAY_H
 #define TEST_REPLAY_H
@@ -27,6 +30,7 @@ typedef struct {
     bool drop;            /* close the connection after drop_at bytes of the body */
     size_t drop_at;
     bool hold;            /* chunked: after the body keep the stream open (no last chunk) */
+    int delay_ms;         /* answer only after this long; other connections are served meanwhile */
 } replay_reply;
 
 typedef struct {
@@ -39,6 +43,8 @@ typedef struct {
     size_t body_len;
     int conn;             /* which connection it came on: 1, 2, ... in the order they were accepted */
     char client_cn[128];  /* TLS: the common name of the client certificate, "" if none */
+    long received_ms;     /* CLOCK_MONOTONIC ms when the whole request had arrived */
+    long answered_ms;     /* CLOCK_MONOTONIC ms when its reply began to be written; 0 before */
 } replay_request;
 
 typedef struct {
@@ -53,6 +59,15 @@ int replay_start(replay **out, const replay_opts *opts);
 
 /* Appends a copy of reply to the script. */
 void replay_add(replay *r, const replay_reply *reply);
+
+/*
+ * Answers every request for method and target with a copy of reply, before
+ * the script is looked at (so concurrent requests get their replies whatever
+ * order they arrive in). method NULL matches any; a target ending in '*'
+ * matches every target that starts with what comes before it. The first
+ * matching route wins.
+ */
+void replay_route(replay *r, const char *method, const char *target, const replay_reply *reply);
 
 /* "http://127.0.0.1:<port>" (https with TLS); borrowed. */
 const char *replay_url(const replay *r);

@@ -1,0 +1,98 @@
+/*
+ * The governed API contract checks of a GovernedAPIRelease (API.md,
+ * "Verification checks (the governed API contract)"): health, ready,
+ * datasets, stac-collections, stac-items, evidence-resolve, focus-ask,
+ * lineage and public-restriction, run concurrently with one libcurl multi
+ * handle against spec.verification.baseURL and judged exactly as the table
+ * says. Every request carries X-Request-ID: <releaseID>-<check>; the
+ * authorized ones carry the bearer token (never logged, wiped after use);
+ * health, ready and public-restriction's three calls carry none. HTTP and
+ * HTTPS only, to the base URL only: no redirects are followed and no proxy
+ * from the environment is used.
+ *
+ * The results are a cJSON array shaped for status.verification.results: one
+ * object per check in the order asked, with name, passed, httpStatus (only
+ * when a response came), latencyMs, trigger (only on failure, always the
+ * check's row) and message (at most 1024 bytes; on failure a sentence naming
+ * what was wrong: the status, the malformed body, the missing or mistyped
+ * field, the timeout, the URL that refused).
+ *
+ * public-restriction compares the restricted dataset with one that cannot
+ * exist. Its id is fresh for every run, from OpenSSL's RAND_bytes, so an API
+ * cannot learn it: the restricted id's prefix up to its last '.' followed by
+ * "absent-" and 16 hex digits ("kfm.sacred-sites" gives
+ * "kfm.absent-9c1f0e5ab27d4c83"), which keeps the id's shape in case the API
+ * validates it. Three readings beyond the table, all failing closed: the
+ * public listing must answer 200 with an items array (a listing that cannot
+ * be read cannot be judged), an item without policy_label counts as not
+ * public, and a 2xx for the restricted dataset without credentials fails (the
+ * restricted data itself is served to the public).
+ */
+#ifndef MB_VERIFY_CONTRACT_H
+#define MB_VERIFY_CONTRACT_H
+
+#include "kube/client.h"
+
+#include <cjson/cJSON.h>
+#include <time.h>
+
+#define CONTRACT_N_CHECKS 9
+#define CONTRACT_TIMEOUT_MS_DEFAULT 10000L
+#define CONTRACT_BODY_MAX (4L * 1024 * 1024) /* a larger answer fails its check */
+#define CONTRACT_MESSAGE_MAX 1024            /* bytes, as the CRD allows */
+
+/* The nine check names in the table's order (also the default list). */
+extern const char *const contract_check_names[CONTRACT_N_CHECKS];
+
+/* What one run needs; every pointer is borrowed for the call. */
+typedef struct {
+    const char *base_url;              /* http(s)://host[:port][/prefix]; trailing '/' ignored */
+    const char *token;                 /* bearer token for authorized calls, NULL: none; never logged */
+    long timeout_ms;                   /* per request (CURLOPT_TIMEOUT_MS); 0: 10000 */
+    const cJSON *checks;               /* array of check names, run and reported in this order; NULL: all nine */
+    const cJSON *evidence_refs;        /* array sent as {"refs": ...}; required with evidence-resolve */
+    const char *focus_question;        /* required with focus-ask */
+    const char *restricted_dataset_id; /* required with public-restriction */
+    const char *release_id;            /* required: X-Request-ID is <release_id>-<check> */
+    time_t now;                        /* focus-ask's context.time */
+} contract_input;
+
+/*
+ * Runs the checks in parallel and judges them; *out is the results array. A
+ * check that fails is a result, not an error: the return is 0 then. Errors
+ * are for input that cannot be run (MB_EINVAL: an unknown or repeated check
+ * name, a required input missing, a base URL that is not http(s), a token or
+ * release ID with control characters) and for libcurl or memory failures.
+ */
+int contract_checks_run(cJSON **out, const contract_input *in);
+
+/*
+ * Fills the spec-derived part of in from a GovernedAPIRelease: checks,
+ * evidenceRefs, focusQuestion, restrictedDatasetID and timeoutSeconds of
+ * spec.verification (borrowed from release). base_url, token, release_id
+ * and now are zeroed for the caller to set.
+ */
+void contract_input_from_release(contract_input *out, const cJSON *release);
+
+/*
+ * The base URL the checks call: spec.verification.baseURL, else
+ * http://<spec.target.deployment>.<metadata.namespace>.svc. Caller frees.
+ * MB_EINVAL (naming the field) when neither can be formed.
+ */
+int contract_base_url(char **out, const cJSON *release);
+
+/*
+ * The bearer token from the Secret spec.verification.authSecretRef names (in
+ * the release's namespace): data[key] base64-decoded, trailing whitespace and
+ * newlines dropped. *out is NULL and 0 is returned when there is no
+ * authSecretRef. MB_ENOTFOUND when the Secret or the key is missing
+ * ("Secret kfm/smoke-token has no key \"token\"; ..."), MB_EINVAL when the
+ * value is not base64, is empty or holds control characters, and the kube
+ * client's code when the Secret cannot be read. Free with contract_token_free.
+ */
+int contract_token_read(char **out, kube_client *c, const cJSON *release);
+
+/* Wipes and frees a token; accepts NULL. */
+void contract_token_free(char *token);
+
+#endif
