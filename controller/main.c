@@ -11,14 +11,22 @@
 #include "runtime/events.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "verify/runner.h"
 
 #include <curl/curl.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define SYNC_TIMEOUT_MS 60000L
+
+/* The release controller's checks: every verification check, through the operator's client. */
+static int run_checks(cJSON **out, void *ctx, const cJSON *release, const char *release_id)
+{
+    return verify_release(out, ctx, release, release_id, time(NULL));
+}
 #define DRAIN_TIMEOUT_MS 10000L
 
 static int run(const cli_options *opts)
@@ -47,7 +55,8 @@ static int run(const cli_options *opts)
     }
     if (event_recorder_new(&events, client, NULL) < 0)
         goto done;
-    release_controller_opts ro = {.client = client, .events = events, .namespace = opts->namespace, .workers = opts->workers};
+    release_controller_opts ro = {.client = client, .events = events, .namespace = opts->namespace,
+                                  .workers = opts->workers, .run_checks = run_checks, .checks_ctx = client};
     if (release_controller_new(&releases, &ro) < 0 || release_controller_start(releases, SYNC_TIMEOUT_MS) < 0)
         goto done;
     log_info("membrane %s is running against %s (namespace %s, %d workers per kind)", MEMBRANE_VERSION,

@@ -94,6 +94,16 @@ operator_stop() { # SIGTERM; returns the exit code
   return $rc
 }
 
+# A governed API double where every digest behaves well: E2E_GOOD_URL.
+good_api_start() {
+  : "${MEMBRANE_DOUBLE:?MEMBRANE_DOUBLE must name the governed-api-double binary}"
+  "$MEMBRANE_DOUBLE" --listen 127.0.0.1:0 --fixed-digest "$(digest any)" --default-behaviour good \
+    >"$E2E_DIR/good-api.out" 2>"$E2E_DIR/good-api.log" &
+  E2E_GOOD_API_PID=$!
+  eventually 10 grep -q listening "$E2E_DIR/good-api.out"
+  E2E_GOOD_URL=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$E2E_DIR/good-api.out")
+}
+
 new_namespace() { # prefix
   local ns="$1-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   kubectl create namespace "$ns" >/dev/null
@@ -130,7 +140,7 @@ spec:
   target: {deployment: $3, container: api}
   image: {repository: registry.kfm.local/kfm-api, digest: "$4"}
   rollout: {observationSeconds: ${E2E_OBSERVATION_SECONDS:-2}, progressDeadlineSeconds: ${E2E_PROGRESS_DEADLINE:-120}}
-  verification: {checks: [health]}
+  verification: {checks: [health, ready], baseURL: "${E2E_GOOD_URL:-http://127.0.0.1:1}"}
 ${5:-}
 EOF
 }
@@ -138,6 +148,7 @@ EOF
 e2e_finish() {
   local rc=$?
   operator_kill
+  [ -z "${E2E_GOOD_API_PID:-}" ] || kill "$E2E_GOOD_API_PID" 2>/dev/null || true
   if [ "$E2E_FAILED" -gt 0 ] || [ $rc -ne 0 ]; then
     for l in "${E2E_OPERATOR_LOGS[@]}"; do echo "== $l"; tail -40 "$l"; done
   fi

@@ -6,6 +6,7 @@
 source "$(dirname "$0")/lib.sh"
 
 install_operator_rbac
+good_api_start
 operator_start
 
 A=$(digest good-a); B=$(digest good-b)
@@ -74,7 +75,7 @@ spec:
   changeRecord: CHG-e2e
   target: {deployment: web, container: sidecar}
   image: {repository: $REPO, digest: "$B"}
-  verification: {checks: [health]}
+  verification: {checks: [health], baseURL: "$E2E_GOOD_URL"}
 EOF
 check "missing container: ContainerNotFound" eventually 30 condition_is "$ns" no-container GatesPassed False ContainerNotFound
 release "$ns" bundle web "$B" "  policyBundleRef: {name: not-ready-yet}" >/dev/null

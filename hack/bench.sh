@@ -60,7 +60,7 @@ spec:
   target: {deployment: api-$i, container: api}
   image: {repository: registry.kfm.local/api, digest: "sha256:$(printf 'b%.0s' {1..64})"}
   rollout: {observationSeconds: 0}
-  verification: {checks: [health]}
+  verification: {checks: [health, ready], baseURL: "$api_url"}
 ---
 EOF
   done
@@ -72,6 +72,11 @@ bench_release() {
   echo "== GovernedAPIRelease"
   cluster_up
   kubectl create namespace bench >/dev/null
+  ./build-bench/governed-api-double --listen 127.0.0.1:0 --fixed-digest "sha256:$(printf '0%.0s' {1..64})" \
+    --default-behaviour good >"$MEMBRANE_CLUSTER_DIR/logs/double.out" 2>/dev/null &
+  double_pid=$!
+  sleep 0.5
+  api_url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$MEMBRANE_CLUSTER_DIR/logs/double.out")
   ./build-bench/membrane run --log-level warn >"$MEMBRANE_CLUSTER_DIR/logs/membrane.log" 2>&1 &
   op_pid=$!
   sleep 1
@@ -96,7 +101,7 @@ bench_release() {
   while [ "$(succeeded bench-latency)" -lt 1 ]; do sleep 0.5; done
   ./build-bench/bench_release bench-latency api-0 api-0 ${MEMBRANE_BENCH_CHANGES:-200}
   echo "operator RSS after the latency run: $(rss_kb $op_pid)"
-  kill "$op_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
+  kill "$op_pid" "$double_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
 }
 
 bench_checks() {

@@ -54,6 +54,14 @@ static const check_def defs[CONTRACT_N_CHECKS] = {
     [CK_PUBLIC] = {"PolicyBypass", "GET", "/api/v1/datasets", false},
 };
 
+const char *contract_check_trigger(const char *name)
+{
+    for (size_t i = 0; name && i < CONTRACT_N_CHECKS; i++)
+        if (strcmp(contract_check_names[i], name) == 0)
+            return defs[i].trigger;
+    return "SmokeFailure";
+}
+
 #define QUOTE_MAX 120 /* bytes of untrusted text quoted in a message */
 
 /* One HTTP request and what came back. */

@@ -44,6 +44,9 @@
 /* The nine check names in the table's order (also the default list). */
 extern const char *const contract_check_names[CONTRACT_N_CHECKS];
 
+/* The trigger of a check's row ("SmokeFailure" for a name not in the table). */
+const char *contract_check_trigger(const char *name);
+
 /* What one run needs; every pointer is borrowed for the call. */
 typedef struct {
     const char *base_url;              /* http(s)://host[:port][/prefix]; trailing '/' ignored */

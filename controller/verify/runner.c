@@ -1,0 +1,173 @@
+/*
+ * The contract checks run in parallel (verify/contract.c); the membrane
+ * checks read the cluster through the API at check time (a check run is rare:
+ * once per verification), evaluate, and append their results.
+ */
+#include "verify/runner.h"
+#include "util/error.h"
+#include "util/json.h"
+#include "util/log.h"
+#include "verify/contract.h"
+#include "verify/netpol.h"
+#include "verify/rbac.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static cJSON *result(const char *name, bool passed, long long ms, const char *trigger, const char *message)
+{
+    cJSON *r = cJSON_CreateObject();
+    if (!r || !cJSON_AddStringToObject(r, "name", name) || !cJSON_AddBoolToObject(r, "passed", passed) ||
+        !cJSON_AddNumberToObject(r, "latencyMs", (double)ms) || (!passed && !cJSON_AddStringToObject(r, "trigger", trigger)) ||
+        !cJSON_AddStringToObject(r, "message", message)) {
+        cJSON_Delete(r);
+        return NULL;
+    }
+    return r;
+}
+
+static long long elapsed_ms(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (t1.tv_sec - t0->tv_sec) * 1000LL + (t1.tv_nsec - t0->tv_nsec) / 1000000LL;
+}
+
+/* Every contract check failed for one reason (the run could not be made as asked). */
+static int contract_all_failed(cJSON *results, const cJSON *release, const char *why)
+{
+    const cJSON *checks = json_get(release, "spec", "verification", "checks", NULL);
+    const cJSON *c;
+    char msg[CONTRACT_MESSAGE_MAX];
+    snprintf(msg, sizeof(msg), "%s", why);
+    if (cJSON_IsArray(checks)) {
+        cJSON_ArrayForEach(c, checks) {
+            cJSON *r = cJSON_IsString(c) ? result(c->valuestring, false, 0, contract_check_trigger(c->valuestring), msg) : NULL;
+            if (r)
+                cJSON_AddItemToArray(results, r);
+        }
+    } else {
+        for (size_t i = 0; i < CONTRACT_N_CHECKS; i++) {
+            cJSON *r = result(contract_check_names[i], false, 0, contract_check_trigger(contract_check_names[i]), msg);
+            if (r)
+                cJSON_AddItemToArray(results, r);
+        }
+    }
+    return 0;
+}
+
+static int run_contract(cJSON *results, kube_client *client, const cJSON *release, const char *release_id, time_t now)
+{
+    contract_input in;
+    char *base = NULL, *token = NULL;
+    cJSON *out = NULL, *r;
+    char why[CONTRACT_MESSAGE_MAX];
+    int err;
+
+    contract_input_from_release(&in, release);
+    if ((err = contract_base_url(&base, release)) < 0) {
+        snprintf(why, sizeof(why), "the checks cannot run: %s", mb_error_last());
+        return contract_all_failed(results, release, why);
+    }
+    if ((err = contract_token_read(&token, client, release)) < 0) {
+        snprintf(why, sizeof(why), "the bearer token cannot be read, so the authorized checks cannot run: %s", mb_error_last());
+        free(base);
+        return contract_all_failed(results, release, why);
+    }
+    in.base_url = base;
+    in.token = token;
+    in.release_id = release_id;
+    in.now = now;
+    err = contract_checks_run(&out, &in);
+    contract_token_free(token);
+    free(base);
+    if (err == MB_EINVAL) {
+        snprintf(why, sizeof(why), "the checks cannot run: %s", mb_error_last());
+        return contract_all_failed(results, release, why);
+    }
+    if (err < 0)
+        return err;
+    while ((r = cJSON_DetachItemFromArray(out, 0)) != NULL)
+        cJSON_AddItemToArray(results, r);
+    cJSON_Delete(out);
+    return 0;
+}
+
+static int run_networkpolicy(cJSON *results, kube_client *client, const cJSON *release)
+{
+    cJSON *namespaces = NULL, *policies = NULL, *pods = NULL, *r = NULL;
+    netpol_world *world = NULL;
+    netpol_result res = {0};
+    struct timespec t0;
+    char msg[CONTRACT_MESSAGE_MAX];
+    int err = 0;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if ((err = kube_list(&namespaces, client, &KUBE_NAMESPACES, NULL, NULL)) < 0 ||
+        (err = kube_list(&policies, client, &KUBE_NETWORKPOLICIES, NULL, NULL)) < 0 ||
+        (err = kube_list(&pods, client, &KUBE_PODS, NULL, NULL)) < 0) {
+        snprintf(msg, sizeof(msg), "the NetworkPolicies, Pods and Namespaces cannot be read, so the membrane cannot be shown intact: %s", mb_error_last());
+        r = result("membrane-networkpolicy", false, elapsed_ms(&t0), "MembraneBreach", msg);
+        err = 0;
+        goto done;
+    }
+    if (netpol_world_new(&world, cJSON_GetObjectItem(namespaces, "items"), cJSON_GetObjectItem(policies, "items")) < 0 ||
+        netpol_membrane_check(&res, world, json_get(release, "spec", "membrane", NULL),
+                              json_str(release, "metadata", "namespace", NULL), cJSON_GetObjectItem(pods, "items")) < 0) {
+        snprintf(msg, sizeof(msg), "the NetworkPolicies cannot be evaluated, so the membrane cannot be shown intact: %s", mb_error_last());
+        r = result("membrane-networkpolicy", false, elapsed_ms(&t0), "MembraneBreach", msg);
+        goto done;
+    }
+    snprintf(msg, sizeof(msg), "%s", res.message ? res.message : "");
+    r = result("membrane-networkpolicy", res.passed, elapsed_ms(&t0), "MembraneBreach", msg);
+done:
+    netpol_result_dispose(&res);
+    netpol_world_free(world);
+    cJSON_Delete(namespaces);
+    cJSON_Delete(policies);
+    cJSON_Delete(pods);
+    if (!r)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    cJSON_AddItemToArray(results, r);
+    return err;
+}
+
+int verify_release(cJSON **out, kube_client *client, const cJSON *release, const char *release_id, time_t now)
+{
+    cJSON *results = cJSON_CreateArray();
+    const cJSON *membrane = json_get(release, "spec", "membrane", NULL);
+    int err = 0;
+
+    *out = NULL;
+    if (!results)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    if ((err = run_contract(results, client, release, release_id, now)) < 0)
+        goto done;
+    if (membrane) {
+        const char *ns = json_str(release, "metadata", "namespace", NULL);
+        const char *sa = json_str(membrane, "apiServiceAccount", NULL);
+        cJSON *r = NULL;
+        if ((err = run_networkpolicy(results, client, release)) < 0)
+            goto done;
+        if (sa && *sa) {
+            if ((err = rbac_membrane_check(&r, client, ns, sa)) < 0)
+                goto done;
+            cJSON_AddItemToArray(results, r);
+        }
+        if (json_get(membrane, "probe", NULL)) {
+            r = result("membrane-probe", false, 0, "MembraneBreach",
+                       "the membrane probe pod is not available in this version of membrane, so the membrane cannot be shown intact; remove spec.membrane.probe");
+            if (!r) {
+                err = mb_error_set(MB_ENOMEM, "out of memory");
+                goto done;
+            }
+            cJSON_AddItemToArray(results, r);
+        }
+    }
+    *out = results;
+    results = NULL;
+done:
+    cJSON_Delete(results);
+    return err;
+}
