@@ -79,7 +79,7 @@ if deps:
     check("all capabilities dropped", sc.get("capabilities", {}).get("drop") == ["ALL"] and not sc.get("capabilities", {}).get("add"))
     check("seccomp RuntimeDefault", psc.get("seccompProfile", {}).get("type") == "RuntimeDefault")
     res = c.get("resources", {})
-    check("requests cpu 50m memory 32Mi", res.get("requests") == {"cpu": "50m", "memory": "32Mi"}, str(res))
+    check("requests cpu 50m memory 48Mi", res.get("requests") == {"cpu": "50m", "memory": "48Mi"}, str(res))
     check("limits cpu 500m memory 128Mi", res.get("limits") == {"cpu": "500m", "memory": "128Mi"}, str(res))
     ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
     check("ports metrics 8080 and health 8081", ports == {"metrics": 8080, "health": 8081}, str(ports))
