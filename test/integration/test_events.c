@@ -20,42 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    kube_client *c;
-    char *ns;
-} fixture;
-
 static int setup(void **state)
 {
-    kube_client *c = itest_client();
-    fixture *f;
-    *state = NULL;
-    if (!c)
-        return 0;
-    f = calloc(1, sizeof(*f));
-    f->c = c;
-    f->ns = itest_namespace_new(c, "events");
-    *state = f;
-    return 0;
+    return itest_fixture_setup(state, "events");
 }
 
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    if (f) {
-        itest_namespace_delete(f->c, f->ns);
-        kube_client_free(f->c);
-        free(f);
-    }
-    return 0;
-}
-
-static fixture *need(void **state)
-{
-    if (!*state)
-        skip();
-    return *state;
-}
 
 static const cJSON *find_by_message(const cJSON *items, const char *message)
 {
@@ -68,7 +37,7 @@ static const cJSON *find_by_message(const cJSON *items, const char *message)
 
 static void test_repeats_fold_into_one_event(void **state)
 {
-    fixture *f = need(state);
+    itest_fixture *f = itest_need(state);
     cJSON *cm = itest_json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"subject\"}}");
     cJSON *created = NULL, *list = NULL;
     event_recorder *rec = NULL;
@@ -124,7 +93,7 @@ static void test_repeats_fold_into_one_event(void **state)
 
 static void test_deleted_event_is_recreated(void **state)
 {
-    fixture *f = need(state);
+    itest_fixture *f = itest_need(state);
     event_recorder *rec = NULL;
     event_recorder_stats st;
     cJSON *list = NULL;
@@ -160,8 +129,8 @@ static void test_deleted_event_is_recreated(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_repeats_fold_into_one_event, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deleted_event_is_recreated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repeats_fold_into_one_event, setup, itest_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_event_is_recreated, setup, itest_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

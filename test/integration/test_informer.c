@@ -24,44 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    kube_client *c;
-    char *ns;
-} fixture;
-
 static int setup(void **state)
 {
-    kube_client *c = itest_client();
-    fixture *f;
-    *state = NULL;
-    if (!c)
-        return 0;
-    f = calloc(1, sizeof(*f));
-    f->c = c;
-    f->ns = itest_namespace_new(c, "informer");
-    *state = f;
-    return 0;
+    return itest_fixture_setup(state, "informer");
 }
 
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    if (f) {
-        itest_namespace_delete(f->c, f->ns);
-        kube_client_free(f->c);
-        free(f);
-    }
-    return 0;
-}
 
-static fixture *need(void **state)
-{
-    if (!*state)
-        skip();
-    return *state;
-}
-
-static void create_cm(fixture *f, const char *name, const char *app)
+static void create_cm(itest_fixture *f, const char *name, const char *app)
 {
     cJSON *cm = itest_json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\","
                            "\"labels\":{\"app\":\"%s\"}},\"data\":{\"v\":\"0\"}}",
@@ -70,7 +39,7 @@ static void create_cm(fixture *f, const char *name, const char *app)
     cJSON_Delete(cm);
 }
 
-static void patch_cm(fixture *f, const char *name, const char *patch)
+static void patch_cm(itest_fixture *f, const char *name, const char *patch)
 {
     assert_int_equal(kube_patch(NULL, f->c, &KUBE_CONFIGMAPS, f->ns, name, NULL, KUBE_PATCH_MERGE, patch), 0);
 }
@@ -106,7 +75,7 @@ static bool starts_with_keys(const char *versions, const char *k1, const char *k
 
 static void test_informer_converges(void **state)
 {
-    fixture *f = need(state);
+    itest_fixture *f = itest_need(state);
     itest_mirror *m = itest_mirror_new();
     informer *inf = NULL;
     informer_obj *got = NULL;
@@ -189,7 +158,7 @@ static void test_informer_converges(void **state)
 
 static void test_informer_label_selector(void **state)
 {
-    fixture *f = need(state);
+    itest_fixture *f = itest_need(state);
     itest_mirror *m = itest_mirror_new();
     informer *inf = NULL;
     informer_opts io = { .namespace = f->ns, .label_selector = "app=a" };
@@ -223,7 +192,7 @@ static const kube_resource no_such = { "nothing.membrane.test", "v1", "nothings"
 
 static void test_informer_stops_while_backing_off(void **state)
 {
-    fixture *f = need(state);
+    itest_fixture *f = itest_need(state);
     informer *inf = NULL;
     informer_opts io = { .namespace = f->ns, .backoff_base_ms = 60000, .backoff_max_ms = 60000 };
 
@@ -243,9 +212,9 @@ static void test_informer_stops_while_backing_off(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_informer_converges, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_informer_label_selector, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_informer_stops_while_backing_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_informer_converges, setup, itest_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_informer_label_selector, setup, itest_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_informer_stops_while_backing_off, setup, itest_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -30,49 +30,20 @@
 
 #define CONVERGE_MS 120000
 
-typedef struct {
-    kube_client *c;
-    char *ns;
-} fixture;
-
 static int setup(void **state)
 {
-    kube_client *c = itest_client();
-    fixture *f;
-    *state = NULL;
-    if (!c)
-        return 0;
-    f = calloc(1, sizeof(*f));
-    f->c = c;
-    f->ns = itest_namespace_new(c, "restart");
-    *state = f;
-    return 0;
+    return itest_fixture_setup(state, "restart");
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    if (f) {
-        /* A failed test must not leave the apiserver down for the next one. */
+    /* A failed test must not leave the apiserver down for the next one. */
+    if (*state)
         itest_cluster("start kube-apiserver >/dev/null");
-        itest_namespace_delete(f->c, f->ns);
-        kube_client_free(f->c);
-        free(f);
-    }
-    return 0;
+    return itest_fixture_teardown(state);
 }
 
-static fixture *need(void **state)
-{
-    if (!*state)
-        skip();
-    if (!getenv("MEMBRANE_CLUSTER_DIR"))
-        fail_msg("MEMBRANE_CLUSTER_DIR is not set: these tests restart the cluster KUBECONFIG points at and "
-                 "need its directory; run eval \"$(hack/cluster.sh env)\" first");
-    return *state;
-}
-
-static void create_cm(fixture *f, const char *name)
+static void create_cm(itest_fixture *f, const char *name)
 {
     cJSON *cm = itest_json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\"},"
                            "\"data\":{\"v\":\"0\"}}",
@@ -81,14 +52,14 @@ static void create_cm(fixture *f, const char *name)
     cJSON_Delete(cm);
 }
 
-static void patch_cm(fixture *f, const char *name, const char *v)
+static void patch_cm(itest_fixture *f, const char *name, const char *v)
 {
     char patch[128];
     snprintf(patch, sizeof(patch), "{\"data\":{\"v\":\"%s\"}}", v);
     assert_int_equal(kube_patch(NULL, f->c, &KUBE_CONFIGMAPS, f->ns, name, NULL, KUBE_PATCH_MERGE, patch), 0);
 }
 
-static informer *start_informer(fixture *f, itest_mirror *m)
+static informer *start_informer(itest_fixture *f, itest_mirror *m)
 {
     informer *inf = NULL;
     /* A lower cap than the default 30 s keeps the test short; the policy is the same. */
@@ -104,7 +75,7 @@ static informer *start_informer(fixture *f, itest_mirror *m)
 
 static void test_informer_survives_apiserver_restart(void **state)
 {
-    fixture *f = need(state);
+    itest_fixture *f = itest_need(state);
     itest_mirror *m = itest_mirror_new();
     informer *inf;
     unsigned long restarts;
@@ -145,7 +116,7 @@ static int drop_event(void *ctx, kube_watch_type type, cJSON *obj)
 
 static void test_informer_relists_after_410(void **state)
 {
-    fixture *f = need(state);
+    itest_fixture *f = itest_need(state);
     itest_mirror *m = itest_mirror_new();
     informer *inf;
     char key[300], *old_rv;

@@ -18,43 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    kube_client *c;
-    char *ns;
-} fixture;
-
 static int setup(void **state)
 {
-    kube_client *c = itest_client();
-    fixture *f;
-    *state = NULL;
-    if (!c)
-        return 0; /* the test skips */
-    f = calloc(1, sizeof(*f));
-    f->c = c;
-    f->ns = itest_namespace_new(c, "crud");
-    *state = f;
-    return 0;
+    return itest_fixture_setup(state, "crud");
 }
 
-/* The fixture, or a skip when there is no cluster. */
-static fixture *need(void **state)
-{
-    if (!*state)
-        skip();
-    return *state;
-}
-
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    if (f) {
-        itest_namespace_delete(f->c, f->ns);
-        kube_client_free(f->c);
-        free(f);
-    }
-    return 0;
-}
 
 static void set_data(cJSON *cm, const char *key, const char *value)
 {
@@ -65,7 +33,7 @@ static void set_data(cJSON *cm, const char *key, const char *value)
 
 static void test_configmap_crud(void **state)
 {
-    fixture *f = need(state);
+    itest_fixture *f = itest_need(state);
     kube_client *c = f->c;
     cJSON *cm = itest_json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"settings\"},"
                            "\"data\":{\"a\":\"1\"}}");
@@ -152,7 +120,7 @@ static const char *container_image(const cJSON *deploy, const char *name)
 
 static void test_deployment_crud(void **state)
 {
-    fixture *f = need(state);
+    itest_fixture *f = itest_need(state);
     kube_client *c = f->c;
     cJSON *d = itest_json(
         "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\"},"
@@ -223,8 +191,8 @@ static void test_deployment_crud(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_configmap_crud, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_deployment_crud, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_configmap_crud, setup, itest_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_deployment_crud, setup, itest_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

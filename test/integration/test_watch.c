@@ -20,42 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    kube_client *c;
-    char *ns;
-} fixture;
-
 static int setup(void **state)
 {
-    kube_client *c = itest_client();
-    fixture *f;
-    *state = NULL;
-    if (!c)
-        return 0;
-    f = calloc(1, sizeof(*f));
-    f->c = c;
-    f->ns = itest_namespace_new(c, "watch");
-    *state = f;
-    return 0;
+    return itest_fixture_setup(state, "watch");
 }
 
-static int teardown(void **state)
-{
-    fixture *f = *state;
-    if (f) {
-        itest_namespace_delete(f->c, f->ns);
-        kube_client_free(f->c);
-        free(f);
-    }
-    return 0;
-}
-
-static fixture *need(void **state)
-{
-    if (!*state)
-        skip();
-    return *state;
-}
 
 /*
  * What the watch saw of the object named stop_at, as "TYPE name data.v" lines
@@ -115,7 +84,7 @@ static void write_sequence(kube_client *c, const char *ns, const char *name)
 
 static void test_watch_sees_changes_in_order(void **state)
 {
-    fixture *f = need(state);
+    itest_fixture *f = itest_need(state);
     seen s = { .stop_at = "w1", .rv_increasing = true };
     char *rv = list_rv(f->c, f->ns);
     kube_watch_opts wo = { .resource_version = rv, .timeout_seconds = 60 };
@@ -133,7 +102,7 @@ static void test_watch_sees_changes_in_order(void **state)
 
 static void test_watch_field_selector(void **state)
 {
-    fixture *f = need(state);
+    itest_fixture *f = itest_need(state);
     seen s = { .stop_at = "wanted", .rv_increasing = true };
     char *rv = list_rv(f->c, f->ns);
     kube_watch_opts wo = { .resource_version = rv, .timeout_seconds = 60,
@@ -154,8 +123,8 @@ static void test_watch_field_selector(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_watch_sees_changes_in_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_watch_field_selector, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch_sees_changes_in_order, setup, itest_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_watch_field_selector, setup, itest_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

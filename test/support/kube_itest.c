@@ -201,3 +201,38 @@ int itest_etcd_delete(const char *key)
     free(cmd);
     return st == 0 ? 0 : -1;
 }
+
+int itest_fixture_setup(void **state, const char *prefix)
+{
+    kube_client *c = itest_client();
+    itest_fixture *f;
+    *state = NULL;
+    if (!c)
+        return 0;
+    if (!(f = calloc(1, sizeof(*f)))) {
+        kube_client_free(c);
+        return -1;
+    }
+    f->c = c;
+    f->ns = itest_namespace_new(c, prefix);
+    *state = f;
+    return 0;
+}
+
+int itest_fixture_teardown(void **state)
+{
+    itest_fixture *f = *state;
+    if (f) {
+        itest_namespace_delete(f->c, f->ns);
+        kube_client_free(f->c);
+        free(f);
+    }
+    return 0;
+}
+
+itest_fixture *itest_need(void **state)
+{
+    if (!*state)
+        skip();
+    return *state;
+}

@@ -21,6 +21,25 @@
  */
 kube_client *itest_client(void);
 
+/* A client and a fresh namespace for one test group. */
+typedef struct {
+    kube_client *c;
+    char *ns;
+} itest_fixture;
+
+/*
+ * cmocka group setup: *state becomes an itest_fixture with a client and a
+ * namespace "<prefix>-<random>", or NULL when there is no cluster (tests then
+ * call itest_need, which skips). Use from a one-line setup of your own.
+ */
+int itest_fixture_setup(void **state, const char *prefix);
+
+/* cmocka group teardown: deletes the namespace and frees the fixture. */
+int itest_fixture_teardown(void **state);
+
+/* The fixture, or a skip when there is no cluster. */
+itest_fixture *itest_need(void **state);
+
 /* Creates a namespace "<prefix>-<random>" and returns its name (caller frees). */
 char *itest_namespace_new(kube_client *c, const char *prefix);
 
