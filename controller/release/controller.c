@@ -27,10 +27,11 @@
 
 struct release_controller {
     release_controller_opts opts;
-    /* Test hook: MEMBRANE_FAILPOINT=crash-before-deployment-patch makes the
-     * process die (as kill -9 would) between the status write that records
-     * the rollback target and the Deployment patch. */
-    bool crash_before_patch;
+    /* Test hooks: MEMBRANE_FAILPOINT=crash-before-deployment-patch makes the
+     * process die (as kill -9 would) between a status write and the
+     * Deployment patch that follows it; crash-before-rollback-patch only
+     * when that patch rolls back. */
+    bool crash_before_patch, crash_before_rollback_patch;
     informer *releases, *deployments, *pods, *bundles;
     controller *loop;
 };
@@ -286,8 +287,9 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
                 event_record(rc->opts.events, &eo, strcmp(plan->events[i].type, "Warning") == 0 ? EVENT_WARNING : EVENT_NORMAL,
                              plan->events[i].reason, "%s", plan->events[i].message);
     }
-    if (plan->deployment_patch && plan->status && rc->crash_before_patch) {
-        MB_LOG(MB_LOG_WARN, &lf, "failpoint crash-before-deployment-patch: exiting");
+    if (plan->deployment_patch && plan->status &&
+        (rc->crash_before_patch || (rc->crash_before_rollback_patch && plan->phase && strcmp(plan->phase, "RollingBack") == 0))) {
+        MB_LOG(MB_LOG_WARN, &lf, "failpoint: exiting before the Deployment patch");
         _exit(137);
     }
     if (plan->deployment_patch) {
@@ -414,8 +416,9 @@ int release_controller_new(release_controller **out, const release_controller_op
     if (!(rc = calloc(1, sizeof(*rc))))
         return mb_error_set(MB_ENOMEM, "out of memory");
     rc->opts = *opts;
-    rc->crash_before_patch = getenv("MEMBRANE_FAILPOINT") &&
-                             strcmp(getenv("MEMBRANE_FAILPOINT"), "crash-before-deployment-patch") == 0;
+    const char *fp = getenv("MEMBRANE_FAILPOINT");
+    rc->crash_before_patch = fp && strcmp(fp, "crash-before-deployment-patch") == 0;
+    rc->crash_before_rollback_patch = fp && strcmp(fp, "crash-before-rollback-patch") == 0;
     co.ctx = rc;
     if ((err = controller_new(&rc->loop, &co)) < 0 ||
         (err = informer_new(&rc->releases, opts->client, &API_GOVERNEDAPIRELEASES, &io)) < 0 ||

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Automatic rollback on the local control plane: the triggers not covered by
+# test_verify.sh (CrashLoop, ProgressDeadline, Manual, a crash loop during
+# Observing), each ending RolledBack on the good digest with all replicas
+# available and a receipt chain that `membrane receipt verify` accepts; a GitOps
+# revert after a rollback; automatic: false; a rollback target that is itself
+# bad (Failed, Stalled, the Deployment left alone); and the operator killed in
+# each part of RollingBack, finishing the rollback after its restart.
+source "$(dirname "$0")/lib.sh"
+
+install_operator_rbac
+good_api_start
+operator_start
+
+REPO=registry.kfm.local/kfm-api
+GOOD=$(digest rb-good)
+E2E_OBSERVATION_SECONDS=1
+
+# rolled_back NS TRIGGER: the end state every automatic rollback must reach
+rolled_back() {
+  local ns=$1 trigger=$2
+  check "$trigger: phase RolledBack" eventually 90 phase_is "$ns" kfm-api RolledBack
+  check "$trigger: lastRollback.trigger $trigger" equals "$trigger" jp "$ns" gar/kfm-api '{.status.lastRollback.trigger}'
+  check "$trigger: the Deployment runs the good digest again" equals "$REPO@$GOOD" jp "$ns" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
+  check "$trigger: all 3 replicas available" eventually 30 equals 3 jp "$ns" deploy/kfm-api '{.status.availableReplicas}'
+  check "$trigger: Ready=False RolledBack, Stalled=True RolledBack, RolledBack=True" bash -c \
+    "[ \"\$(kubectl -n $ns get gar kfm-api -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].reason} {.status.conditions[?(@.type==\"Stalled\")].status} {.status.conditions[?(@.type==\"RolledBack\")].status}')\" = 'RolledBack True True' ]"
+  check "$trigger: Event RolledBack" eventually 10 has_event "$ns" kfm-api RolledBack
+  kubectl -n "$ns" get gar kfm-api -o json > "$E2E_DIR/$trigger.json"
+  check "$trigger: membrane receipt verify accepts the chain" "$MEMBRANE_BIN" receipt verify -f "$E2E_DIR/$trigger.json"
+  check "$trigger: the last receipt says RolledBack" equals "RolledBack $trigger" jp "$ns" gar/kfm-api '{.status.history[-1:].outcome} {.status.history[-1:].trigger}'
+}
+
+say "CrashLoop: rolled back, then a GitOps revert of the spec to the good digest succeeds"
+ns=$(new_namespace rb-crash)
+deployment "$ns" kfm-api "$REPO@$GOOD"
+release "$ns" kfm-api kfm-api "$(digest_crashloop rb)" >/dev/null
+rolled_back "$ns" CrashLoop
+check "Warning Event RollbackTriggered" has_event "$ns" kfm-api RollbackTriggered
+release "$ns" kfm-api kfm-api "$GOOD" >/dev/null
+check "the revert ends Succeeded" eventually 60 bash -c "[ \"\$(kubectl -n $ns get gar kfm-api -o jsonpath='{.status.phase} {.status.observedGeneration}')\" = \"Succeeded \$(kubectl -n $ns get gar kfm-api -o jsonpath='{.metadata.generation}')\" ]"
+check "two receipts (RolledBack, Succeeded), chained" bash -c "kubectl -n $ns get gar kfm-api -o json > $E2E_DIR/revert.json && $MEMBRANE_BIN receipt verify -f $E2E_DIR/revert.json | grep -q '2 receipts'"
+
+say "ProgressDeadline"
+ns=$(new_namespace rb-deadline)
+deployment "$ns" kfm-api "$REPO@$GOOD"
+E2E_PROGRESS_DEADLINE=5 release "$ns" kfm-api kfm-api "$(digest_never_ready rb)" >/dev/null
+rolled_back "$ns" ProgressDeadline
+
+say "Manual: the break-glass annotation rolls a succeeded release back and is removed"
+ns=$(new_namespace rb-manual)
+deployment "$ns" kfm-api "$REPO@$GOOD"
+release "$ns" kfm-api kfm-api "$(digest rb-manual)" >/dev/null
+check "the release succeeds first" eventually 60 phase_is "$ns" kfm-api Succeeded
+kubectl -n "$ns" annotate gar kfm-api governance.kfm.dev/rollback=true >/dev/null
+rolled_back "$ns" Manual
+check "the annotation is removed once acted on" eventually 10 equals "" jp "$ns" gar/kfm-api '{.metadata.annotations.governance\.kfm\.dev/rollback}'
+
+say "a crash loop that starts during Observing rolls back too"
+ns=$(new_namespace rb-observe)
+deployment "$ns" kfm-api "$REPO@$GOOD"
+E2E_OBSERVATION_SECONDS=60 release "$ns" kfm-api kfm-api "$(digest rb-observe)" >/dev/null
+check "Observing" eventually 60 phase_is "$ns" kfm-api Observing
+pod=$(kubectl -n "$ns" get pods -l app=kfm-api -o jsonpath="{.items[?(@.spec.containers[0].image==\"$REPO@$(digest rb-observe)\")].metadata.name}" | cut -d' ' -f1)
+kubectl -n "$ns" patch pod "$pod" --subresource=status --type=merge -p \
+  '{"status":{"containerStatuses":[{"name":"api","image":"x","imageID":"","ready":false,"restartCount":4,"state":{"waiting":{"reason":"CrashLoopBackOff"}},"lastState":{}}]}}' >/dev/null
+rolled_back "$ns" CrashLoop
+
+say "automatic: false leaves the Deployment alone and says what to do"
+ns=$(new_namespace rb-manual-only)
+deployment "$ns" kfm-api "$REPO@$GOOD"
+bad=$(digest_crashloop rb-off)
+release "$ns" kfm-api kfm-api "$bad" "  rollback: {automatic: false}" >/dev/null
+check "phase Failed" eventually 60 phase_is "$ns" kfm-api Failed
+check "Stalled=True CrashLoop" condition_is "$ns" kfm-api Stalled True CrashLoop
+check "the Deployment still runs the bad digest" equals "$REPO@$bad" jp "$ns" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
+check "the Event says to roll back by hand or revert in Git" eventually 10 bash -c \
+  "kubectl -n $ns get events --field-selector involvedObject.name=kfm-api,reason=ReleaseFailed -o jsonpath='{.items[*].message}' | grep -q 'roll back by hand or revert spec.image.digest'"
+
+say "a rollback target that is itself bad: Failed, Stalled, and the Deployment is left alone"
+ns=$(new_namespace rb-bad-target)
+deployment "$ns" kfm-api "$REPO@$GOOD"
+release "$ns" kfm-api kfm-api "$(digest_crashloop rb-bad)" "  rollbackTarget: {digest: \"$(digest_crashloop rb-bad-target)\"}" >/dev/null
+check "phase Failed" eventually 90 phase_is "$ns" kfm-api Failed
+check "Stalled=True RollbackFailed" condition_is "$ns" kfm-api Stalled True RollbackFailed
+check "Event RollbackFailed" eventually 10 has_event "$ns" kfm-api RollbackFailed
+gen=$(jp "$ns" deploy/kfm-api '{.metadata.generation}')
+sleep 3
+check "the operator stops touching the Deployment" equals "$gen" jp "$ns" deploy/kfm-api '{.metadata.generation}'
+
+say "the operator killed in each part of RollingBack finishes the rollback after its restart"
+# 1: after the status write that starts RollingBack, before the patch back
+operator_stop
+ns=$(new_namespace rb-kill1)
+deployment "$ns" kfm-api "$REPO@$GOOD"
+MEMBRANE_FAILPOINT=crash-before-rollback-patch operator_start
+bad=$(digest_crashloop rb-kill1)
+release "$ns" kfm-api kfm-api "$bad" >/dev/null
+check "killed right after recording RollingBack" eventually 60 bash -c "! kill -0 $E2E_OPERATOR_PID 2>/dev/null"
+operator_kill
+check "the status says RollingBack, the Deployment still runs the bad digest" equals "RollingBack $REPO@$bad" \
+  bash -c "echo \$(kubectl -n $ns get gar kfm-api -o jsonpath='{.status.phase}') \$(kubectl -n $ns get deploy kfm-api -o jsonpath='{.spec.template.spec.containers[0].image}')"
+operator_start
+rolled_back "$ns" CrashLoop
+# 2: killed while the rollback rolls out (the controller manager is held, so it cannot finish by itself)
+ns=$(new_namespace rb-kill2)
+deployment "$ns" kfm-api "$REPO@$GOOD"
+release "$ns" kfm-api kfm-api "$(digest rb-kill2)" >/dev/null
+check "the release succeeds first" eventually 60 phase_is "$ns" kfm-api Succeeded
+bash "$E2E_ROOT/hack/cluster.sh" stop kube-controller-manager
+kubectl -n "$ns" annotate gar kfm-api governance.kfm.dev/rollback=true >/dev/null
+check "RollingBack, the Deployment patched back" eventually 30 equals "RollingBack $REPO@$GOOD" \
+  bash -c "echo \$(kubectl -n $ns get gar kfm-api -o jsonpath='{.status.phase}') \$(kubectl -n $ns get deploy kfm-api -o jsonpath='{.spec.template.spec.containers[0].image}')"
+operator_kill
+bash "$E2E_ROOT/hack/cluster.sh" start kube-controller-manager
+operator_start
+rolled_back "$ns" Manual
+check "nothing repeated: receipts Succeeded then RolledBack" equals "Succeeded RolledBack" jp "$ns" gar/kfm-api '{.status.history[*].outcome}'
+check "SIGTERM: clean exit 0" operator_stop
