@@ -3,13 +3,13 @@
 # machine, like the README's commands: builds (optimized), starts a private
 # local control plane, runs the operator and the bench programs.
 #
-#   hack/bench.sh [release] [checks] [netpol]     default: all
+#   hack/bench.sh [release] [rollback] [checks] [netpol]     default: all
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cd "$repo"
-what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol checks release)
+what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol checks release rollback)
 
 bash hack/setup.sh
 export PATH=/usr/local/go/bin:$PATH
@@ -104,6 +104,49 @@ bench_release() {
   kill "$op_pid" "$double_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
 }
 
+bench_rollback() {
+  echo "== automatic rollback"
+  cluster_up
+  ./build-bench/governed-api-double --listen 127.0.0.1:0 --fixed-digest "sha256:$(printf '0%.0s' {1..64})" \
+    --default-behaviour good >"$MEMBRANE_CLUSTER_DIR/logs/double.out" 2>/dev/null &
+  double_pid=$!
+  sleep 0.5
+  api_url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$MEMBRANE_CLUSTER_DIR/logs/double.out")
+  ./build-bench/membrane run --log-format json >"$MEMBRANE_CLUSTER_DIR/logs/membrane.log" 2>&1 &
+  op_pid=$!
+  local runs=${MEMBRANE_BENCH_ROLLBACKS:-20} good="sha256:$(printf 'a%.0s' {1..64})" times=()
+  for i in $(seq 1 "$runs"); do
+    local ns="rb-$i" bad
+    bad="sha256:dead$(printf '%s' "$i" | sha256sum | cut -c1-60)"
+    kubectl create namespace "$ns" >/dev/null
+    kubectl -n "$ns" create deployment api --image="registry.kfm.local/api@$good" --replicas=3 >/dev/null
+    kubectl -n "$ns" rollout status deploy/api --timeout=60s >/dev/null
+    kubectl -n "$ns" apply -f - >/dev/null <<EOF
+apiVersion: governance.kfm.dev/v1alpha1
+kind: GovernedAPIRelease
+metadata: {name: api}
+spec:
+  environment: dev
+  changeRecord: CHG-bench
+  target: {deployment: api, container: api}
+  image: {repository: registry.kfm.local/api, digest: "$bad"}
+  verification: {checks: [health], baseURL: "$api_url"}
+EOF
+    # from the first crash-looping pod to the Deployment back on the target with every replica available
+    local t0="" t1=""
+    for _ in $(seq 1 600); do
+      now=$(date +%s.%N)
+      if [ -z "$t0" ] && kubectl -n "$ns" get pods -o jsonpath='{.items[*].status.containerStatuses[*].state.waiting.reason}' | grep -q CrashLoopBackOff; then t0=$now; fi
+      if [ -n "$t0" ] && [ "$(kubectl -n "$ns" get deploy api -o jsonpath='{.spec.template.spec.containers[0].image} {.status.updatedReplicas} {.status.availableReplicas} {.status.replicas}')" = "registry.kfm.local/api@$good 3 3 3" ]; then t1=$now; break; fi
+    done
+    [ -n "$t1" ] && times+=("$(echo "$t1 - $t0" | bc)")
+  done
+  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "crash-looping pods -> the rollback target running with all replicas available, %d rollbacks (sampled by kubectl every ~0.1 s): p50 %.2f s  p99 %.2f s  max %.2f s\n", NR, a[int((NR+1)/2)], a[int(NR*0.99+0.5)>0?int(NR*0.99+0.5):1], a[NR]}'
+  grep -o 'rollback patch sent [0-9.]* ms' "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | awk '{print $4}' | sort -n |
+    awk '{a[NR]=$1} END {printf "trigger detected -> rollback patch sent (status write, then the patch), %d rollbacks: p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", NR, a[int((NR+1)/2)], a[int(NR*0.99+0.5)>0?int(NR*0.99+0.5):1], a[NR]}'
+  kill "$op_pid" "$double_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
+}
+
 bench_checks() {
   echo "== verification checks"
   ./build-bench/bench_checks ./build-bench/governed-api-double
@@ -119,6 +162,7 @@ for w in "${what[@]}"; do
     release) bench_release ;;
     netpol) bench_netpol ;;
     checks) bench_checks ;;
-    *) echo "bench.sh: unknown benchmark $w (release, checks, netpol)" >&2; exit 2 ;;
+    rollback) bench_rollback ;;
+    *) echo "bench.sh: unknown benchmark $w (release, rollback, checks, netpol)" >&2; exit 2 ;;
   esac
 done

@@ -256,7 +256,15 @@ static int write_status(cJSON **cur, release_controller *rc, const char *ns, cJS
     return 0;
 }
 
-static int act(cJSON **cur, release_controller *rc, const release_plan *plan, const char *deployment)
+static double monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* decided_ms: when the decision was taken (monotonic), for the trigger-to-patch figure. */
+static int act(cJSON **cur, release_controller *rc, const release_plan *plan, const char *deployment, double decided_ms)
 {
     /* copies: *cur is replaced by every write */
     char ns[254], name[254], owner[512];
@@ -296,6 +304,9 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
         err = kube_patch(NULL, rc->opts.client, &KUBE_DEPLOYMENTS, ns, deployment, NULL, KUBE_PATCH_STRATEGIC, plan->deployment_patch);
         if (err < 0)
             return mb_error_wrap(err, "patching Deployment %s/%s for %s", ns, deployment, owner);
+        for (size_t i = 0; i < plan->n_events; i++)
+            if (strcmp(plan->events[i].reason, "RollbackTriggered") == 0)
+                MB_LOG(MB_LOG_INFO, &lf, "rollback patch sent %.1f ms after the trigger was detected", monotonic_ms() - decided_ms);
     }
     if (plan->phase)
         MB_LOG(MB_LOG_DEBUG, &lf, "phase %s", plan->phase);
@@ -363,9 +374,10 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     for (int pass = 0; pass < MAX_PASSES; pass++) {
         obs.release = cur;
         obs.now = time(NULL);
+        double decided = monotonic_ms();
         if ((err = release_decide(&plan, &obs)) < 0)
             goto done;
-        if ((err = act(&cur, rc, &plan, depname)) < 0)
+        if ((err = act(&cur, rc, &plan, depname, decided)) < 0)
             goto done;
         out->requeue_ms = plan.requeue_ms;
         if (!plan.run_checks)
