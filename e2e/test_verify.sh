@@ -147,3 +147,25 @@ spec:
 EOF
 membrane_release
 check "a policy that admits only the API: intact" eventually 60 membrane_verdict "$(gen)" True
+
+say "membrane-probe: a pod with the client's labels tries the stores"
+probe_release() { # probe image
+  verified_release "$LINEAGE" "  rollback: {triggers: [CrashLoop]}
+  membrane:
+    clients: [{podSelector: {matchLabels: {app: kfm-ui}}}]
+    stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]
+    apiServiceAccount: kfm-api
+    probe: {image: \"$1\", timeoutSeconds: 20}"
+}
+uid=$(jp "$ns" gar/kfm-api '{.metadata.uid}')
+# a probe pod left by an operator that died mid-probe
+kubectl -n "$ns" run leftover-probe --image=busybox --restart=Never --labels="governance.kfm.dev/probe=$uid" >/dev/null
+probe_release "registry.kfm.local/busybox@$(digest probe)"
+check "the probe finds every store port closed: intact" eventually 60 membrane_verdict "$(gen)" True
+check "  membrane-probe passed" equals True result_of membrane-probe passed
+check "  its message says what it tried" bash -c "kubectl -n $ns get gar kfm-api -o json | grep -q 'could not connect to any of 1 store targets'"
+check "  no probe pod is left, the old one swept too" eventually 30 equals "" bash -c "kubectl -n $ns get pods -l governance.kfm.dev/probe=$uid -o name"
+probe_release "registry.kfm.local/busybox@sha256:c0ffee$(printf '%s' hole | sha256sum | cut -c1-58)"
+check "a probe that connects: breach" eventually 60 membrane_verdict "$(gen)" False
+check "  membrane-probe failed naming the target" bash -c "kubectl -n $ns get gar kfm-api -o json | grep -q 'opened a TCP connection to .*:5432 (store postgis)'"
+check "  the probe pod is deleted" eventually 30 equals "" bash -c "kubectl -n $ns get pods -l governance.kfm.dev/probe=$uid -o name"

@@ -9,6 +9,7 @@
 #include "util/log.h"
 #include "verify/contract.h"
 #include "verify/netpol.h"
+#include "verify/probe.h"
 #include "verify/rbac.h"
 
 #include <stdio.h>
@@ -156,12 +157,8 @@ int verify_release(cJSON **out, kube_client *client, const cJSON *release, const
             cJSON_AddItemToArray(results, r);
         }
         if (json_get(membrane, "probe", NULL)) {
-            r = result("membrane-probe", false, 0, "MembraneBreach",
-                       "the membrane probe pod is not available in this version of membrane, so the membrane cannot be shown intact; remove spec.membrane.probe");
-            if (!r) {
-                err = mb_error_set(MB_ENOMEM, "out of memory");
+            if ((err = probe_membrane_check(&r, client, release, release_id)) < 0)
                 goto done;
-            }
             cJSON_AddItemToArray(results, r);
         }
     }

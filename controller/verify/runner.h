@@ -3,7 +3,8 @@
  * Deployment runs now: the governed API contract checks of
  * spec.verification, and with spec.membrane the membrane checks
  * (membrane-networkpolicy from the live NetworkPolicies, Pods and Namespaces;
- * membrane-rbac from SubjectAccessReviews; membrane-probe). The results are
+ * membrane-rbac from SubjectAccessReviews; membrane-probe, a pod with the
+ * client's labels). The results are
  * one array shaped for status.verification.results.
  */
 #ifndef VERIFY_RUNNER_H
