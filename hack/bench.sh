@@ -137,7 +137,11 @@ EOF
     for _ in $(seq 1 600); do
       now=$(date +%s.%N)
       if [ -z "$t0" ] && kubectl -n "$ns" get pods -o jsonpath='{.items[*].status.containerStatuses[*].state.waiting.reason}' | grep -q CrashLoopBackOff; then t0=$now; fi
-      if [ -n "$t0" ] && [ "$(kubectl -n "$ns" get deploy api -o jsonpath='{.spec.template.spec.containers[0].image} {.status.updatedReplicas} {.status.availableReplicas} {.status.replicas}')" = "registry.kfm.local/api@$good 3 3 3" ]; then t1=$now; break; fi
+      state=$(kubectl -n "$ns" get deploy api -o jsonpath='{.spec.template.spec.containers[0].image} {.status.updatedReplicas} {.status.availableReplicas} {.status.replicas}')
+      if [ "$state" = "registry.kfm.local/api@$good 3 3 3" ] && [ "$(kubectl -n "$ns" get gar api -o jsonpath='{.status.phase}')" = RolledBack ]; then
+        [ -n "$t0" ] && t1=$now   # else too quick to sample: the crash loop was never seen
+        break
+      fi
     done
     [ -n "$t1" ] && times+=("$(echo "$t1 - $t0" | bc)")
   done
