@@ -41,6 +41,9 @@ step "unit, integration and e2e tests under ASan+UBSan, against the local contro
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir build-asan -L 'unit|integration|e2e' --output-on-failure
 
+step "fuzz targets, ${MEMBRANE_FUZZ_SECONDS:-30}s each (longer: hack/fuzz.sh 3600)"
+bash hack/fuzz.sh "${MEMBRANE_FUZZ_SECONDS:-30}"
+
 step "unit tests under valgrind memcheck"
 failed=0
 for t in $(find build -maxdepth 1 -type f -executable -name "unit_*" | sort); do

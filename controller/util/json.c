@@ -4,6 +4,8 @@
 #include "util/json.h"
 #include "util/error.h"
 
+#include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -39,7 +41,14 @@ long long json_int(long long def, const cJSON *obj, ...)
     va_start(ap, obj);
     const cJSON *r = walk(obj, ap);
     va_end(ap);
-    return cJSON_IsNumber(r) ? (long long)r->valuedouble : def;
+    if (!cJSON_IsNumber(r) || isnan(r->valuedouble))
+        return def;
+    /* converting a double outside long long's range is undefined: clamp (2^63 itself is already out) */
+    if (r->valuedouble >= 0x1p63)
+        return LLONG_MAX;
+    if (r->valuedouble < -0x1p63)
+        return LLONG_MIN;
+    return (long long)r->valuedouble;
 }
 
 bool json_bool(bool def, const cJSON *obj, ...)

@@ -14,7 +14,7 @@ const cJSON *json_get(const cJSON *obj, ...) __attribute__((sentinel));
 /* The string at the path, or NULL when missing or not a string. */
 const char *json_str(const cJSON *obj, ...) __attribute__((sentinel));
 
-/* The number at the path, or def when missing or not a number. */
+/* The number at the path (truncated, clamped to long long), or def when missing, not a number or NaN. */
 long long json_int(long long def, const cJSON *obj, ...) __attribute__((sentinel));
 
 /* The boolean at the path, or def when missing or not a boolean. */

@@ -144,6 +144,18 @@ static long count_nodes(const cJSON *item)
     return n;
 }
 
+/* Levels of the subtree, 1 for a scalar or an empty collection (as yaml_node.height counts them). */
+static int tree_height(const cJSON *item)
+{
+    int h = 0;
+    for (const cJSON *ch = item->child; ch; ch = ch->next) {
+        int c = tree_height(ch);
+        if (c > h)
+            h = c;
+    }
+    return h + 1;
+}
+
 /* ---- scalars ---------------------------------------------------------- */
 
 static bool all_digits(const char *s, const char *digits)
@@ -322,6 +334,10 @@ static int merge_from(yaml_ctx *c, yaml_node *out, const cJSON *src, yaml_mark_t
             return mb_error_set(MB_ENOMEM, "%s: out of memory", c->source);
         }
         out->nodes += n;
+        /* an alias of out copies the merged members too: its depth check needs their height */
+        int h = tree_height(m);
+        if (h + 1 > out->height)
+            out->height = h + 1;
     }
     return 0;
 }

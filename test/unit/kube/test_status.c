@@ -10,6 +10,7 @@
 #include "kube/client.h"
 #include "util/error.h"
 
+#include <limits.h>
 #include <string.h>
 
 static int parse(kube_status *st, long code, const char *body)
@@ -131,6 +132,21 @@ static void test_empty_body(void **state)
     assert_string_equal(st.reason, "Conflict");
 }
 
+/* Found by fuzz_status: a number beyond long long was converted with undefined behaviour (x86 gave LONG_MIN). */
+static void test_numbers_out_of_range(void **state)
+{
+    (void)state;
+    kube_status st;
+    assert_int_equal(parse(&st, 0, "{\"kind\":\"Status\",\"message\":\"m\",\"code\":4e33,"
+                                   "\"details\":{\"retryAfterSeconds\":1e300}}"),
+                     MB_EHTTP);
+    assert_true(st.code == LONG_MAX);
+    assert_true(st.retry_after == LONG_MAX);
+    assert_int_equal(parse(&st, 429, "{\"kind\":\"Status\",\"message\":\"m\",\"details\":{\"retryAfterSeconds\":-1e300}}"),
+                     MB_EHTTP);
+    assert_int_equal(st.retry_after, 0);
+}
+
 static void test_long_body_is_cut(void **state)
 {
     (void)state;
@@ -154,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_not_a_status),
         cmocka_unit_test(test_malformed_json),
         cmocka_unit_test(test_empty_body),
+        cmocka_unit_test(test_numbers_out_of_range),
         cmocka_unit_test(test_long_body_is_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,8 @@
 #include "util/error.h"
 #include "util/json.h"
 
+#include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -60,12 +62,31 @@ static void test_json_paths(void **state)
     cJSON_Delete(o);
 }
 
+/* Found by fuzz_status and fuzz_watch: numbers beyond long long were converted with undefined behaviour. */
+static void test_json_int_out_of_range(void **state)
+{
+    (void)state;
+    cJSON *o = cJSON_Parse("{\"big\":1e30,\"small\":-1e30,\"inf\":1e999,\"two63\":9223372036854775808,"
+                           "\"min\":-9223372036854775808,\"frac\":-2.9}");
+    assert_non_null(o);
+    assert_non_null(cJSON_AddNumberToObject(o, "nan", NAN));
+    assert_true(json_int(0, o, "big", NULL) == LLONG_MAX);
+    assert_true(json_int(0, o, "small", NULL) == LLONG_MIN);
+    assert_true(json_int(0, o, "inf", NULL) == LLONG_MAX);
+    assert_true(json_int(0, o, "two63", NULL) == LLONG_MAX);
+    assert_true(json_int(0, o, "min", NULL) == LLONG_MIN);
+    assert_true(json_int(0, o, "frac", NULL) == -2);
+    assert_true(json_int(-5, o, "nan", NULL) == -5);
+    cJSON_Delete(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set_and_wrap),
         cmocka_unit_test(test_per_thread),
         cmocka_unit_test(test_json_paths),
+        cmocka_unit_test(test_json_int_out_of_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

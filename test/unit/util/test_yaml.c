@@ -289,6 +289,27 @@ static void test_hostile_inputs_fail_cleanly(void **state)
     chain[n] = '\0';
     assert_parse_fails(chain, "nests the document too deeply");
 
+    /*
+     * The same through merge keys: a mapping whose members all come from "<<" was recorded as one
+     * level high, so aliases of it nested without limit (300 levels here; chained, over 8000).
+     */
+    n = 0;
+    n += (size_t)snprintf(chain + n, sizeof(chain) - n, "a0: &a0 ");
+    for (int i = 0; i < 200; i++)
+        n += (size_t)snprintf(chain + n, sizeof(chain) - n, "{k: ");
+    n += (size_t)snprintf(chain + n, sizeof(chain) - n, "{}");
+    for (int i = 0; i < 200; i++)
+        chain[n++] = '}';
+    n += (size_t)snprintf(chain + n, sizeof(chain) - n, "\na1: &a1 {<<: *a0}\nb: ");
+    for (int i = 0; i < 100; i++)
+        chain[n++] = '[';
+    n += (size_t)snprintf(chain + n, sizeof(chain) - n, "*a1");
+    for (int i = 0; i < 100; i++)
+        chain[n++] = ']';
+    chain[n++] = '\n';
+    chain[n] = '\0';
+    assert_parse_fails(chain, "nests the document too deeply");
+
     /* invalid UTF-8 */
     assert_parse_fails("k: \xff\xfe\xfd\n", "bad.yaml: ");
 }
