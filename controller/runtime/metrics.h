@@ -136,13 +136,13 @@ void metrics_reconcile_observe(const char *kind, const char *result, double seco
 /* workqueue_depth{kind}; for a collector. */
 void metrics_workqueue_depth_set(const char *kind, double depth);
 
-/* rollouts_total{outcome}, e.g. "succeeded", "rolled_back", "failed". */
+/* rollouts_total{outcome}: a release ended; outcome as in its receipt (Succeeded, RolledBack, Failed). */
 void metrics_rollout_inc(const char *outcome);
 
-/* rollbacks_total{trigger}, the trigger that fired. */
+/* rollbacks_total{trigger}: a release was rolled back; the trigger's name as in API.md (SmokeFailure, Manual, ...). */
 void metrics_rollback_inc(const char *trigger);
 
-/* One verification check run: its duration, and verification_failures_total{check} when it failed. */
+/* One verification check run (check: its name, e.g. membrane-smoke): its duration, and verification_failures_total{check} when it failed. */
 void metrics_check_observe(const char *check, double seconds, bool failed);
 
 /* watch_restarts_total{resource} to the total the informer counted; for a collector. */

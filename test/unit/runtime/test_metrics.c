@@ -305,8 +305,8 @@ static void test_membrane_metrics(void **state)
     metrics_api_request_inc("GET", 200);
     metrics_api_request_inc("PUT", 409);
     metrics_api_request_inc("GET", 0);
-    metrics_rollout_inc("succeeded");
-    metrics_rollback_inc("smoke");
+    metrics_rollout_inc("Succeeded");
+    metrics_rollback_inc("SmokeFailure");
     metrics_check_observe("membrane-smoke", 1.5, true);
     metrics_check_observe("membrane-contract", 0.5, false);
     metrics_workqueue_depth_set("GovernedAPIRelease", 4);
@@ -324,8 +324,8 @@ static void test_membrane_metrics(void **state)
     assert_non_null(strstr(out, "\nmembrane_api_requests_total{verb=\"GET\",code=\"200\"} 1\n"));
     assert_non_null(strstr(out, "\nmembrane_api_requests_total{verb=\"PUT\",code=\"409\"} 1\n"));
     assert_non_null(strstr(out, "\nmembrane_api_requests_total{verb=\"GET\",code=\"<error>\"} 1\n"));
-    assert_non_null(strstr(out, "\nmembrane_rollouts_total{outcome=\"succeeded\"} 1\n"));
-    assert_non_null(strstr(out, "\nmembrane_rollbacks_total{trigger=\"smoke\"} 1\n"));
+    assert_non_null(strstr(out, "\nmembrane_rollouts_total{outcome=\"Succeeded\"} 1\n"));
+    assert_non_null(strstr(out, "\nmembrane_rollbacks_total{trigger=\"SmokeFailure\"} 1\n"));
     assert_non_null(strstr(out, "\nmembrane_verification_failures_total{check=\"membrane-smoke\"} 1\n"));
     assert_null(strstr(out, "membrane_verification_failures_total{check=\"membrane-contract\"}"));
     assert_non_null(strstr(out, "\nmembrane_verification_check_duration_seconds_count{check=\"membrane-contract\"} 1\n"));
