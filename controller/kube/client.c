@@ -7,6 +7,7 @@
  * interrupts, and the REST verbs on top of kube_request().
  */
 #include "kube/client_private.h"
+#include "runtime/metrics.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -751,10 +752,12 @@ static int request_once(kube_response *out, kube_client *c, const char *method, 
         goto done;
     }
     if (rc != CURLE_OK) {
+        metrics_api_request_inc(method, 0); /* no answer: code "<error>" */
         err = transport_error(c, h->easy, rc, errbuf, method, path, not_sent, retryable);
         goto done;
     }
     curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &out->status);
+    metrics_api_request_inc(method, out->status);
     curl_off_t ra = 0;
     curl_easy_getinfo(h->easy, CURLINFO_RETRY_AFTER, &ra);
     out->retry_after = ra > 0 ? (long)ra : 0;

@@ -4,6 +4,7 @@
  * with backoff, or requeue it after the delay the reconcile asked for.
  */
 #include "runtime/controller.h"
+#include "runtime/metrics.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CONFLICT_RETRY_MS 100
 
@@ -23,6 +25,21 @@ struct controller {
     pthread_t *threads;
     int started;
 };
+
+/* membrane_workqueue_depth{kind}, read when scraped. */
+static void depth_collect(void *ctx, metrics_registry *r)
+{
+    controller *c = ctx;
+    (void)r;
+    metrics_workqueue_depth_set(c->kind, (double)workqueue_len(c->queue));
+}
+
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 int controller_new(controller **out, const controller_opts *opts)
 {
@@ -40,6 +57,7 @@ int controller_new(controller **out, const controller_opts *opts)
     c->opts.kind = c->kind;
     if ((err = workqueue_new(&c->queue, opts->ratelimit)) < 0)
         goto done;
+    metrics_collector_add(metrics_default(), depth_collect, c); /* without it only the depth gauge is missing */
     *out = c;
     c = NULL;
 done:
@@ -54,7 +72,14 @@ static void process(controller *c, const char *key)
     int err;
 
     mb_error_clear();
+    double start = mono_seconds();
     err = c->opts.reconcile(&res, c->opts.ctx, key);
+    metrics_reconcile_observe(c->kind,
+                              err == MB_ECONFLICT ? METRICS_RESULT_CONFLICT
+                              : err < 0           ? METRICS_RESULT_ERROR
+                              : res.requeue_ms > 0 ? METRICS_RESULT_REQUEUE_AFTER
+                                                   : METRICS_RESULT_SUCCESS,
+                              mono_seconds() - start);
     if (err == MB_ECONFLICT) {
         /*
          * Acted on a stale view. The watch event that makes the cache current
@@ -146,6 +171,7 @@ void controller_free(controller *c)
     if (!c)
         return;
     controller_stop(c, 0);
+    metrics_collector_remove(metrics_default(), depth_collect, c);
     workqueue_free(c->queue);
     free(c->threads);
     free(c->kind);

@@ -1,0 +1,203 @@
+/*
+ * The metrics and health server wired as the operator wires it, against a
+ * real kube-apiserver: /readyz is 503 until an informer's cache has synced
+ * and 200 after; /metrics (parsed back) counts the informer's requests in
+ * membrane_api_requests_total and its restarted watches (the server ends
+ * each after a second) in membrane_watch_restarts_total, read from the
+ * informer when scraped; /healthz is 200 and other paths 404. Ephemeral
+ * ports on loopback.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "kube_itest.h"
+
+#include "kube/client.h"
+#include "runtime/httpserver.h"
+#include "runtime/informer.h"
+#include "runtime/metrics.h"
+#include "util/error.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    kube_client *c;
+    char *ns;
+} fixture;
+
+static int setup(void **state)
+{
+    kube_client *c = itest_client();
+    fixture *f;
+    *state = NULL;
+    if (!c)
+        return 0;
+    f = calloc(1, sizeof(*f));
+    f->c = c;
+    f->ns = itest_namespace_new(c, "httpserver");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    if (f) {
+        itest_namespace_delete(f->c, f->ns);
+        kube_client_free(f->c);
+        free(f);
+    }
+    metrics_default_free();
+    return 0;
+}
+
+static fixture *need(void **state)
+{
+    if (!*state)
+        skip();
+    return *state;
+}
+
+typedef struct {
+    long status;
+    char *body;
+    size_t len;
+} reply;
+
+static size_t collect(char *data, size_t size, size_t n, void *p)
+{
+    reply *r = p;
+    char *b = realloc(r->body, r->len + size * n + 1);
+    if (!b)
+        return 0;
+    memcpy(b + r->len, data, size * n);
+    r->len += size * n;
+    b[r->len] = '\0';
+    r->body = b;
+    return size * n;
+}
+
+static reply get(int port, const char *path)
+{
+    reply r = {0};
+    char url[128];
+    CURL *easy = curl_easy_init();
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &r);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 10000L);
+    curl_easy_setopt(easy, CURLOPT_NOPROXY, "*");
+    if (curl_easy_perform(easy) != CURLE_OK)
+        fail_msg("GET %s failed", url);
+    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_easy_cleanup(easy);
+    if (!r.body)
+        r.body = calloc(1, 1);
+    return r;
+}
+
+/* The value of the sample named exactly series in an exposition, or -1 when absent. */
+static double sample(const char *exposition, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *line = exposition; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (line[0] != '#' && strncmp(line, series, n) == 0 && line[n] == ' ')
+            return strtod(line + n + 1, NULL);
+    return -1;
+}
+
+static bool informer_ready(void *ctx, char *reason, size_t size)
+{
+    if (informer_has_synced(ctx))
+        return true;
+    snprintf(reason, size, "the ConfigMap cache has not synced yet");
+    return false;
+}
+
+typedef struct {
+    int port;
+    const char *path;
+    const char *series;
+    double at_least;
+} probe;
+
+static bool scrape_shows(void *ctx)
+{
+    probe *p = ctx;
+    reply r = get(p->port, p->path);
+    double v = sample(r.body, p->series);
+    free(r.body);
+    return r.status == 200 && v >= p->at_least;
+}
+
+static bool ready(void *ctx)
+{
+    probe *p = ctx;
+    reply r = get(p->port, "/readyz");
+    free(r.body);
+    return r.status == 200;
+}
+
+static void test_server_over_a_real_informer(void **state)
+{
+    fixture *f = need(state);
+    informer *inf = NULL;
+    httpserver *srv = NULL;
+    informer_opts iopts = {.namespace = f->ns, .watch_timeout_seconds = 1};
+    reply r;
+
+    assert_int_equal(informer_new(&inf, f->c, &KUBE_CONFIGMAPS, &iopts), 0);
+    assert_int_equal(metrics_informer_add(inf), 0);
+    httpserver_opts opts = {.metrics_addr = "127.0.0.1:0", .health_addr = "127.0.0.1:0", .ready = informer_ready,
+                            .ready_ctx = inf};
+    assert_int_equal(httpserver_start(&srv, &opts), 0);
+    int mport = httpserver_metrics_port(srv), hport = httpserver_health_port(srv);
+
+    r = get(hport, "/readyz");
+    assert_int_equal(r.status, 503);
+    assert_string_equal(r.body, "the ConfigMap cache has not synced yet\n");
+    free(r.body);
+    r = get(hport, "/healthz");
+    assert_int_equal(r.status, 200);
+    free(r.body);
+
+    assert_int_equal(informer_start(inf), 0);
+    probe p = {.port = hport};
+    assert_true(itest_eventually(ready, &p, 30000));
+
+    /* the informer's list went through the client: counted with its verb and status */
+    p = (probe){mport, "/metrics", "membrane_api_requests_total{verb=\"GET\",code=\"200\"}", 1};
+    assert_true(itest_eventually(scrape_shows, &p, 5000));
+    /* the server ends each watch after a second; the restarts are read from the informer when scraped */
+    p = (probe){mport, "/metrics", "membrane_watch_restarts_total{resource=\"configmaps\"}", 1};
+    assert_true(itest_eventually(scrape_shows, &p, 20000));
+
+    r = get(mport, "/readyz");
+    assert_int_equal(r.status, 404);
+    free(r.body);
+    r = get(hport, "/metrics");
+    assert_int_equal(r.status, 404);
+    free(r.body);
+
+    httpserver_free(srv);
+    informer_stop(inf);
+    metrics_informer_remove(inf);
+    informer_free(inf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_server_over_a_real_informer, setup, teardown),
+    };
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    curl_global_cleanup();
+    return rc;
+}
