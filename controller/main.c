@@ -8,24 +8,70 @@
 #include "kube/client.h"
 #include "kube/config.h"
 #include "release/controller.h"
+#include "runtime/httpserver.h"
+#include "runtime/leader.h"
+#include "runtime/metrics.h"
 #include "runtime/events.h"
 #include "util/error.h"
+#include "util/json.h"
 #include "util/log.h"
 #include "verify/runner.h"
 
 #include <curl/curl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SYNC_TIMEOUT_MS 60000L
 
 /* The release controller's checks: every verification check, through the operator's client. */
 static int run_checks(cJSON **out, void *ctx, const cJSON *release, const char *release_id)
 {
-    return verify_release(out, ctx, release, release_id, time(NULL));
+    int err = verify_release(out, ctx, release, release_id, time(NULL));
+    const cJSON *r;
+    if (err == 0)
+        cJSON_ArrayForEach(r, *out)
+            metrics_check_observe(json_str(r, "name", NULL), json_int(0, r, "latencyMs", NULL) / 1000.0,
+                                  !json_bool(false, r, "passed", NULL));
+    return err;
+}
+
+/* Leadership: start the controllers on winning it; on losing it, stop reconciling at once by exiting. */
+typedef struct {
+    release_controller *rc;
+    atomic_bool started;
+} leading;
+
+/* /readyz: the caches have synced; a standby (not leading, nothing started) is ready to take over. */
+static bool ready(void *ctx, char *reason, size_t size)
+{
+    leading *l = ctx;
+    if (!atomic_load(&l->started) || release_controller_synced(l->rc))
+        return true;
+    snprintf(reason, size, "the informer caches have not synced yet");
+    return false;
+}
+
+static void started_leading(void *ctx)
+{
+    leading *l = ctx;
+    log_info("became the leader: starting the controllers");
+    if (release_controller_start(l->rc, SYNC_TIMEOUT_MS) < 0) {
+        log_error("cannot start the controllers: %s", mb_error_last());
+        _exit(1);
+    }
+    atomic_store(&l->started, true);
+}
+
+static void stopped_leading(void *ctx)
+{
+    (void)ctx;
+    log_error("lost the leader Lease: exiting so that no reconcile runs without it");
+    _exit(1);
 }
 #define DRAIN_TIMEOUT_MS 10000L
 
@@ -35,6 +81,8 @@ static int run(const cli_options *opts)
     kube_client *client = NULL;
     event_recorder *events = NULL;
     release_controller *releases = NULL;
+    httpserver *http = NULL;
+    leader_elector *elector = NULL;
     sigset_t sigs;
     int sig = 0, rc = 1;
 
@@ -57,19 +105,43 @@ static int run(const cli_options *opts)
         goto done;
     release_controller_opts ro = {.client = client, .events = events, .namespace = opts->namespace,
                                   .workers = opts->workers, .run_checks = run_checks, .checks_ctx = client};
-    if (release_controller_new(&releases, &ro) < 0 || release_controller_start(releases, SYNC_TIMEOUT_MS) < 0)
+    if (release_controller_new(&releases, &ro) < 0)
         goto done;
-    log_info("membrane %s is running against %s (namespace %s, %d workers per kind)", MEMBRANE_VERSION,
-             kube_client_config(client)->server, opts->namespace ? opts->namespace : "all", opts->workers);
+    leading lead = {.rc = releases};
+    httpserver_opts ho = {.metrics_addr = opts->metrics_addr, .health_addr = opts->health_addr,
+                          .ready = ready, .ready_ctx = &lead};
+    if (httpserver_start(&http, &ho) < 0) {
+        rc = mb_error_last_code() == MB_EINVAL ? 2 : 1;
+        goto done;
+    }
+    if (opts->leader_elect) {
+        const char *ns = opts->leader_election_namespace ? opts->leader_election_namespace
+                         : kube_client_config(client)->namespace ? kube_client_config(client)->namespace : "default";
+        leader_elector_opts lo = {.client = client, .namespace = ns, .on_started_leading = started_leading,
+                                  .on_stopped_leading = stopped_leading, .ctx = &lead};
+        if (leader_elector_new(&elector, &lo) < 0 || leader_elector_start(elector) < 0)
+            goto done;
+        log_info("membrane %s is running against %s as %s, waiting for the Lease %s/membrane-leader", MEMBRANE_VERSION,
+                 kube_client_config(client)->server, leader_elector_identity(elector), ns);
+    } else {
+        if (release_controller_start(releases, SYNC_TIMEOUT_MS) < 0)
+            goto done;
+        atomic_store(&lead.started, true);
+        log_info("membrane %s is running against %s (namespace %s, %d workers per kind)", MEMBRANE_VERSION,
+                 kube_client_config(client)->server, opts->namespace ? opts->namespace : "all", opts->workers);
+    }
 
     sigwait(&sigs, &sig);
     log_info("received %s: finishing in-flight work", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     release_controller_stop(releases, DRAIN_TIMEOUT_MS);
+    leader_elector_stop(elector); /* after the work that needed leadership: releases the Lease */
     event_recorder_flush(events, 2000);
     rc = 0;
 done:
     if (rc != 0)
         log_error("%s", mb_error_last());
+    leader_elector_free(elector);
+    httpserver_free(http);
     release_controller_free(releases);
     event_recorder_free(events);
     kube_client_free(client);
@@ -104,5 +176,6 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     rc = run(&opts);
     curl_global_cleanup();
+    metrics_default_free();
     return rc;
 }

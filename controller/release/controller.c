@@ -11,6 +11,7 @@
 #include "release/decide.h"
 #include "runtime/controller.h"
 #include "runtime/informer.h"
+#include "runtime/metrics.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -281,6 +282,7 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
             return mb_error_wrap(err, "writing the status of %s", owner);
         if (plan->receipt) {
             mb_log_fields rf = lf;
+            metrics_rollout_inc(json_str(plan->receipt, "outcome", NULL));
             rf.release_id = json_str(plan->receipt, "releaseID", NULL);
             rf.audit_ref = json_str(plan->receipt, "auditRef", NULL);
             MB_LOG(MB_LOG_INFO, &rf, "receipt: release %s %s",
@@ -304,9 +306,12 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
         err = kube_patch(NULL, rc->opts.client, &KUBE_DEPLOYMENTS, ns, deployment, NULL, KUBE_PATCH_STRATEGIC, plan->deployment_patch);
         if (err < 0)
             return mb_error_wrap(err, "patching Deployment %s/%s for %s", ns, deployment, owner);
-        for (size_t i = 0; i < plan->n_events; i++)
-            if (strcmp(plan->events[i].reason, "RollbackTriggered") == 0)
+        for (size_t i = 0; i < plan->n_events; i++) {
+            if (strcmp(plan->events[i].reason, "RollbackTriggered") == 0) {
                 MB_LOG(MB_LOG_INFO, &lf, "rollback patch sent %.1f ms after the trigger was detected", monotonic_ms() - decided_ms);
+                metrics_rollback_inc(json_str(plan->status, "lastRollback", "trigger", NULL));
+            }
+        }
     }
     if (plan->phase)
         MB_LOG(MB_LOG_DEBUG, &lf, "phase %s", plan->phase);
@@ -438,6 +443,9 @@ int release_controller_new(release_controller **out, const release_controller_op
         (err = informer_new(&rc->pods, opts->client, &KUBE_PODS, &iop)) < 0 ||
         (err = informer_new(&rc->bundles, opts->client, &API_POLICYBUNDLES, &io)) < 0)
         goto done;
+    if ((err = metrics_informer_add(rc->releases)) < 0 || (err = metrics_informer_add(rc->deployments)) < 0 ||
+        (err = metrics_informer_add(rc->pods)) < 0 || (err = metrics_informer_add(rc->bundles)) < 0)
+        goto done;
     if ((err = informer_add_index(rc->releases, INDEX_DEPLOYMENT, index_release_deployment, NULL)) < 0 ||
         (err = informer_add_index(rc->releases, INDEX_BUNDLE, index_release_bundle, NULL)) < 0 ||
         (err = informer_add_index(rc->pods, INDEX_DEPLOYMENT, index_pod_deployment, NULL)) < 0)
@@ -490,6 +498,10 @@ void release_controller_free(release_controller *rc)
     if (!rc)
         return;
     /* informers first: their handlers feed the loop */
+    metrics_informer_remove(rc->releases);
+    metrics_informer_remove(rc->deployments);
+    metrics_informer_remove(rc->pods);
+    metrics_informer_remove(rc->bundles);
     informer_free(rc->releases);
     informer_free(rc->deployments);
     informer_free(rc->pods);
