@@ -124,6 +124,7 @@ static int run(const cli_options *opts)
         log_info("membrane %s is running against %s as %s, waiting for the Lease %s/membrane-leader", MEMBRANE_VERSION,
                  kube_client_config(client)->server, leader_elector_identity(elector), ns);
     } else {
+        metrics_leader_set(true); /* alone, it acts as the leader */
         if (release_controller_start(releases, SYNC_TIMEOUT_MS) < 0)
             goto done;
         atomic_store(&lead.started, true);

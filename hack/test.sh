@@ -39,7 +39,8 @@ eval "$(bash hack/cluster.sh env)"
 
 step "unit, integration and e2e tests under ASan+UBSan, against the local control plane"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest --test-dir build-asan -L 'unit|integration|e2e' --output-on-failure
+ctest --test-dir build-asan -L 'unit|integration|e2e' --output-on-failure | tee build-asan/ctest.log
+total=$(sed -n 's/.*tests passed, 0 tests failed out of \([0-9]*\).*/\1/p' build-asan/ctest.log | tail -1)
 
 step "fuzz targets, ${MEMBRANE_FUZZ_SECONDS:-30}s each (longer: hack/fuzz.sh 3600)"
 bash hack/fuzz.sh "${MEMBRANE_FUZZ_SECONDS:-30}"
@@ -55,3 +56,4 @@ done
 [ "$failed" -eq 0 ]
 
 step "all tests passed"
+echo "tests: ${total:-0} passed, 0 failed"
