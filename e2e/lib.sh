@@ -128,19 +128,23 @@ EOF
   kubectl -n "$1" rollout status "deploy/$2" --timeout=60s >/dev/null
 }
 
-# release NS NAME DEPLOYMENT DIGEST [extra spec YAML, indented 2 spaces]
+# release NS NAME DEPLOYMENT DIGEST [extra spec YAML, indented 2 spaces]: every call is a
+# new change (its own change record); without a verification block in the extra spec the
+# checks are health and ready against the good double (good_api_start)
 release() {
+  local verification="  verification: {checks: [health, ready], baseURL: \"${E2E_GOOD_URL:-http://127.0.0.1:1}\"}"
+  case "${5:-}" in *verification:*) verification="" ;; esac
   kubectl -n "$1" apply -f - <<EOF
 apiVersion: governance.kfm.dev/v1alpha1
 kind: GovernedAPIRelease
 metadata: {name: $2}
 spec:
   environment: staging
-  changeRecord: "CHG-e2e-$2"
+  changeRecord: "CHG-e2e-$2-$RANDOM"
   target: {deployment: $3, container: api}
   image: {repository: registry.kfm.local/kfm-api, digest: "$4"}
   rollout: {observationSeconds: ${E2E_OBSERVATION_SECONDS:-2}, progressDeadlineSeconds: ${E2E_PROGRESS_DEADLINE:-120}}
-  verification: {checks: [health, ready], baseURL: "${E2E_GOOD_URL:-http://127.0.0.1:1}"}
+$verification
 ${5:-}
 EOF
 }

@@ -10,6 +10,7 @@ install_operator_rbac
 operator_start
 
 REPO=registry.kfm.local/kfm-api
+E2E_OBSERVATION_SECONDS=1
 GOOD=$(digest v-good); GOOD2=$(digest v-good-2); LINEAGE=$(digest v-lineage-404)
 declare -A BAD=( [uncited]=focus-ask:UncitedAnswer [restricted-leak]=public-restriction:PolicyBypass
                  [existence-leak]=public-restriction:PolicyBypass [evidence-500]=evidence-resolve:EvidenceFailure
@@ -53,21 +54,6 @@ print(r[0].get('$2','') if r else 'absent')"
 }
 
 say "a good digest passes all nine contract checks"
-# the release spec carries its own verification block: drop the default one of lib.sh's release
-release() { # NS NAME DEPLOYMENT DIGEST [extra spec]
-  kubectl -n "$1" apply -f - <<EOF
-apiVersion: governance.kfm.dev/v1alpha1
-kind: GovernedAPIRelease
-metadata: {name: $2}
-spec:
-  environment: staging
-  changeRecord: "CHG-e2e-$2-$RANDOM"
-  target: {deployment: $3, container: api}
-  image: {repository: $REPO, digest: "$4"}
-  rollout: {observationSeconds: 1, progressDeadlineSeconds: 120}
-${5:-}
-EOF
-}
 verified_release "$GOOD2"
 check "Succeeded" eventually 90 settled "$(gen)" Succeeded
 check "nine results, all passed" equals "9 True" bash -c "kubectl -n $ns get gar kfm-api -o json | python3 -c '

@@ -29,6 +29,15 @@ cluster_up() {
   kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 }
 
+# a governed API double where every digest is good: api_url, double_pid
+good_api_start() {
+  ./build-bench/governed-api-double --listen 127.0.0.1:0 --fixed-digest "sha256:$(printf '0%.0s' {1..64})" \
+    --default-behaviour good >"$MEMBRANE_CLUSTER_DIR/logs/double.out" 2>/dev/null &
+  double_pid=$!
+  sleep 0.5
+  api_url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$MEMBRANE_CLUSTER_DIR/logs/double.out")
+}
+
 op_pid=""
 cleanup() {
   [ -z "$op_pid" ] || kill "$op_pid" 2>/dev/null || true
@@ -72,11 +81,7 @@ bench_release() {
   echo "== GovernedAPIRelease"
   cluster_up
   kubectl create namespace bench >/dev/null
-  ./build-bench/governed-api-double --listen 127.0.0.1:0 --fixed-digest "sha256:$(printf '0%.0s' {1..64})" \
-    --default-behaviour good >"$MEMBRANE_CLUSTER_DIR/logs/double.out" 2>/dev/null &
-  double_pid=$!
-  sleep 0.5
-  api_url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$MEMBRANE_CLUSTER_DIR/logs/double.out")
+  good_api_start
   ./build-bench/membrane run --log-level warn >"$MEMBRANE_CLUSTER_DIR/logs/membrane.log" 2>&1 &
   op_pid=$!
   sleep 1
@@ -107,11 +112,7 @@ bench_release() {
 bench_rollback() {
   echo "== automatic rollback"
   cluster_up
-  ./build-bench/governed-api-double --listen 127.0.0.1:0 --fixed-digest "sha256:$(printf '0%.0s' {1..64})" \
-    --default-behaviour good >"$MEMBRANE_CLUSTER_DIR/logs/double.out" 2>/dev/null &
-  double_pid=$!
-  sleep 0.5
-  api_url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$MEMBRANE_CLUSTER_DIR/logs/double.out")
+  good_api_start
   ./build-bench/membrane run --log-format json >"$MEMBRANE_CLUSTER_DIR/logs/membrane.log" 2>&1 &
   op_pid=$!
   local runs=${MEMBRANE_BENCH_ROLLBACKS:-20} good="sha256:$(printf 'a%.0s' {1..64})" times=()
@@ -145,9 +146,9 @@ EOF
     done
     [ -n "$t1" ] && times+=("$(echo "$t1 - $t0" | bc)")
   done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "crash-looping pods -> the rollback target running with all replicas available, %d rollbacks (sampled by kubectl every ~0.1 s): p50 %.2f s  p99 %.2f s  max %.2f s\n", NR, a[int((NR+1)/2)], a[int(NR*0.99+0.5)>0?int(NR*0.99+0.5):1], a[NR]}'
+  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "crash-looping pods -> the rollback target running with all replicas available, %d rollbacks (sampled by kubectl every ~0.1 s): p50 %.2f s  p99 %.2f s  max %.2f s\n", NR, a[int((NR+1)/2)], a[(i = int(NR * 0.99 + 0.5)) < 1 ? 1 : i], a[NR]}'
   grep -o 'rollback patch sent [0-9.]* ms' "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | awk '{print $4}' | sort -n |
-    awk '{a[NR]=$1} END {printf "trigger detected -> rollback patch sent (status write, then the patch), %d rollbacks: p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", NR, a[int((NR+1)/2)], a[int(NR*0.99+0.5)>0?int(NR*0.99+0.5):1], a[NR]}'
+    awk '{a[NR]=$1} END {printf "trigger detected -> rollback patch sent (status write, then the patch), %d rollbacks: p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", NR, a[int((NR+1)/2)], a[(i = int(NR * 0.99 + 0.5)) < 1 ? 1 : i], a[NR]}'
   kill "$op_pid" "$double_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
 }
 

@@ -264,8 +264,9 @@ static double monotonic_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* decided_ms: when the decision was taken (monotonic), for the trigger-to-patch figure. */
-static int act(cJSON **cur, release_controller *rc, const release_plan *plan, const char *deployment, double decided_ms)
+/* *patched tells whether the Deployment patch went through; *stale that it met a 409 (a stale Deployment). */
+static int act(cJSON **cur, release_controller *rc, const release_plan *plan, const char *deployment, bool *patched,
+               bool *stale)
 {
     /* copies: *cur is replaced by every write */
     char ns[254], name[254], owner[512];
@@ -304,14 +305,10 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
     }
     if (plan->deployment_patch) {
         err = kube_patch(NULL, rc->opts.client, &KUBE_DEPLOYMENTS, ns, deployment, NULL, KUBE_PATCH_STRATEGIC, plan->deployment_patch);
+        *stale = err == MB_ECONFLICT;
         if (err < 0)
             return mb_error_wrap(err, "patching Deployment %s/%s for %s", ns, deployment, owner);
-        for (size_t i = 0; i < plan->n_events; i++) {
-            if (strcmp(plan->events[i].reason, "RollbackTriggered") == 0) {
-                MB_LOG(MB_LOG_INFO, &lf, "rollback patch sent %.1f ms after the trigger was detected", monotonic_ms() - decided_ms);
-                metrics_rollback_inc(json_str(plan->status, "lastRollback", "trigger", NULL));
-            }
-        }
+        *patched = true;
     }
     if (plan->phase)
         MB_LOG(MB_LOG_DEBUG, &lf, "phase %s", plan->phase);
@@ -341,6 +338,9 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     cJSON *cur = NULL, *results = NULL;
     release_plan plan = {0};
     release_observed obs = {0};
+    cJSON *fresh = NULL; /* the Deployment read again after a 409 */
+    double trigger_ms = 0; /* when a rollback trigger was decided (monotonic), until its patch is sent */
+    char trigger[32] = "";
     char depkey[512];
     char rid[13]; /* the release the checks ran for; outlives each pass */
     int err = 0;
@@ -380,9 +380,33 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         obs.release = cur;
         obs.now = time(NULL);
         double decided = monotonic_ms();
+        bool patched = false, stale = false;
         if ((err = release_decide(&plan, &obs)) < 0)
             goto done;
-        if ((err = act(&cur, rc, &plan, depname, decided)) < 0)
+        for (size_t i = 0; i < plan.n_events; i++)
+            if (strcmp(plan.events[i].reason, "RollbackTriggered") == 0) {
+                trigger_ms = decided;
+                snprintf(trigger, sizeof(trigger), "%s", json_str(plan.status, "lastRollback", "trigger", NULL));
+            }
+        err = act(&cur, rc, &plan, depname, &patched, &stale);
+        if (patched && trigger_ms > 0) {
+            mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = json_str(cur, "metadata", "name", NULL)};
+            MB_LOG(MB_LOG_INFO, &lf, "rollback patch sent %.1f ms after the trigger was detected", monotonic_ms() - trigger_ms);
+            metrics_rollback_inc(trigger);
+            trigger_ms = 0;
+        }
+        if (err == MB_ECONFLICT && stale && pass + 1 < MAX_PASSES) {
+            /* a 409 re-observes: read the Deployment itself and decide again, now */
+            cJSON_Delete(fresh);
+            fresh = NULL;
+            if ((err = kube_get(&fresh, rc->opts.client, &KUBE_DEPLOYMENTS, ns, depname)) < 0 && err != MB_ENOTFOUND)
+                goto done;
+            err = 0;
+            obs.deployment = fresh;
+            release_plan_clear(&plan);
+            continue;
+        }
+        if (err < 0)
             goto done;
         out->requeue_ms = plan.requeue_ms;
         if (!plan.run_checks)
@@ -408,13 +432,13 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
 done:
     release_plan_clear(&plan);
     cJSON_Delete(results);
+    cJSON_Delete(fresh);
     cJSON_Delete(cur);
     free(pod_json);
     informer_objs_free(pods);
     informer_obj_free(pb);
     informer_obj_free(dep);
     informer_obj_free(rel);
-    /* a conflict means we acted on a stale view: look again soon (the watch brings the new one) */
     return err;
 }
 
