@@ -25,42 +25,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    kube_client *c;
-    char *ns;
-} fixture;
-
 static int setup(void **state)
 {
-    kube_client *c = itest_client();
-    fixture *f;
-    *state = NULL;
-    if (!c)
-        return 0;
-    f = calloc(1, sizeof(*f));
-    f->c = c;
-    f->ns = itest_namespace_new(c, "httpserver");
-    *state = f;
-    return 0;
+    return itest_fixture_setup(state, "httpserver");
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    if (f) {
-        itest_namespace_delete(f->c, f->ns);
-        kube_client_free(f->c);
-        free(f);
-    }
     metrics_default_free();
-    return 0;
-}
-
-static fixture *need(void **state)
-{
-    if (!*state)
-        skip();
-    return *state;
+    return itest_fixture_teardown(state);
 }
 
 typedef struct {
@@ -146,7 +119,7 @@ static bool ready(void *ctx)
 
 static void test_server_over_a_real_informer(void **state)
 {
-    fixture *f = need(state);
+    itest_fixture *f = itest_need(state);
     informer *inf = NULL;
     httpserver *srv = NULL;
     informer_opts iopts = {.namespace = f->ns, .watch_timeout_seconds = 1};

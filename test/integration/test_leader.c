@@ -30,42 +30,15 @@
 #include <string.h>
 #include <time.h>
 
-typedef struct {
-    kube_client *c;
-    char *ns;
-} fixture;
-
 static int setup(void **state)
 {
-    kube_client *c = itest_client();
-    fixture *f;
-    *state = NULL;
-    if (!c)
-        return 0;
-    f = calloc(1, sizeof(*f));
-    f->c = c;
-    f->ns = itest_namespace_new(c, "leader");
-    *state = f;
-    return 0;
+    return itest_fixture_setup(state, "leader");
 }
 
 static int teardown(void **state)
 {
-    fixture *f = *state;
-    if (f) {
-        itest_namespace_delete(f->c, f->ns);
-        kube_client_free(f->c);
-        free(f);
-    }
     metrics_default_free();
-    return 0;
-}
-
-static fixture *need(void **state)
-{
-    if (!*state)
-        skip();
-    return *state;
+    return itest_fixture_teardown(state);
 }
 
 static int64_t mono_ms(void)
@@ -92,7 +65,7 @@ static void on_stopped(void *ctx)
     atomic_fetch_add(&((candidate *)ctx)->stopped, 1);
 }
 
-static void candidate_new(candidate *cand, fixture *f, const char *identity, long lease_ms, long renew_ms,
+static void candidate_new(candidate *cand, itest_fixture *f, const char *identity, long lease_ms, long renew_ms,
                           long retry_ms)
 {
     leader_elector_opts opts = {
@@ -113,7 +86,7 @@ static void candidate_new(candidate *cand, fixture *f, const char *identity, lon
     assert_int_equal(leader_elector_start(cand->le), 0);
 }
 
-static cJSON *lease_get(fixture *f)
+static cJSON *lease_get(itest_fixture *f)
 {
     cJSON *lease = NULL;
     if (kube_get(&lease, f->c, &KUBE_LEASES, f->ns, "membrane-leader") < 0)
@@ -150,7 +123,7 @@ static double is_leader_gauge(void)
 
 static void test_one_leader_and_release_on_stop(void **state)
 {
-    fixture *f = need(state);
+    itest_fixture *f = itest_need(state);
     static candidate cands[2]; /* static: callbacks may still run if a failed assertion leaves threads behind */
     cJSON *lease;
 
@@ -209,7 +182,7 @@ static void test_one_leader_and_release_on_stop(void **state)
 
 static void test_stolen_lease_ends_leadership(void **state)
 {
-    fixture *f = need(state);
+    itest_fixture *f = itest_need(state);
     static candidate cand;
     cJSON *lease = NULL;
     char now[64];
@@ -253,7 +226,7 @@ static void test_stolen_lease_ends_leadership(void **state)
 
 static void test_old_renew_time_is_waited_for_on_the_local_clock(void **state)
 {
-    fixture *f = need(state);
+    itest_fixture *f = itest_need(state);
     static candidate cand;
     cJSON *lease = itest_json("{\"apiVersion\":\"coordination.k8s.io/v1\",\"kind\":\"Lease\","
                               "\"metadata\":{\"name\":\"membrane-leader\"},\"spec\":{\"holderIdentity\":\"ghost\","
