@@ -97,7 +97,8 @@ static int run(const cli_options *opts)
         log_error("configuration: %s", mb_error_last());
         return 2;
     }
-    if (kube_client_new(&client, cfg, NULL) < 0) {
+    kube_client_opts co = {.on_answer = metrics_api_request_inc};
+    if (kube_client_new(&client, cfg, &co) < 0) {
         log_error("client: %s", mb_error_last());
         return 1;
     }

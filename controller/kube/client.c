@@ -7,7 +7,6 @@
  * interrupts, and the REST verbs on top of kube_request().
  */
 #include "kube/client_private.h"
-#include "runtime/metrics.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -39,6 +38,7 @@ struct kube_client {
     long backoff_max_ms;
     long timeout_ms;
     char *user_agent;
+    void (*on_answer)(const char *method, long status);
 
     char *base_url;                 /* cfg->server, with its host replaced by tls_server_name if set */
     struct curl_slist *connect_to;  /* tls_server_name: connect to the real host */
@@ -272,6 +272,7 @@ int kube_client_new(kube_client **out, kube_config *cfg, const kube_client_opts 
         if (opts->timeout_ms > 0)
             c->timeout_ms = opts->timeout_ms;
     }
+    c->on_answer = opts ? opts->on_answer : NULL;
     const char *ua = opts && opts->user_agent ? opts->user_agent : "membrane/" MEMBRANE_VERSION;
     if (!(c->user_agent = strdup(ua))) {
         err = mb_error_set(MB_ENOMEM, "out of memory");
@@ -752,12 +753,14 @@ static int request_once(kube_response *out, kube_client *c, const char *method, 
         goto done;
     }
     if (rc != CURLE_OK) {
-        metrics_api_request_inc(method, 0); /* no answer: code "<error>" */
+        if (c->on_answer)
+            c->on_answer(method, 0); /* no answer */
         err = transport_error(c, h->easy, rc, errbuf, method, path, not_sent, retryable);
         goto done;
     }
     curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &out->status);
-    metrics_api_request_inc(method, out->status);
+    if (c->on_answer)
+        c->on_answer(method, out->status);
     curl_off_t ra = 0;
     curl_easy_getinfo(h->easy, CURLINFO_RETRY_AFTER, &ra);
     out->retry_after = ra > 0 ? (long)ra : 0;

@@ -71,6 +71,12 @@ typedef struct {
     long backoff_max_ms;      /* default 10000 */
     long timeout_ms;          /* per non-watch request; default 30000 (connecting: at most 10000) */
     const char *user_agent;   /* default "membrane/<version>"; copied */
+    /*
+     * Called for every attempt once its outcome is known: the HTTP method and
+     * the status, 0 when no answer came. For counters (api_requests_total);
+     * any thread, must be quick. NULL: none.
+     */
+    void (*on_answer)(const char *method, long status);
 } kube_client_opts;
 
 /* Takes ownership of cfg, also on failure. opts may be NULL. */

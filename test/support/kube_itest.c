@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "kube_itest.h"
+#include "runtime/metrics.h"
 
 #include "kube/config.h"
 #include "util/error.h"
@@ -31,7 +32,9 @@ kube_client *itest_client(void)
     }
     if (kube_config_load(&cfg, NULL, NULL) < 0)
         fail_msg("cannot load %s: %s", kc, mb_error_last());
-    if (kube_client_new(&c, cfg, NULL) < 0)
+    /* counted in membrane_api_requests_total, as the operator's own client is */
+    kube_client_opts o = {.on_answer = metrics_api_request_inc};
+    if (kube_client_new(&c, cfg, &o) < 0)
         fail_msg("cannot create a client: %s", mb_error_last());
     return c;
 }
