@@ -5,7 +5,10 @@
  * the container image carry that digest, which is: the spec write, its watch
  * event reaching the operator, the reconcile (gates, status write with the
  * rollback target), and the Deployment patch coming back through the watch.
- * It prints p50, p90, p99 and max; it asserts nothing.
+ * Each change waits for the one before it to settle (Succeeded), so that it
+ * meets an idle release, as a change from Git does. The operator logs its own
+ * share (the spec change reaching it -> the patch sent), which hack/bench.sh
+ * reports beside these. It prints p50, p90, p99 and max; it asserts nothing.
  *
  *   release_bench NAMESPACE RELEASE DEPLOYMENT CHANGES
  */
@@ -29,6 +32,7 @@ typedef struct {
     pthread_cond_t seen;
     char want[80];
     bool matched;
+    char rv[64]; /* the last resourceVersion seen: a new watch resumes from it */
     atomic_bool stop;
     kube_client *client;
     const char *ns, *deployment;
@@ -45,6 +49,9 @@ static int on_event(void *ctx, kube_watch_type type, cJSON *obj)
 {
     watcher *w = ctx;
     const cJSON *ct;
+    const char *rv = json_str(obj, "metadata", "resourceVersion", NULL);
+    if (rv)
+        snprintf(w->rv, sizeof(w->rv), "%s", rv);
     if (type == KUBE_WATCH_ADDED || type == KUBE_WATCH_MODIFIED) {
         cJSON_ArrayForEach(ct, json_get(obj, "spec", "template", "spec", "containers", NULL)) {
             const char *image = json_str(ct, "image", NULL);
@@ -66,10 +73,33 @@ static void *watch_loop(void *arg)
     char field[300];
     snprintf(field, sizeof(field), "metadata.name=%s", w->deployment);
     while (!atomic_load(&w->stop)) {
-        kube_watch_opts o = {.field_selector = field, .stop = &w->stop, .timeout_seconds = 300};
-        kube_watch(w->client, &KUBE_DEPLOYMENTS, w->ns, &o, on_event, w);
+        kube_watch_opts o = {.field_selector = field, .stop = &w->stop, .timeout_seconds = 300,
+                             .resource_version = w->rv[0] ? w->rv : NULL};
+        int err = kube_watch(w->client, &KUBE_DEPLOYMENTS, w->ns, &o, on_event, w);
+        if (err < 0 && err != MB_ESTOPPED)
+            fprintf(stderr, "release_bench: the watch ended (%s); resuming\n", mb_error_last());
+        if (err == MB_EGONE)
+            w->rv[0] = '\0';
     }
     return NULL;
+}
+
+/* Waits (up to 10 s) until the release reports Succeeded for its current generation. */
+static void wait_settled(kube_client *client, const char *ns, const char *name)
+{
+    for (int i = 0; i < 1000; i++) {
+        cJSON *r = NULL;
+        bool done = false;
+        if (kube_get(&r, client, &API_GOVERNEDAPIRELEASES, ns, name) == 0) {
+            const char *phase = json_str(r, "status", "phase", NULL);
+            done = phase && strcmp(phase, "Succeeded") == 0 &&
+                   json_int(-1, r, "status", "observedGeneration", NULL) == json_int(-2, r, "metadata", "generation", NULL);
+        }
+        cJSON_Delete(r);
+        if (done)
+            return;
+        nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+    }
 }
 
 static int cmp(const void *a, const void *b)
@@ -128,10 +158,11 @@ int main(int argc, char **argv)
         bool ok = w.matched;
         pthread_mutex_unlock(&w.lock);
         if (!ok) {
-            fprintf(stderr, "release_bench: change %d not seen on the Deployment within 10 s\n", i);
+            fprintf(stderr, "release_bench: change %d (%s) not seen on the Deployment within 10 s\n", i, w.want);
             continue;
         }
         lat[done++] = now_ms() - t0;
+        wait_settled(w.client, argv[1], argv[2]);
     }
     atomic_store(&w.stop, true);
     pthread_join(th, NULL);

@@ -82,7 +82,7 @@ bench_release() {
   cluster_up
   kubectl create namespace bench >/dev/null
   good_api_start
-  ./build-bench/membrane run --log-level warn >"$MEMBRANE_CLUSTER_DIR/logs/membrane.log" 2>&1 &
+  ./build-bench/membrane run --log-format json >"$MEMBRANE_CLUSTER_DIR/logs/membrane.log" 2>&1 &
   op_pid=$!
   sleep 1
   echo "operator RSS at start, nothing to watch: $(rss_kb $op_pid)"
@@ -104,7 +104,11 @@ bench_release() {
   kubectl create namespace bench-latency >/dev/null
   releases bench-latency 1 0 | kubectl apply -f - >/dev/null
   while [ "$(succeeded bench-latency)" -lt 1 ]; do sleep 0.5; done
+  local logged
+  logged=$(wc -l <"$MEMBRANE_CLUSTER_DIR/logs/membrane.log")
   ./build-bench/bench_release bench-latency api-0 api-0 ${MEMBRANE_BENCH_CHANGES:-200}
+  tail -n +"$((logged + 1))" "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | grep -o 'rollout patch sent [0-9.]* ms' | awk '{print $4}' | sort -n |
+    awk '{a[NR]=$1} END {printf "spec change reaching the operator -> Deployment patch sent (status write, then the patch), %d changes: p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms\n", NR, a[int((NR+1)/2)], a[int(NR * 0.9 + 0.5)], a[(i = int(NR * 0.99 + 0.5)) < 1 ? 1 : i], a[NR]}'
   echo "operator RSS after the latency run: $(rss_kb $op_pid)"
   kill "$op_pid" "$double_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
 }

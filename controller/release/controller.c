@@ -16,15 +16,28 @@
 #include "util/json.h"
 #include "util/log.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+/* uthash reports a failed allocation by leaving the item's table pointer NULL. */
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+
 #define INDEX_DEPLOYMENT "deployment"
 #define INDEX_BUNDLE "bundle"
 #define MAX_PASSES 4
+
+/* When a release's new generation reached the operator, until its rollout patch is sent. */
+typedef struct spec_seen {
+    UT_hash_handle hh;
+    long long generation;
+    double at_ms; /* monotonic */
+    char key[];
+} spec_seen;
 
 struct release_controller {
     release_controller_opts opts;
@@ -35,6 +48,8 @@ struct release_controller {
     bool crash_before_patch, crash_before_rollback_patch;
     informer *releases, *deployments, *pods, *bundles;
     controller *loop;
+    pthread_mutex_t seen_mu;
+    spec_seen *seen;
 };
 
 /* ---- indexes and handlers ------------------------------------------------ */
@@ -98,6 +113,53 @@ static void enqueue_by_index(release_controller *rc, const char *index, const ch
     informer_objs_free(l);
 }
 
+static double monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Forget when key's spec change was seen; returns how long ago that was if it was generation, else -1. */
+static double spec_seen_take(release_controller *rc, const char *key, long long generation)
+{
+    spec_seen *e = NULL;
+    double ago = -1;
+    pthread_mutex_lock(&rc->seen_mu);
+    HASH_FIND_STR(rc->seen, key, e);
+    if (e) {
+        if (e->generation == generation || generation < 0)
+            ago = monotonic_ms() - e->at_ms;
+        HASH_DEL(rc->seen, e);
+        free(e);
+    }
+    pthread_mutex_unlock(&rc->seen_mu);
+    return ago;
+}
+
+static void spec_seen_record(release_controller *rc, const char *key, long long generation)
+{
+    size_t len = strlen(key) + 1;
+    spec_seen *e = malloc(sizeof(*e) + len);
+    spec_seen_take(rc, key, -1);
+    if (!e)
+        return; /* only a measurement is lost */
+    e->generation = generation;
+    e->at_ms = monotonic_ms();
+    memcpy(e->key, key, len);
+    pthread_mutex_lock(&rc->seen_mu);
+    HASH_ADD_STR(rc->seen, key, e);
+    if (!e->hh.tbl)
+        free(e);
+    pthread_mutex_unlock(&rc->seen_mu);
+}
+
+static bool object_key(char *out, size_t len, const cJSON *obj)
+{
+    const char *ns = json_str(obj, "metadata", "namespace", NULL), *name = json_str(obj, "metadata", "name", NULL);
+    return ns && name && (size_t)snprintf(out, len, "%s/%s", ns, name) < len;
+}
+
 static void on_release(void *ctx, const cJSON *obj)
 {
     release_controller *rc = ctx;
@@ -106,8 +168,21 @@ static void on_release(void *ctx, const cJSON *obj)
 
 static void on_release_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
 {
-    (void)old_obj;
+    release_controller *rc = ctx;
+    long long gen = json_int(-1, new_obj, "metadata", "generation", NULL);
+    char key[512];
+    if (gen != json_int(-1, old_obj, "metadata", "generation", NULL) && object_key(key, sizeof(key), new_obj))
+        spec_seen_record(rc, key, gen);
     on_release(ctx, new_obj);
+}
+
+static void on_release_delete(void *ctx, const cJSON *obj)
+{
+    release_controller *rc = ctx;
+    char key[512];
+    if (object_key(key, sizeof(key), obj))
+        spec_seen_take(rc, key, -1);
+    on_release(ctx, obj);
 }
 
 static void on_deployment(void *ctx, const cJSON *obj)
@@ -257,16 +332,12 @@ static int write_status(cJSON **cur, release_controller *rc, const char *ns, cJS
     return 0;
 }
 
-static double monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
+/* What a 409 showed to be stale: the release as read from the cache, or the Deployment. */
+typedef enum { STALE_NONE, STALE_RELEASE, STALE_DEPLOYMENT } stale_view;
 
-/* *patched tells whether the Deployment patch went through; *stale that it met a 409 (a stale Deployment). */
+/* *patched tells whether the Deployment patch went through; *stale what a 409 showed to be out of date. */
 static int act(cJSON **cur, release_controller *rc, const release_plan *plan, const char *deployment, bool *patched,
-               bool *stale)
+               stale_view *stale)
 {
     /* copies: *cur is replaced by every write */
     char ns[254], name[254], owner[512];
@@ -276,11 +347,15 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
     mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = name};
 
     snprintf(owner, sizeof(owner), "%s/%s", ns, name);
-    if (plan->add_finalizer && (err = set_finalizer(cur, rc, ns, name, true)) < 0)
+    if (plan->add_finalizer && (err = set_finalizer(cur, rc, ns, name, true)) < 0) {
+        *stale = err == MB_ECONFLICT ? STALE_RELEASE : STALE_NONE;
         return mb_error_wrap(err, "adding the finalizer to %s", owner);
+    }
     if (plan->status) {
-        if ((err = write_status(cur, rc, ns, plan->status)) < 0)
+        if ((err = write_status(cur, rc, ns, plan->status)) < 0) {
+            *stale = err == MB_ECONFLICT ? STALE_RELEASE : STALE_NONE;
             return mb_error_wrap(err, "writing the status of %s", owner);
+        }
         if (plan->receipt) {
             mb_log_fields rf = lf;
             metrics_rollout_inc(json_str(plan->receipt, "outcome", NULL));
@@ -305,7 +380,7 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
     }
     if (plan->deployment_patch) {
         err = kube_patch(NULL, rc->opts.client, &KUBE_DEPLOYMENTS, ns, deployment, NULL, KUBE_PATCH_STRATEGIC, plan->deployment_patch);
-        *stale = err == MB_ECONFLICT;
+        *stale = err == MB_ECONFLICT ? STALE_DEPLOYMENT : STALE_NONE;
         if (err < 0)
             return mb_error_wrap(err, "patching Deployment %s/%s for %s", ns, deployment, owner);
         *patched = true;
@@ -380,7 +455,8 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         obs.release = cur;
         obs.now = time(NULL);
         double decided = monotonic_ms();
-        bool patched = false, stale = false;
+        bool patched = false;
+        stale_view stale = STALE_NONE;
         if ((err = release_decide(&plan, &obs)) < 0)
             goto done;
         for (size_t i = 0; i < plan.n_events; i++)
@@ -394,8 +470,13 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             MB_LOG(MB_LOG_INFO, &lf, "rollback patch sent %.1f ms after the trigger was detected", monotonic_ms() - trigger_ms);
             metrics_rollback_inc(trigger);
             trigger_ms = 0;
+        } else if (patched) {
+            double ago = spec_seen_take(rc, key, json_int(-1, cur, "metadata", "generation", NULL));
+            mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = json_str(cur, "metadata", "name", NULL)};
+            if (ago >= 0)
+                MB_LOG(MB_LOG_INFO, &lf, "rollout patch sent %.1f ms after the spec change reached the operator", ago);
         }
-        if (err == MB_ECONFLICT && stale && pass + 1 < MAX_PASSES) {
+        if (err == MB_ECONFLICT && stale == STALE_DEPLOYMENT && pass + 1 < MAX_PASSES) {
             /* a 409 re-observes: read the Deployment itself and decide again, now */
             cJSON_Delete(fresh);
             fresh = NULL;
@@ -403,6 +484,19 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
                 goto done;
             err = 0;
             obs.deployment = fresh;
+            release_plan_clear(&plan);
+            continue;
+        }
+        if (err == MB_ECONFLICT && stale == STALE_RELEASE && pass + 1 < MAX_PASSES) {
+            /* the release changed under us (a new spec, most often): read it and decide again, now */
+            cJSON *again = NULL;
+            if ((err = kube_get(&again, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, json_str(cur, "metadata", "name", NULL))) < 0) {
+                if (err == MB_ENOTFOUND)
+                    err = 0; /* gone: nothing to do */
+                goto done;
+            }
+            cJSON_Delete(cur);
+            cur = again;
             release_plan_clear(&plan);
             continue;
         }
@@ -457,6 +551,7 @@ int release_controller_new(release_controller **out, const release_controller_op
     if (!(rc = calloc(1, sizeof(*rc))))
         return mb_error_set(MB_ENOMEM, "out of memory");
     rc->opts = *opts;
+    pthread_mutex_init(&rc->seen_mu, NULL);
     const char *fp = getenv("MEMBRANE_FAILPOINT");
     rc->crash_before_patch = fp && strcmp(fp, "crash-before-deployment-patch") == 0;
     rc->crash_before_rollback_patch = fp && strcmp(fp, "crash-before-rollback-patch") == 0;
@@ -474,7 +569,7 @@ int release_controller_new(release_controller **out, const release_controller_op
         (err = informer_add_index(rc->releases, INDEX_BUNDLE, index_release_bundle, NULL)) < 0 ||
         (err = informer_add_index(rc->pods, INDEX_DEPLOYMENT, index_pod_deployment, NULL)) < 0)
         goto done;
-    informer_handlers hr = {on_release, on_release_update, on_release, rc};
+    informer_handlers hr = {on_release, on_release_update, on_release_delete, rc};
     informer_handlers hd = {on_deployment, on_deployment_update, on_deployment, rc};
     informer_handlers hp = {on_pod, on_pod_update, on_pod, rc};
     informer_handlers hb = {on_bundle, on_bundle_update, on_bundle, rc};
@@ -531,5 +626,11 @@ void release_controller_free(release_controller *rc)
     informer_free(rc->pods);
     informer_free(rc->bundles);
     controller_free(rc->loop);
+    spec_seen *e, *tmp;
+    HASH_ITER(hh, rc->seen, e, tmp) {
+        HASH_DEL(rc->seen, e);
+        free(e);
+    }
+    pthread_mutex_destroy(&rc->seen_mu);
     free(rc);
 }
