@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #define SYNC_TIMEOUT_MS 60000L
+#define TRIM_INTERVAL_S 30
 
 /* The release controller's checks: every verification check, through the operator's client. */
 static int run_checks(cJSON **out, void *ctx, const cJSON *release, const char *release_id)
@@ -133,7 +134,11 @@ static int run(const cli_options *opts)
                  kube_client_config(client)->server, opts->namespace ? opts->namespace : "all", opts->workers);
     }
 
-    sigwait(&sigs, &sig);
+    /* the heap freed after a burst (the first lists, a wave of reconciles) goes back to the system */
+    struct timespec every = {.tv_sec = TRIM_INTERVAL_S};
+    do
+        malloc_trim(0);
+    while ((sig = sigtimedwait(&sigs, NULL, &every)) < 0);
     log_info("received %s: finishing in-flight work", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     release_controller_stop(releases, DRAIN_TIMEOUT_MS);
     leader_elector_stop(elector); /* after the work that needed leadership: releases the Lease */

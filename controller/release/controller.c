@@ -109,7 +109,7 @@ static void enqueue_by_index(release_controller *rc, const char *index, const ch
     if (informer_by_index(&l, rc->releases, index, key) < 0)
         return;
     for (size_t i = 0; i < l->len; i++)
-        controller_enqueue_object(rc->loop, informer_obj_json(l->items[i]));
+        controller_enqueue(rc->loop, informer_obj_key(l->items[i]));
     informer_objs_free(l);
 }
 

@@ -19,7 +19,8 @@
 #include <string.h>
 #include <time.h>
 
-#define DEFAULT_PAGE_SIZE 500
+/* Pages are cached as they arrive: only one is ever parsed at once. */
+#define DEFAULT_PAGE_SIZE 100
 #define DEFAULT_BACKOFF_BASE_MS 800
 #define DEFAULT_BACKOFF_MAX_MS 30000
 #define MIN_WATCH_TIMEOUT_S 300
@@ -166,19 +167,43 @@ static void trim(const informer *inf, cJSON *obj)
         inf->transform(obj);
 }
 
+typedef struct {
+    const informer *inf;
+    informer_store_fresh *fresh;
+} list_ctx;
+
+/* Each listed object, as its page arrives: trimmed, then into the state being built. */
+static int list_each(void *ctx, cJSON *item)
+{
+    list_ctx *lc = ctx;
+    if (!item) { /* the list starts over */
+        informer_store_fresh_reset(lc->fresh);
+        return 0;
+    }
+    trim(lc->inf, item);
+    return informer_store_fresh_add(lc->fresh, item);
+}
+
 static int list_into_cache(informer *inf)
 {
     int err = 0;
-    cJSON *list = NULL, *items = NULL;
+    cJSON *list = NULL;
     const char *rv;
     char *rv_copy = NULL;
+    informer_store_fresh *fresh = NULL;
+    list_ctx lc = {.inf = inf};
     kube_list_opts lo = {
         .label_selector = inf->label_selector,
         .field_selector = inf->field_selector,
         .limit = inf->page_size,
+        .each = list_each,
+        .each_ctx = &lc,
     };
     mb_log_fields f = log_fields(inf);
 
+    if ((err = informer_store_fresh_new(&fresh, inf->store)) < 0)
+        goto done;
+    lc.fresh = fresh;
     if ((err = kube_list(&list, inf->client, inf->resource, inf->ns, &lo)) < 0)
         goto done;
     rv = json_str(list, "metadata", "resourceVersion", NULL);
@@ -191,12 +216,8 @@ static int list_into_cache(informer *inf)
         err = mb_error_set(MB_ENOMEM, "out of memory");
         goto done;
     }
-    items = cJSON_DetachItemFromObjectCaseSensitive(list, "items");
-    cJSON *it;
-    cJSON_ArrayForEach(it, items)
-        trim(inf, it);
-    err = informer_store_replace(&inf->changes, inf->store, items);
-    items = NULL;
+    err = informer_store_fresh_commit(&inf->changes, fresh);
+    fresh = NULL;
     if (err < 0)
         goto done;
     set_rv(inf, rv_copy);
@@ -212,6 +233,7 @@ static int list_into_cache(informer *inf)
         pthread_mutex_unlock(&inf->mu);
     }
 done:
+    informer_store_fresh_free(fresh);
     informer_changes_clear(&inf->changes);
     cJSON_Delete(list);
     free(rv_copy);

@@ -41,7 +41,7 @@ typedef struct {
     const char *namespace;      /* NULL: all namespaces */
     const char *label_selector; /* NULL: none */
     const char *field_selector; /* NULL: none */
-    long page_size;             /* list page size; 0: 500 */
+    long page_size;             /* list page size; 0: 100 */
     int watch_timeout_seconds;  /* 0: a random 300..600 per watch, as client-go */
     long backoff_base_ms;       /* first retry delay after an error; 0: 800 */
     long backoff_max_ms;        /* cap; 0: 30000 */

@@ -1,6 +1,8 @@
 /*
  * The informer's cache: uthash maps under one writer-preferring rwlock. The
- * primary map holds key -> immutable object; each named index holds
+ * primary map holds key -> immutable object, kept as compact JSON text (a
+ * parsed cJSON tree takes four to five times the memory); readers get a view
+ * that parses the text on first use and is theirs alone. Each named index holds
  * index key -> set of object keys, and object key -> the index keys it was filed
  * under, so that removing an object never re-runs the index function. Every
  * change is made under the write lock and reported as informer_change values
@@ -22,11 +24,21 @@
 #define HASH_NONFATAL_OOM 1
 #include <uthash.h>
 
+/*
+ * Three kinds share the type. Parsed: json owned (objects from the watch, in
+ * change records). Stored: the cache's copy, text and rv owned, json NULL;
+ * never handed out. View: a reference to a stored object, whose text it
+ * parses into json on the first informer_obj_json().
+ */
 struct informer_obj {
     atomic_long refs;
-    cJSON *json;
-    char *key;
+    _Atomic(cJSON *) json;
+    char *text;   /* stored: compact JSON */
+    size_t len;
+    char *key;    /* owned, except by a view (its backing's) */
+    char *rv_own; /* stored: a copy of the resourceVersion */
     const char *rv;
+    informer_obj *backing; /* view: the stored object it reads */
 };
 
 struct informer_index_keys {
@@ -80,7 +92,20 @@ struct informer_store {
 
 /* ---- objects ---- */
 
-const cJSON *informer_obj_json(const informer_obj *o) { return o->json; }
+const cJSON *informer_obj_json(const informer_obj *o)
+{
+    informer_obj *w = (informer_obj *)o; /* the parse is a cache: the object's value never changes */
+    cJSON *j = atomic_load(&w->json), *none = NULL;
+    if (j || !o->backing)
+        return j;
+    if (!(j = cJSON_ParseWithLength(o->backing->text, o->backing->len)))
+        return NULL; /* out of memory: the object reads as empty */
+    if (!atomic_compare_exchange_strong(&w->json, &none, j)) {
+        cJSON_Delete(j); /* another thread parsed it first */
+        j = none;
+    }
+    return j;
+}
 const char *informer_obj_key(const informer_obj *o) { return o->key; }
 const char *informer_obj_resource_version(const informer_obj *o) { return o->rv; }
 
@@ -94,8 +119,14 @@ void informer_obj_free(informer_obj *o)
 {
     if (!o || atomic_fetch_sub_explicit(&o->refs, 1, memory_order_acq_rel) != 1)
         return;
-    cJSON_Delete(o->json);
-    free(o->key);
+    cJSON_Delete(atomic_load(&o->json));
+    if (o->backing) {
+        informer_obj_free(o->backing);
+    } else {
+        free(o->text);
+        free(o->rv_own);
+        free(o->key);
+    }
     free(o);
 }
 
@@ -132,9 +163,9 @@ static int obj_new(informer_obj **out, cJSON *json)
     if ((err = informer_key(&o->key, json)) < 0)
         goto done;
     atomic_init(&o->refs, 1);
-    o->json = json;
+    atomic_init(&o->json, json);
+    o->rv = json_str(json, "metadata", "resourceVersion", NULL);
     json = NULL;
-    o->rv = json_str(o->json, "metadata", "resourceVersion", NULL);
     if (!o->rv)
         o->rv = "";
     *out = o;
@@ -146,6 +177,42 @@ done:
     }
     cJSON_Delete(json);
     return err;
+}
+
+/* The cache's compact copy of a parsed object: one reference. */
+static int obj_store(informer_obj **out, const informer_obj *parsed)
+{
+    informer_obj *o = calloc(1, sizeof(*o));
+    *out = NULL;
+    if (!o || !(o->key = strdup(parsed->key)) || !(o->rv_own = strdup(parsed->rv)) ||
+        !(o->text = cJSON_PrintUnformatted(atomic_load(&((informer_obj *)parsed)->json)))) {
+        if (o) {
+            free(o->key);
+            free(o->rv_own);
+            free(o);
+        }
+        return mb_error_set(MB_ENOMEM, "out of memory caching %s", parsed->key);
+    }
+    atomic_init(&o->refs, 1);
+    atomic_init(&o->json, NULL);
+    o->len = strlen(o->text);
+    o->rv = o->rv_own;
+    *out = o;
+    return 0;
+}
+
+/* A view of a stored object: one reference; NULL when memory ran out. */
+static informer_obj *obj_view(informer_obj *stored)
+{
+    informer_obj *v = calloc(1, sizeof(*v));
+    if (!v)
+        return NULL;
+    atomic_init(&v->refs, 1);
+    atomic_init(&v->json, NULL);
+    v->backing = informer_obj_ref(stored);
+    v->key = stored->key;
+    v->rv = stored->rv;
+    return v;
 }
 
 void informer_objs_free(informer_objs *l)
@@ -430,7 +497,7 @@ static int keys_compute(informer_index_keys **out, const informer_store *s, cons
     if (!keys)
         return mb_error_set(MB_ENOMEM, "out of memory indexing %s", o->key);
     for (const store_index *ix = s->indexes; ix; ix = ix->next, i++) {
-        if ((err = index_compute(&keys[i], ix, o->json)) < 0) {
+        if ((err = index_compute(&keys[i], ix, informer_obj_json(o))) < 0) {
             for (size_t j = 0; j < i; j++)
                 index_keys_clear(&keys[j]);
             free(keys);
@@ -568,8 +635,16 @@ int informer_store_add_index(informer_store *s, const char *name, informer_index
     }
     HASH_ITER(hh, s->entries, e, tmp) {
         informer_index_keys keys;
-        if ((err = index_compute(&keys, ix, e->obj->json)) < 0 ||
-            (err = index_file(&ix->data, e->obj->key, &keys)) < 0)
+        informer_obj *v = obj_view(e->obj);
+        const cJSON *j = v ? informer_obj_json(v) : NULL;
+        if (!j) {
+            informer_obj_free(v);
+            err = mb_error_set(MB_ENOMEM, "out of memory adding index %s", name);
+            goto done;
+        }
+        err = index_compute(&keys, ix, j);
+        informer_obj_free(v);
+        if (err < 0 || (err = index_file(&ix->data, e->obj->key, &keys)) < 0)
             goto done;
     }
     *tail = ix;
@@ -588,34 +663,41 @@ done:
 int informer_store_upsert(informer_changes *out, informer_store *s, cJSON *obj)
 {
     int err = 0;
-    informer_obj *o = NULL, *old = NULL;
+    informer_obj *o = NULL, *stored = NULL, *old = NULL, *old_view = NULL;
     informer_index_keys *keys = NULL;
     index_data **datas = NULL;
     bool locked = false;
 
     if ((err = obj_new(&o, obj)) < 0)
         return err;
-    if ((err = changes_reserve(out, 1)) < 0)
+    if ((err = changes_reserve(out, 1)) < 0 || (err = obj_store(&stored, o)) < 0)
         goto done;
     pthread_rwlock_wrlock(&s->lock);
     locked = true;
     if ((err = datas_of(&datas, s)) < 0 || (err = keys_compute(&keys, s, o)) < 0)
         goto done;
     old = state_remove(&s->entries, datas, s->nindexes, o->key);
-    err = state_add(&s->entries, datas, s->nindexes, informer_obj_ref(o), keys);
+    if (old && !(old_view = obj_view(old))) {
+        err = mb_error_set(MB_ENOMEM, "out of memory caching %s", o->key);
+        goto done;
+    }
+    err = state_add(&s->entries, datas, s->nindexes, stored, keys);
+    stored = NULL;
     free(keys);
     keys = NULL;
     if (err < 0)
         goto done;
-    changes_push(out, old ? INFORMER_UPDATED : INFORMER_ADDED, old, o);
-    old = NULL;
+    changes_push(out, old ? INFORMER_UPDATED : INFORMER_ADDED, old_view, o);
+    old_view = NULL;
     o = NULL;
 done:
     if (locked)
         pthread_rwlock_unlock(&s->lock);
     keys_free(keys, s->nindexes);
     free(datas);
+    informer_obj_free(old_view);
     informer_obj_free(old);
+    informer_obj_free(stored);
     informer_obj_free(o);
     return err;
 }
@@ -645,91 +727,154 @@ done:
     return err;
 }
 
-int informer_store_replace(informer_changes *out, informer_store *s, cJSON *items)
+/* A new state built aside, one listed object at a time; the store changes only when it is complete. */
+struct informer_store_fresh {
+    informer_store *s;
+    entry *entries;
+    index_data *data;  /* one per index */
+    index_data **datas; /* pointers into data */
+    size_t n;
+};
+
+int informer_store_fresh_new(informer_store_fresh **out, informer_store *s)
 {
+    informer_store_fresh *f = calloc(1, sizeof(*f));
+    size_t n = s->nindexes ? s->nindexes : 1;
+    *out = NULL;
+    if (!f || !(f->data = calloc(n, sizeof(*f->data))) || !(f->datas = calloc(n, sizeof(*f->datas)))) {
+        if (f)
+            free(f->data);
+        free(f);
+        return mb_error_set(MB_ENOMEM, "out of memory replacing the cache");
+    }
+    f->s = s;
+    for (size_t i = 0; i < s->nindexes; i++)
+        f->datas[i] = &f->data[i];
+    *out = f;
+    return 0;
+}
+
+void informer_store_fresh_reset(informer_store_fresh *f)
+{
+    for (size_t i = 0; i < f->s->nindexes; i++)
+        index_data_clear(&f->data[i]);
+    entries_clear(&f->entries);
+    f->n = 0;
+}
+
+void informer_store_fresh_free(informer_store_fresh *f)
+{
+    if (!f)
+        return;
+    informer_store_fresh_reset(f);
+    free(f->data);
+    free(f->datas);
+    free(f);
+}
+
+int informer_store_fresh_add(informer_store_fresh *f, cJSON *item)
+{
+    informer_store *s = f->s;
+    informer_obj *parsed = NULL, *o = NULL, *dup;
+    informer_index_keys *keys = NULL;
+    int err;
+    if ((err = obj_new(&parsed, item)) == MB_EINVAL) {
+        log_warn("skipping a listed object without metadata.name");
+        return 0;
+    }
+    if (err < 0)
+        return err;
+    pthread_rwlock_rdlock(&s->lock); /* the index functions */
+    err = keys_compute(&keys, s, parsed);
+    pthread_rwlock_unlock(&s->lock);
+    if (err < 0 || (err = obj_store(&o, parsed)) < 0) {
+        keys_free(keys, s->nindexes);
+        informer_obj_free(parsed);
+        return err;
+    }
+    informer_obj_free(parsed);
+    /* A key listed twice: the later one wins. */
+    if ((dup = state_remove(&f->entries, f->datas, s->nindexes, o->key)) != NULL) {
+        informer_obj_free(dup);
+        f->n--;
+    }
+    err = state_add(&f->entries, f->datas, s->nindexes, o, keys);
+    free(keys);
+    if (err == 0)
+        f->n++;
+    return err;
+}
+
+int informer_store_fresh_commit(informer_changes *out, informer_store_fresh *f)
+{
+    informer_store *s = f->s;
+    entry *e, *tmp;
+    size_t start = out->len;
     int err = 0;
-    entry *fresh = NULL, *e, *tmp;
-    index_data *fresh_data = NULL;
-    index_data **datas = NULL;
-    size_t n = 0, start = out->len;
-    cJSON *item;
 
     pthread_rwlock_wrlock(&s->lock);
-    /* Build the new state aside; the store changes only when it is complete. */
-    if (!(fresh_data = calloc(s->nindexes ? s->nindexes : 1, sizeof(*fresh_data))) ||
-        !(datas = calloc(s->nindexes ? s->nindexes : 1, sizeof(*datas)))) {
-        err = mb_error_set(MB_ENOMEM, "out of memory replacing the cache");
+    if ((err = changes_reserve(out, f->n + HASH_COUNT(s->entries))) < 0)
         goto done;
-    }
-    for (size_t i = 0; i < s->nindexes; i++)
-        datas[i] = &fresh_data[i];
-    while (items && (item = cJSON_DetachItemViaPointer(items, items->child)) != NULL) {
-        informer_obj *o = NULL, *dup;
-        informer_index_keys *keys = NULL;
-        if ((err = obj_new(&o, item)) == MB_EINVAL) {
-            log_warn("skipping a listed object without metadata.name");
-            err = 0;
-            continue;
-        }
-        if (err < 0)
-            goto done;
-        if ((err = keys_compute(&keys, s, o)) < 0) {
-            informer_obj_free(o);
-            goto done;
-        }
-        /* A key listed twice: the later one wins. */
-        dup = state_remove(&fresh, datas, s->nindexes, o->key);
-        if (dup) {
-            informer_obj_free(dup);
-            n--;
-        }
-        err = state_add(&fresh, datas, s->nindexes, o, keys);
-        free(keys);
-        if (err < 0)
-            goto done;
-        n++;
-    }
-    if ((err = changes_reserve(out, n + HASH_COUNT(s->entries))) < 0)
-        goto done;
-
-    HASH_ITER(hh, fresh, e, tmp) {
+    HASH_ITER(hh, f->entries, e, tmp) {
         entry *old = NULL;
         HASH_FIND(hh, s->entries, e->obj->key, strlen(e->obj->key), old);
         if (!old)
-            changes_push(out, INFORMER_ADDED, NULL, informer_obj_ref(e->obj));
+            changes_push(out, INFORMER_ADDED, NULL, obj_view(e->obj));
         else if (strcmp(old->obj->rv, e->obj->rv) != 0 || !*e->obj->rv)
-            changes_push(out, INFORMER_UPDATED, informer_obj_ref(old->obj), informer_obj_ref(e->obj));
+            changes_push(out, INFORMER_UPDATED, obj_view(old->obj), obj_view(e->obj));
     }
     HASH_ITER(hh, s->entries, e, tmp) {
         entry *now = NULL;
-        HASH_FIND(hh, fresh, e->obj->key, strlen(e->obj->key), now);
+        HASH_FIND(hh, f->entries, e->obj->key, strlen(e->obj->key), now);
         if (!now)
-            changes_push(out, INFORMER_DELETED, informer_obj_ref(e->obj), NULL);
+            changes_push(out, INFORMER_DELETED, obj_view(e->obj), NULL);
+    }
+    for (size_t i = start; i < out->len; i++) {
+        const informer_change *c = &out->items[i];
+        if ((c->type != INFORMER_DELETED && !c->new_obj) || (c->type != INFORMER_ADDED && !c->old_obj)) {
+            for (size_t j = start; j < out->len; j++) {
+                informer_obj_free(out->items[j].old_obj);
+                informer_obj_free(out->items[j].new_obj);
+            }
+            out->len = start;
+            err = mb_error_set(MB_ENOMEM, "out of memory replacing the cache");
+            goto done;
+        }
     }
 
-    /* Swap: the store takes the new state, the old one is freed below. */
+    /* Swap: the store takes the new state; the old one is freed with f. */
     tmp = s->entries;
-    s->entries = fresh;
-    fresh = tmp;
+    s->entries = f->entries;
+    f->entries = tmp;
     {
         size_t i = 0;
         for (store_index *ix = s->indexes; ix; ix = ix->next, i++) {
             index_data old = ix->data;
-            ix->data = fresh_data[i];
-            fresh_data[i] = old;
+            ix->data = f->data[i];
+            f->data[i] = old;
         }
     }
 done:
     pthread_rwlock_unlock(&s->lock);
-    for (size_t i = 0; fresh_data && i < s->nindexes; i++)
-        index_data_clear(&fresh_data[i]);
-    entries_clear(&fresh);
-    free(fresh_data);
-    free(datas);
-    cJSON_Delete(items);
+    informer_store_fresh_free(f);
     if (err == 0 && out->len - start > 1)
         qsort(out->items + start, out->len - start, sizeof(*out->items), changes_cmp);
     return err;
+}
+
+int informer_store_replace(informer_changes *out, informer_store *s, cJSON *items)
+{
+    informer_store_fresh *f = NULL;
+    cJSON *item;
+    int err = informer_store_fresh_new(&f, s);
+    while (err == 0 && items && (item = cJSON_DetachItemViaPointer(items, items->child)) != NULL)
+        err = informer_store_fresh_add(f, item);
+    cJSON_Delete(items);
+    if (err < 0) {
+        informer_store_fresh_free(f);
+        return err;
+    }
+    return informer_store_fresh_commit(out, f);
 }
 
 int informer_store_get(informer_obj **out, informer_store *s, const char *key)
@@ -739,10 +884,12 @@ int informer_store_get(informer_obj **out, informer_store *s, const char *key)
     pthread_rwlock_rdlock(&s->lock);
     HASH_FIND(hh, s->entries, key, strlen(key), e);
     if (e)
-        *out = informer_obj_ref(e->obj);
+        *out = obj_view(e->obj);
     pthread_rwlock_unlock(&s->lock);
-    if (!*out)
+    if (!e)
         return mb_error_set(MB_ENOTFOUND, "%s is not in the cache", key);
+    if (!*out)
+        return mb_error_set(MB_ENOMEM, "out of memory reading %s from the cache", key);
     return 0;
 }
 
@@ -755,9 +902,14 @@ int informer_store_list(informer_objs **out, informer_store *s)
     pthread_rwlock_rdlock(&s->lock);
     if ((err = objs_new(&l, HASH_COUNT(s->entries))) == 0) {
         HASH_ITER(hh, s->entries, e, tmp)
-            l->items[l->len++] = informer_obj_ref(e->obj);
+            if (!(l->items[l->len++] = obj_view(e->obj)))
+                err = MB_ENOMEM;
     }
     pthread_rwlock_unlock(&s->lock);
+    if (err == MB_ENOMEM) {
+        informer_objs_free(l);
+        return mb_error_set(MB_ENOMEM, "out of memory listing cached objects");
+    }
     if (err < 0)
         return err;
     if (l->len > 1)
@@ -789,12 +941,16 @@ int informer_store_by_index(informer_objs **out, informer_store *s, const char *
         HASH_ITER(hh, b->members, m, tmp) {
             entry *e = NULL;
             HASH_FIND(hh, s->entries, m->key, strlen(m->key), e);
-            if (e)
-                l->items[l->len++] = informer_obj_ref(e->obj);
+            if (e && !(l->items[l->len++] = obj_view(e->obj)))
+                err = MB_ENOMEM;
         }
     }
 done:
     pthread_rwlock_unlock(&s->lock);
+    if (err == MB_ENOMEM) {
+        informer_objs_free(l);
+        return mb_error_set(MB_ENOMEM, "out of memory listing cached objects");
+    }
     if (err < 0)
         return err;
     if (l->len > 1)

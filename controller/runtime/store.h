@@ -138,6 +138,21 @@ int informer_store_delete(informer_changes *out, informer_store *s, cJSON *obj);
  */
 int informer_store_replace(informer_changes *out, informer_store *s, cJSON *items);
 
+/*
+ * The same built one object at a time (a paged list feeds it as the pages
+ * arrive, so that only one page is ever parsed at once): fresh_new, then
+ * fresh_add for each listed object (taking ownership; objects without a name
+ * are skipped), fresh_reset to start over, and fresh_commit, which makes the
+ * store hold exactly those objects, appends the difference to out as replace
+ * does, and frees f in every case. On error the store is unchanged.
+ */
+typedef struct informer_store_fresh informer_store_fresh;
+int informer_store_fresh_new(informer_store_fresh **out, informer_store *s);
+int informer_store_fresh_add(informer_store_fresh *f, cJSON *item);
+void informer_store_fresh_reset(informer_store_fresh *f);
+int informer_store_fresh_commit(informer_changes *out, informer_store_fresh *f);
+void informer_store_fresh_free(informer_store_fresh *f);
+
 /* A reference to the object under key; MB_ENOTFOUND when absent. */
 int informer_store_get(informer_obj **out, informer_store *s, const char *key);
 

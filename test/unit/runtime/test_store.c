@@ -223,6 +223,36 @@ static void test_replace_diff(void **state)
     informer_store_free(s);
 }
 
+/* A list fed one object at a time, that starts over half way (an expired continue token). */
+static void test_fresh_state_built_one_object_at_a_time(void **state)
+{
+    (void)state;
+    informer_store *s = NULL;
+    informer_store_fresh *f = NULL;
+    informer_changes ch = { 0 };
+    informer_obj *got = NULL;
+    assert_int_equal(informer_store_new(&s), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "a", "1", NULL, NULL)), 0);
+    informer_changes_clear(&ch);
+
+    assert_int_equal(informer_store_fresh_new(&f, s), 0);
+    assert_int_equal(informer_store_fresh_add(f, obj("ns", "x", "5", NULL, NULL)), 0);
+    informer_store_fresh_reset(f);
+    assert_string_equal(list_keys(s), "ns/a"); /* nothing shows before the commit */
+    assert_int_equal(informer_store_fresh_add(f, obj("ns", "a", "2", NULL, NULL)), 0);
+    assert_int_equal(informer_store_fresh_add(f, obj("ns", "b", "3", NULL, NULL)), 0);
+    assert_int_equal(informer_store_fresh_commit(&ch, f), 0);
+    assert_string_equal(changes_str(&ch), "U:ns/a@1>2 A:ns/b@3");
+    assert_string_equal(list_keys(s), "ns/a,ns/b");
+    /* what a reader gets is the object as listed, read back from the compact copy */
+    assert_int_equal(informer_store_get(&got, s, "ns/b"), 0);
+    assert_string_equal(json_str(informer_obj_json(got), "metadata", "name", NULL), "b");
+    assert_string_equal(informer_obj_resource_version(got), "3");
+    informer_obj_free(got);
+    informer_changes_clear(&ch);
+    informer_store_free(s);
+}
+
 static void test_replace_skips_nameless_and_duplicates(void **state)
 {
     (void)state;
@@ -442,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_upsert_and_delete),
         cmocka_unit_test(test_replace_diff),
         cmocka_unit_test(test_replace_skips_nameless_and_duplicates),
+        cmocka_unit_test(test_fresh_state_built_one_object_at_a_time),
         cmocka_unit_test(test_indexes_follow_changes),
         cmocka_unit_test(test_failing_index_leaves_store_unchanged),
         cmocka_unit_test(test_reference_outlives_store),
