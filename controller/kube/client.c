@@ -651,7 +651,13 @@ static int handle_setup(kube_client *c, handle *h, const char *method, const cha
     SET(CURLOPT_WRITEFUNCTION, on_write);
     SET(CURLOPT_WRITEDATA, x);
     SET(CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms < CONNECT_TIMEOUT_MS ? c->timeout_ms : CONNECT_TIMEOUT_MS);
-    SET(CURLOPT_ACCEPT_ENCODING, ""); /* whatever this libcurl can decode */
+    /*
+     * Whatever this libcurl can decode, except on a stream: a watch from no
+     * resourceVersion is served as a WatchList, which the apiserver gzips one
+     * member per event, and libcurl stops after the first member.
+     */
+    if (!stream)
+        SET(CURLOPT_ACCEPT_ENCODING, "");
     /*
      * TCP keepalive on every connection, since a watch may reuse one a plain
      * request opened; it finds a dead peer on an idle watch.
@@ -1016,6 +1022,8 @@ int kube_list(cJSON **out, kube_client *c, const kube_resource *r, const char *n
              * client-go's pager does.
              */
             log_info("GET %s: the continue token expired; listing again without pages", path);
+            if (opts && opts->each && (err = opts->each(opts->each_ctx, NULL)) < 0)
+                goto done;
             cJSON_Delete(cJSON_DetachItemViaPointer(merged, items));
             if (!(items = cJSON_AddArrayToObject(merged, "items"))) {
                 err = nomem();
@@ -1031,6 +1039,12 @@ int kube_list(cJSON **out, kube_client *c, const kube_resource *r, const char *n
         }
         if ((err = answer(&page, &resp, "GET", path)) < 0)
             goto done;
+        if (opts && opts->each) {
+            cJSON *list = cJSON_GetObjectItemCaseSensitive(page, "items"), *item;
+            while (cJSON_IsArray(list) && (item = cJSON_DetachItemViaPointer(list, list->child)) != NULL)
+                if ((err = opts->each(opts->each_ctx, item)) < 0)
+                    goto done;
+        }
         items_move(items, page);
         const char *page_rv = json_str(page, "metadata", "resourceVersion", NULL);
         if (page_rv) {

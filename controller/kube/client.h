@@ -133,6 +133,14 @@ typedef struct {
     const char *field_selector;
     long limit;                   /* page size; 0: 500 */
     const char *resource_version; /* NULL: most recent */
+    /*
+     * When set, each listed object is handed to each (which takes it) as its
+     * page arrives, instead of being merged into the answer's items; NULL
+     * means the list starts over (a continue token expired) and the objects
+     * handed so far are void. A negative return ends the list with it.
+     */
+    int (*each)(void *ctx, cJSON *item);
+    void *each_ctx;
 } kube_list_opts;
 
 /*

@@ -2,7 +2,10 @@
  * A raw watch (kube_watch) against a real kube-apiserver: started from a
  * list's resourceVersion, it delivers a ConfigMap's create, update and delete
  * in order with increasing resourceVersions; a field selector limits it to
- * one object. Works in its own namespace.
+ * one object; started from no resourceVersion (which the apiserver serves as
+ * a WatchList, compressed when asked), it replays the existing objects and
+ * then follows new ones.
+ * Works in its own namespace.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,9 +19,11 @@
 #include "util/error.h"
 #include "util/json.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int setup(void **state)
 {
@@ -120,11 +125,50 @@ static void test_watch_field_selector(void **state)
     free(rv);
 }
 
+static int count_added(void *ctx, kube_watch_type type, cJSON *obj)
+{
+    int *added = ctx;
+    const char *name = json_str(obj, "metadata", "name", NULL);
+    if (type == KUBE_WATCH_ADDED && name && strncmp(name, "pre-", 4) == 0)
+        (*added)++;
+    cJSON_Delete(obj);
+    return *added == 4;
+}
+
+static void *create_slowly(void *arg)
+{
+    itest_fixture *f = arg;
+    for (int i = 2; i <= 4; i++) {
+        nanosleep(&(struct timespec){.tv_nsec = 300 * 1000 * 1000}, NULL);
+        cJSON *cm = itest_json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"pre-%d\"}}", i);
+        kube_create(NULL, f->c, &KUBE_CONFIGMAPS, f->ns, cm);
+        cJSON_Delete(cm);
+    }
+    return NULL;
+}
+
+static void test_watch_from_now_replays_then_follows(void **state)
+{
+    itest_fixture *f = itest_need(state);
+    int added = 0;
+    pthread_t th;
+    kube_watch_opts wo = { .timeout_seconds = 60 };
+    cJSON *cm = itest_json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"pre-1\"}}");
+    assert_int_equal(kube_create(NULL, f->c, &KUBE_CONFIGMAPS, f->ns, cm), 0);
+    cJSON_Delete(cm);
+    /* the existing object, then three created one by one while the stream is open: each must arrive */
+    assert_int_equal(pthread_create(&th, NULL, create_slowly, f), 0);
+    assert_int_equal(kube_watch(f->c, &KUBE_CONFIGMAPS, f->ns, &wo, count_added, &added), MB_ESTOPPED);
+    pthread_join(th, NULL);
+    assert_int_equal(added, 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_watch_sees_changes_in_order, setup, itest_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_watch_field_selector, setup, itest_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_watch_from_now_replays_then_follows, setup, itest_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
