@@ -13,6 +13,8 @@ E2E_PASSED=0
 E2E_FAILED=0
 E2E_OPERATOR_PID=""
 E2E_OPERATOR_LOGS=()
+E2E_PIDS=()      # helper processes (governed API doubles) stopped at the end
+E2E_SECRETS=()   # credentials that must never appear in a log (e2e_secret)
 
 : "${KUBECONFIG:?run through hack/test.sh (KUBECONFIG of the local control plane)}"
 : "${MEMBRANE_BIN:?MEMBRANE_BIN must name the membrane binary}"
@@ -72,6 +74,52 @@ install_operator_rbac() {
   kubectl apply -f "$E2E_ROOT/manifests/namespace.yaml" >/dev/null
   kubectl apply -n membrane-system -f "$E2E_ROOT/manifests/serviceaccount.yaml" -f "$E2E_ROOT/manifests/rbac.yaml" >/dev/null
   bash "$E2E_ROOT/hack/cluster.sh" sa-kubeconfig membrane-system membrane "$E2E_DIR/operator.kubeconfig" 2h
+  # the operator's bearer token: no log may ever show it
+  local token
+  token=$(kubectl --kubeconfig "$E2E_DIR/operator.kubeconfig" config view --raw -o 'jsonpath={.users[*].user.token}')
+  [ -n "$token" ] || { echo "install_operator_rbac: no token in $E2E_DIR/operator.kubeconfig"; return 1; }
+  e2e_secret "$token"
+}
+
+# e2e_secret VALUE: a credential the test hands out (a bearer token); e2e_finish
+# fails the file when any log it wrote (the operator's, a double's: every *.log
+# and *.out in E2E_DIR) contains it, or, for a JWT, its signature
+e2e_secret() {
+  [ -n "$1" ] || return 0
+  E2E_SECRETS+=("$1")
+  case $1 in *.*.*) E2E_SECRETS+=("${1##*.}") ;; esac
+}
+
+# The logs e2e_secret guards: every operator log, and every *.log and *.out in E2E_DIR.
+e2e_logs() {
+  local f
+  for f in "${E2E_OPERATOR_LOGS[@]}" "$E2E_DIR"/*.log "$E2E_DIR"/*.out; do
+    [ -f "$f" ] && echo "$f"
+  done | sort -u
+}
+
+# secrets_absent: 0 when no log holds a secret; names each log that does, never the secret
+secrets_absent() {
+  local s f found=0 n=0
+  for s in "${E2E_SECRETS[@]}"; do
+    n=$((n + 1))
+    while IFS= read -r f; do
+      if grep -qF -- "$s" "$f"; then
+        echo "credential #$n (${#s} characters) appears in $(basename "$f"), line $(grep -nF -- "$s" "$f" | head -1 | cut -d: -f1)"
+        found=1
+      fi
+    done < <(e2e_logs)
+  done
+  return $found
+}
+
+# redact < text > text: the secrets replaced by [redacted], for printing logs
+redact() {
+  local s args=()
+  for s in "${E2E_SECRETS[@]}"; do
+    args+=(-e "s/$(printf '%s' "$s" | sed 's/[][\\.*^$/]/\\&/g')/[redacted]/g")
+  done
+  if [ ${#args[@]} -gt 0 ]; then sed "${args[@]}"; else cat; fi
 }
 
 # operator_start [extra flags]: the operator under the manifests' ServiceAccount
@@ -100,6 +148,7 @@ good_api_start() {
   "$MEMBRANE_DOUBLE" --listen 127.0.0.1:0 --fixed-digest "$(digest any)" --default-behaviour good \
     >"$E2E_DIR/good-api.out" 2>"$E2E_DIR/good-api.log" &
   E2E_GOOD_API_PID=$!
+  E2E_PIDS+=("$E2E_GOOD_API_PID")
   eventually 10 grep -q listening "$E2E_DIR/good-api.out"
   E2E_GOOD_URL=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$E2E_DIR/good-api.out")
 }
@@ -150,11 +199,13 @@ EOF
 }
 
 e2e_finish() {
-  local rc=$?
+  local rc=$? p
   operator_kill
-  [ -z "${E2E_GOOD_API_PID:-}" ] || kill "$E2E_GOOD_API_PID" 2>/dev/null || true
+  for p in "${E2E_PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  echo
+  check "no log of this file carries a bearer token (${#E2E_SECRETS[@]} strings looked for in $(e2e_logs | wc -l) logs)" secrets_absent
   if [ "$E2E_FAILED" -gt 0 ] || [ $rc -ne 0 ]; then
-    for l in "${E2E_OPERATOR_LOGS[@]}"; do echo "== $l"; tail -40 "$l"; done
+    for l in "${E2E_OPERATOR_LOGS[@]}"; do echo "== $l"; tail -40 "$l" | redact; done
   fi
   rm -rf "$E2E_DIR"
   echo
