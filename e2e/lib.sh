@@ -60,6 +60,15 @@ condition_is() { # ns gar type status [reason]
   equals "$4" jp "$1" "gar/$2" "{.status.conditions[?(@.type==\"$3\")].status}" &&
     { [ -z "${5:-}" ] || equals "$5" jp "$1" "gar/$2" "{.status.conditions[?(@.type==\"$3\")].reason}"; }
 }
+# releases_settled: no GovernedAPIRelease in the cluster (an earlier file's included) is in
+# the middle of a release, so none will count a rollout or rollback of its own; one held at
+# a gate that says Stalled=True (no target, a claimed target) waits for a change of its own
+releases_settled() {
+  local busy
+  busy=$(kubectl get gar -A -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name}|{.status.phase}|{.status.observedGeneration}|{.metadata.generation}|{.status.conditions[?(@.type=="Stalled")].status}{"\n"}{end}' |
+    awk -F'|' '($2 ~ /^(|Pending|Gating|RollingOut|Verifying|Observing|RollingBack)$/ && $5 != "True") || $3 != $4')
+  [ -z "$busy" ] || { echo "in flight (name|phase|observedGeneration|generation|Stalled): $busy"; return 1; }
+}
 has_event() { # ns object reason
   kubectl -n "$1" get events --field-selector "involvedObject.name=$2,reason=$3" -o name | grep -q .
 }
@@ -140,6 +149,31 @@ operator_stop() { # SIGTERM; returns the exit code
   wait "$E2E_OPERATOR_PID" || rc=$?
   E2E_OPERATOR_PID=""
   return $rc
+}
+
+# operator_port metrics|health: the port the running operator bound for --metrics-addr or
+# --health-addr (lib.sh passes 127.0.0.1:0), from its log line "serving ... (port N)"
+operator_port() {
+  local what='/metrics' log=${E2E_OPERATOR_LOGS[${#E2E_OPERATOR_LOGS[@]}-1]}
+  [ "$1" = health ] && what='/healthz and /readyz'
+  sed -n "s|.*\"serving [^\"]*$what[^\"]* on [^ ]* (port \([0-9]*\))\".*|\1|p" "$log" | tail -1
+}
+
+# metrics_scrape OUT: GET /metrics of the running operator into OUT; fails unless it
+# answers 200 with the Prometheus text format's Content-Type
+metrics_scrape() {
+  local port type
+  port=$(operator_port metrics)
+  [ -n "$port" ] || { echo "metrics_scrape: the operator's log does not say which port serves /metrics"; return 1; }
+  type=$(curl -fsS --max-time 10 -o "$1" -w '%{content_type}' "http://127.0.0.1:$port/metrics") || return 1
+  [ "$type" = "text/plain; version=0.0.4; charset=utf-8" ] || { echo "/metrics Content-Type: $type"; return 1; }
+}
+
+# metrics_check AFTER [--before BEFORE] [EXPECT...]: e2e/metrics_check.py, which parses the
+# scrapes with prometheus_client (hack/python.sh installs it) and checks them against API.md
+metrics_check() {
+  [ -n "${E2E_PYTHON:-}" ] || E2E_PYTHON=$(bash "$E2E_ROOT/hack/python.sh") || return 1
+  "$E2E_PYTHON" "$E2E_ROOT/e2e/metrics_check.py" "$@"
 }
 
 # A governed API double where every digest behaves well: E2E_GOOD_URL.
