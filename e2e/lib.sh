@@ -13,6 +13,8 @@ E2E_PASSED=0
 E2E_FAILED=0
 E2E_OPERATOR_PID=""
 E2E_OPERATOR_LOGS=()
+E2E_PIDS=()      # helper processes (governed API doubles) stopped at the end
+E2E_SECRETS=()   # credentials that must never appear in a log (e2e_secret)
 
 : "${KUBECONFIG:?run through hack/test.sh (KUBECONFIG of the local control plane)}"
 : "${MEMBRANE_BIN:?MEMBRANE_BIN must name the membrane binary}"
@@ -58,6 +60,15 @@ condition_is() { # ns gar type status [reason]
   equals "$4" jp "$1" "gar/$2" "{.status.conditions[?(@.type==\"$3\")].status}" &&
     { [ -z "${5:-}" ] || equals "$5" jp "$1" "gar/$2" "{.status.conditions[?(@.type==\"$3\")].reason}"; }
 }
+# releases_settled: no GovernedAPIRelease in the cluster (an earlier file's included) is in
+# the middle of a release, so none will count a rollout or rollback of its own; one held at
+# a gate that says Stalled=True (no target, a claimed target) waits for a change of its own
+releases_settled() {
+  local busy
+  busy=$(kubectl get gar -A -o jsonpath='{range .items[*]}{.metadata.namespace}/{.metadata.name}|{.status.phase}|{.status.observedGeneration}|{.metadata.generation}|{.status.conditions[?(@.type=="Stalled")].status}{"\n"}{end}' |
+    awk -F'|' '($2 ~ /^(|Pending|Gating|RollingOut|Verifying|Observing|RollingBack)$/ && $5 != "True") || $3 != $4')
+  [ -z "$busy" ] || { echo "in flight (name|phase|observedGeneration|generation|Stalled): $busy"; return 1; }
+}
 has_event() { # ns object reason
   kubectl -n "$1" get events --field-selector "involvedObject.name=$2,reason=$3" -o name | grep -q .
 }
@@ -72,6 +83,52 @@ install_operator_rbac() {
   kubectl apply -f "$E2E_ROOT/manifests/namespace.yaml" >/dev/null
   kubectl apply -n membrane-system -f "$E2E_ROOT/manifests/serviceaccount.yaml" -f "$E2E_ROOT/manifests/rbac.yaml" >/dev/null
   bash "$E2E_ROOT/hack/cluster.sh" sa-kubeconfig membrane-system membrane "$E2E_DIR/operator.kubeconfig" 2h
+  # the operator's bearer token: no log may ever show it
+  local token
+  token=$(kubectl --kubeconfig "$E2E_DIR/operator.kubeconfig" config view --raw -o 'jsonpath={.users[*].user.token}')
+  [ -n "$token" ] || { echo "install_operator_rbac: no token in $E2E_DIR/operator.kubeconfig"; return 1; }
+  e2e_secret "$token"
+}
+
+# e2e_secret VALUE: a credential the test hands out (a bearer token); e2e_finish
+# fails the file when any log it wrote (the operator's, a double's: every *.log
+# and *.out in E2E_DIR) contains it, or, for a JWT, its signature
+e2e_secret() {
+  [ -n "$1" ] || return 0
+  E2E_SECRETS+=("$1")
+  case $1 in *.*.*) E2E_SECRETS+=("${1##*.}") ;; esac
+}
+
+# The logs e2e_secret guards: every operator log, and every *.log and *.out in E2E_DIR.
+e2e_logs() {
+  local f
+  for f in "${E2E_OPERATOR_LOGS[@]}" "$E2E_DIR"/*.log "$E2E_DIR"/*.out; do
+    [ -f "$f" ] && echo "$f"
+  done | sort -u
+}
+
+# secrets_absent: 0 when no log holds a secret; names each log that does, never the secret
+secrets_absent() {
+  local s f found=0 n=0
+  for s in "${E2E_SECRETS[@]}"; do
+    n=$((n + 1))
+    while IFS= read -r f; do
+      if grep -qF -- "$s" "$f"; then
+        echo "credential #$n (${#s} characters) appears in $(basename "$f"), line $(grep -nF -- "$s" "$f" | head -1 | cut -d: -f1)"
+        found=1
+      fi
+    done < <(e2e_logs)
+  done
+  return $found
+}
+
+# redact < text > text: the secrets replaced by [redacted], for printing logs
+redact() {
+  local s args=()
+  for s in "${E2E_SECRETS[@]}"; do
+    args+=(-e "s/$(printf '%s' "$s" | sed 's/[][\\.*^$/]/\\&/g')/[redacted]/g")
+  done
+  if [ ${#args[@]} -gt 0 ]; then sed "${args[@]}"; else cat; fi
 }
 
 # operator_start [extra flags]: the operator under the manifests' ServiceAccount
@@ -94,12 +151,38 @@ operator_stop() { # SIGTERM; returns the exit code
   return $rc
 }
 
+# operator_port metrics|health: the port the running operator bound for --metrics-addr or
+# --health-addr (lib.sh passes 127.0.0.1:0), from its log line "serving ... (port N)"
+operator_port() {
+  local what='/metrics' log=${E2E_OPERATOR_LOGS[${#E2E_OPERATOR_LOGS[@]}-1]}
+  [ "$1" = health ] && what='/healthz and /readyz'
+  sed -n "s|.*\"serving [^\"]*$what[^\"]* on [^ ]* (port \([0-9]*\))\".*|\1|p" "$log" | tail -1
+}
+
+# metrics_scrape OUT: GET /metrics of the running operator into OUT; fails unless it
+# answers 200 with the Prometheus text format's Content-Type
+metrics_scrape() {
+  local port type
+  port=$(operator_port metrics)
+  [ -n "$port" ] || { echo "metrics_scrape: the operator's log does not say which port serves /metrics"; return 1; }
+  type=$(curl -fsS --max-time 10 -o "$1" -w '%{content_type}' "http://127.0.0.1:$port/metrics") || return 1
+  [ "$type" = "text/plain; version=0.0.4; charset=utf-8" ] || { echo "/metrics Content-Type: $type"; return 1; }
+}
+
+# metrics_check AFTER [--before BEFORE] [EXPECT...]: e2e/metrics_check.py, which parses the
+# scrapes with prometheus_client (hack/python.sh installs it) and checks them against API.md
+metrics_check() {
+  [ -n "${E2E_PYTHON:-}" ] || E2E_PYTHON=$(bash "$E2E_ROOT/hack/python.sh") || return 1
+  "$E2E_PYTHON" "$E2E_ROOT/e2e/metrics_check.py" "$@"
+}
+
 # A governed API double where every digest behaves well: E2E_GOOD_URL.
 good_api_start() {
   : "${MEMBRANE_DOUBLE:?MEMBRANE_DOUBLE must name the governed-api-double binary}"
   "$MEMBRANE_DOUBLE" --listen 127.0.0.1:0 --fixed-digest "$(digest any)" --default-behaviour good \
     >"$E2E_DIR/good-api.out" 2>"$E2E_DIR/good-api.log" &
   E2E_GOOD_API_PID=$!
+  E2E_PIDS+=("$E2E_GOOD_API_PID")
   eventually 10 grep -q listening "$E2E_DIR/good-api.out"
   E2E_GOOD_URL=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$E2E_DIR/good-api.out")
 }
@@ -150,11 +233,13 @@ EOF
 }
 
 e2e_finish() {
-  local rc=$?
+  local rc=$? p
   operator_kill
-  [ -z "${E2E_GOOD_API_PID:-}" ] || kill "$E2E_GOOD_API_PID" 2>/dev/null || true
+  for p in "${E2E_PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+  echo
+  check "no log of this file carries a bearer token (${#E2E_SECRETS[@]} strings looked for in $(e2e_logs | wc -l) logs)" secrets_absent
   if [ "$E2E_FAILED" -gt 0 ] || [ $rc -ne 0 ]; then
-    for l in "${E2E_OPERATOR_LOGS[@]}"; do echo "== $l"; tail -40 "$l"; done
+    for l in "${E2E_OPERATOR_LOGS[@]}"; do echo "== $l"; tail -40 "$l" | redact; done
   fi
   rm -rf "$E2E_DIR"
   echo

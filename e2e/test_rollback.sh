@@ -5,12 +5,29 @@
 # available and a receipt chain that `membrane receipt verify` accepts; a GitOps
 # revert after a rollback; automatic: false; a rollback target that is itself
 # bad (Failed, Stalled, the Deployment left alone); and the operator killed in
-# each part of RollingBack, finishing the rollback after its restart.
+# each part of RollingBack, finishing the rollback after its restart. /metrics,
+# scraped before and after the scenarios of one operator process and parsed with
+# prometheus_client, has API.md's metrics and counted exactly what they did.
 source "$(dirname "$0")/lib.sh"
 
 install_operator_rbac
 good_api_start
 operator_start
+
+say "/metrics before the scenarios"
+check "no release of an earlier run is still in flight" eventually 120 releases_settled
+check "/metrics answers 200 in the Prometheus text format" metrics_scrape "$E2E_DIR/metrics-before.txt"
+check "it parses, with every metric of API.md, its type, labels and millisecond-to-minute buckets; is_leader 1, build_info 1" \
+  metrics_check "$E2E_DIR/metrics-before.txt" 'membrane_is_leader==1' 'membrane_build_info==1'
+# the check itself fails on what a Prometheus server would refuse
+refuses() { # file pattern: metrics_check fails on file, saying pattern
+  if metrics_check "$1" > "$E2E_DIR/refused.txt"; then echo "metrics_check accepted $1"; return 1; fi
+  grep -q "$2" "$E2E_DIR/refused.txt" || { cat "$E2E_DIR/refused.txt"; return 1; }
+}
+sed 's/^membrane_is_leader .*/membrane_is_leader{ 1/' "$E2E_DIR/metrics-before.txt" > "$E2E_DIR/metrics-broken.txt"
+check "a malformed sample line fails the check" refuses "$E2E_DIR/metrics-broken.txt" 'the exposition is malformed'
+{ cat "$E2E_DIR/metrics-before.txt"; grep -A2 '^# HELP membrane_is_leader ' "$E2E_DIR/metrics-before.txt"; } > "$E2E_DIR/metrics-twice.txt"
+check "a family exposed twice fails the check" refuses "$E2E_DIR/metrics-twice.txt" 'appears more than once'
 
 REPO=registry.kfm.local/kfm-api
 GOOD=$(digest rb-good)
@@ -87,6 +104,30 @@ check "Event RollbackFailed" eventually 10 has_event "$ns" kfm-api RollbackFaile
 gen=$(jp "$ns" deploy/kfm-api '{.metadata.generation}')
 sleep 3
 check "the operator stops touching the Deployment" equals "$gen" jp "$ns" deploy/kfm-api '{.metadata.generation}'
+
+say "/metrics after the scenarios: what this operator process did, counted"
+# rollbacks: CrashLoop (first, during Observing, to the bad target), ProgressDeadline,
+# Manual; receipts: RolledBack 4, Succeeded 2 (the revert, Manual's first release),
+# Failed 2 (automatic off, the bad target); checks health and ready ran, against the
+# good double, at least for each Succeeded and RolledBack and before Observing (7), and
+# also for a crash-looping digest whose rollout completed before its crash loop showed
+check "/metrics answers 200 after the scenarios" metrics_scrape "$E2E_DIR/metrics-after.txt"
+check "rollbacks_total rose by exactly CrashLoop 3, ProgressDeadline 1, Manual 1" metrics_check "$E2E_DIR/metrics-after.txt" \
+  --before "$E2E_DIR/metrics-before.txt" 'membrane_rollbacks_total{trigger="CrashLoop"}==3' \
+  'membrane_rollbacks_total{trigger="ProgressDeadline"}==1' 'membrane_rollbacks_total{trigger="Manual"}==1' \
+  'membrane_rollbacks_total==5'
+check "rollouts_total rose by exactly RolledBack 4, Succeeded 2, Failed 2" metrics_check "$E2E_DIR/metrics-after.txt" \
+  --before "$E2E_DIR/metrics-before.txt" 'membrane_rollouts_total{outcome="RolledBack"}==4' \
+  'membrane_rollouts_total{outcome="Succeeded"}==2' 'membrane_rollouts_total{outcome="Failed"}==2' \
+  'membrane_rollouts_total==8'
+check "reconciles, API requests and check durations counted; no check failed" metrics_check "$E2E_DIR/metrics-after.txt" \
+  --before "$E2E_DIR/metrics-before.txt" \
+  'membrane_reconcile_total{kind="GovernedAPIRelease",result="success"}>0' \
+  'membrane_reconcile_duration_seconds_count{kind="GovernedAPIRelease"}>0' \
+  'membrane_api_requests_total{verb="PATCH",code="200"}>=5' 'membrane_api_requests_total{verb="GET",code="200"}>0' \
+  'membrane_verification_check_duration_seconds_count{check="health"}>=7' \
+  'membrane_verification_check_duration_seconds_count{check="ready"}>=7' \
+  'membrane_verification_failures_total==0'
 
 say "the operator killed in each part of RollingBack finishes the rollback after its restart"
 # 1: after the status write that starts RollingBack, before the patch back

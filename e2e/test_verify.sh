@@ -19,14 +19,14 @@ declare -A BAD=( [uncited]=focus-ask:UncitedAnswer [restricted-leak]=public-rest
 ns=$(new_namespace verify)
 deployment "$ns" kfm-api "$REPO@$GOOD"
 token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+e2e_secret "$token"
 kubectl -n "$ns" create secret generic smoke-token --from-literal=token="$token" >/dev/null
 printf '%s' "$token" > "$E2E_DIR/token"
 behaviours=(--behaviour "$GOOD=good" --behaviour "$GOOD2=good" --behaviour "$LINEAGE=lineage-404")
 for b in "${!BAD[@]}"; do behaviours+=(--behaviour "$(digest "v-$b")=$b"); done
 "$MEMBRANE_DOUBLE" --listen 127.0.0.1:0 --namespace "$ns" --deployment kfm-api --container api --slow-ms 2500 \
   --token-file "$E2E_DIR/token" "${behaviours[@]}" >"$E2E_DIR/double.out" 2>"$E2E_DIR/double.log" &
-double_pid=$!
-trap 'kill $double_pid 2>/dev/null || true; e2e_finish' EXIT
+E2E_PIDS+=($!)
 eventually 10 grep -q listening "$E2E_DIR/double.out"
 url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$E2E_DIR/double.out")
 

@@ -1,6 +1,8 @@
 /*
  * Hand-rolled over getopt_long so that every error names the flag and what to
  * fix, and so that subcommands (version, receipt verify) come before flags.
+ * --help is acted on only once the whole line has parsed, so that
+ * `membrane run FLAGS... --help` checks FLAGS without running anything.
  */
 #include "cli/options.h"
 #include "util/error.h"
@@ -101,6 +103,7 @@ int cli_options_parse(cli_options *out, int argc, char **argv)
     };
     int err = 0;
     int first = 1;
+    bool help = false;
 
     memset(out, 0, sizeof(*out));
     out->command = CLI_RUN;
@@ -159,12 +162,14 @@ int cli_options_parse(cli_options *out, int argc, char **argv)
             if (mb_log_level_parse(&out->log_level, optarg) < 0)
                 return mb_error_set(MB_EINVAL, "--log-level \"%s\": want debug, info, warn or error", optarg);
             break;
-        case 'h': out->command = CLI_HELP; return 0;
+        case 'h': help = true; break; /* after the rest of the line is checked */
         case ':': return mb_error_set(MB_EINVAL, "%s needs a value; see membrane --help", flag);
         default: return mb_error_set(MB_EINVAL, "unknown flag %s; see membrane --help", flag);
         }
     }
     if (optind < sub_argc)
         return mb_error_set(MB_EINVAL, "unexpected argument \"%s\"; see membrane --help", sub_argv[optind]);
+    if (help)
+        out->command = CLI_HELP;
     return 0;
 }

@@ -32,7 +32,13 @@ typedef struct {
     const char *receipt_file;     /* receipt verify -f */
 } cli_options;
 
-/* Fills out from argv (pointers borrow argv). 0, or MB_EINVAL with a message naming the flag. */
+/*
+ * Fills out from argv (pointers borrow argv). 0, or MB_EINVAL with a message
+ * naming the flag. -h/--help gives CLI_HELP only when every other argument
+ * parses too: `membrane run ARGS... --help` is a check of ARGS (exit 0 with
+ * the usage, or 2 naming the bad flag), which the install test runs on the
+ * Deployments' args.
+ */
 int cli_options_parse(cli_options *out, int argc, char **argv);
 
 /* The --help text. */

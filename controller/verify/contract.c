@@ -455,6 +455,32 @@ static int job_setup(job *j, check_id id, const contract_input *in, const char *
     return call_setup(&j->calls[2], in, base, name, "GET", dataset_path(missing), NULL, false, timeout_ms);
 }
 
+/*
+ * An answer that echoes the request's Authorization header (a debug page, a
+ * proxy's error page) would carry the bearer token into the quotes of the
+ * messages, and so into the log, Events and the release's status: every
+ * occurrence of the token in an answer is overwritten with '*' before the
+ * answer is judged. A token shorter than TOKEN_MASK_MIN is not looked for:
+ * masking it would mangle answers that merely contain those few characters.
+ */
+#define TOKEN_MASK_MIN 8
+
+static void token_mask(job *jobs, size_t n, const char *token)
+{
+    size_t tlen = token ? strlen(token) : 0;
+    if (tlen < TOKEN_MASK_MIN)
+        return;
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < jobs[i].ncalls; k++) {
+            call *c = &jobs[i].calls[k];
+            char *at = c->resp, *end = c->resp + c->resp_len;
+            while (at && (at = memmem(at, (size_t)(end - at), token, tlen))) {
+                memset(at, '*', tlen);
+                at += tlen;
+            }
+        }
+}
+
 /* Runs every call of every job at once; returns when all have finished. */
 static int jobs_perform(job *jobs, size_t n)
 {
@@ -1018,6 +1044,7 @@ int contract_checks_run(cJSON **out, const contract_input *in)
     }
     if ((err = jobs_perform(jobs, n)) < 0)
         goto done;
+    token_mask(jobs, n, in->token);
     for (size_t i = 0; i < n; i++) {
         verdict v;
         job_judge(&v, &jobs[i], timeout_ms);

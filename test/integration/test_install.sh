@@ -6,8 +6,13 @@
 # ports and flags; `helm lint` passes and values.schema.json refuses bad values;
 # the chart's CRDs are byte-identical to crds/; and the RBAC each install grants
 # is least-privilege: `kubectl auth can-i` as the operator's ServiceAccount
-# allows what the operator needs and refuses the rest.
-# Needs KUBECONFIG (admin), kubectl and go (helm is built by hack/helm.sh).
+# allows what the operator needs and refuses the rest. Each rendered Deployment
+# matches the binary: its args (with $(VAR) expanded as the kubelet does) are
+# accepted by `membrane ARGS... --help`, which checks the whole line and exits 2
+# on an unknown flag or bad value, and its metrics and health ports, probes and
+# the Service's target are the ports those args make the binary listen on.
+# Needs KUBECONFIG (admin), kubectl, go (helm is built by hack/helm.sh) and
+# MEMBRANE_BIN (default build/membrane).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -25,6 +30,8 @@ run() { # what command... : ok when the command succeeds
 command -v kubectl >/dev/null || { echo "FAIL test_install: kubectl is not on PATH"; exit 1; }
 command -v python3 >/dev/null || { echo "FAIL test_install: python3 is not installed (hack/setup.sh installs it)"; exit 1; }
 helm=$(bash hack/helm.sh) || { echo "FAIL test_install: hack/helm.sh could not provide helm"; exit 1; }
+membrane=${MEMBRANE_BIN:-build/membrane}
+[ -x "$membrane" ] || { echo "FAIL test_install: no membrane binary at $membrane (set MEMBRANE_BIN)"; exit 1; }
 
 tmp=$(mktemp -d)
 sa=system:serviceaccount:membrane-system:membrane
@@ -107,6 +114,89 @@ check_deployment() { # label rendered.json extra-args...
     esac
   done < <(python3 "$tmp/check_deployment.py" "$file" "$@" 2>&1)
   [ "$n" -ge 17 ] || fail "$label Deployment: every check ran" "only $n lines"
+}
+
+# The Deployment against the binary: its args expanded as the kubelet expands $(VAR)
+# from the container's env (written NUL-separated to argv-out), and the ports the
+# binary listens on with them (the flag's port, or its default from --help) are the
+# containerPorts the probes and the Service use.
+cat > "$tmp/check_runtime.py" <<'PY'
+import json, re, sys
+items = json.load(open(sys.argv[1]))["items"]
+usage = open(sys.argv[2]).read()
+argv_out = sys.argv[3]
+def check(what, cond, detail=""):
+    print(("ok " if cond else "FAIL ") + what + ("" if cond else " -- " + detail))
+dep = [i for i in items if i["kind"] == "Deployment"][0]
+pod = dep["spec"]["template"]["spec"]
+c = [x for x in pod["containers"] if x["name"] == "membrane"][0]
+# what the kubelet substitutes: a literal value, or a stand-in for one from the downward API
+env = {e["name"]: e.get("value", "membrane-system" if "valueFrom" in e else "") for e in c.get("env", [])}
+undefined = []
+def expand(a):
+    def sub(m):
+        if m.group(0) == "$$":
+            return "$"
+        if m.group(1) not in env:
+            undefined.append(m.group(1))
+            return m.group(0)
+        return env[m.group(1)]
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)", sub, a)
+args = [expand(a) for a in c.get("args", [])]
+check("every $(VAR) in args names a variable of the container's env", not undefined, str(undefined))
+open(argv_out, "w").write("".join(a + "\0" for a in args))
+if c.get("command"):
+    check("no command: the image's entrypoint is the binary", False, str(c["command"]))
+def flag(name):
+    for i, a in enumerate(args):
+        if a.startswith(name + "="):
+            return a.split("=", 1)[1]
+        if a == name and i + 1 < len(args):
+            return args[i + 1]
+    m = re.search(re.escape(name) + r" ADDR .*default (\S+)", usage)
+    return m.group(1) if m else None
+ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+for name, port_name in (("--metrics-addr", "metrics"), ("--health-addr", "health")):
+    addr = flag(name)
+    listens = int(addr.rsplit(":", 1)[1]) if addr and re.search(r":\d+$", addr) else None
+    check(f"containerPort {port_name} is the port {name} listens on ({addr})", listens is not None and ports.get(port_name) == listens,
+          f"containerPort {ports.get(port_name)}, {name} {addr}")
+    check(f"{name} listens on every interface, so the kubelet and Prometheus reach it",
+          bool(addr) and addr.rsplit(":", 1)[0] in ("", "0.0.0.0", "[::]"), str(addr))
+for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+    g = c.get(probe, {}).get("httpGet", {})
+    port = ports.get(g.get("port"), g.get("port"))
+    check(f"{probe} GET {path} on the health port", g.get("path") == path and port == ports.get("health"), str(g))
+for svc in [i for i in items if i["kind"] == "Service"]:
+    for p in svc["spec"].get("ports", []):
+        t = p.get("targetPort", p.get("port"))
+        check(f"Service {svc['metadata']['name']} port {p.get('name')} targets the metrics port",
+              t == "metrics" or t == ports.get("metrics"), str(t))
+PY
+check_runtime() { # label rendered.json
+  local label=$1 file=$2 line rc=0 args=()
+  "$membrane" --help > "$tmp/usage.txt"
+  while IFS= read -r line; do
+    case $line in
+      "ok "*) ok "$label Deployment: ${line#ok }" ;;
+      *) fail "$label Deployment: ${line#FAIL }" ;;
+    esac
+  done < <(python3 "$tmp/check_runtime.py" "$file" "$tmp/usage.txt" "$tmp/argv" 2>&1)
+  mapfile -d '' args < "$tmp/argv"
+  "$membrane" "${args[@]}" --help > "$tmp/out" 2>&1 || rc=$?
+  if [ $rc -eq 0 ] && grep -q '^usage:' "$tmp/out"; then
+    ok "$label Deployment: membrane accepts its args (${args[*]})"
+  else
+    fail "$label Deployment: membrane accepts its args (${args[*]})" "exit $rc: $(head -3 "$tmp/out")"
+  fi
+  # the same check refuses a flag the binary does not have
+  rc=0
+  "$membrane" "${args[@]}" --no-such-flag --help > "$tmp/out" 2>&1 || rc=$?
+  if [ $rc -eq 2 ] && grep -q -- '--no-such-flag' "$tmp/out"; then
+    ok "$label Deployment: with an unknown flag added, membrane exits 2 naming it"
+  else
+    fail "$label Deployment: with an unknown flag added, membrane exits 2 naming it" "exit $rc: $(head -3 "$tmp/out")"
+  fi
 }
 
 # Least privilege, asked of the apiserver as the operator's ServiceAccount.
@@ -212,6 +302,7 @@ fi
 if grep -qi 'PodSecurity' "$tmp/out"; then fail "kustomize Deployment meets Pod Security restricted" "$(grep -i PodSecurity "$tmp/out")"; else ok "kustomize Deployment meets Pod Security restricted"; fi
 json_of "$tmp/kustomize.yaml" > "$tmp/kustomize.json"
 check_deployment kustomize "$tmp/kustomize.json" --leader-elect '--leader-election-namespace=$(POD_NAMESPACE)' --log-format=json
+check_runtime kustomize "$tmp/kustomize.json"
 ns_set=$(python3 -c 'import json,sys; print(sorted({i["metadata"].get("namespace","") for i in json.load(open(sys.argv[1]))["items"] if i["kind"] not in ("Namespace","CustomResourceDefinition","ClusterRole","ClusterRoleBinding")}))' "$tmp/kustomize.json")
 if [ "$ns_set" = "['membrane-system']" ]; then ok "kustomize puts every namespaced object in membrane-system"; else fail "kustomize puts every namespaced object in membrane-system" "$ns_set"; fi
 if apply_rbac "$tmp/kustomize.json" >"$tmp/out" 2>&1; then
@@ -235,6 +326,7 @@ fi
 if grep -qi 'PodSecurity' "$tmp/out"; then fail "helm Deployment meets Pod Security restricted" "$(grep -i PodSecurity "$tmp/out")"; else ok "helm Deployment meets Pod Security restricted"; fi
 json_of "$tmp/helm.yaml" > "$tmp/helm.json"
 check_deployment helm "$tmp/helm.json" --leader-elect '--leader-election-namespace=$(POD_NAMESPACE)' --log-format=json --log-level=info
+check_runtime helm "$tmp/helm.json"
 if apply_rbac "$tmp/helm.json" >"$tmp/out" 2>&1; then
   ok "helm RBAC (all namespaces) applied"
   rbac_matrix helm "$ns_a"
@@ -249,6 +341,7 @@ echo "== helm: one watched namespace"
 run "helm watchNamespace output passes kubectl apply --dry-run=server" kubectl apply --dry-run=server -f "$tmp/helm-ns.yaml"
 json_of "$tmp/helm-ns.yaml" > "$tmp/helm-ns.json"
 check_deployment "helm watchNamespace" "$tmp/helm-ns.json" "--namespace=$ns_a" --log-format=text --log-level=debug
+check_runtime "helm watchNamespace" "$tmp/helm-ns.json"
 if grep -q -- '--leader-elect' "$tmp/helm-ns.yaml" || grep -q 'leader-election' "$tmp/helm-ns.yaml"; then
   fail "leader election off: no --leader-elect flag and no Lease Role"
 else

@@ -67,6 +67,26 @@ static void test_subcommands(void **state)
     assert_non_null(strstr(cli_usage(), "--leader-election-namespace"));
 }
 
+static void expect_error(int rc, const char *substring);
+
+/* --help checks the rest of the line first: a Deployment's args can be checked without running them */
+static void test_help_checks_the_line(void **state)
+{
+    (void)state;
+    cli_options o;
+    assert_int_equal(PARSE(&o, "run", "--leader-elect", "--leader-election-namespace=membrane-system",
+                           "--metrics-addr=:8080", "--health-addr=:8081", "--log-format=json", "--help"), 0);
+    assert_int_equal(o.command, CLI_HELP);
+    assert_int_equal(PARSE(&o, "--help", "--workers=2"), 0);
+    assert_int_equal(o.command, CLI_HELP);
+    assert_int_equal(o.workers, 2);
+    expect_error(PARSE(&o, "run", "--leader-elect", "--no-such-flag", "--help"), "--no-such-flag");
+    expect_error(PARSE(&o, "run", "--help", "--workers=0"), "--workers");
+    expect_error(PARSE(&o, "run", "--help", "--log-level=trace"), "--log-level");
+    expect_error(PARSE(&o, "run", "stray", "--help"), "stray");
+    expect_error(PARSE(&o, "run", "--metrics-addr", "--help"), "--metrics-addr");
+}
+
 static void expect_error(int rc, const char *substring)
 {
     assert_int_equal(rc, MB_EINVAL);
@@ -99,6 +119,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_every_flag),
         cmocka_unit_test(test_subcommands),
+        cmocka_unit_test(test_help_checks_the_line),
         cmocka_unit_test(test_errors_name_the_flag),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

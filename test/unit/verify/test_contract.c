@@ -726,6 +726,11 @@ static void test_token_never_logged(void **state)
     mb_log_setup(MB_LOG_TEXT, MB_LOG_DEBUG, mem);
     assert_int_equal(replay_start(&r, NULL), 0);
     route(r, "POST", "/api/v1/focus/ask", 200, "{\"answer\":\"x\"}", 0); /* one failure: an info line too */
+    /* answers that echo the Authorization header, whole and cut by the message's quote */
+    route(r, "GET", "/healthz", 503, "unauthorized: got Authorization: Bearer " TOKEN " twice: " TOKEN, 0);
+    route(r, "GET", "/readyz", 503,
+          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+          TOKEN, 0);
     routes_good(r, 0);
     input_init(&t, replay_url(r), NULL);
     cJSON *res = run_ok(&t.in);
@@ -733,9 +738,13 @@ static void test_token_never_logged(void **state)
     mb_log_setup(MB_LOG_JSON, MB_LOG_WARN, NULL);
     fclose(mem);
     assert_non_null(strstr(logbuf, "contract check focus-ask failed")); /* the log did see the run */
-    assert_non_null(strstr(logbuf, "contract check health passed"));
+    assert_non_null(strstr(logbuf, "contract check lineage passed"));
+    assert_non_null(strstr(json_str(result_named(res, "health"), "message", NULL), "Bearer ****************** twice"));
+    assert_non_null(strstr(json_str(result_named(res, "ready"), "message", NULL), "xxx*********..."));
     assert_null(strstr(logbuf, TOKEN));
     assert_null(strstr(text, TOKEN));
+    assert_null(strstr(logbuf, "s3cr3t")); /* not even the part before a cut */
+    assert_null(strstr(text, "s3cr3t"));
     free(text);
     free(logbuf);
     cJSON_Delete(res);
