@@ -57,6 +57,13 @@ static bool ready(void *ctx, char *reason, size_t size)
     return false;
 }
 
+/* Alive while the server answers, and, once the controllers run, while their informers do. */
+static bool alive(void *ctx, char *reason, size_t size)
+{
+    leading *l = ctx;
+    return !atomic_load(&l->started) || release_controller_alive(l->rc, reason, size);
+}
+
 static void started_leading(void *ctx)
 {
     leading *l = ctx;
@@ -111,7 +118,7 @@ static int run(const cli_options *opts)
         goto done;
     leading lead = {.rc = releases};
     httpserver_opts ho = {.metrics_addr = opts->metrics_addr, .health_addr = opts->health_addr,
-                          .ready = ready, .ready_ctx = &lead};
+                          .alive = alive, .alive_ctx = &lead, .ready = ready, .ready_ctx = &lead};
     if (httpserver_start(&http, &ho) < 0) {
         rc = mb_error_last_code() == MB_EINVAL ? 2 : 1;
         goto done;

@@ -596,6 +596,12 @@ int release_controller_start(release_controller *rc, long timeout_ms)
     return controller_start(rc->loop);
 }
 
+bool release_controller_alive(release_controller *rc, char *reason, size_t size)
+{
+    return informer_alive(rc->releases, reason, size) && informer_alive(rc->deployments, reason, size) &&
+           informer_alive(rc->pods, reason, size) && informer_alive(rc->bundles, reason, size);
+}
+
 bool release_controller_synced(release_controller *rc)
 {
     return informer_has_synced(rc->releases) && informer_has_synced(rc->deployments) &&

@@ -35,6 +35,9 @@ int release_controller_new(release_controller **out, const release_controller_op
 /* Starts the informers, waits for their caches (up to timeout_ms), then the workers. */
 int release_controller_start(release_controller *rc, long timeout_ms);
 
+/* False, with the reason, when one of its informers is not running or has stalled (for /healthz). */
+bool release_controller_alive(release_controller *rc, char *reason, size_t size);
+
 /* True once every informer has synced. */
 bool release_controller_synced(release_controller *rc);
 

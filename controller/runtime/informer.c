@@ -13,6 +13,7 @@
 #include "util/log.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -48,6 +49,7 @@ struct informer {
     atomic_bool synced;
     atomic_ulong restarts;
     atomic_ulong relists;
+    atomic_llong beat_ms; /* the loop's last sign of life (monotonic): a list, a watch, an event */
 
     pthread_mutex_t mu; /* guards what follows; cond signals sync, stop and exit */
     pthread_cond_t cond;
@@ -249,6 +251,7 @@ static int on_watch_event(void *ctx, kube_watch_type type, cJSON *obj)
     mb_log_fields f = log_fields(inf);
 
     inf->watch_events++;
+    atomic_store(&inf->beat_ms, now_ms());
     switch (type) {
     case KUBE_WATCH_BOOKMARK:
         cJSON_Delete(obj);
@@ -320,6 +323,7 @@ static void *run(void *arg)
     while (!atomic_load(&inf->stop)) {
         int err;
         long started;
+        atomic_store(&inf->beat_ms, now_ms());
         if (need_list) {
             err = list_into_cache(inf);
             if (atomic_load(&inf->stop))
@@ -478,6 +482,7 @@ int informer_start(informer *inf)
     } else {
         inf->started = true;
         inf->running = true;
+        atomic_store(&inf->beat_ms, now_ms());
     }
     pthread_mutex_unlock(&inf->mu);
     return err;
@@ -496,6 +501,27 @@ void informer_stop(informer *inf)
     pthread_mutex_unlock(&inf->mu);
     if (join)
         pthread_join(inf->thread, NULL);
+}
+
+bool informer_alive(informer *inf, char *reason, size_t size)
+{
+    bool running;
+    long timeout_s = inf->watch_timeout_s > 0 ? inf->watch_timeout_s : 2 * MIN_WATCH_TIMEOUT_S;
+    long quiet = now_ms() - (long)atomic_load(&inf->beat_ms);
+    pthread_mutex_lock(&inf->mu);
+    running = inf->running;
+    pthread_mutex_unlock(&inf->mu);
+    if (!running) {
+        snprintf(reason, size, "the %s informer is not running", inf->resource->resource);
+        return false;
+    }
+    /* a watch ends within its timeout and bookmarks come every minute: twice that, and a back-off, is a stall */
+    if (quiet > 2 * timeout_s * 1000 + inf->backoff_max_ms) {
+        snprintf(reason, size, "the %s informer has shown no sign of life for %ld s", inf->resource->resource,
+                 quiet / 1000);
+        return false;
+    }
+    return true;
 }
 
 bool informer_has_synced(informer *inf)

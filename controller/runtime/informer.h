@@ -80,6 +80,13 @@ int informer_start(informer *inf);
  */
 void informer_stop(informer *inf);
 
+/*
+ * False, with the reason in reason, when the informer's loop is not running
+ * or has shown no sign of life (a list, a watch, an event) for longer than a
+ * watch can last; for /healthz.
+ */
+bool informer_alive(informer *inf, char *reason, size_t size);
+
 /* True once the first list has filled the cache. */
 bool informer_has_synced(informer *inf);
 

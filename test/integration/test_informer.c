@@ -96,6 +96,8 @@ static void test_informer_converges(void **state)
     assert_int_equal(informer_start(inf), MB_EINVAL);
     assert_int_equal(informer_wait_for_sync(inf, 30000), 0);
     assert_true(informer_has_synced(inf));
+    char why[200] = "";
+    assert_true(informer_alive(inf, why, sizeof(why)));
 
     /* The first list is in the cache and was reported as adds. */
     assert_int_equal(informer_get(&got, inf, f->ns, "pre-2"), 0);
@@ -149,6 +151,8 @@ static void test_informer_converges(void **state)
     assert_int_equal(itest_mirror_bad(m), 0);
     informer_stop(inf);
     informer_stop(inf);
+    assert_false(informer_alive(inf, why, sizeof(why)));
+    assert_string_equal(why, "the configmaps informer is not running");
     /* The cache stays readable after a stop. */
     assert_int_equal(informer_get(&got, inf, f->ns, "c1"), 0);
     informer_obj_free(got);
