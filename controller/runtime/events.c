@@ -11,6 +11,7 @@
 #include "util/json.h"
 #include "util/log.h"
 
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -44,7 +45,7 @@ typedef struct pending {
 /* One Event the writer made, for folding repeats. */
 typedef struct folded {
     UT_hash_handle hh;
-    char *key;
+    unsigned char key[SHA256_DIGEST_LENGTH]; /* of the fields that make Events the same */
     char *namespace;
     char *name;
     long count;
@@ -185,23 +186,26 @@ int event_patch_new(char **out, long count, const char *message, time_t now)
 
 /* ---- the folding cache (writer thread only) ---- */
 
-static char *fold_key(const pending *p)
+/* The digest of what makes two Events the same: a cache of thousands keeps 32 bytes each, not the fields. */
+static int fold_key(unsigned char out[SHA256_DIGEST_LENGTH], const pending *p)
 {
     char *key = NULL;
     /* Unit separators keep fields from running into each other. */
-    if (asprintf(&key, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", p->obj.kind ? p->obj.kind : "",
-                 p->obj.api_version ? p->obj.api_version : "", p->obj.namespace ? p->obj.namespace : "",
-                 p->obj.name, p->obj.uid ? p->obj.uid : "", p->obj.field_path ? p->obj.field_path : "",
-                 event_type_name(p->type), p->reason, p->message) < 0)
-        return NULL;
-    return key;
+    int n = asprintf(&key, "%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s\x1f%s", p->obj.kind ? p->obj.kind : "",
+                     p->obj.api_version ? p->obj.api_version : "", p->obj.namespace ? p->obj.namespace : "",
+                     p->obj.name, p->obj.uid ? p->obj.uid : "", p->obj.field_path ? p->obj.field_path : "",
+                     event_type_name(p->type), p->reason, p->message);
+    if (n < 0)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    SHA256((const unsigned char *)key, (size_t)n, out);
+    free(key);
+    return 0;
 }
 
 static void folded_free(folded *f)
 {
     if (!f)
         return;
-    free(f->key);
     free(f->namespace);
     free(f->name);
     free(f);
@@ -213,19 +217,18 @@ static void cache_forget(event_recorder *r, folded *f)
     folded_free(f);
 }
 
-/* Remembers an Event just created under key (taken), evicting the least recently used. */
-static void cache_remember(event_recorder *r, char *key, const char *ns, const char *name, time_t at)
+/* Remembers an Event just created under key, evicting the least recently used. */
+static void cache_remember(event_recorder *r, const unsigned char *key, const char *ns, const char *name, time_t at)
 {
     folded *f = calloc(1, sizeof(*f));
     if (!f || !(f->namespace = strdup(ns)) || !(f->name = strdup(name))) {
-        free(key);
         folded_free(f);
         return; /* folding is best effort */
     }
-    f->key = key;
+    memcpy(f->key, key, sizeof(f->key));
     f->count = 1;
     f->last = at;
-    HASH_ADD_KEYPTR(hh, r->cache, f->key, strlen(f->key), f);
+    HASH_ADD(hh, r->cache, key, sizeof(f->key), f);
     if (!f->hh.tbl) {
         folded_free(f);
         return;
@@ -255,7 +258,7 @@ static void count_stat(event_recorder *r, unsigned long *stat)
     pthread_mutex_unlock(&r->mu);
 }
 
-static int write_new(event_recorder *r, const pending *p, char *key)
+static int write_new(event_recorder *r, const pending *p, const unsigned char *key)
 {
     int err = 0;
     char *name = NULL;
@@ -276,10 +279,8 @@ static int write_new(event_recorder *r, const pending *p, char *key)
     }
     if (err == 0) {
         cache_remember(r, key, ns, name, p->at);
-        key = NULL;
         count_stat(r, &r->stats.created);
     }
-    free(key);
     free(name);
     cJSON_Delete(body);
     return err;
@@ -288,15 +289,13 @@ static int write_new(event_recorder *r, const pending *p, char *key)
 static void write_one(event_recorder *r, const pending *p)
 {
     int err = 0;
-    char *key = fold_key(p);
+    unsigned char key[SHA256_DIGEST_LENGTH];
     folded *f = NULL;
     mb_log_fields lf = { .kind = p->obj.kind, .namespace = p->obj.namespace, .name = p->obj.name };
 
-    if (!key) {
-        err = mb_error_set(MB_ENOMEM, "out of memory");
+    if ((err = fold_key(key, p)) < 0)
         goto done;
-    }
-    HASH_FIND(hh, r->cache, key, strlen(key), f);
+    HASH_FIND(hh, r->cache, key, sizeof(key), f);
     if (f && p->at - f->last <= r->window_s) {
         char *patch = NULL;
         if ((err = event_patch_new(&patch, f->count + 1, p->message, p->at)) == 0)
@@ -306,7 +305,7 @@ static void write_one(event_recorder *r, const pending *p)
             f->count++;
             f->last = p->at;
             HASH_DEL(r->cache, f); /* most recently used goes to the tail */
-            HASH_ADD_KEYPTR(hh, r->cache, f->key, strlen(f->key), f);
+            HASH_ADD(hh, r->cache, key, sizeof(f->key), f);
             if (!f->hh.tbl)
                 folded_free(f); /* forgotten: the next repeat starts a new Event */
             count_stat(r, &r->stats.folded);
@@ -319,14 +318,12 @@ static void write_one(event_recorder *r, const pending *p)
     if (f)
         cache_forget(r, f);
     err = write_new(r, p, key);
-    key = NULL;
 done:
     if (err < 0) {
         MB_LOG(MB_LOG_WARN, &lf, "cannot record the %s event %s: %s", event_type_name(p->type), p->reason,
                mb_error_last());
         count_stat(r, &r->stats.failed);
     }
-    free(key);
 }
 
 static void pending_free(pending *p)
