@@ -133,9 +133,15 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i++) {
         unsigned char hex[65];
         char patch[200];
-        srand((unsigned)time(NULL) ^ (unsigned)i);
+        unsigned char raw[32];
+        FILE *ur = fopen("/dev/urandom", "rb");
+        if (!ur || fread(raw, 1, sizeof(raw), ur) != sizeof(raw)) {
+            fprintf(stderr, "release_bench: cannot read /dev/urandom\n");
+            return 1;
+        }
+        fclose(ur);
         for (int k = 0; k < 64; k++)
-            hex[k] = "0123456789abcdef"[rand() % 16];
+            hex[k] = "0123456789abcdef"[(raw[k / 2] >> (k % 2 ? 0 : 4)) & 15];
         hex[64] = '\0';
         if (hex[0] == 'd' || hex[0] == 'b')
             hex[0] = '1'; /* never a kwok marker digest */
@@ -158,7 +164,14 @@ int main(int argc, char **argv)
         bool ok = w.matched;
         pthread_mutex_unlock(&w.lock);
         if (!ok) {
-            fprintf(stderr, "release_bench: change %d (%s) not seen on the Deployment within 10 s\n", i, w.want);
+            cJSON *d = NULL;
+            const char *image = NULL;
+            if (kube_get(&d, w.client, &KUBE_DEPLOYMENTS, argv[1], argv[3]) == 0)
+                image = json_str(cJSON_GetArrayItem(json_get(d, "spec", "template", "spec", "containers", NULL), 0),
+                                 "image", NULL);
+            fprintf(stderr, "release_bench: change %d (%s) not seen through the watch within 10 s; the Deployment %s it\n",
+                    i, w.want, image && strstr(image, w.want) ? "has" : "does not have");
+            cJSON_Delete(d);
             continue;
         }
         lat[done++] = now_ms() - t0;
