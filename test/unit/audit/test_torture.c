@@ -18,7 +18,6 @@
 #include "util/error.h"
 #include "util/json.h"
 
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,16 +27,9 @@
  * but OpenSSL also recovers from some of its own failed allocations (fetching
  * the SHA-256 implementation) and then computes the digest all the same: the
  * cases that digest may succeed, and their checks prove the result is the
- * same as unhindered. A failure inside OpenSSL leaves an error queue for the
- * thread, which it keeps until the thread ends: openssl_settle() ends it
- * after every run so that the block count compares what membrane holds.
+ * same as unhindered.
  */
 #define DIGEST_FAILED MB_ERROR
-
-static void openssl_settle(void)
-{
-    OPENSSL_thread_stop();
-}
 
 static cJSON *parse(const char *text)
 {
@@ -100,7 +92,6 @@ static void canon_clear(void *arg)
     canon_ctx *c = arg;
     free(c->json);
     c->json = NULL;
-    openssl_settle();
 }
 
 static void test_canonical_json(void **state)
@@ -190,7 +181,6 @@ static void seal_clear(void *arg)
     cJSON_Delete(s->work);
     s->work = cJSON_Duplicate(s->template, true);
     assert_non_null(s->work);
-    openssl_settle();
 }
 
 static void seal_torture(const char *name, seal_op op, const cJSON *object, const cJSON *template,
@@ -292,7 +282,6 @@ static void verify_clear(void *arg)
 {
     verify_ctx *v = arg;
     audit_report_free(&v->report);
-    openssl_settle();
 }
 
 static void verify_torture(const char *rel, size_t breaks)
@@ -350,18 +339,12 @@ static void file_check(void *arg)
     free(text);
 }
 
-static void file_clear(void *arg)
-{
-    (void)arg;
-    openssl_settle();
-}
-
 static void test_verify_file(void **state)
 {
     (void)state;
     file_ctx f = {.path = fixture_path("audit/list.json"), .out = tmpfile()};
     /* stdio reads unbuffered when it cannot allocate a buffer: that run succeeds, with the same output */
-    torture_case tc = {.name = "audit_verify_file", .run = file_run, .check = file_check, .clear = file_clear, .ctx = &f,
+    torture_case tc = {.name = "audit_verify_file", .run = file_run, .check = file_check, .ctx = &f,
                        .errors = {MB_ERROR}, .may_succeed = true};
     assert_non_null(f.out);
     assert_true(torture_check(&tc) > 0);

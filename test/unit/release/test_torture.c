@@ -17,7 +17,6 @@
 #include "util/error.h"
 #include "util/json.h"
 
-#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -184,7 +183,6 @@ static void decide_clear(void *arg)
     if (d->rc < 0 && memcmp(&d->plan, &empty, sizeof(empty)) != 0)
         fail_msg("release_decide failed (%s) but left a plan", mb_error_last());
     release_plan_clear(&d->plan);
-    OPENSSL_thread_stop(); /* the error queue OpenSSL keeps for the thread after its own failures */
 }
 
 /*
