@@ -42,7 +42,8 @@
  * read from it). The entry's own auditRef, if any, is ignored; its
  * prevAuditRef is part of the body as it stands. On error out is "".
  * 0, MB_EINVAL (the object lacks an identity field, the entry is not an
- * object, has a member named "object", or has no canonical form) or MB_ENOMEM.
+ * object, has a member named "object", or has no canonical form), MB_ENOMEM
+ * or MB_ERROR (the digest failed, as in audit_ref).
  */
 int audit_receipt_ref(char out[AUDIT_REF_SIZE], const cJSON *entry, const cJSON *object);
 
@@ -51,7 +52,7 @@ int audit_receipt_ref(char out[AUDIT_REF_SIZE], const cJSON *entry, const cJSON 
  * prev_audit_ref ("" when NULL or empty) and then entry.auditRef, replacing
  * either if present. prev_audit_ref must be empty or well-formed. On error
  * entry is unchanged. 0, MB_EINVAL (see audit_receipt_ref; also a malformed
- * prev_audit_ref or a null value anywhere in entry) or MB_ENOMEM.
+ * prev_audit_ref or a null value anywhere in entry), MB_ENOMEM or MB_ERROR.
  */
 int audit_seal(cJSON *entry, const cJSON *object, const char *prev_audit_ref);
 

@@ -58,7 +58,8 @@ typedef struct {
  * report, not errors: returns 0 when every object could be checked (look at
  * out->breaks), MB_EINVAL when one could not (not an object, unsupported
  * kind, no metadata.uid; the others are still checked and the message is the
- * first error finding), or MB_ENOMEM.
+ * first error finding), MB_ENOMEM, or MB_ERROR when a digest could not be
+ * computed (no receipt is reported broken for that).
  */
 int audit_verify_object(audit_report *out, const cJSON *object);
 

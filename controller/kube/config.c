@@ -263,19 +263,40 @@ static int no_passphrase(char *buf, int size, int rwflag, void *u)
     return 0;
 }
 
-/* 0 when pem holds what kind asks for; MB_EINVAL with a reason otherwise. */
+/*
+ * Whether OpenSSL's error queue says an allocation failed (then a PEM block
+ * that did not parse may be fine); empties the queue either way. OpenSSL does
+ * not report every one of its failed allocations: the rest still read as a
+ * malformed block.
+ */
+static bool openssl_nomem(void)
+{
+    unsigned long e;
+    bool nomem = false;
+    while ((e = ERR_get_error()) != 0)
+        nomem = nomem || ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+    return nomem;
+}
+
+/* 0 when pem holds what kind asks for; MB_EINVAL with a reason otherwise, MB_ENOMEM. */
 static int pem_check(const kube_pem *pem, pem_kind kind)
 {
     int err = 0, certs = 0;
-    BIO *bio = BIO_new_mem_buf(pem->data, (int)pem->len);
+    BIO *bio = NULL;
     X509 *x = NULL;
     EVP_PKEY *key = NULL;
 
-    if (!bio || pem->len > INT_MAX)
+    if (pem->len > INT_MAX)
+        return mb_error_set(MB_EINVAL, "larger than %d bytes", INT_MAX);
+    ERR_clear_error(); /* what the queue holds now is about something else */
+    if (!(bio = BIO_new_mem_buf(pem->data, (int)pem->len))) {
+        ERR_clear_error();
         return nomem();
+    }
     if (kind == PEM_KEY) {
         if (!(key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL)))
-            err = mb_error_set(MB_EINVAL, "not a PEM private key (or an encrypted one, which is not supported)");
+            err = openssl_nomem() ? nomem()
+                                  : mb_error_set(MB_EINVAL, "not a PEM private key (or an encrypted one, which is not supported)");
     } else {
         while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
             certs++;
@@ -283,7 +304,10 @@ static int pem_check(const kube_pem *pem, pem_kind kind)
             if (kind == PEM_CERT)
                 break;
         }
-        if (certs == 0)
+        /* the loop ends on an error in any case: at the end of the data it is "no start line" */
+        if (openssl_nomem())
+            err = nomem();
+        else if (certs == 0)
             err = mb_error_set(MB_EINVAL, kind == PEM_CERT ? "not a PEM certificate" : "contains no PEM certificate");
     }
     EVP_PKEY_free(key);
@@ -296,19 +320,28 @@ static int pem_check(const kube_pem *pem, pem_kind kind)
 static int pem_check_pair(const kube_pem *cert, const kube_pem *key)
 {
     int ok = 0;
-    BIO *cb = BIO_new_mem_buf(cert->data, (int)cert->len);
-    BIO *kb = BIO_new_mem_buf(key->data, (int)key->len);
-    X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
-    EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, no_passphrase, NULL) : NULL;
+    BIO *cb, *kb;
+    X509 *x;
+    EVP_PKEY *k;
 
+    ERR_clear_error(); /* what the queue holds now is about something else */
+    cb = BIO_new_mem_buf(cert->data, (int)cert->len);
+    kb = BIO_new_mem_buf(key->data, (int)key->len);
+    x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+    k = kb ? PEM_read_bio_PrivateKey(kb, NULL, no_passphrase, NULL) : NULL;
     if (x && k)
         ok = X509_check_private_key(x, k) == 1;
     X509_free(x);
     EVP_PKEY_free(k);
     BIO_free(cb);
     BIO_free(kb);
-    ERR_clear_error();
-    return ok ? 0 : mb_error_set(MB_EINVAL, "the client certificate and the client key do not belong together");
+    if (ok) {
+        ERR_clear_error();
+        return 0;
+    }
+    if (openssl_nomem() || !cb || !kb) /* openssl_nomem() empties the queue: call it first */
+        return nomem();
+    return mb_error_set(MB_EINVAL, "the client certificate and the client key do not belong together");
 }
 
 /* ---- tokens ----------------------------------------------------------- */
@@ -839,8 +872,9 @@ static int kc_user(kube_config *cfg, const kc_scope *s, const cJSON *body)
         return field_error(MB_EINVAL, s, NULL, "client-certificate is set but client-key is not; set both or neither");
     if (cfg->client_key.len && !cfg->client_cert.len)
         return field_error(MB_EINVAL, s, NULL, "client-key is set but client-certificate is not; set both or neither");
-    if (cfg->client_cert.len && pem_check_pair(&cfg->client_cert, &cfg->client_key) < 0)
-        return field_error(MB_EINVAL, s, NULL, "client-certificate and client-key do not belong together");
+    if (cfg->client_cert.len && (err = pem_check_pair(&cfg->client_cert, &cfg->client_key)) < 0)
+        return err == MB_ENOMEM ? err
+                                : field_error(MB_EINVAL, s, NULL, "client-certificate and client-key do not belong together");
     if (exec && !cJSON_IsNull(exec) && (err = kc_exec(&cfg->exec, s, exec)) < 0)
         return err;
     return 0;
@@ -1202,12 +1236,16 @@ int kube_config_load_incluster(kube_config **out, const char *root)
         err = nomem();
         goto done;
     }
-    if (read_file(&ns, &len, path) == 0) {
+    /* the namespace file is optional: without it there is no default namespace */
+    if ((err = read_file(&ns, &len, path)) == MB_ENOMEM)
+        goto done;
+    if (err == 0) {
         size_t n = strcspn(ns, " \t\r\n");
         ns[n] = '\0';
         if (n && (err = dup_str(&cfg->namespace, ns)) < 0)
             goto done;
     }
+    err = 0;
     mb_error_clear();
     log_debug("in-cluster configuration: server %s, namespace %s", cfg->server,
               cfg->namespace ? cfg->namespace : "(none)");
@@ -1626,14 +1664,20 @@ static int exec_parse(exec_result *out, const kube_exec_config *x, const exec_bu
     if (cert && *cert) {
         kube_pem c = {(char *)cert, strlen(cert)}, k = {(char *)key, strlen(key)};
         if ((err = pem_check(&c, PEM_CERT)) < 0) {
+            if (err == MB_ENOMEM)
+                goto done;
             err = not_exec_credential(x, "status.clientCertificateData: %s", mb_error_last());
             goto done;
         }
         if ((err = pem_check(&k, PEM_KEY)) < 0) {
+            if (err == MB_ENOMEM)
+                goto done;
             err = not_exec_credential(x, "status.clientKeyData: %s", mb_error_last());
             goto done;
         }
         if ((err = pem_check_pair(&c, &k)) < 0) {
+            if (err == MB_ENOMEM)
+                goto done;
             err = not_exec_credential(x, "status: %s", mb_error_last());
             goto done;
         }

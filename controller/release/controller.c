@@ -282,7 +282,8 @@ static int patch_release_metadata(cJSON **cur, release_controller *rc, const cha
         cJSON_Delete(meta_patch);
         return mb_error_set(MB_ENOMEM, "out of memory");
     }
-    cJSON_AddItemToObject(p, "metadata", meta_patch);
+    if ((err = json_set_item(p, "metadata", meta_patch)) < 0) /* takes meta_patch in every case */
+        goto done;
     if (!(body = cJSON_PrintUnformatted(p))) {
         err = mb_error_set(MB_ENOMEM, "out of memory");
         goto done;
@@ -306,12 +307,17 @@ static int set_finalizer(cJSON **cur, release_controller *rc, const char *ns, co
         cJSON_Delete(meta);
         return mb_error_set(MB_ENOMEM, "out of memory");
     }
+    /* a list short of an entry would remove another controller's finalizer: all of them, or no patch */
     cJSON_ArrayForEach(f, json_get(*cur, "metadata", "finalizers", NULL))
-        if (cJSON_IsString(f) && strcmp(f->valuestring, RELEASE_FINALIZER) != 0)
-            cJSON_AddItemToArray(list, cJSON_CreateString(f->valuestring));
-    if (present)
-        cJSON_AddItemToArray(list, cJSON_CreateString(RELEASE_FINALIZER));
+        if (cJSON_IsString(f) && strcmp(f->valuestring, RELEASE_FINALIZER) != 0 &&
+            !cJSON_AddItemToArray(list, cJSON_CreateString(f->valuestring)))
+            goto nomem;
+    if (present && !cJSON_AddItemToArray(list, cJSON_CreateString(RELEASE_FINALIZER)))
+        goto nomem;
     return patch_release_metadata(cur, rc, ns, name, meta);
+nomem:
+    cJSON_Delete(meta);
+    return mb_error_set(MB_ENOMEM, "out of memory");
 }
 
 static int write_status(cJSON **cur, release_controller *rc, const char *ns, cJSON *status)
@@ -322,7 +328,11 @@ static int write_status(cJSON **cur, release_controller *rc, const char *ns, cJS
     if (!body)
         return mb_error_set(MB_ENOMEM, "out of memory");
     cJSON_DeleteItemFromObject(body, "status");
-    cJSON_AddItemToObject(body, "status", cJSON_Duplicate(status, true));
+    /* a body without its status would clear the status: the receipts, the rollback target */
+    if ((err = json_set_item(body, "status", cJSON_Duplicate(status, true))) < 0) {
+        cJSON_Delete(body);
+        return err;
+    }
     err = kube_update(&res, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, body, "status");
     cJSON_Delete(body);
     if (err < 0)

@@ -106,14 +106,7 @@ static int set_time(cJSON *o, const char *key, time_t t)
 
 static int set_num(cJSON *o, const char *key, double v)
 {
-    cJSON *n = cJSON_CreateNumber(v);
-    if (!n)
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    if (cJSON_GetObjectItemCaseSensitive(o, key))
-        cJSON_ReplaceItemInObjectCaseSensitive(o, key, n);
-    else
-        cJSON_AddItemToObject(o, key, n);
-    return 0;
+    return json_set_item(o, key, cJSON_CreateNumber(v));
 }
 
 static int set_phase(ctx *c, const char *phase)
@@ -498,12 +491,11 @@ static int write_verification(ctx *c, const release_checks *rc)
         cJSON_Delete(results);
         return mb_error_set(MB_ENOMEM, "out of memory");
     }
-    cJSON_AddItemToObject(v, "results", results);
-    if (cJSON_GetObjectItem(c->st, "verification"))
-        cJSON_ReplaceItemInObjectCaseSensitive(c->st, "verification", v);
-    else
-        cJSON_AddItemToObject(c->st, "verification", v);
-    return 0;
+    if (json_set_item(v, "results", results) < 0) {
+        cJSON_Delete(v);
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    }
+    return json_set_item(c->st, "verification", v);
 }
 
 /* The first failed check, or NULL; membrane results also set MembraneIntact. */
@@ -575,10 +567,8 @@ static int fire_trigger(ctx *c, const char *trigger, const char *why)
         cJSON_Delete(lr);
         return mb_error_set(MB_ENOMEM, "out of memory");
     }
-    if (cJSON_GetObjectItem(c->st, "lastRollback"))
-        cJSON_ReplaceItemInObjectCaseSensitive(c->st, "lastRollback", lr);
-    else
-        cJSON_AddItemToObject(c->st, "lastRollback", lr);
+    if ((err = json_set_item(c->st, "lastRollback", lr)) < 0)
+        return err;
     snprintf(msg, sizeof(msg), "rolling back to %s after %s: %s", target, trigger, why);
     if ((err = set_phase(c, PHASE_ROLLING_BACK)) < 0 ||
         (err = conditions_mark_reconciling(NULL, c->st, "RollingBack", msg, c->gen, c->obs->now)) < 0 ||

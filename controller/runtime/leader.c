@@ -163,22 +163,13 @@ static int lease_apply(cJSON *lease, const leader_record *rec)
         if (!(spec = cJSON_AddObjectToObject(lease, "spec")))
             return mb_error_set(MB_ENOMEM, "out of memory");
     }
-#define PUT(key, item)                                                     \
-    do {                                                                   \
-        cJSON *it = (item);                                                \
-        if (!it)                                                           \
-            return mb_error_set(MB_ENOMEM, "out of memory");               \
-        if (cJSON_HasObjectItem(spec, key))                                \
-            cJSON_ReplaceItemInObjectCaseSensitive(spec, key, it);         \
-        else                                                               \
-            cJSON_AddItemToObject(spec, key, it);                          \
-    } while (0)
-    PUT("holderIdentity", cJSON_CreateString(rec->holder));
-    PUT("leaseDurationSeconds", cJSON_CreateNumber((double)rec->duration_s));
-    PUT("acquireTime", cJSON_CreateString(rec->acquire_time));
-    PUT("renewTime", cJSON_CreateString(rec->renew_time));
-    PUT("leaseTransitions", cJSON_CreateNumber((double)rec->transitions));
-#undef PUT
+    int err = 0;
+    if ((err = json_set_item(spec, "holderIdentity", cJSON_CreateString(rec->holder))) < 0 ||
+        (err = json_set_item(spec, "leaseDurationSeconds", cJSON_CreateNumber((double)rec->duration_s))) < 0 ||
+        (err = json_set_item(spec, "acquireTime", cJSON_CreateString(rec->acquire_time))) < 0 ||
+        (err = json_set_item(spec, "renewTime", cJSON_CreateString(rec->renew_time))) < 0 ||
+        (err = json_set_item(spec, "leaseTransitions", cJSON_CreateNumber((double)rec->transitions))) < 0)
+        return err;
     return 0;
 }
 

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+/* uthash reports a failed allocation by leaving the item's table pointer NULL (instead of exiting). */
+#define HASH_NONFATAL_OOM 1
 #include <uthash.h>
 
 #define KEY_SEP '\xff'
@@ -300,6 +302,8 @@ static series *series_get(metrics_family *f, const char *const *values)
         if (!(s->values[i] = strdup(values && values[i] ? values[i] : "")))
             goto fail;
     HASH_ADD_KEYPTR(hh, f->series, s->key, strlen(s->key), s);
+    if (!s->hh.tbl)
+        goto fail;
     f->nseries++;
     goto done;
 fail:

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+/* uthash reports a failed allocation by leaving the item's table pointer NULL (instead of exiting). */
+#define HASH_NONFATAL_OOM 1
 #include <uthash.h>
 
 typedef struct {
@@ -92,6 +94,10 @@ int ratelimit_when(int64_t *out, ratelimit *rl, const char *key, int64_t now_ns)
             return mb_error_set(MB_ENOMEM, "out of memory recording a failure of %s", key);
         memcpy(e->key, key, len + 1);
         HASH_ADD_KEYPTR(hh, rl->entries, e->key, len, e);
+        if (!e->hh.tbl) {
+            free(e);
+            return mb_error_set(MB_ENOMEM, "out of memory recording a failure of %s", key);
+        }
     }
     int64_t item = backoff(&rl->opts, e->failures);
     if (e->failures < INT32_MAX)

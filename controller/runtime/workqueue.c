@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+/* uthash reports a failed allocation by leaving the item's table pointer NULL (instead of exiting). */
+#define HASH_NONFATAL_OOM 1
 #include <uthash.h>
 
 #define NOT_WAITING SIZE_MAX
@@ -169,6 +171,10 @@ static int item_get_or_create(wq_item **out, workqueue *wq, const char *key)
         memcpy(it->key, key, len + 1);
         it->heap_pos = NOT_WAITING;
         HASH_ADD_KEYPTR(hh, wq->items, it->key, len, it);
+        if (!it->hh.tbl) {
+            free(it);
+            return mb_error_set(MB_ENOMEM, "out of memory adding workqueue key %s", key);
+        }
     }
     *out = it;
     return 0;

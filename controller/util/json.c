@@ -78,16 +78,39 @@ cJSON *json_ensure_object(cJSON *obj, ...)
     return obj;
 }
 
+int json_set_item(cJSON *obj, const char *key, cJSON *item)
+{
+    cJSON *old;
+    char *name;
+    size_t n;
+
+    if (!item)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    if (!(old = cJSON_GetObjectItemCaseSensitive(obj, key))) {
+        if (!cJSON_AddItemToObject(obj, key, item)) { /* copying key failed: item is not in obj */
+            cJSON_Delete(item);
+            return mb_error_set(MB_ENOMEM, "out of memory");
+        }
+        return 0;
+    }
+    /* cJSON_ReplaceItemInObject would put item in nameless when copying key fails: name it first */
+    n = strlen(key) + 1;
+    if (!(name = cJSON_malloc(n))) {
+        cJSON_Delete(item);
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    }
+    memcpy(name, key, n);
+    if (item->string && !(item->type & cJSON_StringIsConst))
+        cJSON_free(item->string);
+    item->string = name;
+    item->type &= ~cJSON_StringIsConst;
+    cJSON_ReplaceItemViaPointer(obj, old, item);
+    return 0;
+}
+
 int json_set_str(cJSON *obj, const char *key, const char *value)
 {
-    cJSON *s = cJSON_CreateString(value);
-    if (!s)
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    if (cJSON_GetObjectItemCaseSensitive(obj, key))
-        cJSON_ReplaceItemInObjectCaseSensitive(obj, key, s);
-    else
-        cJSON_AddItemToObject(obj, key, s);
-    return 0;
+    return json_set_item(obj, key, cJSON_CreateString(value));
 }
 
 void json_keep_only(cJSON *obj, const char *const *keep)

@@ -26,7 +26,14 @@ cJSON *json_ensure_object(cJSON *obj, ...) __attribute__((sentinel));
 /* Removes every member of obj (an object; anything else is left alone) whose key is not in keep (NULL-terminated). */
 void json_keep_only(cJSON *obj, const char *const *keep);
 
-/* Sets (replacing) a string member; 0 or MB_ENOMEM. */
+/*
+ * Sets (replacing) member key of obj to item, which it takes in every case: on
+ * error item is freed and obj is unchanged. item may be NULL (a failed
+ * cJSON_Create* passed straight in). 0 or MB_ENOMEM.
+ */
+int json_set_item(cJSON *obj, const char *key, cJSON *item);
+
+/* Sets (replacing) a string member; 0 or MB_ENOMEM (obj is then unchanged). */
 int json_set_str(cJSON *obj, const char *key, const char *value);
 
 #endif

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+/* uthash reports a failed allocation by leaving the item's table pointer NULL (instead of exiting). */
+#define HASH_NONFATAL_OOM 1
 #include <uthash.h>
 
 #define NS_NAME_LABEL "kubernetes.io/metadata.name"
@@ -449,6 +451,11 @@ static int ns_get(np_ns **out, netpol_world *w, const char *name)
             return mb_error_set(MB_ENOMEM, "out of memory");
         }
         HASH_ADD_KEYPTR(hh, w->nss, ns->name, strlen(ns->name), ns);
+        if (!ns->hh.tbl) {
+            free(ns->name);
+            free(ns);
+            return mb_error_set(MB_ENOMEM, "out of memory");
+        }
     }
     *out = ns;
     return 0;
@@ -512,7 +519,11 @@ static int world_add_namespace(netpol_world *w, const cJSON *obj, int idx)
     }
     /* The API server keeps kubernetes.io/metadata.name equal to the name. */
     cJSON_DeleteItemFromObjectCaseSensitive(copy, NS_NAME_LABEL);
-    cJSON_AddItemToObject(copy, NS_NAME_LABEL, label);
+    if (!cJSON_AddItemToObject(copy, NS_NAME_LABEL, label)) {
+        cJSON_Delete(label);
+        cJSON_Delete(copy);
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    }
     cJSON_Delete(ns->labels);
     ns->labels = copy;
     return 0;

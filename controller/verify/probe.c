@@ -119,58 +119,57 @@ static int client_namespace(char *out, size_t len, const cJSON *client, const ch
     return 0;
 }
 
+/* Appends item to arr (a NULL item, a failed create, is a failure); false when either is NULL. */
+static bool array_add(cJSON *arr, cJSON *item)
+{
+    if (!arr || !item) {
+        cJSON_Delete(item);
+        return false;
+    }
+    return cJSON_AddItemToArray(arr, item);
+}
+
+/* The probe Pod, or NULL when out of memory: every member is there, or no Pod at all. */
 static cJSON *pod_body(const cJSON *release, const probe_plan *p, const cJSON *labels, const cJSON *probe)
 {
     const char *rns = json_str(release, "metadata", "namespace", NULL);
     const char *rname = json_str(release, "metadata", "name", NULL);
+    const char *uid = json_str(release, "metadata", "uid", NULL);
+    const char *api_version = json_str(release, "apiVersion", NULL);
     char owner_label[300];
     cJSON *pod = cJSON_CreateObject();
     cJSON *meta = json_ensure_object(pod, "metadata", NULL);
-    cJSON *lab = cJSON_Duplicate(labels, true);
-    cJSON *spec = json_ensure_object(pod, "spec", NULL);
-    cJSON *ctr = cJSON_CreateObject();
-    cJSON *containers = cJSON_AddArrayToObject(spec, "containers");
-    cJSON *cmd = cJSON_AddArrayToObject(ctr, "command");
-    cJSON *env = cJSON_AddArrayToObject(ctr, "env");
-    cJSON *e = cJSON_CreateObject();
     cJSON *ann = json_ensure_object(meta, "annotations", NULL);
+    cJSON *spec = json_ensure_object(pod, "spec", NULL);
+    cJSON *containers = cJSON_AddArrayToObject(spec, "containers");
+    cJSON *ctr = cJSON_CreateObject();
+    cJSON *cmd = NULL, *env = NULL, *e = NULL, *ref = NULL;
+    bool ok;
 
-    snprintf(owner_label, sizeof(owner_label), "%s", json_str(release, "metadata", "uid", NULL) ? json_str(release, "metadata", "uid", NULL) : rname);
-    if (!pod || !meta || !lab || !spec || !ctr || !containers || !cmd || !env || !e || !ann) {
+    snprintf(owner_label, sizeof(owner_label), "%s", uid ? uid : rname);
+    ok = array_add(containers, ctr) && (cmd = cJSON_AddArrayToObject(ctr, "command")) != NULL &&
+         (env = cJSON_AddArrayToObject(ctr, "env")) != NULL && array_add(env, e = cJSON_CreateObject());
+    ok = ok && meta && ann && json_set_str(pod, "apiVersion", "v1") == 0 && json_set_str(pod, "kind", "Pod") == 0 &&
+         json_set_str(meta, "name", p->name) == 0 && json_set_str(meta, "namespace", p->ns) == 0 &&
+         json_set_item(meta, "labels", cJSON_Duplicate(labels, true)) == 0 &&
+         json_set_str(cJSON_GetObjectItemCaseSensitive(meta, "labels"), PROBE_LABEL, owner_label) == 0 &&
+         json_set_str(ann, PROBE_TARGETS_ANNOTATION, p->targets) == 0;
+    if (ok && strcmp(p->ns, rns) == 0)
+        ok = array_add(cJSON_AddArrayToObject(meta, "ownerReferences"), ref = cJSON_CreateObject()) &&
+             json_set_str(ref, "apiVersion", api_version ? api_version : "governance.kfm.dev/v1alpha1") == 0 &&
+             json_set_str(ref, "kind", "GovernedAPIRelease") == 0 && json_set_str(ref, "name", rname) == 0 &&
+             json_set_str(ref, "uid", uid ? uid : "") == 0;
+    ok = ok && json_set_str(spec, "restartPolicy", "Never") == 0 &&
+         cJSON_AddBoolToObject(spec, "automountServiceAccountToken", false) &&
+         cJSON_AddNumberToObject(spec, "activeDeadlineSeconds", (double)json_int(30, probe, "timeoutSeconds", NULL)) &&
+         json_set_str(ctr, "name", "probe") == 0 && json_set_str(ctr, "image", json_str(probe, "image", NULL)) == 0 &&
+         array_add(cmd, cJSON_CreateString("sh")) && array_add(cmd, cJSON_CreateString("-c")) &&
+         array_add(cmd, cJSON_CreateString(probe_script)) && json_set_str(e, "name", "TARGETS") == 0 &&
+         json_set_str(e, "value", p->targets) == 0;
+    if (!ok) {
         cJSON_Delete(pod);
-        cJSON_Delete(lab);
-        cJSON_Delete(ctr);
-        cJSON_Delete(e);
         return NULL;
     }
-    json_set_str(pod, "apiVersion", "v1");
-    json_set_str(pod, "kind", "Pod");
-    json_set_str(meta, "name", p->name);
-    json_set_str(meta, "namespace", p->ns);
-    json_set_str(lab, PROBE_LABEL, owner_label);
-    cJSON_AddItemToObject(meta, "labels", lab);
-    json_set_str(ann, PROBE_TARGETS_ANNOTATION, p->targets);
-    if (strcmp(p->ns, rns) == 0) {
-        cJSON *refs = cJSON_AddArrayToObject(meta, "ownerReferences");
-        cJSON *ref = cJSON_CreateObject();
-        cJSON_AddItemToArray(refs, ref);
-        json_set_str(ref, "apiVersion", json_str(release, "apiVersion", NULL) ? json_str(release, "apiVersion", NULL) : "governance.kfm.dev/v1alpha1");
-        json_set_str(ref, "kind", "GovernedAPIRelease");
-        json_set_str(ref, "name", rname);
-        json_set_str(ref, "uid", json_str(release, "metadata", "uid", NULL) ? json_str(release, "metadata", "uid", NULL) : "");
-    }
-    json_set_str(spec, "restartPolicy", "Never");
-    cJSON_AddBoolToObject(spec, "automountServiceAccountToken", false);
-    cJSON_AddNumberToObject(spec, "activeDeadlineSeconds", (double)json_int(30, probe, "timeoutSeconds", NULL));
-    cJSON_AddItemToArray(containers, ctr);
-    json_set_str(ctr, "name", "probe");
-    json_set_str(ctr, "image", json_str(probe, "image", NULL));
-    cJSON_AddItemToArray(cmd, cJSON_CreateString("sh"));
-    cJSON_AddItemToArray(cmd, cJSON_CreateString("-c"));
-    cJSON_AddItemToArray(cmd, cJSON_CreateString(probe_script));
-    cJSON_AddItemToArray(env, e);
-    json_set_str(e, "name", "TARGETS");
-    json_set_str(e, "value", p->targets);
     return pod;
 }
 

@@ -1,0 +1,320 @@
+/*
+ * Allocation-failure torture of release_decide (test/support/torture.h) at
+ * every step of a release's life: gates blocked and passed, the rollout, the
+ * checks, observation and success with its sealed receipt, a failed check and
+ * the rollback to RolledBack, a trigger with automatic rollback off (Failed),
+ * a manual rollback of a success, suspension and deletion. A decision that
+ * fails returns an error with an empty plan; every one that succeeds makes
+ * the same plan as the unhindered run.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "release/decide.h"
+#include "torture.h"
+#include "util/error.h"
+#include "util/json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define A "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define B "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define C "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+#define REPO "ghcr.io/kfm/kfm-api"
+#define RID "5dee29fd7e28" /* release_id of kfm/kfm-api generation 3 digest B */
+#define T0 1795000000L
+
+/* ---- fixtures (as in test_decide.c) ------------------------------------------ */
+
+typedef struct {
+    cJSON *release;
+    cJSON *deployment;
+    cJSON *pods[8];
+    size_t n_pods;
+    cJSON *bundle;
+    cJSON *results;
+    release_observed obs;
+    release_plan plan;
+} fx;
+
+static cJSON *parse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static cJSON *parse(const char *fmt, ...)
+{
+    char *s = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    assert_true(vasprintf(&s, fmt, ap) >= 0);
+    va_end(ap);
+    cJSON *j = cJSON_Parse(s);
+    if (!j)
+        fail_msg("fixture does not parse: %s", s);
+    free(s);
+    return j;
+}
+
+static cJSON *release_new(const char *extra_spec)
+{
+    return parse("{\"apiVersion\":\"governance.kfm.dev/v1alpha1\",\"kind\":\"GovernedAPIRelease\","
+                 "\"metadata\":{\"namespace\":\"kfm\",\"name\":\"kfm-api\",\"uid\":\"u-1\",\"generation\":3,"
+                 "\"resourceVersion\":\"10\",\"finalizers\":[\"governance.kfm.dev/release\"]},"
+                 "\"spec\":{\"environment\":\"staging\",\"changeRecord\":\"CHG-1\","
+                 "\"target\":{\"deployment\":\"kfm-api\",\"container\":\"api\"},"
+                 "\"image\":{\"repository\":\"" REPO "\",\"digest\":\"" B "\"}%s%s}}",
+                 extra_spec ? "," : "", extra_spec ? extra_spec : "");
+}
+
+static cJSON *deployment_new(const char *image, bool done, const char *owner)
+{
+    return parse("{\"metadata\":{\"namespace\":\"kfm\",\"name\":\"kfm-api\",\"generation\":4,\"resourceVersion\":\"77\","
+                 "\"annotations\":{%s%s%s}},"
+                 "\"spec\":{\"replicas\":3,\"template\":{\"spec\":{\"containers\":["
+                 "{\"name\":\"sidecar\",\"image\":\"opa@" C "\"},{\"name\":\"api\",\"image\":\"%s\"}]}}},"
+                 "\"status\":{\"observedGeneration\":%d,\"replicas\":3,\"updatedReplicas\":%d,\"availableReplicas\":%d}}",
+                 owner ? "\"governance.kfm.dev/release-owner\":\"" : "", owner ? owner : "", owner ? "\"" : "",
+                 image, done ? 4 : 3, done ? 3 : 0, done ? 3 : 0);
+}
+
+static void fx_pods(fx *f, const char *image, bool crash)
+{
+    for (size_t i = 0; i < f->n_pods; i++)
+        cJSON_Delete(f->pods[i]);
+    f->n_pods = 0;
+    for (int i = 0; i < 3; i++)
+        f->pods[f->n_pods++] = parse("{\"metadata\":{\"namespace\":\"kfm\",\"name\":\"kfm-api-%d\"},"
+                                     "\"spec\":{\"containers\":[{\"name\":\"api\",\"image\":\"%s\"}]},"
+                                     "\"status\":{\"phase\":\"Running\",\"containerStatuses\":[{\"name\":\"api\","
+                                     "\"restartCount\":%d,\"state\":%s}]}}",
+                                     i, image, crash ? 5 : 0,
+                                     crash ? "{\"waiting\":{\"reason\":\"CrashLoopBackOff\"}}" : "{\"running\":{}}");
+}
+
+static void fx_deployment(fx *f, const char *image, bool done)
+{
+    cJSON_Delete(f->deployment);
+    f->deployment = deployment_new(image, done, "kfm/kfm-api");
+}
+
+static void fx_checks(fx *f, const char *results_json)
+{
+    cJSON_Delete(f->results);
+    f->results = parse("%s", results_json);
+    f->obs.checks.ran = true;
+    f->obs.checks.release_id = RID;
+    f->obs.checks.started_at = f->obs.now;
+    f->obs.checks.finished_at = f->obs.now;
+    f->obs.checks.results = f->results;
+}
+
+static void fx_observe(fx *f)
+{
+    f->obs.release = f->release;
+    f->obs.deployment = f->deployment;
+    f->obs.pods = (const cJSON *const *)f->pods;
+    f->obs.n_pods = f->n_pods;
+    f->obs.policy_bundle = f->bundle;
+}
+
+static void fx_free(fx *f)
+{
+    release_plan_clear(&f->plan);
+    cJSON_Delete(f->release);
+    cJSON_Delete(f->deployment);
+    for (size_t i = 0; i < f->n_pods; i++)
+        cJSON_Delete(f->pods[i]);
+    cJSON_Delete(f->bundle);
+    cJSON_Delete(f->results);
+}
+
+/* ---- the torture of one decision ------------------------------------------------ */
+
+typedef struct {
+    fx *f;
+    release_plan plan;
+    int rc;
+    char *first; /* the first successful plan, as text */
+} decide_ctx;
+
+static int decide_run(void *arg)
+{
+    decide_ctx *d = arg;
+    return d->rc = release_decide(&d->plan, &d->f->obs);
+}
+
+/* Everything a plan says, as one text. */
+static char *plan_text(const release_plan *p)
+{
+    char *text = NULL, *status = p->status ? cJSON_PrintUnformatted(p->status) : NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    assert_true(!p->status || status);
+    fprintf(f, "status %s\npatch %s\nphase %s\nrequeue %ld\n", status ? status : "-",
+            p->deployment_patch ? p->deployment_patch : "-", p->phase ? p->phase : "-", p->requeue_ms);
+    fprintf(f, "flags %d%d%d%d %s\nreceipt %s\n", p->add_finalizer, p->remove_finalizer,
+            p->clear_rollback_annotation, p->run_checks, p->checks_release_id,
+            p->receipt ? json_str(p->receipt, "auditRef", NULL) : "-");
+    for (size_t i = 0; i < p->n_events; i++)
+        fprintf(f, "event %s %s %s\n", p->events[i].type, p->events[i].reason, p->events[i].message);
+    fclose(f);
+    free(status);
+    return text;
+}
+
+static void decide_check(void *arg)
+{
+    decide_ctx *d = arg;
+    char *text = plan_text(&d->plan);
+    if (!d->first) {
+        d->first = text;
+        return;
+    }
+    assert_string_equal(text, d->first);
+    free(text);
+}
+
+static void decide_clear(void *arg)
+{
+    decide_ctx *d = arg;
+    static const release_plan empty;
+    if (d->rc < 0 && memcmp(&d->plan, &empty, sizeof(empty)) != 0)
+        fail_msg("release_decide failed (%s) but left a plan", mb_error_last());
+    release_plan_clear(&d->plan);
+}
+
+/*
+ * Tortures the decision for f as observed, checks it reaches phase, then
+ * leaves the unhindered plan in f->plan and applies its status to the release
+ * as the operator's status write would.
+ */
+static void decide_torture(fx *f, const char *phase)
+{
+    decide_ctx d = {.f = f};
+    /*
+     * OpenSSL computes the release ID and the receipts' digests; it recovers
+     * from some of its own failed allocations, so a decision may succeed
+     * after one (then with the same plan), and a digest that fails is MB_ERROR.
+     */
+    torture_case tc = {.name = phase, .run = decide_run, .check = decide_check, .clear = decide_clear, .ctx = &d,
+                       .errors = {MB_ERROR}, .may_succeed = true};
+    fx_observe(f);
+    assert_true(torture_check(&tc) > 0);
+    free(d.first);
+
+    release_plan_clear(&f->plan);
+    assert_int_equal(release_decide(&f->plan, &f->obs), 0);
+    if (f->plan.phase == NULL || strcmp(f->plan.phase, phase) != 0)
+        fail_msg("the decision reached phase %s, not %s", f->plan.phase ? f->plan.phase : "(none)", phase);
+    if (f->plan.status) {
+        cJSON_DeleteItemFromObjectCaseSensitive(f->release, "status");
+        cJSON_AddItemToObject(f->release, "status", cJSON_Duplicate(f->plan.status, true));
+    }
+    f->obs.checks.ran = false;
+}
+
+/* ---- a release's life ------------------------------------------------------------- */
+
+static void start(fx *f, const char *extra_spec)
+{
+    f->release = release_new(extra_spec);
+    f->deployment = deployment_new(REPO "@" A, true, NULL);
+    fx_pods(f, REPO "@" A, false);
+    f->obs.now = T0;
+}
+
+static void test_gates_rollout_checks_success(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = release_new("\"policyBundleRef\":{\"name\":\"kfm-policy\"}");
+    f.obs.now = T0;
+    decide_torture(&f, "Gating"); /* no Deployment: blocked */
+    f.deployment = deployment_new(REPO "@" A, true, NULL);
+    fx_pods(&f, REPO "@" A, false);
+    f.bundle = parse("{\"metadata\":{\"generation\":2},\"status\":{\"verifiedDigest\":\"" C "\","
+                     "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":2}]}}");
+    decide_torture(&f, "RollingOut");
+    fx_deployment(&f, REPO "@" B, true);
+    fx_pods(&f, REPO "@" B, false);
+    f.obs.now = T0 + 20;
+    decide_torture(&f, "Verifying");
+    f.obs.now = T0 + 21;
+    fx_checks(&f, "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3},"
+                  "{\"name\":\"membrane-store\",\"passed\":true}]");
+    decide_torture(&f, "Observing");
+    f.obs.now = T0 + 21 + 60;
+    decide_torture(&f, "Succeeded");
+    /* a manual rollback of the success */
+    cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations",
+                          parse("{\"governance.kfm.dev/rollback\":\"true\"}"));
+    f.obs.now = T0 + 500;
+    decide_torture(&f, "RollingBack");
+    fx_free(&f);
+}
+
+static void test_failed_check_rollback(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start(&f, NULL);
+    decide_torture(&f, "RollingOut");
+    fx_deployment(&f, REPO "@" B, true);
+    fx_pods(&f, REPO "@" B, false);
+    decide_torture(&f, "Verifying");
+    fx_checks(&f, "[{\"name\":\"health\",\"passed\":true},"
+                  "{\"name\":\"focus-ask\",\"passed\":false,\"httpStatus\":200,\"trigger\":\"UncitedAnswer\","
+                  "\"message\":\"answer has no citations and did not abstain\"}]");
+    decide_torture(&f, "RollingBack");
+    fx_deployment(&f, REPO "@" A, true);
+    fx_pods(&f, REPO "@" A, false);
+    f.obs.now = T0 + 40;
+    decide_torture(&f, "RollingBack"); /* rolled back: checks asked for */
+    fx_checks(&f, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
+    decide_torture(&f, "RolledBack");
+    fx_free(&f);
+}
+
+static void test_crashloop_without_automatic_rollback(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start(&f, "\"rollback\":{\"automatic\":false}");
+    decide_torture(&f, "RollingOut");
+    fx_pods(&f, REPO "@" B, true);
+    f.obs.now = T0 + 30;
+    decide_torture(&f, "Failed");
+    fx_free(&f);
+}
+
+static void test_suspend_and_delete(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start(&f, "\"suspend\":true");
+    decide_torture(&f, "Suspended");
+    fx_free(&f);
+
+    memset(&f, 0, sizeof(f));
+    start(&f, NULL);
+    decide_torture(&f, "RollingOut");
+    fx_deployment(&f, REPO "@" B, false);
+    cJSON_AddStringToObject(cJSON_GetObjectItem(f.release, "metadata"), "deletionTimestamp", "2026-11-20T00:00:00Z");
+    decide_torture(&f, "RollingOut");
+    assert_true(f.plan.remove_finalizer);
+    assert_non_null(strstr(f.plan.deployment_patch, "\"governance.kfm.dev/release-owner\":null"));
+    fx_free(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gates_rollout_checks_success),
+        cmocka_unit_test(test_failed_check_rollback),
+        cmocka_unit_test(test_crashloop_without_automatic_rollback),
+        cmocka_unit_test(test_suspend_and_delete),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
