@@ -356,6 +356,9 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
             *stale = err == MB_ECONFLICT ? STALE_RELEASE : STALE_NONE;
             return mb_error_wrap(err, "writing the status of %s", owner);
         }
+        /* the rollback is decided and recorded: counted now, whenever its patch gets through */
+        if (release_plan_rollback_trigger(plan))
+            metrics_rollback_inc(release_plan_rollback_trigger(plan));
         if (plan->receipt) {
             mb_log_fields rf = lf;
             metrics_rollout_inc(json_str(plan->receipt, "outcome", NULL));
@@ -415,7 +418,6 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     release_observed obs = {0};
     cJSON *fresh = NULL; /* the Deployment read again after a 409 */
     double trigger_ms = 0; /* when a rollback trigger was decided (monotonic), until its patch is sent */
-    char trigger[32] = "";
     char depkey[512];
     char rid[13]; /* the release the checks ran for; outlives each pass */
     int err = 0;
@@ -459,16 +461,12 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         stale_view stale = STALE_NONE;
         if ((err = release_decide(&plan, &obs)) < 0)
             goto done;
-        for (size_t i = 0; i < plan.n_events; i++)
-            if (strcmp(plan.events[i].reason, "RollbackTriggered") == 0) {
-                trigger_ms = decided;
-                snprintf(trigger, sizeof(trigger), "%s", json_str(plan.status, "lastRollback", "trigger", NULL));
-            }
+        if (release_plan_rollback_trigger(&plan))
+            trigger_ms = decided;
         err = act(&cur, rc, &plan, depname, &patched, &stale);
         if (patched && trigger_ms > 0) {
             mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = json_str(cur, "metadata", "name", NULL)};
             MB_LOG(MB_LOG_INFO, &lf, "rollback patch sent %.1f ms after the trigger was detected", monotonic_ms() - trigger_ms);
-            metrics_rollback_inc(trigger);
             trigger_ms = 0;
         } else if (patched) {
             double ago = spec_seen_take(rc, key, json_int(-1, cur, "metadata", "generation", NULL));

@@ -1004,6 +1004,14 @@ done:
     return 0;
 }
 
+const char *release_plan_rollback_trigger(const release_plan *plan)
+{
+    for (size_t i = 0; plan && i < plan->n_events; i++)
+        if (strcmp(plan->events[i].reason, "RollbackTriggered") == 0)
+            return json_str(plan->status, "lastRollback", "trigger", NULL);
+    return NULL;
+}
+
 void release_plan_clear(release_plan *plan)
 {
     if (!plan)

@@ -77,6 +77,15 @@ int release_decide(release_plan *out, const release_observed *obs);
 
 void release_plan_clear(release_plan *plan);
 
+/*
+ * The trigger of the rollback this plan starts (its status records
+ * lastRollback and it records the RollbackTriggered Event), NULL when it
+ * starts none. A plan that sends again the patch of a rollback already
+ * recorded starts none: a rollback is counted once, when the status write
+ * that records it is done, however many tries its patch takes.
+ */
+const char *release_plan_rollback_trigger(const release_plan *plan);
+
 /* releaseID: the first 12 hex characters of sha256("<ns>/<name>/<generation>/<digest>"). */
 int release_id(char out[13], const char *ns, const char *name, long long generation, const char *digest);
 
