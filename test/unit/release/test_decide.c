@@ -550,6 +550,30 @@ static void test_rollback_patch_retried_counts_once(void **state)
     fx_free(&f);
 }
 
+/* A status write whose answer was lost: done when the release read back carries exactly that status. */
+static void test_status_landed(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    uint64_t before = release_status_hash(json_get(f.release, "status", NULL)); /* none yet */
+    cJSON *server = cJSON_Duplicate(f.release, true);
+    assert_false(release_status_landed(f.plan.status, server, before)); /* the write did not land */
+    cJSON_AddItemToObject(server, "status", cJSON_Duplicate(f.plan.status, true));
+    assert_true(release_status_landed(f.plan.status, server, before)); /* it did */
+    /* the same status, already written by this process: a stale view deciding it again, not a lost answer */
+    assert_false(release_status_landed(f.plan.status, server, release_status_hash(f.plan.status)));
+    /* someone else's status, one field apart, is not ours */
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(server, "status"), "phase", cJSON_CreateString("Succeeded"));
+    assert_false(release_status_landed(f.plan.status, server, before));
+    assert_false(release_status_landed(NULL, server, before));
+    assert_false(release_status_landed(f.plan.status, NULL, before));
+    assert_int_equal(release_status_hash(NULL), 0);
+    assert_true(release_status_hash(f.plan.status) != release_status_hash(json_get(server, "status", NULL)));
+    cJSON_Delete(server);
+    fx_free(&f);
+}
+
 static void test_restart_threshold_counts_as_crashloop(void **state)
 {
     (void)state;
@@ -852,6 +876,7 @@ int main(void)
         cmocka_unit_test(test_verify_observe_succeed),
         cmocka_unit_test(test_crashloop_rolls_back),
         cmocka_unit_test(test_rollback_patch_retried_counts_once),
+        cmocka_unit_test(test_status_landed),
         cmocka_unit_test(test_restart_threshold_counts_as_crashloop),
         cmocka_unit_test(test_progress_deadline_clock_edge),
         cmocka_unit_test(test_progress_deadline_condition),
