@@ -3,6 +3,7 @@
 # ServiceAccount token bound to that ClusterRole, never as admin; kubectl as the
 # user's client; and a small check/report vocabulary.
 #
+# E2E_KEEP=1 keeps the scratch directory (logs, kubeconfigs) for a look after the run.
 # Needs: KUBECONFIG (the local control plane's admin), MEMBRANE_CLUSTER_DIR,
 # MEMBRANE_BIN (the membrane binary), kubectl on PATH (hack/cluster.sh env).
 set -euo pipefail
@@ -132,14 +133,18 @@ redact() {
 }
 
 # operator_start [extra flags]: the operator under the manifests' ServiceAccount
+# (E2E_OPERATOR_KUBECONFIG: another kubeconfig with that token, e.g. through a proxy)
 operator_start() {
   local log="$E2E_DIR/operator-${#E2E_OPERATOR_LOGS[@]}.log"
   E2E_OPERATOR_LOGS+=("$log")
-  "$MEMBRANE_BIN" run --kubeconfig "$E2E_DIR/operator.kubeconfig" --log-format json --log-level debug \
+  "$MEMBRANE_BIN" run --kubeconfig "${E2E_OPERATOR_KUBECONFIG:-$E2E_DIR/operator.kubeconfig}" --log-format json --log-level debug \
     --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 "$@" >"$log" 2>&1 &
   E2E_OPERATOR_PID=$!
   eventually 30 grep -q '"membrane .* is running' "$log" || { cat "$log"; return 1; }
 }
+
+# The running operator's log.
+operator_log() { echo "${E2E_OPERATOR_LOGS[${#E2E_OPERATOR_LOGS[@]}-1]}"; }
 
 operator_kill() { [ -z "$E2E_OPERATOR_PID" ] || { kill -9 "$E2E_OPERATOR_PID" 2>/dev/null || true; wait "$E2E_OPERATOR_PID" 2>/dev/null || true; }; E2E_OPERATOR_PID=""; }
 operator_stop() { # SIGTERM; returns the exit code
@@ -154,7 +159,8 @@ operator_stop() { # SIGTERM; returns the exit code
 # operator_port metrics|health: the port the running operator bound for --metrics-addr or
 # --health-addr (lib.sh passes 127.0.0.1:0), from its log line "serving ... (port N)"
 operator_port() {
-  local what='/metrics' log=${E2E_OPERATOR_LOGS[${#E2E_OPERATOR_LOGS[@]}-1]}
+  local what='/metrics' log
+  log=$(operator_log)
   [ "$1" = health ] && what='/healthz and /readyz'
   sed -n "s|.*\"serving [^\"]*$what[^\"]* on [^ ]* (port \([0-9]*\))\".*|\1|p" "$log" | tail -1
 }
@@ -241,7 +247,7 @@ e2e_finish() {
   if [ "$E2E_FAILED" -gt 0 ] || [ $rc -ne 0 ]; then
     for l in "${E2E_OPERATOR_LOGS[@]}"; do echo "== $l"; tail -40 "$l" | redact; done
   fi
-  rm -rf "$E2E_DIR"
+  if [ -n "${E2E_KEEP:-}" ]; then echo "kept $E2E_DIR"; else rm -rf "$E2E_DIR"; fi
   echo
   echo "$E2E_PASSED passed, $E2E_FAILED failed"
   [ "$E2E_FAILED" -eq 0 ] && [ $rc -eq 0 ]

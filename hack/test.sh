@@ -31,6 +31,7 @@ ninja -C build-asan -j"$jobs"
 
 step "local control plane"
 bash hack/controlplane.sh >/dev/null
+bash hack/faultproxy.sh >/dev/null # for e2e/test_resilience.sh; cached
 export MEMBRANE_CLUSTER_DIR="$repo/.cache/test-cluster"
 bash hack/cluster.sh down >/dev/null 2>&1 || true
 rm -rf "$MEMBRANE_CLUSTER_DIR"

@@ -39,6 +39,13 @@ typedef struct spec_seen {
     char key[];
 } spec_seen;
 
+/* The status this process last wrote for a release (its release_status_hash), to tell a lost answer from a stale view. */
+typedef struct status_written {
+    UT_hash_handle hh;
+    uint64_t hash;
+    char key[];
+} status_written;
+
 struct release_controller {
     release_controller_opts opts;
     /* Test hooks: MEMBRANE_FAILPOINT=crash-before-deployment-patch makes the
@@ -50,6 +57,8 @@ struct release_controller {
     controller *loop;
     pthread_mutex_t seen_mu;
     spec_seen *seen;
+    pthread_mutex_t written_mu;
+    status_written *written;
 };
 
 /* ---- indexes and handlers ------------------------------------------------ */
@@ -154,6 +163,40 @@ static void spec_seen_record(release_controller *rc, const char *key, long long 
     pthread_mutex_unlock(&rc->seen_mu);
 }
 
+static uint64_t written_get(release_controller *rc, const char *key)
+{
+    status_written *e = NULL;
+    uint64_t h = 0;
+    pthread_mutex_lock(&rc->written_mu);
+    HASH_FIND_STR(rc->written, key, e);
+    if (e)
+        h = e->hash;
+    pthread_mutex_unlock(&rc->written_mu);
+    return h;
+}
+
+/* hash 0: forget the release */
+static void written_set(release_controller *rc, const char *key, uint64_t hash)
+{
+    status_written *e = NULL;
+    size_t len = strlen(key) + 1;
+    pthread_mutex_lock(&rc->written_mu);
+    HASH_FIND_STR(rc->written, key, e);
+    if (e && !hash) {
+        HASH_DEL(rc->written, e);
+        free(e);
+    } else if (e) {
+        e->hash = hash;
+    } else if (hash && (e = malloc(sizeof(*e) + len))) { /* without it only a lost answer goes unnoticed */
+        e->hash = hash;
+        memcpy(e->key, key, len);
+        HASH_ADD_STR(rc->written, key, e);
+        if (!e->hh.tbl)
+            free(e);
+    }
+    pthread_mutex_unlock(&rc->written_mu);
+}
+
 static bool object_key(char *out, size_t len, const cJSON *obj)
 {
     const char *ns = json_str(obj, "metadata", "namespace", NULL), *name = json_str(obj, "metadata", "name", NULL);
@@ -180,8 +223,10 @@ static void on_release_delete(void *ctx, const cJSON *obj)
 {
     release_controller *rc = ctx;
     char key[512];
-    if (object_key(key, sizeof(key), obj))
+    if (object_key(key, sizeof(key), obj)) {
         spec_seen_take(rc, key, -1);
+        written_set(rc, key, 0);
+    }
     on_release(ctx, obj);
 }
 
@@ -320,13 +365,24 @@ nomem:
     return mb_error_set(MB_ENOMEM, "out of memory");
 }
 
+/*
+ * The status write. A 409 may be the write's own first copy, applied although
+ * its answer was lost (the connection broke after sending, and the copy sent
+ * again met the resourceVersion the first one made): the release is read
+ * back, and when release_status_landed() says so, the write is done and what
+ * follows it (receipt log, Events, metrics, the Deployment patch) goes on,
+ * instead of being lost to a decision the next reconcile finds recorded.
+ */
 static int write_status(cJSON **cur, release_controller *rc, const char *ns, cJSON *status)
 {
     cJSON *body = cJSON_Duplicate(*cur, true);
-    cJSON *res = NULL;
+    cJSON *res = NULL, *back = NULL;
+    char name[254], key[512], msg[512];
     int err;
     if (!body)
         return mb_error_set(MB_ENOMEM, "out of memory");
+    snprintf(name, sizeof(name), "%s", json_str(*cur, "metadata", "name", NULL));
+    snprintf(key, sizeof(key), "%s/%s", ns, name);
     cJSON_DeleteItemFromObject(body, "status");
     /* a body without its status would clear the status: the receipts, the rollback target */
     if ((err = json_set_item(body, "status", cJSON_Duplicate(status, true))) < 0) {
@@ -335,8 +391,22 @@ static int write_status(cJSON **cur, release_controller *rc, const char *ns, cJS
     }
     err = kube_update(&res, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, body, "status");
     cJSON_Delete(body);
+    if (err == MB_ECONFLICT) {
+        snprintf(msg, sizeof(msg), "%s", mb_error_last());
+        if (kube_get(&back, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, name) == 0 &&
+            release_status_landed(status, back, written_get(rc, key))) {
+            mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = name};
+            MB_LOG(MB_LOG_INFO, &lf, "the status write was applied although its answer was lost");
+            res = back;
+            err = 0;
+        } else {
+            cJSON_Delete(back);
+            return mb_error_set(MB_ECONFLICT, "%s", msg);
+        }
+    }
     if (err < 0)
         return err;
+    written_set(rc, key, release_status_hash(status));
     cJSON_Delete(*cur);
     *cur = res;
     return 0;
@@ -366,6 +436,9 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
             *stale = err == MB_ECONFLICT ? STALE_RELEASE : STALE_NONE;
             return mb_error_wrap(err, "writing the status of %s", owner);
         }
+        /* the rollback is decided and recorded: counted now, whenever its patch gets through */
+        if (release_plan_rollback_trigger(plan))
+            metrics_rollback_inc(release_plan_rollback_trigger(plan));
         if (plan->receipt) {
             mb_log_fields rf = lf;
             metrics_rollout_inc(json_str(plan->receipt, "outcome", NULL));
@@ -425,7 +498,6 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     release_observed obs = {0};
     cJSON *fresh = NULL; /* the Deployment read again after a 409 */
     double trigger_ms = 0; /* when a rollback trigger was decided (monotonic), until its patch is sent */
-    char trigger[32] = "";
     char depkey[512];
     char rid[13]; /* the release the checks ran for; outlives each pass */
     int err = 0;
@@ -469,16 +541,12 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         stale_view stale = STALE_NONE;
         if ((err = release_decide(&plan, &obs)) < 0)
             goto done;
-        for (size_t i = 0; i < plan.n_events; i++)
-            if (strcmp(plan.events[i].reason, "RollbackTriggered") == 0) {
-                trigger_ms = decided;
-                snprintf(trigger, sizeof(trigger), "%s", json_str(plan.status, "lastRollback", "trigger", NULL));
-            }
+        if (release_plan_rollback_trigger(&plan))
+            trigger_ms = decided;
         err = act(&cur, rc, &plan, depname, &patched, &stale);
         if (patched && trigger_ms > 0) {
             mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = json_str(cur, "metadata", "name", NULL)};
             MB_LOG(MB_LOG_INFO, &lf, "rollback patch sent %.1f ms after the trigger was detected", monotonic_ms() - trigger_ms);
-            metrics_rollback_inc(trigger);
             trigger_ms = 0;
         } else if (patched) {
             double ago = spec_seen_take(rc, key, json_int(-1, cur, "metadata", "generation", NULL));
@@ -562,6 +630,7 @@ int release_controller_new(release_controller **out, const release_controller_op
         return mb_error_set(MB_ENOMEM, "out of memory");
     rc->opts = *opts;
     pthread_mutex_init(&rc->seen_mu, NULL);
+    pthread_mutex_init(&rc->written_mu, NULL);
     const char *fp = getenv("MEMBRANE_FAILPOINT");
     rc->crash_before_patch = fp && strcmp(fp, "crash-before-deployment-patch") == 0;
     rc->crash_before_rollback_patch = fp && strcmp(fp, "crash-before-rollback-patch") == 0;
@@ -648,5 +717,11 @@ void release_controller_free(release_controller *rc)
         free(e);
     }
     pthread_mutex_destroy(&rc->seen_mu);
+    status_written *w, *wtmp;
+    HASH_ITER(hh, rc->written, w, wtmp) {
+        HASH_DEL(rc->written, w);
+        free(w);
+    }
+    pthread_mutex_destroy(&rc->written_mu);
     free(rc);
 }

@@ -3,7 +3,8 @@
  * and drained by one writer thread, which keeps client-go's correlation cache
  * (the Events it wrote, keyed by object, type, reason and message, evicted
  * least recently used) and either patches the existing Event's count or
- * creates a new Event. Only the writer touches the cache and the API.
+ * creates a new Event, trying a write that failed for a passing reason again
+ * a few times (event_retry_ms). Only the writer touches the cache and the API.
  */
 #include "runtime/events.h"
 
@@ -286,12 +287,24 @@ static int write_new(event_recorder *r, const pending *p, const unsigned char *k
     return err;
 }
 
-static void write_one(event_recorder *r, const pending *p)
+long event_retry_ms(int err, long http_code, unsigned attempt)
+{
+    bool transient = err == MB_ECONN || err == MB_ETIMEOUT ||
+                     (err == MB_EHTTP && (http_code == 429 || http_code >= 500));
+    long ms = 1000;
+    if (!transient || attempt >= EVENT_WRITE_RETRIES)
+        return -1;
+    for (unsigned i = 0; i < attempt && ms < 30000; i++)
+        ms *= 2;
+    return ms < 30000 ? ms : 30000;
+}
+
+/* One try at writing p: 0, or the error (not logged). */
+static int write_one(event_recorder *r, const pending *p)
 {
     int err = 0;
     unsigned char key[SHA256_DIGEST_LENGTH];
     folded *f = NULL;
-    mb_log_fields lf = { .kind = p->obj.kind, .namespace = p->obj.namespace, .name = p->obj.name };
 
     if ((err = fold_key(key, p)) < 0)
         goto done;
@@ -319,10 +332,51 @@ static void write_one(event_recorder *r, const pending *p)
         cache_forget(r, f);
     err = write_new(r, p, key);
 done:
-    if (err < 0) {
-        MB_LOG(MB_LOG_WARN, &lf, "cannot record the %s event %s: %s", event_type_name(p->type), p->reason,
-               mb_error_last());
-        count_stat(r, &r->stats.failed);
+    return err;
+}
+
+/* Writes p, trying again while event_retry_ms says so; a stop ends the waits. Called without r->mu. */
+static void write_retrying(event_recorder *r, const pending *p)
+{
+    mb_log_fields lf = { .kind = p->obj.kind, .namespace = p->obj.namespace, .name = p->obj.name };
+    for (unsigned attempt = 0;; attempt++) {
+        int err = write_one(r, p);
+        long ms;
+        bool stopping;
+        if (err == 0)
+            return;
+        ms = event_retry_ms(err, err == MB_EHTTP ? kube_status_last()->code : 0, attempt);
+        pthread_mutex_lock(&r->mu);
+        stopping = r->stopping;
+        pthread_mutex_unlock(&r->mu);
+        if (ms < 0 || stopping) {
+            MB_LOG(MB_LOG_WARN, &lf, "cannot record the %s event %s: %s", event_type_name(p->type), p->reason,
+                   mb_error_last());
+            count_stat(r, &r->stats.failed);
+            return;
+        }
+        MB_LOG(MB_LOG_INFO, &lf, "cannot record the %s event %s yet, trying again in %ld ms: %s",
+               event_type_name(p->type), p->reason, ms, mb_error_last());
+        count_stat(r, &r->stats.retried);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until); /* r->wake uses the default clock */
+        until.tv_sec += ms / 1000;
+        until.tv_nsec += (ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&r->mu);
+        while (!r->stopping && pthread_cond_timedwait(&r->wake, &r->mu, &until) == 0)
+            ;
+        stopping = r->stopping;
+        pthread_mutex_unlock(&r->mu);
+        if (stopping) {
+            MB_LOG(MB_LOG_WARN, &lf, "cannot record the %s event %s before stopping", event_type_name(p->type),
+                   p->reason);
+            count_stat(r, &r->stats.failed);
+            return;
+        }
     }
 }
 
@@ -352,7 +406,7 @@ static void *writer(void *arg)
         r->queued--;
         r->busy = true;
         pthread_mutex_unlock(&r->mu);
-        write_one(r, p);
+        write_retrying(r, p);
         pending_free(p);
         pthread_mutex_lock(&r->mu);
         r->busy = false;

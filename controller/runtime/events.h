@@ -75,7 +75,8 @@ int event_recorder_flush(event_recorder *r, long timeout_ms);
 typedef struct {
     unsigned long created;  /* Events created */
     unsigned long folded;   /* repeats folded into an existing Event */
-    unsigned long failed;   /* writes given up (logged) */
+    unsigned long failed;   /* writes given up (logged), after event_retry_ms's tries */
+    unsigned long retried;  /* writes tried again */
     unsigned long dropped;  /* not queued: the queue was full */
 } event_recorder_stats;
 
@@ -94,6 +95,17 @@ int event_name_new(char **out, const char *object_name, uint64_t unique);
 int event_body_new(cJSON **out, const event_object *obj, event_type type, const char *reason,
                    const char *message, const char *component, const char *instance,
                    const char *name, time_t now);
+
+/*
+ * How long to wait before trying a failed Event write again, after the
+ * client's own retries: -1 to give up. Only what may pass later is tried
+ * again (a connection error, a timeout, 429 or 5xx; http_code is the answer's
+ * status for MB_EHTTP), at most EVENT_WRITE_RETRIES times, 1 s, 2 s, 4 s...
+ * at most 30 s apart, so that an API server refusing requests for a minute
+ * (429 with Retry-After, a restart) does not lose an Event.
+ */
+#define EVENT_WRITE_RETRIES 6
+long event_retry_ms(int err, long http_code, unsigned attempt);
 
 /* The merge patch that folds one more repeat: {"count":count,"lastTimestamp":now,"message":message}. */
 int event_patch_new(char **out, long count, const char *message, time_t now);

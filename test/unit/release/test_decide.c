@@ -522,6 +522,58 @@ static void test_crashloop_rolls_back(void **state)
     fx_free(&f);
 }
 
+/* A rollback whose patch did not get through is patched again, and is still one rollback. */
+static void test_rollback_patch_retried_counts_once(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    assert_null(release_plan_rollback_trigger(&f.plan)); /* a rollout starts no rollback */
+    fx_apply(&f);
+    cJSON_Delete(f.deployment);
+    f.deployment = deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    f.pods[f.n_pods++] = pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+    f.obs.now = T0 + 30;
+    assert_int_equal(decide(&f), 0);
+    assert_non_null(release_plan_rollback_trigger(&f.plan));
+    assert_string_equal(release_plan_rollback_trigger(&f.plan), "CrashLoop");
+    char *patch = strdup(f.plan.deployment_patch);
+    /* the status write was done, the patch was answered 429 until the client gave up */
+    fx_apply(&f);
+    f.obs.now = T0 + 45;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_string_equal(f.plan.deployment_patch, patch); /* the same patch goes out again */
+    assert_null(release_plan_rollback_trigger(&f.plan)); /* not a second rollback */
+    assert_false(has_event(&f, "RollbackTriggered"));
+    free(patch);
+    fx_free(&f);
+}
+
+/* A status write whose answer was lost: done when the release read back carries exactly that status. */
+static void test_status_landed(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    uint64_t before = release_status_hash(json_get(f.release, "status", NULL)); /* none yet */
+    cJSON *server = cJSON_Duplicate(f.release, true);
+    assert_false(release_status_landed(f.plan.status, server, before)); /* the write did not land */
+    cJSON_AddItemToObject(server, "status", cJSON_Duplicate(f.plan.status, true));
+    assert_true(release_status_landed(f.plan.status, server, before)); /* it did */
+    /* the same status, already written by this process: a stale view deciding it again, not a lost answer */
+    assert_false(release_status_landed(f.plan.status, server, release_status_hash(f.plan.status)));
+    /* someone else's status, one field apart, is not ours */
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(server, "status"), "phase", cJSON_CreateString("Succeeded"));
+    assert_false(release_status_landed(f.plan.status, server, before));
+    assert_false(release_status_landed(NULL, server, before));
+    assert_false(release_status_landed(f.plan.status, NULL, before));
+    assert_int_equal(release_status_hash(NULL), 0);
+    assert_true(release_status_hash(f.plan.status) != release_status_hash(json_get(server, "status", NULL)));
+    cJSON_Delete(server);
+    fx_free(&f);
+}
+
 static void test_restart_threshold_counts_as_crashloop(void **state)
 {
     (void)state;
@@ -823,6 +875,8 @@ int main(void)
         cmocka_unit_test(test_rollout_waits_then_verifies),
         cmocka_unit_test(test_verify_observe_succeed),
         cmocka_unit_test(test_crashloop_rolls_back),
+        cmocka_unit_test(test_rollback_patch_retried_counts_once),
+        cmocka_unit_test(test_status_landed),
         cmocka_unit_test(test_restart_threshold_counts_as_crashloop),
         cmocka_unit_test(test_progress_deadline_clock_edge),
         cmocka_unit_test(test_progress_deadline_condition),

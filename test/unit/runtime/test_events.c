@@ -1,6 +1,7 @@
 /*
  * The Event recorder's pure parts: Event names, the core/v1 Event body, the
- * merge patch that folds a repeat, and reading the involved object from JSON.
+ * merge patch that folds a repeat, which failed writes are tried again and
+ * when, and reading the involved object from JSON.
  * Writing and folding against the API is in test/integration/test_events.c.
  */
 #include <stdarg.h>
@@ -107,6 +108,29 @@ static void test_patch(void **state)
     free(patch);
 }
 
+static void test_retry_policy(void **state)
+{
+    (void)state;
+    /* what may pass later: 1 s, 2 s, 4 s ... at most 30 s, EVENT_WRITE_RETRIES times */
+    assert_int_equal(event_retry_ms(MB_EHTTP, 429, 0), 1000);
+    assert_int_equal(event_retry_ms(MB_EHTTP, 429, 1), 2000);
+    assert_int_equal(event_retry_ms(MB_EHTTP, 503, 2), 4000);
+    assert_int_equal(event_retry_ms(MB_ECONN, 0, 4), 16000);
+    assert_int_equal(event_retry_ms(MB_ETIMEOUT, 0, 5), 30000);
+    assert_int_equal(event_retry_ms(MB_ECONN, 0, EVENT_WRITE_RETRIES), -1);
+    long total = 0;
+    for (unsigned a = 0; event_retry_ms(MB_EHTTP, 429, a) >= 0; a++)
+        total += event_retry_ms(MB_EHTTP, 429, a);
+    assert_true(total >= 60000); /* a minute of 429s loses nothing */
+    /* what will not: the request itself is wrong, or the object or its namespace is gone */
+    assert_int_equal(event_retry_ms(MB_EHTTP, 400, 0), -1);
+    assert_int_equal(event_retry_ms(MB_EFORBIDDEN, 403, 0), -1);
+    assert_int_equal(event_retry_ms(MB_EINVALID, 422, 0), -1);
+    assert_int_equal(event_retry_ms(MB_ENOTFOUND, 404, 0), -1);
+    assert_int_equal(event_retry_ms(MB_ENOMEM, 0, 0), -1);
+    assert_int_equal(event_retry_ms(MB_ESTOPPED, 0, 0), -1);
+}
+
 static void test_object_from_json(void **state)
 {
     (void)state;
@@ -141,6 +165,7 @@ int main(void)
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_body),
         cmocka_unit_test(test_patch),
+        cmocka_unit_test(test_retry_policy),
         cmocka_unit_test(test_object_from_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
