@@ -372,8 +372,9 @@ nomem:
  * back, and when release_status_landed() says so, the write is done and what
  * follows it (receipt log, Events, metrics, the Deployment patch) goes on,
  * instead of being lost to a decision the next reconcile finds recorded.
+ * Otherwise *cur becomes the release as read back (*fresh set), to decide again on.
  */
-static int write_status(cJSON **cur, release_controller *rc, const char *ns, cJSON *status)
+static int write_status(cJSON **cur, bool *fresh, release_controller *rc, const char *ns, cJSON *status)
 {
     cJSON *body = cJSON_Duplicate(*cur, true);
     cJSON *res = NULL, *back = NULL;
@@ -400,7 +401,11 @@ static int write_status(cJSON **cur, release_controller *rc, const char *ns, cJS
             res = back;
             err = 0;
         } else {
-            cJSON_Delete(back);
+            if (back) {
+                cJSON_Delete(*cur);
+                *cur = back;
+                *fresh = true;
+            }
             return mb_error_set(MB_ECONFLICT, "%s", msg);
         }
     }
@@ -413,7 +418,7 @@ static int write_status(cJSON **cur, release_controller *rc, const char *ns, cJS
 }
 
 /* What a 409 showed to be stale: the release as read from the cache, or the Deployment. */
-typedef enum { STALE_NONE, STALE_RELEASE, STALE_DEPLOYMENT } stale_view;
+typedef enum { STALE_NONE, STALE_RELEASE, STALE_RELEASE_REREAD, STALE_DEPLOYMENT } stale_view;
 
 /* *patched tells whether the Deployment patch went through; *stale what a 409 showed to be out of date. */
 static int act(cJSON **cur, release_controller *rc, const release_plan *plan, const char *deployment, bool *patched,
@@ -432,8 +437,9 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
         return mb_error_wrap(err, "adding the finalizer to %s", owner);
     }
     if (plan->status) {
-        if ((err = write_status(cur, rc, ns, plan->status)) < 0) {
-            *stale = err == MB_ECONFLICT ? STALE_RELEASE : STALE_NONE;
+        bool reread = false;
+        if ((err = write_status(cur, &reread, rc, ns, plan->status)) < 0) {
+            *stale = err != MB_ECONFLICT ? STALE_NONE : reread ? STALE_RELEASE_REREAD : STALE_RELEASE;
             return mb_error_wrap(err, "writing the status of %s", owner);
         }
         /* the rollback is decided and recorded: counted now, whenever its patch gets through */
@@ -562,6 +568,12 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
                 goto done;
             err = 0;
             obs.deployment = fresh;
+            release_plan_clear(&plan);
+            continue;
+        }
+        if (err == MB_ECONFLICT && stale == STALE_RELEASE_REREAD && pass + 1 < MAX_PASSES) {
+            /* the status write read the release back: decide again on it, now */
+            err = 0;
             release_plan_clear(&plan);
             continue;
         }
