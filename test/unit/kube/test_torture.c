@@ -188,7 +188,7 @@ static void config_torture(config_ctx *c, int expect, const char *needle)
 static void write_at(const char *dir, const char *rel, const char *text)
 {
     char path[1024];
-    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    assert_true((size_t)snprintf(path, sizeof(path), "%s/%s", dir, rel) < sizeof(path));
     for (char *p = path + 1; (p = strchr(p, '/')) != NULL; p++) {
         *p = '\0';
         mkdir(path, 0755);
