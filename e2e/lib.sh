@@ -12,9 +12,10 @@ E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 E2E_DIR=$(mktemp -d "${TMPDIR:-/tmp}/membrane-e2e.XXXXXX")
 E2E_PASSED=0
 E2E_FAILED=0
-E2E_OPERATOR_PID=""
+E2E_OPERATOR_PID=""    # the operator of operator_start ("main")
 E2E_OPERATOR_LOGS=()
-E2E_PIDS=()      # helper processes (governed API doubles) stopped at the end
+declare -A E2E_OP_PID=() E2E_OP_LOG=()   # every running operator by name: its PID and its log
+E2E_PIDS=()      # helper processes (governed API doubles, watches) stopped at the end
 E2E_SECRETS=()   # credentials that must never appear in a log (e2e_secret)
 
 : "${KUBECONFIG:?run through hack/test.sh (KUBECONFIG of the local control plane)}"
@@ -132,35 +133,56 @@ redact() {
   if [ ${#args[@]} -gt 0 ]; then sed "${args[@]}"; else cat; fi
 }
 
-# operator_start [extra flags]: the operator under the manifests' ServiceAccount
+# operator_start_as NAME [extra flags]: one more operator under the manifests'
+# ServiceAccount, with its own log (E2E_OP_LOG[NAME]), PID (E2E_OP_PID[NAME]) and
+# free ports, so that several can run at once
 # (E2E_OPERATOR_KUBECONFIG: another kubeconfig with that token, e.g. through a proxy)
-operator_start() {
-  local log="$E2E_DIR/operator-${#E2E_OPERATOR_LOGS[@]}.log"
+operator_start_as() {
+  local name=$1 log="$E2E_DIR/operator-${#E2E_OPERATOR_LOGS[@]}-$1.log"; shift
   E2E_OPERATOR_LOGS+=("$log")
   "$MEMBRANE_BIN" run --kubeconfig "${E2E_OPERATOR_KUBECONFIG:-$E2E_DIR/operator.kubeconfig}" --log-format json --log-level debug \
     --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 "$@" >"$log" 2>&1 &
-  E2E_OPERATOR_PID=$!
+  E2E_OP_PID[$name]=$!
+  E2E_OP_LOG[$name]=$log
   eventually 30 grep -q '"membrane .* is running' "$log" || { cat "$log"; return 1; }
 }
 
-# The running operator's log.
-operator_log() { echo "${E2E_OPERATOR_LOGS[${#E2E_OPERATOR_LOGS[@]}-1]}"; }
+# operator_log [NAME]: the log of the operator NAME, by default of the last one started
+operator_log() {
+  if [ -n "${1:-}" ]; then echo "${E2E_OP_LOG[$1]}"; else echo "${E2E_OPERATOR_LOGS[${#E2E_OPERATOR_LOGS[@]}-1]}"; fi
+}
 
-operator_kill() { [ -z "$E2E_OPERATOR_PID" ] || { kill -9 "$E2E_OPERATOR_PID" 2>/dev/null || true; wait "$E2E_OPERATOR_PID" 2>/dev/null || true; }; E2E_OPERATOR_PID=""; }
-operator_stop() { # SIGTERM; returns the exit code
-  local rc=0
-  [ -n "$E2E_OPERATOR_PID" ] || return 0
-  kill -TERM "$E2E_OPERATOR_PID" 2>/dev/null || true
-  wait "$E2E_OPERATOR_PID" || rc=$?
-  E2E_OPERATOR_PID=""
+operator_kill_as() { # NAME: kill -9
+  local pid=${E2E_OP_PID[$1]:-}
+  [ -z "$pid" ] || { kill -9 "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }
+  unset "E2E_OP_PID[$1]"
+}
+
+operator_stop_as() { # NAME: SIGTERM; returns the exit code
+  local pid=${E2E_OP_PID[$1]:-} rc=0
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" || rc=$?
+  unset "E2E_OP_PID[$1]"
   return $rc
 }
 
-# operator_port metrics|health: the port the running operator bound for --metrics-addr or
-# --health-addr (lib.sh passes 127.0.0.1:0), from its log line "serving ... (port N)"
+# operator_start [extra flags], operator_kill, operator_stop: the one operator most scenarios need
+operator_start() { local rc=0; operator_start_as main "$@" || rc=$?; E2E_OPERATOR_PID=${E2E_OP_PID[main]:-}; return $rc; }
+operator_kill() { operator_kill_as main; E2E_OPERATOR_PID=""; }
+operator_stop() { E2E_OPERATOR_PID=""; operator_stop_as main; }
+
+# operator_identity NAME: the holderIdentity NAME uses (--leader-elect)
+operator_identity() {
+  sed -n 's/.*"trying to become the leader as \([^ ]*\) (Lease.*/\1/p' "${E2E_OP_LOG[$1]}" | head -1
+}
+
+# operator_port metrics|health [NAME]: the port the operator NAME (default: the last one
+# started) bound for --metrics-addr or --health-addr (lib.sh passes 127.0.0.1:0), from its
+# log line "serving ... (port N)"
 operator_port() {
   local what='/metrics' log
-  log=$(operator_log)
+  log=$(operator_log "${2:-}")
   [ "$1" = health ] && what='/healthz and /readyz'
   sed -n "s|.*\"serving [^\"]*$what[^\"]* on [^ ]* (port \([0-9]*\))\".*|\1|p" "$log" | tail -1
 }
@@ -173,6 +195,21 @@ metrics_scrape() {
   [ -n "$port" ] || { echo "metrics_scrape: the operator's log does not say which port serves /metrics"; return 1; }
   type=$(curl -fsS --max-time 10 -o "$1" -w '%{content_type}' "http://127.0.0.1:$port/metrics") || return 1
   [ "$type" = "text/plain; version=0.0.4; charset=utf-8" ] || { echo "/metrics Content-Type: $type"; return 1; }
+}
+
+# operator_metrics NAME: NAME's /metrics page
+operator_metrics() {
+  local port
+  port=$(operator_port metrics "$1")
+  [ -n "$port" ] || { echo "no metrics port in ${E2E_OP_LOG[$1]}"; return 1; }
+  curl -fsS --max-time 10 "http://127.0.0.1:$port/metrics"
+}
+
+# operator_metric NAME METRIC: the value of one series on NAME's /metrics (METRIC with its labels, if any)
+operator_metric() {
+  local page
+  page=$(operator_metrics "$1") || return 1
+  awk -v m="$2" '$1 == m {print $2; found = 1} END {exit !found}' <<<"$page"
 }
 
 # metrics_check AFTER [--before BEFORE] [EXPECT...]: e2e/metrics_check.py, which parses the
@@ -239,8 +276,8 @@ EOF
 }
 
 e2e_finish() {
-  local rc=$? p
-  operator_kill
+  local rc=$? p name
+  for name in "${!E2E_OP_PID[@]}"; do operator_kill_as "$name"; done
   for p in "${E2E_PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   echo
   check "no log of this file carries a bearer token (${#E2E_SECRETS[@]} strings looked for in $(e2e_logs | wc -l) logs)" secrets_absent

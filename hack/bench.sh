@@ -3,13 +3,13 @@
 # machine, like the README's commands: builds (optimized), starts a private
 # local control plane, runs the operator and the bench programs.
 #
-#   hack/bench.sh [release] [rollback] [checks] [netpol]     default: all
+#   hack/bench.sh [release] [rollback] [checks] [netpol] [leader] [idle]   default: all
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cd "$repo"
-what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol checks release rollback)
+what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol checks release rollback leader idle)
 
 bash hack/setup.sh
 export PATH=/usr/local/go/bin:$PATH
@@ -39,8 +39,12 @@ good_api_start() {
 }
 
 op_pid=""
+declare -A ops=()   # operators started by op_start, by name: their PIDs
 cleanup() {
   [ -z "$op_pid" ] || kill "$op_pid" 2>/dev/null || true
+  local n
+  for n in "${!ops[@]}"; do kill -9 "${ops[$n]}" 2>/dev/null || true; done
+  [ -z "${watch_pid:-}" ] || kill "$watch_pid" "$stamp_pid" 2>/dev/null || true
   [ -z "${MEMBRANE_CLUSTER_DIR:-}" ] || bash hack/cluster.sh down >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -156,6 +160,141 @@ EOF
   kill "$op_pid" "$double_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
 }
 
+# op_start NAME [flags]: an operator (admin credentials), its log in logs/NAME.log, its PID in ops[NAME]
+op_start() {
+  local name=$1 log="$MEMBRANE_CLUSTER_DIR/logs/$1.log"; shift
+  ./build-bench/membrane run --log-format json --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 "$@" >"$log" 2>&1 &
+  ops[$name]=$!
+  for _ in $(seq 1 100); do grep -q '"serving /metrics' "$log" && return 0; sleep 0.1; done
+  cat "$log"; return 1
+}
+op_stop() { # NAME SIGNAL: signals NAME and waits for it to exit
+  kill "-$2" "${ops[$1]}" 2>/dev/null || true
+  wait "${ops[$1]}" 2>/dev/null || true
+  unset "ops[$1]"
+}
+op_metrics() { # NAME: its /metrics
+  local port
+  port=$(sed -n 's/.*"serving \/metrics[^"]*(port \([0-9]*\)).*/\1/p' "$MEMBRANE_CLUSTER_DIR/logs/$1.log" | head -1)
+  curl -sf "http://127.0.0.1:$port/metrics"
+}
+op_is_leader() { [ "$(op_metrics "$1" | awk '$1 == "membrane_is_leader" {print $2}')" = 1 ]; }
+op_identity() { sed -n 's/.*"trying to become the leader as \([^ ]*\) (Lease.*/\1/p' "$MEMBRANE_CLUSTER_DIR/logs/$1.log" | head -1; }
+# prints "p50 X s  max Y s (N)" of the numbers on stdin
+summary() { sort -n | awk '{a[NR] = $1} END {if (NR) printf "p50 %.2f s  max %.2f s  (%d hand-overs)", a[int((NR + 1) / 2)], a[NR], NR; else printf "none measured"}'; }
+
+bench_leader() {
+  echo "== leader election hand-over"
+  cluster_up
+  kubectl create namespace membrane-system >/dev/null
+  local elect=(--leader-elect --leader-election-namespace membrane-system --log-level info)
+  op_start x "${elect[@]}"
+  for _ in $(seq 1 100); do op_is_leader x && break; sleep 0.1; done
+  # every version of the Lease, stamped when it arrives: "<epoch seconds> <holder>"
+  local fifo="$MEMBRANE_CLUSTER_DIR/run/lease.fifo"
+  rm -f "$fifo"; mkfifo "$fifo"
+  while IFS= read -r h; do echo "$EPOCHREALTIME ${h:-(released)}"; done <"$fifo" >"$MEMBRANE_CLUSTER_DIR/logs/lease.watch" &
+  stamp_pid=$!
+  kubectl -n membrane-system get lease membrane-leader -w -o jsonpath='{.spec.holderIdentity}{"\n"}' >"$fifo" 2>/dev/null &
+  watch_pid=$!
+  op_start y "${elect[@]}"
+  sleep 3
+  local leader=x standby=y sig term=() kill9=()
+  for sig in $(printf 'TERM %.0s' $(seq 1 "${MEMBRANE_BENCH_TERMS:-5}")) $(printf 'KILL %.0s' $(seq 1 "${MEMBRANE_BENCH_KILLS:-3}")); do
+    local id t0 t_lease="" t_gauge="" t_rel dl dg
+    id=$(op_identity "$standby")
+    kill -0 "${ops[$leader]}" 2>/dev/null && kill -0 "${ops[$standby]}" 2>/dev/null ||
+      { echo "an operator exited before its signal (its log: $MEMBRANE_CLUSTER_DIR/logs/$leader.log, $standby.log)"; return 1; }
+    t0=$EPOCHREALTIME
+    kill "-$sig" "${ops[$leader]}"
+    [ "$sig" = TERM ] || wait "${ops[$leader]}" 2>/dev/null || true   # reaped now: no job notice later
+    for _ in $(seq 1 1500); do   # up to ~60 s
+      op_is_leader "$standby" && { t_gauge=$EPOCHREALTIME; break; }
+      sleep 0.02
+    done
+    wait "${ops[$leader]}" 2>/dev/null || true
+    unset "ops[$leader]"
+    sleep 0.5
+    t_lease=$(awk -v t0="$t0" -v id="$id" '$1 > t0 && $2 == id {print $1; exit}' "$MEMBRANE_CLUSTER_DIR/logs/lease.watch")
+    t_rel=$(awk -v t0="$t0" '$1 > t0 && $2 == "(released)" {print $1; exit}' "$MEMBRANE_CLUSTER_DIR/logs/lease.watch")
+    if [ -n "$t_gauge" ] && [ -n "$t_lease" ]; then
+      dl=$(awk -v a="$t0" -v b="$t_lease" 'BEGIN {printf "%.2f", b - a}')
+      dg=$(awk -v a="$t0" -v b="$t_gauge" 'BEGIN {printf "%.2f", b - a}')
+      echo "SIG$sig to the leader:$([ -z "$t_rel" ] || awk -v a="$t0" -v b="$t_rel" 'BEGIN {printf " the Lease released after %.2f s,", b - a}')" \
+        "the Lease names the standby after $dl s, its membrane_is_leader is 1 after $dg s"
+      if [ "$sig" = TERM ]; then term+=("$dl $dg"); else kill9+=("$dl $dg"); fi
+    else
+      echo "SIG$sig to the leader: no hand-over seen within 60 s"
+    fi
+    # the old leader comes back as the standby; the next signal comes at a random point of its retry period
+    op_start "$leader" "${elect[@]}"
+    sleep "$((3 + RANDOM % 5)).$((RANDOM % 10))"
+    local t=$leader; leader=$standby; standby=$t
+  done
+  echo "hand-over after SIGTERM (Lease released), signal -> the Lease names the standby: $(printf '%s\n' "${term[@]}" | cut -d' ' -f1 | summary)"
+  echo "                                            signal -> its membrane_is_leader is 1:  $(printf '%s\n' "${term[@]}" | cut -d' ' -f2 | summary)"
+  echo "hand-over after kill -9 (Lease expires, 15 s), signal -> the Lease names the standby: $(printf '%s\n' "${kill9[@]}" | cut -d' ' -f1 | summary)"
+  echo "                                            signal -> its membrane_is_leader is 1:  $(printf '%s\n' "${kill9[@]}" | cut -d' ' -f2 | summary)"
+  local before after
+  before=$(api_requests "$standby")
+  sleep 60
+  after=$(api_requests "$standby")
+  echo "API requests of a standby, per minute, by verb and code (GET: reading the Lease):"
+  requests_per_minute "$before" "$after" 60
+  local k
+  for k in "${!ops[@]}"; do op_stop "$k" TERM; done
+  kill "$watch_pid" "$stamp_pid" 2>/dev/null || true; watch_pid=""; stamp_pid=""
+}
+
+# api_requests NAME: "verb code count" for every membrane_api_requests_total series of NAME
+api_requests() {
+  op_metrics "$1" | sed -n 's/^membrane_api_requests_total{verb="\([^"]*\)",code="\([^"]*\)"} \([0-9.e+]*\)$/\1 \2 \3/p' | sort
+}
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+metric_sum() { op_metrics "$1" | awk -v m="$2" 'index($1, m "{") == 1 || $1 == m {s += $2} END {print s + 0}'; } # NAME FAMILY
+# requests_per_minute BEFORE AFTER SECONDS: the api_requests difference, per minute, by verb and code
+requests_per_minute() {
+  awk -v s="$3" 'NR == FNR {was[$1 " " $2] = $3; next}
+    {d = $3 - was[$1 " " $2]; total += d; if (d > 0) printf "  %-6s %-8s %8.1f/min\n", $1, $2, d * 60 / s}
+    END {printf "  all             %8.1f/min\n", total * 60 / s}' <(echo "$1") <(echo "$2")
+}
+
+bench_idle() {
+  local n=${MEMBRANE_BENCH_IDLE_RELEASES:-1000} secs=${MEMBRANE_BENCH_IDLE_SECONDS:-120}
+  echo "== the operator at rest: $n releases watched, nothing changing"
+  cluster_up
+  kubectl create namespace bench >/dev/null
+  kubectl create namespace membrane-system >/dev/null
+  good_api_start
+  op_start idle --leader-elect --leader-election-namespace membrane-system --log-level info
+  for _ in $(seq 1 100); do op_is_leader idle && break; sleep 0.1; done
+  local t0=$SECONDS
+  releases bench "$n" 0 | kubectl apply -f - >/dev/null
+  while [ "$(succeeded bench)" -lt "$n" ]; do
+    [ $((SECONDS - t0)) -lt 1200 ] || { echo "only $(succeeded bench) of $n releases Succeeded"; break; }
+    kill -0 "${ops[idle]}" 2>/dev/null || { echo "the operator exited:"; tail -5 "$MEMBRANE_CLUSTER_DIR/logs/idle.log"; return 1; }
+    sleep 2
+  done
+  echo "all $n releases Succeeded after $((SECONDS - t0)) s; letting it settle for ${MEMBRANE_BENCH_SETTLE:-30} s"
+  sleep "${MEMBRANE_BENCH_SETTLE:-30}"
+
+  local pid=${ops[idle]} hz before after c0 c1 r0 r1 w0 w1
+  hz=$(getconf CLK_TCK)
+  before=$(api_requests idle); r0=$(metric_sum idle membrane_reconcile_total); w0=$(metric_sum idle membrane_watch_restarts_total)
+  c0=$(cpu_ticks "$pid")
+  sleep "$secs"
+  c1=$(cpu_ticks "$pid")
+  after=$(api_requests idle); r1=$(metric_sum idle membrane_reconcile_total); w1=$(metric_sum idle membrane_watch_restarts_total)
+  echo "operator RSS at rest with $n releases: $(rss_kb "$pid")"
+  awk -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$secs" \
+    'BEGIN {printf "operator CPU at rest (utime+stime over %d s): %.2f s, %.3f %% of one core\n", s, (b - a) / hz, 100 * (b - a) / hz / s}'
+  echo "reconciles at rest: $((r1 - r0)) in $secs s; watches that ended and were renewed: $((w1 - w0))"
+  echo "API requests of the leader at rest, per minute, by verb and code (a watch counts as a GET when it ends; PUT: Lease renewals):"
+  requests_per_minute "$before" "$after" "$secs"
+  op_stop idle TERM
+  kill "$double_pid" 2>/dev/null || true
+}
+
 bench_checks() {
   echo "== verification checks"
   ./build-bench/bench_checks ./build-bench/governed-api-double
@@ -172,6 +311,8 @@ for w in "${what[@]}"; do
     netpol) bench_netpol ;;
     checks) bench_checks ;;
     rollback) bench_rollback ;;
-    *) echo "bench.sh: unknown benchmark $w (release, rollback, checks, netpol)" >&2; exit 2 ;;
+    leader) bench_leader ;;
+    idle) bench_idle ;;
+    *) echo "bench.sh: unknown benchmark $w (release, rollback, checks, netpol, leader, idle)" >&2; exit 2 ;;
   esac
 done
