@@ -893,6 +893,21 @@ int informer_store_get(informer_obj **out, informer_store *s, const char *key)
     return 0;
 }
 
+/* After the lock: a listing sorted by key into *out, or its error (MB_ENOMEM: a view could not be made). */
+static int objs_finish(informer_objs **out, informer_objs *l, int err)
+{
+    if (err == MB_ENOMEM) {
+        informer_objs_free(l);
+        return mb_error_set(MB_ENOMEM, "out of memory listing cached objects");
+    }
+    if (err < 0)
+        return err;
+    if (l->len > 1)
+        qsort(l->items, l->len, sizeof(*l->items), objs_cmp);
+    *out = l;
+    return 0;
+}
+
 int informer_store_list(informer_objs **out, informer_store *s)
 {
     int err;
@@ -906,16 +921,7 @@ int informer_store_list(informer_objs **out, informer_store *s)
                 err = MB_ENOMEM;
     }
     pthread_rwlock_unlock(&s->lock);
-    if (err == MB_ENOMEM) {
-        informer_objs_free(l);
-        return mb_error_set(MB_ENOMEM, "out of memory listing cached objects");
-    }
-    if (err < 0)
-        return err;
-    if (l->len > 1)
-        qsort(l->items, l->len, sizeof(*l->items), objs_cmp);
-    *out = l;
-    return 0;
+    return objs_finish(out, l, err);
 }
 
 int informer_store_by_index(informer_objs **out, informer_store *s, const char *index,
@@ -947,16 +953,7 @@ int informer_store_by_index(informer_objs **out, informer_store *s, const char *
     }
 done:
     pthread_rwlock_unlock(&s->lock);
-    if (err == MB_ENOMEM) {
-        informer_objs_free(l);
-        return mb_error_set(MB_ENOMEM, "out of memory listing cached objects");
-    }
-    if (err < 0)
-        return err;
-    if (l->len > 1)
-        qsort(l->items, l->len, sizeof(*l->items), objs_cmp);
-    *out = l;
-    return 0;
+    return objs_finish(out, l, err);
 }
 
 size_t informer_store_len(informer_store *s)

@@ -492,3 +492,36 @@ long torture_check(const torture_case *tc)
     torture_pass(tc, true, stride);
     return total;
 }
+
+void tprintf(transcript *t, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->text + t->len, sizeof(t->text) - t->len, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < sizeof(t->text) - t->len);
+    t->len += (size_t)n;
+}
+
+void transcript_check(transcript *t)
+{
+    if (!t->first) {
+        t->first = strdup(t->text);
+        assert_non_null(t->first);
+        return;
+    }
+    assert_string_equal(t->text, t->first);
+}
+
+void transcript_reset(transcript *t)
+{
+    t->len = 0;
+    t->text[0] = '\0';
+}
+
+void transcript_free(transcript *t)
+{
+    free(t->first);
+    t->first = NULL;
+    transcript_reset(t);
+}

@@ -15,6 +15,7 @@
 #define TEST_TORTURE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef struct {
     const char *name;         /* names the operation in failure messages */
@@ -54,5 +55,26 @@ bool torture_refused(void);
 
 /* Blocks allocated through malloc and its kin and not freed yet, in this process. */
 long torture_live(void);
+
+/*
+ * What a run made, as text: every run that succeeds must make the same. A
+ * fixed buffer, so that writing it allocates nothing.
+ */
+typedef struct {
+    char text[65536];
+    size_t len;
+    char *first;
+} transcript;
+
+/* Appends to the text (fails the test when the buffer is full). */
+void tprintf(transcript *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The first call keeps the text; each later one asserts it is the same. */
+void transcript_check(transcript *t);
+
+void transcript_reset(transcript *t);
+
+/* Forgets the kept text too. */
+void transcript_free(transcript *t);
 
 #endif

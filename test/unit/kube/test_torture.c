@@ -30,50 +30,6 @@
 #include <unistd.h>
 
 /*
- * What a run made, as text, in a fixed buffer (writing it allocates nothing):
- * every run that succeeds must make the same.
- */
-typedef struct {
-    char text[16384];
-    size_t len;
-    char *first;
-} transcript;
-
-static void tprintf(transcript *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tprintf(transcript *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(t->text + t->len, sizeof(t->text) - t->len, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0 && (size_t)n < sizeof(t->text) - t->len);
-    t->len += (size_t)n;
-}
-
-static void transcript_check(transcript *t)
-{
-    if (!t->first) {
-        t->first = strdup(t->text);
-        assert_non_null(t->first);
-        return;
-    }
-    assert_string_equal(t->text, t->first);
-}
-
-static void transcript_reset(transcript *t)
-{
-    t->len = 0;
-    t->text[0] = '\0';
-}
-
-static void transcript_free(transcript *t)
-{
-    free(t->first);
-    t->first = NULL;
-    transcript_reset(t);
-}
-
-/*
  * OpenSSL checks certificates and keys while a configuration loads. It
  * recovers from some of its own failed allocations (so a load may succeed
  * after one, with the same result), and does not report some others:

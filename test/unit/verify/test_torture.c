@@ -46,43 +46,6 @@ static cJSON *yaml_fixture(const char *rel)
     return doc;
 }
 
-/*
- * What a run made, as text: every run that succeeds must make the same. A
- * fixed buffer, so that writing it allocates nothing.
- */
-typedef struct {
-    char text[65536];
-    size_t len;
-    char *first;
-} transcript;
-
-static void tprintf(transcript *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tprintf(transcript *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(t->text + t->len, sizeof(t->text) - t->len, fmt, ap);
-    va_end(ap);
-    assert_true(n >= 0 && (size_t)n < sizeof(t->text) - t->len);
-    t->len += (size_t)n;
-}
-
-static void transcript_check(transcript *t)
-{
-    if (!t->first) {
-        t->first = strdup(t->text);
-        assert_non_null(t->first);
-        return;
-    }
-    assert_string_equal(t->text, t->first);
-}
-
-static void transcript_reset(transcript *t)
-{
-    t->len = 0;
-    t->text[0] = '\0';
-}
-
 /* ---- label selectors -------------------------------------------------------------- */
 
 typedef struct {
