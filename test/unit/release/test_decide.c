@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "release/decide.h"
+#include "release_fixture.h"
 #include "runtime/conditions.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -17,81 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define A "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-#define B "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-#define C "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
-#define REPO "ghcr.io/kfm/kfm-api"
-#define T0 1795000000L /* 2026-11-18 */
-
-/* ---- fixtures ------------------------------------------------------------ */
-
-typedef struct {
-    cJSON *release;
-    cJSON *deployment;
-    cJSON *pods[8];
-    size_t n_pods;
-    cJSON *bundle;
-    cJSON *results;
-    release_observed obs;
-    release_plan plan;
-} fx;
-
-static cJSON *parse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static cJSON *parse(const char *fmt, ...)
-{
-    char *s = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    assert_true(vasprintf(&s, fmt, ap) >= 0);
-    va_end(ap);
-    cJSON *j = cJSON_Parse(s);
-    if (!j)
-        fail_msg("fixture does not parse: %s", s);
-    free(s);
-    return j;
-}
-
-static cJSON *release_new(long gen, const char *digest, const char *extra_spec)
-{
-    return parse("{\"apiVersion\":\"governance.kfm.dev/v1alpha1\",\"kind\":\"GovernedAPIRelease\","
-                 "\"metadata\":{\"namespace\":\"kfm\",\"name\":\"kfm-api\",\"uid\":\"u-1\",\"generation\":%ld,"
-                 "\"resourceVersion\":\"10\",\"finalizers\":[\"governance.kfm.dev/release\"]},"
-                 "\"spec\":{\"environment\":\"staging\",\"changeRecord\":\"CHG-1\","
-                 "\"target\":{\"deployment\":\"kfm-api\",\"container\":\"api\"},"
-                 "\"image\":{\"repository\":\"" REPO "\",\"digest\":\"%s\"}%s%s}}",
-                 gen, digest, extra_spec ? "," : "", extra_spec ? extra_spec : "");
-}
-
-/* A Deployment running image on `replicas` replicas, fully rolled out when done. */
-static cJSON *deployment_new(const char *image, int replicas, bool done, const char *owner)
-{
-    return parse("{\"metadata\":{\"namespace\":\"kfm\",\"name\":\"kfm-api\",\"generation\":4,\"resourceVersion\":\"77\","
-                 "\"annotations\":{%s%s%s}},"
-                 "\"spec\":{\"replicas\":%d,\"template\":{\"spec\":{\"containers\":["
-                 "{\"name\":\"sidecar\",\"image\":\"opa@" C "\"},{\"name\":\"api\",\"image\":\"%s\"}]}}},"
-                 "\"status\":{\"observedGeneration\":%d,\"replicas\":%d,\"updatedReplicas\":%d,\"availableReplicas\":%d}}",
-                 owner ? "\"governance.kfm.dev/release-owner\":\"" : "", owner ? owner : "", owner ? "\"" : "",
-                 replicas, image, done ? 4 : 3, replicas, done ? replicas : 0, done ? replicas : 0);
-}
-
-static cJSON *pod_new(const char *name, const char *image, const char *waiting, int restarts)
-{
-    return parse("{\"metadata\":{\"namespace\":\"kfm\",\"name\":\"%s\"},"
-                 "\"spec\":{\"containers\":[{\"name\":\"api\",\"image\":\"%s\"}]},"
-                 "\"status\":{\"phase\":\"Running\",\"containerStatuses\":[{\"name\":\"api\",\"restartCount\":%d,"
-                 "\"state\":%s}]}}",
-                 name, image, restarts,
-                 waiting ? "{\"waiting\":{\"reason\":\"CrashLoopBackOff\"}}" : "{\"running\":{}}");
-}
-
-static void fx_pods(fx *f, const char *image, int n, bool crash)
-{
-    for (int i = 0; i < n; i++) {
-        char name[32];
-        snprintf(name, sizeof(name), "kfm-api-%d", i);
-        f->pods[f->n_pods++] = pod_new(name, image, crash ? "CrashLoopBackOff" : NULL, crash ? 5 : 0);
-    }
-}
+/* ---- fixtures (the shared ones: test/support/release_fixture.h) ---------- */
 
 static void fx_status(fx *f, const char *json)
 {
@@ -110,40 +37,11 @@ static void fx_apply(fx *f)
     }
 }
 
-static void fx_checks(fx *f, const char *rid, const char *results_json)
-{
-    cJSON_Delete(f->results);
-    f->results = cJSON_Parse(results_json);
-    assert_non_null(f->results);
-    f->obs.checks.ran = true;
-    f->obs.checks.release_id = rid;
-    f->obs.checks.started_at = f->obs.now;
-    f->obs.checks.finished_at = f->obs.now;
-    f->obs.checks.results = f->results;
-}
-
 static int decide(fx *f)
 {
     release_plan_clear(&f->plan);
-    f->obs.release = f->release;
-    f->obs.deployment = f->deployment;
-    f->obs.pods = (const cJSON *const *)f->pods;
-    f->obs.n_pods = f->n_pods;
-    f->obs.policy_bundle = f->bundle;
-    if (!f->obs.now)
-        f->obs.now = T0;
+    fx_observe(f);
     return release_decide(&f->plan, &f->obs);
-}
-
-static void fx_free(fx *f)
-{
-    release_plan_clear(&f->plan);
-    cJSON_Delete(f->release);
-    cJSON_Delete(f->deployment);
-    for (size_t i = 0; i < f->n_pods; i++)
-        cJSON_Delete(f->pods[i]);
-    cJSON_Delete(f->bundle);
-    cJSON_Delete(f->results);
 }
 
 /* ---- assertions ---------------------------------------------------------- */
@@ -229,7 +127,7 @@ static void test_gate_target_not_found(void **state)
 {
     (void)state;
     fx f = {0};
-    f.release = release_new(3, B, NULL);
+    f.release = fx_release_new(3, B, NULL);
     gate_case(&f, "TargetNotFound", false);
     assert_non_null(strstr(f.plan.events[0].message, "kfm/kfm-api does not exist"));
     fx_free(&f);
@@ -239,7 +137,7 @@ static void test_gate_deployment_unreadable(void **state)
 {
     (void)state;
     fx f = {0};
-    f.release = release_new(3, B, NULL);
+    f.release = fx_release_new(3, B, NULL);
     f.obs.deployment_unreadable = true;
     gate_case(&f, "TargetNotFound", true);
     fx_free(&f);
@@ -249,9 +147,9 @@ static void test_gate_container_not_found(void **state)
 {
     (void)state;
     fx f = {0};
-    f.release = release_new(3, B, NULL);
+    f.release = fx_release_new(3, B, NULL);
     cJSON_SetValuestring(cJSON_GetObjectItem(json_get(f.release, "spec", "target", NULL), "container"), "web");
-    f.deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
     gate_case(&f, "ContainerNotFound", false);
     fx_free(&f);
 }
@@ -260,9 +158,9 @@ static void test_gate_change_record_missing(void **state)
 {
     (void)state;
     fx f = {0};
-    f.release = release_new(3, B, NULL);
+    f.release = fx_release_new(3, B, NULL);
     cJSON_SetValuestring((cJSON *)json_get(f.release, "spec", "changeRecord", NULL), "");
-    f.deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
     gate_case(&f, "ChangeRecordMissing", false);
     fx_free(&f);
 }
@@ -271,11 +169,11 @@ static void test_gate_policy_bundle(void **state)
 {
     (void)state;
     fx f = {0};
-    f.release = release_new(3, B, "\"policyBundleRef\":{\"name\":\"kfm-policy\"}");
-    f.deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    f.release = fx_release_new(3, B, "\"policyBundleRef\":{\"name\":\"kfm-policy\"}");
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
     gate_case(&f, "PolicyBundleNotReady", true); /* missing */
     /* Ready for an older generation only */
-    f.bundle = parse("{\"metadata\":{\"generation\":2},\"status\":{\"verifiedDigest\":\"" C "\","
+    f.bundle = fx_parse("{\"metadata\":{\"generation\":2},\"status\":{\"verifiedDigest\":\"" C "\","
                      "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":1}]}}");
     gate_case(&f, "PolicyBundleNotReady", true);
     /* Ready now: passes and stamps the bundle digest */
@@ -291,11 +189,11 @@ static void test_gate_no_rollback_target(void **state)
 {
     (void)state;
     fx f = {0};
-    f.release = release_new(3, B, NULL);
-    f.deployment = deployment_new(REPO ":v1.2", 3, true, NULL);
+    f.release = fx_release_new(3, B, NULL);
+    f.deployment = fx_deployment_new(REPO ":v1.2", 3, true, NULL);
     gate_case(&f, "NoRollbackTarget", false);
     /* an explicit rollback target lifts the block */
-    cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "spec"), "rollbackTarget", parse("{\"digest\":\"" A "\"}"));
+    cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "spec"), "rollbackTarget", fx_parse("{\"digest\":\"" A "\"}"));
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "RollingOut");
     assert_string_equal(st_str(&f, "rollbackTarget"), A);
@@ -306,8 +204,8 @@ static void test_gate_target_claimed(void **state)
 {
     (void)state;
     fx f = {0};
-    f.release = release_new(3, B, NULL);
-    f.deployment = deployment_new(REPO "@" A, 3, true, "kfm/other-release");
+    f.release = fx_release_new(3, B, NULL);
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, "kfm/other-release");
     gate_case(&f, "TargetClaimed", false);
     assert_non_null(strstr(f.plan.events[0].message, "kfm/other-release"));
     fx_free(&f);
@@ -317,12 +215,12 @@ static void test_gate_invalid_spec(void **state)
 {
     (void)state;
     fx f = {0};
-    f.release = release_new(3, "latest", NULL);
-    f.deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    f.release = fx_release_new(3, "latest", NULL);
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
     gate_case(&f, "InvalidSpec", false);
     assert_non_null(strstr(f.plan.events[0].message, "spec.image.digest"));
     cJSON_Delete(f.release);
-    f.release = release_new(3, B, "\"rollbackTarget\":{\"digest\":\"" B "\"}");
+    f.release = fx_release_new(3, B, "\"rollbackTarget\":{\"digest\":\"" B "\"}");
     gate_case(&f, "InvalidSpec", false);
     assert_non_null(strstr(f.plan.events[0].message, "spec.rollbackTarget.digest"));
     fx_free(&f);
@@ -332,7 +230,7 @@ static void test_gate_block_event_once(void **state)
 {
     (void)state;
     fx f = {0};
-    f.release = release_new(3, B, NULL);
+    f.release = fx_release_new(3, B, NULL);
     gate_case(&f, "TargetNotFound", false);
     fx_apply(&f);
     assert_int_equal(decide(&f), 0);
@@ -346,8 +244,8 @@ static void test_gate_block_event_once(void **state)
 
 static void start_rollout(fx *f)
 {
-    f->release = release_new(3, B, NULL);
-    f->deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    f->release = fx_release_new(3, B, NULL);
+    f->deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
     fx_pods(f, REPO "@" A, 3, false);
     assert_int_equal(decide(f), 0);
 }
@@ -356,8 +254,8 @@ static void test_gates_pass_record_target_then_patch(void **state)
 {
     (void)state;
     fx f = {0};
-    cJSON_DeleteItemFromObject(cJSON_GetObjectItem((f.release = release_new(3, B, NULL)), "metadata"), "finalizers");
-    f.deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem((f.release = fx_release_new(3, B, NULL)), "metadata"), "finalizers");
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
     assert_int_equal(decide(&f), 0);
     assert_true(f.plan.add_finalizer);
     assert_string_equal(f.plan.phase, "RollingOut");
@@ -395,7 +293,7 @@ static void test_restart_between_target_and_patch(void **state)
 
     /* and when the patch did land before the crash: B is never recorded as the target */
     cJSON_Delete(f.deployment);
-    f.deployment = deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    f.deployment = fx_deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
     assert_int_equal(decide(&f), 0);
     assert_null(f.plan.deployment_patch);
     const char *target = json_str(f.plan.status ? f.plan.status : json_get(f.release, "status", NULL), "rollbackTarget", NULL);
@@ -411,12 +309,12 @@ static void test_rollout_waits_then_verifies(void **state)
     fx_apply(&f);
     /* new pods coming, one old pod left */
     cJSON_Delete(f.deployment);
-    f.deployment = deployment_new(REPO "@" B, 3, true, "kfm/kfm-api");
+    f.deployment = fx_deployment_new(REPO "@" B, 3, true, "kfm/kfm-api");
     for (size_t i = 0; i < f.n_pods; i++)
         cJSON_Delete(f.pods[i]);
     f.n_pods = 0;
     fx_pods(&f, REPO "@" B, 3, false);
-    f.pods[f.n_pods++] = pod_new("kfm-api-old", REPO "@" A, NULL, 0);
+    f.pods[f.n_pods++] = fx_pod_new("kfm-api-old", REPO "@" A, NULL, 0);
     f.obs.now = T0 + 10;
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "RollingOut");
@@ -440,7 +338,7 @@ static void to_verifying(fx *f)
     start_rollout(f);
     fx_apply(f);
     cJSON_Delete(f->deployment);
-    f->deployment = deployment_new(REPO "@" B, 3, true, "kfm/kfm-api");
+    f->deployment = fx_deployment_new(REPO "@" B, 3, true, "kfm/kfm-api");
     for (size_t i = 0; i < f->n_pods; i++)
         cJSON_Delete(f->pods[i]);
     f->n_pods = 0;
@@ -507,8 +405,8 @@ static void test_crashloop_rolls_back(void **state)
     start_rollout(&f);
     fx_apply(&f);
     cJSON_Delete(f.deployment);
-    f.deployment = deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
-    f.pods[f.n_pods++] = pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+    f.deployment = fx_deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
     f.obs.now = T0 + 30;
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "RollingBack");
@@ -531,8 +429,8 @@ static void test_rollback_patch_retried_counts_once(void **state)
     assert_null(release_plan_rollback_trigger(&f.plan)); /* a rollout starts no rollback */
     fx_apply(&f);
     cJSON_Delete(f.deployment);
-    f.deployment = deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
-    f.pods[f.n_pods++] = pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+    f.deployment = fx_deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
     f.obs.now = T0 + 30;
     assert_int_equal(decide(&f), 0);
     assert_non_null(release_plan_rollback_trigger(&f.plan));
@@ -580,7 +478,7 @@ static void test_restart_threshold_counts_as_crashloop(void **state)
     fx f = {0};
     start_rollout(&f);
     fx_apply(&f);
-    f.pods[f.n_pods++] = pod_new("kfm-api-new", REPO "@" B, NULL, 3);
+    f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" B, NULL, 3);
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "RollingBack");
     /* below the threshold: nothing */
@@ -597,7 +495,7 @@ static void test_progress_deadline_clock_edge(void **state)
     start_rollout(&f);
     fx_apply(&f);
     cJSON_Delete(f.deployment);
-    f.deployment = deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    f.deployment = fx_deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
     f.obs.now = T0 + 599;
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "RollingOut");
@@ -616,9 +514,9 @@ static void test_progress_deadline_condition(void **state)
     start_rollout(&f);
     fx_apply(&f);
     cJSON_Delete(f.deployment);
-    f.deployment = deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    f.deployment = fx_deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
     cJSON_AddItemToObject(cJSON_GetObjectItem(f.deployment, "status"), "conditions",
-                          parse("[{\"type\":\"Progressing\",\"status\":\"False\",\"reason\":\"ProgressDeadlineExceeded\"}]"));
+                          fx_parse("[{\"type\":\"Progressing\",\"status\":\"False\",\"reason\":\"ProgressDeadlineExceeded\"}]"));
     f.obs.now = T0 + 60;
     assert_int_equal(decide(&f), 0);
     assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "ProgressDeadline");
@@ -629,11 +527,11 @@ static void test_no_automatic_rollback(void **state)
 {
     (void)state;
     fx f = {0};
-    f.release = release_new(3, B, "\"rollback\":{\"automatic\":false}");
-    f.deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    f.release = fx_release_new(3, B, "\"rollback\":{\"automatic\":false}");
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
     assert_int_equal(decide(&f), 0);
     fx_apply(&f);
-    f.pods[f.n_pods++] = pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+    f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "Failed");
     assert_null(f.plan.deployment_patch);
@@ -653,11 +551,11 @@ static void test_trigger_not_listed(void **state)
 {
     (void)state;
     fx f = {0};
-    f.release = release_new(3, B, "\"rollback\":{\"triggers\":[\"SmokeFailure\"]}");
-    f.deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    f.release = fx_release_new(3, B, "\"rollback\":{\"triggers\":[\"SmokeFailure\"]}");
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
     assert_int_equal(decide(&f), 0);
     fx_apply(&f);
-    f.pods[f.n_pods++] = pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+    f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "Failed");
     assert_null(f.plan.deployment_patch);
@@ -684,7 +582,7 @@ static void test_failed_check_rolls_back_then_rolled_back(void **state)
 
     /* the rollback rolls out */
     cJSON_Delete(f.deployment);
-    f.deployment = deployment_new(REPO "@" A, 3, true, "kfm/kfm-api");
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, "kfm/kfm-api");
     for (size_t i = 0; i < f.n_pods; i++)
         cJSON_Delete(f.pods[i]);
     f.n_pods = 0;
@@ -727,7 +625,7 @@ static void test_rollback_verification_fails(void **state)
     assert_int_equal(decide(&f), 0);
     fx_apply(&f);
     cJSON_Delete(f.deployment);
-    f.deployment = deployment_new(REPO "@" A, 3, true, "kfm/kfm-api");
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, "kfm/kfm-api");
     for (size_t i = 0; i < f.n_pods; i++)
         cJSON_Delete(f.pods[i]);
     f.n_pods = 0;
@@ -751,13 +649,13 @@ static void test_bad_rollback_target_stalls(void **state)
     fx f = {0};
     start_rollout(&f);
     fx_apply(&f);
-    f.pods[f.n_pods++] = pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+    f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
     assert_int_equal(decide(&f), 0);
     fx_apply(&f);
     /* the rollback target crash-loops too */
     cJSON_Delete(f.deployment);
-    f.deployment = deployment_new(REPO "@" A, 3, false, "kfm/kfm-api");
-    f.pods[f.n_pods++] = pod_new("kfm-api-back", REPO "@" A, "CrashLoopBackOff", 4);
+    f.deployment = fx_deployment_new(REPO "@" A, 3, false, "kfm/kfm-api");
+    f.pods[f.n_pods++] = fx_pod_new("kfm-api-back", REPO "@" A, "CrashLoopBackOff", 4);
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "Failed");
     assert_cond(&f, "Stalled", "True", "RollbackFailed");
@@ -777,7 +675,7 @@ static void test_manual_trigger(void **state)
     fx f = {0};
     to_verifying(&f);
     cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations",
-                          parse("{\"governance.kfm.dev/rollback\":\"true\"}"));
+                          fx_parse("{\"governance.kfm.dev/rollback\":\"true\"}"));
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "RollingBack");
     assert_true(f.plan.clear_rollback_annotation);
@@ -791,9 +689,9 @@ static void test_gitops_revert_skips_rollout(void **state)
 {
     (void)state;
     fx f = {0};
-    f.release = release_new(5, A, NULL);
+    f.release = fx_release_new(5, A, NULL);
     fx_status(&f, "{\"observedGeneration\":4,\"phase\":\"RolledBack\",\"releaseID\":\"0123456789ab\",\"rollbackTarget\":\"" A "\"}");
-    f.deployment = deployment_new(REPO "@" A, 3, true, "kfm/kfm-api");
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, "kfm/kfm-api");
     fx_pods(&f, REPO "@" A, 3, false);
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "Verifying");
@@ -808,8 +706,8 @@ static void test_suspend(void **state)
 {
     (void)state;
     fx f = {0};
-    f.release = release_new(3, B, "\"suspend\":true");
-    f.deployment = deployment_new(REPO "@" A, 3, true, NULL);
+    f.release = fx_release_new(3, B, "\"suspend\":true");
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "Suspended");
     assert_null(f.plan.deployment_patch);
@@ -822,9 +720,9 @@ static void test_deletion_releases_the_deployment(void **state)
 {
     (void)state;
     fx f = {0};
-    f.release = release_new(3, B, NULL);
+    f.release = fx_release_new(3, B, NULL);
     cJSON_AddStringToObject(cJSON_GetObjectItem(f.release, "metadata"), "deletionTimestamp", "2026-11-20T00:00:00Z");
-    f.deployment = deployment_new(REPO "@" B, 3, true, "kfm/kfm-api");
+    f.deployment = fx_deployment_new(REPO "@" B, 3, true, "kfm/kfm-api");
     assert_int_equal(decide(&f), 0);
     assert_true(f.plan.remove_finalizer);
     assert_patch_has(&f, "\"governance.kfm.dev/release-owner\":null");
@@ -832,7 +730,7 @@ static void test_deletion_releases_the_deployment(void **state)
     assert_null(f.plan.status);
     /* another release's annotation is left alone */
     cJSON_Delete(f.deployment);
-    f.deployment = deployment_new(REPO "@" B, 3, true, "kfm/other");
+    f.deployment = fx_deployment_new(REPO "@" B, 3, true, "kfm/other");
     assert_int_equal(decide(&f), 0);
     assert_true(f.plan.remove_finalizer);
     assert_null(f.plan.deployment_patch);

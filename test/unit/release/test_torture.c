@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "release/decide.h"
+#include "release_fixture.h"
 #include "torture.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -21,112 +22,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define A "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-#define B "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-#define C "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
-#define REPO "ghcr.io/kfm/kfm-api"
 #define RID "5dee29fd7e28" /* release_id of kfm/kfm-api generation 3 digest B */
-#define T0 1795000000L
 
-/* ---- fixtures (as in test_decide.c) ------------------------------------------ */
+/* ---- fixtures (test/support/release_fixture.h) ------------------------------ */
 
-typedef struct {
-    cJSON *release;
-    cJSON *deployment;
-    cJSON *pods[8];
-    size_t n_pods;
-    cJSON *bundle;
-    cJSON *results;
-    release_observed obs;
-    release_plan plan;
-} fx;
-
-static cJSON *parse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static cJSON *parse(const char *fmt, ...)
+/* The Deployment, replaced: 3 replicas of image, owned by the release. */
+static void fx_deployment(fx *f, const char *image, bool done)
 {
-    char *s = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    assert_true(vasprintf(&s, fmt, ap) >= 0);
-    va_end(ap);
-    cJSON *j = cJSON_Parse(s);
-    if (!j)
-        fail_msg("fixture does not parse: %s", s);
-    free(s);
-    return j;
+    cJSON_Delete(f->deployment);
+    f->deployment = fx_deployment_new(image, 3, done, "kfm/kfm-api");
 }
 
-static cJSON *release_new(const char *extra_spec)
-{
-    return parse("{\"apiVersion\":\"governance.kfm.dev/v1alpha1\",\"kind\":\"GovernedAPIRelease\","
-                 "\"metadata\":{\"namespace\":\"kfm\",\"name\":\"kfm-api\",\"uid\":\"u-1\",\"generation\":3,"
-                 "\"resourceVersion\":\"10\",\"finalizers\":[\"governance.kfm.dev/release\"]},"
-                 "\"spec\":{\"environment\":\"staging\",\"changeRecord\":\"CHG-1\","
-                 "\"target\":{\"deployment\":\"kfm-api\",\"container\":\"api\"},"
-                 "\"image\":{\"repository\":\"" REPO "\",\"digest\":\"" B "\"}%s%s}}",
-                 extra_spec ? "," : "", extra_spec ? extra_spec : "");
-}
-
-static cJSON *deployment_new(const char *image, bool done, const char *owner)
-{
-    return parse("{\"metadata\":{\"namespace\":\"kfm\",\"name\":\"kfm-api\",\"generation\":4,\"resourceVersion\":\"77\","
-                 "\"annotations\":{%s%s%s}},"
-                 "\"spec\":{\"replicas\":3,\"template\":{\"spec\":{\"containers\":["
-                 "{\"name\":\"sidecar\",\"image\":\"opa@" C "\"},{\"name\":\"api\",\"image\":\"%s\"}]}}},"
-                 "\"status\":{\"observedGeneration\":%d,\"replicas\":3,\"updatedReplicas\":%d,\"availableReplicas\":%d}}",
-                 owner ? "\"governance.kfm.dev/release-owner\":\"" : "", owner ? owner : "", owner ? "\"" : "",
-                 image, done ? 4 : 3, done ? 3 : 0, done ? 3 : 0);
-}
-
-static void fx_pods(fx *f, const char *image, bool crash)
+/* The pods, replaced: 3 of image. */
+static void fx_replace_pods(fx *f, const char *image, bool crash)
 {
     for (size_t i = 0; i < f->n_pods; i++)
         cJSON_Delete(f->pods[i]);
     f->n_pods = 0;
-    for (int i = 0; i < 3; i++)
-        f->pods[f->n_pods++] = parse("{\"metadata\":{\"namespace\":\"kfm\",\"name\":\"kfm-api-%d\"},"
-                                     "\"spec\":{\"containers\":[{\"name\":\"api\",\"image\":\"%s\"}]},"
-                                     "\"status\":{\"phase\":\"Running\",\"containerStatuses\":[{\"name\":\"api\","
-                                     "\"restartCount\":%d,\"state\":%s}]}}",
-                                     i, image, crash ? 5 : 0,
-                                     crash ? "{\"waiting\":{\"reason\":\"CrashLoopBackOff\"}}" : "{\"running\":{}}");
-}
-
-static void fx_deployment(fx *f, const char *image, bool done)
-{
-    cJSON_Delete(f->deployment);
-    f->deployment = deployment_new(image, done, "kfm/kfm-api");
-}
-
-static void fx_checks(fx *f, const char *results_json)
-{
-    cJSON_Delete(f->results);
-    f->results = parse("%s", results_json);
-    f->obs.checks.ran = true;
-    f->obs.checks.release_id = RID;
-    f->obs.checks.started_at = f->obs.now;
-    f->obs.checks.finished_at = f->obs.now;
-    f->obs.checks.results = f->results;
-}
-
-static void fx_observe(fx *f)
-{
-    f->obs.release = f->release;
-    f->obs.deployment = f->deployment;
-    f->obs.pods = (const cJSON *const *)f->pods;
-    f->obs.n_pods = f->n_pods;
-    f->obs.policy_bundle = f->bundle;
-}
-
-static void fx_free(fx *f)
-{
-    release_plan_clear(&f->plan);
-    cJSON_Delete(f->release);
-    cJSON_Delete(f->deployment);
-    for (size_t i = 0; i < f->n_pods; i++)
-        cJSON_Delete(f->pods[i]);
-    cJSON_Delete(f->bundle);
-    cJSON_Delete(f->results);
+    fx_pods(f, image, 3, crash);
 }
 
 /* ---- the torture of one decision ------------------------------------------------ */
@@ -219,9 +132,9 @@ static void decide_torture(fx *f, const char *phase)
 
 static void start(fx *f, const char *extra_spec)
 {
-    f->release = release_new(extra_spec);
-    f->deployment = deployment_new(REPO "@" A, true, NULL);
-    fx_pods(f, REPO "@" A, false);
+    f->release = fx_release_new(3, B, extra_spec);
+    f->deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
+    fx_replace_pods(f, REPO "@" A, false);
     f->obs.now = T0;
 }
 
@@ -229,27 +142,27 @@ static void test_gates_rollout_checks_success(void **state)
 {
     (void)state;
     fx f = {0};
-    f.release = release_new("\"policyBundleRef\":{\"name\":\"kfm-policy\"}");
+    f.release = fx_release_new(3, B, "\"policyBundleRef\":{\"name\":\"kfm-policy\"}");
     f.obs.now = T0;
     decide_torture(&f, "Gating"); /* no Deployment: blocked */
-    f.deployment = deployment_new(REPO "@" A, true, NULL);
-    fx_pods(&f, REPO "@" A, false);
-    f.bundle = parse("{\"metadata\":{\"generation\":2},\"status\":{\"verifiedDigest\":\"" C "\","
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
+    fx_replace_pods(&f, REPO "@" A, false);
+    f.bundle = fx_parse("{\"metadata\":{\"generation\":2},\"status\":{\"verifiedDigest\":\"" C "\","
                      "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":2}]}}");
     decide_torture(&f, "RollingOut");
     fx_deployment(&f, REPO "@" B, true);
-    fx_pods(&f, REPO "@" B, false);
+    fx_replace_pods(&f, REPO "@" B, false);
     f.obs.now = T0 + 20;
     decide_torture(&f, "Verifying");
     f.obs.now = T0 + 21;
-    fx_checks(&f, "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3},"
+    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3},"
                   "{\"name\":\"membrane-store\",\"passed\":true}]");
     decide_torture(&f, "Observing");
     f.obs.now = T0 + 21 + 60;
     decide_torture(&f, "Succeeded");
     /* a manual rollback of the success */
     cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations",
-                          parse("{\"governance.kfm.dev/rollback\":\"true\"}"));
+                          fx_parse("{\"governance.kfm.dev/rollback\":\"true\"}"));
     f.obs.now = T0 + 500;
     decide_torture(&f, "RollingBack");
     fx_free(&f);
@@ -262,17 +175,17 @@ static void test_failed_check_rollback(void **state)
     start(&f, NULL);
     decide_torture(&f, "RollingOut");
     fx_deployment(&f, REPO "@" B, true);
-    fx_pods(&f, REPO "@" B, false);
+    fx_replace_pods(&f, REPO "@" B, false);
     decide_torture(&f, "Verifying");
-    fx_checks(&f, "[{\"name\":\"health\",\"passed\":true},"
+    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true},"
                   "{\"name\":\"focus-ask\",\"passed\":false,\"httpStatus\":200,\"trigger\":\"UncitedAnswer\","
                   "\"message\":\"answer has no citations and did not abstain\"}]");
     decide_torture(&f, "RollingBack");
     fx_deployment(&f, REPO "@" A, true);
-    fx_pods(&f, REPO "@" A, false);
+    fx_replace_pods(&f, REPO "@" A, false);
     f.obs.now = T0 + 40;
     decide_torture(&f, "RollingBack"); /* rolled back: checks asked for */
-    fx_checks(&f, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
+    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
     decide_torture(&f, "RolledBack");
     fx_free(&f);
 }
@@ -283,7 +196,7 @@ static void test_crashloop_without_automatic_rollback(void **state)
     fx f = {0};
     start(&f, "\"rollback\":{\"automatic\":false}");
     decide_torture(&f, "RollingOut");
-    fx_pods(&f, REPO "@" B, true);
+    fx_replace_pods(&f, REPO "@" B, true);
     f.obs.now = T0 + 30;
     decide_torture(&f, "Failed");
     fx_free(&f);
