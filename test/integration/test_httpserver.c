@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "http_client.h"
 #include "kube_itest.h"
 
 #include "kube/client.h"
@@ -36,55 +37,6 @@ static int teardown(void **state)
     return itest_fixture_teardown(state);
 }
 
-typedef struct {
-    long status;
-    char *body;
-    size_t len;
-} reply;
-
-static size_t collect(char *data, size_t size, size_t n, void *p)
-{
-    reply *r = p;
-    char *b = realloc(r->body, r->len + size * n + 1);
-    if (!b)
-        return 0;
-    memcpy(b + r->len, data, size * n);
-    r->len += size * n;
-    b[r->len] = '\0';
-    r->body = b;
-    return size * n;
-}
-
-static reply get(int port, const char *path)
-{
-    reply r = {0};
-    char url[128];
-    CURL *easy = curl_easy_init();
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-    curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(easy, CURLOPT_NOPROXY, "*");
-    if (curl_easy_perform(easy) != CURLE_OK)
-        fail_msg("GET %s failed", url);
-    curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &r.status);
-    curl_easy_cleanup(easy);
-    if (!r.body)
-        r.body = calloc(1, 1);
-    return r;
-}
-
-/* The value of the sample named exactly series in an exposition, or -1 when absent. */
-static double sample(const char *exposition, const char *series)
-{
-    size_t n = strlen(series);
-    for (const char *line = exposition; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
-        if (line[0] != '#' && strncmp(line, series, n) == 0 && line[n] == ' ')
-            return strtod(line + n + 1, NULL);
-    return -1;
-}
-
 static bool informer_ready(void *ctx, char *reason, size_t size)
 {
     if (informer_has_synced(ctx))
@@ -103,17 +55,18 @@ typedef struct {
 static bool scrape_shows(void *ctx)
 {
     probe *p = ctx;
-    reply r = get(p->port, p->path);
-    double v = sample(r.body, p->series);
-    free(r.body);
-    return r.status == 200 && v >= p->at_least;
+    reply r = fetch("GET", p->port, p->path);
+    double v = -1;
+    bool found = sample_value(&v, r.body, p->series);
+    reply_free(&r);
+    return r.status == 200 && found && v >= p->at_least;
 }
 
 static bool ready(void *ctx)
 {
     probe *p = ctx;
-    reply r = get(p->port, "/readyz");
-    free(r.body);
+    reply r = fetch("GET", p->port, "/readyz");
+    reply_free(&r);
     return r.status == 200;
 }
 
@@ -132,13 +85,13 @@ static void test_server_over_a_real_informer(void **state)
     assert_int_equal(httpserver_start(&srv, &opts), 0);
     int mport = httpserver_metrics_port(srv), hport = httpserver_health_port(srv);
 
-    r = get(hport, "/readyz");
+    r = fetch("GET", hport, "/readyz");
     assert_int_equal(r.status, 503);
     assert_string_equal(r.body, "the ConfigMap cache has not synced yet\n");
-    free(r.body);
-    r = get(hport, "/healthz");
+    reply_free(&r);
+    r = fetch("GET", hport, "/healthz");
     assert_int_equal(r.status, 200);
-    free(r.body);
+    reply_free(&r);
 
     assert_int_equal(informer_start(inf), 0);
     probe p = {.port = hport};
@@ -151,12 +104,12 @@ static void test_server_over_a_real_informer(void **state)
     p = (probe){mport, "/metrics", "membrane_watch_restarts_total{resource=\"configmaps\"}", 1};
     assert_true(itest_eventually(scrape_shows, &p, 20000));
 
-    r = get(mport, "/readyz");
+    r = fetch("GET", mport, "/readyz");
     assert_int_equal(r.status, 404);
-    free(r.body);
-    r = get(hport, "/metrics");
+    reply_free(&r);
+    r = fetch("GET", hport, "/metrics");
     assert_int_equal(r.status, 404);
-    free(r.body);
+    reply_free(&r);
 
     httpserver_free(srv);
     informer_stop(inf);
