@@ -10,6 +10,7 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/timefmt.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -336,14 +337,7 @@ void kube_client_stop(kube_client *c)
 /* Waits ms, or less when the client is stopped: 0 or MB_ESTOPPED. */
 static int stop_wait(kube_client *c, long ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += ms / 1000;
-    deadline.tv_nsec += (ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = timefmt_deadline(CLOCK_MONOTONIC, ms);
     pthread_mutex_lock(&c->stop_lock);
     while (!atomic_load(&c->stopped)) {
         if (pthread_cond_timedwait(&c->stop_cond, &c->stop_lock, &deadline) == ETIMEDOUT)

@@ -11,6 +11,7 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/timefmt.h"
 
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -358,14 +359,7 @@ static void write_retrying(event_recorder *r, const pending *p)
         MB_LOG(MB_LOG_INFO, &lf, "cannot record the %s event %s yet, trying again in %ld ms: %s",
                event_type_name(p->type), p->reason, ms, mb_error_last());
         count_stat(r, &r->stats.retried);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until); /* r->wake uses the default clock */
-        until.tv_sec += ms / 1000;
-        until.tv_nsec += (ms % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = timefmt_deadline(CLOCK_REALTIME, ms); /* r->wake uses the default clock */
         pthread_mutex_lock(&r->mu);
         while (!r->stopping && pthread_cond_timedwait(&r->wake, &r->mu, &until) == 0)
             ;
@@ -585,13 +579,7 @@ int event_recorder_flush(event_recorder *r, long timeout_ms)
     int err = 0;
     if (!r)
         return 0;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += timeout_ms / 1000;
-    until.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    until = timefmt_deadline(CLOCK_REALTIME, timeout_ms);
     pthread_mutex_lock(&r->mu);
     while ((r->head || r->busy) && !r->stopping) {
         if (pthread_cond_timedwait(&r->idle, &r->mu, &until) != 0 && (r->head || r->busy)) {

@@ -11,6 +11,7 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/timefmt.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -100,23 +101,10 @@ static long now_ms(void)
     return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static struct timespec deadline_after(long ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* Sleeps ms or until stopped. */
 static void wait_or_stop(informer *inf, long ms)
 {
-    struct timespec until = deadline_after(ms);
+    struct timespec until = timefmt_deadline(CLOCK_MONOTONIC, ms);
     pthread_mutex_lock(&inf->mu);
     while (!atomic_load(&inf->stop))
         if (pthread_cond_timedwait(&inf->cond, &inf->mu, &until) != 0)
@@ -531,7 +519,7 @@ bool informer_has_synced(informer *inf)
 
 int informer_wait_for_sync(informer *inf, long timeout_ms)
 {
-    struct timespec until = deadline_after(timeout_ms > 0 ? timeout_ms : 0);
+    struct timespec until = timefmt_deadline(CLOCK_MONOTONIC, timeout_ms > 0 ? timeout_ms : 0);
     int err = 0;
     pthread_mutex_lock(&inf->mu);
     while (!atomic_load(&inf->synced)) {

@@ -104,3 +104,16 @@ bad:
     return mb_error_set(MB_EINVAL, "\"%.64s\" is not an RFC 3339 timestamp; "
                         "write it as 2026-11-22T10:00:00Z", s);
 }
+
+struct timespec timefmt_deadline(clockid_t clock, long ms)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
+}

@@ -3,6 +3,7 @@
  * with whole seconds ("2026-11-22T10:00:00Z", the metav1.Time form used by
  * lastTransitionTime) and parsing any RFC 3339 date-time back to a time_t
  * (a "Z" or a numeric offset, optional fractional seconds, which are dropped).
+ * Also the deadline for a timed wait: now on a clock, plus some milliseconds.
  */
 #ifndef MB_TIMEFMT_H
 #define MB_TIMEFMT_H
@@ -27,5 +28,8 @@ int timefmt_format(char *out, size_t size, time_t t);
  * 0, or MB_EINVAL (the message quotes the text) when s is not RFC 3339.
  */
 int timefmt_parse(time_t *out, const char *s);
+
+/* Now on clock plus ms (>= 0), as pthread_cond_timedwait and its kin take it. */
+struct timespec timefmt_deadline(clockid_t clock, long ms);
 
 #endif
