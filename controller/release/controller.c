@@ -197,12 +197,6 @@ static void written_set(release_controller *rc, const char *key, uint64_t hash)
     pthread_mutex_unlock(&rc->written_mu);
 }
 
-static bool object_key(char *out, size_t len, const cJSON *obj)
-{
-    const char *ns = json_str(obj, "metadata", "namespace", NULL), *name = json_str(obj, "metadata", "name", NULL);
-    return ns && name && (size_t)snprintf(out, len, "%s/%s", ns, name) < len;
-}
-
 static void on_release(void *ctx, const cJSON *obj)
 {
     release_controller *rc = ctx;
@@ -213,20 +207,22 @@ static void on_release_update(void *ctx, const cJSON *old_obj, const cJSON *new_
 {
     release_controller *rc = ctx;
     long long gen = json_int(-1, new_obj, "metadata", "generation", NULL);
-    char key[512];
-    if (gen != json_int(-1, old_obj, "metadata", "generation", NULL) && object_key(key, sizeof(key), new_obj))
+    char *key = NULL;
+    if (gen != json_int(-1, old_obj, "metadata", "generation", NULL) && informer_key(&key, new_obj) == 0)
         spec_seen_record(rc, key, gen);
+    free(key);
     on_release(ctx, new_obj);
 }
 
 static void on_release_delete(void *ctx, const cJSON *obj)
 {
     release_controller *rc = ctx;
-    char key[512];
-    if (object_key(key, sizeof(key), obj)) {
+    char *key = NULL;
+    if (informer_key(&key, obj) == 0) {
         spec_seen_take(rc, key, -1);
         written_set(rc, key, 0);
     }
+    free(key);
     on_release(ctx, obj);
 }
 
