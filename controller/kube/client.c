@@ -761,6 +761,18 @@ static int request_once(kube_response *out, kube_client *c, const char *method, 
     curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &out->status);
     if (c->on_answer)
         c->on_answer(method, out->status);
+    if (!stream) {
+        curl_off_t total = 0, tls = 0;
+        long connects = 0;
+        curl_easy_getinfo(h->easy, CURLINFO_TOTAL_TIME_T, &total);
+        curl_easy_getinfo(h->easy, CURLINFO_APPCONNECT_TIME_T, &tls);
+        curl_easy_getinfo(h->easy, CURLINFO_NUM_CONNECTS, &connects);
+        if (connects > 0)
+            log_debug("%s %s: %ld in %.1f ms (a new connection, TLS after %.1f ms)", method, path, out->status,
+                      total / 1e3, tls / 1e3);
+        else
+            log_debug("%s %s: %ld in %.1f ms", method, path, out->status, total / 1e3);
+    }
     curl_off_t ra = 0;
     curl_easy_getinfo(h->easy, CURLINFO_RETRY_AFTER, &ra);
     out->retry_after = ra > 0 ? (long)ra : 0;
