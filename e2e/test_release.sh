@@ -33,6 +33,23 @@ kubectl -n "$ns" get gar kfm-api -o json > "$E2E_DIR/gar.json"
 check "membrane receipt verify accepts the receipt chain" "$MEMBRANE_BIN" receipt verify -f "$E2E_DIR/gar.json"
 check "kubectl get gar shows the printer columns" bash -c "kubectl -n $ns get gar | head -1 | grep -q 'ENV.*DIGEST.*PHASE.*READY.*AGE'"
 
+say "releases in quick succession: each reconcile starts from the operator's own last writes"
+# Gates, rollout, checks and Succeeded follow each other within milliseconds (no observation
+# time), so reconciles start before the cache has the operator's last status write. They start
+# from that write: no write meets a 409, as nobody else writes between the changes.
+burst=$(new_namespace burst)
+deployment "$burst" kfm-api "$REPO@$A" 1
+metrics_scrape "$E2E_DIR/metrics-burst-start.txt"
+for i in 1 2 3 4 5; do
+  E2E_OBSERVATION_SECONDS=0 release "$burst" kfm-api kfm-api "$(digest "burst-$i")" >/dev/null
+  check "change $i Succeeded" eventually 60 equals "Succeeded $(jp "$burst" gar/kfm-api '{.metadata.generation}')" \
+    jp "$burst" gar/kfm-api '{.status.phase} {.status.observedGeneration}'
+done
+check "the Deployment runs the last digest" equals "$REPO@$(digest burst-5)" jp "$burst" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
+metrics_scrape "$E2E_DIR/metrics-burst.txt"
+check "no status write met a 409" metrics_check "$E2E_DIR/metrics-burst.txt" \
+  --before "$E2E_DIR/metrics-burst-start.txt" 'membrane_api_requests_total{verb="PUT",code="409"}==0'
+
 say "a GitOps revert to the digest already running succeeds without a rollout"
 gen_before=$(jp "$ns" deploy/kfm-api '{.metadata.generation}')
 release "$ns" kfm-api kfm-api "$B" "  rollbackTarget: {digest: \"$A\"}" >/dev/null

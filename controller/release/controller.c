@@ -46,6 +46,27 @@ typedef struct status_written {
     char key[];
 } status_written;
 
+/* resourceVersions a release went through, oldest first: the versions older than the one in hand */
+#define TRAIL_MAX 8
+typedef struct {
+    char *rv[TRAIL_MAX];
+    size_t n;
+} rv_trail;
+
+/*
+ * A release or Deployment as this process's last writes left it, while the
+ * informer cache still shows one of the versions those writes replaced
+ * (older). The next reconcile reads it instead of the stale copy, rather than
+ * decide again on what it already did and meet a 409; once the cache shows
+ * anything else, it is dropped.
+ */
+typedef struct written_ahead {
+    UT_hash_handle hh;
+    cJSON *obj;
+    rv_trail older;
+    char key[];
+} written_ahead;
+
 struct release_controller {
     release_controller_opts opts;
     /* Test hooks: MEMBRANE_FAILPOINT=crash-before-deployment-patch makes the
@@ -59,6 +80,7 @@ struct release_controller {
     spec_seen *seen;
     pthread_mutex_t written_mu;
     status_written *written;
+    written_ahead *ahead, *ahead_deployments; /* by release key, by Deployment key; under written_mu */
 };
 
 /* ---- indexes and handlers ------------------------------------------------ */
@@ -197,6 +219,114 @@ static void written_set(release_controller *rc, const char *key, uint64_t hash)
     pthread_mutex_unlock(&rc->written_mu);
 }
 
+static bool trail_has(const rv_trail *t, const char *rv)
+{
+    for (size_t i = 0; rv && i < t->n; i++)
+        if (strcmp(t->rv[i], rv) == 0)
+            return true;
+    return false;
+}
+
+/* without memory, or past TRAIL_MAX, a version is forgotten: the release is then read from the cache, as always */
+static void trail_add(rv_trail *t, const char *rv)
+{
+    if (!rv || trail_has(t, rv))
+        return;
+    if (t->n == TRAIL_MAX) {
+        free(t->rv[0]);
+        memmove(t->rv, t->rv + 1, (TRAIL_MAX - 1) * sizeof(t->rv[0]));
+        t->n--;
+    }
+    if ((t->rv[t->n] = strdup(rv)))
+        t->n++;
+}
+
+static void trail_add_version(rv_trail *t, const cJSON *obj)
+{
+    trail_add(t, json_str(obj, "metadata", "resourceVersion", NULL));
+}
+
+static void trail_remove(rv_trail *t, const char *rv)
+{
+    for (size_t i = 0; rv && i < t->n; i++)
+        if (strcmp(t->rv[i], rv) == 0) {
+            free(t->rv[i]);
+            memmove(t->rv + i, t->rv + i + 1, (t->n - i - 1) * sizeof(t->rv[0]));
+            t->n--;
+            return;
+        }
+}
+
+static void trail_clear(rv_trail *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->rv[i]);
+    t->n = 0;
+}
+
+static void ahead_free(written_ahead *e)
+{
+    if (!e)
+        return;
+    cJSON_Delete(e->obj);
+    trail_clear(&e->older);
+    free(e);
+}
+
+/* Takes key's written-ahead copy out of the map; returns it (its trail in *older) only if the cache shows a version it replaced. */
+static cJSON *ahead_take(release_controller *rc, written_ahead **map, const char *key, const char *cache_rv,
+                         rv_trail *older)
+{
+    written_ahead *e = NULL;
+    cJSON *obj = NULL;
+    pthread_mutex_lock(&rc->written_mu);
+    HASH_FIND_STR(*map, key, e);
+    if (e)
+        HASH_DEL(*map, e);
+    pthread_mutex_unlock(&rc->written_mu);
+    if (e && trail_has(&e->older, cache_rv)) {
+        obj = e->obj;
+        *older = e->older;
+        e->obj = NULL;
+        e->older.n = 0;
+    }
+    ahead_free(e);
+    return obj;
+}
+
+static void ahead_drop(release_controller *rc, written_ahead **map, const char *key)
+{
+    rv_trail none = {0};
+    cJSON_Delete(ahead_take(rc, map, key, NULL, &none));
+}
+
+/* Keeps obj and older (both taken) as key's written-ahead copy; without memory, only a 409 is risked. */
+static void ahead_put(release_controller *rc, written_ahead **map, const char *key, rv_trail *older, cJSON *obj)
+{
+    size_t len = strlen(key) + 1;
+    written_ahead *e = calloc(1, sizeof(*e) + len), *old = NULL;
+    if (!e) {
+        trail_clear(older);
+        cJSON_Delete(obj);
+        return;
+    }
+    e->obj = obj;
+    e->older = *older;
+    older->n = 0;
+    memcpy(e->key, key, len);
+    pthread_mutex_lock(&rc->written_mu);
+    HASH_FIND_STR(*map, key, old);
+    if (old)
+        HASH_DEL(*map, old);
+    HASH_ADD_STR(*map, key, e);
+    if (!e->hh.tbl) {
+        ahead_free(e);
+        e = NULL;
+    }
+    pthread_mutex_unlock(&rc->written_mu);
+    ahead_free(old);
+}
+
 static void on_release(void *ctx, const cJSON *obj)
 {
     release_controller *rc = ctx;
@@ -221,6 +351,7 @@ static void on_release_delete(void *ctx, const cJSON *obj)
     if (informer_key(&key, obj) == 0) {
         spec_seen_take(rc, key, -1);
         written_set(rc, key, 0);
+        ahead_drop(rc, &rc->ahead, key);
     }
     free(key);
     on_release(ctx, obj);
@@ -231,6 +362,16 @@ static void on_deployment(void *ctx, const cJSON *obj)
     char key[512];
     snprintf(key, sizeof(key), "%s/%s", json_str(obj, "metadata", "namespace", NULL), json_str(obj, "metadata", "name", NULL));
     enqueue_by_index(ctx, INDEX_DEPLOYMENT, key);
+}
+
+static void on_deployment_delete(void *ctx, const cJSON *obj)
+{
+    release_controller *rc = ctx;
+    char *key = NULL;
+    if (informer_key(&key, obj) == 0)
+        ahead_drop(rc, &rc->ahead_deployments, key);
+    free(key);
+    on_deployment(ctx, obj);
 }
 
 static void on_deployment_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
@@ -339,7 +480,9 @@ done:
     return err;
 }
 
-static int set_finalizer(cJSON **cur, release_controller *rc, const char *ns, const char *name, bool present)
+/* older: the version the patch replaces is added to it */
+static int set_finalizer(cJSON **cur, release_controller *rc, const char *ns, const char *name, bool present,
+                         rv_trail *older)
 {
     cJSON *meta = cJSON_CreateObject();
     cJSON *list = cJSON_AddArrayToObject(meta, "finalizers");
@@ -355,6 +498,7 @@ static int set_finalizer(cJSON **cur, release_controller *rc, const char *ns, co
             goto nomem;
     if (present && !cJSON_AddItemToArray(list, cJSON_CreateString(RELEASE_FINALIZER)))
         goto nomem;
+    trail_add_version(older, *cur);
     return patch_release_metadata(cur, rc, ns, name, meta);
 nomem:
     cJSON_Delete(meta);
@@ -413,12 +557,24 @@ static int write_status(cJSON **cur, bool *fresh, release_controller *rc, const 
     return 0;
 }
 
-/* What a 409 showed to be stale: the release as read from the cache, or the Deployment. */
-typedef enum { STALE_NONE, STALE_RELEASE, STALE_RELEASE_REREAD, STALE_DEPLOYMENT } stale_view;
+/*
+ * What a 409 showed to be stale: the release as read from the cache, or the
+ * Deployment; or, before the patch, the Deployment the plan was made on, whose
+ * newer version the cache has shown during the status write.
+ */
+typedef enum { STALE_NONE, STALE_RELEASE, STALE_RELEASE_REREAD, STALE_DEPLOYMENT, STALE_DEPLOYMENT_CACHED } stale_view;
 
-/* *patched tells whether the Deployment patch went through; *stale what a 409 showed to be out of date. */
-static int act(cJSON **cur, release_controller *rc, const release_plan *plan, const char *deployment, bool *patched,
-               stale_view *stale)
+/*
+ * *patched_dep: the Deployment as the patch left it, when it went through;
+ * *stale: what a 409 showed to be out of date. cached_dep_rv: the
+ * resourceVersion of the cached Deployment the plan was made on (NULL if it
+ * was not the cache's copy); when the cache has a newer one by the time of the
+ * patch, it is handed back in *newer (STALE_DEPLOYMENT_CACHED) to decide again
+ * on, instead of sending a patch bound to meet a 409. Each version of the
+ * release a write replaces is added to older.
+ */
+static int act(cJSON **cur, release_controller *rc, const release_plan *plan, const char *deployment,
+               const char *cached_dep_rv, cJSON **patched_dep, stale_view *stale, informer_obj **newer, rv_trail *older)
 {
     /* copies: *cur is replaced by every write */
     char ns[254], name[254], owner[512];
@@ -428,12 +584,13 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
     mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = name};
 
     snprintf(owner, sizeof(owner), "%s/%s", ns, name);
-    if (plan->add_finalizer && (err = set_finalizer(cur, rc, ns, name, true)) < 0) {
+    if (plan->add_finalizer && (err = set_finalizer(cur, rc, ns, name, true, older)) < 0) {
         *stale = err == MB_ECONFLICT ? STALE_RELEASE : STALE_NONE;
         return mb_error_wrap(err, "adding the finalizer to %s", owner);
     }
     if (plan->status) {
         bool reread = false;
+        trail_add_version(older, *cur);
         if ((err = write_status(cur, &reread, rc, ns, plan->status)) < 0) {
             *stale = err != MB_ECONFLICT ? STALE_NONE : reread ? STALE_RELEASE_REREAD : STALE_RELEASE;
             return mb_error_wrap(err, "writing the status of %s", owner);
@@ -450,7 +607,28 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
                    json_str(plan->receipt, "digest", NULL), json_str(plan->receipt, "outcome", NULL));
         }
     }
-    /* the decision is recorded: its Events go out even if the patch must be retried */
+    if (plan->deployment_patch && plan->status &&
+        (rc->crash_before_patch || (rc->crash_before_rollback_patch && plan->phase && strcmp(plan->phase, "RollingBack") == 0))) {
+        MB_LOG(MB_LOG_WARN, &lf, "failpoint: exiting before the Deployment patch");
+        _exit(137);
+    }
+    informer_obj *now = NULL;
+    if (plan->deployment_patch && plan->status && cached_dep_rv &&
+        informer_get(&now, rc->deployments, ns, deployment) == 0 &&
+        strcmp(informer_obj_resource_version(now), cached_dep_rv) != 0) {
+        *newer = now;
+        *stale = STALE_DEPLOYMENT_CACHED;
+        err = mb_error_set(MB_ECONFLICT, "it changed while the status was written");
+    } else if (plan->deployment_patch) {
+        informer_obj_free(now);
+        err = kube_patch(patched_dep, rc->opts.client, &KUBE_DEPLOYMENTS, ns, deployment, NULL, KUBE_PATCH_STRATEGIC,
+                         plan->deployment_patch);
+        *stale = err == MB_ECONFLICT ? STALE_DEPLOYMENT : STALE_NONE;
+        if (*patched_dep)
+            trim_deployment(*patched_dep);
+    }
+    /* the decision is recorded: its Events go out even if the patch must be retried, and only after the
+     * patch, so that their writes do not compete with it */
     if (plan->n_events) {
         event_object eo;
         if (event_object_from_json(&eo, *cur, RELEASE_KIND, RELEASE_API_VERSION) == 0)
@@ -458,18 +636,8 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
                 event_record(rc->opts.events, &eo, strcmp(plan->events[i].type, "Warning") == 0 ? EVENT_WARNING : EVENT_NORMAL,
                              plan->events[i].reason, "%s", plan->events[i].message);
     }
-    if (plan->deployment_patch && plan->status &&
-        (rc->crash_before_patch || (rc->crash_before_rollback_patch && plan->phase && strcmp(plan->phase, "RollingBack") == 0))) {
-        MB_LOG(MB_LOG_WARN, &lf, "failpoint: exiting before the Deployment patch");
-        _exit(137);
-    }
-    if (plan->deployment_patch) {
-        err = kube_patch(NULL, rc->opts.client, &KUBE_DEPLOYMENTS, ns, deployment, NULL, KUBE_PATCH_STRATEGIC, plan->deployment_patch);
-        *stale = err == MB_ECONFLICT ? STALE_DEPLOYMENT : STALE_NONE;
-        if (err < 0)
-            return mb_error_wrap(err, "patching Deployment %s/%s for %s", ns, deployment, owner);
-        *patched = true;
-    }
+    if (err < 0)
+        return mb_error_wrap(err, "patching Deployment %s/%s for %s", ns, deployment, owner);
     if (plan->phase)
         MB_LOG(MB_LOG_DEBUG, &lf, "phase %s", plan->phase);
     if (plan->clear_rollback_annotation) {
@@ -479,10 +647,11 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
             cJSON_Delete(meta);
             return mb_error_set(MB_ENOMEM, "out of memory");
         }
+        trail_add_version(older, *cur);
         if ((err = patch_release_metadata(cur, rc, ns, name, meta)) < 0)
             return mb_error_wrap(err, "removing the rollback annotation of %s", owner);
     }
-    if (plan->remove_finalizer && (err = set_finalizer(cur, rc, ns, name, false)) < 0 && err != MB_ENOTFOUND)
+    if (plan->remove_finalizer && (err = set_finalizer(cur, rc, ns, name, false, older)) < 0 && err != MB_ENOTFOUND)
         return mb_error_wrap(err, "removing the finalizer of %s", owner);
     return 0;
 }
@@ -499,16 +668,22 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     release_plan plan = {0};
     release_observed obs = {0};
     cJSON *fresh = NULL; /* the Deployment read again after a 409 */
+    cJSON *dep_view = NULL; /* the Deployment as this process's patch left it, ahead of the cache */
+    rv_trail dep_older = {0}; /* the versions older than dep_view that the cache may show */
     double trigger_ms = 0; /* when a rollback trigger was decided (monotonic), until its patch is sent */
     char depkey[512];
     char rid[13]; /* the release the checks ran for; outlives each pass */
     int err = 0;
 
-    if ((err = informer_get_key(&rel, rc->releases, key)) == MB_ENOTFOUND)
+    rv_trail older = {0}; /* the versions older than cur that the cache may show */
+    if ((err = informer_get_key(&rel, rc->releases, key)) == MB_ENOTFOUND) {
+        ahead_drop(rc, &rc->ahead, key);
         return 0; /* gone: nothing to do */
+    }
     if (err < 0)
         return err;
     const cJSON *r = informer_obj_json(rel);
+    const char *cached_rv = informer_obj_resource_version(rel);
     const char *ns = json_str(r, "metadata", "namespace", NULL);
     const char *depname = json_str(r, "spec", "target", "deployment", NULL);
     const char *pbname = json_str(r, "spec", "policyBundleRef", "name", NULL);
@@ -516,6 +691,10 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     if (depname && informer_get(&dep, rc->deployments, ns, depname) < 0)
         dep = NULL;
     snprintf(depkey, sizeof(depkey), "%s/%s", ns, depname ? depname : "");
+    if (dep)
+        dep_view = ahead_take(rc, &rc->ahead_deployments, depkey, informer_obj_resource_version(dep), &dep_older);
+    else
+        ahead_drop(rc, &rc->ahead_deployments, depkey);
     if ((err = informer_by_index(&pods, rc->pods, INDEX_DEPLOYMENT, depkey)) < 0)
         goto done;
     if (pods->len && !(pod_json = calloc(pods->len, sizeof(*pod_json)))) {
@@ -526,12 +705,12 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         pod_json[i] = informer_obj_json(pods->items[i]);
     if (pbname && informer_get(&pb, rc->bundles, ns, pbname) < 0)
         pb = NULL;
-    if (!(cur = cJSON_Duplicate(r, true))) {
+    if (!(cur = ahead_take(rc, &rc->ahead, key, cached_rv, &older)) && !(cur = cJSON_Duplicate(r, true))) {
         err = mb_error_set(MB_ENOMEM, "out of memory");
         goto done;
     }
 
-    obs.deployment = dep ? informer_obj_json(dep) : NULL;
+    obs.deployment = dep_view ? dep_view : dep ? informer_obj_json(dep) : NULL;
     obs.pods = pod_json;
     obs.n_pods = pods->len;
     obs.policy_bundle = pb ? informer_obj_json(pb) : NULL;
@@ -539,13 +718,21 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         obs.release = cur;
         obs.now = time(NULL);
         double decided = monotonic_ms();
-        bool patched = false;
+        cJSON *patched = NULL;
         stale_view stale = STALE_NONE;
         if ((err = release_decide(&plan, &obs)) < 0)
             goto done;
         if (release_plan_rollback_trigger(&plan))
             trigger_ms = decided;
-        err = act(&cur, rc, &plan, depname, &patched, &stale);
+        informer_obj *newer = NULL;
+        err = act(&cur, rc, &plan, depname, dep && !fresh && !dep_view ? informer_obj_resource_version(dep) : NULL,
+                  &patched, &stale, &newer, &older);
+        if (patched) {
+            /* decide on the Deployment as the patch left it, and so does the next reconcile until the cache has it */
+            trail_add(&dep_older, json_str(obs.deployment, "metadata", "resourceVersion", NULL));
+            cJSON_Delete(dep_view);
+            obs.deployment = dep_view = patched;
+        }
         if (patched && trigger_ms > 0) {
             mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = json_str(cur, "metadata", "name", NULL)};
             MB_LOG(MB_LOG_INFO, &lf, "rollback patch sent %.1f ms after the trigger was detected", monotonic_ms() - trigger_ms);
@@ -556,10 +743,23 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             if (ago >= 0)
                 MB_LOG(MB_LOG_INFO, &lf, "rollout patch sent %.1f ms after the spec change reached the operator", ago);
         }
+        if (err == MB_ECONFLICT && stale == STALE_DEPLOYMENT_CACHED && pass + 1 < MAX_PASSES) {
+            /* the status is written: decide again on the Deployment the cache has now */
+            informer_obj_free(dep);
+            dep = newer;
+            obs.deployment = informer_obj_json(dep);
+            err = 0;
+            release_plan_clear(&plan);
+            continue;
+        }
+        informer_obj_free(newer);
         if (err == MB_ECONFLICT && stale == STALE_DEPLOYMENT && pass + 1 < MAX_PASSES) {
             /* a 409 re-observes: read the Deployment itself and decide again, now */
             cJSON_Delete(fresh);
             fresh = NULL;
+            cJSON_Delete(dep_view);
+            dep_view = NULL;
+            trail_clear(&dep_older);
             if ((err = kube_get(&fresh, rc->opts.client, &KUBE_DEPLOYMENTS, ns, depname)) < 0 && err != MB_ENOTFOUND)
                 goto done;
             err = 0;
@@ -610,6 +810,24 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         out->requeue_ms = 1; /* if the passes run out, come back at once */
     }
 done:
+    /* what this reconcile wrote (or started from, ahead of the cache) is where the next one starts */
+    if (cur) {
+        trail_remove(&older, json_str(cur, "metadata", "resourceVersion", NULL));
+        if (older.n > 0) {
+            ahead_put(rc, &rc->ahead, key, &older, cur);
+            cur = NULL;
+        }
+    }
+    trail_clear(&older);
+    if (dep_view) {
+        trail_remove(&dep_older, json_str(dep_view, "metadata", "resourceVersion", NULL));
+        if (dep_older.n > 0) {
+            ahead_put(rc, &rc->ahead_deployments, depkey, &dep_older, dep_view);
+            dep_view = NULL;
+        }
+    }
+    trail_clear(&dep_older);
+    cJSON_Delete(dep_view);
     release_plan_clear(&plan);
     cJSON_Delete(results);
     cJSON_Delete(fresh);
@@ -657,7 +875,7 @@ int release_controller_new(release_controller **out, const release_controller_op
         (err = informer_add_index(rc->pods, INDEX_DEPLOYMENT, index_pod_deployment, NULL)) < 0)
         goto done;
     informer_handlers hr = {on_release, on_release_update, on_release_delete, rc};
-    informer_handlers hd = {on_deployment, on_deployment_update, on_deployment, rc};
+    informer_handlers hd = {on_deployment, on_deployment_update, on_deployment_delete, rc};
     informer_handlers hp = {on_pod, on_pod_update, on_pod, rc};
     informer_handlers hb = {on_bundle, on_bundle_update, on_bundle, rc};
     if ((err = informer_add_handlers(rc->releases, &hr)) < 0 || (err = informer_add_handlers(rc->deployments, &hd)) < 0 ||
@@ -729,6 +947,15 @@ void release_controller_free(release_controller *rc)
     HASH_ITER(hh, rc->written, w, wtmp) {
         HASH_DEL(rc->written, w);
         free(w);
+    }
+    written_ahead *a, *atmp;
+    HASH_ITER(hh, rc->ahead, a, atmp) {
+        HASH_DEL(rc->ahead, a);
+        ahead_free(a);
+    }
+    HASH_ITER(hh, rc->ahead_deployments, a, atmp) {
+        HASH_DEL(rc->ahead_deployments, a);
+        ahead_free(a);
     }
     pthread_mutex_destroy(&rc->written_mu);
     free(rc);
