@@ -40,14 +40,31 @@ good_api_start() {
 
 op_pid=""
 declare -A ops=()   # operators started by op_start, by name: their PIDs
+watchers=()         # the processes of watch_stamped
 cleanup() {
   [ -z "$op_pid" ] || kill "$op_pid" 2>/dev/null || true
   local n
   for n in "${!ops[@]}"; do kill -9 "${ops[$n]}" 2>/dev/null || true; done
-  [ -z "${watch_pid:-}" ] || kill "$watch_pid" "$stamp_pid" 2>/dev/null || true
+  watch_stop
   [ -z "${MEMBRANE_CLUSTER_DIR:-}" ] || bash hack/cluster.sh down >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
+
+# watch_stamped OUT KUBECTL-ARGS...: runs kubectl (a watch) in the background and writes each line
+# it prints to OUT as "<epoch seconds> <line>", stamped when it arrives; watch_stop ends them all
+watch_stamped() {
+  local out=$1 fifo; shift
+  fifo=$(mktemp -u "$MEMBRANE_CLUSTER_DIR/run/watch.XXXXXX")
+  mkfifo "$fifo"
+  while IFS= read -r line; do echo "$EPOCHREALTIME $line"; done <"$fifo" >"$out" &
+  watchers+=($!)
+  kubectl "$@" >"$fifo" 2>/dev/null &
+  watchers+=($!)
+}
+watch_stop() {
+  [ ${#watchers[@]} -eq 0 ] || kill "${watchers[@]}" 2>/dev/null || true
+  watchers=()
+}
 
 # NS COUNT FIRST: COUNT Deployments (no replicas) and releases numbered from FIRST
 releases() {
@@ -123,13 +140,22 @@ bench_rollback() {
   good_api_start
   ./build-bench/membrane run --log-format json >"$MEMBRANE_CLUSTER_DIR/logs/membrane.log" 2>&1 &
   op_pid=$!
-  local runs=${MEMBRANE_BENCH_ROLLBACKS:-20} good="sha256:$(printf 'a%.0s' {1..64})" times=()
+  local runs=${MEMBRANE_BENCH_ROLLBACKS:-50} good="sha256:$(printf 'a%.0s' {1..64})" times=()
   for i in $(seq 1 "$runs"); do
     local ns="rb-$i" bad
     bad="sha256:dead$(printf '%s' "$i" | sha256sum | cut -c1-60)"
     kubectl create namespace "$ns" >/dev/null
     kubectl -n "$ns" create deployment api --image="registry.kfm.local/api@$good" --replicas=3 >/dev/null
     kubectl -n "$ns" rollout status deploy/api --timeout=60s >/dev/null
+    # from the first crash-looping pod to the Deployment back on the target with every replica available,
+    # and the release RolledBack: every change stamped as its watch event arrives, the watches started first
+    local w="$MEMBRANE_CLUSTER_DIR/run/$ns" t0="" td="" tg=""
+    watch_stamped "$w.pods" -n "$ns" get pods -w -o jsonpath='{.status.containerStatuses[*].state.waiting.reason}{"\n"}'
+    watch_stamped "$w.deploy" -n "$ns" get deploy -w \
+      -o jsonpath='{.spec.template.spec.containers[0].image} {.status.updatedReplicas} {.status.availableReplicas} {.status.replicas}{"\n"}'
+    watch_stamped "$w.gar" -n "$ns" get gar -w -o jsonpath='{.status.phase}{"\n"}'
+    for _ in $(seq 1 100); do [ -s "$w.pods" ] && [ -s "$w.deploy" ] && break; sleep 0.1; done
+    sleep 0.5
     kubectl -n "$ns" apply -f - >/dev/null <<EOF
 apiVersion: governance.kfm.dev/v1alpha1
 kind: GovernedAPIRelease
@@ -141,20 +167,18 @@ spec:
   image: {repository: registry.kfm.local/api, digest: "$bad"}
   verification: {checks: [health], baseURL: "$api_url"}
 EOF
-    # from the first crash-looping pod to the Deployment back on the target with every replica available
-    local t0="" t1=""
     for _ in $(seq 1 600); do
-      now=$(date +%s.%N)
-      if [ -z "$t0" ] && kubectl -n "$ns" get pods -o jsonpath='{.items[*].status.containerStatuses[*].state.waiting.reason}' | grep -q CrashLoopBackOff; then t0=$now; fi
-      state=$(kubectl -n "$ns" get deploy api -o jsonpath='{.spec.template.spec.containers[0].image} {.status.updatedReplicas} {.status.availableReplicas} {.status.replicas}')
-      if [ "$state" = "registry.kfm.local/api@$good 3 3 3" ] && [ "$(kubectl -n "$ns" get gar api -o jsonpath='{.status.phase}')" = RolledBack ]; then
-        [ -n "$t0" ] && t1=$now   # else too quick to sample: the crash loop was never seen
-        break
-      fi
+      sleep 0.1
+      t0=$(awk '/CrashLoopBackOff/ {print $1; exit}' "$w.pods")
+      [ -n "$t0" ] || continue
+      td=$(awk -v t0="$t0" -v want="registry.kfm.local/api@$good 3 3 3" '$1 >= t0 && substr($0, index($0, " ") + 1) == want {print $1; exit}' "$w.deploy")
+      tg=$(awk -v t0="$t0" '$1 >= t0 && $2 == "RolledBack" {print $1; exit}' "$w.gar")
+      [ -z "$td" ] || [ -z "$tg" ] || break
     done
-    [ -n "$t1" ] && times+=("$(echo "$t1 - $t0" | bc)")
+    watch_stop
+    [ -z "$td" ] || [ -z "$tg" ] || times+=("$(awk -v a="$t0" -v b="$td" -v c="$tg" 'BEGIN {printf "%.3f", (b > c ? b : c) - a}')")
   done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "crash-looping pods -> the rollback target running with all replicas available, %d rollbacks (sampled by kubectl every ~0.1 s): p50 %.2f s  p99 %.2f s  max %.2f s\n", NR, a[int((NR+1)/2)], a[(i = int(NR * 0.99 + 0.5)) < 1 ? 1 : i], a[NR]}'
+  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "crash-looping pods -> the rollback target running with all replicas available, %d rollbacks (from watch events): p50 %.2f s  p99 %.2f s  max %.2f s\n", NR, a[int((NR+1)/2)], a[(i = int(NR * 0.99 + 0.5)) < 1 ? 1 : i], a[NR]}'
   grep -o 'rollback patch sent [0-9.]* ms' "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | awk '{print $4}' | sort -n |
     awk '{a[NR]=$1} END {printf "trigger detected -> rollback patch sent (status write, then the patch), %d rollbacks: p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", NR, a[int((NR+1)/2)], a[(i = int(NR * 0.99 + 0.5)) < 1 ? 1 : i], a[NR]}'
   kill "$op_pid" "$double_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
@@ -190,13 +214,8 @@ bench_leader() {
   local elect=(--leader-elect --leader-election-namespace membrane-system --log-level info)
   op_start x "${elect[@]}"
   for _ in $(seq 1 100); do op_is_leader x && break; sleep 0.1; done
-  # every version of the Lease, stamped when it arrives: "<epoch seconds> <holder>"
-  local fifo="$MEMBRANE_CLUSTER_DIR/run/lease.fifo"
-  rm -f "$fifo"; mkfifo "$fifo"
-  while IFS= read -r h; do echo "$EPOCHREALTIME ${h:-(released)}"; done <"$fifo" >"$MEMBRANE_CLUSTER_DIR/logs/lease.watch" &
-  stamp_pid=$!
-  kubectl -n membrane-system get lease membrane-leader -w -o jsonpath='{.spec.holderIdentity}{"\n"}' >"$fifo" 2>/dev/null &
-  watch_pid=$!
+  # every version of the Lease, stamped when it arrives: "<epoch seconds> <holder>" (no holder: released)
+  watch_stamped "$MEMBRANE_CLUSTER_DIR/logs/lease.watch" -n membrane-system get lease membrane-leader -w -o jsonpath='{.spec.holderIdentity}{"\n"}'
   op_start y "${elect[@]}"
   sleep 3
   local leader=x standby=y sig term=() kill9=()
@@ -216,7 +235,7 @@ bench_leader() {
     unset "ops[$leader]"
     sleep 0.5
     t_lease=$(awk -v t0="$t0" -v id="$id" '$1 > t0 && $2 == id {print $1; exit}' "$MEMBRANE_CLUSTER_DIR/logs/lease.watch")
-    t_rel=$(awk -v t0="$t0" '$1 > t0 && $2 == "(released)" {print $1; exit}' "$MEMBRANE_CLUSTER_DIR/logs/lease.watch")
+    t_rel=$(awk -v t0="$t0" '$1 > t0 && NF == 1 {print $1; exit}' "$MEMBRANE_CLUSTER_DIR/logs/lease.watch")
     if [ -n "$t_gauge" ] && [ -n "$t_lease" ]; then
       dl=$(awk -v a="$t0" -v b="$t_lease" 'BEGIN {printf "%.2f", b - a}')
       dg=$(awk -v a="$t0" -v b="$t_gauge" 'BEGIN {printf "%.2f", b - a}')
@@ -243,7 +262,7 @@ bench_leader() {
   requests_per_minute "$before" "$after" 60
   local k
   for k in "${!ops[@]}"; do op_stop "$k" TERM; done
-  kill "$watch_pid" "$stamp_pid" 2>/dev/null || true; watch_pid=""; stamp_pid=""
+  watch_stop
 }
 
 # api_requests NAME: "verb code count" for every membrane_api_requests_total series of NAME
