@@ -525,6 +525,8 @@ static int write_status(cJSON **cur, bool *fresh, release_controller *rc, const 
     snprintf(name, sizeof(name), "%s", json_str(*cur, "metadata", "name", NULL));
     snprintf(key, sizeof(key), "%s/%s", ns, name);
     cJSON_DeleteItemFromObject(body, "status");
+    /* left out, they are kept as they are; sent, the API server would decode them again */
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, "metadata"), "managedFields");
     /* a body without its status would clear the status: the receipts, the rollback target */
     if ((err = json_set_item(body, "status", cJSON_Duplicate(status, true))) < 0) {
         cJSON_Delete(body);
@@ -625,7 +627,7 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
                          plan->deployment_patch);
         *stale = err == MB_ECONFLICT ? STALE_DEPLOYMENT : STALE_NONE;
         if (*patched_dep)
-            trim_deployment(*patched_dep);
+            informer_trim(rc->deployments, *patched_dep);
     }
     /* the decision is recorded: its Events go out even if the patch must be retried, and only after the
      * patch, so that their writes do not compete with it */
@@ -753,6 +755,21 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             continue;
         }
         informer_obj_free(newer);
+        if (err == MB_ECONFLICT && stale == STALE_DEPLOYMENT && pass + 1 < MAX_PASSES && dep && !fresh && !dep_view) {
+            /* a 409 re-observes: the cache's copy, if it has moved on since the plan was made on it (the
+             * write that made the 409 has most often arrived by then) */
+            informer_obj *now = NULL;
+            if (informer_get(&now, rc->deployments, ns, depname) == 0 &&
+                strcmp(informer_obj_resource_version(now), informer_obj_resource_version(dep)) != 0) {
+                informer_obj_free(dep);
+                dep = now;
+                obs.deployment = informer_obj_json(dep);
+                err = 0;
+                release_plan_clear(&plan);
+                continue;
+            }
+            informer_obj_free(now);
+        }
         if (err == MB_ECONFLICT && stale == STALE_DEPLOYMENT && pass + 1 < MAX_PASSES) {
             /* a 409 re-observes: read the Deployment itself and decide again, now */
             cJSON_Delete(fresh);
@@ -814,6 +831,7 @@ done:
     if (cur) {
         trail_remove(&older, json_str(cur, "metadata", "resourceVersion", NULL));
         if (older.n > 0) {
+            informer_trim(rc->releases, cur);
             ahead_put(rc, &rc->ahead, key, &older, cur);
             cur = NULL;
         }

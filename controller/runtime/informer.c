@@ -146,8 +146,7 @@ static void dispatch(informer *inf)
     informer_changes_clear(&inf->changes);
 }
 
-/* What no controller reads, dropped before caching; then the controller's own trim. */
-static void trim(const informer *inf, cJSON *obj)
+void informer_trim(const informer *inf, cJSON *obj)
 {
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "managedFields");
@@ -170,7 +169,7 @@ static int list_each(void *ctx, cJSON *item)
         informer_store_fresh_reset(lc->fresh);
         return 0;
     }
-    trim(lc->inf, item);
+    informer_trim(lc->inf, item);
     return informer_store_fresh_add(lc->fresh, item);
 }
 
@@ -254,7 +253,7 @@ static int on_watch_event(void *ctx, kube_watch_type type, cJSON *obj)
         return 1;
     case KUBE_WATCH_ADDED:
     case KUBE_WATCH_MODIFIED:
-        trim(inf, obj);
+        informer_trim(inf, obj);
         err = informer_store_upsert(&inf->changes, inf->store, obj);
         break;
     case KUBE_WATCH_DELETED:

@@ -111,6 +111,10 @@ informer_store *informer_cache(informer *inf);
 /* Borrowed: the resource this informer watches. */
 const kube_resource *informer_resource(const informer *inf);
 
+/* Trims obj as the cache does before keeping it: managedFields and the last-applied-configuration annotation
+ * dropped, then the transform of informer_opts. For a controller keeping its own writes' answers beside the cache. */
+void informer_trim(const informer *inf, cJSON *obj);
+
 /*
  * How many times a watch ended (server timeout, error, 410) and another was
  * started; a stop is not counted. For membrane_watch_restarts_total{resource}.
