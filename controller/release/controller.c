@@ -561,19 +561,32 @@ static int write_status(cJSON **cur, bool *fresh, release_controller *rc, const 
 
 /*
  * What a 409 showed to be stale: the release as read from the cache, or the
- * Deployment; or, before the patch, the Deployment the plan was made on, whose
- * newer version the cache has shown during the status write.
+ * Deployment; STALE_DEPLOYMENT_CACHED: the Deployment, and the cache already
+ * has a newer one (before the patch, it came during the status write).
  */
 typedef enum { STALE_NONE, STALE_RELEASE, STALE_RELEASE_REREAD, STALE_DEPLOYMENT, STALE_DEPLOYMENT_CACHED } stale_view;
+
+/* The cached Deployment if the cache has moved on from the version cached_rv (NULL: not from the cache), else NULL. */
+static informer_obj *deployment_moved_on(release_controller *rc, const char *ns, const char *name, const char *cached_rv)
+{
+    informer_obj *now = NULL;
+    if (!cached_rv || informer_get(&now, rc->deployments, ns, name) < 0)
+        return NULL;
+    if (strcmp(informer_obj_resource_version(now), cached_rv) == 0) {
+        informer_obj_free(now);
+        return NULL;
+    }
+    return now;
+}
 
 /*
  * *patched_dep: the Deployment as the patch left it, when it went through;
  * *stale: what a 409 showed to be out of date. cached_dep_rv: the
  * resourceVersion of the cached Deployment the plan was made on (NULL if it
  * was not the cache's copy); when the cache has a newer one by the time of the
- * patch, it is handed back in *newer (STALE_DEPLOYMENT_CACHED) to decide again
- * on, instead of sending a patch bound to meet a 409. Each version of the
- * release a write replaces is added to older.
+ * patch, or after a 409, it is handed back in *newer (STALE_DEPLOYMENT_CACHED)
+ * to decide again on: no patch bound to meet a 409 is sent, and no GET made.
+ * Each version of the release a write replaces is added to older.
  */
 static int act(cJSON **cur, release_controller *rc, const release_plan *plan, const char *deployment,
                const char *cached_dep_rv, cJSON **patched_dep, stale_view *stale, informer_obj **newer, rv_trail *older)
@@ -614,18 +627,17 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
         MB_LOG(MB_LOG_WARN, &lf, "failpoint: exiting before the Deployment patch");
         _exit(137);
     }
-    informer_obj *now = NULL;
-    if (plan->deployment_patch && plan->status && cached_dep_rv &&
-        informer_get(&now, rc->deployments, ns, deployment) == 0 &&
-        strcmp(informer_obj_resource_version(now), cached_dep_rv) != 0) {
-        *newer = now;
+    if (plan->deployment_patch && plan->status && (*newer = deployment_moved_on(rc, ns, deployment, cached_dep_rv))) {
         *stale = STALE_DEPLOYMENT_CACHED;
         err = mb_error_set(MB_ECONFLICT, "it changed while the status was written");
     } else if (plan->deployment_patch) {
-        informer_obj_free(now);
         err = kube_patch(patched_dep, rc->opts.client, &KUBE_DEPLOYMENTS, ns, deployment, NULL, KUBE_PATCH_STRATEGIC,
                          plan->deployment_patch);
-        *stale = err == MB_ECONFLICT ? STALE_DEPLOYMENT : STALE_NONE;
+        /* the write that made a 409 has most often reached the cache by now */
+        if (err == MB_ECONFLICT && (*newer = deployment_moved_on(rc, ns, deployment, cached_dep_rv)))
+            *stale = STALE_DEPLOYMENT_CACHED;
+        else
+            *stale = err == MB_ECONFLICT ? STALE_DEPLOYMENT : STALE_NONE;
         if (*patched_dep)
             informer_trim(rc->deployments, *patched_dep);
     }
@@ -746,7 +758,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
                 MB_LOG(MB_LOG_INFO, &lf, "rollout patch sent %.1f ms after the spec change reached the operator", ago);
         }
         if (err == MB_ECONFLICT && stale == STALE_DEPLOYMENT_CACHED && pass + 1 < MAX_PASSES) {
-            /* the status is written: decide again on the Deployment the cache has now */
+            /* decide again on the Deployment the cache has now */
             informer_obj_free(dep);
             dep = newer;
             obs.deployment = informer_obj_json(dep);
@@ -755,23 +767,8 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             continue;
         }
         informer_obj_free(newer);
-        if (err == MB_ECONFLICT && stale == STALE_DEPLOYMENT && pass + 1 < MAX_PASSES && dep && !fresh && !dep_view) {
-            /* a 409 re-observes: the cache's copy, if it has moved on since the plan was made on it (the
-             * write that made the 409 has most often arrived by then) */
-            informer_obj *now = NULL;
-            if (informer_get(&now, rc->deployments, ns, depname) == 0 &&
-                strcmp(informer_obj_resource_version(now), informer_obj_resource_version(dep)) != 0) {
-                informer_obj_free(dep);
-                dep = now;
-                obs.deployment = informer_obj_json(dep);
-                err = 0;
-                release_plan_clear(&plan);
-                continue;
-            }
-            informer_obj_free(now);
-        }
         if (err == MB_ECONFLICT && stale == STALE_DEPLOYMENT && pass + 1 < MAX_PASSES) {
-            /* a 409 re-observes: read the Deployment itself and decide again, now */
+            /* a 409 the cache cannot answer re-observes: read the Deployment itself and decide again, now */
             cJSON_Delete(fresh);
             fresh = NULL;
             cJSON_Delete(dep_view);
