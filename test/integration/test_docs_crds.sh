@@ -128,8 +128,7 @@ for page in sys.argv[2:]:
 PY
 for page in docs/crds/*.md; do
   kind=$(sed -n '1s/^# //p' "$page")
-  if grep -q "^$page	" "$tmp/blocks" &&
-     grep "^$page	" "$tmp/blocks" | cut -f3 | xargs grep -l "^kind: $kind\$" >/dev/null 2>&1; then
+  if awk -F'\t' -v p="$page" '$1 == p {print $3}' "$tmp/blocks" | xargs -r grep -l "^kind: $kind\$" >/dev/null 2>&1; then
     ok "$page has a yaml example of kind $kind"
   else
     fail "$page has a yaml example of kind $kind" "no \`\`\`yaml block with kind: $kind"
