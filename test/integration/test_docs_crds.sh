@@ -128,7 +128,8 @@ for page in sys.argv[2:]:
 PY
 for page in docs/crds/*.md; do
   kind=$(sed -n '1s/^# //p' "$page")
-  if awk -F'\t' -v p="$page" '$1 == p {print $3}' "$tmp/blocks" | xargs -r grep -l "^kind: $kind\$" >/dev/null 2>&1; then
+  examples=$(awk -F'\t' -v p="$page" '$1 == p {print $3}' "$tmp/blocks" | xargs -r grep -l "^kind: $kind\$" 2>/dev/null || true)
+  if [ -n "$kind" ] && [ -n "$examples" ]; then
     ok "$page has a yaml example of kind $kind"
   else
     fail "$page has a yaml example of kind $kind" "no \`\`\`yaml block with kind: $kind"
