@@ -50,9 +50,14 @@ def read(path):
     with open(path, encoding="utf-8") as f:
         return f.read()
 
+# the binary runs with this environment: the caller's (sanitizer options and all), but no
+# Kubernetes configuration of its own, so that nothing here can reach a real cluster
+env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")}
+env["HOME"] = tmp
+
 # ---- what the binary says it has -------------------------------------------
 
-usage = subprocess.run([membrane, "--help"], capture_output=True, text=True)
+usage = subprocess.run([membrane, "--help"], capture_output=True, text=True, env=env)
 if usage.returncode != 0 or "usage:" not in usage.stdout:
     fail("membrane --help prints the usage", f"exit {usage.returncode}: {usage.stderr.strip()}")
     sys.exit(1)
@@ -201,7 +206,7 @@ for path in docs:
                 elif a == "-h":
                     used.setdefault("help", path)
         r = subprocess.run(argv, capture_output=True, text=True, timeout=30,
-                           env={"PATH": os.environ.get("PATH", ""), "HOME": tmp})
+                           env=env)
         first = (r.stderr.strip().splitlines() or [""])[0]
         if r.returncode != want:
             fail(f"{where}: exits {want}", f"exit {r.returncode}: {first or r.stdout.strip()[:200]}")
@@ -240,7 +245,7 @@ try:
     proc = subprocess.Popen([membrane, "run", "--kubeconfig", f"{tmp}/kubeconfig", "--leader-elect",
                              "--leader-election-namespace", "docs-test", "--metrics-addr", "127.0.0.1:0",
                              "--health-addr", "127.0.0.1:0", "--log-format", "json"],
-                            stdout=log, stderr=log, env={"PATH": os.environ.get("PATH", ""), "HOME": tmp})
+                            stdout=log, stderr=log, env=env)
     port, deadline = None, time.monotonic() + 30
     while port is None and time.monotonic() < deadline and proc.poll() is None:
         log.seek(0)
