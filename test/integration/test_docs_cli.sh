@@ -122,17 +122,13 @@ index = read("docs/README.md") if os.path.exists("docs/README.md") else ""
 for name, path in sorted(pages.items()):
     check(f"docs/README.md links {path}", f"](cli/{name}.md)" in index)
 
-# relative links; the CRD reference and troubleshooting pages are written and checked on their own
-for path in docs:
-    if path == "docs/README.md":
-        continue
+# relative links resolve, on every docs page
+for path in sorted(glob.glob("docs/**/*.md", recursive=True)):
     for n, line in enumerate(read(path).splitlines(), 1):
         for target in re.findall(r"\]\(([^)\s]+)\)", line):
             if re.match(r"^[a-z]+:", target) or target.startswith("#"):
                 continue
             dest = os.path.normpath(os.path.join(os.path.dirname(path), target.split("#")[0]))
-            if dest.startswith("docs/crds/") or dest == "docs/troubleshooting.md":
-                continue
             if not os.path.exists(dest):
                 fail(f"{path}:{n}: link to {target}: {dest} does not exist")
 
