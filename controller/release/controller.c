@@ -930,6 +930,11 @@ bool release_controller_synced(release_controller *rc)
 
 int release_controller_stop(release_controller *rc, long timeout_ms)
 {
+    /* the watches wind down while the loop drains; the caches stay readable for the reconciles in flight */
+    informer_stop_request(rc->releases);
+    informer_stop_request(rc->deployments);
+    informer_stop_request(rc->pods);
+    informer_stop_request(rc->bundles);
     int err = controller_stop(rc->loop, timeout_ms);
     informer_stop(rc->releases);
     informer_stop(rc->deployments);

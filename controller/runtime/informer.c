@@ -475,14 +475,23 @@ int informer_start(informer *inf)
     return err;
 }
 
-void informer_stop(informer *inf)
+void informer_stop_request(informer *inf)
 {
-    bool join;
     if (!inf)
         return;
     pthread_mutex_lock(&inf->mu);
     atomic_store(&inf->stop, true);
     pthread_cond_broadcast(&inf->cond);
+    pthread_mutex_unlock(&inf->mu);
+}
+
+void informer_stop(informer *inf)
+{
+    bool join;
+    if (!inf)
+        return;
+    informer_stop_request(inf);
+    pthread_mutex_lock(&inf->mu);
     join = inf->started && !inf->joined;
     inf->joined = inf->joined || inf->started;
     pthread_mutex_unlock(&inf->mu);

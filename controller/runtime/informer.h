@@ -74,11 +74,15 @@ int informer_add_index(informer *inf, const char *name, informer_index_fn fn, vo
 int informer_start(informer *inf);
 
 /*
- * Asks the thread to stop and joins it. A watch or a back-off wait ends at
- * once; a list in flight ends with its request (bounded by the client's
- * timeout). Idempotent; the cache stays readable afterwards.
+ * Asks the thread to stop and joins it. A watch ends within the client's
+ * stream poll (200 ms), a back-off wait at once; a list in flight ends with its
+ * request (bounded by the client's timeout). Idempotent; the cache stays
+ * readable afterwards.
  */
 void informer_stop(informer *inf);
+
+/* Asks the thread to stop without waiting for it: several informers then stop together. informer_stop joins. */
+void informer_stop_request(informer *inf);
 
 /*
  * False, with the reason in reason, when the informer's loop is not running
