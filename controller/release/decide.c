@@ -282,7 +282,23 @@ static bool bundle_ready(const cJSON *pb)
     return false;
 }
 
-/* The rollback target this release would record now, in out ("" if none). */
+/* True when the release recorded in the status (its releaseID) ended Succeeded: its digest was verified. */
+static bool last_release_succeeded(const ctx *c)
+{
+    const char *old_rid = old_str(c, "releaseID");
+    const cJSON *h = c->old ? json_get(c->old, "history", NULL) : NULL;
+    const cJSON *last = cJSON_GetArrayItem(h, cJSON_GetArraySize(h) - 1);
+    const char *rid = json_str(last, "releaseID", NULL), *outcome = json_str(last, "outcome", NULL);
+    return old_rid && rid && outcome && strcmp(rid, old_rid) == 0 && strcmp(outcome, PHASE_SUCCEEDED) == 0;
+}
+
+/*
+ * The rollback target this release would record now, in out ("" if none). The
+ * Deployment's image becomes the target only when no release is recorded or
+ * the last one succeeded: after a generation that was cut short, failed or
+ * rolled back, the Deployment may run a digest nobody verified, and the target
+ * recorded before that generation touched it still stands.
+ */
 static void rollback_target(const ctx *c, char out[72])
 {
     const char *rt = json_str(c->spec, "rollbackTarget", "digest", NULL);
@@ -291,8 +307,8 @@ static void rollback_target(const ctx *c, char out[72])
     out[0] = '\0';
     if (rt) {
         snprintf(out, 72, "%s", rt);
-    } else if (old_rid && strcmp(old_rid, c->rid) == 0 && recorded && *recorded) {
-        /* already recorded for this very release: never re-derive it */
+    } else if (old_rid && recorded && *recorded && (strcmp(old_rid, c->rid) == 0 || !last_release_succeeded(c))) {
+        /* already recorded for this very release, or for one that never verified what it left running */
         snprintf(out, 72, "%s", recorded);
     } else {
         const char *d = digest_of(deployment_image(c));
@@ -883,21 +899,17 @@ static bool terminal(const char *phase)
                      strcmp(phase, PHASE_FAILED) == 0);
 }
 
-/* The phase this release had reached, from its status: the release must be this generation's. */
+/*
+ * The phase this release had reached, from its status: the release must be
+ * this generation's. Unsuspending changes the spec, so a suspended release
+ * resumes as a new generation, at the gates.
+ */
 static const char *resume_phase(const ctx *c)
 {
     const char *phase = old_str(c, "phase");
     const char *rid = old_str(c, "releaseID");
-    if (!phase || !rid || strcmp(rid, c->rid) != 0)
-        return PHASE_GATING;
-    if (strcmp(phase, PHASE_SUSPENDED) == 0) {
-        /* resumed: where it stood is told by the last receipt of this release, if any */
-        const cJSON *h = json_get(c->old, "history", NULL);
-        const cJSON *last = cJSON_GetArrayItem(h, cJSON_GetArraySize(h) - 1);
-        const char *lr = json_str(last, "releaseID", NULL);
-        return lr && strcmp(lr, c->rid) == 0 ? json_str(last, "outcome", NULL) : PHASE_GATING;
-    }
-    if (strcmp(phase, PHASE_PENDING) == 0)
+    if (!phase || !rid || strcmp(rid, c->rid) != 0 || strcmp(phase, PHASE_SUSPENDED) == 0 ||
+        strcmp(phase, PHASE_PENDING) == 0)
         return PHASE_GATING;
     return phase;
 }

@@ -716,6 +716,53 @@ static void test_suspend(void **state)
     fx_free(&f);
 }
 
+/* A generation that did not verify what it left running: the Deployment's image must not become the target. */
+static void target_after(const char *last_outcome, const char *want_target)
+{
+    fx f = {0};
+    char st[512];
+    f.release = fx_release_new(4, C, NULL);
+    if (last_outcome)
+        snprintf(st, sizeof(st), "{\"observedGeneration\":3,\"phase\":\"%s\",\"releaseID\":\"0123456789ab\","
+                 "\"rollbackTarget\":\"" A "\",\"history\":[{\"releaseID\":\"0123456789ab\",\"generation\":3,"
+                 "\"digest\":\"" B "\",\"outcome\":\"%s\"}]}", last_outcome, last_outcome);
+    else /* cut short mid-rollout: no receipt for it */
+        snprintf(st, sizeof(st), "{\"observedGeneration\":3,\"phase\":\"RollingOut\",\"releaseID\":\"0123456789ab\","
+                 "\"rollbackTarget\":\"" A "\"}");
+    fx_status(&f, st);
+    f.deployment = fx_deployment_new(REPO "@" B, 3, last_outcome != NULL, "kfm/kfm-api");
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_string_equal(st_str(&f, "rollbackTarget"), want_target);
+    assert_patch_has(&f, REPO "@" C);
+    fx_free(&f);
+}
+
+static void test_target_survives_a_generation_cut_short(void **state)
+{
+    (void)state;
+    target_after(NULL, A);        /* the spec changed mid-rollout: B was never verified */
+    target_after("Failed", A);    /* B failed and was left running (no automatic rollback) */
+    target_after("Succeeded", B); /* B was verified: it is the next target */
+}
+
+/* Unsuspending is a new generation: it starts at the gates, with the target recorded before the suspension. */
+static void test_unsuspend_starts_at_the_gates(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = fx_release_new(6, C, NULL);
+    fx_status(&f, "{\"observedGeneration\":5,\"phase\":\"Suspended\",\"releaseID\":\"0123456789ab\","
+                  "\"rollbackTarget\":\"" A "\"}");
+    f.deployment = fx_deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_string_equal(st_str(&f, "rollbackTarget"), A);
+    assert_cond(&f, "Ready", "Unknown", NULL); /* in progress, no longer Suspended */
+    assert_true(strcmp(json_str(conditions_get(f.plan.status, "Ready"), "reason", NULL), "Suspended") != 0);
+    fx_free(&f);
+}
+
 static void test_deletion_releases_the_deployment(void **state)
 {
     (void)state;
@@ -786,6 +833,8 @@ int main(void)
         cmocka_unit_test(test_manual_trigger),
         cmocka_unit_test(test_gitops_revert_skips_rollout),
         cmocka_unit_test(test_suspend),
+        cmocka_unit_test(test_target_survives_a_generation_cut_short),
+        cmocka_unit_test(test_unsuspend_starts_at_the_gates),
         cmocka_unit_test(test_deletion_releases_the_deployment),
         cmocka_unit_test(test_idempotent),
     };
