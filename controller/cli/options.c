@@ -5,6 +5,7 @@
  * `membrane run FLAGS... --help` checks FLAGS without running anything.
  */
 #include "cli/options.h"
+#include "runtime/httpserver.h"
 #include "util/error.h"
 
 #include <getopt.h>
@@ -33,7 +34,7 @@ static const char usage_text[] =
     "  --metrics-addr ADDR             [host]:port serving /metrics, default :8080\n"
     "  --health-addr ADDR              [host]:port serving /healthz and /readyz, default :8081\n"
     "  --leader-elect                  elect a leader through the Lease \"membrane-leader\"\n"
-    "  --leader-election-namespace NS  namespace of that Lease; default the pod's namespace\n"
+    "  --leader-election-namespace NS  namespace of that Lease; default the context's or the pod's namespace\n"
     "  --log-format json|text          default json\n"
     "  --log-level debug|info|warn|error  default info\n"
     "  -h, --help                      this text\n"
@@ -45,17 +46,11 @@ const char *cli_usage(void)
     return usage_text;
 }
 
+/* The address as the server will parse it at start-up: a line --help accepts starts. */
 static int parse_addr(const char *flag, const char *v)
 {
-    const char *colon = strrchr(v, ':');
-    char *end = NULL;
-    long port;
-    if (!colon)
-        return mb_error_set(MB_EINVAL, "%s \"%s\": want [host]:port, for example :8080 or 127.0.0.1:8080", flag, v);
-    port = strtol(colon + 1, &end, 10);
-    if (colon[1] == '\0' || *end != '\0' || port < 0 || port > 65535)
-        return mb_error_set(MB_EINVAL, "%s \"%s\": the port must be a number from 0 to 65535", flag, v);
-    return 0;
+    httpserver_addr a;
+    return httpserver_addr_parse(&a, v, flag);
 }
 
 static int non_empty(const char *flag, const char *v)
@@ -164,7 +159,12 @@ int cli_options_parse(cli_options *out, int argc, char **argv)
             break;
         case 'h': help = true; break; /* after the rest of the line is checked */
         case ':': return mb_error_set(MB_EINVAL, "%s needs a value; see membrane --help", flag);
-        default: return mb_error_set(MB_EINVAL, "unknown flag %s; see membrane --help", flag);
+        default:
+            /* a known flag that takes no value, given one (--leader-elect=true) */
+            if (optopt && strncmp(flag, "--", 2) == 0 && strchr(flag, '='))
+                return mb_error_set(MB_EINVAL, "%.*s takes no value (got \"%s\"); see membrane --help",
+                                    (int)(strchr(flag, '=') - flag), flag, strchr(flag, '=') + 1);
+            return mb_error_set(MB_EINVAL, "unknown flag %s; see membrane --help", flag);
         }
     }
     if (optind < sub_argc)

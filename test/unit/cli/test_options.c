@@ -105,6 +105,13 @@ static void test_errors_name_the_flag(void **state)
     expect_error(PARSE(&o, "--log-format", "xml"), "--log-format \"xml\"");
     expect_error(PARSE(&o, "--log-level", "loud"), "--log-level");
     expect_error(PARSE(&o, "--bogus"), "unknown flag --bogus");
+    expect_error(PARSE(&o, "--bogus=1"), "unknown flag --bogus=1");
+    expect_error(PARSE(&o, "--leader-elect=true"), "--leader-elect takes no value (got \"true\")");
+    expect_error(PARSE(&o, "--help=yes"), "--help takes no value");
+    /* what the server would refuse at start-up is refused here, so a line --help accepts starts */
+    expect_error(PARSE(&o, "--metrics-addr", "::1:8080"), "put an IPv6 address in brackets");
+    expect_error(PARSE(&o, "--health-addr", ":+80"), "--health-addr \":+80\": the port must be a number");
+    assert_int_equal(PARSE(&o, "--metrics-addr", "[::1]:8080"), 0);
     expect_error(PARSE(&o, "--kubeconfig"), "--kubeconfig needs a value");
     expect_error(PARSE(&o, "--kubeconfig="), "--kubeconfig needs a non-empty value");
     expect_error(PARSE(&o, "deploy"), "unknown command \"deploy\"");
