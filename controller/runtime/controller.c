@@ -69,7 +69,16 @@ static void process(controller *c, const char *key)
 {
     reconcile_result res = {0};
     mb_log_fields f = {.kind = c->kind, .name = key};
+    const char *slash = strchr(key, '/');
+    char ns[254]; /* a namespace name is at most 63 characters */
     int err;
+
+    if (slash && (size_t)(slash - key) < sizeof(ns)) {
+        memcpy(ns, key, (size_t)(slash - key));
+        ns[slash - key] = '\0';
+        f.namespace = ns;
+        f.name = slash + 1;
+    }
 
     mb_error_clear();
     double start = mono_seconds();

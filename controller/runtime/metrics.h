@@ -142,7 +142,7 @@ void metrics_rollout_inc(const char *outcome);
 /* rollbacks_total{trigger}: a release was rolled back; the trigger's name as in API.md (SmokeFailure, Manual, ...). */
 void metrics_rollback_inc(const char *trigger);
 
-/* One verification check run (check: its name, e.g. membrane-smoke): its duration, and verification_failures_total{check} when it failed. */
+/* One verification check run (check: its name, e.g. health or membrane-rbac): its duration, and verification_failures_total{check} when it failed. */
 void metrics_check_observe(const char *check, double seconds, bool failed);
 
 /* watch_restarts_total{resource} to the total the informer counted; for a collector. */

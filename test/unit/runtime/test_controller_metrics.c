@@ -4,6 +4,7 @@
  * membrane_reconcile_duration_seconds{kind} with one observation per
  * reconcile; and membrane_workqueue_depth{kind} read from the queue when the
  * registry is rendered, gone from the collectors once the controller is freed.
+ * The loop's own log lines name the object by namespace and name.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include "runtime/controller.h"
 #include "runtime/metrics.h"
 #include "util/error.h"
+#include "util/log.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -54,6 +56,9 @@ static void test_reconcile_results_and_durations(void **state)
     controller_opts opts = {.kind = "Widget", .workers = 2, .reconcile = reconcile};
     (void)state;
 
+    FILE *log = tmpfile();
+    assert_non_null(log);
+    mb_log_setup(MB_LOG_JSON, MB_LOG_DEBUG, log);
     atomic_store(&done_count, 0);
     assert_int_equal(controller_new(&c, &opts), 0);
     assert_int_equal(controller_start(c), 0);
@@ -72,6 +77,17 @@ static void test_reconcile_results_and_durations(void **state)
     double conflicts = value("membrane_reconcile_total", L("Widget", "conflict"));
     assert_true(conflicts >= 2);
     assert_true(value("membrane_reconcile_duration_seconds", L("Widget")) == 3 + conflicts);
+
+    char lines[8192] = "";
+    mb_log_setup(MB_LOG_JSON, MB_LOG_INFO, NULL);
+    rewind(log);
+    size_t n = fread(lines, 1, sizeof(lines) - 1, log);
+    lines[n] = '\0';
+    fclose(log);
+    assert_non_null(strstr(lines, "\"msg\":\"reconcile failed and will not be retried until the object changes: terminal\","
+                                  "\"kind\":\"Widget\",\"namespace\":\"ns\",\"name\":\"broken\"}"));
+    assert_non_null(strstr(lines, "\"msg\":\"conflict, looking again: stale\",\"kind\":\"Widget\",\"namespace\":\"ns\","
+                                  "\"name\":\"conflict\"}"));
     controller_free(c);
     metrics_default_free();
 }
