@@ -44,14 +44,15 @@ static int run_checks(cJSON **out, void *ctx, const cJSON *release, const char *
 /* Leadership: start the controllers on winning it; on losing it, stop reconciling at once by exiting. */
 typedef struct {
     release_controller *rc;
-    atomic_bool started;
+    atomic_bool starting; /* the caches are being filled */
+    atomic_bool started;  /* they are, and the controllers run */
 } leading;
 
 /* /readyz: the caches have synced; a standby (not leading, nothing started) is ready to take over. */
 static bool ready(void *ctx, char *reason, size_t size)
 {
     leading *l = ctx;
-    if (!atomic_load(&l->started) || release_controller_synced(l->rc))
+    if (!atomic_load(&l->starting) || release_controller_synced(l->rc))
         return true;
     snprintf(reason, size, "the informer caches have not synced yet");
     return false;
@@ -68,6 +69,7 @@ static void started_leading(void *ctx)
 {
     leading *l = ctx;
     log_info("became the leader: starting the controllers");
+    atomic_store(&l->starting, true);
     if (release_controller_start(l->rc, SYNC_TIMEOUT_MS) < 0) {
         log_error("cannot start the controllers: %s", mb_error_last());
         _exit(1);
@@ -134,6 +136,7 @@ static int run(const cli_options *opts)
                  kube_client_config(client)->server, leader_elector_identity(elector), ns);
     } else {
         metrics_leader_set(true); /* alone, it acts as the leader */
+        atomic_store(&lead.starting, true);
         if (release_controller_start(releases, SYNC_TIMEOUT_MS) < 0)
             goto done;
         atomic_store(&lead.started, true);

@@ -144,7 +144,10 @@ operator_start_as() {
     --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 "$@" >"$log" 2>&1 &
   E2E_OP_PID[$name]=$!
   E2E_OP_LOG[$name]=$log
-  eventually 30 grep -q '"membrane .* is running' "$log" || { cat "$log"; return 1; }
+  # E2E_OPERATOR_WAIT_FOR: the log line (a grep pattern) that says it started; default: the controllers run
+  local started='"membrane .* is running'
+  [ -z "${E2E_OPERATOR_WAIT_FOR:-}" ] || started=$E2E_OPERATOR_WAIT_FOR
+  eventually 30 grep -q "$started" "$log" || { cat "$log"; return 1; }
 }
 
 # operator_log [NAME]: the log of the operator NAME, by default of the last one started

@@ -15,7 +15,9 @@
 #     rollback rolls out: the operator waits between tries, never spins;
 #  4  the operator cut off while the rollout finishes and a release is
 #     deleted, etcd compacted past its resourceVersion: the watches answer 410,
-#     the informers relist, and nothing the operator missed is lost.
+#     the informers relist, and nothing the operator missed is lost;
+#  5  the operator started while every request is answered 429: alive
+#     (/healthz 200) but not ready (/readyz 503) until its caches have synced.
 # RESILIENCE_SCENARIOS="2a 4" runs some of them (default: all, in order).
 # Figures (how long each recovery took) are printed, never asserted.
 source "$(dirname "$0")/lib.sh"
@@ -333,10 +335,32 @@ scenario_4() {
   succeeded_once "compacted" "$ns" "$gen" "$B"
 }
 
+# http_answer PORT PATH: "<status> <body>" of GET PATH on the operator's PORT
+http_answer() { curl -s --max-time 5 -w ' %{http_code}' "http://127.0.0.1:$1$2" | tr -d '\n' | sed 's/^\(.*\) \([0-9]*\)$/\2 \1/'; }
+
+scenario_5() {
+  say "5. started while every request is answered 429: alive, not ready until the caches sync"
+  if [ -n "$E2E_OPERATOR_PID" ]; then check "SIGTERM: clean exit 0" operator_stop; fi
+  [ -n "${PROXY_PID:-}" ] || proxy_setup
+  proxy "429?seconds=600" # until /pass below
+  E2E_OPERATOR_KUBECONFIG="$E2E_DIR/proxied.kubeconfig" E2E_OPERATOR_WAIT_FOR='"serving [^"]*/readyz' operator_start
+  OPERATOR_VIA=proxy
+  local port t0
+  port=$(operator_port health)
+  check "the proxy answers 429" eventually 10 test "$(proxy_stat answered429)" -gt 0
+  check "/readyz 503 while the caches cannot sync" equals "503 the informer caches have not synced yet" http_answer "$port" /readyz
+  check "/healthz 200: alive while it waits" equals "200 ok" http_answer "$port" /healthz
+  t0=$(now)
+  proxy pass
+  check "once the 429s end: /readyz 200" eventually 60 equals "200 ok" http_answer "$port" /readyz
+  figure "ready $(since "$t0") s after the 429s ended"
+  check "  and the controllers run" eventually 30 grep -q '"membrane .* is running' "$(operator_log)"
+}
+
 install_operator_rbac
 good_api_start
 FAULTPROXY=$(bash "$E2E_ROOT/hack/faultproxy.sh")
-for s in ${RESILIENCE_SCENARIOS:-1 2a 2b 3a 3b 4}; do
+for s in ${RESILIENCE_SCENARIOS:-1 2a 2b 3a 3b 4 5}; do
   "scenario_$s"
 done
 check "SIGTERM: clean exit 0" operator_stop
