@@ -972,8 +972,14 @@ int release_decide(release_plan *out, const release_observed *obs)
             goto done;
         if (strcmp(phase, PHASE_SUCCEEDED) == 0 && manual && strcmp(manual, "true") == 0)
             err = fire_trigger(&c, "Manual", "the governance.kfm.dev/rollback annotation asks for a rollback");
-        else if (manual && strcmp(manual, "true") == 0)
+        else if (manual && strcmp(manual, "true") == 0) {
             out->clear_rollback_annotation = true;
+            err = add_event(&c, "Warning", "RollbackIgnored",
+                            "the governance.kfm.dev/rollback annotation was removed without effect: the release ended %s "
+                            "and the operator does not touch the Deployment again for this generation; %s", phase,
+                            strcmp(phase, PHASE_ROLLED_BACK) == 0 ? "the Deployment already runs the rollback target"
+                                                                   : "roll back by hand or revert spec.image.digest in Git");
+        }
         goto done;
     }
     if (strcmp(phase, PHASE_GATING) == 0)

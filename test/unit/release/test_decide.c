@@ -683,6 +683,32 @@ static void test_manual_trigger(void **state)
     fx_free(&f);
 }
 
+/* On a release that ended without success, the annotation is removed with a Warning saying why nothing happened. */
+static void test_manual_trigger_on_an_ended_release(void **state)
+{
+    (void)state;
+    const char *ended[] = {"RolledBack", "Failed"};
+    for (int i = 0; i < 2; i++) {
+        fx f = {0};
+        char st[256], rid[13];
+        assert_int_equal(release_id(rid, "kfm", "kfm-api", 5, B), 0);
+        f.release = fx_release_new(5, B, NULL);
+        snprintf(st, sizeof(st), "{\"observedGeneration\":5,\"phase\":\"%s\",\"releaseID\":\"%s\",\"rollbackTarget\":\"" A "\"}",
+                 ended[i], rid);
+        fx_status(&f, st);
+        cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations",
+                              fx_parse("{\"governance.kfm.dev/rollback\":\"true\"}"));
+        f.deployment = fx_deployment_new(REPO "@" A, 3, true, "kfm/kfm-api");
+        assert_int_equal(decide(&f), 0);
+        assert_string_equal(f.plan.phase, ended[i]);
+        assert_true(f.plan.clear_rollback_annotation);
+        assert_null(f.plan.deployment_patch);
+        assert_event(&f, "RollbackIgnored");
+        assert_false(has_event(&f, "TriggerFired"));
+        fx_free(&f);
+    }
+}
+
 /* ---- other behaviour ----------------------------------------------------- */
 
 static void test_gitops_revert_skips_rollout(void **state)
@@ -831,6 +857,7 @@ int main(void)
         cmocka_unit_test(test_rollback_verification_fails),
         cmocka_unit_test(test_bad_rollback_target_stalls),
         cmocka_unit_test(test_manual_trigger),
+        cmocka_unit_test(test_manual_trigger_on_an_ended_release),
         cmocka_unit_test(test_gitops_revert_skips_rollout),
         cmocka_unit_test(test_suspend),
         cmocka_unit_test(test_target_survives_a_generation_cut_short),
