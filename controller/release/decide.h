@@ -43,7 +43,6 @@ typedef struct {
 typedef struct {
     const cJSON *release;          /* the GovernedAPIRelease as read (never modified) */
     const cJSON *deployment;       /* the target Deployment, NULL when it does not exist */
-    bool deployment_unreadable;    /* it could not be read: every gate blocks */
     const cJSON *const *pods;      /* the Deployment's pods (its selector, its namespace) */
     size_t n_pods;
     const cJSON *policy_bundle;    /* spec.policyBundleRef's PolicyBundle, NULL when absent */

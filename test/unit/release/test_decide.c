@@ -133,16 +133,6 @@ static void test_gate_target_not_found(void **state)
     fx_free(&f);
 }
 
-static void test_gate_deployment_unreadable(void **state)
-{
-    (void)state;
-    fx f = {0};
-    f.release = fx_release_new(3, B, NULL);
-    f.obs.deployment_unreadable = true;
-    gate_case(&f, "TargetNotFound", true);
-    fx_free(&f);
-}
-
 static void test_gate_container_not_found(void **state)
 {
     (void)state;
@@ -833,7 +823,6 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_release_id),
         cmocka_unit_test(test_gate_target_not_found),
-        cmocka_unit_test(test_gate_deployment_unreadable),
         cmocka_unit_test(test_gate_container_not_found),
         cmocka_unit_test(test_gate_change_record_missing),
         cmocka_unit_test(test_gate_policy_bundle),
