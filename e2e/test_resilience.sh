@@ -335,6 +335,7 @@ scenario_4() {
   succeeded_once "compacted" "$ns" "$gen" "$B"
 }
 
+answered429_above() { [ "$(proxy_stat answered429)" -gt "$1" ]; }
 # http_answer PORT PATH: "<status> <body>" of GET PATH on the operator's PORT
 http_answer() { curl -s --max-time 5 -w ' %{http_code}' "http://127.0.0.1:$1$2" | tr -d '\n' | sed 's/^\(.*\) \([0-9]*\)$/\2 \1/'; }
 
@@ -342,12 +343,13 @@ scenario_5() {
   say "5. started while every request is answered 429: alive, not ready until the caches sync"
   if [ -n "$E2E_OPERATOR_PID" ]; then check "SIGTERM: clean exit 0" operator_stop; fi
   [ -n "${PROXY_PID:-}" ] || proxy_setup
+  local port t0 before
+  before=$(proxy_stat answered429)
   proxy "429?seconds=600" # until /pass below
   E2E_OPERATOR_KUBECONFIG="$E2E_DIR/proxied.kubeconfig" E2E_OPERATOR_WAIT_FOR='"serving [^"]*/readyz' operator_start
   OPERATOR_VIA=proxy
-  local port t0
   port=$(operator_port health)
-  check "the proxy answers 429" eventually 10 test "$(proxy_stat answered429)" -gt 0
+  check "the proxy answers the operator's lists 429" eventually 10 answered429_above "$before"
   check "/readyz 503 while the caches cannot sync" equals "503 the informer caches have not synced yet" http_answer "$port" /readyz
   check "/healthz 200: alive while it waits" equals "200 ok" http_answer "$port" /healthz
   t0=$(now)
