@@ -5,7 +5,8 @@
 # available and a receipt chain that `membrane receipt verify` accepts; a GitOps
 # revert after a rollback; automatic: false; a rollback target that is itself
 # bad (Failed, Stalled, the Deployment left alone); and the operator killed in
-# each part of RollingBack, finishing the rollback after its restart. /metrics,
+# each part of RollingBack, finishing the rollback after its restart; a spec
+# change mid-rollout, rolled back to the target recorded before it. /metrics,
 # scraped before and after the scenarios of one operator process and parsed with
 # prometheus_client, has API.md's metrics and counted exactly what they did.
 source "$(dirname "$0")/lib.sh"
@@ -157,4 +158,20 @@ bash "$E2E_ROOT/hack/cluster.sh" start kube-controller-manager
 operator_start
 rolled_back "$ns" Manual
 check "nothing repeated: receipts Succeeded then RolledBack" equals "Succeeded RolledBack" jp "$ns" gar/kfm-api '{.status.history[*].outcome}'
+
+say "a spec change mid-rollout keeps the target recorded before the rollout: a crash loop rolls back to the good digest, not the half-rolled one"
+# phase_image_target NS: "<release phase> <image of the Deployment> <status.rollbackTarget>"
+phase_image_target() {
+  echo "$(jp "$1" gar/kfm-api '{.status.phase}') $(jp "$1" deploy/kfm-api '{.spec.template.spec.containers[0].image}') $(jp "$1" gar/kfm-api '{.status.rollbackTarget}')"
+}
+ns=$(new_namespace rb-midway)
+deployment "$ns" kfm-api "$REPO@$GOOD"
+first=$(digest rb-midway) bad=$(digest_crashloop rb-midway)
+bash "$E2E_ROOT/hack/cluster.sh" stop kube-controller-manager # the rollout of the first digest cannot finish
+release "$ns" kfm-api kfm-api "$first" >/dev/null
+check "RollingOut the first digest, the good one recorded as the target" eventually 30 equals "RollingOut $REPO@$first $GOOD" phase_image_target "$ns"
+release "$ns" kfm-api kfm-api "$bad" >/dev/null
+check "the new generation rolls out with the good digest still the target" eventually 30 equals "RollingOut $REPO@$bad $GOOD" phase_image_target "$ns"
+bash "$E2E_ROOT/hack/cluster.sh" start kube-controller-manager
+rolled_back "$ns" CrashLoop
 check "SIGTERM: clean exit 0" operator_stop
