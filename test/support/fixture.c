@@ -3,8 +3,17 @@
  */
 #include "fixture.h"
 
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "util/error.h"
+#include "util/yaml.h"
+
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 const char *fixture_path(const char *rel)
 {
@@ -33,4 +42,25 @@ char *fixture_read(const char *rel, size_t *len)
     }
     fclose(f);
     return buf;
+}
+
+cJSON *fixture_yaml_text(const char *text)
+{
+    cJSON *doc = NULL;
+    if (mb_yaml_parse(&doc, text, strlen(text), "test") < 0)
+        fail_msg("test YAML does not parse: %s", mb_error_last());
+    return doc;
+}
+
+cJSON *fixture_yaml(const char *rel)
+{
+    size_t len = 0;
+    char *text = fixture_read(rel, &len);
+    cJSON *doc = NULL;
+    if (!text)
+        fail_msg("fixture %s is missing", rel);
+    if (mb_yaml_parse(&doc, text, len, rel) < 0)
+        fail_msg("fixture %s does not parse: %s", rel, mb_error_last());
+    free(text);
+    return doc;
 }

@@ -13,33 +13,11 @@
 #include "fixture.h"
 #include "util/error.h"
 #include "util/json.h"
-#include "util/yaml.h"
 #include "verify/netpol.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static cJSON *yaml(const char *text)
-{
-    cJSON *doc = NULL;
-    if (mb_yaml_parse(&doc, text, strlen(text), "test") < 0)
-        fail_msg("test YAML does not parse: %s", mb_error_last());
-    return doc;
-}
-
-static cJSON *yaml_fixture(const char *rel)
-{
-    size_t len = 0;
-    char *text = fixture_read(rel, &len);
-    cJSON *doc = NULL;
-    if (!text)
-        fail_msg("fixture %s is missing", rel);
-    if (mb_yaml_parse(&doc, text, len, rel) < 0)
-        fail_msg("fixture %s does not parse: %s", rel, mb_error_last());
-    free(text);
-    return doc;
-}
 
 static const cJSON *find_pod(const cJSON *pods, const char *ns_name)
 {
@@ -135,8 +113,8 @@ static void check_row(FILE *report, table_stats *st, const char *case_name, cons
 static void test_policy_table(void **state)
 {
     (void)state;
-    cJSON *world = yaml_fixture("netpol/world.yaml");
-    cJSON *cases = yaml_fixture("netpol/cases.yaml");
+    cJSON *world = fixture_yaml("netpol/world.yaml");
+    cJSON *cases = fixture_yaml("netpol/cases.yaml");
     const cJSON *pods = json_get(world, "pods", NULL), *c, *row;
     char *text = NULL;
     size_t len = 0;
@@ -177,10 +155,10 @@ static void test_world_inputs(void **state)
 {
     (void)state;
     netpol_world *w = NULL;
-    cJSON *list = yaml("{kind: NamespaceList, items: [{metadata: {name: a, labels: {x: y}}}]}");
-    cJSON *pols = yaml("{kind: NetworkPolicyList, items: [{metadata: {name: p, namespace: a},"
+    cJSON *list = fixture_yaml_text("{kind: NamespaceList, items: [{metadata: {name: a, labels: {x: y}}}]}");
+    cJSON *pols = fixture_yaml_text("{kind: NetworkPolicyList, items: [{metadata: {name: p, namespace: a},"
                        " spec: {podSelector: {}, policyTypes: [Ingress]}}]}");
-    cJSON *pods = yaml("[{metadata: {name: one, namespace: a}}, {metadata: {name: two, namespace: a}}]");
+    cJSON *pods = fixture_yaml_text("[{metadata: {name: one, namespace: a}}, {metadata: {name: two, namespace: a}}]");
     bool allowed = true;
 
     /* *List objects with items are accepted as well as plain arrays */
@@ -198,18 +176,18 @@ static void test_world_inputs(void **state)
     netpol_world_free(w);
     netpol_world_free(NULL);
 
-    cJSON *bad = yaml("{kind: NamespaceList}");
+    cJSON *bad = fixture_yaml_text("{kind: NamespaceList}");
     w = (netpol_world *)0x1;
     assert_int_equal(netpol_world_new(&w, bad, NULL), MB_EINVAL);
     assert_null(w);
     cJSON_Delete(bad);
 
-    bad = yaml("[{metadata: {name: p}, spec: {podSelector: {}}}]");
+    bad = fixture_yaml_text("[{metadata: {name: p}, spec: {podSelector: {}}}]");
     assert_int_equal(netpol_world_new(&w, NULL, bad), MB_EINVAL);
     assert_non_null(strstr(mb_error_last(), "metadata.namespace"));
     cJSON_Delete(bad);
 
-    bad = yaml("[{metadata: {labels: {a: b}}}]");
+    bad = fixture_yaml_text("[{metadata: {labels: {a: b}}}]");
     assert_int_equal(netpol_world_new(&w, bad, NULL), MB_EINVAL);
     assert_non_null(strstr(mb_error_last(), "Namespace #0 has no metadata.name"));
     cJSON_Delete(bad);
@@ -223,7 +201,7 @@ static void test_evaluate_arguments(void **state)
 {
     (void)state;
     netpol_world *w = NULL;
-    cJSON *pods = yaml("[{metadata: {name: one, namespace: a}}, {metadata: {name: two, namespace: a}},"
+    cJSON *pods = fixture_yaml_text("[{metadata: {name: one, namespace: a}}, {metadata: {name: two, namespace: a}},"
                        " {metadata: {name: nameless}}]");
     const cJSON *one = cJSON_GetArrayItem(pods, 0), *two = cJSON_GetArrayItem(pods, 1);
     bool allowed = false;
@@ -250,12 +228,12 @@ static void test_policy_order_does_not_matter(void **state)
     const char *a = "{metadata: {name: allow-a, namespace: n}, spec: {podSelector: {}, ingress: [{}]}}";
     const char *b = "{metadata: {name: allow-b, namespace: n}, spec: {podSelector: {}, ingress: [{}]}}";
     char text[512];
-    cJSON *pods = yaml("[{metadata: {name: one, namespace: n}}, {metadata: {name: two, namespace: n}}]");
+    cJSON *pods = fixture_yaml_text("[{metadata: {name: one, namespace: n}}, {metadata: {name: two, namespace: n}}]");
     for (int order = 0; order < 2; order++) {
         netpol_world *w = NULL;
         netpol_verdict v;
         snprintf(text, sizeof(text), "[%s, %s]", order ? a : b, order ? b : a);
-        cJSON *pols = yaml(text);
+        cJSON *pols = fixture_yaml_text(text);
         assert_int_equal(netpol_world_new(&w, NULL, pols), 0);
         assert_int_equal(netpol_evaluate(&v, w, cJSON_GetArrayItem(pods, 0), cJSON_GetArrayItem(pods, 1), 80, NULL),
                          0);
@@ -281,9 +259,9 @@ static void test_policy_order_does_not_matter(void **state)
 /* Runs the check in the kfm cluster (release namespace kfm) with these policies and spec.membrane. */
 static int run_check(netpol_result *out, const char *policies, const char *membrane, const cJSON *pods)
 {
-    cJSON *world = yaml_fixture("netpol/kfm.yaml");
-    cJSON *pols = yaml(policies);
-    cJSON *spec = yaml(membrane);
+    cJSON *world = fixture_yaml("netpol/kfm.yaml");
+    cJSON *pols = fixture_yaml_text(policies);
+    cJSON *spec = fixture_yaml_text(membrane);
     netpol_world *w = NULL;
     int err;
     if (netpol_world_new(&w, json_get(world, "namespaces", NULL), pols) < 0)
@@ -532,7 +510,7 @@ static void test_membrane_host_network_store(void **state)
 {
     (void)state;
     netpol_result r;
-    cJSON *world = yaml_fixture("netpol/kfm.yaml");
+    cJSON *world = fixture_yaml("netpol/kfm.yaml");
     cJSON *pods = cJSON_Duplicate(json_get(world, "pods", NULL), 1);
     cJSON *pg = cJSON_GetArrayItem(pods, 4);
     assert_string_equal(json_str(pg, "metadata", "name", NULL), "postgis-0");
@@ -550,7 +528,7 @@ static void test_membrane_order_independent(void **state)
 {
     (void)state;
     netpol_result a, b;
-    cJSON *world = yaml_fixture("netpol/kfm.yaml");
+    cJSON *world = fixture_yaml("netpol/kfm.yaml");
     const cJSON *pods = json_get(world, "pods", NULL);
     cJSON *reversed = cJSON_CreateArray();
     for (int i = cJSON_GetArraySize(pods) - 1; i >= 0; i--)
@@ -601,8 +579,8 @@ static void test_membrane_cannot_be_checked(void **state)
     snprintf(text, sizeof(text), "clients: [{namespaceSelector: {matchLabels: {team: x}}}]\n%s", stores);
     {
         netpol_result r;
-        cJSON *world = yaml_fixture("netpol/kfm.yaml");
-        cJSON *spec = yaml(text);
+        cJSON *world = fixture_yaml("netpol/kfm.yaml");
+        cJSON *spec = fixture_yaml_text(text);
         netpol_world *w = NULL;
         assert_int_equal(netpol_world_new(&w, NULL, NULL), 0);
         assert_int_equal(netpol_membrane_check(&r, w, spec, "kfm", json_get(world, "pods", NULL)), MB_EINVAL);
@@ -619,7 +597,7 @@ static void test_membrane_cannot_be_checked(void **state)
     /* bad arguments */
     {
         netpol_result r;
-        cJSON *spec = yaml(API_MEMBRANE);
+        cJSON *spec = fixture_yaml_text(API_MEMBRANE);
         assert_int_equal(netpol_membrane_check(&r, NULL, spec, "kfm", NULL), MB_EINVAL);
         assert_false(r.passed);
         assert_non_null(r.message);

@@ -16,7 +16,6 @@
 #include "torture.h"
 #include "util/error.h"
 #include "util/json.h"
-#include "util/yaml.h"
 #include "verify/contract.h"
 #include "verify/labels.h"
 #include "verify/netpol.h"
@@ -24,27 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static cJSON *yaml(const char *text)
-{
-    cJSON *doc = NULL;
-    if (mb_yaml_parse(&doc, text, strlen(text), "test") < 0)
-        fail_msg("test YAML does not parse: %s", mb_error_last());
-    return doc;
-}
-
-static cJSON *yaml_fixture(const char *rel)
-{
-    size_t len = 0;
-    char *text = fixture_read(rel, &len);
-    cJSON *doc = NULL;
-    if (!text)
-        fail_msg("fixture %s is missing", rel);
-    if (mb_yaml_parse(&doc, text, len, rel) < 0)
-        fail_msg("fixture %s does not parse: %s", rel, mb_error_last());
-    free(text);
-    return doc;
-}
 
 /* ---- label selectors -------------------------------------------------------------- */
 
@@ -83,12 +61,12 @@ static void sel_clear(void *arg)
 static void test_label_selectors(void **state)
 {
     (void)state;
-    cJSON *sel = yaml("{matchLabels: {app: kfm-ui, tier: web},"
+    cJSON *sel = fixture_yaml_text("{matchLabels: {app: kfm-ui, tier: web},"
                       " matchExpressions: [{key: env, operator: In, values: [prod, staging]},"
                       "  {key: legacy, operator: DoesNotExist}, {key: zone, operator: NotIn, values: [a]},"
                       "  {key: team, operator: Exists}]}");
-    cJSON *labels = yaml("{app: kfm-ui, tier: web, env: prod, team: data}");
-    cJSON *bad = yaml("{matchLabels: {app: x}, matchExpressions: [{key: env, operator: In, values: [a]},"
+    cJSON *labels = fixture_yaml_text("{app: kfm-ui, tier: web, env: prod, team: data}");
+    cJSON *bad = fixture_yaml_text("{matchLabels: {app: x}, matchExpressions: [{key: env, operator: In, values: [a]},"
                       " {key: k, operator: Exists, values: [a]}]}");
     static sel_ctx c, b;
     c = (sel_ctx){.sel = sel, .labels = labels};
@@ -175,8 +153,8 @@ static void case_clear(void *arg)
 static void test_policy_table(void **state)
 {
     (void)state;
-    cJSON *world = yaml_fixture("netpol/world.yaml");
-    cJSON *cases = yaml_fixture("netpol/cases.yaml");
+    cJSON *world = fixture_yaml("netpol/world.yaml");
+    cJSON *cases = fixture_yaml("netpol/cases.yaml");
     const cJSON *c;
     int n = 0;
 
@@ -237,7 +215,7 @@ static void membrane_clear(void *arg)
 
 static void membrane_torture(const cJSON *world, const char *policies, const char *membrane, int expect)
 {
-    cJSON *pols = yaml(policies), *spec = yaml(membrane);
+    cJSON *pols = fixture_yaml_text(policies), *spec = fixture_yaml_text(membrane);
     static membrane_ctx m;
     m = (membrane_ctx){.world = world, .policies = pols, .membrane = spec};
     torture_case tc = {.name = "netpol_membrane_check", .run = membrane_run, .check = membrane_check,
@@ -259,7 +237,7 @@ static void membrane_torture(const cJSON *world, const char *policies, const cha
 static void test_membrane_check(void **state)
 {
     (void)state;
-    cJSON *world = yaml_fixture("netpol/kfm.yaml");
+    cJSON *world = fixture_yaml("netpol/kfm.yaml");
     /* no policy: a breach, with the first allowed path named */
     membrane_torture(world, "[]", API_MEMBRANE, 0);
     /* the stores admit only the API: intact */
@@ -305,8 +283,8 @@ static void url_clear(void *arg)
 static void test_contract_base_url(void **state)
 {
     (void)state;
-    cJSON *with = yaml("{metadata: {namespace: kfm}, spec: {verification: {baseURL: 'http://api:8080/v1'}}}");
-    cJSON *formed = yaml("{metadata: {namespace: kfm}, spec: {target: {deployment: kfm-api}}}");
+    cJSON *with = fixture_yaml_text("{metadata: {namespace: kfm}, spec: {verification: {baseURL: 'http://api:8080/v1'}}}");
+    cJSON *formed = fixture_yaml_text("{metadata: {namespace: kfm}, spec: {target: {deployment: kfm-api}}}");
     url_ctx a = {.release = with, .want = "http://api:8080/v1"};
     url_ctx b = {.release = formed, .want = "http://kfm-api.kfm.svc"};
     torture_case ta = {.name = "contract_base_url", .run = url_run, .check = url_check, .clear = url_clear, .ctx = &a};
