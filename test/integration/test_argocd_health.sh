@@ -6,14 +6,7 @@
 # Progressing, Degraded, Suspended) each status must produce. Also checks that
 # the patch is generated from manifests/argocd/health/*.lua (no drift).
 # Needs lua5.1 (hack/setup.sh installs it); no cluster.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-
-passed=0
-failed=0
-failures=()
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL $1"; [ -z "${2:-}" ] || printf '     %s\n' "$2"; }
+source "$(dirname "$0")/lib.sh"
 
 lua=$(command -v lua5.1 || true)
 [ -n "$lua" ] || { echo "FAIL test_argocd_health: lua5.1 is not installed (hack/setup.sh installs it)"; exit 1; }
@@ -72,9 +65,4 @@ else
   fail "GovernedAPIRelease: fixtures cover Suspended"
 fi
 
-echo
-echo "$passed passed, $failed failed"
-if [ "$failed" -gt 0 ]; then
-  printf 'failed: %s\n' "${failures[@]}"
-  exit 1
-fi
+finish

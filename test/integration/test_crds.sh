@@ -8,17 +8,9 @@
 # the printer columns, short names, categories and `kubectl explain` work; and
 # every schema field has a description and bounds (maxItems, maxLength, ...).
 # Needs KUBECONFIG (admin) and kubectl on PATH, as hack/test.sh provides.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/lib.sh"
 
-passed=0
-failed=0
-failures=()
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL $1"; [ -z "${2:-}" ] || printf '     %s\n' "$2"; }
-
-[ -n "${KUBECONFIG:-}" ] || { echo "FAIL test_crds: KUBECONFIG is not set (run under hack/test.sh or eval \"\$(hack/cluster.sh env)\")"; exit 1; }
-command -v kubectl >/dev/null || { echo "FAIL test_crds: kubectl is not on PATH"; exit 1; }
+need_cluster test_crds
 
 ns="membrane-crds-$$"
 tmp=$(mktemp -d)
@@ -297,9 +289,4 @@ for path in pb.spec.decisionTests.opaURL dp.spec.license gar.status.history gar.
   if [ "$(echo "$out" | sed -n '/^DESCRIPTION:/,$p' | grep -c '[a-z]')" -ge 2 ]; then ok "kubectl explain $path"; else fail "kubectl explain $path" "$out"; fi
 done
 
-echo
-echo "$passed passed, $failed failed"
-if [ "$failed" -gt 0 ]; then
-  printf 'failed: %s\n' "${failures[@]}"
-  exit 1
-fi
+finish

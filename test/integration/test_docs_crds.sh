@@ -12,17 +12,9 @@
 #    a namespace this test creates).
 # The schemas are read with kubectl and Python's json module, not with text tools.
 # Needs KUBECONFIG (admin), kubectl and python3 on PATH, as hack/test.sh provides.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
+source "$(dirname "$0")/lib.sh"
 
-passed=0
-failed=0
-failures=()
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL $1"; [ -z "${2:-}" ] || printf '     %s\n' "$2"; }
-
-[ -n "${KUBECONFIG:-}" ] || { echo "FAIL test_docs_crds: KUBECONFIG is not set (run under hack/test.sh or eval \"\$(hack/cluster.sh env)\")"; exit 1; }
-command -v kubectl >/dev/null || { echo "FAIL test_docs_crds: kubectl is not on PATH"; exit 1; }
+need_cluster test_docs_crds
 command -v python3 >/dev/null || { echo "FAIL test_docs_crds: python3 is not on PATH (hack/setup.sh installs it)"; exit 1; }
 
 ns="membrane-docs-$$"
@@ -145,9 +137,4 @@ while IFS=$'\t' read -r page n file; do
   fi
 done < "$tmp/blocks"
 
-echo
-echo "$passed passed, $failed failed"
-if [ "$failed" -gt 0 ]; then
-  printf 'failed: %s\n' "${failures[@]}"
-  exit 1
-fi
+finish

@@ -13,21 +13,13 @@
 # the Service's target are the ports those args make the binary listen on.
 # Needs KUBECONFIG (admin), kubectl, go (helm is built by hack/helm.sh) and
 # MEMBRANE_BIN (default build/membrane).
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-
-passed=0
-failed=0
-failures=()
-ok() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); failures+=("$1"); echo "FAIL $1"; [ -z "${2:-}" ] || printf '     %s\n' "$2"; }
+source "$(dirname "$0")/lib.sh"
 run() { # what command... : ok when the command succeeds
   local what=$1; shift
   if "$@" >"$tmp/out" 2>&1; then ok "$what"; else fail "$what" "$(tail -20 "$tmp/out")"; fi
 }
 
-[ -n "${KUBECONFIG:-}" ] || { echo "FAIL test_install: KUBECONFIG is not set (run under hack/test.sh or eval \"\$(hack/cluster.sh env)\")"; exit 1; }
-command -v kubectl >/dev/null || { echo "FAIL test_install: kubectl is not on PATH"; exit 1; }
+need_cluster test_install
 command -v python3 >/dev/null || { echo "FAIL test_install: python3 is not installed (hack/setup.sh installs it)"; exit 1; }
 helm=$(bash hack/helm.sh) || { echo "FAIL test_install: hack/helm.sh could not provide helm"; exit 1; }
 membrane=${MEMBRANE_BIN:-build/membrane}
@@ -408,9 +400,4 @@ for f in crds/governance.kfm.dev_*.yaml; do
   if cmp -s "$f" "charts/membrane/crds/$(basename "$f")"; then ok "byte-identical: $f"; else fail "byte-identical: $f" "run hack/generate.sh"; fi
 done
 
-echo
-echo "$passed passed, $failed failed"
-if [ "$failed" -gt 0 ]; then
-  printf 'failed: %s\n' "${failures[@]}"
-  exit 1
-fi
+finish
