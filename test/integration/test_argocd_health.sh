@@ -11,8 +11,6 @@ source "$(dirname "$0")/lib.sh"
 lua=$(command -v lua5.1 || true)
 [ -n "$lua" ] || { echo "FAIL test_argocd_health: lua5.1 is not installed (hack/setup.sh installs it)"; exit 1; }
 patch=manifests/argocd/argocd-cm-patch.yaml
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
 
 echo "== $patch"
 if bash hack/generate.sh --check >"$tmp/out" 2>&1; then

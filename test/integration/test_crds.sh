@@ -13,12 +13,7 @@ source "$(dirname "$0")/lib.sh"
 need_cluster test_crds
 
 ns="membrane-crds-$$"
-tmp=$(mktemp -d)
-cleanup() {
-  kubectl delete namespace "$ns" --wait=false --ignore-not-found >/dev/null 2>&1 || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+namespaces+=("$ns")
 
 # in_ns FILE: the sample with its namespace (kfm) replaced by the test namespace.
 in_ns() { sed "s/^  namespace: kfm\$/  namespace: $ns/" "$1"; }

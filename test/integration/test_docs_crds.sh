@@ -18,12 +18,7 @@ need_cluster test_docs_crds
 command -v python3 >/dev/null || { echo "FAIL test_docs_crds: python3 is not on PATH (hack/setup.sh installs it)"; exit 1; }
 
 ns="membrane-docs-$$"
-tmp=$(mktemp -d)
-cleanup() {
-  kubectl delete namespace "$ns" --wait=false --ignore-not-found >/dev/null 2>&1 || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+namespaces+=("$ns")
 
 echo "== schemas"
 for f in crds/governance.kfm.dev_*.yaml; do

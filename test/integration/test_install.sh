@@ -25,14 +25,13 @@ helm=$(bash hack/helm.sh) || { echo "FAIL test_install: hack/helm.sh could not p
 membrane=${MEMBRANE_BIN:-build/membrane}
 [ -x "$membrane" ] || { echo "FAIL test_install: no membrane binary at $membrane (set MEMBRANE_BIN)"; exit 1; }
 
-tmp=$(mktemp -d)
 sa=system:serviceaccount:membrane-system:membrane
 ns_a="membrane-install-$$-a"
 ns_b="membrane-install-$$-b"
+namespaces+=(membrane-system "$ns_a" "$ns_b")
 cleanup() {
   kubectl delete clusterrole,clusterrolebinding -l app.kubernetes.io/name=membrane --ignore-not-found >/dev/null 2>&1 || true
-  kubectl delete namespace membrane-system "$ns_a" "$ns_b" --wait=false --ignore-not-found >/dev/null 2>&1 || true
-  rm -rf "$tmp"
+  on_exit
 }
 trap cleanup EXIT
 
