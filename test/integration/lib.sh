@@ -25,6 +25,25 @@ need_cluster() {
   command -v kubectl >/dev/null || { echo "FAIL $1: kubectl is not on PATH"; exit 1; }
 }
 
+# install_crds: the CRDs applied server-side, each Established and served
+install_crds() {
+  local crd
+  if kubectl apply --server-side --force-conflicts -f crds/ >"$tmp/out" 2>&1; then
+    ok "kubectl apply --server-side -f crds/"
+  else
+    fail "kubectl apply --server-side -f crds/" "$(cat "$tmp/out")"
+  fi
+  for crd in governedapireleases policybundles datasetpromotions; do
+    if kubectl wait --for=condition=Established "crd/$crd.governance.kfm.dev" --timeout=60s >/dev/null 2>&1; then
+      ok "$crd.governance.kfm.dev is Established"
+    else
+      fail "$crd.governance.kfm.dev is Established"
+    fi
+  done
+  # discovery may lag a moment behind Established
+  for _ in $(seq 1 30); do kubectl get gar,pb,dp -A >/dev/null 2>&1 && break; sleep 1; done
+}
+
 finish() {
   echo
   echo "$passed passed, $failed failed"

@@ -19,18 +19,9 @@ namespaces+=("$ns")
 in_ns() { sed "s/^  namespace: kfm\$/  namespace: $ns/" "$1"; }
 
 echo "== install"
-if kubectl apply --server-side --force-conflicts -f crds/ >"$tmp/out" 2>&1; then
-  ok "kubectl apply --server-side -f crds/"
-else
-  fail "kubectl apply --server-side -f crds/" "$(cat "$tmp/out")"
-fi
+install_crds
 for crd in governedapireleases policybundles datasetpromotions; do
   name="$crd.governance.kfm.dev"
-  if kubectl wait --for=condition=Established "crd/$name" --timeout=60s >/dev/null 2>&1; then
-    ok "$name is Established"
-  else
-    fail "$name is Established"
-  fi
   nonstructural=$(kubectl get crd "$name" -o jsonpath='{.status.conditions[?(@.type=="NonStructuralSchema")].status}')
   if [ -z "$nonstructural" ]; then ok "$name has a structural schema"; else fail "$name has a structural schema" "NonStructuralSchema=$nonstructural"; fi
 done

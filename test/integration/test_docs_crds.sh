@@ -88,17 +88,7 @@ while IFS=$'\t' read -r status what detail; do
 done < "$tmp/checks"
 
 echo "== examples"
-if kubectl apply --server-side --force-conflicts -f crds/ >"$tmp/out" 2>&1; then
-  ok "kubectl apply --server-side -f crds/"
-else
-  fail "kubectl apply --server-side -f crds/" "$(cat "$tmp/out")"
-fi
-for crd in governedapireleases policybundles datasetpromotions; do
-  kubectl wait --for=condition=Established "crd/$crd.governance.kfm.dev" --timeout=60s >/dev/null 2>&1 ||
-    fail "$crd.governance.kfm.dev is Established"
-done
-# discovery may lag a moment behind Established
-for _ in $(seq 1 30); do kubectl get gar,pb,dp -A >/dev/null 2>&1 && break; sleep 1; done
+install_crds
 kubectl create namespace "$ns" >/dev/null
 
 # Each ```yaml block of each page into its own file: <page>.<n>.yaml
