@@ -761,7 +761,7 @@ static int request_once(kube_response *out, kube_client *c, const char *method, 
     curl_easy_getinfo(h->easy, CURLINFO_RESPONSE_CODE, &out->status);
     if (c->on_answer)
         c->on_answer(method, out->status);
-    if (!stream) {
+    if (!stream && MB_LOG_DEBUG >= mb_log_threshold) {
         curl_off_t total = 0, tls = 0;
         long connects = 0;
         curl_easy_getinfo(h->easy, CURLINFO_TOTAL_TIME_T, &total);
