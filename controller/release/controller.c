@@ -319,12 +319,39 @@ static void ahead_put(release_controller *rc, written_ahead **map, const char *k
     if (old)
         HASH_DEL(*map, old);
     HASH_ADD_STR(*map, key, e);
-    if (!e->hh.tbl) {
+    if (!e->hh.tbl)
         ahead_free(e);
-        e = NULL;
-    }
     pthread_mutex_unlock(&rc->written_mu);
     ahead_free(old);
+}
+
+/*
+ * Where the next reconcile starts: obj (taken) is kept as key's written-ahead
+ * copy, trimmed as inf's cache would (inf NULL: it is), while the cache may
+ * still show a version older than it (in older, also taken); otherwise both
+ * are freed.
+ */
+static void ahead_keep(release_controller *rc, written_ahead **map, const char *key, rv_trail *older, cJSON *obj,
+                       const informer *inf)
+{
+    trail_remove(older, json_str(obj, "metadata", "resourceVersion", NULL));
+    if (obj && older->n > 0) {
+        if (inf)
+            informer_trim(inf, obj);
+        ahead_put(rc, map, key, older, obj);
+        return;
+    }
+    trail_clear(older);
+    cJSON_Delete(obj);
+}
+
+static void ahead_clear(written_ahead **map)
+{
+    written_ahead *a, *tmp;
+    HASH_ITER(hh, *map, a, tmp) {
+        HASH_DEL(*map, a);
+        ahead_free(a);
+    }
 }
 
 static void on_release(void *ctx, const cJSON *obj)
@@ -825,28 +852,11 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     }
 done:
     /* what this reconcile wrote (or started from, ahead of the cache) is where the next one starts */
-    if (cur) {
-        trail_remove(&older, json_str(cur, "metadata", "resourceVersion", NULL));
-        if (older.n > 0) {
-            informer_trim(rc->releases, cur);
-            ahead_put(rc, &rc->ahead, key, &older, cur);
-            cur = NULL;
-        }
-    }
-    trail_clear(&older);
-    if (dep_view) {
-        trail_remove(&dep_older, json_str(dep_view, "metadata", "resourceVersion", NULL));
-        if (dep_older.n > 0) {
-            ahead_put(rc, &rc->ahead_deployments, depkey, &dep_older, dep_view);
-            dep_view = NULL;
-        }
-    }
-    trail_clear(&dep_older);
-    cJSON_Delete(dep_view);
+    ahead_keep(rc, &rc->ahead, key, &older, cur, rc->releases);
+    ahead_keep(rc, &rc->ahead_deployments, depkey, &dep_older, dep_view, NULL); /* patch answers are trimmed */
     release_plan_clear(&plan);
     cJSON_Delete(results);
     cJSON_Delete(fresh);
-    cJSON_Delete(cur);
     free(pod_json);
     informer_objs_free(pods);
     informer_obj_free(pb);
@@ -968,15 +978,8 @@ void release_controller_free(release_controller *rc)
         HASH_DEL(rc->written, w);
         free(w);
     }
-    written_ahead *a, *atmp;
-    HASH_ITER(hh, rc->ahead, a, atmp) {
-        HASH_DEL(rc->ahead, a);
-        ahead_free(a);
-    }
-    HASH_ITER(hh, rc->ahead_deployments, a, atmp) {
-        HASH_DEL(rc->ahead_deployments, a);
-        ahead_free(a);
-    }
+    ahead_clear(&rc->ahead);
+    ahead_clear(&rc->ahead_deployments);
     pthread_mutex_destroy(&rc->written_mu);
     free(rc);
 }
