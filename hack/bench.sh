@@ -50,6 +50,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# percentiles UNIT WHAT: the numbers on stdin as "p50 … p90 … p99 … max …  (N WHAT)" in UNIT (ms or s)
+percentiles() {
+  sort -n | awk -v u="$1" -v what="$2" 'function at(q,  i) { i = int(NR * q + 0.5); return a[i < 1 ? 1 : i] }
+    {a[NR] = $1}
+    END {
+      if (!NR) { printf "none measured"; exit }
+      f = u == "s" ? "%.2f" : "%.1f"
+      printf "p50 " f " %s  p90 " f " %s  p99 " f " %s  max " f " %s  (%d %s)", at(0.5), u, at(0.9), u, at(0.99), u, a[NR], u, NR, what
+    }'
+}
+
 # watch_stamped OUT KUBECTL-ARGS...: runs kubectl (a watch) in the background and writes each line
 # it prints to OUT as "<epoch seconds> <line>", stamped when it arrives; watch_stop ends them all
 watch_stamped() {
@@ -128,8 +139,8 @@ bench_release() {
   local logged
   logged=$(wc -l <"$MEMBRANE_CLUSTER_DIR/logs/membrane.log")
   ./build-bench/bench_release bench-latency api-0 api-0 ${MEMBRANE_BENCH_CHANGES:-200}
-  tail -n +"$((logged + 1))" "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | grep -o 'rollout patch sent [0-9.]* ms' | awk '{print $4}' | sort -n |
-    awk '{a[NR]=$1} END {printf "spec change reaching the operator -> Deployment patch sent (status write, then the patch), %d changes: p50 %.1f ms  p90 %.1f ms  p99 %.1f ms  max %.1f ms\n", NR, a[int((NR+1)/2)], a[int(NR * 0.9 + 0.5)], a[(i = int(NR * 0.99 + 0.5)) < 1 ? 1 : i], a[NR]}'
+  echo "spec change reaching the operator -> Deployment patch sent (status write, then the patch): $(tail -n +"$((logged + 1))" \
+    "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | grep -o 'rollout patch sent [0-9.]* ms' | awk '{print $4}' | percentiles ms changes)"
   echo "operator RSS after the latency run: $(rss_kb $op_pid)"
   kill "$op_pid" "$double_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
 }
@@ -178,9 +189,10 @@ EOF
     watch_stop
     [ -z "$td" ] || [ -z "$tg" ] || times+=("$(awk -v a="$t0" -v b="$td" -v c="$tg" 'BEGIN {printf "%.3f", (b > c ? b : c) - a}')")
   done
-  printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "crash-looping pods -> the rollback target running with all replicas available, %d rollbacks (from watch events): p50 %.2f s  p99 %.2f s  max %.2f s\n", NR, a[int((NR+1)/2)], a[(i = int(NR * 0.99 + 0.5)) < 1 ? 1 : i], a[NR]}'
-  grep -o 'rollback patch sent [0-9.]* ms' "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | awk '{print $4}' | sort -n |
-    awk '{a[NR]=$1} END {printf "trigger detected -> rollback patch sent (status write, then the patch), %d rollbacks: p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", NR, a[int((NR+1)/2)], a[(i = int(NR * 0.99 + 0.5)) < 1 ? 1 : i], a[NR]}'
+  echo "crash-looping pods -> the rollback target running with all replicas available (from watch events):" \
+    "$(printf '%s\n' "${times[@]}" | percentiles s rollbacks)"
+  echo "trigger detected -> rollback patch sent (status write, then the patch):" \
+    "$(grep -o 'rollback patch sent [0-9.]* ms' "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | awk '{print $4}' | percentiles ms rollbacks)"
   kill "$op_pid" "$double_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
 }
 
@@ -205,7 +217,6 @@ op_metrics() { # NAME: its /metrics
 op_is_leader() { [ "$(op_metrics "$1" | awk '$1 == "membrane_is_leader" {print $2}')" = 1 ]; }
 op_identity() { sed -n 's/.*"trying to become the leader as \([^ ]*\) (Lease.*/\1/p' "$MEMBRANE_CLUSTER_DIR/logs/$1.log" | head -1; }
 # prints "p50 X s  max Y s (N)" of the numbers on stdin
-summary() { sort -n | awk '{a[NR] = $1} END {if (NR) printf "p50 %.2f s  max %.2f s  (%d hand-overs)", a[int((NR + 1) / 2)], a[NR], NR; else printf "none measured"}'; }
 
 bench_leader() {
   echo "== leader election hand-over"
@@ -250,10 +261,10 @@ bench_leader() {
     sleep "$((3 + RANDOM % 5)).$((RANDOM % 10))"
     local t=$leader; leader=$standby; standby=$t
   done
-  echo "hand-over after SIGTERM (Lease released), signal -> the Lease names the standby: $(printf '%s\n' "${term[@]}" | cut -d' ' -f1 | summary)"
-  echo "                                            signal -> its membrane_is_leader is 1:  $(printf '%s\n' "${term[@]}" | cut -d' ' -f2 | summary)"
-  echo "hand-over after kill -9 (Lease expires, 15 s), signal -> the Lease names the standby: $(printf '%s\n' "${kill9[@]}" | cut -d' ' -f1 | summary)"
-  echo "                                            signal -> its membrane_is_leader is 1:  $(printf '%s\n' "${kill9[@]}" | cut -d' ' -f2 | summary)"
+  echo "hand-over after SIGTERM (Lease released), signal -> the Lease names the standby: $(printf '%s\n' "${term[@]}" | cut -d' ' -f1 | percentiles s hand-overs)"
+  echo "                                            signal -> its membrane_is_leader is 1:  $(printf '%s\n' "${term[@]}" | cut -d' ' -f2 | percentiles s hand-overs)"
+  echo "hand-over after kill -9 (Lease expires, 15 s), signal -> the Lease names the standby: $(printf '%s\n' "${kill9[@]}" | cut -d' ' -f1 | percentiles s hand-overs)"
+  echo "                                            signal -> its membrane_is_leader is 1:  $(printf '%s\n' "${kill9[@]}" | cut -d' ' -f2 | percentiles s hand-overs)"
   local before after
   before=$(api_requests "$standby")
   sleep 60
