@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The Verifying phase on the local control plane: the governed API double
 # answers as the digest the Deployment runs, so each misbehaving digest fails
-# exactly its check with its trigger, and a good one passes all nine. Then the
-# trust-membrane checks with real NetworkPolicies stored in the apiserver.
+# exactly its check with its trigger and is rolled back (all replicas available,
+# the receipt chain accepted), then a GitOps revert succeeds; a good one passes
+# all nine. Then the trust-membrane checks with real NetworkPolicies stored in
+# the apiserver, and a MembraneBreach rolled back.
 source "$(dirname "$0")/lib.sh"
 : "${MEMBRANE_DOUBLE:?MEMBRANE_DOUBLE must name the governed-api-double binary}"
 
@@ -46,6 +48,12 @@ settled() { # generation phase...
   for p in "${@:2}"; do [ "$got" = "$1 $p" ] && return 0; done
   echo "got $got"; return 1
 }
+# receipts_hold WHAT: every replica available, and `membrane receipt verify` accepts the chain
+receipts_hold() {
+  check "$1: all 3 replicas available" eventually 30 equals 3 jp "$ns" deploy/kfm-api '{.status.availableReplicas}'
+  kubectl -n "$ns" get gar kfm-api -o json > "$E2E_DIR/$1.json"
+  check "$1: membrane receipt verify accepts the chain" "$MEMBRANE_BIN" receipt verify -f "$E2E_DIR/$1.json"
+}
 result_of() { # check field
   kubectl -n "$ns" get gar kfm-api -o json | python3 -c "
 import json,sys
@@ -72,6 +80,9 @@ for b in uncited restricted-leak existence-leak evidence-500 slow malformed; do
   check "$b: the rolled-back version passed the same checks again" equals True result_of "$check_name" passed
   check "$b: lastRollback.trigger $trigger" equals "$trigger" jp "$ns" gar/kfm-api '{.status.lastRollback.trigger}'
   check "$b: the Deployment is back on the good digest" equals "$REPO@$GOOD2" jp "$ns" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
+  receipts_hold "$b"
+  verified_release "$GOOD2"
+  check "$b: a GitOps revert to the good digest ends Succeeded" eventually 90 settled "$(gen)" Succeeded
 done
 check "the uncited answer's message says what is wrong" bash -c "kubectl -n $ns get events --field-selector involvedObject.name=kfm-api,reason=TriggerFired -o jsonpath='{.items[*].message}' | grep -q 'citations'"
 
@@ -155,3 +166,42 @@ probe_release "registry.kfm.local/busybox@sha256:c0ffee$(printf '%s' hole | sha2
 check "a probe that connects: breach" eventually 60 membrane_verdict "$(gen)" False
 check "  membrane-probe failed naming the target" bash -c "kubectl -n $ns get gar kfm-api -o json | grep -q 'opened a TCP connection to .*:5432 (store postgis)'"
 check "  the probe pod is deleted" eventually 30 equals "" bash -c "kubectl -n $ns get pods -l governance.kfm.dev/probe=$uid -o name"
+
+say "MembraneBreach: a breach found after a release rolls it back; with the path closed again, the rolled-back version passes"
+breach_release() { # digest [rollback target]
+  local target=""
+  [ -z "${2:-}" ] || target="  rollbackTarget: {digest: \"$2\"}
+"
+  verified_release "$1" "$target  membrane:
+    clients: [{podSelector: {matchLabels: {app: kfm-ui}}}]
+    stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]
+    apiServiceAccount: kfm-api"
+}
+kubectl -n "$ns" apply -f - >/dev/null <<EOF
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+EOF
+breach_release "$GOOD2" "$LINEAGE"
+check "the membrane intact: the good digest Succeeded" eventually 90 settled "$(gen)" Succeeded
+# the controller manager held: the rollback's rollout waits while the path is closed again
+bash "$E2E_ROOT/hack/cluster.sh" stop kube-controller-manager
+kubectl -n "$ns" delete networkpolicy --all >/dev/null
+breach_release "$GOOD2" "$LINEAGE"
+check "a breach: MembraneBreach fires and the Deployment is patched back to the target" eventually 60 equals \
+  "RollingBack MembraneBreach $REPO@$LINEAGE" bash -c "echo \$(kubectl -n $ns get gar kfm-api -o jsonpath='{.status.phase} {.status.lastRollback.trigger}') \$(kubectl -n $ns get deploy kfm-api -o jsonpath='{.spec.template.spec.containers[0].image}')"
+kubectl -n "$ns" apply -f - >/dev/null <<EOF
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+EOF
+bash "$E2E_ROOT/hack/cluster.sh" start kube-controller-manager
+check "the path closed, the rolled-back version passes: RolledBack" eventually 120 settled "$(gen)" RolledBack
+check "  lastRollback.trigger MembraneBreach" equals MembraneBreach jp "$ns" gar/kfm-api '{.status.lastRollback.trigger}'
+check "  the Deployment back on the target" equals "$REPO@$LINEAGE" jp "$ns" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
+check "  MembraneIntact=True for the rolled-back version" condition_is "$ns" kfm-api MembraneIntact True
+receipts_hold MembraneBreach
+breach_release "$LINEAGE"
+check "a GitOps revert to the target ends Succeeded" eventually 90 settled "$(gen)" Succeeded
