@@ -2,8 +2,8 @@
 # Automatic rollback on the local control plane: the triggers not covered by
 # test_verify.sh (CrashLoop, ProgressDeadline, Manual, a crash loop during
 # Observing), each ending RolledBack on the good digest with all replicas
-# available and a receipt chain that `membrane receipt verify` accepts; a GitOps
-# revert after a rollback; automatic: false; a rollback target that is itself
+# available and a receipt chain that `membrane receipt verify` accepts, then a GitOps
+# revert that succeeds; automatic: false; a rollback target that is itself
 # bad (Failed, Stalled, the Deployment left alone); and the operator killed in
 # each part of RollingBack, finishing the rollback after its restart; a spec
 # change mid-rollout, rolled back to the target recorded before it. /metrics,
@@ -49,21 +49,29 @@ rolled_back() {
   check "$trigger: the last receipt says RolledBack" equals "RolledBack $trigger" jp "$ns" gar/kfm-api '{.status.history[-1:].outcome} {.status.history[-1:].trigger}'
 }
 
+# reverted NS TRIGGER: a GitOps revert of the spec to the good digest ends Succeeded, its receipt chained after the rollback's
+reverted() {
+  local ns=$1 trigger=$2
+  release "$ns" kfm-api kfm-api "$GOOD" >/dev/null
+  check "$trigger: the revert ends Succeeded" eventually 60 bash -c "[ \"\$(kubectl -n $ns get gar kfm-api -o jsonpath='{.status.phase} {.status.observedGeneration}')\" = \"Succeeded \$(kubectl -n $ns get gar kfm-api -o jsonpath='{.metadata.generation}')\" ]"
+  check "$trigger: the last two receipts RolledBack, Succeeded, chained" bash -c "kubectl -n $ns get gar kfm-api -o json > $E2E_DIR/revert-$trigger.json && $MEMBRANE_BIN receipt verify -f $E2E_DIR/revert-$trigger.json >/dev/null && [ \"\$(kubectl -n $ns get gar kfm-api -o jsonpath='{.status.history[-2:].outcome}')\" = 'RolledBack Succeeded' ]"
+}
+
 say "CrashLoop: rolled back, then a GitOps revert of the spec to the good digest succeeds"
 ns=$(new_namespace rb-crash)
 deployment "$ns" kfm-api "$REPO@$GOOD"
 release "$ns" kfm-api kfm-api "$(digest_crashloop rb)" >/dev/null
 rolled_back "$ns" CrashLoop
 check "Warning Event RollbackTriggered" has_event "$ns" kfm-api RollbackTriggered
-release "$ns" kfm-api kfm-api "$GOOD" >/dev/null
-check "the revert ends Succeeded" eventually 60 bash -c "[ \"\$(kubectl -n $ns get gar kfm-api -o jsonpath='{.status.phase} {.status.observedGeneration}')\" = \"Succeeded \$(kubectl -n $ns get gar kfm-api -o jsonpath='{.metadata.generation}')\" ]"
-check "two receipts (RolledBack, Succeeded), chained" bash -c "kubectl -n $ns get gar kfm-api -o json > $E2E_DIR/revert.json && $MEMBRANE_BIN receipt verify -f $E2E_DIR/revert.json | grep -q '2 receipts'"
+reverted "$ns" CrashLoop
+check "two receipts in all" bash -c "$MEMBRANE_BIN receipt verify -f $E2E_DIR/revert-CrashLoop.json | grep -q '2 receipts'"
 
-say "ProgressDeadline"
+say "ProgressDeadline: rolled back, then a GitOps revert succeeds"
 ns=$(new_namespace rb-deadline)
 deployment "$ns" kfm-api "$REPO@$GOOD"
 E2E_PROGRESS_DEADLINE=5 release "$ns" kfm-api kfm-api "$(digest_never_ready rb)" >/dev/null
 rolled_back "$ns" ProgressDeadline
+reverted "$ns" ProgressDeadline
 
 say "Manual: the break-glass annotation rolls a succeeded release back and is removed"
 ns=$(new_namespace rb-manual)
@@ -73,6 +81,7 @@ check "the release succeeds first" eventually 60 phase_is "$ns" kfm-api Succeede
 kubectl -n "$ns" annotate gar kfm-api governance.kfm.dev/rollback=true >/dev/null
 rolled_back "$ns" Manual
 check "the annotation is removed once acted on" eventually 10 equals "" jp "$ns" gar/kfm-api '{.metadata.annotations.governance\.kfm\.dev/rollback}'
+reverted "$ns" Manual
 
 say "a crash loop that starts during Observing rolls back too"
 ns=$(new_namespace rb-observe)
@@ -108,7 +117,7 @@ check "the operator stops touching the Deployment" equals "$gen" jp "$ns" deploy
 
 say "/metrics after the scenarios: what this operator process did, counted"
 # rollbacks: CrashLoop (first, during Observing, to the bad target), ProgressDeadline,
-# Manual; receipts: RolledBack 4, Succeeded 2 (the revert, Manual's first release),
+# Manual; receipts: RolledBack 4, Succeeded 4 (three reverts, Manual's first release),
 # Failed 2 (automatic off, the bad target); checks health and ready ran, against the
 # good double, at least for each Succeeded and RolledBack and before Observing (7), and
 # also for a crash-looping digest whose rollout completed before its crash loop showed
@@ -117,10 +126,10 @@ check "rollbacks_total rose by exactly CrashLoop 3, ProgressDeadline 1, Manual 1
   --before "$E2E_DIR/metrics-before.txt" 'membrane_rollbacks_total{trigger="CrashLoop"}==3' \
   'membrane_rollbacks_total{trigger="ProgressDeadline"}==1' 'membrane_rollbacks_total{trigger="Manual"}==1' \
   'membrane_rollbacks_total==5'
-check "rollouts_total rose by exactly RolledBack 4, Succeeded 2, Failed 2" metrics_check "$E2E_DIR/metrics-after.txt" \
+check "rollouts_total rose by exactly RolledBack 4, Succeeded 4, Failed 2" metrics_check "$E2E_DIR/metrics-after.txt" \
   --before "$E2E_DIR/metrics-before.txt" 'membrane_rollouts_total{outcome="RolledBack"}==4' \
-  'membrane_rollouts_total{outcome="Succeeded"}==2' 'membrane_rollouts_total{outcome="Failed"}==2' \
-  'membrane_rollouts_total==8'
+  'membrane_rollouts_total{outcome="Succeeded"}==4' 'membrane_rollouts_total{outcome="Failed"}==2' \
+  'membrane_rollouts_total==10'
 check "reconciles, API requests and check durations counted; no check failed" metrics_check "$E2E_DIR/metrics-after.txt" \
   --before "$E2E_DIR/metrics-before.txt" \
   'membrane_reconcile_total{kind="GovernedAPIRelease",result="success"}>0' \
