@@ -300,3 +300,101 @@ int labels_selector_match(bool *out, const cJSON *sel, const cJSON *labels)
     labels_selector_free(s);
     return 0;
 }
+
+/* Whether v is among r's values. */
+static bool req_has(const req *r, const char *v)
+{
+    for (size_t i = 0; i < r->n_values; i++)
+        if (strcmp(r->values[i], v) == 0)
+            return true;
+    return false;
+}
+
+/*
+ * The value a hypothetical object gives key: the first value of the first
+ * Equals/In requirement on it that every other requirement on the key
+ * accepts, else a placeholder (for Exists, or NotIn alone); NULL when the key
+ * must be absent or no value works.
+ */
+static const char *example_value(const labels_selector *s, const char *key, bool *absent)
+{
+    static const char *const placeholders[] = {LABELS_PLACEHOLDER, LABELS_PLACEHOLDER "-1", LABELS_PLACEHOLDER "-2"};
+    const req *first_in = NULL;
+    bool exists = false;
+
+    *absent = false;
+    for (size_t i = 0; i < s->n_reqs; i++) {
+        const req *r = &s->reqs[i];
+        if (strcmp(r->key, key) != 0)
+            continue;
+        if ((r->op == REQ_EQUALS || r->op == REQ_IN) && !first_in)
+            first_in = r;
+        if (r->op == REQ_EXISTS)
+            exists = true;
+        if (r->op == REQ_NOT_EXISTS)
+            *absent = true;
+    }
+    if (*absent)
+        return NULL;
+    if (first_in) {
+        for (size_t v = 0; v < first_in->n_values; v++) {
+            bool ok = true;
+            for (size_t i = 0; i < s->n_reqs && ok; i++) {
+                const req *r = &s->reqs[i];
+                if (strcmp(r->key, key) != 0)
+                    continue;
+                if (r->op == REQ_EQUALS || r->op == REQ_IN)
+                    ok = req_has(r, first_in->values[v]);
+                else if (r->op == REQ_NOT_IN)
+                    ok = !req_has(r, first_in->values[v]);
+            }
+            if (ok)
+                return first_in->values[v];
+        }
+        return NULL;
+    }
+    if (!exists)
+        return NULL; /* only NotIn: absent satisfies it */
+    for (size_t p = 0; p < sizeof(placeholders) / sizeof(placeholders[0]); p++) {
+        bool ok = true;
+        for (size_t i = 0; i < s->n_reqs && ok; i++)
+            if (strcmp(s->reqs[i].key, key) == 0 && s->reqs[i].op == REQ_NOT_IN)
+                ok = !req_has(&s->reqs[i], placeholders[p]);
+        if (ok)
+            return placeholders[p];
+    }
+    return NULL;
+}
+
+int labels_selector_example(cJSON **out, const labels_selector *s)
+{
+    cJSON *labels = NULL;
+    int err = 0;
+
+    *out = NULL;
+    if (labels_selector_is_nothing(s))
+        return mb_error_set(MB_EINVAL, "the selector is nil: no object matches it");
+    if (!(labels = cJSON_CreateObject()))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < s->n_reqs; i++) {
+        const char *key = s->reqs[i].key, *value;
+        bool absent;
+        if (cJSON_GetObjectItemCaseSensitive(labels, key))
+            continue;
+        value = example_value(s, key, &absent);
+        if (!value)
+            continue;
+        if (!cJSON_AddStringToObject(labels, key, value)) {
+            err = mb_error_set(MB_ENOMEM, "out of memory");
+            goto done;
+        }
+    }
+    if (!labels_selector_matches(s, labels))
+        err = mb_error_set(MB_EINVAL, "no labels can satisfy the selector %s", labels_selector_string(s));
+done:
+    if (err < 0)
+        cJSON_Delete(labels);
+    else
+        *out = labels;
+    return err;
+}

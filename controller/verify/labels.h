@@ -43,6 +43,20 @@ const char *labels_selector_string(const labels_selector *s);
 
 void labels_selector_free(labels_selector *s);
 
+/* The value a hypothetical object gives a label that the selector only requires to exist. */
+#define LABELS_PLACEHOLDER "membrane-hypothetical"
+
+/*
+ * The labels of a hypothetical object that s selects: every matchLabels
+ * entry, the first value of each In (the first one every other requirement
+ * on that key accepts), LABELS_PLACEHOLDER for each Exists, nothing for
+ * DoesNotExist and NotIn. *out is a new object of strings, the caller's; {}
+ * for the selector {}. MB_EINVAL when no labels can satisfy s (the nil
+ * selector, or contradicting requirements such as app=a with app in (b),
+ * or Exists with DoesNotExist on one key), MB_ENOMEM.
+ */
+int labels_selector_example(cJSON **out, const labels_selector *s);
+
 /* One-shot parse and match of sel against labels; errors as labels_selector_parse. */
 int labels_selector_match(bool *out, const cJSON *sel, const cJSON *labels);
 

@@ -213,6 +213,69 @@ static void test_invalid_selectors(void **state)
     assert_invalid("\"app=x\"", "must be an object");
 }
 
+/* The labels of a hypothetical object for selector, as compact JSON, or NULL when none can satisfy it. */
+static char *example(const char *selector)
+{
+    cJSON *s = selector ? js(selector) : NULL, *labels = NULL;
+    labels_selector *ls = NULL;
+    char *text = NULL;
+    if (labels_selector_parse(&ls, s, "spec.podSelector") < 0)
+        fail_msg("selector %s does not parse: %s", selector ? selector : "(nil)", mb_error_last());
+    if (labels_selector_example(&labels, ls) == 0) {
+        assert_true(labels_selector_matches(ls, labels));
+        text = cJSON_PrintUnformatted(labels);
+    } else {
+        assert_null(labels);
+        assert_non_null(strstr(mb_error_last(), "no"));
+    }
+    cJSON_Delete(labels);
+    labels_selector_free(ls);
+    cJSON_Delete(s);
+    return text;
+}
+
+static void assert_example(const char *selector, const char *want)
+{
+    char *got = example(selector);
+    if (!want && got)
+        fail_msg("selector %s: want no labels, got %s", selector, got);
+    if (want && (!got || strcmp(got, want) != 0))
+        fail_msg("selector %s: want %s, got %s", selector, want, got ? got : "none");
+    free(got);
+}
+
+static void test_example_labels(void **state)
+{
+    (void)state;
+    assert_example("{}", "{}");
+    assert_example("{\"matchLabels\":{\"app\":\"kfm-ui\",\"tier\":\"web\"}}", "{\"app\":\"kfm-ui\",\"tier\":\"web\"}");
+    assert_example("{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"In\",\"values\":[\"a\",\"b\"]}]}",
+                   "{\"tier\":\"a\"}");
+    assert_example("{\"matchExpressions\":[{\"key\":\"team\",\"operator\":\"Exists\"}]}",
+                   "{\"team\":\"" LABELS_PLACEHOLDER "\"}");
+    /* the first value every other requirement on the key accepts */
+    assert_example("{\"matchExpressions\":[{\"key\":\"t\",\"operator\":\"In\",\"values\":[\"a\",\"b\"]},"
+                   "{\"key\":\"t\",\"operator\":\"NotIn\",\"values\":[\"a\"]}]}",
+                   "{\"t\":\"b\"}");
+    assert_example("{\"matchExpressions\":[{\"key\":\"t\",\"operator\":\"Exists\"},"
+                   "{\"key\":\"t\",\"operator\":\"In\",\"values\":[\"x\"]}]}",
+                   "{\"t\":\"x\"}");
+    assert_example("{\"matchExpressions\":[{\"key\":\"legacy\",\"operator\":\"DoesNotExist\"},"
+                   "{\"key\":\"env\",\"operator\":\"NotIn\",\"values\":[\"prod\"]}]}",
+                   "{}");
+    /* nothing can satisfy these */
+    assert_example(NULL, NULL);
+    assert_example("{\"matchLabels\":{\"app\":\"a\"},\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"In\","
+                   "\"values\":[\"b\"]}]}",
+                   NULL);
+    assert_example("{\"matchExpressions\":[{\"key\":\"t\",\"operator\":\"Exists\"},"
+                   "{\"key\":\"t\",\"operator\":\"DoesNotExist\"}]}",
+                   NULL);
+    assert_example("{\"matchLabels\":{\"app\":\"a\"},\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"NotIn\","
+                   "\"values\":[\"a\"]}]}",
+                   NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_missing_or_odd_labels),
         cmocka_unit_test(test_string_rendering),
         cmocka_unit_test(test_invalid_selectors),
+        cmocka_unit_test(test_example_labels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
