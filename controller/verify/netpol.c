@@ -76,6 +76,8 @@ struct netpol_world {
     np_ns *nss;
     np_policy *policies;
     size_t n_policies;
+    np_ns **given; /* the namespaces given as Namespace objects, sorted by name */
+    size_t n_given;
 };
 
 /* The fields of a pod the evaluator looks at. */
@@ -85,6 +87,7 @@ typedef struct {
     const char *name;
     const cJSON *labels;
     bool host_network;
+    bool hypothetical; /* NETPOL_DST_HYPOTHETICAL: no containers to resolve named ports against */
 } np_pod;
 
 static const char *const peer_keys[2] = {"from", "to"};
@@ -481,6 +484,12 @@ static int policy_cmp(const void *a, const void *b)
     return strcmp(pa->name, pb->name);
 }
 
+static int ns_cmp(const void *a, const void *b)
+{
+    const np_ns *x = *(np_ns *const *)a, *y = *(np_ns *const *)b;
+    return strcmp(x->name, y->name);
+}
+
 void netpol_world_free(netpol_world *w)
 {
     np_ns *ns, *tmp;
@@ -496,6 +505,7 @@ void netpol_world_free(netpol_world *w)
     for (size_t i = 0; i < w->n_policies; i++)
         policy_clear(&w->policies[i]);
     free(w->policies);
+    free(w->given);
     free(w);
 }
 
@@ -592,6 +602,16 @@ int netpol_world_new(netpol_world **out, const cJSON *namespaces, const cJSON *p
         if (ns->n_policies > 1)
             qsort(ns->policies, ns->n_policies, sizeof(*ns->policies), policy_cmp);
     }
+    if (HASH_COUNT(w->nss) > 0 && !(w->given = calloc(HASH_COUNT(w->nss), sizeof(*w->given)))) {
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    HASH_ITER(hh, w->nss, ns, tmp) {
+        if (ns->labels) /* a Namespace object was given, not only policies in it */
+            w->given[w->n_given++] = ns;
+    }
+    if (w->n_given > 1)
+        qsort(w->given, w->n_given, sizeof(*w->given), ns_cmp);
 done:
     if (err < 0)
         netpol_world_free(w);
@@ -617,6 +637,16 @@ int netpol_namespace_selected(bool *out, const netpol_world *w, const labels_sel
     return 0;
 }
 
+size_t netpol_namespace_count(const netpol_world *w)
+{
+    return w ? w->n_given : 0;
+}
+
+const char *netpol_namespace_name(const netpol_world *w, size_t i)
+{
+    return w && i < w->n_given ? w->given[i]->name : NULL;
+}
+
 /* ---- evaluation ------------------------------------------------------- */
 
 static int pod_view(np_pod *out, const cJSON *pod, const char *role)
@@ -630,6 +660,7 @@ static int pod_view(np_pod *out, const cJSON *pod, const char *role)
         return mb_error_set(MB_EINVAL, "the %s pod has no metadata.namespace or metadata.name", role);
     out->labels = json_get(pod, "metadata", "labels", NULL);
     out->host_network = json_bool(false, pod, "spec", "hostNetwork", NULL);
+    out->hypothetical = false;
     return 0;
 }
 
@@ -713,6 +744,8 @@ static bool port_matches(const np_port *pp, const np_pod *dst, int port, np_prot
 {
     if (pp->proto != proto)
         return false;
+    if (pp->name && dst->hypothetical)
+        return true; /* no containers to resolve it against: the fail-closed reading */
     if (pp->name)
         return container_port_named(json_get(dst->pod, "spec", "containers", NULL), false, pp->name, port, proto) ||
                container_port_named(json_get(dst->pod, "spec", "initContainers", NULL), true, pp->name, port, proto);
@@ -788,8 +821,8 @@ static int side_evaluate(netpol_side *out, const char **policy, const netpol_wor
     return 0;
 }
 
-int netpol_evaluate(netpol_verdict *out, const netpol_world *w, const cJSON *src_pod, const cJSON *dst_pod, int port,
-                    const char *protocol)
+int netpol_evaluate_flags(netpol_verdict *out, const netpol_world *w, const cJSON *src_pod, const cJSON *dst_pod,
+                          int port, const char *protocol, unsigned flags)
 {
     np_pod src, dst;
     np_proto proto = PROTO_TCP;
@@ -807,6 +840,7 @@ int netpol_evaluate(netpol_verdict *out, const netpol_world *w, const cJSON *src
         return mb_error_set(MB_EINVAL, "port %d is not a port number 1-65535", port);
     if ((err = pod_view(&src, src_pod, "source")) < 0 || (err = pod_view(&dst, dst_pod, "destination")) < 0)
         return err;
+    dst.hypothetical = (flags & NETPOL_DST_HYPOTHETICAL) != 0;
 
     if (strcmp(src.ns, dst.ns) == 0 && strcmp(src.name, dst.name) == 0) {
         out->egress = out->ingress = NETPOL_SAME_POD;
@@ -842,6 +876,12 @@ int netpol_evaluate(netpol_verdict *out, const netpol_world *w, const cJSON *src
         return mb_error_set(eerr, "%s", emsg);
     out->allowed = true;
     return 0;
+}
+
+int netpol_evaluate(netpol_verdict *out, const netpol_world *w, const cJSON *src_pod, const cJSON *dst_pod, int port,
+                    const char *protocol)
+{
+    return netpol_evaluate_flags(out, w, src_pod, dst_pod, port, protocol, 0);
 }
 
 int netpol_allowed(bool *out, const netpol_world *w, const cJSON *src_pod, const cJSON *dst_pod, int port,

@@ -21,7 +21,10 @@
  * - A pod connecting to itself is allowed (loopback is never filtered).
  * - Named ports are resolved against the destination pod's containers[].ports
  *   and its sidecars (initContainers with restartPolicy Always), for ingress
- *   and egress rules alike.
+ *   and egress rules alike. A hypothetical destination (NETPOL_DST_HYPOTHETICAL:
+ *   a pod that does not exist, only its labels do) has no containers to
+ *   resolve them against, so every named port of the connection's protocol
+ *   matches it.
  * - Pod phase is not looked at here: netpol_membrane_check leaves out pods in
  *   phase Succeeded or Failed (they hold no connections; their IPs may be
  *   reused) and keeps Pending pods (their selectors already decide) and pods
@@ -73,6 +76,14 @@ void netpol_world_free(netpol_world *w);
  */
 int netpol_namespace_selected(bool *out, const netpol_world *w, const labels_selector *sel, const char *ns);
 
+/*
+ * The Namespaces the world was given (not those it knows only from a
+ * NetworkPolicy's metadata.namespace), sorted by name: how many, and the
+ * name of the i-th (borrowed from the world; NULL past the end).
+ */
+size_t netpol_namespace_count(const netpol_world *w);
+const char *netpol_namespace_name(const netpol_world *w, size_t i);
+
 /* How one side (egress of the source, ingress of the destination) decided. */
 typedef enum {
     NETPOL_OPEN,          /* no policy isolates the pod in this direction */
@@ -102,6 +113,20 @@ typedef struct {
  */
 int netpol_evaluate(netpol_verdict *out, const netpol_world *w, const cJSON *src_pod, const cJSON *dst_pod, int port,
                     const char *protocol);
+
+/*
+ * dst_pod stands for a pod that does not exist (netpol_membrane_check's
+ * hypothetical pods): every named port in a rule of the connection's protocol
+ * is taken to match it. Whether a pod is hypothetical is the caller's word,
+ * never read from the pod's JSON. A hypothetical pod is otherwise an ordinary
+ * pod object: without status IPs no ipBlock matches it, without
+ * spec.hostNetwork and spec.nodeName it is isolated like any pod.
+ */
+#define NETPOL_DST_HYPOTHETICAL 0x1u
+
+/* netpol_evaluate with flags (NETPOL_DST_HYPOTHETICAL or 0). */
+int netpol_evaluate_flags(netpol_verdict *out, const netpol_world *w, const cJSON *src_pod, const cJSON *dst_pod,
+                          int port, const char *protocol, unsigned flags);
 
 /* netpol_evaluate, reduced to the verdict. */
 int netpol_allowed(bool *out, const netpol_world *w, const cJSON *src_pod, const cJSON *dst_pod, int port,

@@ -245,6 +245,75 @@ static void test_policy_order_does_not_matter(void **state)
     cJSON_Delete(pods);
 }
 
+/* The Namespaces given, sorted by name; not the namespaces only a NetworkPolicy names. */
+static void test_namespace_iteration(void **state)
+{
+    (void)state;
+    netpol_world *w = NULL;
+    cJSON *nss = fixture_yaml_text("[{metadata: {name: zeta}}, {metadata: {name: alpha, labels: {a: b}}},"
+                                   " {metadata: {name: mid}}]");
+    cJSON *pols = fixture_yaml_text("[{metadata: {name: p, namespace: only-policy}, spec: {podSelector: {}}}]");
+
+    assert_int_equal(netpol_world_new(&w, nss, pols), 0);
+    assert_int_equal(netpol_namespace_count(w), 3);
+    assert_string_equal(netpol_namespace_name(w, 0), "alpha");
+    assert_string_equal(netpol_namespace_name(w, 1), "mid");
+    assert_string_equal(netpol_namespace_name(w, 2), "zeta");
+    assert_null(netpol_namespace_name(w, 3));
+    netpol_world_free(w);
+
+    assert_int_equal(netpol_world_new(&w, NULL, pols), 0);
+    assert_int_equal(netpol_namespace_count(w), 0);
+    assert_null(netpol_namespace_name(w, 0));
+    netpol_world_free(w);
+    assert_int_equal(netpol_namespace_count(NULL), 0);
+    cJSON_Delete(nss);
+    cJSON_Delete(pols);
+}
+
+/*
+ * A hypothetical destination has no containers: a named port in a rule of the
+ * connection's protocol matches it, in ingress and egress rules alike; one of
+ * another protocol does not.
+ */
+static void test_hypothetical_destination_named_ports(void **state)
+{
+    (void)state;
+    netpol_world *w = NULL;
+    netpol_verdict v;
+    cJSON *pods = fixture_yaml_text("[{metadata: {name: client, namespace: n, labels: {app: ui}}},"
+                                    " {metadata: {name: '<app=db>', namespace: n, labels: {app: db}}}]");
+    const cJSON *src = cJSON_GetArrayItem(pods, 0), *dst = cJSON_GetArrayItem(pods, 1);
+    cJSON *pols = fixture_yaml_text("- metadata: {name: db-in, namespace: n}\n"
+                                    "  spec: {podSelector: {matchLabels: {app: db}},"
+                                    " ingress: [{ports: [{port: postgres}, {protocol: UDP, port: dns}]}]}\n"
+                                    "- metadata: {name: ui-out, namespace: n}\n"
+                                    "  spec: {podSelector: {matchLabels: {app: ui}}, policyTypes: [Egress],"
+                                    " egress: [{ports: [{port: postgres}]}]}\n");
+
+    assert_int_equal(netpol_world_new(&w, NULL, pols), 0);
+    /* a live pod without that container port: neither rule matches */
+    assert_int_equal(netpol_evaluate(&v, w, src, dst, 5432, "TCP"), 0);
+    assert_false(v.allowed);
+    assert_int_equal(v.egress, NETPOL_DENIED);
+    assert_int_equal(netpol_evaluate_flags(&v, w, src, dst, 5432, "TCP", 0), 0);
+    assert_false(v.allowed);
+    /* hypothetical: both named ports match, whatever the number */
+    assert_int_equal(netpol_evaluate_flags(&v, w, src, dst, 5432, "TCP", NETPOL_DST_HYPOTHETICAL), 0);
+    assert_true(v.allowed);
+    assert_string_equal(v.egress_policy, "ui-out");
+    assert_string_equal(v.ingress_policy, "db-in");
+    assert_int_equal(netpol_evaluate_flags(&v, w, src, dst, 6379, NULL, NETPOL_DST_HYPOTHETICAL), 0);
+    assert_true(v.allowed);
+    /* the protocol still counts: UDP passes no TCP-only egress rule */
+    assert_int_equal(netpol_evaluate_flags(&v, w, src, dst, 53, "UDP", NETPOL_DST_HYPOTHETICAL), 0);
+    assert_false(v.allowed);
+    assert_int_equal(v.egress, NETPOL_DENIED);
+    netpol_world_free(w);
+    cJSON_Delete(pols);
+    cJSON_Delete(pods);
+}
+
 /* ---- the membrane-networkpolicy check --------------------------------- */
 
 #define API_MEMBRANE                                                                                          \
@@ -613,6 +682,8 @@ int main(void)
         cmocka_unit_test(test_world_inputs),
         cmocka_unit_test(test_evaluate_arguments),
         cmocka_unit_test(test_policy_order_does_not_matter),
+        cmocka_unit_test(test_namespace_iteration),
+        cmocka_unit_test(test_hypothetical_destination_named_ports),
         cmocka_unit_test(test_membrane_no_policies_is_a_breach),
         cmocka_unit_test(test_membrane_default_deny_in_store_namespace_is_intact),
         cmocka_unit_test(test_membrane_policy_letting_ui_in_is_a_breach),
