@@ -135,26 +135,42 @@ int netpol_allowed(bool *out, const netpol_world *w, const cJSON *src_pod, const
 /* The outcome of the membrane-networkpolicy check. */
 typedef struct {
     bool passed;
-    char *message;        /* one sentence a person can act on; owned, see netpol_result_dispose */
-    size_t client_pods;   /* live pods matching spec.membrane.clients */
-    size_t store_pods;    /* distinct live pods matching spec.membrane.stores */
-    size_t paths_checked; /* client pod x store pod x port */
+    char *message;            /* one sentence a person can act on; owned, see netpol_result_dispose */
+    size_t client_pods;       /* client pods evaluated: live ones, and hypothetical ones for entries without */
+    size_t store_pods;        /* distinct store pods evaluated, live and hypothetical alike */
+    size_t hypothetical_pods; /* how many of those (clients and stores, distinct) are hypothetical */
+    size_t paths_checked;     /* client pod x store pod x port */
     size_t paths_allowed;
 } netpol_result;
 
 /*
- * The membrane-networkpolicy check (API.md): for every live client pod, store
- * pod and store port, NetworkPolicy must deny the TCP connection.
+ * The membrane-networkpolicy check (API.md): for every client pod, store pod
+ * and store port, NetworkPolicy must deny the TCP connection.
  * membrane_spec is spec.membrane; pods all live pods (array or PodList).
  *  - clients[]: {namespaceSelector, podSelector}; without namespaceSelector
  *    the release namespace, without podSelector every pod of the selected
  *    namespaces; at least one of the two is required.
  *  - stores[]: {name, podSelector (required), namespaceSelector (optional:
  *    without it the release namespace), ports (required, numbers)}.
- * Passed is false on any allowed path (the message names the first in
- * namespace/name order and which side let it through), and when a store
- * matches no live pod (a membrane around nothing cannot be checked; the
- * message names the selector). No client pod at all passes, saying so.
+ * The pods of an entry are the live pods it matches (a client pod belongs to
+ * the first clients entry it matches). An entry that matches no live pod is
+ * evaluated with hypothetical pods instead: one in every namespace its
+ * namespaceSelector selects among the world's Namespaces (the release
+ * namespace without one), carrying the labels labels_selector_example gives
+ * its podSelector (none without one); such a pod has no IP, no node and no
+ * host network, and as a store every named port matches it
+ * (NETPOL_DST_HYPOTHETICAL). Hypothetical pods are named by their labels,
+ * "<app=kfm-ui>"; a client and a store hypothetical pod with the same labels
+ * in one namespace are one pod (so a path between them is allowed, as for a
+ * live pod that is both).
+ * Passed is false on any allowed path (the message names the first, live
+ * pods before hypothetical ones, each in namespace/name order, and which side
+ * let it through; a hypothetical pod is "hypothetical pod ns/<labels>"), and
+ * when an entry matches no live pod and no pod could match it (no labels
+ * satisfy its podSelector, or its namespaceSelector selects no Namespace: the
+ * message names the entry and the field to fix; after a breach it is added
+ * with "; also,"). Every message, passed or not, ends by listing the
+ * hypothetical pods, if any (the first eight, then how many more).
  * Returns 0 with *out filled, or MB_EINVAL (invalid spec, or the world cannot
  * be evaluated) / MB_ENOMEM; on an error *out still says passed=false with the
  * error sentence as message, so the caller counts it as a breach.

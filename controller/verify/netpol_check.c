@@ -1,10 +1,12 @@
 /*
  * The membrane-networkpolicy check: from spec.membrane it selects the live
- * client pods and the store pods, asks the NetworkPolicy evaluator about
+ * client pods and the store pods, stands hypothetical pods (labels only) in
+ * for an entry no live pod matches, asks the NetworkPolicy evaluator about
  * every client pod x store pod x store port (TCP), and turns the outcome into
- * a pass/fail with one sentence a person can act on. Pods are sorted by
- * namespace/name first, so the same cluster always yields the same message.
- * The decisions about empty sets are in netpol.h.
+ * a pass/fail with one sentence a person can act on. Pods are sorted (live
+ * ones first, then by namespace/name), so the same cluster always yields the
+ * same message.
+ * The decisions about empty entries are in netpol.h.
  */
 #include "verify/netpol.h"
 #include "util/error.h"
@@ -23,27 +25,41 @@ typedef struct {
     size_t n_ports;
 } member_entry;
 
-/* A live pod that matched an entry. */
-typedef struct {
-    size_t live; /* index in the sorted live pods */
-    size_t entry;
-} member;
-
+/*
+ * A pod the check evaluates: a live pod, or a hypothetical one standing for an
+ * entry that no live pod matches. A hypothetical pod is a pod object with
+ * metadata only (namespace, labels, and for a name its labels between angle
+ * brackets, "<app=kfm-ui>", which no real pod name can be).
+ */
 typedef struct {
     const cJSON *pod;
     const char *ns;
     const char *name;
-} live_pod;
+    cJSON *own; /* a hypothetical pod: the object, owned; NULL for a live pod */
+} check_pod;
+
+/* A pod that matched an entry, or stands for it. */
+typedef struct {
+    size_t pod; /* index in check_state.pods */
+    size_t entry;
+    bool hypothetical;
+    const char *ns, *name; /* the pod's, for sorting */
+} member;
+
+typedef struct {
+    member *m;
+    size_t n, cap;
+} member_list;
 
 typedef struct {
     member_entry *clients;
     size_t n_clients;
     member_entry *stores;
     size_t n_stores;
-    live_pod *live;
-    size_t n_live;
-    member *cpods, *spods;
-    size_t n_cpods, n_spods;
+    check_pod *pods; /* the live pods (the first n_live), then the hypothetical ones */
+    size_t n_pods, cap_pods, n_live;
+    member_list cpods, spods;
+    char *problem; /* the first entry that neither a live nor a hypothetical pod can stand for; owned */
 } check_state;
 
 static bool present(const cJSON *v)
@@ -154,7 +170,7 @@ static void entry_describe(FILE *f, const member_entry *e, const char *release_n
         fprintf(f, " in namespace %s", release_ns);
 }
 
-static int entry_matches(bool *out, const netpol_world *w, const member_entry *e, const live_pod *p,
+static int entry_matches(bool *out, const netpol_world *w, const member_entry *e, const check_pod *p,
                          const char *release_ns)
 {
     const cJSON *labels = json_get(p->pod, "metadata", "labels", NULL);
@@ -168,19 +184,49 @@ static int entry_matches(bool *out, const netpol_world *w, const member_entry *e
     return netpol_namespace_selected(out, w, e->nss, p->ns);
 }
 
-static int live_cmp(const void *a, const void *b)
+static int pod_cmp(const void *a, const void *b)
 {
-    const live_pod *x = a, *y = b;
+    const check_pod *x = a, *y = b;
     int c = strcmp(x->ns, y->ns);
     return c ? c : strcmp(x->name, y->name);
 }
 
+static int pod_ptr_cmp(const void *a, const void *b)
+{
+    return pod_cmp(*(const check_pod *const *)a, *(const check_pod *const *)b);
+}
+
+static bool pod_same(const member *x, const member *y)
+{
+    return strcmp(x->ns, y->ns) == 0 && strcmp(x->name, y->name) == 0;
+}
+
+/* Live pods first (a breach is named through a live pod when one is the first allowed), then by namespace/name. */
 static int member_cmp(const void *a, const void *b)
 {
     const member *x = a, *y = b;
-    if (x->live != y->live)
-        return x->live < y->live ? -1 : 1;
+    int c = (int)x->hypothetical - (int)y->hypothetical;
+    if (c || (c = strcmp(x->ns, y->ns)) || (c = strcmp(x->name, y->name)))
+        return c;
     return x->entry < y->entry ? -1 : x->entry > y->entry;
+}
+
+static int member_push(member_list *ml, const check_state *st, size_t pod, size_t entry)
+{
+    if (ml->n == ml->cap) {
+        size_t cap = ml->cap ? ml->cap * 2 : 16;
+        member *grown = realloc(ml->m, cap * sizeof(*grown));
+        if (!grown)
+            return mb_error_set(MB_ENOMEM, "out of memory");
+        ml->m = grown;
+        ml->cap = cap;
+    }
+    ml->m[ml->n++] = (member){.pod = pod,
+                              .entry = entry,
+                              .hypothetical = st->pods[pod].own != NULL,
+                              .ns = st->pods[pod].ns,
+                              .name = st->pods[pod].name};
+    return 0;
 }
 
 /* Live pods: every pod not in phase Succeeded or Failed, sorted by namespace/name. */
@@ -194,11 +240,12 @@ static int live_collect(check_state *st, const cJSON *pods)
         return mb_error_set(MB_EINVAL, "the pods must be a list (or a PodList with items)");
     if (cJSON_GetArraySize(arr) == 0)
         return 0;
-    if (!(st->live = calloc((size_t)cJSON_GetArraySize(arr), sizeof(*st->live))))
+    if (!(st->pods = calloc((size_t)cJSON_GetArraySize(arr), sizeof(*st->pods))))
         return mb_error_set(MB_ENOMEM, "out of memory");
+    st->cap_pods = (size_t)cJSON_GetArraySize(arr);
     cJSON_ArrayForEach(p, arr) {
         const char *phase = json_str(p, "status", "phase", NULL);
-        live_pod *lp = &st->live[st->n_live];
+        check_pod *lp = &st->pods[st->n_pods];
         lp->pod = p;
         lp->ns = json_str(p, "metadata", "namespace", NULL);
         lp->name = json_str(p, "metadata", "name", NULL);
@@ -207,68 +254,204 @@ static int live_collect(check_state *st, const cJSON *pods)
         idx++;
         if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0))
             continue;
-        st->n_live++;
+        st->n_pods++;
     }
-    qsort(st->live, st->n_live, sizeof(*st->live), live_cmp);
+    qsort(st->pods, st->n_pods, sizeof(*st->pods), pod_cmp);
+    st->n_live = st->n_pods;
     return 0;
 }
 
-/* Matches live pods to entries. first_only: a pod joins the first entry it matches (clients). */
-static int members_collect(member **out, size_t *n_out, size_t *empty_entry, const check_state *st,
-                           const netpol_world *w, const member_entry *e, size_t n_entries, bool first_only,
-                           const char *release_ns)
+/* "<app=kfm-ui,tier=web>", or "<no labels>": a hypothetical pod's name is its labels. */
+static int hypothetical_name(char **out, const cJSON *labels)
 {
-    member *m = NULL;
-    bool *taken = NULL;
-    size_t n = 0, cap = 0;
+    const cJSON *l;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    *out = NULL;
+    if (!f)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    fputc('<', f);
+    cJSON_ArrayForEach(l, labels) {
+        fprintf(f, "%s%s=%s", l == labels->child ? "" : ",", l->string, l->valuestring);
+    }
+    fputs(labels->child ? ">" : "no labels>", f);
+    if (fclose(f) != 0 || !buf) {
+        free(buf);
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    }
+    *out = buf;
+    return 0;
+}
+
+/* Adds a hypothetical pod with these labels in namespace ns, standing for entry. */
+static int hypothetical_add(check_state *st, member_list *ml, size_t entry, const char *ns, const cJSON *labels)
+{
+    cJSON *pod = NULL, *meta = NULL, *copy = NULL;
+    char *name = NULL;
     int err = 0;
 
-    *empty_entry = (size_t)-1;
-    if (first_only && st->n_live && !(taken = calloc(st->n_live, sizeof(*taken)))) {
+    if ((err = hypothetical_name(&name, labels)) < 0)
+        goto done;
+    if (!(pod = cJSON_CreateObject()) || !(meta = cJSON_AddObjectToObject(pod, "metadata")) ||
+        !cJSON_AddStringToObject(meta, "name", name) || !cJSON_AddStringToObject(meta, "namespace", ns) ||
+        !(copy = cJSON_Duplicate(labels, 1))) {
         err = mb_error_set(MB_ENOMEM, "out of memory");
         goto done;
     }
+    if (!cJSON_AddItemToObject(meta, "labels", copy)) {
+        cJSON_Delete(copy);
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (st->n_pods == st->cap_pods) {
+        size_t cap = st->cap_pods ? st->cap_pods * 2 : 8;
+        check_pod *grown = realloc(st->pods, cap * sizeof(*grown));
+        if (!grown) {
+            err = mb_error_set(MB_ENOMEM, "out of memory");
+            goto done;
+        }
+        st->pods = grown;
+        st->cap_pods = cap;
+    }
+    st->pods[st->n_pods++] = (check_pod){.pod = pod,
+                                         .ns = json_str(pod, "metadata", "namespace", NULL),
+                                         .name = json_str(pod, "metadata", "name", NULL),
+                                         .own = pod};
+    pod = NULL;
+    err = member_push(ml, st, st->n_pods - 1, entry);
+done:
+    cJSON_Delete(pod);
+    free(name);
+    return err;
+}
+
+/* "spec.membrane.clients[0]", "store cache (spec.membrane.stores[1]", without the closing parenthesis. */
+static void entry_label(FILE *f, const member_entry *e, size_t idx, bool store)
+{
+    if (store && e->name)
+        fprintf(f, "store %s (spec.membrane.stores[%zu]: ", e->name, idx);
+    else
+        fprintf(f, "spec.membrane.%s[%zu] (", store ? "stores" : "clients", idx);
+}
+
+/* Notes the first entry that no pod, live or hypothetical, can stand for. */
+static int problem_note(check_state *st, const member_entry *e, size_t idx, bool store, const char *release_ns,
+                        const char *why, const char *field, const char *fix)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f;
+
+    if (st->problem)
+        return 0;
+    if (!(f = open_memstream(&buf, &len)))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    fputs("no live pod matches ", f);
+    entry_label(f, e, idx, store);
+    entry_describe(f, e, release_ns);
+    fprintf(f, "), and no pod could: %s, so the membrane cannot be checked for it; fix spec.membrane.%s[%zu].%s%s",
+            why, store ? "stores" : "clients", idx, field, fix);
+    if (fclose(f) != 0 || !buf) {
+        free(buf);
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    }
+    st->problem = buf;
+    return 0;
+}
+
+/*
+ * An entry that no live pod matches: a hypothetical pod with the labels its
+ * podSelector requires (none without one) in every namespace its
+ * namespaceSelector selects (the release namespace without one), or, when
+ * there can be none, a problem noted.
+ */
+static int entry_hypothesize(check_state *st, member_list *ml, const netpol_world *w, size_t idx, bool store,
+                             const char *release_ns)
+{
+    const member_entry *e = store ? &st->stores[idx] : &st->clients[idx];
+    cJSON *labels = NULL;
+    size_t made = 0;
+    int err = 0;
+
+    if (!e->pods) {
+        if (!(labels = cJSON_CreateObject())) {
+            err = mb_error_set(MB_ENOMEM, "out of memory");
+            goto done;
+        }
+    } else if ((err = labels_selector_example(&labels, e->pods)) < 0) {
+        if (err == MB_EINVAL)
+            err = problem_note(st, e, idx, store, release_ns, "no labels can satisfy its podSelector", "podSelector",
+                               "");
+        goto done;
+    }
+    if (!e->nss) {
+        err = hypothetical_add(st, ml, idx, release_ns, labels);
+        goto done;
+    }
+    for (size_t i = 0; i < netpol_namespace_count(w); i++) {
+        const char *ns = netpol_namespace_name(w, i);
+        bool selected = false;
+        if ((err = netpol_namespace_selected(&selected, w, e->nss, ns)) < 0)
+            goto done;
+        if (!selected)
+            continue;
+        if ((err = hypothetical_add(st, ml, idx, ns, labels)) < 0)
+            goto done;
+        made++;
+    }
+    if (!made)
+        err = problem_note(st, e, idx, store, release_ns, "its namespaceSelector matches no Namespace",
+                           "namespaceSelector", " or create a Namespace it selects");
+done:
+    cJSON_Delete(labels);
+    return err;
+}
+
+/*
+ * The pods of the clients (store false) or the stores: the live pods each
+ * entry matches, or hypothetical pods for an entry that matches none; sorted
+ * as member_cmp says. A client pod joins the first entry it matches; a store
+ * pod every one.
+ */
+static int members_collect(member_list *ml, check_state *st, const netpol_world *w, bool store,
+                           const char *release_ns)
+{
+    const member_entry *entries = store ? st->stores : st->clients;
+    size_t n_entries = store ? st->n_stores : st->n_clients, kept = 0;
+    int err = 0;
+
     for (size_t i = 0; i < n_entries; i++) {
-        size_t found = 0;
+        bool found = false;
         for (size_t l = 0; l < st->n_live; l++) {
             bool hit = false;
-            if (taken && taken[l])
-                continue;
-            if ((err = entry_matches(&hit, w, &e[i], &st->live[l], release_ns)) < 0)
-                goto done;
+            if ((err = entry_matches(&hit, w, &entries[i], &st->pods[l], release_ns)) < 0)
+                return err;
             if (!hit)
                 continue;
-            if (n == cap) {
-                size_t nc = cap ? cap * 2 : 16;
-                member *g = realloc(m, nc * sizeof(*g));
-                if (!g) {
-                    err = mb_error_set(MB_ENOMEM, "out of memory");
-                    goto done;
-                }
-                m = g;
-                cap = nc;
-            }
-            m[n].live = l;
-            m[n].entry = i;
-            n++;
-            found++;
-            if (taken)
-                taken[l] = true;
+            if ((err = member_push(ml, st, l, i)) < 0)
+                return err;
+            found = true;
         }
-        if (!found && *empty_entry == (size_t)-1)
-            *empty_entry = i;
+        if (!found && (err = entry_hypothesize(st, ml, w, i, store, release_ns)) < 0)
+            return err;
     }
-    if (n > 1)
-        qsort(m, n, sizeof(*m), member_cmp);
-done:
-    free(taken);
-    if (err < 0) {
-        free(m);
-        return err;
-    }
-    *out = m;
-    *n_out = n;
+    if (ml->n > 1)
+        qsort(ml->m, ml->n, sizeof(*ml->m), member_cmp);
+    if (store)
+        return 0;
+    for (size_t i = 0; i < ml->n; i++)
+        if (kept == 0 || !pod_same(&ml->m[i], &ml->m[kept - 1]))
+            ml->m[kept++] = ml->m[i];
+    ml->n = kept;
     return 0;
+}
+
+/* "kfm/kfm-ui-7c9f", or "hypothetical pod kfm/<app=kfm-web>". */
+static void pod_put(FILE *f, const check_pod *p)
+{
+    fprintf(f, "%s%s/%s", p->own ? "hypothetical pod " : "", p->ns, p->name);
 }
 
 static void store_label(FILE *f, const member_entry *e, size_t idx)
@@ -283,46 +466,54 @@ static void store_label(FILE *f, const member_entry *e, size_t idx)
 static void describe_breach(FILE *f, const check_state *st, const member *c, const member *s, int port,
                             const netpol_verdict *v, size_t paths_allowed)
 {
-    const live_pod *src = &st->live[c->live], *dst = &st->live[s->live];
+    const check_pod *src = &st->pods[c->pod], *dst = &st->pods[s->pod];
     const member_entry *ce = &st->clients[c->entry], *se = &st->stores[s->entry];
 
-    fprintf(f, "%s/%s (%s) \xe2\x86\x92 %s/%s:%d (", src->ns, src->name,
-            entry_pods(ce), dst->ns, dst->name, port);
+    pod_put(f, src);
+    fprintf(f, " (%s) \xe2\x86\x92 ", entry_pods(ce));
+    pod_put(f, dst);
+    fprintf(f, ":%d (", port);
     store_label(f, se, s->entry);
     fputs(") is allowed: ", f);
     if (v->ingress == NETPOL_SAME_POD) {
-        fprintf(f, "%s/%s is both a client and a store pod, and a pod's traffic to itself is never filtered", src->ns,
-                src->name);
+        pod_put(f, src);
+        fputs(" is both a client and a store pod, and a pod's traffic to itself is never filtered", f);
     } else {
         switch (v->ingress) {
         case NETPOL_POLICY_ALLOWS:
-            fprintf(f, "NetworkPolicy %s/%s admits it into %s/%s", dst->ns, v->ingress_policy, dst->ns, dst->name);
+            fprintf(f, "NetworkPolicy %s/%s admits it into ", dst->ns, v->ingress_policy);
+            pod_put(f, dst);
             break;
         case NETPOL_HOST_NETWORK:
-            fprintf(f, "%s/%s uses the host network, which NetworkPolicy does not reliably isolate", dst->ns,
-                    dst->name);
+            pod_put(f, dst);
+            fputs(" uses the host network, which NetworkPolicy does not reliably isolate", f);
             break;
         case NETPOL_LOCAL_NODE:
-            fprintf(f, "%s/%s is a host-network pod on %s/%s's node, and traffic from a pod's own node is always "
-                       "admitted",
-                    src->ns, src->name, dst->ns, dst->name);
+            pod_put(f, src);
+            fputs(" is a host-network pod on ", f);
+            pod_put(f, dst);
+            fputs("'s node, and traffic from a pod's own node is always admitted", f);
             break;
         default:
-            fprintf(f, "no NetworkPolicy isolates %s/%s for ingress", dst->ns, dst->name);
+            fputs("no NetworkPolicy isolates ", f);
+            pod_put(f, dst);
+            fputs(" for ingress", f);
             break;
         }
         fputs(" and ", f);
         switch (v->egress) {
         case NETPOL_POLICY_ALLOWS:
-            fprintf(f, "NetworkPolicy %s/%s lets it out of %s/%s", src->ns, v->egress_policy, src->ns, src->name);
+            fprintf(f, "NetworkPolicy %s/%s lets it out of ", src->ns, v->egress_policy);
+            pod_put(f, src);
             break;
         case NETPOL_HOST_NETWORK:
-            fprintf(f, "%s/%s uses the host network, which NetworkPolicy does not reliably isolate", src->ns,
-                    src->name);
+            pod_put(f, src);
+            fputs(" uses the host network, which NetworkPolicy does not reliably isolate", f);
             break;
         default:
-            fprintf(f, "%s isolates %s/%s for egress", v->ingress == NETPOL_OPEN ? "none" : "no NetworkPolicy",
-                    src->ns, src->name);
+            fprintf(f, "%s isolates ", v->ingress == NETPOL_OPEN ? "none" : "no NetworkPolicy");
+            pod_put(f, src);
+            fputs(" for egress", f);
             break;
         }
     }
@@ -333,18 +524,71 @@ static void describe_breach(FILE *f, const check_state *st, const member *c, con
         fputs("; make the client and store selectors pick different pods", f);
         break;
     case NETPOL_POLICY_ALLOWS:
-        fprintf(f, "; narrow NetworkPolicy %s/%s so that it does not admit %s/%s", dst->ns, v->ingress_policy,
-                src->ns, src->name);
+        fprintf(f, "; narrow NetworkPolicy %s/%s so that it does not admit ", dst->ns, v->ingress_policy);
+        pod_put(f, src);
         break;
     case NETPOL_OPEN:
-        fprintf(f, "; isolate %s/%s with an Ingress NetworkPolicy in %s that admits only the API", dst->ns, dst->name,
-                dst->ns);
+        fputs("; isolate ", f);
+        pod_put(f, dst);
+        fprintf(f, " with an Ingress NetworkPolicy in %s that admits only the API", dst->ns);
         break;
     default:
-        fprintf(f, "; deny %s/%s egress to the store with an Egress NetworkPolicy in %s", src->ns, src->name,
-                src->ns);
+        fputs("; deny ", f);
+        pod_put(f, src);
+        fprintf(f, " egress to the store with an Egress NetworkPolicy in %s", src->ns);
         break;
     }
+}
+
+/* How many hypothetical pods a message lists by name before it only counts the rest. */
+#define HYPOTHETICAL_LISTED 8
+
+/*
+ * The distinct hypothetical pods among the client and store pods, sorted:
+ * *out (owned, NULL for none) and their number.
+ */
+static int hypothetical_collect(const check_pod ***out, size_t *n_out, const check_state *st)
+{
+    const check_pod **h = NULL;
+    size_t n = 0, kept = 0;
+
+    *out = NULL;
+    *n_out = 0;
+    if (st->cpods.n + st->spods.n == 0)
+        return 0;
+    if (!(h = calloc(st->cpods.n + st->spods.n, sizeof(*h))))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < st->cpods.n; i++)
+        if (st->pods[st->cpods.m[i].pod].own)
+            h[n++] = &st->pods[st->cpods.m[i].pod];
+    for (size_t i = 0; i < st->spods.n; i++)
+        if (st->pods[st->spods.m[i].pod].own)
+            h[n++] = &st->pods[st->spods.m[i].pod];
+    if (n > 1)
+        qsort(h, n, sizeof(*h), pod_ptr_cmp);
+    for (size_t i = 0; i < n; i++)
+        if (kept == 0 || pod_cmp(h[i], h[kept - 1]) != 0)
+            h[kept++] = h[i];
+    if (kept == 0)
+        free(h);
+    else
+        *out = h;
+    *n_out = kept;
+    return 0;
+}
+
+/* " (hypothetical pods, as no live pod matches their entry: kfm/<app=kfm-web>, ...)" */
+static void hypothetical_describe(FILE *f, const check_pod *const *h, size_t n)
+{
+    if (n == 0)
+        return;
+    fprintf(f, " (hypothetical pod%s, as no live pod matches %s entr%s: ", n == 1 ? "" : "s", n == 1 ? "its" : "their",
+            n == 1 ? "y" : "ies");
+    for (size_t i = 0; i < n && i < HYPOTHETICAL_LISTED; i++)
+        fprintf(f, "%s%s/%s", i ? ", " : "", h[i]->ns, h[i]->name);
+    if (n > HYPOTHETICAL_LISTED)
+        fprintf(f, " and %zu more", n - HYPOTHETICAL_LISTED);
+    fputc(')', f);
 }
 
 static int result_set(netpol_result *out, FILE *f, char **buf)
@@ -359,14 +603,27 @@ static int result_set(netpol_result *out, FILE *f, char **buf)
     return 0;
 }
 
+static void state_clear(check_state *st)
+{
+    entries_free(st->clients, st->n_clients);
+    entries_free(st->stores, st->n_stores);
+    for (size_t i = 0; i < st->n_pods; i++)
+        cJSON_Delete(st->pods[i].own);
+    free(st->pods);
+    free(st->cpods.m);
+    free(st->spods.m);
+    free(st->problem);
+}
+
 int netpol_membrane_check(netpol_result *out, const netpol_world *w, const cJSON *membrane_spec,
                           const char *release_namespace, const cJSON *pods)
 {
     check_state st;
     int err = 0, first_err = 0;
     char first_msg[1024] = "";
-    size_t empty_store = (size_t)-1, empty_client = (size_t)-1;
     const member *bc = NULL, *bs = NULL;
+    const check_pod **hypo = NULL;
+    size_t n_hypo = 0;
     int bport = 0;
     netpol_verdict bv;
     char *buf = NULL;
@@ -388,23 +645,24 @@ int netpol_membrane_check(netpol_result *out, const netpol_world *w, const cJSON
         (err = entries_parse(&st.stores, &st.n_stores, membrane_spec, "stores", true)) < 0 ||
         (err = live_collect(&st, pods)) < 0)
         goto done;
-    if ((err = members_collect(&st.cpods, &st.n_cpods, &empty_client, &st, w, st.clients, st.n_clients, true,
-                               release_namespace)) < 0 ||
-        (err = members_collect(&st.spods, &st.n_spods, &empty_store, &st, w, st.stores, st.n_stores, false,
-                               release_namespace)) < 0)
+    if ((err = members_collect(&st.cpods, &st, w, false, release_namespace)) < 0 ||
+        (err = members_collect(&st.spods, &st, w, true, release_namespace)) < 0 ||
+        (err = hypothetical_collect(&hypo, &n_hypo, &st)) < 0)
         goto done;
-    out->client_pods = st.n_cpods;
-    for (size_t i = 0; i < st.n_spods; i++)
-        if (i == 0 || st.spods[i].live != st.spods[i - 1].live)
+    out->client_pods = st.cpods.n;
+    for (size_t i = 0; i < st.spods.n; i++)
+        if (i == 0 || !pod_same(&st.spods.m[i], &st.spods.m[i - 1]))
             out->store_pods++;
+    out->hypothetical_pods = n_hypo;
 
-    for (size_t c = 0; c < st.n_cpods; c++) {
-        for (size_t s = 0; s < st.n_spods; s++) {
-            const member_entry *se = &st.stores[st.spods[s].entry];
+    for (size_t c = 0; c < st.cpods.n; c++) {
+        for (size_t s = 0; s < st.spods.n; s++) {
+            const member_entry *se = &st.stores[st.spods.m[s].entry];
+            const check_pod *src = &st.pods[st.cpods.m[c].pod], *dst = &st.pods[st.spods.m[s].pod];
             for (size_t p = 0; p < se->n_ports; p++) {
                 netpol_verdict v;
-                int e = netpol_evaluate(&v, w, st.live[st.cpods[c].live].pod, st.live[st.spods[s].live].pod,
-                                        se->ports[p], "TCP");
+                int e = netpol_evaluate_flags(&v, w, src->pod, dst->pod, se->ports[p], "TCP",
+                                              dst->own ? NETPOL_DST_HYPOTHETICAL : 0);
                 out->paths_checked++;
                 if (e < 0) {
                     if (e != MB_EINVAL) {
@@ -420,8 +678,8 @@ int netpol_membrane_check(netpol_result *out, const netpol_world *w, const cJSON
                 if (!v.allowed)
                     continue;
                 if (out->paths_allowed++ == 0) {
-                    bc = &st.cpods[c];
-                    bs = &st.spods[s];
+                    bc = &st.cpods.m[c];
+                    bs = &st.spods.m[s];
                     bport = se->ports[p];
                     bv = v;
                 }
@@ -435,34 +693,28 @@ int netpol_membrane_check(netpol_result *out, const netpol_world *w, const cJSON
     }
     if (out->paths_allowed) {
         describe_breach(f, &st, bc, bs, bport, &bv, out->paths_allowed);
+        if (st.problem)
+            fprintf(f, "; also, %s", st.problem);
     } else if (first_err) {
         err = mb_error_set(first_err, "%s", first_msg);
         goto done;
-    } else if (empty_store != (size_t)-1) {
-        fputs("no live pod matches ", f);
-        store_label(f, &st.stores[empty_store], empty_store);
-        fputs(" (", f);
-        entry_describe(f, &st.stores[empty_store], release_namespace);
-        fprintf(f, "), so the membrane around it cannot be checked; fix spec.membrane.stores[%zu] or start the store",
-                empty_store);
-    } else if (st.n_cpods == 0) {
-        out->passed = true;
-        fputs("no live pod matches spec.membrane.clients (", f);
-        for (size_t i = 0; i < st.n_clients; i++) {
-            if (i)
-                fputs(" or ", f);
-            entry_describe(f, &st.clients[i], release_namespace);
-        }
-        fputs("); nothing to check", f);
+    } else if (st.problem) {
+        fputs(st.problem, f);
+    } else if (out->paths_checked == 0) {
+        /* cannot happen: every entry has a live pod, a hypothetical one or a problem */
+        fputs("no path from a client to a store pod was checked, so the membrane cannot be shown intact; check "
+              "spec.membrane",
+              f);
     } else {
         out->passed = true;
-        fprintf(f, "NetworkPolicy denies all %zu paths from %zu client pod%s to %zu store pod%s", out->paths_checked,
-                out->client_pods, out->client_pods == 1 ? "" : "s", out->store_pods, out->store_pods == 1 ? "" : "s");
+        if (out->paths_checked == 1)
+            fputs("NetworkPolicy denies the one path", f);
+        else
+            fprintf(f, "NetworkPolicy denies all %zu paths", out->paths_checked);
+        fprintf(f, " from %zu client pod%s to %zu store pod%s", out->client_pods, out->client_pods == 1 ? "" : "s",
+                out->store_pods, out->store_pods == 1 ? "" : "s");
     }
-    if (out->paths_allowed && empty_store != (size_t)-1) {
-        fputs("; also, no live pod matches ", f);
-        store_label(f, &st.stores[empty_store], empty_store);
-    }
+    hypothetical_describe(f, hypo, n_hypo);
     err = result_set(out, f, &buf);
     f = NULL;
 done:
@@ -471,21 +723,19 @@ done:
         free(buf);
     }
     if (err < 0) {
-        size_t cp = out->client_pods, sp = out->store_pods, pc = out->paths_checked;
+        size_t cp = out->client_pods, sp = out->store_pods, hp = out->hypothetical_pods, pc = out->paths_checked;
         free(out->message);
         memset(out, 0, sizeof(*out));
         out->client_pods = cp;
         out->store_pods = sp;
+        out->hypothetical_pods = hp;
         out->paths_checked = pc;
         out->passed = false;
         if (asprintf(&out->message, "the membrane cannot be checked: %s", mb_error_last()) < 0)
             out->message = NULL;
     }
-    entries_free(st.clients, st.n_clients);
-    entries_free(st.stores, st.n_stores);
-    free(st.live);
-    free(st.cpods);
-    free(st.spods);
+    free(hypo);
+    state_clear(&st);
     return err;
 }
 

@@ -460,27 +460,114 @@ static void test_membrane_client_egress_policy_that_allows_names_it(void **state
     netpol_result_dispose(&r);
 }
 
-static void test_membrane_no_client_pods_passes(void **state)
+/*
+ * Client entries that match no live pod (a selector typo, a UI scaled to
+ * zero) are evaluated with hypothetical pods carrying the labels their
+ * selectors require: with no policy that is a breach, named through the
+ * hypothetical pod; with the stores isolated it passes, saying which pods were
+ * hypothetical.
+ */
+static void test_membrane_no_client_pods_hypothetical(void **state)
 {
     (void)state;
     netpol_result r;
-    assert_int_equal(run_check(&r, "[]",
-                               "clients:\n"
-                               "  - {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kfm}},"
-                               " podSelector: {matchLabels: {app: kfm-web}}}\n"
-                               "  - {podSelector: {matchLabels: {app: shell}}}\n"
-                               "stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]\n",
-                               NULL),
+    const char *membrane = "clients:\n"
+                           "  - {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kfm}},"
+                           " podSelector: {matchLabels: {app: kfm-web}}}\n"
+                           "  - {podSelector: {matchLabels: {app: shell}}}\n"
+                           "stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]\n";
+
+    assert_int_equal(run_check(&r, "[]", membrane, NULL), 0);
+    assert_false(r.passed);
+    assert_string_equal(r.message,
+                        "hypothetical pod kfm/<app=kfm-web> (app=kfm-web) \xe2\x86\x92 kfm/postgis-0:5432 (store "
+                        "postgis) is allowed: no NetworkPolicy isolates kfm/postgis-0 for ingress and none isolates "
+                        "hypothetical pod kfm/<app=kfm-web> for egress (the first of 2 allowed paths); isolate "
+                        "kfm/postgis-0 with an Ingress NetworkPolicy in kfm that admits only the API (hypothetical "
+                        "pods, as no live pod matches their entries: kfm/<app=kfm-web>, kfm/<app=shell>)");
+    assert_int_equal(r.client_pods, 2);
+    assert_int_equal(r.store_pods, 1);
+    assert_int_equal(r.hypothetical_pods, 2);
+    assert_int_equal(r.paths_checked, 2);
+    assert_int_equal(r.paths_allowed, 2);
+    netpol_result_dispose(&r);
+
+    /* a policy that admits the hypothetical pod is named, and so is the pod */
+    assert_int_equal(run_check(&r,
+                               DENY_INGRESS_KFM
+                               "- metadata: {name: web-to-postgis, namespace: kfm}\n"
+                               "  spec:\n"
+                               "    podSelector: {matchLabels: {app: postgis}}\n"
+                               "    ingress: [{from: [{podSelector: {matchLabels: {app: kfm-web}}}]}]\n",
+                               membrane, NULL),
                      0);
+    assert_false(r.passed);
+    assert_string_equal(r.message,
+                        "hypothetical pod kfm/<app=kfm-web> (app=kfm-web) \xe2\x86\x92 kfm/postgis-0:5432 (store "
+                        "postgis) is allowed: NetworkPolicy kfm/web-to-postgis admits it into kfm/postgis-0 and no "
+                        "NetworkPolicy isolates hypothetical pod kfm/<app=kfm-web> for egress; narrow NetworkPolicy "
+                        "kfm/web-to-postgis so that it does not admit hypothetical pod kfm/<app=kfm-web> "
+                        "(hypothetical pods, as no live pod matches their entries: kfm/<app=kfm-web>, "
+                        "kfm/<app=shell>)");
+    assert_int_equal(r.paths_allowed, 1);
+    netpol_result_dispose(&r);
+
+    assert_int_equal(run_check(&r, DENY_INGRESS_KFM, membrane, NULL), 0);
     assert_true(r.passed);
-    assert_string_equal(r.message, "no live pod matches spec.membrane.clients (app=kfm-web in namespaces "
-                                   "kubernetes.io/metadata.name=kfm or app=shell in namespace kfm); nothing to check");
-    assert_int_equal(r.client_pods, 0);
-    assert_int_equal(r.paths_checked, 0);
+    assert_string_equal(r.message, "NetworkPolicy denies all 2 paths from 2 client pods to 1 store pod (hypothetical "
+                                   "pods, as no live pod matches their entries: kfm/<app=kfm-web>, kfm/<app=shell>)");
+    assert_int_equal(r.client_pods, 2);
+    assert_int_equal(r.hypothetical_pods, 2);
+    assert_int_equal(r.paths_checked, 2);
     netpol_result_dispose(&r);
 }
 
-static void test_membrane_no_store_pods_fails_closed(void **state)
+/*
+ * The UI scaled to zero: API.md's membrane with no UI pod running is judged as
+ * if one ran. A policy admitting every pod of the namespace lets it in.
+ */
+static void test_membrane_client_scaled_to_zero(void **state)
+{
+    (void)state;
+    netpol_result r;
+    cJSON *world = fixture_yaml("netpol/kfm.yaml");
+    cJSON *pods = cJSON_CreateArray(), *p;
+    cJSON_ArrayForEach(p, json_get(world, "pods", NULL)) {
+        if (strcmp(json_str(p, "metadata", "labels", "app", NULL), "kfm-ui") != 0)
+            cJSON_AddItemToArray(pods, cJSON_Duplicate(p, 1));
+    }
+    assert_int_equal(run_check(&r,
+                               DENY_INGRESS_KFM
+                               "- {metadata: {name: same-ns, namespace: kfm}, spec: {podSelector: {}, ingress: [{from: "
+                               "[{podSelector: {}}]}]}}\n",
+                               API_MEMBRANE, pods),
+                     0);
+    assert_false(r.passed);
+    assert_contains(r.message, "hypothetical pod kfm/<app=kfm-ui> (app=kfm-ui) \xe2\x86\x92 kfm/postgis-0:5432 (store "
+                               "postgis) is allowed: NetworkPolicy kfm/same-ns admits it");
+    assert_contains(r.message, "(hypothetical pod, as no live pod matches its entry: kfm/<app=kfm-ui>)");
+    assert_int_equal(r.client_pods, 1);
+    assert_int_equal(r.hypothetical_pods, 1);
+    netpol_result_dispose(&r);
+
+    /* an ipBlock never matches a hypothetical pod: it has no IP */
+    assert_int_equal(run_check(&r,
+                               DENY_INGRESS_KFM
+                               "- metadata: {name: from-cluster, namespace: kfm}\n"
+                               "  spec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: 0.0.0.0/0}},"
+                               " {ipBlock: {cidr: '::/0'}}]}]}\n",
+                               API_MEMBRANE, pods),
+                     0);
+    assert_true(r.passed);
+    assert_string_equal(r.message, "NetworkPolicy denies the one path from 1 client pod to 1 store pod (hypothetical "
+                                   "pod, as no live pod matches its entry: kfm/<app=kfm-ui>)");
+    netpol_result_dispose(&r);
+    cJSON_Delete(pods);
+    cJSON_Delete(world);
+}
+
+/* A store with no live pod is judged with a hypothetical one, not failed out of hand. */
+static void test_membrane_no_store_pods_hypothetical(void **state)
 {
     (void)state;
     netpol_result r;
@@ -491,12 +578,14 @@ static void test_membrane_no_store_pods_fails_closed(void **state)
                                "  - {name: cache, podSelector: {matchLabels: {app: redis}}, ports: [6379]}\n",
                                NULL),
                      0);
-    assert_false(r.passed);
-    assert_string_equal(r.message, "no live pod matches store cache (app=redis in namespace kfm), so the membrane "
-                                   "around it cannot be checked; fix spec.membrane.stores[1] or start the store");
+    assert_true(r.passed);
+    assert_string_equal(r.message, "NetworkPolicy denies all 4 paths from 2 client pods to 2 store pods (hypothetical "
+                                   "pod, as no live pod matches its entry: kfm/<app=redis>)");
+    assert_int_equal(r.store_pods, 2);
+    assert_int_equal(r.hypothetical_pods, 1);
     netpol_result_dispose(&r);
 
-    /* a breach is still reported first, with the empty store noted */
+    /* a breach through a live store is named first; the hypothetical store is listed */
     assert_int_equal(run_check(&r, "[]",
                                "clients: [{podSelector: {matchLabels: {app: kfm-ui}}}]\n"
                                "stores:\n"
@@ -505,8 +594,236 @@ static void test_membrane_no_store_pods_fails_closed(void **state)
                                NULL),
                      0);
     assert_false(r.passed);
+    assert_contains(r.message, "kfm/kfm-ui-7c9f (app=kfm-ui) \xe2\x86\x92 kfm/postgis-0:5432 (store postgis) is "
+                               "allowed");
+    assert_contains(r.message, "(the first of 4 allowed paths)");
+    assert_contains(r.message, "(hypothetical pod, as no live pod matches its entry: kfm/<app=redis>)");
+    netpol_result_dispose(&r);
+}
+
+/*
+ * A hypothetical store has no containers: a rule's named port is taken to
+ * match it. A policy that lets the UI in on a named port is a breach; one
+ * that lets in only the API passes.
+ */
+static void test_membrane_hypothetical_store_named_port(void **state)
+{
+    (void)state;
+    netpol_result r;
+    const char *membrane = "clients: [{podSelector: {matchLabels: {app: kfm-ui}}}]\n"
+                           "stores: [{name: cache, podSelector: {matchExpressions: [{key: app, operator: In, values:"
+                           " [redis, valkey]}, {key: role, operator: Exists}]}, ports: [6379]}]\n";
+    const char *ui_in = DENY_INGRESS_KFM
+        "- metadata: {name: cache-clients, namespace: kfm}\n"
+        "  spec:\n"
+        "    podSelector: {matchLabels: {app: redis}}\n"
+        "    ingress: [{from: [{podSelector: {matchLabels: {app: kfm-ui}}}], ports: [{port: redis}]}]\n";
+    cJSON *world = fixture_yaml("netpol/kfm.yaml");
+    cJSON *pods = cJSON_Duplicate(json_get(world, "pods", NULL), 1);
+
+    assert_int_equal(run_check(&r, ui_in, membrane, NULL), 0);
+    assert_false(r.passed);
+    assert_string_equal(r.message,
+                        "kfm/kfm-ui-7c9f (app=kfm-ui) \xe2\x86\x92 hypothetical pod kfm/<app=redis,role=membrane-"
+                        "hypothetical>:6379 (store cache) is allowed: NetworkPolicy kfm/cache-clients admits it into "
+                        "hypothetical pod kfm/<app=redis,role=membrane-hypothetical> and no NetworkPolicy isolates "
+                        "kfm/kfm-ui-7c9f for egress (the first of 2 allowed paths); narrow NetworkPolicy "
+                        "kfm/cache-clients so that it does not admit kfm/kfm-ui-7c9f (hypothetical pod, as no live "
+                        "pod matches its entry: kfm/<app=redis,role=membrane-hypothetical>)");
+    assert_int_equal(r.store_pods, 1);
+    assert_int_equal(r.hypothetical_pods, 1);
+    netpol_result_dispose(&r);
+
+    /* the same policy and a live cache pod without a port named redis: the named port matches nothing */
+    cJSON_AddItemToArray(pods, fixture_yaml_text("{metadata: {name: redis-0, namespace: kfm, labels: {app: redis,"
+                                                 " role: primary}}, spec: {containers: [{name: redis, ports: [{name:"
+                                                 " tcp, containerPort: 6379}]}]}, status: {phase: Running}}"));
+    assert_int_equal(run_check(&r, ui_in, membrane, pods), 0);
+    assert_true(r.passed);
+    assert_string_equal(r.message, "NetworkPolicy denies all 2 paths from 2 client pods to 1 store pod");
+    netpol_result_dispose(&r);
+
+    assert_int_equal(run_check(&r,
+                               DENY_INGRESS_KFM
+                               "- metadata: {name: cache-from-api, namespace: kfm}\n"
+                               "  spec:\n"
+                               "    podSelector: {matchLabels: {app: redis}}\n"
+                               "    ingress: [{from: [{podSelector: {matchLabels: {app: kfm-api}}}],"
+                               " ports: [{port: redis}]}]\n",
+                               membrane, NULL),
+                     0);
+    assert_true(r.passed);
+    assert_string_equal(r.message, "NetworkPolicy denies all 2 paths from 2 client pods to 1 store pod (hypothetical "
+                                   "pod, as no live pod matches its entry: kfm/<app=redis,role=membrane-hypothetical>)");
+    netpol_result_dispose(&r);
+    cJSON_Delete(pods);
+    cJSON_Delete(world);
+}
+
+/* Live pods where an entry has them, hypothetical ones only for the entries that have none. */
+static void test_membrane_live_and_hypothetical_mixed(void **state)
+{
+    (void)state;
+    netpol_result r;
+    assert_int_equal(run_check(&r, DENY_INGRESS_KFM,
+                               "clients:\n"
+                               "  - {podSelector: {matchLabels: {app: kfm-ui}}}\n"
+                               "  - {podSelector: {matchExpressions: [{key: app, operator: In, values: [kfm-ui]}]}}\n"
+                               "  - {podSelector: {matchLabels: {app: kfm-web}}}\n"
+                               "stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]\n",
+                               NULL),
+                     0);
+    assert_true(r.passed);
+    /* clients[1] matches the live UI pods clients[0] took: it gets no hypothetical pod */
+    assert_string_equal(r.message, "NetworkPolicy denies all 3 paths from 3 client pods to 1 store pod (hypothetical "
+                                   "pod, as no live pod matches its entry: kfm/<app=kfm-web>)");
+    assert_int_equal(r.client_pods, 3);
+    assert_int_equal(r.hypothetical_pods, 1);
+    netpol_result_dispose(&r);
+
+    /* a hypothetical client and a hypothetical store with the same labels are one pod */
+    assert_int_equal(run_check(&r, DENY_INGRESS_KFM,
+                               "clients: [{podSelector: {matchLabels: {app: cache}}}]\n"
+                               "stores: [{name: cache, podSelector: {matchLabels: {app: cache}}, ports: [6379]}]\n",
+                               NULL),
+                     0);
+    assert_false(r.passed);
+    assert_string_equal(r.message,
+                        "hypothetical pod kfm/<app=cache> (app=cache) \xe2\x86\x92 hypothetical pod kfm/<app=cache>:6379 "
+                        "(store cache) is allowed: hypothetical pod kfm/<app=cache> is both a client and a store pod, "
+                        "and a pod's traffic to itself is never filtered; make the client and store selectors pick "
+                        "different pods (hypothetical pod, as no live pod matches its entry: kfm/<app=cache>)");
+    assert_int_equal(r.hypothetical_pods, 1);
+    netpol_result_dispose(&r);
+
+    /* a store entry matches live pods only, never a client's hypothetical pod: it gets its own in every namespace */
+    assert_int_equal(run_check(&r, DENY_INGRESS_KFM,
+                               "clients: [{podSelector: {matchLabels: {app: cache}}}]\n"
+                               "stores: [{name: cache, namespaceSelector: {}, podSelector: {matchLabels: {app: cache}},"
+                               " ports: [6379]}]\n",
+                               NULL),
+                     0);
+    assert_false(r.passed);
+    assert_int_equal(r.client_pods, 1);
+    assert_int_equal(r.store_pods, 5);
+    assert_int_equal(r.hypothetical_pods, 5);
+    assert_int_equal(r.paths_checked, 5);
+    assert_int_equal(r.paths_allowed, 5); /* kfm/<app=cache> to itself, and the four namespaces without policies */
+    assert_contains(r.message, "hypothetical pod kfm/<app=cache> is both a client and a store pod");
+    assert_contains(r.message, "(hypothetical pods, as no live pod matches their entries: kfm/<app=cache>, "
+                               "kfm-data/<app=cache>, partner-a/<app=cache>, partner-b/<app=cache>, tools/<app=cache>)");
+    netpol_result_dispose(&r);
+}
+
+/*
+ * A client entry with only a namespaceSelector and no live pod: a
+ * hypothetical pod without labels in every namespace it selects.
+ */
+static void test_membrane_hypothetical_in_every_selected_namespace(void **state)
+{
+    (void)state;
+    netpol_result r;
+    const char *membrane = "clients:\n"
+                           "  - {namespaceSelector: {matchLabels: {audience: external}}}\n"
+                           "  - {namespaceSelector: {matchExpressions: [{key: audience, operator: Exists}]},"
+                           " podSelector: {matchLabels: {app: portal}}}\n"
+                           "stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]\n";
+
+    assert_int_equal(run_check(&r, DENY_INGRESS_KFM, membrane, NULL), 0);
+    assert_true(r.passed);
+    assert_string_equal(r.message, "NetworkPolicy denies all 4 paths from 4 client pods to 1 store pod (hypothetical "
+                                   "pods, as no live pod matches their entries: partner-a/<app=portal>, "
+                                   "partner-a/<no labels>, partner-b/<app=portal>, partner-b/<no labels>)");
+    assert_int_equal(r.client_pods, 4);
+    assert_int_equal(r.hypothetical_pods, 4);
+    netpol_result_dispose(&r);
+
+    /* partner-b is let in: its hypothetical pods are the breach, partner-a's are not */
+    assert_int_equal(run_check(&r,
+                               DENY_INGRESS_KFM
+                               "- metadata: {name: from-partner-b, namespace: kfm}\n"
+                               "  spec:\n"
+                               "    podSelector: {matchLabels: {app: postgis}}\n"
+                               "    ingress: [{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: "
+                               "partner-b}}}]}]\n",
+                               membrane, NULL),
+                     0);
+    assert_false(r.passed);
+    assert_int_equal(r.paths_allowed, 2);
+    assert_contains(r.message, "hypothetical pod partner-b/<app=portal> (app=portal) \xe2\x86\x92 kfm/postgis-0:5432 "
+                               "(store postgis) is allowed: NetworkPolicy kfm/from-partner-b admits it into "
+                               "kfm/postgis-0 and no NetworkPolicy isolates hypothetical pod partner-b/<app=portal> for "
+                               "egress (the first of 2 allowed paths)");
+    netpol_result_dispose(&r);
+}
+
+/* An entry no pod could match fails the check, naming the entry and the field to fix. */
+static void test_membrane_entry_no_pod_could_match(void **state)
+{
+    (void)state;
+    netpol_result r;
+    const char *postgis = "stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]\n";
+    char text[1024];
+
+    snprintf(text, sizeof(text),
+             "clients:\n"
+             "  - {podSelector: {matchLabels: {app: kfm-ui}}}\n"
+             "  - {podSelector: {matchLabels: {app: a}, matchExpressions: [{key: app, operator: In, values: [b]}]}}\n"
+             "%s",
+             postgis);
+    assert_int_equal(run_check(&r, DENY_INGRESS_KFM, text, NULL), 0);
+    assert_false(r.passed);
+    assert_string_equal(r.message, "no live pod matches spec.membrane.clients[1] (app=a,app in (b) in namespace kfm), "
+                                   "and no pod could: no labels can satisfy its podSelector, so the membrane cannot be "
+                                   "checked for it; fix spec.membrane.clients[1].podSelector");
+    assert_int_equal(r.client_pods, 2);
+    netpol_result_dispose(&r);
+
+    /* after a breach, the entry is still named */
+    assert_int_equal(run_check(&r, "[]", text, NULL), 0);
+    assert_false(r.passed);
     assert_contains(r.message, "kfm/kfm-ui-7c9f (app=kfm-ui) \xe2\x86\x92 kfm/postgis-0:5432");
-    assert_contains(r.message, "; also, no live pod matches stores[1]");
+    assert_contains(r.message, "; also, no live pod matches spec.membrane.clients[1] (app=a,app in (b) in namespace "
+                               "kfm), and no pod could");
+    netpol_result_dispose(&r);
+
+    snprintf(text, sizeof(text), "clients: [{namespaceSelector: {matchLabels: {team: nobody}}}]\n%s", postgis);
+    assert_int_equal(run_check(&r, DENY_INGRESS_KFM, text, NULL), 0);
+    assert_false(r.passed);
+    assert_string_equal(r.message, "no live pod matches spec.membrane.clients[0] (every pod in namespaces team=nobody), "
+                                   "and no pod could: its namespaceSelector matches no Namespace, so the membrane cannot "
+                                   "be checked for it; fix spec.membrane.clients[0].namespaceSelector or create a "
+                                   "Namespace it selects");
+    assert_int_equal(r.paths_checked, 0);
+    netpol_result_dispose(&r);
+
+    assert_int_equal(run_check(&r, DENY_INGRESS_KFM,
+                               "clients: [{podSelector: {matchLabels: {app: kfm-ui}}}]\n"
+                               "stores:\n"
+                               "  - {name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}\n"
+                               "  - {name: cache, namespaceSelector: {matchLabels: {tier: cache}},"
+                               " podSelector: {matchLabels: {app: redis}}, ports: [6379]}\n"
+                               "  - {podSelector: {matchExpressions: [{key: app, operator: Exists},"
+                               " {key: app, operator: DoesNotExist}]}, ports: [1]}\n",
+                               NULL),
+                     0);
+    assert_false(r.passed);
+    assert_string_equal(r.message, "no live pod matches store cache (spec.membrane.stores[1]: app=redis in namespaces "
+                                   "tier=cache), and no pod could: its namespaceSelector matches no Namespace, so the "
+                                   "membrane cannot be checked for it; fix spec.membrane.stores[1].namespaceSelector or "
+                                   "create a Namespace it selects");
+    netpol_result_dispose(&r);
+
+    assert_int_equal(run_check(&r, DENY_INGRESS_KFM,
+                               "clients: [{podSelector: {matchLabels: {app: kfm-ui}}}]\n"
+                               "stores: [{podSelector: {matchExpressions: [{key: app, operator: Exists},"
+                               " {key: app, operator: DoesNotExist}]}, ports: [1]}]\n",
+                               NULL),
+                     0);
+    assert_false(r.passed);
+    assert_string_equal(r.message, "no live pod matches spec.membrane.stores[0] (app,!app in namespace kfm), and no pod "
+                                   "could: no labels can satisfy its podSelector, so the membrane cannot be checked for "
+                                   "it; fix spec.membrane.stores[0].podSelector");
     netpol_result_dispose(&r);
 }
 
@@ -690,8 +1007,13 @@ int main(void)
         cmocka_unit_test(test_membrane_policy_admitting_only_the_api_is_intact),
         cmocka_unit_test(test_membrane_client_egress_deny_only_is_intact),
         cmocka_unit_test(test_membrane_client_egress_policy_that_allows_names_it),
-        cmocka_unit_test(test_membrane_no_client_pods_passes),
-        cmocka_unit_test(test_membrane_no_store_pods_fails_closed),
+        cmocka_unit_test(test_membrane_no_client_pods_hypothetical),
+        cmocka_unit_test(test_membrane_client_scaled_to_zero),
+        cmocka_unit_test(test_membrane_no_store_pods_hypothetical),
+        cmocka_unit_test(test_membrane_hypothetical_store_named_port),
+        cmocka_unit_test(test_membrane_live_and_hypothetical_mixed),
+        cmocka_unit_test(test_membrane_hypothetical_in_every_selected_namespace),
+        cmocka_unit_test(test_membrane_entry_no_pod_could_match),
         cmocka_unit_test(test_membrane_stores_in_other_namespaces_and_ports),
         cmocka_unit_test(test_membrane_client_that_is_a_store_pod),
         cmocka_unit_test(test_membrane_host_network_store),

@@ -2,7 +2,8 @@
  * Allocation-failure torture of the pure parts of verify (test/support/
  * torture.h): label selectors, the NetworkPolicy evaluator over every case of
  * test/fixtures/netpol/cases.yaml (world building and every expected verdict,
- * the cases that must be refused included), the membrane-networkpolicy check,
+ * the cases that must be refused included), the membrane-networkpolicy check
+ * (live and hypothetical pods, and entries no pod could match),
  * and the contract's base URL. Every run that succeeds gives the same
  * verdicts and messages as the unhindered one. (The contract checks judge
  * answers inside libcurl transfers: they are not pure, and not here.)
@@ -192,8 +193,8 @@ static int membrane_run(void *arg)
     if (err < 0) /* the message is then a copy of the error's, when there was memory for it */
         tprintf(&m->t, "error %s\n", mb_error_last());
     else
-        tprintf(&m->t, "%d %s %zu %zu %zu %zu\n", m->r.passed, m->r.message ? m->r.message : "-", m->r.client_pods,
-                m->r.store_pods, m->r.paths_checked, m->r.paths_allowed);
+        tprintf(&m->t, "%d %s %zu %zu %zu %zu %zu\n", m->r.passed, m->r.message ? m->r.message : "-", m->r.client_pods,
+                m->r.store_pods, m->r.hypothetical_pods, m->r.paths_checked, m->r.paths_allowed);
     return m->rc = err;
 }
 
@@ -250,6 +251,42 @@ static void test_membrane_check(void **state)
                      API_MEMBRANE, 0);
     /* an invalid spec is refused, saying why */
     membrane_torture(world, "[]", "clients: [{}]\nstores: [{name: x, ports: [1]}]\n", MB_EINVAL);
+    /*
+     * entries no live pod matches: hypothetical clients in several namespaces
+     * and in the release namespace, a hypothetical store let in on a named
+     * port (a breach), next to live pods
+     */
+    membrane_torture(world,
+                     "- {metadata: {name: default-deny, namespace: kfm}, spec: {podSelector: {}, policyTypes: [Ingress]}}\n"
+                     "- {metadata: {name: cache-in, namespace: kfm}, spec: {podSelector: {matchLabels: {app: redis}},"
+                     " ingress: [{from: [{namespaceSelector: {matchLabels: {audience: external}}}],"
+                     " ports: [{port: redis}]}]}}\n",
+                     "clients:\n"
+                     "  - {podSelector: {matchLabels: {app: kfm-ui}}}\n"
+                     "  - {namespaceSelector: {matchLabels: {audience: external}}}\n"
+                     "  - {podSelector: {matchExpressions: [{key: app, operator: In, values: [kfm-web]},"
+                     " {key: tier, operator: Exists}]}}\n"
+                     "stores:\n"
+                     "  - {name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}\n"
+                     "  - {name: cache, podSelector: {matchLabels: {app: redis}}, ports: [6379]}\n",
+                     0);
+    /* the same, denied: a pass that lists the hypothetical pods */
+    membrane_torture(world,
+                     "- {metadata: {name: default-deny, namespace: kfm}, spec: {podSelector: {}, policyTypes: [Ingress]}}\n",
+                     "clients:\n"
+                     "  - {podSelector: {matchLabels: {app: kfm-ui}}}\n"
+                     "  - {namespaceSelector: {matchLabels: {audience: external}}}\n"
+                     "stores: [{name: cache, podSelector: {matchLabels: {app: redis}}, ports: [6379]}]\n",
+                     0);
+    /* entries no pod could match: an unsatisfiable podSelector, a namespaceSelector without a Namespace */
+    membrane_torture(world, "[]",
+                     "clients:\n"
+                     "  - {podSelector: {matchLabels: {app: kfm-ui}}}\n"
+                     "  - {podSelector: {matchExpressions: [{key: app, operator: Exists},"
+                     " {key: app, operator: DoesNotExist}]}}\n"
+                     "stores: [{name: cache, namespaceSelector: {matchLabels: {tier: none}}, podSelector: {matchLabels:"
+                     " {app: redis}}, ports: [6379]}]\n",
+                     0);
     cJSON_Delete(world);
 }
 
