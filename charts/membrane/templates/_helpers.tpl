@@ -77,7 +77,11 @@ manifests/rbac.yaml (test/integration/test_install.sh compares what each grants)
   verbs: [create, patch]
 {{- end -}}
 
-{{/* Cluster-wide reads for the membrane checks, and SubjectAccessReviews. */}}
+{{/*
+Cluster-wide reads for the membrane checks, and the membrane-rbac reviews:
+SubjectAccessReviews cluster-wide and LocalSubjectAccessReviews in every
+namespace (a RoleBinding anywhere could grant the API's ServiceAccount).
+*/}}
 {{- define "membrane.clusterRules" -}}
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
@@ -86,6 +90,6 @@ manifests/rbac.yaml (test/integration/test_install.sh compares what each grants)
   resources: [namespaces]
   verbs: [get, list, watch]
 - apiGroups: [authorization.k8s.io]
-  resources: [subjectaccessreviews]
+  resources: [subjectaccessreviews, localsubjectaccessreviews]
   verbs: [create]
 {{- end -}}
