@@ -228,7 +228,7 @@ rbac_matrix() { # label ns-where-writes-are-allowed
   can "$l" no update deployments.apps "$w"
   can "$l" no delete deployments.apps "$w"
   can "$l" no create deployments.apps "$w"
-  can "$l" yes list replicasets.apps "$w"
+  can "$l" no list replicasets.apps "$w"
   can "$l" no patch replicasets.apps "$w"
   can "$l" yes create pods "$w"
   can "$l" yes delete pods "$w"

@@ -53,9 +53,6 @@ manifests/rbac.yaml (test/integration/test_install.sh compares what each grants)
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, patch]
-- apiGroups: [apps]
-  resources: [replicasets]
-  verbs: [get, list, watch]
 # create/delete: the short-lived membrane probe Pod. RBAC cannot restrict create
 # by name, so this allows creating any Pod where the rule applies.
 - apiGroups: [""]
