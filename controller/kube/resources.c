@@ -17,6 +17,8 @@ const kube_resource KUBE_NETWORKPOLICIES = {"networking.k8s.io", "v1", "networkp
 const kube_resource KUBE_LEASES = {"coordination.k8s.io", "v1", "leases", "Lease", true};
 const kube_resource KUBE_SUBJECTACCESSREVIEWS = {"authorization.k8s.io", "v1", "subjectaccessreviews",
                                                  "SubjectAccessReview", false};
+const kube_resource KUBE_LOCALSUBJECTACCESSREVIEWS = {"authorization.k8s.io", "v1", "localsubjectaccessreviews",
+                                                      "LocalSubjectAccessReview", true};
 const kube_resource KUBE_CUSTOMRESOURCEDEFINITIONS = {"apiextensions.k8s.io", "v1",
                                                       "customresourcedefinitions",
                                                       "CustomResourceDefinition", false};

@@ -684,6 +684,11 @@ static void judge_datasets(verdict *v, const call *c)
         }
         i++;
     }
+    if (i == 0) {
+        say(v, false, "%s %s answered 200 with an empty items array: the API listed no datasets, so there is nothing "
+            "to show it serves; publish at least one dataset before releasing", c->method, c->path);
+        goto done;
+    }
     say(v, true, "200 with %zu %s", i, plural(i, "dataset", "datasets"));
 done:
     cJSON_Delete(b);
@@ -780,6 +785,25 @@ static void judge_evidence(verdict *v, const call *c)
     cJSON_Delete(b);
 }
 
+/*
+ * The index of the first element of citations that is not a non-empty string
+ * or a non-empty object, or -1 when every one is; what it is, in *what.
+ */
+static int citation_bad(const cJSON *cites, char *what, size_t len)
+{
+    const cJSON *e;
+    int i = 0;
+    cJSON_ArrayForEach(e, cites) {
+        if (!(cJSON_IsString(e) && e->valuestring[0]) && !(cJSON_IsObject(e) && e->child)) {
+            snprintf(what, len, "%s", cJSON_IsString(e) ? "an empty string" : cJSON_IsObject(e) ? "an empty object"
+                                                                                                 : json_kind(e));
+            return i;
+        }
+        i++;
+    }
+    return -1;
+}
+
 static void judge_focus(verdict *v, const call *c)
 {
     cJSON *b = NULL;
@@ -790,7 +814,9 @@ static void judge_focus(verdict *v, const call *c)
     const cJSON *cites = cJSON_GetObjectItemCaseSensitive(b, "citations");
     const cJSON *abstained = cJSON_GetObjectItemCaseSensitive(b, "abstained");
     bool has_audit = cJSON_IsString(audit) && audit->valuestring[0];
-    bool cited = cJSON_IsArray(cites) && cJSON_GetArraySize(cites) > 0;
+    char bad_what[32];
+    int bad = cJSON_IsArray(cites) ? citation_bad(cites, bad_what, sizeof(bad_what)) : -1;
+    bool cited = cJSON_IsArray(cites) && cJSON_GetArraySize(cites) > 0 && bad < 0;
     bool abstain = cJSON_IsTrue(abstained);
     char audit_why[64];
 
@@ -801,10 +827,13 @@ static void judge_focus(verdict *v, const call *c)
     else
         snprintf(audit_why, sizeof(audit_why), "has audit_ref as %s, expected a non-empty string", json_kind(audit));
     if (!cited && !abstain) {
-        char why[128];
+        char why[192];
         if (cites && !cJSON_IsArray(cites))
             snprintf(why, sizeof(why), "answer has citations as %s, not an array, and did not abstain",
                      json_kind(cites));
+        else if (bad >= 0)
+            snprintf(why, sizeof(why), "answer has citations[%d] as %s, expected a non-empty string or object "
+                     "naming a source, and did not abstain", bad, bad_what);
         else
             snprintf(why, sizeof(why), "answer has no citations and did not abstain");
         if (has_audit)

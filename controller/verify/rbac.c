@@ -1,112 +1,342 @@
 /*
- * One SubjectAccessReview per forbidden action, as the ServiceAccount itself
- * (its user name and its groups), so RoleBindings to the ServiceAccount or
- * to system:serviceaccounts both count. Every action must be denied.
+ * The membrane-rbac reviews. Every forbidden action is asked of the apiserver
+ * as the ServiceAccount itself (its user name and its groups, so bindings to
+ * the ServiceAccount, to system:serviceaccounts[:<ns>] or to
+ * system:authenticated all count): once cluster-wide (a SubjectAccessReview,
+ * which ClusterRoleBindings answer) and once in every existing namespace (a
+ * LocalSubjectAccessReview, which that namespace's RoleBindings answer too),
+ * since a RoleBinding in any one namespace is enough to breach the membrane.
+ * Secrets are asked about in every namespace but the ServiceAccount's own;
+ * everything else in every namespace. The few actions whose authorization the
+ * apiserver only ever asks cluster-wide (impersonating users and groups,
+ * escalating ClusterRoles) are asked cluster-wide only. The reviews run on a
+ * small bounded pool of threads over the synchronous client (the calling
+ * thread is one of them); every review must be made and must deny.
  */
 #include "verify/rbac.h"
 #include "util/error.h"
 #include "util/json.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+/* At most this many reviews are in flight at once. */
+#define RBAC_INFLIGHT 8
+
 typedef struct {
-    const char *verb, *resource, *subresource;
-    bool other_namespace; /* in a namespace other than the ServiceAccount's; else in its own */
-    bool cluster_wide;    /* namespace "" : every namespace */
-    const char *what;     /* for the message */
+    const char *verb, *group, *resource, *subresource;
+    bool own_namespace; /* asked in the ServiceAccount's own namespace too */
+    bool cluster_only;  /* the apiserver authorizes it cluster-wide only */
 } forbidden_action;
 
 static const forbidden_action actions[] = {
-    {"get", "secrets", NULL, false, true, "get Secrets in every namespace"},
-    {"list", "secrets", NULL, false, true, "list Secrets in every namespace"},
-    {"get", "secrets", NULL, true, false, "get Secrets in namespace %s"},
-    {"list", "secrets", NULL, true, false, "list Secrets in namespace %s"},
-    {"create", "pods", "exec", false, false, "create pods/exec in its namespace %s"},
+    {"get", "", "secrets", NULL, false, false},
+    {"list", "", "secrets", NULL, false, false},
+    {"watch", "", "secrets", NULL, false, false},
+    {"create", "", "pods", "exec", true, false},
+    {"create", "", "pods", "attach", true, false},
+    {"create", "", "pods", "portforward", true, false},
+    {"create", "", "serviceaccounts", "token", true, false},
+    {"impersonate", "", "users", NULL, true, true},
+    {"impersonate", "", "groups", NULL, true, true},
+    {"impersonate", "", "serviceaccounts", NULL, true, false},
+    {"escalate", "rbac.authorization.k8s.io", "roles", NULL, true, false},
+    {"bind", "rbac.authorization.k8s.io", "roles", NULL, true, false},
+    {"escalate", "rbac.authorization.k8s.io", "clusterroles", NULL, true, true},
+    /* a RoleBinding to a ClusterRole is authorized as bind on clusterroles in its namespace */
+    {"bind", "rbac.authorization.k8s.io", "clusterroles", NULL, true, false},
 };
 
-/* A namespace that is not the ServiceAccount's, to ask about. */
-static const char *other_namespace(const char *ns)
+#define N_ACTIONS (sizeof(actions) / sizeof(*actions))
+
+/* One review: what is asked, and what came back. */
+typedef struct {
+    const forbidden_action *a;
+    const char *ns; /* NULL: cluster-wide; borrowed from the namespace list */
+    int err;        /* < 0: the review could not be made */
+    bool allowed;
+    char *detail;   /* the authorizer's reason, or why the review could not be made; owned, may be NULL */
+} rbac_review;
+
+typedef struct {
+    kube_client *client;
+    const char *user, *group; /* system:serviceaccount:<ns>:<sa>, system:serviceaccounts:<ns> */
+    rbac_review *reviews;
+    size_t n;
+    atomic_size_t next;
+} rbac_pool;
+
+/* "pods/exec", "roles.rbac.authorization.k8s.io" */
+static void rbac_resource_format(char *buf, size_t len, const forbidden_action *a)
 {
-    return strcmp(ns, "kube-system") == 0 ? "default" : "kube-system";
+    snprintf(buf, len, "%s%s%s%s%s", a->resource, a->subresource ? "/" : "", a->subresource ? a->subresource : "",
+             a->group[0] ? "." : "", a->group);
 }
 
-static int review(bool *allowed, char *reason, size_t len, kube_client *c, const char *ns, const char *sa,
-                  const forbidden_action *a)
+static cJSON *rbac_review_body(const rbac_pool *p, const rbac_review *rv)
 {
-    char user[600], g2[600];
-    cJSON *body = NULL, *res = NULL;
-    int err = 0;
-    const char *target_ns = a->cluster_wide ? "" : a->other_namespace ? other_namespace(ns) : ns;
-
-    snprintf(user, sizeof(user), "system:serviceaccount:%s:%s", ns, sa);
-    snprintf(g2, sizeof(g2), "system:serviceaccounts:%s", ns);
-    body = cJSON_CreateObject();
+    cJSON *body = cJSON_CreateObject();
     cJSON *spec = json_ensure_object(body, "spec", NULL);
     cJSON *ra = json_ensure_object(spec, "resourceAttributes", NULL);
-    cJSON *groups = cJSON_AddArrayToObject(spec, "groups");
-    if (!ra || !groups || json_set_str(body, "apiVersion", "authorization.k8s.io/v1") < 0 ||
-        json_set_str(body, "kind", "SubjectAccessReview") < 0 || json_set_str(spec, "user", user) < 0 ||
-        json_set_str(ra, "namespace", target_ns) < 0 || json_set_str(ra, "verb", a->verb) < 0 ||
+    cJSON *groups = spec ? cJSON_AddArrayToObject(spec, "groups") : NULL;
+    const forbidden_action *a = rv->a;
+
+    if (!body || !ra || !groups ||
+        json_set_str(body, "apiVersion", "authorization.k8s.io/v1") < 0 ||
+        json_set_str(body, "kind", rv->ns ? "LocalSubjectAccessReview" : "SubjectAccessReview") < 0 ||
+        (rv->ns && json_set_str(json_ensure_object(body, "metadata", NULL), "namespace", rv->ns) < 0) ||
+        json_set_str(spec, "user", p->user) < 0 || json_set_str(ra, "namespace", rv->ns ? rv->ns : "") < 0 ||
+        json_set_str(ra, "verb", a->verb) < 0 || json_set_str(ra, "group", a->group) < 0 ||
         json_set_str(ra, "resource", a->resource) < 0 ||
-        (a->subresource && json_set_str(ra, "subresource", a->subresource) < 0)) {
+        (a->subresource && json_set_str(ra, "subresource", a->subresource) < 0) ||
+        !cJSON_AddItemToArray(groups, cJSON_CreateString("system:serviceaccounts")) ||
+        !cJSON_AddItemToArray(groups, cJSON_CreateString(p->group)) ||
+        !cJSON_AddItemToArray(groups, cJSON_CreateString("system:authenticated"))) {
+        cJSON_Delete(body);
+        return NULL;
+    }
+    return body;
+}
+
+/* Makes one review and records its outcome in rv; the message of a failure is kept in rv->detail. */
+static void rbac_review_make(rbac_pool *p, rbac_review *rv)
+{
+    cJSON *body = rbac_review_body(p, rv), *res = NULL;
+    const cJSON *allowed;
+    const char *reason, *eval;
+    int err = 0;
+
+    if (!body) {
         err = mb_error_set(MB_ENOMEM, "out of memory");
         goto done;
     }
-    cJSON_AddItemToArray(groups, cJSON_CreateString("system:serviceaccounts"));
-    cJSON_AddItemToArray(groups, cJSON_CreateString(g2));
-    cJSON_AddItemToArray(groups, cJSON_CreateString("system:authenticated"));
-    if ((err = kube_create(&res, c, &KUBE_SUBJECTACCESSREVIEWS, NULL, body)) < 0)
+    if ((err = kube_create(&res, p->client, rv->ns ? &KUBE_LOCALSUBJECTACCESSREVIEWS : &KUBE_SUBJECTACCESSREVIEWS,
+                           rv->ns, body)) < 0)
         goto done;
-    *allowed = json_bool(false, res, "status", "allowed", NULL);
-    snprintf(reason, len, "%s", json_str(res, "status", "reason", NULL) ? json_str(res, "status", "reason", NULL) : "");
+    allowed = json_get(res, "status", "allowed", NULL);
+    if (!cJSON_IsBool(allowed)) {
+        err = mb_error_set(MB_EJSON, "the answer carries no status.allowed");
+        goto done;
+    }
+    eval = json_str(res, "status", "evaluationError", NULL);
+    if (!cJSON_IsTrue(allowed) && eval && *eval) {
+        err = mb_error_set(MB_ERROR, "the authorizer could not evaluate it: %s", eval);
+        goto done;
+    }
+    rv->allowed = cJSON_IsTrue(allowed);
+    reason = json_str(res, "status", "reason", NULL);
+    if (rv->allowed && reason && *reason && !(rv->detail = strdup(reason)))
+        err = mb_error_set(MB_ENOMEM, "out of memory");
 done:
+    if (err < 0) {
+        rv->err = err;
+        rv->detail = strdup(mb_error_last()); /* NULL when out of memory: the message then says so */
+    }
     cJSON_Delete(body);
     cJSON_Delete(res);
-    return err;
+}
+
+static void *rbac_pool_work(void *arg)
+{
+    rbac_pool *p = arg;
+    size_t i;
+    while ((i = atomic_fetch_add(&p->next, 1)) < p->n)
+        rbac_review_make(p, &p->reviews[i]);
+    return NULL;
+}
+
+/* Runs every review, at most RBAC_INFLIGHT at once; a thread that cannot be started leaves its share to the rest. */
+static void rbac_pool_run(rbac_pool *p)
+{
+    pthread_t threads[RBAC_INFLIGHT - 1];
+    size_t started = 0;
+
+    for (size_t i = 0; i < RBAC_INFLIGHT - 1 && i + 1 < p->n; i++) {
+        if (pthread_create(&threads[started], NULL, rbac_pool_work, p) != 0)
+            break;
+        started++;
+    }
+    rbac_pool_work(p);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+}
+
+static int rbac_namespace_cmp(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/*
+ * The reviews to make, in the order breaches are reported: cluster-wide ones
+ * first, then namespace by namespace (sorted), each in the actions' order.
+ */
+static int rbac_reviews_plan(rbac_review **out, size_t *n_out, const char **names, size_t n_names, const char *own)
+{
+    rbac_review *r = calloc(N_ACTIONS * (n_names + 1), sizeof(*r));
+    size_t n = 0;
+
+    *out = NULL;
+    *n_out = 0;
+    if (!r)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < N_ACTIONS; i++)
+        r[n++] = (rbac_review){.a = &actions[i]};
+    for (size_t k = 0; k < n_names; k++) {
+        for (size_t i = 0; i < N_ACTIONS; i++) {
+            if (actions[i].cluster_only || (!actions[i].own_namespace && strcmp(names[k], own) == 0))
+                continue;
+            r[n++] = (rbac_review){.a = &actions[i], .ns = names[k]};
+        }
+    }
+    *out = r;
+    *n_out = n;
+    return 0;
+}
+
+/*
+ * The names of every namespace, sorted (borrowed from list); fails when the
+ * list cannot be read or does not hold the ServiceAccount's own namespace
+ * (then it cannot be the whole list).
+ */
+static int rbac_namespaces_names(const char ***out, size_t *n_out, const cJSON *list, const char *own)
+{
+    const cJSON *items = cJSON_GetObjectItem(list, "items"), *it;
+    const char **names = NULL;
+    size_t n = 0;
+    bool has_own = false;
+
+    *out = NULL;
+    *n_out = 0;
+    if (!cJSON_IsArray(items))
+        return mb_error_set(MB_EJSON, "the namespace list has no items");
+    if (!(names = calloc((size_t)cJSON_GetArraySize(items) + 1, sizeof(*names))))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    cJSON_ArrayForEach(it, items) {
+        const char *name = json_str(it, "metadata", "name", NULL);
+        if (!name || !*name) {
+            free(names);
+            return mb_error_set(MB_EJSON, "a listed namespace has no metadata.name");
+        }
+        has_own = has_own || strcmp(name, own) == 0;
+        names[n++] = name;
+    }
+    if (!has_own) {
+        free(names);
+        return mb_error_set(MB_ENOTFOUND, "the namespace list does not hold the ServiceAccount's namespace %s, so it is not the whole list", own);
+    }
+    qsort(names, n, sizeof(*names), rbac_namespace_cmp);
+    *out = names;
+    *n_out = n;
+    return 0;
+}
+
+/* "in namespace x" or "in every namespace (cluster-wide)" */
+static void rbac_where_format(char *buf, size_t len, const rbac_review *rv)
+{
+    if (rv->ns)
+        snprintf(buf, len, "in namespace %s", rv->ns);
+    else if (rv->a->cluster_only)
+        snprintf(buf, len, "cluster-wide");
+    else
+        snprintf(buf, len, "in every namespace (cluster-wide)");
+}
+
+/* The check's verdict from the finished reviews: the first breach, else the first review not made, else a pass. */
+static bool rbac_verdict(char *msg, size_t len, const rbac_review *r, size_t n, const char *ns, const char *sa,
+                         size_t n_namespaces)
+{
+    const rbac_review *breach = NULL, *unasked = NULL;
+    size_t n_breach = 0, n_unasked = 0;
+    char res[128], where[320], more[160] = "";
+
+    for (size_t i = 0; i < n; i++) {
+        if (r[i].err < 0) {
+            unasked = unasked ? unasked : &r[i];
+            n_unasked++;
+        } else if (r[i].allowed) {
+            breach = breach ? breach : &r[i];
+            n_breach++;
+        }
+    }
+    if (breach) {
+        rbac_resource_format(res, sizeof(res), breach->a);
+        rbac_where_format(where, sizeof(where), breach);
+        if (n_breach > 1 && n_unasked > 0)
+            snprintf(more, sizeof(more), " (and %zu more allowed action(s); %zu review(s) could not be made)",
+                     n_breach - 1, n_unasked);
+        else if (n_breach > 1)
+            snprintf(more, sizeof(more), " (and %zu more allowed action(s))", n_breach - 1);
+        else if (n_unasked > 0)
+            snprintf(more, sizeof(more), " (and %zu review(s) could not be made)", n_unasked);
+        snprintf(msg, len, "ServiceAccount %s/%s can %s %s %s%s%s%s%s; remove that grant so the governed API stays least-privileged",
+                 ns, sa, breach->a->verb, res, where, breach->detail ? " (" : "", breach->detail ? breach->detail : "",
+                 breach->detail ? ")" : "", more);
+        return false;
+    }
+    if (unasked) {
+        rbac_resource_format(res, sizeof(res), unasked->a);
+        rbac_where_format(where, sizeof(where), unasked);
+        if (n_unasked > 1)
+            snprintf(more, sizeof(more), " (and %zu more review(s) could not be made)", n_unasked - 1);
+        snprintf(msg, len, "could not ask whether ServiceAccount %s/%s can %s %s %s: %s%s; the membrane cannot be shown "
+                 "intact: let the operator create subjectaccessreviews and localsubjectaccessreviews (authorization.k8s.io)",
+                 ns, sa, unasked->a->verb, res, where, unasked->detail ? unasked->detail : "out of memory", more);
+        return false;
+    }
+    snprintf(msg, len, "ServiceAccount %s/%s cannot read Secrets outside its namespace (cluster-wide and in each of the "
+             "%zu other namespaces), nor create pods/exec, pods/attach, pods/portforward or serviceaccounts/token, "
+             "impersonate users, groups or serviceaccounts, nor escalate or bind roles or clusterroles (%zu reviews)", ns, sa, n_namespaces ? n_namespaces - 1 : 0, n);
+    return true;
 }
 
 int rbac_membrane_check(cJSON **out, kube_client *client, const char *ns, const char *sa)
 {
-    cJSON *r = cJSON_CreateObject();
-    char msg[1024] = "";
+    cJSON *r = cJSON_CreateObject(), *list = NULL;
+    const char **names = NULL;
+    size_t n_names = 0;
+    char msg[1024] = "", user[600], group[600];
     struct timespec t0, t1;
-    bool passed = true;
+    rbac_pool pool = {.client = client, .user = user, .group = group};
+    bool passed = false;
     int err = 0;
 
     *out = NULL;
     if (!r)
         return mb_error_set(MB_ENOMEM, "out of memory");
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (size_t i = 0; i < sizeof(actions) / sizeof(*actions) && passed; i++) {
-        bool allowed = false;
-        char reason[512] = "", what[300];
-        snprintf(what, sizeof(what), actions[i].what,
-                 actions[i].other_namespace ? other_namespace(ns) : ns);
-        if (review(&allowed, reason, sizeof(reason), client, ns, sa, &actions[i]) < 0) {
-            snprintf(msg, sizeof(msg), "could not ask whether ServiceAccount %s/%s can %s: %s; the membrane cannot be shown intact",
-                     ns, sa, what, mb_error_last());
-            passed = false;
-        } else if (allowed) {
-            snprintf(msg, sizeof(msg), "ServiceAccount %s/%s can %s%s%s; remove that grant so the governed API stays least-privileged",
-                     ns, sa, what, reason[0] ? " (" : "", reason[0] ? reason : "");
-            if (reason[0])
-                strncat(msg, ")", sizeof(msg) - strlen(msg) - 1);
-            passed = false;
-        }
+    snprintf(user, sizeof(user), "system:serviceaccount:%s:%s", ns, sa);
+    snprintf(group, sizeof(group), "system:serviceaccounts:%s", ns);
+    if (kube_list(&list, client, &KUBE_NAMESPACES, NULL, NULL) < 0 ||
+        rbac_namespaces_names(&names, &n_names, list, ns) < 0) {
+        snprintf(msg, sizeof(msg), "the namespaces cannot be listed, so whether ServiceAccount %s/%s can read Secrets or "
+                 "exec in any of them cannot be asked: %s; let the operator list namespaces", ns, sa, mb_error_last());
+    } else if ((err = rbac_reviews_plan(&pool.reviews, &pool.n, names, n_names, ns)) < 0) {
+        goto done;
+    } else {
+        atomic_init(&pool.next, 0);
+        rbac_pool_run(&pool);
+        passed = rbac_verdict(msg, sizeof(msg), pool.reviews, pool.n, ns, sa, n_names);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (passed)
-        snprintf(msg, sizeof(msg), "ServiceAccount %s/%s cannot read Secrets outside its namespace nor exec into pods", ns, sa);
     long long ms = (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000LL;
     if (!cJSON_AddStringToObject(r, "name", "membrane-rbac") || !cJSON_AddBoolToObject(r, "passed", passed) ||
         !cJSON_AddNumberToObject(r, "latencyMs", (double)ms) || !cJSON_AddStringToObject(r, "message", msg) ||
         (!passed && !cJSON_AddStringToObject(r, "trigger", "MembraneBreach"))) {
-        cJSON_Delete(r);
-        return mb_error_set(MB_ENOMEM, "out of memory");
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
     }
     *out = r;
+    r = NULL;
+done:
+    for (size_t i = 0; i < pool.n; i++)
+        free(pool.reviews[i].detail);
+    free(pool.reviews);
+    free(names);
+    cJSON_Delete(list);
+    cJSON_Delete(r);
     return err;
 }

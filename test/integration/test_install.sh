@@ -228,7 +228,7 @@ rbac_matrix() { # label ns-where-writes-are-allowed
   can "$l" no update deployments.apps "$w"
   can "$l" no delete deployments.apps "$w"
   can "$l" no create deployments.apps "$w"
-  can "$l" yes list replicasets.apps "$w"
+  can "$l" no list replicasets.apps "$w"
   can "$l" no patch replicasets.apps "$w"
   can "$l" yes create pods "$w"
   can "$l" yes delete pods "$w"
@@ -247,6 +247,8 @@ rbac_matrix() { # label ns-where-writes-are-allowed
   can "$l" yes watch namespaces
   can "$l" no create namespaces
   can "$l" yes create subjectaccessreviews.authorization.k8s.io
+  can "$l" yes create localsubjectaccessreviews.authorization.k8s.io "$w"
+  can "$l" yes create localsubjectaccessreviews.authorization.k8s.io kube-system
   can "$l" no get nodes
   can "$l" no create clusterroles.rbac.authorization.k8s.io
   can "$l" no create rolebindings.rbac.authorization.k8s.io "$w"
@@ -348,6 +350,7 @@ if apply_rbac "$tmp/helm-ns.json" >"$tmp/out" 2>&1; then
   can "helm watchNamespace" no create pods "$ns_b"
   can "helm watchNamespace" yes list pods "$ns_b"
   can "helm watchNamespace" yes list networkpolicies.networking.k8s.io "$ns_b"
+  can "helm watchNamespace" yes create localsubjectaccessreviews.authorization.k8s.io "$ns_b"
   can "helm watchNamespace" no create configmaps "$ns_b"
   can "helm watchNamespace" yes watch governedapireleases.governance.kfm.dev "$ns_a"
   can "helm watchNamespace" no watch governedapireleases.governance.kfm.dev "$ns_b"

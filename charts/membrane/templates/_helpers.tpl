@@ -53,9 +53,6 @@ manifests/rbac.yaml (test/integration/test_install.sh compares what each grants)
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, patch]
-- apiGroups: [apps]
-  resources: [replicasets]
-  verbs: [get, list, watch]
 # create/delete: the short-lived membrane probe Pod. RBAC cannot restrict create
 # by name, so this allows creating any Pod where the rule applies.
 - apiGroups: [""]
@@ -77,7 +74,11 @@ manifests/rbac.yaml (test/integration/test_install.sh compares what each grants)
   verbs: [create, patch]
 {{- end -}}
 
-{{/* Cluster-wide reads for the membrane checks, and SubjectAccessReviews. */}}
+{{/*
+Cluster-wide reads for the membrane checks, and the membrane-rbac reviews:
+SubjectAccessReviews cluster-wide and LocalSubjectAccessReviews in every
+namespace (a RoleBinding anywhere could grant the API's ServiceAccount).
+*/}}
 {{- define "membrane.clusterRules" -}}
 - apiGroups: [networking.k8s.io]
   resources: [networkpolicies]
@@ -86,6 +87,6 @@ manifests/rbac.yaml (test/integration/test_install.sh compares what each grants)
   resources: [namespaces]
   verbs: [get, list, watch]
 - apiGroups: [authorization.k8s.io]
-  resources: [subjectaccessreviews]
+  resources: [subjectaccessreviews, localsubjectaccessreviews]
   verbs: [create]
 {{- end -}}
