@@ -153,10 +153,11 @@ typedef struct {
  *  - stores[]: {name, podSelector (required), namespaceSelector (optional:
  *    without it the release namespace), ports (required, numbers)}.
  * The pods of an entry are the live pods it matches (a client pod belongs to
- * the first clients entry it matches). An entry that matches no live pod is
- * evaluated with hypothetical pods instead: one in every namespace its
- * namespaceSelector selects among the world's Namespaces (the release
- * namespace without one), carrying the labels labels_selector_example gives
+ * the first clients entry it matches). In every namespace an entry selects
+ * (its namespaceSelector among the world's Namespaces; the release namespace
+ * without one) where it matches no live pod, a hypothetical pod stands in
+ * (so a namespace that runs none of the entry's pods today is judged as if
+ * one started there), carrying the labels labels_selector_example gives
  * its podSelector (none without one); such a pod has no IP, no node and no
  * host network, and as a store every named port matches it
  * (NETPOL_DST_HYPOTHETICAL). Hypothetical pods are named by their labels,

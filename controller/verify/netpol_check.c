@@ -361,14 +361,26 @@ static int problem_note(check_state *st, const member_entry *e, size_t idx, bool
     return 0;
 }
 
+/* Whether a live pod in namespace ns already stands for entry idx. */
+static bool entry_live_in(const member_list *ml, size_t idx, const char *ns)
+{
+    for (size_t i = 0; i < ml->n; i++)
+        if (ml->m[i].entry == idx && !ml->m[i].hypothetical && strcmp(ml->m[i].ns, ns) == 0)
+            return true;
+    return false;
+}
+
 /*
- * An entry that no live pod matches: a hypothetical pod with the labels its
- * podSelector requires (none without one) in every namespace its
- * namespaceSelector selects (the release namespace without one), or, when
- * there can be none, a problem noted.
+ * A hypothetical pod with the labels an entry's podSelector requires (none
+ * without one) in every namespace its namespaceSelector selects (the release
+ * namespace without one) where no live pod matches the entry: a namespace
+ * the entry selects but that runs none of its pods today is judged as if one
+ * started there, so an entry with a live pod in one namespace still has the
+ * others checked. When the entry matches no live pod and there can be no
+ * hypothetical one either, a problem is noted.
  */
 static int entry_hypothesize(check_state *st, member_list *ml, const netpol_world *w, size_t idx, bool store,
-                             const char *release_ns)
+                             const char *release_ns, bool any_live)
 {
     const member_entry *e = store ? &st->stores[idx] : &st->clients[idx];
     cJSON *labels = NULL;
@@ -382,12 +394,14 @@ static int entry_hypothesize(check_state *st, member_list *ml, const netpol_worl
         }
     } else if ((err = labels_selector_example(&labels, e->pods)) < 0) {
         if (err == MB_EINVAL)
-            err = problem_note(st, e, idx, store, release_ns, "no labels can satisfy its podSelector", "podSelector",
-                               "");
+            err = any_live ? 0
+                           : problem_note(st, e, idx, store, release_ns, "no labels can satisfy its podSelector",
+                                          "podSelector", "");
         goto done;
     }
     if (!e->nss) {
-        err = hypothetical_add(st, ml, idx, release_ns, labels);
+        if (!entry_live_in(ml, idx, release_ns))
+            err = hypothetical_add(st, ml, idx, release_ns, labels);
         goto done;
     }
     for (size_t i = 0; i < netpol_namespace_count(w); i++) {
@@ -397,11 +411,11 @@ static int entry_hypothesize(check_state *st, member_list *ml, const netpol_worl
             goto done;
         if (!selected)
             continue;
-        if ((err = hypothetical_add(st, ml, idx, ns, labels)) < 0)
-            goto done;
         made++;
+        if (!entry_live_in(ml, idx, ns) && (err = hypothetical_add(st, ml, idx, ns, labels)) < 0)
+            goto done;
     }
-    if (!made)
+    if (!made && !any_live)
         err = problem_note(st, e, idx, store, release_ns, "its namespaceSelector matches no Namespace",
                            "namespaceSelector", " or create a Namespace it selects");
 done:
@@ -411,7 +425,7 @@ done:
 
 /*
  * The pods of the clients (store false) or the stores: the live pods each
- * entry matches, or hypothetical pods for an entry that matches none; sorted
+ * entry matches, and hypothetical pods in the namespaces where it matches none; sorted
  * as member_cmp says. A client pod joins the first entry it matches; a store
  * pod every one.
  */
@@ -434,7 +448,7 @@ static int members_collect(member_list *ml, check_state *st, const netpol_world 
                 return err;
             found = true;
         }
-        if (!found && (err = entry_hypothesize(st, ml, w, i, store, release_ns)) < 0)
+        if ((err = entry_hypothesize(st, ml, w, i, store, release_ns, found)) < 0)
             return err;
     }
     if (ml->n > 1)
@@ -577,12 +591,12 @@ static int hypothetical_collect(const check_pod ***out, size_t *n_out, const che
     return 0;
 }
 
-/* " (hypothetical pods, as no live pod matches their entry: kfm/<app=kfm-web>, ...)" */
+/* " (hypothetical pods, where no live pod matches their entries: kfm/<app=kfm-web>, ...)" */
 static void hypothetical_describe(FILE *f, const check_pod *const *h, size_t n)
 {
     if (n == 0)
         return;
-    fprintf(f, " (hypothetical pod%s, as no live pod matches %s entr%s: ", n == 1 ? "" : "s", n == 1 ? "its" : "their",
+    fprintf(f, " (hypothetical pod%s, where no live pod matches %s entr%s: ", n == 1 ? "" : "s", n == 1 ? "its" : "their",
             n == 1 ? "y" : "ies");
     for (size_t i = 0; i < n && i < HYPOTHETICAL_LISTED; i++)
         fprintf(f, "%s%s/%s", i ? ", " : "", h[i]->ns, h[i]->name);

@@ -484,7 +484,7 @@ static void test_membrane_no_client_pods_hypothetical(void **state)
                         "postgis) is allowed: no NetworkPolicy isolates kfm/postgis-0 for ingress and none isolates "
                         "hypothetical pod kfm/<app=kfm-web> for egress (the first of 2 allowed paths); isolate "
                         "kfm/postgis-0 with an Ingress NetworkPolicy in kfm that admits only the API (hypothetical "
-                        "pods, as no live pod matches their entries: kfm/<app=kfm-web>, kfm/<app=shell>)");
+                        "pods, where no live pod matches their entries: kfm/<app=kfm-web>, kfm/<app=shell>)");
     assert_int_equal(r.client_pods, 2);
     assert_int_equal(r.store_pods, 1);
     assert_int_equal(r.hypothetical_pods, 2);
@@ -507,7 +507,7 @@ static void test_membrane_no_client_pods_hypothetical(void **state)
                         "postgis) is allowed: NetworkPolicy kfm/web-to-postgis admits it into kfm/postgis-0 and no "
                         "NetworkPolicy isolates hypothetical pod kfm/<app=kfm-web> for egress; narrow NetworkPolicy "
                         "kfm/web-to-postgis so that it does not admit hypothetical pod kfm/<app=kfm-web> "
-                        "(hypothetical pods, as no live pod matches their entries: kfm/<app=kfm-web>, "
+                        "(hypothetical pods, where no live pod matches their entries: kfm/<app=kfm-web>, "
                         "kfm/<app=shell>)");
     assert_int_equal(r.paths_allowed, 1);
     netpol_result_dispose(&r);
@@ -515,7 +515,7 @@ static void test_membrane_no_client_pods_hypothetical(void **state)
     assert_int_equal(run_check(&r, DENY_INGRESS_KFM, membrane, NULL), 0);
     assert_true(r.passed);
     assert_string_equal(r.message, "NetworkPolicy denies all 2 paths from 2 client pods to 1 store pod (hypothetical "
-                                   "pods, as no live pod matches their entries: kfm/<app=kfm-web>, kfm/<app=shell>)");
+                                   "pods, where no live pod matches their entries: kfm/<app=kfm-web>, kfm/<app=shell>)");
     assert_int_equal(r.client_pods, 2);
     assert_int_equal(r.hypothetical_pods, 2);
     assert_int_equal(r.paths_checked, 2);
@@ -545,7 +545,7 @@ static void test_membrane_client_scaled_to_zero(void **state)
     assert_false(r.passed);
     assert_contains(r.message, "hypothetical pod kfm/<app=kfm-ui> (app=kfm-ui) \xe2\x86\x92 kfm/postgis-0:5432 (store "
                                "postgis) is allowed: NetworkPolicy kfm/same-ns admits it");
-    assert_contains(r.message, "(hypothetical pod, as no live pod matches its entry: kfm/<app=kfm-ui>)");
+    assert_contains(r.message, "(hypothetical pod, where no live pod matches its entry: kfm/<app=kfm-ui>)");
     assert_int_equal(r.client_pods, 1);
     assert_int_equal(r.hypothetical_pods, 1);
     netpol_result_dispose(&r);
@@ -560,7 +560,7 @@ static void test_membrane_client_scaled_to_zero(void **state)
                      0);
     assert_true(r.passed);
     assert_string_equal(r.message, "NetworkPolicy denies the one path from 1 client pod to 1 store pod (hypothetical "
-                                   "pod, as no live pod matches its entry: kfm/<app=kfm-ui>)");
+                                   "pod, where no live pod matches its entry: kfm/<app=kfm-ui>)");
     netpol_result_dispose(&r);
     cJSON_Delete(pods);
     cJSON_Delete(world);
@@ -580,7 +580,7 @@ static void test_membrane_no_store_pods_hypothetical(void **state)
                      0);
     assert_true(r.passed);
     assert_string_equal(r.message, "NetworkPolicy denies all 4 paths from 2 client pods to 2 store pods (hypothetical "
-                                   "pod, as no live pod matches its entry: kfm/<app=redis>)");
+                                   "pod, where no live pod matches its entry: kfm/<app=redis>)");
     assert_int_equal(r.store_pods, 2);
     assert_int_equal(r.hypothetical_pods, 1);
     netpol_result_dispose(&r);
@@ -597,7 +597,7 @@ static void test_membrane_no_store_pods_hypothetical(void **state)
     assert_contains(r.message, "kfm/kfm-ui-7c9f (app=kfm-ui) \xe2\x86\x92 kfm/postgis-0:5432 (store postgis) is "
                                "allowed");
     assert_contains(r.message, "(the first of 4 allowed paths)");
-    assert_contains(r.message, "(hypothetical pod, as no live pod matches its entry: kfm/<app=redis>)");
+    assert_contains(r.message, "(hypothetical pod, where no live pod matches its entry: kfm/<app=redis>)");
     netpol_result_dispose(&r);
 }
 
@@ -628,7 +628,7 @@ static void test_membrane_hypothetical_store_named_port(void **state)
                         "hypothetical>:6379 (store cache) is allowed: NetworkPolicy kfm/cache-clients admits it into "
                         "hypothetical pod kfm/<app=redis,role=membrane-hypothetical> and no NetworkPolicy isolates "
                         "kfm/kfm-ui-7c9f for egress (the first of 2 allowed paths); narrow NetworkPolicy "
-                        "kfm/cache-clients so that it does not admit kfm/kfm-ui-7c9f (hypothetical pod, as no live "
+                        "kfm/cache-clients so that it does not admit kfm/kfm-ui-7c9f (hypothetical pod, where no live "
                         "pod matches its entry: kfm/<app=redis,role=membrane-hypothetical>)");
     assert_int_equal(r.store_pods, 1);
     assert_int_equal(r.hypothetical_pods, 1);
@@ -654,7 +654,7 @@ static void test_membrane_hypothetical_store_named_port(void **state)
                      0);
     assert_true(r.passed);
     assert_string_equal(r.message, "NetworkPolicy denies all 2 paths from 2 client pods to 1 store pod (hypothetical "
-                                   "pod, as no live pod matches its entry: kfm/<app=redis,role=membrane-hypothetical>)");
+                                   "pod, where no live pod matches its entry: kfm/<app=redis,role=membrane-hypothetical>)");
     netpol_result_dispose(&r);
     cJSON_Delete(pods);
     cJSON_Delete(world);
@@ -676,7 +676,7 @@ static void test_membrane_live_and_hypothetical_mixed(void **state)
     assert_true(r.passed);
     /* clients[1] matches the live UI pods clients[0] took: it gets no hypothetical pod */
     assert_string_equal(r.message, "NetworkPolicy denies all 3 paths from 3 client pods to 1 store pod (hypothetical "
-                                   "pod, as no live pod matches its entry: kfm/<app=kfm-web>)");
+                                   "pod, where no live pod matches its entry: kfm/<app=kfm-web>)");
     assert_int_equal(r.client_pods, 3);
     assert_int_equal(r.hypothetical_pods, 1);
     netpol_result_dispose(&r);
@@ -692,7 +692,7 @@ static void test_membrane_live_and_hypothetical_mixed(void **state)
                         "hypothetical pod kfm/<app=cache> (app=cache) \xe2\x86\x92 hypothetical pod kfm/<app=cache>:6379 "
                         "(store cache) is allowed: hypothetical pod kfm/<app=cache> is both a client and a store pod, "
                         "and a pod's traffic to itself is never filtered; make the client and store selectors pick "
-                        "different pods (hypothetical pod, as no live pod matches its entry: kfm/<app=cache>)");
+                        "different pods (hypothetical pod, where no live pod matches its entry: kfm/<app=cache>)");
     assert_int_equal(r.hypothetical_pods, 1);
     netpol_result_dispose(&r);
 
@@ -710,8 +710,44 @@ static void test_membrane_live_and_hypothetical_mixed(void **state)
     assert_int_equal(r.paths_checked, 5);
     assert_int_equal(r.paths_allowed, 5); /* kfm/<app=cache> to itself, and the four namespaces without policies */
     assert_contains(r.message, "hypothetical pod kfm/<app=cache> is both a client and a store pod");
-    assert_contains(r.message, "(hypothetical pods, as no live pod matches their entries: kfm/<app=cache>, "
+    assert_contains(r.message, "(hypothetical pods, where no live pod matches their entries: kfm/<app=cache>, "
                                "kfm-data/<app=cache>, partner-a/<app=cache>, partner-b/<app=cache>, tools/<app=cache>)");
+    netpol_result_dispose(&r);
+}
+
+/*
+ * An entry with live pods in one namespace it selects is still judged in the
+ * others: a UI pod that would start in partner-a, which the store's policy
+ * admits, is a breach although the live UI pods in kfm are denied.
+ */
+static void test_membrane_hypothetical_where_an_entry_has_no_live_pod(void **state)
+{
+    (void)state;
+    netpol_result r;
+    const char *membrane = "clients:\n"
+                           "  - {namespaceSelector: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: In,"
+                           " values: [kfm, partner-a]}]}, podSelector: {matchLabels: {app: kfm-ui}}}\n"
+                           "stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]\n";
+    assert_int_equal(run_check(&r,
+                               DENY_INGRESS_KFM
+                               "- metadata: {name: partners-in, namespace: kfm}\n"
+                               "  spec:\n"
+                               "    podSelector: {matchLabels: {app: postgis}}\n"
+                               "    ingress: [{from: [{namespaceSelector: {matchLabels: {audience: external}}}]}]\n",
+                               membrane, NULL),
+                     0);
+    assert_false(r.passed);
+    assert_int_equal(r.client_pods, 3); /* the two live UI pods in kfm, and one in partner-a */
+    assert_int_equal(r.hypothetical_pods, 1);
+    assert_int_equal(r.paths_allowed, 1);
+    assert_contains(r.message, "hypothetical pod partner-a/<app=kfm-ui> (app=kfm-ui) \xe2\x86\x92 kfm/postgis-0:5432");
+    assert_contains(r.message, "NetworkPolicy kfm/partners-in admits it");
+    netpol_result_dispose(&r);
+
+    /* without the partners' policy every path, live and hypothetical, is denied */
+    assert_int_equal(run_check(&r, DENY_INGRESS_KFM, membrane, NULL), 0);
+    assert_true(r.passed);
+    assert_contains(r.message, "partner-a/<app=kfm-ui>");
     netpol_result_dispose(&r);
 }
 
@@ -732,7 +768,7 @@ static void test_membrane_hypothetical_in_every_selected_namespace(void **state)
     assert_int_equal(run_check(&r, DENY_INGRESS_KFM, membrane, NULL), 0);
     assert_true(r.passed);
     assert_string_equal(r.message, "NetworkPolicy denies all 4 paths from 4 client pods to 1 store pod (hypothetical "
-                                   "pods, as no live pod matches their entries: partner-a/<app=portal>, "
+                                   "pods, where no live pod matches their entries: partner-a/<app=portal>, "
                                    "partner-a/<no labels>, partner-b/<app=portal>, partner-b/<no labels>)");
     assert_int_equal(r.client_pods, 4);
     assert_int_equal(r.hypothetical_pods, 4);
@@ -1013,6 +1049,7 @@ int main(void)
         cmocka_unit_test(test_membrane_hypothetical_store_named_port),
         cmocka_unit_test(test_membrane_live_and_hypothetical_mixed),
         cmocka_unit_test(test_membrane_hypothetical_in_every_selected_namespace),
+        cmocka_unit_test(test_membrane_hypothetical_where_an_entry_has_no_live_pod),
         cmocka_unit_test(test_membrane_entry_no_pod_could_match),
         cmocka_unit_test(test_membrane_stores_in_other_namespaces_and_ports),
         cmocka_unit_test(test_membrane_client_that_is_a_store_pod),
