@@ -110,6 +110,13 @@ membrane_verdict() { # generation status
 membrane_release
 check "no NetworkPolicy at all: breach" eventually 60 membrane_verdict "$(gen)" False
 check "  the message names the path ui -> postgis:5432" bash -c "kubectl -n $ns get gar kfm-api -o jsonpath='{.status.conditions[?(@.type==\"MembraneIntact\")].message}' | grep -q 'kfm-ui.*postgis.*5432'"
+check "  membrane-rbac fails: the API runs as ServiceAccount default, not apiServiceAccount kfm-api" bash -c \
+  "kubectl -n $ns get gar kfm-api -o json | grep -q 'runs as ServiceAccount default, not spec.membrane.apiServiceAccount kfm-api'"
+check "  membrane-rbac failed" equals False result_of membrane-rbac passed
+kubectl -n "$ns" patch deploy kfm-api -p '{"spec":{"template":{"spec":{"serviceAccountName":"kfm-api"}}}}' >/dev/null
+kubectl -n "$ns" rollout status deploy/kfm-api --timeout=60s >/dev/null
+membrane_release
+check "the API runs as kfm-api: still a breach without NetworkPolicy" eventually 60 membrane_verdict "$(gen)" False
 check "  membrane-rbac passed" equals True result_of membrane-rbac passed
 
 kubectl -n "$ns" apply -f - >/dev/null <<EOF

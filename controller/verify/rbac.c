@@ -340,3 +340,27 @@ done:
     cJSON_Delete(r);
     return err;
 }
+
+bool rbac_identity_matches(char *msg, size_t size, const cJSON *deployment, const char *sa)
+{
+    const char *ns = json_str(deployment, "metadata", "namespace", NULL);
+    const char *name = json_str(deployment, "metadata", "name", NULL);
+    const char *runs_as = json_str(deployment, "spec", "template", "spec", "serviceAccountName", NULL);
+
+    if (!runs_as || !*runs_as)
+        runs_as = json_str(deployment, "spec", "template", "spec", "serviceAccount", NULL);
+    if (!runs_as || !*runs_as)
+        runs_as = "default";
+    if (!deployment || !ns || !name) {
+        snprintf(msg, size, "the target Deployment cannot be read, so which ServiceAccount the API runs as cannot be "
+                 "seen and spec.membrane.apiServiceAccount %s cannot be shown to be it", sa ? sa : "");
+        return false;
+    }
+    if (!sa || strcmp(runs_as, sa) != 0) {
+        snprintf(msg, size, "Deployment %s/%s runs as ServiceAccount %s, not spec.membrane.apiServiceAccount %s, so the "
+                 "reviews would judge an identity the API does not have; set apiServiceAccount to %s or run the API as %s",
+                 ns, name, runs_as, sa ? sa : "", runs_as, sa ? sa : "");
+        return false;
+    }
+    return true;
+}

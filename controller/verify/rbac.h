@@ -13,6 +13,8 @@
 #include "kube/client.h"
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 /*
  * Runs the reviews for ServiceAccount ns/sa (at most 8 in flight) and returns
@@ -24,5 +26,15 @@
  * Returns an error only when out of memory.
  */
 int rbac_membrane_check(cJSON **out, kube_client *client, const char *ns, const char *sa);
+
+/*
+ * Whether the Deployment the release targets runs as ServiceAccount sa: the
+ * reviews are only worth something about the identity the API really has.
+ * deployment is the Deployment as read (NULL: it could not be read);
+ * its pod template's serviceAccountName (or the deprecated serviceAccount;
+ * "default" when neither is set) must equal sa. false with a sentence naming
+ * both accounts and what to fix in msg otherwise. Pure.
+ */
+bool rbac_identity_matches(char *msg, size_t size, const cJSON *deployment, const char *sa);
 
 #endif

@@ -134,6 +134,43 @@ done:
     return err;
 }
 
+/*
+ * membrane-rbac, about the identity the API really has: the target
+ * Deployment must run as spec.membrane.apiServiceAccount, or the reviews
+ * would judge another account.
+ */
+static int run_rbac(cJSON *results, kube_client *client, const cJSON *release, const char *ns, const char *sa)
+{
+    cJSON *deployment = NULL, *r = NULL;
+    const char *name = json_str(release, "spec", "target", "deployment", NULL);
+    char msg[CONTRACT_MESSAGE_MAX];
+    struct timespec t0;
+    int err = 0;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (!sa || !*sa) {
+        r = result("membrane-rbac", false, 0, "MembraneBreach",
+                   "spec.membrane.apiServiceAccount is empty, so there is no ServiceAccount to review; name the one the "
+                   "API runs as");
+    } else if (!name || kube_get(&deployment, client, &KUBE_DEPLOYMENTS, ns, name) < 0) {
+        snprintf(msg, sizeof(msg), "Deployment %s/%s cannot be read, so which ServiceAccount the API runs as cannot be "
+                 "seen: %s", ns ? ns : "", name ? name : "", name ? mb_error_last() : "spec.target.deployment is empty");
+        r = result("membrane-rbac", false, elapsed_ms(&t0), "MembraneBreach", msg);
+    } else if (!rbac_identity_matches(msg, sizeof(msg), deployment, sa)) {
+        r = result("membrane-rbac", false, elapsed_ms(&t0), "MembraneBreach", msg);
+    } else if ((err = rbac_membrane_check(&r, client, ns, sa)) < 0) {
+        goto done;
+    }
+    if (!r) {
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    cJSON_AddItemToArray(results, r);
+done:
+    cJSON_Delete(deployment);
+    return err;
+}
+
 int verify_release(cJSON **out, kube_client *client, const cJSON *release, const char *release_id, time_t now)
 {
     cJSON *results = cJSON_CreateArray();
@@ -151,11 +188,8 @@ int verify_release(cJSON **out, kube_client *client, const cJSON *release, const
         cJSON *r = NULL;
         if ((err = run_networkpolicy(results, client, release)) < 0)
             goto done;
-        if (sa && *sa) {
-            if ((err = rbac_membrane_check(&r, client, ns, sa)) < 0)
-                goto done;
-            cJSON_AddItemToArray(results, r);
-        }
+        if ((err = run_rbac(results, client, release, ns, sa)) < 0)
+            goto done;
         if (json_get(membrane, "probe", NULL)) {
             if ((err = probe_membrane_check(&r, client, release, release_id)) < 0)
                 goto done;
