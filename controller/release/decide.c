@@ -645,7 +645,7 @@ static bool run_fresh(const ctx *c, const release_checks *rc, bool seen, time_t 
     return !seen || rc->started_at >= last_finished;
 }
 
-/* status.verification.observingSince: the start of the observation window, kept across the runs that replace the rest. */
+/* status.verification.observingSince: the window's start, kept across the runs that replace the rest. */
 static int observing_since_set(ctx *c, time_t since)
 {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(c->st, "verification");
@@ -706,8 +706,11 @@ static int phase_verifying(ctx *c)
     }
     long long obs_secs = spec_int(c, 60, "rollout", "observationSeconds");
     char msg[300];
-    snprintf(msg, sizeof(msg), "every check passed; observing for %llds, the checks running again every %llds and "
-             "at the end, before the release succeeds", obs_secs, recheck_seconds(c));
+    if (obs_secs > 0)
+        snprintf(msg, sizeof(msg), "every check passed; observing for %llds, the checks running again every %llds "
+                 "and at the end, before the release succeeds", obs_secs, recheck_seconds(c));
+    else
+        snprintf(msg, sizeof(msg), "every check passed; observationSeconds is 0, so this run was the last");
     if ((err = cond(c, COND_VERIFIED, COND_TRUE, "ChecksPassed", "every verification check passed")) < 0 ||
         (err = set_phase(c, PHASE_OBSERVING)) < 0 ||
         (err = conditions_mark_reconciling(NULL, c->st, "Observing", msg, c->gen, c->obs->now)) < 0 ||
