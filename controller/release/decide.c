@@ -619,11 +619,53 @@ static int watch_triggers(ctx *c, bool deadline, bool *fired)
     return 0;
 }
 
+/* spec.rollout.recheckSeconds (the CRD defaults it to 15 and refuses less than 1). */
+static long long recheck_seconds(const ctx *c)
+{
+    long long s = spec_int(c, 15, "rollout", "recheckSeconds");
+    return s < 1 ? 1 : s;
+}
+
 static int ask_checks(ctx *c)
 {
     c->plan->run_checks = true;
     memcpy(c->plan->checks_release_id, c->rid, sizeof(c->rid));
     return 0;
+}
+
+/*
+ * The run in hand is for this release and fresh: it started no earlier than
+ * the last judged run finished (last_finished, when seen is true); an older
+ * one (a stale result) is not judged.
+ */
+static bool run_fresh(const ctx *c, const release_checks *rc, bool seen, time_t last_finished)
+{
+    if (!rc->ran || !rc->release_id || strcmp(rc->release_id, c->rid) != 0)
+        return false;
+    return !seen || rc->started_at >= last_finished;
+}
+
+/* status.verification.observingSince: the window's start, kept across the runs that replace the rest. */
+static int observing_since_set(ctx *c, time_t since)
+{
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(c->st, "verification");
+    int err;
+    if (!cJSON_IsObject(v) && (err = json_set_item(c->st, "verification", v = cJSON_CreateObject())) < 0)
+        return err;
+    return set_time(v, "observingSince", since);
+}
+
+/* A failed check during Observing: Verified=False with its trigger, which fires as in Verifying. */
+static int observe_failed(ctx *c, const cJSON *failed)
+{
+    int err;
+    char why[600];
+    const char *trigger = json_str(failed, "trigger", NULL);
+    snprintf(why, sizeof(why), "check %s failed: %s", json_str(failed, "name", NULL),
+             json_str(failed, "message", NULL) ? json_str(failed, "message", NULL) : "no message");
+    if ((err = cond(c, COND_VERIFIED, COND_FALSE, trigger ? trigger : "SmokeFailure", why)) < 0)
+        return err;
+    return fire_trigger(c, trigger ? trigger : "SmokeFailure", why);
 }
 
 static int enter_verifying(ctx *c)
@@ -664,31 +706,76 @@ static int phase_verifying(ctx *c)
     }
     long long obs_secs = spec_int(c, 60, "rollout", "observationSeconds");
     char msg[300];
-    snprintf(msg, sizeof(msg), "every check passed; observing for %llds before the release succeeds", obs_secs);
+    if (obs_secs > 0)
+        snprintf(msg, sizeof(msg), "every check passed; observing for %llds, the checks running again every %llds "
+                 "and at the end, before the release succeeds", obs_secs, recheck_seconds(c));
+    else
+        snprintf(msg, sizeof(msg), "every check passed; observationSeconds is 0, so this run was the last");
     if ((err = cond(c, COND_VERIFIED, COND_TRUE, "ChecksPassed", "every verification check passed")) < 0 ||
         (err = set_phase(c, PHASE_OBSERVING)) < 0 ||
-        (err = conditions_mark_reconciling(NULL, c->st, "Observing", msg, c->gen, c->obs->now)) < 0)
+        (err = conditions_mark_reconciling(NULL, c->st, "Observing", msg, c->gen, c->obs->now)) < 0 ||
+        (err = observing_since_set(c, c->obs->now)) < 0)
         return err;
-    c->plan->requeue_ms = obs_secs * 1000L + 500L;
+    c->plan->requeue_ms = (obs_secs < recheck_seconds(c) ? obs_secs : recheck_seconds(c)) * 1000L + 500L;
     return 0;
 }
 
+/*
+ * Observing: the triggers are watched, the checks run again recheckSeconds
+ * after the last judged run finished and once at the end of the window
+ * (observingSince + observationSeconds); a run that started at or after the
+ * end and passed ends the release Succeeded. Everything is read from the
+ * status (decide.h), so a restart neither loses the window nor skips the
+ * final run. observationSeconds 0: no window, the Verifying run was the last.
+ */
 static int phase_observing(ctx *c)
 {
     int err;
     bool fired;
-    time_t finished;
+    time_t since, started = 0, finished = 0;
     long long obs_secs = spec_int(c, 60, "rollout", "observationSeconds");
+    const release_checks *rc = &c->obs->checks;
+    char msg[600];
+
     if ((err = watch_triggers(c, false, &fired)) < 0 || fired)
         return err;
-    if (!old_time(c, &finished, "verification", "finishedAt"))
-        finished = c->obs->now;
-    if (c->obs->now < finished + obs_secs) {
-        c->plan->requeue_ms = (long)(finished + obs_secs - c->obs->now) * 1000L;
-        return 0;
+    if (obs_secs > 0) {
+        bool seen = old_time(c, &finished, "verification", "finishedAt") &&
+                    old_time(c, &started, "verification", "startedAt");
+        /* the anchor; a status without one (an earlier version's) counts from its Verifying run, as that did */
+        if (!old_time(c, &since, "verification", "observingSince"))
+            since = seen ? finished : c->obs->now;
+        if (run_fresh(c, rc, seen, finished)) {
+            if ((err = write_verification(c, rc)) < 0)
+                return err;
+            const cJSON *failed = judge_checks(c, rc, &err);
+            if (err < 0)
+                return err;
+            if (failed)
+                return observe_failed(c, failed);
+            started = rc->started_at;
+            finished = rc->finished_at;
+            seen = true;
+        }
+        if ((err = observing_since_set(c, since)) < 0)
+            return err;
+        time_t end = since + (time_t)obs_secs;
+        if (!seen || started < end) {
+            /* the next recheck, or the final run */
+            time_t due = finished + (time_t)recheck_seconds(c);
+            if (due > end)
+                due = end;
+            if (!seen || c->obs->now >= due)
+                return ask_checks(c);
+            c->plan->requeue_ms = (long)(due - c->obs->now) * 1000L;
+            return 0;
+        }
+        snprintf(msg, sizeof(msg), "%s runs %s, verified, observed for %llds and verified again at its end",
+                 c->deployment, c->digest, obs_secs);
+    } else {
+        snprintf(msg, sizeof(msg), "%s runs %s, verified (observationSeconds is 0: the Verifying run was the last)",
+                 c->deployment, c->digest);
     }
-    char msg[600];
-    snprintf(msg, sizeof(msg), "%s runs %s, verified and observed for %llds", c->deployment, c->digest, obs_secs);
     if ((err = set_phase(c, PHASE_SUCCEEDED)) < 0 ||
         (err = conditions_mark_ready(NULL, c->st, "Succeeded", msg, c->gen, c->obs->now)) < 0 ||
         (err = record_history(c, PHASE_SUCCEEDED, "")) < 0)

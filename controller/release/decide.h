@@ -12,6 +12,19 @@
  * Deployment is patched, and never derived from the Deployment again for that
  * release, so a restart between the two writes cannot lose the target nor
  * record the new digest as the target.
+ *
+ * Observing keeps its window in status.verification.observingSince, written
+ * when the Verifying run passed and carried over by every later run, which
+ * replaces the rest of status.verification (results, startedAt, finishedAt)
+ * with its own. The window ends at observingSince + observationSeconds.
+ * During it the checks run again once recheckSeconds have passed since the
+ * last judged run finished (status.verification.finishedAt), and once at the
+ * end: the release is Succeeded only after a run that started at or after
+ * the end passed. A run is judged only when it is fresh: for this releaseID
+ * and started no earlier than the last judged run finished; an older result
+ * is ignored. So a restart mid-Observing keeps the window and still owes the
+ * final run. With observationSeconds 0 there is no window: the Verifying run
+ * is the last.
  */
 #ifndef RELEASE_DECIDE_H
 #define RELEASE_DECIDE_H

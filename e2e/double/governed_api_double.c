@@ -8,7 +8,10 @@
  * behaviour fails closed (503 everywhere but /healthz). Plain POSIX sockets,
  * one thread per connection (HTTP/1.1 keep-alive); one log line per request
  * on stderr (method, path, X-Request-ID, status; never the token); SIGTERM or
- * SIGINT closes every connection and exits 0.
+ * SIGINT closes every connection and exits 0. A test may change a digest's
+ * behaviour while the double runs with the control request
+ * PUT /__double/behaviour/<digest> (body: the behaviour's name), accepted
+ * only from loopback.
  *
  *   governed-api-double --listen 127.0.0.1:0 --namespace kfm --deployment kfm-api --container api \
  *       --behaviour sha256:<hex>=good --behaviour sha256:<hex>=uncited [--token T] [--kubeconfig F]
@@ -76,6 +79,7 @@ static struct {
     long slow_ms;
     long cache_ms;
     double_behaviour fallback;
+    pthread_mutex_t table_lock; /* guards the table once serving (the control request changes it) */
     table_entry table[MAX_BEHAVIOURS];
     size_t ntable;
 
@@ -96,7 +100,7 @@ static struct {
     char last_problem[256];  /* the last lookup problem logged, so each is logged once */
 } g = {.slow_ms = 3000, .cache_ms = 200, .restricted_id = "kfm.sacred-sites", .fallback = DOUBLE_UNKNOWN,
        .lock = PTHREAD_MUTEX_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER,
-       .digest_lock = PTHREAD_MUTEX_INITIALIZER};
+       .digest_lock = PTHREAD_MUTEX_INITIALIZER, .table_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -208,10 +212,33 @@ static double_behaviour behaviour_now(char out[DIGEST_MAX])
     }
     if (!out[0])
         return DOUBLE_UNKNOWN;
+    pthread_mutex_lock(&g.table_lock);
     for (size_t i = 0; i < g.ntable; i++)
         if (strcmp(g.table[i].digest, out) == 0)
             b = g.table[i].behaviour;
+    pthread_mutex_unlock(&g.table_lock);
     return b;
+}
+
+/* From now on digest behaves as b: its entries are replaced, or one is added; false when the table is full. */
+static bool table_set(const char *digest, double_behaviour b)
+{
+    bool found = false, ok = true;
+    pthread_mutex_lock(&g.table_lock);
+    for (size_t i = 0; i < g.ntable; i++) {
+        if (strcmp(g.table[i].digest, digest) == 0) {
+            g.table[i].behaviour = b;
+            found = true;
+        }
+    }
+    if (!found && g.ntable < MAX_BEHAVIOURS) {
+        snprintf(g.table[g.ntable].digest, DIGEST_MAX, "%s", digest);
+        g.table[g.ntable++].behaviour = b;
+    } else if (!found) {
+        ok = false;
+    }
+    pthread_mutex_unlock(&g.table_lock);
+    return ok;
 }
 
 /* ---- HTTP ------------------------------------------------------------------ */
@@ -429,6 +456,74 @@ static void conns_reap(void)
     }
 }
 
+#define CONTROL_PREFIX "/__double/"
+#define CONTROL_BEHAVIOUR CONTROL_PREFIX "behaviour/"
+
+/*
+ * The control request: PUT /__double/behaviour/<digest> with a behaviour's
+ * name as its body makes that digest behave so from the next request on.
+ * Only a peer on loopback may send it (403 otherwise). Returns the status to
+ * answer, with its JSON body in out.
+ */
+static int control(int fd, const request *q, char *out, size_t size)
+{
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof(peer);
+    double_behaviour b;
+    char name[64];
+    const char *digest = q->path + strlen(CONTROL_BEHAVIOUR);
+    size_t n = q->body_len;
+
+    if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0 || peer.sin_family != AF_INET ||
+        (ntohl(peer.sin_addr.s_addr) >> 24) != 127) {
+        snprintf(out, size, "{\"error\":{\"code\":\"forbidden\",\"message\":\"control requests are accepted "
+                 "from loopback only\"}}");
+        return 403;
+    }
+    if (strncmp(q->path, CONTROL_BEHAVIOUR, strlen(CONTROL_BEHAVIOUR)) != 0) {
+        snprintf(out, size, "{\"error\":{\"code\":\"not_found\",\"message\":\"the only control request is "
+                 "PUT " CONTROL_BEHAVIOUR "<digest>\"}}");
+        return 404;
+    }
+    if (strcmp(q->method, "PUT") != 0) {
+        snprintf(out, size, "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"use PUT with the "
+                 "behaviour's name as the body\"}}");
+        return 405;
+    }
+    if (!digest_valid(digest)) {
+        snprintf(out, size, "{\"error\":{\"code\":\"bad_request\",\"message\":\"the path must end in a "
+                 "sha256:<64 lowercase hex> digest\"}}");
+        return 400;
+    }
+    while (n > 0 && isspace((unsigned char)q->body[n - 1]))
+        n--;
+    const char *s = q->body;
+    while (n > 0 && isspace((unsigned char)*s)) {
+        s++;
+        n--;
+    }
+    if (n == 0 || n >= sizeof(name)) {
+        snprintf(out, size, "{\"error\":{\"code\":\"bad_request\",\"message\":\"the body must be a "
+                 "behaviour's name, e.g. uncited\"}}");
+        return 400;
+    }
+    memcpy(name, s, n);
+    name[n] = '\0';
+    if (double_behaviour_parse(&b, name) < 0) {
+        snprintf(out, size, "{\"error\":{\"code\":\"bad_request\",\"message\":\"unknown behaviour; one of "
+                 "good uncited restricted-leak existence-leak evidence-500 slow malformed lineage-404 unknown\"}}");
+        return 400;
+    }
+    if (!table_set(digest, b)) {
+        snprintf(out, size, "{\"error\":{\"code\":\"bad_request\",\"message\":\"at most %d behaviours\"}}",
+                 MAX_BEHAVIOURS);
+        return 400;
+    }
+    say("control: %s now behaves as %s", digest, double_behaviour_name(b));
+    snprintf(out, size, "{\"digest\":\"%s\",\"behaviour\":\"%s\"}", digest, double_behaviour_name(b));
+    return 200;
+}
+
 static void *conn_main(void *arg)
 {
     size_t slot = (size_t)(uintptr_t)arg;
@@ -451,6 +546,16 @@ static void *conn_main(void *arg)
                 q.path[0] ? q.path : "-", q.request_id[0] ? q.request_id : "-", bad);
             free(q.body);
             break;
+        }
+        if (strncmp(q.path, CONTROL_PREFIX, strlen(CONTROL_PREFIX)) == 0) {
+            char body[512];
+            int status = control(fd, &q, body, sizeof(body));
+            bool sent = respond(fd, status, body, q.close);
+            say("%s %s status=%d (control)", q.method, q.path, status);
+            free(q.body);
+            if (!sent || q.close)
+                break;
+            continue;
         }
         char digest[DIGEST_MAX];
         double_behaviour b = behaviour_now(digest);

@@ -142,6 +142,7 @@ if kubectl create -f "$tmp/minimal.yaml" >"$tmp/out" 2>&1; then ok "minimal obje
 expect_field gar/minimal '{.spec.rollout.progressDeadlineSeconds}' 600
 expect_field gar/minimal '{.spec.rollout.crashLoopRestartThreshold}' 3
 expect_field gar/minimal '{.spec.rollout.observationSeconds}' 60
+expect_field gar/minimal '{.spec.rollout.recheckSeconds}' 15
 expect_field gar/minimal '{.spec.verification.timeoutSeconds}' 10
 expect_field gar/minimal '{.spec.verification.checks}' '["health","ready","datasets","stac-collections","stac-items","evidence-resolve","focus-ask","lineage","public-restriction"]'
 expect_field gar/minimal '{.spec.rollback.automatic}' true
@@ -177,6 +178,9 @@ else
   fail "pb with a long name and its own configMapName is accepted" "$(cat "$tmp/out")"
 fi
 
+expect_rejected "gar spec.rollout.recheckSeconds below 1" "spec.rollout.recheckSeconds" \
+  kubectl patch gar/minimal -n "$ns" --dry-run=server --type=merge -p '{"spec":{"rollout":{"recheckSeconds":0}}}'
+
 echo "== immutable fields"
 expect_rejected "dp spec.datasetID cannot change" "spec.datasetID is immutable" \
   kubectl patch dp/minimal -n "$ns" --type=merge -p '{"spec":{"datasetID":"kfm.other"}}'
@@ -195,7 +199,7 @@ now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 gen=$(field gar/minimal '{.metadata.generation}')
 status='{"status":{"observedGeneration":'"$gen"',"phase":"Succeeded","releaseID":"3f9c0a1b2c4d",
   "currentDigest":"sha256:'"$(printf 'a%.0s' $(seq 1 64))"'",
-  "verification":{"startedAt":"'"$now"'","finishedAt":"'"$now"'","results":[
+  "verification":{"startedAt":"'"$now"'","finishedAt":"'"$now"'","observingSince":"'"$now"'","results":[
     {"name":"focus-ask","passed":true,"httpStatus":200,"latencyMs":41,"trigger":"UncitedAnswer","message":"answer cites 2 sources"},
     {"name":"membrane-networkpolicy","passed":true,"trigger":"MembraneBreach","message":"every connection denied"}]},
   "history":[{"releaseID":"3f9c0a1b2c4d","generation":'"$gen"',"digest":"sha256:'"$(printf 'a%.0s' $(seq 1 64))"'",
@@ -212,6 +216,7 @@ else
 fi
 expect_field gar/minimal '{.status.history[0].auditRef}' "sha256:$(printf 'd%.0s' $(seq 1 64))"
 expect_field gar/minimal '{.status.verification.results[0].latencyMs}' 41
+expect_field gar/minimal '{.status.verification.observingSince}' "$now"
 expect_rejected "gar status phase outside the enum" 'status.phase: Unsupported value: "Done"' \
   kubectl patch gar/minimal -n "$ns" --subresource=status --type=merge -p '{"status":{"phase":"Done"}}'
 expect_rejected "gar status history holds at most 20 entries" "status.history: Too many" \

@@ -13,6 +13,7 @@
 #include "runtime/conditions.h"
 #include "util/error.h"
 #include "util/json.h"
+#include "util/timefmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -339,31 +340,85 @@ static void to_verifying(fx *f)
     fx_apply(f);
 }
 
+#define PASS_HEALTH "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3}]"
+#define FAIL_FOCUS "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":false," \
+                   "\"httpStatus\":200,\"trigger\":\"UncitedAnswer\",\"message\":\"answer has no citations and did not abstain\"}]"
+
+/* A time of the plan's status (or, without one, of the release's), as seconds; -1 when absent. */
+static long st_time(const fx *f, const char *k1, const char *k2)
+{
+    const cJSON *st = f->plan.status ? f->plan.status : json_get(f->release, "status", NULL);
+    const char *s = json_str(st, k1, k2, NULL);
+    time_t t;
+    return s && timefmt_parse(&t, s) == 0 ? (long)t : -1;
+}
+
+/* The checks ran from started to finished (seconds after T0). */
+static void fx_run(fx *f, long started, long finished, const char *results)
+{
+    fx_checks(f, "5dee29fd7e28", results);
+    f->obs.checks.started_at = T0 + started;
+    f->obs.checks.finished_at = T0 + finished;
+}
+
+/* Verifying's run passed at T0+21: Observing from T0+21 to T0+81 (the defaults: 60 s, rechecks every 15 s). */
+static void to_observing(fx *f)
+{
+    to_verifying(f);
+    f->obs.now = T0 + 21;
+    fx_run(f, 21, 21, PASS_HEALTH);
+    assert_int_equal(decide(f), 0);
+    assert_string_equal(f->plan.phase, "Observing");
+    fx_apply(f);
+    f->obs.checks.ran = false;
+}
+
 static void test_verify_observe_succeed(void **state)
 {
     (void)state;
     fx f = {0};
     to_verifying(&f);
     f.obs.now = T0 + 21;
-    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3}]");
+    fx_checks(&f, "5dee29fd7e28", PASS_HEALTH);
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "Observing");
     assert_cond(&f, "Verified", "True", "ChecksPassed");
-    assert_true(f.plan.requeue_ms >= 60000);
+    /* the first recheck is 15 s away (the window is 60 s) */
+    assert_int_equal(f.plan.requeue_ms, 15500);
+    assert_int_equal(st_time(&f, "verification", "observingSince"), T0 + 21);
     assert_int_equal(cJSON_GetArraySize(json_get(f.plan.status, "verification", "results", NULL)), 1);
     fx_apply(&f);
     f.obs.checks.ran = false;
 
+    /* rechecks at T0+36, 51, 66 pass */
+    for (long t = 36; t <= 66; t += 15) {
+        f.obs.now = T0 + t;
+        assert_int_equal(decide(&f), 0);
+        assert_true(f.plan.run_checks);
+        fx_run(&f, t, t, PASS_HEALTH);
+        assert_int_equal(decide(&f), 0);
+        assert_string_equal(f.plan.phase, "Observing");
+        fx_apply(&f);
+        f.obs.checks.ran = false;
+    }
     /* one second before the observation ends: wait */
-    f.obs.now = T0 + 21 + 59;
+    f.obs.now = T0 + 80;
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "Observing");
-    assert_true(f.plan.requeue_ms > 0 && f.plan.requeue_ms <= 1000);
+    assert_false(f.plan.run_checks);
+    assert_int_equal(f.plan.requeue_ms, 1000);
     assert_null(f.plan.status);
-    /* at the end: Succeeded, Ready, a sealed receipt */
-    f.obs.now = T0 + 21 + 60;
+    /* at the end: the final run first */
+    f.obs.now = T0 + 81;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Observing");
+    assert_true(f.plan.run_checks);
+    fx_run(&f, 81, 82, PASS_HEALTH);
+    f.obs.now = T0 + 82;
+    /* it passed: Succeeded, Ready, a sealed receipt */
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "Succeeded");
+    assert_int_equal(st_time(&f, "verification", "startedAt"), T0 + 81);
     assert_cond(&f, "Ready", "True", "Succeeded");
     assert_cond(&f, "Reconciling", NULL, NULL);
     assert_cond(&f, "Stalled", NULL, NULL);
@@ -378,11 +433,225 @@ static void test_verify_observe_succeed(void **state)
     assert_event(&f, "ReleaseSucceeded");
     fx_apply(&f);
     /* terminal: nothing more */
+    f.obs.checks.ran = false;
     f.obs.now = T0 + 5000;
     assert_int_equal(decide(&f), 0);
     assert_null(f.plan.status);
     assert_null(f.plan.deployment_patch);
     assert_int_equal(f.plan.n_events, 0);
+    fx_free(&f);
+}
+
+/* Before recheckSeconds nothing runs and the requeue is the time left; then a run is asked; a passing one replaces status.verification. */
+static void test_observe_recheck_schedule(void **state)
+{
+    (void)state;
+    fx f = {0};
+    to_observing(&f);
+    f.obs.now = T0 + 25;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Observing");
+    assert_false(f.plan.run_checks);
+    assert_int_equal(f.plan.requeue_ms, 11000);
+    assert_null(f.plan.status);
+    f.obs.now = T0 + 36;
+    assert_int_equal(decide(&f), 0);
+    assert_true(f.plan.run_checks);
+    assert_string_equal(f.plan.checks_release_id, "5dee29fd7e28");
+    assert_null(f.plan.deployment_patch);
+    assert_int_equal(f.plan.n_events, 0);
+    fx_run(&f, 36, 37, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"ready\",\"passed\":true}]");
+    f.obs.now = T0 + 37;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Observing");
+    assert_false(f.plan.run_checks);
+    assert_int_equal(st_time(&f, "verification", "startedAt"), T0 + 36);
+    assert_int_equal(st_time(&f, "verification", "finishedAt"), T0 + 37);
+    assert_int_equal(st_time(&f, "verification", "observingSince"), T0 + 21);
+    assert_int_equal(cJSON_GetArraySize(json_get(f.plan.status, "verification", "results", NULL)), 2);
+    assert_cond(&f, "Verified", "True", "ChecksPassed");
+    assert_int_equal(f.plan.requeue_ms, 15000); /* from the end of this run */
+    fx_apply(&f);
+    f.obs.checks.ran = false;
+    /* the next one counts from the end of the last */
+    f.obs.now = T0 + 51;
+    assert_int_equal(decide(&f), 0);
+    assert_false(f.plan.run_checks);
+    assert_int_equal(f.plan.requeue_ms, 1000);
+    fx_free(&f);
+}
+
+/* spec.rollout.recheckSeconds sets the interval; a recheck is never later than the end of the window. */
+static void test_observe_recheck_seconds(void **state)
+{
+    (void)state;
+    fx f = {0};
+    to_observing(&f);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "spec"), "rollout",
+                          fx_parse("{\"observationSeconds\":30,\"recheckSeconds\":4}"));
+    f.obs.now = T0 + 22;
+    assert_int_equal(decide(&f), 0);
+    assert_false(f.plan.run_checks);
+    assert_int_equal(f.plan.requeue_ms, 3000);
+    f.obs.now = T0 + 25;
+    assert_int_equal(decide(&f), 0);
+    assert_true(f.plan.run_checks);
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(f.release, "spec"), "rollout");
+    cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "spec"), "rollout",
+                          fx_parse("{\"observationSeconds\":10,\"recheckSeconds\":600}"));
+    f.obs.now = T0 + 22;
+    assert_int_equal(decide(&f), 0);
+    assert_false(f.plan.run_checks);
+    assert_int_equal(f.plan.requeue_ms, 9000); /* the end, T0+31 */
+    fx_free(&f);
+}
+
+/* A fresh failing recheck fires its trigger and starts the rollback, exactly as in Verifying. */
+static void test_observe_recheck_failure_rolls_back(void **state)
+{
+    (void)state;
+    fx f = {0};
+    to_observing(&f);
+    f.obs.now = T0 + 37;
+    fx_run(&f, 36, 37, FAIL_FOCUS);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_cond(&f, "Verified", "False", "UncitedAnswer");
+    assert_cond(&f, "RolledBack", "False", "RollingBack");
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "UncitedAnswer");
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "fromDigest", NULL), B);
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "toDigest", NULL), A);
+    assert_non_null(strstr(json_str(f.plan.status, "lastRollback", "message", NULL), "check focus-ask failed"));
+    assert_int_equal(st_time(&f, "verification", "startedAt"), T0 + 36);
+    assert_int_equal(cJSON_GetArraySize(json_get(f.plan.status, "verification", "results", NULL)), 2);
+    assert_patch_has(&f, "{\"name\":\"api\",\"image\":\"" REPO "@" A "\"}");
+    assert_event(&f, "TriggerFired");
+    assert_event(&f, "RollbackTriggered");
+    assert_string_equal(release_plan_rollback_trigger(&f.plan), "UncitedAnswer");
+    fx_free(&f);
+}
+
+/* The final run at the end: Succeeded only after it, and a failing one (a membrane check here) rolls back. */
+static void test_observe_final_run(void **state)
+{
+    (void)state;
+    fx f = {0};
+    to_observing(&f);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "spec"), "rollout", fx_parse("{\"recheckSeconds\":600}"));
+    /* a run that started before the end is not the final one, even when it finishes after it */
+    f.obs.now = T0 + 82;
+    fx_run(&f, 80, 82, PASS_HEALTH);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Observing");
+    assert_true(f.plan.run_checks);
+    assert_false(has_event(&f, "ReleaseSucceeded"));
+    fx_apply(&f);
+    f.obs.checks.ran = false;
+    /* without a run in hand, past the end: the final run is asked, never Succeeded */
+    f.obs.now = T0 + 200;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Observing");
+    assert_true(f.plan.run_checks);
+    assert_null(f.plan.status);
+    /* the final run fails a membrane check: MembraneIntact=False, MembraneBreach rolls back */
+    fx_run(&f, 200, 201, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"membrane-networkpolicy\",\"passed\":false,"
+                         "\"trigger\":\"MembraneBreach\",\"message\":\"pod kfm-ui can reach postgis:5432\"}]");
+    f.obs.now = T0 + 201;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_cond(&f, "MembraneIntact", "False", "MembraneBreach");
+    assert_cond(&f, "Verified", "False", "MembraneBreach");
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "MembraneBreach");
+    assert_patch_has(&f, REPO "@" A);
+    assert_null(json_get(f.plan.status, "history", NULL));
+    fx_free(&f);
+}
+
+/* A stale run (it started before the last judged run finished) is not judged: no rollback on it, a fresh one is asked. */
+static void test_observe_stale_run_not_judged(void **state)
+{
+    (void)state;
+    fx f = {0};
+    to_observing(&f);
+    f.obs.now = T0 + 37;
+    fx_run(&f, 36, 37, PASS_HEALTH);
+    assert_int_equal(decide(&f), 0);
+    fx_apply(&f);
+    f.obs.now = T0 + 52;
+    fx_run(&f, 30, 31, FAIL_FOCUS);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Observing");
+    assert_null(f.plan.status); /* status.verification still shows the run of T0+36 */
+    assert_null(f.plan.deployment_patch);
+    assert_int_equal(f.plan.n_events, 0);
+    assert_true(f.plan.run_checks);
+    /* nor a run for another release */
+    fx_checks(&f, "0123456789ab", FAIL_FOCUS);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Observing");
+    assert_null(f.plan.status);
+    assert_true(f.plan.run_checks);
+    /* past the end, a stale passing run is no final run */
+    f.obs.now = T0 + 90;
+    fx_run(&f, 30, 31, PASS_HEALTH);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Observing");
+    assert_null(f.plan.status);
+    assert_true(f.plan.run_checks);
+    fx_free(&f);
+}
+
+/* A restart mid-Observing keeps the window (from the status) and still owes the final run. */
+static void test_observe_restart_keeps_window(void **state)
+{
+    (void)state;
+    fx f = {0};
+    to_observing(&f);
+    f.obs.now = T0 + 37;
+    fx_run(&f, 36, 37, PASS_HEALTH);
+    assert_int_equal(decide(&f), 0);
+    fx_apply(&f);
+    /* a new process: no run in hand, only the status */
+    f.obs.checks = (release_checks){0};
+    f.obs.now = T0 + 40;
+    assert_int_equal(decide(&f), 0);
+    assert_false(f.plan.run_checks);
+    assert_int_equal(f.plan.requeue_ms, 12000);
+    assert_null(f.plan.status);
+    f.obs.now = T0 + 95;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Observing");
+    assert_true(f.plan.run_checks);
+    assert_null(f.plan.status);
+    /* a status an earlier version wrote (no observingSince) counts from its Verifying run */
+    cJSON *v = (cJSON *)json_get(f.release, "status", "verification", NULL);
+    cJSON_DeleteItemFromObject(v, "observingSince");
+    cJSON_ReplaceItemInObject(v, "finishedAt", cJSON_CreateString("2026-11-18T11:06:59Z")); /* T0+19 */
+    cJSON_ReplaceItemInObject(v, "startedAt", cJSON_CreateString("2026-11-18T11:06:58Z"));
+    f.obs.now = T0 + 30;
+    assert_int_equal(decide(&f), 0);
+    assert_false(f.plan.run_checks);
+    assert_int_equal(st_time(&f, "verification", "observingSince"), T0 + 19);
+    assert_int_equal(f.plan.requeue_ms, 4000); /* the recheck due 15 s after that run */
+    fx_free(&f);
+}
+
+/* observationSeconds 0: no window, the Verifying run is the last. */
+static void test_observe_zero_seconds(void **state)
+{
+    (void)state;
+    fx f = {0};
+    to_verifying(&f);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "spec"), "rollout", fx_parse("{\"observationSeconds\":0}"));
+    f.obs.now = T0 + 21;
+    fx_run(&f, 21, 21, PASS_HEALTH);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Observing");
+    fx_apply(&f);
+    f.obs.checks.ran = false;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Succeeded");
+    assert_false(f.plan.run_checks);
     fx_free(&f);
 }
 
@@ -834,6 +1103,13 @@ int main(void)
         cmocka_unit_test(test_restart_between_target_and_patch),
         cmocka_unit_test(test_rollout_waits_then_verifies),
         cmocka_unit_test(test_verify_observe_succeed),
+        cmocka_unit_test(test_observe_recheck_schedule),
+        cmocka_unit_test(test_observe_recheck_seconds),
+        cmocka_unit_test(test_observe_recheck_failure_rolls_back),
+        cmocka_unit_test(test_observe_final_run),
+        cmocka_unit_test(test_observe_stale_run_not_judged),
+        cmocka_unit_test(test_observe_restart_keeps_window),
+        cmocka_unit_test(test_observe_zero_seconds),
         cmocka_unit_test(test_crashloop_rolls_back),
         cmocka_unit_test(test_rollback_patch_retried_counts_once),
         cmocka_unit_test(test_status_landed),

@@ -158,7 +158,12 @@ static void test_gates_rollout_checks_success(void **state)
     fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3},"
                   "{\"name\":\"membrane-store\",\"passed\":true}]");
     decide_torture(&f, "Observing");
+    f.obs.now = T0 + 21 + 15;
+    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true}]");
+    decide_torture(&f, "Observing"); /* a recheck passed */
     f.obs.now = T0 + 21 + 60;
+    decide_torture(&f, "Observing"); /* the final run is asked */
+    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true}]");
     decide_torture(&f, "Succeeded");
     /* a manual rollback of the success */
     cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations",

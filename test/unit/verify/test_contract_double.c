@@ -5,7 +5,7 @@
  * triggers; a digest without a behaviour fails closed; the bearer token is
  * enforced and never logged; every request is logged once with its
  * X-Request-ID; SIGTERM ends the double with status 0, also while it is
- * holding a slow answer.
+ * holding a slow answer; a control request changes a digest's behaviour.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -347,6 +347,83 @@ static void test_sigterm_while_slow(void **state)
     free(log);
 }
 
+/* One request to the double on a fresh connection; returns the status, the answer's body in body. */
+static int http_once(const dbl *d, const char *method, const char *path, const char *payload, char *body, size_t size)
+{
+    unsigned port = 0;
+    char req[1024], ans[2048];
+    size_t len = 0;
+    int status = 0;
+    assert_int_equal(sscanf(d->url, "http://127.0.0.1:%u", &port), 1);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     method, path, strlen(payload), payload);
+    assert_int_equal(send(fd, req, (size_t)n, 0), n);
+    for (ssize_t k; len < sizeof(ans) - 1 && (k = recv(fd, ans + len, sizeof(ans) - 1 - len, 0)) > 0;)
+        len += (size_t)k;
+    ans[len] = '\0';
+    close(fd);
+    assert_int_equal(sscanf(ans, "HTTP/1.1 %d", &status), 1);
+    const char *b = strstr(ans, "\r\n\r\n");
+    snprintf(body, size, "%s", b ? b + 4 : "");
+    return status;
+}
+
+/* PUT /__double/behaviour/<digest> changes what a digest does while the double runs. */
+static void test_control_behaviour(void **state)
+{
+    (void)state;
+    dbl d;
+    char body[1024], *log = NULL;
+    const char *args[] = {"--listen", "127.0.0.1:0", "--fixed-digest", DIGEST_A, "--behaviour", DIGEST_A "=good",
+                          "--token", TOKEN, NULL};
+    static const char *const none[] = {NULL};
+    static const char *const uncited[] = {"focus-ask:answer has no citations and did not abstain", NULL};
+    static const char *const unknown[] = {
+        "ready:GET /readyz answered 503", "datasets:503", "stac-collections:503", "stac-items:503",
+        "evidence-resolve:503", "focus-ask:503", "lineage:503", "public-restriction:503", NULL};
+    dbl_start(&d, args);
+    cJSON *res = run_checks(d.url, TOKEN, 5000);
+    expect_failures(res, none, "good before the control request");
+    cJSON_Delete(res);
+
+    assert_int_equal(http_once(&d, "PUT", "/__double/behaviour/" DIGEST_A, "uncited\n", body, sizeof(body)), 200);
+    assert_string_equal(body, "{\"digest\":\"" DIGEST_A "\",\"behaviour\":\"uncited\"}");
+    res = run_checks(d.url, TOKEN, 5000);
+    expect_failures(res, uncited, "uncited after the control request");
+    cJSON_Delete(res);
+
+    /* bad control requests change nothing and say what is wrong */
+    assert_int_equal(http_once(&d, "PUT", "/__double/behaviour/" DIGEST_A, "fast", body, sizeof(body)), 400);
+    assert_non_null(strstr(body, "unknown behaviour"));
+    assert_int_equal(http_once(&d, "PUT", "/__double/behaviour/latest", "good", body, sizeof(body)), 400);
+    assert_non_null(strstr(body, "sha256:<64 lowercase hex>"));
+    assert_int_equal(http_once(&d, "PUT", "/__double/behaviour/" DIGEST_A, "", body, sizeof(body)), 400);
+    assert_int_equal(http_once(&d, "GET", "/__double/behaviour/" DIGEST_A, "", body, sizeof(body)), 405);
+    assert_int_equal(http_once(&d, "PUT", "/__double/other", "good", body, sizeof(body)), 404);
+    res = run_checks(d.url, TOKEN, 5000);
+    expect_failures(res, uncited, "still uncited");
+    cJSON_Delete(res);
+
+    /* back to good; and a digest the table did not name can be given a behaviour (here: made to fail closed) */
+    assert_int_equal(http_once(&d, "PUT", "/__double/behaviour/" DIGEST_A, "good", body, sizeof(body)), 200);
+    res = run_checks(d.url, TOKEN, 5000);
+    expect_failures(res, none, "good again");
+    cJSON_Delete(res);
+    assert_int_equal(http_once(&d, "PUT", "/__double/behaviour/" DIGEST_A, "unknown", body, sizeof(body)), 200);
+    assert_int_equal(http_once(&d, "PUT", "/__double/behaviour/" DIGEST_B, "slow", body, sizeof(body)), 200);
+    res = run_checks(d.url, TOKEN, 5000);
+    expect_failures(res, unknown, "unknown");
+    cJSON_Delete(res);
+    assert_int_equal(dbl_stop(&d, &log), 0);
+    assert_non_null(strstr(log, "control: " DIGEST_A " now behaves as uncited"));
+    assert_non_null(strstr(log, "PUT /__double/behaviour/latest status=400 (control)"));
+    free(log);
+}
+
 static int run_exit(const char *const *args)
 {
     const char *argv[16] = {double_binary()};
@@ -387,6 +464,7 @@ int main(void)
         cmocka_unit_test_teardown(test_unknown_digest, kill_leftovers),
         cmocka_unit_test_teardown(test_token_and_log, kill_leftovers),
         cmocka_unit_test_teardown(test_sigterm_while_slow, kill_leftovers),
+        cmocka_unit_test_teardown(test_control_behaviour, kill_leftovers),
         cmocka_unit_test(test_bad_flags),
     };
     signal(SIGPIPE, SIG_IGN);
