@@ -4,8 +4,8 @@
  * live pods and namespaces, the Pod object, judging a plan whose pods ran),
  * and the pods' lifecycle through the API: sweep old probes, create every
  * pod, poll them until they terminate or the timeout passes, judge, delete.
- * One client namespace is probed per namespace its entry's namespaceSelector
- * matches, every one of them, not a sample.
+ * A clients entry with a namespaceSelector is probed from every namespace the
+ * selector matches, not from a sample of them.
  */
 #include "verify/probe.h"
 #include "util/error.h"
@@ -22,6 +22,7 @@
 #define POLL_MS 250
 #define WAIT_MAX_SECONDS 3
 #define ERRORS_LISTED 3
+#define API_VERSION "governance.kfm.dev/v1alpha1"
 
 /*
  * busybox's nc (and OpenBSD's) print why a connection failed only with -v;
@@ -344,7 +345,8 @@ static int targets_find(probe_plan *p, const cJSON *membrane, const cJSON *pods,
             const char *ip = json_str(pod, "status", "podIP", NULL);
             const cJSON *labels = json_get(pod, "metadata", "labels", NULL);
             bool found = true;
-            if (!ns || !pname || !pod_is_live(pod) || cJSON_GetObjectItemCaseSensitive(labels, PROBE_LABEL))
+            if (!ns || !pname || !pod_is_live(pod) || cJSON_GetObjectItemCaseSensitive(labels, PROBE_LABEL) ||
+                !labels_selector_matches(psel, labels))
                 continue;
             if (nsel ? !labels_selector_matches(nsel, namespace_labels(namespaces, ns, &found))
                      : strcmp(ns, p->ns) != 0) {
@@ -355,8 +357,6 @@ static int targets_find(probe_plan *p, const cJSON *membrane, const cJSON *pods,
                 }
                 continue;
             }
-            if (!labels_selector_matches(psel, labels))
-                continue;
             hits++;
             if (!ip || !*ip) {
                 err = mb_error_set(MB_ENOTFOUND, "store pod %s/%s (store %s) has no IP yet, so the probe cannot try "
@@ -429,7 +429,8 @@ static int clients_plan(probe_plan *p, const cJSON *membrane, const cJSON *names
     char where[96], why[512];
 
     if (!cJSON_IsArray(clients) || !cJSON_GetArraySize(clients))
-        return mb_error_set(MB_EINVAL, "spec.membrane.clients must list at least one entry for the probe to stand in for");
+        return mb_error_set(MB_EINVAL,
+                            "spec.membrane.clients must list at least one entry for the probe to stand in for");
     if (!(p->clients = calloc((size_t)cJSON_GetArraySize(clients), sizeof(*p->clients))))
         return mb_error_set(MB_ENOMEM, "out of memory");
     cJSON_ArrayForEach(entry, clients) {
@@ -443,7 +444,7 @@ static int clients_plan(probe_plan *p, const cJSON *membrane, const cJSON *names
         if (present(ns) && (err = labels_selector_parse(&nsel, ns, where)) < 0)
             goto done;
         err = dup_printf(&p->clients[ci], "clients[%zu] (%s in %s %s)", ci,
-                         !present(ps) || labels_selector_is_everything(psel) ? "every pod" : labels_selector_string(psel),
+                         labels_selector_is_everything(psel) ? "every pod" : labels_selector_string(psel),
                          nsel ? "namespaces" : "namespace", nsel ? labels_selector_string(nsel) : p->ns);
         p->n_clients++;
         if (err < 0)
@@ -471,8 +472,10 @@ static int clients_plan(probe_plan *p, const cJSON *membrane, const cJSON *names
             placed++;
         }
         if (!placed) {
-            err = mb_error_set(MB_EINVAL, "spec.membrane.clients[%zu].namespaceSelector (%s) matches no namespace, so "
-                               "there is nowhere to probe from; correct the selector", ci, labels_selector_string(nsel));
+            err = mb_error_set(MB_EINVAL,
+                               "spec.membrane.clients[%zu].namespaceSelector (%s) matches no namespace, so there is "
+                               "nowhere to probe from; correct the selector",
+                               ci, labels_selector_string(nsel));
             goto done;
         }
         cJSON_Delete(labels);
@@ -573,8 +576,7 @@ int probe_pod_manifest(cJSON **out, const probe_plan *plan, size_t i)
          json_set_str(ann, PROBE_TARGETS_ANNOTATION, targets) == 0;
     if (ok && strcmp(pp->ns, plan->ns) == 0)
         ok = array_add(cJSON_AddArrayToObject(meta, "ownerReferences"), ref = cJSON_CreateObject()) &&
-             json_set_str(ref, "apiVersion", plan->api_version[0] ? plan->api_version : "governance.kfm.dev/v1alpha1") ==
-                 0 &&
+             json_set_str(ref, "apiVersion", plan->api_version[0] ? plan->api_version : API_VERSION) == 0 &&
              json_set_str(ref, "kind", "GovernedAPIRelease") == 0 && json_set_str(ref, "name", plan->name) == 0 &&
              json_set_str(ref, "uid", plan->uid) == 0;
     ok = ok && json_set_str(spec, "restartPolicy", "Never") == 0 &&
@@ -608,7 +610,8 @@ static bool problem(judge_state *js, const probe_plan *plan, const probe_pod *pp
 {
     if (js->problems++ >= ERRORS_LISTED)
         return false;
-    fprintf(js->f, "%sprobe pod %s/%s (%s) ", js->problems > 1 ? "; " : "", pp->ns, pp->name, plan->clients[pp->client]);
+    fprintf(js->f, "%sprobe pod %s/%s (%s) ", js->problems > 1 ? "; " : "", pp->ns, pp->name,
+            plan->clients[pp->client]);
     return true;
 }
 
@@ -780,8 +783,8 @@ static void sweep(kube_client *c, const char *owner_label)
         return;
     cJSON_ArrayForEach(pod, cJSON_GetObjectItem(list, "items")) {
         kube_delete_opts d = {.propagation_policy = "Background"};
-        kube_delete(c, &KUBE_PODS, json_str(pod, "metadata", "namespace", NULL), json_str(pod, "metadata", "name", NULL),
-                    &d);
+        kube_delete(c, &KUBE_PODS, json_str(pod, "metadata", "namespace", NULL),
+                    json_str(pod, "metadata", "name", NULL), &d);
     }
     cJSON_Delete(list);
 }
@@ -925,6 +928,7 @@ static int pods_wait(kube_client *client, probe_plan *plan, const char *owner_la
 int probe_membrane_check(cJSON **out, kube_client *client, const cJSON *release, const char *release_id)
 {
     const char *uid = json_str(release, "metadata", "uid", NULL);
+    const char *rname = json_str(release, "metadata", "name", NULL);
     cJSON *pods = NULL, *namespaces = NULL, *r = NULL;
     probe_plan *plan = NULL;
     char *msg = NULL, owner_label[300];
@@ -935,9 +939,8 @@ int probe_membrane_check(cJSON **out, kube_client *client, const cJSON *release,
     *out = NULL;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     /* the probe label's value: the release's uid (a label value holds at most 63 characters) */
-    snprintf(owner_label, sizeof(owner_label), "%s",
-             uid && *uid ? uid : json_str(release, "metadata", "name", NULL) ? json_str(release, "metadata", "name", NULL)
-                                                                            : "");
+    snprintf(owner_label, sizeof(owner_label), "%s", uid && *uid ? uid : rname ? rname : "");
+    sweep(client, owner_label);
     if (kube_list(&pods, client, &KUBE_PODS, NULL, NULL) < 0 ||
         kube_list(&namespaces, client, &KUBE_NAMESPACES, NULL, NULL) < 0) {
         err = dup_printf(&msg, "the Pods and Namespaces cannot be read for the probe: %s", mb_error_last());
@@ -948,7 +951,6 @@ int probe_membrane_check(cJSON **out, kube_client *client, const cJSON *release,
             err = dup_printf(&msg, "the probe cannot be planned: %s", mb_error_last());
         goto result;
     }
-    sweep(client, owner_label);
     if ((err = pods_create(client, plan)) < 0 || (err = pods_wait(client, plan, owner_label)) < 0 ||
         (err = probe_plan_judge(&passed, &msg, plan)) < 0)
         goto result;
@@ -959,7 +961,8 @@ result:
     r = cJSON_CreateObject();
     if (!r || !msg || !cJSON_AddStringToObject(r, "name", "membrane-probe") ||
         !cJSON_AddBoolToObject(r, "passed", passed) ||
-        !cJSON_AddNumberToObject(r, "latencyMs", (double)ms_since(&t0)) || !cJSON_AddStringToObject(r, "message", msg) ||
+        !cJSON_AddNumberToObject(r, "latencyMs", (double)ms_since(&t0)) ||
+        !cJSON_AddStringToObject(r, "message", msg) ||
         (!passed && !cJSON_AddStringToObject(r, "trigger", "MembraneBreach"))) {
         err = mb_error_set(MB_ENOMEM, "out of memory");
         goto done;

@@ -141,12 +141,24 @@ static char *script_run(const script_env *e, const char *const *argv, const char
         if (asprintf(&env[0], "PATH=%s", path) < 0 || asprintf(&env[1], "TARGETS=%s", targets) < 0 ||
             asprintf(&env[3], "REPORT=%s", e->report) < 0)
             _exit(120);
+        char errpath[128];
+        snprintf(errpath, sizeof(errpath), "%s/stderr", e->dir);
+        if (!freopen(errpath, "w", stderr)) /* the shell's own words ("Killed") stay out of the test's output */
+            _exit(121);
         execve(args[0], args, env);
         _exit(127);
     }
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail_msg("%s: the script did not exit 0 (status %d)", argv[0], status);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        char errpath[128], said[2048] = "";
+        FILE *ef;
+        snprintf(errpath, sizeof(errpath), "%s/stderr", e->dir);
+        if ((ef = fopen(errpath, "r"))) {
+            said[fread(said, 1, sizeof(said) - 1, ef)] = '\0';
+            fclose(ef);
+        }
+        fail_msg("%s: the script did not exit 0 (status %d); it said:\n%s", argv[0], status, said);
+    }
     FILE *f = fopen(e->report, "r");
     char *text = calloc(1, 65536);
     if (!f)
@@ -366,7 +378,8 @@ static const char pods_yaml[] =
     "- {metadata: {namespace: kfm, name: kfm-ui-1, labels: {app: kfm-ui}}, status: {phase: Running, podIP: 10.0.0.2}}\n"
     "- {metadata: {namespace: kfm, name: postgis-0, labels: {app: postgis}}, status: {phase: Running, podIP: 10.0.0.10}}\n"
     "- {metadata: {namespace: kfm, name: postgis-1, labels: {app: postgis}}, status: {phase: Running, podIP: 10.0.0.11}}\n"
-    "- {metadata: {namespace: kfm, name: postgis-old, labels: {app: postgis}}, status: {phase: Succeeded, podIP: 10.0.0.9}}\n"
+    "- {metadata: {namespace: kfm, name: postgis-old, labels: {app: postgis}},"
+    " status: {phase: Succeeded, podIP: 10.0.0.9}}\n"
     "- {metadata: {namespace: kfm, name: old-probe, labels: {app: postgis, governance.kfm.dev/probe: x}},"
     " status: {phase: Running, podIP: 10.0.0.8}}\n"
     "- {metadata: {namespace: web-a, name: postgis-elsewhere, labels: {app: postgis}},"
@@ -444,7 +457,8 @@ static void test_plan_every_client_and_store(void **state)
     assert_string_equal(l, "{\"app\":\"kfm-ui\",\"governance.kfm.dev/probe\":\"0b7f-uid\"}");
     free(l);
     l = labels_text(&p->pods[2]);
-    assert_string_equal(l, "{\"tier\":\"web\",\"team\":\"" LABELS_PLACEHOLDER "\",\"governance.kfm.dev/probe\":\"0b7f-uid\"}");
+    assert_string_equal(l, "{\"tier\":\"web\",\"team\":\"" LABELS_PLACEHOLDER
+                           "\",\"governance.kfm.dev/probe\":\"0b7f-uid\"}");
     free(l);
     assert_string_equal(p->clients[1], "clients[1] (tier in (web,edge),team,!legacy in namespaces zone=public)");
     assert_int_equal(p->timeout_seconds, 20);
