@@ -149,18 +149,21 @@ say "membrane-probe: pods with each client entry's labels try every store pod an
 # clients[1] selects two more namespaces: a probe pod stands in for it in each (kwok plays the verdicts,
 # see hack/kwok-stages.yaml; the script itself runs under real shells in test/unit/verify/test_probe.c)
 pub_a=$(new_namespace probe-pub); pub_b=$(new_namespace probe-pub)
-kubectl label namespace "$pub_a" "$pub_b" kfm.dev/e2e-probe=public >/dev/null
+kubectl label namespace "$pub_a" "$pub_b" "kfm.dev/e2e-probe=$ns" >/dev/null   # this run's only
 probe_release() { # probe image
   verified_release "$LINEAGE" "  rollback: {triggers: [CrashLoop]}
   membrane:
     clients:
     - {podSelector: {matchLabels: {app: kfm-ui}}}
-    - {namespaceSelector: {matchLabels: {kfm.dev/e2e-probe: public}}, podSelector: {matchExpressions: [{key: tier, operator: Exists}]}}
+    - {namespaceSelector: {matchLabels: {kfm.dev/e2e-probe: $ns}}, podSelector: {matchExpressions: [{key: tier, operator: Exists}]}}
     stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]
     apiServiceAccount: kfm-api
     probe: {image: \"$1\", timeoutSeconds: 20}"
 }
-probe_says() { result_of membrane-probe message | grep -q -- "$1"; }   # regex
+probe_says() { # regex: the membrane-probe message matches it
+  local m; m=$(result_of membrane-probe message)
+  grep -q -- "$1" <<<"$m" || { echo "the message: $m"; return 1; }
+}
 probe_pods_left() { kubectl get pods -A -l "governance.kfm.dev/probe=$uid" -o name; }
 uid=$(jp "$ns" gar/kfm-api '{.metadata.uid}')
 # probe pods left by an operator that died mid-probe, in the release's namespace and in another one
@@ -169,7 +172,7 @@ kubectl -n "$pub_b" run leftover-probe --image=busybox --restart=Never --labels=
 probe_release "registry.kfm.local/busybox@$(digest probe)"
 check "the probe finds every store port closed: intact" eventually 60 membrane_verdict "$(gen)" True
 check "  membrane-probe passed" equals True result_of membrane-probe passed
-check "  three probe pods, for both entries, could not connect to the one target" probe_says "^3 probe pods with the labels of clients\[0\] (app=kfm-ui in namespace $ns) and clients\[1\] (tier in namespaces kfm.dev/e2e-probe=public) could not connect to any of 1 store targets: every verdict closed$"
+check "  three probe pods, for both entries, could not connect to the one target" probe_says "^3 probe pods with the labels of clients\[0\] (app=kfm-ui in namespace $ns) and clients\[1\] (tier in namespaces kfm.dev/e2e-probe=$ns) could not connect to any of 1 store targets: every verdict closed$"
 check "  no probe pod is left in any namespace, the old ones swept too" eventually 30 equals "" probe_pods_left
 probe_release "registry.kfm.local/busybox@sha256:c0ffee$(printf '%s' hole | sha256sum | cut -c1-58)"
 check "a probe that connects: breach" eventually 60 membrane_verdict "$(gen)" False
