@@ -152,27 +152,44 @@ EOF
 membrane_release
 check "a policy that admits only the API: intact" eventually 60 membrane_verdict "$(gen)" True
 
-say "membrane-probe: a pod with the client's labels tries the stores"
+say "membrane-probe: pods with each client entry's labels try every store pod and port, one verdict each"
+# clients[1] selects two more namespaces: a probe pod stands in for it in each (kwok plays the verdicts,
+# see hack/kwok-stages.yaml; the script itself runs under real shells in test/unit/verify/test_probe.c)
+pub_a=$(new_namespace probe-pub); pub_b=$(new_namespace probe-pub)
+kubectl label namespace "$pub_a" "$pub_b" "kfm.dev/e2e-probe=$ns" >/dev/null   # this run's only
 probe_release() { # probe image
   verified_release "$LINEAGE" "  rollback: {triggers: [CrashLoop]}
   membrane:
-    clients: [{podSelector: {matchLabels: {app: kfm-ui}}}]
+    clients:
+    - {podSelector: {matchLabels: {app: kfm-ui}}}
+    - {namespaceSelector: {matchLabels: {kfm.dev/e2e-probe: $ns}}, podSelector: {matchExpressions: [{key: tier, operator: Exists}]}}
     stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]
     apiServiceAccount: kfm-api
     probe: {image: \"$1\", timeoutSeconds: 20}"
 }
+probe_says() { # regex: the membrane-probe message matches it
+  local m; m=$(result_of membrane-probe message)
+  grep -q -- "$1" <<<"$m" || { echo "the message: $m"; return 1; }
+}
+probe_pods_left() { kubectl get pods -A -l "governance.kfm.dev/probe=$uid" -o name; }
 uid=$(jp "$ns" gar/kfm-api '{.metadata.uid}')
-# a probe pod left by an operator that died mid-probe
+# probe pods left by an operator that died mid-probe, in the release's namespace and in another one
 kubectl -n "$ns" run leftover-probe --image=busybox --restart=Never --labels="governance.kfm.dev/probe=$uid" >/dev/null
+kubectl -n "$pub_b" run leftover-probe --image=busybox --restart=Never --labels="governance.kfm.dev/probe=$uid" >/dev/null
 probe_release "registry.kfm.local/busybox@$(digest probe)"
 check "the probe finds every store port closed: intact" eventually 60 membrane_verdict "$(gen)" True
 check "  membrane-probe passed" equals True result_of membrane-probe passed
-check "  its message says what it tried" bash -c "kubectl -n $ns get gar kfm-api -o json | grep -q 'could not connect to any of 1 store targets'"
-check "  no probe pod is left, the old one swept too" eventually 30 equals "" bash -c "kubectl -n $ns get pods -l governance.kfm.dev/probe=$uid -o name"
+check "  three probe pods, for both entries, could not connect to the one target" probe_says "^3 probe pods with the labels of clients\[0\] (app=kfm-ui in namespace $ns) and clients\[1\] (tier in namespaces kfm.dev/e2e-probe=$ns) could not connect to any of 1 store targets: every verdict closed$"
+check "  no probe pod is left in any namespace, the old ones swept too" eventually 30 equals "" probe_pods_left
 probe_release "registry.kfm.local/busybox@sha256:c0ffee$(printf '%s' hole | sha256sum | cut -c1-58)"
 check "a probe that connects: breach" eventually 60 membrane_verdict "$(gen)" False
-check "  membrane-probe failed naming the target" bash -c "kubectl -n $ns get gar kfm-api -o json | grep -q 'opened a TCP connection to .*:5432 (store postgis)'"
-check "  the probe pod is deleted" eventually 30 equals "" bash -c "kubectl -n $ns get pods -l governance.kfm.dev/probe=$uid -o name"
+check "  membrane-probe failed naming the target, its store and pod" probe_says "opened a TCP connection to [0-9.]*:5432 (store postgis, pod $ns/postgis-"
+check "  the probe pods are deleted" eventually 30 equals "" probe_pods_left
+probe_release "registry.kfm.local/busybox@sha256:0dd$(printf '%s' no-nc | sha256sum | cut -c1-61)"
+check "a probe image without nc: the membrane cannot be shown intact" eventually 60 membrane_verdict "$(gen)" False
+check "  membrane-probe failed with the error, naming the target and what to fix" probe_says "could not try [0-9.]*:5432 (store postgis, pod $ns/postgis-[^)]*): nc not found.*needs a POSIX shell and an nc"
+check "  its trigger is MembraneBreach" equals MembraneBreach result_of membrane-probe trigger
+check "  the probe pods are deleted" eventually 30 equals "" probe_pods_left
 
 say "MembraneBreach: a breach found after a release rolls it back; with the path closed again, the rolled-back version passes"
 breach_release() { # digest [rollback target]

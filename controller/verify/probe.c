@@ -1,15 +1,18 @@
 /*
- * The probe pod's lifecycle through the API: find the targets (store pods,
- * by the same selectors as membrane-networkpolicy), sweep an old probe,
- * create the pod, poll it until it terminates or the timeout passes, read
- * and judge its termination message, delete it.
+ * The membrane probe: its script, the pure parts (reading a report against
+ * the targets a pod was given, planning the pods from the release and the
+ * live pods and namespaces, the Pod object, judging a plan whose pods ran),
+ * and the pods' lifecycle through the API: sweep old probes, create every
+ * pod, poll them until they terminate or the timeout passes, judge, delete.
+ * A clients entry with a namespaceSelector is probed from every namespace the
+ * selector matches, not from a sample of them.
  */
 #include "verify/probe.h"
 #include "util/error.h"
 #include "util/json.h"
-#include "util/log.h"
 #include "verify/labels.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,107 +20,517 @@
 #include <unistd.h>
 
 #define POLL_MS 250
-#define MSG_MAX 1024
+#define WAIT_MAX_SECONDS 3
+#define ERRORS_LISTED 3
+#define API_VERSION "governance.kfm.dev/v1alpha1"
 
-/* The probe's script: one line per target to the termination message, exit 0. */
-static const char probe_script[] =
-    "for t in $TARGETS; do h=${t%:*}; p=${t##*:}; "
-    "if nc -z -w 2 \"$h\" \"$p\" 2>/dev/null; then echo \"open $t\"; else echo \"closed $t\"; fi; "
-    "done > /dev/termination-log";
+/*
+ * busybox's nc (and OpenBSD's) print why a connection failed only with -v;
+ * without it a refusal and a bad option look alike (exit 1, or silence). A
+ * connection counts as closed only when nc failed and said it was refused or
+ * timed out (glibc's and musl's words, and OpenBSD nc's "timed out:
+ * Operation now in progress"); anything else is an error with the first line
+ * of what nc said, cut to PROBE_WHY_MAX characters (the 64 '?' below). Every
+ * target is tried at once, so a pod takes about $WAIT seconds however many
+ * targets it has; each verdict is one short write to a file opened for
+ * appending, so lines never mix.
+ */
+static const char probe_script_text[] =
+    "set -f\n"
+    "exec >>\"${REPORT:-/dev/termination-log}\" || exit 1\n"
+    "nl='\n'\n"
+    "if ! command -v nc >/dev/null 2>&1; then\n"
+    "    for t in $TARGETS; do printf 'error %s nc not found\\n' \"$t\"; done\n"
+    "    exit 0\n"
+    "fi\n"
+    "for t in $TARGETS; do\n"
+    "    (\n"
+    "        out=$(nc -v -z -w \"${WAIT:-3}\" \"${t%:*}\" \"${t##*:}\" 2>&1 >/dev/null)\n"
+    "        rc=$?\n"
+    "        if [ \"$rc\" -eq 0 ]; then printf 'open %s\\n' \"$t\"; exit 0; fi\n"
+    "        case $out in\n"
+    "        *'Connection refused'*|*'Connection timed out'*|*'Operation timed out'*|"
+    "*' timed out: Operation now in progress'*)\n"
+    "            printf 'closed %s\\n' \"$t\"; exit 0;;\n"
+    "        esac\n"
+    "        why=${out%%\"$nl\"*}\n"
+    "        [ -n \"$why\" ] || why='no message'\n"
+    "        why=\"nc exited $rc: $why\"\n"
+    "        rest=${why#????????????????????????????????????????????????????????????????}\n"
+    "        [ \"$rest\" = \"$why\" ] || why=${why%\"$rest\"}\n"
+    "        printf 'error %s %s\\n' \"$t\" \"$why\"\n"
+    "    ) &\n"
+    "done\n"
+    "wait\n"
+    "exit 0\n";
 
-typedef struct {
-    char ns[254];
-    char name[254];
-    char targets[4096]; /* "ip:port ip:port ..." */
-    size_t n_targets;
-    char first_store[254];
-} probe_plan;
-
-static long long ms_since(const struct timespec *t0)
+const char *probe_script(void)
 {
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (t1.tv_sec - t0->tv_sec) * 1000LL + (t1.tv_nsec - t0->tv_nsec) / 1000000LL;
+    return probe_script_text;
 }
 
-static bool namespace_matches(const cJSON *namespaces, const cJSON *ns_selector, const char *ns_name, bool *err)
+/* ---- reports ---------------------------------------------------------------------- */
+
+void probe_report_free(probe_report *r)
 {
-    const cJSON *n;
-    *err = false;
-    cJSON_ArrayForEach(n, namespaces) {
-        const char *name = json_str(n, "metadata", "name", NULL);
-        if (!name || strcmp(name, ns_name) != 0)
-            continue;
-        bool m = false;
-        if (labels_selector_match(&m, ns_selector, json_get(n, "metadata", "labels", NULL)) < 0)
-            *err = true;
-        return m;
-    }
-    return false;
+    if (!r)
+        return;
+    for (size_t i = 0; r->whys && i < r->n; i++)
+        free(r->whys[i]);
+    free(r->whys);
+    free(r->verdicts);
+    free(r->stray);
+    free(r);
 }
 
-/* Targets: every running store pod's IP and every store port. */
-static int find_targets(probe_plan *p, const cJSON *membrane, const char *release_ns, const cJSON *pods,
-                        const cJSON *namespaces)
+static int report_stray(probe_report *r, const char *line, size_t len)
 {
-    const cJSON *store, *pod;
-    cJSON_ArrayForEach(store, json_get(membrane, "stores", NULL)) {
-        const cJSON *pod_sel = json_get(store, "podSelector", NULL);
-        const cJSON *ns_sel = json_get(store, "namespaceSelector", NULL);
-        cJSON_ArrayForEach(pod, pods) {
-            const char *ns = json_str(pod, "metadata", "namespace", NULL);
-            const char *ip = json_str(pod, "status", "podIP", NULL);
-            const char *phase = json_str(pod, "status", "phase", NULL);
-            bool m = false, bad = false;
-            if (!ns || !ip || !*ip || (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)))
-                continue;
-            if (ns_sel ? !namespace_matches(namespaces, ns_sel, ns, &bad) : strcmp(ns, release_ns) != 0) {
-                if (bad)
-                    return mb_error_set(MB_EINVAL, "spec.membrane.stores[].namespaceSelector is not a valid selector");
-                continue;
-            }
-            if (labels_selector_match(&m, pod_sel, json_get(pod, "metadata", "labels", NULL)) < 0)
-                return mb_error_set(MB_EINVAL, "spec.membrane.stores[].podSelector is not a valid selector");
-            if (!m)
-                continue;
-            const cJSON *port;
-            cJSON_ArrayForEach(port, json_get(store, "ports", NULL)) {
-                size_t len = strlen(p->targets);
-                if (!cJSON_IsNumber(port) || len + 64 >= sizeof(p->targets))
-                    continue;
-                snprintf(p->targets + len, sizeof(p->targets) - len, "%s%s:%d", len ? " " : "", ip, port->valueint);
-                p->n_targets++;
-                if (!p->first_store[0])
-                    snprintf(p->first_store, sizeof(p->first_store), "%s", json_str(store, "name", NULL) ? json_str(store, "name", NULL) : "");
-            }
+    if (r->stray)
+        return 0;
+    if (!(r->stray = strndup(line, len)))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    return 0;
+}
+
+/* One line (without its newline) of a report. */
+static int report_line(probe_report *r, const char *const *addrs, const char *line, size_t len)
+{
+    static const struct {
+        const char *word;
+        probe_verdict v;
+    } kinds[] = {{"open ", PROBE_OPEN}, {"closed ", PROBE_CLOSED}, {"error ", PROBE_ERROR}};
+    const char *addr = NULL, *why = NULL;
+    size_t addr_len = 0;
+    probe_verdict v = PROBE_MISSING;
+
+    if (len && line[len - 1] == '\r')
+        len--;
+    if (!len)
+        return 0;
+    for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+        size_t wl = strlen(kinds[k].word);
+        if (len > wl && strncmp(line, kinds[k].word, wl) == 0) {
+            v = kinds[k].v;
+            addr = line + wl;
+            break;
         }
     }
+    if (!addr)
+        return report_stray(r, line, len);
+    while (addr + addr_len < line + len && addr[addr_len] != ' ')
+        addr_len++;
+    if (addr + addr_len < line + len) {
+        if (v != PROBE_ERROR)
+            return report_stray(r, line, len);
+        why = addr + addr_len + 1;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        if (strlen(addrs[i]) != addr_len || strncmp(addrs[i], addr, addr_len) != 0)
+            continue;
+        if (r->verdicts[i] != PROBE_MISSING) {
+            int err = report_stray(r, line, len);
+            if (err < 0 || v <= r->verdicts[i])
+                return err;
+        }
+        r->verdicts[i] = v;
+        free(r->whys[i]);
+        r->whys[i] = NULL;
+        if (v == PROBE_ERROR && !(r->whys[i] = why && why < line + len ? strndup(why, (size_t)(line + len - why))
+                                                                       : strdup("(no reason given)")))
+            return mb_error_set(MB_ENOMEM, "out of memory");
+        return 0;
+    }
+    return report_stray(r, line, len);
+}
+
+int probe_report_parse(probe_report **out, const char *const *addrs, size_t n, const char *text)
+{
+    probe_report *r = NULL;
+    const char *p = text ? text : "";
+    int err = 0;
+
+    *out = NULL;
+    if (!(r = calloc(1, sizeof(*r))) || (n && (!(r->verdicts = calloc(n, sizeof(*r->verdicts))) ||
+                                               !(r->whys = calloc(n, sizeof(*r->whys)))))) {
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    r->n = n;
+    r->truncated = strlen(p) >= PROBE_REPORT_MAX;
+    while (*p) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if ((err = report_line(r, addrs, p, len)) < 0)
+            goto done;
+        p += len + (end ? 1 : 0);
+    }
+    *out = r;
+    r = NULL;
+done:
+    probe_report_free(r);
+    return err;
+}
+
+/* ---- the plan --------------------------------------------------------------------- */
+
+void probe_plan_free(probe_plan *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n_targets; i++) {
+        free(p->targets[i].addr);
+        free(p->targets[i].store);
+        free(p->targets[i].pod);
+    }
+    free(p->targets);
+    for (size_t i = 0; i < p->n_pods; i++) {
+        free(p->pods[i].ns);
+        free(p->pods[i].name);
+        cJSON_Delete(p->pods[i].labels);
+        free(p->pods[i].uid);
+        free(p->pods[i].report);
+        free(p->pods[i].detail);
+    }
+    free(p->pods);
+    for (size_t i = 0; i < p->n_clients; i++)
+        free(p->clients[i]);
+    free(p->clients);
+    free(p->ns);
+    free(p->name);
+    free(p->uid);
+    free(p->api_version);
+    free(p->image);
+    free(p);
+}
+
+static const cJSON *items_of(const cJSON *list)
+{
+    return cJSON_IsObject(list) ? cJSON_GetObjectItemCaseSensitive(list, "items") : list;
+}
+
+static bool present(const cJSON *v)
+{
+    return v && !cJSON_IsNull(v);
+}
+
+static int dup_str(char **out, const char *s)
+{
+    if (!(*out = strdup(s ? s : "")))
+        return mb_error_set(MB_ENOMEM, "out of memory");
     return 0;
 }
 
-/* The client's namespace: the release's, or the first (by name) its namespaceSelector matches. */
-static int client_namespace(char *out, size_t len, const cJSON *client, const char *release_ns, const cJSON *namespaces)
+/* A printf into a new string. */
+static int dup_printf(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int dup_printf(char **out, const char *fmt, ...)
 {
-    const cJSON *ns_sel = json_get(client, "namespaceSelector", NULL);
-    const cJSON *n;
-    const char *best = NULL;
-    if (!ns_sel) {
-        snprintf(out, len, "%s", release_ns);
-        return 0;
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vasprintf(out, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        *out = NULL;
+        return mb_error_set(MB_ENOMEM, "out of memory");
     }
-    cJSON_ArrayForEach(n, namespaces) {
-        const char *name = json_str(n, "metadata", "name", NULL);
-        bool m = false;
-        if (!name || labels_selector_match(&m, ns_sel, json_get(n, "metadata", "labels", NULL)) < 0)
-            return mb_error_set(MB_EINVAL, "spec.membrane.clients[0].namespaceSelector is not a valid selector");
-        if (m && (!best || strcmp(name, best) < 0))
-            best = name;
-    }
-    if (!best)
-        return mb_error_set(MB_ENOTFOUND, "no namespace matches spec.membrane.clients[0].namespaceSelector");
-    snprintf(out, len, "%s", best);
     return 0;
 }
+
+static int grow(void **arr, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 16;
+    void *g = realloc(*arr, nc * size);
+    if (!g)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    memset((char *)g + *cap * size, 0, (nc - *cap) * size);
+    *arr = g;
+    *cap = nc;
+    return 0;
+}
+
+/* The labels of namespace name in the list: *found false when the list does not hold it. */
+static const cJSON *namespace_labels(const cJSON *namespaces, const char *name, bool *found)
+{
+    const cJSON *n;
+    *found = false;
+    cJSON_ArrayForEach(n, items_of(namespaces)) {
+        const char *nn = json_str(n, "metadata", "name", NULL);
+        if (nn && strcmp(nn, name) == 0) {
+            *found = true;
+            return json_get(n, "metadata", "labels", NULL);
+        }
+    }
+    return NULL;
+}
+
+static bool pod_is_live(const cJSON *pod)
+{
+    const char *phase = json_str(pod, "status", "phase", NULL);
+    return !phase || (strcmp(phase, "Succeeded") != 0 && strcmp(phase, "Failed") != 0);
+}
+
+/* Adds every port of one store pod as a target, once per address. */
+static int targets_add_pod(probe_plan *p, size_t *cap, const cJSON *ports, const char *store, const char *ns,
+                           const char *name, const char *ip)
+{
+    const cJSON *port;
+    int err = 0;
+    cJSON_ArrayForEach(port, ports) {
+        char addr[128];
+        bool seen = false;
+        snprintf(addr, sizeof(addr), "%s:%d", ip, port->valueint);
+        for (size_t i = 0; i < p->n_targets && !seen; i++)
+            seen = strcmp(p->targets[i].addr, addr) == 0;
+        if (seen)
+            continue;
+        if ((err = grow((void **)&p->targets, cap, p->n_targets, sizeof(*p->targets))) < 0)
+            return err;
+        probe_target *t = &p->targets[p->n_targets++];
+        if ((err = dup_str(&t->addr, addr)) < 0 || (err = dup_str(&t->store, store)) < 0 ||
+            (err = dup_printf(&t->pod, "%s/%s", ns, name)) < 0)
+            return err;
+    }
+    return 0;
+}
+
+/* Targets: every live store pod's IP and every port of its store. */
+static int targets_find(probe_plan *p, const cJSON *membrane, const cJSON *pods, const cJSON *namespaces)
+{
+    const cJSON *store, *pod, *port;
+    labels_selector *psel = NULL, *nsel = NULL;
+    size_t cap = 0;
+    int idx = 0, err = 0;
+    char where[96];
+
+    if (!cJSON_IsArray(json_get(membrane, "stores", NULL)) || !cJSON_GetArraySize(json_get(membrane, "stores", NULL)))
+        return mb_error_set(MB_EINVAL, "spec.membrane.stores must list at least one store for the probe to try");
+    cJSON_ArrayForEach(store, json_get(membrane, "stores", NULL)) {
+        const char *name = json_str(store, "name", NULL);
+        const cJSON *ports = json_get(store, "ports", NULL);
+        size_t hits = 0;
+        if (!name || !*name) {
+            err = mb_error_set(MB_EINVAL, "spec.membrane.stores[%d].name must be a non-empty string", idx);
+            goto done;
+        }
+        if (!present(json_get(store, "podSelector", NULL))) {
+            err = mb_error_set(MB_EINVAL, "spec.membrane.stores[%d] (%s) has no podSelector; give the labels of the "
+                               "store's pods", idx, name);
+            goto done;
+        }
+        if (!cJSON_IsArray(ports) || !cJSON_GetArraySize(ports)) {
+            err = mb_error_set(MB_EINVAL, "spec.membrane.stores[%d] (%s) has no ports; list the store's port numbers",
+                               idx, name);
+            goto done;
+        }
+        cJSON_ArrayForEach(port, ports) {
+            if (!cJSON_IsNumber(port) || !(port->valuedouble >= 1 && port->valuedouble <= 65535) ||
+                port->valuedouble != (double)port->valueint) {
+                err = mb_error_set(MB_EINVAL, "spec.membrane.stores[%d].ports holds something that is not a port "
+                                   "number 1-65535; list the store's TCP ports", idx);
+                goto done;
+            }
+        }
+        snprintf(where, sizeof(where), "spec.membrane.stores[%d].podSelector", idx);
+        if ((err = labels_selector_parse(&psel, json_get(store, "podSelector", NULL), where)) < 0)
+            goto done;
+        snprintf(where, sizeof(where), "spec.membrane.stores[%d].namespaceSelector", idx);
+        if (present(json_get(store, "namespaceSelector", NULL)) &&
+            (err = labels_selector_parse(&nsel, json_get(store, "namespaceSelector", NULL), where)) < 0)
+            goto done;
+        cJSON_ArrayForEach(pod, items_of(pods)) {
+            const char *ns = json_str(pod, "metadata", "namespace", NULL);
+            const char *pname = json_str(pod, "metadata", "name", NULL);
+            const char *ip = json_str(pod, "status", "podIP", NULL);
+            const cJSON *labels = json_get(pod, "metadata", "labels", NULL);
+            bool found = true;
+            if (!ns || !pname || !pod_is_live(pod) || cJSON_GetObjectItemCaseSensitive(labels, PROBE_LABEL) ||
+                !labels_selector_matches(psel, labels))
+                continue;
+            if (nsel ? !labels_selector_matches(nsel, namespace_labels(namespaces, ns, &found))
+                     : strcmp(ns, p->ns) != 0) {
+                if (!found) {
+                    err = mb_error_set(MB_ENOTFOUND, "the namespace %s of pod %s/%s is not among the namespaces read, "
+                                       "so whether it is a store pod is unknown; the check runs again", ns, ns, pname);
+                    goto done;
+                }
+                continue;
+            }
+            hits++;
+            if (!ip || !*ip) {
+                err = mb_error_set(MB_ENOTFOUND, "store pod %s/%s (store %s) has no IP yet, so the probe cannot try "
+                                   "it; the check passes only once every store pod is running", ns, pname, name);
+                goto done;
+            }
+            if ((err = targets_add_pod(p, &cap, ports, name, ns, pname, ip)) < 0)
+                goto done;
+        }
+        if (!hits) {
+            err = mb_error_set(MB_ENOTFOUND, "spec.membrane.stores[%d] (%s) matches no live pod, so the probe has "
+                               "nothing of it to try; run the store, or correct its selectors", idx, name);
+            goto done;
+        }
+        labels_selector_free(psel);
+        labels_selector_free(nsel);
+        psel = nsel = NULL;
+        idx++;
+    }
+done:
+    labels_selector_free(psel);
+    labels_selector_free(nsel);
+    return err;
+}
+
+/* The worst-case report line of a target: "error <addr> <why>\n". */
+static size_t line_max(const probe_target *t)
+{
+    return strlen("error ") + strlen(t->addr) + 1 + PROBE_WHY_MAX + 1;
+}
+
+/* Adds the pods of clients[ci] in namespace ns: one per share of the targets. */
+static int pods_add(probe_plan *p, size_t *cap, size_t ci, const cJSON *labels, const char *ns,
+                    const char *release_id)
+{
+    size_t first = 0, share = 0;
+    int err = 0;
+    while (first < p->n_targets) {
+        size_t count = 0, bytes = 0;
+        while (first + count < p->n_targets && (count == 0 || bytes + line_max(&p->targets[first + count]) <=
+                                                                  PROBE_REPORT_BUDGET))
+            bytes += line_max(&p->targets[first + count++]);
+        if ((err = grow((void **)&p->pods, cap, p->n_pods, sizeof(*p->pods))) < 0)
+            return err;
+        probe_pod *pod = &p->pods[p->n_pods++];
+        pod->client = ci;
+        pod->first = first;
+        pod->count = count;
+        if ((err = dup_str(&pod->ns, ns)) < 0 ||
+            (err = dup_printf(&pod->name, "%.40s-probe-%s-%zu-%zu", p->name, release_id, ci, share)) < 0)
+            return err;
+        if (!(pod->labels = cJSON_Duplicate(labels, true)) ||
+            json_set_str(pod->labels, PROBE_LABEL, p->uid[0] ? p->uid : p->name) < 0)
+            return mb_error_set(MB_ENOMEM, "out of memory");
+        first += count;
+        share++;
+    }
+    return 0;
+}
+
+/* The pods of every clients entry, in every namespace it selects. */
+static int clients_plan(probe_plan *p, const cJSON *membrane, const cJSON *namespaces, const char *release_id)
+{
+    const cJSON *clients = json_get(membrane, "clients", NULL), *entry, *n;
+    const cJSON every = {.type = cJSON_Object};
+    labels_selector *psel = NULL, *nsel = NULL;
+    cJSON *labels = NULL;
+    size_t cap = 0, ci = 0;
+    int err = 0;
+    char where[96], why[512];
+
+    if (!cJSON_IsArray(clients) || !cJSON_GetArraySize(clients))
+        return mb_error_set(MB_EINVAL,
+                            "spec.membrane.clients must list at least one entry for the probe to stand in for");
+    if (!(p->clients = calloc((size_t)cJSON_GetArraySize(clients), sizeof(*p->clients))))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    cJSON_ArrayForEach(entry, clients) {
+        const cJSON *ps = json_get(entry, "podSelector", NULL), *ns = json_get(entry, "namespaceSelector", NULL);
+        size_t placed = 0;
+        snprintf(where, sizeof(where), "spec.membrane.clients[%zu].podSelector", ci);
+        /* no podSelector: every pod of the namespaces, as the NetworkPolicy check reads it */
+        if ((err = labels_selector_parse(&psel, present(ps) ? ps : &every, where)) < 0)
+            goto done;
+        snprintf(where, sizeof(where), "spec.membrane.clients[%zu].namespaceSelector", ci);
+        if (present(ns) && (err = labels_selector_parse(&nsel, ns, where)) < 0)
+            goto done;
+        err = dup_printf(&p->clients[ci], "clients[%zu] (%s in %s %s)", ci,
+                         labels_selector_is_everything(psel) ? "every pod" : labels_selector_string(psel),
+                         nsel ? "namespaces" : "namespace", nsel ? labels_selector_string(nsel) : p->ns);
+        p->n_clients++;
+        if (err < 0)
+            goto done;
+        if ((err = labels_selector_example(&labels, psel)) < 0) {
+            if (err == MB_EINVAL) {
+                snprintf(why, sizeof(why), "%s", mb_error_last());
+                err = mb_error_set(MB_EINVAL, "spec.membrane.clients[%zu].podSelector: %s, so no probe pod can carry "
+                                   "the labels of that entry; correct the selector", ci, why);
+            }
+            goto done;
+        }
+        if (!nsel) {
+            if ((err = pods_add(p, &cap, ci, labels, p->ns, release_id)) < 0)
+                goto done;
+            placed++;
+        }
+        const cJSON *nss = nsel ? items_of(namespaces) : NULL;
+        cJSON_ArrayForEach(n, nss) {
+            const char *name = json_str(n, "metadata", "name", NULL);
+            if (!name || !labels_selector_matches(nsel, json_get(n, "metadata", "labels", NULL)))
+                continue;
+            if ((err = pods_add(p, &cap, ci, labels, name, release_id)) < 0)
+                goto done;
+            placed++;
+        }
+        if (!placed) {
+            err = mb_error_set(MB_EINVAL,
+                               "spec.membrane.clients[%zu].namespaceSelector (%s) matches no namespace, so there is "
+                               "nowhere to probe from; correct the selector",
+                               ci, labels_selector_string(nsel));
+            goto done;
+        }
+        cJSON_Delete(labels);
+        labels_selector_free(psel);
+        labels_selector_free(nsel);
+        labels = NULL;
+        psel = nsel = NULL;
+        ci++;
+    }
+done:
+    cJSON_Delete(labels);
+    labels_selector_free(psel);
+    labels_selector_free(nsel);
+    return err;
+}
+
+int probe_plan_build(probe_plan **out, const cJSON *release, const char *release_id, const cJSON *pods,
+                     const cJSON *namespaces)
+{
+    const cJSON *membrane = json_get(release, "spec", "membrane", NULL);
+    const cJSON *probe = json_get(membrane, "probe", NULL);
+    const char *image = json_str(probe, "image", NULL);
+    probe_plan *p = NULL;
+    int err = 0;
+
+    *out = NULL;
+    if (!image || !*image)
+        return mb_error_set(MB_EINVAL, "spec.membrane.probe.image must name the probe image, pinned by digest");
+    if (!(p = calloc(1, sizeof(*p)))) {
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    p->timeout_seconds = json_int(30, probe, "timeoutSeconds", NULL);
+    if (p->timeout_seconds < 1)
+        p->timeout_seconds = 1;
+    p->wait_seconds = p->timeout_seconds / 2 > WAIT_MAX_SECONDS ? WAIT_MAX_SECONDS : p->timeout_seconds / 2;
+    if (p->wait_seconds < 1)
+        p->wait_seconds = 1;
+    if ((err = dup_str(&p->ns, json_str(release, "metadata", "namespace", NULL))) < 0 ||
+        (err = dup_str(&p->name, json_str(release, "metadata", "name", NULL))) < 0 ||
+        (err = dup_str(&p->uid, json_str(release, "metadata", "uid", NULL))) < 0 ||
+        (err = dup_str(&p->api_version, json_str(release, "apiVersion", NULL))) < 0 ||
+        (err = dup_str(&p->image, image)) < 0)
+        goto done;
+    if ((err = targets_find(p, membrane, pods, namespaces)) < 0 ||
+        (err = clients_plan(p, membrane, namespaces, release_id ? release_id : "")) < 0)
+        goto done;
+    *out = p;
+    p = NULL;
+done:
+    probe_plan_free(p);
+    return err;
+}
+
+/* ---- the Pod ---------------------------------------------------------------------- */
 
 /* Appends item to arr (a NULL item, a failed create, is a failure); false when either is NULL. */
 static bool array_add(cJSON *arr, cJSON *item)
@@ -129,181 +542,427 @@ static bool array_add(cJSON *arr, cJSON *item)
     return cJSON_AddItemToArray(arr, item);
 }
 
-/* The probe Pod, or NULL when out of memory: every member is there, or no Pod at all. */
-static cJSON *pod_body(const cJSON *release, const probe_plan *p, const cJSON *labels, const cJSON *probe)
+static bool env_add(cJSON *env, const char *name, const char *value)
 {
-    const char *rns = json_str(release, "metadata", "namespace", NULL);
-    const char *rname = json_str(release, "metadata", "name", NULL);
-    const char *uid = json_str(release, "metadata", "uid", NULL);
-    const char *api_version = json_str(release, "apiVersion", NULL);
-    char owner_label[300];
+    cJSON *e = cJSON_CreateObject();
+    return array_add(env, e) && json_set_str(e, "name", name) == 0 && json_set_str(e, "value", value) == 0;
+}
+
+int probe_pod_manifest(cJSON **out, const probe_plan *plan, size_t i)
+{
+    const probe_pod *pp = &plan->pods[i];
     cJSON *pod = cJSON_CreateObject();
     cJSON *meta = json_ensure_object(pod, "metadata", NULL);
     cJSON *ann = json_ensure_object(meta, "annotations", NULL);
     cJSON *spec = json_ensure_object(pod, "spec", NULL);
     cJSON *containers = cJSON_AddArrayToObject(spec, "containers");
-    cJSON *ctr = cJSON_CreateObject();
-    cJSON *cmd = NULL, *env = NULL, *e = NULL, *ref = NULL;
-    bool ok;
+    cJSON *ctr = NULL, *cmd = NULL, *env = NULL, *ref = NULL;
+    char *targets = NULL, wait[24];
+    size_t len = 0;
+    bool ok = array_add(containers, ctr = cJSON_CreateObject()); /* ctr is the pod's, or freed */
 
-    snprintf(owner_label, sizeof(owner_label), "%s", uid ? uid : rname);
-    ok = array_add(containers, ctr) && (cmd = cJSON_AddArrayToObject(ctr, "command")) != NULL &&
-         (env = cJSON_AddArrayToObject(ctr, "env")) != NULL && array_add(env, e = cJSON_CreateObject());
+    *out = NULL;
+    for (size_t t = 0; t < pp->count; t++)
+        len += strlen(plan->targets[pp->first + t].addr) + 1;
+    if ((targets = calloc(1, len + 1)))
+        for (size_t t = 0; t < pp->count; t++)
+            strcat(strcat(targets, t ? " " : ""), plan->targets[pp->first + t].addr);
+    snprintf(wait, sizeof(wait), "%ld", plan->wait_seconds);
+    ok = ok && targets && (cmd = cJSON_AddArrayToObject(ctr, "command")) != NULL &&
+         (env = cJSON_AddArrayToObject(ctr, "env")) != NULL;
     ok = ok && meta && ann && json_set_str(pod, "apiVersion", "v1") == 0 && json_set_str(pod, "kind", "Pod") == 0 &&
-         json_set_str(meta, "name", p->name) == 0 && json_set_str(meta, "namespace", p->ns) == 0 &&
-         json_set_item(meta, "labels", cJSON_Duplicate(labels, true)) == 0 &&
-         json_set_str(cJSON_GetObjectItemCaseSensitive(meta, "labels"), PROBE_LABEL, owner_label) == 0 &&
-         json_set_str(ann, PROBE_TARGETS_ANNOTATION, p->targets) == 0;
-    if (ok && strcmp(p->ns, rns) == 0)
+         json_set_str(meta, "name", pp->name) == 0 && json_set_str(meta, "namespace", pp->ns) == 0 &&
+         json_set_item(meta, "labels", cJSON_Duplicate(pp->labels, true)) == 0 &&
+         json_set_str(ann, PROBE_TARGETS_ANNOTATION, targets) == 0;
+    if (ok && strcmp(pp->ns, plan->ns) == 0)
         ok = array_add(cJSON_AddArrayToObject(meta, "ownerReferences"), ref = cJSON_CreateObject()) &&
-             json_set_str(ref, "apiVersion", api_version ? api_version : "governance.kfm.dev/v1alpha1") == 0 &&
-             json_set_str(ref, "kind", "GovernedAPIRelease") == 0 && json_set_str(ref, "name", rname) == 0 &&
-             json_set_str(ref, "uid", uid ? uid : "") == 0;
+             json_set_str(ref, "apiVersion", plan->api_version[0] ? plan->api_version : API_VERSION) == 0 &&
+             json_set_str(ref, "kind", "GovernedAPIRelease") == 0 && json_set_str(ref, "name", plan->name) == 0 &&
+             json_set_str(ref, "uid", plan->uid) == 0;
     ok = ok && json_set_str(spec, "restartPolicy", "Never") == 0 &&
          cJSON_AddBoolToObject(spec, "automountServiceAccountToken", false) &&
-         cJSON_AddNumberToObject(spec, "activeDeadlineSeconds", (double)json_int(30, probe, "timeoutSeconds", NULL)) &&
-         json_set_str(ctr, "name", "probe") == 0 && json_set_str(ctr, "image", json_str(probe, "image", NULL)) == 0 &&
-         array_add(cmd, cJSON_CreateString("sh")) && array_add(cmd, cJSON_CreateString("-c")) &&
-         array_add(cmd, cJSON_CreateString(probe_script)) && json_set_str(e, "name", "TARGETS") == 0 &&
-         json_set_str(e, "value", p->targets) == 0;
+         cJSON_AddNumberToObject(spec, "activeDeadlineSeconds", (double)plan->timeout_seconds) &&
+         json_set_str(ctr, "name", "probe") == 0 && json_set_str(ctr, "image", plan->image) == 0 &&
+         json_set_str(ctr, "terminationMessagePath", "/dev/termination-log") == 0 &&
+         json_set_str(ctr, "terminationMessagePolicy", "File") == 0 && array_add(cmd, cJSON_CreateString("sh")) &&
+         array_add(cmd, cJSON_CreateString("-c")) && array_add(cmd, cJSON_CreateString(probe_script())) &&
+         env_add(env, "TARGETS", targets) && env_add(env, "WAIT", wait) &&
+         env_add(env, "REPORT", "/dev/termination-log");
+    free(targets);
     if (!ok) {
         cJSON_Delete(pod);
-        return NULL;
+        return mb_error_set(MB_ENOMEM, "out of memory");
     }
-    return pod;
+    *out = pod;
+    return 0;
 }
 
-/* Deletes probe pods this release left in ns (an earlier run that never finished). */
-static void sweep(kube_client *c, const char *ns, const char *owner_label)
+/* ---- judging ---------------------------------------------------------------------- */
+
+typedef struct {
+    FILE *f;
+    size_t problems; /* clauses found */
+    bool tool;       /* an error verdict: the image's nc is the likely fix */
+} judge_state;
+
+/* Starts the next problem clause (only the first ERRORS_LISTED are written); false when it is not written. */
+static bool problem(judge_state *js, const probe_plan *plan, const probe_pod *pp)
+{
+    if (js->problems++ >= ERRORS_LISTED)
+        return false;
+    fprintf(js->f, "%sprobe pod %s/%s (%s) ", js->problems > 1 ? "; " : "", pp->ns, pp->name,
+            plan->clients[pp->client]);
+    return true;
+}
+
+/* The problems of one ended pod: errors, missing verdicts, a cut report, stray lines, no success. */
+static void judge_report(judge_state *js, const probe_plan *plan, const probe_pod *pp, const probe_report *r,
+                         size_t *opens, size_t *open_pod, size_t *open_target)
+{
+    size_t errors = 0, missing = 0, first_error = 0, first_missing = 0;
+    for (size_t t = 0; t < r->n; t++) {
+        if (r->verdicts[t] == PROBE_OPEN && !(*opens)++) {
+            *open_pod = (size_t)(pp - plan->pods);
+            *open_target = pp->first + t;
+        }
+        if (r->verdicts[t] == PROBE_ERROR && !errors++)
+            first_error = t;
+        if (r->verdicts[t] == PROBE_MISSING && !missing++)
+            first_missing = t;
+    }
+    if (errors) {
+        const probe_target *t = &plan->targets[pp->first + first_error];
+        js->tool = true;
+        if (problem(js, plan, pp)) {
+            fprintf(js->f, "could not try %s (store %s, pod %s): %s", t->addr, t->store, t->pod, r->whys[first_error]);
+            if (errors > 1)
+                fprintf(js->f, " (and %zu more of its targets)", errors - 1);
+        }
+    }
+    if (missing && problem(js, plan, pp)) {
+        const probe_target *t = &plan->targets[pp->first + first_missing];
+        fprintf(js->f, "gave no verdict for %zu of its %zu targets, the first %s (store %s, pod %s)", missing, r->n,
+                t->addr, t->store, t->pod);
+    }
+    if (r->truncated && problem(js, plan, pp))
+        fprintf(js->f, "wrote a report that fills the termination message (%d bytes), so it may be cut",
+                PROBE_REPORT_MAX);
+    if (r->stray && problem(js, plan, pp))
+        fprintf(js->f, "wrote a line that is not the one verdict of a target it was given: \"%.80s\"", r->stray);
+    if (pp->detail && problem(js, plan, pp))
+        fprintf(js->f, "did not succeed: %s", pp->detail);
+}
+
+int probe_plan_judge(bool *passed, char **message, const probe_plan *plan)
+{
+    judge_state js = {0};
+    char *buf = NULL, *problems_buf = NULL;
+    size_t len = 0, plen = 0, opens = 0, open_pod = 0, open_target = 0;
+    probe_report *r = NULL;
+    const char **addrs = NULL;
+    FILE *f = NULL;
+    int err = 0;
+
+    *passed = false;
+    *message = NULL;
+    if (!(js.f = open_memstream(&problems_buf, &plen))) {
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < plan->n_pods; i++) {
+        const probe_pod *pp = &plan->pods[i];
+        switch (pp->state) {
+        case PROBE_POD_PLANNED:
+            if (problem(&js, plan, pp))
+                fputs("was never created", js.f);
+            continue;
+        case PROBE_POD_UNRUN:
+            if (problem(&js, plan, pp))
+                fprintf(js.f, "could not run: %s", pp->detail ? pp->detail : "no reason known");
+            continue;
+        case PROBE_POD_RUNNING:
+        case PROBE_POD_TIMEOUT:
+            if (problem(&js, plan, pp)) {
+                fprintf(js.f, "did not finish within %lds", plan->timeout_seconds);
+                if (pp->detail)
+                    fprintf(js.f, " (%s)", pp->detail);
+            }
+            continue;
+        case PROBE_POD_ENDED:
+            break;
+        }
+        free(addrs);
+        if (!(addrs = calloc(pp->count ? pp->count : 1, sizeof(*addrs)))) {
+            err = mb_error_set(MB_ENOMEM, "out of memory");
+            goto done;
+        }
+        for (size_t t = 0; t < pp->count; t++)
+            addrs[t] = plan->targets[pp->first + t].addr;
+        probe_report_free(r);
+        r = NULL;
+        if ((err = probe_report_parse(&r, addrs, pp->count, pp->report)) < 0)
+            goto done;
+        judge_report(&js, plan, pp, r, &opens, &open_pod, &open_target);
+    }
+    if (js.problems > ERRORS_LISTED)
+        fprintf(js.f, "; and %zu more", js.problems - ERRORS_LISTED);
+    if (fclose(js.f) != 0 || !problems_buf) {
+        js.f = NULL;
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    js.f = NULL;
+    if (!(f = open_memstream(&buf, &len))) {
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (opens) {
+        const probe_pod *pp = &plan->pods[open_pod];
+        const probe_target *t = &plan->targets[open_target];
+        fprintf(f, "probe pod %s/%s with the labels of %s opened a TCP connection to %s (store %s, pod %s)", pp->ns,
+                pp->name, plan->clients[pp->client], t->addr, t->store, t->pod);
+        if (opens > 1)
+            fprintf(f, ", and %zu more connections opened", opens - 1);
+        fputs(": the stores are reachable around the governed API; deny that path with a NetworkPolicy", f);
+        if (js.problems)
+            fprintf(f, " (besides: %s)", problems_buf);
+    } else if (js.problems) {
+        fprintf(f, "the membrane cannot be shown intact: %s", problems_buf);
+        if (js.tool)
+            fputs(". The probe image (spec.membrane.probe.image) needs a POSIX shell and an nc that takes -v -z -w, "
+                  "as busybox's does; an error is anything but a refused or timed-out connection",
+                  f);
+    } else {
+        fprintf(f, "%zu probe pod%s with the labels of", plan->n_pods, plan->n_pods == 1 ? "" : "s");
+        for (size_t c = 0; c < plan->n_clients; c++)
+            fprintf(f, "%s %s", c ? (c + 1 == plan->n_clients ? " and" : ",") : "", plan->clients[c]);
+        fprintf(f, " could not connect to any of %zu store targets: every verdict closed", plan->n_targets);
+        *passed = true;
+    }
+    if (fclose(f) != 0 || !buf) {
+        f = NULL;
+        *passed = false;
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    f = NULL;
+    *message = buf;
+    buf = NULL;
+done:
+    if (js.f)
+        fclose(js.f);
+    if (f)
+        fclose(f);
+    free(buf);
+    free(problems_buf);
+    free(addrs);
+    probe_report_free(r);
+    if (err < 0)
+        *passed = false;
+    return err;
+}
+
+/* ---- running it ------------------------------------------------------------------- */
+
+static long long ms_since(const struct timespec *t0)
+{
+    struct timespec t1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    return (t1.tv_sec - t0->tv_sec) * 1000LL + (t1.tv_nsec - t0->tv_nsec) / 1000000LL;
+}
+
+/* Deletes probe pods this release left, in any namespace (an earlier run that never finished). */
+static void sweep(kube_client *c, const char *owner_label)
 {
     cJSON *list = NULL;
     char sel[400];
     const cJSON *pod;
     snprintf(sel, sizeof(sel), "%s=%s", PROBE_LABEL, owner_label);
     kube_list_opts lo = {.label_selector = sel};
-    if (kube_list(&list, c, &KUBE_PODS, ns, &lo) < 0)
+    if (kube_list(&list, c, &KUBE_PODS, NULL, &lo) < 0)
         return;
     cJSON_ArrayForEach(pod, cJSON_GetObjectItem(list, "items")) {
         kube_delete_opts d = {.propagation_policy = "Background"};
-        kube_delete(c, &KUBE_PODS, ns, json_str(pod, "metadata", "name", NULL), &d);
+        kube_delete(c, &KUBE_PODS, json_str(pod, "metadata", "namespace", NULL),
+                    json_str(pod, "metadata", "name", NULL), &d);
     }
     cJSON_Delete(list);
 }
 
-/* Judges the termination message: every target closed passes. */
-static bool judge(char *msg, size_t len, const probe_plan *p, const char *report, const char *client_desc)
+static bool reason_is_fatal(const char *reason)
 {
-    size_t closed = 0;
-    char *copy = strdup(report ? report : ""), *save = NULL;
-    for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        if (strncmp(line, "open ", 5) == 0) {
-            snprintf(msg, len, "probe pod %s/%s with the client's labels (%s) opened a TCP connection to %s (store %s): "
-                     "the stores are reachable around the governed API; deny that path with a NetworkPolicy",
-                     p->ns, p->name, client_desc, line + 5, p->first_store);
-            free(copy);
-            return false;
+    static const char *const fatal[] = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName",
+                                        "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
+                                        "ErrImageNeverPull", NULL};
+    for (size_t i = 0; reason && fatal[i]; i++)
+        if (strcmp(reason, fatal[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Reads one probe pod's status into pp: ended, cannot run, or still running (detail: what it waits for). */
+static int pod_observe(probe_pod *pp, const cJSON *pod)
+{
+    const char *phase = json_str(pod, "status", "phase", NULL);
+    const cJSON *cs = cJSON_GetArrayItem(json_get(pod, "status", "containerStatuses", NULL), 0);
+    const cJSON *term = json_get(cs, "state", "terminated", NULL);
+    const char *wreason = json_str(cs, "state", "waiting", "reason", NULL);
+    const char *wmsg = json_str(cs, "state", "waiting", "message", NULL);
+    int err = 0;
+
+    free(pp->detail);
+    pp->detail = NULL;
+    if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)) {
+        long long code = json_int(-1, term, "exitCode", NULL);
+        pp->state = PROBE_POD_ENDED;
+        if ((err = dup_str(&pp->report, json_str(term, "message", NULL))) < 0)
+            return err;
+        if (strcmp(phase, "Failed") == 0 || code != 0)
+            err = dup_printf(&pp->detail, "it ended %s%s%s with exit code %lld%s%s", phase,
+                             json_str(pod, "status", "reason", NULL) ? " " : "",
+                             json_str(pod, "status", "reason", NULL) ? json_str(pod, "status", "reason", NULL) : "",
+                             code, json_str(term, "reason", NULL) ? ", " : "",
+                             json_str(term, "reason", NULL) ? json_str(term, "reason", NULL) : "");
+        return err;
+    }
+    if (reason_is_fatal(wreason)) {
+        pp->state = PROBE_POD_UNRUN;
+        return dup_printf(&pp->detail, "its container is waiting with %s%s%s; check spec.membrane.probe.image", wreason,
+                          wmsg ? ": " : "", wmsg ? wmsg : "");
+    }
+    if (wreason)
+        return dup_printf(&pp->detail, "its container is waiting with %s", wreason);
+    return dup_printf(&pp->detail, "phase %s", phase ? phase : "unknown");
+}
+
+/* Creates every pod of the plan; a pod that cannot be created is marked so. */
+static int pods_create(kube_client *client, probe_plan *plan)
+{
+    cJSON *body = NULL, *created = NULL;
+    int err = 0;
+    for (size_t i = 0; i < plan->n_pods; i++) {
+        probe_pod *pp = &plan->pods[i];
+        if ((err = probe_pod_manifest(&body, plan, i)) < 0)
+            goto done;
+        /* a pod of the same name may still be terminating after the sweep */
+        for (int tries = 0; tries < 40; tries++) {
+            cJSON_Delete(created);
+            created = NULL;
+            err = kube_create(&created, client, &KUBE_PODS, pp->ns, body);
+            if (err != MB_EEXISTS)
+                break;
+            usleep(POLL_MS * 1000);
         }
-        if (strncmp(line, "closed ", 7) == 0)
-            closed++;
+        if (err == MB_ENOMEM)
+            goto done;
+        if (err < 0) {
+            pp->state = PROBE_POD_UNRUN;
+            if ((err = dup_printf(&pp->detail, "it cannot be created: %s", mb_error_last())) < 0)
+                goto done;
+        } else {
+            pp->state = PROBE_POD_RUNNING;
+            if ((err = dup_str(&pp->uid, json_str(created, "metadata", "uid", NULL))) < 0)
+                goto done;
+        }
+        cJSON_Delete(body);
+        body = NULL;
     }
-    free(copy);
-    if (closed < p->n_targets) {
-        snprintf(msg, len, "probe pod %s/%s reported %zu of %zu targets; the membrane cannot be shown intact",
-                 p->ns, p->name, closed, p->n_targets);
-        return false;
+done:
+    cJSON_Delete(body);
+    cJSON_Delete(created);
+    return err;
+}
+
+/* Polls the running pods until each has ended or cannot run, or the deadline passes. */
+static int pods_wait(kube_client *client, probe_plan *plan, const char *owner_label)
+{
+    struct timespec t0;
+    long long deadline_ms = (plan->timeout_seconds + 5) * 1000LL;
+    char sel[400];
+    int err = 0;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    snprintf(sel, sizeof(sel), "%s=%s", PROBE_LABEL, owner_label);
+    for (;;) {
+        cJSON *list = NULL;
+        size_t running = 0;
+        kube_list_opts lo = {.label_selector = sel};
+        bool listed = kube_list(&list, client, &KUBE_PODS, NULL, &lo) == 0;
+        for (size_t i = 0; i < plan->n_pods; i++) {
+            probe_pod *pp = &plan->pods[i];
+            const cJSON *pod, *found = NULL;
+            if (pp->state != PROBE_POD_RUNNING)
+                continue;
+            const cJSON *items = listed ? cJSON_GetObjectItem(list, "items") : NULL;
+            cJSON_ArrayForEach(pod, items) {
+                const char *uid = json_str(pod, "metadata", "uid", NULL);
+                if (uid && pp->uid && strcmp(uid, pp->uid) == 0)
+                    found = pod;
+            }
+            if (listed && !found) {
+                pp->state = PROBE_POD_UNRUN;
+                free(pp->detail);
+                err = dup_str(&pp->detail, "it was deleted before it reported");
+            } else if (found) {
+                err = pod_observe(pp, found);
+            }
+            if (err < 0) {
+                cJSON_Delete(list);
+                return err;
+            }
+            running += pp->state == PROBE_POD_RUNNING;
+        }
+        cJSON_Delete(list);
+        if (!running)
+            return 0;
+        if (ms_since(&t0) > deadline_ms) {
+            for (size_t i = 0; i < plan->n_pods; i++)
+                if (plan->pods[i].state == PROBE_POD_RUNNING)
+                    plan->pods[i].state = PROBE_POD_TIMEOUT;
+            return 0;
+        }
+        usleep(POLL_MS * 1000);
     }
-    snprintf(msg, len, "probe pod %s/%s with the client's labels (%s) could not connect to any of %zu store targets",
-             p->ns, p->name, client_desc, p->n_targets);
-    return true;
 }
 
 int probe_membrane_check(cJSON **out, kube_client *client, const cJSON *release, const char *release_id)
 {
-    const cJSON *membrane = json_get(release, "spec", "membrane", NULL);
-    const cJSON *probe = json_get(membrane, "probe", NULL);
-    const cJSON *first_client = cJSON_GetArrayItem(json_get(membrane, "clients", NULL), 0);
-    const cJSON *labels = json_get(first_client, "podSelector", "matchLabels", NULL);
-    const char *rns = json_str(release, "metadata", "namespace", NULL);
+    const char *uid = json_str(release, "metadata", "uid", NULL);
     const char *rname = json_str(release, "metadata", "name", NULL);
-    cJSON *pods = NULL, *namespaces = NULL, *body = NULL, *created = NULL, *r = NULL;
-    probe_plan p = {0};
-    char msg[MSG_MAX] = "", owner_label[300], client_desc[256] = "";
-    bool passed = false, made = false;
+    cJSON *pods = NULL, *namespaces = NULL, *r = NULL;
+    probe_plan *plan = NULL;
+    char *msg = NULL, owner_label[300];
+    bool passed = false;
     struct timespec t0;
     int err = 0;
 
     *out = NULL;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     /* the probe label's value: the release's uid (a label value holds at most 63 characters) */
-    snprintf(owner_label, sizeof(owner_label), "%s", json_str(release, "metadata", "uid", NULL) ? json_str(release, "metadata", "uid", NULL) : rname);
-    if (!cJSON_IsObject(labels) || !labels->child) {
-        snprintf(msg, sizeof(msg), "spec.membrane.clients[0].podSelector has no matchLabels for the probe pod to carry; add them");
+    snprintf(owner_label, sizeof(owner_label), "%s", uid && *uid ? uid : rname ? rname : "");
+    sweep(client, owner_label);
+    if (kube_list(&pods, client, &KUBE_PODS, NULL, NULL) < 0 ||
+        kube_list(&namespaces, client, &KUBE_NAMESPACES, NULL, NULL) < 0) {
+        err = dup_printf(&msg, "the Pods and Namespaces cannot be read for the probe: %s", mb_error_last());
         goto result;
     }
-    const cJSON *l;
-    cJSON_ArrayForEach(l, labels) {
-        size_t n = strlen(client_desc);
-        snprintf(client_desc + n, sizeof(client_desc) - n, "%s%s=%s", n ? "," : "", l->string, cJSON_IsString(l) ? l->valuestring : "");
-    }
-    if (kube_list(&pods, client, &KUBE_PODS, NULL, NULL) < 0 || kube_list(&namespaces, client, &KUBE_NAMESPACES, NULL, NULL) < 0) {
-        snprintf(msg, sizeof(msg), "the Pods and Namespaces cannot be read for the probe: %s", mb_error_last());
+    if ((err = probe_plan_build(&plan, release, release_id, pods, namespaces)) < 0) {
+        if (err != MB_ENOMEM)
+            err = dup_printf(&msg, "the probe cannot be planned: %s", mb_error_last());
         goto result;
     }
-    if (find_targets(&p, membrane, rns, cJSON_GetObjectItem(pods, "items"), cJSON_GetObjectItem(namespaces, "items")) < 0 ||
-        client_namespace(p.ns, sizeof(p.ns), first_client, rns, cJSON_GetObjectItem(namespaces, "items")) < 0) {
-        snprintf(msg, sizeof(msg), "the probe cannot be planned: %s", mb_error_last());
+    if ((err = pods_create(client, plan)) < 0 || (err = pods_wait(client, plan, owner_label)) < 0 ||
+        (err = probe_plan_judge(&passed, &msg, plan)) < 0)
         goto result;
-    }
-    if (p.n_targets == 0) {
-        snprintf(msg, sizeof(msg), "no running store pod matches spec.membrane.stores, so there is nothing the probe can show closed");
-        goto result;
-    }
-    snprintf(p.name, sizeof(p.name), "%.40s-probe-%s", rname, release_id);
-    sweep(client, p.ns, owner_label);
-    if (!(body = pod_body(release, &p, labels, probe))) {
-        err = mb_error_set(MB_ENOMEM, "out of memory");
-        goto done;
-    }
-    /* a pod of the same name may still be terminating after the sweep */
-    for (int i = 0; i < 40; i++) {
-        cJSON_Delete(created);
-        created = NULL;
-        err = kube_create(&created, client, &KUBE_PODS, p.ns, body);
-        if (err != MB_EEXISTS)
-            break;
-        usleep(POLL_MS * 1000);
-    }
-    if (err < 0) {
-        snprintf(msg, sizeof(msg), "the probe pod %s/%s cannot be created: %s", p.ns, p.name, mb_error_last());
-        err = 0;
-        goto result;
-    }
-    made = true;
-    long long deadline_ms = (json_int(30, probe, "timeoutSeconds", NULL) + 5) * 1000LL;
-    for (;;) {
-        cJSON *pod = NULL;
-        if (kube_get(&pod, client, &KUBE_PODS, p.ns, p.name) == 0) {
-            const char *phase = json_str(pod, "status", "phase", NULL);
-            if (phase && (strcmp(phase, "Succeeded") == 0 || strcmp(phase, "Failed") == 0)) {
-                const cJSON *cs = cJSON_GetArrayItem(json_get(pod, "status", "containerStatuses", NULL), 0);
-                passed = judge(msg, sizeof(msg), &p, json_str(cs, "state", "terminated", "message", NULL), client_desc);
-                cJSON_Delete(pod);
-                break;
-            }
-        }
-        cJSON_Delete(pod);
-        if (ms_since(&t0) > deadline_ms) {
-            snprintf(msg, sizeof(msg), "the probe pod %s/%s did not finish within %llds; the membrane cannot be shown intact",
-                     p.ns, p.name, deadline_ms / 1000);
-            break;
-        }
-        usleep(POLL_MS * 1000);
-    }
 
 result:
+    if (err < 0)
+        goto done;
     r = cJSON_CreateObject();
-    if (!r || !cJSON_AddStringToObject(r, "name", "membrane-probe") || !cJSON_AddBoolToObject(r, "passed", passed) ||
-        !cJSON_AddNumberToObject(r, "latencyMs", (double)ms_since(&t0)) || !cJSON_AddStringToObject(r, "message", msg) ||
+    if (!r || !msg || !cJSON_AddStringToObject(r, "name", "membrane-probe") ||
+        !cJSON_AddBoolToObject(r, "passed", passed) ||
+        !cJSON_AddNumberToObject(r, "latencyMs", (double)ms_since(&t0)) ||
+        !cJSON_AddStringToObject(r, "message", msg) ||
         (!passed && !cJSON_AddStringToObject(r, "trigger", "MembraneBreach"))) {
         err = mb_error_set(MB_ENOMEM, "out of memory");
         goto done;
@@ -311,13 +970,16 @@ result:
     *out = r;
     r = NULL;
 done:
-    if (made) {
+    for (size_t i = 0; plan && i < plan->n_pods; i++) {
+        if (plan->pods[i].state == PROBE_POD_PLANNED ||
+            (plan->pods[i].state == PROBE_POD_UNRUN && !plan->pods[i].uid))
+            continue;
         kube_delete_opts d = {.propagation_policy = "Background"};
-        kube_delete(client, &KUBE_PODS, p.ns, p.name, &d);
+        kube_delete(client, &KUBE_PODS, plan->pods[i].ns, plan->pods[i].name, &d);
     }
+    probe_plan_free(plan);
+    free(msg);
     cJSON_Delete(r);
-    cJSON_Delete(created);
-    cJSON_Delete(body);
     cJSON_Delete(pods);
     cJSON_Delete(namespaces);
     return err;

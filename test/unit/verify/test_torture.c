@@ -3,8 +3,9 @@
  * torture.h): label selectors, the NetworkPolicy evaluator over every case of
  * test/fixtures/netpol/cases.yaml (world building and every expected verdict,
  * the cases that must be refused included), the membrane-networkpolicy check
- * (live and hypothetical pods, and entries no pod could match),
- * and the contract's base URL. Every run that succeeds gives the same
+ * (live and hypothetical pods, and entries no pod could match), the membrane
+ * probe's pure parts (planning, the Pod objects, reading reports and judging
+ * them), and the contract's base URL. Every run that succeeds gives the same
  * verdicts and messages as the unhindered one. (The contract checks judge
  * answers inside libcurl transfers: they are not pure, and not here.)
  */
@@ -20,6 +21,7 @@
 #include "verify/contract.h"
 #include "verify/labels.h"
 #include "verify/netpol.h"
+#include "verify/probe.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -290,6 +292,175 @@ static void test_membrane_check(void **state)
     cJSON_Delete(world);
 }
 
+/* ---- the membrane probe --------------------------------------------------------------- */
+
+static const char probe_release_yaml[] =
+    "apiVersion: governance.kfm.dev/v1alpha1\n"
+    "kind: GovernedAPIRelease\n"
+    "metadata: {name: kfm-api, namespace: kfm, uid: 0b7f-uid}\n"
+    "spec:\n"
+    "  membrane:\n"
+    "    clients:\n"
+    "    - podSelector: {matchLabels: {app: kfm-ui}}\n"
+    "    - podSelector: {matchExpressions: [{key: tier, operator: In, values: [web, edge]},"
+    " {key: team, operator: Exists}]}\n"
+    "      namespaceSelector: {matchLabels: {zone: public}}\n"
+    "    stores:\n"
+    "    - {name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432, 5433]}\n"
+    "    - {name: minio, podSelector: {matchLabels: {app: minio}},"
+    " namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: storage}}, ports: [9000]}\n"
+    "    apiServiceAccount: kfm-api\n"
+    "    probe: {image: \"busybox@sha256:0123\", timeoutSeconds: 20}\n";
+
+static const char probe_pods_yaml[] =
+    "items:\n"
+    "- {metadata: {namespace: kfm, name: postgis-0, labels: {app: postgis}}, status: {phase: Running, podIP: 10.0.0.10}}\n"
+    "- {metadata: {namespace: kfm, name: postgis-1, labels: {app: postgis}}, status: {phase: Running, podIP: 10.0.0.11}}\n"
+    "- {metadata: {namespace: storage, name: minio-0, labels: {app: minio}}, status: {phase: Running, podIP: 10.0.1.5}}\n";
+
+static const char probe_namespaces_yaml[] =
+    "items:\n"
+    "- {metadata: {name: kfm, labels: {kubernetes.io/metadata.name: kfm}}}\n"
+    "- {metadata: {name: storage, labels: {kubernetes.io/metadata.name: storage}}}\n"
+    "- {metadata: {name: web-a, labels: {zone: public}}}\n"
+    "- {metadata: {name: web-b, labels: {zone: public}}}\n";
+
+typedef struct {
+    const cJSON *release, *pods, *namespaces;
+    const char *const *reports; /* one per pod of the plan */
+    probe_plan *p;
+    char *msg;
+    transcript t;
+} probe_ctx;
+
+/* Plans, makes every Pod object, gives each pod its report and judges. */
+static int probe_run(void *arg)
+{
+    probe_ctx *k = arg;
+    bool passed = false;
+    int err;
+    if ((err = probe_plan_build(&k->p, k->release, "3f9c0a1b2c4d", k->pods, k->namespaces)) < 0)
+        return err;
+    for (size_t i = 0; i < k->p->n_pods; i++) {
+        cJSON *pod = NULL;
+        char *text;
+        if ((err = probe_pod_manifest(&pod, k->p, i)) < 0)
+            return err;
+        text = cJSON_PrintUnformatted(pod);
+        cJSON_Delete(pod);
+        if (!text)
+            return MB_ENOMEM;
+        tprintf(&k->t, "%s\n", text);
+        free(text);
+        k->p->pods[i].state = PROBE_POD_ENDED;
+        if (!(k->p->pods[i].report = strdup(k->reports[i])))
+            return MB_ENOMEM;
+    }
+    if ((err = probe_plan_judge(&passed, &k->msg, k->p)) < 0)
+        return err;
+    tprintf(&k->t, "%d %s\n", passed, k->msg);
+    return 0;
+}
+
+static void probe_check(void *arg)
+{
+    transcript_check(&((probe_ctx *)arg)->t);
+}
+
+static void probe_clear(void *arg)
+{
+    probe_ctx *k = arg;
+    probe_plan_free(k->p);
+    k->p = NULL;
+    free(k->msg);
+    k->msg = NULL;
+    transcript_reset(&k->t);
+}
+
+static void probe_torture(const char *release, const char *const *reports, int expect, const char *needle)
+{
+    cJSON *rel = fixture_yaml_text(release), *pods = fixture_yaml_text(probe_pods_yaml);
+    cJSON *nss = fixture_yaml_text(probe_namespaces_yaml);
+    static probe_ctx k;
+    k = (probe_ctx){.release = rel, .pods = pods, .namespaces = nss, .reports = reports};
+    torture_case tc = {.name = "membrane probe", .run = probe_run, .check = probe_check, .clear = probe_clear,
+                       .ctx = &k, .expect = expect, .may_succeed = true};
+    assert_true(torture_check(&tc) > 0);
+    if (needle && (!k.t.first || !strstr(k.t.first, needle)))
+        fail_msg("the probe's transcript does not say \"%s\": %s", needle, k.t.first ? k.t.first : "(none)");
+    free(k.t.first);
+    cJSON_Delete(rel);
+    cJSON_Delete(pods);
+    cJSON_Delete(nss);
+}
+
+#define PROBE_CLOSED_ALL                                                                                      \
+    "closed 10.0.0.10:5432\nclosed 10.0.0.10:5433\nclosed 10.0.0.11:5432\nclosed 10.0.0.11:5433\nclosed 10.0.1.5:9000\n"
+
+static void test_membrane_probe(void **state)
+{
+    (void)state;
+    const char *const intact[] = {PROBE_CLOSED_ALL, PROBE_CLOSED_ALL, PROBE_CLOSED_ALL};
+    const char *const mixed[] = {PROBE_CLOSED_ALL,
+                                 "closed 10.0.0.10:5432\nerror 10.0.0.10:5433 nc not found\nclosed 10.0.0.11:5432\n"
+                                 "stray line\n",
+                                 "open 10.0.0.10:5432\nclosed 10.0.0.10:5433\n"};
+    probe_torture(probe_release_yaml, intact, 0, "1 3 probe pods with the labels of clients[0]");
+    probe_torture(probe_release_yaml, mixed, 0, "opened a TCP connection to 10.0.0.10:5432");
+    {
+        char *bad = strdup(probe_release_yaml), *at = strstr(bad, "values: [web, edge]");
+        memcpy(at, "values: []        ,", 19); /* In without values: refused, naming the entry */
+        probe_torture(bad, intact, MB_EINVAL, NULL);
+        free(bad);
+    }
+}
+
+/* Reading a report alone: every kind of line. */
+typedef struct {
+    probe_report *r;
+    transcript t;
+} report_ctx;
+
+static int report_run(void *arg)
+{
+    report_ctx *k = arg;
+    static const char *const addrs[] = {"10.0.0.1:1", "10.0.0.1:2", "10.0.0.1:3", "10.0.0.1:4", "10.0.0.1:5"};
+    int err = probe_report_parse(&k->r, addrs, 5,
+                                 "closed 10.0.0.1:1\nopen 10.0.0.1:2\nerror 10.0.0.1:3 nc exited 1: bad\n"
+                                 "error 10.0.0.1:4\nclosed 10.0.0.1:1\nwhat\n");
+    if (err < 0)
+        return err;
+    for (size_t i = 0; i < k->r->n; i++)
+        tprintf(&k->t, "%d %s\n", k->r->verdicts[i], k->r->whys[i] ? k->r->whys[i] : "-");
+    tprintf(&k->t, "%d %s\n", k->r->truncated, k->r->stray ? k->r->stray : "-");
+    return 0;
+}
+
+static void report_check(void *arg)
+{
+    transcript_check(&((report_ctx *)arg)->t);
+}
+
+static void report_clear(void *arg)
+{
+    report_ctx *k = arg;
+    probe_report_free(k->r);
+    k->r = NULL;
+    transcript_reset(&k->t);
+}
+
+static void test_probe_report(void **state)
+{
+    (void)state;
+    static report_ctx k;
+    k = (report_ctx){0};
+    torture_case tc = {.name = "probe_report_parse", .run = report_run, .check = report_check, .clear = report_clear,
+                       .ctx = &k};
+    assert_true(torture_check(&tc) > 0);
+    assert_non_null(strstr(k.t.first, "2 nc exited 1: bad\n2 (no reason given)\n0 -\n0 closed 10.0.0.1:1\n"));
+    free(k.t.first);
+}
+
 /* ---- the contract's base URL --------------------------------------------------------------- */
 
 typedef struct {
@@ -340,6 +511,8 @@ int main(void)
         cmocka_unit_test(test_label_selectors),
         cmocka_unit_test(test_policy_table),
         cmocka_unit_test(test_membrane_check),
+        cmocka_unit_test(test_membrane_probe),
+        cmocka_unit_test(test_probe_report),
         cmocka_unit_test(test_contract_base_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
