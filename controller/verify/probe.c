@@ -578,7 +578,9 @@ int probe_pod_manifest(cJSON **out, const probe_plan *plan, size_t i)
         ok = array_add(cJSON_AddArrayToObject(meta, "ownerReferences"), ref = cJSON_CreateObject()) &&
              json_set_str(ref, "apiVersion", plan->api_version[0] ? plan->api_version : API_VERSION) == 0 &&
              json_set_str(ref, "kind", "GovernedAPIRelease") == 0 && json_set_str(ref, "name", plan->name) == 0 &&
-             json_set_str(ref, "uid", plan->uid) == 0;
+             json_set_str(ref, "uid", plan->uid) == 0 &&
+             /* the release controls it: no ReplicaSet whose selector its client labels satisfy adopts it */
+             cJSON_AddBoolToObject(ref, "controller", true);
     ok = ok && json_set_str(spec, "restartPolicy", "Never") == 0 &&
          cJSON_AddBoolToObject(spec, "automountServiceAccountToken", false) &&
          cJSON_AddNumberToObject(spec, "activeDeadlineSeconds", (double)plan->timeout_seconds) &&

@@ -594,6 +594,8 @@ static void test_pod_manifest(void **state)
     assert_string_equal(json_str(pod, "metadata", "annotations", PROBE_TARGETS_ANNOTATION, NULL), want);
     assert_string_equal(json_str(cJSON_GetArrayItem(json_get(pod, "metadata", "ownerReferences", NULL), 0), "uid", NULL),
                         "0b7f-uid");
+    assert_true(cJSON_IsTrue(json_get(cJSON_GetArrayItem(json_get(pod, "metadata", "ownerReferences", NULL), 0),
+                                      "controller", NULL)));
     assert_int_equal(json_int(0, pod, "spec", "activeDeadlineSeconds", NULL), 20);
     assert_string_equal(json_str(pod, "spec", "restartPolicy", NULL), "Never");
     ctr = cJSON_GetArrayItem(json_get(pod, "spec", "containers", NULL), 0);
