@@ -267,19 +267,52 @@ static bool spec_valid(const ctx *c, gate_block *b)
     return true;
 }
 
-static bool bundle_ready(const cJSON *pb)
+/*
+ * The bundle gate: the PolicyBundle has looked at its current spec
+ * (status.observedGeneration == metadata.generation), is Ready=True, and
+ * verified exactly the digest its spec pins (status.verifiedDigest non-empty
+ * and equal to spec.source.digest). Otherwise false, with what is missing or
+ * different in why.
+ */
+static bool bundle_ready(const cJSON *pb, char *why, size_t len)
 {
-    const cJSON *cd;
+    const cJSON *cd, *ready = NULL;
     long long gen = json_int(-1, pb, "metadata", "generation", NULL);
+    long long og = json_int(-2, pb, "status", "observedGeneration", NULL);
+    const char *verified = json_str(pb, "status", "verifiedDigest", NULL);
+    const char *pinned = json_str(pb, "spec", "source", "digest", NULL);
     cJSON_ArrayForEach(cd, json_get(pb, "status", "conditions", NULL)) {
         const char *type = json_str(cd, "type", NULL);
-        if (!type || strcmp(type, "Ready") != 0)
-            continue;
-        const char *s = json_str(cd, "status", NULL);
-        long long og = json_int(json_int(-2, pb, "status", "observedGeneration", NULL), cd, "observedGeneration", NULL);
-        return s && strcmp(s, "True") == 0 && og == gen;
+        if (type && strcmp(type, "Ready") == 0)
+            ready = cd;
     }
-    return false;
+    const char *rs = json_str(ready, "status", NULL);
+    if (og != gen) {
+        if (og < 0)
+            snprintf(why, len, "its status.observedGeneration is not set (generation %lld): the bundle has not been looked at yet", gen);
+        else
+            snprintf(why, len, "its status.observedGeneration %lld is not its generation %lld: the status describes an older spec", og, gen);
+        return false;
+    }
+    if (!rs || strcmp(rs, "True") != 0 || json_int(og, ready, "observedGeneration", NULL) != gen) {
+        snprintf(why, len, "its Ready condition is %s for generation %lld (%s)", rs ? rs : "absent", gen,
+                 json_str(ready, "reason", NULL) ? json_str(ready, "reason", NULL) : "no reason");
+        return false;
+    }
+    if (!pinned || !*pinned) {
+        snprintf(why, len, "its spec.source.digest is empty, so there is no pinned digest to compare status.verifiedDigest with");
+        return false;
+    }
+    if (!verified || !*verified) {
+        snprintf(why, len, "its status.verifiedDigest is empty: no digest has been verified for spec.source.digest %s", pinned);
+        return false;
+    }
+    if (strcmp(verified, pinned) != 0) {
+        snprintf(why, len, "its status.verifiedDigest %s differs from spec.source.digest %s: the verified bundle is not the pinned one",
+                 verified, pinned);
+        return false;
+    }
+    return true;
 }
 
 /* True when the release recorded in the status (its releaseID) ended Succeeded: its digest was verified. */
@@ -337,8 +370,9 @@ static bool gates(const ctx *c, gate_block *b, char target[72])
     if (pbname) {
         if (!c->obs->policy_bundle)
             return block(b, "PolicyBundleNotReady", true, "PolicyBundle %s/%s does not exist yet; the release waits for it to be Ready", c->ns, pbname);
-        if (!bundle_ready(c->obs->policy_bundle))
-            return block(b, "PolicyBundleNotReady", true, "PolicyBundle %s/%s is not Ready for its current generation; the release waits for it", c->ns, pbname);
+        char why[300];
+        if (!bundle_ready(c->obs->policy_bundle, why, sizeof(why)))
+            return block(b, "PolicyBundleNotReady", true, "PolicyBundle %s/%s is not ready: %s; the release waits for it", c->ns, pbname, why);
     }
     rollback_target(c, target);
     if (!*target)
@@ -818,6 +852,7 @@ static int phase_gating(ctx *c)
         (err = set_time(c->st, "rolloutStartedAt", c->obs->now)) < 0 ||
         (err = cond(c, COND_GATES_PASSED, COND_TRUE, "GatesPassed", "every gate passed")) < 0)
         return err;
+    /* the gate held: the verified digest is the pinned one */
     const char *bd = pbname ? json_str(c->obs->policy_bundle, "status", "verifiedDigest", NULL) : NULL;
     if (bd && *bd)
         err = set_str(c->st, "policyBundleDigest", bd);

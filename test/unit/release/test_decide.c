@@ -155,6 +155,15 @@ static void test_gate_change_record_missing(void **state)
     fx_free(&f);
 }
 
+/* A PolicyBundle of generation 2 pinning pinned, with verifiedDigest verified, Ready=True, its status for generation og. */
+static cJSON *bundle_new(const char *pinned, const char *verified, int og)
+{
+    return fx_parse("{\"metadata\":{\"generation\":2},\"spec\":{\"source\":{\"digest\":\"%s\"}},"
+                    "\"status\":{\"observedGeneration\":%d,\"verifiedDigest\":\"%s\","
+                    "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":%d}]}}",
+                    pinned, og, verified, og);
+}
+
 static void test_gate_policy_bundle(void **state)
 {
     (void)state;
@@ -163,16 +172,45 @@ static void test_gate_policy_bundle(void **state)
     f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
     gate_case(&f, "PolicyBundleNotReady", true); /* missing */
     /* Ready for an older generation only */
-    f.bundle = fx_parse("{\"metadata\":{\"generation\":2},\"status\":{\"verifiedDigest\":\"" C "\","
-                     "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":1}]}}");
+    f.bundle = bundle_new(C, C, 1);
     gate_case(&f, "PolicyBundleNotReady", true);
     /* Ready now: passes and stamps the bundle digest */
-    cJSON_SetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(json_get(f.bundle, "status", "conditions", NULL), 0), "observedGeneration"), 2);
+    cJSON_Delete(f.bundle);
+    f.bundle = bundle_new(C, C, 2);
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "RollingOut");
     assert_string_equal(st_str(&f, "policyBundleDigest"), C);
     assert_patch_has(&f, "\"governance.kfm.dev/policy-bundle-digest\":\"" C "\"");
     fx_free(&f);
+}
+
+/* Ready=True is not enough: the status must be for this generation and the verified digest the pinned one. */
+static void test_gate_policy_bundle_digest(void **state)
+{
+    (void)state;
+    struct {
+        const char *pinned, *verified;
+        int og;
+        const char *says;
+    } cases[] = {
+        {C, A, 2, "status.verifiedDigest " A " differs from spec.source.digest " C},
+        {C, "", 2, "status.verifiedDigest is empty"},
+        {C, C, 1, "status.observedGeneration 1 is not its generation 2"},
+        {"", C, 2, "spec.source.digest is empty"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        fx f = {0};
+        f.release = fx_release_new(3, B, "\"policyBundleRef\":{\"name\":\"kfm-policy\"}");
+        f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
+        f.bundle = bundle_new(cases[i].pinned, cases[i].verified, cases[i].og);
+        /* the Ready condition itself says True for the current generation in every case but the stale one */
+        gate_case(&f, "PolicyBundleNotReady", true);
+        const cJSON *gp = conditions_get(f.plan.status, "GatesPassed");
+        if (!strstr(json_str(gp, "message", NULL), cases[i].says))
+            fail_msg("case %zu: message \"%s\" does not say \"%s\"", i, json_str(gp, "message", NULL), cases[i].says);
+        assert_null(st_str(&f, "policyBundleDigest"));
+        fx_free(&f);
+    }
 }
 
 static void test_gate_no_rollback_target(void **state)
@@ -826,6 +864,7 @@ int main(void)
         cmocka_unit_test(test_gate_container_not_found),
         cmocka_unit_test(test_gate_change_record_missing),
         cmocka_unit_test(test_gate_policy_bundle),
+        cmocka_unit_test(test_gate_policy_bundle_digest),
         cmocka_unit_test(test_gate_no_rollback_target),
         cmocka_unit_test(test_gate_target_claimed),
         cmocka_unit_test(test_gate_invalid_spec),

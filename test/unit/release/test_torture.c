@@ -147,8 +147,9 @@ static void test_gates_rollout_checks_success(void **state)
     decide_torture(&f, "Gating"); /* no Deployment: blocked */
     f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
     fx_replace_pods(&f, REPO "@" A, false);
-    f.bundle = fx_parse("{\"metadata\":{\"generation\":2},\"status\":{\"verifiedDigest\":\"" C "\","
-                     "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":2}]}}");
+    f.bundle = fx_parse("{\"metadata\":{\"generation\":2},\"spec\":{\"source\":{\"digest\":\"" C "\"}},"
+                        "\"status\":{\"observedGeneration\":2,\"verifiedDigest\":\"" C "\","
+                        "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":2}]}}");
     decide_torture(&f, "RollingOut");
     fx_deployment(&f, REPO "@" B, true);
     fx_replace_pods(&f, REPO "@" B, false);
