@@ -17,6 +17,7 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/timefmt.h"
+#include "verify/runner.h"
 
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -66,6 +67,7 @@ typedef struct {
     char image[512];           /* repository@digest */
     char rid[13];              /* releaseID of this generation and digest */
     char owner[320];           /* "<ns>/<name>" */
+    cJSON *no_result;          /* owned: the "no result" failures judge_checks last made up */
 } ctx;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -530,11 +532,46 @@ static int record_history(ctx *c, const char *outcome, const char *trigger)
     return 0;
 }
 
+static bool has_result(const cJSON *results, const char *name)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, results) {
+        const char *n = json_str(r, "name", NULL);
+        if (n && strcmp(n, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Every check the release asked for that has no result in results, as a
+ * failed result of its own ("no result", its row's trigger) appended to out:
+ * a check that did not report cannot have passed, whatever the runner did.
+ */
+static int add_missing_results(cJSON *out, const ctx *c, const cJSON *results)
+{
+    const char *asked[VERIFY_CHECKS_MAX];
+    size_t n = verify_checks_requested(asked, VERIFY_CHECKS_MAX, c->obs->release);
+    for (size_t i = 0; i < n; i++) {
+        if (has_result(results, asked[i]) || has_result(out, asked[i]))
+            continue;
+        cJSON *r = cJSON_CreateObject();
+        if (!r || set_str(r, "name", asked[i]) < 0 || !cJSON_AddBoolToObject(r, "passed", false) ||
+            set_str(r, "trigger", verify_check_trigger(asked[i])) < 0 || set_str(r, "message", "no result") < 0 ||
+            !cJSON_AddItemToArray(out, r)) {
+            cJSON_Delete(r);
+            return mb_error_set(MB_ENOMEM, "out of memory");
+        }
+    }
+    return 0;
+}
+
 static int write_verification(ctx *c, const release_checks *rc)
 {
     cJSON *v = cJSON_CreateObject();
     cJSON *results = rc->results ? cJSON_Duplicate(rc->results, true) : cJSON_CreateArray();
-    if (!v || !results || set_time(v, "startedAt", rc->started_at) < 0 || set_time(v, "finishedAt", rc->finished_at) < 0) {
+    if (!v || !results || set_time(v, "startedAt", rc->started_at) < 0 || set_time(v, "finishedAt", rc->finished_at) < 0 ||
+        add_missing_results(results, c, rc->results) < 0) {
         cJSON_Delete(v);
         cJSON_Delete(results);
         return mb_error_set(MB_ENOMEM, "out of memory");
@@ -546,20 +583,32 @@ static int write_verification(ctx *c, const release_checks *rc)
     return json_set_item(c->st, "verification", v);
 }
 
-/* The first failed check, or NULL; membrane results also set MembraneIntact. */
+/*
+ * The first failed check, or NULL; membrane results also set MembraneIntact.
+ * A requested check without a result in the run is a failed one ("no
+ * result"), judged after those that reported.
+ */
 static const cJSON *judge_checks(ctx *c, const release_checks *rc, int *err)
 {
     const cJSON *r, *first = NULL, *first_membrane = NULL;
     bool any_membrane = false;
-    cJSON_ArrayForEach(r, rc->results) {
-        const char *name = json_str(r, "name", NULL);
-        bool membrane = name && strncmp(name, "membrane-", 9) == 0;
-        any_membrane = any_membrane || membrane;
-        if (!json_bool(false, r, "passed", NULL)) {
-            if (!first)
-                first = r;
-            if (membrane && !first_membrane)
-                first_membrane = r;
+    cJSON_Delete(c->no_result);
+    if (!(c->no_result = cJSON_CreateArray()) || add_missing_results(c->no_result, c, rc->results) < 0) {
+        *err = mb_error_set(MB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        const cJSON *list = pass == 0 ? rc->results : c->no_result;
+        cJSON_ArrayForEach(r, list) {
+            const char *name = json_str(r, "name", NULL);
+            bool membrane = name && strncmp(name, "membrane-", 9) == 0;
+            any_membrane = any_membrane || membrane;
+            if (!json_bool(false, r, "passed", NULL)) {
+                if (!first)
+                    first = r;
+                if (membrane && !first_membrane)
+                    first_membrane = r;
+            }
         }
     }
     *err = 0;
@@ -1029,6 +1078,7 @@ int release_decide(release_plan *out, const release_observed *obs)
         err = phase_gating(&c);
 
 done:
+    cJSON_Delete(c.no_result);
     if (err < 0) {
         cJSON_Delete(c.st);
         release_plan_clear(out);

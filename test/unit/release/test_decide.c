@@ -383,12 +383,13 @@ static void test_verify_observe_succeed(void **state)
     fx f = {0};
     to_verifying(&f);
     f.obs.now = T0 + 21;
-    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3}]");
+    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3},"
+                                  "{\"name\":\"focus-ask\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":5}]");
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "Observing");
     assert_cond(&f, "Verified", "True", "ChecksPassed");
     assert_true(f.plan.requeue_ms >= 60000);
-    assert_int_equal(cJSON_GetArraySize(json_get(f.plan.status, "verification", "results", NULL)), 1);
+    assert_int_equal(cJSON_GetArraySize(json_get(f.plan.status, "verification", "results", NULL)), 2);
     fx_apply(&f);
     f.obs.checks.ran = false;
 
@@ -644,6 +645,66 @@ static void test_failed_check_rolls_back_then_rolled_back(void **state)
     fx_free(&f);
 }
 
+/* The result of a requested check, by name, in the status written. */
+static const cJSON *result_named(const fx *f, const char *name)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, json_get(f->plan.status, "verification", "results", NULL))
+        if (strcmp(json_str(r, "name", NULL), name) == 0)
+            return r;
+    return NULL;
+}
+
+/* A requested check without a result fails ("no result") with its row's trigger; every other check passed. */
+static void test_missing_result_fires_its_trigger(void **state)
+{
+    (void)state;
+    fx f = {0};
+    to_verifying(&f);
+    /* health and focus-ask asked for, only health reported */
+    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":true}]");
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "UncitedAnswer");
+    assert_cond(&f, "Verified", "False", "UncitedAnswer");
+    const cJSON *r = result_named(&f, "focus-ask");
+    assert_non_null(r);
+    assert_false(json_bool(true, r, "passed", NULL));
+    assert_string_equal(json_str(r, "message", NULL), "no result");
+    assert_string_equal(json_str(r, "trigger", NULL), "UncitedAnswer");
+    fx_free(&f);
+
+    /* the default list is the nine contract checks; with spec.membrane the membrane checks are asked for too */
+    const char *nine = "[{\"name\":\"health\",\"passed\":true},{\"name\":\"ready\",\"passed\":true},"
+                       "{\"name\":\"datasets\",\"passed\":true},{\"name\":\"stac-collections\",\"passed\":true},"
+                       "{\"name\":\"stac-items\",\"passed\":true},{\"name\":\"evidence-resolve\",\"passed\":true},"
+                       "{\"name\":\"focus-ask\",\"passed\":true},{\"name\":\"lineage\",\"passed\":true}";
+    char results[2048];
+    fx g = {0};
+    to_verifying(&g);
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(g.release, "spec"), "verification");
+    snprintf(results, sizeof(results), "%s]", nine); /* public-restriction missing */
+    fx_checks(&g, "5dee29fd7e28", results);
+    assert_int_equal(decide(&g), 0);
+    assert_string_equal(json_str(g.plan.status, "lastRollback", "trigger", NULL), "PolicyBypass");
+    assert_string_equal(json_str(result_named(&g, "public-restriction"), "message", NULL), "no result");
+    fx_free(&g);
+
+    fx m = {0};
+    to_verifying(&m);
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(m.release, "spec"), "verification");
+    cJSON_AddItemToObject(cJSON_GetObjectItem(m.release, "spec"), "membrane",
+                          fx_parse("{\"apiServiceAccount\":\"kfm-api\",\"probe\":{\"image\":\"busybox\"}}"));
+    snprintf(results, sizeof(results), "%s,{\"name\":\"public-restriction\",\"passed\":true},"
+             "{\"name\":\"membrane-networkpolicy\",\"passed\":true},{\"name\":\"membrane-rbac\",\"passed\":true}]", nine);
+    fx_checks(&m, "5dee29fd7e28", results); /* membrane-probe missing */
+    assert_int_equal(decide(&m), 0);
+    assert_string_equal(json_str(m.plan.status, "lastRollback", "trigger", NULL), "MembraneBreach");
+    assert_cond(&m, "MembraneIntact", "False", "MembraneBreach");
+    assert_string_equal(json_str(result_named(&m, "membrane-probe"), "message", NULL), "no result");
+    fx_free(&m);
+}
+
 static void test_rollback_verification_fails(void **state)
 {
     (void)state;
@@ -882,6 +943,7 @@ int main(void)
         cmocka_unit_test(test_no_automatic_rollback),
         cmocka_unit_test(test_trigger_not_listed),
         cmocka_unit_test(test_failed_check_rolls_back_then_rolled_back),
+        cmocka_unit_test(test_missing_result_fires_its_trigger),
         cmocka_unit_test(test_rollback_verification_fails),
         cmocka_unit_test(test_bad_rollback_target_stalls),
         cmocka_unit_test(test_manual_trigger),

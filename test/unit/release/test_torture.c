@@ -157,7 +157,7 @@ static void test_gates_rollout_checks_success(void **state)
     decide_torture(&f, "Verifying");
     f.obs.now = T0 + 21;
     fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3},"
-                  "{\"name\":\"membrane-store\",\"passed\":true}]");
+                  "{\"name\":\"focus-ask\",\"passed\":true},{\"name\":\"membrane-store\",\"passed\":true}]");
     decide_torture(&f, "Observing");
     f.obs.now = T0 + 21 + 60;
     decide_torture(&f, "Succeeded");
@@ -188,6 +188,21 @@ static void test_failed_check_rollback(void **state)
     decide_torture(&f, "RollingBack"); /* rolled back: checks asked for */
     fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
     decide_torture(&f, "RolledBack");
+    fx_free(&f);
+}
+
+/* A requested check that did not report is made up as a failed result ("no result"): its trigger rolls back. */
+static void test_missing_result_rollback(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start(&f, "\"membrane\":{\"apiServiceAccount\":\"kfm-api\"}");
+    decide_torture(&f, "RollingOut");
+    fx_deployment(&f, REPO "@" B, true);
+    fx_replace_pods(&f, REPO "@" B, false);
+    decide_torture(&f, "Verifying");
+    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"membrane-rbac\",\"passed\":true}]");
+    decide_torture(&f, "RollingBack");
     fx_free(&f);
 }
 
@@ -227,6 +242,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gates_rollout_checks_success),
         cmocka_unit_test(test_failed_check_rollback),
+        cmocka_unit_test(test_missing_result_rollback),
         cmocka_unit_test(test_crashloop_without_automatic_rollback),
         cmocka_unit_test(test_suspend_and_delete),
     };
