@@ -6,7 +6,8 @@
 # revert that succeeds; automatic: false; a rollback target that is itself
 # bad (Failed, Stalled, the Deployment left alone); and the operator killed in
 # each part of RollingBack, finishing the rollback after its restart; a spec
-# change mid-rollout, rolled back to the target recorded before it. /metrics,
+# change mid-rollout, rolled back to the target recorded before it; a change of
+# repository, rolled back to the full image reference that ran. /metrics,
 # scraped before and after the scenarios of one operator process and parsed with
 # prometheus_client, has API.md's metrics and counted exactly what they did.
 source "$(dirname "$0")/lib.sh"
@@ -183,4 +184,18 @@ release "$ns" kfm-api kfm-api "$bad" >/dev/null
 check "the new generation rolls out with the good digest still the target" eventually 30 equals "RollingOut $REPO@$bad $GOOD" phase_image_target "$ns"
 bash "$E2E_ROOT/hack/cluster.sh" start kube-controller-manager
 rolled_back "$ns" CrashLoop
+
+say "a release that changes the repository rolls back to the full reference that ran, not to the new repository with the old digest"
+ns=$(new_namespace rb-repo)
+OLD_REPO=registry.kfm.local/kfm-api-before
+deployment "$ns" kfm-api "$OLD_REPO@$GOOD"
+release "$ns" kfm-api kfm-api "$(digest_crashloop rb-repo)" >/dev/null   # spec.image.repository is $REPO
+check "status.rollbackImage is the old repository's full reference, recorded with the target" eventually 30 \
+  equals "$GOOD $OLD_REPO@$GOOD" jp "$ns" gar/kfm-api '{.status.rollbackTarget} {.status.rollbackImage}'
+check "the rollback ends RolledBack" eventually 90 phase_is "$ns" kfm-api RolledBack
+check "the Deployment runs the old repository's reference again" equals "$OLD_REPO@$GOOD" \
+  jp "$ns" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
+check "all 3 replicas available" eventually 30 equals 3 jp "$ns" deploy/kfm-api '{.status.availableReplicas}'
+kubectl -n "$ns" get gar kfm-api -o json > "$E2E_DIR/repo.json"
+check "membrane receipt verify accepts the chain" "$MEMBRANE_BIN" receipt verify -f "$E2E_DIR/repo.json"
 check "SIGTERM: clean exit 0" operator_stop

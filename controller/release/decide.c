@@ -328,31 +328,45 @@ static bool last_release_succeeded(const ctx *c)
 }
 
 /*
- * The rollback target this release would record now, in out ("" if none). The
- * Deployment's image becomes the target only when no release is recorded or
- * the last one succeeded: after a generation that was cut short, failed or
- * rolled back, the Deployment may run a digest nobody verified, and the target
- * recorded before that generation touched it still stands.
+ * The rollback target this release would record now, in out ("" if none),
+ * and the full image reference a rollback patches the container to, in
+ * image. The Deployment's image becomes the target only when no release is
+ * recorded or the last one succeeded: after a generation that was cut short,
+ * failed or rolled back, the Deployment may run a digest nobody verified, and
+ * the target recorded before that generation touched it still stands, with
+ * its image. The image is the container's image string as it ran (its own
+ * repository, which spec.image.repository may since have changed), or
+ * <spec.image.repository>@<digest> for spec.rollbackTarget.digest.
  */
-static void rollback_target(const ctx *c, char out[72])
+static void rollback_target(const ctx *c, char out[72], char image[512])
 {
     const char *rt = json_str(c->spec, "rollbackTarget", "digest", NULL);
     const char *recorded = old_str(c, "rollbackTarget");
+    const char *recorded_image = old_str(c, "rollbackImage");
     const char *old_rid = old_str(c, "releaseID");
     out[0] = '\0';
+    image[0] = '\0';
     if (rt) {
         snprintf(out, 72, "%s", rt);
+        snprintf(image, 512, "%s@%s", c->repository ? c->repository : "", rt);
     } else if (old_rid && recorded && *recorded && (strcmp(old_rid, c->rid) == 0 || !last_release_succeeded(c))) {
         /* already recorded for this very release, or for one that never verified what it left running */
         snprintf(out, 72, "%s", recorded);
+        if (recorded_image && digest_of(recorded_image) && strcmp(digest_of(recorded_image), recorded) == 0)
+            snprintf(image, 512, "%s", recorded_image);
+        else /* recorded before rollbackImage was: the repository is all there is */
+            snprintf(image, 512, "%s@%s", c->repository ? c->repository : "", recorded);
     } else {
-        const char *d = digest_of(deployment_image(c));
-        if (digest_valid(d))
+        const char *running = deployment_image(c);
+        const char *d = digest_of(running);
+        if (digest_valid(d) && strlen(running) < 512) {
             snprintf(out, 72, "%s", d);
+            snprintf(image, 512, "%s", running);
+        }
     }
 }
 
-static bool gates(const ctx *c, gate_block *b, char target[72])
+static bool gates(const ctx *c, gate_block *b, char target[72], char target_image[512])
 {
     const char *cr = json_str(c->spec, "changeRecord", NULL);
     const char *owner;
@@ -376,7 +390,7 @@ static bool gates(const ctx *c, gate_block *b, char target[72])
         if (!bundle_ready(c->obs->policy_bundle, why, sizeof(why)))
             return block(b, "PolicyBundleNotReady", true, "PolicyBundle %s/%s is not ready: %s; the release waits for it", c->ns, pbname, why);
     }
-    rollback_target(c, target);
+    rollback_target(c, target, target_image);
     if (!*target)
         return block(b, "NoRollbackTarget", false, "no rollback target: container \"%s\" does not run an image pinned by digest; set spec.rollbackTarget.digest", c->container);
     return true;
@@ -634,6 +648,17 @@ static int finish_failed(ctx *c, const char *reason, const char *trigger, const 
                      json_str(c->plan->receipt, "auditRef", NULL));
 }
 
+/* The image a rollback to target patches the container to: status.rollbackImage when it names target. */
+static void rollback_image(const ctx *c, const char *target, char image[512])
+{
+    const char *ri = json_str(c->st, "rollbackImage", NULL);
+    const char *d = digest_of(ri);
+    if (ri && d && strcmp(d, target) == 0)
+        snprintf(image, 512, "%s", ri);
+    else
+        snprintf(image, 512, "%s@%s", c->repository, target);
+}
+
 static int fire_trigger(ctx *c, const char *trigger, const char *why)
 {
     int err;
@@ -666,14 +691,14 @@ static int fire_trigger(ctx *c, const char *trigger, const char *why)
     }
     if ((err = json_set_item(c->st, "lastRollback", lr)) < 0)
         return err;
-    snprintf(msg, sizeof(msg), "rolling back to %s after %s: %s", target, trigger, why);
+    char image[512];
+    rollback_image(c, target, image);
+    snprintf(msg, sizeof(msg), "rolling back to %s after %s: %s", image, trigger, why);
     if ((err = set_phase(c, PHASE_ROLLING_BACK)) < 0 ||
         (err = conditions_mark_reconciling(NULL, c->st, "RollingBack", msg, c->gen, c->obs->now)) < 0 ||
         (err = cond(c, COND_ROLLED_BACK, COND_FALSE, "RollingBack", msg)) < 0 ||
         (err = add_event(c, "Warning", "RollbackTriggered", "%s", msg)) < 0)
         return err;
-    char image[512];
-    snprintf(image, sizeof(image), "%s@%s", c->repository, target);
     c->plan->deployment_patch = patch_body(c, image, true, false);
     return c->plan->deployment_patch ? 0 : MB_ENOMEM;
 }
@@ -811,7 +836,7 @@ static int phase_rolling_back(ctx *c)
 
     if (!target || !*target)
         return finish_failed(c, "RollbackFailed", trigger, "status.lastRollback has no target digest; the rollback cannot go on");
-    snprintf(image, sizeof(image), "%s@%s", c->repository, target);
+    rollback_image(c, target, image);
     const char *running = deployment_image(c);
     if (!c->obs->deployment)
         return finish_failed(c, "RollbackFailed", trigger, "the Deployment disappeared during the rollback");
@@ -868,11 +893,11 @@ static int phase_rolling_back(ctx *c)
 static int phase_gating(ctx *c)
 {
     gate_block b = {0};
-    char target[72];
+    char target[72], target_image[512];
     int err;
     const char *pbname = json_str(c->spec, "policyBundleRef", "name", NULL);
 
-    if (!gates(c, &b, target)) {
+    if (!gates(c, &b, target, target_image)) {
         bool was_blocked = false;
         const cJSON *gp = conditions_get(c->old, COND_GATES_PASSED);
         const char *old_reason = gp ? json_str(gp, "reason", NULL) : NULL;
@@ -897,6 +922,7 @@ static int phase_gating(ctx *c)
     bool already = running && strcmp(running, c->image) == 0;
     if ((err = set_str(c->st, "releaseID", c->rid)) < 0 ||
         (err = set_str(c->st, "rollbackTarget", target)) < 0 ||
+        (err = set_str(c->st, "rollbackImage", target_image)) < 0 ||
 
         (err = set_time(c->st, "rolloutStartedAt", c->obs->now)) < 0 ||
         (err = cond(c, COND_GATES_PASSED, COND_TRUE, "GatesPassed", "every gate passed")) < 0)

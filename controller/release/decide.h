@@ -8,7 +8,8 @@
  *
  * Durable state is the status alone. Once a release for a generation has
  * started, status.releaseID is that release's ID and status.rollbackTarget
- * its recorded target: both are written in the same status write, before the
+ * its recorded target (status.rollbackImage the full image reference a
+ * rollback patches back to): all are written in the same status write, before the
  * Deployment is patched, and never derived from the Deployment again for that
  * release, so a restart between the two writes cannot lose the target nor
  * record the new digest as the target.

@@ -853,6 +853,83 @@ static void target_after(const char *last_outcome, const char *want_target)
     fx_free(&f);
 }
 
+/*
+ * status.rollbackImage: the full reference the container ran, recorded with
+ * the target; a rollback patches back to it, not to the new repository with
+ * the old digest.
+ */
+#define OLD_REPO "registry.old.example/kfm/api"
+static void test_rollback_image_is_what_ran(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = fx_release_new(3, B, NULL);
+    f.deployment = fx_deployment_new(OLD_REPO "@" A, 3, true, NULL);
+    fx_pods(&f, OLD_REPO "@" A, 3, false);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_string_equal(st_str(&f, "rollbackTarget"), A);
+    assert_string_equal(st_str(&f, "rollbackImage"), OLD_REPO "@" A);
+    assert_patch_has(&f, REPO "@" B);
+    fx_apply(&f);
+    /* the new digest crash-loops: back to the old repository's reference */
+    cJSON_Delete(f.deployment);
+    f.deployment = fx_deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+    f.obs.now = T0 + 30;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_patch_has(&f, "{\"name\":\"api\",\"image\":\"" OLD_REPO "@" A "\"}");
+    fx_apply(&f);
+    /* rolled back to that reference: no patch again, the checks are asked for */
+    cJSON_Delete(f.deployment);
+    f.deployment = fx_deployment_new(OLD_REPO "@" A, 3, true, "kfm/kfm-api");
+    for (size_t i = 0; i < f.n_pods; i++)
+        cJSON_Delete(f.pods[i]);
+    f.n_pods = 0;
+    fx_pods(&f, OLD_REPO "@" A, 3, false);
+    f.obs.now = T0 + 40;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_null(f.plan.deployment_patch);
+    assert_true(f.plan.run_checks);
+    fx_free(&f);
+
+    /* spec.rollbackTarget.digest: <spec.image.repository>@<digest> */
+    fx g = {0};
+    g.release = fx_release_new(3, B, "\"rollbackTarget\":{\"digest\":\"" C "\"}");
+    g.deployment = fx_deployment_new(OLD_REPO "@" A, 3, true, NULL);
+    assert_int_equal(decide(&g), 0);
+    assert_string_equal(st_str(&g, "rollbackTarget"), C);
+    assert_string_equal(st_str(&g, "rollbackImage"), REPO "@" C);
+    fx_free(&g);
+}
+
+/* A generation that keeps the recorded target keeps its rollbackImage too. */
+static void test_rollback_image_survives_a_generation_cut_short(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = fx_release_new(4, C, NULL);
+    fx_status(&f, "{\"observedGeneration\":3,\"phase\":\"RollingOut\",\"releaseID\":\"0123456789ab\","
+                  "\"rollbackTarget\":\"" A "\",\"rollbackImage\":\"" OLD_REPO "@" A "\"}");
+    f.deployment = fx_deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_string_equal(st_str(&f, "rollbackTarget"), A);
+    assert_string_equal(st_str(&f, "rollbackImage"), OLD_REPO "@" A);
+    fx_apply(&f);
+    /* and the rollback of this generation goes back to it */
+    cJSON_Delete(f.deployment);
+    f.deployment = fx_deployment_new(REPO "@" C, 3, false, "kfm/kfm-api");
+    f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" C, "CrashLoopBackOff", 5);
+    f.obs.now = T0 + 30;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_patch_has(&f, "{\"name\":\"api\",\"image\":\"" OLD_REPO "@" A "\"}");
+    fx_free(&f);
+}
+
 static void test_target_survives_a_generation_cut_short(void **state)
 {
     (void)state;
@@ -951,6 +1028,8 @@ int main(void)
         cmocka_unit_test(test_gitops_revert_skips_rollout),
         cmocka_unit_test(test_suspend),
         cmocka_unit_test(test_target_survives_a_generation_cut_short),
+        cmocka_unit_test(test_rollback_image_is_what_ran),
+        cmocka_unit_test(test_rollback_image_survives_a_generation_cut_short),
         cmocka_unit_test(test_unsuspend_starts_at_the_gates),
         cmocka_unit_test(test_deletion_releases_the_deployment),
         cmocka_unit_test(test_idempotent),
