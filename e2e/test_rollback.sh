@@ -79,9 +79,16 @@ ns=$(new_namespace rb-manual)
 deployment "$ns" kfm-api "$REPO@$GOOD"
 release "$ns" kfm-api kfm-api "$(digest rb-manual)" >/dev/null
 check "the release succeeds first" eventually 60 phase_is "$ns" kfm-api Succeeded
-kubectl -n "$ns" annotate gar kfm-api governance.kfm.dev/rollback=true >/dev/null
+kubectl -n "$ns" annotate gar kfm-api governance.kfm.dev/rollback=true \
+  governance.kfm.dev/rollback-reason="INC-42: uncited answers in prod" governance.kfm.dev/rollback-approver=jane@kfm.example >/dev/null
 rolled_back "$ns" Manual
-check "the annotation is removed once acted on" eventually 10 equals "" jp "$ns" gar/kfm-api '{.metadata.annotations.governance\.kfm\.dev/rollback}'
+check "the annotation is removed once acted on, with its reason and approver" eventually 10 equals "||" jp "$ns" gar/kfm-api \
+  '{.metadata.annotations.governance\.kfm\.dev/rollback}|{.metadata.annotations.governance\.kfm\.dev/rollback-reason}|{.metadata.annotations.governance\.kfm\.dev/rollback-approver}'
+check "lastRollback carries the reason and the approver" equals "INC-42: uncited answers in prod|jane@kfm.example" \
+  jp "$ns" gar/kfm-api '{.status.lastRollback.reason}|{.status.lastRollback.approver}'
+check "the receipt carries them too (receipt verify accepted it above)" equals "INC-42: uncited answers in prod|jane@kfm.example" \
+  jp "$ns" gar/kfm-api '{.status.history[-1:].reason}|{.status.history[-1:].approver}'
+check "no BreakGlassUndocumented Event for a documented request" bash -c "! kubectl -n $ns get events --field-selector involvedObject.name=kfm-api,reason=BreakGlassUndocumented -o name | grep -q ."
 reverted "$ns" Manual
 
 say "a crash loop that starts during Observing rolls back too"
@@ -163,11 +170,14 @@ bash "$E2E_ROOT/hack/cluster.sh" stop kube-controller-manager
 kubectl -n "$ns" annotate gar kfm-api governance.kfm.dev/rollback=true >/dev/null
 check "RollingBack, the Deployment patched back" eventually 30 equals "RollingBack $REPO@$GOOD" \
   bash -c "echo \$(kubectl -n $ns get gar kfm-api -o jsonpath='{.status.phase}') \$(kubectl -n $ns get deploy kfm-api -o jsonpath='{.spec.template.spec.containers[0].image}')"
+check "a break-glass request without reason and approver: Warning Event BreakGlassUndocumented naming both annotations" eventually 10 bash -c \
+  "kubectl -n $ns get events --field-selector involvedObject.name=kfm-api,reason=BreakGlassUndocumented -o jsonpath='{.items[*].message}' | grep 'governance.kfm.dev/rollback-reason' | grep -q 'governance.kfm.dev/rollback-approver'"
 operator_kill
 bash "$E2E_ROOT/hack/cluster.sh" start kube-controller-manager
 operator_start
 rolled_back "$ns" Manual
 check "nothing repeated: receipts Succeeded then RolledBack" equals "Succeeded RolledBack" jp "$ns" gar/kfm-api '{.status.history[*].outcome}'
+check "  lastRollback has no reason or approver" equals "|" jp "$ns" gar/kfm-api '{.status.lastRollback.reason}|{.status.lastRollback.approver}'
 
 say "a spec change mid-rollout keeps the target recorded before the rollout: a crash loop rolls back to the good digest, not the half-rolled one"
 # phase_image_target NS: "<release phase> <image of the Deployment> <status.rollbackTarget>"

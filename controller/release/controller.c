@@ -684,7 +684,10 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
     if (plan->clear_rollback_annotation) {
         cJSON *meta = cJSON_CreateObject();
         cJSON *ann = cJSON_AddObjectToObject(meta, "annotations");
-        if (!ann || !cJSON_AddNullToObject(ann, RELEASE_ROLLBACK_ANNOTATION)) {
+        /* the break-glass record goes with the request it documents (lastRollback and the receipt keep it) */
+        if (!ann || !cJSON_AddNullToObject(ann, RELEASE_ROLLBACK_ANNOTATION) ||
+            !cJSON_AddNullToObject(ann, RELEASE_ROLLBACK_REASON_ANNOTATION) ||
+            !cJSON_AddNullToObject(ann, RELEASE_ROLLBACK_APPROVER_ANNOTATION)) {
             cJSON_Delete(meta);
             return mb_error_set(MB_ENOMEM, "out of memory");
         }

@@ -519,6 +519,39 @@ static bool progress_deadline(const ctx *c, time_t since, char *msg, size_t len,
 
 /* ---- status building blocks ---------------------------------------------- */
 
+/* s cut to at most max bytes without splitting a UTF-8 sequence, into out (max + 1 bytes). */
+static void utf8_cut(char *out, const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
+/*
+ * The break-glass record of a Manual rollback: the reason and approver
+ * annotations while the request stands, else what lastRollback recorded of
+ * them (the annotations are removed once acted on). "" when absent.
+ */
+static void manual_record(const ctx *c, char reason[RELEASE_ROLLBACK_REASON_MAX + 1],
+                          char approver[RELEASE_ROLLBACK_APPROVER_MAX + 1])
+{
+    const char *lr_trigger = json_str(c->st, "lastRollback", "trigger", NULL);
+    const char *r = json_str(c->obs->release, "metadata", "annotations", RELEASE_ROLLBACK_REASON_ANNOTATION, NULL);
+    const char *a = json_str(c->obs->release, "metadata", "annotations", RELEASE_ROLLBACK_APPROVER_ANNOTATION, NULL);
+    if (lr_trigger && strcmp(lr_trigger, "Manual") == 0 && json_get(c->st, "lastRollback", "time", NULL) &&
+        !json_str(c->obs->release, "metadata", "annotations", RELEASE_ROLLBACK_ANNOTATION, NULL)) {
+        r = json_str(c->st, "lastRollback", "reason", NULL);
+        a = json_str(c->st, "lastRollback", "approver", NULL);
+    }
+    utf8_cut(reason, r ? r : "", RELEASE_ROLLBACK_REASON_MAX);
+    utf8_cut(approver, a ? a : "", RELEASE_ROLLBACK_APPROVER_MAX);
+}
+
 static int record_history(ctx *c, const char *outcome, const char *trigger)
 {
     /* Only fields the CRD declares, and no empty optional ones: the apiserver prunes or rejects the rest. */
@@ -538,6 +571,14 @@ static int record_history(ctx *c, const char *outcome, const char *trigger)
         set_time(e, "finishedAt", c->obs->now) < 0) {
         cJSON_Delete(e);
         return mb_error_set(MB_ENOMEM, "out of memory");
+    }
+    if (trigger && strcmp(trigger, "Manual") == 0) {
+        char reason[RELEASE_ROLLBACK_REASON_MAX + 1], approver[RELEASE_ROLLBACK_APPROVER_MAX + 1];
+        manual_record(c, reason, approver);
+        if ((*reason && set_str(e, "reason", reason) < 0) || (*approver && set_str(e, "approver", approver) < 0)) {
+            cJSON_Delete(e);
+            return mb_error_set(MB_ENOMEM, "out of memory");
+        }
     }
     if ((err = audit_history_append(c->st, e, c->obs->release)) < 0)
         return err;
@@ -659,6 +700,20 @@ static void rollback_image(const ctx *c, const char *target, char image[512])
         snprintf(image, 512, "%s@%s", c->repository, target);
 }
 
+/* A Manual rollback without its reason or approver still happens; a Warning says what to record. */
+static int manual_undocumented(ctx *c, const char *reason, const char *approver)
+{
+    if (*reason && *approver)
+        return 0;
+    return add_event(c, "Warning", "BreakGlassUndocumented",
+                     "the manual rollback was requested without %s%s%s; it goes ahead, but record why in the "
+                     RELEASE_ROLLBACK_REASON_ANNOTATION " annotation and who approved it in the "
+                     RELEASE_ROLLBACK_APPROVER_ANNOTATION " annotation, set together with "
+                     RELEASE_ROLLBACK_ANNOTATION ": \"true\"",
+                     *reason ? "" : RELEASE_ROLLBACK_REASON_ANNOTATION, !*reason && !*approver ? " and " : "",
+                     *approver ? "" : RELEASE_ROLLBACK_APPROVER_ANNOTATION);
+}
+
 static int fire_trigger(ctx *c, const char *trigger, const char *why)
 {
     int err;
@@ -670,9 +725,15 @@ static int fire_trigger(ctx *c, const char *trigger, const char *why)
     snprintf(target, sizeof(target), "%s", recorded ? recorded : "");
     if ((err = add_event(c, "Warning", "TriggerFired", "%s: %s", trigger, why)) < 0)
         return err;
-    if (strcmp(trigger, "Manual") == 0)
+    char reason[RELEASE_ROLLBACK_REASON_MAX + 1] = "", approver[RELEASE_ROLLBACK_APPROVER_MAX + 1] = "";
+    bool manual = strcmp(trigger, "Manual") == 0;
+    if (manual) {
         c->plan->clear_rollback_annotation = true;
-    if (!trigger_listed(c, trigger) || (!automatic && strcmp(trigger, "Manual") != 0)) {
+        manual_record(c, reason, approver);
+        if ((err = manual_undocumented(c, reason, approver)) < 0)
+            return err;
+    }
+    if (!trigger_listed(c, trigger) || (!automatic && !manual)) {
         snprintf(msg, sizeof(msg), "%s: %s; automatic rollback %s, so the Deployment is left as it is: "
                  "roll back by hand or revert spec.image.digest in Git", trigger, why,
                  automatic ? "does not cover this trigger" : "is off");
@@ -685,7 +746,8 @@ static int fire_trigger(ctx *c, const char *trigger, const char *why)
     cJSON *lr = cJSON_CreateObject();
     if (!lr || set_time(lr, "time", c->obs->now) < 0 || set_str(lr, "trigger", trigger) < 0 ||
         set_str(lr, "fromDigest", c->digest) < 0 || set_str(lr, "toDigest", target) < 0 ||
-        set_str(lr, "message", why) < 0) {
+        set_str(lr, "message", why) < 0 || (*reason && set_str(lr, "reason", reason) < 0) ||
+        (*approver && set_str(lr, "approver", approver) < 0)) {
         cJSON_Delete(lr);
         return mb_error_set(MB_ENOMEM, "out of memory");
     }

@@ -772,6 +772,75 @@ static void test_manual_trigger(void **state)
     fx_free(&f);
 }
 
+/* The break-glass record: reason and approver go into lastRollback and the receipt; without them a Warning says what to record. */
+static void test_manual_trigger_record(void **state)
+{
+    (void)state;
+    fx f = {0};
+    to_verifying(&f);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations",
+                          fx_parse("{\"governance.kfm.dev/rollback\":\"true\","
+                                   "\"governance.kfm.dev/rollback-reason\":\"INC-7: answers leak restricted rows\","
+                                   "\"governance.kfm.dev/rollback-approver\":\"jane@kfm.example\"}"));
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_true(f.plan.clear_rollback_annotation);
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "reason", NULL), "INC-7: answers leak restricted rows");
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "approver", NULL), "jane@kfm.example");
+    assert_false(has_event(&f, "BreakGlassUndocumented"));
+    fx_apply(&f);
+    /* the annotations are removed; the rollback completes and its receipt keeps the record */
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations");
+    cJSON_Delete(f.deployment);
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, "kfm/kfm-api");
+    for (size_t i = 0; i < f.n_pods; i++)
+        cJSON_Delete(f.pods[i]);
+    f.n_pods = 0;
+    fx_pods(&f, REPO "@" A, 3, false);
+    f.obs.now = T0 + 40;
+    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RolledBack");
+    assert_non_null(f.plan.receipt);
+    assert_string_equal(json_str(f.plan.receipt, "trigger", NULL), "Manual");
+    assert_string_equal(json_str(f.plan.receipt, "reason", NULL), "INC-7: answers leak restricted rows");
+    assert_string_equal(json_str(f.plan.receipt, "approver", NULL), "jane@kfm.example");
+    fx_free(&f);
+
+    /* without them: the rollback still happens, and a Warning names both annotations */
+    fx g = {0};
+    to_verifying(&g);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(g.release, "metadata"), "annotations",
+                          fx_parse("{\"governance.kfm.dev/rollback\":\"true\"}"));
+    assert_int_equal(decide(&g), 0);
+    assert_string_equal(g.plan.phase, "RollingBack");
+    assert_true(g.plan.clear_rollback_annotation);
+    assert_null(json_str(g.plan.status, "lastRollback", "reason", NULL));
+    assert_null(json_str(g.plan.status, "lastRollback", "approver", NULL));
+    assert_event(&g, "BreakGlassUndocumented");
+    for (size_t i = 0; i < g.plan.n_events; i++)
+        if (strcmp(g.plan.events[i].reason, "BreakGlassUndocumented") == 0) {
+            assert_string_equal(g.plan.events[i].type, "Warning");
+            assert_non_null(strstr(g.plan.events[i].message, "governance.kfm.dev/rollback-reason"));
+            assert_non_null(strstr(g.plan.events[i].message, "governance.kfm.dev/rollback-approver"));
+        }
+    fx_free(&g);
+
+    /* a reason alone: the Warning names the approver that is missing; an overlong reason is cut to what the CRD holds */
+    fx h = {0};
+    char big[RELEASE_ROLLBACK_REASON_MAX + 64];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    to_verifying(&h);
+    cJSON *ann = fx_parse("{\"governance.kfm.dev/rollback\":\"true\"}");
+    cJSON_AddStringToObject(ann, "governance.kfm.dev/rollback-reason", big);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(h.release, "metadata"), "annotations", ann);
+    assert_int_equal(decide(&h), 0);
+    assert_int_equal(strlen(json_str(h.plan.status, "lastRollback", "reason", NULL)), RELEASE_ROLLBACK_REASON_MAX);
+    assert_event(&h, "BreakGlassUndocumented");
+    fx_free(&h);
+}
+
 /* On a release that ended without success, the annotation is removed with a Warning saying why nothing happened. */
 static void test_manual_trigger_on_an_ended_release(void **state)
 {
@@ -1024,6 +1093,7 @@ int main(void)
         cmocka_unit_test(test_rollback_verification_fails),
         cmocka_unit_test(test_bad_rollback_target_stalls),
         cmocka_unit_test(test_manual_trigger),
+        cmocka_unit_test(test_manual_trigger_record),
         cmocka_unit_test(test_manual_trigger_on_an_ended_release),
         cmocka_unit_test(test_gitops_revert_skips_rollout),
         cmocka_unit_test(test_suspend),

@@ -206,6 +206,30 @@ static void test_missing_result_rollback(void **state)
     fx_free(&f);
 }
 
+/* A documented break-glass rollback: its reason and approver go into lastRollback, then into the receipt. */
+static void test_manual_rollback_record(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start(&f, NULL);
+    decide_torture(&f, "RollingOut");
+    fx_deployment(&f, REPO "@" B, true);
+    fx_replace_pods(&f, REPO "@" B, false);
+    decide_torture(&f, "Verifying");
+    cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations",
+                          fx_parse("{\"governance.kfm.dev/rollback\":\"true\",\"governance.kfm.dev/rollback-reason\":\"INC-7\","
+                                   "\"governance.kfm.dev/rollback-approver\":\"jane\"}"));
+    decide_torture(&f, "RollingBack");
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations");
+    fx_deployment(&f, REPO "@" A, true);
+    fx_replace_pods(&f, REPO "@" A, false);
+    f.obs.now = T0 + 40;
+    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
+    decide_torture(&f, "RolledBack");
+    assert_string_equal(json_str(f.plan.receipt, "approver", NULL), "jane");
+    fx_free(&f);
+}
+
 static void test_crashloop_without_automatic_rollback(void **state)
 {
     (void)state;
@@ -243,6 +267,7 @@ int main(void)
         cmocka_unit_test(test_gates_rollout_checks_success),
         cmocka_unit_test(test_failed_check_rollback),
         cmocka_unit_test(test_missing_result_rollback),
+        cmocka_unit_test(test_manual_rollback_record),
         cmocka_unit_test(test_crashloop_without_automatic_rollback),
         cmocka_unit_test(test_suspend_and_delete),
     };
