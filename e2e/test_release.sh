@@ -46,6 +46,14 @@ for i in 1 2 3 4 5; do
     jp "$burst" gar/kfm-api '{.status.phase} {.status.observedGeneration}'
 done
 check "the Deployment runs the last digest" equals "$REPO@$(digest burst-5)" jp "$burst" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
+# the operator's cache keeps no receipt's results; every status write must put them back whole
+kubectl -n "$burst" get gar kfm-api -o json > "$E2E_DIR/burst.json"
+check "five receipts, each sealing its image, its results and their digest" equals "5 5 5 5" python3 -c '
+import json, sys
+h = json.load(open(sys.argv[1]))["status"]["history"]
+print(len(h), sum(e.get("image", "").endswith(e["digest"]) for e in h),
+      sum(len(e.get("verification", [])) == 2 for e in h), sum(e.get("verificationDigest", "").startswith("sha256:") for e in h))' "$E2E_DIR/burst.json"
+check "membrane receipt verify recomputes all five, results digests included" "$MEMBRANE_BIN" receipt verify -f "$E2E_DIR/burst.json"
 metrics_scrape "$E2E_DIR/metrics-burst.txt"
 check "no status write met a 409" metrics_check "$E2E_DIR/metrics-burst.txt" \
   --before "$E2E_DIR/metrics-burst-start.txt" 'membrane_api_requests_total{verb="PUT",code="409"}==0'

@@ -48,6 +48,13 @@ rolled_back() {
   kubectl -n "$ns" get gar kfm-api -o json > "$E2E_DIR/$trigger.json"
   check "$trigger: membrane receipt verify accepts the chain" "$MEMBRANE_BIN" receipt verify -f "$E2E_DIR/$trigger.json"
   check "$trigger: the last receipt says RolledBack" equals "RolledBack $trigger" jp "$ns" gar/kfm-api '{.status.history[-1:].outcome} {.status.history[-1:].trigger}'
+  check "$trigger: it seals the trigger's message, the images and the rolled-back version's results" python3 -c '
+import json, sys
+e = json.load(open(sys.argv[1]))["status"]["history"][-1]
+lr = json.load(open(sys.argv[1]))["status"]["lastRollback"]
+assert e.get("message") == lr["message"], (e.get("message"), lr["message"])
+assert e.get("image", "").endswith("@" + e["digest"]) and e.get("rollbackImage", "").endswith("@" + e["previousDigest"]), e
+assert e.get("verification") and all(r["passed"] for r in e["verification"]) and e.get("verificationDigest"), e' "$E2E_DIR/$trigger.json"
 }
 
 # reverted NS TRIGGER: a GitOps revert of the spec to the good digest ends Succeeded, its receipt chained after the rollback's

@@ -68,6 +68,7 @@ typedef struct {
     char rid[13];              /* releaseID of this generation and digest */
     char owner[320];           /* "<ns>/<name>" */
     cJSON *no_result;          /* owned: the "no result" failures judge_checks last made up */
+    const char *why;           /* the message of the trigger or failure that ends this release, for its receipt */
 } ctx;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -552,6 +553,48 @@ static void manual_record(const ctx *c, char reason[RELEASE_ROLLBACK_REASON_MAX 
     utf8_cut(approver, a ? a : "", RELEASE_ROLLBACK_APPROVER_MAX);
 }
 
+/* The members of a verification result the CRD declares (the API server would prune any other, breaking the receipt). */
+static const char *const result_members[] = {"name", "passed", "httpStatus", "latencyMs", "trigger", "message", NULL};
+
+#define RECEIPT_MESSAGE_MAX 2048 /* bytes of the trigger's message kept in a receipt (the CRD's maxLength) */
+
+/*
+ * What the decision was taken on, into the history entry e (its receipt seals
+ * every member): the full image rolled out and the rollback image; the
+ * results of the run that decided it (status.verification.results, present
+ * only when a run for this release happened) with their verificationDigest;
+ * the trigger's or failure's message.
+ */
+static int seal_inputs(ctx *c, cJSON *e)
+{
+    const char *ri = json_str(c->st, "rollbackImage", NULL);
+    const cJSON *results = json_get(c->st, "verification", "results", NULL);
+    char digest[AUDIT_REF_SIZE], why[RECEIPT_MESSAGE_MAX + 1];
+    cJSON *kept = NULL, *r;
+    int err = 0;
+
+    if (set_str(e, "image", c->image) < 0 || (ri && *ri && set_str(e, "rollbackImage", ri) < 0))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    if (c->why && *c->why) {
+        utf8_cut(why, c->why, RECEIPT_MESSAGE_MAX);
+        if (set_str(e, "message", why) < 0)
+            return mb_error_set(MB_ENOMEM, "out of memory");
+    }
+    if (!cJSON_IsArray(results))
+        return 0;
+    if (!(kept = cJSON_Duplicate(results, true)))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    cJSON_ArrayForEach(r, kept)
+        json_keep_only(r, result_members);
+    if ((err = audit_results_digest(digest, kept)) < 0) {
+        cJSON_Delete(kept);
+        return err;
+    }
+    if ((err = json_set_item(e, AUDIT_RESULTS_MEMBER, kept)) < 0) /* takes kept */
+        return err;
+    return set_str(e, AUDIT_RESULTS_DIGEST_MEMBER, digest);
+}
+
 static int record_history(ctx *c, const char *outcome, const char *trigger)
 {
     /* Only fields the CRD declares, and no empty optional ones: the apiserver prunes or rejects the rest. */
@@ -579,6 +622,10 @@ static int record_history(ctx *c, const char *outcome, const char *trigger)
             cJSON_Delete(e);
             return mb_error_set(MB_ENOMEM, "out of memory");
         }
+    }
+    if ((err = seal_inputs(c, e)) < 0) {
+        cJSON_Delete(e);
+        return err;
     }
     if ((err = audit_history_append(c->st, e, c->obs->release)) < 0)
         return err;
@@ -681,6 +728,7 @@ static const cJSON *judge_checks(ctx *c, const release_checks *rc, int *err)
 static int finish_failed(ctx *c, const char *reason, const char *trigger, const char *message)
 {
     int err;
+    c->why = message;
     if ((err = set_phase(c, PHASE_FAILED)) < 0 ||
         (err = conditions_mark_stalled(NULL, c->st, reason, message, c->gen, c->obs->now)) < 0 ||
         (err = record_history(c, PHASE_FAILED, trigger)) < 0)
@@ -943,6 +991,7 @@ static int phase_rolling_back(ctx *c)
     }
     snprintf(msg, sizeof(msg), "rolled back from %s to %s after %s; the rolled-back version passes every check; revert spec.image.digest in Git or fix the release",
              c->digest, target, trigger ? trigger : "a trigger");
+    c->why = json_str(c->st, "lastRollback", "message", NULL);
     if ((err = set_phase(c, PHASE_ROLLED_BACK)) < 0 ||
         (err = conditions_mark_stalled(NULL, c->st, "RolledBack", msg, c->gen, c->obs->now)) < 0 ||
         (err = cond(c, COND_ROLLED_BACK, COND_TRUE, "RolledBack", msg)) < 0 ||

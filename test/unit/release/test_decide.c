@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "audit/receipt.h"
 #include "release/decide.h"
 #include "release_fixture.h"
 #include "runtime/conditions.h"
@@ -377,6 +378,9 @@ static void to_verifying(fx *f)
     fx_apply(f);
 }
 
+/* sha256 of [{"httpStatus":200,"latencyMs":3,"name":"health","passed":true},{"httpStatus":200,"latencyMs":5,"name":"focus-ask","passed":true}] */
+#define RESULTS_SHA256 "044be6d2c9f8a041f0fdd190e7243a32577623f25f23fe4893e650e4790b368e"
+
 static void test_verify_observe_succeed(void **state)
 {
     (void)state;
@@ -415,6 +419,17 @@ static void test_verify_observe_succeed(void **state)
     assert_int_equal(strlen(json_str(e, "auditRef", NULL)), 71);
     assert_ptr_equal(f.plan.receipt, e);
     assert_event(&f, "ReleaseSucceeded");
+    /* the receipt seals the decision's inputs: the images and the results that decided it, with their digest */
+    assert_string_equal(json_str(e, "image", NULL), REPO "@" B);
+    assert_string_equal(json_str(e, "rollbackImage", NULL), REPO "@" A);
+    assert_null(json_get(e, "message", NULL));
+    const cJSON *sealed = json_get(e, "verification", NULL);
+    assert_true(cJSON_Compare(sealed, json_get(f.plan.status, "verification", "results", NULL), true));
+    char digest[AUDIT_REF_SIZE];
+    assert_int_equal(audit_results_digest(digest, sealed), 0);
+    assert_string_equal(json_str(e, "verificationDigest", NULL), digest);
+    /* python3: canonical JSON of the two results, sha256 */
+    assert_string_equal(digest, "sha256:" RESULTS_SHA256);
     fx_apply(&f);
     /* terminal: nothing more */
     f.obs.now = T0 + 5000;
@@ -634,6 +649,11 @@ static void test_failed_check_rolls_back_then_rolled_back(void **state)
     const cJSON *e = cJSON_GetArrayItem(json_get(f.plan.status, "history", NULL), 0);
     assert_string_equal(json_str(e, "outcome", NULL), "RolledBack");
     assert_string_equal(json_str(e, "trigger", NULL), "UncitedAnswer");
+    /* the trigger's message, and the results of the run that decided the outcome (the rolled-back version's) */
+    assert_string_equal(json_str(e, "message", NULL), "check focus-ask failed: answer has no citations and did not abstain");
+    assert_string_equal(json_str(e, "image", NULL), REPO "@" B);
+    assert_int_equal(cJSON_GetArraySize(json_get(e, "verification", NULL)), 2);
+    assert_true(json_bool(false, cJSON_GetArrayItem(json_get(e, "verification", NULL), 1), "passed", NULL));
     fx_apply(&f);
 
     /* never flap: the failed digest is not rolled out again for this generation */
