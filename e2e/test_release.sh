@@ -46,6 +46,14 @@ for i in 1 2 3 4 5; do
     jp "$burst" gar/kfm-api '{.status.phase} {.status.observedGeneration}'
 done
 check "the Deployment runs the last digest" equals "$REPO@$(digest burst-5)" jp "$burst" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
+# the operator's cache keeps no receipt's results; every status write must put them back whole
+kubectl -n "$burst" get gar kfm-api -o json > "$E2E_DIR/burst.json"
+check "five receipts, each sealing its image, its results and their digest" equals "5 5 5 5" python3 -c '
+import json, sys
+h = json.load(open(sys.argv[1]))["status"]["history"]
+print(len(h), sum(e.get("image", "").endswith(e["digest"]) for e in h),
+      sum(len(e.get("verification", [])) == 2 for e in h), sum(e.get("verificationDigest", "").startswith("sha256:") for e in h))' "$E2E_DIR/burst.json"
+check "membrane receipt verify recomputes all five, results digests included" "$MEMBRANE_BIN" receipt verify -f "$E2E_DIR/burst.json"
 metrics_scrape "$E2E_DIR/metrics-burst.txt"
 check "no status write met a 409" metrics_check "$E2E_DIR/metrics-burst.txt" \
   --before "$E2E_DIR/metrics-burst-start.txt" 'membrane_api_requests_total{verb="PUT",code="409"}==0'
@@ -99,6 +107,43 @@ release "$ns" bundle web "$B" "  policyBundleRef: {name: not-ready-yet}" >/dev/n
 check "unready PolicyBundle: PolicyBundleNotReady, still Reconciling" eventually 30 condition_is "$ns" bundle Reconciling True PolicyBundleNotReady
 check "  GatesPassed=False" condition_is "$ns" bundle GatesPassed False PolicyBundleNotReady
 check "  the Deployment is untouched" equals "$REPO@$A" jp "$ns" deploy/web '{.spec.template.spec.containers[0].image}'
+# The bundle gate (there is no PolicyBundle controller yet: its status is written by hand).
+# Ready=True is not enough: the verified digest must be the pinned one, for the current generation.
+PB_PIN=$(digest bundle-pinned) PB_OTHER=$(digest bundle-other)
+kubectl -n "$ns" apply -f - >/dev/null <<EOF
+apiVersion: governance.kfm.dev/v1alpha1
+kind: PolicyBundle
+metadata: {name: not-ready-yet}
+spec:
+  source: {url: "https://bundles.kfm.example/kfm-policy.tar.gz", digest: "$PB_PIN"}
+EOF
+# bundle_status [VERIFIED_DIGEST]: the bundle says Ready=True for its generation, with that verifiedDigest (none: null)
+bundle_status() {
+  local gen verified=null
+  gen=$(jp "$ns" policybundle/not-ready-yet '{.metadata.generation}')
+  [ -z "${1:-}" ] || verified="\"$1\""
+  kubectl -n "$ns" patch policybundle not-ready-yet --subresource=status --type=merge -p "{\"status\":{\"observedGeneration\":$gen,
+    \"verifiedDigest\":$verified,\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"Published\",
+    \"message\":\"published by hand\",\"lastTransitionTime\":\"2026-12-06T00:00:00Z\",\"observedGeneration\":$gen}]}}" >/dev/null
+}
+# gates_say TEXT: the GatesPassed message of gar/bundle contains TEXT
+gates_say() { jp "$ns" gar/bundle '{.status.conditions[?(@.type=="GatesPassed")].message}' | grep -qF -- "$1"; }
+bundle_status
+check "a Ready=True bundle without a verifiedDigest: still PolicyBundleNotReady, saying so" eventually 30 \
+  gates_say "status.verifiedDigest is empty"
+check "  GatesPassed=False PolicyBundleNotReady, Reconciling" condition_is "$ns" bundle Reconciling True PolicyBundleNotReady
+check "  the Deployment is untouched" equals "$REPO@$A" jp "$ns" deploy/web '{.spec.template.spec.containers[0].image}'
+bundle_status "$PB_OTHER"
+check "a Ready=True bundle whose verifiedDigest is not spec.source.digest: PolicyBundleNotReady naming both" eventually 30 \
+  gates_say "status.verifiedDigest $PB_OTHER differs from spec.source.digest $PB_PIN"
+check "  GatesPassed=False PolicyBundleNotReady" condition_is "$ns" bundle GatesPassed False PolicyBundleNotReady
+check "  the Deployment is untouched" equals "$REPO@$A" jp "$ns" deploy/web '{.spec.template.spec.containers[0].image}'
+bundle_status "$PB_PIN"
+check "the verified digest is the pinned one: the release proceeds" eventually 60 phase_is "$ns" bundle Succeeded
+check "  status.policyBundleDigest is the pinned digest" equals "$PB_PIN" jp "$ns" gar/bundle '{.status.policyBundleDigest}'
+check "  the pod template carries it" equals "$PB_PIN" \
+  jp "$ns" deploy/web '{.spec.template.metadata.annotations.governance\.kfm\.dev/policy-bundle-digest}'
+check "  the Deployment runs B" equals "$REPO@$B" jp "$ns" deploy/web '{.spec.template.spec.containers[0].image}'
 kubectl -n "$ns" delete gar bundle no-container --wait=true >/dev/null
 deployment "$ns" tagged "$REPO:v1.2.3" 1
 release "$ns" no-target tagged "$B" >/dev/null

@@ -6,7 +6,8 @@
 # revert that succeeds; automatic: false; a rollback target that is itself
 # bad (Failed, Stalled, the Deployment left alone); and the operator killed in
 # each part of RollingBack, finishing the rollback after its restart; a spec
-# change mid-rollout, rolled back to the target recorded before it. /metrics,
+# change mid-rollout, rolled back to the target recorded before it; a change of
+# repository, rolled back to the full image reference that ran. /metrics,
 # scraped before and after the scenarios of one operator process and parsed with
 # prometheus_client, has API.md's metrics and counted exactly what they did.
 source "$(dirname "$0")/lib.sh"
@@ -47,6 +48,13 @@ rolled_back() {
   kubectl -n "$ns" get gar kfm-api -o json > "$E2E_DIR/$trigger.json"
   check "$trigger: membrane receipt verify accepts the chain" "$MEMBRANE_BIN" receipt verify -f "$E2E_DIR/$trigger.json"
   check "$trigger: the last receipt says RolledBack" equals "RolledBack $trigger" jp "$ns" gar/kfm-api '{.status.history[-1:].outcome} {.status.history[-1:].trigger}'
+  check "$trigger: it seals the trigger's message, the images and the rolled-back version's results" python3 -c '
+import json, sys
+e = json.load(open(sys.argv[1]))["status"]["history"][-1]
+lr = json.load(open(sys.argv[1]))["status"]["lastRollback"]
+assert e.get("message") == lr["message"], (e.get("message"), lr["message"])
+assert e.get("image", "").endswith("@" + e["digest"]) and e.get("rollbackImage", "").endswith("@" + e["previousDigest"]), e
+assert e.get("verification") and all(r["passed"] for r in e["verification"]) and e.get("verificationDigest"), e' "$E2E_DIR/$trigger.json"
 }
 
 # reverted NS TRIGGER: a GitOps revert of the spec to the good digest ends Succeeded, its receipt chained after the rollback's
@@ -78,9 +86,16 @@ ns=$(new_namespace rb-manual)
 deployment "$ns" kfm-api "$REPO@$GOOD"
 release "$ns" kfm-api kfm-api "$(digest rb-manual)" >/dev/null
 check "the release succeeds first" eventually 60 phase_is "$ns" kfm-api Succeeded
-kubectl -n "$ns" annotate gar kfm-api governance.kfm.dev/rollback=true >/dev/null
+kubectl -n "$ns" annotate gar kfm-api governance.kfm.dev/rollback=true \
+  governance.kfm.dev/rollback-reason="INC-42: uncited answers in prod" governance.kfm.dev/rollback-approver=jane@kfm.example >/dev/null
 rolled_back "$ns" Manual
-check "the annotation is removed once acted on" eventually 10 equals "" jp "$ns" gar/kfm-api '{.metadata.annotations.governance\.kfm\.dev/rollback}'
+check "the annotation is removed once acted on, with its reason and approver" eventually 10 equals "||" jp "$ns" gar/kfm-api \
+  '{.metadata.annotations.governance\.kfm\.dev/rollback}|{.metadata.annotations.governance\.kfm\.dev/rollback-reason}|{.metadata.annotations.governance\.kfm\.dev/rollback-approver}'
+check "lastRollback carries the reason and the approver" equals "INC-42: uncited answers in prod|jane@kfm.example" \
+  jp "$ns" gar/kfm-api '{.status.lastRollback.reason}|{.status.lastRollback.approver}'
+check "the receipt carries them too (receipt verify accepted it above)" equals "INC-42: uncited answers in prod|jane@kfm.example" \
+  jp "$ns" gar/kfm-api '{.status.history[-1:].reason}|{.status.history[-1:].approver}'
+check "no BreakGlassUndocumented Event for a documented request" bash -c "! kubectl -n $ns get events --field-selector involvedObject.name=kfm-api,reason=BreakGlassUndocumented -o name | grep -q ."
 reverted "$ns" Manual
 
 say "a crash loop that starts during Observing rolls back too"
@@ -162,11 +177,14 @@ bash "$E2E_ROOT/hack/cluster.sh" stop kube-controller-manager
 kubectl -n "$ns" annotate gar kfm-api governance.kfm.dev/rollback=true >/dev/null
 check "RollingBack, the Deployment patched back" eventually 30 equals "RollingBack $REPO@$GOOD" \
   bash -c "echo \$(kubectl -n $ns get gar kfm-api -o jsonpath='{.status.phase}') \$(kubectl -n $ns get deploy kfm-api -o jsonpath='{.spec.template.spec.containers[0].image}')"
+check "a break-glass request without reason and approver: Warning Event BreakGlassUndocumented naming both annotations" eventually 10 bash -c \
+  "kubectl -n $ns get events --field-selector involvedObject.name=kfm-api,reason=BreakGlassUndocumented -o jsonpath='{.items[*].message}' | grep 'governance.kfm.dev/rollback-reason' | grep -q 'governance.kfm.dev/rollback-approver'"
 operator_kill
 bash "$E2E_ROOT/hack/cluster.sh" start kube-controller-manager
 operator_start
 rolled_back "$ns" Manual
 check "nothing repeated: receipts Succeeded then RolledBack" equals "Succeeded RolledBack" jp "$ns" gar/kfm-api '{.status.history[*].outcome}'
+check "  lastRollback has no reason or approver" equals "|" jp "$ns" gar/kfm-api '{.status.lastRollback.reason}|{.status.lastRollback.approver}'
 
 say "a spec change mid-rollout keeps the target recorded before the rollout: a crash loop rolls back to the good digest, not the half-rolled one"
 # phase_image_target NS: "<release phase> <image of the Deployment> <status.rollbackTarget>"
@@ -183,4 +201,18 @@ release "$ns" kfm-api kfm-api "$bad" >/dev/null
 check "the new generation rolls out with the good digest still the target" eventually 30 equals "RollingOut $REPO@$bad $GOOD" phase_image_target "$ns"
 bash "$E2E_ROOT/hack/cluster.sh" start kube-controller-manager
 rolled_back "$ns" CrashLoop
+
+say "a release that changes the repository rolls back to the full reference that ran, not to the new repository with the old digest"
+ns=$(new_namespace rb-repo)
+OLD_REPO=registry.kfm.local/kfm-api-before
+deployment "$ns" kfm-api "$OLD_REPO@$GOOD"
+release "$ns" kfm-api kfm-api "$(digest_crashloop rb-repo)" >/dev/null   # spec.image.repository is $REPO
+check "status.rollbackImage is the old repository's full reference, recorded with the target" eventually 30 \
+  equals "$GOOD $OLD_REPO@$GOOD" jp "$ns" gar/kfm-api '{.status.rollbackTarget} {.status.rollbackImage}'
+check "the rollback ends RolledBack" eventually 90 phase_is "$ns" kfm-api RolledBack
+check "the Deployment runs the old repository's reference again" equals "$OLD_REPO@$GOOD" \
+  jp "$ns" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
+check "all 3 replicas available" eventually 30 equals 3 jp "$ns" deploy/kfm-api '{.status.availableReplicas}'
+kubectl -n "$ns" get gar kfm-api -o json > "$E2E_DIR/repo.json"
+check "membrane receipt verify accepts the chain" "$MEMBRANE_BIN" receipt verify -f "$E2E_DIR/repo.json"
 check "SIGTERM: clean exit 0" operator_stop

@@ -277,3 +277,11 @@ done:
     cJSON_Delete(entry);
     return err;
 }
+
+int audit_results_digest(char out[AUDIT_REF_SIZE], const cJSON *results)
+{
+    out[0] = '\0';
+    if (!cJSON_IsArray(results))
+        return mb_error_set(MB_EINVAL, "the verification results are not a list");
+    return audit_ref(out, results);
+}

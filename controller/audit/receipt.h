@@ -48,6 +48,23 @@
 int audit_receipt_ref(char out[AUDIT_REF_SIZE], const cJSON *entry, const cJSON *object);
 
 /*
+ * A receipt that seals the results a decision was taken on (a release's
+ * history entry) carries them in its "verification" member, an array, and
+ * their digest in "verificationDigest": audit_results_digest() of that array,
+ * so the digest can be recomputed from the entry alone (audit/verify.h
+ * checks it). Entries written before these members existed carry neither.
+ */
+#define AUDIT_RESULTS_MEMBER "verification"
+#define AUDIT_RESULTS_DIGEST_MEMBER "verificationDigest"
+
+/*
+ * "sha256:" + hex SHA-256 of the canonical JSON of results (audit_ref() of
+ * the array). On error out is "". 0, MB_EINVAL (results is not an array or
+ * has no canonical form), MB_ENOMEM or MB_ERROR.
+ */
+int audit_results_digest(char out[AUDIT_REF_SIZE], const cJSON *results);
+
+/*
  * Seals entry as the next receipt of object: sets entry.prevAuditRef to
  * prev_audit_ref ("" when NULL or empty) and then entry.auditRef, replacing
  * either if present. prev_audit_ref must be empty or well-formed. On error

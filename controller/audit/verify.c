@@ -98,6 +98,45 @@ typedef struct {
 } verify_ctx;
 
 /*
+ * A receipt that seals the results its decision was taken on: its
+ * verificationDigest must be the digest recomputed from its verification
+ * array. A receipt with neither member was written before they existed, and
+ * is not a break.
+ */
+static int results_check(audit_report *r, const verify_ctx *ctx, const char *path, const char *where,
+                         const cJSON *entry)
+{
+    const cJSON *results = cJSON_GetObjectItemCaseSensitive(entry, AUDIT_RESULTS_MEMBER);
+    const cJSON *digest = cJSON_GetObjectItemCaseSensitive(entry, AUDIT_RESULTS_DIGEST_MEMBER);
+    char recomputed[AUDIT_REF_SIZE], shown[128], why[512];
+    int err = 0;
+
+    if (!results && !digest)
+        return 0;
+    if (!digest)
+        return finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path,
+                           "%s: %s: has verification results but no verificationDigest to check them against",
+                           ctx->label, where);
+    if (!cJSON_IsArray(results))
+        return finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path,
+                           "%s: %s: verificationDigest %s, but the verification results it seals are %s",
+                           ctx->label, where, ref_shown(shown, sizeof(shown), digest),
+                           results ? "not a list" : "missing");
+    if ((err = audit_results_digest(recomputed, results)) < 0) {
+        if (err != MB_EINVAL)
+            return err;
+        return finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path,
+                           "%s: %s: the verification results cannot be recomputed: %s", ctx->label, where,
+                           printable(why, sizeof(why), mb_error_last()));
+    }
+    if (!cJSON_IsString(digest) || strcmp(digest->valuestring, recomputed) != 0)
+        return finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path,
+                           "%s: %s: verificationDigest %s does not match its verification results (recomputed %s)",
+                           ctx->label, where, ref_shown(shown, sizeof(shown), digest), recomputed);
+    return 0;
+}
+
+/*
  * Checks one receipt at path. rule says what its prevAuditRef must be; for
  * PREV_EQUALS, want is the entry before's auditRef item (may be NULL) and
  * want_path names it; for PREV_EMPTY, held is the history's length.
@@ -167,6 +206,8 @@ static int receipt_check(audit_report *r, const verify_ctx *ctx, const char *pat
                           AUDIT_HISTORY_MAX);
     }
     if (err < 0)
+        return err;
+    if ((err = results_check(r, ctx, path, where, entry)) < 0)
         return err;
 
     if (r->breaks == breaks)

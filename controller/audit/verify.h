@@ -7,7 +7,10 @@
  *
  * What is checked, per receipt: auditRef is well-formed (^sha256:[a-f0-9]{64}$)
  * and equals the ref recomputed from the entry and the object's identity
- * (audit/receipt.h); prevAuditRef is present and well-formed or empty. Along
+ * (audit/receipt.h); prevAuditRef is present and well-formed or empty; a
+ * receipt that seals verification results (a release's, since they were
+ * added) has a verificationDigest equal to the one recomputed from its
+ * verification array, and neither member without the other. Along
  * status.history: each entry's prevAuditRef is the auditRef of the entry
  * before it; the first entry's prevAuditRef may name a receipt no longer
  * there only when the history is full (AUDIT_HISTORY_MAX entries), since

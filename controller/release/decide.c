@@ -17,6 +17,7 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/timefmt.h"
+#include "verify/runner.h"
 
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -66,6 +67,8 @@ typedef struct {
     char image[512];           /* repository@digest */
     char rid[13];              /* releaseID of this generation and digest */
     char owner[320];           /* "<ns>/<name>" */
+    cJSON *no_result;          /* owned: the "no result" failures judge_checks last made up */
+    const char *why;           /* the message of the trigger or failure that ends this release, for its receipt */
 } ctx;
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -267,19 +270,52 @@ static bool spec_valid(const ctx *c, gate_block *b)
     return true;
 }
 
-static bool bundle_ready(const cJSON *pb)
+/*
+ * The bundle gate: the PolicyBundle has looked at its current spec
+ * (status.observedGeneration == metadata.generation), is Ready=True, and
+ * verified exactly the digest its spec pins (status.verifiedDigest non-empty
+ * and equal to spec.source.digest). Otherwise false, with what is missing or
+ * different in why.
+ */
+static bool bundle_ready(const cJSON *pb, char *why, size_t len)
 {
-    const cJSON *cd;
+    const cJSON *cd, *ready = NULL;
     long long gen = json_int(-1, pb, "metadata", "generation", NULL);
+    long long og = json_int(-2, pb, "status", "observedGeneration", NULL);
+    const char *verified = json_str(pb, "status", "verifiedDigest", NULL);
+    const char *pinned = json_str(pb, "spec", "source", "digest", NULL);
     cJSON_ArrayForEach(cd, json_get(pb, "status", "conditions", NULL)) {
         const char *type = json_str(cd, "type", NULL);
-        if (!type || strcmp(type, "Ready") != 0)
-            continue;
-        const char *s = json_str(cd, "status", NULL);
-        long long og = json_int(json_int(-2, pb, "status", "observedGeneration", NULL), cd, "observedGeneration", NULL);
-        return s && strcmp(s, "True") == 0 && og == gen;
+        if (type && strcmp(type, "Ready") == 0)
+            ready = cd;
     }
-    return false;
+    const char *rs = json_str(ready, "status", NULL);
+    if (og != gen) {
+        if (og < 0)
+            snprintf(why, len, "its status.observedGeneration is not set (generation %lld): the bundle has not been looked at yet", gen);
+        else
+            snprintf(why, len, "its status.observedGeneration %lld is not its generation %lld: the status describes an older spec", og, gen);
+        return false;
+    }
+    if (!rs || strcmp(rs, "True") != 0 || json_int(og, ready, "observedGeneration", NULL) != gen) {
+        snprintf(why, len, "its Ready condition is %s for generation %lld (%s)", rs ? rs : "absent", gen,
+                 json_str(ready, "reason", NULL) ? json_str(ready, "reason", NULL) : "no reason");
+        return false;
+    }
+    if (!pinned || !*pinned) {
+        snprintf(why, len, "its spec.source.digest is empty, so there is no pinned digest to compare status.verifiedDigest with");
+        return false;
+    }
+    if (!verified || !*verified) {
+        snprintf(why, len, "its status.verifiedDigest is empty: no digest has been verified for spec.source.digest %s", pinned);
+        return false;
+    }
+    if (strcmp(verified, pinned) != 0) {
+        snprintf(why, len, "its status.verifiedDigest %s differs from spec.source.digest %s: the verified bundle is not the pinned one",
+                 verified, pinned);
+        return false;
+    }
+    return true;
 }
 
 /* True when the release recorded in the status (its releaseID) ended Succeeded: its digest was verified. */
@@ -293,31 +329,45 @@ static bool last_release_succeeded(const ctx *c)
 }
 
 /*
- * The rollback target this release would record now, in out ("" if none). The
- * Deployment's image becomes the target only when no release is recorded or
- * the last one succeeded: after a generation that was cut short, failed or
- * rolled back, the Deployment may run a digest nobody verified, and the target
- * recorded before that generation touched it still stands.
+ * The rollback target this release would record now, in out ("" if none),
+ * and the full image reference a rollback patches the container to, in
+ * image. The Deployment's image becomes the target only when no release is
+ * recorded or the last one succeeded: after a generation that was cut short,
+ * failed or rolled back, the Deployment may run a digest nobody verified, and
+ * the target recorded before that generation touched it still stands, with
+ * its image. The image is the container's image string as it ran (its own
+ * repository, which spec.image.repository may since have changed), or
+ * <spec.image.repository>@<digest> for spec.rollbackTarget.digest.
  */
-static void rollback_target(const ctx *c, char out[72])
+static void rollback_target(const ctx *c, char out[72], char image[512])
 {
     const char *rt = json_str(c->spec, "rollbackTarget", "digest", NULL);
     const char *recorded = old_str(c, "rollbackTarget");
+    const char *recorded_image = old_str(c, "rollbackImage");
     const char *old_rid = old_str(c, "releaseID");
     out[0] = '\0';
+    image[0] = '\0';
     if (rt) {
         snprintf(out, 72, "%s", rt);
+        snprintf(image, 512, "%s@%s", c->repository ? c->repository : "", rt);
     } else if (old_rid && recorded && *recorded && (strcmp(old_rid, c->rid) == 0 || !last_release_succeeded(c))) {
         /* already recorded for this very release, or for one that never verified what it left running */
         snprintf(out, 72, "%s", recorded);
+        if (recorded_image && digest_of(recorded_image) && strcmp(digest_of(recorded_image), recorded) == 0)
+            snprintf(image, 512, "%s", recorded_image);
+        else /* recorded before rollbackImage was: the repository is all there is */
+            snprintf(image, 512, "%s@%s", c->repository ? c->repository : "", recorded);
     } else {
-        const char *d = digest_of(deployment_image(c));
-        if (digest_valid(d))
+        const char *running = deployment_image(c);
+        const char *d = digest_of(running);
+        if (digest_valid(d) && strlen(running) < 512) {
             snprintf(out, 72, "%s", d);
+            snprintf(image, 512, "%s", running);
+        }
     }
 }
 
-static bool gates(const ctx *c, gate_block *b, char target[72])
+static bool gates(const ctx *c, gate_block *b, char target[72], char target_image[512])
 {
     const char *cr = json_str(c->spec, "changeRecord", NULL);
     const char *owner;
@@ -337,10 +387,11 @@ static bool gates(const ctx *c, gate_block *b, char target[72])
     if (pbname) {
         if (!c->obs->policy_bundle)
             return block(b, "PolicyBundleNotReady", true, "PolicyBundle %s/%s does not exist yet; the release waits for it to be Ready", c->ns, pbname);
-        if (!bundle_ready(c->obs->policy_bundle))
-            return block(b, "PolicyBundleNotReady", true, "PolicyBundle %s/%s is not Ready for its current generation; the release waits for it", c->ns, pbname);
+        char why[300];
+        if (!bundle_ready(c->obs->policy_bundle, why, sizeof(why)))
+            return block(b, "PolicyBundleNotReady", true, "PolicyBundle %s/%s is not ready: %s; the release waits for it", c->ns, pbname, why);
     }
-    rollback_target(c, target);
+    rollback_target(c, target, target_image);
     if (!*target)
         return block(b, "NoRollbackTarget", false, "no rollback target: container \"%s\" does not run an image pinned by digest; set spec.rollbackTarget.digest", c->container);
     return true;
@@ -469,6 +520,81 @@ static bool progress_deadline(const ctx *c, time_t since, char *msg, size_t len,
 
 /* ---- status building blocks ---------------------------------------------- */
 
+/* s cut to at most max bytes without splitting a UTF-8 sequence, into out (max + 1 bytes). */
+static void utf8_cut(char *out, const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
+/*
+ * The break-glass record of a Manual rollback: the reason and approver
+ * annotations while the request stands, else what lastRollback recorded of
+ * them (the annotations are removed once acted on). "" when absent.
+ */
+static void manual_record(const ctx *c, char reason[RELEASE_ROLLBACK_REASON_MAX + 1],
+                          char approver[RELEASE_ROLLBACK_APPROVER_MAX + 1])
+{
+    const char *lr_trigger = json_str(c->st, "lastRollback", "trigger", NULL);
+    const char *r = json_str(c->obs->release, "metadata", "annotations", RELEASE_ROLLBACK_REASON_ANNOTATION, NULL);
+    const char *a = json_str(c->obs->release, "metadata", "annotations", RELEASE_ROLLBACK_APPROVER_ANNOTATION, NULL);
+    if (lr_trigger && strcmp(lr_trigger, "Manual") == 0 && json_get(c->st, "lastRollback", "time", NULL) &&
+        !json_str(c->obs->release, "metadata", "annotations", RELEASE_ROLLBACK_ANNOTATION, NULL)) {
+        r = json_str(c->st, "lastRollback", "reason", NULL);
+        a = json_str(c->st, "lastRollback", "approver", NULL);
+    }
+    utf8_cut(reason, r ? r : "", RELEASE_ROLLBACK_REASON_MAX);
+    utf8_cut(approver, a ? a : "", RELEASE_ROLLBACK_APPROVER_MAX);
+}
+
+/* The members of a verification result the CRD declares (the API server would prune any other, breaking the receipt). */
+static const char *const result_members[] = {"name", "passed", "httpStatus", "latencyMs", "trigger", "message", NULL};
+
+#define RECEIPT_MESSAGE_MAX 2048 /* bytes of the trigger's message kept in a receipt (the CRD's maxLength) */
+
+/*
+ * What the decision was taken on, into the history entry e (its receipt seals
+ * every member): the full image rolled out and the rollback image; the
+ * results of the run that decided it (status.verification.results, present
+ * only when a run for this release happened) with their verificationDigest;
+ * the trigger's or failure's message.
+ */
+static int seal_inputs(ctx *c, cJSON *e)
+{
+    const char *ri = json_str(c->st, "rollbackImage", NULL);
+    const cJSON *results = json_get(c->st, "verification", "results", NULL);
+    char digest[AUDIT_REF_SIZE], why[RECEIPT_MESSAGE_MAX + 1];
+    cJSON *kept = NULL, *r;
+    int err = 0;
+
+    if (set_str(e, "image", c->image) < 0 || (ri && *ri && set_str(e, "rollbackImage", ri) < 0))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    if (c->why && *c->why) {
+        utf8_cut(why, c->why, RECEIPT_MESSAGE_MAX);
+        if (set_str(e, "message", why) < 0)
+            return mb_error_set(MB_ENOMEM, "out of memory");
+    }
+    if (!cJSON_IsArray(results))
+        return 0;
+    if (!(kept = cJSON_Duplicate(results, true)))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    cJSON_ArrayForEach(r, kept)
+        json_keep_only(r, result_members);
+    if ((err = audit_results_digest(digest, kept)) < 0) {
+        cJSON_Delete(kept);
+        return err;
+    }
+    if ((err = json_set_item(e, AUDIT_RESULTS_MEMBER, kept)) < 0) /* takes kept */
+        return err;
+    return set_str(e, AUDIT_RESULTS_DIGEST_MEMBER, digest);
+}
+
 static int record_history(ctx *c, const char *outcome, const char *trigger)
 {
     /* Only fields the CRD declares, and no empty optional ones: the apiserver prunes or rejects the rest. */
@@ -489,6 +615,18 @@ static int record_history(ctx *c, const char *outcome, const char *trigger)
         cJSON_Delete(e);
         return mb_error_set(MB_ENOMEM, "out of memory");
     }
+    if (trigger && strcmp(trigger, "Manual") == 0) {
+        char reason[RELEASE_ROLLBACK_REASON_MAX + 1], approver[RELEASE_ROLLBACK_APPROVER_MAX + 1];
+        manual_record(c, reason, approver);
+        if ((*reason && set_str(e, "reason", reason) < 0) || (*approver && set_str(e, "approver", approver) < 0)) {
+            cJSON_Delete(e);
+            return mb_error_set(MB_ENOMEM, "out of memory");
+        }
+    }
+    if ((err = seal_inputs(c, e)) < 0) {
+        cJSON_Delete(e);
+        return err;
+    }
     if ((err = audit_history_append(c->st, e, c->obs->release)) < 0)
         return err;
     c->plan->receipt = cJSON_GetArrayItem(cJSON_GetObjectItem(c->st, "history"),
@@ -496,11 +634,46 @@ static int record_history(ctx *c, const char *outcome, const char *trigger)
     return 0;
 }
 
+static bool has_result(const cJSON *results, const char *name)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, results) {
+        const char *n = json_str(r, "name", NULL);
+        if (n && strcmp(n, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * Every check the release asked for that has no result in results, as a
+ * failed result of its own ("no result", its row's trigger) appended to out:
+ * a check that did not report cannot have passed, whatever the runner did.
+ */
+static int add_missing_results(cJSON *out, const ctx *c, const cJSON *results)
+{
+    const char *asked[VERIFY_CHECKS_MAX];
+    size_t n = verify_checks_requested(asked, VERIFY_CHECKS_MAX, c->obs->release);
+    for (size_t i = 0; i < n; i++) {
+        if (has_result(results, asked[i]) || has_result(out, asked[i]))
+            continue;
+        cJSON *r = cJSON_CreateObject();
+        if (!r || set_str(r, "name", asked[i]) < 0 || !cJSON_AddBoolToObject(r, "passed", false) ||
+            set_str(r, "trigger", verify_check_trigger(asked[i])) < 0 || set_str(r, "message", "no result") < 0 ||
+            !cJSON_AddItemToArray(out, r)) {
+            cJSON_Delete(r);
+            return mb_error_set(MB_ENOMEM, "out of memory");
+        }
+    }
+    return 0;
+}
+
 static int write_verification(ctx *c, const release_checks *rc)
 {
     cJSON *v = cJSON_CreateObject();
     cJSON *results = rc->results ? cJSON_Duplicate(rc->results, true) : cJSON_CreateArray();
-    if (!v || !results || set_time(v, "startedAt", rc->started_at) < 0 || set_time(v, "finishedAt", rc->finished_at) < 0) {
+    if (!v || !results || set_time(v, "startedAt", rc->started_at) < 0 || set_time(v, "finishedAt", rc->finished_at) < 0 ||
+        add_missing_results(results, c, rc->results) < 0) {
         cJSON_Delete(v);
         cJSON_Delete(results);
         return mb_error_set(MB_ENOMEM, "out of memory");
@@ -512,20 +685,32 @@ static int write_verification(ctx *c, const release_checks *rc)
     return json_set_item(c->st, "verification", v);
 }
 
-/* The first failed check, or NULL; membrane results also set MembraneIntact. */
+/*
+ * The first failed check, or NULL; membrane results also set MembraneIntact.
+ * A requested check without a result in the run is a failed one ("no
+ * result"), judged after those that reported.
+ */
 static const cJSON *judge_checks(ctx *c, const release_checks *rc, int *err)
 {
     const cJSON *r, *first = NULL, *first_membrane = NULL;
     bool any_membrane = false;
-    cJSON_ArrayForEach(r, rc->results) {
-        const char *name = json_str(r, "name", NULL);
-        bool membrane = name && strncmp(name, "membrane-", 9) == 0;
-        any_membrane = any_membrane || membrane;
-        if (!json_bool(false, r, "passed", NULL)) {
-            if (!first)
-                first = r;
-            if (membrane && !first_membrane)
-                first_membrane = r;
+    cJSON_Delete(c->no_result);
+    if (!(c->no_result = cJSON_CreateArray()) || add_missing_results(c->no_result, c, rc->results) < 0) {
+        *err = mb_error_set(MB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        const cJSON *list = pass == 0 ? rc->results : c->no_result;
+        cJSON_ArrayForEach(r, list) {
+            const char *name = json_str(r, "name", NULL);
+            bool membrane = name && strncmp(name, "membrane-", 9) == 0;
+            any_membrane = any_membrane || membrane;
+            if (!json_bool(false, r, "passed", NULL)) {
+                if (!first)
+                    first = r;
+                if (membrane && !first_membrane)
+                    first_membrane = r;
+            }
         }
     }
     *err = 0;
@@ -543,12 +728,38 @@ static const cJSON *judge_checks(ctx *c, const release_checks *rc, int *err)
 static int finish_failed(ctx *c, const char *reason, const char *trigger, const char *message)
 {
     int err;
+    c->why = message;
     if ((err = set_phase(c, PHASE_FAILED)) < 0 ||
         (err = conditions_mark_stalled(NULL, c->st, reason, message, c->gen, c->obs->now)) < 0 ||
         (err = record_history(c, PHASE_FAILED, trigger)) < 0)
         return err;
     return add_event(c, "Warning", "ReleaseFailed", "%s; receipt %s", message,
                      json_str(c->plan->receipt, "auditRef", NULL));
+}
+
+/* The image a rollback to target patches the container to: status.rollbackImage when it names target. */
+static void rollback_image(const ctx *c, const char *target, char image[512])
+{
+    const char *ri = json_str(c->st, "rollbackImage", NULL);
+    const char *d = digest_of(ri);
+    if (ri && d && strcmp(d, target) == 0)
+        snprintf(image, 512, "%s", ri);
+    else
+        snprintf(image, 512, "%s@%s", c->repository, target);
+}
+
+/* A Manual rollback without its reason or approver still happens; a Warning says what to record. */
+static int manual_undocumented(ctx *c, const char *reason, const char *approver)
+{
+    if (*reason && *approver)
+        return 0;
+    return add_event(c, "Warning", "BreakGlassUndocumented",
+                     "the manual rollback was requested without %s%s%s; it goes ahead, but record why in the "
+                     RELEASE_ROLLBACK_REASON_ANNOTATION " annotation and who approved it in the "
+                     RELEASE_ROLLBACK_APPROVER_ANNOTATION " annotation, set together with "
+                     RELEASE_ROLLBACK_ANNOTATION ": \"true\"",
+                     *reason ? "" : RELEASE_ROLLBACK_REASON_ANNOTATION, !*reason && !*approver ? " and " : "",
+                     *approver ? "" : RELEASE_ROLLBACK_APPROVER_ANNOTATION);
 }
 
 static int fire_trigger(ctx *c, const char *trigger, const char *why)
@@ -562,9 +773,15 @@ static int fire_trigger(ctx *c, const char *trigger, const char *why)
     snprintf(target, sizeof(target), "%s", recorded ? recorded : "");
     if ((err = add_event(c, "Warning", "TriggerFired", "%s: %s", trigger, why)) < 0)
         return err;
-    if (strcmp(trigger, "Manual") == 0)
+    char reason[RELEASE_ROLLBACK_REASON_MAX + 1] = "", approver[RELEASE_ROLLBACK_APPROVER_MAX + 1] = "";
+    bool manual = strcmp(trigger, "Manual") == 0;
+    if (manual) {
         c->plan->clear_rollback_annotation = true;
-    if (!trigger_listed(c, trigger) || (!automatic && strcmp(trigger, "Manual") != 0)) {
+        manual_record(c, reason, approver);
+        if ((err = manual_undocumented(c, reason, approver)) < 0)
+            return err;
+    }
+    if (!trigger_listed(c, trigger) || (!automatic && !manual)) {
         snprintf(msg, sizeof(msg), "%s: %s; automatic rollback %s, so the Deployment is left as it is: "
                  "roll back by hand or revert spec.image.digest in Git", trigger, why,
                  automatic ? "does not cover this trigger" : "is off");
@@ -577,20 +794,21 @@ static int fire_trigger(ctx *c, const char *trigger, const char *why)
     cJSON *lr = cJSON_CreateObject();
     if (!lr || set_time(lr, "time", c->obs->now) < 0 || set_str(lr, "trigger", trigger) < 0 ||
         set_str(lr, "fromDigest", c->digest) < 0 || set_str(lr, "toDigest", target) < 0 ||
-        set_str(lr, "message", why) < 0) {
+        set_str(lr, "message", why) < 0 || (*reason && set_str(lr, "reason", reason) < 0) ||
+        (*approver && set_str(lr, "approver", approver) < 0)) {
         cJSON_Delete(lr);
         return mb_error_set(MB_ENOMEM, "out of memory");
     }
     if ((err = json_set_item(c->st, "lastRollback", lr)) < 0)
         return err;
-    snprintf(msg, sizeof(msg), "rolling back to %s after %s: %s", target, trigger, why);
+    char image[512];
+    rollback_image(c, target, image);
+    snprintf(msg, sizeof(msg), "rolling back to %s after %s: %s", image, trigger, why);
     if ((err = set_phase(c, PHASE_ROLLING_BACK)) < 0 ||
         (err = conditions_mark_reconciling(NULL, c->st, "RollingBack", msg, c->gen, c->obs->now)) < 0 ||
         (err = cond(c, COND_ROLLED_BACK, COND_FALSE, "RollingBack", msg)) < 0 ||
         (err = add_event(c, "Warning", "RollbackTriggered", "%s", msg)) < 0)
         return err;
-    char image[512];
-    snprintf(image, sizeof(image), "%s@%s", c->repository, target);
     c->plan->deployment_patch = patch_body(c, image, true, false);
     return c->plan->deployment_patch ? 0 : MB_ENOMEM;
 }
@@ -655,8 +873,8 @@ static int observing_since_set(ctx *c, time_t since)
     return set_time(v, "observingSince", since);
 }
 
-/* A failed check during Observing: Verified=False with its trigger, which fires as in Verifying. */
-static int observe_failed(ctx *c, const cJSON *failed)
+/* A failed check, in Verifying or Observing: Verified=False with its trigger, which fires. */
+static int check_failed(ctx *c, const cJSON *failed)
 {
     int err;
     char why[600];
@@ -695,15 +913,8 @@ static int phase_verifying(ctx *c)
     const cJSON *failed = judge_checks(c, rc, &err);
     if (err < 0)
         return err;
-    if (failed) {
-        char why[600];
-        const char *trigger = json_str(failed, "trigger", NULL);
-        snprintf(why, sizeof(why), "check %s failed: %s", json_str(failed, "name", NULL),
-                 json_str(failed, "message", NULL) ? json_str(failed, "message", NULL) : "no message");
-        if ((err = cond(c, COND_VERIFIED, COND_FALSE, trigger ? trigger : "SmokeFailure", why)) < 0)
-            return err;
-        return fire_trigger(c, trigger ? trigger : "SmokeFailure", why);
-    }
+    if (failed)
+        return check_failed(c, failed);
     long long obs_secs = spec_int(c, 60, "rollout", "observationSeconds");
     char msg[300];
     if (obs_secs > 0)
@@ -752,7 +963,7 @@ static int phase_observing(ctx *c)
             if (err < 0)
                 return err;
             if (failed)
-                return observe_failed(c, failed);
+                return check_failed(c, failed);
             started = rc->started_at;
             finished = rc->finished_at;
             seen = true;
@@ -815,7 +1026,7 @@ static int phase_rolling_back(ctx *c)
 
     if (!target || !*target)
         return finish_failed(c, "RollbackFailed", trigger, "status.lastRollback has no target digest; the rollback cannot go on");
-    snprintf(image, sizeof(image), "%s@%s", c->repository, target);
+    rollback_image(c, target, image);
     const char *running = deployment_image(c);
     if (!c->obs->deployment)
         return finish_failed(c, "RollbackFailed", trigger, "the Deployment disappeared during the rollback");
@@ -860,6 +1071,7 @@ static int phase_rolling_back(ctx *c)
     }
     snprintf(msg, sizeof(msg), "rolled back from %s to %s after %s; the rolled-back version passes every check; revert spec.image.digest in Git or fix the release",
              c->digest, target, trigger ? trigger : "a trigger");
+    c->why = json_str(c->st, "lastRollback", "message", NULL);
     if ((err = set_phase(c, PHASE_ROLLED_BACK)) < 0 ||
         (err = conditions_mark_stalled(NULL, c->st, "RolledBack", msg, c->gen, c->obs->now)) < 0 ||
         (err = cond(c, COND_ROLLED_BACK, COND_TRUE, "RolledBack", msg)) < 0 ||
@@ -872,11 +1084,11 @@ static int phase_rolling_back(ctx *c)
 static int phase_gating(ctx *c)
 {
     gate_block b = {0};
-    char target[72];
+    char target[72], target_image[512];
     int err;
     const char *pbname = json_str(c->spec, "policyBundleRef", "name", NULL);
 
-    if (!gates(c, &b, target)) {
+    if (!gates(c, &b, target, target_image)) {
         bool was_blocked = false;
         const cJSON *gp = conditions_get(c->old, COND_GATES_PASSED);
         const char *old_reason = gp ? json_str(gp, "reason", NULL) : NULL;
@@ -901,10 +1113,12 @@ static int phase_gating(ctx *c)
     bool already = running && strcmp(running, c->image) == 0;
     if ((err = set_str(c->st, "releaseID", c->rid)) < 0 ||
         (err = set_str(c->st, "rollbackTarget", target)) < 0 ||
+        (err = set_str(c->st, "rollbackImage", target_image)) < 0 ||
 
         (err = set_time(c->st, "rolloutStartedAt", c->obs->now)) < 0 ||
         (err = cond(c, COND_GATES_PASSED, COND_TRUE, "GatesPassed", "every gate passed")) < 0)
         return err;
+    /* the gate held: the verified digest is the pinned one */
     const char *bd = pbname ? json_str(c->obs->policy_bundle, "status", "verifiedDigest", NULL) : NULL;
     if (bd && *bd)
         err = set_str(c->st, "policyBundleDigest", bd);
@@ -1081,6 +1295,7 @@ int release_decide(release_plan *out, const release_observed *obs)
         err = phase_gating(&c);
 
 done:
+    cJSON_Delete(c.no_result);
     if (err < 0) {
         cJSON_Delete(c.st);
         release_plan_clear(out);

@@ -8,7 +8,8 @@
  *
  * Durable state is the status alone. Once a release for a generation has
  * started, status.releaseID is that release's ID and status.rollbackTarget
- * its recorded target: both are written in the same status write, before the
+ * its recorded target (status.rollbackImage the full image reference a
+ * rollback patches back to): all are written in the same status write, before the
  * Deployment is patched, and never derived from the Deployment again for that
  * release, so a restart between the two writes cannot lose the target nor
  * record the new digest as the target.
@@ -42,6 +43,11 @@
 #define RELEASE_ID_ANNOTATION "governance.kfm.dev/release-id"
 #define RELEASE_BUNDLE_ANNOTATION "governance.kfm.dev/policy-bundle-digest"
 #define RELEASE_ROLLBACK_ANNOTATION "governance.kfm.dev/rollback"
+/* the break-glass record, read with the rollback annotation and removed with it */
+#define RELEASE_ROLLBACK_REASON_ANNOTATION "governance.kfm.dev/rollback-reason"
+#define RELEASE_ROLLBACK_APPROVER_ANNOTATION "governance.kfm.dev/rollback-approver"
+#define RELEASE_ROLLBACK_REASON_MAX 1024   /* bytes kept of the reason (the CRD's maxLength) */
+#define RELEASE_ROLLBACK_APPROVER_MAX 256  /* bytes kept of the approver (the CRD's maxLength) */
 #define RELEASE_HISTORY_MAX 20
 
 /* The outcome of a check run against the version the Deployment now runs. */
@@ -76,7 +82,7 @@ typedef struct {
     char *deployment_patch;    /* strategic merge patch (with a resourceVersion precondition), after the status write; NULL: none */
     bool add_finalizer;        /* before anything else */
     bool remove_finalizer;     /* last: the release may then go away */
-    bool clear_rollback_annotation; /* the manual trigger was acted on */
+    bool clear_rollback_annotation; /* the manual trigger was acted on: remove it with its reason and approver */
     bool run_checks;           /* run the verification checks, then decide again with them */
     char checks_release_id[13]; /* the releaseID to run them for */
     const char *phase;         /* the phase after this plan (static string) */

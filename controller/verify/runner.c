@@ -16,6 +16,49 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The membrane checks' rows (API.md, "Membrane checks"); the contract checks' rows are contract.c's. */
+static const struct {
+    const char *name;
+    const char *trigger;
+} membrane_rows[] = {
+    {"membrane-networkpolicy", "MembraneBreach"},
+    {"membrane-rbac", "MembraneBreach"},
+    {"membrane-probe", "MembraneBreach"},
+};
+
+const char *verify_check_trigger(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof(membrane_rows) / sizeof(*membrane_rows); i++)
+        if (strcmp(membrane_rows[i].name, name) == 0)
+            return membrane_rows[i].trigger;
+    return contract_check_trigger(name);
+}
+
+size_t verify_checks_requested(const char **out, size_t max, const cJSON *release)
+{
+    const cJSON *checks = json_get(release, "spec", "verification", "checks", NULL);
+    const cJSON *membrane = json_get(release, "spec", "membrane", NULL);
+    const cJSON *c;
+    size_t n = 0;
+    if (cJSON_IsArray(checks)) {
+        cJSON_ArrayForEach(c, checks)
+            if (cJSON_IsString(c) && n < max)
+                out[n++] = c->valuestring;
+    } else {
+        /* API.md's default also lists published-only, and slo runs with verification.slo: neither is
+         * implemented by the runner yet, so they are not requested here (a request would always fail) */
+        for (size_t i = 0; i < CONTRACT_N_CHECKS && n < max; i++)
+            out[n++] = contract_check_names[i];
+    }
+    if (cJSON_IsObject(membrane)) {
+        for (size_t i = 0; i < 2 && n < max; i++)
+            out[n++] = membrane_rows[i].name;
+        if (json_get(membrane, "probe", NULL) && n < max)
+            out[n++] = membrane_rows[2].name;
+    }
+    return n;
+}
+
 static cJSON *result(const char *name, bool passed, long long ms, const char *trigger, const char *message)
 {
     cJSON *r = cJSON_CreateObject();

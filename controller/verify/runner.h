@@ -13,7 +13,28 @@
 #include "kube/client.h"
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <time.h>
+
+/* At most this many checks are requested by one release (the nine contract checks, the three membrane ones, room to grow). */
+#define VERIFY_CHECKS_MAX 32
+
+/*
+ * The trigger of a check's row in API.md's tables: the contract checks'
+ * (verify/contract.h), MembraneBreach for membrane-networkpolicy,
+ * membrane-rbac and membrane-probe. SmokeFailure for a name in no table.
+ */
+const char *verify_check_trigger(const char *name);
+
+/*
+ * The checks a release asks for, whose every one must return a result (a
+ * check without one fails, "no result"): spec.verification.checks, or when
+ * it is absent the nine contract checks; with spec.membrane also
+ * membrane-networkpolicy and membrane-rbac, and with spec.membrane.probe
+ * membrane-probe. out[] gets borrowed names (from release or static), at most
+ * max; returns how many. Pure: no I/O, no allocation.
+ */
+size_t verify_checks_requested(const char **out, size_t max, const cJSON *release);
 
 /*
  * Runs them; *out is the results array. Checks that fail, or cannot be

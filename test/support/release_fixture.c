@@ -32,7 +32,8 @@ cJSON *fx_release_new(long gen, const char *digest, const char *extra_spec)
                  "\"resourceVersion\":\"10\",\"finalizers\":[\"governance.kfm.dev/release\"]},"
                  "\"spec\":{\"environment\":\"staging\",\"changeRecord\":\"CHG-1\","
                  "\"target\":{\"deployment\":\"kfm-api\",\"container\":\"api\"},"
-                 "\"image\":{\"repository\":\"" REPO "\",\"digest\":\"%s\"}%s%s}}",
+                 "\"image\":{\"repository\":\"" REPO "\",\"digest\":\"%s\"},"
+                 "\"verification\":{\"checks\":[\"health\",\"focus-ask\"]}%s%s}}",
                  gen, digest, extra_spec ? "," : "", extra_spec ? extra_spec : "");
 }
 

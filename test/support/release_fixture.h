@@ -31,7 +31,11 @@ typedef struct {
 /* JSON from a printf format; fails the test when it does not parse. */
 cJSON *fx_parse(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* kfm/kfm-api at generation gen, for REPO@digest, with more spec members when extra_spec is set. */
+/*
+ * kfm/kfm-api at generation gen, for REPO@digest, with more spec members when
+ * extra_spec is set. Its spec.verification.checks are health and focus-ask:
+ * a run's results must cover both.
+ */
 cJSON *fx_release_new(long gen, const char *digest, const char *extra_spec);
 
 /* A Deployment running image on `replicas` replicas beside a sidecar, fully rolled out when done. */

@@ -765,6 +765,120 @@ static int count_lines_starting(const char *text, const char *prefix)
     return n;
 }
 
+/* ---- receipts that seal the decision's inputs ---- */
+
+static cJSON *fixture_json(const char *rel)
+{
+    char *text = fixture_read(rel, NULL);
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    assert_non_null(o);
+    return o;
+}
+
+/*
+ * gar-history-sealed.json (written and sealed with Python, README.md): two
+ * entries from before the inputs were sealed, then two that seal the image,
+ * rollbackImage, the results and their verificationDigest, the message,
+ * reason and approver; and gar-history.json, whose entries all predate them:
+ * both verify.
+ */
+static void test_sealed_inputs_old_and_new(void **state)
+{
+    (void)state;
+    cJSON *old = fixture_json("audit/gar-history.json");
+    cJSON *e;
+    cJSON_ArrayForEach(e, history_of(old)) {
+        assert_null(cJSON_GetObjectItem(e, "verificationDigest"));
+        assert_null(cJSON_GetObjectItem(e, "verification"));
+        assert_null(cJSON_GetObjectItem(e, "image"));
+    }
+    verify_ok(old, 3);
+    cJSON_Delete(old);
+
+    cJSON *o = fixture_json("audit/gar-history-sealed.json");
+    const cJSON *last = cJSON_GetArrayItem(history_of(o), 3);
+    char digest[AUDIT_REF_SIZE];
+    assert_int_equal(audit_results_digest(digest, cJSON_GetObjectItem(last, "verification")), 0);
+    assert_string_equal(json_str(last, "verificationDigest", NULL), digest);
+    assert_string_equal(json_str(last, "approver", NULL), "oncall-lead@kfm.example");
+    verify_ok(o, 4);
+    cJSON_Delete(o);
+}
+
+/* Any change to a sealed input breaks the receipt it is in, and only that one. */
+static void test_sealed_inputs_tampering(void **state)
+{
+    (void)state;
+    const char *fields[] = {"image", "rollbackImage", "message", "reason", "approver", "verificationDigest"};
+    for (size_t f = 0; f <= sizeof(fields) / sizeof(*fields); f++) {
+        cJSON *o = fixture_json("audit/gar-history-sealed.json");
+        cJSON *e = cJSON_GetArrayItem(history_of(o), 3);
+        audit_report r;
+        if (f < sizeof(fields) / sizeof(*fields)) {
+            const char *was = json_str(e, fields[f], NULL);
+            char changed[600];
+            assert_non_null(was);
+            snprintf(changed, sizeof(changed), "%s", was);
+            changed[strlen(changed) - 1] = changed[strlen(changed) - 1] == 'a' ? 'b' : 'a';
+            cJSON_ReplaceItemInObjectCaseSensitive(e, fields[f], cJSON_CreateString(changed));
+        } else { /* a result turned from failed to passed, or back */
+            cJSON *result = cJSON_GetArrayItem(cJSON_GetObjectItem(e, "verification"), 1);
+            bool passed = cJSON_IsTrue(cJSON_GetObjectItem(result, "passed"));
+            cJSON_ReplaceItemInObjectCaseSensitive(result, "passed", cJSON_CreateBool(!passed));
+        }
+        assert_int_equal(audit_verify_object(&r, o), 0);
+        if (r.breaks < 1)
+            fail_msg("tampering with %s went unnoticed", f < sizeof(fields) / sizeof(*fields) ? fields[f] : "verification");
+        expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[3]", "does not match its contents");
+        assert_int_equal(count_kind(&r, AUDIT_FINDING_OK), 3);
+        audit_report_free(&r);
+        cJSON_Delete(o);
+    }
+}
+
+/* The results' digest is recomputed, not trusted: a receipt sealed over a wrong verificationDigest is broken. */
+static void test_sealed_results_digest_recomputed(void **state)
+{
+    (void)state;
+    struct {
+        bool results, digest, right;
+        const char *says;
+    } cases[] = {
+        {true, true, false, "verificationDigest " ONES " does not match its verification results (recomputed sha256:"},
+        {true, false, false, "has verification results but no verificationDigest"},
+        {false, true, false, "the verification results it seals are missing"},
+        {true, true, true, NULL},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        cJSON *o = make_chain(2);
+        cJSON *e = make_entry(3);
+        cJSON *results = cJSON_Parse("[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":2},"
+                                     "{\"name\":\"focus-ask\",\"passed\":false,\"trigger\":\"UncitedAnswer\","
+                                     "\"message\":\"no result\"}]");
+        char digest[AUDIT_REF_SIZE];
+        audit_report r;
+        assert_int_equal(audit_results_digest(digest, results), 0);
+        if (cases[i].digest)
+            cJSON_AddStringToObject(e, "verificationDigest", cases[i].right ? digest : ONES);
+        if (cases[i].results)
+            cJSON_AddItemToObject(e, "verification", results);
+        else
+            cJSON_Delete(results);
+        assert_int_equal(audit_history_append(status_of(o), e, o), 0); /* its auditRef is right */
+        assert_int_equal(audit_verify_object(&r, o), 0);
+        if (cases[i].says) {
+            assert_int_equal(r.breaks, 1);
+            expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[2]", cases[i].says);
+        } else {
+            assert_int_equal(r.breaks, 0);
+            assert_int_equal(count_kind(&r, AUDIT_FINDING_OK), 3);
+        }
+        audit_report_free(&r);
+        cJSON_Delete(o);
+    }
+}
+
 static void test_verify_file_fixtures(void **state)
 {
     (void)state;
@@ -787,6 +901,17 @@ static void test_verify_file_fixtures(void **state)
     assert_int_equal(count_lines_starting(text, "ok "), 2);
     assert_int_equal(count_lines_starting(text, "broken "), 1);
     expect_output(text, "chain broken: 1 problem in 3 receipts\n");
+    free(text);
+
+    assert_int_equal(run_verify(fixture_path("audit/gar-history-sealed.json"), &text), 0);
+    assert_int_equal(count_lines_starting(text, "ok "), 4);
+    free(text);
+    assert_int_equal(run_verify(fixture_path("audit/gar-history-sealed-mismatch.json"), &text), 1);
+    expect_output(text, "broken GovernedAPIRelease kfm/kfm-api: status.history[3] (releaseID e0c4a9d3b1f2): "
+                        "verificationDigest sha256:db25a48f3b0e0389ade0c796bad3796d96fbcc47b0b18750d7ce58ba8f44498c "
+                        "does not match its verification results (recomputed "
+                        "sha256:30ef065dd436f1d64aafdcda79a7119dd9a0e5a36233388e6a3fa81301e89c8d)\n");
+    assert_int_equal(count_lines_starting(text, "ok "), 3);
     free(text);
 
     assert_int_equal(run_verify(fixture_path("audit/gar-no-history.json"), &text), 0);
@@ -967,6 +1092,9 @@ int main(void)
         cmocka_unit_test(test_list_of_objects),
         cmocka_unit_test(test_unsupported_objects),
         cmocka_unit_test(test_fixture_refs_match_independent_computation),
+        cmocka_unit_test(test_sealed_inputs_old_and_new),
+        cmocka_unit_test(test_sealed_inputs_tampering),
+        cmocka_unit_test(test_sealed_results_digest_recomputed),
         cmocka_unit_test(test_verify_file_fixtures),
         cmocka_unit_test(test_verify_file_edge_cases),
     };

@@ -306,6 +306,8 @@ static void test_verify_objects(void **state)
     verify_torture("audit/gar-history.json", 0);
     verify_torture("audit/gar-history-tampered.json", 1);
     verify_torture("audit/list.json", 0);
+    verify_torture("audit/gar-history-sealed.json", 0);
+    verify_torture("audit/gar-history-sealed-mismatch.json", 1);
 }
 
 typedef struct {

@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "audit/receipt.h"
 #include "release/decide.h"
 #include "release_fixture.h"
 #include "runtime/conditions.h"
@@ -156,6 +157,15 @@ static void test_gate_change_record_missing(void **state)
     fx_free(&f);
 }
 
+/* A PolicyBundle of generation 2 pinning pinned, with verifiedDigest verified, Ready=True, its status for generation og. */
+static cJSON *bundle_new(const char *pinned, const char *verified, int og)
+{
+    return fx_parse("{\"metadata\":{\"generation\":2},\"spec\":{\"source\":{\"digest\":\"%s\"}},"
+                    "\"status\":{\"observedGeneration\":%d,\"verifiedDigest\":\"%s\","
+                    "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":%d}]}}",
+                    pinned, og, verified, og);
+}
+
 static void test_gate_policy_bundle(void **state)
 {
     (void)state;
@@ -164,16 +174,45 @@ static void test_gate_policy_bundle(void **state)
     f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
     gate_case(&f, "PolicyBundleNotReady", true); /* missing */
     /* Ready for an older generation only */
-    f.bundle = fx_parse("{\"metadata\":{\"generation\":2},\"status\":{\"verifiedDigest\":\"" C "\","
-                     "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":1}]}}");
+    f.bundle = bundle_new(C, C, 1);
     gate_case(&f, "PolicyBundleNotReady", true);
     /* Ready now: passes and stamps the bundle digest */
-    cJSON_SetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(json_get(f.bundle, "status", "conditions", NULL), 0), "observedGeneration"), 2);
+    cJSON_Delete(f.bundle);
+    f.bundle = bundle_new(C, C, 2);
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "RollingOut");
     assert_string_equal(st_str(&f, "policyBundleDigest"), C);
     assert_patch_has(&f, "\"governance.kfm.dev/policy-bundle-digest\":\"" C "\"");
     fx_free(&f);
+}
+
+/* Ready=True is not enough: the status must be for this generation and the verified digest the pinned one. */
+static void test_gate_policy_bundle_digest(void **state)
+{
+    (void)state;
+    struct {
+        const char *pinned, *verified;
+        int og;
+        const char *says;
+    } cases[] = {
+        {C, A, 2, "status.verifiedDigest " A " differs from spec.source.digest " C},
+        {C, "", 2, "status.verifiedDigest is empty"},
+        {C, C, 1, "status.observedGeneration 1 is not its generation 2"},
+        {"", C, 2, "spec.source.digest is empty"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        fx f = {0};
+        f.release = fx_release_new(3, B, "\"policyBundleRef\":{\"name\":\"kfm-policy\"}");
+        f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
+        f.bundle = bundle_new(cases[i].pinned, cases[i].verified, cases[i].og);
+        /* the Ready condition itself says True for the current generation in every case but the stale one */
+        gate_case(&f, "PolicyBundleNotReady", true);
+        const cJSON *gp = conditions_get(f.plan.status, "GatesPassed");
+        if (!strstr(json_str(gp, "message", NULL), cases[i].says))
+            fail_msg("case %zu: message \"%s\" does not say \"%s\"", i, json_str(gp, "message", NULL), cases[i].says);
+        assert_null(st_str(&f, "policyBundleDigest"));
+        fx_free(&f);
+    }
 }
 
 static void test_gate_no_rollback_target(void **state)
@@ -340,7 +379,10 @@ static void to_verifying(fx *f)
     fx_apply(f);
 }
 
-#define PASS_HEALTH "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3}]"
+/* sha256 of [{"httpStatus":200,"latencyMs":3,"name":"health","passed":true},{"httpStatus":200,"latencyMs":5,"name":"focus-ask","passed":true}] */
+#define RESULTS_SHA256 "044be6d2c9f8a041f0fdd190e7243a32577623f25f23fe4893e650e4790b368e"
+#define PASS_HEALTH "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3}," \
+                    "{\"name\":\"focus-ask\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":5}]"
 #define FAIL_FOCUS "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":false," \
                    "\"httpStatus\":200,\"trigger\":\"UncitedAnswer\",\"message\":\"answer has no citations and did not abstain\"}]"
 
@@ -386,7 +428,7 @@ static void test_verify_observe_succeed(void **state)
     /* the first recheck is 15 s away (the window is 60 s) */
     assert_int_equal(f.plan.requeue_ms, 15500);
     assert_int_equal(st_time(&f, "verification", "observingSince"), T0 + 21);
-    assert_int_equal(cJSON_GetArraySize(json_get(f.plan.status, "verification", "results", NULL)), 1);
+    assert_int_equal(cJSON_GetArraySize(json_get(f.plan.status, "verification", "results", NULL)), 2);
     fx_apply(&f);
     f.obs.checks.ran = false;
 
@@ -431,6 +473,17 @@ static void test_verify_observe_succeed(void **state)
     assert_int_equal(strlen(json_str(e, "auditRef", NULL)), 71);
     assert_ptr_equal(f.plan.receipt, e);
     assert_event(&f, "ReleaseSucceeded");
+    /* the receipt seals the decision's inputs: the images and the results that decided it, with their digest */
+    assert_string_equal(json_str(e, "image", NULL), REPO "@" B);
+    assert_string_equal(json_str(e, "rollbackImage", NULL), REPO "@" A);
+    assert_null(json_get(e, "message", NULL));
+    const cJSON *sealed = json_get(e, "verification", NULL);
+    assert_true(cJSON_Compare(sealed, json_get(f.plan.status, "verification", "results", NULL), true));
+    char digest[AUDIT_REF_SIZE];
+    assert_int_equal(audit_results_digest(digest, sealed), 0);
+    assert_string_equal(json_str(e, "verificationDigest", NULL), digest);
+    /* python3: canonical JSON of the two results, sha256 */
+    assert_string_equal(digest, "sha256:" RESULTS_SHA256);
     fx_apply(&f);
     /* terminal: nothing more */
     f.obs.checks.ran = false;
@@ -460,7 +513,7 @@ static void test_observe_recheck_schedule(void **state)
     assert_string_equal(f.plan.checks_release_id, "5dee29fd7e28");
     assert_null(f.plan.deployment_patch);
     assert_int_equal(f.plan.n_events, 0);
-    fx_run(&f, 36, 37, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"ready\",\"passed\":true}]");
+    fx_run(&f, 36, 37, PASS_HEALTH);
     f.obs.now = T0 + 37;
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "Observing");
@@ -864,6 +917,11 @@ static void test_failed_check_rolls_back_then_rolled_back(void **state)
     const cJSON *e = cJSON_GetArrayItem(json_get(f.plan.status, "history", NULL), 0);
     assert_string_equal(json_str(e, "outcome", NULL), "RolledBack");
     assert_string_equal(json_str(e, "trigger", NULL), "UncitedAnswer");
+    /* the trigger's message, and the results of the run that decided the outcome (the rolled-back version's) */
+    assert_string_equal(json_str(e, "message", NULL), "check focus-ask failed: answer has no citations and did not abstain");
+    assert_string_equal(json_str(e, "image", NULL), REPO "@" B);
+    assert_int_equal(cJSON_GetArraySize(json_get(e, "verification", NULL)), 2);
+    assert_true(json_bool(false, cJSON_GetArrayItem(json_get(e, "verification", NULL), 1), "passed", NULL));
     fx_apply(&f);
 
     /* never flap: the failed digest is not rolled out again for this generation */
@@ -873,6 +931,66 @@ static void test_failed_check_rolls_back_then_rolled_back(void **state)
     assert_null(f.plan.deployment_patch);
     assert_null(f.plan.status);
     fx_free(&f);
+}
+
+/* The result of a requested check, by name, in the status written. */
+static const cJSON *result_named(const fx *f, const char *name)
+{
+    const cJSON *r;
+    cJSON_ArrayForEach(r, json_get(f->plan.status, "verification", "results", NULL))
+        if (strcmp(json_str(r, "name", NULL), name) == 0)
+            return r;
+    return NULL;
+}
+
+/* A requested check without a result fails ("no result") with its row's trigger; every other check passed. */
+static void test_missing_result_fires_its_trigger(void **state)
+{
+    (void)state;
+    fx f = {0};
+    to_verifying(&f);
+    /* health and focus-ask asked for, only health reported */
+    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":true}]");
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "UncitedAnswer");
+    assert_cond(&f, "Verified", "False", "UncitedAnswer");
+    const cJSON *r = result_named(&f, "focus-ask");
+    assert_non_null(r);
+    assert_false(json_bool(true, r, "passed", NULL));
+    assert_string_equal(json_str(r, "message", NULL), "no result");
+    assert_string_equal(json_str(r, "trigger", NULL), "UncitedAnswer");
+    fx_free(&f);
+
+    /* the default list is the nine contract checks; with spec.membrane the membrane checks are asked for too */
+    const char *nine = "[{\"name\":\"health\",\"passed\":true},{\"name\":\"ready\",\"passed\":true},"
+                       "{\"name\":\"datasets\",\"passed\":true},{\"name\":\"stac-collections\",\"passed\":true},"
+                       "{\"name\":\"stac-items\",\"passed\":true},{\"name\":\"evidence-resolve\",\"passed\":true},"
+                       "{\"name\":\"focus-ask\",\"passed\":true},{\"name\":\"lineage\",\"passed\":true}";
+    char results[2048];
+    fx g = {0};
+    to_verifying(&g);
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(g.release, "spec"), "verification");
+    snprintf(results, sizeof(results), "%s]", nine); /* public-restriction missing */
+    fx_checks(&g, "5dee29fd7e28", results);
+    assert_int_equal(decide(&g), 0);
+    assert_string_equal(json_str(g.plan.status, "lastRollback", "trigger", NULL), "PolicyBypass");
+    assert_string_equal(json_str(result_named(&g, "public-restriction"), "message", NULL), "no result");
+    fx_free(&g);
+
+    fx m = {0};
+    to_verifying(&m);
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(m.release, "spec"), "verification");
+    cJSON_AddItemToObject(cJSON_GetObjectItem(m.release, "spec"), "membrane",
+                          fx_parse("{\"apiServiceAccount\":\"kfm-api\",\"probe\":{\"image\":\"busybox\"}}"));
+    snprintf(results, sizeof(results), "%s,{\"name\":\"public-restriction\",\"passed\":true},"
+             "{\"name\":\"membrane-networkpolicy\",\"passed\":true},{\"name\":\"membrane-rbac\",\"passed\":true}]", nine);
+    fx_checks(&m, "5dee29fd7e28", results); /* membrane-probe missing */
+    assert_int_equal(decide(&m), 0);
+    assert_string_equal(json_str(m.plan.status, "lastRollback", "trigger", NULL), "MembraneBreach");
+    assert_cond(&m, "MembraneIntact", "False", "MembraneBreach");
+    assert_string_equal(json_str(result_named(&m, "membrane-probe"), "message", NULL), "no result");
+    fx_free(&m);
 }
 
 static void test_rollback_verification_fails(void **state)
@@ -940,6 +1058,75 @@ static void test_manual_trigger(void **state)
     assert_true(f.plan.clear_rollback_annotation);
     assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "Manual");
     fx_free(&f);
+}
+
+/* The break-glass record: reason and approver go into lastRollback and the receipt; without them a Warning says what to record. */
+static void test_manual_trigger_record(void **state)
+{
+    (void)state;
+    fx f = {0};
+    to_verifying(&f);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations",
+                          fx_parse("{\"governance.kfm.dev/rollback\":\"true\","
+                                   "\"governance.kfm.dev/rollback-reason\":\"INC-7: answers leak restricted rows\","
+                                   "\"governance.kfm.dev/rollback-approver\":\"jane@kfm.example\"}"));
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_true(f.plan.clear_rollback_annotation);
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "reason", NULL), "INC-7: answers leak restricted rows");
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "approver", NULL), "jane@kfm.example");
+    assert_false(has_event(&f, "BreakGlassUndocumented"));
+    fx_apply(&f);
+    /* the annotations are removed; the rollback completes and its receipt keeps the record */
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations");
+    cJSON_Delete(f.deployment);
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, "kfm/kfm-api");
+    for (size_t i = 0; i < f.n_pods; i++)
+        cJSON_Delete(f.pods[i]);
+    f.n_pods = 0;
+    fx_pods(&f, REPO "@" A, 3, false);
+    f.obs.now = T0 + 40;
+    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RolledBack");
+    assert_non_null(f.plan.receipt);
+    assert_string_equal(json_str(f.plan.receipt, "trigger", NULL), "Manual");
+    assert_string_equal(json_str(f.plan.receipt, "reason", NULL), "INC-7: answers leak restricted rows");
+    assert_string_equal(json_str(f.plan.receipt, "approver", NULL), "jane@kfm.example");
+    fx_free(&f);
+
+    /* without them: the rollback still happens, and a Warning names both annotations */
+    fx g = {0};
+    to_verifying(&g);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(g.release, "metadata"), "annotations",
+                          fx_parse("{\"governance.kfm.dev/rollback\":\"true\"}"));
+    assert_int_equal(decide(&g), 0);
+    assert_string_equal(g.plan.phase, "RollingBack");
+    assert_true(g.plan.clear_rollback_annotation);
+    assert_null(json_str(g.plan.status, "lastRollback", "reason", NULL));
+    assert_null(json_str(g.plan.status, "lastRollback", "approver", NULL));
+    assert_event(&g, "BreakGlassUndocumented");
+    for (size_t i = 0; i < g.plan.n_events; i++)
+        if (strcmp(g.plan.events[i].reason, "BreakGlassUndocumented") == 0) {
+            assert_string_equal(g.plan.events[i].type, "Warning");
+            assert_non_null(strstr(g.plan.events[i].message, "governance.kfm.dev/rollback-reason"));
+            assert_non_null(strstr(g.plan.events[i].message, "governance.kfm.dev/rollback-approver"));
+        }
+    fx_free(&g);
+
+    /* a reason alone: the Warning names the approver that is missing; an overlong reason is cut to what the CRD holds */
+    fx h = {0};
+    char big[RELEASE_ROLLBACK_REASON_MAX + 64];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    to_verifying(&h);
+    cJSON *ann = fx_parse("{\"governance.kfm.dev/rollback\":\"true\"}");
+    cJSON_AddStringToObject(ann, "governance.kfm.dev/rollback-reason", big);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(h.release, "metadata"), "annotations", ann);
+    assert_int_equal(decide(&h), 0);
+    assert_int_equal(strlen(json_str(h.plan.status, "lastRollback", "reason", NULL)), RELEASE_ROLLBACK_REASON_MAX);
+    assert_event(&h, "BreakGlassUndocumented");
+    fx_free(&h);
 }
 
 /* On a release that ended without success, the annotation is removed with a Warning saying why nothing happened. */
@@ -1023,6 +1210,83 @@ static void target_after(const char *last_outcome, const char *want_target)
     fx_free(&f);
 }
 
+/*
+ * status.rollbackImage: the full reference the container ran, recorded with
+ * the target; a rollback patches back to it, not to the new repository with
+ * the old digest.
+ */
+#define OLD_REPO "registry.old.example/kfm/api"
+static void test_rollback_image_is_what_ran(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = fx_release_new(3, B, NULL);
+    f.deployment = fx_deployment_new(OLD_REPO "@" A, 3, true, NULL);
+    fx_pods(&f, OLD_REPO "@" A, 3, false);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_string_equal(st_str(&f, "rollbackTarget"), A);
+    assert_string_equal(st_str(&f, "rollbackImage"), OLD_REPO "@" A);
+    assert_patch_has(&f, REPO "@" B);
+    fx_apply(&f);
+    /* the new digest crash-loops: back to the old repository's reference */
+    cJSON_Delete(f.deployment);
+    f.deployment = fx_deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+    f.obs.now = T0 + 30;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_patch_has(&f, "{\"name\":\"api\",\"image\":\"" OLD_REPO "@" A "\"}");
+    fx_apply(&f);
+    /* rolled back to that reference: no patch again, the checks are asked for */
+    cJSON_Delete(f.deployment);
+    f.deployment = fx_deployment_new(OLD_REPO "@" A, 3, true, "kfm/kfm-api");
+    for (size_t i = 0; i < f.n_pods; i++)
+        cJSON_Delete(f.pods[i]);
+    f.n_pods = 0;
+    fx_pods(&f, OLD_REPO "@" A, 3, false);
+    f.obs.now = T0 + 40;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_null(f.plan.deployment_patch);
+    assert_true(f.plan.run_checks);
+    fx_free(&f);
+
+    /* spec.rollbackTarget.digest: <spec.image.repository>@<digest> */
+    fx g = {0};
+    g.release = fx_release_new(3, B, "\"rollbackTarget\":{\"digest\":\"" C "\"}");
+    g.deployment = fx_deployment_new(OLD_REPO "@" A, 3, true, NULL);
+    assert_int_equal(decide(&g), 0);
+    assert_string_equal(st_str(&g, "rollbackTarget"), C);
+    assert_string_equal(st_str(&g, "rollbackImage"), REPO "@" C);
+    fx_free(&g);
+}
+
+/* A generation that keeps the recorded target keeps its rollbackImage too. */
+static void test_rollback_image_survives_a_generation_cut_short(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = fx_release_new(4, C, NULL);
+    fx_status(&f, "{\"observedGeneration\":3,\"phase\":\"RollingOut\",\"releaseID\":\"0123456789ab\","
+                  "\"rollbackTarget\":\"" A "\",\"rollbackImage\":\"" OLD_REPO "@" A "\"}");
+    f.deployment = fx_deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_string_equal(st_str(&f, "rollbackTarget"), A);
+    assert_string_equal(st_str(&f, "rollbackImage"), OLD_REPO "@" A);
+    fx_apply(&f);
+    /* and the rollback of this generation goes back to it */
+    cJSON_Delete(f.deployment);
+    f.deployment = fx_deployment_new(REPO "@" C, 3, false, "kfm/kfm-api");
+    f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" C, "CrashLoopBackOff", 5);
+    f.obs.now = T0 + 30;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_patch_has(&f, "{\"name\":\"api\",\"image\":\"" OLD_REPO "@" A "\"}");
+    fx_free(&f);
+}
+
 static void test_target_survives_a_generation_cut_short(void **state)
 {
     (void)state;
@@ -1095,6 +1359,7 @@ int main(void)
         cmocka_unit_test(test_gate_container_not_found),
         cmocka_unit_test(test_gate_change_record_missing),
         cmocka_unit_test(test_gate_policy_bundle),
+        cmocka_unit_test(test_gate_policy_bundle_digest),
         cmocka_unit_test(test_gate_no_rollback_target),
         cmocka_unit_test(test_gate_target_claimed),
         cmocka_unit_test(test_gate_invalid_spec),
@@ -1119,13 +1384,17 @@ int main(void)
         cmocka_unit_test(test_no_automatic_rollback),
         cmocka_unit_test(test_trigger_not_listed),
         cmocka_unit_test(test_failed_check_rolls_back_then_rolled_back),
+        cmocka_unit_test(test_missing_result_fires_its_trigger),
         cmocka_unit_test(test_rollback_verification_fails),
         cmocka_unit_test(test_bad_rollback_target_stalls),
         cmocka_unit_test(test_manual_trigger),
+        cmocka_unit_test(test_manual_trigger_record),
         cmocka_unit_test(test_manual_trigger_on_an_ended_release),
         cmocka_unit_test(test_gitops_revert_skips_rollout),
         cmocka_unit_test(test_suspend),
         cmocka_unit_test(test_target_survives_a_generation_cut_short),
+        cmocka_unit_test(test_rollback_image_is_what_ran),
+        cmocka_unit_test(test_rollback_image_survives_a_generation_cut_short),
         cmocka_unit_test(test_unsuspend_starts_at_the_gates),
         cmocka_unit_test(test_deletion_releases_the_deployment),
         cmocka_unit_test(test_idempotent),

@@ -147,8 +147,9 @@ static void test_gates_rollout_checks_success(void **state)
     decide_torture(&f, "Gating"); /* no Deployment: blocked */
     f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
     fx_replace_pods(&f, REPO "@" A, false);
-    f.bundle = fx_parse("{\"metadata\":{\"generation\":2},\"status\":{\"verifiedDigest\":\"" C "\","
-                     "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":2}]}}");
+    f.bundle = fx_parse("{\"metadata\":{\"generation\":2},\"spec\":{\"source\":{\"digest\":\"" C "\"}},"
+                        "\"status\":{\"observedGeneration\":2,\"verifiedDigest\":\"" C "\","
+                        "\"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"observedGeneration\":2}]}}");
     decide_torture(&f, "RollingOut");
     fx_deployment(&f, REPO "@" B, true);
     fx_replace_pods(&f, REPO "@" B, false);
@@ -156,14 +157,14 @@ static void test_gates_rollout_checks_success(void **state)
     decide_torture(&f, "Verifying");
     f.obs.now = T0 + 21;
     fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3},"
-                  "{\"name\":\"membrane-store\",\"passed\":true}]");
+                  "{\"name\":\"focus-ask\",\"passed\":true},{\"name\":\"membrane-store\",\"passed\":true}]");
     decide_torture(&f, "Observing");
     f.obs.now = T0 + 21 + 15;
-    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true}]");
+    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
     decide_torture(&f, "Observing"); /* a recheck passed */
     f.obs.now = T0 + 21 + 60;
     decide_torture(&f, "Observing"); /* the final run is asked */
-    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true}]");
+    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
     decide_torture(&f, "Succeeded");
     /* a manual rollback of the success */
     cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations",
@@ -192,6 +193,45 @@ static void test_failed_check_rollback(void **state)
     decide_torture(&f, "RollingBack"); /* rolled back: checks asked for */
     fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
     decide_torture(&f, "RolledBack");
+    fx_free(&f);
+}
+
+/* A requested check that did not report is made up as a failed result ("no result"): its trigger rolls back. */
+static void test_missing_result_rollback(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start(&f, "\"membrane\":{\"apiServiceAccount\":\"kfm-api\"}");
+    decide_torture(&f, "RollingOut");
+    fx_deployment(&f, REPO "@" B, true);
+    fx_replace_pods(&f, REPO "@" B, false);
+    decide_torture(&f, "Verifying");
+    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"membrane-rbac\",\"passed\":true}]");
+    decide_torture(&f, "RollingBack");
+    fx_free(&f);
+}
+
+/* A documented break-glass rollback: its reason and approver go into lastRollback, then into the receipt. */
+static void test_manual_rollback_record(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start(&f, NULL);
+    decide_torture(&f, "RollingOut");
+    fx_deployment(&f, REPO "@" B, true);
+    fx_replace_pods(&f, REPO "@" B, false);
+    decide_torture(&f, "Verifying");
+    cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations",
+                          fx_parse("{\"governance.kfm.dev/rollback\":\"true\",\"governance.kfm.dev/rollback-reason\":\"INC-7\","
+                                   "\"governance.kfm.dev/rollback-approver\":\"jane\"}"));
+    decide_torture(&f, "RollingBack");
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations");
+    fx_deployment(&f, REPO "@" A, true);
+    fx_replace_pods(&f, REPO "@" A, false);
+    f.obs.now = T0 + 40;
+    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
+    decide_torture(&f, "RolledBack");
+    assert_string_equal(json_str(f.plan.receipt, "approver", NULL), "jane");
     fx_free(&f);
 }
 
@@ -231,6 +271,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gates_rollout_checks_success),
         cmocka_unit_test(test_failed_check_rollback),
+        cmocka_unit_test(test_missing_result_rollback),
+        cmocka_unit_test(test_manual_rollback_record),
         cmocka_unit_test(test_crashloop_without_automatic_rollback),
         cmocka_unit_test(test_suspend_and_delete),
     };
