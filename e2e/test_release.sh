@@ -46,7 +46,7 @@ for i in 1 2 3 4 5; do
     jp "$burst" gar/kfm-api '{.status.phase} {.status.observedGeneration}'
 done
 check "the Deployment runs the last digest" equals "$REPO@$(digest burst-5)" jp "$burst" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
-# the operator's cache keeps no receipt's results; every status write must put them back whole
+# every status write keeps every receipt whole: its results and their digest
 kubectl -n "$burst" get gar kfm-api -o json > "$E2E_DIR/burst.json"
 check "five receipts, each sealing its image, its results and their digest" equals "5 5 5 5" python3 -c '
 import json, sys

@@ -478,19 +478,6 @@ static void trim_deployment(cJSON *d)
     trim_containers(cJSON_GetObjectItemCaseSensitive(tpl, "spec"));
 }
 
-/*
- * A release's receipts carry the verification results they were decided on
- * (up to 16 results a receipt, 20 receipts): decide reads none of them (it
- * appends after the last auditRef), so the cache keeps none, and the status
- * write puts them back (history_restore) before it replaces the status.
- */
-static void trim_release(cJSON *rel)
-{
-    cJSON *e;
-    cJSON_ArrayForEach(e, json_get(rel, "status", "history", NULL))
-        cJSON_DeleteItemFromObjectCaseSensitive(e, AUDIT_RESULTS_MEMBER);
-}
-
 /* ---- act ----------------------------------------------------------------- */
 
 static int patch_release_metadata(cJSON **cur, release_controller *rc, const char *ns, const char *name, cJSON *meta_patch)
@@ -546,63 +533,6 @@ nomem:
     return mb_error_set(MB_ENOMEM, "out of memory");
 }
 
-/* Whether a history entry lost its results to trim_release: it seals a digest of results it no longer holds. */
-static bool entry_trimmed(const cJSON *e)
-{
-    return cJSON_GetObjectItemCaseSensitive(e, AUDIT_RESULTS_DIGEST_MEMBER) &&
-           !cJSON_GetObjectItemCaseSensitive(e, AUDIT_RESULTS_MEMBER);
-}
-
-/*
- * Puts back into status the results its history entries lost to the cache's
- * trim, from the release as stored (read now), matched by auditRef, so that
- * the write that replaces the status keeps every receipt whole. The release
- * as stored must be the one the status was decided on: when the store has
- * moved on, *cur becomes it (*fresh set) and MB_ECONFLICT says to decide
- * again, as a 409 would. An entry the store does not hold whole is left as
- * it is: nothing of it can be lost by this write.
- */
-static int history_restore(cJSON **cur, bool *fresh, release_controller *rc, const char *ns, const char *name,
-                           cJSON *status)
-{
-    cJSON *back = NULL, *e;
-    bool trimmed = false;
-    int err = 0;
-    cJSON_ArrayForEach(e, json_get(status, "history", NULL))
-        trimmed = trimmed || entry_trimmed(e);
-    if (!trimmed)
-        return 0;
-    if ((err = kube_get(&back, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, name)) < 0)
-        return mb_error_wrap(err, "reading the release's receipts back before its status is replaced");
-    const char *rv = json_str(*cur, "metadata", "resourceVersion", NULL);
-    const char *stored_rv = json_str(back, "metadata", "resourceVersion", NULL);
-    if (!rv || !stored_rv || strcmp(rv, stored_rv) != 0) {
-        cJSON_Delete(*cur);
-        *cur = back;
-        *fresh = true;
-        return mb_error_set(MB_ECONFLICT, "the release changed since it was read (resourceVersion %s, now %s)",
-                            rv ? rv : "none", stored_rv ? stored_rv : "none");
-    }
-    cJSON_ArrayForEach(e, json_get(status, "history", NULL)) {
-        const char *ref = json_str(e, "auditRef", NULL);
-        const cJSON *s;
-        if (!entry_trimmed(e) || !ref)
-            continue;
-        cJSON_ArrayForEach(s, json_get(back, "status", "history", NULL)) {
-            const char *sref = json_str(s, "auditRef", NULL);
-            const cJSON *results = cJSON_GetObjectItemCaseSensitive(s, AUDIT_RESULTS_MEMBER);
-            if (!sref || strcmp(sref, ref) != 0 || !results)
-                continue;
-            if ((err = json_set_item(e, AUDIT_RESULTS_MEMBER, cJSON_Duplicate(results, true))) < 0)
-                goto done;
-            break;
-        }
-    }
-done:
-    cJSON_Delete(back);
-    return err;
-}
-
 /*
  * The status write. A 409 may be the write's own first copy, applied although
  * its answer was lost (the connection broke after sending, and the copy sent
@@ -611,7 +541,6 @@ done:
  * follows it (receipt log, Events, metrics, the Deployment patch) goes on,
  * instead of being lost to a decision the next reconcile finds recorded.
  * Otherwise *cur becomes the release as read back (*fresh set), to decide again on.
- * The receipts' results the cache dropped are put back first (history_restore).
  */
 static int write_status(cJSON **cur, bool *fresh, release_controller *rc, const char *ns, cJSON *status)
 {
@@ -621,8 +550,6 @@ static int write_status(cJSON **cur, bool *fresh, release_controller *rc, const 
     int err;
     snprintf(name, sizeof(name), "%s", json_str(*cur, "metadata", "name", NULL));
     snprintf(key, sizeof(key), "%s/%s", ns, name);
-    if ((err = history_restore(cur, fresh, rc, ns, name, status)) < 0)
-        return err;
     if (!(body = cJSON_Duplicate(*cur, true)))
         return mb_error_set(MB_ENOMEM, "out of memory");
     cJSON_DeleteItemFromObject(body, "status");
@@ -949,7 +876,6 @@ int release_controller_new(release_controller **out, const release_controller_op
     release_controller *rc = NULL;
     int err = 0;
     informer_opts io = {.namespace = opts->namespace};
-    informer_opts ior = {.namespace = opts->namespace, .transform = trim_release};
     informer_opts iod = {.namespace = opts->namespace, .transform = trim_deployment};
     informer_opts iop = {.namespace = opts->namespace, .transform = trim_pod};
     controller_opts co = {.kind = RELEASE_KIND, .workers = opts->workers > 0 ? opts->workers : 4, .reconcile = reconcile};
@@ -965,7 +891,7 @@ int release_controller_new(release_controller **out, const release_controller_op
     rc->crash_before_rollback_patch = fp && strcmp(fp, "crash-before-rollback-patch") == 0;
     co.ctx = rc;
     if ((err = controller_new(&rc->loop, &co)) < 0 ||
-        (err = informer_new(&rc->releases, opts->client, &API_GOVERNEDAPIRELEASES, &ior)) < 0 ||
+        (err = informer_new(&rc->releases, opts->client, &API_GOVERNEDAPIRELEASES, &io)) < 0 ||
         (err = informer_new(&rc->deployments, opts->client, &KUBE_DEPLOYMENTS, &iod)) < 0 ||
         (err = informer_new(&rc->pods, opts->client, &KUBE_PODS, &iop)) < 0 ||
         (err = informer_new(&rc->bundles, opts->client, &API_POLICYBUNDLES, &io)) < 0)
