@@ -238,9 +238,9 @@ static void assert_example(const char *selector, const char *want)
 {
     char *got = example(selector);
     if (!want && got)
-        fail_msg("selector %s: want no labels, got %s", selector, got);
+        fail_msg("selector %s: want no labels, got %s", selector ? selector : "(nil)", got);
     if (want && (!got || strcmp(got, want) != 0))
-        fail_msg("selector %s: want %s, got %s", selector, want, got ? got : "none");
+        fail_msg("selector %s: want %s, got %s", selector ? selector : "(nil)", want, got ? got : "none");
     free(got);
 }
 
