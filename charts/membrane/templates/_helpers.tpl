@@ -32,23 +32,27 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/*
 Rules the operator needs where it writes: its own kinds, the release targets,
-the probe Pods, verification Secrets, published ConfigMaps and Events. A
+the probe Pods, verification Secrets and Events. A
 ClusterRole for all namespaces, or a Role in watchNamespace. Keep in step with
 manifests/rbac.yaml (test/integration/test_install.sh compares what each grants).
 */}}
 {{- define "membrane.namespacedRules" -}}
-# Its own kinds: watch them; patch/update the object itself only for metadata
-# (finalizers, removing the break-glass annotation governance.kfm.dev/rollback).
+# GovernedAPIRelease: watch it; patch/update the object itself only for metadata
+# (its finalizer, removing the break-glass annotations); write its status.
 - apiGroups: [governance.kfm.dev]
-  resources: [governedapireleases, policybundles, datasetpromotions]
+  resources: [governedapireleases]
   verbs: [get, list, watch, patch, update]
 - apiGroups: [governance.kfm.dev]
-  resources: [governedapireleases/status, policybundles/status, datasetpromotions/status]
+  resources: [governedapireleases/status]
   verbs: [get, patch, update]
-# ownerReferences with blockOwnerDeletion (probe Pod, published bundle ConfigMap).
+# ownerReferences with blockOwnerDeletion (the probe Pod owned by its release).
 - apiGroups: [governance.kfm.dev]
-  resources: [governedapireleases/finalizers, policybundles/finalizers, datasetpromotions/finalizers]
+  resources: [governedapireleases/finalizers]
   verbs: [update]
+# PolicyBundle: read only, for the release's bundle gate.
+- apiGroups: [governance.kfm.dev]
+  resources: [policybundles]
+  verbs: [get, list, watch]
 # The release target: read, and patch the container image and release annotations.
 - apiGroups: [apps]
   resources: [deployments]
@@ -62,14 +66,7 @@ manifests/rbac.yaml (test/integration/test_install.sh compares what each grants)
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
-# Published bundles and the published-dataset index.
 - apiGroups: [""]
-  resources: [configmaps]
-  verbs: [get, list, watch, create, update, patch]
-- apiGroups: [""]
-  resources: [events]
-  verbs: [create, patch]
-- apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
 {{- end -}}
