@@ -1,8 +1,8 @@
 /*
  * membrane's own API types as Kubernetes resources (governance.kfm.dev/v1alpha1).
  */
-#ifndef API_RESOURCES_H
-#define API_RESOURCES_H
+#ifndef MB_API_RESOURCES_H
+#define MB_API_RESOURCES_H
 
 #include "kube/client.h"
 

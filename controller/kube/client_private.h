@@ -3,8 +3,8 @@
  * (client.c), the Status parser and the watch stream share that are not part
  * of the public API (client.h, watch.h).
  */
-#ifndef KUBE_CLIENT_PRIVATE_H
-#define KUBE_CLIENT_PRIVATE_H
+#ifndef MB_KUBE_CLIENT_PRIVATE_H
+#define MB_KUBE_CLIENT_PRIVATE_H
 
 #include "kube/client.h"
 

@@ -27,8 +27,8 @@
  * final run. With observationSeconds 0 there is no window: the Verifying run
  * is the last.
  */
-#ifndef RELEASE_DECIDE_H
-#define RELEASE_DECIDE_H
+#ifndef MB_RELEASE_DECIDE_H
+#define MB_RELEASE_DECIDE_H
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
