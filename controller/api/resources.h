@@ -8,7 +8,6 @@
 
 #define API_GROUP "governance.kfm.dev"
 #define API_VERSION "v1alpha1"
-#define API_GROUP_VERSION API_GROUP "/" API_VERSION
 
 extern const kube_resource API_GOVERNEDAPIRELEASES, API_POLICYBUNDLES, API_DATASETPROMOTIONS;
 
