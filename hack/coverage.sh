@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Line coverage per module of controller/: builds with gcov instrumentation
-# (--coverage) in its own build directory, runs the unit tests (with
-# --integration also the integration tests, against the cluster $KUBECONFIG
-# names), and prints a table of the lines each module's tests ran, from lcov.
+# (--coverage, with atomic counters: the operator is threaded) in its own
+# build directory, runs the unit tests (with --integration also the
+# integration tests, against the cluster $KUBECONFIG names), and prints a
+# table of the lines each module's tests ran, from lcov.
 # Every file of the library counts, also those no test loads (lcov's initial
 # capture gives them zero), so a module no test touches reads 0%, not nothing.
 #
-#   hack/coverage.sh                   unit tests only
-#   hack/coverage.sh --integration     unit and integration tests (needs KUBECONFIG)
+#   hack/coverage.sh                        unit tests only
+#   hack/coverage.sh --integration          unit and integration tests (needs KUBECONFIG)
+#   hack/coverage.sh --integration REGEX    unit tests and the integration tests whose names match
 #
 # MEMBRANE_COVERAGE_DIR is the build directory (build-coverage), JOBS the
 # parallelism (2). The lcov tracefile is left at $dir/coverage.info, and
@@ -16,10 +18,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 integration=false
+only=""
 case "${1:-}" in
   "") ;;
-  --integration) integration=true ;;
-  *) echo "usage: hack/coverage.sh [--integration]" >&2; exit 2 ;;
+  --integration) integration=true; only=${2:-} ;;
+  *) echo "usage: hack/coverage.sh [--integration [REGEX]]" >&2; exit 2 ;;
 esac
 if $integration; then
   [ -n "${KUBECONFIG:-}" ] || {
@@ -33,16 +36,21 @@ dir=${MEMBRANE_COVERAGE_DIR:-build-coverage}
 jobs=${JOBS:-2}
 
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMEMBRANE_SANITIZE=OFF \
-  -DCMAKE_C_FLAGS="--coverage" -DCMAKE_EXE_LINKER_FLAGS="--coverage" >/dev/null
+  -DCMAKE_C_FLAGS="--coverage -fprofile-update=atomic" -DCMAKE_EXE_LINKER_FLAGS="--coverage" >/dev/null
 ninja -C "$dir" -j"$jobs" >/dev/null
 
 lcov --quiet --zerocounters --directory "$dir"
 lcov --quiet --capture --initial --directory "$dir" --output-file "$dir/base.info" 2>/dev/null
 labels=unit
-$integration && labels='unit|integration'
 status=0
-ctest --test-dir "$dir" -L "$labels" -j"$jobs" --output-on-failure >"$dir/coverage-ctest.log" 2>&1 || status=$?
-tail -n 3 "$dir/coverage-ctest.log" | sed '/^$/d'
+ctest --test-dir "$dir" -L unit -j"$jobs" --output-on-failure >"$dir/coverage-ctest.log" 2>&1 || status=$?
+if $integration; then
+  labels='unit and integration'
+  # one at a time: they share the cluster
+  ctest --test-dir "$dir" -L integration ${only:+-R "$only"} --output-on-failure >>"$dir/coverage-ctest.log" 2>&1 ||
+    status=$?
+fi
+grep -E 'tests passed|tests failed' "$dir/coverage-ctest.log" || tail -n 5 "$dir/coverage-ctest.log"
 lcov --quiet --capture --directory "$dir" --output-file "$dir/tests.info" 2>/dev/null
 lcov --quiet --add-tracefile "$dir/base.info" --add-tracefile "$dir/tests.info" --output-file "$dir/all.info"
 lcov --quiet --extract "$dir/all.info" "$PWD/controller/*" --output-file "$dir/coverage.info"
