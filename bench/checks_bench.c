@@ -9,6 +9,7 @@
  *
  *   bench_checks [path/to/governed-api-double] [runs]
  */
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -28,13 +29,6 @@
 extern char **environ;
 
 #define DIGEST "sha256:1111111111111111111111111111111111111111111111111111111111111111"
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static int cmp(const void *a, const void *b)
 {
@@ -97,12 +91,12 @@ int main(int argc, char **argv)
     int rc = 0;
     for (int i = -5; i < runs && rc == 0; i++) {
         cJSON *res = NULL;
-        double t0 = now_ms();
+        int64_t t0 = mb_monotonic_ns();
         if (contract_checks_run(&res, &in) < 0) {
             fprintf(stderr, "bench: %s\n", mb_error_last());
             rc = 1;
         }
-        double dt = now_ms() - t0;
+        double dt = mb_elapsed_ms(t0);
         const cJSON *r;
         cJSON_ArrayForEach(r, res) {
             if (!json_bool(false, r, "passed", NULL)) {

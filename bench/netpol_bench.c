@@ -8,6 +8,7 @@
  * port). It prints figures and asserts nothing. Built as bench_netpol; run
  * by hack/bench.sh.
  */
+#include "util/clock.h"
 #include "util/error.h"
 #include "verify/netpol.h"
 
@@ -22,13 +23,6 @@
 #define N_APPS 10
 
 static const char *const apps[N_APPS] = {"ui", "api", "db", "cache", "worker", "queue", "search", "auth", "batch", "proxy"};
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static cJSON *parse(const char *text)
 {
@@ -137,10 +131,11 @@ int main(void)
     netpol_world *w = NULL;
     netpol_result r;
     int n_pods = cJSON_GetArraySize(pods), allowed = 0, errors = 0;
-    double t0, t_world, t_check, t_pairs;
+    int64_t t0;
+    double t_world, t_check, t_pairs;
     const int rounds = 5;
 
-    t0 = now_ms();
+    t0 = mb_monotonic_ns();
     for (int i = 0; i < rounds; i++) {
         netpol_world_free(w);
         w = NULL;
@@ -149,9 +144,9 @@ int main(void)
             return 1;
         }
     }
-    t_world = (now_ms() - t0) / rounds;
+    t_world = mb_elapsed_ms(t0) / rounds;
 
-    t0 = now_ms();
+    t0 = mb_monotonic_ns();
     for (int i = 0; i < rounds; i++) {
         if (i)
             netpol_result_dispose(&r);
@@ -160,13 +155,13 @@ int main(void)
             return 1;
         }
     }
-    t_check = (now_ms() - t0) / rounds;
+    t_check = mb_elapsed_ms(t0) / rounds;
 
     /* every pod to every pod, one port: the all-pairs verdict */
     const cJSON **arr = malloc((size_t)n_pods * sizeof(*arr));
     for (int i = 0; i < n_pods; i++)
         arr[i] = cJSON_GetArrayItem(pods, i);
-    t0 = now_ms();
+    t0 = mb_monotonic_ns();
     for (int s = 0; s < n_pods; s++) {
         for (int d = 0; d < n_pods; d++) {
             bool ok = false;
@@ -176,7 +171,7 @@ int main(void)
                 allowed += ok;
         }
     }
-    t_pairs = now_ms() - t0;
+    t_pairs = mb_elapsed_ms(t0);
     long pairs = (long)n_pods * n_pods;
 
     printf("cluster: %d namespaces, %d pods, %d NetworkPolicies\n", N_NS, n_pods, cJSON_GetArraySize(pols));

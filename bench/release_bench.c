@@ -18,6 +18,7 @@
 #include "kube/client.h"
 #include "kube/config.h"
 #include "kube/watch.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
 
@@ -46,13 +47,6 @@ typedef struct watcher {
     const char *ns, *name;
     pthread_t thread;
 } watcher;
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* the Deployment's container image carries the wanted digest */
 static bool image_matches(watcher *w, const cJSON *obj)
@@ -180,7 +174,7 @@ int main(int argc, char **argv)
         rel.matched = false;
         pthread_mutex_unlock(&rel.lock);
         snprintf(patch, sizeof(patch), "{\"spec\":{\"image\":{\"digest\":\"sha256:%s\"}}}", hex);
-        double t0 = now_ms();
+        int64_t t0 = mb_monotonic_ns();
         if (kube_patch(&after, client, &API_GOVERNEDAPIRELEASES, argv[1], argv[2], NULL, KUBE_PATCH_MERGE, patch) < 0) {
             fprintf(stderr, "release_bench: %s\n", mb_error_last());
             break;
@@ -193,7 +187,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "release_bench: change %d (%s) not seen through the watch within 10 s\n", i, dep.want);
             continue;
         }
-        lat[done++] = now_ms() - t0;
+        lat[done++] = mb_elapsed_ms(t0);
         if (!wait_matched(&rel))
             fprintf(stderr, "release_bench: change %d did not reach Succeeded within 10 s\n", i);
         /* a change from Git meets an operator at rest, not one still sending the last change's Events */

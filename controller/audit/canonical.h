@@ -18,8 +18,8 @@
  * objects with two members of the same name, NaN and infinities, and cJSON
  * raw items.
  */
-#ifndef AUDIT_CANONICAL_H
-#define AUDIT_CANONICAL_H
+#ifndef MB_AUDIT_CANONICAL_H
+#define MB_AUDIT_CANONICAL_H
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>

@@ -26,8 +26,8 @@
  * them), and not a member named "object" (reserved for the identity). Sealing
  * is not idempotent: append a receipt once per terminal outcome.
  */
-#ifndef AUDIT_RECEIPT_H
-#define AUDIT_RECEIPT_H
+#ifndef MB_AUDIT_RECEIPT_H
+#define MB_AUDIT_RECEIPT_H
 
 #include "audit/canonical.h"
 

@@ -25,8 +25,8 @@
  * An object with no receipts yet is not a break: it is reported as a note and
  * verification succeeds.
  */
-#ifndef AUDIT_VERIFY_H
-#define AUDIT_VERIFY_H
+#ifndef MB_AUDIT_VERIFY_H
+#define MB_AUDIT_VERIFY_H
 
 #include <cjson/cJSON.h>
 #include <stddef.h>

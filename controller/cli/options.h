@@ -3,8 +3,8 @@
  * `receipt verify -f FILE` and `version`. Parsing is pure: a bad flag or value
  * returns MB_EINVAL with a message that names the flag (main exits 2).
  */
-#ifndef CLI_OPTIONS_H
-#define CLI_OPTIONS_H
+#ifndef MB_CLI_OPTIONS_H
+#define MB_CLI_OPTIONS_H
 
 #include "util/log.h"
 

@@ -19,8 +19,8 @@
  * connection goes to the configured server and the Host header stays its.
  * All functions are safe to call from many threads on one client.
  */
-#ifndef KUBE_CLIENT_H
-#define KUBE_CLIENT_H
+#ifndef MB_KUBE_CLIENT_H
+#define MB_KUBE_CLIENT_H
 
 #include "kube/config.h"
 

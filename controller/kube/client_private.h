@@ -1,9 +1,10 @@
 /*
- * Private to controller/kube: the pieces the client, the Status parser and the
- * watch stream share that are not part of the public API (client.h, watch.h).
+ * Private to controller/kube: the pieces the transport (http.c), the verbs
+ * (client.c), the Status parser and the watch stream share that are not part
+ * of the public API (client.h, watch.h).
  */
-#ifndef KUBE_CLIENT_PRIVATE_H
-#define KUBE_CLIENT_PRIVATE_H
+#ifndef MB_KUBE_CLIENT_PRIVATE_H
+#define MB_KUBE_CLIENT_PRIVATE_H
 
 #include "kube/client.h"
 
@@ -19,6 +20,9 @@ int kube_status_record(long http_code, const char *body, size_t len, long retry_
 
 /* The same for a Status object already parsed (a watch ERROR event's object); its code field is the code. */
 int kube_status_record_object(const cJSON *status);
+
+/* Appends a, b and c (each may be NULL) to *s (reallocated; NULL starts a string); 0 or MB_ENOMEM. */
+int kube_str_append(char **s, const char *a, const char *b, const char *c);
 
 /* Appends "?key=value" or "&key=value", value URL-escaped, to *path (reallocated); 0 or MB_ENOMEM. */
 int kube_query_add(char **path, const char *key, const char *value);

@@ -10,8 +10,8 @@
  * and client certificate of each request. Everything else in the struct is
  * this module's business.
  */
-#ifndef KUBE_CONFIG_H
-#define KUBE_CONFIG_H
+#ifndef MB_KUBE_CONFIG_H
+#define MB_KUBE_CONFIG_H
 
 #include <pthread.h>
 #include <stdbool.h>

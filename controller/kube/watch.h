@@ -4,8 +4,8 @@
  * Resuming from the last resourceVersion and relisting on 410 are the
  * informer's loop (runtime/informer.h) built on these.
  */
-#ifndef KUBE_WATCH_H
-#define KUBE_WATCH_H
+#ifndef MB_KUBE_WATCH_H
+#define MB_KUBE_WATCH_H
 
 #include "kube/client.h"
 

@@ -13,6 +13,7 @@
 #include "runtime/controller.h"
 #include "runtime/informer.h"
 #include "runtime/metrics.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -145,13 +146,6 @@ static void enqueue_by_index(release_controller *rc, const char *index, const ch
     informer_objs_free(l);
 }
 
-static double monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* Forget when key's spec change was seen; returns how long ago that was if it was generation, else -1. */
 static double spec_seen_take(release_controller *rc, const char *key, long long generation)
 {
@@ -161,7 +155,7 @@ static double spec_seen_take(release_controller *rc, const char *key, long long 
     HASH_FIND_STR(rc->seen, key, e);
     if (e) {
         if (e->generation == generation || generation < 0)
-            ago = monotonic_ms() - e->at_ms;
+            ago = mb_monotonic_ns() / 1e6 - e->at_ms;
         HASH_DEL(rc->seen, e);
         free(e);
     }
@@ -177,7 +171,7 @@ static void spec_seen_record(release_controller *rc, const char *key, long long 
     if (!e)
         return; /* only a measurement is lost */
     e->generation = generation;
-    e->at_ms = monotonic_ms();
+    e->at_ms = mb_monotonic_ns() / 1e6;
     memcpy(e->key, key, len);
     pthread_mutex_lock(&rc->seen_mu);
     HASH_ADD_STR(rc->seen, key, e);
@@ -762,7 +756,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     for (int pass = 0; pass < MAX_PASSES; pass++) {
         obs.release = cur;
         obs.now = time(NULL);
-        double decided = monotonic_ms();
+        double decided = mb_monotonic_ns() / 1e6;
         cJSON *patched = NULL;
         stale_view stale = STALE_NONE;
         if ((err = release_decide(&plan, &obs)) < 0)
@@ -780,7 +774,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         }
         if (patched && trigger_ms > 0) {
             mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = json_str(cur, "metadata", "name", NULL)};
-            MB_LOG(MB_LOG_INFO, &lf, "rollback patch sent %.1f ms after the trigger was detected", monotonic_ms() - trigger_ms);
+            MB_LOG(MB_LOG_INFO, &lf, "rollback patch sent %.1f ms after the trigger was detected", mb_monotonic_ns() / 1e6 - trigger_ms);
             trigger_ms = 0;
         } else if (patched) {
             double ago = spec_seen_take(rc, key, json_int(-1, cur, "metadata", "generation", NULL));

@@ -3,8 +3,8 @@
  * Deployments, Pods and PolicyBundles come through informers, with indexes
  * so that a pod's change requeues only the release of its Deployment.
  */
-#ifndef RELEASE_CONTROLLER_H
-#define RELEASE_CONTROLLER_H
+#ifndef MB_RELEASE_CONTROLLER_H
+#define MB_RELEASE_CONTROLLER_H
 
 #include "kube/client.h"
 #include "runtime/events.h"

@@ -27,8 +27,8 @@
  * final run. With observationSeconds 0 there is no window: the Verifying run
  * is the last.
  */
-#ifndef RELEASE_DECIDE_H
-#define RELEASE_DECIDE_H
+#ifndef MB_RELEASE_DECIDE_H
+#define MB_RELEASE_DECIDE_H
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -48,7 +48,6 @@
 #define RELEASE_ROLLBACK_APPROVER_ANNOTATION "governance.kfm.dev/rollback-approver"
 #define RELEASE_ROLLBACK_REASON_MAX 1024   /* bytes kept of the reason (the CRD's maxLength) */
 #define RELEASE_ROLLBACK_APPROVER_MAX 256  /* bytes kept of the approver (the CRD's maxLength) */
-#define RELEASE_HISTORY_MAX 20
 
 /* The outcome of a check run against the version the Deployment now runs. */
 typedef struct {

@@ -11,8 +11,8 @@
  * absent and False alike). Ready is always present once a helper has run:
  * Unknown while reconciling, False when stalled, True when ready.
  */
-#ifndef MB_CONDITIONS_H
-#define MB_CONDITIONS_H
+#ifndef MB_RUNTIME_CONDITIONS_H
+#define MB_RUNTIME_CONDITIONS_H
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>

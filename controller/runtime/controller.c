@@ -5,6 +5,7 @@
  */
 #include "runtime/controller.h"
 #include "runtime/metrics.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -32,13 +33,6 @@ static void depth_collect(void *ctx, metrics_registry *r)
     controller *c = ctx;
     (void)r;
     metrics_workqueue_depth_set(c->kind, (double)workqueue_len(c->queue));
-}
-
-static double mono_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int controller_new(controller **out, const controller_opts *opts)
@@ -81,14 +75,14 @@ static void process(controller *c, const char *key)
     }
 
     mb_error_clear();
-    double start = mono_seconds();
+    int64_t start = mb_monotonic_ns();
     err = c->opts.reconcile(&res, c->opts.ctx, key);
     metrics_reconcile_observe(c->kind,
                               err == MB_ECONFLICT ? METRICS_RESULT_CONFLICT
                               : err < 0           ? METRICS_RESULT_ERROR
                               : res.requeue_ms > 0 ? METRICS_RESULT_REQUEUE_AFTER
                                                    : METRICS_RESULT_SUCCESS,
-                              mono_seconds() - start);
+                              mb_elapsed_ms(start) / 1e3);
     if (err == MB_ECONFLICT) {
         /*
          * Acted on a stale view. The watch event that makes the cache current

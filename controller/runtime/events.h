@@ -8,8 +8,8 @@
  * and never fails its caller (problems are logged as warnings; when the queue
  * is full the event is dropped). Thread-safe.
  */
-#ifndef RUNTIME_EVENTS_H
-#define RUNTIME_EVENTS_H
+#ifndef MB_RUNTIME_EVENTS_H
+#define MB_RUNTIME_EVENTS_H
 
 #include "kube/client.h"
 

@@ -8,8 +8,8 @@
  * synced); both are 503 with a one-line reason otherwise. When both
  * addresses are the same, one listener serves all three paths.
  */
-#ifndef MB_HTTPSERVER_H
-#define MB_HTTPSERVER_H
+#ifndef MB_RUNTIME_HTTPSERVER_H
+#define MB_RUNTIME_HTTPSERVER_H
 
 #include "runtime/metrics.h"
 

@@ -8,6 +8,7 @@
 #include "runtime/informer.h"
 
 #include "kube/watch.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -92,13 +93,6 @@ long informer_backoff_ms(long base_ms, long max_ms, unsigned attempt, double rnd
 static double random_unit(informer *inf)
 {
     return (double)rand_r(&inf->seed) / ((double)RAND_MAX + 1.0);
-}
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Sleeps ms or until stopped. */
@@ -238,7 +232,7 @@ static int on_watch_event(void *ctx, kube_watch_type type, cJSON *obj)
     mb_log_fields f = log_fields(inf);
 
     inf->watch_events++;
-    atomic_store(&inf->beat_ms, now_ms());
+    atomic_store(&inf->beat_ms, mb_monotonic_ms());
     switch (type) {
     case KUBE_WATCH_BOOKMARK:
         cJSON_Delete(obj);
@@ -310,7 +304,7 @@ static void *run(void *arg)
     while (!atomic_load(&inf->stop)) {
         int err;
         long started;
-        atomic_store(&inf->beat_ms, now_ms());
+        atomic_store(&inf->beat_ms, mb_monotonic_ms());
         if (need_list) {
             err = list_into_cache(inf);
             if (atomic_load(&inf->stop))
@@ -327,7 +321,7 @@ static void *run(void *arg)
             failures = 0;
         }
 
-        started = now_ms();
+        started = mb_monotonic_ms();
         err = watch_into_cache(inf);
         if (atomic_load(&inf->stop))
             break;
@@ -342,7 +336,7 @@ static void *run(void *arg)
         }
         if (inf->need_relist) {
             need_list = true;
-        } else if (err == 0 && (inf->watch_events > 0 || now_ms() - started >= HEALTHY_WATCH_MS)) {
+        } else if (err == 0 && (inf->watch_events > 0 || mb_monotonic_ms() - started >= HEALTHY_WATCH_MS)) {
             /* The server ended the stream: resume from the newest resourceVersion. */
             MB_LOG(MB_LOG_DEBUG, &f, "the %s watch ended; watching again", inf->resource->resource);
             failures = 0;
@@ -469,7 +463,7 @@ int informer_start(informer *inf)
     } else {
         inf->started = true;
         inf->running = true;
-        atomic_store(&inf->beat_ms, now_ms());
+        atomic_store(&inf->beat_ms, mb_monotonic_ms());
     }
     pthread_mutex_unlock(&inf->mu);
     return err;
@@ -503,7 +497,7 @@ bool informer_alive(informer *inf, char *reason, size_t size)
 {
     bool running;
     long timeout_s = inf->watch_timeout_s > 0 ? inf->watch_timeout_s : 2 * MIN_WATCH_TIMEOUT_S;
-    long quiet = now_ms() - (long)atomic_load(&inf->beat_ms);
+    long quiet = mb_monotonic_ms() - (long)atomic_load(&inf->beat_ms);
     pthread_mutex_lock(&inf->mu);
     running = inf->running;
     pthread_mutex_unlock(&inf->mu);

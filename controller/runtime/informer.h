@@ -12,8 +12,8 @@
  * an object from the store (cJSON_Duplicate() it first), and drop each
  * reference with informer_obj_free().
  */
-#ifndef RUNTIME_INFORMER_H
-#define RUNTIME_INFORMER_H
+#ifndef MB_RUNTIME_INFORMER_H
+#define MB_RUNTIME_INFORMER_H
 
 #include "kube/client.h"
 #include "runtime/store.h"

@@ -9,6 +9,7 @@
  */
 #include "runtime/leader.h"
 #include "runtime/metrics.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -120,13 +121,6 @@ struct leader_elector {
     uint64_t rnd;
 };
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Now as a metav1.MicroTime: "2026-11-24T05:38:52.238000Z". */
 static void micro_time(char out[LEADER_TIME_MAX])
 {
@@ -227,7 +221,7 @@ static void observe_written(leader_elector *le, const leader_record *rec, int64_
 static bool try_acquire_or_renew(leader_elector *le)
 {
     char now_time[LEADER_TIME_MAX], before[LEADER_IDENTITY_MAX];
-    int64_t now_ms = mono_ms();
+    int64_t now_ms = mb_monotonic_ms();
     leader_record rec, current;
     cJSON *obj = NULL;
     int err;
@@ -288,7 +282,7 @@ static void *elector_main(void *arg)
             pthread_mutex_unlock(&le->mu);
             break;
         }
-        int64_t now = mono_ms();
+        int64_t now = mb_monotonic_ms();
         if (ok) {
             le->renewed_ms = now;
             if (!le->leading) {
@@ -308,7 +302,7 @@ static void *elector_main(void *arg)
         }
         pthread_mutex_lock(&le->mu);
         int64_t until = now + wait;
-        while (!le->stop && !le->lost && mono_ms() < until)
+        while (!le->stop && !le->lost && mb_monotonic_ms() < until)
             wait_until(le, until);
         bool done = le->stop || le->lost;
         pthread_mutex_unlock(&le->mu);
@@ -330,7 +324,7 @@ static void *watchdog_main(void *arg)
             continue;
         }
         int64_t deadline = le->renewed_ms + le->renew_ms;
-        if (mono_ms() < deadline) {
+        if (mb_monotonic_ms() < deadline) {
             wait_until(le, deadline);
             continue;
         }
@@ -415,7 +409,7 @@ int leader_elector_new(leader_elector **out, const leader_elector_opts *opts)
     } else if ((err = identity_default(&le->identity)) < 0) {
         goto done;
     }
-    le->rnd = (uint64_t)mono_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)le;
+    le->rnd = (uint64_t)mb_monotonic_ms() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)le;
     if (le->rnd == 0)
         le->rnd = 1;
     *out = le;
@@ -469,7 +463,7 @@ static void release(leader_elector *le)
                  mb_error_last());
         return;
     }
-    observe_written(le, &rec, mono_ms());
+    observe_written(le, &rec, mb_monotonic_ms());
     log_info("released Lease %s/%s", le->ns, le->name);
 }
 

@@ -22,8 +22,8 @@
  *
  * The decision itself, leader_decide(), is pure and unit-tested.
  */
-#ifndef MB_LEADER_H
-#define MB_LEADER_H
+#ifndef MB_RUNTIME_LEADER_H
+#define MB_RUNTIME_LEADER_H
 
 #include "kube/client.h"
 

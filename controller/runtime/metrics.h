@@ -15,8 +15,8 @@
  * Nothing here fails its caller: the counting functions drop a sample only
  * when memory for a new label set cannot be had.
  */
-#ifndef MB_METRICS_H
-#define MB_METRICS_H
+#ifndef MB_RUNTIME_METRICS_H
+#define MB_RUNTIME_METRICS_H
 
 #include "runtime/informer.h"
 

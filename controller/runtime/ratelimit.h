@@ -7,8 +7,8 @@
  * (any monotonic nanosecond count), so a test can replay an exact sequence.
  * Not thread-safe; the workqueue calls it under its own lock.
  */
-#ifndef MB_RATELIMIT_H
-#define MB_RATELIMIT_H
+#ifndef MB_RUNTIME_RATELIMIT_H
+#define MB_RUNTIME_RATELIMIT_H
 
 #include <stdint.h>
 

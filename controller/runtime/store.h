@@ -12,8 +12,8 @@
  * reference costs one atomic increment. NEVER modify an object from the store;
  * cJSON_Duplicate() it first. Drop each reference with informer_obj_free().
  */
-#ifndef RUNTIME_STORE_H
-#define RUNTIME_STORE_H
+#ifndef MB_RUNTIME_STORE_H
+#define MB_RUNTIME_STORE_H
 
 #include <cjson/cJSON.h>
 #include <stddef.h>

@@ -9,6 +9,7 @@
  * One mutex guards everything; every operation is O(1) or O(log n).
  */
 #include "runtime/workqueue.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -54,13 +55,6 @@ struct workqueue {
 
     ratelimit *rl;
 };
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
-}
 
 static struct timespec to_timespec(int64_t ns)
 {
@@ -273,7 +267,7 @@ static void *timer_main(void *arg)
 
     pthread_mutex_lock(&wq->mu);
     while (!wq->shutting_down) {
-        int64_t now = now_ns();
+        int64_t now = mb_monotonic_ns();
         while (wq->heap_len > 0 && wq->heap[0]->ready_at <= now) {
             wq_item *it = heap_pop(wq);
             item_mark_dirty(wq, it);
@@ -428,7 +422,7 @@ int workqueue_add_after(workqueue *wq, const char *key, int64_t delay_ms)
     if (delay_ms <= 0)
         err = add_locked(wq, key);
     else
-        err = add_at_locked(wq, key, deadline_after(now_ns(), ms_to_ns(delay_ms)));
+        err = add_at_locked(wq, key, deadline_after(mb_monotonic_ns(), ms_to_ns(delay_ms)));
 
 done:
     pthread_mutex_unlock(&wq->mu);
@@ -445,7 +439,7 @@ int workqueue_add_rate_limited(workqueue *wq, const char *key)
     pthread_mutex_lock(&wq->mu);
     if (wq->shutting_down)
         goto done;
-    now = now_ns();
+    now = mb_monotonic_ns();
     if ((err = ratelimit_when(&delay, wq->rl, key, now)) < 0)
         goto done;
     if (delay <= 0)
@@ -547,7 +541,7 @@ int workqueue_shutdown_drain(workqueue *wq, int64_t timeout_ms)
     pthread_mutex_lock(&wq->mu);
     shutdown_locked(wq);
     if (timeout_ms >= 0)
-        ts = to_timespec(deadline_after(now_ns(), ms_to_ns(timeout_ms)));
+        ts = to_timespec(deadline_after(mb_monotonic_ns(), ms_to_ns(timeout_ms)));
     while (wq->in_flight > 0) {
         if (timeout_ms < 0) {
             pthread_cond_wait(&wq->idle_cond, &wq->mu);

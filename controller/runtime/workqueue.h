@@ -16,8 +16,8 @@
  * must stop acting instead of working through a backlog. The draining form
  * also waits until every key already handed out has been marked done.
  */
-#ifndef MB_WORKQUEUE_H
-#define MB_WORKQUEUE_H
+#ifndef MB_RUNTIME_WORKQUEUE_H
+#define MB_RUNTIME_WORKQUEUE_H
 
 #include "runtime/ratelimit.h"
 

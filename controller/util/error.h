@@ -4,8 +4,8 @@
  * last-error message (read with mb_error_last()). HTTP statuses are data and
  * travel in responses, never as return codes.
  */
-#ifndef MB_ERROR_H
-#define MB_ERROR_H
+#ifndef MB_UTIL_ERROR_H
+#define MB_UTIL_ERROR_H
 
 typedef enum {
     MB_OK = 0,

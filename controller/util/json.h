@@ -2,8 +2,8 @@
  * Small read helpers over cJSON trees: walk a path of object keys and read a
  * typed leaf. All returned pointers are borrowed from the tree.
  */
-#ifndef MB_JSON_H
-#define MB_JSON_H
+#ifndef MB_UTIL_JSON_H
+#define MB_UTIL_JSON_H
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>

@@ -4,8 +4,8 @@
  * MB_LOG macro checks the level before evaluating its arguments. Never pass a
  * secret to a log call.
  */
-#ifndef MB_LOG_H
-#define MB_LOG_H
+#ifndef MB_UTIL_LOG_H
+#define MB_UTIL_LOG_H
 
 #include <stdio.h>
 

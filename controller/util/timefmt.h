@@ -5,8 +5,8 @@
  * (a "Z" or a numeric offset, optional fractional seconds, which are dropped).
  * Also the deadline for a timed wait: now on a clock, plus some milliseconds.
  */
-#ifndef MB_TIMEFMT_H
-#define MB_TIMEFMT_H
+#ifndef MB_UTIL_TIMEFMT_H
+#define MB_UTIL_TIMEFMT_H
 
 #include <stddef.h>
 #include <time.h>

@@ -12,8 +12,8 @@
  * errors. Numbers are doubles: integers beyond 2^53 lose precision. Errors name
  * the source and the 1-based line and column.
  */
-#ifndef MB_YAML_H
-#define MB_YAML_H
+#ifndef MB_UTIL_YAML_H
+#define MB_UTIL_YAML_H
 
 #include <cjson/cJSON.h>
 #include <stddef.h>

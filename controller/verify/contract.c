@@ -7,15 +7,16 @@
  * GovernedAPIRelease and its Secret.
  */
 #include "verify/contract.h"
+#include "util/base64.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "util/secret.h"
 #include "util/timefmt.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -169,14 +170,6 @@ static bool has_control(const char *s)
     return false;
 }
 
-static void wipe_free(char *s)
-{
-    if (s) {
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-    }
-}
-
 static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static char *str_printf(const char *fmt, ...)
@@ -318,7 +311,7 @@ static int header_add(call *c, const char *fmt, ...)
     if (n < 0)
         return mb_error_set(MB_ENOMEM, "out of memory");
     struct curl_slist *l = curl_slist_append(c->headers, h);
-    wipe_free(h);
+    mb_secret_free(h);
     if (!l)
         return mb_error_set(MB_ENOMEM, "out of memory");
     c->headers = l;
@@ -1126,38 +1119,6 @@ int contract_base_url(char **out, const cJSON *release)
     return 0;
 }
 
-/* Decodes standard base64 into *out (NUL-terminated, caller wipes and frees). */
-static int base64_decode(char **out, size_t *out_len, const char *in)
-{
-    int err = 0, n1 = 0, n2 = 0;
-    size_t len = strlen(in);
-    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
-    unsigned char *buf = malloc(len / 4 * 3 + 4);
-
-    *out = NULL;
-    if (!ctx || !buf) {
-        err = mb_error_set(MB_ENOMEM, "out of memory");
-        goto done;
-    }
-    EVP_DecodeInit(ctx);
-    if (len > (size_t)INT32_MAX || EVP_DecodeUpdate(ctx, buf, &n1, (const unsigned char *)in, (int)len) < 0 ||
-        EVP_DecodeFinal(ctx, buf + n1, &n2) < 0) {
-        err = MB_EINVAL;
-        goto done;
-    }
-    buf[n1 + n2] = '\0';
-    *out = (char *)buf;
-    *out_len = (size_t)(n1 + n2);
-    buf = NULL;
-done:
-    if (buf) {
-        OPENSSL_cleanse(buf, len / 4 * 3 + 4);
-        free(buf);
-    }
-    EVP_ENCODE_CTX_free(ctx);
-    return err;
-}
-
 int contract_token_read(char **out, kube_client *c, const cJSON *release)
 {
     int err = 0;
@@ -1189,7 +1150,7 @@ int contract_token_read(char **out, kube_client *c, const cJSON *release)
                            "spec.verification.authSecretRef", ns, name, key);
         goto done;
     }
-    if ((err = base64_decode(&token, &len, value->valuestring)) < 0) {
+    if ((err = mb_base64_decode(&token, &len, value->valuestring)) < 0) {
         if (err == MB_EINVAL)
             err = mb_error_set(MB_EINVAL, "Secret %s/%s key \"%s\" is not valid base64", ns, name, key);
         goto done;
@@ -1226,5 +1187,5 @@ done:
 
 void contract_token_free(char *token)
 {
-    wipe_free(token);
+    mb_secret_free(token);
 }

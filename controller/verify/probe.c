@@ -8,6 +8,7 @@
  * selector matches, not from a sample of them.
  */
 #include "verify/probe.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "verify/labels.h"
@@ -766,13 +767,6 @@ done:
 
 /* ---- running it ------------------------------------------------------------------- */
 
-static long long ms_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (t1.tv_sec - t0->tv_sec) * 1000LL + (t1.tv_nsec - t0->tv_nsec) / 1000000LL;
-}
-
 /* Deletes probe pods this release left, in any namespace (an earlier run that never finished). */
 static void sweep(kube_client *c, const char *owner_label)
 {
@@ -878,12 +872,12 @@ done:
 /* Polls the running pods until each has ended or cannot run, or the deadline passes. */
 static int pods_wait(kube_client *client, probe_plan *plan, const char *owner_label)
 {
-    struct timespec t0;
+    int64_t t0 = 0;
     long long deadline_ms = (plan->timeout_seconds + 5) * 1000LL;
     char sel[400];
     int err = 0;
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = mb_monotonic_ns();
     snprintf(sel, sizeof(sel), "%s=%s", PROBE_LABEL, owner_label);
     for (;;) {
         cJSON *list = NULL;
@@ -917,7 +911,7 @@ static int pods_wait(kube_client *client, probe_plan *plan, const char *owner_la
         cJSON_Delete(list);
         if (!running)
             return 0;
-        if (ms_since(&t0) > deadline_ms) {
+        if (mb_elapsed_ms(t0) > (double)deadline_ms) {
             for (size_t i = 0; i < plan->n_pods; i++)
                 if (plan->pods[i].state == PROBE_POD_RUNNING)
                     plan->pods[i].state = PROBE_POD_TIMEOUT;
@@ -935,11 +929,11 @@ int probe_membrane_check(cJSON **out, kube_client *client, const cJSON *release,
     probe_plan *plan = NULL;
     char *msg = NULL, owner_label[300];
     bool passed = false;
-    struct timespec t0;
+    int64_t t0 = 0;
     int err = 0;
 
     *out = NULL;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = mb_monotonic_ns();
     /* the probe label's value: the release's uid (a label value holds at most 63 characters) */
     snprintf(owner_label, sizeof(owner_label), "%s", uid && *uid ? uid : rname ? rname : "");
     sweep(client, owner_label);
@@ -963,7 +957,7 @@ result:
     r = cJSON_CreateObject();
     if (!r || !msg || !cJSON_AddStringToObject(r, "name", "membrane-probe") ||
         !cJSON_AddBoolToObject(r, "passed", passed) ||
-        !cJSON_AddNumberToObject(r, "latencyMs", (double)ms_since(&t0)) ||
+        !cJSON_AddNumberToObject(r, "latencyMs", (double)(long long)mb_elapsed_ms(t0)) ||
         !cJSON_AddStringToObject(r, "message", msg) ||
         (!passed && !cJSON_AddStringToObject(r, "trigger", "MembraneBreach"))) {
         err = mb_error_set(MB_ENOMEM, "out of memory");

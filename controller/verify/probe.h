@@ -18,8 +18,8 @@
  * deleted when the check ends; pods left by an earlier run (an operator that
  * died mid-probe) are deleted, in every namespace, before new ones are made.
  */
-#ifndef VERIFY_PROBE_H
-#define VERIFY_PROBE_H
+#ifndef MB_VERIFY_PROBE_H
+#define MB_VERIFY_PROBE_H
 
 #include "kube/client.h"
 

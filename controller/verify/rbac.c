@@ -14,6 +14,7 @@
  * thread is one of them); every review must be made and must deny.
  */
 #include "verify/rbac.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
 
@@ -299,7 +300,7 @@ int rbac_membrane_check(cJSON **out, kube_client *client, const char *ns, const 
     const char **names = NULL;
     size_t n_names = 0;
     char msg[1024] = "", user[600], group[600];
-    struct timespec t0, t1;
+    int64_t t0 = 0;
     rbac_pool pool = {.client = client, .user = user, .group = group};
     bool passed = false;
     int err = 0;
@@ -307,7 +308,7 @@ int rbac_membrane_check(cJSON **out, kube_client *client, const char *ns, const 
     *out = NULL;
     if (!r)
         return mb_error_set(MB_ENOMEM, "out of memory");
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    t0 = mb_monotonic_ns();
     snprintf(user, sizeof(user), "system:serviceaccount:%s:%s", ns, sa);
     snprintf(group, sizeof(group), "system:serviceaccounts:%s", ns);
     if (kube_list(&list, client, &KUBE_NAMESPACES, NULL, NULL) < 0 ||
@@ -321,8 +322,7 @@ int rbac_membrane_check(cJSON **out, kube_client *client, const char *ns, const 
         rbac_pool_run(&pool);
         passed = rbac_verdict(msg, sizeof(msg), pool.reviews, pool.n, ns, sa, n_names);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    long long ms = (t1.tv_sec - t0.tv_sec) * 1000LL + (t1.tv_nsec - t0.tv_nsec) / 1000000LL;
+    long long ms = (long long)mb_elapsed_ms(t0);
     if (!cJSON_AddStringToObject(r, "name", "membrane-rbac") || !cJSON_AddBoolToObject(r, "passed", passed) ||
         !cJSON_AddNumberToObject(r, "latencyMs", (double)ms) || !cJSON_AddStringToObject(r, "message", msg) ||
         (!passed && !cJSON_AddStringToObject(r, "trigger", "MembraneBreach"))) {

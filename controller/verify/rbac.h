@@ -7,8 +7,8 @@
  * serviceaccounts, nor escalate or bind roles or clusterroles (API.md,
  * "Membrane checks").
  */
-#ifndef VERIFY_RBAC_H
-#define VERIFY_RBAC_H
+#ifndef MB_VERIFY_RBAC_H
+#define MB_VERIFY_RBAC_H
 
 #include "kube/client.h"
 

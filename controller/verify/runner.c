@@ -4,6 +4,7 @@
  * once per verification), evaluate, and append their results.
  */
 #include "verify/runner.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -71,11 +72,9 @@ static cJSON *result(const char *name, bool passed, long long ms, const char *tr
     return r;
 }
 
-static long long elapsed_ms(const struct timespec *t0)
+static long long elapsed_ms(int64_t t0)
 {
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (t1.tv_sec - t0->tv_sec) * 1000LL + (t1.tv_nsec - t0->tv_nsec) / 1000000LL;
+    return (long long)mb_elapsed_ms(t0);
 }
 
 /* Every contract check failed for one reason (the run could not be made as asked). */
@@ -143,16 +142,15 @@ static int run_networkpolicy(cJSON *results, kube_client *client, const cJSON *r
     cJSON *namespaces = NULL, *policies = NULL, *pods = NULL, *r = NULL;
     netpol_world *world = NULL;
     netpol_result res = {0};
-    struct timespec t0;
+    int64_t t0 = mb_monotonic_ns();
     char msg[CONTRACT_MESSAGE_MAX];
     int err = 0;
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     if ((err = kube_list(&namespaces, client, &KUBE_NAMESPACES, NULL, NULL)) < 0 ||
         (err = kube_list(&policies, client, &KUBE_NETWORKPOLICIES, NULL, NULL)) < 0 ||
         (err = kube_list(&pods, client, &KUBE_PODS, NULL, NULL)) < 0) {
         snprintf(msg, sizeof(msg), "the NetworkPolicies, Pods and Namespaces cannot be read, so the membrane cannot be shown intact: %s", mb_error_last());
-        r = result("membrane-networkpolicy", false, elapsed_ms(&t0), "MembraneBreach", msg);
+        r = result("membrane-networkpolicy", false, elapsed_ms(t0), "MembraneBreach", msg);
         err = 0;
         goto done;
     }
@@ -160,11 +158,11 @@ static int run_networkpolicy(cJSON *results, kube_client *client, const cJSON *r
         netpol_membrane_check(&res, world, json_get(release, "spec", "membrane", NULL),
                               json_str(release, "metadata", "namespace", NULL), cJSON_GetObjectItem(pods, "items")) < 0) {
         snprintf(msg, sizeof(msg), "the NetworkPolicies cannot be evaluated, so the membrane cannot be shown intact: %s", mb_error_last());
-        r = result("membrane-networkpolicy", false, elapsed_ms(&t0), "MembraneBreach", msg);
+        r = result("membrane-networkpolicy", false, elapsed_ms(t0), "MembraneBreach", msg);
         goto done;
     }
     snprintf(msg, sizeof(msg), "%s", res.message ? res.message : "");
-    r = result("membrane-networkpolicy", res.passed, elapsed_ms(&t0), "MembraneBreach", msg);
+    r = result("membrane-networkpolicy", res.passed, elapsed_ms(t0), "MembraneBreach", msg);
 done:
     netpol_result_dispose(&res);
     netpol_world_free(world);
@@ -187,10 +185,9 @@ static int run_rbac(cJSON *results, kube_client *client, const cJSON *release, c
     cJSON *deployment = NULL, *r = NULL;
     const char *name = json_str(release, "spec", "target", "deployment", NULL);
     char msg[CONTRACT_MESSAGE_MAX];
-    struct timespec t0;
+    int64_t t0 = mb_monotonic_ns();
     int err = 0;
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!sa || !*sa) {
         r = result("membrane-rbac", false, 0, "MembraneBreach",
                    "spec.membrane.apiServiceAccount is empty, so there is no ServiceAccount to review; name the one the "
@@ -198,9 +195,9 @@ static int run_rbac(cJSON *results, kube_client *client, const cJSON *release, c
     } else if (!name || kube_get(&deployment, client, &KUBE_DEPLOYMENTS, ns, name) < 0) {
         snprintf(msg, sizeof(msg), "Deployment %s/%s cannot be read, so which ServiceAccount the API runs as cannot be "
                  "seen: %s", ns ? ns : "", name ? name : "", name ? mb_error_last() : "spec.target.deployment is empty");
-        r = result("membrane-rbac", false, elapsed_ms(&t0), "MembraneBreach", msg);
+        r = result("membrane-rbac", false, elapsed_ms(t0), "MembraneBreach", msg);
     } else if (!rbac_identity_matches(msg, sizeof(msg), deployment, sa)) {
-        r = result("membrane-rbac", false, elapsed_ms(&t0), "MembraneBreach", msg);
+        r = result("membrane-rbac", false, elapsed_ms(t0), "MembraneBreach", msg);
     } else if ((err = rbac_membrane_check(&r, client, ns, sa)) < 0) {
         goto done;
     }

@@ -7,8 +7,8 @@
  * client's labels). The results are
  * one array shaped for status.verification.results.
  */
-#ifndef VERIFY_RUNNER_H
-#define VERIFY_RUNNER_H
+#ifndef MB_VERIFY_RUNNER_H
+#define MB_VERIFY_RUNNER_H
 
 #include "kube/client.h"
 

@@ -22,6 +22,7 @@
  */
 #include "double_routes.h"
 #include "kube/client.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
 
@@ -119,13 +120,6 @@ static void say(const char *fmt, ...)
     pthread_mutex_unlock(&log_lock);
 }
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* ---- the digest the Deployment runs, and its behaviour --------------------- */
 
 static bool digest_valid(const char *d)
@@ -201,10 +195,10 @@ static double_behaviour behaviour_now(char out[DIGEST_MAX])
         snprintf(out, DIGEST_MAX, "%s", g.fixed_digest);
     } else {
         pthread_mutex_lock(&g.digest_lock);
-        long t = now_ms();
+        long t = mb_monotonic_ms();
         if (!g.fetched_once || t - g.fetched_ms >= g.cache_ms) {
             digest_fetch();
-            g.fetched_ms = now_ms();
+            g.fetched_ms = mb_monotonic_ms();
             g.fetched_once = true;
         }
         snprintf(out, DIGEST_MAX, "%s", g.digest);
@@ -418,9 +412,9 @@ static bool respond(int fd, int status, const char *body, bool close)
 static bool pause_ms(long ms)
 {
     struct pollfd p = {.fd = g.stop_pipe[0], .events = POLLIN};
-    long until = now_ms() + ms;
+    long until = mb_monotonic_ms() + ms;
     for (;;) {
-        long left = until - now_ms();
+        long left = until - mb_monotonic_ms();
         if (left <= 0)
             return true;
         int rc = poll(&p, 1, (int)left);

@@ -10,6 +10,7 @@
 #include "runtime/metrics.h"
 
 #include "kube/config.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/json.h"
@@ -74,13 +75,11 @@ void itest_sleep_ms(long ms)
 
 bool itest_eventually(bool (*cond)(void *ctx), void *ctx, long timeout_ms)
 {
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    int64_t start = mb_monotonic_ns();
     for (;;) {
         if (cond(ctx))
             return true;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 > timeout_ms)
+        if (mb_elapsed_ms(start) > (double)timeout_ms)
             return cond(ctx);
         itest_sleep_ms(50);
     }

@@ -5,6 +5,7 @@
  * replay_free() end the thread at once.
  */
 #include "replay.h"
+#include "util/clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -68,13 +69,6 @@ struct replay {
     size_t nconns;
     int conn_ids;
 };
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static void sleep_ms(int ms)
 {
@@ -310,7 +304,7 @@ static replay_reply script_next(replay *r, const replay_request *q)
 static void mark_answered(replay *r, replay_request *q)
 {
     pthread_mutex_lock(&r->lock);
-    q->answered_ms = now_ms();
+    q->answered_ms = mb_monotonic_ms();
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -351,13 +345,13 @@ static bool conn_serve(replay *r, size_t i)
         c->continued = false;
         q->conn = c->id;
         memcpy(q->client_cn, c->client_cn, sizeof(q->client_cn));
-        q->received_ms = now_ms();
+        q->received_ms = mb_monotonic_ms();
         request_record(r, q);
 
         replay_reply rep = script_next(r, q);
         if (rep.delay_ms > 0) {
             c->waiting = true;
-            c->due_ms = now_ms() + rep.delay_ms;
+            c->due_ms = mb_monotonic_ms() + rep.delay_ms;
             c->pending = rep;
             c->pending_q = q;
             return true;
@@ -377,7 +371,7 @@ static bool conn_serve(replay *r, size_t i)
 static void conn_due(replay *r, size_t i)
 {
     conn *c = &r->conns[i];
-    if (!c->waiting || now_ms() < c->due_ms)
+    if (!c->waiting || mb_monotonic_ms() < c->due_ms)
         return;
     c->waiting = false;
     mark_answered(r, c->pending_q); /* before the client can see the answer */
@@ -469,7 +463,7 @@ static SSL_CTX *tls_context(const replay_opts *opts)
 static void *replay_main(void *arg)
 {
     replay *r = arg;
-    long listen_at = now_ms() + r->listen_after_ms;
+    long listen_at = mb_monotonic_ms() + r->listen_after_ms;
     bool listening = r->listen_after_ms <= 0;
     struct pollfd pfds[MAX_CONNS + 2];
 
@@ -483,12 +477,12 @@ static void *replay_main(void *arg)
             pfds[n++] = (struct pollfd){.fd = r->conns[i].fd, .events = POLLIN};
         int timeout = -1;
         if (!listening) {
-            long left = listen_at - now_ms();
+            long left = listen_at - mb_monotonic_ms();
             timeout = left > 0 ? (int)left : 0;
         }
         for (size_t i = 0; i < r->nconns; i++) {
             if (r->conns[i].waiting) {
-                long left = r->conns[i].due_ms - now_ms();
+                long left = r->conns[i].due_ms - mb_monotonic_ms();
                 if (left < 0)
                     left = 0;
                 if (timeout < 0 || left < timeout)
@@ -507,7 +501,7 @@ static void *replay_main(void *arg)
             continue;
         }
         if (!listening) {
-            if (now_ms() >= listen_at) {
+            if (mb_monotonic_ms() >= listen_at) {
                 listen(r->listen_fd, 16);
                 listening = true;
             }

@@ -793,6 +793,8 @@ static void test_exec_failures(void **state)
                                "client.authentication.k8s.io/v1"},
         {"empty", MB_EJSON, "status has neither a token nor clientCertificateData and clientKeyData"},
         {"badtime", MB_EJSON, "status.expirationTimestamp \"tomorrow\" is not an RFC 3339 time"},
+        /* RFC 3339 as util/timefmt reads it everywhere: a day its month does not have is no time */
+        {"baddate", MB_EJSON, "status.expirationTimestamp \"2030-02-30T00:00:00Z\" is not an RFC 3339 time"},
         {"mismatch", MB_EJSON, "do not belong together"},
         {"missing", MB_ERROR, "plugin membrane-no-such-credential-plugin could not be started: not found in PATH. "
                               "install it with \"apt-get install membrane-no-such-plugin\""},

@@ -12,6 +12,7 @@
 
 #include "kube/client.h"
 #include "replay.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
@@ -43,13 +44,6 @@ static const char STATUS_500[] =
     "out\",\"reason\":\"InternalError\",\"code\":500}";
 static const char CM[] = "{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"c\","
                          "\"namespace\":\"kfm\",\"resourceVersion\":\"42\"},\"data\":{\"k\":\"v\"}}";
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static void reply(replay *srv, int status, const char *headers, const char *body)
 {
@@ -148,10 +142,10 @@ static void test_429_retry_after_header(void **state)
     fixture *f = fixture_start(NULL, NULL, "t");
     reply(f->srv, 429, "Retry-After: 1\r\n", "{\"kind\":\"Status\",\"code\":429,\"reason\":\"TooManyRequests\"}");
     reply(f->srv, 200, NULL, CM);
-    long t0 = now_ms();
+    long t0 = mb_monotonic_ms();
     cJSON *obj = NULL;
     assert_int_equal(kube_get(&obj, f->client, &KUBE_CONFIGMAPS, "kfm", "c"), 0);
-    long elapsed = now_ms() - t0;
+    long elapsed = mb_monotonic_ms() - t0;
     assert_non_null(obj);
     cJSON_Delete(obj);
     assert_int_equal(replay_count(f->srv), 2);
@@ -165,12 +159,12 @@ static void test_429_retry_after_in_status_details(void **state)
     fixture *f = fixture_start(NULL, NULL, "t");
     reply(f->srv, 429, NULL, STATUS_429);
     reply(f->srv, 201, NULL, CM);
-    long t0 = now_ms();
+    long t0 = mb_monotonic_ms();
     cJSON *obj = cJSON_Parse(CM);
     /* a POST is retried on 429: the server turned it away before processing it */
     assert_int_equal(kube_create(NULL, f->client, &KUBE_CONFIGMAPS, NULL, obj), 0);
     cJSON_Delete(obj);
-    assert_true(now_ms() - t0 >= 900);
+    assert_true(mb_monotonic_ms() - t0 >= 900);
     assert_int_equal(replay_count(f->srv), 2);
     assert_string_equal(replay_get(f->srv, 1)->method, "POST");
     fixture_stop(f);

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "runtime/workqueue.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 #include <pthread.h>
@@ -22,13 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 static void sleep_ms(int ms)
 {
@@ -367,7 +361,7 @@ static void test_add_after_in_deadline_order(void **state)
 
     assert_int_equal(workqueue_new(&wq, NULL), 0);
     watchdog_start(&w, wq);
-    int64_t t0 = mono_ns();
+    int64_t t0 = mb_monotonic_ns();
     assert_int_equal(workqueue_add_after(wq, "ns/c", 90), 0);
     assert_int_equal(workqueue_add_after(wq, "ns/a", 30), 0);
     assert_int_equal(workqueue_add_after(wq, "ns/b", 60), 0);
@@ -379,7 +373,7 @@ static void test_add_after_in_deadline_order(void **state)
     static const struct { const char *key; int ms; } order[] = {{"ns/a", 30}, {"ns/b", 60}, {"ns/c", 90}};
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(workqueue_get(&got, wq), 0);
-        int64_t elapsed_ms = (mono_ns() - t0) / 1000000;
+        int64_t elapsed_ms = (mb_monotonic_ns() - t0) / 1000000;
         assert_string_equal(got, order[i].key);
         assert_true(elapsed_ms >= order[i].ms); /* not before its delay */
         workqueue_done(wq, got);
@@ -444,11 +438,11 @@ static void test_add_rate_limited(void **state)
     assert_int_equal(workqueue_new(&wq, NULL), 0);
     watchdog_start(&w, wq);
     for (int i = 1; i <= 4; i++) {
-        int64_t t0 = mono_ns();
+        int64_t t0 = mb_monotonic_ns();
         assert_int_equal(workqueue_add_rate_limited(wq, "ns/a"), 0);
         expect_get(wq, "ns/a");
         int64_t min_ns = 5000000LL << (i - 1); /* 5, 10, 20, 40 ms */
-        assert_true(mono_ns() - t0 >= min_ns);
+        assert_true(mb_monotonic_ns() - t0 >= min_ns);
         assert_int_equal(workqueue_num_requeues(wq, "ns/a"), i);
         workqueue_done(wq, "ns/a");
     }
@@ -571,9 +565,9 @@ static void test_drain_timeout(void **state)
     assert_int_equal(workqueue_new(&wq, NULL), 0);
     assert_int_equal(workqueue_add(wq, "ns/a"), 0);
     expect_get(wq, "ns/a"); /* held by this thread, so the drain cannot finish */
-    int64_t t0 = mono_ns();
+    int64_t t0 = mb_monotonic_ns();
     assert_int_equal(workqueue_shutdown_drain(wq, 50), MB_ETIMEOUT);
-    assert_true(mono_ns() - t0 >= 50 * 1000000LL);
+    assert_true(mb_monotonic_ns() - t0 >= 50 * 1000000LL);
     assert_non_null(strstr(mb_error_last(), "still being processed"));
     workqueue_done(wq, "ns/a");
     assert_int_equal(workqueue_shutdown_drain(wq, 50), 0);
@@ -597,17 +591,17 @@ static void test_ten_thousand_keys(void **state)
 
     assert_int_equal(workqueue_new(&wq, NULL), 0);
     watchdog_start(&w, wq);
-    int64_t t0 = mono_ns();
+    int64_t t0 = mb_monotonic_ns();
     /* Delayed adds with scattered delays, each key twice (the second, later deadline is ignored). */
     for (int i = 0; i < MANY; i++) {
         int delay = 1 + (int)(((unsigned)i * 7919u) % 300u);
         snprintf(key, sizeof(key), "ns/key-%d", i);
-        lo[i] = mono_ns() + delay * 1000000LL;
+        lo[i] = mb_monotonic_ns() + delay * 1000000LL;
         assert_int_equal(workqueue_add_after(wq, key, delay), 0);
-        hi[i] = mono_ns() + delay * 1000000LL;
+        hi[i] = mb_monotonic_ns() + delay * 1000000LL;
         assert_int_equal(workqueue_add_after(wq, key, delay + 500), 0);
     }
-    int64_t t_added = mono_ns();
+    int64_t t_added = mb_monotonic_ns();
     /* One getter: keys come out in deadline order, each once. */
     int64_t prev_lo = INT64_MIN;
     int prev = -1;
@@ -628,7 +622,7 @@ static void test_ten_thousand_keys(void **state)
         workqueue_done(wq, got);
         free(got);
     }
-    int64_t t_delayed = mono_ns();
+    int64_t t_delayed = mb_monotonic_ns();
     /* Immediate adds, each key added three times, got by the same thread. */
     for (int r = 0; r < 3; r++)
         for (int i = 0; i < MANY; i++) {
@@ -647,7 +641,7 @@ static void test_ten_thousand_keys(void **state)
     assert_int_equal(workqueue_len(wq), 0);
     print_message("10000 keys: 20000 delayed adds in %.1f ms, all out after %.1f ms (delays <= 300 ms); "
                   "30000 adds + 10000 gets in %.1f ms\n",
-                  (t_added - t0) / 1e6, (t_delayed - t0) / 1e6, (mono_ns() - t_delayed) / 1e6);
+                  (t_added - t0) / 1e6, (t_delayed - t0) / 1e6, (mb_monotonic_ns() - t_delayed) / 1e6);
     watchdog_stop(&w);
     workqueue_free(wq); /* frees the 10000 ignored later deadlines */
     free(lo);

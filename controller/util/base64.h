@@ -1,0 +1,23 @@
+/*
+ * Standard base64 (RFC 4648, with padding), as kubeconfig *-data fields,
+ * Secret data and ExecCredential cluster info carry it; over OpenSSL's
+ * EVP_Decode and EVP_EncodeBlock. Decoded bytes may be a secret: buffers are
+ * wiped when a decode fails, and the caller wipes what it gets back.
+ */
+#ifndef MB_UTIL_BASE64_H
+#define MB_UTIL_BASE64_H
+
+#include <stddef.h>
+
+/*
+ * Decodes in (line breaks allowed) into *out, NUL-terminated, its length in
+ * *out_len (which may be 0); the caller frees *out (mb_secret_free_len when it
+ * is a secret). MB_EINVAL ("not valid base64", or "too long") or MB_ENOMEM;
+ * *out is NULL then.
+ */
+int mb_base64_decode(char **out, size_t *out_len, const char *in);
+
+/* Encodes len bytes of in, without line breaks, into *out (NUL-terminated, the caller frees it). */
+int mb_base64_encode(char **out, const void *in, size_t len);
+
+#endif
