@@ -10,7 +10,7 @@
 #include "api/resources.h"
 #include "audit/receipt.h"
 #include "release/decide.h"
-#include "runtime/controller.h"
+#include "runtime/loop.h"
 #include "runtime/informer.h"
 #include "runtime/metrics.h"
 #include "util/error.h"
@@ -76,7 +76,7 @@ struct release_controller {
      * when that patch rolls back. */
     bool crash_before_patch, crash_before_rollback_patch;
     informer *releases, *deployments, *pods, *bundles;
-    controller *loop;
+    loop *loop;
     pthread_mutex_t seen_mu;
     spec_seen *seen;
     pthread_mutex_t written_mu;
@@ -141,7 +141,7 @@ static void enqueue_by_index(release_controller *rc, const char *index, const ch
     if (informer_by_index(&l, rc->releases, index, key) < 0)
         return;
     for (size_t i = 0; i < l->len; i++)
-        controller_enqueue(rc->loop, informer_obj_key(l->items[i]));
+        loop_enqueue(rc->loop, informer_obj_key(l->items[i]));
     informer_objs_free(l);
 }
 
@@ -358,7 +358,7 @@ static void ahead_clear(written_ahead **map)
 static void on_release(void *ctx, const cJSON *obj)
 {
     release_controller *rc = ctx;
-    controller_enqueue_object(rc->loop, obj);
+    loop_enqueue_object(rc->loop, obj);
 }
 
 static void on_release_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
@@ -878,7 +878,7 @@ int release_controller_new(release_controller **out, const release_controller_op
     informer_opts io = {.namespace = opts->namespace};
     informer_opts iod = {.namespace = opts->namespace, .transform = trim_deployment};
     informer_opts iop = {.namespace = opts->namespace, .transform = trim_pod};
-    controller_opts co = {.kind = RELEASE_KIND, .workers = opts->workers > 0 ? opts->workers : 4, .reconcile = reconcile};
+    loop_opts co = {.kind = RELEASE_KIND, .workers = opts->workers > 0 ? opts->workers : 4, .reconcile = reconcile};
 
     *out = NULL;
     if (!(rc = calloc(1, sizeof(*rc))))
@@ -890,7 +890,7 @@ int release_controller_new(release_controller **out, const release_controller_op
     rc->crash_before_patch = fp && strcmp(fp, "crash-before-deployment-patch") == 0;
     rc->crash_before_rollback_patch = fp && strcmp(fp, "crash-before-rollback-patch") == 0;
     co.ctx = rc;
-    if ((err = controller_new(&rc->loop, &co)) < 0 ||
+    if ((err = loop_new(&rc->loop, &co)) < 0 ||
         (err = informer_new(&rc->releases, opts->client, &API_GOVERNEDAPIRELEASES, &io)) < 0 ||
         (err = informer_new(&rc->deployments, opts->client, &KUBE_DEPLOYMENTS, &iod)) < 0 ||
         (err = informer_new(&rc->pods, opts->client, &KUBE_PODS, &iop)) < 0 ||
@@ -927,7 +927,7 @@ int release_controller_start(release_controller *rc, long timeout_ms)
     for (size_t i = 0; i < 4; i++)
         if ((err = informer_wait_for_sync(all[i], timeout_ms)) < 0)
             return mb_error_wrap(err, "waiting for the %s cache", informer_resource(all[i])->resource);
-    return controller_start(rc->loop);
+    return loop_start(rc->loop);
 }
 
 bool release_controller_alive(release_controller *rc, char *reason, size_t size)
@@ -949,7 +949,7 @@ int release_controller_stop(release_controller *rc, long timeout_ms)
     informer_stop_request(rc->deployments);
     informer_stop_request(rc->pods);
     informer_stop_request(rc->bundles);
-    int err = controller_stop(rc->loop, timeout_ms);
+    int err = loop_stop(rc->loop, timeout_ms);
     informer_stop(rc->releases);
     informer_stop(rc->deployments);
     informer_stop(rc->pods);
@@ -970,7 +970,7 @@ void release_controller_free(release_controller *rc)
     informer_free(rc->deployments);
     informer_free(rc->pods);
     informer_free(rc->bundles);
-    controller_free(rc->loop);
+    loop_free(rc->loop);
     spec_seen *e, *tmp;
     HASH_ITER(hh, rc->seen, e, tmp) {
         HASH_DEL(rc->seen, e);
