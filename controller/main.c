@@ -13,7 +13,7 @@
 #include "runtime/factory.h"
 #include "runtime/leader.h"
 #include "runtime/manager.h"
-#include "runtime/metrics.h"
+#include "runtime/metrics_families.h"
 #include "runtime/events.h"
 #include "util/error.h"
 #include "util/json.h"

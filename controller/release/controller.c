@@ -13,7 +13,7 @@
 #include "release/decide.h"
 #include "runtime/informer.h"
 #include "runtime/loop.h"
-#include "runtime/metrics.h"
+#include "runtime/metrics_families.h"
 #include "runtime/ryw.h"
 #include "util/error.h"
 #include "util/json.h"

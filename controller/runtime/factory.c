@@ -6,7 +6,7 @@
  * object's read-your-writes entries before any subscriber sees it.
  */
 #include "runtime/factory.h"
-#include "runtime/metrics.h"
+#include "runtime/metrics_families.h"
 #include "util/error.h"
 
 #include <stdio.h>
@@ -68,7 +68,7 @@ void informer_factory_free(informer_factory *f)
         return;
     informer_factory_stop(f);
     for (size_t i = 0; i < f->n; i++) {
-        metrics_informer_remove(f->entries[i].inf);
+        informer_metrics_remove(f->entries[i].inf);
         informer_free(f->entries[i].inf);
         for (size_t j = 0; j < f->entries[i].n_indexes; j++)
             free(f->entries[i].indexes[j].name);
@@ -131,7 +131,7 @@ int informer_factory_informer(informer **out, informer_factory *f, const kube_re
     if ((err = informer_new(&e->inf, f->client, resource, &io)) < 0)
         return err;
     informer_handlers h = {.on_delete = on_delete, .ctx = e};
-    if ((err = informer_add_handlers(e->inf, &h)) < 0 || (err = metrics_informer_add(e->inf)) < 0) {
+    if ((err = informer_add_handlers(e->inf, &h)) < 0 || (err = informer_metrics_add(e->inf)) < 0) {
         informer_free(e->inf);
         e->inf = NULL;
         return err;

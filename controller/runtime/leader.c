@@ -8,7 +8,7 @@
  * the elector thread (and to stop, after it has joined).
  */
 #include "runtime/leader.h"
-#include "runtime/metrics.h"
+#include "runtime/metrics_families.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"

@@ -4,7 +4,7 @@
  * with backoff, or requeue it after the delay the reconcile asked for.
  */
 #include "runtime/loop.h"
-#include "runtime/metrics.h"
+#include "runtime/metrics_families.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"

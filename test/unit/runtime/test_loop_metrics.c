@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "runtime/loop.h"
-#include "runtime/metrics.h"
+#include "runtime/metrics_families.h"
 #include "util/error.h"
 #include "util/log.h"
 
