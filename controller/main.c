@@ -122,8 +122,9 @@ static int run(const cli_options *opts)
         metrics_leader_set(true); /* alone, it acts as the leader */
         if (manager_start(mgr) < 0)
             goto done;
-        log_info("membrane %s is running against %s (namespace %s, %d workers per kind)", MEMBRANE_VERSION,
-                 kube_client_config(client)->server, opts->namespace ? opts->namespace : "all", opts->workers);
+        log_info("membrane %s is running against %s (namespace %s, label selector %s, %d workers per kind)",
+                 MEMBRANE_VERSION, kube_client_config(client)->server, opts->namespace ? opts->namespace : "all",
+                 opts->watch_label_selector ? opts->watch_label_selector : "none", opts->workers);
     }
 
     /* the heap freed after a burst (the first lists, a wave of reconciles) goes back to the system */
@@ -141,7 +142,7 @@ done:
         log_error("%s", mb_error_last());
     leader_elector_free(elector);
     httpserver_free(http);
-    manager_free(mgr); /* the controllers and their loops, before the informers that fed them */
+    manager_free(mgr); /* stops the informers that feed them, then frees the controllers and their loops */
     informer_factory_free(factory);
     event_recorder_free(events);
     kube_client_free(client);
