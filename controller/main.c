@@ -3,14 +3,17 @@
  * controllers or a subcommand. Exit codes: 0 clean shutdown, 1 runtime
  * failure, 2 bad flags or configuration.
  */
+#include "api/resources.h"
 #include "audit/verify.h"
 #include "cli/options.h"
 #include "kube/client.h"
 #include "kube/config.h"
 #include "release/controller.h"
 #include "runtime/httpserver.h"
+#include "runtime/factory.h"
 #include "runtime/leader.h"
-#include "runtime/metrics.h"
+#include "runtime/manager.h"
+#include "runtime/metrics_families.h"
 #include "runtime/events.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -42,39 +45,13 @@ static int run_checks(cJSON **out, void *ctx, const cJSON *release, const char *
 }
 
 /* Leadership: start the controllers on winning it; on losing it, stop reconciling at once by exiting. */
-typedef struct {
-    release_controller *rc;
-    atomic_bool starting; /* the caches are being filled */
-    atomic_bool started;  /* they are, and the controllers run */
-} leading;
-
-/* /readyz: the caches have synced; a standby (not leading, nothing started) is ready to take over. */
-static bool ready(void *ctx, char *reason, size_t size)
-{
-    leading *l = ctx;
-    if (!atomic_load(&l->starting) || release_controller_synced(l->rc))
-        return true;
-    snprintf(reason, size, "the informer caches have not synced yet");
-    return false;
-}
-
-/* Alive while the server answers, and, once the controllers run, while their informers do. */
-static bool alive(void *ctx, char *reason, size_t size)
-{
-    leading *l = ctx;
-    return !atomic_load(&l->started) || release_controller_alive(l->rc, reason, size);
-}
-
 static void started_leading(void *ctx)
 {
-    leading *l = ctx;
     log_info("became the leader: starting the controllers");
-    atomic_store(&l->starting, true);
-    if (release_controller_start(l->rc, SYNC_TIMEOUT_MS) < 0) {
+    if (manager_start(ctx) < 0) {
         log_error("cannot start the controllers: %s", mb_error_last());
         _exit(1);
     }
-    atomic_store(&l->started, true);
 }
 
 static void stopped_leading(void *ctx)
@@ -90,7 +67,8 @@ static int run(const cli_options *opts)
     kube_config *cfg = NULL;
     kube_client *client = NULL;
     event_recorder *events = NULL;
-    release_controller *releases = NULL;
+    informer_factory *factory = NULL;
+    manager *mgr = NULL;
     httpserver *http = NULL;
     leader_elector *elector = NULL;
     sigset_t sigs;
@@ -114,13 +92,17 @@ static int run(const cli_options *opts)
     }
     if (event_recorder_new(&events, client, NULL) < 0)
         goto done;
-    release_controller_opts ro = {.client = client, .events = events, .namespace = opts->namespace,
-                                  .workers = opts->workers, .run_checks = run_checks, .checks_ctx = client};
-    if (release_controller_new(&releases, &ro) < 0)
+    informer_factory_opts fo = {.client = client, .namespace = opts->namespace,
+                                .label_selector = opts->watch_label_selector, .selector_group = API_GROUP};
+    manager_opts mo = {.workers = opts->workers, .sync_timeout_ms = SYNC_TIMEOUT_MS};
+    if (informer_factory_new(&factory, &fo) < 0 || (mo.factory = factory, manager_new(&mgr, &mo)) < 0)
         goto done;
-    leading lead = {.rc = releases};
+    /* the controllers: one registration each */
+    release_controller_opts ro = {.client = client, .events = events, .run_checks = run_checks, .checks_ctx = client};
+    if (release_controller_register(mgr, &ro) < 0)
+        goto done;
     httpserver_opts ho = {.metrics_addr = opts->metrics_addr, .health_addr = opts->health_addr,
-                          .alive = alive, .alive_ctx = &lead, .ready = ready, .ready_ctx = &lead};
+                          .alive = manager_alive, .alive_ctx = mgr, .ready = manager_ready, .ready_ctx = mgr};
     if (httpserver_start(&http, &ho) < 0) {
         rc = mb_error_last_code() == MB_EINVAL ? 2 : 1;
         goto done;
@@ -128,20 +110,21 @@ static int run(const cli_options *opts)
     if (opts->leader_elect) {
         const char *ns = opts->leader_election_namespace ? opts->leader_election_namespace
                          : kube_client_config(client)->namespace ? kube_client_config(client)->namespace : "default";
-        leader_elector_opts lo = {.client = client, .namespace = ns, .on_started_leading = started_leading,
-                                  .on_stopped_leading = stopped_leading, .ctx = &lead};
+        char lease[LEADER_LEASE_NAME_MAX];
+        leader_lease_name(lease, opts->watch_label_selector);
+        leader_elector_opts lo = {.client = client, .namespace = ns, .name = lease, .on_started_leading = started_leading,
+                                  .on_stopped_leading = stopped_leading, .ctx = mgr};
         if (leader_elector_new(&elector, &lo) < 0 || leader_elector_start(elector) < 0)
             goto done;
-        log_info("membrane %s is running against %s as %s, waiting for the Lease %s/membrane-leader", MEMBRANE_VERSION,
-                 kube_client_config(client)->server, leader_elector_identity(elector), ns);
+        log_info("membrane %s is running against %s as %s, waiting for the Lease %s/%s", MEMBRANE_VERSION,
+                 kube_client_config(client)->server, leader_elector_identity(elector), ns, lease);
     } else {
         metrics_leader_set(true); /* alone, it acts as the leader */
-        atomic_store(&lead.starting, true);
-        if (release_controller_start(releases, SYNC_TIMEOUT_MS) < 0)
+        if (manager_start(mgr) < 0)
             goto done;
-        atomic_store(&lead.started, true);
-        log_info("membrane %s is running against %s (namespace %s, %d workers per kind)", MEMBRANE_VERSION,
-                 kube_client_config(client)->server, opts->namespace ? opts->namespace : "all", opts->workers);
+        log_info("membrane %s is running against %s (namespace %s, label selector %s, %d workers per kind)",
+                 MEMBRANE_VERSION, kube_client_config(client)->server, opts->namespace ? opts->namespace : "all",
+                 opts->watch_label_selector ? opts->watch_label_selector : "none", opts->workers);
     }
 
     /* the heap freed after a burst (the first lists, a wave of reconciles) goes back to the system */
@@ -150,7 +133,7 @@ static int run(const cli_options *opts)
         malloc_trim(0);
     while ((sig = sigtimedwait(&sigs, NULL, &every)) < 0);
     log_info("received %s: finishing in-flight work", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    release_controller_stop(releases, DRAIN_TIMEOUT_MS);
+    manager_stop(mgr, DRAIN_TIMEOUT_MS);
     leader_elector_stop(elector); /* after the work that needed leadership: releases the Lease */
     event_recorder_flush(events, 2000);
     rc = 0;
@@ -159,7 +142,8 @@ done:
         log_error("%s", mb_error_last());
     leader_elector_free(elector);
     httpserver_free(http);
-    release_controller_free(releases);
+    manager_free(mgr); /* stops the informers that feed them, then frees the controllers and their loops */
+    informer_factory_free(factory);
     event_recorder_free(events);
     kube_client_free(client);
     return rc;

@@ -8,6 +8,7 @@
 #include "runtime/httpserver.h"
 #include "util/error.h"
 
+#include <ctype.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 
 enum {
     OPT_KUBECONFIG = 1000, OPT_CONTEXT, OPT_NAMESPACE, OPT_WORKERS, OPT_METRICS_ADDR,
-    OPT_HEALTH_ADDR, OPT_LEADER_ELECT, OPT_LEADER_NS, OPT_LOG_FORMAT, OPT_LOG_LEVEL,
+    OPT_HEALTH_ADDR, OPT_LEADER_ELECT, OPT_LEADER_NS, OPT_LOG_FORMAT, OPT_LOG_LEVEL, OPT_WATCH_SELECTOR,
 };
 
 static const char usage_text[] =
@@ -35,6 +36,9 @@ static const char usage_text[] =
     "  --health-addr ADDR              [host]:port serving /healthz and /readyz, default :8081\n"
     "  --leader-elect                  elect a leader through the Lease \"membrane-leader\"\n"
     "  --leader-election-namespace NS  namespace of that Lease; default the context's or the pod's namespace\n"
+    "  --watch-label-selector SEL      reconcile only GovernedAPIReleases, PolicyBundles and DatasetPromotions\n"
+    "                                  whose labels match SEL (\"shard=a\"); the Lease becomes\n"
+    "                                  \"membrane-leader-<first 8 hex of sha256(SEL)>\"\n"
     "  --log-format json|text          default json\n"
     "  --log-level debug|info|warn|error  default info\n"
     "  -h, --help                      this text\n"
@@ -58,6 +62,130 @@ static int non_empty(const char *flag, const char *v)
     if (!v || !*v)
         return mb_error_set(MB_EINVAL, "%s needs a non-empty value", flag);
     return 0;
+}
+
+/* ---- label selectors in kubectl's syntax (apimachinery's labels.Parse) ---- */
+
+/* A label name or value: at most 63 of [A-Za-z0-9-_.], starting and ending alphanumeric; empty only if allowed. */
+static bool label_token_ok(const char *p, size_t n, bool empty_ok)
+{
+    if (n == 0)
+        return empty_ok;
+    if (n > 63 || !isalnum((unsigned char)p[0]) || !isalnum((unsigned char)p[n - 1]))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)p[i]) && p[i] != '-' && p[i] != '_' && p[i] != '.')
+            return false;
+    return true;
+}
+
+/* A label key: [prefix/]name, prefix a DNS subdomain (lower case alphanumerics, '-', '.', at most 253). */
+static bool label_key_ok(const char *p, size_t n)
+{
+    const char *slash = memchr(p, '/', n);
+    if (!slash)
+        return label_token_ok(p, n, false);
+    size_t pn = (size_t)(slash - p);
+    if (pn == 0 || pn > 253 || !isalnum((unsigned char)p[0]) || !isalnum((unsigned char)p[pn - 1]))
+        return false;
+    for (size_t i = 0; i < pn; i++)
+        if (!(islower((unsigned char)p[i]) || isdigit((unsigned char)p[i]) || p[i] == '-' || p[i] == '.'))
+            return false;
+    return label_token_ok(slash + 1, n - pn - 1, false);
+}
+
+static const char *skip_space(const char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return p;
+}
+
+static size_t token_len(const char *p)
+{
+    size_t n = 0;
+    while (p[n] && !strchr(" \t,!=<>()", p[n]))
+        n++;
+    return n;
+}
+
+static int bad_selector(const char *sel, const char *what)
+{
+    return mb_error_set(MB_EINVAL, "--watch-label-selector \"%s\": %s; want a label selector such as \"shard=a\", "
+                        "\"shard in (a,b)\" or \"shard,!legacy\"", sel, what);
+}
+
+/*
+ * Checks sel as the API server's labelSelector parameter would take it:
+ * comma-separated requirements "key", "!key", "key=v", "key==v", "key!=v",
+ * "key>N", "key<N", "key in (v,...)", "key notin (v,...)". Empty is refused:
+ * a shard that selects everything is no shard.
+ */
+static int check_label_selector(const char *sel)
+{
+    const char *p = skip_space(sel);
+    if (!*p)
+        return mb_error_set(MB_EINVAL, "--watch-label-selector needs a non-empty label selector, such as \"shard=a\"");
+    for (;;) {
+        bool negated = false;
+        p = skip_space(p);
+        if (*p == '!') {
+            negated = true;
+            p = skip_space(p + 1);
+        }
+        size_t kn = token_len(p);
+        if (!label_key_ok(p, kn))
+            return bad_selector(sel, kn ? "a label key is not valid (at most 63 characters of [A-Za-z0-9-_.], "
+                                          "starting and ending alphanumeric, with an optional DNS prefix and \"/\")"
+                                        : "a requirement has no label key");
+        p = skip_space(p + kn);
+        if (negated || *p == ',' || !*p) {
+            /* "!key" or "key": nothing follows but the next requirement */
+        } else if (strncmp(p, "in", 2) == 0 || strncmp(p, "notin", 5) == 0) {
+            p = skip_space(p + (p[0] == 'i' ? 2 : 5));
+            if (*p != '(')
+                return bad_selector(sel, "\"in\" and \"notin\" take a parenthesised list of values");
+            size_t values = 0;
+            for (p++;; p++) {
+                p = skip_space(p);
+                size_t vn = token_len(p);
+                if (!label_token_ok(p, vn, true))
+                    return bad_selector(sel, "a label value is not valid (at most 63 characters of [A-Za-z0-9-_.], "
+                                             "starting and ending alphanumeric)");
+                values += vn > 0;
+                p = skip_space(p + vn);
+                if (*p == ')')
+                    break;
+                if (*p != ',')
+                    return bad_selector(sel, "a value list is not closed with \")\"");
+            }
+            if (!values)
+                return bad_selector(sel, "\"in\" and \"notin\" need at least one value");
+            p = skip_space(p + 1);
+        } else {
+            bool order = *p == '<' || *p == '>';
+            if (strncmp(p, "==", 2) == 0 || strncmp(p, "!=", 2) == 0)
+                p += 2;
+            else if (*p == '=' || order)
+                p++;
+            else
+                return bad_selector(sel, "an operator is missing or unknown (=, ==, !=, in, notin, <, >)");
+            p = skip_space(p);
+            size_t vn = token_len(p);
+            if (!label_token_ok(p, vn, !order))
+                return bad_selector(sel, "a label value is not valid (at most 63 characters of [A-Za-z0-9-_.], "
+                                         "starting and ending alphanumeric)");
+            for (size_t i = 0; order && i < vn; i++)
+                if (!isdigit((unsigned char)p[i]))
+                    return bad_selector(sel, "\"<\" and \">\" compare with a whole number");
+            p = skip_space(p + vn);
+        }
+        if (!*p)
+            return 0;
+        if (*p != ',')
+            return bad_selector(sel, "requirements are separated by \",\"");
+        p++;
+    }
 }
 
 static int parse_receipt(cli_options *out, int argc, char **argv)
@@ -93,6 +221,7 @@ int cli_options_parse(cli_options *out, int argc, char **argv)
         {"leader-election-namespace", required_argument, NULL, OPT_LEADER_NS},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"watch-label-selector", required_argument, NULL, OPT_WATCH_SELECTOR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -156,6 +285,11 @@ int cli_options_parse(cli_options *out, int argc, char **argv)
         case OPT_LOG_LEVEL:
             if (mb_log_level_parse(&out->log_level, optarg) < 0)
                 return mb_error_set(MB_EINVAL, "--log-level \"%s\": want debug, info, warn or error", optarg);
+            break;
+        case OPT_WATCH_SELECTOR:
+            if ((err = check_label_selector(optarg)) < 0)
+                return err;
+            out->watch_label_selector = optarg;
             break;
         case 'h': help = true; break; /* after the rest of the line is checked */
         case ':': return mb_error_set(MB_EINVAL, "%s needs a value; see membrane --help", flag);

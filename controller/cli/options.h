@@ -27,6 +27,7 @@ typedef struct {
     const char *health_addr;      /* default ":8081" */
     bool leader_elect;
     const char *leader_election_namespace; /* NULL: the in-cluster namespace, else "default" */
+    const char *watch_label_selector; /* NULL: every object of the three kinds of ours */
     mb_log_format log_format;     /* default json */
     mb_log_level log_level;       /* default info */
     const char *receipt_file;     /* receipt verify -f */

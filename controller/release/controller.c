@@ -7,12 +7,14 @@
  * with their results.
  */
 #include "release/controller.h"
+#include "api/informers.h"
 #include "api/resources.h"
 #include "audit/receipt.h"
 #include "release/decide.h"
-#include "runtime/controller.h"
 #include "runtime/informer.h"
-#include "runtime/metrics.h"
+#include "runtime/loop.h"
+#include "runtime/metrics_families.h"
+#include "runtime/ryw.h"
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -41,49 +43,19 @@ typedef struct spec_seen {
     char key[];
 } spec_seen;
 
-/* The status this process last wrote for a release (its release_status_hash), to tell a lost answer from a stale view. */
-typedef struct status_written {
-    UT_hash_handle hh;
-    uint64_t hash;
-    char key[];
-} status_written;
-
-/* resourceVersions a release went through, oldest first: the versions older than the one in hand */
-#define TRAIL_MAX 8
-typedef struct {
-    char *rv[TRAIL_MAX];
-    size_t n;
-} rv_trail;
-
-/*
- * A release or Deployment as this process's last writes left it, while the
- * informer cache still shows one of the versions those writes replaced
- * (older). The next reconcile reads it instead of the stale copy, rather than
- * decide again on what it already did and meet a 409; once the cache shows
- * anything else, it is dropped.
- */
-typedef struct written_ahead {
-    UT_hash_handle hh;
-    cJSON *obj;
-    rv_trail older;
-    char key[];
-} written_ahead;
-
-struct release_controller {
+typedef struct release_controller {
     release_controller_opts opts;
     /* Test hooks: MEMBRANE_FAILPOINT=crash-before-deployment-patch makes the
      * process die (as kill -9 would) between a status write and the
      * Deployment patch that follows it; crash-before-rollback-patch only
      * when that patch rolls back. */
     bool crash_before_patch, crash_before_rollback_patch;
-    informer *releases, *deployments, *pods, *bundles;
-    controller *loop;
+    informer *releases, *deployments, *pods, *bundles; /* the factory's, borrowed */
+    ryw *ryw;                                          /* the factory's, borrowed */
+    loop *loop;                                        /* the manager's, borrowed */
     pthread_mutex_t seen_mu;
     spec_seen *seen;
-    pthread_mutex_t written_mu;
-    status_written *written;
-    written_ahead *ahead, *ahead_deployments; /* by release key, by Deployment key; under written_mu */
-};
+} release_controller;
 
 /* ---- indexes and handlers ------------------------------------------------ */
 
@@ -142,7 +114,7 @@ static void enqueue_by_index(release_controller *rc, const char *index, const ch
     if (informer_by_index(&l, rc->releases, index, key) < 0)
         return;
     for (size_t i = 0; i < l->len; i++)
-        controller_enqueue(rc->loop, informer_obj_key(l->items[i]));
+        loop_enqueue(rc->loop, informer_obj_key(l->items[i]));
     informer_objs_free(l);
 }
 
@@ -180,179 +152,10 @@ static void spec_seen_record(release_controller *rc, const char *key, long long 
     pthread_mutex_unlock(&rc->seen_mu);
 }
 
-static uint64_t written_get(release_controller *rc, const char *key)
-{
-    status_written *e = NULL;
-    uint64_t h = 0;
-    pthread_mutex_lock(&rc->written_mu);
-    HASH_FIND_STR(rc->written, key, e);
-    if (e)
-        h = e->hash;
-    pthread_mutex_unlock(&rc->written_mu);
-    return h;
-}
-
-/* hash 0: forget the release */
-static void written_set(release_controller *rc, const char *key, uint64_t hash)
-{
-    status_written *e = NULL;
-    size_t len = strlen(key) + 1;
-    pthread_mutex_lock(&rc->written_mu);
-    HASH_FIND_STR(rc->written, key, e);
-    if (e && !hash) {
-        HASH_DEL(rc->written, e);
-        free(e);
-    } else if (e) {
-        e->hash = hash;
-    } else if (hash && (e = malloc(sizeof(*e) + len))) { /* without it only a lost answer goes unnoticed */
-        e->hash = hash;
-        memcpy(e->key, key, len);
-        HASH_ADD_STR(rc->written, key, e);
-        if (!e->hh.tbl)
-            free(e);
-    }
-    pthread_mutex_unlock(&rc->written_mu);
-}
-
-static bool trail_has(const rv_trail *t, const char *rv)
-{
-    for (size_t i = 0; rv && i < t->n; i++)
-        if (strcmp(t->rv[i], rv) == 0)
-            return true;
-    return false;
-}
-
-/* without memory, or past TRAIL_MAX, a version is forgotten: the release is then read from the cache, as always */
-static void trail_add(rv_trail *t, const char *rv)
-{
-    if (!rv || trail_has(t, rv))
-        return;
-    if (t->n == TRAIL_MAX) {
-        free(t->rv[0]);
-        memmove(t->rv, t->rv + 1, (TRAIL_MAX - 1) * sizeof(t->rv[0]));
-        t->n--;
-    }
-    if ((t->rv[t->n] = strdup(rv)))
-        t->n++;
-}
-
-static void trail_add_version(rv_trail *t, const cJSON *obj)
-{
-    trail_add(t, json_str(obj, "metadata", "resourceVersion", NULL));
-}
-
-static void trail_remove(rv_trail *t, const char *rv)
-{
-    for (size_t i = 0; rv && i < t->n; i++)
-        if (strcmp(t->rv[i], rv) == 0) {
-            free(t->rv[i]);
-            memmove(t->rv + i, t->rv + i + 1, (t->n - i - 1) * sizeof(t->rv[0]));
-            t->n--;
-            return;
-        }
-}
-
-static void trail_clear(rv_trail *t)
-{
-    for (size_t i = 0; i < t->n; i++)
-        free(t->rv[i]);
-    t->n = 0;
-}
-
-static void ahead_free(written_ahead *e)
-{
-    if (!e)
-        return;
-    cJSON_Delete(e->obj);
-    trail_clear(&e->older);
-    free(e);
-}
-
-/* Takes key's written-ahead copy out of the map; returns it (its trail in *older) only if the cache shows a version it replaced. */
-static cJSON *ahead_take(release_controller *rc, written_ahead **map, const char *key, const char *cache_rv,
-                         rv_trail *older)
-{
-    written_ahead *e = NULL;
-    cJSON *obj = NULL;
-    pthread_mutex_lock(&rc->written_mu);
-    HASH_FIND_STR(*map, key, e);
-    if (e)
-        HASH_DEL(*map, e);
-    pthread_mutex_unlock(&rc->written_mu);
-    if (e && trail_has(&e->older, cache_rv)) {
-        obj = e->obj;
-        *older = e->older;
-        e->obj = NULL;
-        e->older.n = 0;
-    }
-    ahead_free(e);
-    return obj;
-}
-
-static void ahead_drop(release_controller *rc, written_ahead **map, const char *key)
-{
-    rv_trail none = {0};
-    cJSON_Delete(ahead_take(rc, map, key, NULL, &none));
-}
-
-/* Keeps obj and older (both taken) as key's written-ahead copy; without memory, only a 409 is risked. */
-static void ahead_put(release_controller *rc, written_ahead **map, const char *key, rv_trail *older, cJSON *obj)
-{
-    size_t len = strlen(key) + 1;
-    written_ahead *e = calloc(1, sizeof(*e) + len), *old = NULL;
-    if (!e) {
-        trail_clear(older);
-        cJSON_Delete(obj);
-        return;
-    }
-    e->obj = obj;
-    e->older = *older;
-    older->n = 0;
-    memcpy(e->key, key, len);
-    pthread_mutex_lock(&rc->written_mu);
-    HASH_FIND_STR(*map, key, old);
-    if (old)
-        HASH_DEL(*map, old);
-    HASH_ADD_STR(*map, key, e);
-    if (!e->hh.tbl)
-        ahead_free(e);
-    pthread_mutex_unlock(&rc->written_mu);
-    ahead_free(old);
-}
-
-/*
- * Where the next reconcile starts: obj (taken) is kept as key's written-ahead
- * copy, trimmed as inf's cache would (inf NULL: it is), while the cache may
- * still show a version older than it (in older, also taken); otherwise both
- * are freed.
- */
-static void ahead_keep(release_controller *rc, written_ahead **map, const char *key, rv_trail *older, cJSON *obj,
-                       const informer *inf)
-{
-    trail_remove(older, json_str(obj, "metadata", "resourceVersion", NULL));
-    if (obj && older->n > 0) {
-        if (inf)
-            informer_trim(inf, obj);
-        ahead_put(rc, map, key, older, obj);
-        return;
-    }
-    trail_clear(older);
-    cJSON_Delete(obj);
-}
-
-static void ahead_clear(written_ahead **map)
-{
-    written_ahead *a, *tmp;
-    HASH_ITER(hh, *map, a, tmp) {
-        HASH_DEL(*map, a);
-        ahead_free(a);
-    }
-}
-
 static void on_release(void *ctx, const cJSON *obj)
 {
     release_controller *rc = ctx;
-    controller_enqueue_object(rc->loop, obj);
+    loop_enqueue_object(rc->loop, obj);
 }
 
 static void on_release_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
@@ -370,11 +173,8 @@ static void on_release_delete(void *ctx, const cJSON *obj)
 {
     release_controller *rc = ctx;
     char *key = NULL;
-    if (informer_key(&key, obj) == 0) {
-        spec_seen_take(rc, key, -1);
-        written_set(rc, key, 0);
-        ahead_drop(rc, &rc->ahead, key);
-    }
+    if (informer_key(&key, obj) == 0)
+        spec_seen_take(rc, key, -1); /* its read-your-writes entries are dropped by the factory */
     free(key);
     on_release(ctx, obj);
 }
@@ -384,16 +184,6 @@ static void on_deployment(void *ctx, const cJSON *obj)
     char key[512];
     snprintf(key, sizeof(key), "%s/%s", json_str(obj, "metadata", "namespace", NULL), json_str(obj, "metadata", "name", NULL));
     enqueue_by_index(ctx, INDEX_DEPLOYMENT, key);
-}
-
-static void on_deployment_delete(void *ctx, const cJSON *obj)
-{
-    release_controller *rc = ctx;
-    char *key = NULL;
-    if (informer_key(&key, obj) == 0)
-        ahead_drop(rc, &rc->ahead_deployments, key);
-    free(key);
-    on_deployment(ctx, obj);
 }
 
 static void on_deployment_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
@@ -428,50 +218,6 @@ static void on_bundle_update(void *ctx, const cJSON *old_obj, const cJSON *new_o
     on_bundle(ctx, new_obj);
 }
 
-/* ---- trimming cached objects to what decide reads -------------------------- */
-
-static const char *const keep_meta[] = {"name", "namespace", "uid", "resourceVersion", "generation", "labels",
-                                        "annotations", "ownerReferences", "deletionTimestamp", NULL};
-static const char *const keep_container[] = {"name", "image", "ports", NULL};
-
-static void trim_containers(cJSON *pod_spec)
-{
-    static const char *const keep_spec[] = {"containers", "nodeName", "hostNetwork", NULL};
-    cJSON *ct;
-    json_keep_only(pod_spec, keep_spec);
-    cJSON_ArrayForEach(ct, cJSON_GetObjectItemCaseSensitive(pod_spec, "containers"))
-        json_keep_only(ct, keep_container);
-}
-
-static void trim_pod(cJSON *pod)
-{
-    static const char *const keep[] = {"metadata", "spec", "status", NULL};
-    static const char *const keep_status[] = {"phase", "podIP", "podIPs", "containerStatuses", NULL};
-    static const char *const keep_cs[] = {"name", "image", "restartCount", "state", "ready", NULL};
-    cJSON *cs;
-    json_keep_only(pod, keep);
-    json_keep_only(cJSON_GetObjectItemCaseSensitive(pod, "metadata"), keep_meta);
-    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "metadata"), "annotations");
-    trim_containers(cJSON_GetObjectItemCaseSensitive(pod, "spec"));
-    json_keep_only(cJSON_GetObjectItemCaseSensitive(pod, "status"), keep_status);
-    cJSON_ArrayForEach(cs, json_get(pod, "status", "containerStatuses", NULL))
-        json_keep_only(cs, keep_cs);
-}
-
-static void trim_deployment(cJSON *d)
-{
-    static const char *const keep[] = {"metadata", "spec", "status", NULL};
-    static const char *const keep_spec[] = {"replicas", "selector", "template", NULL};
-    static const char *const keep_tpl[] = {"metadata", "spec", NULL};
-    cJSON *spec = cJSON_GetObjectItemCaseSensitive(d, "spec");
-    cJSON *tpl = cJSON_GetObjectItemCaseSensitive(spec, "template");
-    json_keep_only(d, keep);
-    json_keep_only(cJSON_GetObjectItemCaseSensitive(d, "metadata"), keep_meta);
-    json_keep_only(spec, keep_spec);
-    json_keep_only(tpl, keep_tpl);
-    trim_containers(cJSON_GetObjectItemCaseSensitive(tpl, "spec"));
-}
-
 /* ---- act ----------------------------------------------------------------- */
 
 static int patch_release_metadata(cJSON **cur, release_controller *rc, const char *ns, const char *name, cJSON *meta_patch)
@@ -504,7 +250,7 @@ done:
 
 /* older: the version the patch replaces is added to it */
 static int set_finalizer(cJSON **cur, release_controller *rc, const char *ns, const char *name, bool present,
-                         rv_trail *older)
+                         ryw_trail *older)
 {
     cJSON *meta = cJSON_CreateObject();
     cJSON *list = cJSON_AddArrayToObject(meta, "finalizers");
@@ -520,7 +266,7 @@ static int set_finalizer(cJSON **cur, release_controller *rc, const char *ns, co
             goto nomem;
     if (present && !cJSON_AddItemToArray(list, cJSON_CreateString(RELEASE_FINALIZER)))
         goto nomem;
-    trail_add_version(older, *cur);
+    ryw_trail_add_version(older, *cur);
     return patch_release_metadata(cur, rc, ns, name, meta);
 nomem:
     cJSON_Delete(meta);
@@ -531,7 +277,7 @@ nomem:
  * The status write. A 409 may be the write's own first copy, applied although
  * its answer was lost (the connection broke after sending, and the copy sent
  * again met the resourceVersion the first one made): the release is read
- * back, and when release_status_landed() says so, the write is done and what
+ * back, and when ryw_status_landed() says so, the write is done and what
  * follows it (receipt log, Events, metrics, the Deployment patch) goes on,
  * instead of being lost to a decision the next reconcile finds recorded.
  * Otherwise *cur becomes the release as read back (*fresh set), to decide again on.
@@ -559,7 +305,7 @@ static int write_status(cJSON **cur, bool *fresh, release_controller *rc, const 
     if (err == MB_ECONFLICT) {
         snprintf(msg, sizeof(msg), "%s", mb_error_last());
         if (kube_get(&back, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, name) == 0 &&
-            release_status_landed(status, back, written_get(rc, key))) {
+            ryw_status_landed(rc->ryw, API_GOVERNEDAPIRELEASES.kind, key, status, back)) {
             mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = name};
             MB_LOG(MB_LOG_INFO, &lf, "the status write was applied although its answer was lost");
             res = back;
@@ -575,7 +321,7 @@ static int write_status(cJSON **cur, bool *fresh, release_controller *rc, const 
     }
     if (err < 0)
         return err;
-    written_set(rc, key, release_status_hash(status));
+    ryw_status_record(rc->ryw, API_GOVERNEDAPIRELEASES.kind, key, status);
     cJSON_Delete(*cur);
     *cur = res;
     return 0;
@@ -611,7 +357,7 @@ static informer_obj *deployment_moved_on(release_controller *rc, const char *ns,
  * Each version of the release a write replaces is added to older.
  */
 static int act(cJSON **cur, release_controller *rc, const release_plan *plan, const char *deployment,
-               const char *cached_dep_rv, cJSON **patched_dep, stale_view *stale, informer_obj **newer, rv_trail *older)
+               const char *cached_dep_rv, cJSON **patched_dep, stale_view *stale, informer_obj **newer, ryw_trail *older)
 {
     /* copies: *cur is replaced by every write */
     char ns[254], name[254], owner[512];
@@ -627,7 +373,7 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
     }
     if (plan->status) {
         bool reread = false;
-        trail_add_version(older, *cur);
+        ryw_trail_add_version(older, *cur);
         if ((err = write_status(cur, &reread, rc, ns, plan->status)) < 0) {
             *stale = err != MB_ECONFLICT ? STALE_NONE : reread ? STALE_RELEASE_REREAD : STALE_RELEASE;
             return mb_error_wrap(err, "writing the status of %s", owner);
@@ -686,7 +432,7 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
             cJSON_Delete(meta);
             return mb_error_set(MB_ENOMEM, "out of memory");
         }
-        trail_add_version(older, *cur);
+        ryw_trail_add_version(older, *cur);
         if ((err = patch_release_metadata(cur, rc, ns, name, meta)) < 0)
             return mb_error_wrap(err, "removing the rollback annotation of %s", owner);
     }
@@ -708,15 +454,15 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     release_observed obs = {0};
     cJSON *fresh = NULL; /* the Deployment read again after a 409 */
     cJSON *dep_view = NULL; /* the Deployment as this process's patch left it, ahead of the cache */
-    rv_trail dep_older = {0}; /* the versions older than dep_view that the cache may show */
+    ryw_trail dep_older = {0}; /* the versions older than dep_view that the cache may show */
     double trigger_ms = 0; /* when a rollback trigger was decided (monotonic), until its patch is sent */
     char depkey[512];
     char rid[13]; /* the release the checks ran for; outlives each pass */
     int err = 0;
 
-    rv_trail older = {0}; /* the versions older than cur that the cache may show */
+    ryw_trail older = {0}; /* the versions older than cur that the cache may show */
     if ((err = informer_get_key(&rel, rc->releases, key)) == MB_ENOTFOUND) {
-        ahead_drop(rc, &rc->ahead, key);
+        ryw_ahead_drop(rc->ryw, API_GOVERNEDAPIRELEASES.kind, key);
         return 0; /* gone: nothing to do */
     }
     if (err < 0)
@@ -731,9 +477,9 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         dep = NULL;
     snprintf(depkey, sizeof(depkey), "%s/%s", ns, depname ? depname : "");
     if (dep)
-        dep_view = ahead_take(rc, &rc->ahead_deployments, depkey, informer_obj_resource_version(dep), &dep_older);
+        dep_view = ryw_ahead_take(rc->ryw, KUBE_DEPLOYMENTS.kind, depkey, informer_obj_resource_version(dep), &dep_older);
     else
-        ahead_drop(rc, &rc->ahead_deployments, depkey);
+        ryw_ahead_drop(rc->ryw, KUBE_DEPLOYMENTS.kind, depkey);
     if ((err = informer_by_index(&pods, rc->pods, INDEX_DEPLOYMENT, depkey)) < 0)
         goto done;
     if (pods->len && !(pod_json = calloc(pods->len, sizeof(*pod_json)))) {
@@ -744,7 +490,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         pod_json[i] = informer_obj_json(pods->items[i]);
     if (pbname && informer_get(&pb, rc->bundles, ns, pbname) < 0)
         pb = NULL;
-    if (!(cur = ahead_take(rc, &rc->ahead, key, cached_rv, &older)) && !(cur = cJSON_Duplicate(r, true))) {
+    if (!(cur = ryw_ahead_take(rc->ryw, API_GOVERNEDAPIRELEASES.kind, key, cached_rv, &older)) && !(cur = cJSON_Duplicate(r, true))) {
         err = mb_error_set(MB_ENOMEM, "out of memory");
         goto done;
     }
@@ -768,7 +514,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
                   &patched, &stale, &newer, &older);
         if (patched) {
             /* decide on the Deployment as the patch left it, and so does the next reconcile until the cache has it */
-            trail_add(&dep_older, json_str(obs.deployment, "metadata", "resourceVersion", NULL));
+            ryw_trail_add(&dep_older, json_str(obs.deployment, "metadata", "resourceVersion", NULL));
             cJSON_Delete(dep_view);
             obs.deployment = dep_view = patched;
         }
@@ -798,7 +544,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             fresh = NULL;
             cJSON_Delete(dep_view);
             dep_view = NULL;
-            trail_clear(&dep_older);
+            ryw_trail_clear(&dep_older);
             if ((err = kube_get(&fresh, rc->opts.client, &KUBE_DEPLOYMENTS, ns, depname)) < 0 && err != MB_ENOTFOUND)
                 goto done;
             err = 0;
@@ -850,8 +596,8 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     }
 done:
     /* what this reconcile wrote (or started from, ahead of the cache) is where the next one starts */
-    ahead_keep(rc, &rc->ahead, key, &older, cur, rc->releases);
-    ahead_keep(rc, &rc->ahead_deployments, depkey, &dep_older, dep_view, NULL); /* patch answers are trimmed */
+    ryw_ahead_keep(rc->ryw, API_GOVERNEDAPIRELEASES.kind, key, &older, cur, rc->releases);
+    ryw_ahead_keep(rc->ryw, KUBE_DEPLOYMENTS.kind, depkey, &dep_older, dep_view, NULL); /* patch answers are trimmed */
     release_plan_clear(&plan);
     cJSON_Delete(results);
     cJSON_Delete(fresh);
@@ -865,119 +611,59 @@ done:
 
 /* ---- lifecycle ----------------------------------------------------------- */
 
-int release_controller_new(release_controller **out, const release_controller_opts *opts)
+static void release_controller_free(void *ctx)
 {
-    release_controller *rc = NULL;
-    int err = 0;
-    informer_opts io = {.namespace = opts->namespace};
-    informer_opts iod = {.namespace = opts->namespace, .transform = trim_deployment};
-    informer_opts iop = {.namespace = opts->namespace, .transform = trim_pod};
-    controller_opts co = {.kind = RELEASE_KIND, .workers = opts->workers > 0 ? opts->workers : 4, .reconcile = reconcile};
-
-    *out = NULL;
-    if (!(rc = calloc(1, sizeof(*rc))))
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    rc->opts = *opts;
-    pthread_mutex_init(&rc->seen_mu, NULL);
-    pthread_mutex_init(&rc->written_mu, NULL);
-    const char *fp = getenv("MEMBRANE_FAILPOINT");
-    rc->crash_before_patch = fp && strcmp(fp, "crash-before-deployment-patch") == 0;
-    rc->crash_before_rollback_patch = fp && strcmp(fp, "crash-before-rollback-patch") == 0;
-    co.ctx = rc;
-    if ((err = controller_new(&rc->loop, &co)) < 0 ||
-        (err = informer_new(&rc->releases, opts->client, &API_GOVERNEDAPIRELEASES, &io)) < 0 ||
-        (err = informer_new(&rc->deployments, opts->client, &KUBE_DEPLOYMENTS, &iod)) < 0 ||
-        (err = informer_new(&rc->pods, opts->client, &KUBE_PODS, &iop)) < 0 ||
-        (err = informer_new(&rc->bundles, opts->client, &API_POLICYBUNDLES, &io)) < 0)
-        goto done;
-    if ((err = metrics_informer_add(rc->releases)) < 0 || (err = metrics_informer_add(rc->deployments)) < 0 ||
-        (err = metrics_informer_add(rc->pods)) < 0 || (err = metrics_informer_add(rc->bundles)) < 0)
-        goto done;
-    if ((err = informer_add_index(rc->releases, INDEX_DEPLOYMENT, index_release_deployment, NULL)) < 0 ||
-        (err = informer_add_index(rc->releases, INDEX_BUNDLE, index_release_bundle, NULL)) < 0 ||
-        (err = informer_add_index(rc->pods, INDEX_DEPLOYMENT, index_pod_deployment, NULL)) < 0)
-        goto done;
-    informer_handlers hr = {on_release, on_release_update, on_release_delete, rc};
-    informer_handlers hd = {on_deployment, on_deployment_update, on_deployment_delete, rc};
-    informer_handlers hp = {on_pod, on_pod_update, on_pod, rc};
-    informer_handlers hb = {on_bundle, on_bundle_update, on_bundle, rc};
-    if ((err = informer_add_handlers(rc->releases, &hr)) < 0 || (err = informer_add_handlers(rc->deployments, &hd)) < 0 ||
-        (err = informer_add_handlers(rc->pods, &hp)) < 0 || (err = informer_add_handlers(rc->bundles, &hb)) < 0)
-        goto done;
-    *out = rc;
-    rc = NULL;
-done:
-    release_controller_free(rc);
-    return err;
-}
-
-int release_controller_start(release_controller *rc, long timeout_ms)
-{
-    informer *all[] = {rc->deployments, rc->pods, rc->bundles, rc->releases};
-    int err;
-    for (size_t i = 0; i < 4; i++)
-        if ((err = informer_start(all[i])) < 0)
-            return err;
-    for (size_t i = 0; i < 4; i++)
-        if ((err = informer_wait_for_sync(all[i], timeout_ms)) < 0)
-            return mb_error_wrap(err, "waiting for the %s cache", informer_resource(all[i])->resource);
-    return controller_start(rc->loop);
-}
-
-bool release_controller_alive(release_controller *rc, char *reason, size_t size)
-{
-    return informer_alive(rc->releases, reason, size) && informer_alive(rc->deployments, reason, size) &&
-           informer_alive(rc->pods, reason, size) && informer_alive(rc->bundles, reason, size);
-}
-
-bool release_controller_synced(release_controller *rc)
-{
-    return informer_has_synced(rc->releases) && informer_has_synced(rc->deployments) &&
-           informer_has_synced(rc->pods) && informer_has_synced(rc->bundles);
-}
-
-int release_controller_stop(release_controller *rc, long timeout_ms)
-{
-    /* the watches wind down while the loop drains; the caches stay readable for the reconciles in flight */
-    informer_stop_request(rc->releases);
-    informer_stop_request(rc->deployments);
-    informer_stop_request(rc->pods);
-    informer_stop_request(rc->bundles);
-    int err = controller_stop(rc->loop, timeout_ms);
-    informer_stop(rc->releases);
-    informer_stop(rc->deployments);
-    informer_stop(rc->pods);
-    informer_stop(rc->bundles);
-    return err;
-}
-
-void release_controller_free(release_controller *rc)
-{
+    release_controller *rc = ctx;
     if (!rc)
         return;
-    /* informers first: their handlers feed the loop */
-    metrics_informer_remove(rc->releases);
-    metrics_informer_remove(rc->deployments);
-    metrics_informer_remove(rc->pods);
-    metrics_informer_remove(rc->bundles);
-    informer_free(rc->releases);
-    informer_free(rc->deployments);
-    informer_free(rc->pods);
-    informer_free(rc->bundles);
-    controller_free(rc->loop);
     spec_seen *e, *tmp;
     HASH_ITER(hh, rc->seen, e, tmp) {
         HASH_DEL(rc->seen, e);
         free(e);
     }
     pthread_mutex_destroy(&rc->seen_mu);
-    status_written *w, *wtmp;
-    HASH_ITER(hh, rc->written, w, wtmp) {
-        HASH_DEL(rc->written, w);
-        free(w);
-    }
-    ahead_clear(&rc->ahead);
-    ahead_clear(&rc->ahead_deployments);
-    pthread_mutex_destroy(&rc->written_mu);
     free(rc);
+}
+
+/* Its informers from the factory (Deployments, Pods and PolicyBundles before the releases that point at them). */
+static int subscribe(void *ctx, informer_factory *f, loop *l)
+{
+    release_controller *rc = ctx;
+    int err = 0;
+    rc->loop = l;
+    rc->ryw = informer_factory_ryw(f);
+    if ((err = api_informer(&rc->deployments, f, &KUBE_DEPLOYMENTS)) < 0 ||
+        (err = api_informer(&rc->pods, f, &KUBE_PODS)) < 0 ||
+        (err = api_informer(&rc->bundles, f, &API_POLICYBUNDLES)) < 0 ||
+        (err = api_informer(&rc->releases, f, &API_GOVERNEDAPIRELEASES)) < 0)
+        return err;
+    if ((err = informer_factory_add_index(f, &API_GOVERNEDAPIRELEASES, INDEX_DEPLOYMENT, index_release_deployment, NULL)) < 0 ||
+        (err = informer_factory_add_index(f, &API_GOVERNEDAPIRELEASES, INDEX_BUNDLE, index_release_bundle, NULL)) < 0 ||
+        (err = informer_factory_add_index(f, &KUBE_PODS, INDEX_DEPLOYMENT, index_pod_deployment, NULL)) < 0)
+        return err;
+    informer_handlers hr = {on_release, on_release_update, on_release_delete, rc};
+    informer_handlers hd = {on_deployment, on_deployment_update, on_deployment, rc};
+    informer_handlers hp = {on_pod, on_pod_update, on_pod, rc};
+    informer_handlers hb = {on_bundle, on_bundle_update, on_bundle, rc};
+    if ((err = informer_factory_subscribe(f, &API_GOVERNEDAPIRELEASES, &hr)) < 0 ||
+        (err = informer_factory_subscribe(f, &KUBE_DEPLOYMENTS, &hd)) < 0 ||
+        (err = informer_factory_subscribe(f, &KUBE_PODS, &hp)) < 0 ||
+        (err = informer_factory_subscribe(f, &API_POLICYBUNDLES, &hb)) < 0)
+        return err;
+    return 0;
+}
+
+int release_controller_register(manager *m, const release_controller_opts *opts)
+{
+    release_controller *rc = NULL;
+    if (!(rc = calloc(1, sizeof(*rc))))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    rc->opts = *opts;
+    pthread_mutex_init(&rc->seen_mu, NULL);
+    const char *fp = getenv("MEMBRANE_FAILPOINT");
+    rc->crash_before_patch = fp && strcmp(fp, "crash-before-deployment-patch") == 0;
+    rc->crash_before_rollback_patch = fp && strcmp(fp, "crash-before-rollback-patch") == 0;
+    manager_registration r = {.kind = RELEASE_KIND, .reconcile = reconcile, .subscribe = subscribe,
+                              .free = release_controller_free, .ctx = rc};
+    return manager_add(m, &r); /* owns rc from here, also on error */
 }

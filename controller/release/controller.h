@@ -1,13 +1,15 @@
 /*
  * GovernedAPIRelease: observe and act around the pure decision. Releases,
- * Deployments, Pods and PolicyBundles come through informers, with indexes
- * so that a pod's change requeues only the release of its Deployment.
+ * Deployments, Pods and PolicyBundles come through the shared informer
+ * factory, with indexes so that a pod's change requeues only the release of
+ * its Deployment.
  */
 #ifndef MB_RELEASE_CONTROLLER_H
 #define MB_RELEASE_CONTROLLER_H
 
 #include "kube/client.h"
 #include "runtime/events.h"
+#include "runtime/manager.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -22,28 +24,15 @@ typedef int (*release_checks_fn)(cJSON **out, void *ctx, const cJSON *release, c
 typedef struct {
     kube_client *client;          /* borrowed */
     event_recorder *events;       /* borrowed, may be NULL */
-    const char *namespace;        /* NULL: all namespaces */
-    int workers;                  /* default 4 */
     release_checks_fn run_checks; /* NULL: no checks (every verification passes) */
     void *checks_ctx;
 } release_controller_opts;
 
-typedef struct release_controller release_controller;
-
-int release_controller_new(release_controller **out, const release_controller_opts *opts);
-
-/* Starts the informers, waits for their caches (up to timeout_ms), then the workers. */
-int release_controller_start(release_controller *rc, long timeout_ms);
-
-/* False, with the reason, when one of its informers is not running or has stalled (for /healthz). */
-bool release_controller_alive(release_controller *rc, char *reason, size_t size);
-
-/* True once every informer has synced. */
-bool release_controller_synced(release_controller *rc);
-
-/* Stops taking work and lets in-flight reconciles finish (up to timeout_ms). */
-int release_controller_stop(release_controller *rc, long timeout_ms);
-
-void release_controller_free(release_controller *rc);
+/*
+ * Registers the GovernedAPIRelease controller with m: it subscribes to the
+ * factory's GovernedAPIReleases, Deployments, Pods and PolicyBundles, and the
+ * manager runs its reconcile loop. The manager owns it from here on.
+ */
+int release_controller_register(manager *m, const release_controller_opts *opts);
 
 #endif

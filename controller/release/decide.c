@@ -1320,26 +1320,6 @@ const char *release_plan_rollback_trigger(const release_plan *plan)
     return NULL;
 }
 
-uint64_t release_status_hash(const cJSON *status)
-{
-    char *text = status ? cJSON_PrintUnformatted(status) : NULL;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    if (!text)
-        return 0;
-    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ULL;
-    }
-    cJSON_free(text);
-    return h;
-}
-
-bool release_status_landed(const cJSON *wanted, const cJSON *server, uint64_t last_written)
-{
-    const cJSON *got = json_get(server, "status", NULL);
-    return wanted && got && cJSON_Compare(wanted, got, true) && release_status_hash(wanted) != last_written;
-}
-
 void release_plan_clear(release_plan *plan)
 {
     if (!plan)

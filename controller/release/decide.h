@@ -104,20 +104,6 @@ void release_plan_clear(release_plan *plan);
  */
 const char *release_plan_rollback_trigger(const release_plan *plan);
 
-/* A 64-bit digest of a status (FNV-1a of its unformatted JSON); 0 for NULL. */
-uint64_t release_status_hash(const cJSON *status);
-
-/*
- * Whether a status write that met 409 was applied all the same: the answer
- * to its first copy was lost (a broken connection; libcurl, or the client's
- * retry, then sends it again, and the copy meets the resourceVersion the
- * first one made). It was when the release read back (server) carries exactly
- * the status written (wanted), and that status is not the one this process
- * last wrote for the release (last_written, its release_status_hash): that
- * one is a stale view deciding the same again, whose Events already went out.
- */
-bool release_status_landed(const cJSON *wanted, const cJSON *server, uint64_t last_written);
-
 /* releaseID: the first 12 hex characters of sha256("<ns>/<name>/<generation>/<digest>"). */
 int release_id(char out[13], const char *ns, const char *name, long long generation, const char *digest);
 

@@ -12,6 +12,7 @@
  * says clearly when an address cannot be listened on.
  */
 #include "runtime/httpserver.h"
+#include "runtime/metrics_families.h"
 #include "util/error.h"
 #include "util/log.h"
 

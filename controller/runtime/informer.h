@@ -125,6 +125,15 @@ void informer_trim(const informer *inf, cJSON *obj);
  */
 unsigned long informer_watch_restarts(informer *inf);
 
+/*
+ * Adds a collector to the process-wide registry that reports inf's watch
+ * restarts as membrane_watch_restarts_total{resource="<plural>.<group>"}
+ * ("pods" for the core group). Call informer_metrics_remove before
+ * informer_free. 0 or MB_ENOMEM. (runtime/informer_metrics.c)
+ */
+int informer_metrics_add(informer *inf);
+void informer_metrics_remove(informer *inf);
+
 /* How many lists have replaced the cache (the first one included). */
 unsigned long informer_relists(informer *inf);
 

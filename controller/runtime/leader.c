@@ -8,13 +8,14 @@
  * the elector thread (and to stop, after it has joined).
  */
 #include "runtime/leader.h"
-#include "runtime/metrics.h"
+#include "runtime/metrics_families.h"
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
 
 #include <cjson/cJSON.h>
+#include <openssl/sha.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -502,4 +503,15 @@ void leader_elector_free(leader_elector *le)
     free(le->name);
     free(le->identity);
     free(le);
+}
+
+void leader_lease_name(char *out, const char *selector)
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    if (!selector || !*selector) {
+        snprintf(out, LEADER_LEASE_NAME_MAX, "%s", DEFAULT_NAME);
+        return;
+    }
+    SHA256((const unsigned char *)selector, strlen(selector), md);
+    snprintf(out, LEADER_LEASE_NAME_MAX, "%s-%02x%02x%02x%02x", DEFAULT_NAME, md[0], md[1], md[2], md[3]);
 }

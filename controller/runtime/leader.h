@@ -119,6 +119,15 @@ const char *leader_elector_identity(const leader_elector *le);
  */
 void leader_elector_stop(leader_elector *le);
 
+/*
+ * The Lease name for a --watch-label-selector: "membrane-leader" without one
+ * (NULL or ""), else "membrane-leader-" and the first 8 hex digits of
+ * sha256(selector), so that operators sharded by disjoint selectors each hold
+ * their own Lease. out has room for LEADER_LEASE_NAME_MAX bytes.
+ */
+#define LEADER_LEASE_NAME_MAX 32
+void leader_lease_name(char *out, const char *selector);
+
 /* Stops (as leader_elector_stop) and frees. Accepts NULL. */
 void leader_elector_free(leader_elector *le);
 

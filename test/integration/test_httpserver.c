@@ -18,7 +18,7 @@
 #include "kube/client.h"
 #include "runtime/httpserver.h"
 #include "runtime/informer.h"
-#include "runtime/metrics.h"
+#include "runtime/metrics_families.h"
 #include "util/error.h"
 
 #include <curl/curl.h>
@@ -79,7 +79,7 @@ static void test_server_over_a_real_informer(void **state)
     reply r;
 
     assert_int_equal(informer_new(&inf, f->c, &KUBE_CONFIGMAPS, &iopts), 0);
-    assert_int_equal(metrics_informer_add(inf), 0);
+    assert_int_equal(informer_metrics_add(inf), 0);
     httpserver_opts opts = {.metrics_addr = "127.0.0.1:0", .health_addr = "127.0.0.1:0", .ready = informer_ready,
                             .ready_ctx = inf};
     assert_int_equal(httpserver_start(&srv, &opts), 0);
@@ -113,7 +113,7 @@ static void test_server_over_a_real_informer(void **state)
 
     httpserver_free(srv);
     informer_stop(inf);
-    metrics_informer_remove(inf);
+    informer_metrics_remove(inf);
     informer_free(inf);
 }
 

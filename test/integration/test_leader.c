@@ -20,7 +20,7 @@
 
 #include "kube/client.h"
 #include "runtime/leader.h"
-#include "runtime/metrics.h"
+#include "runtime/metrics_families.h"
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"

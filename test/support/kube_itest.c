@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "kube_itest.h"
-#include "runtime/metrics.h"
+#include "runtime/metrics_families.h"
 
 #include "kube/config.h"
 #include "util/clock.h"

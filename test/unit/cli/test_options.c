@@ -28,6 +28,7 @@ static void test_defaults(void **state)
     assert_false(o.leader_elect);
     assert_null(o.kubeconfig);
     assert_null(o.namespace);
+    assert_null(o.watch_label_selector);
     assert_int_equal(o.log_format, MB_LOG_JSON);
     assert_int_equal(o.log_level, MB_LOG_INFO);
 }
@@ -120,6 +121,47 @@ static void test_errors_name_the_flag(void **state)
     expect_error(PARSE(&o, "run", "stray"), "unexpected argument \"stray\"");
 }
 
+/* --watch-label-selector takes what the API server's labelSelector takes, and says what is wrong otherwise. */
+static void test_watch_label_selector(void **state)
+{
+    (void)state;
+    cli_options o;
+    static const char *const good[] = {
+        "shard=a", "shard==a", "shard!=b", "shard", "!legacy", "shard in (a,b)", "shard notin (a, b)",
+        "tier=api,shard=a", "kfm.dev/shard=a", " shard = a , !legacy ", "rank>3", "rank<10", "shard=",
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        assert_int_equal(PARSE(&o, "run", "--watch-label-selector", (char *)good[i]), 0);
+        assert_string_equal(o.watch_label_selector, good[i]);
+    }
+    static const struct {
+        const char *sel, *says;
+    } bad[] = {
+        {"", "needs a non-empty label selector"},
+        {"   ", "needs a non-empty label selector"},
+        {"shard=a b", "requirements are separated by \",\""},
+        {"shard in (a,b", "not closed"},
+        {"shard in ()", "at least one value"},
+        {"shard in a", "parenthesised list"},
+        {"=a", "no label key"},
+        {"-shard=a", "label key is not valid"},
+        {"Kfm.Dev/shard=a", "label key is not valid"},
+        {"shard=a$", "label value is not valid"},
+        {"shard a", "operator is missing or unknown"},
+        {"shard=-a", "label value is not valid"},
+        {"rank>x", "whole number"},
+        {"shard=a,,tier=b", "no label key"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(PARSE(&o, "run", "--watch-label-selector", (char *)bad[i].sel), MB_EINVAL);
+        if (!strstr(mb_error_last(), "--watch-label-selector") || !strstr(mb_error_last(), bad[i].says))
+            fail_msg("\"%s\": %s", bad[i].sel, mb_error_last());
+    }
+    assert_int_equal(PARSE(&o, "run", "--watch-label-selector"), MB_EINVAL);
+    assert_non_null(strstr(mb_error_last(), "--watch-label-selector needs a value"));
+    assert_non_null(strstr(cli_usage(), "--watch-label-selector SEL"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -128,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_subcommands),
         cmocka_unit_test(test_help_checks_the_line),
         cmocka_unit_test(test_errors_name_the_flag),
+        cmocka_unit_test(test_watch_label_selector),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

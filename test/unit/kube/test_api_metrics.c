@@ -12,7 +12,7 @@
 #include "replay.h"
 
 #include "kube/client.h"
-#include "runtime/metrics.h"
+#include "runtime/metrics_families.h"
 #include "util/error.h"
 
 #include <stdlib.h>

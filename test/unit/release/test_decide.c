@@ -12,6 +12,7 @@
 #include "release/decide.h"
 #include "release_fixture.h"
 #include "runtime/conditions.h"
+#include "runtime/ryw.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/timefmt.h"
@@ -766,20 +767,20 @@ static void test_status_landed(void **state)
     (void)state;
     fx f = {0};
     start_rollout(&f);
-    uint64_t before = release_status_hash(json_get(f.release, "status", NULL)); /* none yet */
+    uint64_t before = ryw_status_hash(json_get(f.release, "status", NULL)); /* none yet */
     cJSON *server = cJSON_Duplicate(f.release, true);
-    assert_false(release_status_landed(f.plan.status, server, before)); /* the write did not land */
+    assert_false(ryw_status_matches(f.plan.status, server, before)); /* the write did not land */
     cJSON_AddItemToObject(server, "status", cJSON_Duplicate(f.plan.status, true));
-    assert_true(release_status_landed(f.plan.status, server, before)); /* it did */
+    assert_true(ryw_status_matches(f.plan.status, server, before)); /* it did */
     /* the same status, already written by this process: a stale view deciding it again, not a lost answer */
-    assert_false(release_status_landed(f.plan.status, server, release_status_hash(f.plan.status)));
+    assert_false(ryw_status_matches(f.plan.status, server, ryw_status_hash(f.plan.status)));
     /* someone else's status, one field apart, is not ours */
     cJSON_ReplaceItemInObject(cJSON_GetObjectItem(server, "status"), "phase", cJSON_CreateString("Succeeded"));
-    assert_false(release_status_landed(f.plan.status, server, before));
-    assert_false(release_status_landed(NULL, server, before));
-    assert_false(release_status_landed(f.plan.status, NULL, before));
-    assert_int_equal(release_status_hash(NULL), 0);
-    assert_true(release_status_hash(f.plan.status) != release_status_hash(json_get(server, "status", NULL)));
+    assert_false(ryw_status_matches(f.plan.status, server, before));
+    assert_false(ryw_status_matches(NULL, server, before));
+    assert_false(ryw_status_matches(f.plan.status, NULL, before));
+    assert_int_equal(ryw_status_hash(NULL), 0);
+    assert_true(ryw_status_hash(f.plan.status) != ryw_status_hash(json_get(server, "status", NULL)));
     cJSON_Delete(server);
     fx_free(&f);
 }

@@ -15,7 +15,7 @@
 
 #include "http_client.h"
 #include "runtime/httpserver.h"
-#include "runtime/metrics.h"
+#include "runtime/metrics_families.h"
 #include "util/error.h"
 
 #include <arpa/inet.h>

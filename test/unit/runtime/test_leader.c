@@ -209,9 +209,26 @@ static void test_elector_options(void **state)
     leader_elector_free(le2);
 }
 
+/* --watch-label-selector: each shard its own Lease, named by the selector's sha256. */
+static void test_lease_name_of_a_shard(void **state)
+{
+    (void)state;
+    char name[LEADER_LEASE_NAME_MAX];
+    leader_lease_name(name, NULL);
+    assert_string_equal(name, "membrane-leader");
+    leader_lease_name(name, "");
+    assert_string_equal(name, "membrane-leader");
+    leader_lease_name(name, "shard=a"); /* printf shard=a | sha256sum: 3d8dfb26... */
+    assert_string_equal(name, "membrane-leader-3d8dfb26");
+    char other[LEADER_LEASE_NAME_MAX];
+    leader_lease_name(other, "shard=b");
+    assert_string_not_equal(name, other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lease_name_of_a_shard),
         cmocka_unit_test(test_no_lease_is_created),
         cmocka_unit_test(test_another_holder_is_waited_for_on_our_clock),
         cmocka_unit_test(test_a_renewing_holder_keeps_the_lease),

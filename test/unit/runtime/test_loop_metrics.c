@@ -3,7 +3,7 @@
  * a success, a requested requeue, a conflict and an error;
  * membrane_reconcile_duration_seconds{kind} with one observation per
  * reconcile; and membrane_workqueue_depth{kind} read from the queue when the
- * registry is rendered, gone from the collectors once the controller is freed.
+ * registry is rendered, gone from the collectors once the loop is freed.
  * The loop's own log lines name the object by namespace and name.
  */
 #include <stdarg.h>
@@ -11,8 +11,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include "runtime/controller.h"
-#include "runtime/metrics.h"
+#include "runtime/loop.h"
+#include "runtime/metrics_families.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -52,24 +52,24 @@ static double value(const char *family, const char *const *labels)
 
 static void test_reconcile_results_and_durations(void **state)
 {
-    controller *c = NULL;
-    controller_opts opts = {.kind = "Widget", .workers = 2, .reconcile = reconcile};
+    loop *c = NULL;
+    loop_opts opts = {.kind = "Widget", .workers = 2, .reconcile = reconcile};
     (void)state;
 
     FILE *log = tmpfile();
     assert_non_null(log);
     mb_log_setup(MB_LOG_JSON, MB_LOG_DEBUG, log);
     atomic_store(&done_count, 0);
-    assert_int_equal(controller_new(&c, &opts), 0);
-    assert_int_equal(controller_start(c), 0);
-    controller_enqueue(c, "ns/ok");
-    controller_enqueue(c, "ns/requeue");
-    controller_enqueue(c, "ns/broken");
-    controller_enqueue(c, "ns/conflict");
+    assert_int_equal(loop_new(&c, &opts), 0);
+    assert_int_equal(loop_start(c), 0);
+    loop_enqueue(c, "ns/ok");
+    loop_enqueue(c, "ns/requeue");
+    loop_enqueue(c, "ns/broken");
+    loop_enqueue(c, "ns/conflict");
     /* the conflict comes back after 100 ms and conflicts again: wait for at least 5 reconciles */
     for (int i = 0; i < 500 && atomic_load(&done_count) < 5; i++)
         sleep_ms(10);
-    assert_int_equal(controller_stop(c, 5000), 0);
+    assert_int_equal(loop_stop(c, 5000), 0);
 
     assert_true(value("membrane_reconcile_total", L("Widget", "success")) == 1);
     assert_true(value("membrane_reconcile_total", L("Widget", "requeue_after")) == 1);
@@ -88,7 +88,7 @@ static void test_reconcile_results_and_durations(void **state)
                                   "\"kind\":\"Widget\",\"namespace\":\"ns\",\"name\":\"broken\"}"));
     assert_non_null(strstr(lines, "\"msg\":\"conflict, looking again: stale\",\"kind\":\"Widget\",\"namespace\":\"ns\","
                                   "\"name\":\"conflict\"}"));
-    controller_free(c);
+    loop_free(c);
     metrics_default_free();
 }
 
@@ -100,20 +100,20 @@ static int never(reconcile_result *out, void *ctx, const char *key)
 
 static void test_workqueue_depth_is_read_when_scraped(void **state)
 {
-    controller *c = NULL;
-    controller_opts opts = {.kind = "Gadget", .workers = 1, .reconcile = never};
+    loop *c = NULL;
+    loop_opts opts = {.kind = "Gadget", .workers = 1, .reconcile = never};
     char *out = NULL;
     (void)state;
 
-    assert_int_equal(controller_new(&c, &opts), 0); /* not started: keys stay queued */
-    controller_enqueue(c, "ns/a");
-    controller_enqueue(c, "ns/b");
-    controller_enqueue(c, "ns/c");
-    controller_enqueue(c, "ns/a");
+    assert_int_equal(loop_new(&c, &opts), 0); /* not started: keys stay queued */
+    loop_enqueue(c, "ns/a");
+    loop_enqueue(c, "ns/b");
+    loop_enqueue(c, "ns/c");
+    loop_enqueue(c, "ns/a");
     assert_int_equal(metrics_render(&out, metrics_default()), 0);
     assert_non_null(strstr(out, "\nmembrane_workqueue_depth{kind=\"Gadget\"} 3\n"));
     free(out);
-    controller_free(c);
+    loop_free(c);
 
     /* freed: its collector is gone, the last value stays */
     assert_int_equal(metrics_render(&out, metrics_default()), 0);

@@ -2,10 +2,10 @@
  * The reconcile loop of one kind: a workqueue and N worker threads that hand
  * keys to a reconcile function, requeue with backoff on error, requeue after
  * the delay the reconcile asks for, and forget a key's failures on success.
- * Informer handlers feed the queue with controller_enqueue().
+ * Informer handlers feed the queue with loop_enqueue().
  */
-#ifndef MB_CONTROLLER_H
-#define MB_CONTROLLER_H
+#ifndef MB_RUNTIME_LOOP_H
+#define MB_RUNTIME_LOOP_H
 
 #include "runtime/workqueue.h"
 
@@ -23,7 +23,7 @@ typedef struct {
  */
 typedef int (*reconcile_fn)(reconcile_result *out, void *ctx, const char *key);
 
-typedef struct controller controller;
+typedef struct loop loop;
 
 typedef struct {
     const char *kind;        /* for logs and metrics, e.g. "GovernedAPIRelease" */
@@ -31,25 +31,25 @@ typedef struct {
     reconcile_fn reconcile;
     void *ctx;
     const ratelimit_options *ratelimit; /* NULL: client-go's defaults */
-} controller_opts;
+} loop_opts;
 
-int controller_new(controller **out, const controller_opts *opts);
+int loop_new(loop **out, const loop_opts *opts);
 
 /* Starts the workers. */
-int controller_start(controller *c);
+int loop_start(loop *c);
 
 /* Adds key to the queue; callable from any thread, before or after start. */
-void controller_enqueue(controller *c, const char *key);
+void loop_enqueue(loop *c, const char *key);
 
 /* Adds "ns/name" of obj (a Kubernetes object as cJSON) to the queue. */
-void controller_enqueue_object(controller *c, const void *obj_json);
+void loop_enqueue_object(loop *c, const void *obj_json);
 
 /* Stops taking work, waits up to timeout_ms for in-flight reconciles, joins the workers. */
-int controller_stop(controller *c, int64_t timeout_ms);
+int loop_stop(loop *c, int64_t timeout_ms);
 
 /* The queue, for its depth. Borrowed. */
-workqueue *controller_queue(controller *c);
+workqueue *loop_queue(loop *c);
 
-void controller_free(controller *c);
+void loop_free(loop *c);
 
 #endif

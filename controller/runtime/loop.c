@@ -3,8 +3,8 @@
  * processNextWorkItem: get a key, reconcile it, then forget it, requeue it
  * with backoff, or requeue it after the delay the reconcile asked for.
  */
-#include "runtime/controller.h"
-#include "runtime/metrics.h"
+#include "runtime/loop.h"
+#include "runtime/metrics_families.h"
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -19,8 +19,8 @@
 
 #define CONFLICT_RETRY_MS 100
 
-struct controller {
-    controller_opts opts;
+struct loop {
+    loop_opts opts;
     char *kind;
     workqueue *queue;
     pthread_t *threads;
@@ -30,18 +30,18 @@ struct controller {
 /* membrane_workqueue_depth{kind}, read when scraped. */
 static void depth_collect(void *ctx, metrics_registry *r)
 {
-    controller *c = ctx;
+    loop *c = ctx;
     (void)r;
     metrics_workqueue_depth_set(c->kind, (double)workqueue_len(c->queue));
 }
 
-int controller_new(controller **out, const controller_opts *opts)
+int loop_new(loop **out, const loop_opts *opts)
 {
-    controller *c = NULL;
+    loop *c = NULL;
     int err = 0;
     *out = NULL;
     if (!opts || !opts->reconcile || opts->workers < 1)
-        return mb_error_set(MB_EINVAL, "controller: a reconcile function and at least one worker are needed");
+        return mb_error_set(MB_EINVAL, "loop: a reconcile function and at least one worker are needed");
     if (!(c = calloc(1, sizeof(*c))) || !(c->kind = strdup(opts->kind ? opts->kind : "object")) ||
         !(c->threads = calloc((size_t)opts->workers, sizeof(pthread_t)))) {
         err = mb_error_set(MB_ENOMEM, "out of memory");
@@ -55,11 +55,11 @@ int controller_new(controller **out, const controller_opts *opts)
     *out = c;
     c = NULL;
 done:
-    controller_free(c);
+    loop_free(c);
     return err;
 }
 
-static void process(controller *c, const char *key)
+static void process(loop *c, const char *key)
 {
     reconcile_result res = {0};
     mb_log_fields f = {.kind = c->kind, .name = key};
@@ -108,7 +108,7 @@ static void process(controller *c, const char *key)
 
 static void *worker(void *arg)
 {
-    controller *c = arg;
+    loop *c = arg;
     char *key = NULL;
     while (workqueue_get(&key, c->queue) == 0) {
         process(c, key);
@@ -119,7 +119,7 @@ static void *worker(void *arg)
     return NULL;
 }
 
-int controller_start(controller *c)
+int loop_start(loop *c)
 {
     for (int i = 0; i < c->opts.workers; i++) {
         if (pthread_create(&c->threads[i], NULL, worker, c) != 0) {
@@ -127,20 +127,20 @@ int controller_start(controller *c)
             for (int j = 0; j < i; j++)
                 pthread_join(c->threads[j], NULL);
             c->started = 0;
-            return mb_error_set(MB_ERROR, "controller %s: cannot start worker threads", c->kind);
+            return mb_error_set(MB_ERROR, "loop %s: cannot start worker threads", c->kind);
         }
         c->started = i + 1;
     }
     return 0;
 }
 
-void controller_enqueue(controller *c, const char *key)
+void loop_enqueue(loop *c, const char *key)
 {
     if (key && *key)
         workqueue_add(c->queue, key);
 }
 
-void controller_enqueue_object(controller *c, const void *obj_json)
+void loop_enqueue_object(loop *c, const void *obj_json)
 {
     const cJSON *obj = obj_json;
     const char *ns = json_str(obj, "metadata", "namespace", NULL);
@@ -152,7 +152,7 @@ void controller_enqueue_object(controller *c, const void *obj_json)
     workqueue_add(c->queue, key);
 }
 
-int controller_stop(controller *c, int64_t timeout_ms)
+int loop_stop(loop *c, int64_t timeout_ms)
 {
     int err = 0;
     if (!c || !c->queue)
@@ -164,16 +164,16 @@ int controller_stop(controller *c, int64_t timeout_ms)
     return err;
 }
 
-workqueue *controller_queue(controller *c)
+workqueue *loop_queue(loop *c)
 {
     return c->queue;
 }
 
-void controller_free(controller *c)
+void loop_free(loop *c)
 {
     if (!c)
         return;
-    controller_stop(c, 0);
+    loop_stop(c, 0);
     metrics_collector_remove(metrics_default(), depth_collect, c);
     workqueue_free(c->queue);
     free(c->threads);

@@ -1,0 +1,61 @@
+/*
+ * The controller manager: owns the process's controllers and their reconcile
+ * loops. A controller registers its kind, its reconcile function and a
+ * subscribe callback that takes its informers from the shared factory
+ * (runtime/factory.h) and adds the handlers that feed its loop; the manager
+ * does the rest: it starts every informer and waits for the caches, then
+ * every loop (when leading, or at once without leader election), stops them
+ * on SIGTERM with a drain timeout, and answers alive/synced for /healthz and
+ * /readyz from all of them.
+ */
+#ifndef MB_RUNTIME_MANAGER_H
+#define MB_RUNTIME_MANAGER_H
+
+#include "runtime/factory.h"
+#include "runtime/loop.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct manager manager;
+
+typedef struct {
+    const char *kind;      /* for logs and metrics, e.g. "GovernedAPIRelease" */
+    reconcile_fn reconcile; /* called with ctx */
+    /* Takes the informers it reads from f and subscribes handlers that feed l (borrowed, owned by the manager). */
+    int (*subscribe)(void *ctx, informer_factory *f, loop *l);
+    void (*free)(void *ctx); /* frees ctx once the manager is done with it; may be NULL */
+    void *ctx;
+} manager_registration;
+
+typedef struct {
+    informer_factory *factory; /* borrowed; outlives the manager */
+    int workers;               /* concurrent reconciles per kind; 0: 4 */
+    long sync_timeout_ms;      /* how long manager_start waits for the caches; 0: 60000 */
+} manager_opts;
+
+int manager_new(manager **out, const manager_opts *opts);
+
+/*
+ * Registers a controller: its loop is made and subscribe called at once. The
+ * manager owns ctx from here on, also when this fails (it calls free). Only
+ * before manager_start.
+ */
+int manager_add(manager *m, const manager_registration *r);
+
+/* Starts the informers, waits for their caches, then starts every loop. */
+int manager_start(manager *m);
+
+/* Stops taking work: the watches wind down while the loops drain (up to timeout_ms); the caches stay readable. */
+int manager_stop(manager *m, long timeout_ms);
+
+/* For /healthz (httpserver's alive callback, ctx the manager): alive until started, then while every informer is. */
+bool manager_alive(void *ctx, char *reason, size_t size);
+
+/* For /readyz (ctx the manager): ready while not starting (a standby), or once every cache has synced. */
+bool manager_ready(void *ctx, char *reason, size_t size);
+
+/* Stops (as manager_stop with no wait), frees every registered controller and loop. Accepts NULL. */
+void manager_free(manager *m);
+
+#endif
