@@ -330,6 +330,22 @@ else
   fail "helm RBAC (all namespaces) applied" "$(cat "$tmp/out")"
 fi
 
+echo "== helm: a shard (watchLabelSelector)"
+"$helm" template membrane charts/membrane -n membrane-system --set watchLabelSelector='shard=a' > "$tmp/helm-shard.yaml"
+run "helm watchLabelSelector output passes kubectl apply --dry-run=server" kubectl apply --dry-run=server -f "$tmp/helm-shard.yaml"
+json_of "$tmp/helm-shard.yaml" > "$tmp/helm-shard.json"
+check_runtime "helm watchLabelSelector" "$tmp/helm-shard.json"
+lease="membrane-leader-$(printf '%s' 'shard=a' | sha256sum | cut -c1-8)"
+if grep -q -- '--watch-label-selector=shard=a' "$tmp/helm-shard.yaml"; then ok "helm watchLabelSelector: the Deployment passes --watch-label-selector=shard=a"; else fail "helm watchLabelSelector: the Deployment passes --watch-label-selector=shard=a"; fi
+if apply_rbac "$tmp/helm-shard.json" >"$tmp/out" 2>&1; then
+  ok "helm RBAC (watchLabelSelector) applied"
+  can "helm watchLabelSelector" yes update "leases.coordination.k8s.io/$lease" membrane-system
+  can "helm watchLabelSelector" no update leases.coordination.k8s.io/membrane-leader membrane-system
+  delete_rbac >/dev/null 2>&1 || true
+else
+  fail "helm RBAC (watchLabelSelector) applied" "$(cat "$tmp/out")"
+fi
+
 echo "== helm: one watched namespace"
 "$helm" template membrane charts/membrane -n membrane-system --set watchNamespace="$ns_a" \
   --set leaderElection.enabled=false --set replicas=1 --set logFormat=text --set logLevel=debug > "$tmp/helm-ns.yaml"

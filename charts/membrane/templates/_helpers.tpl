@@ -87,3 +87,15 @@ namespace (a RoleBinding anywhere could grant the API's ServiceAccount).
   resources: [subjectaccessreviews, localsubjectaccessreviews]
   verbs: [create]
 {{- end -}}
+
+{{/*
+The leader-election Lease: "membrane-leader", or for a shard (watchLabelSelector)
+"membrane-leader-" and the first 8 hex digits of sha256(selector), as the binary names it.
+*/}}
+{{- define "membrane.leaseName" -}}
+{{- if .Values.watchLabelSelector -}}
+membrane-leader-{{ .Values.watchLabelSelector | sha256sum | trunc 8 }}
+{{- else -}}
+membrane-leader
+{{- end -}}
+{{- end -}}
