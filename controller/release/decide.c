@@ -10,37 +10,22 @@
  * resume from. A terminal phase (Succeeded, RolledBack, Failed) is final for
  * its generation: a failed digest is never rolled out again until the spec
  * changes, and a failed rollback never rolls forward.
+ *
+ * This file holds the phases and release_decide; the gates are in gates.c,
+ * what is read from the Deployment and its pods in workload.c, and the status
+ * building blocks in status.c (decide_private.h).
  */
-#include "release/decide.h"
-#include "audit/receipt.h"
+#include "release/decide_private.h"
 #include "runtime/conditions.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/timefmt.h"
-#include "verify/runner.h"
 
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define PHASE_PENDING "Pending"
-#define PHASE_GATING "Gating"
-#define PHASE_ROLLING_OUT "RollingOut"
-#define PHASE_VERIFYING "Verifying"
-#define PHASE_OBSERVING "Observing"
-#define PHASE_SUCCEEDED "Succeeded"
-#define PHASE_ROLLING_BACK "RollingBack"
-#define PHASE_ROLLED_BACK "RolledBack"
-#define PHASE_FAILED "Failed"
-#define PHASE_SUSPENDED "Suspended"
-
-#define COND_GATES_PASSED "GatesPassed"
-#define COND_ROLLED_OUT "RolledOut"
-#define COND_VERIFIED "Verified"
-#define COND_MEMBRANE_INTACT "MembraneIntact"
-#define COND_ROLLED_BACK "RolledBack"
 
 #define GATE_RECHECK_MS 15000L
 
@@ -49,33 +34,11 @@ static const char *const all_triggers[] = {
     "EvidenceFailure", "UncitedAnswer", "MembraneBreach",
 };
 
-static const char *const crash_reasons[] = {
-    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull",
-    "CreateContainerConfigError", "InvalidImageName",
-};
-
-/* Everything one decision works on. */
-typedef struct {
-    const release_observed *obs;
-    release_plan *plan;
-    const cJSON *spec;
-    const cJSON *old;          /* the observed status, may be NULL */
-    cJSON *st;                 /* the status being written */
-    const char *ns, *name;
-    long long gen;
-    const char *deployment, *container, *repository, *digest;
-    char image[512];           /* repository@digest */
-    char rid[13];              /* releaseID of this generation and digest */
-    char owner[320];           /* "<ns>/<name>" */
-    cJSON *no_result;          /* owned: the "no result" failures judge_checks last made up */
-    const char *why;           /* the message of the trigger or failure that ends this release, for its receipt */
-} ctx;
-
 /* ---- small helpers ------------------------------------------------------ */
 
-static int add_event(ctx *c, const char *type, const char *reason, const char *fmt, ...)
+static int add_event(release_ctx *c, const char *type, const char *reason, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static int add_event(ctx *c, const char *type, const char *reason, const char *fmt, ...)
+static int add_event(release_ctx *c, const char *type, const char *reason, const char *fmt, ...)
 {
     release_plan *p = c->plan;
     va_list ap;
@@ -94,53 +57,29 @@ static int add_event(ctx *c, const char *type, const char *reason, const char *f
     return 0;
 }
 
-static int set_str(cJSON *o, const char *key, const char *v)
-{
-    return json_set_str(o, key, v ? v : "");
-}
-
-static int set_time(cJSON *o, const char *key, time_t t)
-{
-    char buf[32];
-    if (timefmt_format(buf, sizeof(buf), t) < 0)
-        return mb_error_set(MB_EINVAL, "time out of range");
-    return json_set_str(o, key, buf);
-}
-
-static int set_num(cJSON *o, const char *key, double v)
-{
-    return json_set_item(o, key, cJSON_CreateNumber(v));
-}
-
-static int set_phase(ctx *c, const char *phase)
+static int set_phase(release_ctx *c, const char *phase)
 {
     c->plan->phase = phase;
     return json_set_str(c->st, "phase", phase);
 }
 
-static int cond(ctx *c, const char *type, const char *status, const char *reason, const char *message)
-{
-    condition cd = {type, status, reason, message, c->gen};
-    return conditions_set(NULL, c->st, &cd, c->obs->now);
-}
-
-static long long spec_int(const ctx *c, long long def, const char *section, const char *key)
+long long release_spec_int(const release_ctx *c, long long def, const char *section, const char *key)
 {
     return json_int(def, c->spec, section, key, NULL);
 }
 
-static const char *old_str(const ctx *c, const char *key)
+const char *release_old_str(const release_ctx *c, const char *key)
 {
     return c->old ? json_str(c->old, key, NULL) : NULL;
 }
 
-static bool old_time(const ctx *c, time_t *out, const char *k1, const char *k2)
+static bool old_time(const release_ctx *c, time_t *out, const char *k1, const char *k2)
 {
     const char *s = c->old ? (k2 ? json_str(c->old, k1, k2, NULL) : json_str(c->old, k1, NULL)) : NULL;
     return s && *s && timefmt_parse(out, s) == 0;
 }
 
-static bool trigger_listed(const ctx *c, const char *trigger)
+static bool trigger_listed(const release_ctx *c, const char *trigger)
 {
     const cJSON *list = json_get(c->spec, "rollback", "triggers", NULL);
     const cJSON *t;
@@ -156,46 +95,6 @@ static bool trigger_listed(const ctx *c, const char *trigger)
         if (cJSON_IsString(t) && strcmp(t->valuestring, trigger) == 0)
             return true;
     return false;
-}
-
-static const char *digest_of(const char *image)
-{
-    const char *at = image ? strrchr(image, '@') : NULL;
-    return at ? at + 1 : NULL;
-}
-
-static bool digest_valid(const char *d)
-{
-    if (!d || strncmp(d, "sha256:", 7) != 0 || strlen(d) != 71)
-        return false;
-    for (const char *p = d + 7; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-            return false;
-    return true;
-}
-
-static const cJSON *find_container(const cJSON *pod_spec, const char *name)
-{
-    const cJSON *ct;
-    cJSON_ArrayForEach(ct, json_get(pod_spec, "containers", NULL)) {
-        const char *n = json_str(ct, "name", NULL);
-        if (n && name && strcmp(n, name) == 0)
-            return ct;
-    }
-    return NULL;
-}
-
-bool release_container_digest(char out[72], const cJSON *pod_spec, const char *container)
-{
-    const cJSON *ct = find_container(pod_spec, container);
-    const char *d;
-    out[0] = '\0';
-    if (!ct)
-        return false;
-    d = digest_of(json_str(ct, "image", NULL));
-    if (digest_valid(d))
-        memcpy(out, d, 72);
-    return true;
 }
 
 int release_id(char out[13], const char *ns, const char *name, long long generation, const char *digest)
@@ -216,532 +115,25 @@ int release_id(char out[13], const char *ns, const char *name, long long generat
     return 0;
 }
 
-/* The image the Deployment's target container runs now, or NULL. */
-static const char *deployment_image(const ctx *c)
-{
-    const cJSON *ct = find_container(json_get(c->obs->deployment, "spec", "template", "spec", NULL), c->container);
-    return ct ? json_str(ct, "image", NULL) : NULL;
-}
-
-/* ---- gates ------------------------------------------------------------- */
-
-typedef struct {
-    const char *reason;
-    char message[512];
-    bool transient;
-} gate_block;
-
-static bool block(gate_block *b, const char *reason, bool transient, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static bool block(gate_block *b, const char *reason, bool transient, const char *fmt, ...)
-{
-    va_list ap;
-    b->reason = reason;
-    b->transient = transient;
-    va_start(ap, fmt);
-    vsnprintf(b->message, sizeof(b->message), fmt, ap);
-    va_end(ap);
-    return false;
-}
-
-static const char *const environments[] = {"dev", "staging", "prod"};
-
-static bool spec_valid(const ctx *c, gate_block *b)
-{
-    const char *env = json_str(c->spec, "environment", NULL);
-    bool env_ok = false;
-    for (size_t i = 0; env && i < 3; i++)
-        env_ok = env_ok || strcmp(env, environments[i]) == 0;
-    if (!env_ok)
-        return block(b, "InvalidSpec", false, "spec.environment \"%s\" is not one of dev, staging, prod; fix the spec", env ? env : "");
-    if (!c->deployment || !*c->deployment)
-        return block(b, "InvalidSpec", false, "spec.target.deployment is empty; name the Deployment to roll out");
-    if (!c->container || !*c->container)
-        return block(b, "InvalidSpec", false, "spec.target.container is empty; name the container in the Deployment's pod template");
-    if (!c->repository || !*c->repository || strchr(c->repository, '@'))
-        return block(b, "InvalidSpec", false, "spec.image.repository \"%s\" must be an image repository without a tag or digest", c->repository ? c->repository : "");
-    if (!digest_valid(c->digest))
-        return block(b, "InvalidSpec", false, "spec.image.digest \"%s\" is not a sha256 digest (sha256:<64 lowercase hex>); pin the image by digest, not by tag", c->digest ? c->digest : "");
-    const char *rt = json_str(c->spec, "rollbackTarget", "digest", NULL);
-    if (rt && !digest_valid(rt))
-        return block(b, "InvalidSpec", false, "spec.rollbackTarget.digest \"%s\" is not a sha256 digest", rt);
-    if (rt && strcmp(rt, c->digest) == 0)
-        return block(b, "InvalidSpec", false, "spec.rollbackTarget.digest equals spec.image.digest; a release cannot roll back to itself");
-    return true;
-}
-
-/*
- * The bundle gate: the PolicyBundle has looked at its current spec
- * (status.observedGeneration == metadata.generation), is Ready=True, and
- * verified exactly the digest its spec pins (status.verifiedDigest non-empty
- * and equal to spec.source.digest). Otherwise false, with what is missing or
- * different in why.
- */
-static bool bundle_ready(const cJSON *pb, char *why, size_t len)
-{
-    const cJSON *cd, *ready = NULL;
-    long long gen = json_int(-1, pb, "metadata", "generation", NULL);
-    long long og = json_int(-2, pb, "status", "observedGeneration", NULL);
-    const char *verified = json_str(pb, "status", "verifiedDigest", NULL);
-    const char *pinned = json_str(pb, "spec", "source", "digest", NULL);
-    cJSON_ArrayForEach(cd, json_get(pb, "status", "conditions", NULL)) {
-        const char *type = json_str(cd, "type", NULL);
-        if (type && strcmp(type, "Ready") == 0)
-            ready = cd;
-    }
-    const char *rs = json_str(ready, "status", NULL);
-    if (og != gen) {
-        if (og < 0)
-            snprintf(why, len, "its status.observedGeneration is not set (generation %lld): the bundle has not been looked at yet", gen);
-        else
-            snprintf(why, len, "its status.observedGeneration %lld is not its generation %lld: the status describes an older spec", og, gen);
-        return false;
-    }
-    if (!rs || strcmp(rs, "True") != 0 || json_int(og, ready, "observedGeneration", NULL) != gen) {
-        snprintf(why, len, "its Ready condition is %s for generation %lld (%s)", rs ? rs : "absent", gen,
-                 json_str(ready, "reason", NULL) ? json_str(ready, "reason", NULL) : "no reason");
-        return false;
-    }
-    if (!pinned || !*pinned) {
-        snprintf(why, len, "its spec.source.digest is empty, so there is no pinned digest to compare status.verifiedDigest with");
-        return false;
-    }
-    if (!verified || !*verified) {
-        snprintf(why, len, "its status.verifiedDigest is empty: no digest has been verified for spec.source.digest %s", pinned);
-        return false;
-    }
-    if (strcmp(verified, pinned) != 0) {
-        snprintf(why, len, "its status.verifiedDigest %s differs from spec.source.digest %s: the verified bundle is not the pinned one",
-                 verified, pinned);
-        return false;
-    }
-    return true;
-}
-
-/* True when the release recorded in the status (its releaseID) ended Succeeded: its digest was verified. */
-static bool last_release_succeeded(const ctx *c)
-{
-    const char *old_rid = old_str(c, "releaseID");
-    const cJSON *h = c->old ? json_get(c->old, "history", NULL) : NULL;
-    const cJSON *last = cJSON_GetArrayItem(h, cJSON_GetArraySize(h) - 1);
-    const char *rid = json_str(last, "releaseID", NULL), *outcome = json_str(last, "outcome", NULL);
-    return old_rid && rid && outcome && strcmp(rid, old_rid) == 0 && strcmp(outcome, PHASE_SUCCEEDED) == 0;
-}
-
-/*
- * The rollback target this release would record now, in out ("" if none),
- * and the full image reference a rollback patches the container to, in
- * image. The Deployment's image becomes the target only when no release is
- * recorded or the last one succeeded: after a generation that was cut short,
- * failed or rolled back, the Deployment may run a digest nobody verified, and
- * the target recorded before that generation touched it still stands, with
- * its image. The image is the container's image string as it ran (its own
- * repository, which spec.image.repository may since have changed), or
- * <spec.image.repository>@<digest> for spec.rollbackTarget.digest.
- */
-static void rollback_target(const ctx *c, char out[72], char image[512])
-{
-    const char *rt = json_str(c->spec, "rollbackTarget", "digest", NULL);
-    const char *recorded = old_str(c, "rollbackTarget");
-    const char *recorded_image = old_str(c, "rollbackImage");
-    const char *old_rid = old_str(c, "releaseID");
-    out[0] = '\0';
-    image[0] = '\0';
-    if (rt) {
-        snprintf(out, 72, "%s", rt);
-        snprintf(image, 512, "%s@%s", c->repository ? c->repository : "", rt);
-    } else if (old_rid && recorded && *recorded && (strcmp(old_rid, c->rid) == 0 || !last_release_succeeded(c))) {
-        /* already recorded for this very release, or for one that never verified what it left running */
-        snprintf(out, 72, "%s", recorded);
-        if (recorded_image && digest_of(recorded_image) && strcmp(digest_of(recorded_image), recorded) == 0)
-            snprintf(image, 512, "%s", recorded_image);
-        else /* recorded before rollbackImage was: the repository is all there is */
-            snprintf(image, 512, "%s@%s", c->repository ? c->repository : "", recorded);
-    } else {
-        const char *running = deployment_image(c);
-        const char *d = digest_of(running);
-        if (digest_valid(d) && strlen(running) < 512) {
-            snprintf(out, 72, "%s", d);
-            snprintf(image, 512, "%s", running);
-        }
-    }
-}
-
-static bool gates(const ctx *c, gate_block *b, char target[72], char target_image[512])
-{
-    const char *cr = json_str(c->spec, "changeRecord", NULL);
-    const char *owner;
-    const char *pbname = json_str(c->spec, "policyBundleRef", "name", NULL);
-
-    if (!spec_valid(c, b))
-        return false;
-    if (!cr || !*cr)
-        return block(b, "ChangeRecordMissing", false, "spec.changeRecord is empty; link the change ticket or pull request that approves this release");
-    if (!c->obs->deployment)
-        return block(b, "TargetNotFound", false, "Deployment %s/%s does not exist; create it or fix spec.target.deployment", c->ns, c->deployment);
-    if (!find_container(json_get(c->obs->deployment, "spec", "template", "spec", NULL), c->container))
-        return block(b, "ContainerNotFound", false, "Deployment %s/%s has no container \"%s\" in its pod template; fix spec.target.container", c->ns, c->deployment, c->container);
-    owner = json_str(c->obs->deployment, "metadata", "annotations", RELEASE_OWNER_ANNOTATION, NULL);
-    if (owner && *owner && strcmp(owner, c->owner) != 0)
-        return block(b, "TargetClaimed", false, "Deployment %s/%s is claimed by GovernedAPIRelease %s; one release may own a Deployment, delete or retarget the other", c->ns, c->deployment, owner);
-    if (pbname) {
-        if (!c->obs->policy_bundle)
-            return block(b, "PolicyBundleNotReady", true, "PolicyBundle %s/%s does not exist yet; the release waits for it to be Ready", c->ns, pbname);
-        char why[300];
-        if (!bundle_ready(c->obs->policy_bundle, why, sizeof(why)))
-            return block(b, "PolicyBundleNotReady", true, "PolicyBundle %s/%s is not ready: %s; the release waits for it", c->ns, pbname, why);
-    }
-    rollback_target(c, target, target_image);
-    if (!*target)
-        return block(b, "NoRollbackTarget", false, "no rollback target: container \"%s\" does not run an image pinned by digest; set spec.rollbackTarget.digest", c->container);
-    return true;
-}
-
-/* ---- the Deployment and its pods ---------------------------------------- */
-
-static char *patch_body(const ctx *c, const char *image, bool owner, bool template_annotations)
-{
-    cJSON *p = cJSON_CreateObject();
-    char *out = NULL;
-    cJSON *meta = json_ensure_object(p, "metadata", NULL);
-    const char *rv = json_str(c->obs->deployment, "metadata", "resourceVersion", NULL);
-    if (!meta || (rv && json_set_str(meta, "resourceVersion", rv) < 0))
-        goto done;
-    if (owner) {
-        cJSON *ann = json_ensure_object(meta, "annotations", NULL);
-        if (!ann || json_set_str(ann, RELEASE_OWNER_ANNOTATION, c->owner) < 0)
-            goto done;
-    }
-    if (image) {
-        cJSON *tpl = json_ensure_object(p, "spec", "template", NULL);
-        cJSON *containers = tpl ? cJSON_AddArrayToObject(json_ensure_object(tpl, "spec", NULL), "containers") : NULL;
-        cJSON *ct = cJSON_CreateObject();
-        if (!containers || !ct) {
-            cJSON_Delete(ct);
-            goto done;
-        }
-        cJSON_AddItemToArray(containers, ct);
-        if (json_set_str(ct, "name", c->container) < 0 || json_set_str(ct, "image", image) < 0)
-            goto done;
-        if (template_annotations) {
-            cJSON *ann = json_ensure_object(tpl, "metadata", "annotations", NULL);
-            const char *bd = json_str(c->st, "policyBundleDigest", NULL);
-            if (!ann || json_set_str(ann, RELEASE_ID_ANNOTATION, c->rid) < 0)
-                goto done;
-            if (bd && *bd && json_set_str(ann, RELEASE_BUNDLE_ANNOTATION, bd) < 0)
-                goto done;
-        }
-    }
-    out = cJSON_PrintUnformatted(p);
-done:
-    cJSON_Delete(p);
-    if (!out)
-        mb_error_set(MB_ENOMEM, "out of memory building the Deployment patch");
-    return out;
-}
-
-static bool pod_runs(const cJSON *pod, const char *container, const char *image)
-{
-    const cJSON *ct = find_container(json_get(pod, "spec", NULL), container);
-    const char *im = ct ? json_str(ct, "image", NULL) : NULL;
-    return im && strcmp(im, image) == 0;
-}
-
-/* A crash-looping pod running image: its name and why, in msg. */
-static bool crashloop(const ctx *c, const char *image, char *msg, size_t len)
-{
-    long long threshold = spec_int(c, 3, "rollout", "crashLoopRestartThreshold");
-    for (size_t i = 0; i < c->obs->n_pods; i++) {
-        const cJSON *pod = c->obs->pods[i];
-        const cJSON *cs;
-        if (!pod_runs(pod, c->container, image))
-            continue;
-        cJSON_ArrayForEach(cs, json_get(pod, "status", "containerStatuses", NULL)) {
-            const char *n = json_str(cs, "name", NULL);
-            const char *why = json_str(cs, "state", "waiting", "reason", NULL);
-            long long restarts = json_int(0, cs, "restartCount", NULL);
-            if (!n || strcmp(n, c->container) != 0)
-                continue;
-            for (size_t k = 0; why && k < sizeof(crash_reasons) / sizeof(*crash_reasons); k++) {
-                if (strcmp(why, crash_reasons[k]) == 0) {
-                    snprintf(msg, len, "pod %s container %s is waiting in %s (%lld restarts)",
-                             json_str(pod, "metadata", "name", NULL), n, why, restarts);
-                    return true;
-                }
-            }
-            if (restarts >= threshold) {
-                snprintf(msg, len, "pod %s container %s restarted %lld times (threshold %lld)",
-                         json_str(pod, "metadata", "name", NULL), n, restarts, threshold);
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
-/* The rollout of image is complete: API.md's four conditions. */
-static bool rollout_complete(const ctx *c, const char *image)
-{
-    const cJSON *d = c->obs->deployment;
-    const char *running = deployment_image(c);
-    long long replicas = json_int(1, d, "spec", "replicas", NULL);
-    if (!running || strcmp(running, image) != 0)
-        return false;
-    if (json_int(-1, d, "status", "observedGeneration", NULL) < json_int(0, d, "metadata", "generation", NULL))
-        return false;
-    if (json_int(0, d, "status", "updatedReplicas", NULL) != replicas ||
-        json_int(0, d, "status", "availableReplicas", NULL) != replicas)
-        return false;
-    for (size_t i = 0; i < c->obs->n_pods; i++)
-        if (!pod_runs(c->obs->pods[i], c->container, image))
-            return false; /* a pod of an old ReplicaSet remains */
-    return true;
-}
-
-static bool progress_deadline(const ctx *c, time_t since, char *msg, size_t len, long *remaining_ms)
-{
-    const cJSON *cd;
-    long long secs = spec_int(c, 600, "rollout", "progressDeadlineSeconds");
-    cJSON_ArrayForEach(cd, json_get(c->obs->deployment, "status", "conditions", NULL)) {
-        const char *type = json_str(cd, "type", NULL), *s = json_str(cd, "status", NULL), *r = json_str(cd, "reason", NULL);
-        if (type && s && r && strcmp(type, "Progressing") == 0 && strcmp(s, "False") == 0 &&
-            strcmp(r, "ProgressDeadlineExceeded") == 0) {
-            snprintf(msg, len, "Deployment %s/%s reports ProgressDeadlineExceeded", c->ns, c->deployment);
-            return true;
-        }
-    }
-    if (since > 0 && c->obs->now - since >= secs) {
-        snprintf(msg, len, "the rollout has not completed %llds after it started", secs);
-        return true;
-    }
-    *remaining_ms = since > 0 ? (long)(since + secs - c->obs->now) * 1000L + 1000L : 0;
-    return false;
-}
-
-/* ---- status building blocks ---------------------------------------------- */
-
-/* s cut to at most max bytes without splitting a UTF-8 sequence, into out (max + 1 bytes). */
-static void utf8_cut(char *out, const char *s, size_t max)
-{
-    size_t n = strlen(s);
-    if (n > max) {
-        n = max;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
-    }
-    memcpy(out, s, n);
-    out[n] = '\0';
-}
-
-/*
- * The break-glass record of a Manual rollback: the reason and approver
- * annotations while the request stands, else what lastRollback recorded of
- * them (the annotations are removed once acted on). "" when absent.
- */
-static void manual_record(const ctx *c, char reason[RELEASE_ROLLBACK_REASON_MAX + 1],
-                          char approver[RELEASE_ROLLBACK_APPROVER_MAX + 1])
-{
-    const char *lr_trigger = json_str(c->st, "lastRollback", "trigger", NULL);
-    const char *r = json_str(c->obs->release, "metadata", "annotations", RELEASE_ROLLBACK_REASON_ANNOTATION, NULL);
-    const char *a = json_str(c->obs->release, "metadata", "annotations", RELEASE_ROLLBACK_APPROVER_ANNOTATION, NULL);
-    if (lr_trigger && strcmp(lr_trigger, "Manual") == 0 && json_get(c->st, "lastRollback", "time", NULL) &&
-        !json_str(c->obs->release, "metadata", "annotations", RELEASE_ROLLBACK_ANNOTATION, NULL)) {
-        r = json_str(c->st, "lastRollback", "reason", NULL);
-        a = json_str(c->st, "lastRollback", "approver", NULL);
-    }
-    utf8_cut(reason, r ? r : "", RELEASE_ROLLBACK_REASON_MAX);
-    utf8_cut(approver, a ? a : "", RELEASE_ROLLBACK_APPROVER_MAX);
-}
-
-/* The members of a verification result the CRD declares (the API server would prune any other, breaking the receipt). */
-static const char *const result_members[] = {"name", "passed", "httpStatus", "latencyMs", "trigger", "message", NULL};
-
-#define RECEIPT_MESSAGE_MAX 2048 /* bytes of the trigger's message kept in a receipt (the CRD's maxLength) */
-
-/*
- * What the decision was taken on, into the history entry e (its receipt seals
- * every member): the full image rolled out and the rollback image; the
- * results of the run that decided it (status.verification.results, present
- * only when a run for this release happened) with their verificationDigest;
- * the trigger's or failure's message.
- */
-static int seal_inputs(ctx *c, cJSON *e)
-{
-    const char *ri = json_str(c->st, "rollbackImage", NULL);
-    const cJSON *results = json_get(c->st, "verification", "results", NULL);
-    char digest[AUDIT_REF_SIZE], why[RECEIPT_MESSAGE_MAX + 1];
-    cJSON *kept = NULL, *r;
-    int err = 0;
-
-    if (set_str(e, "image", c->image) < 0 || (ri && *ri && set_str(e, "rollbackImage", ri) < 0))
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    if (c->why && *c->why) {
-        utf8_cut(why, c->why, RECEIPT_MESSAGE_MAX);
-        if (set_str(e, "message", why) < 0)
-            return mb_error_set(MB_ENOMEM, "out of memory");
-    }
-    if (!cJSON_IsArray(results))
-        return 0;
-    if (!(kept = cJSON_Duplicate(results, true)))
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    cJSON_ArrayForEach(r, kept)
-        json_keep_only(r, result_members);
-    if ((err = audit_results_digest(digest, kept)) < 0) {
-        cJSON_Delete(kept);
-        return err;
-    }
-    if ((err = json_set_item(e, AUDIT_RESULTS_MEMBER, kept)) < 0) /* takes kept */
-        return err;
-    return set_str(e, AUDIT_RESULTS_DIGEST_MEMBER, digest);
-}
-
-static int record_history(ctx *c, const char *outcome, const char *trigger)
-{
-    /* Only fields the CRD declares, and no empty optional ones: the apiserver prunes or rejects the rest. */
-    cJSON *e = cJSON_CreateObject();
-    const char *bd = json_str(c->st, "policyBundleDigest", NULL);
-    const char *started = json_str(c->st, "rolloutStartedAt", NULL);
-    const char *prev = json_str(c->st, "rollbackTarget", NULL);
-    int err = MB_ENOMEM;
-    if (!e || set_str(e, "releaseID", c->rid) < 0 || set_num(e, "generation", (double)c->gen) < 0 ||
-        set_str(e, "digest", c->digest) < 0 || set_str(e, "outcome", outcome) < 0 ||
-        set_str(e, "environment", json_str(c->spec, "environment", NULL)) < 0 ||
-        set_str(e, "changeRecord", json_str(c->spec, "changeRecord", NULL)) < 0 ||
-        (prev && *prev && set_str(e, "previousDigest", prev) < 0) ||
-        (trigger && *trigger && set_str(e, "trigger", trigger) < 0) ||
-        (bd && *bd && set_str(e, "policyBundleDigest", bd) < 0) ||
-        (started && *started && set_str(e, "startedAt", started) < 0) ||
-        set_time(e, "finishedAt", c->obs->now) < 0) {
-        cJSON_Delete(e);
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    }
-    if (trigger && strcmp(trigger, "Manual") == 0) {
-        char reason[RELEASE_ROLLBACK_REASON_MAX + 1], approver[RELEASE_ROLLBACK_APPROVER_MAX + 1];
-        manual_record(c, reason, approver);
-        if ((*reason && set_str(e, "reason", reason) < 0) || (*approver && set_str(e, "approver", approver) < 0)) {
-            cJSON_Delete(e);
-            return mb_error_set(MB_ENOMEM, "out of memory");
-        }
-    }
-    if ((err = seal_inputs(c, e)) < 0) {
-        cJSON_Delete(e);
-        return err;
-    }
-    if ((err = audit_history_append(c->st, e, c->obs->release)) < 0)
-        return err;
-    c->plan->receipt = cJSON_GetArrayItem(cJSON_GetObjectItem(c->st, "history"),
-                                          cJSON_GetArraySize(cJSON_GetObjectItem(c->st, "history")) - 1);
-    return 0;
-}
-
-static bool has_result(const cJSON *results, const char *name)
-{
-    const cJSON *r;
-    cJSON_ArrayForEach(r, results) {
-        const char *n = json_str(r, "name", NULL);
-        if (n && strcmp(n, name) == 0)
-            return true;
-    }
-    return false;
-}
-
-/*
- * Every check the release asked for that has no result in results, as a
- * failed result of its own ("no result", its row's trigger) appended to out:
- * a check that did not report cannot have passed, whatever the runner did.
- */
-static int add_missing_results(cJSON *out, const ctx *c, const cJSON *results)
-{
-    const char *asked[VERIFY_CHECKS_MAX];
-    size_t n = verify_checks_requested(asked, VERIFY_CHECKS_MAX, c->obs->release);
-    for (size_t i = 0; i < n; i++) {
-        if (has_result(results, asked[i]) || has_result(out, asked[i]))
-            continue;
-        cJSON *r = cJSON_CreateObject();
-        if (!r || set_str(r, "name", asked[i]) < 0 || !cJSON_AddBoolToObject(r, "passed", false) ||
-            set_str(r, "trigger", verify_check_trigger(asked[i])) < 0 || set_str(r, "message", "no result") < 0 ||
-            !cJSON_AddItemToArray(out, r)) {
-            cJSON_Delete(r);
-            return mb_error_set(MB_ENOMEM, "out of memory");
-        }
-    }
-    return 0;
-}
-
-static int write_verification(ctx *c, const release_checks *rc)
-{
-    cJSON *v = cJSON_CreateObject();
-    cJSON *results = rc->results ? cJSON_Duplicate(rc->results, true) : cJSON_CreateArray();
-    if (!v || !results || set_time(v, "startedAt", rc->started_at) < 0 || set_time(v, "finishedAt", rc->finished_at) < 0 ||
-        add_missing_results(results, c, rc->results) < 0) {
-        cJSON_Delete(v);
-        cJSON_Delete(results);
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    }
-    if (json_set_item(v, "results", results) < 0) {
-        cJSON_Delete(v);
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    }
-    return json_set_item(c->st, "verification", v);
-}
-
-/*
- * The first failed check, or NULL; membrane results also set MembraneIntact.
- * A requested check without a result in the run is a failed one ("no
- * result"), judged after those that reported.
- */
-static const cJSON *judge_checks(ctx *c, const release_checks *rc, int *err)
-{
-    const cJSON *r, *first = NULL, *first_membrane = NULL;
-    bool any_membrane = false;
-    cJSON_Delete(c->no_result);
-    if (!(c->no_result = cJSON_CreateArray()) || add_missing_results(c->no_result, c, rc->results) < 0) {
-        *err = mb_error_set(MB_ENOMEM, "out of memory");
-        return NULL;
-    }
-    for (int pass = 0; pass < 2; pass++) {
-        const cJSON *list = pass == 0 ? rc->results : c->no_result;
-        cJSON_ArrayForEach(r, list) {
-            const char *name = json_str(r, "name", NULL);
-            bool membrane = name && strncmp(name, "membrane-", 9) == 0;
-            any_membrane = any_membrane || membrane;
-            if (!json_bool(false, r, "passed", NULL)) {
-                if (!first)
-                    first = r;
-                if (membrane && !first_membrane)
-                    first_membrane = r;
-            }
-        }
-    }
-    *err = 0;
-    if (any_membrane) {
-        if (first_membrane)
-            *err = cond(c, COND_MEMBRANE_INTACT, COND_FALSE, "MembraneBreach", json_str(first_membrane, "message", NULL));
-        else
-            *err = cond(c, COND_MEMBRANE_INTACT, COND_TRUE, "MembraneIntact", "clients cannot reach the stores; every path goes through the governed API");
-    }
-    return first;
-}
-
 /* ---- phases -------------------------------------------------------------- */
 
-static int finish_failed(ctx *c, const char *reason, const char *trigger, const char *message)
+static int finish_failed(release_ctx *c, const char *reason, const char *trigger, const char *message)
 {
     int err;
     c->why = message;
     if ((err = set_phase(c, PHASE_FAILED)) < 0 ||
         (err = conditions_mark_stalled(NULL, c->st, reason, message, c->gen, c->obs->now)) < 0 ||
-        (err = record_history(c, PHASE_FAILED, trigger)) < 0)
+        (err = release_history_record(c, PHASE_FAILED, trigger)) < 0)
         return err;
     return add_event(c, "Warning", "ReleaseFailed", "%s; receipt %s", message,
                      json_str(c->plan->receipt, "auditRef", NULL));
 }
 
 /* The image a rollback to target patches the container to: status.rollbackImage when it names target. */
-static void rollback_image(const ctx *c, const char *target, char image[512])
+static void rollback_image(const release_ctx *c, const char *target, char image[512])
 {
     const char *ri = json_str(c->st, "rollbackImage", NULL);
-    const char *d = digest_of(ri);
+    const char *d = release_digest_of(ri);
     if (ri && d && strcmp(d, target) == 0)
         snprintf(image, 512, "%s", ri);
     else
@@ -749,7 +141,7 @@ static void rollback_image(const ctx *c, const char *target, char image[512])
 }
 
 /* A Manual rollback without its reason or approver still happens; a Warning says what to record. */
-static int manual_undocumented(ctx *c, const char *reason, const char *approver)
+static int manual_undocumented(release_ctx *c, const char *reason, const char *approver)
 {
     if (*reason && *approver)
         return 0;
@@ -762,7 +154,7 @@ static int manual_undocumented(ctx *c, const char *reason, const char *approver)
                      *approver ? "" : RELEASE_ROLLBACK_APPROVER_ANNOTATION);
 }
 
-static int fire_trigger(ctx *c, const char *trigger, const char *why)
+static int fire_trigger(release_ctx *c, const char *trigger, const char *why)
 {
     int err;
     char target[72];
@@ -777,7 +169,7 @@ static int fire_trigger(ctx *c, const char *trigger, const char *why)
     bool manual = strcmp(trigger, "Manual") == 0;
     if (manual) {
         c->plan->clear_rollback_annotation = true;
-        manual_record(c, reason, approver);
+        release_manual_record(c, reason, approver);
         if ((err = manual_undocumented(c, reason, approver)) < 0)
             return err;
     }
@@ -792,10 +184,10 @@ static int fire_trigger(ctx *c, const char *trigger, const char *why)
         return finish_failed(c, "RollbackFailed", trigger, msg);
     }
     cJSON *lr = cJSON_CreateObject();
-    if (!lr || set_time(lr, "time", c->obs->now) < 0 || set_str(lr, "trigger", trigger) < 0 ||
-        set_str(lr, "fromDigest", c->digest) < 0 || set_str(lr, "toDigest", target) < 0 ||
-        set_str(lr, "message", why) < 0 || (*reason && set_str(lr, "reason", reason) < 0) ||
-        (*approver && set_str(lr, "approver", approver) < 0)) {
+    if (!lr || release_time_set(lr, "time", c->obs->now) < 0 || release_str_set(lr, "trigger", trigger) < 0 ||
+        release_str_set(lr, "fromDigest", c->digest) < 0 || release_str_set(lr, "toDigest", target) < 0 ||
+        release_str_set(lr, "message", why) < 0 || (*reason && release_str_set(lr, "reason", reason) < 0) ||
+        (*approver && release_str_set(lr, "approver", approver) < 0)) {
         cJSON_Delete(lr);
         return mb_error_set(MB_ENOMEM, "out of memory");
     }
@@ -806,15 +198,15 @@ static int fire_trigger(ctx *c, const char *trigger, const char *why)
     snprintf(msg, sizeof(msg), "rolling back to %s after %s: %s", image, trigger, why);
     if ((err = set_phase(c, PHASE_ROLLING_BACK)) < 0 ||
         (err = conditions_mark_reconciling(NULL, c->st, "RollingBack", msg, c->gen, c->obs->now)) < 0 ||
-        (err = cond(c, COND_ROLLED_BACK, COND_FALSE, "RollingBack", msg)) < 0 ||
+        (err = release_cond_set(c, COND_ROLLED_BACK, COND_FALSE, "RollingBack", msg)) < 0 ||
         (err = add_event(c, "Warning", "RollbackTriggered", "%s", msg)) < 0)
         return err;
-    c->plan->deployment_patch = patch_body(c, image, true, false);
+    c->plan->deployment_patch = release_patch_body(c, image, true, false);
     return c->plan->deployment_patch ? 0 : MB_ENOMEM;
 }
 
 /* Triggers that can fire while a new version runs: Manual, CrashLoop, ProgressDeadline. */
-static int watch_triggers(ctx *c, bool deadline, bool *fired)
+static int watch_triggers(release_ctx *c, bool deadline, bool *fired)
 {
     char why[512];
     long remaining = 0;
@@ -824,11 +216,11 @@ static int watch_triggers(ctx *c, bool deadline, bool *fired)
     *fired = true;
     if (manual && strcmp(manual, "true") == 0)
         return fire_trigger(c, "Manual", "the governance.kfm.dev/rollback annotation asks for a rollback");
-    if (crashloop(c, c->image, why, sizeof(why)))
+    if (release_crashloop(c, c->image, why, sizeof(why)))
         return fire_trigger(c, "CrashLoop", why);
     if (deadline) {
         old_time(c, &started, "rolloutStartedAt", NULL);
-        if (progress_deadline(c, started, why, sizeof(why), &remaining))
+        if (release_progress_deadline(c, started, why, sizeof(why), &remaining))
             return fire_trigger(c, "ProgressDeadline", why);
         if (remaining > 0 && (c->plan->requeue_ms == 0 || remaining < c->plan->requeue_ms))
             c->plan->requeue_ms = remaining;
@@ -838,13 +230,13 @@ static int watch_triggers(ctx *c, bool deadline, bool *fired)
 }
 
 /* spec.rollout.recheckSeconds (the CRD defaults it to 15 and refuses less than 1). */
-static long long recheck_seconds(const ctx *c)
+static long long recheck_seconds(const release_ctx *c)
 {
-    long long s = spec_int(c, 15, "rollout", "recheckSeconds");
+    long long s = release_spec_int(c, 15, "rollout", "recheckSeconds");
     return s < 1 ? 1 : s;
 }
 
-static int ask_checks(ctx *c)
+static int ask_checks(release_ctx *c)
 {
     c->plan->run_checks = true;
     memcpy(c->plan->checks_release_id, c->rid, sizeof(c->rid));
@@ -856,7 +248,7 @@ static int ask_checks(ctx *c)
  * the last judged run finished (last_finished, when seen is true); an older
  * one (a stale result) is not judged.
  */
-static bool run_fresh(const ctx *c, const release_checks *rc, bool seen, time_t last_finished)
+static bool run_fresh(const release_ctx *c, const release_checks *rc, bool seen, time_t last_finished)
 {
     if (!rc->ran || !rc->release_id || strcmp(rc->release_id, c->rid) != 0)
         return false;
@@ -864,42 +256,43 @@ static bool run_fresh(const ctx *c, const release_checks *rc, bool seen, time_t 
 }
 
 /* status.verification.observingSince: the window's start, kept across the runs that replace the rest. */
-static int observing_since_set(ctx *c, time_t since)
+static int observing_since_set(release_ctx *c, time_t since)
 {
     cJSON *v = cJSON_GetObjectItemCaseSensitive(c->st, "verification");
     int err;
     if (!cJSON_IsObject(v) && (err = json_set_item(c->st, "verification", v = cJSON_CreateObject())) < 0)
         return err;
-    return set_time(v, "observingSince", since);
+    return release_time_set(v, "observingSince", since);
 }
 
 /* A failed check, in Verifying or Observing: Verified=False with its trigger, which fires. */
-static int check_failed(ctx *c, const cJSON *failed)
+static int check_failed(release_ctx *c, const cJSON *failed)
 {
     int err;
     char why[600];
     const char *trigger = json_str(failed, "trigger", NULL);
     snprintf(why, sizeof(why), "check %s failed: %s", json_str(failed, "name", NULL),
              json_str(failed, "message", NULL) ? json_str(failed, "message", NULL) : "no message");
-    if ((err = cond(c, COND_VERIFIED, COND_FALSE, trigger ? trigger : "SmokeFailure", why)) < 0)
+    if ((err = release_cond_set(c, COND_VERIFIED, COND_FALSE, trigger ? trigger : "SmokeFailure", why)) < 0)
         return err;
     return fire_trigger(c, trigger ? trigger : "SmokeFailure", why);
 }
 
-static int enter_verifying(ctx *c)
+static int enter_verifying(release_ctx *c)
 {
     int err;
     char msg[600];
     snprintf(msg, sizeof(msg), "%s runs %s on every replica; running the verification checks", c->deployment, c->digest);
     if ((err = set_phase(c, PHASE_VERIFYING)) < 0 ||
-        (err = cond(c, COND_ROLLED_OUT, COND_TRUE, "RolloutComplete", msg)) < 0 ||
-        (err = cond(c, COND_VERIFIED, COND_UNKNOWN, "Verifying", "the verification checks are running")) < 0 ||
+        (err = release_cond_set(c, COND_ROLLED_OUT, COND_TRUE, "RolloutComplete", msg)) < 0 ||
+        (err = release_cond_set(c, COND_VERIFIED, COND_UNKNOWN, "Verifying",
+                                "the verification checks are running")) < 0 ||
         (err = conditions_mark_reconciling(NULL, c->st, "Verifying", msg, c->gen, c->obs->now)) < 0)
         return err;
     return ask_checks(c);
 }
 
-static int phase_verifying(ctx *c)
+static int phase_verifying(release_ctx *c)
 {
     int err;
     bool fired;
@@ -908,21 +301,21 @@ static int phase_verifying(ctx *c)
         return err;
     if (!rc->ran || !rc->release_id || strcmp(rc->release_id, c->rid) != 0)
         return ask_checks(c);
-    if ((err = write_verification(c, rc)) < 0)
+    if ((err = release_verification_write(c, rc)) < 0)
         return err;
-    const cJSON *failed = judge_checks(c, rc, &err);
+    const cJSON *failed = release_checks_judge(c, rc, &err);
     if (err < 0)
         return err;
     if (failed)
         return check_failed(c, failed);
-    long long obs_secs = spec_int(c, 60, "rollout", "observationSeconds");
+    long long obs_secs = release_spec_int(c, 60, "rollout", "observationSeconds");
     char msg[300];
     if (obs_secs > 0)
         snprintf(msg, sizeof(msg), "every check passed; observing for %llds, the checks running again every %llds "
                  "and at the end, before the release succeeds", obs_secs, recheck_seconds(c));
     else
         snprintf(msg, sizeof(msg), "every check passed; observationSeconds is 0, so this run was the last");
-    if ((err = cond(c, COND_VERIFIED, COND_TRUE, "ChecksPassed", "every verification check passed")) < 0 ||
+    if ((err = release_cond_set(c, COND_VERIFIED, COND_TRUE, "ChecksPassed", "every verification check passed")) < 0 ||
         (err = set_phase(c, PHASE_OBSERVING)) < 0 ||
         (err = conditions_mark_reconciling(NULL, c->st, "Observing", msg, c->gen, c->obs->now)) < 0 ||
         (err = observing_since_set(c, c->obs->now)) < 0)
@@ -939,12 +332,12 @@ static int phase_verifying(ctx *c)
  * status (decide.h), so a restart neither loses the window nor skips the
  * final run. observationSeconds 0: no window, the Verifying run was the last.
  */
-static int phase_observing(ctx *c)
+static int phase_observing(release_ctx *c)
 {
     int err;
     bool fired;
     time_t since, started = 0, finished = 0;
-    long long obs_secs = spec_int(c, 60, "rollout", "observationSeconds");
+    long long obs_secs = release_spec_int(c, 60, "rollout", "observationSeconds");
     const release_checks *rc = &c->obs->checks;
     char msg[600];
 
@@ -957,9 +350,9 @@ static int phase_observing(ctx *c)
         if (!old_time(c, &since, "verification", "observingSince"))
             since = seen ? finished : c->obs->now;
         if (run_fresh(c, rc, seen, finished)) {
-            if ((err = write_verification(c, rc)) < 0)
+            if ((err = release_verification_write(c, rc)) < 0)
                 return err;
-            const cJSON *failed = judge_checks(c, rc, &err);
+            const cJSON *failed = release_checks_judge(c, rc, &err);
             if (err < 0)
                 return err;
             if (failed)
@@ -989,33 +382,33 @@ static int phase_observing(ctx *c)
     }
     if ((err = set_phase(c, PHASE_SUCCEEDED)) < 0 ||
         (err = conditions_mark_ready(NULL, c->st, "Succeeded", msg, c->gen, c->obs->now)) < 0 ||
-        (err = record_history(c, PHASE_SUCCEEDED, "")) < 0)
+        (err = release_history_record(c, PHASE_SUCCEEDED, "")) < 0)
         return err;
     return add_event(c, "Normal", "ReleaseSucceeded", "%s; receipt %s", msg, json_str(c->plan->receipt, "auditRef", NULL));
 }
 
-static int phase_rolling_out(ctx *c)
+static int phase_rolling_out(release_ctx *c)
 {
     int err;
     bool fired;
-    const char *running = deployment_image(c);
+    const char *running = release_deployment_image(c);
     if (!c->obs->deployment)
         return finish_failed(c, "TargetNotFound", "", "the Deployment disappeared during the rollout; recreate it and revert or re-apply the release");
     if ((err = watch_triggers(c, true, &fired)) < 0 || fired)
         return err;
     if (!running || strcmp(running, c->image) != 0) {
         /* the status was written but the patch was not (or was undone): send it again */
-        c->plan->deployment_patch = patch_body(c, c->image, true, true);
+        c->plan->deployment_patch = release_patch_body(c, c->image, true, true);
         return c->plan->deployment_patch ? 0 : MB_ENOMEM;
     }
-    if (!rollout_complete(c, c->image))
+    if (!release_rollout_complete(c, c->image))
         return 0;
     if ((err = add_event(c, "Normal", "RolloutComplete", "Deployment %s/%s runs %s on every replica", c->ns, c->deployment, c->digest)) < 0)
         return err;
     return enter_verifying(c);
 }
 
-static int phase_rolling_back(ctx *c)
+static int phase_rolling_back(release_ctx *c)
 {
     int err;
     const char *target = json_str(c->st, "lastRollback", "toDigest", NULL);
@@ -1027,14 +420,14 @@ static int phase_rolling_back(ctx *c)
     if (!target || !*target)
         return finish_failed(c, "RollbackFailed", trigger, "status.lastRollback has no target digest; the rollback cannot go on");
     rollback_image(c, target, image);
-    const char *running = deployment_image(c);
+    const char *running = release_deployment_image(c);
     if (!c->obs->deployment)
         return finish_failed(c, "RollbackFailed", trigger, "the Deployment disappeared during the rollback");
     if (!running || strcmp(running, image) != 0) {
-        c->plan->deployment_patch = patch_body(c, image, true, false);
+        c->plan->deployment_patch = release_patch_body(c, image, true, false);
         return c->plan->deployment_patch ? 0 : MB_ENOMEM;
     }
-    if (crashloop(c, image, why, sizeof(why))) {
+    if (release_crashloop(c, image, why, sizeof(why))) {
         char msg[700];
         snprintf(msg, sizeof(msg), "the rollback target %s does not run either: %s; the operator no longer touches the Deployment", target, why);
         if ((err = add_event(c, "Warning", "RollbackFailed", "%s", msg)) < 0)
@@ -1042,7 +435,7 @@ static int phase_rolling_back(ctx *c)
         return finish_failed(c, "RollbackFailed", trigger, msg);
     }
     old_time(c, &since, "lastRollback", "time");
-    if (progress_deadline(c, since, why, sizeof(why), &remaining)) {
+    if (release_progress_deadline(c, since, why, sizeof(why), &remaining)) {
         char msg[700];
         snprintf(msg, sizeof(msg), "the rollback to %s did not complete: %s", target, why);
         if ((err = add_event(c, "Warning", "RollbackFailed", "%s", msg)) < 0)
@@ -1050,15 +443,15 @@ static int phase_rolling_back(ctx *c)
         return finish_failed(c, "RollbackFailed", trigger, msg);
     }
     c->plan->requeue_ms = remaining;
-    if (!rollout_complete(c, image))
+    if (!release_rollout_complete(c, image))
         return 0;
     /* re-run the same checks against the rolled-back version */
     const release_checks *rc = &c->obs->checks;
     if (!rc->ran || !rc->release_id || strcmp(rc->release_id, c->rid) != 0)
         return ask_checks(c);
-    if ((err = write_verification(c, rc)) < 0)
+    if ((err = release_verification_write(c, rc)) < 0)
         return err;
-    const cJSON *failed = judge_checks(c, rc, &err);
+    const cJSON *failed = release_checks_judge(c, rc, &err);
     if (err < 0)
         return err;
     char msg[800];
@@ -1074,28 +467,28 @@ static int phase_rolling_back(ctx *c)
     c->why = json_str(c->st, "lastRollback", "message", NULL);
     if ((err = set_phase(c, PHASE_ROLLED_BACK)) < 0 ||
         (err = conditions_mark_stalled(NULL, c->st, "RolledBack", msg, c->gen, c->obs->now)) < 0 ||
-        (err = cond(c, COND_ROLLED_BACK, COND_TRUE, "RolledBack", msg)) < 0 ||
-        (err = record_history(c, PHASE_ROLLED_BACK, trigger)) < 0)
+        (err = release_cond_set(c, COND_ROLLED_BACK, COND_TRUE, "RolledBack", msg)) < 0 ||
+        (err = release_history_record(c, PHASE_ROLLED_BACK, trigger)) < 0)
         return err;
     return add_event(c, "Warning", "RolledBack", "%s; receipt %s", msg, json_str(c->plan->receipt, "auditRef", NULL));
 }
 
 /* A new generation (or a resumed one): the gates, then the start of the release. */
-static int phase_gating(ctx *c)
+static int phase_gating(release_ctx *c)
 {
-    gate_block b = {0};
+    release_gate_block b = {0};
     char target[72], target_image[512];
     int err;
     const char *pbname = json_str(c->spec, "policyBundleRef", "name", NULL);
 
-    if (!gates(c, &b, target, target_image)) {
+    if (!release_gates_check(c, &b, target, target_image)) {
         bool was_blocked = false;
         const cJSON *gp = conditions_get(c->old, COND_GATES_PASSED);
         const char *old_reason = gp ? json_str(gp, "reason", NULL) : NULL;
         was_blocked = old_reason && strcmp(old_reason, b.reason) == 0 &&
                       json_int(-1, gp, "observedGeneration", NULL) == c->gen;
         if ((err = set_phase(c, PHASE_GATING)) < 0 ||
-            (err = cond(c, COND_GATES_PASSED, COND_FALSE, b.reason, b.message)) < 0)
+            (err = release_cond_set(c, COND_GATES_PASSED, COND_FALSE, b.reason, b.message)) < 0)
             return err;
         if (b.transient) {
             err = conditions_mark_reconciling(NULL, c->st, b.reason, b.message, c->gen, c->obs->now);
@@ -1109,19 +502,19 @@ static int phase_gating(ctx *c)
     }
 
     /* Record the target and the release before the Deployment is touched. */
-    const char *running = deployment_image(c);
+    const char *running = release_deployment_image(c);
     bool already = running && strcmp(running, c->image) == 0;
-    if ((err = set_str(c->st, "releaseID", c->rid)) < 0 ||
-        (err = set_str(c->st, "rollbackTarget", target)) < 0 ||
-        (err = set_str(c->st, "rollbackImage", target_image)) < 0 ||
+    if ((err = release_str_set(c->st, "releaseID", c->rid)) < 0 ||
+        (err = release_str_set(c->st, "rollbackTarget", target)) < 0 ||
+        (err = release_str_set(c->st, "rollbackImage", target_image)) < 0 ||
 
-        (err = set_time(c->st, "rolloutStartedAt", c->obs->now)) < 0 ||
-        (err = cond(c, COND_GATES_PASSED, COND_TRUE, "GatesPassed", "every gate passed")) < 0)
+        (err = release_time_set(c->st, "rolloutStartedAt", c->obs->now)) < 0 ||
+        (err = release_cond_set(c, COND_GATES_PASSED, COND_TRUE, "GatesPassed", "every gate passed")) < 0)
         return err;
     /* the gate held: the verified digest is the pinned one */
     const char *bd = pbname ? json_str(c->obs->policy_bundle, "status", "verifiedDigest", NULL) : NULL;
     if (bd && *bd)
-        err = set_str(c->st, "policyBundleDigest", bd);
+        err = release_str_set(c->st, "policyBundleDigest", bd);
     else
         cJSON_DeleteItemFromObjectCaseSensitive(c->st, "policyBundleDigest");
     if (err < 0)
@@ -1137,14 +530,14 @@ static int phase_gating(ctx *c)
         /* GitOps revert (or a re-applied spec): verify what runs, no rollout. */
         const char *owner = json_str(c->obs->deployment, "metadata", "annotations", RELEASE_OWNER_ANNOTATION, NULL);
         if (!owner || strcmp(owner, c->owner) != 0) {
-            c->plan->deployment_patch = patch_body(c, NULL, true, false);
+            c->plan->deployment_patch = release_patch_body(c, NULL, true, false);
             if (!c->plan->deployment_patch)
                 return MB_ENOMEM;
         }
-        if (rollout_complete(c, c->image))
+        if (release_rollout_complete(c, c->image))
             return enter_verifying(c);
     } else {
-        c->plan->deployment_patch = patch_body(c, c->image, true, true);
+        c->plan->deployment_patch = release_patch_body(c, c->image, true, true);
         if (!c->plan->deployment_patch)
             return MB_ENOMEM;
         if ((err = add_event(c, "Normal", "RolloutStarted", "rolling Deployment %s/%s container %s to %s", c->ns, c->deployment, c->container, c->image)) < 0)
@@ -1153,15 +546,15 @@ static int phase_gating(ctx *c)
     char msg[600];
     snprintf(msg, sizeof(msg), "rolling Deployment %s/%s to %s", c->ns, c->deployment, c->digest);
     if ((err = set_phase(c, PHASE_ROLLING_OUT)) < 0 ||
-        (err = cond(c, COND_ROLLED_OUT, COND_FALSE, "RollingOut", msg)) < 0 ||
+        (err = release_cond_set(c, COND_ROLLED_OUT, COND_FALSE, "RollingOut", msg)) < 0 ||
         (err = conditions_mark_reconciling(NULL, c->st, "RollingOut", msg, c->gen, c->obs->now)) < 0)
         return err;
-    long remaining = spec_int(c, 600, "rollout", "progressDeadlineSeconds") * 1000L + 1000L;
+    long remaining = release_spec_int(c, 600, "rollout", "progressDeadlineSeconds") * 1000L + 1000L;
     c->plan->requeue_ms = remaining;
     return 0;
 }
 
-static int finalize(ctx *c)
+static int finalize(release_ctx *c)
 {
     const char *owner = json_str(c->obs->deployment, "metadata", "annotations", RELEASE_OWNER_ANNOTATION, NULL);
     if (owner && strcmp(owner, c->owner) == 0) {
@@ -1179,7 +572,7 @@ static int finalize(ctx *c)
             return mb_error_set(MB_ENOMEM, "out of memory");
     }
     c->plan->remove_finalizer = true;
-    c->plan->phase = old_str(c, "phase") ? old_str(c, "phase") : PHASE_PENDING;
+    c->plan->phase = release_old_str(c, "phase") ? release_old_str(c, "phase") : PHASE_PENDING;
     return 0;
 }
 
@@ -1203,10 +596,10 @@ static bool terminal(const char *phase)
  * this generation's. Unsuspending changes the spec, so a suspended release
  * resumes as a new generation, at the gates.
  */
-static const char *resume_phase(const ctx *c)
+static const char *resume_phase(const release_ctx *c)
 {
-    const char *phase = old_str(c, "phase");
-    const char *rid = old_str(c, "releaseID");
+    const char *phase = release_old_str(c, "phase");
+    const char *rid = release_old_str(c, "releaseID");
     if (!phase || !rid || strcmp(rid, c->rid) != 0 || strcmp(phase, PHASE_SUSPENDED) == 0 ||
         strcmp(phase, PHASE_PENDING) == 0)
         return PHASE_GATING;
@@ -1215,7 +608,7 @@ static const char *resume_phase(const ctx *c)
 
 int release_decide(release_plan *out, const release_observed *obs)
 {
-    ctx c = {0};
+    release_ctx c = {0};
     int err = 0;
     const char *phase;
 
@@ -1245,12 +638,12 @@ int release_decide(release_plan *out, const release_observed *obs)
     c.st = c.old ? cJSON_Duplicate(c.old, true) : cJSON_CreateObject();
     if (!c.st)
         return mb_error_set(MB_ENOMEM, "out of memory");
-    if ((err = set_num(c.st, "observedGeneration", (double)c.gen)) < 0)
+    if ((err = release_num_set(c.st, "observedGeneration", (double)c.gen)) < 0)
         goto done;
     if (obs->deployment) {
         char running[72] = "";
         release_container_digest(running, json_get(obs->deployment, "spec", "template", "spec", NULL), c.container);
-        if ((err = set_str(c.st, "currentDigest", running)) < 0)
+        if ((err = release_str_set(c.st, "currentDigest", running)) < 0)
             goto done;
     }
 
@@ -1259,7 +652,7 @@ int release_decide(release_plan *out, const release_observed *obs)
             goto done;
         conditions_remove(c.st, COND_RECONCILING);
         conditions_remove(c.st, COND_STALLED);
-        err = cond(&c, COND_READY, COND_FALSE, "Suspended", "spec.suspend is true: the operator does nothing until it is false");
+        err = release_cond_set(&c, COND_READY, COND_FALSE, "Suspended", "spec.suspend is true: the operator does nothing until it is false");
         goto done;
     }
 

@@ -7,8 +7,9 @@
  * under, so that removing an object never re-runs the index function. Every
  * change is made under the write lock and reported as informer_change values
  * holding their own references, so that handlers run after the lock is gone.
+ * The index machinery is in store_index.c (store_private.h).
  */
-#include "runtime/store.h"
+#include "runtime/store_private.h"
 
 #include "util/error.h"
 #include "util/json.h"
@@ -19,10 +20,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* uthash reports a failed allocation by leaving the item's table pointer NULL. */
-#define HASH_NONFATAL_OOM 1
-#include <uthash.h>
 
 /*
  * Three kinds share the type. Parsed: json owned (objects from the watch, in
@@ -41,43 +38,6 @@ struct informer_obj {
     informer_obj *backing; /* view: the stored object it reads */
 };
 
-struct informer_index_keys {
-    size_t len;
-    size_t cap;
-    char **keys;
-};
-
-typedef struct member {
-    UT_hash_handle hh;
-    char key[]; /* an object key */
-} member;
-
-typedef struct bucket {
-    UT_hash_handle hh;
-    member *members;
-    char key[]; /* an index key */
-} bucket;
-
-/* What one object is filed under in one index. */
-typedef struct filed {
-    UT_hash_handle hh;
-    informer_index_keys keys;
-    char objkey[];
-} filed;
-
-typedef struct {
-    bucket *buckets;
-    filed *filed;
-} index_data;
-
-typedef struct store_index {
-    char *name;
-    informer_index_fn fn;
-    void *ctx;
-    index_data data;
-    struct store_index *next;
-} store_index;
-
 typedef struct entry {
     UT_hash_handle hh;
     informer_obj *obj; /* obj->key is the hash key */
@@ -86,7 +46,7 @@ typedef struct entry {
 struct informer_store {
     pthread_rwlock_t lock;
     entry *entries;
-    store_index *indexes;
+    informer_index *indexes;
     size_t nindexes;
 };
 
@@ -242,187 +202,7 @@ static int objs_new(informer_objs **out, size_t cap)
     return 0;
 }
 
-/* ---- index keys ---- */
-
-int informer_index_keys_add(informer_index_keys *keys, const char *key)
-{
-    char *copy;
-    for (size_t i = 0; i < keys->len; i++)
-        if (strcmp(keys->keys[i], key) == 0)
-            return 0;
-    if (keys->len == keys->cap) {
-        size_t cap = keys->cap ? keys->cap * 2 : 4;
-        char **k = realloc(keys->keys, cap * sizeof(*k));
-        if (!k)
-            return mb_error_set(MB_ENOMEM, "out of memory adding an index key");
-        keys->keys = k;
-        keys->cap = cap;
-    }
-    if (!(copy = strdup(key)))
-        return mb_error_set(MB_ENOMEM, "out of memory adding an index key");
-    keys->keys[keys->len++] = copy;
-    return 0;
-}
-
-static void index_keys_clear(informer_index_keys *keys)
-{
-    for (size_t i = 0; i < keys->len; i++)
-        free(keys->keys[i]);
-    free(keys->keys);
-    memset(keys, 0, sizeof(*keys));
-}
-
-int informer_index_namespace(informer_index_keys *out, const cJSON *obj, void *ctx)
-{
-    const char *ns = json_str(obj, "metadata", "namespace", NULL);
-    (void)ctx;
-    return informer_index_keys_add(out, ns ? ns : "");
-}
-
-int informer_index_owner(informer_index_keys *out, const cJSON *obj, void *ctx)
-{
-    const char *ns = json_str(obj, "metadata", "namespace", NULL);
-    const cJSON *owners = json_get(obj, "metadata", "ownerReferences", NULL);
-    const cJSON *ref;
-    int err = 0;
-    (void)ctx;
-    cJSON_ArrayForEach(ref, owners) {
-        const char *kind = json_str(ref, "kind", NULL);
-        const char *name = json_str(ref, "name", NULL);
-        char *key = NULL;
-        int n;
-        if (!kind || !name)
-            continue;
-        if (ns && *ns)
-            n = asprintf(&key, "%s/%s/%s", ns, kind, name);
-        else
-            n = asprintf(&key, "%s/%s", kind, name);
-        if (n < 0)
-            return mb_error_set(MB_ENOMEM, "out of memory building an owner index key");
-        err = informer_index_keys_add(out, key);
-        free(key);
-        if (err < 0)
-            return err;
-    }
-    return 0;
-}
-
-/* Runs one index function into a fresh key list. */
-static int index_compute(informer_index_keys *out, const store_index *ix, const cJSON *obj)
-{
-    int err;
-    memset(out, 0, sizeof(*out));
-    if ((err = ix->fn(out, obj, ix->ctx)) < 0) {
-        index_keys_clear(out);
-        return mb_error_wrap(err, "index %s", ix->name);
-    }
-    return 0;
-}
-
-/* ---- index data ---- */
-
-/* Removes objkey from every bucket it was filed under. Never allocates. */
-static void index_unfile(index_data *d, const char *objkey)
-{
-    filed *f = NULL;
-    HASH_FIND(hh, d->filed, objkey, strlen(objkey), f);
-    if (!f)
-        return;
-    for (size_t i = 0; i < f->keys.len; i++) {
-        const char *ik = f->keys.keys[i];
-        bucket *b = NULL;
-        member *m = NULL;
-        HASH_FIND(hh, d->buckets, ik, strlen(ik), b);
-        if (!b)
-            continue;
-        HASH_FIND(hh, b->members, objkey, strlen(objkey), m);
-        if (m) {
-            HASH_DEL(b->members, m);
-            free(m);
-        }
-        if (!b->members) {
-            HASH_DEL(d->buckets, b);
-            free(b);
-        }
-    }
-    HASH_DEL(d->filed, f);
-    index_keys_clear(&f->keys);
-    free(f);
-}
-
-/* Files objkey under keys (moved into the index, also on error). */
-static int index_file(index_data *d, const char *objkey, informer_index_keys *keys)
-{
-    size_t klen = strlen(objkey);
-    filed *f = malloc(sizeof(*f) + klen + 1);
-    if (!f) {
-        index_keys_clear(keys);
-        return mb_error_set(MB_ENOMEM, "out of memory indexing %s", objkey);
-    }
-    memset(f, 0, sizeof(*f));
-    memcpy(f->objkey, objkey, klen + 1);
-    f->keys = *keys;
-    memset(keys, 0, sizeof(*keys));
-    HASH_ADD_KEYPTR(hh, d->filed, f->objkey, klen, f);
-    if (!f->hh.tbl) {
-        index_keys_clear(&f->keys);
-        free(f);
-        return mb_error_set(MB_ENOMEM, "out of memory indexing %s", objkey);
-    }
-    for (size_t i = 0; i < f->keys.len; i++) {
-        const char *ik = f->keys.keys[i];
-        size_t iklen = strlen(ik);
-        bucket *b = NULL;
-        member *m = NULL;
-        HASH_FIND(hh, d->buckets, ik, iklen, b);
-        if (!b) {
-            if (!(b = malloc(sizeof(*b) + iklen + 1)))
-                goto oom;
-            memset(b, 0, sizeof(*b));
-            memcpy(b->key, ik, iklen + 1);
-            HASH_ADD_KEYPTR(hh, d->buckets, b->key, iklen, b);
-            if (!b->hh.tbl) {
-                free(b);
-                goto oom;
-            }
-        }
-        if (!(m = malloc(sizeof(*m) + klen + 1)))
-            goto oom;
-        memset(m, 0, sizeof(*m));
-        memcpy(m->key, objkey, klen + 1);
-        HASH_ADD_KEYPTR(hh, b->members, m->key, klen, m);
-        if (!m->hh.tbl) {
-            free(m);
-            goto oom;
-        }
-    }
-    return 0;
-oom:
-    index_unfile(d, objkey); /* also drops an empty bucket made above */
-    return mb_error_set(MB_ENOMEM, "out of memory indexing %s", objkey);
-}
-
-static void index_data_clear(index_data *d)
-{
-    filed *f, *ftmp;
-    bucket *b, *btmp;
-    member *m, *mtmp;
-    HASH_ITER(hh, d->filed, f, ftmp) {
-        HASH_DEL(d->filed, f);
-        index_keys_clear(&f->keys);
-        free(f);
-    }
-    HASH_ITER(hh, d->buckets, b, btmp) {
-        HASH_ITER(hh, b->members, m, mtmp) {
-            HASH_DEL(b->members, m);
-            free(m);
-        }
-        HASH_DEL(d->buckets, b);
-        free(b);
-    }
-}
-
-/* ---- a whole state: entries plus one index_data per index ---- */
+/* ---- a whole state: entries plus one informer_index_data per index ---- */
 
 static void entries_clear(entry **entries)
 {
@@ -435,7 +215,7 @@ static void entries_clear(entry **entries)
 }
 
 /* Unfiles key from every index and drops its entry; returns the entry's object reference. */
-static informer_obj *state_remove(entry **entries, index_data *const *datas, size_t n, const char *key)
+static informer_obj *state_remove(entry **entries, informer_index_data *const *datas, size_t n, const char *key)
 {
     entry *e = NULL;
     informer_obj *o;
@@ -443,7 +223,7 @@ static informer_obj *state_remove(entry **entries, index_data *const *datas, siz
     if (!e)
         return NULL;
     for (size_t i = 0; i < n; i++)
-        index_unfile(datas[i], key);
+        informer_index_unfile(datas[i], key);
     HASH_DEL(*entries, e);
     o = e->obj;
     free(e);
@@ -454,7 +234,7 @@ static informer_obj *state_remove(entry **entries, index_data *const *datas, siz
  * Adds o (taking the caller's reference, also on error) with its index keys
  * (one list per index, moved in). The key must not be present.
  */
-static int state_add(entry **entries, index_data *const *datas, size_t n, informer_obj *o,
+static int state_add(entry **entries, informer_index_data *const *datas, size_t n, informer_obj *o,
                      informer_index_keys *keys)
 {
     int err = 0;
@@ -472,17 +252,17 @@ static int state_add(entry **entries, index_data *const *datas, size_t n, inform
         goto fail;
     }
     for (; filed_n < n; filed_n++)
-        if ((err = index_file(datas[filed_n], o->key, &keys[filed_n])) < 0)
+        if ((err = informer_index_file(datas[filed_n], o->key, &keys[filed_n])) < 0)
             goto unwind;
     return 0;
 unwind:
     for (size_t i = 0; i < filed_n; i++)
-        index_unfile(datas[i], o->key);
+        informer_index_unfile(datas[i], o->key);
     HASH_DEL(*entries, e);
     free(e);
 fail:
     for (size_t i = 0; i < n; i++)
-        index_keys_clear(&keys[i]);
+        informer_index_keys_clear(&keys[i]);
     informer_obj_free(o);
     return err;
 }
@@ -496,10 +276,10 @@ static int keys_compute(informer_index_keys **out, const informer_store *s, cons
     *out = NULL;
     if (!keys)
         return mb_error_set(MB_ENOMEM, "out of memory indexing %s", o->key);
-    for (const store_index *ix = s->indexes; ix; ix = ix->next, i++) {
-        if ((err = index_compute(&keys[i], ix, informer_obj_json(o))) < 0) {
+    for (const informer_index *ix = s->indexes; ix; ix = ix->next, i++) {
+        if ((err = informer_index_compute(&keys[i], ix, informer_obj_json(o))) < 0) {
             for (size_t j = 0; j < i; j++)
-                index_keys_clear(&keys[j]);
+                informer_index_keys_clear(&keys[j]);
             free(keys);
             return mb_error_wrap(err, "indexing %s", o->key);
         }
@@ -513,7 +293,7 @@ static void keys_free(informer_index_keys *keys, size_t n)
     if (!keys)
         return;
     for (size_t i = 0; i < n; i++)
-        index_keys_clear(&keys[i]);
+        informer_index_keys_clear(&keys[i]);
     free(keys);
 }
 
@@ -585,13 +365,13 @@ int informer_store_new(informer_store **out)
 
 void informer_store_free(informer_store *s)
 {
-    store_index *ix, *next;
+    informer_index *ix, *next;
     if (!s)
         return;
     entries_clear(&s->entries);
     for (ix = s->indexes; ix; ix = next) {
         next = ix->next;
-        index_data_clear(&ix->data);
+        informer_index_data_clear(&ix->data);
         free(ix->name);
         free(ix);
     }
@@ -600,14 +380,14 @@ void informer_store_free(informer_store *s)
 }
 
 /* Pointers to each index's live data, in list order (n = s->nindexes). */
-static int datas_of(index_data ***out, informer_store *s)
+static int datas_of(informer_index_data ***out, informer_store *s)
 {
     size_t i = 0;
-    index_data **d = calloc(s->nindexes ? s->nindexes : 1, sizeof(*d));
+    informer_index_data **d = calloc(s->nindexes ? s->nindexes : 1, sizeof(*d));
     *out = NULL;
     if (!d)
         return mb_error_set(MB_ENOMEM, "out of memory updating the cache");
-    for (store_index *ix = s->indexes; ix; ix = ix->next)
+    for (informer_index *ix = s->indexes; ix; ix = ix->next)
         d[i++] = &ix->data;
     *out = d;
     return 0;
@@ -616,7 +396,7 @@ static int datas_of(index_data ***out, informer_store *s)
 int informer_store_add_index(informer_store *s, const char *name, informer_index_fn fn, void *ctx)
 {
     int err = 0;
-    store_index *ix = NULL, **tail;
+    informer_index *ix = NULL, **tail;
     entry *e, *tmp;
     if (!name || !fn)
         return mb_error_set(MB_EINVAL, "an index needs a name and a function");
@@ -642,9 +422,9 @@ int informer_store_add_index(informer_store *s, const char *name, informer_index
             err = mb_error_set(MB_ENOMEM, "out of memory adding index %s", name);
             goto done;
         }
-        err = index_compute(&keys, ix, j);
+        err = informer_index_compute(&keys, ix, j);
         informer_obj_free(v);
-        if (err < 0 || (err = index_file(&ix->data, e->obj->key, &keys)) < 0)
+        if (err < 0 || (err = informer_index_file(&ix->data, e->obj->key, &keys)) < 0)
             goto done;
     }
     *tail = ix;
@@ -653,7 +433,7 @@ int informer_store_add_index(informer_store *s, const char *name, informer_index
 done:
     pthread_rwlock_unlock(&s->lock);
     if (ix) {
-        index_data_clear(&ix->data);
+        informer_index_data_clear(&ix->data);
         free(ix->name);
         free(ix);
     }
@@ -665,7 +445,7 @@ int informer_store_upsert(informer_changes *out, informer_store *s, cJSON *obj)
     int err = 0;
     informer_obj *o = NULL, *stored = NULL, *old = NULL, *old_view = NULL;
     informer_index_keys *keys = NULL;
-    index_data **datas = NULL;
+    informer_index_data **datas = NULL;
     bool locked = false;
 
     if ((err = obj_new(&o, obj)) < 0)
@@ -706,7 +486,7 @@ int informer_store_delete(informer_changes *out, informer_store *s, cJSON *obj)
 {
     int err = 0;
     informer_obj *last = NULL, *cached = NULL;
-    index_data **datas = NULL;
+    informer_index_data **datas = NULL;
 
     if ((err = obj_new(&last, obj)) < 0)
         return err;
@@ -731,8 +511,8 @@ done:
 struct informer_store_fresh {
     informer_store *s;
     entry *entries;
-    index_data *data;  /* one per index */
-    index_data **datas; /* pointers into data */
+    informer_index_data *data;  /* one per index */
+    informer_index_data **datas; /* pointers into data */
     size_t n;
 };
 
@@ -757,7 +537,7 @@ int informer_store_fresh_new(informer_store_fresh **out, informer_store *s)
 void informer_store_fresh_reset(informer_store_fresh *f)
 {
     for (size_t i = 0; i < f->s->nindexes; i++)
-        index_data_clear(&f->data[i]);
+        informer_index_data_clear(&f->data[i]);
     entries_clear(&f->entries);
     f->n = 0;
 }
@@ -848,8 +628,8 @@ int informer_store_fresh_commit(informer_changes *out, informer_store_fresh *f)
     f->entries = tmp;
     {
         size_t i = 0;
-        for (store_index *ix = s->indexes; ix; ix = ix->next, i++) {
-            index_data old = ix->data;
+        for (informer_index *ix = s->indexes; ix; ix = ix->next, i++) {
+            informer_index_data old = ix->data;
             ix->data = f->data[i];
             f->data[i] = old;
         }
@@ -929,9 +709,9 @@ int informer_store_by_index(informer_objs **out, informer_store *s, const char *
 {
     int err = 0;
     informer_objs *l = NULL;
-    store_index *ix;
-    bucket *b = NULL;
-    member *m, *tmp;
+    informer_index *ix;
+    informer_index_bucket *b = NULL;
+    informer_index_member *m, *tmp;
     *out = NULL;
     pthread_rwlock_rdlock(&s->lock);
     for (ix = s->indexes; ix && strcmp(ix->name, index) != 0; ix = ix->next)

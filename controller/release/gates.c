@@ -1,0 +1,183 @@
+/*
+ * The gates of a GovernedAPIRelease, checked in order before the Deployment
+ * is touched: the spec is valid, a change record is linked, the target
+ * Deployment and container exist and no other release claims them, the
+ * referenced PolicyBundle is Ready with its pinned digest verified, and
+ * there is a rollback target. The choice of that target (spec.rollbackTarget,
+ * the one already recorded, or what the Deployment runs) is here too. Every
+ * gate fails closed: what it cannot see blocks, with a message that says what
+ * to fix.
+ */
+#include "release/decide_private.h"
+#include "util/json.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static bool block(release_gate_block *b, const char *reason, bool transient, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static bool block(release_gate_block *b, const char *reason, bool transient, const char *fmt, ...)
+{
+    va_list ap;
+    b->reason = reason;
+    b->transient = transient;
+    va_start(ap, fmt);
+    vsnprintf(b->message, sizeof(b->message), fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+static const char *const environments[] = {"dev", "staging", "prod"};
+
+static bool spec_valid(const release_ctx *c, release_gate_block *b)
+{
+    const char *env = json_str(c->spec, "environment", NULL);
+    bool env_ok = false;
+    for (size_t i = 0; env && i < 3; i++)
+        env_ok = env_ok || strcmp(env, environments[i]) == 0;
+    if (!env_ok)
+        return block(b, "InvalidSpec", false, "spec.environment \"%s\" is not one of dev, staging, prod; fix the spec", env ? env : "");
+    if (!c->deployment || !*c->deployment)
+        return block(b, "InvalidSpec", false, "spec.target.deployment is empty; name the Deployment to roll out");
+    if (!c->container || !*c->container)
+        return block(b, "InvalidSpec", false, "spec.target.container is empty; name the container in the Deployment's pod template");
+    if (!c->repository || !*c->repository || strchr(c->repository, '@'))
+        return block(b, "InvalidSpec", false, "spec.image.repository \"%s\" must be an image repository without a tag or digest", c->repository ? c->repository : "");
+    if (!release_digest_valid(c->digest))
+        return block(b, "InvalidSpec", false, "spec.image.digest \"%s\" is not a sha256 digest (sha256:<64 lowercase hex>); pin the image by digest, not by tag", c->digest ? c->digest : "");
+    const char *rt = json_str(c->spec, "rollbackTarget", "digest", NULL);
+    if (rt && !release_digest_valid(rt))
+        return block(b, "InvalidSpec", false, "spec.rollbackTarget.digest \"%s\" is not a sha256 digest", rt);
+    if (rt && strcmp(rt, c->digest) == 0)
+        return block(b, "InvalidSpec", false, "spec.rollbackTarget.digest equals spec.image.digest; a release cannot roll back to itself");
+    return true;
+}
+
+/*
+ * The bundle gate: the PolicyBundle has looked at its current spec
+ * (status.observedGeneration == metadata.generation), is Ready=True, and
+ * verified exactly the digest its spec pins (status.verifiedDigest non-empty
+ * and equal to spec.source.digest). Otherwise false, with what is missing or
+ * different in why.
+ */
+static bool bundle_ready(const cJSON *pb, char *why, size_t len)
+{
+    const cJSON *cd, *ready = NULL;
+    long long gen = json_int(-1, pb, "metadata", "generation", NULL);
+    long long og = json_int(-2, pb, "status", "observedGeneration", NULL);
+    const char *verified = json_str(pb, "status", "verifiedDigest", NULL);
+    const char *pinned = json_str(pb, "spec", "source", "digest", NULL);
+    cJSON_ArrayForEach(cd, json_get(pb, "status", "conditions", NULL)) {
+        const char *type = json_str(cd, "type", NULL);
+        if (type && strcmp(type, "Ready") == 0)
+            ready = cd;
+    }
+    const char *rs = json_str(ready, "status", NULL);
+    if (og != gen) {
+        if (og < 0)
+            snprintf(why, len, "its status.observedGeneration is not set (generation %lld): the bundle has not been looked at yet", gen);
+        else
+            snprintf(why, len, "its status.observedGeneration %lld is not its generation %lld: the status describes an older spec", og, gen);
+        return false;
+    }
+    if (!rs || strcmp(rs, "True") != 0 || json_int(og, ready, "observedGeneration", NULL) != gen) {
+        snprintf(why, len, "its Ready condition is %s for generation %lld (%s)", rs ? rs : "absent", gen,
+                 json_str(ready, "reason", NULL) ? json_str(ready, "reason", NULL) : "no reason");
+        return false;
+    }
+    if (!pinned || !*pinned) {
+        snprintf(why, len, "its spec.source.digest is empty, so there is no pinned digest to compare status.verifiedDigest with");
+        return false;
+    }
+    if (!verified || !*verified) {
+        snprintf(why, len, "its status.verifiedDigest is empty: no digest has been verified for spec.source.digest %s", pinned);
+        return false;
+    }
+    if (strcmp(verified, pinned) != 0) {
+        snprintf(why, len, "its status.verifiedDigest %s differs from spec.source.digest %s: the verified bundle is not the pinned one",
+                 verified, pinned);
+        return false;
+    }
+    return true;
+}
+
+/* True when the release recorded in the status (its releaseID) ended Succeeded: its digest was verified. */
+static bool last_release_succeeded(const release_ctx *c)
+{
+    const char *old_rid = release_old_str(c, "releaseID");
+    const cJSON *h = c->old ? json_get(c->old, "history", NULL) : NULL;
+    const cJSON *last = cJSON_GetArrayItem(h, cJSON_GetArraySize(h) - 1);
+    const char *rid = json_str(last, "releaseID", NULL), *outcome = json_str(last, "outcome", NULL);
+    return old_rid && rid && outcome && strcmp(rid, old_rid) == 0 && strcmp(outcome, PHASE_SUCCEEDED) == 0;
+}
+
+/*
+ * The rollback target this release would record now, in out ("" if none),
+ * and the full image reference a rollback patches the container to, in
+ * image. The Deployment's image becomes the target only when no release is
+ * recorded or the last one succeeded: after a generation that was cut short,
+ * failed or rolled back, the Deployment may run a digest nobody verified, and
+ * the target recorded before that generation touched it still stands, with
+ * its image. The image is the container's image string as it ran (its own
+ * repository, which spec.image.repository may since have changed), or
+ * <spec.image.repository>@<digest> for spec.rollbackTarget.digest.
+ */
+static void rollback_target(const release_ctx *c, char out[72], char image[512])
+{
+    const char *rt = json_str(c->spec, "rollbackTarget", "digest", NULL);
+    const char *recorded = release_old_str(c, "rollbackTarget");
+    const char *recorded_image = release_old_str(c, "rollbackImage");
+    const char *old_rid = release_old_str(c, "releaseID");
+    out[0] = '\0';
+    image[0] = '\0';
+    if (rt) {
+        snprintf(out, 72, "%s", rt);
+        snprintf(image, 512, "%s@%s", c->repository ? c->repository : "", rt);
+    } else if (old_rid && recorded && *recorded && (strcmp(old_rid, c->rid) == 0 || !last_release_succeeded(c))) {
+        /* already recorded for this very release, or for one that never verified what it left running */
+        snprintf(out, 72, "%s", recorded);
+        if (recorded_image && release_digest_of(recorded_image) &&
+            strcmp(release_digest_of(recorded_image), recorded) == 0)
+            snprintf(image, 512, "%s", recorded_image);
+        else /* recorded before rollbackImage was: the repository is all there is */
+            snprintf(image, 512, "%s@%s", c->repository ? c->repository : "", recorded);
+    } else {
+        const char *running = release_deployment_image(c);
+        const char *d = release_digest_of(running);
+        if (release_digest_valid(d) && strlen(running) < 512) {
+            snprintf(out, 72, "%s", d);
+            snprintf(image, 512, "%s", running);
+        }
+    }
+}
+
+bool release_gates_check(const release_ctx *c, release_gate_block *b, char target[72], char target_image[512])
+{
+    const char *cr = json_str(c->spec, "changeRecord", NULL);
+    const char *owner;
+    const char *pbname = json_str(c->spec, "policyBundleRef", "name", NULL);
+
+    if (!spec_valid(c, b))
+        return false;
+    if (!cr || !*cr)
+        return block(b, "ChangeRecordMissing", false, "spec.changeRecord is empty; link the change ticket or pull request that approves this release");
+    if (!c->obs->deployment)
+        return block(b, "TargetNotFound", false, "Deployment %s/%s does not exist; create it or fix spec.target.deployment", c->ns, c->deployment);
+    if (!release_container_find(json_get(c->obs->deployment, "spec", "template", "spec", NULL), c->container))
+        return block(b, "ContainerNotFound", false, "Deployment %s/%s has no container \"%s\" in its pod template; fix spec.target.container", c->ns, c->deployment, c->container);
+    owner = json_str(c->obs->deployment, "metadata", "annotations", RELEASE_OWNER_ANNOTATION, NULL);
+    if (owner && *owner && strcmp(owner, c->owner) != 0)
+        return block(b, "TargetClaimed", false, "Deployment %s/%s is claimed by GovernedAPIRelease %s; one release may own a Deployment, delete or retarget the other", c->ns, c->deployment, owner);
+    if (pbname) {
+        if (!c->obs->policy_bundle)
+            return block(b, "PolicyBundleNotReady", true, "PolicyBundle %s/%s does not exist yet; the release waits for it to be Ready", c->ns, pbname);
+        char why[300];
+        if (!bundle_ready(c->obs->policy_bundle, why, sizeof(why)))
+            return block(b, "PolicyBundleNotReady", true, "PolicyBundle %s/%s is not ready: %s; the release waits for it", c->ns, pbname, why);
+    }
+    rollback_target(c, target, target_image);
+    if (!*target)
+        return block(b, "NoRollbackTarget", false, "no rollback target: container \"%s\" does not run an image pinned by digest; set spec.rollbackTarget.digest", c->container);
+    return true;
+}

@@ -1,0 +1,186 @@
+/*
+ * What a GovernedAPIRelease reads from its Deployment and the Deployment's
+ * pods, and what it writes back: image references and digests, the target
+ * container, crash-looping pods, whether a rollout is complete, the progress
+ * deadline, and the Deployment patch (image, owner annotation, pod template
+ * annotations) with its resourceVersion precondition. Pure: the objects come
+ * from the observation.
+ */
+#include "release/decide_private.h"
+#include "util/error.h"
+#include "util/json.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char *const crash_reasons[] = {
+    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull",
+    "CreateContainerConfigError", "InvalidImageName",
+};
+
+const char *release_digest_of(const char *image)
+{
+    const char *at = image ? strrchr(image, '@') : NULL;
+    return at ? at + 1 : NULL;
+}
+
+bool release_digest_valid(const char *d)
+{
+    if (!d || strncmp(d, "sha256:", 7) != 0 || strlen(d) != 71)
+        return false;
+    for (const char *p = d + 7; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+const cJSON *release_container_find(const cJSON *pod_spec, const char *name)
+{
+    const cJSON *ct;
+    cJSON_ArrayForEach(ct, json_get(pod_spec, "containers", NULL)) {
+        const char *n = json_str(ct, "name", NULL);
+        if (n && name && strcmp(n, name) == 0)
+            return ct;
+    }
+    return NULL;
+}
+
+bool release_container_digest(char out[72], const cJSON *pod_spec, const char *container)
+{
+    const cJSON *ct = release_container_find(pod_spec, container);
+    const char *d;
+    out[0] = '\0';
+    if (!ct)
+        return false;
+    d = release_digest_of(json_str(ct, "image", NULL));
+    if (release_digest_valid(d))
+        memcpy(out, d, 72);
+    return true;
+}
+
+/* The image the Deployment's target container runs now, or NULL. */
+const char *release_deployment_image(const release_ctx *c)
+{
+    const cJSON *pod_spec = json_get(c->obs->deployment, "spec", "template", "spec", NULL);
+    const cJSON *ct = release_container_find(pod_spec, c->container);
+    return ct ? json_str(ct, "image", NULL) : NULL;
+}
+
+char *release_patch_body(const release_ctx *c, const char *image, bool owner, bool template_annotations)
+{
+    cJSON *p = cJSON_CreateObject();
+    char *out = NULL;
+    cJSON *meta = json_ensure_object(p, "metadata", NULL);
+    const char *rv = json_str(c->obs->deployment, "metadata", "resourceVersion", NULL);
+    if (!meta || (rv && json_set_str(meta, "resourceVersion", rv) < 0))
+        goto done;
+    if (owner) {
+        cJSON *ann = json_ensure_object(meta, "annotations", NULL);
+        if (!ann || json_set_str(ann, RELEASE_OWNER_ANNOTATION, c->owner) < 0)
+            goto done;
+    }
+    if (image) {
+        cJSON *tpl = json_ensure_object(p, "spec", "template", NULL);
+        cJSON *containers = tpl ? cJSON_AddArrayToObject(json_ensure_object(tpl, "spec", NULL), "containers") : NULL;
+        cJSON *ct = cJSON_CreateObject();
+        if (!containers || !ct) {
+            cJSON_Delete(ct);
+            goto done;
+        }
+        cJSON_AddItemToArray(containers, ct);
+        if (json_set_str(ct, "name", c->container) < 0 || json_set_str(ct, "image", image) < 0)
+            goto done;
+        if (template_annotations) {
+            cJSON *ann = json_ensure_object(tpl, "metadata", "annotations", NULL);
+            const char *bd = json_str(c->st, "policyBundleDigest", NULL);
+            if (!ann || json_set_str(ann, RELEASE_ID_ANNOTATION, c->rid) < 0)
+                goto done;
+            if (bd && *bd && json_set_str(ann, RELEASE_BUNDLE_ANNOTATION, bd) < 0)
+                goto done;
+        }
+    }
+    out = cJSON_PrintUnformatted(p);
+done:
+    cJSON_Delete(p);
+    if (!out)
+        mb_error_set(MB_ENOMEM, "out of memory building the Deployment patch");
+    return out;
+}
+
+static bool pod_runs(const cJSON *pod, const char *container, const char *image)
+{
+    const cJSON *ct = release_container_find(json_get(pod, "spec", NULL), container);
+    const char *im = ct ? json_str(ct, "image", NULL) : NULL;
+    return im && strcmp(im, image) == 0;
+}
+
+/* A crash-looping pod running image: its name and why, in msg. */
+bool release_crashloop(const release_ctx *c, const char *image, char *msg, size_t len)
+{
+    long long threshold = release_spec_int(c, 3, "rollout", "crashLoopRestartThreshold");
+    for (size_t i = 0; i < c->obs->n_pods; i++) {
+        const cJSON *pod = c->obs->pods[i];
+        const cJSON *cs;
+        if (!pod_runs(pod, c->container, image))
+            continue;
+        cJSON_ArrayForEach(cs, json_get(pod, "status", "containerStatuses", NULL)) {
+            const char *n = json_str(cs, "name", NULL);
+            const char *why = json_str(cs, "state", "waiting", "reason", NULL);
+            long long restarts = json_int(0, cs, "restartCount", NULL);
+            if (!n || strcmp(n, c->container) != 0)
+                continue;
+            for (size_t k = 0; why && k < sizeof(crash_reasons) / sizeof(*crash_reasons); k++) {
+                if (strcmp(why, crash_reasons[k]) == 0) {
+                    snprintf(msg, len, "pod %s container %s is waiting in %s (%lld restarts)",
+                             json_str(pod, "metadata", "name", NULL), n, why, restarts);
+                    return true;
+                }
+            }
+            if (restarts >= threshold) {
+                snprintf(msg, len, "pod %s container %s restarted %lld times (threshold %lld)",
+                         json_str(pod, "metadata", "name", NULL), n, restarts, threshold);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* The rollout of image is complete: API.md's four conditions. */
+bool release_rollout_complete(const release_ctx *c, const char *image)
+{
+    const cJSON *d = c->obs->deployment;
+    const char *running = release_deployment_image(c);
+    long long replicas = json_int(1, d, "spec", "replicas", NULL);
+    if (!running || strcmp(running, image) != 0)
+        return false;
+    if (json_int(-1, d, "status", "observedGeneration", NULL) < json_int(0, d, "metadata", "generation", NULL))
+        return false;
+    if (json_int(0, d, "status", "updatedReplicas", NULL) != replicas ||
+        json_int(0, d, "status", "availableReplicas", NULL) != replicas)
+        return false;
+    for (size_t i = 0; i < c->obs->n_pods; i++)
+        if (!pod_runs(c->obs->pods[i], c->container, image))
+            return false; /* a pod of an old ReplicaSet remains */
+    return true;
+}
+
+bool release_progress_deadline(const release_ctx *c, time_t since, char *msg, size_t len, long *remaining_ms)
+{
+    const cJSON *cd;
+    long long secs = release_spec_int(c, 600, "rollout", "progressDeadlineSeconds");
+    cJSON_ArrayForEach(cd, json_get(c->obs->deployment, "status", "conditions", NULL)) {
+        const char *type = json_str(cd, "type", NULL), *s = json_str(cd, "status", NULL), *r = json_str(cd, "reason", NULL);
+        if (type && s && r && strcmp(type, "Progressing") == 0 && strcmp(s, "False") == 0 &&
+            strcmp(r, "ProgressDeadlineExceeded") == 0) {
+            snprintf(msg, len, "Deployment %s/%s reports ProgressDeadlineExceeded", c->ns, c->deployment);
+            return true;
+        }
+    }
+    if (since > 0 && c->obs->now - since >= secs) {
+        snprintf(msg, len, "the rollout has not completed %llds after it started", secs);
+        return true;
+    }
+    *remaining_ms = since > 0 ? (long)(since + secs - c->obs->now) * 1000L + 1000L : 0;
+    return false;
+}
