@@ -32,8 +32,10 @@
 #define MB_VERIFY_CONTRACT_H
 
 #include "kube/client.h"
+#include "net/transfer.h"
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <time.h>
 
 #define CONTRACT_N_CHECKS 9
@@ -58,16 +60,39 @@ typedef struct {
     const char *restricted_dataset_id; /* required with public-restriction */
     const char *release_id;            /* required: X-Request-ID is <release_id>-<check> */
     time_t now;                        /* focus-ask's context.time */
+    net_loop *loop;                    /* contract_checks_run: the transfer loop to use; NULL: a private one */
 } contract_input;
 
 /*
- * Runs the checks in parallel and judges them; *out is the results array. A
+ * Runs the checks in parallel (on in->loop, or a loop of its own) and judges
+ * them, waiting for the answers; *out is the results array. A
  * check that fails is a result, not an error: the return is 0 then. Errors
  * are for input that cannot be run (MB_EINVAL: an unknown or repeated check
  * name, a required input missing, a base URL that is not http(s), a token or
  * release ID with control characters) and for libcurl or memory failures.
  */
 int contract_checks_run(cJSON **out, const contract_input *in);
+
+/*
+ * A run of the checks on the shared transfer loop, for a caller that must not
+ * wait (a reconcile): contract_checks_start validates in as
+ * contract_checks_run does (the same errors), starts every request and
+ * returns; done(ctx) is called once, on the loop thread, when the last
+ * request has ended (it must be short: enqueue a key). Everything in `in` is
+ * copied. contract_run_results judges the answers (waiting for the end if
+ * need be); contract_run_cancel ends the requests still running (their
+ * checks fail as cancelled), from any thread; contract_run_free cancels,
+ * waits for the callbacks and frees (never from the loop thread).
+ */
+typedef struct contract_run contract_run;
+typedef void (*contract_done_fn)(void *ctx);
+
+int contract_checks_start(contract_run **out, net_loop *loop, const contract_input *in, contract_done_fn done,
+                          void *ctx);
+bool contract_run_finished(contract_run *run);
+void contract_run_cancel(contract_run *run);
+int contract_run_results(cJSON **out, contract_run *run);
+void contract_run_free(contract_run *run);
 
 /*
  * Fills the spec-derived part of in from a GovernedAPIRelease: checks,
