@@ -7,6 +7,7 @@
 #include "cli/options.h"
 #include "kube/client.h"
 #include "kube/config.h"
+#include "net/transfer.h"
 #include "release/controller.h"
 #include "runtime/httpserver.h"
 #include "runtime/leader.h"
@@ -15,7 +16,6 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
-#include "verify/runner.h"
 
 #include <curl/curl.h>
 #include <malloc.h>
@@ -28,18 +28,6 @@
 
 #define SYNC_TIMEOUT_MS 60000L
 #define TRIM_INTERVAL_S 30
-
-/* The release controller's checks: every verification check, through the operator's client. */
-static int run_checks(cJSON **out, void *ctx, const cJSON *release, const char *release_id)
-{
-    int err = verify_release(out, ctx, release, release_id, time(NULL));
-    const cJSON *r;
-    if (err == 0)
-        cJSON_ArrayForEach(r, *out)
-            metrics_check_observe(json_str(r, "name", NULL), json_int(0, r, "latencyMs", NULL) / 1000.0,
-                                  !json_bool(false, r, "passed", NULL));
-    return err;
-}
 
 /* Leadership: start the controllers on winning it; on losing it, stop reconciling at once by exiting. */
 typedef struct {
@@ -90,6 +78,7 @@ static int run(const cli_options *opts)
     kube_config *cfg = NULL;
     kube_client *client = NULL;
     event_recorder *events = NULL;
+    net_loop *net = NULL;
     release_controller *releases = NULL;
     httpserver *http = NULL;
     leader_elector *elector = NULL;
@@ -114,8 +103,11 @@ static int run(const cli_options *opts)
     }
     if (event_recorder_new(&events, client, NULL) < 0)
         goto done;
+    /* one transfer loop serves every outbound HTTP call that is not the Kubernetes API */
+    if (net_loop_new(&net, &(net_loop_opts){.on_finish = metrics_transfer_observe}) < 0)
+        goto done;
     release_controller_opts ro = {.client = client, .events = events, .namespace = opts->namespace,
-                                  .workers = opts->workers, .run_checks = run_checks, .checks_ctx = client};
+                                  .workers = opts->workers, .net = net};
     if (release_controller_new(&releases, &ro) < 0)
         goto done;
     leading lead = {.rc = releases};
@@ -160,6 +152,7 @@ done:
     leader_elector_free(elector);
     httpserver_free(http);
     release_controller_free(releases);
+    net_loop_free(net);
     event_recorder_free(events);
     kube_client_free(client);
     return rc;

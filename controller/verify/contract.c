@@ -942,15 +942,16 @@ static void call_done(void *arg, const net_result *r)
     c->done = true;
     pthread_mutex_lock(&run->mu);
     last = --run->pending == 0;
+    /* the run is finished before its callback, which may free it (nothing here touches it afterwards) */
+    contract_done_fn done = last ? run->done : NULL;
+    void *ctx = run->ctx;
+    if (last) {
+        run->finished = true;
+        pthread_cond_broadcast(&run->cond);
+    }
     pthread_mutex_unlock(&run->mu);
-    if (!last)
-        return;
-    if (run->done)
-        run->done(run->ctx);
-    pthread_mutex_lock(&run->mu);
-    run->finished = true;
-    pthread_cond_broadcast(&run->cond);
-    pthread_mutex_unlock(&run->mu);
+    if (done)
+        done(ctx);
 }
 
 static void run_wait(contract_run *run)
@@ -1045,20 +1046,17 @@ done:
     }
     pthread_mutex_lock(&run->mu);
     bool last = --run->pending == 0;
-    pthread_mutex_unlock(&run->mu);
-    if (last) {
-        if (err == 0 && run->done)
-            run->done(run->ctx);
-        pthread_mutex_lock(&run->mu);
+    if (last)
         run->finished = true;
-        pthread_mutex_unlock(&run->mu);
-    }
+    pthread_mutex_unlock(&run->mu);
     if (err < 0) {
         run_wait(run);
         run_free(run);
         return err;
     }
     *out = run;
+    if (last && done)
+        done(ctx); /* every request ended before the start returned: the callback runs here, once */
     return 0;
 }
 
@@ -1126,40 +1124,6 @@ done:
     return err;
 }
 
-void contract_input_from_release(contract_input *out, const cJSON *release)
-{
-    const cJSON *v = json_get(release, "spec", "verification", NULL);
-    long long secs = json_int(0, v, "timeoutSeconds", NULL);
-    const cJSON *checks = cJSON_GetObjectItemCaseSensitive(v, "checks");
-    const cJSON *refs = cJSON_GetObjectItemCaseSensitive(v, "evidenceRefs");
-
-    memset(out, 0, sizeof(*out));
-    out->checks = cJSON_IsArray(checks) ? checks : NULL;
-    out->evidence_refs = cJSON_IsArray(refs) ? refs : NULL;
-    out->focus_question = json_str(v, "focusQuestion", NULL);
-    out->restricted_dataset_id = json_str(v, "restrictedDatasetID", NULL);
-    out->timeout_ms = secs > 0 && secs <= 300 ? (long)secs * 1000 : CONTRACT_TIMEOUT_MS_DEFAULT;
-}
-
-int contract_base_url(char **out, const cJSON *release)
-{
-    const char *url = json_str(release, "spec", "verification", "baseURL", NULL);
-    const char *dep = json_str(release, "spec", "target", "deployment", NULL);
-    const char *ns = json_str(release, "metadata", "namespace", NULL);
-
-    *out = NULL;
-    if (url && url[0])
-        *out = strdup(url);
-    else if (dep && dep[0] && ns && ns[0])
-        *out = str_printf("http://%s.%s.svc", dep, ns);
-    else
-        return mb_error_set(MB_EINVAL, "the verification base URL cannot be formed: set spec.verification.baseURL "
-                            "or spec.target.deployment (and the release's namespace)");
-    if (!*out)
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    return 0;
-}
-
 /* Decodes standard base64 into *out (NUL-terminated, caller wipes and frees). */
 static int base64_decode(char **out, size_t *out_len, const char *in)
 {
@@ -1192,19 +1156,16 @@ done:
     return err;
 }
 
-int contract_token_read(char **out, kube_client *c, const cJSON *release)
+int contract_token_read(char **out, kube_client *c, const char *ns, const char *name, const char *key)
 {
     int err = 0;
     cJSON *secret = NULL;
     char *token = NULL;
     size_t len = 0;
-    const char *ns = json_str(release, "metadata", "namespace", NULL);
-    const char *name = json_str(release, "spec", "verification", "authSecretRef", "name", NULL);
-    const char *key = json_str(release, "spec", "verification", "authSecretRef", "key", NULL);
     cJSON *value;
 
     *out = NULL;
-    if (!json_get(release, "spec", "verification", "authSecretRef", NULL))
+    if (!name && !key)
         return 0;
     if (!ns || !name || !name[0] || !key || !key[0])
         return mb_error_set(MB_EINVAL, "spec.verification.authSecretRef needs a name and a key (and the release a "

@@ -78,11 +78,14 @@ int contract_checks_run(cJSON **out, const contract_input *in);
  * wait (a reconcile): contract_checks_start validates in as
  * contract_checks_run does (the same errors), starts every request and
  * returns; done(ctx) is called once, on the loop thread, when the last
- * request has ended (it must be short: enqueue a key). Everything in `in` is
- * copied. contract_run_results judges the answers (waiting for the end if
+ * request has ended (it must be short: enqueue a key), after the run is
+ * finished, so it may free the run; when every request ended before the
+ * start returned, contract_checks_start calls it itself. Everything in `in`
+ * is copied. contract_run_results judges the answers (waiting for the end if
  * need be); contract_run_cancel ends the requests still running (their
  * checks fail as cancelled), from any thread; contract_run_free cancels,
- * waits for the callbacks and frees (never from the loop thread).
+ * waits for the callbacks and frees (on the loop thread only once
+ * finished, as in done).
  */
 typedef struct contract_run contract_run;
 typedef void (*contract_done_fn)(void *ctx);
@@ -95,30 +98,16 @@ int contract_run_results(cJSON **out, contract_run *run);
 void contract_run_free(contract_run *run);
 
 /*
- * Fills the spec-derived part of in from a GovernedAPIRelease: checks,
- * evidenceRefs, focusQuestion, restrictedDatasetID and timeoutSeconds of
- * spec.verification (borrowed from release). base_url, token, release_id
- * and now are zeroed for the caller to set.
- */
-void contract_input_from_release(contract_input *out, const cJSON *release);
-
-/*
- * The base URL the checks call: spec.verification.baseURL, else
- * http://<spec.target.deployment>.<metadata.namespace>.svc. Caller frees.
- * MB_EINVAL (naming the field) when neither can be formed.
- */
-int contract_base_url(char **out, const cJSON *release);
-
-/*
- * The bearer token from the Secret spec.verification.authSecretRef names (in
- * the release's namespace): data[key] base64-decoded, trailing whitespace and
- * newlines dropped. *out is NULL and 0 is returned when there is no
- * authSecretRef. MB_ENOTFOUND when the Secret or the key is missing
+ * The bearer token from the Secret spec.verification.authSecretRef names
+ * (name and key, in the release's namespace ns): data[key] base64-decoded,
+ * trailing whitespace and newlines dropped. *out is NULL and 0 is returned
+ * when there is no authSecretRef (name and key both NULL); MB_EINVAL when one
+ * of them is missing or empty. MB_ENOTFOUND when the Secret or the key is missing
  * ("Secret kfm/smoke-token has no key \"token\"; ..."), MB_EINVAL when the
  * value is not base64, is empty or holds control characters, and the kube
  * client's code when the Secret cannot be read. Free with contract_token_free.
  */
-int contract_token_read(char **out, kube_client *c, const cJSON *release);
+int contract_token_read(char **out, kube_client *c, const char *ns, const char *name, const char *key);
 
 /* Wipes and frees a token; accepts NULL. */
 void contract_token_free(char *token);
