@@ -312,6 +312,53 @@ static void test_release_contract_base_url(void **state)
     cJSON_Delete(formed);
 }
 
+/* ---- a release's verification input (no Secret: pure) ---------------------------------------- */
+
+typedef struct {
+    const cJSON *release;
+    release_verify_input vi;
+} vi_ctx;
+
+static int vi_run(void *arg)
+{
+    vi_ctx *v = arg;
+    return release_verify_input_build(&v->vi, NULL, v->release, "3f9c0a1b2c4d", 1795341600);
+}
+
+static void vi_check(void *arg)
+{
+    vi_ctx *v = arg;
+    if (json_get(v->release, "spec", "verification", "baseURL", NULL)) {
+        assert_string_equal(v->vi.in.contract.base_url, "http://api:8080/v1");
+        assert_null(v->vi.in.contract_error);
+    } else {
+        assert_non_null(strstr(v->vi.in.contract_error, "the checks cannot run"));
+    }
+}
+
+static void vi_clear(void *arg)
+{
+    vi_ctx *v = arg;
+    release_verify_input_clear(&v->vi);
+}
+
+static void test_release_verify_input(void **state)
+{
+    (void)state;
+    cJSON *with = fixture_yaml_text("{metadata: {name: r, namespace: kfm, uid: u}, spec: {target: {deployment: d}, "
+                                    "verification: {baseURL: 'http://api:8080/v1'}, membrane: {apiServiceAccount: a}}}");
+    cJSON *without = fixture_yaml_text("{metadata: {name: r, namespace: kfm}, spec: {}}");
+    vi_ctx a = {.release = with}, b = {.release = without};
+    torture_case ta = {.name = "release_verify_input_build", .run = vi_run, .check = vi_check, .clear = vi_clear,
+                       .ctx = &a};
+    torture_case tb = {.name = "release_verify_input_build (no base URL)", .run = vi_run, .check = vi_check,
+                       .clear = vi_clear, .ctx = &b};
+    assert_true(torture_check(&ta) > 0);
+    assert_true(torture_check(&tb) > 0);
+    cJSON_Delete(with);
+    cJSON_Delete(without);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_crashloop_without_automatic_rollback),
         cmocka_unit_test(test_suspend_and_delete),
         cmocka_unit_test(test_release_contract_base_url),
+        cmocka_unit_test(test_release_verify_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
