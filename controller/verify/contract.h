@@ -2,8 +2,8 @@
  * The governed API contract checks of a GovernedAPIRelease (API.md,
  * "Verification checks (the governed API contract)"): health, ready,
  * datasets, stac-collections, stac-items, evidence-resolve, focus-ask,
- * lineage and public-restriction, run concurrently with one libcurl multi
- * handle against spec.verification.baseURL and judged exactly as the table
+ * lineage and public-restriction, run concurrently on the shared transfer
+ * loop (net/transfer.h) against spec.verification.baseURL and judged exactly as the table
  * says. Every request carries X-Request-ID: <releaseID>-<check>; the
  * authorized ones carry the bearer token (never logged, wiped after use);
  * health, ready and public-restriction's three calls carry none. HTTP and
