@@ -115,7 +115,7 @@ int net_transfer_start(net_transfer **out, net_loop *l, const net_request *req);
 /*
  * Cancels the transfer: its completion callback is called (on the loop
  * thread) with NET_CANCELLED unless it has been called already. Safe from any
- * thread, any number of times.
+ * thread, any number of times, while the loop lives.
  */
 void net_transfer_cancel(net_transfer *t);
 

@@ -36,6 +36,7 @@
 #define INDEX_DEPLOYMENT "deployment"
 #define INDEX_BUNDLE "bundle"
 #define MAX_PASSES 4
+#define CHECKS_RECHECK_MS 30000 /* while a check run goes, the release is looked at at least this often */
 
 /* When a release's new generation reached the operator, until its rollout patch is sent. */
 typedef struct spec_seen {
@@ -969,6 +970,9 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
                 err = mb_error_set(MB_ENOMEM, "out of memory");
         } else if ((err = checks_collect(rc, key, cur, rid, &results, &obs.checks.started_at,
                                          &obs.checks.finished_at)) == 0) {
+            /* the run's end requeues; should that enqueue be lost, this look finds the run again */
+            if (out->requeue_ms <= 0 || out->requeue_ms > CHECKS_RECHECK_MS)
+                out->requeue_ms = CHECKS_RECHECK_MS;
             break;
         }
         if (err < 0 || !results)
