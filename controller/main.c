@@ -8,6 +8,7 @@
 #include "cli/options.h"
 #include "kube/client.h"
 #include "kube/config.h"
+#include "net/transfer.h"
 #include "release/controller.h"
 #include "runtime/httpserver.h"
 #include "runtime/factory.h"
@@ -18,7 +19,6 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
-#include "verify/runner.h"
 
 #include <curl/curl.h>
 #include <malloc.h>
@@ -31,18 +31,6 @@
 
 #define SYNC_TIMEOUT_MS 60000L
 #define TRIM_INTERVAL_S 30
-
-/* The release controller's checks: every verification check, through the operator's client. */
-static int run_checks(cJSON **out, void *ctx, const cJSON *release, const char *release_id)
-{
-    int err = verify_release(out, ctx, release, release_id, time(NULL));
-    const cJSON *r;
-    if (err == 0)
-        cJSON_ArrayForEach(r, *out)
-            metrics_check_observe(json_str(r, "name", NULL), json_int(0, r, "latencyMs", NULL) / 1000.0,
-                                  !json_bool(false, r, "passed", NULL));
-    return err;
-}
 
 /* Leadership: start the controllers on winning it; on losing it, stop reconciling at once by exiting. */
 static void started_leading(void *ctx)
@@ -67,6 +55,7 @@ static int run(const cli_options *opts)
     kube_config *cfg = NULL;
     kube_client *client = NULL;
     event_recorder *events = NULL;
+    net_loop *net = NULL;
     informer_factory *factory = NULL;
     manager *mgr = NULL;
     httpserver *http = NULL;
@@ -92,13 +81,16 @@ static int run(const cli_options *opts)
     }
     if (event_recorder_new(&events, client, NULL) < 0)
         goto done;
+    /* one transfer loop serves every outbound HTTP call that is not the Kubernetes API */
+    if (net_loop_new(&net, &(net_loop_opts){.on_finish = metrics_transfer_observe}) < 0)
+        goto done;
     informer_factory_opts fo = {.client = client, .namespace = opts->namespace,
                                 .label_selector = opts->watch_label_selector, .selector_group = API_GROUP};
     manager_opts mo = {.workers = opts->workers, .sync_timeout_ms = SYNC_TIMEOUT_MS};
     if (informer_factory_new(&factory, &fo) < 0 || (mo.factory = factory, manager_new(&mgr, &mo)) < 0)
         goto done;
     /* the controllers: one registration each */
-    release_controller_opts ro = {.client = client, .events = events, .run_checks = run_checks, .checks_ctx = client};
+    release_controller_opts ro = {.client = client, .events = events, .net = net};
     if (release_controller_register(mgr, &ro) < 0)
         goto done;
     httpserver_opts ho = {.metrics_addr = opts->metrics_addr, .health_addr = opts->health_addr,
@@ -144,6 +136,7 @@ done:
     httpserver_free(http);
     manager_free(mgr); /* stops the informers that feed them, then frees the controllers and their loops */
     informer_factory_free(factory);
+    net_loop_free(net); /* after the controllers that start transfers on it */
     event_recorder_free(events);
     kube_client_free(client);
     return rc;

@@ -35,6 +35,8 @@ CONTRACT = {
     "membrane_api_requests_total": ("counter", {"verb", "code"}),
     "membrane_is_leader": ("gauge", set()),
     "membrane_build_info": ("gauge", {"version"}),
+    "membrane_transfer_bytes_total": ("counter", {"kind"}),
+    "membrane_transfer_duration_seconds": ("histogram", {"kind"}),
 }
 
 # Durations from milliseconds to minutes: a bucket at 10 ms or below, one at a

@@ -145,13 +145,14 @@ check "rollouts_total rose by exactly RolledBack 4, Succeeded 4, Failed 2" metri
   --before "$E2E_DIR/metrics-before.txt" 'membrane_rollouts_total{outcome="RolledBack"}==4' \
   'membrane_rollouts_total{outcome="Succeeded"}==4' 'membrane_rollouts_total{outcome="Failed"}==2' \
   'membrane_rollouts_total==10'
-check "reconciles, API requests and check durations counted; no check failed" metrics_check "$E2E_DIR/metrics-after.txt" \
+check "reconciles, API requests, check durations and the checks' transfers counted; no check failed" metrics_check "$E2E_DIR/metrics-after.txt" \
   --before "$E2E_DIR/metrics-before.txt" \
   'membrane_reconcile_total{kind="GovernedAPIRelease",result="success"}>0' \
   'membrane_reconcile_duration_seconds_count{kind="GovernedAPIRelease"}>0' \
   'membrane_api_requests_total{verb="PATCH",code="200"}>=5' 'membrane_api_requests_total{verb="PUT",code="200"}>=8' \
   'membrane_verification_check_duration_seconds_count{check="health"}>=7' \
   'membrane_verification_check_duration_seconds_count{check="ready"}>=7' \
+  'membrane_transfer_duration_seconds_count{kind="check"}>=14' 'membrane_transfer_bytes_total{kind="check"}>0' \
   'membrane_verification_failures_total==0'
 
 say "the operator killed in each part of RollingBack finishes the rollback after its restart"

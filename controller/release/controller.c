@@ -3,13 +3,17 @@
  * release_decide, and carry the plan out in the order that keeps the runbook
  * safe: finalizer, status (rollback target recorded), Deployment patch (with
  * a resourceVersion precondition), Events, annotation and finalizer removal.
- * When the plan asks for the checks, they run and the decision is taken again
- * with their results.
+ * When the plan asks for the checks, a run starts (release/checks.h builds
+ * its input; verify/runner.h runs it off the worker) and the reconcile
+ * returns; the run's end requeues the release, and the next reconcile
+ * decides again with its results. Runs are kept by release key, for one
+ * releaseID, in memory only (a restart runs the checks again).
  */
 #include "release/controller.h"
 #include "api/informers.h"
 #include "api/resources.h"
 #include "audit/receipt.h"
+#include "release/checks.h"
 #include "release/decide.h"
 #include "runtime/informer.h"
 #include "runtime/loop.h"
@@ -19,6 +23,7 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "verify/runner.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -34,6 +39,7 @@
 #define INDEX_DEPLOYMENT "deployment"
 #define INDEX_BUNDLE "bundle"
 #define MAX_PASSES 4
+#define CHECKS_RECHECK_MS 30000 /* while a check run goes, the release is looked at at least this often */
 
 /* When a release's new generation reached the operator, until its rollout patch is sent. */
 typedef struct spec_seen {
@@ -42,6 +48,8 @@ typedef struct spec_seen {
     double at_ms; /* monotonic */
     char key[];
 } spec_seen;
+
+typedef struct check_run check_run;
 
 typedef struct release_controller {
     release_controller_opts opts;
@@ -55,7 +63,20 @@ typedef struct release_controller {
     loop *loop;                                        /* the manager's, borrowed */
     pthread_mutex_t seen_mu;
     spec_seen *seen;
+    verify_executor *executor; /* the membrane checks' thread */
+    pthread_mutex_t runs_mu;
+    check_run *runs; /* under runs_mu */
 } release_controller;
+
+/* A run of a release's checks, by release key, for one releaseID. */
+struct check_run {
+    UT_hash_handle hh;
+    release_controller *rc;
+    verify_run *run;
+    char rid[13];
+    time_t started_at;
+    char key[];
+};
 
 /* ---- indexes and handlers ------------------------------------------------ */
 
@@ -441,6 +462,108 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
     return 0;
 }
 
+/* ---- check runs ---------------------------------------------------------- */
+
+/* A run ended (on the loop's or the executor's thread, under the run's lock): the release is looked at again. */
+static void check_run_done(void *ctx)
+{
+    check_run *e = ctx;
+    loop_enqueue(e->rc->loop, e->key);
+}
+
+static void check_run_free(check_run *e)
+{
+    if (e) {
+        verify_run_free(e->run); /* after it returns, check_run_done is not called any more */
+        free(e);
+    }
+}
+
+/* Cancels and forgets the run of key, if any. */
+static void checks_drop(release_controller *rc, const char *key)
+{
+    check_run *e = NULL;
+    pthread_mutex_lock(&rc->runs_mu);
+    HASH_FIND_STR(rc->runs, key, e);
+    if (e)
+        HASH_DEL(rc->runs, e);
+    pthread_mutex_unlock(&rc->runs_mu);
+    check_run_free(e);
+}
+
+/* Starts a run of cur's checks for rid and keeps it under key. */
+static int checks_start(release_controller *rc, const char *key, const cJSON *cur, const char *rid)
+{
+    release_verify_input vi;
+    check_run *e = NULL;
+    int err = 0;
+    size_t klen = strlen(key);
+
+    if ((err = release_verify_input_build(&vi, rc->opts.client, cur, rid, time(NULL))) < 0)
+        return err;
+    if (!(e = calloc(1, sizeof(*e) + klen + 1))) {
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    e->rc = rc;
+    memcpy(e->key, key, klen + 1);
+    snprintf(e->rid, sizeof(e->rid), "%s", rid);
+    e->started_at = time(NULL);
+    pthread_mutex_lock(&rc->runs_mu);
+    if ((err = verify_run_start(&e->run, &vi.in, rc->opts.client, rc->opts.net, rc->executor, check_run_done, e)) == 0) {
+        HASH_ADD(hh, rc->runs, key, klen, e);
+        if (!e->hh.tbl) {
+            err = mb_error_set(MB_ENOMEM, "out of memory");
+        } else {
+            e = NULL;
+        }
+    }
+    pthread_mutex_unlock(&rc->runs_mu);
+done:
+    check_run_free(e);
+    release_verify_input_clear(&vi);
+    return err;
+}
+
+/*
+ * The results of cur's checks for rid: 1 with *results (the caller's) and
+ * the run's times when a run for rid has finished (it is forgotten then); 0
+ * when one is still going, or was started now (its end requeues the
+ * release). A run for another releaseID is superseded: cancelled, and a new
+ * one starts.
+ */
+static int checks_collect(release_controller *rc, const char *key, const cJSON *cur, const char *rid, cJSON **results,
+                          time_t *started_at, time_t *finished_at)
+{
+    check_run *e = NULL;
+    int err = 0;
+    const cJSON *r;
+
+    *results = NULL;
+    pthread_mutex_lock(&rc->runs_mu);
+    HASH_FIND_STR(rc->runs, key, e);
+    if (e && strcmp(e->rid, rid) == 0 && !verify_run_finished(e->run, finished_at)) {
+        pthread_mutex_unlock(&rc->runs_mu);
+        return 0; /* going: never started twice */
+    }
+    if (e)
+        HASH_DEL(rc->runs, e); /* finished (taken now), or superseded */
+    pthread_mutex_unlock(&rc->runs_mu);
+    if (!e || strcmp(e->rid, rid) != 0) {
+        check_run_free(e);
+        return checks_start(rc, key, cur, rid);
+    }
+    *started_at = e->started_at;
+    if ((err = verify_run_results(results, e->run)) == 0) {
+        err = 1;
+        cJSON_ArrayForEach(r, *results)
+            metrics_check_observe(json_str(r, "name", NULL), json_int(0, r, "latencyMs", NULL) / 1000.0,
+                                  !json_bool(false, r, "passed", NULL));
+    }
+    check_run_free(e);
+    return err;
+}
+
 /* ---- reconcile ----------------------------------------------------------- */
 
 static int reconcile(reconcile_result *out, void *ctx, const char *key)
@@ -463,6 +586,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     ryw_trail older = {0}; /* the versions older than cur that the cache may show */
     if ((err = informer_get_key(&rel, rc->releases, key)) == MB_ENOTFOUND) {
         ryw_ahead_drop(rc->ryw, API_GOVERNEDAPIRELEASES.kind, key);
+        checks_drop(rc, key); /* its run, if any, is for nobody now */
         return 0; /* gone: nothing to do */
     }
     if (err < 0)
@@ -574,22 +698,27 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         if (err < 0)
             goto done;
         out->requeue_ms = plan.requeue_ms;
-        if (!plan.run_checks)
+        if (!plan.run_checks) {
+            checks_drop(rc, key); /* a run still going is not what this decision waits for */
             break;
-        /* run the checks, then decide again with their results */
+        }
+        /* the checks' results, when their run has ended, and decide again with them; else the run's end requeues */
         memcpy(rid, plan.checks_release_id, sizeof(rid));
         cJSON_Delete(results);
         results = NULL;
-        obs.checks.started_at = time(NULL);
-        if (rc->opts.run_checks)
-            err = rc->opts.run_checks(&results, rc->opts.checks_ctx, cur, rid);
-        else
-            results = cJSON_CreateArray();
+        obs.checks.started_at = obs.checks.finished_at = time(NULL);
+        if ((err = checks_collect(rc, key, cur, rid, &results, &obs.checks.started_at,
+                                         &obs.checks.finished_at)) == 0) {
+            /* the run's end requeues; should that enqueue be lost, this look finds the run again */
+            if (out->requeue_ms <= 0 || out->requeue_ms > CHECKS_RECHECK_MS)
+                out->requeue_ms = CHECKS_RECHECK_MS;
+            break;
+        }
         if (err < 0 || !results)
             goto done;
+        err = 0;
         obs.checks.ran = true;
         obs.checks.release_id = rid;
-        obs.checks.finished_at = time(NULL);
         obs.checks.results = results;
         release_plan_clear(&plan);
         out->requeue_ms = 1; /* if the passes run out, come back at once */
@@ -616,6 +745,14 @@ static void release_controller_free(void *ctx)
     release_controller *rc = ctx;
     if (!rc)
         return;
+    /* the runs go before the loop their ends enqueue into; the executor finishes what it was given */
+    check_run *cr, *crtmp;
+    HASH_ITER(hh, rc->runs, cr, crtmp) {
+        HASH_DEL(rc->runs, cr);
+        check_run_free(cr);
+    }
+    verify_executor_free(rc->executor);
+    pthread_mutex_destroy(&rc->runs_mu);
     spec_seen *e, *tmp;
     HASH_ITER(hh, rc->seen, e, tmp) {
         HASH_DEL(rc->seen, e);
@@ -660,9 +797,15 @@ int release_controller_register(manager *m, const release_controller_opts *opts)
         return mb_error_set(MB_ENOMEM, "out of memory");
     rc->opts = *opts;
     pthread_mutex_init(&rc->seen_mu, NULL);
+    pthread_mutex_init(&rc->runs_mu, NULL);
     const char *fp = getenv("MEMBRANE_FAILPOINT");
     rc->crash_before_patch = fp && strcmp(fp, "crash-before-deployment-patch") == 0;
     rc->crash_before_rollback_patch = fp && strcmp(fp, "crash-before-rollback-patch") == 0;
+    if (!opts->net || verify_executor_new(&rc->executor) < 0) {
+        int err = opts->net ? mb_error_last_code() : mb_error_set(MB_EINVAL, "the release controller needs the transfer loop for its checks");
+        release_controller_free(rc);
+        return err;
+    }
     manager_registration r = {.kind = RELEASE_KIND, .reconcile = reconcile, .subscribe = subscribe,
                               .free = release_controller_free, .ctx = rc};
     return manager_add(m, &r); /* owns rc from here, also on error */

@@ -2,30 +2,26 @@
  * GovernedAPIRelease: observe and act around the pure decision. Releases,
  * Deployments, Pods and PolicyBundles come through the shared informer
  * factory, with indexes so that a pod's change requeues only the release of
- * its Deployment.
+ * its Deployment. The verification checks run beside the workers
+ * (verify/runner.h: the requests on the transfer loop, the membrane checks on
+ * the controller's executor thread); a reconcile that needs them starts a run
+ * and is requeued when it ends.
  */
 #ifndef MB_RELEASE_CONTROLLER_H
 #define MB_RELEASE_CONTROLLER_H
 
 #include "kube/client.h"
+#include "net/transfer.h"
 #include "runtime/events.h"
 #include "runtime/manager.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 
-/*
- * Runs the verification checks of a release against what its Deployment runs
- * now; *out is an array of check results (see decide.h). A non-nil error is a
- * failure to run them at all (the reconcile is retried).
- */
-typedef int (*release_checks_fn)(cJSON **out, void *ctx, const cJSON *release, const char *release_id);
-
 typedef struct {
     kube_client *client;          /* borrowed */
     event_recorder *events;       /* borrowed, may be NULL */
-    release_checks_fn run_checks; /* NULL: no checks (every verification passes) */
-    void *checks_ctx;
+    net_loop *net;                /* borrowed, required: the transfer loop of the checks' requests */
 } release_controller_opts;
 
 /*

@@ -123,10 +123,12 @@ void manager_free(manager *m)
         return;
     /* the informers feed the loops: they stop first */
     informer_factory_stop(m->opts.factory);
+    /* each loop stops taking work, then its controller goes (its own threads may still enqueue), then the loop */
     for (size_t i = 0; i < m->n; i++) {
-        loop_free(m->controllers[i].loop);
+        loop_stop(m->controllers[i].loop, 0);
         if (m->controllers[i].reg.free)
             m->controllers[i].reg.free(m->controllers[i].reg.ctx);
+        loop_free(m->controllers[i].loop);
     }
     free(m);
 }

@@ -16,6 +16,7 @@ typedef struct {
     metrics_registry *r;
     metrics_family *reconcile_total, *reconcile_duration, *workqueue_depth, *rollouts, *rollbacks,
         *check_duration, *check_failures, *watch_restarts, *api_requests, *is_leader, *build_info;
+    metrics_family *transfer_bytes, *transfer_duration;
 } defaults;
 
 static _Atomic(defaults *) the_defaults;
@@ -63,6 +64,10 @@ static int defaults_build(defaults **out)
     ADD(is_leader, METRICS_GAUGE, "is_leader", "1 while this process holds the leader Lease, else 0.", NULL);
     ADD(build_info, METRICS_GAUGE, "build_info", "Always 1; the version of membrane in its label.",
         LABELS("version"));
+    ADD(transfer_bytes, METRICS_COUNTER, "transfer_bytes_total",
+        "Body bytes received by the outbound transfer loop, by the kind of transfer.", LABELS("kind"));
+    ADD(transfer_duration, METRICS_HISTOGRAM, "transfer_duration_seconds",
+        "How long outbound transfers took, by the kind of transfer.", LABELS("kind"));
 #undef ADD
     metrics_set(d->build_info, LABELS(MEMBRANE_VERSION), 1);
     if (metrics_value(d->build_info, LABELS(MEMBRANE_VERSION)) != 1) {
@@ -159,6 +164,15 @@ void metrics_api_request_inc(const char *verb, long code)
     else
         strcpy(num, "<error>");
     metrics_add(d->api_requests, LABELS(verb, num), 1);
+}
+
+void metrics_transfer_observe(const char *kind, long long bytes, double seconds)
+{
+    defaults *d = defaults_get();
+    if (!d)
+        return;
+    metrics_add(d->transfer_bytes, LABELS(kind), bytes > 0 ? (double)bytes : 0);
+    metrics_observe(d->transfer_duration, LABELS(kind), seconds);
 }
 
 void metrics_leader_set(bool leader)

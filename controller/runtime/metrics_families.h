@@ -20,7 +20,9 @@
  * verification_check_duration_seconds{check},
  * verification_failures_total{check}, watch_restarts_total{resource},
  * api_requests_total{verb,code}, is_leader, build_info{version} (1, with
- * MEMBRANE_VERSION). Borrowed; NULL only when memory ran out at first use.
+ * MEMBRANE_VERSION), transfer_bytes_total{kind},
+ * transfer_duration_seconds{kind}. Borrowed; NULL only when memory ran out at
+ * first use.
  */
 metrics_registry *metrics_default(void);
 
@@ -59,6 +61,9 @@ void metrics_watch_restarts_set(const char *resource, double total);
  * timeout), shown as code="<error>". Each attempt counts, retries included.
  */
 void metrics_api_request_inc(const char *verb, long code);
+
+/* One outbound transfer ended (net/transfer.h): transfer_bytes_total{kind} += bytes, transfer_duration_seconds{kind}. */
+void metrics_transfer_observe(const char *kind, long long bytes, double seconds);
 
 /* is_leader: 1 while this process holds the leader Lease. */
 void metrics_leader_set(bool leader);

@@ -1,12 +1,13 @@
 /*
  * The governed API contract checks of contract.h: each check becomes one or
- * three libcurl easy handles, all of them run at once on one multi handle
- * (each bounded by the per-request timeout), and when the last has finished
- * each check is judged from its answers into one result object. Also the
- * helpers that take the checks' input, base URL and bearer token from a
- * GovernedAPIRelease and its Secret.
+ * three transfers on the shared transfer loop (net/transfer.h), all of them
+ * started at once (each bounded by the per-request timeout and the body
+ * limit); when the last has ended, the run's callback is called, and each
+ * check is judged from its answers into one result object. Also the bearer
+ * token read from its Secret.
  */
 #include "verify/contract.h"
+#include "net/transfer.h"
 #include "util/base64.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -66,18 +67,19 @@ const char *contract_check_trigger(const char *name)
 #define QUOTE_MAX 120 /* bytes of untrusted text quoted in a message */
 
 /* One HTTP request and what came back. */
+typedef struct contract_run contract_run_t;
 typedef struct {
-    CURL *easy;
-    struct curl_slist *headers;
+    contract_run_t *run;
     const char *method;
     char *path;        /* as sent, after the base URL; for messages */
     char *url;
     char *body;        /* request body (POST), NULL for GET */
+    bool auth;
     char *resp;        /* response body, NUL-terminated */
-    size_t resp_len, resp_cap;
-    bool too_big;
-    char errbuf[CURL_ERROR_SIZE];
-    CURLcode result;
+    size_t resp_len;
+    net_outcome outcome;
+    int curl_code;
+    char *error;       /* the transfer loop's sentence when no answer came */
     bool done;
     long status;       /* 0: no response */
     long latency_ms;
@@ -99,14 +101,6 @@ typedef struct {
 } verdict;
 
 /* ---- small helpers ------------------------------------------------------- */
-
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_once_rc;
-
-static void curl_init_once(void)
-{
-    curl_once_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 static void say(verdict *v, bool passed, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -277,110 +271,25 @@ static int missing_id(char **out, const char *restricted)
 
 /* ---- requests ------------------------------------------------------------ */
 
-static size_t on_write(char *data, size_t size, size_t nmemb, void *arg)
-{
-    call *c = arg;
-    size_t n = size * nmemb;
-    if (c->resp_len + n > (size_t)CONTRACT_BODY_MAX) {
-        c->too_big = true;
-        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
-    }
-    if (c->resp_len + n + 1 > c->resp_cap) {
-        size_t cap = (c->resp_len + n + 1) * 2;
-        char *p = realloc(c->resp, cap);
-        if (!p)
-            return 0;
-        c->resp = p;
-        c->resp_cap = cap;
-    }
-    memcpy(c->resp + c->resp_len, data, n);
-    c->resp_len += n;
-    c->resp[c->resp_len] = '\0';
-    return n;
-}
-
-static int header_add(call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int header_add(call *c, const char *fmt, ...)
-{
-    va_list ap;
-    char *h = NULL;
-    va_start(ap, fmt);
-    int n = vasprintf(&h, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    struct curl_slist *l = curl_slist_append(c->headers, h);
-    mb_secret_free(h);
-    if (!l)
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    c->headers = l;
-    return 0;
-}
-
 /* Sets up one call; body NULL for GET. Takes ownership of path and body. */
-static int call_setup(call *c, const contract_input *in, const char *base, const char *check, const char *method,
-                      char *path, char *body, bool auth, long timeout_ms)
+static int call_setup(call *c, const char *base, const char *method, char *path, char *body, bool auth)
 {
-    int err = 0;
-    CURLcode rc = CURLE_OK;
-
     c->method = method;
     c->path = path;
     c->body = body;
-    if (!path || !(c->url = str_printf("%s%s", base, path)) || !(c->easy = curl_easy_init()))
+    c->auth = auth;
+    if (!path || !(c->url = str_printf("%s%s", base, path)))
         return mb_error_set(MB_ENOMEM, "out of memory");
-    if ((err = header_add(c, "Accept: application/json")) < 0 ||
-        (err = header_add(c, "X-Request-ID: %s-%s", in->release_id, check)) < 0 ||
-        (err = header_add(c, "Expect:")) < 0)
-        return err;
-    if (auth && in->token && (err = header_add(c, "Authorization: Bearer %s", in->token)) < 0)
-        return err;
-    if (body && (err = header_add(c, "Content-Type: application/json")) < 0)
-        return err;
-#define SET(opt, val)                                      \
-    do {                                                   \
-        if (rc == CURLE_OK)                                \
-            rc = curl_easy_setopt(c->easy, opt, val);      \
-    } while (0)
-    SET(CURLOPT_URL, c->url);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_PROXY, ""); /* to the base URL only, never through an environment proxy */
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_TIMEOUT_MS, timeout_ms);
-    SET(CURLOPT_ERRORBUFFER, c->errbuf);
-    SET(CURLOPT_USERAGENT, "membrane/" MEMBRANE_VERSION);
-    SET(CURLOPT_HTTPHEADER, c->headers);
-    SET(CURLOPT_WRITEFUNCTION, on_write);
-    SET(CURLOPT_WRITEDATA, c);
-    SET(CURLOPT_PRIVATE, c);
-    SET(CURLOPT_ACCEPT_ENCODING, "");
-    if (body) {
-        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-        SET(CURLOPT_POSTFIELDS, body);
-    }
-#undef SET
-    if (rc != CURLE_OK)
-        return mb_error_set(rc == CURLE_OUT_OF_MEMORY ? MB_ENOMEM : MB_ERROR,
-                            "libcurl refused an option for %s %s: %s", method, c->url, curl_easy_strerror(rc));
     return 0;
 }
 
 static void call_dispose(call *c)
 {
-    if (c->headers) {
-        /* the Authorization line holds the token: wipe every line before freeing */
-        for (struct curl_slist *l = c->headers; l; l = l->next)
-            OPENSSL_cleanse(l->data, strlen(l->data));
-        curl_slist_free_all(c->headers);
-    }
-    if (c->easy)
-        curl_easy_cleanup(c->easy);
     free(c->path);
     free(c->url);
     free(c->body);
     free(c->resp);
+    free(c->error);
     memset(c, 0, sizeof(*c));
 }
 
@@ -422,12 +331,10 @@ static char *dataset_path(const char *id)
     return p;
 }
 
-static int job_setup(job *j, check_id id, const contract_input *in, const char *base, const char *missing,
-                     long timeout_ms)
+static int job_setup(job *j, check_id id, const contract_input *in, const char *base, const char *missing)
 {
     int err = 0;
     const check_def *d = &defs[id];
-    const char *name = contract_check_names[id];
     char *body = NULL;
 
     j->id = id;
@@ -436,16 +343,15 @@ static int job_setup(job *j, check_id id, const contract_input *in, const char *
     if (id == CK_FOCUS && !(body = body_focus(in)))
         return mb_error_set(MB_EINVAL, "the focus-ask request cannot be built (is the clock within years 0-9999?)");
     j->ncalls = 1;
-    if ((err = call_setup(&j->calls[0], in, base, name, d->method, strdup(d->path), body, d->auth, timeout_ms)) < 0)
+    if ((err = call_setup(&j->calls[0], base, d->method, strdup(d->path), body, d->auth)) < 0)
         return err;
     if (id != CK_PUBLIC)
         return 0;
     j->ncalls = 2;
-    if ((err = call_setup(&j->calls[1], in, base, name, "GET", dataset_path(in->restricted_dataset_id), NULL, false,
-                          timeout_ms)) < 0)
+    if ((err = call_setup(&j->calls[1], base, "GET", dataset_path(in->restricted_dataset_id), NULL, false)) < 0)
         return err;
     j->ncalls = 3;
-    return call_setup(&j->calls[2], in, base, name, "GET", dataset_path(missing), NULL, false, timeout_ms);
+    return call_setup(&j->calls[2], base, "GET", dataset_path(missing), NULL, false);
 }
 
 /*
@@ -474,65 +380,6 @@ static void token_mask(job *jobs, size_t n, const char *token)
         }
 }
 
-/* Runs every call of every job at once; returns when all have finished. */
-static int jobs_perform(job *jobs, size_t n)
-{
-    int err = 0;
-    int running = 0;
-    CURLM *m = curl_multi_init();
-    if (!m)
-        return mb_error_set(MB_ENOMEM, "out of memory making a curl multi handle");
-    for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < jobs[i].ncalls; k++) {
-            if (curl_multi_add_handle(m, jobs[i].calls[k].easy) != CURLM_OK) {
-                err = mb_error_set(MB_ERROR, "libcurl could not add a check request to its multi handle");
-                goto done;
-            }
-        }
-    }
-    do {
-        CURLMcode mc = curl_multi_perform(m, &running);
-        if (mc == CURLM_OK && running)
-            mc = curl_multi_poll(m, NULL, 0, 1000, NULL);
-        if (mc != CURLM_OK) {
-            err = mb_error_set(mc == CURLM_OUT_OF_MEMORY ? MB_ENOMEM : MB_ERROR, "libcurl failed running the checks: %s",
-                               curl_multi_strerror(mc));
-            goto done;
-        }
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(m, &left))) {
-            call *c = NULL;
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&c);
-            c->result = msg->data.result;
-            c->done = true;
-        }
-    } while (running);
-
-    for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < jobs[i].ncalls; k++) {
-            call *c = &jobs[i].calls[k];
-            curl_off_t us = 0;
-            curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &c->status);
-            curl_easy_getinfo(c->easy, CURLINFO_TOTAL_TIME_T, &us);
-            curl_easy_getinfo(c->easy, CURLINFO_OS_ERRNO, &c->os_errno);
-            c->latency_ms = (long)((us + 500) / 1000);
-            if (!c->done) {
-                c->result = CURLE_ABORTED_BY_CALLBACK;
-                snprintf(c->errbuf, sizeof(c->errbuf), "the transfer never finished");
-            }
-        }
-    }
-done:
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < jobs[i].ncalls; k++)
-            curl_multi_remove_handle(m, jobs[i].calls[k].easy);
-    curl_multi_cleanup(m);
-    return err;
-}
-
 /* ---- judging ------------------------------------------------------------- */
 
 static void timeout_text(char *buf, size_t size, long ms)
@@ -547,15 +394,15 @@ static void timeout_text(char *buf, size_t size, long ms)
 static bool transport_failed(verdict *v, const call *c, long timeout_ms)
 {
     char t[32];
-    if (c->result == CURLE_OK)
+    if (c->outcome == NET_DONE)
         return false;
     v->status = c->status;
-    if (c->too_big) {
+    if (c->outcome == NET_TOO_BIG) {
         say(v, false, "%s %s answered more than %ld MiB; the check reads at most that much", c->method, c->url,
             CONTRACT_BODY_MAX / (1024 * 1024));
         return true;
     }
-    switch (c->result) {
+    switch (c->outcome == NET_TIMEOUT || c->outcome == NET_STALLED ? CURLE_OPERATION_TIMEDOUT : c->curl_code) {
     case CURLE_OPERATION_TIMEDOUT:
         timeout_text(t, sizeof(t), timeout_ms);
         say(v, false, "%s %s did not answer within %s (spec.verification.timeoutSeconds)", c->method, c->url, t);
@@ -569,7 +416,7 @@ static bool transport_failed(verdict *v, const call *c, long timeout_ms)
             c->url);
         break;
     default:
-        say(v, false, "%s %s failed: %s", c->method, c->url, c->errbuf[0] ? c->errbuf : curl_easy_strerror(c->result));
+        say(v, false, "%s", c->error && c->error[0] ? c->error : "the request got no answer");
         break;
     }
     return true;
@@ -1032,106 +879,254 @@ static int result_add(cJSON *results, const job *j, const verdict *v, const char
 
 /* ---- public -------------------------------------------------------------- */
 
-int contract_checks_run(cJSON **out, const contract_input *in)
+struct contract_run {
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    size_t pending;        /* transfers started whose callback has not returned yet; under mu */
+    bool finished;         /* every callback and the run's own have returned; under mu */
+    job jobs[CONTRACT_N_CHECKS];
+    size_t n;
+    net_transfer *handles[3 * CONTRACT_N_CHECKS];
+    size_t nhandles;
+    char *base, *missing, *token;
+    char release_id[65];
+    long timeout_ms;
+    contract_done_fn done;
+    void *ctx;
+};
+
+static void run_free(contract_run *run)
+{
+    for (size_t i = 0; i < run->nhandles; i++)
+        net_transfer_release(run->handles[i]);
+    for (size_t i = 0; i < CONTRACT_N_CHECKS; i++)
+        for (size_t k = 0; k < 3; k++)
+            call_dispose(&run->jobs[i].calls[k]);
+    free(run->base);
+    free(run->missing);
+    mb_secret_free(run->token);
+    pthread_mutex_destroy(&run->mu);
+    pthread_cond_destroy(&run->cond);
+    free(run);
+}
+
+/* A call has ended (on the loop thread): keep what came back; the last one ends the run. */
+static void call_done(void *arg, const net_result *r)
+{
+    call *c = arg;
+    contract_run *run = c->run;
+    bool last;
+
+    c->outcome = r->outcome;
+    c->curl_code = r->curl_code;
+    c->status = r->status;
+    c->latency_ms = r->latency_ms;
+    c->os_errno = r->os_errno;
+    c->error = r->error[0] ? strdup(r->error) : NULL;
+    if (r->error[0] && !c->error && c->outcome == NET_DONE)
+        c->outcome = NET_FAILED;
+    if (r->body && r->body_len && !(c->resp = malloc(r->body_len + 1))) {
+        c->outcome = NET_FAILED; /* judged as no answer: out of memory */
+    } else if (c->resp) {
+        memcpy(c->resp, r->body, r->body_len);
+        c->resp[r->body_len] = '\0';
+        c->resp_len = r->body_len;
+    }
+    c->done = true;
+    pthread_mutex_lock(&run->mu);
+    last = --run->pending == 0;
+    /* the run is finished before its callback, which may free it (nothing here touches it afterwards) */
+    contract_done_fn done = last ? run->done : NULL;
+    void *ctx = run->ctx;
+    if (last) {
+        run->finished = true;
+        pthread_cond_broadcast(&run->cond);
+    }
+    pthread_mutex_unlock(&run->mu);
+    if (done)
+        done(ctx);
+}
+
+static void run_wait(contract_run *run)
+{
+    pthread_mutex_lock(&run->mu);
+    while (!run->finished)
+        pthread_cond_wait(&run->cond, &run->mu);
+    pthread_mutex_unlock(&run->mu);
+}
+
+static int call_start(contract_run *run, call *c, const char *check, net_loop *loop)
+{
+    int err = 0;
+    char *rid = str_printf("X-Request-ID: %s-%s", run->release_id, check);
+    const char *headers[] = {"Accept: application/json", rid, NULL};
+    net_request req = {
+        .kind = "check",
+        .method = c->method,
+        .url = c->url,
+        .headers = headers,
+        .body = c->body,
+        .body_len = c->body ? strlen(c->body) : 0,
+        .token = c->auth ? run->token : NULL,
+        .timeout_ms = run->timeout_ms,
+        .connect_timeout_ms = run->timeout_ms,
+        .max_bytes = CONTRACT_BODY_MAX,
+        .keep_body = true,
+        .on_done = call_done,
+        .ctx = c,
+    };
+    if (!rid)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    c->run = run;
+    pthread_mutex_lock(&run->mu);
+    run->pending++;
+    pthread_mutex_unlock(&run->mu);
+    if ((err = net_transfer_start(&run->handles[run->nhandles], loop, &req)) < 0) {
+        pthread_mutex_lock(&run->mu);
+        run->pending--;
+        pthread_mutex_unlock(&run->mu);
+    } else {
+        run->nhandles++;
+    }
+    free(rid);
+    return err;
+}
+
+int contract_checks_start(contract_run **out, net_loop *loop, const contract_input *in, contract_done_fn done,
+                          void *ctx)
 {
     int err = 0;
     check_id ids[CONTRACT_N_CHECKS];
     size_t n = 0;
-    job jobs[CONTRACT_N_CHECKS];
-    char *base = NULL, *missing = NULL;
-    cJSON *results = NULL;
-    long timeout_ms = in->timeout_ms > 0 ? in->timeout_ms : CONTRACT_TIMEOUT_MS_DEFAULT;
+    contract_run *run = NULL;
 
     *out = NULL;
-    memset(jobs, 0, sizeof(jobs));
     if ((err = input_checks(ids, &n, in)) < 0 || (err = input_validate(in, ids, n)) < 0)
         return err;
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_once_rc != CURLE_OK)
-        return mb_error_set(MB_ERROR, "libcurl could not be initialised (curl_global_init failed)");
+    if (!(run = calloc(1, sizeof(*run))))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    pthread_mutex_init(&run->mu, NULL);
+    pthread_cond_init(&run->cond, NULL);
+    run->pending = 1; /* held while the calls are started, so that none ends the run early */
+    run->timeout_ms = in->timeout_ms > 0 ? in->timeout_ms : CONTRACT_TIMEOUT_MS_DEFAULT;
+    snprintf(run->release_id, sizeof(run->release_id), "%s", in->release_id);
     size_t blen = strlen(in->base_url);
     while (blen > 0 && in->base_url[blen - 1] == '/')
         blen--;
-    if (!(base = strndup(in->base_url, blen)) || !(results = cJSON_CreateArray())) {
+    if (!(run->base = strndup(in->base_url, blen)) || (in->token && !(run->token = strdup(in->token)))) {
         err = mb_error_set(MB_ENOMEM, "out of memory");
         goto done;
     }
     for (size_t i = 0; i < n; i++) {
-        if (ids[i] == CK_PUBLIC && (err = missing_id(&missing, in->restricted_dataset_id)) < 0)
+        if (ids[i] == CK_PUBLIC && (err = missing_id(&run->missing, in->restricted_dataset_id)) < 0)
             goto done;
     }
-    for (size_t i = 0; i < n; i++) {
-        if ((err = job_setup(&jobs[i], ids[i], in, base, missing, timeout_ms)) < 0)
+    for (size_t i = 0; i < n; i++, run->n++) {
+        if ((err = job_setup(&run->jobs[i], ids[i], in, run->base, run->missing)) < 0)
             goto done;
     }
-    if ((err = jobs_perform(jobs, n)) < 0)
-        goto done;
-    token_mask(jobs, n, in->token);
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < run->jobs[i].ncalls; k++)
+            if ((err = call_start(run, &run->jobs[i].calls[k], contract_check_names[ids[i]], loop)) < 0)
+                goto done;
+    run->done = done;
+    run->ctx = ctx;
+done:
+    if (err < 0) {
+        /* what was started is cancelled, and its callbacks have returned before the run goes */
+        for (size_t i = 0; i < run->nhandles; i++)
+            net_transfer_cancel(run->handles[i]);
+    }
+    pthread_mutex_lock(&run->mu);
+    bool last = --run->pending == 0;
+    if (last)
+        run->finished = true;
+    pthread_mutex_unlock(&run->mu);
+    if (err < 0) {
+        run_wait(run);
+        run_free(run);
+        return err;
+    }
+    *out = run;
+    if (last && done)
+        done(ctx); /* every request ended before the start returned: the callback runs here, once */
+    return 0;
+}
+
+bool contract_run_finished(contract_run *run)
+{
+    pthread_mutex_lock(&run->mu);
+    bool f = run->finished;
+    pthread_mutex_unlock(&run->mu);
+    return f;
+}
+
+void contract_run_cancel(contract_run *run)
+{
+    for (size_t i = 0; run && i < run->nhandles; i++)
+        net_transfer_cancel(run->handles[i]);
+}
+
+int contract_run_results(cJSON **out, contract_run *run)
+{
+    int err = 0;
+    cJSON *results = NULL;
+
+    *out = NULL;
+    run_wait(run);
+    if (!(results = cJSON_CreateArray()))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    token_mask(run->jobs, run->n, run->token);
+    for (size_t i = 0; i < run->n; i++) {
         verdict v;
-        job_judge(&v, &jobs[i], timeout_ms);
-        if ((err = result_add(results, &jobs[i], &v, in->release_id)) < 0)
+        job_judge(&v, &run->jobs[i], run->timeout_ms);
+        if ((err = result_add(results, &run->jobs[i], &v, run->release_id)) < 0)
             goto done;
     }
     *out = results;
     results = NULL;
 done:
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < 3; k++)
-            call_dispose(&jobs[i].calls[k]);
     cJSON_Delete(results);
-    free(base);
-    free(missing);
     return err;
 }
 
-void contract_input_from_release(contract_input *out, const cJSON *release)
+void contract_run_free(contract_run *run)
 {
-    const cJSON *v = json_get(release, "spec", "verification", NULL);
-    long long secs = json_int(0, v, "timeoutSeconds", NULL);
-    const cJSON *checks = cJSON_GetObjectItemCaseSensitive(v, "checks");
-    const cJSON *refs = cJSON_GetObjectItemCaseSensitive(v, "evidenceRefs");
-
-    memset(out, 0, sizeof(*out));
-    out->checks = cJSON_IsArray(checks) ? checks : NULL;
-    out->evidence_refs = cJSON_IsArray(refs) ? refs : NULL;
-    out->focus_question = json_str(v, "focusQuestion", NULL);
-    out->restricted_dataset_id = json_str(v, "restrictedDatasetID", NULL);
-    out->timeout_ms = secs > 0 && secs <= 300 ? (long)secs * 1000 : CONTRACT_TIMEOUT_MS_DEFAULT;
+    if (!run)
+        return;
+    contract_run_cancel(run);
+    run_wait(run);
+    run_free(run);
 }
 
-int contract_base_url(char **out, const cJSON *release)
+int contract_checks_run(cJSON **out, const contract_input *in)
 {
-    const char *url = json_str(release, "spec", "verification", "baseURL", NULL);
-    const char *dep = json_str(release, "spec", "target", "deployment", NULL);
-    const char *ns = json_str(release, "metadata", "namespace", NULL);
+    int err = 0;
+    net_loop *own = NULL;
+    contract_run *run = NULL;
 
     *out = NULL;
-    if (url && url[0])
-        *out = strdup(url);
-    else if (dep && dep[0] && ns && ns[0])
-        *out = str_printf("http://%s.%s.svc", dep, ns);
-    else
-        return mb_error_set(MB_EINVAL, "the verification base URL cannot be formed: set spec.verification.baseURL "
-                            "or spec.target.deployment (and the release's namespace)");
-    if (!*out)
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    return 0;
+    if (!in->loop && (err = net_loop_new(&own, NULL)) < 0)
+        return err;
+    if ((err = contract_checks_start(&run, in->loop ? in->loop : own, in, NULL, NULL)) < 0)
+        goto done;
+    err = contract_run_results(out, run);
+done:
+    contract_run_free(run);
+    net_loop_free(own);
+    return err;
 }
 
-int contract_token_read(char **out, kube_client *c, const cJSON *release)
+int contract_token_read(char **out, kube_client *c, const char *ns, const char *name, const char *key)
 {
     int err = 0;
     cJSON *secret = NULL;
     char *token = NULL;
     size_t len = 0;
-    const char *ns = json_str(release, "metadata", "namespace", NULL);
-    const char *name = json_str(release, "spec", "verification", "authSecretRef", "name", NULL);
-    const char *key = json_str(release, "spec", "verification", "authSecretRef", "key", NULL);
     cJSON *value;
 
     *out = NULL;
-    if (!json_get(release, "spec", "verification", "authSecretRef", NULL))
+    if (!name && !key)
         return 0;
     if (!ns || !name || !name[0] || !key || !key[0])
         return mb_error_set(MB_EINVAL, "spec.verification.authSecretRef needs a name and a key (and the release a "

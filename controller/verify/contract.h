@@ -2,8 +2,8 @@
  * The governed API contract checks of a GovernedAPIRelease (API.md,
  * "Verification checks (the governed API contract)"): health, ready,
  * datasets, stac-collections, stac-items, evidence-resolve, focus-ask,
- * lineage and public-restriction, run concurrently with one libcurl multi
- * handle against spec.verification.baseURL and judged exactly as the table
+ * lineage and public-restriction, run concurrently on the shared transfer
+ * loop (net/transfer.h) against spec.verification.baseURL and judged exactly as the table
  * says. Every request carries X-Request-ID: <releaseID>-<check>; the
  * authorized ones carry the bearer token (never logged, wiped after use);
  * health, ready and public-restriction's three calls carry none. HTTP and
@@ -32,8 +32,10 @@
 #define MB_VERIFY_CONTRACT_H
 
 #include "kube/client.h"
+#include "net/transfer.h"
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <time.h>
 
 #define CONTRACT_N_CHECKS 9
@@ -58,10 +60,12 @@ typedef struct {
     const char *restricted_dataset_id; /* required with public-restriction */
     const char *release_id;            /* required: X-Request-ID is <release_id>-<check> */
     time_t now;                        /* focus-ask's context.time */
+    net_loop *loop;                    /* contract_checks_run: the transfer loop to use; NULL: a private one */
 } contract_input;
 
 /*
- * Runs the checks in parallel and judges them; *out is the results array. A
+ * Runs the checks in parallel (on in->loop, or a loop of its own) and judges
+ * them, waiting for the answers; *out is the results array. A
  * check that fails is a result, not an error: the return is 0 then. Errors
  * are for input that cannot be run (MB_EINVAL: an unknown or repeated check
  * name, a required input missing, a base URL that is not http(s), a token or
@@ -70,30 +74,40 @@ typedef struct {
 int contract_checks_run(cJSON **out, const contract_input *in);
 
 /*
- * Fills the spec-derived part of in from a GovernedAPIRelease: checks,
- * evidenceRefs, focusQuestion, restrictedDatasetID and timeoutSeconds of
- * spec.verification (borrowed from release). base_url, token, release_id
- * and now are zeroed for the caller to set.
+ * A run of the checks on the shared transfer loop, for a caller that must not
+ * wait (a reconcile): contract_checks_start validates in as
+ * contract_checks_run does (the same errors), starts every request and
+ * returns; done(ctx) is called once, on the loop thread, when the last
+ * request has ended (it must be short: enqueue a key), after the run is
+ * finished, so it may free the run; when every request ended before the
+ * start returned, contract_checks_start calls it itself. Everything in `in`
+ * is copied. contract_run_results judges the answers (waiting for the end if
+ * need be); contract_run_cancel ends the requests still running (their
+ * checks fail as cancelled), from any thread; contract_run_free cancels,
+ * waits for the callbacks and frees (on the loop thread only once
+ * finished, as in done).
  */
-void contract_input_from_release(contract_input *out, const cJSON *release);
+typedef struct contract_run contract_run;
+typedef void (*contract_done_fn)(void *ctx);
+
+int contract_checks_start(contract_run **out, net_loop *loop, const contract_input *in, contract_done_fn done,
+                          void *ctx);
+bool contract_run_finished(contract_run *run);
+void contract_run_cancel(contract_run *run);
+int contract_run_results(cJSON **out, contract_run *run);
+void contract_run_free(contract_run *run);
 
 /*
- * The base URL the checks call: spec.verification.baseURL, else
- * http://<spec.target.deployment>.<metadata.namespace>.svc. Caller frees.
- * MB_EINVAL (naming the field) when neither can be formed.
- */
-int contract_base_url(char **out, const cJSON *release);
-
-/*
- * The bearer token from the Secret spec.verification.authSecretRef names (in
- * the release's namespace): data[key] base64-decoded, trailing whitespace and
- * newlines dropped. *out is NULL and 0 is returned when there is no
- * authSecretRef. MB_ENOTFOUND when the Secret or the key is missing
+ * The bearer token from the Secret spec.verification.authSecretRef names
+ * (name and key, in the release's namespace ns): data[key] base64-decoded,
+ * trailing whitespace and newlines dropped. *out is NULL and 0 is returned
+ * when there is no authSecretRef (name and key both NULL); MB_EINVAL when one
+ * of them is missing or empty. MB_ENOTFOUND when the Secret or the key is missing
  * ("Secret kfm/smoke-token has no key \"token\"; ..."), MB_EINVAL when the
  * value is not base64, is empty or holds control characters, and the kube
  * client's code when the Secret cannot be read. Free with contract_token_free.
  */
-int contract_token_read(char **out, kube_client *c, const cJSON *release);
+int contract_token_read(char **out, kube_client *c, const char *ns, const char *name, const char *key);
 
 /* Wipes and frees a token; accepts NULL. */
 void contract_token_free(char *token);

@@ -493,10 +493,9 @@ done:
     return err;
 }
 
-int probe_plan_build(probe_plan **out, const cJSON *release, const char *release_id, const cJSON *pods,
-                     const cJSON *namespaces)
+int probe_plan_build(probe_plan **out, const verify_owner *owner, const cJSON *membrane, const char *release_id,
+                     const cJSON *pods, const cJSON *namespaces)
 {
-    const cJSON *membrane = json_get(release, "spec", "membrane", NULL);
     const cJSON *probe = json_get(membrane, "probe", NULL);
     const char *image = json_str(probe, "image", NULL);
     probe_plan *p = NULL;
@@ -515,10 +514,8 @@ int probe_plan_build(probe_plan **out, const cJSON *release, const char *release
     p->wait_seconds = p->timeout_seconds / 2 > WAIT_MAX_SECONDS ? WAIT_MAX_SECONDS : p->timeout_seconds / 2;
     if (p->wait_seconds < 1)
         p->wait_seconds = 1;
-    if ((err = dup_str(&p->ns, json_str(release, "metadata", "namespace", NULL))) < 0 ||
-        (err = dup_str(&p->name, json_str(release, "metadata", "name", NULL))) < 0 ||
-        (err = dup_str(&p->uid, json_str(release, "metadata", "uid", NULL))) < 0 ||
-        (err = dup_str(&p->api_version, json_str(release, "apiVersion", NULL))) < 0 ||
+    if ((err = dup_str(&p->ns, owner->namespace)) < 0 || (err = dup_str(&p->name, owner->name)) < 0 ||
+        (err = dup_str(&p->uid, owner->uid)) < 0 || (err = dup_str(&p->api_version, owner->api_version)) < 0 ||
         (err = dup_str(&p->image, image)) < 0)
         goto done;
     if ((err = targets_find(p, membrane, pods, namespaces)) < 0 ||
@@ -921,10 +918,11 @@ static int pods_wait(kube_client *client, probe_plan *plan, const char *owner_la
     }
 }
 
-int probe_membrane_check(cJSON **out, kube_client *client, const cJSON *release, const char *release_id)
+int probe_membrane_check(cJSON **out, kube_client *client, const verify_owner *owner, const cJSON *membrane,
+                         const char *release_id)
 {
-    const char *uid = json_str(release, "metadata", "uid", NULL);
-    const char *rname = json_str(release, "metadata", "name", NULL);
+    const char *uid = owner->uid;
+    const char *rname = owner->name;
     cJSON *pods = NULL, *namespaces = NULL, *r = NULL;
     probe_plan *plan = NULL;
     char *msg = NULL, owner_label[300];
@@ -942,7 +940,7 @@ int probe_membrane_check(cJSON **out, kube_client *client, const cJSON *release,
         err = dup_printf(&msg, "the Pods and Namespaces cannot be read for the probe: %s", mb_error_last());
         goto result;
     }
-    if ((err = probe_plan_build(&plan, release, release_id, pods, namespaces)) < 0) {
+    if ((err = probe_plan_build(&plan, owner, membrane, release_id, pods, namespaces)) < 0) {
         if (err != MB_ENOMEM)
             err = dup_printf(&msg, "the probe cannot be planned: %s", mb_error_last());
         goto result;

@@ -22,6 +22,7 @@
 #define MB_VERIFY_PROBE_H
 
 #include "kube/client.h"
+#include "verify/owner.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -111,7 +112,8 @@ typedef struct {
 } probe_plan;
 
 /*
- * Plans the probe of release (with spec.membrane.probe) from the live pods
+ * Plans the probe of the release owner (whose spec.membrane, with a probe,
+ * is membrane) from the live pods
  * and namespaces (lists, or List objects with items): every live store pod
  * (not Succeeded or Failed, not a probe pod) and port is a target, and every
  * clients entry gets, in every namespace it selects, pods that share out the
@@ -121,8 +123,8 @@ typedef struct {
  * store with no live pod, or a live store pod without an IP (nothing the probe
  * could try); MB_ENOMEM. *out is the caller's.
  */
-int probe_plan_build(probe_plan **out, const cJSON *release, const char *release_id, const cJSON *pods,
-                     const cJSON *namespaces);
+int probe_plan_build(probe_plan **out, const verify_owner *owner, const cJSON *membrane, const char *release_id,
+                     const cJSON *pods, const cJSON *namespaces);
 void probe_plan_free(probe_plan *p);
 
 /* The Pod object of plan->pods[i]. *out is the caller's. 0 or MB_ENOMEM. */
@@ -137,12 +139,14 @@ int probe_pod_manifest(cJSON **out, const probe_plan *plan, size_t i);
 int probe_plan_judge(bool *passed, char **message, const probe_plan *plan);
 
 /*
- * Runs the probe of a release with spec.membrane.probe and returns one check
+ * Runs the probe of the release owner (membrane: its spec.membrane, with a
+ * probe) and returns one check
  * result {name: "membrane-probe", passed, latencyMs, message[, trigger]} in
  * *out. A probe that cannot be planned, made, run, or that times out or
  * reports anything but closed for every target fails the check (fail
  * closed). An error return is MB_ENOMEM only.
  */
-int probe_membrane_check(cJSON **out, kube_client *client, const cJSON *release, const char *release_id);
+int probe_membrane_check(cJSON **out, kube_client *client, const verify_owner *owner, const cJSON *membrane,
+                         const char *release_id);
 
 #endif

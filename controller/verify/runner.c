@@ -1,7 +1,10 @@
 /*
- * The contract checks run in parallel (verify/contract.c); the membrane
- * checks read the cluster through the API at check time (a check run is rare:
- * once per verification), evaluate, and append their results.
+ * A run of runner.h: the contract checks run in parallel on the transfer loop
+ * (verify/contract.c); the membrane checks, on the executor's thread, read
+ * the cluster through the API at check time (a check run is rare: once per
+ * verification, and again while Observing), evaluate, and keep their
+ * results. The run counts its two parts; the one that ends last calls done,
+ * and the run is freed when its caller has let go and both parts have ended.
  */
 #include "verify/runner.h"
 #include "util/clock.h"
@@ -13,6 +16,7 @@
 #include "verify/probe.h"
 #include "verify/rbac.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +39,8 @@ const char *verify_check_trigger(const char *name)
     return contract_check_trigger(name);
 }
 
-size_t verify_checks_requested(const char **out, size_t max, const cJSON *release)
+size_t verify_checks_requested(const char **out, size_t max, const cJSON *checks, const cJSON *membrane)
 {
-    const cJSON *checks = json_get(release, "spec", "verification", "checks", NULL);
-    const cJSON *membrane = json_get(release, "spec", "membrane", NULL);
     const cJSON *c;
     size_t n = 0;
     if (cJSON_IsArray(checks)) {
@@ -78,9 +80,8 @@ static long long elapsed_ms(int64_t t0)
 }
 
 /* Every contract check failed for one reason (the run could not be made as asked). */
-static int contract_all_failed(cJSON *results, const cJSON *release, const char *why)
+static int contract_all_failed(cJSON *results, const cJSON *checks, const char *why)
 {
-    const cJSON *checks = json_get(release, "spec", "verification", "checks", NULL);
     const cJSON *c;
     char msg[CONTRACT_MESSAGE_MAX];
     snprintf(msg, sizeof(msg), "%s", why);
@@ -100,44 +101,7 @@ static int contract_all_failed(cJSON *results, const cJSON *release, const char 
     return 0;
 }
 
-static int run_contract(cJSON *results, kube_client *client, const cJSON *release, const char *release_id, time_t now)
-{
-    contract_input in;
-    char *base = NULL, *token = NULL;
-    cJSON *out = NULL, *r;
-    char why[CONTRACT_MESSAGE_MAX];
-    int err;
-
-    contract_input_from_release(&in, release);
-    if ((err = contract_base_url(&base, release)) < 0) {
-        snprintf(why, sizeof(why), "the checks cannot run: %s", mb_error_last());
-        return contract_all_failed(results, release, why);
-    }
-    if ((err = contract_token_read(&token, client, release)) < 0) {
-        snprintf(why, sizeof(why), "the bearer token cannot be read, so the authorized checks cannot run: %s", mb_error_last());
-        free(base);
-        return contract_all_failed(results, release, why);
-    }
-    in.base_url = base;
-    in.token = token;
-    in.release_id = release_id;
-    in.now = now;
-    err = contract_checks_run(&out, &in);
-    contract_token_free(token);
-    free(base);
-    if (err == MB_EINVAL) {
-        snprintf(why, sizeof(why), "the checks cannot run: %s", mb_error_last());
-        return contract_all_failed(results, release, why);
-    }
-    if (err < 0)
-        return err;
-    while ((r = cJSON_DetachItemFromArray(out, 0)) != NULL)
-        cJSON_AddItemToArray(results, r);
-    cJSON_Delete(out);
-    return 0;
-}
-
-static int run_networkpolicy(cJSON *results, kube_client *client, const cJSON *release)
+static int run_networkpolicy(cJSON *results, kube_client *client, const cJSON *membrane, const char *ns)
 {
     cJSON *namespaces = NULL, *policies = NULL, *pods = NULL, *r = NULL;
     netpol_world *world = NULL;
@@ -155,8 +119,7 @@ static int run_networkpolicy(cJSON *results, kube_client *client, const cJSON *r
         goto done;
     }
     if (netpol_world_new(&world, cJSON_GetObjectItem(namespaces, "items"), cJSON_GetObjectItem(policies, "items")) < 0 ||
-        netpol_membrane_check(&res, world, json_get(release, "spec", "membrane", NULL),
-                              json_str(release, "metadata", "namespace", NULL), cJSON_GetObjectItem(pods, "items")) < 0) {
+        netpol_membrane_check(&res, world, membrane, ns, cJSON_GetObjectItem(pods, "items")) < 0) {
         snprintf(msg, sizeof(msg), "the NetworkPolicies cannot be evaluated, so the membrane cannot be shown intact: %s", mb_error_last());
         r = result("membrane-networkpolicy", false, elapsed_ms(t0), "MembraneBreach", msg);
         goto done;
@@ -180,10 +143,9 @@ done:
  * Deployment must run as spec.membrane.apiServiceAccount, or the reviews
  * would judge another account.
  */
-static int run_rbac(cJSON *results, kube_client *client, const cJSON *release, const char *ns, const char *sa)
+static int run_rbac(cJSON *results, kube_client *client, const char *name, const char *ns, const char *sa)
 {
     cJSON *deployment = NULL, *r = NULL;
-    const char *name = json_str(release, "spec", "target", "deployment", NULL);
     char msg[CONTRACT_MESSAGE_MAX];
     int64_t t0 = mb_monotonic_ns();
     int err = 0;
@@ -211,34 +173,330 @@ done:
     return err;
 }
 
-int verify_release(cJSON **out, kube_client *client, const cJSON *release, const char *release_id, time_t now)
+/* ---- the executor -------------------------------------------------------- */
+
+typedef struct job {
+    struct job *next;
+    void (*fn)(void *arg);
+    void *arg;
+} job;
+
+struct verify_executor {
+    pthread_t thread;
+    bool started;
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    job *head, *tail; /* under mu */
+    bool stopping;    /* under mu */
+};
+
+static void *executor_main(void *arg)
 {
-    cJSON *results = cJSON_CreateArray();
-    const cJSON *membrane = json_get(release, "spec", "membrane", NULL);
+    verify_executor *ex = arg;
+    for (;;) {
+        pthread_mutex_lock(&ex->mu);
+        while (!ex->head && !ex->stopping)
+            pthread_cond_wait(&ex->cond, &ex->mu);
+        job *j = ex->head;
+        if (j && !(ex->head = j->next))
+            ex->tail = NULL;
+        pthread_mutex_unlock(&ex->mu);
+        if (!j)
+            return NULL; /* stopping, and nothing is left */
+        j->fn(j->arg);
+        free(j);
+    }
+}
+
+int verify_executor_new(verify_executor **out)
+{
+    verify_executor *ex = calloc(1, sizeof(*ex));
+    *out = NULL;
+    if (!ex)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    pthread_mutex_init(&ex->mu, NULL);
+    pthread_cond_init(&ex->cond, NULL);
+    if (pthread_create(&ex->thread, NULL, executor_main, ex) != 0) {
+        verify_executor_free(ex);
+        return mb_error_set(MB_ERROR, "cannot start the verification executor's thread");
+    }
+    ex->started = true;
+    *out = ex;
+    return 0;
+}
+
+void verify_executor_free(verify_executor *ex)
+{
+    if (!ex)
+        return;
+    pthread_mutex_lock(&ex->mu);
+    ex->stopping = true;
+    pthread_cond_broadcast(&ex->cond);
+    pthread_mutex_unlock(&ex->mu);
+    if (ex->started)
+        pthread_join(ex->thread, NULL);
+    pthread_mutex_destroy(&ex->mu);
+    pthread_cond_destroy(&ex->cond);
+    free(ex);
+}
+
+static int executor_queue(verify_executor *ex, void (*fn)(void *), void *arg)
+{
+    job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    j->fn = fn;
+    j->arg = arg;
+    pthread_mutex_lock(&ex->mu);
+    if (ex->stopping) {
+        pthread_mutex_unlock(&ex->mu);
+        free(j);
+        return mb_error_set(MB_ERROR, "the verification executor has stopped");
+    }
+    if (ex->tail)
+        ex->tail->next = j;
+    else
+        ex->head = j;
+    ex->tail = j;
+    pthread_cond_signal(&ex->cond);
+    pthread_mutex_unlock(&ex->mu);
+    return 0;
+}
+
+/* ---- a run --------------------------------------------------------------- */
+
+struct verify_run {
+    pthread_mutex_t mu;
+    int parts;            /* parts not ended yet; under mu */
+    bool released;        /* the caller let go (verify_run_free); under mu */
+    bool cancelled;       /* read by the membrane part between its checks; under mu */
+    time_t finished_at;   /* 0 until both parts have ended; under mu */
+    verify_done_fn done;
+    void *ctx;
+    kube_client *client;
+    contract_run *contract;
+    cJSON *contract_checks;  /* copy of in->contract.checks: the names a failed contract part reports */
+    char *contract_error;    /* the contract checks cannot run, for this reason */
+    cJSON *membrane;         /* copy of spec.membrane, NULL: no membrane checks */
+    char *ns, *name, *uid, *api_version, *release_id, *deployment;
+    cJSON *membrane_results; /* the membrane part's, set when it ends */
+    int membrane_err;
+    char membrane_why[CONTRACT_MESSAGE_MAX];
+};
+
+static void run_destroy(verify_run *run)
+{
+    contract_run_free(run->contract);
+    cJSON_Delete(run->contract_checks);
+    free(run->contract_error);
+    cJSON_Delete(run->membrane);
+    free(run->ns);
+    free(run->name);
+    free(run->uid);
+    free(run->api_version);
+    free(run->release_id);
+    free(run->deployment);
+    cJSON_Delete(run->membrane_results);
+    pthread_mutex_destroy(&run->mu);
+    free(run);
+}
+
+/* One part has ended: the last calls done (unless the caller let go) and, once let go, frees the run. */
+static void part_done(verify_run *run)
+{
+    pthread_mutex_lock(&run->mu);
+    bool last = --run->parts == 0;
+    if (last) {
+        run->finished_at = time(NULL);
+        if (!run->released && run->done)
+            run->done(run->ctx);
+    }
+    bool destroy = last && run->released;
+    pthread_mutex_unlock(&run->mu);
+    if (destroy)
+        run_destroy(run);
+}
+
+static void contract_ended(void *ctx)
+{
+    part_done(ctx);
+}
+
+static bool run_cancelled(verify_run *run)
+{
+    pthread_mutex_lock(&run->mu);
+    bool c = run->cancelled;
+    pthread_mutex_unlock(&run->mu);
+    return c;
+}
+
+/* The membrane checks, on the executor's thread. */
+static void membrane_part(void *arg)
+{
+    verify_run *run = arg;
+    verify_owner owner = {run->ns, run->name, run->uid, run->api_version};
+    cJSON *results = cJSON_CreateArray(), *r = NULL;
     int err = 0;
 
-    *out = NULL;
-    if (!results)
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    if ((err = run_contract(results, client, release, release_id, now)) < 0)
+    if (!results) {
+        err = mb_error_set(MB_ENOMEM, "out of memory");
         goto done;
-    if (membrane) {
-        const char *ns = json_str(release, "metadata", "namespace", NULL);
-        const char *sa = json_str(membrane, "apiServiceAccount", NULL);
-        cJSON *r = NULL;
-        if ((err = run_networkpolicy(results, client, release)) < 0)
+    }
+    if (run_cancelled(run))
+        goto done;
+    if ((err = run_networkpolicy(results, run->client, run->membrane, run->ns)) < 0 || run_cancelled(run))
+        goto done;
+    if ((err = run_rbac(results, run->client, run->deployment, run->ns,
+                        json_str(run->membrane, "apiServiceAccount", NULL))) < 0 || run_cancelled(run))
+        goto done;
+    if (json_get(run->membrane, "probe", NULL)) {
+        if ((err = probe_membrane_check(&r, run->client, &owner, run->membrane, run->release_id)) < 0)
             goto done;
-        if ((err = run_rbac(results, client, release, ns, sa)) < 0)
-            goto done;
-        if (json_get(membrane, "probe", NULL)) {
-            if ((err = probe_membrane_check(&r, client, release, release_id)) < 0)
+        cJSON_AddItemToArray(results, r);
+    }
+done:
+    if (err < 0)
+        snprintf(run->membrane_why, sizeof(run->membrane_why), "%s", mb_error_last());
+    run->membrane_err = err;
+    run->membrane_results = results;
+    part_done(run);
+}
+
+static int dup_or_null(char **out, const char *s)
+{
+    *out = NULL;
+    if (s && !(*out = strdup(s)))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    return 0;
+}
+
+int verify_run_start(verify_run **out, const verify_input *in, kube_client *client, net_loop *loop,
+                     verify_executor *ex, verify_done_fn done, void *ctx)
+{
+    int err = 0;
+    verify_run *run = NULL;
+    char why[CONTRACT_MESSAGE_MAX];
+
+    *out = NULL;
+    if (!(run = calloc(1, sizeof(*run))))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    pthread_mutex_init(&run->mu, NULL);
+    run->client = client;
+    run->parts = 1; /* held while the parts start, so that none ends the run early */
+    if ((err = dup_or_null(&run->ns, in->owner.namespace)) < 0 || (err = dup_or_null(&run->name, in->owner.name)) < 0 ||
+        (err = dup_or_null(&run->uid, in->owner.uid)) < 0 ||
+        (err = dup_or_null(&run->api_version, in->owner.api_version)) < 0 ||
+        (err = dup_or_null(&run->release_id, in->release_id)) < 0 ||
+        (err = dup_or_null(&run->deployment, in->target_deployment)) < 0 ||
+        (err = dup_or_null(&run->contract_error, in->contract_error)) < 0)
+        goto done;
+    if ((in->contract.checks && !(run->contract_checks = cJSON_Duplicate(in->contract.checks, true))) ||
+        (in->membrane && !(run->membrane = cJSON_Duplicate(in->membrane, true)))) {
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (!run->contract_error) {
+        contract_input ci = in->contract;
+        ci.checks = run->contract_checks;
+        run->parts++;
+        err = contract_checks_start(&run->contract, loop, &ci, contract_ended, run);
+        if (err < 0) {
+            run->parts--;
+            if (err != MB_EINVAL)
                 goto done;
-            cJSON_AddItemToArray(results, r);
+            /* input the checks cannot run with: each fails saying why */
+            snprintf(why, sizeof(why), "the checks cannot run: %s", mb_error_last());
+            if ((err = dup_or_null(&run->contract_error, why)) < 0)
+                goto done;
         }
+    }
+    if (run->membrane) {
+        run->parts++;
+        if ((err = executor_queue(ex, membrane_part, run)) < 0) {
+            run->parts--;
+            goto done;
+        }
+    }
+    run->done = done;
+    run->ctx = ctx;
+done:
+    if (err < 0) {
+        /* the parts that started end on their own; the last frees the run */
+        pthread_mutex_lock(&run->mu);
+        run->released = true;
+        run->cancelled = true;
+        pthread_mutex_unlock(&run->mu);
+        contract_run_cancel(run->contract);
+        part_done(run);
+        return err;
+    }
+    *out = run;
+    part_done(run);
+    return 0;
+}
+
+bool verify_run_finished(verify_run *run, time_t *finished_at)
+{
+    pthread_mutex_lock(&run->mu);
+    bool f = run->parts == 0;
+    if (finished_at)
+        *finished_at = run->finished_at;
+    pthread_mutex_unlock(&run->mu);
+    return f;
+}
+
+int verify_run_results(cJSON **out, verify_run *run)
+{
+    int err = 0;
+    cJSON *results = NULL, *part = NULL, *r;
+
+    *out = NULL;
+    if (!verify_run_finished(run, NULL))
+        return mb_error_set(MB_EINVAL, "the verification run has not finished");
+    if (!(results = cJSON_CreateArray()))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    if (run->contract_error) {
+        if ((err = contract_all_failed(results, run->contract_checks, run->contract_error)) < 0)
+            goto done;
+    } else if (run->contract) {
+        if ((err = contract_run_results(&part, run->contract)) < 0)
+            goto done;
+        while ((r = cJSON_DetachItemFromArray(part, 0)) != NULL)
+            cJSON_AddItemToArray(results, r);
+    }
+    if (run->membrane_err < 0) {
+        err = mb_error_set(run->membrane_err, "%s", run->membrane_why);
+        goto done;
+    }
+    if (run->membrane_results) {
+        cJSON *copy = cJSON_Duplicate(run->membrane_results, true);
+        if (!copy) {
+            err = mb_error_set(MB_ENOMEM, "out of memory");
+            goto done;
+        }
+        while ((r = cJSON_DetachItemFromArray(copy, 0)) != NULL)
+            cJSON_AddItemToArray(results, r);
+        cJSON_Delete(copy);
     }
     *out = results;
     results = NULL;
 done:
+    cJSON_Delete(part);
     cJSON_Delete(results);
     return err;
+}
+
+void verify_run_free(verify_run *run)
+{
+    if (!run)
+        return;
+    pthread_mutex_lock(&run->mu);
+    run->released = true;
+    run->cancelled = true;
+    bool destroy = run->parts == 0;
+    if (!destroy)
+        contract_run_cancel(run->contract); /* under the lock: the run cannot end and go meanwhile */
+    pthread_mutex_unlock(&run->mu);
+    if (destroy)
+        run_destroy(run);
 }

@@ -16,6 +16,7 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "release/checks.h"
 #include "verify/contract.h"
 
 #include <limits.h>
@@ -38,6 +39,17 @@ extern char **environ;
 #define TOKEN "integration-smoke-token"
 
 static kube_client *client;
+
+/* contract_token_read with the release's namespace and authSecretRef, as release/checks.c calls it */
+static int token_read(char **out, kube_client *c, const cJSON *rel)
+{
+    const cJSON *ref = json_get(rel, "spec", "verification", "authSecretRef", NULL);
+    const char *name = json_str(ref, "name", NULL), *key = json_str(ref, "key", NULL);
+    if (!ref)
+        return contract_token_read(out, c, json_str(rel, "metadata", "namespace", NULL), NULL, NULL);
+    return contract_token_read(out, c, json_str(rel, "metadata", "namespace", NULL), name ? name : "", key ? key : "");
+}
+
 static pid_t double_pid; /* a double still running after a failure: the teardown kills it */
 
 static const char RELEASE[] =
@@ -128,18 +140,18 @@ static void test_token_from_secret(void **state)
     char *token = NULL;
 
     kube_delete(client, &KUBE_SECRETS, NS, "smoke-token", NULL);
-    assert_int_equal(contract_token_read(&token, client, rel), MB_ENOTFOUND);
+    assert_int_equal(token_read(&token, client, rel), MB_ENOTFOUND);
     assert_non_null(strstr(mb_error_last(), "Secret " NS "/smoke-token does not exist"));
 
     create(&KUBE_SECRETS, "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"smoke-token\"},"
                           "\"stringData\":{\"other\":\"x\"}}");
-    assert_int_equal(contract_token_read(&token, client, rel), MB_ENOTFOUND);
+    assert_int_equal(token_read(&token, client, rel), MB_ENOTFOUND);
     assert_non_null(strstr(mb_error_last(), "Secret " NS "/smoke-token has no key \"token\""));
 
     kube_delete(client, &KUBE_SECRETS, NS, "smoke-token", NULL);
     create(&KUBE_SECRETS, "{\"apiVersion\":\"v1\",\"kind\":\"Secret\",\"metadata\":{\"name\":\"smoke-token\"},"
                           "\"stringData\":{\"token\":\"" TOKEN "\\n\"}}");
-    assert_int_equal(contract_token_read(&token, client, rel), 0);
+    assert_int_equal(token_read(&token, client, rel), 0);
     assert_string_equal(token, TOKEN);
     contract_token_free(token);
     cJSON_Delete(rel);
@@ -160,7 +172,7 @@ static cJSON *run(const char *url, const char *token)
     cJSON *rel = parse(RELEASE);
     contract_input in;
     cJSON *res = NULL;
-    contract_input_from_release(&in, rel);
+    release_contract_input(&in, rel);
     in.base_url = url;
     in.token = token;
     in.release_id = "0a1b2c3d4e5f";
@@ -235,7 +247,7 @@ static void test_double_follows_deployment(void **state)
 
     char *token = NULL;
     cJSON *rel = parse(RELEASE);
-    assert_int_equal(contract_token_read(&token, client, rel), 0);
+    assert_int_equal(token_read(&token, client, rel), 0);
     cJSON_Delete(rel);
 
     await_failed(url, token, "-");

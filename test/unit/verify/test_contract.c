@@ -5,7 +5,8 @@
  * refused connections, public-restriction's leaks, the headers and bodies
  * sent, that the requests are really in flight together, that results fit
  * the CRD's schema for status.verification.results, the bearer token from
- * its Secret, and the inputs taken from a GovernedAPIRelease.
+ * its Secret (the inputs taken from a GovernedAPIRelease are release/checks.c's,
+ * tested in test/unit/release/test_checks.c).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -835,40 +836,14 @@ static const char RELEASE[] =
     "\"checks\":[\"health\",\"focus-ask\"],\"evidenceRefs\":[{\"type\":\"stac_item\",\"id\":\"w\"}],"
     "\"focusQuestion\":\"Why?\",\"restrictedDatasetID\":\"kfm.sacred-sites\"}}}";
 
-static void test_from_release(void **state)
+/* contract_token_read with the release's namespace and authSecretRef, as release/checks.c calls it */
+static int token_read(char **out, kube_client *c, const cJSON *rel)
 {
-    (void)state;
-    cJSON *rel = cJSON_Parse(RELEASE);
-    contract_input in;
-    char *url = NULL;
-
-    contract_input_from_release(&in, rel);
-    assert_int_equal(in.timeout_ms, 3000);
-    assert_int_equal(cJSON_GetArraySize(in.checks), 2);
-    assert_string_equal(in.focus_question, "Why?");
-    assert_string_equal(in.restricted_dataset_id, "kfm.sacred-sites");
-    assert_int_equal(cJSON_GetArraySize(in.evidence_refs), 1);
-    assert_null(in.base_url);
-    assert_null(in.token);
-
-    assert_int_equal(contract_base_url(&url, rel), 0);
-    assert_string_equal(url, "http://kfm-api.kfm.svc");
-    free(url);
-    cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(rel, "spec"), "verification"), "baseURL", "http://kfm-api.kfm.svc:8080");
-    assert_int_equal(contract_base_url(&url, rel), 0);
-    assert_string_equal(url, "http://kfm-api.kfm.svc:8080");
-    free(url);
-
-    cJSON *bare = cJSON_Parse("{\"metadata\":{\"namespace\":\"kfm\"},\"spec\":{\"target\":{\"deployment\":\"d\"}}}");
-    contract_input_from_release(&in, bare);
-    assert_int_equal(in.timeout_ms, CONTRACT_TIMEOUT_MS_DEFAULT);
-    assert_null(in.checks);
-    cJSON_Delete(bare);
-    bare = cJSON_Parse("{\"metadata\":{\"namespace\":\"kfm\"},\"spec\":{}}");
-    assert_int_equal(contract_base_url(&url, bare), MB_EINVAL);
-    assert_null(url);
-    cJSON_Delete(bare);
-    cJSON_Delete(rel);
+    const cJSON *ref = json_get(rel, "spec", "verification", "authSecretRef", NULL);
+    const char *name = json_str(ref, "name", NULL), *key = json_str(ref, "key", NULL);
+    if (!ref)
+        return contract_token_read(out, c, json_str(rel, "metadata", "namespace", NULL), NULL, NULL);
+    return contract_token_read(out, c, json_str(rel, "metadata", "namespace", NULL), name ? name : "", key ? key : "");
 }
 
 static void secret_route(replay *r, int status, const char *body)
@@ -909,7 +884,7 @@ static void test_token_read(void **state)
         secret_route(r, tc[i].status, tc[i].body);
         kube_client_opts opts = {.max_retries = -1, .timeout_ms = 5000};
         assert_int_equal(kube_client_new(&c, replay_config(r, "kube-token"), &opts), 0);
-        int err = contract_token_read(&token, c, rel);
+        int err = token_read(&token, c, rel);
         print_message("token case %zu\n", i);
         assert_int_equal(err, tc[i].err);
         if (err == 0) {
@@ -931,7 +906,7 @@ static void test_token_read(void **state)
     assert_int_equal(replay_start(&r, NULL), 0);
     assert_int_equal(kube_client_new(&c, replay_config(r, NULL), NULL), 0);
     cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItem(cJSON_GetObjectItem(rel, "spec"), "verification"), "authSecretRef");
-    assert_int_equal(contract_token_read(&token, c, rel), 0);
+    assert_int_equal(token_read(&token, c, rel), 0);
     assert_null(token);
     assert_int_equal(replay_count(r), 0);
     contract_token_free(NULL);
@@ -956,7 +931,6 @@ int main(void)
         cmocka_unit_test(test_results_fit_crd),
         cmocka_unit_test(test_token_never_logged),
         cmocka_unit_test(test_invalid_input),
-        cmocka_unit_test(test_from_release),
         cmocka_unit_test(test_token_read),
     };
     mb_log_setup(MB_LOG_JSON, MB_LOG_WARN, NULL); /* failed checks log at info; keep the output to the tests */

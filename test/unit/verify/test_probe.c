@@ -411,10 +411,18 @@ static void world_free(world *w)
     cJSON_Delete(w->namespaces);
 }
 
+/* probe_plan_build with the owner and spec.membrane the release controller would hand it from release */
+static int plan_build(probe_plan **out, const cJSON *release, const char *rid, const cJSON *pods, const cJSON *namespaces)
+{
+    verify_owner owner = {json_str(release, "metadata", "namespace", NULL), json_str(release, "metadata", "name", NULL),
+                          json_str(release, "metadata", "uid", NULL), json_str(release, "apiVersion", NULL)};
+    return probe_plan_build(out, &owner, json_get(release, "spec", "membrane", NULL), rid, pods, namespaces);
+}
+
 static probe_plan *plan_of(const world *w)
 {
     probe_plan *p = NULL;
-    if (probe_plan_build(&p, w->release, "3f9c0a1b2c4d", w->pods, w->namespaces) < 0)
+    if (plan_build(&p, w->release, "3f9c0a1b2c4d", w->pods, w->namespaces) < 0)
         fail_msg("the plan failed: %s", mb_error_last());
     return p;
 }
@@ -518,7 +526,7 @@ static void test_plan_shares_targets(void **state)
 static void assert_plan_fails(const world *w, int code, const char *needle1, const char *needle2)
 {
     probe_plan *p = (probe_plan *)0x1;
-    assert_int_equal(probe_plan_build(&p, w->release, "3f9c0a1b2c4d", w->pods, w->namespaces), code);
+    assert_int_equal(plan_build(&p, w->release, "3f9c0a1b2c4d", w->pods, w->namespaces), code);
     assert_null(p);
     if (!strstr(mb_error_last(), needle1) || (needle2 && !strstr(mb_error_last(), needle2)))
         fail_msg("\"%s\" does not say \"%s\"%s%s", mb_error_last(), needle1, needle2 ? " and " : "",

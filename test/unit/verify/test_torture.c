@@ -339,7 +339,7 @@ static int probe_run(void *arg)
     probe_ctx *k = arg;
     bool passed = false;
     int err;
-    if ((err = probe_plan_build(&k->p, k->release, "3f9c0a1b2c4d", k->pods, k->namespaces)) < 0)
+    if ((err = probe_plan_build(&k->p, &(verify_owner){json_str(k->release, "metadata", "namespace", NULL), json_str(k->release, "metadata", "name", NULL), json_str(k->release, "metadata", "uid", NULL), json_str(k->release, "apiVersion", NULL)}, json_get(k->release, "spec", "membrane", NULL), "3f9c0a1b2c4d", k->pods, k->namespaces)) < 0)
         return err;
     for (size_t i = 0; i < k->p->n_pods; i++) {
         cJSON *pod = NULL;
@@ -461,50 +461,6 @@ static void test_probe_report(void **state)
     free(k.t.first);
 }
 
-/* ---- the contract's base URL --------------------------------------------------------------- */
-
-typedef struct {
-    const cJSON *release;
-    const char *want;
-    char *url;
-} url_ctx;
-
-static int url_run(void *arg)
-{
-    url_ctx *u = arg;
-    return contract_base_url(&u->url, u->release);
-}
-
-static void url_check(void *arg)
-{
-    url_ctx *u = arg;
-    assert_string_equal(u->url, u->want);
-}
-
-static void url_clear(void *arg)
-{
-    url_ctx *u = arg;
-    free(u->url);
-    u->url = NULL;
-}
-
-static void test_contract_base_url(void **state)
-{
-    (void)state;
-    cJSON *with = fixture_yaml_text("{metadata: {namespace: kfm}, spec: {verification: {baseURL: 'http://api:8080/v1'}}}");
-    cJSON *formed = fixture_yaml_text("{metadata: {namespace: kfm}, spec: {target: {deployment: kfm-api}}}");
-    url_ctx a = {.release = with, .want = "http://api:8080/v1"};
-    url_ctx b = {.release = formed, .want = "http://kfm-api.kfm.svc"};
-    torture_case ta = {.name = "contract_base_url", .run = url_run, .check = url_check, .clear = url_clear, .ctx = &a};
-    /* glibc's vasprintf recovers when it cannot shrink its buffer: the URL is right all the same */
-    torture_case tb = {.name = "contract_base_url (formed)", .run = url_run, .check = url_check, .clear = url_clear,
-                       .ctx = &b, .may_succeed = true};
-    assert_int_equal(torture_check(&ta), 1);
-    assert_true(torture_check(&tb) > 0);
-    cJSON_Delete(with);
-    cJSON_Delete(formed);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -513,7 +469,6 @@ int main(void)
         cmocka_unit_test(test_membrane_check),
         cmocka_unit_test(test_membrane_probe),
         cmocka_unit_test(test_probe_report),
-        cmocka_unit_test(test_contract_base_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

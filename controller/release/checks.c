@@ -1,0 +1,104 @@
+/*
+ * release_verify_input_build and its parts (checks.h): the fields of the
+ * release read once, here, into the struct verify/ runs from; the token read
+ * through verify/contract.h from the Secret the release names.
+ */
+#include "release/checks.h"
+#include "util/error.h"
+#include "util/json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *or_empty(const char *s)
+{
+    return s ? s : "";
+}
+
+void release_contract_input(contract_input *out, const cJSON *release)
+{
+    const cJSON *v = json_get(release, "spec", "verification", NULL);
+    long long secs = json_int(0, v, "timeoutSeconds", NULL);
+    const cJSON *checks = cJSON_GetObjectItemCaseSensitive(v, "checks");
+    const cJSON *refs = cJSON_GetObjectItemCaseSensitive(v, "evidenceRefs");
+
+    memset(out, 0, sizeof(*out));
+    out->checks = cJSON_IsArray(checks) ? checks : NULL;
+    out->evidence_refs = cJSON_IsArray(refs) ? refs : NULL;
+    out->focus_question = json_str(v, "focusQuestion", NULL);
+    out->restricted_dataset_id = json_str(v, "restrictedDatasetID", NULL);
+    out->timeout_ms = secs > 0 && secs <= 300 ? (long)secs * 1000 : CONTRACT_TIMEOUT_MS_DEFAULT;
+}
+
+int release_contract_base_url(char **out, const cJSON *release)
+{
+    const char *url = json_str(release, "spec", "verification", "baseURL", NULL);
+    const char *dep = json_str(release, "spec", "target", "deployment", NULL);
+    const char *ns = json_str(release, "metadata", "namespace", NULL);
+
+    *out = NULL;
+    if (url && url[0])
+        *out = strdup(url);
+    else if (dep && dep[0] && ns && ns[0] && asprintf(out, "http://%s.%s.svc", dep, ns) < 0)
+        *out = NULL;
+    else if (!(dep && dep[0] && ns && ns[0]))
+        return mb_error_set(MB_EINVAL, "the verification base URL cannot be formed: set spec.verification.baseURL "
+                            "or spec.target.deployment (and the release's namespace)");
+    if (!*out)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    return 0;
+}
+
+int release_verify_input_build(release_verify_input *out, kube_client *client, const cJSON *release,
+                               const char *release_id, time_t now)
+{
+    int err = 0;
+    char why[CONTRACT_MESSAGE_MAX];
+    const cJSON *ref = json_get(release, "spec", "verification", "authSecretRef", NULL);
+    const char *ns = json_str(release, "metadata", "namespace", NULL);
+    verify_input *in = &out->in;
+
+    memset(out, 0, sizeof(*out));
+    in->owner = (verify_owner){ns, json_str(release, "metadata", "name", NULL),
+                               json_str(release, "metadata", "uid", NULL), json_str(release, "apiVersion", NULL)};
+    in->release_id = release_id;
+    in->target_deployment = json_str(release, "spec", "target", "deployment", NULL);
+    in->membrane = json_get(release, "spec", "membrane", NULL);
+    release_contract_input(&in->contract, release);
+    in->contract.release_id = release_id;
+    in->contract.now = now;
+    if ((err = release_contract_base_url(&out->base_url, release)) < 0) {
+        if (err == MB_ENOMEM)
+            goto done;
+        snprintf(why, sizeof(why), "the checks cannot run: %s", mb_error_last());
+    } else if (ref && (err = contract_token_read(&out->token, client, ns, or_empty(json_str(ref, "name", NULL)),
+                                                 or_empty(json_str(ref, "key", NULL)))) < 0) {
+        if (err == MB_ENOMEM)
+            goto done;
+        snprintf(why, sizeof(why), "the bearer token cannot be read, so the authorized checks cannot run: %s",
+                 mb_error_last());
+    }
+    if (err < 0) {
+        err = 0;
+        if (!(out->contract_error = strdup(why))) {
+            err = mb_error_set(MB_ENOMEM, "out of memory");
+            goto done;
+        }
+        in->contract_error = out->contract_error;
+    }
+    in->contract.base_url = out->base_url;
+    in->contract.token = out->token;
+done:
+    if (err < 0)
+        release_verify_input_clear(out);
+    return err;
+}
+
+void release_verify_input_clear(release_verify_input *in)
+{
+    free(in->base_url);
+    contract_token_free(in->token);
+    free(in->contract_error);
+    memset(in, 0, sizeof(*in));
+}

@@ -1,0 +1,53 @@
+/*
+ * The verification input of a GovernedAPIRelease: what verify/ needs to run
+ * its checks, read from the release (spec.verification, spec.target,
+ * spec.membrane, its identity) and the Secret holding the bearer token, into
+ * the plain verify_input struct. verify/ never reads the release itself.
+ */
+#ifndef RELEASE_CHECKS_H
+#define RELEASE_CHECKS_H
+
+#include "kube/client.h"
+#include "verify/runner.h"
+
+#include <cjson/cJSON.h>
+#include <time.h>
+
+/*
+ * Fills the spec-derived part of in from a GovernedAPIRelease: checks,
+ * evidenceRefs, focusQuestion, restrictedDatasetID and timeoutSeconds of
+ * spec.verification (borrowed from release). base_url, token, release_id,
+ * now and loop are zeroed for the caller to set.
+ */
+void release_contract_input(contract_input *out, const cJSON *release);
+
+/*
+ * The base URL the checks call: spec.verification.baseURL, else
+ * http://<spec.target.deployment>.<metadata.namespace>.svc. Caller frees.
+ * MB_EINVAL (naming the field) when neither can be formed.
+ */
+int release_contract_base_url(char **out, const cJSON *release);
+
+/* A verify_input and what it owns. */
+typedef struct {
+    verify_input in;      /* borrows from the release and from the fields below */
+    char *base_url;
+    char *token;          /* wiped when cleared */
+    char *contract_error;
+} release_verify_input;
+
+/*
+ * Builds the input of a run of release's checks for release_id: the contract
+ * input (base URL, the bearer token read from spec.verification.authSecretRef
+ * through client), the owner, the target Deployment and spec.membrane. A base
+ * URL that cannot be formed or a token that cannot be read is not an error:
+ * contract_error says why, and every contract check fails with it (fail
+ * closed). Borrows from release, which must outlive *out. 0 or MB_ENOMEM.
+ */
+int release_verify_input_build(release_verify_input *out, kube_client *client, const cJSON *release,
+                               const char *release_id, time_t now);
+
+/* Frees what *in owns (the token wiped). */
+void release_verify_input_clear(release_verify_input *in);
+
+#endif
