@@ -11,6 +11,7 @@
  */
 #include "net/transfer.h"
 #include "util/error.h"
+#include "util/text.h"
 
 #include <curl/curl.h>
 #include <openssl/crypto.h>
@@ -70,14 +71,6 @@ static bool has_break(const char *s)
 {
     for (; s && *s; s++)
         if (*s == '\r' || *s == '\n' || *s == '\0')
-            return true;
-    return false;
-}
-
-static bool has_control(const char *s)
-{
-    for (; s && *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
             return true;
     return false;
 }
@@ -196,19 +189,19 @@ static int request_check(const net_request *req)
     if (!req->on_done)
         return mb_error_set(MB_EINVAL, "a transfer needs a completion callback");
     if (!req->url || (strncmp(req->url, "http://", 7) != 0 && strncmp(req->url, "https://", 8) != 0) ||
-        has_control(req->url))
+        mb_has_control(req->url))
         return mb_error_set(MB_EINVAL, "\"%s\" is not an http:// or https:// URL",
-                            req->url && !has_control(req->url) ? req->url : "");
-    if (req->method && (!req->method[0] || has_control(req->method) || strchr(req->method, ' ')))
+                            req->url && !mb_has_control(req->url) ? req->url : "");
+    if (req->method && (!req->method[0] || mb_has_control(req->method) || strchr(req->method, ' ')))
         return mb_error_set(MB_EINVAL, "the HTTP method of the transfer to %s is not a token", req->url);
     for (size_t i = 0; req->headers && req->headers[i]; i++)
         if (has_break(req->headers[i]) || !strchr(req->headers[i], ':'))
             return mb_error_set(MB_EINVAL, "the header \"%.40s\" for %s is not one \"Name: value\" line",
                                 req->headers[i], req->url);
-    if (req->token && (!req->token[0] || has_control(req->token)))
+    if (req->token && (!req->token[0] || mb_has_control(req->token)))
         return mb_error_set(MB_EINVAL, "the bearer token for %s is empty or holds control characters, so it cannot "
                             "be sent in an Authorization header", req->url);
-    if (req->content_type && has_control(req->content_type))
+    if (req->content_type && mb_has_control(req->content_type))
         return mb_error_set(MB_EINVAL, "the Content-Type for %s holds control characters", req->url);
     return 0;
 }

@@ -13,6 +13,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/secret.h"
+#include "util/text.h"
 #include "util/timefmt.h"
 
 #include <curl/curl.h>
@@ -156,14 +157,6 @@ static const char *json_kind(const cJSON *j)
     return "an object";
 }
 
-static bool has_control(const char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
-            return true;
-    return false;
-}
-
 static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static char *str_printf(const char *fmt, ...)
@@ -230,12 +223,12 @@ static int input_checks(check_id *ids, size_t *n, const contract_input *in)
 static int input_validate(const contract_input *in, const check_id *ids, size_t n)
 {
     if (!in->base_url || (strncmp(in->base_url, "http://", 7) != 0 && strncmp(in->base_url, "https://", 8) != 0) ||
-        has_control(in->base_url))
+        mb_has_control(in->base_url))
         return mb_error_set(MB_EINVAL, "the verification base URL \"%s\" is not an http:// or https:// URL; "
                             "fix spec.verification.baseURL", in->base_url ? in->base_url : "");
-    if (!in->release_id || !in->release_id[0] || has_control(in->release_id) || strlen(in->release_id) > 64)
+    if (!in->release_id || !in->release_id[0] || mb_has_control(in->release_id) || strlen(in->release_id) > 64)
         return mb_error_set(MB_EINVAL, "the checks need the release ID for X-Request-ID (at most 64 printable characters)");
-    if (in->token && (!in->token[0] || has_control(in->token)))
+    if (in->token && (!in->token[0] || mb_has_control(in->token)))
         return mb_error_set(MB_EINVAL, "the bearer token is empty or holds control characters, so it cannot be sent "
                             "in an Authorization header; fix the Secret named by spec.verification.authSecretRef");
     for (size_t i = 0; i < n; i++) {
@@ -1157,7 +1150,7 @@ int contract_token_read(char **out, kube_client *c, const char *ns, const char *
         err = mb_error_set(MB_EINVAL, "Secret %s/%s key \"%s\" is empty; put the bearer token there", ns, name, key);
         goto done;
     }
-    if (strlen(token) != len || has_control(token)) {
+    if (strlen(token) != len || mb_has_control(token)) {
         err = mb_error_set(MB_EINVAL, "Secret %s/%s key \"%s\" holds control characters, so it cannot be sent in an "
                            "Authorization header; store the bare token", ns, name, key);
         goto done;
