@@ -1,13 +1,13 @@
 /*
- * The governed API contract checks of contract.h: each check becomes one or
- * three transfers on the shared transfer loop (net/transfer.h), all of them
- * started at once (each bounded by the per-request timeout and the body
- * limit); when the last has ended, the run's callback is called, and each
- * check is judged from its answers into one result object. Also the bearer
- * token read from its Secret.
+ * The governed API contract checks of contract.h: the check table, the
+ * input validation, the requests (each check becomes one or three transfers
+ * on the shared transfer loop, net/transfer.h, all of them started at once,
+ * each bounded by the per-request timeout and the body limit) and the
+ * results. When the last transfer has ended, the run's callback is called;
+ * the results judge each check from its answers (contract_judge.c) into one
+ * result object. Also the bearer token read from its Secret.
  */
-#include "verify/contract.h"
-#include "net/transfer.h"
+#include "verify/contract_private.h"
 #include "util/base64.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -31,11 +31,6 @@ const char *const contract_check_names[CONTRACT_N_CHECKS] = {
     "health", "ready", "datasets", "stac-collections", "stac-items",
     "evidence-resolve", "focus-ask", "lineage", "public-restriction",
 };
-
-typedef enum {
-    CK_HEALTH, CK_READY, CK_DATASETS, CK_STAC_COLLECTIONS, CK_STAC_ITEMS,
-    CK_EVIDENCE, CK_FOCUS, CK_LINEAGE, CK_PUBLIC,
-} check_id;
 
 /* One row of the table: the (first) request and the trigger. */
 typedef struct {
@@ -65,98 +60,7 @@ const char *contract_check_trigger(const char *name)
     return "SmokeFailure";
 }
 
-#define QUOTE_MAX 120 /* bytes of untrusted text quoted in a message */
-
-/* One HTTP request and what came back. */
-typedef struct contract_run contract_run_t;
-typedef struct {
-    contract_run_t *run;
-    const char *method;
-    char *path;        /* as sent, after the base URL; for messages */
-    char *url;
-    char *body;        /* request body (POST), NULL for GET */
-    bool auth;
-    char *resp;        /* response body, NUL-terminated */
-    size_t resp_len;
-    net_outcome outcome;
-    int curl_code;
-    char *error;       /* the transfer loop's sentence when no answer came */
-    bool done;
-    long status;       /* 0: no response */
-    long latency_ms;
-    long os_errno;
-} call;
-
-/* One check: its calls (public-restriction: listing, restricted, missing). */
-typedef struct {
-    check_id id;
-    call calls[3];
-    size_t ncalls;
-} job;
-
-/* The judgement of one check. */
-typedef struct {
-    bool passed;
-    long status; /* the answer the verdict is about; 0: none */
-    char msg[CONTRACT_MESSAGE_MAX];
-} verdict;
-
-/* ---- small helpers ------------------------------------------------------- */
-
-static void say(verdict *v, bool passed, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* Sets the verdict; a message too long for the CRD is cut at a UTF-8 character boundary with "...". */
-static void say(verdict *v, bool passed, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(v->msg, sizeof(v->msg), fmt, ap);
-    va_end(ap);
-    if (n >= (int)sizeof(v->msg)) {
-        size_t cut = sizeof(v->msg) - 4;
-        while (cut > 0 && ((unsigned char)v->msg[cut] & 0xC0) == 0x80)
-            cut--;
-        strcpy(v->msg + cut, "...");
-    }
-    v->passed = passed;
-}
-
-/*
- * Untrusted text for a message: at most QUOTE_MAX bytes, cut at a UTF-8
- * character boundary (with "..." when cut), control characters as '?'.
- */
-static const char *quote(char *buf, size_t size, const char *s)
-{
-    size_t n = strlen(s), max = size - 4 < QUOTE_MAX ? size - 4 : QUOTE_MAX;
-    bool cut = n > max;
-    if (cut) {
-        n = max;
-        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-            n--;
-    }
-    for (size_t i = 0; i < n; i++)
-        buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-    strcpy(buf + n, cut ? "..." : "");
-    return buf;
-}
-
-static const char *json_kind(const cJSON *j)
-{
-    if (!j)
-        return "missing";
-    if (cJSON_IsString(j))
-        return "a string";
-    if (cJSON_IsNumber(j))
-        return "a number";
-    if (cJSON_IsBool(j))
-        return "a boolean";
-    if (cJSON_IsNull(j))
-        return "null";
-    if (cJSON_IsArray(j))
-        return "an array";
-    return "an object";
-}
-
+/* A printf into a new string; NULL when out of memory. */
 static char *str_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static char *str_printf(const char *fmt, ...)
@@ -169,18 +73,13 @@ static char *str_printf(const char *fmt, ...)
     return n < 0 ? NULL : s;
 }
 
-static const char *plural(size_t n, const char *one, const char *many)
-{
-    return n == 1 ? one : many;
-}
-
 /* ---- input --------------------------------------------------------------- */
 
-static int check_lookup(check_id *out, const char *name)
+static int check_lookup(contract_check_id *out, const char *name)
 {
     for (int i = 0; i < CONTRACT_N_CHECKS; i++) {
         if (strcmp(name, contract_check_names[i]) == 0) {
-            *out = (check_id)i;
+            *out = (contract_check_id)i;
             return 0;
         }
     }
@@ -191,24 +90,24 @@ static int check_lookup(check_id *out, const char *name)
 }
 
 /* The checks to run, in order, into ids; *n their number. */
-static int input_checks(check_id *ids, size_t *n, const contract_input *in)
+static int input_checks(contract_check_id *ids, size_t *n, const contract_input *in)
 {
     int err = 0;
     bool seen[CONTRACT_N_CHECKS] = {false};
     *n = 0;
     if (!in->checks) {
         for (int i = 0; i < CONTRACT_N_CHECKS; i++)
-            ids[(*n)++] = (check_id)i;
+            ids[(*n)++] = (contract_check_id)i;
         return 0;
     }
     if (!cJSON_IsArray(in->checks) || cJSON_GetArraySize(in->checks) == 0)
         return mb_error_set(MB_EINVAL, "spec.verification.checks must be a non-empty list of check names");
     const cJSON *it;
     cJSON_ArrayForEach(it, in->checks) {
-        check_id id = CK_HEALTH;
+        contract_check_id id = CK_HEALTH;
         if (!cJSON_IsString(it))
             return mb_error_set(MB_EINVAL, "spec.verification.checks holds %s; list check names only",
-                                json_kind(it));
+                                contract_json_kind(it));
         if ((err = check_lookup(&id, it->valuestring)) < 0)
             return err;
         if (seen[id])
@@ -220,7 +119,7 @@ static int input_checks(check_id *ids, size_t *n, const contract_input *in)
     return 0;
 }
 
-static int input_validate(const contract_input *in, const check_id *ids, size_t n)
+static int input_validate(const contract_input *in, const contract_check_id *ids, size_t n)
 {
     if (!in->base_url || (strncmp(in->base_url, "http://", 7) != 0 && strncmp(in->base_url, "https://", 8) != 0) ||
         mb_has_control(in->base_url))
@@ -265,7 +164,7 @@ static int missing_id(char **out, const char *restricted)
 /* ---- requests ------------------------------------------------------------ */
 
 /* Sets up one call; body NULL for GET. Takes ownership of path and body. */
-static int call_setup(call *c, const char *base, const char *method, char *path, char *body, bool auth)
+static int call_setup(contract_call *c, const char *base, const char *method, char *path, char *body, bool auth)
 {
     c->method = method;
     c->path = path;
@@ -276,7 +175,7 @@ static int call_setup(call *c, const char *base, const char *method, char *path,
     return 0;
 }
 
-static void call_dispose(call *c)
+static void call_dispose(contract_call *c)
 {
     free(c->path);
     free(c->url);
@@ -324,7 +223,8 @@ static char *dataset_path(const char *id)
     return p;
 }
 
-static int job_setup(job *j, check_id id, const contract_input *in, const char *base, const char *missing)
+static int job_setup(contract_job *j, contract_check_id id, const contract_input *in, const char *base,
+                     const char *missing)
 {
     int err = 0;
     const check_def *d = &defs[id];
@@ -357,14 +257,14 @@ static int job_setup(job *j, check_id id, const contract_input *in, const char *
  */
 #define TOKEN_MASK_MIN 8
 
-static void token_mask(job *jobs, size_t n, const char *token)
+static void token_mask(contract_job *jobs, size_t n, const char *token)
 {
     size_t tlen = token ? strlen(token) : 0;
     if (tlen < TOKEN_MASK_MIN)
         return;
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < jobs[i].ncalls; k++) {
-            call *c = &jobs[i].calls[k];
+            contract_call *c = &jobs[i].calls[k];
             char *at = c->resp, *end = c->resp + c->resp_len;
             while (at && (at = memmem(at, (size_t)(end - at), token, tlen))) {
                 memset(at, '*', tlen);
@@ -373,482 +273,7 @@ static void token_mask(job *jobs, size_t n, const char *token)
         }
 }
 
-/* ---- judging ------------------------------------------------------------- */
-
-static void timeout_text(char *buf, size_t size, long ms)
-{
-    if (ms % 1000 == 0)
-        snprintf(buf, size, "%ld s", ms / 1000);
-    else
-        snprintf(buf, size, "%ld ms", ms);
-}
-
-/* When the call got no usable answer, says why in v and returns true. */
-static bool transport_failed(verdict *v, const call *c, long timeout_ms)
-{
-    char t[32];
-    if (c->outcome == NET_DONE)
-        return false;
-    v->status = c->status;
-    if (c->outcome == NET_TOO_BIG) {
-        say(v, false, "%s %s answered more than %ld MiB; the check reads at most that much", c->method, c->url,
-            CONTRACT_BODY_MAX / (1024 * 1024));
-        return true;
-    }
-    switch (c->outcome == NET_TIMEOUT || c->outcome == NET_STALLED ? CURLE_OPERATION_TIMEDOUT : c->curl_code) {
-    case CURLE_OPERATION_TIMEDOUT:
-        timeout_text(t, sizeof(t), timeout_ms);
-        say(v, false, "%s %s did not answer within %s (spec.verification.timeoutSeconds)", c->method, c->url, t);
-        break;
-    case CURLE_COULDNT_CONNECT:
-        say(v, false, "could not connect to %s: %s; check that the API's Service is up and spec.verification.baseURL "
-            "is right", c->url, c->os_errno ? strerror((int)c->os_errno) : "connection failed");
-        break;
-    case CURLE_COULDNT_RESOLVE_HOST:
-        say(v, false, "could not resolve the host of %s; check spec.verification.baseURL and the API's Service",
-            c->url);
-        break;
-    default:
-        say(v, false, "%s", c->error && c->error[0] ? c->error : "the request got no answer");
-        break;
-    }
-    return true;
-}
-
-/* "503 (body: {...})": the status with a short quote of the body, for failures. */
-static const char *status_text(char *buf, size_t size, const call *c)
-{
-    char q[QUOTE_MAX + 4];
-    if (c->resp_len == 0)
-        snprintf(buf, size, "%ld", c->status);
-    else
-        snprintf(buf, size, "%ld (body: %s)", c->status, quote(q, sizeof(q), c->resp));
-    return buf;
-}
-
-static bool status_is(verdict *v, const call *c, long want)
-{
-    char s[QUOTE_MAX + 64];
-    v->status = c->status;
-    if (c->status == want)
-        return true;
-    say(v, false, "%s %s answered %s, expected %ld", c->method, c->path, status_text(s, sizeof(s), c), want);
-    return false;
-}
-
-/* The body as a JSON object (caller deletes), or NULL with the reason in v. */
-static cJSON *body_object(verdict *v, const call *c)
-{
-    const char *end = NULL;
-    if (c->resp_len == 0) {
-        say(v, false, "%s %s answered %ld with an empty body, expected a JSON object", c->method, c->path, c->status);
-        return NULL;
-    }
-    cJSON *j = cJSON_ParseWithLengthOpts(c->resp, c->resp_len, &end, false);
-    if (j && end >= c->resp && end <= c->resp + c->resp_len) { /* only whitespace may follow the value */
-        while (end < c->resp + c->resp_len && strchr(" \t\r\n", *end) && *end)
-            end++;
-        if (end < c->resp + c->resp_len) {
-            cJSON_Delete(j);
-            j = NULL;
-        }
-    }
-    if (!j) {
-        /* the 1-based byte where parsing stopped */
-        size_t at = end && end >= c->resp && end < c->resp + c->resp_len ? (size_t)(end - c->resp) + 1 : c->resp_len;
-        say(v, false, "%s %s answered %ld with malformed JSON (parse error near byte %zu of %zu)", c->method, c->path,
-            c->status, at, c->resp_len);
-        return NULL;
-    }
-    if (!cJSON_IsObject(j)) {
-        say(v, false, "%s %s answered %ld with %s, expected a JSON object", c->method, c->path, c->status,
-            json_kind(j));
-        cJSON_Delete(j);
-        return NULL;
-    }
-    return j;
-}
-
-/* The array at key, or NULL with the reason in v. */
-static const cJSON *need_array(verdict *v, const call *c, const cJSON *obj, const char *key)
-{
-    const cJSON *a = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (cJSON_IsArray(a))
-        return a;
-    if (!a)
-        say(v, false, "%s %s answered %ld without the %s array", c->method, c->path, c->status, key);
-    else
-        say(v, false, "%s %s answered %ld with %s as %s, expected an array", c->method, c->path, c->status, key,
-            json_kind(a));
-    return NULL;
-}
-
-static void judge_status_only(verdict *v, const call *c)
-{
-    if (status_is(v, c, 200))
-        say(v, true, "%s answered 200", c->path);
-}
-
-static void judge_datasets(verdict *v, const call *c)
-{
-    cJSON *b = NULL;
-    const cJSON *items, *it;
-    size_t i = 0;
-    if (!status_is(v, c, 200) || !(b = body_object(v, c)) || !(items = need_array(v, c, b, "items")))
-        goto done;
-    cJSON_ArrayForEach(it, items) {
-        static const char *const keys[] = {"dataset_id", "dataset_version_id"};
-        if (!cJSON_IsObject(it)) {
-            say(v, false, "%s %s: items[%zu] is %s, expected a dataset object", c->method, c->path, i, json_kind(it));
-            goto done;
-        }
-        for (size_t k = 0; k < 2; k++) {
-            const cJSON *f = cJSON_GetObjectItemCaseSensitive(it, keys[k]);
-            if (!f) {
-                say(v, false, "%s %s: items[%zu] has no %s; every dataset needs a non-empty %s", c->method, c->path,
-                    i, keys[k], keys[k]);
-                goto done;
-            }
-            if (!cJSON_IsString(f) || !f->valuestring[0]) {
-                say(v, false, "%s %s: items[%zu].%s is %s, expected a non-empty string", c->method, c->path, i,
-                    keys[k], cJSON_IsString(f) ? "empty" : json_kind(f));
-                goto done;
-            }
-        }
-        i++;
-    }
-    if (i == 0) {
-        say(v, false, "%s %s answered 200 with an empty items array: the API listed no datasets, so there is nothing "
-            "to show it serves; publish at least one dataset before releasing", c->method, c->path);
-        goto done;
-    }
-    say(v, true, "200 with %zu %s", i, plural(i, "dataset", "datasets"));
-done:
-    cJSON_Delete(b);
-}
-
-static void judge_stac_collections(verdict *v, const call *c)
-{
-    cJSON *b = NULL;
-    const cJSON *a;
-    if (status_is(v, c, 200) && (b = body_object(v, c)) && (a = need_array(v, c, b, "collections"))) {
-        int n = cJSON_GetArraySize(a);
-        say(v, true, "200 with %d %s", n, plural((size_t)n, "collection", "collections"));
-    }
-    cJSON_Delete(b);
-}
-
-static void judge_stac_items(verdict *v, const call *c)
-{
-    cJSON *b = NULL;
-    const cJSON *type, *a;
-    char q[QUOTE_MAX + 4];
-    if (!status_is(v, c, 200) || !(b = body_object(v, c)))
-        goto done;
-    type = cJSON_GetObjectItemCaseSensitive(b, "type");
-    if (!type) {
-        say(v, false, "%s %s answered 200 without type, expected \"FeatureCollection\"", c->method, c->path);
-        goto done;
-    }
-    if (!cJSON_IsString(type)) {
-        say(v, false, "%s %s answered 200 with type as %s, expected \"FeatureCollection\"", c->method, c->path,
-            json_kind(type));
-        goto done;
-    }
-    if (strcmp(type->valuestring, "FeatureCollection") != 0) {
-        say(v, false, "%s %s answered 200 with type \"%s\", expected \"FeatureCollection\"", c->method, c->path,
-            quote(q, sizeof(q), type->valuestring));
-        goto done;
-    }
-    if ((a = need_array(v, c, b, "features"))) {
-        int n = cJSON_GetArraySize(a);
-        say(v, true, "200 FeatureCollection with %d %s", n, plural((size_t)n, "feature", "features"));
-    }
-done:
-    cJSON_Delete(b);
-}
-
-static void judge_evidence(verdict *v, const call *c)
-{
-    cJSON *b = NULL;
-    char s[QUOTE_MAX + 64], q[QUOTE_MAX + 4];
-    v->status = c->status;
-    if (c->status != 200 && c->status != 403) {
-        say(v, false, "%s %s answered %s, expected 200 with bundle.evidence or 403 with error.code \"policy_denied\"",
-            c->method, c->path, status_text(s, sizeof(s), c));
-        return;
-    }
-    if (!(b = body_object(v, c)))
-        return;
-    if (c->status == 403) {
-        const cJSON *code = json_get(b, "error", "code", NULL);
-        if (cJSON_IsString(code) && strcmp(code->valuestring, "policy_denied") == 0)
-            say(v, true, "403 policy_denied: the evidence is withheld by policy");
-        else if (cJSON_IsString(code))
-            say(v, false, "%s %s answered 403 with error.code \"%s\", expected \"policy_denied\"", c->method, c->path,
-                quote(q, sizeof(q), code->valuestring));
-        else if (!code)
-            say(v, false, "%s %s answered 403 without error.code, expected error.code \"policy_denied\"", c->method,
-                c->path);
-        else
-            say(v, false, "%s %s answered 403 with error.code as %s, expected \"policy_denied\"", c->method, c->path,
-                json_kind(code));
-    } else {
-        const cJSON *bundle = cJSON_GetObjectItemCaseSensitive(b, "bundle");
-        const cJSON *ev = json_get(b, "bundle", "evidence", NULL);
-        if (!bundle)
-            say(v, false, "%s %s answered 200 without bundle, expected bundle.evidence with at least one record",
-                c->method, c->path);
-        else if (!cJSON_IsObject(bundle))
-            say(v, false, "%s %s answered 200 with bundle as %s, expected an object with an evidence array",
-                c->method, c->path, json_kind(bundle));
-        else if (!ev)
-            say(v, false, "%s %s answered 200 without bundle.evidence, expected at least one evidence record",
-                c->method, c->path);
-        else if (!cJSON_IsArray(ev))
-            say(v, false, "%s %s answered 200 with bundle.evidence as %s, expected a non-empty array", c->method,
-                c->path, json_kind(ev));
-        else if (cJSON_GetArraySize(ev) == 0)
-            say(v, false, "%s %s answered 200 with an empty bundle.evidence: none of the evidenceRefs resolved",
-                c->method, c->path);
-        else
-            say(v, true, "200 with %d evidence %s", cJSON_GetArraySize(ev),
-                plural((size_t)cJSON_GetArraySize(ev), "record", "records"));
-    }
-    cJSON_Delete(b);
-}
-
-/*
- * The index of the first element of citations that is not a non-empty string
- * or a non-empty object, or -1 when every one is; what it is, in *what.
- */
-static int citation_bad(const cJSON *cites, char *what, size_t len)
-{
-    const cJSON *e;
-    int i = 0;
-    cJSON_ArrayForEach(e, cites) {
-        if (!(cJSON_IsString(e) && e->valuestring[0]) && !(cJSON_IsObject(e) && e->child)) {
-            snprintf(what, len, "%s", cJSON_IsString(e) ? "an empty string" : cJSON_IsObject(e) ? "an empty object"
-                                                                                                 : json_kind(e));
-            return i;
-        }
-        i++;
-    }
-    return -1;
-}
-
-static void judge_focus(verdict *v, const call *c)
-{
-    cJSON *b = NULL;
-    char q[QUOTE_MAX + 4];
-    if (!status_is(v, c, 200) || !(b = body_object(v, c)))
-        goto done;
-    const cJSON *audit = cJSON_GetObjectItemCaseSensitive(b, "audit_ref");
-    const cJSON *cites = cJSON_GetObjectItemCaseSensitive(b, "citations");
-    const cJSON *abstained = cJSON_GetObjectItemCaseSensitive(b, "abstained");
-    bool has_audit = cJSON_IsString(audit) && audit->valuestring[0];
-    char bad_what[32];
-    int bad = cJSON_IsArray(cites) ? citation_bad(cites, bad_what, sizeof(bad_what)) : -1;
-    bool cited = cJSON_IsArray(cites) && cJSON_GetArraySize(cites) > 0 && bad < 0;
-    bool abstain = cJSON_IsTrue(abstained);
-    char audit_why[64];
-
-    if (!audit)
-        snprintf(audit_why, sizeof(audit_why), "has no audit_ref");
-    else if (cJSON_IsString(audit))
-        snprintf(audit_why, sizeof(audit_why), "has an empty audit_ref");
-    else
-        snprintf(audit_why, sizeof(audit_why), "has audit_ref as %s, expected a non-empty string", json_kind(audit));
-    if (!cited && !abstain) {
-        char why[192];
-        if (cites && !cJSON_IsArray(cites))
-            snprintf(why, sizeof(why), "answer has citations as %s, not an array, and did not abstain",
-                     json_kind(cites));
-        else if (bad >= 0)
-            snprintf(why, sizeof(why), "answer has citations[%d] as %s, expected a non-empty string or object "
-                     "naming a source, and did not abstain", bad, bad_what);
-        else
-            snprintf(why, sizeof(why), "answer has no citations and did not abstain");
-        if (has_audit)
-            say(v, false, "%s", why);
-        else
-            say(v, false, "%s, and it %s", why, audit_why);
-    } else if (!has_audit) {
-        say(v, false, "answer %s", audit_why);
-    } else if (cited) {
-        int n = cJSON_GetArraySize(cites);
-        say(v, true, "200 with %d %s, audit_ref %s", n, plural((size_t)n, "citation", "citations"),
-            quote(q, sizeof(q), audit->valuestring));
-    } else {
-        say(v, true, "200, abstained, audit_ref %s", quote(q, sizeof(q), audit->valuestring));
-    }
-done:
-    cJSON_Delete(b);
-}
-
-static void judge_lineage(verdict *v, const call *c)
-{
-    cJSON *b = NULL;
-    char s[QUOTE_MAX + 64];
-    v->status = c->status;
-    if (c->status == 404) {
-        say(v, true, "not implemented");
-        return;
-    }
-    if (c->status != 200) {
-        say(v, false, "%s %s answered %s, expected 200 (or 404: not implemented)", c->method, c->path,
-            status_text(s, sizeof(s), c));
-        return;
-    }
-    if ((b = body_object(v, c)))
-        say(v, true, "200 lineage status");
-    cJSON_Delete(b);
-}
-
-static int key_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* "a, b, c": the object's keys, sorted, as many as fit in buf (then "..."); returns buf. */
-static const char *keys_text(char *buf, size_t size, const cJSON *obj)
-{
-    const cJSON *it;
-    size_t n = 0, len = 0;
-    const char *keys[32];
-    cJSON_ArrayForEach(it, obj) {
-        if (n < 32)
-            keys[n++] = it->string;
-    }
-    qsort(keys, n, sizeof(keys[0]), key_cmp);
-    snprintf(buf, size, "%s", n ? "" : "none");
-    for (size_t i = 0; i < n; i++) {
-        char q[48];
-        quote(q, sizeof(q), keys[i]);
-        if (len + strlen(q) + 2 + 5 >= size || (i == 31 && cJSON_GetArraySize(obj) > 32)) {
-            snprintf(buf + len, size - len, "%s...", i ? ", " : "");
-            break;
-        }
-        len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "", q);
-    }
-    return buf;
-}
-
-static bool same_keys(const cJSON *a, const cJSON *b)
-{
-    const cJSON *it;
-    if (cJSON_GetArraySize(a) != cJSON_GetArraySize(b))
-        return false;
-    cJSON_ArrayForEach(it, a) {
-        if (!cJSON_GetObjectItemCaseSensitive(b, it->string))
-            return false;
-    }
-    return true;
-}
-
-static void judge_public(verdict *v, const job *j, long timeout_ms)
-{
-    const call *list = &j->calls[0], *restricted = &j->calls[1], *missing = &j->calls[2];
-    cJSON *lb = NULL, *rb = NULL, *mb = NULL;
-    const cJSON *items, *it;
-    char s[QUOTE_MAX + 64], q[QUOTE_MAX + 4], ka[256], kb[256];
-    size_t i = 0;
-
-    for (size_t k = 0; k < 3; k++)
-        if (transport_failed(v, &j->calls[k], timeout_ms))
-            return;
-    v->status = list->status;
-    if (list->status != 200) {
-        say(v, false, "%s %s without credentials answered %s, expected 200 with the public listing", list->method,
-            list->path, status_text(s, sizeof(s), list));
-        return;
-    }
-    if (!(lb = body_object(v, list)) || !(items = need_array(v, list, lb, "items")))
-        goto done;
-    cJSON_ArrayForEach(it, items) {
-        const char *id = json_str(it, "dataset_id", NULL);
-        const cJSON *label = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "policy_label") : NULL;
-        char who[QUOTE_MAX + 32];
-        if (id)
-            quote(who, sizeof(who), id);
-        else
-            snprintf(who, sizeof(who), "items[%zu]", i);
-        if (cJSON_IsString(label) && strcmp(label->valuestring, "public") == 0) {
-            i++;
-            continue;
-        }
-        if (cJSON_IsString(label))
-            say(v, false, "the public listing (%s %s without credentials) shows %s with policy_label \"%s\"; only "
-                "public datasets may be listed to the public", list->method, list->path, who,
-                quote(q, sizeof(q), label->valuestring));
-        else if (!label)
-            say(v, false, "the public listing (%s %s without credentials) shows %s without a policy_label; only "
-                "datasets labelled public may be listed to the public", list->method, list->path, who);
-        else
-            say(v, false, "the public listing (%s %s without credentials) shows %s with policy_label as %s; only "
-                "datasets labelled public may be listed to the public", list->method, list->path, who,
-                json_kind(label));
-        goto done;
-    }
-
-    v->status = restricted->status;
-    if (restricted->status >= 200 && restricted->status < 300) {
-        say(v, false, "%s %s without credentials answered %ld: the restricted dataset is served to the public",
-            restricted->method, restricted->path, restricted->status);
-        goto done;
-    }
-    if (restricted->status != missing->status) {
-        say(v, false, "%s %s answered %ld but %s %s (a dataset that cannot exist) answered %ld, without "
-            "credentials: %ld vs %ld tells the public that the restricted dataset exists", restricted->method,
-            restricted->path, restricted->status, missing->method, missing->path, missing->status,
-            restricted->status, missing->status);
-        goto done;
-    }
-    if (!(rb = body_object(v, restricted)))
-        goto done;
-    v->status = missing->status;
-    if (!(mb = body_object(v, missing)))
-        goto done;
-    v->status = restricted->status;
-    if (!same_keys(rb, mb)) {
-        say(v, false, "%s %s and %s %s (a dataset that cannot exist) both answered %ld but with different top-level "
-            "keys (%s vs %s): the difference tells the public that the restricted dataset exists",
-            restricted->method, restricted->path, missing->method, missing->path, restricted->status,
-            keys_text(ka, sizeof(ka), rb), keys_text(kb, sizeof(kb), mb));
-        goto done;
-    }
-    say(v, true, "public listing shows %zu public %s; the restricted and a missing dataset both answer %ld with keys %s",
-        i, plural(i, "dataset", "datasets"), restricted->status, keys_text(ka, sizeof(ka), rb));
-done:
-    cJSON_Delete(lb);
-    cJSON_Delete(rb);
-    cJSON_Delete(mb);
-}
-
-static void job_judge(verdict *v, const job *j, long timeout_ms)
-{
-    const call *c = &j->calls[0];
-    memset(v, 0, sizeof(*v));
-    if (j->id == CK_PUBLIC) {
-        judge_public(v, j, timeout_ms);
-        return;
-    }
-    if (transport_failed(v, c, timeout_ms))
-        return;
-    switch (j->id) {
-    case CK_HEALTH:
-    case CK_READY: judge_status_only(v, c); break;
-    case CK_DATASETS: judge_datasets(v, c); break;
-    case CK_STAC_COLLECTIONS: judge_stac_collections(v, c); break;
-    case CK_STAC_ITEMS: judge_stac_items(v, c); break;
-    case CK_EVIDENCE: judge_evidence(v, c); break;
-    case CK_FOCUS: judge_focus(v, c); break;
-    case CK_LINEAGE: judge_lineage(v, c); break;
-    case CK_PUBLIC: break;
-    }
-}
-
-static int result_add(cJSON *results, const job *j, const verdict *v, const char *release_id)
+static int result_add(cJSON *results, const contract_job *j, const contract_verdict *v, const char *release_id)
 {
     long latency = 0;
     cJSON *r = cJSON_CreateObject();
@@ -877,7 +302,7 @@ struct contract_run {
     pthread_cond_t cond;
     size_t pending;        /* transfers started whose callback has not returned yet; under mu */
     bool finished;         /* every callback and the run's own have returned; under mu */
-    job jobs[CONTRACT_N_CHECKS];
+    contract_job jobs[CONTRACT_N_CHECKS];
     size_t n;
     net_transfer *handles[3 * CONTRACT_N_CHECKS];
     size_t nhandles;
@@ -906,7 +331,7 @@ static void run_free(contract_run *run)
 /* A call has ended (on the loop thread): keep what came back; the last one ends the run. */
 static void call_done(void *arg, const net_result *r)
 {
-    call *c = arg;
+    contract_call *c = arg;
     contract_run *run = c->run;
     bool last;
 
@@ -948,7 +373,7 @@ static void run_wait(contract_run *run)
     pthread_mutex_unlock(&run->mu);
 }
 
-static int call_start(contract_run *run, call *c, const char *check, net_loop *loop)
+static int call_start(contract_run *run, contract_call *c, const char *check, net_loop *loop)
 {
     int err = 0;
     char *rid = str_printf("X-Request-ID: %s-%s", run->release_id, check);
@@ -989,7 +414,7 @@ int contract_checks_start(contract_run **out, net_loop *loop, const contract_inp
                           void *ctx)
 {
     int err = 0;
-    check_id ids[CONTRACT_N_CHECKS];
+    contract_check_id ids[CONTRACT_N_CHECKS];
     size_t n = 0;
     contract_run *run = NULL;
 
@@ -1071,8 +496,8 @@ int contract_run_results(cJSON **out, contract_run *run)
         return mb_error_set(MB_ENOMEM, "out of memory");
     token_mask(run->jobs, run->n, run->token);
     for (size_t i = 0; i < run->n; i++) {
-        verdict v;
-        job_judge(&v, &run->jobs[i], run->timeout_ms);
+        contract_verdict v;
+        contract_job_judge(&v, &run->jobs[i], run->timeout_ms);
         if ((err = result_add(results, &run->jobs[i], &v, run->release_id)) < 0)
             goto done;
     }
