@@ -50,8 +50,8 @@ int main(int argc, char **argv)
     pid_t pid;
     char line[256] = "", url[96];
     posix_spawn_file_actions_t fa;
-    const char *args[] = {binary, "--listen", "127.0.0.1:0", "--fixed-digest", DIGEST, "--behaviour",
-                          DIGEST "=good", "--token", "bench-token", NULL};
+    const char *args[] = {binary,        "--listen",     "127.0.0.1:0", "--fixed-digest", DIGEST,
+                          "--behaviour", DIGEST "=good", "--token",     "bench-token",    NULL};
 
     if (runs < 1)
         runs = 200;

@@ -22,7 +22,8 @@
 #define POLICIES_PER_NS 10
 #define N_APPS 10
 
-static const char *const apps[N_APPS] = {"ui", "api", "db", "cache", "worker", "queue", "search", "auth", "batch", "proxy"};
+static const char *const apps[N_APPS] = {"ui",    "api",    "db",   "cache", "worker",
+                                         "queue", "search", "auth", "batch", "proxy"};
 
 static cJSON *parse(const char *text)
 {
@@ -80,9 +81,7 @@ static cJSON *make_policies(void)
             const char *spec;
             char specbuf[1536];
             switch (k) {
-            case 0: /* default deny ingress */
-                spec = "{\"podSelector\":{},\"policyTypes\":[\"Ingress\"]}";
-                break;
+            case 0: /* default deny ingress */ spec = "{\"podSelector\":{},\"policyTypes\":[\"Ingress\"]}"; break;
             case 1: /* api admitted into db on the named postgres port */
                 spec = "{\"podSelector\":{\"matchLabels\":{\"app\":\"db\"}},\"ingress\":[{\"from\":["
                        "{\"podSelector\":{\"matchLabels\":{\"app\":\"api\"}}}],"
@@ -107,15 +106,16 @@ static cJSON *make_policies(void)
                 snprintf(specbuf, sizeof(specbuf),
                          "{\"podSelector\":{\"matchLabels\":{\"app\":\"%s\"}},\"ingress\":[{\"from\":["
                          "{\"podSelector\":{\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"In\","
-                         "\"values\":[\"%s\",\"%s\"]},{\"key\":\"shard\",\"operator\":\"NotIn\",\"values\":[\"s3\"]}]}},"
+                         "\"values\":[\"%s\",\"%s\"]},{\"key\":\"shard\",\"operator\":\"NotIn\",\"values\":[\"s3\"]}]}}"
+                         ","
                          "{\"namespaceSelector\":{\"matchLabels\":{\"env\":\"staging\"}}}],"
                          "\"ports\":[{\"port\":8080},{\"port\":\"metrics\"}]}]}",
                          app, apps[(k + 1) % N_APPS], apps[(k + 2) % N_APPS]);
                 spec = specbuf;
                 break;
             }
-            snprintf(buf, sizeof(buf), "{\"metadata\":{\"name\":\"pol-%02d\",\"namespace\":\"ns-%02d\"},\"spec\":%s}", k,
-                     n, spec);
+            snprintf(buf, sizeof(buf), "{\"metadata\":{\"name\":\"pol-%02d\",\"namespace\":\"ns-%02d\"},\"spec\":%s}",
+                     k, n, spec);
             cJSON_AddItemToArray(arr, parse(buf));
         }
     }
@@ -125,9 +125,10 @@ static cJSON *make_policies(void)
 int main(void)
 {
     cJSON *nss = make_namespaces(), *pods = make_pods(), *pols = make_policies();
-    cJSON *membrane = parse("{\"clients\":[{\"namespaceSelector\":{},\"podSelector\":{\"matchLabels\":{\"app\":\"ui\"}}}],"
-                            "\"stores\":[{\"name\":\"db\",\"namespaceSelector\":{},"
-                            "\"podSelector\":{\"matchLabels\":{\"app\":\"db\"}},\"ports\":[5432,6379]}]}");
+    cJSON *membrane = parse(
+        "{\"clients\":[{\"namespaceSelector\":{},\"podSelector\":{\"matchLabels\":{\"app\":\"ui\"}}}],"
+        "\"stores\":[{\"name\":\"db\",\"namespaceSelector\":{},"
+        "\"podSelector\":{\"matchLabels\":{\"app\":\"db\"}},\"ports\":[5432,6379]}]}");
     netpol_world *w = NULL;
     netpol_result r;
     int n_pods = cJSON_GetArraySize(pods), allowed = 0, errors = 0;

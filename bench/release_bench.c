@@ -38,9 +38,9 @@ typedef struct watcher {
     pthread_cond_t seen;
     bool matched;
     bool (*match)(struct watcher *w, const cJSON *obj); /* called under lock */
-    char want[80];        /* the deployment watch: the digest the image must carry */
-    long long generation; /* the release watch: the generation that must have settled */
-    char rv[64];          /* the last resourceVersion seen: a new watch resumes from it */
+    char want[80];                                      /* the deployment watch: the digest the image must carry */
+    long long generation;                               /* the release watch: the generation that must have settled */
+    char rv[64];                                        /* the last resourceVersion seen: a new watch resumes from it */
     atomic_bool *stop;
     kube_client *client;
     const kube_resource *resource;
@@ -93,7 +93,9 @@ static void *watch_loop(void *arg)
     char field[300];
     snprintf(field, sizeof(field), "metadata.name=%s", w->name);
     while (!atomic_load(w->stop)) {
-        kube_watch_opts o = {.field_selector = field, .stop = w->stop, .timeout_seconds = 300,
+        kube_watch_opts o = {.field_selector = field,
+                             .stop = w->stop,
+                             .timeout_seconds = 300,
                              .resource_version = w->rv[0] ? w->rv : NULL};
         int err = kube_watch(w->client, w->resource, w->ns, &o, on_event, w);
         if (err < 0 && err != MB_ESTOPPED)
@@ -140,10 +142,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "release_bench: %s\n", mb_error_last());
         return 1;
     }
-    watcher dep = {.lock = PTHREAD_MUTEX_INITIALIZER, .seen = PTHREAD_COND_INITIALIZER, .match = image_matches,
-                   .stop = &stop, .client = client, .resource = &KUBE_DEPLOYMENTS, .ns = argv[1], .name = argv[3]};
-    watcher rel = {.lock = PTHREAD_MUTEX_INITIALIZER, .seen = PTHREAD_COND_INITIALIZER, .match = release_settled,
-                   .stop = &stop, .client = client, .resource = &API_GOVERNEDAPIRELEASES, .ns = argv[1], .name = argv[2]};
+    watcher dep = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                   .seen = PTHREAD_COND_INITIALIZER,
+                   .match = image_matches,
+                   .stop = &stop,
+                   .client = client,
+                   .resource = &KUBE_DEPLOYMENTS,
+                   .ns = argv[1],
+                   .name = argv[3]};
+    watcher rel = {.lock = PTHREAD_MUTEX_INITIALIZER,
+                   .seen = PTHREAD_COND_INITIALIZER,
+                   .match = release_settled,
+                   .stop = &stop,
+                   .client = client,
+                   .resource = &API_GOVERNEDAPIRELEASES,
+                   .ns = argv[1],
+                   .name = argv[2]};
     pthread_create(&dep.thread, NULL, watch_loop, &dep);
     pthread_create(&rel.thread, NULL, watch_loop, &rel);
 

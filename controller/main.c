@@ -84,8 +84,10 @@ static int run(const cli_options *opts)
     /* one transfer loop serves every outbound HTTP call that is not the Kubernetes API */
     if (net_loop_new(&net, &(net_loop_opts){.on_finish = metrics_transfer_observe}) < 0)
         goto done;
-    informer_factory_opts fo = {.client = client, .namespace = opts->namespace,
-                                .label_selector = opts->watch_label_selector, .selector_group = API_GROUP};
+    informer_factory_opts fo = {.client = client,
+                                .namespace = opts->namespace,
+                                .label_selector = opts->watch_label_selector,
+                                .selector_group = API_GROUP};
     manager_opts mo = {.workers = opts->workers, .sync_timeout_ms = SYNC_TIMEOUT_MS};
     if (informer_factory_new(&factory, &fo) < 0 || (mo.factory = factory, manager_new(&mgr, &mo)) < 0)
         goto done;
@@ -93,19 +95,28 @@ static int run(const cli_options *opts)
     release_controller_opts ro = {.client = client, .events = events, .net = net};
     if (release_controller_register(mgr, &ro) < 0)
         goto done;
-    httpserver_opts ho = {.metrics_addr = opts->metrics_addr, .health_addr = opts->health_addr,
-                          .alive = manager_alive, .alive_ctx = mgr, .ready = manager_ready, .ready_ctx = mgr};
+    httpserver_opts ho = {.metrics_addr = opts->metrics_addr,
+                          .health_addr = opts->health_addr,
+                          .alive = manager_alive,
+                          .alive_ctx = mgr,
+                          .ready = manager_ready,
+                          .ready_ctx = mgr};
     if (httpserver_start(&http, &ho) < 0) {
         rc = mb_error_last_code() == MB_EINVAL ? 2 : 1;
         goto done;
     }
     if (opts->leader_elect) {
-        const char *ns = opts->leader_election_namespace ? opts->leader_election_namespace
-                         : kube_client_config(client)->namespace ? kube_client_config(client)->namespace : "default";
+        const char *ns = opts->leader_election_namespace         ? opts->leader_election_namespace
+                         : kube_client_config(client)->namespace ? kube_client_config(client)->namespace
+                                                                 : "default";
         char lease[LEADER_LEASE_NAME_MAX];
         leader_lease_name(lease, opts->watch_label_selector);
-        leader_elector_opts lo = {.client = client, .namespace = ns, .name = lease, .on_started_leading = started_leading,
-                                  .on_stopped_leading = stopped_leading, .ctx = mgr};
+        leader_elector_opts lo = {.client = client,
+                                  .namespace = ns,
+                                  .name = lease,
+                                  .on_started_leading = started_leading,
+                                  .on_stopped_leading = stopped_leading,
+                                  .ctx = mgr};
         if (leader_elector_new(&elector, &lo) < 0 || leader_elector_start(elector) < 0)
             goto done;
         log_info("membrane %s is running against %s as %s, waiting for the Lease %s/%s", MEMBRANE_VERSION,
@@ -152,17 +163,13 @@ int main(int argc, char **argv)
         return 2;
     }
     switch (opts.command) {
-    case CLI_HELP:
-        fputs(cli_usage(), stdout);
-        return 0;
+    case CLI_HELP: fputs(cli_usage(), stdout); return 0;
     case CLI_VERSION:
-        printf("membrane %s\ngit: %s\nbuilt with: %s\n", MEMBRANE_VERSION,
-               MEMBRANE_GIT[0] ? MEMBRANE_GIT : "unknown", __VERSION__);
+        printf("membrane %s\ngit: %s\nbuilt with: %s\n", MEMBRANE_VERSION, MEMBRANE_GIT[0] ? MEMBRANE_GIT : "unknown",
+               __VERSION__);
         return 0;
-    case CLI_RECEIPT_VERIFY:
-        return audit_verify_file(opts.receipt_file, stdout);
-    case CLI_RUN:
-        break;
+    case CLI_RECEIPT_VERIFY: return audit_verify_file(opts.receipt_file, stdout);
+    case CLI_RUN: break;
     }
     mb_log_setup(opts.log_format, opts.log_level, NULL);
     /* a few long-lived threads share two malloc arenas instead of one each */

@@ -18,6 +18,9 @@ step "set-up"
 bash hack/setup.sh
 export PATH=/usr/local/go/bin:$PATH
 
+step "the C sources are formatted as .clang-format says (hack/format.sh fixes them)"
+bash hack/format.sh --check
+
 step "build"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build -j"$jobs"

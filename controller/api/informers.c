@@ -13,8 +13,16 @@
 #include <string.h>
 
 /* metadata every trimmed kind keeps: identity, labels (selectors, pod-template-hash), owners, deletion */
-static const char *const keep_meta[] = {"name", "namespace", "uid", "resourceVersion", "generation", "labels",
-                                        "annotations", "ownerReferences", "deletionTimestamp", NULL};
+static const char *const keep_meta[] = {"name",
+                                        "namespace",
+                                        "uid",
+                                        "resourceVersion",
+                                        "generation",
+                                        "labels",
+                                        "annotations",
+                                        "ownerReferences",
+                                        "deletionTimestamp",
+                                        NULL};
 static const char *const keep_container[] = {"name", "image", "ports", NULL};
 
 static void trim_containers(cJSON *pod_spec)
@@ -74,11 +82,8 @@ static const struct {
     const kube_resource *resource;
     void (*transform)(cJSON *obj);
 } registry[] = {
-    {&KUBE_DEPLOYMENTS, trim_deployment},
-    {&KUBE_PODS, trim_pod},
-    {&API_POLICYBUNDLES, NULL},
-    {&API_GOVERNEDAPIRELEASES, NULL},
-    {&API_DATASETPROMOTIONS, NULL},
+    {&KUBE_DEPLOYMENTS, trim_deployment}, {&KUBE_PODS, trim_pod},         {&API_POLICYBUNDLES, NULL},
+    {&API_GOVERNEDAPIRELEASES, NULL},     {&API_DATASETPROMOTIONS, NULL},
 };
 
 int api_informer(informer **out, informer_factory *f, const kube_resource *resource)

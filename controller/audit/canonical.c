@@ -168,8 +168,7 @@ static int write_string(canon_writer *w, const char *s, const char *what)
     const char *run = s;
 
     if (!utf8_valid(s))
-        return mb_error_set(MB_EINVAL, "%s at %s is not valid UTF-8; receipts hold only Unicode text",
-                            what, w->path);
+        return mb_error_set(MB_EINVAL, "%s at %s is not valid UTF-8; receipts hold only Unicode text", what, w->path);
     if ((err = put(w, "\"", 1)) < 0)
         return err;
     for (const char *c = s; *c; c++) {
@@ -186,9 +185,7 @@ static int write_string(canon_writer *w, const char *s, const char *what)
         case '\n': esc = "\\n"; break;
         case '\r': esc = "\\r"; break;
         case '\t': esc = "\\t"; break;
-        default:
-            snprintf(hex, sizeof(hex), "\\u%04x", u);
-            esc = hex;
+        default: snprintf(hex, sizeof(hex), "\\u%04x", u); esc = hex;
         }
         if ((err = put(w, run, (size_t)(c - run))) < 0 || (err = puts_(w, esc)) < 0)
             return err;
@@ -321,8 +318,10 @@ static int write_object(canon_writer *w, const cJSON *obj)
             goto done;
         }
         if (!utf8_valid(c->string)) {
-            err = mb_error_set(MB_EINVAL, "a member name of the object at %s is not valid UTF-8; "
-                               "receipts hold only Unicode text", w->path);
+            err = mb_error_set(MB_EINVAL,
+                               "a member name of the object at %s is not valid UTF-8; "
+                               "receipts hold only Unicode text",
+                               w->path);
             goto done;
         }
         members[i] = c;
@@ -330,9 +329,10 @@ static int write_object(canon_writer *w, const cJSON *obj)
     qsort(members, n, sizeof(*members), member_cmp);
     for (i = 1; i < n; i++) {
         if (strcmp(members[i - 1]->string, members[i]->string) == 0) {
-            err = mb_error_set(MB_EINVAL, "the object at %s has two members named \"%s\"; "
-                               "JSON with duplicate names has no canonical form", w->path,
-                               members[i]->string);
+            err = mb_error_set(MB_EINVAL,
+                               "the object at %s has two members named \"%s\"; "
+                               "JSON with duplicate names has no canonical form",
+                               w->path, members[i]->string);
             goto done;
         }
     }
@@ -342,8 +342,8 @@ static int write_object(canon_writer *w, const cJSON *obj)
         if (i && (err = put(w, ",", 1)) < 0)
             goto done;
         size_t mark = path_push(w, ".%s", members[i]->string, 0);
-        if ((err = write_string(w, members[i]->string, "a member name")) < 0 ||
-            (err = put(w, ":", 1)) < 0 || (err = write_value(w, members[i])) < 0)
+        if ((err = write_string(w, members[i]->string, "a member name")) < 0 || (err = put(w, ":", 1)) < 0 ||
+            (err = write_value(w, members[i])) < 0)
             goto done;
         path_pop(w, mark);
     }
@@ -377,24 +377,19 @@ static int write_value(canon_writer *w, const cJSON *v)
     char num[40];
 
     if (++w->depth > CANON_MAX_DEPTH) {
-        err = mb_error_set(MB_EINVAL, "the value at %s is nested more than %d levels deep",
-                           w->path, CANON_MAX_DEPTH);
+        err = mb_error_set(MB_EINVAL, "the value at %s is nested more than %d levels deep", w->path, CANON_MAX_DEPTH);
         goto done;
     }
     switch (v->type & 0xff) {
-    case cJSON_False:
-        err = puts_(w, "false");
-        break;
-    case cJSON_True:
-        err = puts_(w, "true");
-        break;
-    case cJSON_NULL:
-        err = puts_(w, "null");
-        break;
+    case cJSON_False: err = puts_(w, "false"); break;
+    case cJSON_True: err = puts_(w, "true"); break;
+    case cJSON_NULL: err = puts_(w, "null"); break;
     case cJSON_Number:
         if (!isfinite(v->valuedouble)) {
-            err = mb_error_set(MB_EINVAL, "the number at %s is not finite; JSON has no form for "
-                               "NaN or infinity", w->path);
+            err = mb_error_set(MB_EINVAL,
+                               "the number at %s is not finite; JSON has no form for "
+                               "NaN or infinity",
+                               w->path);
             break;
         }
         format_number(num, v->valuedouble);
@@ -407,15 +402,13 @@ static int write_value(canon_writer *w, const cJSON *v)
         }
         err = write_string(w, v->valuestring, "the string");
         break;
-    case cJSON_Array:
-        err = write_array(w, v);
-        break;
-    case cJSON_Object:
-        err = write_object(w, v);
-        break;
+    case cJSON_Array: err = write_array(w, v); break;
+    case cJSON_Object: err = write_object(w, v); break;
     default:
-        err = mb_error_set(MB_EINVAL, "the value at %s is not plain JSON (a cJSON raw or invalid "
-                           "item); build receipts from parsed or created values only", w->path);
+        err = mb_error_set(MB_EINVAL,
+                           "the value at %s is not plain JSON (a cJSON raw or invalid "
+                           "item); build receipts from parsed or created values only",
+                           w->path);
     }
 done:
     w->depth--;

@@ -35,20 +35,20 @@ static int receipt_identity(cJSON **out, const cJSON *object)
     *out = NULL;
     if (!cJSON_IsObject(object)) {
         err = mb_error_set(MB_EINVAL, "a receipt needs the Kubernetes object it belongs to, "
-                           "and none was given");
+                                      "and none was given");
         goto done;
     }
     if (missing) {
-        err = mb_error_set(MB_EINVAL, "the %s %s/%s has no %s; a receipt names the object it "
+        err = mb_error_set(MB_EINVAL,
+                           "the %s %s/%s has no %s; a receipt names the object it "
                            "belongs to, so use the object as the API server returns it",
-                           kind && *kind ? kind : "object", ns && *ns ? ns : "?",
-                           name && *name ? name : "?", missing);
+                           kind && *kind ? kind : "object", ns && *ns ? ns : "?", name && *name ? name : "?", missing);
         goto done;
     }
     /* the group is what precedes the version: "governance.kfm.dev/v1alpha1"; "" for "v1" */
     slash = strchr(api_version, '/');
-    if (!(group = strndup(api_version, slash ? (size_t)(slash - api_version) : 0)) ||
-        !(id = cJSON_CreateObject()) || !cJSON_AddStringToObject(id, "apiGroup", group))
+    if (!(group = strndup(api_version, slash ? (size_t)(slash - api_version) : 0)) || !(id = cJSON_CreateObject()) ||
+        !cJSON_AddStringToObject(id, "apiGroup", group))
         goto nomem;
     if (!cJSON_AddStringToObject(id, "kind", kind) || !cJSON_AddStringToObject(id, "namespace", ns) ||
         !cJSON_AddStringToObject(id, "name", name) || !cJSON_AddStringToObject(id, "uid", uid))
@@ -80,8 +80,8 @@ static int receipt_body(cJSON **out, const cJSON *entry, const cJSON *object, co
     }
     if (cJSON_GetObjectItemCaseSensitive(entry, "object")) {
         err = mb_error_set(MB_EINVAL, "the receipt entry has a member named \"object\", which "
-                           "receipts reserve for the identity of the object they belong to; "
-                           "give it another name");
+                                      "receipts reserve for the identity of the object they belong to; "
+                                      "give it another name");
         goto done;
     }
     if ((err = receipt_identity(&id, object)) < 0)
@@ -164,12 +164,15 @@ int audit_seal(cJSON *entry, const cJSON *object, const char *prev_audit_ref)
     if (!prev_audit_ref)
         prev_audit_ref = "";
     if (*prev_audit_ref && !audit_ref_valid(prev_audit_ref)) {
-        err = mb_error_set(MB_EINVAL, "the previous receipt's auditRef \"%.80s\" is not \"sha256:\" "
-                           "followed by 64 lowercase hex digits", prev_audit_ref);
+        err = mb_error_set(MB_EINVAL,
+                           "the previous receipt's auditRef \"%.80s\" is not \"sha256:\" "
+                           "followed by 64 lowercase hex digits",
+                           prev_audit_ref);
         goto done;
     }
     if (cJSON_IsObject(entry) && find_null(entry, where, sizeof(where), 0)) {
-        err = mb_error_set(MB_EINVAL, "the receipt entry has a null value at %s; the API server "
+        err = mb_error_set(MB_EINVAL,
+                           "the receipt entry has a null value at %s; the API server "
                            "drops null members, which would break the receipt, so leave the member out",
                            where);
         goto done;
@@ -210,16 +213,18 @@ int audit_history_append(cJSON *status, cJSON *entry, const cJSON *object)
         history = NULL; /* replaced below */
     if (history && !cJSON_IsArray(history)) {
         err = mb_error_set(MB_EINVAL, "status.history is not a list; it holds the receipts of "
-                           "past releases and must be a list of entries");
+                                      "past releases and must be a list of entries");
         goto done;
     }
     n = history ? cJSON_GetArraySize(history) : 0;
     if (n > 0) {
         prev = json_str(cJSON_GetArrayItem(history, n - 1), "auditRef", NULL);
         if (!audit_ref_valid(prev)) {
-            err = mb_error_set(MB_EINVAL, "status.history[%d] has no well-formed auditRef, so a new "
+            err = mb_error_set(MB_EINVAL,
+                               "status.history[%d] has no well-formed auditRef, so a new "
                                "receipt cannot be chained to it; the history was changed by hand "
-                               "(membrane receipt verify shows where)", n - 1);
+                               "(membrane receipt verify shows where)",
+                               n - 1);
             goto done;
         }
     }
@@ -258,14 +263,14 @@ int audit_receipt_set(cJSON *status, cJSON *entry, const cJSON *object)
     if (current && !cJSON_IsNull(current)) {
         if (!cJSON_IsObject(current)) {
             err = mb_error_set(MB_EINVAL, "status.receipt is not an object; it holds the last "
-                               "receipt and must be an object");
+                                          "receipt and must be an object");
             goto done;
         }
         prev = json_str(current, "auditRef", NULL);
         if (!audit_ref_valid(prev)) {
             err = mb_error_set(MB_EINVAL, "status.receipt has no well-formed auditRef, so a new "
-                               "receipt cannot be chained to it; it was changed by hand "
-                               "(membrane receipt verify shows how)");
+                                          "receipt cannot be chained to it; it was changed by hand "
+                                          "(membrane receipt verify shows how)");
             goto done;
         }
     }

@@ -18,8 +18,9 @@
 
 #define AUDIT_GROUP "governance.kfm.dev"
 #define AUDIT_FILE_MAX (64u << 20)
-#define AUDIT_SUPPORTED "GovernedAPIRelease, DatasetPromotion and PolicyBundle objects (" \
-                        AUDIT_GROUP "), or a List of them, as kubectl get -o json prints them"
+#define AUDIT_SUPPORTED                                                                                                \
+    "GovernedAPIRelease, DatasetPromotion and PolicyBundle objects (" AUDIT_GROUP                                      \
+    "), or a List of them, as kubectl get -o json prints them"
 
 /* A short printable form of untrusted text for a one-line message: controls become '?'. */
 static const char *printable(char *buf, size_t size, const char *s)
@@ -50,11 +51,11 @@ static const char *ref_shown(char *buf, size_t size, const cJSON *item)
     return buf;
 }
 
-static int finding_add(audit_report *r, audit_finding_kind kind, const char *object, const char *path,
-                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static int finding_add(audit_report *r, audit_finding_kind kind, const char *object, const char *path, const char *fmt,
+                       ...) __attribute__((format(printf, 5, 6)));
 
-static int finding_add(audit_report *r, audit_finding_kind kind, const char *object, const char *path,
-                       const char *fmt, ...)
+static int finding_add(audit_report *r, audit_finding_kind kind, const char *object, const char *path, const char *fmt,
+                       ...)
 {
     audit_finding f = {.kind = kind};
     audit_finding *grown;
@@ -119,9 +120,8 @@ static int results_check(audit_report *r, const verify_ctx *ctx, const char *pat
                            ctx->label, where);
     if (!cJSON_IsArray(results))
         return finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path,
-                           "%s: %s: verificationDigest %s, but the verification results it seals are %s",
-                           ctx->label, where, ref_shown(shown, sizeof(shown), digest),
-                           results ? "not a list" : "missing");
+                           "%s: %s: verificationDigest %s, but the verification results it seals are %s", ctx->label,
+                           where, ref_shown(shown, sizeof(shown), digest), results ? "not a list" : "missing");
     if ((err = audit_results_digest(recomputed, results)) < 0) {
         if (err != MB_EINVAL)
             return err;
@@ -141,8 +141,8 @@ static int results_check(audit_report *r, const verify_ctx *ctx, const char *pat
  * PREV_EQUALS, want is the entry before's auditRef item (may be NULL) and
  * want_path names it; for PREV_EMPTY, held is the history's length.
  */
-static int receipt_check(audit_report *r, const verify_ctx *ctx, const char *path, const cJSON *entry,
-                         prev_rule rule, const cJSON *want, const char *want_path, int held)
+static int receipt_check(audit_report *r, const verify_ctx *ctx, const char *path, const cJSON *entry, prev_rule rule,
+                         const cJSON *want, const char *want_path, int held)
 {
     int err = 0;
     size_t breaks = r->breaks;
@@ -157,8 +157,7 @@ static int receipt_check(audit_report *r, const verify_ctx *ctx, const char *pat
         snprintf(where, sizeof(where), "%s", path);
     r->receipts++;
     if (!cJSON_IsObject(entry))
-        return finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path, "%s: %s: is not an object",
-                           ctx->label, where);
+        return finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path, "%s: %s: is not an object", ctx->label, where);
 
     ref = cJSON_GetObjectItemCaseSensitive(entry, "auditRef");
     prev = cJSON_GetObjectItemCaseSensitive(entry, "prevAuditRef");
@@ -166,27 +165,27 @@ static int receipt_check(audit_report *r, const verify_ctx *ctx, const char *pat
         if (err != MB_EINVAL) /* out of memory, or the digest failed: nothing wrong with the receipt */
             return err;
         char why[512];
-        if ((err = finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path, "%s: %s: cannot be recomputed: %s",
-                               ctx->label, where, printable(why, sizeof(why), mb_error_last()))) < 0)
+        if ((err = finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path, "%s: %s: cannot be recomputed: %s", ctx->label,
+                               where, printable(why, sizeof(why), mb_error_last()))) < 0)
             return err;
     }
 
     if (!cJSON_IsString(ref) || !audit_ref_valid(ref->valuestring)) {
         err = finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path,
                           "%s: %s: auditRef %s is not \"sha256:\" followed by 64 lowercase hex digits%s%s%s",
-                          ctx->label, where, ref_shown(shown, sizeof(shown), ref),
-                          *recomputed ? " (recomputed " : "", recomputed, *recomputed ? ")" : "");
+                          ctx->label, where, ref_shown(shown, sizeof(shown), ref), *recomputed ? " (recomputed " : "",
+                          recomputed, *recomputed ? ")" : "");
     } else if (*recomputed && strcmp(ref->valuestring, recomputed) != 0) {
         err = finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path,
-                          "%s: %s: auditRef %s does not match its contents (recomputed %s)", ctx->label,
-                          where, ref->valuestring, recomputed);
+                          "%s: %s: auditRef %s does not match its contents (recomputed %s)", ctx->label, where,
+                          ref->valuestring, recomputed);
     }
     if (err < 0)
         return err;
 
     if (!cJSON_IsString(prev)) {
-        err = finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path, "%s: %s: prevAuditRef is %s",
-                          ctx->label, where, prev ? "not a string" : "missing");
+        err = finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path, "%s: %s: prevAuditRef is %s", ctx->label, where,
+                          prev ? "not a string" : "missing");
     } else if (rule == PREV_EQUALS) {
         if (!cJSON_IsString(want) || strcmp(prev->valuestring, want->valuestring) != 0)
             err = finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path, "%s: %s: prevAuditRef %s is not %s %s",
@@ -202,8 +201,7 @@ static int receipt_check(audit_report *r, const verify_ctx *ctx, const char *pat
                           "%s: %s: prevAuditRef %s names an earlier receipt, but the history holds "
                           "only %d entr%s and entries are dropped only beyond %d, so earlier entries "
                           "were removed",
-                          ctx->label, where, prev->valuestring, held, held == 1 ? "y" : "ies",
-                          AUDIT_HISTORY_MAX);
+                          ctx->label, where, prev->valuestring, held, held == 1 ? "y" : "ies", AUDIT_HISTORY_MAX);
     }
     if (err < 0)
         return err;
@@ -211,8 +209,7 @@ static int receipt_check(audit_report *r, const verify_ctx *ctx, const char *pat
         return err;
 
     if (r->breaks == breaks)
-        err = finding_add(r, AUDIT_FINDING_OK, ctx->label, path, "%s: %s %s", ctx->label, where,
-                          ref->valuestring);
+        err = finding_add(r, AUDIT_FINDING_OK, ctx->label, path, "%s: %s %s", ctx->label, where, ref->valuestring);
     return err;
 }
 
@@ -225,17 +222,17 @@ static int history_check(audit_report *r, const verify_ctx *ctx)
     char path[64], want_path[64];
 
     if (!history || cJSON_IsNull(history) || (cJSON_IsArray(history) && !history->child))
-        return finding_add(r, AUDIT_FINDING_NOTE, ctx->label, NULL,
-                           "%s: no receipts yet (status.history is empty)", ctx->label);
+        return finding_add(r, AUDIT_FINDING_NOTE, ctx->label, NULL, "%s: no receipts yet (status.history is empty)",
+                           ctx->label);
     if (!cJSON_IsArray(history))
-        return finding_add(r, AUDIT_FINDING_BREAK, ctx->label, "status.history",
-                           "%s: status.history is not a list", ctx->label);
+        return finding_add(r, AUDIT_FINDING_BREAK, ctx->label, "status.history", "%s: status.history is not a list",
+                           ctx->label);
     n = cJSON_GetArraySize(history);
     for (e = history->child; e; before = e, e = e->next, i++) {
         snprintf(path, sizeof(path), "status.history[%d]", i);
         if (i == 0) {
-            err = receipt_check(r, ctx, path, e, n >= AUDIT_HISTORY_MAX ? PREV_EMPTY_OR_WELL_FORMED : PREV_EMPTY,
-                                NULL, NULL, n);
+            err = receipt_check(r, ctx, path, e, n >= AUDIT_HISTORY_MAX ? PREV_EMPTY_OR_WELL_FORMED : PREV_EMPTY, NULL,
+                                NULL, n);
         } else {
             snprintf(want_path, sizeof(want_path), "status.history[%d].auditRef", i - 1);
             err = receipt_check(r, ctx, path, e, PREV_EQUALS,
@@ -253,8 +250,8 @@ static int single_receipt_check(audit_report *r, const verify_ctx *ctx)
     const cJSON *receipt = json_get(ctx->object, "status", "receipt", NULL);
 
     if (!receipt || cJSON_IsNull(receipt))
-        return finding_add(r, AUDIT_FINDING_NOTE, ctx->label, NULL,
-                           "%s: no receipts yet (status.receipt is absent)", ctx->label);
+        return finding_add(r, AUDIT_FINDING_NOTE, ctx->label, NULL, "%s: no receipts yet (status.receipt is absent)",
+                           ctx->label);
     return receipt_check(r, ctx, "status.receipt", receipt, PREV_EMPTY_OR_WELL_FORMED, NULL, NULL, 1);
 }
 
@@ -312,25 +309,26 @@ static int object_check(audit_report *r, const cJSON *obj, const char *where)
     verify_ctx ctx = {.object = obj, .label = label};
 
     if (!cJSON_IsObject(obj))
-        return finding_add(r, AUDIT_FINDING_ERROR, loc, NULL,
-                           "%s is not a JSON object; expected " AUDIT_SUPPORTED, loc);
+        return finding_add(r, AUDIT_FINDING_ERROR, loc, NULL, "%s is not a JSON object; expected " AUDIT_SUPPORTED,
+                           loc);
     if (!kind || !*kind)
-        return finding_add(r, AUDIT_FINDING_ERROR, loc, NULL,
-                           "%s has no kind; expected " AUDIT_SUPPORTED, loc);
+        return finding_add(r, AUDIT_FINDING_ERROR, loc, NULL, "%s has no kind; expected " AUDIT_SUPPORTED, loc);
     if (is_list(kind))
         return list_check(r, obj, where, *where ? where : "List");
     if (!is_ours(kind) || !api_version || strncmp(api_version, AUDIT_GROUP "/", strlen(AUDIT_GROUP "/")) != 0)
         return finding_add(r, AUDIT_FINDING_ERROR, loc, NULL,
-                           "%s%s%s %s/%s (apiVersion %s) is not supported: membrane receipt verify checks "
-                           AUDIT_SUPPORTED,
+                           "%s%s%s %s/%s (apiVersion %s) is not supported: membrane receipt verify "
+                           "checks " AUDIT_SUPPORTED,
                            where, *where ? ": " : "", printable(b1, sizeof(b1), kind),
                            printable(b2, sizeof(b2), ns ? ns : "?"), printable(b3, sizeof(b3), name ? name : "?"),
                            api_version ? printable(b4, sizeof(b4), api_version) : "missing");
     snprintf(label, sizeof(label), "%s %s/%s", kind, printable(b1, sizeof(b1), ns ? ns : "?"),
              printable(b2, sizeof(b2), name ? name : "?"));
     r->objects++;
-    missing = !ns || !*ns ? "metadata.namespace" : !name || !*name ? "metadata.name"
-              : !uid || !*uid ? "metadata.uid" : NULL;
+    missing = !ns || !*ns       ? "metadata.namespace"
+              : !name || !*name ? "metadata.name"
+              : !uid || !*uid   ? "metadata.uid"
+                                : NULL;
     if (missing)
         return finding_add(r, AUDIT_FINDING_ERROR, label, NULL,
                            "%s: has no %s; receipts name the object instance they belong to, so "
@@ -380,8 +378,7 @@ static int file_read(char **out, size_t *len, const char *path, const char *name
     if (strcmp(path, "-") == 0) {
         f = stdin;
     } else if (!(f = fopen(path, "rb"))) {
-        err = mb_error_set(errno == ENOENT ? MB_ENOTFOUND : MB_EIO, "cannot open %s: %s", name,
-                           strerror(errno));
+        err = mb_error_set(errno == ENOENT ? MB_ENOTFOUND : MB_EIO, "cannot open %s: %s", name, strerror(errno));
         goto done;
     }
     do {
@@ -390,8 +387,10 @@ static int file_read(char **out, size_t *len, const char *path, const char *name
             if (cap > (size_t)AUDIT_FILE_MAX + 1)
                 cap = (size_t)AUDIT_FILE_MAX + 1;
             if (cap - used == 0) {
-                err = mb_error_set(MB_EINVAL, "%s is larger than %u MiB; verify one object or a "
-                                   "smaller List at a time", name, AUDIT_FILE_MAX >> 20);
+                err = mb_error_set(MB_EINVAL,
+                                   "%s is larger than %u MiB; verify one object or a "
+                                   "smaller List at a time",
+                                   name, AUDIT_FILE_MAX >> 20);
                 goto done;
             }
             if (!(grown = realloc(buf, cap + 1))) {
@@ -428,8 +427,10 @@ static int file_parse(cJSON **out, const char *text, size_t len, const char *nam
     if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) /* a UTF-8 byte order mark */
         text += 3, len -= 3;
     if (strlen(text) != len)
-        return mb_error_set(MB_EJSON, "%s is not JSON (it holds a NUL byte); expected the output "
-                            "of kubectl get -o json", name);
+        return mb_error_set(MB_EJSON,
+                            "%s is not JSON (it holds a NUL byte); expected the output "
+                            "of kubectl get -o json",
+                            name);
     if (strspn(text, " \t\r\n") == len)
         return mb_error_set(MB_EJSON, "%s is empty; expected the output of kubectl get -o json", name);
     if ((*out = cJSON_ParseWithOpts(text, &end, 1)))
@@ -440,8 +441,10 @@ static int file_parse(cJSON **out, const char *text, size_t len, const char *nam
         else
             col++;
     }
-    return mb_error_set(MB_EJSON, "%s is not JSON (syntax error at line %d, column %d); expected "
-                        "the output of kubectl get -o json (not -o yaml)", name, line, col);
+    return mb_error_set(MB_EJSON,
+                        "%s is not JSON (syntax error at line %d, column %d); expected "
+                        "the output of kubectl get -o json (not -o yaml)",
+                        name, line, col);
 }
 
 int audit_verify_file(const char *path, FILE *out)
@@ -484,14 +487,12 @@ int audit_verify_file(const char *path, FILE *out)
                 report.breaks == 1 ? "" : "s", report.receipts, report.receipts == 1 ? "" : "s");
     } else if (report.errors) {
         rc = 2;
-        fprintf(out, "%s: %zu object%s could not be checked\n", name, report.errors,
-                report.errors == 1 ? "" : "s");
+        fprintf(out, "%s: %zu object%s could not be checked\n", name, report.errors, report.errors == 1 ? "" : "s");
     } else {
         rc = 0;
         if (report.receipts)
-            fprintf(out, "%s: chain holds: %zu receipt%s in %zu object%s verified\n", name,
-                    report.receipts, report.receipts == 1 ? "" : "s", report.objects,
-                    report.objects == 1 ? "" : "s");
+            fprintf(out, "%s: chain holds: %zu receipt%s in %zu object%s verified\n", name, report.receipts,
+                    report.receipts == 1 ? "" : "s", report.objects, report.objects == 1 ? "" : "s");
         else
             fprintf(out, "%s: no receipts to verify yet\n", name);
     }

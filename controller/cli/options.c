@@ -15,8 +15,17 @@
 #include <string.h>
 
 enum {
-    OPT_KUBECONFIG = 1000, OPT_CONTEXT, OPT_NAMESPACE, OPT_WORKERS, OPT_METRICS_ADDR,
-    OPT_HEALTH_ADDR, OPT_LEADER_ELECT, OPT_LEADER_NS, OPT_LOG_FORMAT, OPT_LOG_LEVEL, OPT_WATCH_SELECTOR,
+    OPT_KUBECONFIG = 1000,
+    OPT_CONTEXT,
+    OPT_NAMESPACE,
+    OPT_WORKERS,
+    OPT_METRICS_ADDR,
+    OPT_HEALTH_ADDR,
+    OPT_LEADER_ELECT,
+    OPT_LEADER_NS,
+    OPT_LOG_FORMAT,
+    OPT_LOG_LEVEL,
+    OPT_WATCH_SELECTOR,
 };
 
 static const char usage_text[] =
@@ -111,8 +120,10 @@ static size_t token_len(const char *p)
 
 static int bad_selector(const char *sel, const char *what)
 {
-    return mb_error_set(MB_EINVAL, "--watch-label-selector \"%s\": %s; want a label selector such as \"shard=a\", "
-                        "\"shard in (a,b)\" or \"shard,!legacy\"", sel, what);
+    return mb_error_set(MB_EINVAL,
+                        "--watch-label-selector \"%s\": %s; want a label selector such as \"shard=a\", "
+                        "\"shard in (a,b)\" or \"shard,!legacy\"",
+                        sel, what);
 }
 
 /*
@@ -199,7 +210,9 @@ static int parse_receipt(cli_options *out, int argc, char **argv)
         } else if (strncmp(argv[i], "--filename=", 11) == 0) {
             out->receipt_file = argv[i] + 11;
         } else {
-            return mb_error_set(MB_EINVAL, "receipt verify: unexpected argument \"%s\"; usage: membrane receipt verify -f FILE", argv[i]);
+            return mb_error_set(MB_EINVAL,
+                                "receipt verify: unexpected argument \"%s\"; usage: membrane receipt verify -f FILE",
+                                argv[i]);
         }
     }
     if (!out->receipt_file || !*out->receipt_file)
@@ -247,7 +260,8 @@ int cli_options_parse(cli_options *out, int argc, char **argv)
         if (strcmp(argv[1], "receipt") == 0)
             return parse_receipt(out, argc - 1, argv + 1);
         if (strcmp(argv[1], "run") != 0)
-            return mb_error_set(MB_EINVAL, "unknown command \"%s\"; the commands are run, receipt verify, version", argv[1]);
+            return mb_error_set(MB_EINVAL, "unknown command \"%s\"; the commands are run, receipt verify, version",
+                                argv[1]);
         first = 2;
     }
 
@@ -263,9 +277,21 @@ int cli_options_parse(cli_options *out, int argc, char **argv)
             break;
         const char *flag = sub_argv[prev] ? sub_argv[prev] : "";
         switch (c) {
-        case OPT_KUBECONFIG: if ((err = non_empty("--kubeconfig", optarg)) < 0) return err; out->kubeconfig = optarg; break;
-        case OPT_CONTEXT: if ((err = non_empty("--context", optarg)) < 0) return err; out->context = optarg; break;
-        case OPT_NAMESPACE: if ((err = non_empty("--namespace", optarg)) < 0) return err; out->namespace = optarg; break;
+        case OPT_KUBECONFIG:
+            if ((err = non_empty("--kubeconfig", optarg)) < 0)
+                return err;
+            out->kubeconfig = optarg;
+            break;
+        case OPT_CONTEXT:
+            if ((err = non_empty("--context", optarg)) < 0)
+                return err;
+            out->context = optarg;
+            break;
+        case OPT_NAMESPACE:
+            if ((err = non_empty("--namespace", optarg)) < 0)
+                return err;
+            out->namespace = optarg;
+            break;
         case OPT_WORKERS: {
             char *end = NULL;
             long n = strtol(optarg, &end, 10);
@@ -274,10 +300,22 @@ int cli_options_parse(cli_options *out, int argc, char **argv)
             out->workers = (int)n;
             break;
         }
-        case OPT_METRICS_ADDR: if ((err = parse_addr("--metrics-addr", optarg)) < 0) return err; out->metrics_addr = optarg; break;
-        case OPT_HEALTH_ADDR: if ((err = parse_addr("--health-addr", optarg)) < 0) return err; out->health_addr = optarg; break;
+        case OPT_METRICS_ADDR:
+            if ((err = parse_addr("--metrics-addr", optarg)) < 0)
+                return err;
+            out->metrics_addr = optarg;
+            break;
+        case OPT_HEALTH_ADDR:
+            if ((err = parse_addr("--health-addr", optarg)) < 0)
+                return err;
+            out->health_addr = optarg;
+            break;
         case OPT_LEADER_ELECT: out->leader_elect = true; break;
-        case OPT_LEADER_NS: if ((err = non_empty("--leader-election-namespace", optarg)) < 0) return err; out->leader_election_namespace = optarg; break;
+        case OPT_LEADER_NS:
+            if ((err = non_empty("--leader-election-namespace", optarg)) < 0)
+                return err;
+            out->leader_election_namespace = optarg;
+            break;
         case OPT_LOG_FORMAT:
             if (mb_log_format_parse(&out->log_format, optarg) < 0)
                 return mb_error_set(MB_EINVAL, "--log-format \"%s\": want json or text", optarg);

@@ -19,18 +19,18 @@ typedef enum {
 
 typedef struct {
     cli_command command;
-    const char *kubeconfig;       /* NULL: $KUBECONFIG, ~/.kube/config, in-cluster */
-    const char *context;          /* NULL: current-context */
-    const char *namespace;        /* NULL: all namespaces */
-    int workers;                  /* per kind, default 4 */
-    const char *metrics_addr;     /* default ":8080" */
-    const char *health_addr;      /* default ":8081" */
+    const char *kubeconfig;   /* NULL: $KUBECONFIG, ~/.kube/config, in-cluster */
+    const char *context;      /* NULL: current-context */
+    const char *namespace;    /* NULL: all namespaces */
+    int workers;              /* per kind, default 4 */
+    const char *metrics_addr; /* default ":8080" */
+    const char *health_addr;  /* default ":8081" */
     bool leader_elect;
     const char *leader_election_namespace; /* NULL: the in-cluster namespace, else "default" */
-    const char *watch_label_selector; /* NULL: every object of the three kinds of ours */
-    mb_log_format log_format;     /* default json */
-    mb_log_level log_level;       /* default info */
-    const char *receipt_file;     /* receipt verify -f */
+    const char *watch_label_selector;      /* NULL: every object of the three kinds of ours */
+    mb_log_format log_format;              /* default json */
+    mb_log_level log_level;                /* default info */
+    const char *receipt_file;              /* receipt verify -f */
 } cli_options;
 
 /*

@@ -277,8 +277,7 @@ static int object_namespace(const char **out, const kube_resource *r, const char
         return 0;
     *out = ns && *ns ? ns : json_str(obj, "metadata", "namespace", NULL);
     if (!*out || !**out)
-        return mb_error_set(MB_EINVAL, "%s a %s needs a namespace: pass one or set metadata.namespace", what,
-                            r->kind);
+        return mb_error_set(MB_EINVAL, "%s a %s needs a namespace: pass one or set metadata.namespace", what, r->kind);
     return 0;
 }
 
@@ -392,8 +391,7 @@ done:
     return err;
 }
 
-int kube_delete(kube_client *c, const kube_resource *r, const char *ns, const char *name,
-                const kube_delete_opts *opts)
+int kube_delete(kube_client *c, const kube_resource *r, const char *ns, const char *name, const kube_delete_opts *opts)
 {
     char *path = NULL, *body = NULL;
     int err = 0;

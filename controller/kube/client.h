@@ -40,18 +40,17 @@ typedef struct {
     bool namespaced;
 } kube_resource;
 
-extern const kube_resource KUBE_NAMESPACES, KUBE_CONFIGMAPS, KUBE_SECRETS, KUBE_PODS,
-    KUBE_EVENTS, KUBE_SERVICEACCOUNTS, KUBE_DEPLOYMENTS, KUBE_REPLICASETS,
-    KUBE_NETWORKPOLICIES, KUBE_LEASES, KUBE_SUBJECTACCESSREVIEWS,
+extern const kube_resource KUBE_NAMESPACES, KUBE_CONFIGMAPS, KUBE_SECRETS, KUBE_PODS, KUBE_EVENTS, KUBE_SERVICEACCOUNTS,
+    KUBE_DEPLOYMENTS, KUBE_REPLICASETS, KUBE_NETWORKPOLICIES, KUBE_LEASES, KUBE_SUBJECTACCESSREVIEWS,
     KUBE_CUSTOMRESOURCEDEFINITIONS;
 extern const kube_resource KUBE_LOCALSUBJECTACCESSREVIEWS;
 
 /* The last non-2xx answer's metav1.Status, per thread. */
 typedef struct {
-    long code;          /* HTTP status */
-    char reason[64];    /* e.g. NotFound, Conflict, Expired */
+    long code;       /* HTTP status */
+    char reason[64]; /* e.g. NotFound, Conflict, Expired */
     char message[512];
-    long retry_after;   /* seconds from Retry-After or details.retryAfterSeconds, 0 if none */
+    long retry_after; /* seconds from Retry-After or details.retryAfterSeconds, 0 if none */
 } kube_status;
 
 const kube_status *kube_status_last(void);
@@ -67,11 +66,11 @@ int kube_status_parse(kube_status *out, long http_code, const char *body, size_t
 
 /* Zero fields take the defaults. */
 typedef struct {
-    int max_retries;          /* for 429, 5xx and connection errors; 0: default 5; negative: none */
-    long backoff_base_ms;     /* default 100 */
-    long backoff_max_ms;      /* default 10000 */
-    long timeout_ms;          /* per non-watch request; default 30000 (connecting: at most 10000) */
-    const char *user_agent;   /* default "membrane/<version>"; copied */
+    int max_retries;        /* for 429, 5xx and connection errors; 0: default 5; negative: none */
+    long backoff_base_ms;   /* default 100 */
+    long backoff_max_ms;    /* default 10000 */
+    long timeout_ms;        /* per non-watch request; default 30000 (connecting: at most 10000) */
+    const char *user_agent; /* default "membrane/<version>"; copied */
     /*
      * Called for every attempt once its outcome is known: the HTTP method and
      * the status, 0 when no answer came. For counters (api_requests_total);
@@ -99,7 +98,7 @@ void kube_client_stop(kube_client *c);
 /* A raw answer. */
 typedef struct {
     long status;
-    char *body;       /* NUL-terminated, owned */
+    char *body; /* NUL-terminated, owned */
     size_t len;
     long retry_after; /* seconds, 0 if absent */
 } kube_response;
@@ -116,8 +115,8 @@ void kube_response_clear(kube_response *r);
  * twice; POST and JSON PATCH otherwise only when the connection was never
  * made. Clear out with kube_response_clear().
  */
-int kube_request(kube_response *out, kube_client *c, const char *method, const char *path,
-                 const char *content_type, const char *body, size_t body_len);
+int kube_request(kube_response *out, kube_client *c, const char *method, const char *path, const char *content_type,
+                 const char *body, size_t body_len);
 
 /*
  * "/api/v1/namespaces/ns/pods/name/sub" and friends; ns/name/sub may be NULL,
@@ -150,8 +149,7 @@ typedef struct {
  * Pages are fetched with limit and continue; when a continue token expires
  * (410) the list starts again in one page, as client-go's pager does.
  */
-int kube_list(cJSON **out, kube_client *c, const kube_resource *r, const char *ns,
-              const kube_list_opts *opts);
+int kube_list(cJSON **out, kube_client *c, const kube_resource *r, const char *ns, const kube_list_opts *opts);
 
 /* POST; ns NULL: obj's metadata.namespace. out may be NULL. */
 int kube_create(cJSON **out, kube_client *c, const kube_resource *r, const char *ns, const cJSON *obj);
@@ -161,13 +159,13 @@ int kube_create(cJSON **out, kube_client *c, const kube_resource *r, const char 
  * (MB_EINVAL otherwise); a stale one answers MB_ECONFLICT. subresource NULL or
  * "status". ns NULL: obj's metadata.namespace. out may be NULL.
  */
-int kube_update(cJSON **out, kube_client *c, const kube_resource *r, const char *ns,
-                const cJSON *obj, const char *subresource);
+int kube_update(cJSON **out, kube_client *c, const kube_resource *r, const char *ns, const cJSON *obj,
+                const char *subresource);
 
 typedef enum {
-    KUBE_PATCH_MERGE,      /* application/merge-patch+json */
-    KUBE_PATCH_JSON,       /* application/json-patch+json */
-    KUBE_PATCH_STRATEGIC,  /* application/strategic-merge-patch+json (built-in kinds only) */
+    KUBE_PATCH_MERGE,     /* application/merge-patch+json */
+    KUBE_PATCH_JSON,      /* application/json-patch+json */
+    KUBE_PATCH_STRATEGIC, /* application/strategic-merge-patch+json (built-in kinds only) */
 } kube_patch_type;
 
 /* subresource NULL or "status". out may be NULL. */
@@ -181,7 +179,6 @@ typedef struct {
 } kube_delete_opts;
 
 /* opts may be NULL (no body). A missing object is MB_ENOTFOUND; failed preconditions MB_ECONFLICT. */
-int kube_delete(kube_client *c, const kube_resource *r, const char *ns, const char *name,
-                const kube_delete_opts *opts);
+int kube_delete(kube_client *c, const kube_resource *r, const char *ns, const char *name, const kube_delete_opts *opts);
 
 #endif

@@ -37,7 +37,7 @@ typedef int (*kube_stream_fn)(void *ctx, const char *data, size_t len);
  * *stop (may be NULL) or kube_client_stop() ended it (checked at least every
  * 200 ms), or a transport error.
  */
-int kube_request_stream(kube_response *out, kube_client *c, const char *path, kube_stream_fn fn,
-                        void *ctx, atomic_bool *stop);
+int kube_request_stream(kube_response *out, kube_client *c, const char *path, kube_stream_fn fn, void *ctx,
+                        atomic_bool *stop);
 
 #endif

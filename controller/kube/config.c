@@ -94,8 +94,8 @@ static void kc_set_free(kc_set *set)
     memset(set, 0, sizeof(*set));
 }
 
-__attribute__((format(printf, 4, 5)))
-static int field_error(int code, const kc_scope *s, const char *field, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int field_error(int code, const kc_scope *s, const char *field,
+                                                             const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
@@ -150,8 +150,8 @@ static int field_bool(bool *out, const kc_scope *s, const cJSON *body, const cha
  * kubeconfig's directory) and checks it is what kind says. -data wins when
  * both are set, as in kubectl.
  */
-static int field_pem(kube_pem *out, const kc_scope *s, const cJSON *body, const char *file_key,
-                     const char *data_key, kube_pem_kind kind)
+static int field_pem(kube_pem *out, const kc_scope *s, const cJSON *body, const char *file_key, const char *data_key,
+                     kube_pem_kind kind)
 {
     int err = 0;
     const char *data = NULL, *file = NULL, *field = NULL;
@@ -162,8 +162,8 @@ static int field_pem(kube_pem *out, const kc_scope *s, const cJSON *body, const 
     if (data) {
         field = data_key;
         if (file)
-            log_warn("kubeconfig %s: %s sets both %s and %s; using %s", s->file->path, s->where, file_key,
-                     data_key, data_key);
+            log_warn("kubeconfig %s: %s sets both %s and %s; using %s", s->file->path, s->where, file_key, data_key,
+                     data_key);
         if ((err = mb_base64_decode(&out->data, &out->len, data)) == 0 && out->len == 0)
             err = mb_error_set(MB_EINVAL, "empty after base64 decoding");
         if (err < 0) {
@@ -212,8 +212,8 @@ static int kc_file_check(const kc_file *f)
         if (!list || cJSON_IsNull(list))
             continue;
         if (!cJSON_IsArray(list))
-            return mb_error_set(MB_EINVAL, "kubeconfig %s: %s: not a list (write \"- name: ...\" entries)",
-                                f->path, kc_lists[l]);
+            return mb_error_set(MB_EINVAL, "kubeconfig %s: %s: not a list (write \"- name: ...\" entries)", f->path,
+                                kc_lists[l]);
         for (const cJSON *el = list->child; el; el = el->next, i++) {
             const cJSON *name = cJSON_GetObjectItemCaseSensitive(el, "name");
             const cJSON *body = cJSON_GetObjectItemCaseSensitive(el, kc_bodies[l]);
@@ -223,8 +223,8 @@ static int kc_file_check(const kc_file *f)
                 return mb_error_set(MB_EINVAL, "kubeconfig %s: %s[%d].name: missing or not a string", f->path,
                                     kc_lists[l], i);
             if (body && !cJSON_IsNull(body) && !cJSON_IsObject(body))
-                return mb_error_set(MB_EINVAL, "kubeconfig %s: %s[\"%s\"].%s: not a mapping", f->path,
-                                    kc_lists[l], name->valuestring, kc_bodies[l]);
+                return mb_error_set(MB_EINVAL, "kubeconfig %s: %s[\"%s\"].%s: not a mapping", f->path, kc_lists[l],
+                                    name->valuestring, kc_bodies[l]);
         }
     }
     return 0;
@@ -323,7 +323,8 @@ static int kc_cluster(kube_config *cfg, const kc_scope *s, const cJSON *body)
         return field_error(MB_EINVAL, s, "server", "missing; set it to the API server's URL, e.g. https://host:6443");
     if ((err = server_normalize(&cfg->server, s, server)) < 0)
         return err;
-    if ((err = field_str(&sni, s, body, "tls-server-name")) < 0 || (err = kube_config_strdup(&cfg->tls_server_name, sni)) < 0)
+    if ((err = field_str(&sni, s, body, "tls-server-name")) < 0 ||
+        (err = kube_config_strdup(&cfg->tls_server_name, sni)) < 0)
         return err;
     if ((err = field_bool(&cfg->insecure_skip_tls_verify, s, body, "insecure-skip-tls-verify")) < 0)
         return err;
@@ -391,7 +392,6 @@ static int env_list(char ***out, const kc_scope *s, const cJSON *body)
     return 0;
 }
 
-
 static int kc_exec(kube_exec_config **out, const kc_scope *user_scope, const cJSON *body)
 {
     int err = 0;
@@ -434,7 +434,8 @@ static int kc_exec(kube_exec_config **out, const kc_scope *user_scope, const cJS
                           mode);
         goto done;
     }
-    if ((err = field_str(&hint, &s, body, "installHint")) < 0 || (err = kube_config_strdup(&x->install_hint, hint)) < 0 ||
+    if ((err = field_str(&hint, &s, body, "installHint")) < 0 ||
+        (err = kube_config_strdup(&x->install_hint, hint)) < 0 ||
         (err = kube_config_strdup(&x->api_version, api)) < 0 ||
         (err = field_bool(&x->provide_cluster_info, &s, body, "provideClusterInfo")) < 0 ||
         (err = str_list(&x->args, &s, body, "args")) < 0 || (err = env_list(&x->env, &s, body)) < 0)
@@ -463,8 +464,9 @@ static int kc_user(kube_config *cfg, const kc_scope *s, const cJSON *body)
                            "auth-provider plugins are not supported; use an exec credential plugin");
     for (const char *const *k = (const char *const[]){"username", "password", NULL}; *k; k++)
         if (cJSON_GetObjectItemCaseSensitive(body, *k))
-            return field_error(MB_EINVAL, s, *k, "basic authentication is not supported; use a token, a client "
-                                                 "certificate or an exec plugin");
+            return field_error(MB_EINVAL, s, *k,
+                               "basic authentication is not supported; use a token, a client "
+                               "certificate or an exec plugin");
     for (const char *const *k = (const char *const[]){"as", "as-uid", "as-groups", "as-user-extra", NULL}; *k; k++)
         if (cJSON_GetObjectItemCaseSensitive(body, *k))
             return field_error(MB_EINVAL, s, *k, "impersonation is not supported");
@@ -485,7 +487,8 @@ static int kc_user(kube_config *cfg, const kc_scope *s, const cJSON *body)
         if ((err = kube_token_file_load(cfg)) < 0)
             return field_wrap(err, s, "tokenFile");
     }
-    if ((err = field_pem(&cfg->client_cert, s, body, "client-certificate", "client-certificate-data", KUBE_PEM_CERT)) < 0 ||
+    if ((err = field_pem(&cfg->client_cert, s, body, "client-certificate", "client-certificate-data", KUBE_PEM_CERT)) <
+            0 ||
         (err = field_pem(&cfg->client_key, s, body, "client-key", "client-key-data", KUBE_PEM_KEY)) < 0)
         return err;
     if (cfg->client_cert.len && !cfg->client_key.len)
@@ -493,8 +496,9 @@ static int kc_user(kube_config *cfg, const kc_scope *s, const cJSON *body)
     if (cfg->client_key.len && !cfg->client_cert.len)
         return field_error(MB_EINVAL, s, NULL, "client-key is set but client-certificate is not; set both or neither");
     if (cfg->client_cert.len && (err = kube_pem_check_pair(&cfg->client_cert, &cfg->client_key)) < 0)
-        return err == MB_ENOMEM ? err
-                                : field_error(MB_EINVAL, s, NULL, "client-certificate and client-key do not belong together");
+        return err == MB_ENOMEM
+                   ? err
+                   : field_error(MB_EINVAL, s, NULL, "client-certificate and client-key do not belong together");
     if (exec && !cJSON_IsNull(exec) && (err = kc_exec(&cfg->exec, s, exec)) < 0)
         return err;
     return 0;
@@ -569,8 +573,8 @@ static int kc_load_set(kube_config **out, const kc_set *set, const char *want)
     }
     if (cfg->exec && (err = kube_exec_info_build(cfg, cluster.body)) < 0)
         goto done;
-    if ((err = kube_config_strdup(&cfg->source, set->source)) < 0 || (err = kube_config_strdup(&cfg->context, name)) < 0 ||
-        (err = kube_config_strdup(&cfg->namespace, ns)) < 0)
+    if ((err = kube_config_strdup(&cfg->source, set->source)) < 0 ||
+        (err = kube_config_strdup(&cfg->context, name)) < 0 || (err = kube_config_strdup(&cfg->namespace, ns)) < 0)
         goto done;
     log_debug("kubeconfig %s: using context \"%s\" (cluster \"%s\", server %s)", set->source, name, cluster_name,
               cfg->server);

@@ -42,22 +42,22 @@ typedef struct {
 #define KUBE_EXEC_RETRY_S 5
 
 typedef struct kube_config {
-    char *source;         /* the file(s) or "in-cluster", for messages */
-    char *context;        /* the context used (NULL in-cluster) */
-    char *server;         /* https://host:port, no trailing slash */
-    char *namespace;      /* the context's or in-cluster namespace; may be NULL */
+    char *source;    /* the file(s) or "in-cluster", for messages */
+    char *context;   /* the context used (NULL in-cluster) */
+    char *server;    /* https://host:port, no trailing slash */
+    char *namespace; /* the context's or in-cluster namespace; may be NULL */
     char *tls_server_name;
     bool insecure_skip_tls_verify;
     kube_pem ca;          /* empty: system trust store */
     kube_pem client_cert; /* empty: none (or from exec) */
     kube_pem client_key;
-    char *token;          /* static bearer token, may be NULL */
-    char *token_file;     /* re-read when it changes (wins over token), may be NULL */
+    char *token;            /* static bearer token, may be NULL */
+    char *token_file;       /* re-read when it changes (wins over token), may be NULL */
     kube_exec_config *exec; /* may be NULL */
 
     /* credential cache; guarded by lock */
     pthread_mutex_t lock;
-    char *cached_token;   /* last good read of token_file */
+    char *cached_token; /* last good read of token_file */
     time_t cached_token_mtime;
     long cached_token_mtime_ns;
     long long cached_token_size;
@@ -75,8 +75,8 @@ typedef struct kube_config {
 
 /* The credentials to present on one request: copies owned by the caller. */
 typedef struct {
-    char *bearer;     /* NULL: none */
-    kube_pem cert;    /* empty: none */
+    char *bearer;  /* NULL: none */
+    kube_pem cert; /* empty: none */
     kube_pem key;
 } kube_credentials;
 

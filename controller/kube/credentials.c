@@ -137,7 +137,6 @@ done:
 
 /* ---- PEM checks (OpenSSL) --------------------------------------------- */
 
-
 static int no_passphrase(char *buf, int size, int rwflag, void *u)
 {
     (void)buf;
@@ -179,8 +178,9 @@ int kube_pem_check(const kube_pem *pem, kube_pem_kind kind)
     }
     if (kind == KUBE_PEM_KEY) {
         if (!(key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL)))
-            err = openssl_nomem() ? kube_config_nomem()
-                                  : mb_error_set(MB_EINVAL, "not a PEM private key (or an encrypted one, which is not supported)");
+            err = openssl_nomem()
+                      ? kube_config_nomem()
+                      : mb_error_set(MB_EINVAL, "not a PEM private key (or an encrypted one, which is not supported)");
     } else {
         while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
             certs++;
@@ -192,7 +192,8 @@ int kube_pem_check(const kube_pem *pem, kube_pem_kind kind)
         if (openssl_nomem())
             err = kube_config_nomem();
         else if (certs == 0)
-            err = mb_error_set(MB_EINVAL, kind == KUBE_PEM_CERT ? "not a PEM certificate" : "contains no PEM certificate");
+            err = mb_error_set(MB_EINVAL,
+                               kind == KUBE_PEM_CERT ? "not a PEM certificate" : "contains no PEM certificate");
     }
     EVP_PKEY_free(key);
     BIO_free(bio);

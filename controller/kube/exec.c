@@ -422,8 +422,7 @@ done:
     return err;
 }
 
-__attribute__((format(printf, 2, 3)))
-static int not_exec_credential(const kube_exec_config *x, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int not_exec_credential(const kube_exec_config *x, const char *fmt, ...)
 {
     char why[400];
     va_list ap;
@@ -473,7 +472,8 @@ static int exec_parse(exec_result *out, const kube_exec_config *x, const exec_bu
         }
     }
     if ((cert && *cert) != (key && *key)) {
-        err = not_exec_credential(x, "status has %s without %s", cert && *cert ? "clientCertificateData" : "clientKeyData",
+        err = not_exec_credential(x, "status has %s without %s",
+                                  cert && *cert ? "clientCertificateData" : "clientKeyData",
                                   cert && *cert ? "clientKeyData" : "clientCertificateData");
         goto done;
     }
@@ -568,8 +568,6 @@ int kube_exec_refresh(kube_config *cfg)
     cfg->exec_expiry = r.expiry;
     cfg->exec_valid = true;
     if (r.expiry && r.expiry <= now)
-        log_warn("%s: plugin %s returned a credential that has already expired", cfg->exec->origin,
-                 cfg->exec->command);
+        log_warn("%s: plugin %s returned a credential that has already expired", cfg->exec->origin, cfg->exec->command);
     return 0;
 }
-

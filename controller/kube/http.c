@@ -23,11 +23,11 @@
 #include <string.h>
 #include <time.h>
 
-#define POOL_MAX 16                 /* idle handles kept; more are made on demand */
+#define POOL_MAX 16 /* idle handles kept; more are made on demand */
 #define CONNECT_TIMEOUT_MS 10000L
-#define RETRY_AFTER_MAX_S 60L       /* a longer Retry-After is cut to this */
+#define RETRY_AFTER_MAX_S 60L        /* a longer Retry-After is cut to this */
 #define BODY_MAX ((size_t)512 << 20) /* a larger answer is refused */
-#define POLL_MS 200                 /* how often a stream looks at the stop flags */
+#define POLL_MS 200                  /* how often a stream looks at the stop flags */
 
 typedef struct {
     CURL *easy;
@@ -43,9 +43,9 @@ struct kube_client {
     char *user_agent;
     void (*on_answer)(const char *method, long status);
 
-    char *base_url;                 /* cfg->server, with its host replaced by tls_server_name if set */
-    struct curl_slist *connect_to;  /* tls_server_name: connect to the real host */
-    char *host_header;              /* tls_server_name: "Host: <real host>" */
+    char *base_url;                /* cfg->server, with its host replaced by tls_server_name if set */
+    struct curl_slist *connect_to; /* tls_server_name: connect to the real host */
+    char *host_header;             /* tls_server_name: "Host: <real host>" */
 
     pthread_mutex_t pool_lock;
     handle *idle[POOL_MAX];
@@ -64,7 +64,7 @@ typedef struct {
     bool too_big;
     kube_stream_fn fn; /* NULL: collect everything into buf */
     void *ctx;
-    long status;       /* known once the first body bytes arrive */
+    long status; /* known once the first body bytes arrive */
     int stream_err;
 } xfer;
 
@@ -116,7 +116,8 @@ static int server_name_setup(kube_client *c)
     if (curl_url_set(u, CURLUPART_URL, cfg->server, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
-        err = mb_error_set(MB_EINVAL, "the server \"%s\" in %s is not a URL; set clusters[].cluster.server to https://host:port",
+        err = mb_error_set(MB_EINVAL,
+                           "the server \"%s\" in %s is not a URL; set clusters[].cluster.server to https://host:port",
                            cfg->server, cfg->source ? cfg->source : "the configuration");
         goto done;
     }
@@ -126,7 +127,8 @@ static int server_name_setup(kube_client *c)
     }
     curl_url_get(u, CURLUPART_PORT, &explicit_port, 0);
     if ((err = kube_str_append(&connect_to, cfg->tls_server_name, ":", port)) < 0 ||
-        (err = kube_str_append(&connect_to, ":", host, ":")) < 0 || (err = kube_str_append(&connect_to, port, NULL, NULL)) < 0 ||
+        (err = kube_str_append(&connect_to, ":", host, ":")) < 0 ||
+        (err = kube_str_append(&connect_to, port, NULL, NULL)) < 0 ||
         (err = kube_str_append(&c->host_header, "Host: ", host, explicit_port ? ":" : NULL)) < 0 ||
         (err = kube_str_append(&c->host_header, explicit_port, NULL, NULL)) < 0)
         goto done;
@@ -416,18 +418,16 @@ static int tls_error(kube_client *c, CURLcode rc, long verify, const char *detai
             return mb_error_set(MB_ETLS, "TLS: the server certificate of %s is not valid yet (check the clock): %s",
                                 cfg->server, detail);
         if (verify == 2 || (verify >= 18 && verify <= 21) || verify == 27) /* no trusted issuer */
-            return mb_error_set(MB_ETLS, "TLS: the server certificate of %s is not signed by %s: %s", cfg->server,
-                                ca, detail);
-        return mb_error_set(MB_ETLS, "TLS: the server certificate of %s failed verification: %s", cfg->server,
-                            detail);
+            return mb_error_set(MB_ETLS, "TLS: the server certificate of %s is not signed by %s: %s", cfg->server, ca,
+                                detail);
+        return mb_error_set(MB_ETLS, "TLS: the server certificate of %s failed verification: %s", cfg->server, detail);
     case CURLE_SSL_CERTPROBLEM:
         return mb_error_set(MB_ETLS, "TLS: the client certificate or key for %s cannot be used: %s", cfg->server,
                             detail);
     case CURLE_SSL_CACERT_BADFILE:
         return mb_error_set(MB_ETLS, "TLS: the certificate-authority for %s cannot be loaded (is it PEM?): %s",
                             cfg->server, detail);
-    default:
-        return mb_error_set(MB_ETLS, "TLS: the handshake with %s failed: %s", cfg->server, detail);
+    default: return mb_error_set(MB_ETLS, "TLS: the handshake with %s failed: %s", cfg->server, detail);
     }
 }
 
@@ -450,16 +450,15 @@ static int transport_error(kube_client *c, CURL *easy, CURLcode rc, const char *
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
         *not_sent = *retryable = true;
-        return mb_error_set(MB_ECONN, "%s %s: cannot connect to the API server %s: %s", method, path,
-                            c->cfg->server, detail);
+        return mb_error_set(MB_ECONN, "%s %s: cannot connect to the API server %s: %s", method, path, c->cfg->server,
+                            detail);
     case CURLE_OPERATION_TIMEDOUT:
         curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_time);
         *not_sent = connect_time == 0;
         *retryable = true;
         return mb_error_set(MB_ETIMEOUT, "%s %s: the API server %s did not answer in time: %s", method, path,
                             c->cfg->server, detail);
-    case CURLE_OUT_OF_MEMORY:
-        return mb_error_set(MB_ENOMEM, "out of memory during %s %s", method, path);
+    case CURLE_OUT_OF_MEMORY: return mb_error_set(MB_ENOMEM, "out of memory during %s %s", method, path);
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
@@ -561,10 +560,10 @@ static int handle_setup(kube_client *c, handle *h, const char *method, const cha
 
     curl_easy_reset(e); /* keeps the connection cache */
     errbuf[0] = '\0';
-#define SET(opt, val)                                                 \
-    do {                                                              \
-        if (rc == CURLE_OK)                                           \
-            rc = curl_easy_setopt(e, opt, val);                       \
+#define SET(opt, val)                                                                                                  \
+    do {                                                                                                               \
+        if (rc == CURLE_OK)                                                                                            \
+            rc = curl_easy_setopt(e, opt, val);                                                                        \
     } while (0)
     SET(CURLOPT_URL, url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -623,8 +622,8 @@ static int handle_setup(kube_client *c, handle *h, const char *method, const cha
         SET(CURLOPT_CONNECT_TO, c->connect_to);
 #undef SET
     if (rc != CURLE_OK)
-        return mb_error_set(rc == CURLE_OUT_OF_MEMORY ? MB_ENOMEM : MB_ERROR,
-                            "%s %s: libcurl refused an option: %s", method, url, curl_easy_strerror(rc));
+        return mb_error_set(rc == CURLE_OUT_OF_MEMORY ? MB_ENOMEM : MB_ERROR, "%s %s: libcurl refused an option: %s",
+                            method, url, curl_easy_strerror(rc));
     return 0;
 }
 
@@ -644,8 +643,8 @@ static long body_retry_after(const char *body, size_t len)
  * *not_sent / *retryable set as transport_error() says.
  */
 static int request_once(kube_response *out, kube_client *c, const char *method, const char *path,
-                        const char *content_type, const char *body, size_t body_len, bool stream,
-                        kube_stream_fn fn, void *ctx, atomic_bool *stop, bool *not_sent, bool *retryable)
+                        const char *content_type, const char *body, size_t body_len, bool stream, kube_stream_fn fn,
+                        void *ctx, atomic_bool *stop, bool *not_sent, bool *retryable)
 {
     kube_credentials creds = {0};
     struct curl_slist *headers = NULL;
@@ -785,8 +784,8 @@ static bool status_retryable(long status)
     return status == 500 || status == 502 || status == 503 || status == 504;
 }
 
-int kube_request(kube_response *out, kube_client *c, const char *method, const char *path,
-                 const char *content_type, const char *body, size_t body_len)
+int kube_request(kube_response *out, kube_client *c, const char *method, const char *path, const char *content_type,
+                 const char *body, size_t body_len)
 {
     bool idempotent = method_idempotent(method, content_type);
     int err = 0;

@@ -12,13 +12,11 @@ const kube_resource KUBE_EVENTS = {"", "v1", "events", "Event", true};
 const kube_resource KUBE_SERVICEACCOUNTS = {"", "v1", "serviceaccounts", "ServiceAccount", true};
 const kube_resource KUBE_DEPLOYMENTS = {"apps", "v1", "deployments", "Deployment", true};
 const kube_resource KUBE_REPLICASETS = {"apps", "v1", "replicasets", "ReplicaSet", true};
-const kube_resource KUBE_NETWORKPOLICIES = {"networking.k8s.io", "v1", "networkpolicies",
-                                            "NetworkPolicy", true};
+const kube_resource KUBE_NETWORKPOLICIES = {"networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true};
 const kube_resource KUBE_LEASES = {"coordination.k8s.io", "v1", "leases", "Lease", true};
 const kube_resource KUBE_SUBJECTACCESSREVIEWS = {"authorization.k8s.io", "v1", "subjectaccessreviews",
                                                  "SubjectAccessReview", false};
 const kube_resource KUBE_LOCALSUBJECTACCESSREVIEWS = {"authorization.k8s.io", "v1", "localsubjectaccessreviews",
                                                       "LocalSubjectAccessReview", true};
-const kube_resource KUBE_CUSTOMRESOURCEDEFINITIONS = {"apiextensions.k8s.io", "v1",
-                                                      "customresourcedefinitions",
+const kube_resource KUBE_CUSTOMRESOURCEDEFINITIONS = {"apiextensions.k8s.io", "v1", "customresourcedefinitions",
                                                       "CustomResourceDefinition", false};

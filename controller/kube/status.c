@@ -111,17 +111,14 @@ static int status_fill(kube_status *out, long http_code, const cJSON *doc, const
         snprintf(out->message, sizeof(out->message), "the server answered HTTP %ld with a Status that has no message",
                  out->code);
     } else if (!body || len == 0) {
-        snprintf(out->message, sizeof(out->message), "the server answered HTTP %ld with an empty body",
-                 out->code);
+        snprintf(out->message, sizeof(out->message), "the server answered HTTP %ld with an empty body", out->code);
     } else {
         snippet(text, sizeof(text), body, len);
-        const char *what = is_json_object ? "a JSON body that is not a Status"
-                           : doc          ? "a JSON value that is not a Status"
-                           : text[0] == '{' || text[0] == '['
-                               ? "malformed JSON instead of a Status"
-                               : "a body that is not a Status";
-        snprintf(out->message, sizeof(out->message), "the server answered HTTP %ld with %s: %s", out->code,
-                 what, text);
+        const char *what = is_json_object                     ? "a JSON body that is not a Status"
+                           : doc                              ? "a JSON value that is not a Status"
+                           : text[0] == '{' || text[0] == '[' ? "malformed JSON instead of a Status"
+                                                              : "a body that is not a Status";
+        snprintf(out->message, sizeof(out->message), "the server answered HTTP %ld with %s: %s", out->code, what, text);
     }
 
     int code = code_map(out->code, out->reason);

@@ -195,8 +195,8 @@ static int watch_feed(void *ctx, const char *data, size_t len)
     return kube_watch_parser_feed(w->parser, data, len);
 }
 
-int kube_watch(kube_client *c, const kube_resource *r, const char *ns, const kube_watch_opts *opts,
-               kube_watch_fn fn, void *ctx)
+int kube_watch(kube_client *c, const kube_resource *r, const char *ns, const kube_watch_opts *opts, kube_watch_fn fn,
+               void *ctx)
 {
     watch_ctx w = {.fn = fn, .ctx = ctx};
     kube_response resp = {0};

@@ -64,7 +64,7 @@ typedef struct {
  * from the last resourceVersion is the caller's loop. No overall timeout;
  * TCP keepalive is on.
  */
-int kube_watch(kube_client *c, const kube_resource *r, const char *ns, const kube_watch_opts *opts,
-               kube_watch_fn fn, void *ctx);
+int kube_watch(kube_client *c, const kube_resource *r, const char *ns, const kube_watch_opts *opts, kube_watch_fn fn,
+               void *ctx);
 
 #endif

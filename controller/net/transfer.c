@@ -199,8 +199,10 @@ static int request_check(const net_request *req)
             return mb_error_set(MB_EINVAL, "the header \"%.40s\" for %s is not one \"Name: value\" line",
                                 req->headers[i], req->url);
     if (req->token && (!req->token[0] || mb_has_control(req->token)))
-        return mb_error_set(MB_EINVAL, "the bearer token for %s is empty or holds control characters, so it cannot "
-                            "be sent in an Authorization header", req->url);
+        return mb_error_set(MB_EINVAL,
+                            "the bearer token for %s is empty or holds control characters, so it cannot "
+                            "be sent in an Authorization header",
+                            req->url);
     if (req->content_type && mb_has_control(req->content_type))
         return mb_error_set(MB_EINVAL, "the Content-Type for %s holds control characters", req->url);
     return 0;
@@ -239,15 +241,15 @@ static int transfer_setup(net_transfer *t, const net_request *req)
             return err;
     if ((err = header_add(t, "Expect:", "")) < 0)
         return err;
-    if (req->body && (err = header_add(t, "Content-Type: ", req->content_type ? req->content_type
-                                                                              : "application/json")) < 0)
+    if (req->body &&
+        (err = header_add(t, "Content-Type: ", req->content_type ? req->content_type : "application/json")) < 0)
         return err;
     if (req->token && (err = header_add(t, "Authorization: Bearer ", req->token)) < 0)
         return err;
-#define SET(opt, val)                                 \
-    do {                                              \
-        if (rc == CURLE_OK)                           \
-            rc = curl_easy_setopt(t->easy, opt, val); \
+#define SET(opt, val)                                                                                                  \
+    do {                                                                                                               \
+        if (rc == CURLE_OK)                                                                                            \
+            rc = curl_easy_setopt(t->easy, opt, val);                                                                  \
     } while (0)
     SET(CURLOPT_URL, t->url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
@@ -399,8 +401,10 @@ static void transfer_finish(net_loop *l, net_transfer *t, CURLcode code, bool ca
     } else if (code == CURLE_TOO_MANY_REDIRECTS || (t->redirects && code == CURLE_UNSUPPORTED_PROTOCOL)) {
         r.outcome = NET_REDIRECT;
         r.location = location;
-        snprintf(error, sizeof(error), "%s %s: a redirect was refused (%s); only https may follow https, within "
-                 "the redirect limit", t->method, t->url, t->errbuf[0] ? t->errbuf : curl_easy_strerror(code));
+        snprintf(error, sizeof(error),
+                 "%s %s: a redirect was refused (%s); only https may follow https, within "
+                 "the redirect limit",
+                 t->method, t->url, t->errbuf[0] ? t->errbuf : curl_easy_strerror(code));
     } else if (code != CURLE_OK) {
         r.outcome = NET_FAILED;
         snprintf(error, sizeof(error), "%s %s failed: %s", t->method, t->url,

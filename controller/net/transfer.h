@@ -30,31 +30,31 @@ typedef struct net_transfer net_transfer;
 #define NET_HOST_CONNECTIONS_MAX 16 /* at once to one host; more transfers wait their turn */
 
 typedef enum {
-    NET_DONE = 0,      /* an answer came in full (any HTTP status) */
-    NET_FAILED,        /* no usable answer: connection, TLS, DNS, a malformed reply (error says which) */
-    NET_TIMEOUT,       /* the total timeout passed */
-    NET_STALLED,       /* no byte for stall_seconds */
-    NET_TOO_BIG,       /* the body passed max_bytes; the transfer was aborted */
-    NET_REDIRECT,      /* a redirect was refused: too many, or from https to http */
-    NET_CANCELLED,     /* net_transfer_cancel, or the loop shut down */
+    NET_DONE = 0,  /* an answer came in full (any HTTP status) */
+    NET_FAILED,    /* no usable answer: connection, TLS, DNS, a malformed reply (error says which) */
+    NET_TIMEOUT,   /* the total timeout passed */
+    NET_STALLED,   /* no byte for stall_seconds */
+    NET_TOO_BIG,   /* the body passed max_bytes; the transfer was aborted */
+    NET_REDIRECT,  /* a redirect was refused: too many, or from https to http */
+    NET_CANCELLED, /* net_transfer_cancel, or the loop shut down */
 } net_outcome;
 
 /* What came back; every pointer is borrowed for the duration of the completion callback. */
 typedef struct {
     net_outcome outcome;
-    int curl_code;          /* libcurl's CURLcode (0 on NET_DONE) */
-    long os_errno;          /* the socket error of a failed connect, else 0 */
-    long status;            /* HTTP status; 0: no response */
-    const char *body;       /* keep_body: NUL-terminated, body_len bytes; else NULL */
+    int curl_code;    /* libcurl's CURLcode (0 on NET_DONE) */
+    long os_errno;    /* the socket error of a failed connect, else 0 */
+    long status;      /* HTTP status; 0: no response */
+    const char *body; /* keep_body: NUL-terminated, body_len bytes; else NULL */
     size_t body_len;
-    long long bytes;        /* body bytes received (hashed) */
-    long long total_bytes;  /* Content-Length when known, else -1 */
-    char sha256_hex[65];    /* of the bytes received (complete only on NET_DONE) */
+    long long bytes;          /* body bytes received (hashed) */
+    long long total_bytes;    /* Content-Length when known, else -1 */
+    char sha256_hex[65];      /* of the bytes received (complete only on NET_DONE) */
     const char *content_type; /* NULL when absent */
-    const char *location;   /* a refused redirect's target, else NULL */
-    long latency_ms;        /* the whole transfer */
-    long connect_ms;        /* until the connection was made (TLS included) */
-    const char *error;      /* one sentence when outcome != NET_DONE, "" otherwise */
+    const char *location;     /* a refused redirect's target, else NULL */
+    long latency_ms;          /* the whole transfer */
+    long connect_ms;          /* until the connection was made (TLS included) */
+    const char *error;        /* one sentence when outcome != NET_DONE, "" otherwise */
 } net_result;
 
 typedef void (*net_done_fn)(void *ctx, const net_result *r);
@@ -64,24 +64,24 @@ typedef int (*net_data_fn)(void *ctx, const void *data, size_t len);
 typedef void (*net_progress_fn)(void *ctx, long long now, long long total);
 
 typedef struct {
-    const char *kind;             /* the metrics label: "check", "bundle", "artifact", "link", "prometheus" */
-    const char *method;           /* NULL: GET (POST when body is set) */
-    const char *url;              /* http:// or https:// only */
-    const char *const *headers;   /* NULL-terminated "Name: value" lines, or NULL */
-    const char *body;             /* request body, or NULL */
+    const char *kind;           /* the metrics label: "check", "bundle", "artifact", "link", "prometheus" */
+    const char *method;         /* NULL: GET (POST when body is set) */
+    const char *url;            /* http:// or https:// only */
+    const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */
+    const char *body;           /* request body, or NULL */
     size_t body_len;
-    const char *content_type;     /* of the body; NULL: application/json when there is one */
-    const char *token;            /* bearer token (Authorization: Bearer), NULL: none; never logged, wiped after use */
-    const char *ca_pem;           /* extra CA certificates (PEM), trusted with the system's; NULL: the system's only */
-    long timeout_ms;              /* the whole transfer; 0: NET_TIMEOUT_MS_DEFAULT */
-    long connect_timeout_ms;      /* 0: NET_CONNECT_TIMEOUT_MS_DEFAULT */
-    long stall_seconds;           /* no byte for this long aborts (NET_STALLED); 0: no stall limit */
-    long long max_bytes;          /* body bytes at most (NET_TOO_BIG beyond); 0: NET_MAX_BYTES_DEFAULT */
-    long max_redirects;           /* 0: redirects are not followed (the 3xx is the answer) */
-    bool keep_body;               /* keep the body in memory (up to max_bytes) for the completion callback */
-    net_data_fn on_data;          /* may be NULL */
-    net_progress_fn on_progress;  /* may be NULL */
-    net_done_fn on_done;          /* required */
+    const char *content_type;    /* of the body; NULL: application/json when there is one */
+    const char *token;           /* bearer token (Authorization: Bearer), NULL: none; never logged, wiped after use */
+    const char *ca_pem;          /* extra CA certificates (PEM), trusted with the system's; NULL: the system's only */
+    long timeout_ms;             /* the whole transfer; 0: NET_TIMEOUT_MS_DEFAULT */
+    long connect_timeout_ms;     /* 0: NET_CONNECT_TIMEOUT_MS_DEFAULT */
+    long stall_seconds;          /* no byte for this long aborts (NET_STALLED); 0: no stall limit */
+    long long max_bytes;         /* body bytes at most (NET_TOO_BIG beyond); 0: NET_MAX_BYTES_DEFAULT */
+    long max_redirects;          /* 0: redirects are not followed (the 3xx is the answer) */
+    bool keep_body;              /* keep the body in memory (up to max_bytes) for the completion callback */
+    net_data_fn on_data;         /* may be NULL */
+    net_progress_fn on_progress; /* may be NULL */
+    net_done_fn on_done;         /* required */
     void *ctx;
 } net_request;
 

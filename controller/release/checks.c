@@ -44,7 +44,7 @@ int release_contract_base_url(char **out, const cJSON *release)
         *out = NULL;
     else if (!(dep && dep[0] && ns && ns[0]))
         return mb_error_set(MB_EINVAL, "the verification base URL cannot be formed: set spec.verification.baseURL "
-                            "or spec.target.deployment (and the release's namespace)");
+                                       "or spec.target.deployment (and the release's namespace)");
     if (!*out)
         return mb_error_set(MB_ENOMEM, "out of memory");
     return 0;

@@ -30,9 +30,9 @@ int release_contract_base_url(char **out, const cJSON *release);
 
 /* A verify_input and what it owns. */
 typedef struct {
-    verify_input in;      /* borrows from the release and from the fields below */
+    verify_input in; /* borrows from the release and from the fields below */
     char *base_url;
-    char *token;          /* wiped when cleared */
+    char *token; /* wiped when cleared */
     char *contract_error;
 } release_verify_input;
 

@@ -92,13 +92,15 @@ static int index_key(informer_index_keys *out, const char *ns, const char *name)
 static int index_release_deployment(informer_index_keys *out, const cJSON *obj, void *ctx)
 {
     (void)ctx;
-    return index_key(out, json_str(obj, "metadata", "namespace", NULL), json_str(obj, "spec", "target", "deployment", NULL));
+    return index_key(out, json_str(obj, "metadata", "namespace", NULL),
+                     json_str(obj, "spec", "target", "deployment", NULL));
 }
 
 static int index_release_bundle(informer_index_keys *out, const cJSON *obj, void *ctx)
 {
     (void)ctx;
-    return index_key(out, json_str(obj, "metadata", "namespace", NULL), json_str(obj, "spec", "policyBundleRef", "name", NULL));
+    return index_key(out, json_str(obj, "metadata", "namespace", NULL),
+                     json_str(obj, "spec", "policyBundleRef", "name", NULL));
 }
 
 /* A Deployment's pods belong to its ReplicaSets, named "<deployment>-<pod-template-hash>". */
@@ -203,7 +205,8 @@ static void on_release_delete(void *ctx, const cJSON *obj)
 static void on_deployment(void *ctx, const cJSON *obj)
 {
     char key[512];
-    snprintf(key, sizeof(key), "%s/%s", json_str(obj, "metadata", "namespace", NULL), json_str(obj, "metadata", "name", NULL));
+    snprintf(key, sizeof(key), "%s/%s", json_str(obj, "metadata", "namespace", NULL),
+             json_str(obj, "metadata", "name", NULL));
     enqueue_by_index(ctx, INDEX_DEPLOYMENT, key);
 }
 
@@ -229,7 +232,8 @@ static void on_pod_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
 static void on_bundle(void *ctx, const cJSON *obj)
 {
     char key[512];
-    snprintf(key, sizeof(key), "%s/%s", json_str(obj, "metadata", "namespace", NULL), json_str(obj, "metadata", "name", NULL));
+    snprintf(key, sizeof(key), "%s/%s", json_str(obj, "metadata", "namespace", NULL),
+             json_str(obj, "metadata", "name", NULL));
     enqueue_by_index(ctx, INDEX_BUNDLE, key);
 }
 
@@ -241,7 +245,8 @@ static void on_bundle_update(void *ctx, const cJSON *old_obj, const cJSON *new_o
 
 /* ---- act ----------------------------------------------------------------- */
 
-static int patch_release_metadata(cJSON **cur, release_controller *rc, const char *ns, const char *name, cJSON *meta_patch)
+static int patch_release_metadata(cJSON **cur, release_controller *rc, const char *ns, const char *name,
+                                  cJSON *meta_patch)
 {
     cJSON *p = cJSON_CreateObject();
     cJSON *res = NULL;
@@ -356,7 +361,8 @@ static int write_status(cJSON **cur, bool *fresh, release_controller *rc, const 
 typedef enum { STALE_NONE, STALE_RELEASE, STALE_RELEASE_REREAD, STALE_DEPLOYMENT, STALE_DEPLOYMENT_CACHED } stale_view;
 
 /* The cached Deployment if the cache has moved on from the version cached_rv (NULL: not from the cache), else NULL. */
-static informer_obj *deployment_moved_on(release_controller *rc, const char *ns, const char *name, const char *cached_rv)
+static informer_obj *deployment_moved_on(release_controller *rc, const char *ns, const char *name,
+                                         const char *cached_rv)
 {
     informer_obj *now = NULL;
     if (!cached_rv || informer_get(&now, rc->deployments, ns, name) < 0)
@@ -378,7 +384,8 @@ static informer_obj *deployment_moved_on(release_controller *rc, const char *ns,
  * Each version of the release a write replaces is added to older.
  */
 static int act(cJSON **cur, release_controller *rc, const release_plan *plan, const char *deployment,
-               const char *cached_dep_rv, cJSON **patched_dep, stale_view *stale, informer_obj **newer, ryw_trail *older)
+               const char *cached_dep_rv, cJSON **patched_dep, stale_view *stale, informer_obj **newer,
+               ryw_trail *older)
 {
     /* copies: *cur is replaced by every write */
     char ns[254], name[254], owner[512];
@@ -407,12 +414,13 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
             metrics_rollout_inc(json_str(plan->receipt, "outcome", NULL));
             rf.release_id = json_str(plan->receipt, "releaseID", NULL);
             rf.audit_ref = json_str(plan->receipt, "auditRef", NULL);
-            MB_LOG(MB_LOG_INFO, &rf, "receipt: release %s %s",
-                   json_str(plan->receipt, "digest", NULL), json_str(plan->receipt, "outcome", NULL));
+            MB_LOG(MB_LOG_INFO, &rf, "receipt: release %s %s", json_str(plan->receipt, "digest", NULL),
+                   json_str(plan->receipt, "outcome", NULL));
         }
     }
     if (plan->deployment_patch && plan->status &&
-        (rc->crash_before_patch || (rc->crash_before_rollback_patch && plan->phase && strcmp(plan->phase, "RollingBack") == 0))) {
+        (rc->crash_before_patch ||
+         (rc->crash_before_rollback_patch && plan->phase && strcmp(plan->phase, "RollingBack") == 0))) {
         MB_LOG(MB_LOG_WARN, &lf, "failpoint: exiting before the Deployment patch");
         _exit(137);
     }
@@ -436,7 +444,8 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
         event_object eo;
         if (event_object_from_json(&eo, *cur, RELEASE_KIND, RELEASE_API_VERSION) == 0)
             for (size_t i = 0; i < plan->n_events; i++)
-                event_record(rc->opts.events, &eo, strcmp(plan->events[i].type, "Warning") == 0 ? EVENT_WARNING : EVENT_NORMAL,
+                event_record(rc->opts.events, &eo,
+                             strcmp(plan->events[i].type, "Warning") == 0 ? EVENT_WARNING : EVENT_NORMAL,
                              plan->events[i].reason, "%s", plan->events[i].message);
     }
     if (err < 0)
@@ -510,7 +519,8 @@ static int checks_start(release_controller *rc, const char *key, const cJSON *cu
     snprintf(e->rid, sizeof(e->rid), "%s", rid);
     e->started_at = time(NULL);
     pthread_mutex_lock(&rc->runs_mu);
-    if ((err = verify_run_start(&e->run, &vi.in, rc->opts.client, rc->opts.net, rc->executor, check_run_done, e)) == 0) {
+    if ((err = verify_run_start(&e->run, &vi.in, rc->opts.client, rc->opts.net, rc->executor, check_run_done, e)) ==
+        0) {
         HASH_ADD(hh, rc->runs, key, klen, e);
         if (!e->hh.tbl) {
             err = mb_error_set(MB_ENOMEM, "out of memory");
@@ -575,10 +585,10 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     cJSON *cur = NULL, *results = NULL;
     release_plan plan = {0};
     release_observed obs = {0};
-    cJSON *fresh = NULL; /* the Deployment read again after a 409 */
-    cJSON *dep_view = NULL; /* the Deployment as this process's patch left it, ahead of the cache */
+    cJSON *fresh = NULL;       /* the Deployment read again after a 409 */
+    cJSON *dep_view = NULL;    /* the Deployment as this process's patch left it, ahead of the cache */
     ryw_trail dep_older = {0}; /* the versions older than dep_view that the cache may show */
-    double trigger_ms = 0; /* when a rollback trigger was decided (monotonic), until its patch is sent */
+    double trigger_ms = 0;     /* when a rollback trigger was decided (monotonic), until its patch is sent */
     char depkey[512];
     char rid[13]; /* the release the checks ran for; outlives each pass */
     int err = 0;
@@ -587,7 +597,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     if ((err = informer_get_key(&rel, rc->releases, key)) == MB_ENOTFOUND) {
         ryw_ahead_drop(rc->ryw, API_GOVERNEDAPIRELEASES.kind, key);
         checks_drop(rc, key); /* its run, if any, is for nobody now */
-        return 0; /* gone: nothing to do */
+        return 0;             /* gone: nothing to do */
     }
     if (err < 0)
         return err;
@@ -601,7 +611,8 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         dep = NULL;
     snprintf(depkey, sizeof(depkey), "%s/%s", ns, depname ? depname : "");
     if (dep)
-        dep_view = ryw_ahead_take(rc->ryw, KUBE_DEPLOYMENTS.kind, depkey, informer_obj_resource_version(dep), &dep_older);
+        dep_view = ryw_ahead_take(rc->ryw, KUBE_DEPLOYMENTS.kind, depkey, informer_obj_resource_version(dep),
+                                  &dep_older);
     else
         ryw_ahead_drop(rc->ryw, KUBE_DEPLOYMENTS.kind, depkey);
     if ((err = informer_by_index(&pods, rc->pods, INDEX_DEPLOYMENT, depkey)) < 0)
@@ -614,7 +625,8 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         pod_json[i] = informer_obj_json(pods->items[i]);
     if (pbname && informer_get(&pb, rc->bundles, ns, pbname) < 0)
         pb = NULL;
-    if (!(cur = ryw_ahead_take(rc->ryw, API_GOVERNEDAPIRELEASES.kind, key, cached_rv, &older)) && !(cur = cJSON_Duplicate(r, true))) {
+    if (!(cur = ryw_ahead_take(rc->ryw, API_GOVERNEDAPIRELEASES.kind, key, cached_rv, &older)) &&
+        !(cur = cJSON_Duplicate(r, true))) {
         err = mb_error_set(MB_ENOMEM, "out of memory");
         goto done;
     }
@@ -644,7 +656,8 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         }
         if (patched && trigger_ms > 0) {
             mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = json_str(cur, "metadata", "name", NULL)};
-            MB_LOG(MB_LOG_INFO, &lf, "rollback patch sent %.1f ms after the trigger was detected", mb_monotonic_ns() / 1e6 - trigger_ms);
+            MB_LOG(MB_LOG_INFO, &lf, "rollback patch sent %.1f ms after the trigger was detected",
+                   mb_monotonic_ns() / 1e6 - trigger_ms);
             trigger_ms = 0;
         } else if (patched) {
             double ago = spec_seen_take(rc, key, json_int(-1, cur, "metadata", "generation", NULL));
@@ -685,7 +698,8 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         if (err == MB_ECONFLICT && stale == STALE_RELEASE && pass + 1 < MAX_PASSES) {
             /* the release changed under us (a new spec, most often): read it and decide again, now */
             cJSON *again = NULL;
-            if ((err = kube_get(&again, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, json_str(cur, "metadata", "name", NULL))) < 0) {
+            if ((err = kube_get(&again, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns,
+                                json_str(cur, "metadata", "name", NULL))) < 0) {
                 if (err == MB_ENOTFOUND)
                     err = 0; /* gone: nothing to do */
                 goto done;
@@ -707,8 +721,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         cJSON_Delete(results);
         results = NULL;
         obs.checks.started_at = obs.checks.finished_at = time(NULL);
-        if ((err = checks_collect(rc, key, cur, rid, &results, &obs.checks.started_at,
-                                         &obs.checks.finished_at)) == 0) {
+        if ((err = checks_collect(rc, key, cur, rid, &results, &obs.checks.started_at, &obs.checks.finished_at)) == 0) {
             /* the run's end requeues; should that enqueue be lost, this look finds the run again */
             if (out->requeue_ms <= 0 || out->requeue_ms > CHECKS_RECHECK_MS)
                 out->requeue_ms = CHECKS_RECHECK_MS;
@@ -774,7 +787,8 @@ static int subscribe(void *ctx, informer_factory *f, loop *l)
         (err = api_informer(&rc->bundles, f, &API_POLICYBUNDLES)) < 0 ||
         (err = api_informer(&rc->releases, f, &API_GOVERNEDAPIRELEASES)) < 0)
         return err;
-    if ((err = informer_factory_add_index(f, &API_GOVERNEDAPIRELEASES, INDEX_DEPLOYMENT, index_release_deployment, NULL)) < 0 ||
+    if ((err = informer_factory_add_index(f, &API_GOVERNEDAPIRELEASES, INDEX_DEPLOYMENT, index_release_deployment,
+                                          NULL)) < 0 ||
         (err = informer_factory_add_index(f, &API_GOVERNEDAPIRELEASES, INDEX_BUNDLE, index_release_bundle, NULL)) < 0 ||
         (err = informer_factory_add_index(f, &KUBE_PODS, INDEX_DEPLOYMENT, index_pod_deployment, NULL)) < 0)
         return err;
@@ -802,11 +816,15 @@ int release_controller_register(manager *m, const release_controller_opts *opts)
     rc->crash_before_patch = fp && strcmp(fp, "crash-before-deployment-patch") == 0;
     rc->crash_before_rollback_patch = fp && strcmp(fp, "crash-before-rollback-patch") == 0;
     if (!opts->net || verify_executor_new(&rc->executor) < 0) {
-        int err = opts->net ? mb_error_last_code() : mb_error_set(MB_EINVAL, "the release controller needs the transfer loop for its checks");
+        int err = opts->net ? mb_error_last_code()
+                            : mb_error_set(MB_EINVAL, "the release controller needs the transfer loop for its checks");
         release_controller_free(rc);
         return err;
     }
-    manager_registration r = {.kind = RELEASE_KIND, .reconcile = reconcile, .subscribe = subscribe,
-                              .free = release_controller_free, .ctx = rc};
+    manager_registration r = {.kind = RELEASE_KIND,
+                              .reconcile = reconcile,
+                              .subscribe = subscribe,
+                              .free = release_controller_free,
+                              .ctx = rc};
     return manager_add(m, &r); /* owns rc from here, also on error */
 }

@@ -19,9 +19,9 @@
 #include <stdbool.h>
 
 typedef struct {
-    kube_client *client;          /* borrowed */
-    event_recorder *events;       /* borrowed, may be NULL */
-    net_loop *net;                /* borrowed, required: the transfer loop of the checks' requests */
+    kube_client *client;    /* borrowed */
+    event_recorder *events; /* borrowed, may be NULL */
+    net_loop *net;          /* borrowed, required: the transfer loop of the checks' requests */
 } release_controller_opts;
 
 /*

@@ -30,8 +30,8 @@
 #define GATE_RECHECK_MS 15000L
 
 static const char *const all_triggers[] = {
-    "CrashLoop", "ProgressDeadline", "SmokeFailure", "PolicyBypass",
-    "EvidenceFailure", "UncitedAnswer", "MembraneBreach",
+    "CrashLoop",       "ProgressDeadline", "SmokeFailure",   "PolicyBypass",
+    "EvidenceFailure", "UncitedAnswer",    "MembraneBreach",
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -146,10 +146,10 @@ static int manual_undocumented(release_ctx *c, const char *reason, const char *a
     if (*reason && *approver)
         return 0;
     return add_event(c, "Warning", "BreakGlassUndocumented",
-                     "the manual rollback was requested without %s%s%s; it goes ahead, but record why in the "
-                     RELEASE_ROLLBACK_REASON_ANNOTATION " annotation and who approved it in the "
-                     RELEASE_ROLLBACK_APPROVER_ANNOTATION " annotation, set together with "
-                     RELEASE_ROLLBACK_ANNOTATION ": \"true\"",
+                     "the manual rollback was requested without %s%s%s; it goes ahead, but record why in "
+                     "the " RELEASE_ROLLBACK_REASON_ANNOTATION
+                     " annotation and who approved it in the " RELEASE_ROLLBACK_APPROVER_ANNOTATION
+                     " annotation, set together with " RELEASE_ROLLBACK_ANNOTATION ": \"true\"",
                      *reason ? "" : RELEASE_ROLLBACK_REASON_ANNOTATION, !*reason && !*approver ? " and " : "",
                      *approver ? "" : RELEASE_ROLLBACK_APPROVER_ANNOTATION);
 }
@@ -174,13 +174,16 @@ static int fire_trigger(release_ctx *c, const char *trigger, const char *why)
             return err;
     }
     if (!trigger_listed(c, trigger) || (!automatic && !manual)) {
-        snprintf(msg, sizeof(msg), "%s: %s; automatic rollback %s, so the Deployment is left as it is: "
-                 "roll back by hand or revert spec.image.digest in Git", trigger, why,
-                 automatic ? "does not cover this trigger" : "is off");
+        snprintf(msg, sizeof(msg),
+                 "%s: %s; automatic rollback %s, so the Deployment is left as it is: "
+                 "roll back by hand or revert spec.image.digest in Git",
+                 trigger, why, automatic ? "does not cover this trigger" : "is off");
         return finish_failed(c, trigger, trigger, msg);
     }
     if (!*target || strcmp(target, c->digest) == 0) {
-        snprintf(msg, sizeof(msg), "%s: %s; there is no rollback target other than the failing digest, so nothing was rolled back", trigger, why);
+        snprintf(msg, sizeof(msg),
+                 "%s: %s; there is no rollback target other than the failing digest, so nothing was rolled back",
+                 trigger, why);
         return finish_failed(c, "RollbackFailed", trigger, msg);
     }
     cJSON *lr = cJSON_CreateObject();
@@ -282,11 +285,12 @@ static int enter_verifying(release_ctx *c)
 {
     int err;
     char msg[600];
-    snprintf(msg, sizeof(msg), "%s runs %s on every replica; running the verification checks", c->deployment, c->digest);
+    snprintf(msg, sizeof(msg), "%s runs %s on every replica; running the verification checks", c->deployment,
+             c->digest);
     if ((err = set_phase(c, PHASE_VERIFYING)) < 0 ||
         (err = release_cond_set(c, COND_ROLLED_OUT, COND_TRUE, "RolloutComplete", msg)) < 0 ||
-        (err = release_cond_set(c, COND_VERIFIED, COND_UNKNOWN, "Verifying",
-                                "the verification checks are running")) < 0 ||
+        (err = release_cond_set(c, COND_VERIFIED, COND_UNKNOWN, "Verifying", "the verification checks are running")) <
+            0 ||
         (err = conditions_mark_reconciling(NULL, c->st, "Verifying", msg, c->gen, c->obs->now)) < 0)
         return err;
     return ask_checks(c);
@@ -311,8 +315,10 @@ static int phase_verifying(release_ctx *c)
     long long obs_secs = release_spec_int(c, 60, "rollout", "observationSeconds");
     char msg[300];
     if (obs_secs > 0)
-        snprintf(msg, sizeof(msg), "every check passed; observing for %llds, the checks running again every %llds "
-                 "and at the end, before the release succeeds", obs_secs, recheck_seconds(c));
+        snprintf(msg, sizeof(msg),
+                 "every check passed; observing for %llds, the checks running again every %llds "
+                 "and at the end, before the release succeeds",
+                 obs_secs, recheck_seconds(c));
     else
         snprintf(msg, sizeof(msg), "every check passed; observationSeconds is 0, so this run was the last");
     if ((err = release_cond_set(c, COND_VERIFIED, COND_TRUE, "ChecksPassed", "every verification check passed")) < 0 ||
@@ -384,7 +390,8 @@ static int phase_observing(release_ctx *c)
         (err = conditions_mark_ready(NULL, c->st, "Succeeded", msg, c->gen, c->obs->now)) < 0 ||
         (err = release_history_record(c, PHASE_SUCCEEDED, "")) < 0)
         return err;
-    return add_event(c, "Normal", "ReleaseSucceeded", "%s; receipt %s", msg, json_str(c->plan->receipt, "auditRef", NULL));
+    return add_event(c, "Normal", "ReleaseSucceeded", "%s; receipt %s", msg,
+                     json_str(c->plan->receipt, "auditRef", NULL));
 }
 
 static int phase_rolling_out(release_ctx *c)
@@ -393,7 +400,9 @@ static int phase_rolling_out(release_ctx *c)
     bool fired;
     const char *running = release_deployment_image(c);
     if (!c->obs->deployment)
-        return finish_failed(c, "TargetNotFound", "", "the Deployment disappeared during the rollout; recreate it and revert or re-apply the release");
+        return finish_failed(c, "TargetNotFound", "",
+                             "the Deployment disappeared during the rollout; recreate it and revert or re-apply the "
+                             "release");
     if ((err = watch_triggers(c, true, &fired)) < 0 || fired)
         return err;
     if (!running || strcmp(running, c->image) != 0) {
@@ -403,7 +412,8 @@ static int phase_rolling_out(release_ctx *c)
     }
     if (!release_rollout_complete(c, c->image))
         return 0;
-    if ((err = add_event(c, "Normal", "RolloutComplete", "Deployment %s/%s runs %s on every replica", c->ns, c->deployment, c->digest)) < 0)
+    if ((err = add_event(c, "Normal", "RolloutComplete", "Deployment %s/%s runs %s on every replica", c->ns,
+                         c->deployment, c->digest)) < 0)
         return err;
     return enter_verifying(c);
 }
@@ -418,7 +428,8 @@ static int phase_rolling_back(release_ctx *c)
     long remaining = 0;
 
     if (!target || !*target)
-        return finish_failed(c, "RollbackFailed", trigger, "status.lastRollback has no target digest; the rollback cannot go on");
+        return finish_failed(c, "RollbackFailed", trigger,
+                             "status.lastRollback has no target digest; the rollback cannot go on");
     rollback_image(c, target, image);
     const char *running = release_deployment_image(c);
     if (!c->obs->deployment)
@@ -429,7 +440,9 @@ static int phase_rolling_back(release_ctx *c)
     }
     if (release_crashloop(c, image, why, sizeof(why))) {
         char msg[700];
-        snprintf(msg, sizeof(msg), "the rollback target %s does not run either: %s; the operator no longer touches the Deployment", target, why);
+        snprintf(msg, sizeof(msg),
+                 "the rollback target %s does not run either: %s; the operator no longer touches the Deployment",
+                 target, why);
         if ((err = add_event(c, "Warning", "RollbackFailed", "%s", msg)) < 0)
             return err;
         return finish_failed(c, "RollbackFailed", trigger, msg);
@@ -456,13 +469,17 @@ static int phase_rolling_back(release_ctx *c)
         return err;
     char msg[800];
     if (failed) {
-        snprintf(msg, sizeof(msg), "rolled back to %s, but check %s still fails: %s; the operator no longer touches the Deployment",
-                 target, json_str(failed, "name", NULL), json_str(failed, "message", NULL) ? json_str(failed, "message", NULL) : "");
+        snprintf(msg, sizeof(msg),
+                 "rolled back to %s, but check %s still fails: %s; the operator no longer touches the Deployment",
+                 target, json_str(failed, "name", NULL),
+                 json_str(failed, "message", NULL) ? json_str(failed, "message", NULL) : "");
         if ((err = add_event(c, "Warning", "RollbackFailed", "%s", msg)) < 0)
             return err;
         return finish_failed(c, "RollbackVerificationFailed", trigger, msg);
     }
-    snprintf(msg, sizeof(msg), "rolled back from %s to %s after %s; the rolled-back version passes every check; revert spec.image.digest in Git or fix the release",
+    snprintf(msg, sizeof(msg),
+             "rolled back from %s to %s after %s; the rolled-back version passes every check; revert spec.image.digest "
+             "in Git or fix the release",
              c->digest, target, trigger ? trigger : "a trigger");
     c->why = json_str(c->st, "lastRollback", "message", NULL);
     if ((err = set_phase(c, PHASE_ROLLED_BACK)) < 0 ||
@@ -523,7 +540,8 @@ static int phase_gating(release_ctx *c)
     conditions_remove(c->st, COND_VERIFIED);
     conditions_remove(c->st, COND_ROLLED_BACK);
     conditions_remove(c->st, COND_MEMBRANE_INTACT);
-    if ((err = add_event(c, "Normal", "GatesPassed", "every gate passed for %s; rollback target %s", c->digest, target)) < 0)
+    if ((err = add_event(c, "Normal", "GatesPassed", "every gate passed for %s; rollback target %s", c->digest,
+                         target)) < 0)
         return err;
 
     if (already) {
@@ -540,7 +558,8 @@ static int phase_gating(release_ctx *c)
         c->plan->deployment_patch = release_patch_body(c, c->image, true, true);
         if (!c->plan->deployment_patch)
             return MB_ENOMEM;
-        if ((err = add_event(c, "Normal", "RolloutStarted", "rolling Deployment %s/%s container %s to %s", c->ns, c->deployment, c->container, c->image)) < 0)
+        if ((err = add_event(c, "Normal", "RolloutStarted", "rolling Deployment %s/%s container %s to %s", c->ns,
+                             c->deployment, c->container, c->image)) < 0)
             return err;
     }
     char msg[600];
@@ -652,7 +671,8 @@ int release_decide(release_plan *out, const release_observed *obs)
             goto done;
         conditions_remove(c.st, COND_RECONCILING);
         conditions_remove(c.st, COND_STALLED);
-        err = release_cond_set(&c, COND_READY, COND_FALSE, "Suspended", "spec.suspend is true: the operator does nothing until it is false");
+        err = release_cond_set(&c, COND_READY, COND_FALSE, "Suspended",
+                               "spec.suspend is true: the operator does nothing until it is false");
         goto done;
     }
 
@@ -666,11 +686,14 @@ int release_decide(release_plan *out, const release_observed *obs)
             err = fire_trigger(&c, "Manual", "the governance.kfm.dev/rollback annotation asks for a rollback");
         else if (manual && strcmp(manual, "true") == 0) {
             out->clear_rollback_annotation = true;
-            err = add_event(&c, "Warning", "RollbackIgnored",
-                            "the governance.kfm.dev/rollback annotation was removed without effect: the release ended %s "
-                            "and the operator does not touch the Deployment again for this generation; %s", phase,
-                            strcmp(phase, PHASE_ROLLED_BACK) == 0 ? "the Deployment already runs the rollback target"
-                                                                   : "roll back by hand or revert spec.image.digest in Git");
+            err =
+                add_event(&c, "Warning", "RollbackIgnored",
+                          "the governance.kfm.dev/rollback annotation was removed without effect: the release ended %s "
+                          "and the operator does not touch the Deployment again for this generation; %s",
+                          phase,
+                          strcmp(phase, PHASE_ROLLED_BACK) == 0
+                              ? "the Deployment already runs the rollback target"
+                              : "roll back by hand or revert spec.image.digest in Git");
         }
         goto done;
     }

@@ -46,49 +46,50 @@
 /* the break-glass record, read with the rollback annotation and removed with it */
 #define RELEASE_ROLLBACK_REASON_ANNOTATION "governance.kfm.dev/rollback-reason"
 #define RELEASE_ROLLBACK_APPROVER_ANNOTATION "governance.kfm.dev/rollback-approver"
-#define RELEASE_ROLLBACK_REASON_MAX 1024   /* bytes kept of the reason (the CRD's maxLength) */
-#define RELEASE_ROLLBACK_APPROVER_MAX 256  /* bytes kept of the approver (the CRD's maxLength) */
+#define RELEASE_ROLLBACK_REASON_MAX 1024  /* bytes kept of the reason (the CRD's maxLength) */
+#define RELEASE_ROLLBACK_APPROVER_MAX 256 /* bytes kept of the approver (the CRD's maxLength) */
 
 /* The outcome of a check run against the version the Deployment now runs. */
 typedef struct {
-    bool ran;              /* false: no run for this plan (act runs one when asked) */
+    bool ran;               /* false: no run for this plan (act runs one when asked) */
     const char *release_id; /* the releaseID the run was for */
     time_t started_at;
     time_t finished_at;
-    const cJSON *results;  /* array of {name, passed, httpStatus, latencyMs, trigger, message} */
+    const cJSON *results; /* array of {name, passed, httpStatus, latencyMs, trigger, message} */
 } release_checks;
 
 typedef struct {
-    const cJSON *release;          /* the GovernedAPIRelease as read (never modified) */
-    const cJSON *deployment;       /* the target Deployment, NULL when it does not exist */
-    const cJSON *const *pods;      /* the Deployment's pods (its selector, its namespace) */
+    const cJSON *release;     /* the GovernedAPIRelease as read (never modified) */
+    const cJSON *deployment;  /* the target Deployment, NULL when it does not exist */
+    const cJSON *const *pods; /* the Deployment's pods (its selector, its namespace) */
     size_t n_pods;
-    const cJSON *policy_bundle;    /* spec.policyBundleRef's PolicyBundle, NULL when absent */
+    const cJSON *policy_bundle; /* spec.policyBundleRef's PolicyBundle, NULL when absent */
     release_checks checks;
     time_t now;
 } release_observed;
 
 typedef struct {
-    const char *type;    /* "Normal" or "Warning" */
-    const char *reason;  /* CamelCase */
-    char *message;       /* owned */
+    const char *type;   /* "Normal" or "Warning" */
+    const char *reason; /* CamelCase */
+    char *message;      /* owned */
 } release_event;
 
 #define RELEASE_MAX_EVENTS 6
 
 typedef struct {
-    cJSON *status;             /* the whole new status to write, NULL when nothing changes */
-    char *deployment_patch;    /* strategic merge patch (with a resourceVersion precondition), after the status write; NULL: none */
-    bool add_finalizer;        /* before anything else */
-    bool remove_finalizer;     /* last: the release may then go away */
+    cJSON *status; /* the whole new status to write, NULL when nothing changes */
+    char *
+        deployment_patch; /* strategic merge patch (with a resourceVersion precondition), after the status write; NULL: none */
+    bool add_finalizer;             /* before anything else */
+    bool remove_finalizer;          /* last: the release may then go away */
     bool clear_rollback_annotation; /* the manual trigger was acted on: remove it with its reason and approver */
-    bool run_checks;           /* run the verification checks, then decide again with them */
-    char checks_release_id[13]; /* the releaseID to run them for */
-    const char *phase;         /* the phase after this plan (static string) */
+    bool run_checks;                /* run the verification checks, then decide again with them */
+    char checks_release_id[13];     /* the releaseID to run them for */
+    const char *phase;              /* the phase after this plan (static string) */
     release_event events[RELEASE_MAX_EVENTS];
     size_t n_events;
-    long requeue_ms;           /* look again after this long (0: only on changes) */
-    cJSON *receipt;            /* the history entry sealed by this plan, borrowed from status; NULL: none */
+    long requeue_ms; /* look again after this long (0: only on changes) */
+    cJSON *receipt;  /* the history entry sealed by this plan, borrowed from status; NULL: none */
 } release_plan;
 
 int release_decide(release_plan *out, const release_observed *obs);

@@ -42,16 +42,16 @@ typedef struct {
     const release_observed *obs;
     release_plan *plan;
     const cJSON *spec;
-    const cJSON *old;          /* the observed status, may be NULL */
-    cJSON *st;                 /* the status being written */
+    const cJSON *old; /* the observed status, may be NULL */
+    cJSON *st;        /* the status being written */
     const char *ns, *name;
     long long gen;
     const char *deployment, *container, *repository, *digest;
-    char image[512];           /* repository@digest */
-    char rid[13];              /* releaseID of this generation and digest */
-    char owner[320];           /* "<ns>/<name>" */
-    cJSON *no_result;          /* owned: the "no result" failures judge_checks last made up */
-    const char *why;           /* the message of the trigger or failure that ends this release, for its receipt */
+    char image[512];  /* repository@digest */
+    char rid[13];     /* releaseID of this generation and digest */
+    char owner[320];  /* "<ns>/<name>" */
+    cJSON *no_result; /* owned: the "no result" failures judge_checks last made up */
+    const char *why;  /* the message of the trigger or failure that ends this release, for its receipt */
 } release_ctx;
 
 /* ---- decide.c ----------------------------------------------------------- */

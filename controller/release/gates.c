@@ -37,20 +37,28 @@ static bool spec_valid(const release_ctx *c, release_gate_block *b)
     for (size_t i = 0; env && i < 3; i++)
         env_ok = env_ok || strcmp(env, environments[i]) == 0;
     if (!env_ok)
-        return block(b, "InvalidSpec", false, "spec.environment \"%s\" is not one of dev, staging, prod; fix the spec", env ? env : "");
+        return block(b, "InvalidSpec", false, "spec.environment \"%s\" is not one of dev, staging, prod; fix the spec",
+                     env ? env : "");
     if (!c->deployment || !*c->deployment)
         return block(b, "InvalidSpec", false, "spec.target.deployment is empty; name the Deployment to roll out");
     if (!c->container || !*c->container)
-        return block(b, "InvalidSpec", false, "spec.target.container is empty; name the container in the Deployment's pod template");
+        return block(b, "InvalidSpec", false,
+                     "spec.target.container is empty; name the container in the Deployment's pod template");
     if (!c->repository || !*c->repository || strchr(c->repository, '@'))
-        return block(b, "InvalidSpec", false, "spec.image.repository \"%s\" must be an image repository without a tag or digest", c->repository ? c->repository : "");
+        return block(b, "InvalidSpec", false,
+                     "spec.image.repository \"%s\" must be an image repository without a tag or digest",
+                     c->repository ? c->repository : "");
     if (!release_digest_valid(c->digest))
-        return block(b, "InvalidSpec", false, "spec.image.digest \"%s\" is not a sha256 digest (sha256:<64 lowercase hex>); pin the image by digest, not by tag", c->digest ? c->digest : "");
+        return block(b, "InvalidSpec", false,
+                     "spec.image.digest \"%s\" is not a sha256 digest (sha256:<64 lowercase hex>); pin the image by "
+                     "digest, not by tag",
+                     c->digest ? c->digest : "");
     const char *rt = json_str(c->spec, "rollbackTarget", "digest", NULL);
     if (rt && !release_digest_valid(rt))
         return block(b, "InvalidSpec", false, "spec.rollbackTarget.digest \"%s\" is not a sha256 digest", rt);
     if (rt && strcmp(rt, c->digest) == 0)
-        return block(b, "InvalidSpec", false, "spec.rollbackTarget.digest equals spec.image.digest; a release cannot roll back to itself");
+        return block(b, "InvalidSpec", false,
+                     "spec.rollbackTarget.digest equals spec.image.digest; a release cannot roll back to itself");
     return true;
 }
 
@@ -76,9 +84,15 @@ static bool bundle_ready(const cJSON *pb, char *why, size_t len)
     const char *rs = json_str(ready, "status", NULL);
     if (og != gen) {
         if (og < 0)
-            snprintf(why, len, "its status.observedGeneration is not set (generation %lld): the bundle has not been looked at yet", gen);
+            snprintf(why, len,
+                     "its status.observedGeneration is not set (generation %lld): the bundle has not been looked at "
+                     "yet",
+                     gen);
         else
-            snprintf(why, len, "its status.observedGeneration %lld is not its generation %lld: the status describes an older spec", og, gen);
+            snprintf(why, len,
+                     "its status.observedGeneration %lld is not its generation %lld: the status describes an older "
+                     "spec",
+                     og, gen);
         return false;
     }
     if (!rs || strcmp(rs, "True") != 0 || json_int(og, ready, "observedGeneration", NULL) != gen) {
@@ -87,15 +101,19 @@ static bool bundle_ready(const cJSON *pb, char *why, size_t len)
         return false;
     }
     if (!pinned || !*pinned) {
-        snprintf(why, len, "its spec.source.digest is empty, so there is no pinned digest to compare status.verifiedDigest with");
+        snprintf(why, len,
+                 "its spec.source.digest is empty, so there is no pinned digest to compare status.verifiedDigest with");
         return false;
     }
     if (!verified || !*verified) {
-        snprintf(why, len, "its status.verifiedDigest is empty: no digest has been verified for spec.source.digest %s", pinned);
+        snprintf(why, len, "its status.verifiedDigest is empty: no digest has been verified for spec.source.digest %s",
+                 pinned);
         return false;
     }
     if (strcmp(verified, pinned) != 0) {
-        snprintf(why, len, "its status.verifiedDigest %s differs from spec.source.digest %s: the verified bundle is not the pinned one",
+        snprintf(why, len,
+                 "its status.verifiedDigest %s differs from spec.source.digest %s: the verified bundle is not the "
+                 "pinned one",
                  verified, pinned);
         return false;
     }
@@ -161,23 +179,35 @@ bool release_gates_check(const release_ctx *c, release_gate_block *b, char targe
     if (!spec_valid(c, b))
         return false;
     if (!cr || !*cr)
-        return block(b, "ChangeRecordMissing", false, "spec.changeRecord is empty; link the change ticket or pull request that approves this release");
+        return block(b, "ChangeRecordMissing", false,
+                     "spec.changeRecord is empty; link the change ticket or pull request that approves this release");
     if (!c->obs->deployment)
-        return block(b, "TargetNotFound", false, "Deployment %s/%s does not exist; create it or fix spec.target.deployment", c->ns, c->deployment);
+        return block(b, "TargetNotFound", false,
+                     "Deployment %s/%s does not exist; create it or fix spec.target.deployment", c->ns, c->deployment);
     if (!release_container_find(json_get(c->obs->deployment, "spec", "template", "spec", NULL), c->container))
-        return block(b, "ContainerNotFound", false, "Deployment %s/%s has no container \"%s\" in its pod template; fix spec.target.container", c->ns, c->deployment, c->container);
+        return block(b, "ContainerNotFound", false,
+                     "Deployment %s/%s has no container \"%s\" in its pod template; fix spec.target.container", c->ns,
+                     c->deployment, c->container);
     owner = json_str(c->obs->deployment, "metadata", "annotations", RELEASE_OWNER_ANNOTATION, NULL);
     if (owner && *owner && strcmp(owner, c->owner) != 0)
-        return block(b, "TargetClaimed", false, "Deployment %s/%s is claimed by GovernedAPIRelease %s; one release may own a Deployment, delete or retarget the other", c->ns, c->deployment, owner);
+        return block(b, "TargetClaimed", false,
+                     "Deployment %s/%s is claimed by GovernedAPIRelease %s; one release may own a Deployment, delete "
+                     "or retarget the other",
+                     c->ns, c->deployment, owner);
     if (pbname) {
         if (!c->obs->policy_bundle)
-            return block(b, "PolicyBundleNotReady", true, "PolicyBundle %s/%s does not exist yet; the release waits for it to be Ready", c->ns, pbname);
+            return block(b, "PolicyBundleNotReady", true,
+                         "PolicyBundle %s/%s does not exist yet; the release waits for it to be Ready", c->ns, pbname);
         char why[300];
         if (!bundle_ready(c->obs->policy_bundle, why, sizeof(why)))
-            return block(b, "PolicyBundleNotReady", true, "PolicyBundle %s/%s is not ready: %s; the release waits for it", c->ns, pbname, why);
+            return block(b, "PolicyBundleNotReady", true,
+                         "PolicyBundle %s/%s is not ready: %s; the release waits for it", c->ns, pbname, why);
     }
     rollback_target(c, target, target_image);
     if (!*target)
-        return block(b, "NoRollbackTarget", false, "no rollback target: container \"%s\" does not run an image pinned by digest; set spec.rollbackTarget.digest", c->container);
+        return block(b, "NoRollbackTarget", false,
+                     "no rollback target: container \"%s\" does not run an image pinned by digest; set "
+                     "spec.rollbackTarget.digest",
+                     c->container);
     return true;
 }

@@ -58,7 +58,7 @@ static void utf8_cut(char *out, const char *s, size_t max)
  * them (the annotations are removed once acted on). "" when absent.
  */
 void release_manual_record(const release_ctx *c, char reason[RELEASE_ROLLBACK_REASON_MAX + 1],
-                          char approver[RELEASE_ROLLBACK_APPROVER_MAX + 1])
+                           char approver[RELEASE_ROLLBACK_APPROVER_MAX + 1])
 {
     const char *lr_trigger = json_str(c->st, "lastRollback", "trigger", NULL);
     const char *r = json_str(c->obs->release, "metadata", "annotations", RELEASE_ROLLBACK_REASON_ANNOTATION, NULL);
@@ -182,8 +182,7 @@ static int add_missing_results(cJSON *out, const release_ctx *c, const cJSON *re
         cJSON *r = cJSON_CreateObject();
         if (!r || release_str_set(r, "name", asked[i]) < 0 || !cJSON_AddBoolToObject(r, "passed", false) ||
             release_str_set(r, "trigger", verify_check_trigger(asked[i])) < 0 ||
-            release_str_set(r, "message", "no result") < 0 ||
-            !cJSON_AddItemToArray(out, r)) {
+            release_str_set(r, "message", "no result") < 0 || !cJSON_AddItemToArray(out, r)) {
             cJSON_Delete(r);
             return mb_error_set(MB_ENOMEM, "out of memory");
         }
@@ -195,8 +194,8 @@ int release_verification_write(release_ctx *c, const release_checks *rc)
 {
     cJSON *v = cJSON_CreateObject();
     cJSON *results = rc->results ? cJSON_Duplicate(rc->results, true) : cJSON_CreateArray();
-    if (!v || !results || release_time_set(v, "startedAt", rc->started_at) < 0 || release_time_set(v, "finishedAt", rc->finished_at) < 0 ||
-        add_missing_results(results, c, rc->results) < 0) {
+    if (!v || !results || release_time_set(v, "startedAt", rc->started_at) < 0 ||
+        release_time_set(v, "finishedAt", rc->finished_at) < 0 || add_missing_results(results, c, rc->results) < 0) {
         cJSON_Delete(v);
         cJSON_Delete(results);
         return mb_error_set(MB_ENOMEM, "out of memory");
@@ -239,9 +238,11 @@ const cJSON *release_checks_judge(release_ctx *c, const release_checks *rc, int 
     *err = 0;
     if (any_membrane) {
         if (first_membrane)
-            *err = release_cond_set(c, COND_MEMBRANE_INTACT, COND_FALSE, "MembraneBreach", json_str(first_membrane, "message", NULL));
+            *err = release_cond_set(c, COND_MEMBRANE_INTACT, COND_FALSE, "MembraneBreach",
+                                    json_str(first_membrane, "message", NULL));
         else
-            *err = release_cond_set(c, COND_MEMBRANE_INTACT, COND_TRUE, "MembraneIntact", "clients cannot reach the stores; every path goes through the governed API");
+            *err = release_cond_set(c, COND_MEMBRANE_INTACT, COND_TRUE, "MembraneIntact",
+                                    "clients cannot reach the stores; every path goes through the governed API");
     }
     return first;
 }

@@ -14,8 +14,7 @@
 #include <string.h>
 
 static const char *const crash_reasons[] = {
-    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull",
-    "CreateContainerConfigError", "InvalidImageName",
+    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError", "InvalidImageName",
 };
 
 const char *release_digest_of(const char *image)
@@ -170,7 +169,8 @@ bool release_progress_deadline(const release_ctx *c, time_t since, char *msg, si
     const cJSON *cd;
     long long secs = release_spec_int(c, 600, "rollout", "progressDeadlineSeconds");
     cJSON_ArrayForEach(cd, json_get(c->obs->deployment, "status", "conditions", NULL)) {
-        const char *type = json_str(cd, "type", NULL), *s = json_str(cd, "status", NULL), *r = json_str(cd, "reason", NULL);
+        const char *type = json_str(cd, "type", NULL), *s = json_str(cd, "status", NULL),
+                   *r = json_str(cd, "reason", NULL);
         if (type && s && r && strcmp(type, "Progressing") == 0 && strcmp(s, "False") == 0 &&
             strcmp(r, "ProgressDeadlineExceeded") == 0) {
             snprintf(msg, len, "Deployment %s/%s reports ProgressDeadlineExceeded", c->ns, c->deployment);

@@ -55,22 +55,25 @@ static int check(const cJSON *status, const condition *c)
     list = cJSON_GetObjectItemCaseSensitive(status, "conditions");
     if (list && !cJSON_IsArray(list))
         return mb_error_set(MB_EINVAL, "cannot set a condition: status.conditions is not a list; "
-                            "fix or remove it");
+                                       "fix or remove it");
     if (!c || !valid_type(c->type))
-        return mb_error_set(MB_EINVAL, "condition type \"%.64s\" is not a valid name; use CamelCase "
-                            "such as Ready", c && c->type ? c->type : "");
+        return mb_error_set(MB_EINVAL,
+                            "condition type \"%.64s\" is not a valid name; use CamelCase "
+                            "such as Ready",
+                            c && c->type ? c->type : "");
     if (!valid_status(c->status))
-        return mb_error_set(MB_EINVAL, "condition %s has status \"%.32s\"; use True, False or Unknown",
-                            c->type, c->status ? c->status : "");
+        return mb_error_set(MB_EINVAL, "condition %s has status \"%.32s\"; use True, False or Unknown", c->type,
+                            c->status ? c->status : "");
     if (!valid_reason(c->reason))
-        return mb_error_set(MB_EINVAL, "condition %s has reason \"%.64s\"; a reason is one CamelCase "
-                            "word such as RolledBack", c->type, c->reason ? c->reason : "");
+        return mb_error_set(MB_EINVAL,
+                            "condition %s has reason \"%.64s\"; a reason is one CamelCase "
+                            "word such as RolledBack",
+                            c->type, c->reason ? c->reason : "");
     if (c->message && strlen(c->message) > MESSAGE_MAX)
-        return mb_error_set(MB_EINVAL, "condition %s has a message over %d bytes; shorten it",
-                            c->type, MESSAGE_MAX);
+        return mb_error_set(MB_EINVAL, "condition %s has a message over %d bytes; shorten it", c->type, MESSAGE_MAX);
     if (c->observed_generation < 0)
-        return mb_error_set(MB_EINVAL, "condition %s has observedGeneration %lld; it cannot be negative",
-                            c->type, c->observed_generation);
+        return mb_error_set(MB_EINVAL, "condition %s has observedGeneration %lld; it cannot be negative", c->type,
+                            c->observed_generation);
     return 0;
 }
 
@@ -160,8 +163,7 @@ int conditions_set(bool *out, cJSON *status, const condition *c, time_t now)
     old = find(list, c->type);
     transition = old ? kept_transition(old, c->status) : NULL;
 
-    if (!(fresh = cJSON_CreateObject()) ||
-        !cJSON_AddStringToObject(fresh, "type", c->type) ||
+    if (!(fresh = cJSON_CreateObject()) || !cJSON_AddStringToObject(fresh, "type", c->type) ||
         !cJSON_AddStringToObject(fresh, "status", c->status) ||
         !cJSON_AddNumberToObject(fresh, "observedGeneration", (double)c->observed_generation) ||
         !cJSON_AddStringToObject(fresh, "lastTransitionTime", transition ? transition : ts) ||
@@ -239,8 +241,8 @@ static int set_observed_generation(bool *changed, cJSON *status, long long gener
  * Sets Ready (first in the list for new objects) and, when other has a type,
  * that condition; removes up to two types; writes observedGeneration.
  */
-static int mark(bool *out, cJSON *status, const condition *ready, const condition *other,
-                const char *drop1, const char *drop2, time_t now)
+static int mark(bool *out, cJSON *status, const condition *ready, const condition *other, const char *drop1,
+                const char *drop2, time_t now)
 {
     bool changed = false, one = false;
     int err = 0;
@@ -268,24 +270,24 @@ done:
     return err;
 }
 
-int conditions_mark_reconciling(bool *out, cJSON *status, const char *reason, const char *message,
-                                long long generation, time_t now)
+int conditions_mark_reconciling(bool *out, cJSON *status, const char *reason, const char *message, long long generation,
+                                time_t now)
 {
     condition ready = {COND_READY, COND_UNKNOWN, reason, message, generation};
     condition reconciling = {COND_RECONCILING, COND_TRUE, reason, message, generation};
     return mark(out, status, &ready, &reconciling, COND_STALLED, NULL, now);
 }
 
-int conditions_mark_stalled(bool *out, cJSON *status, const char *reason, const char *message,
-                            long long generation, time_t now)
+int conditions_mark_stalled(bool *out, cJSON *status, const char *reason, const char *message, long long generation,
+                            time_t now)
 {
     condition ready = {COND_READY, COND_FALSE, reason, message, generation};
     condition stalled = {COND_STALLED, COND_TRUE, reason, message, generation};
     return mark(out, status, &ready, &stalled, COND_RECONCILING, NULL, now);
 }
 
-int conditions_mark_ready(bool *out, cJSON *status, const char *reason, const char *message,
-                          long long generation, time_t now)
+int conditions_mark_ready(bool *out, cJSON *status, const char *reason, const char *message, long long generation,
+                          time_t now)
 {
     condition ready = {COND_READY, COND_TRUE, reason, message, generation};
     condition none = {0};

@@ -28,11 +28,11 @@
 
 /* One condition to write; the strings are borrowed. */
 typedef struct {
-    const char *type;               /* CamelCase, e.g. "Ready" */
-    const char *status;             /* COND_TRUE, COND_FALSE or COND_UNKNOWN */
-    const char *reason;             /* CamelCase, e.g. "RolledBack" */
-    const char *message;            /* one human sentence; NULL writes "" */
-    long long observed_generation;  /* metadata.generation the condition was set from; >= 0 */
+    const char *type;              /* CamelCase, e.g. "Ready" */
+    const char *status;            /* COND_TRUE, COND_FALSE or COND_UNKNOWN */
+    const char *reason;            /* CamelCase, e.g. "RolledBack" */
+    const char *message;           /* one human sentence; NULL writes "" */
+    long long observed_generation; /* metadata.generation the condition was set from; >= 0 */
 } condition;
 
 /*
@@ -72,11 +72,11 @@ bool conditions_remove(cJSON *status, const char *type);
  * re-check of an object that stays healthy marks it ready again, which
  * changes nothing and keeps Ready's lastTransitionTime.
  */
-int conditions_mark_reconciling(bool *out, cJSON *status, const char *reason, const char *message,
-                                long long generation, time_t now);
-int conditions_mark_stalled(bool *out, cJSON *status, const char *reason, const char *message,
-                            long long generation, time_t now);
-int conditions_mark_ready(bool *out, cJSON *status, const char *reason, const char *message,
-                          long long generation, time_t now);
+int conditions_mark_reconciling(bool *out, cJSON *status, const char *reason, const char *message, long long generation,
+                                time_t now);
+int conditions_mark_stalled(bool *out, cJSON *status, const char *reason, const char *message, long long generation,
+                            time_t now);
+int conditions_mark_ready(bool *out, cJSON *status, const char *reason, const char *message, long long generation,
+                          time_t now);
 
 #endif

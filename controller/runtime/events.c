@@ -62,9 +62,9 @@ struct event_recorder {
     size_t queue_max;
     size_t cache_max;
 
-    pthread_mutex_t mu; /* guards the queue, the flags and the stats */
-    pthread_cond_t wake;  /* the writer: work or stop */
-    pthread_cond_t idle;  /* flushers: nothing queued or in flight */
+    pthread_mutex_t mu;  /* guards the queue, the flags and the stats */
+    pthread_cond_t wake; /* the writer: work or stop */
+    pthread_cond_t idle; /* flushers: nothing queued or in flight */
     pending *head, *tail;
     size_t queued;
     bool busy;
@@ -82,8 +82,7 @@ const char *event_type_name(event_type t)
     return t == EVENT_WARNING ? "Warning" : "Normal";
 }
 
-int event_object_from_json(event_object *out, const cJSON *obj, const char *kind,
-                           const char *api_version)
+int event_object_from_json(event_object *out, const cJSON *obj, const char *kind, const char *api_version)
 {
     const char *k = json_str(obj, "kind", NULL);
     const char *v = json_str(obj, "apiVersion", NULL);
@@ -137,9 +136,8 @@ static cJSON *add_str(cJSON *obj, const char *key, const char *value)
     return cJSON_AddStringToObject(obj, key, value) ? obj : NULL;
 }
 
-int event_body_new(cJSON **out, const event_object *obj, event_type type, const char *reason,
-                   const char *message, const char *component, const char *instance,
-                   const char *name, time_t now)
+int event_body_new(cJSON **out, const event_object *obj, event_type type, const char *reason, const char *message,
+                   const char *component, const char *instance, const char *name, time_t now)
 {
     int err = 0;
     char ts[32];
@@ -272,8 +270,8 @@ static int write_new(event_recorder *r, const pending *p, const unsigned char *k
         cJSON_Delete(body);
         body = NULL;
         if ((err = event_name_new(&name, p->obj.name, next_unique(r))) < 0 ||
-            (err = event_body_new(&body, &p->obj, p->type, p->reason, p->message, r->component, r->instance,
-                                  name, p->at)) < 0)
+            (err = event_body_new(&body, &p->obj, p->type, p->reason, p->message, r->component, r->instance, name,
+                                  p->at)) < 0)
             break;
         err = kube_create(NULL, r->client, &KUBE_EVENTS, ns, body);
         if (err != MB_EEXISTS)
@@ -339,7 +337,7 @@ done:
 /* Writes p, trying again while event_retry_ms says so; a stop ends the waits. Called without r->mu. */
 static void write_retrying(event_recorder *r, const pending *p)
 {
-    mb_log_fields lf = { .kind = p->obj.kind, .namespace = p->obj.namespace, .name = p->obj.name };
+    mb_log_fields lf = {.kind = p->obj.kind, .namespace = p->obj.namespace, .name = p->obj.name};
     for (unsigned attempt = 0;; attempt++) {
         int err = write_one(r, p);
         long ms;
@@ -414,7 +412,7 @@ static void *writer(void *arg)
 int event_recorder_new(event_recorder **out, kube_client *client, const event_recorder_opts *opts)
 {
     int err = 0;
-    event_recorder_opts o = { 0 };
+    event_recorder_opts o = {0};
     event_recorder *r = NULL;
     char host[256];
     bool threaded = false;
@@ -514,8 +512,7 @@ static void cut_utf8(char *s, size_t max)
     s[n] = '\0';
 }
 
-void event_record(event_recorder *r, const event_object *obj, event_type type, const char *reason,
-                  const char *fmt, ...)
+void event_record(event_recorder *r, const event_object *obj, event_type type, const char *reason, const char *fmt, ...)
 {
     pending *p = NULL;
     char *message = NULL;
@@ -545,8 +542,7 @@ void event_record(event_recorder *r, const event_object *obj, event_type type, c
     ok = keep(p, 1, reason, &ignored) && keep(p, 2, obj->kind, &p->obj.kind) &&
          keep(p, 3, obj->api_version, &p->obj.api_version) && keep(p, 4, obj->namespace, &p->obj.namespace) &&
          keep(p, 5, obj->name, &p->obj.name) && keep(p, 6, obj->uid, &p->obj.uid) &&
-         keep(p, 7, obj->resource_version, &p->obj.resource_version) &&
-         keep(p, 8, obj->field_path, &p->obj.field_path);
+         keep(p, 7, obj->resource_version, &p->obj.resource_version) && keep(p, 8, obj->field_path, &p->obj.field_path);
     if (!ok) {
         pending_free(p);
         log_warn("cannot record the event %s: out of memory", reason);
@@ -558,7 +554,7 @@ void event_record(event_recorder *r, const event_object *obj, event_type type, c
     if (r->queued >= r->queue_max || r->stopping) {
         r->stats.dropped++;
         pthread_mutex_unlock(&r->mu);
-        MB_LOG(MB_LOG_WARN, (&(mb_log_fields){ .kind = obj->kind, .namespace = obj->namespace, .name = obj->name }),
+        MB_LOG(MB_LOG_WARN, (&(mb_log_fields){.kind = obj->kind, .namespace = obj->namespace, .name = obj->name}),
                "dropping the event %s: %zu events are already waiting to be written", reason, r->queue_max);
         pending_free(p);
         return;

@@ -41,8 +41,7 @@ typedef struct {
  * come from obj when it has them (watch events do, list items do not), else
  * from the given defaults. MB_EINVAL when obj has no metadata.name.
  */
-int event_object_from_json(event_object *out, const cJSON *obj, const char *kind,
-                           const char *api_version);
+int event_object_from_json(event_object *out, const cJSON *obj, const char *kind, const char *api_version);
 
 typedef struct event_recorder event_recorder;
 
@@ -65,19 +64,19 @@ void event_recorder_free(event_recorder *r);
  * message is printf-formatted and cut at 1024 bytes. Never blocks on the API
  * and never fails; a NULL recorder is ignored.
  */
-void event_record(event_recorder *r, const event_object *obj, event_type type, const char *reason,
-                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void event_record(event_recorder *r, const event_object *obj, event_type type, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* Waits until everything recorded so far is written (or given up): 0 or MB_ETIMEOUT. r may be NULL. */
 int event_recorder_flush(event_recorder *r, long timeout_ms);
 
 /* Counters since creation. */
 typedef struct {
-    unsigned long created;  /* Events created */
-    unsigned long folded;   /* repeats folded into an existing Event */
-    unsigned long failed;   /* writes given up (logged), after event_retry_ms's tries */
-    unsigned long retried;  /* writes tried again */
-    unsigned long dropped;  /* not queued: the queue was full */
+    unsigned long created; /* Events created */
+    unsigned long folded;  /* repeats folded into an existing Event */
+    unsigned long failed;  /* writes given up (logged), after event_retry_ms's tries */
+    unsigned long retried; /* writes tried again */
+    unsigned long dropped; /* not queued: the queue was full */
 } event_recorder_stats;
 
 /* Zeroes when r is NULL. */
@@ -92,9 +91,8 @@ void event_recorder_get_stats(event_recorder_stats *out, event_recorder *r);
 int event_name_new(char **out, const char *object_name, uint64_t unique);
 
 /* The core/v1 Event to create, with count 1 and both timestamps at now. */
-int event_body_new(cJSON **out, const event_object *obj, event_type type, const char *reason,
-                   const char *message, const char *component, const char *instance,
-                   const char *name, time_t now);
+int event_body_new(cJSON **out, const event_object *obj, event_type type, const char *reason, const char *message,
+                   const char *component, const char *instance, const char *name, time_t now);
 
 /*
  * How long to wait before trying a failed Event write again, after the

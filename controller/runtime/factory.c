@@ -111,17 +111,21 @@ int informer_factory_informer(informer **out, informer_factory *f, const kube_re
     *out = NULL;
     if (e) {
         if (e->transform != transform)
-            return mb_error_set(MB_EINVAL, "the %s informer is registered with another trim transform: "
-                                "extend the one transform to keep what every subscriber reads", resource->resource);
+            return mb_error_set(MB_EINVAL,
+                                "the %s informer is registered with another trim transform: "
+                                "extend the one transform to keep what every subscriber reads",
+                                resource->resource);
         *out = e->inf;
         return 0;
     }
     if (f->started)
-        return mb_error_set(MB_EINVAL, "the %s informer must be registered before the factory starts", resource->resource);
+        return mb_error_set(MB_EINVAL, "the %s informer must be registered before the factory starts",
+                            resource->resource);
     if (f->n == MAX_RESOURCES)
         return mb_error_set(MB_EINVAL, "informer factory: more than %d resources", MAX_RESOURCES);
     bool ours = f->selector_group && resource->group && strcmp(resource->group, f->selector_group) == 0;
-    informer_opts io = {.namespace = f->namespace, .label_selector = ours ? f->label_selector : NULL,
+    informer_opts io = {.namespace = f->namespace,
+                        .label_selector = ours ? f->label_selector : NULL,
                         .transform = transform};
     e = &f->entries[f->n];
     memset(e, 0, sizeof(*e));
@@ -150,8 +154,10 @@ int informer_factory_add_index(informer_factory *f, const kube_resource *resourc
         return mb_error_set(MB_EINVAL, "index %s: the %s informer is not registered", name, resource->resource);
     for (size_t i = 0; i < e->n_indexes; i++)
         if (strcmp(e->indexes[i].name, name) == 0)
-            return e->indexes[i].fn == fn ? 0 : mb_error_set(MB_EINVAL, "index %s of %s is registered with another function",
-                                                             name, resource->resource);
+            return e->indexes[i].fn == fn
+                       ? 0
+                       : mb_error_set(MB_EINVAL, "index %s of %s is registered with another function", name,
+                                      resource->resource);
     if (e->n_indexes == MAX_INDEXES)
         return mb_error_set(MB_EINVAL, "the %s informer has more than %d indexes", resource->resource, MAX_INDEXES);
     if (!(e->indexes[e->n_indexes].name = strdup(name)))

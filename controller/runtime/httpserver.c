@@ -71,8 +71,10 @@ int httpserver_addr_parse(httpserver_addr *out, const char *s, const char *flag)
     if (*s == '[') {
         const char *close = strchr(s, ']');
         if (!close || close[1] != ':')
-            return mb_error_set(MB_EINVAL, "%s \"%s\": an IPv6 address goes in brackets before the port, "
-                                "e.g. [::1]:8080", flag, s);
+            return mb_error_set(MB_EINVAL,
+                                "%s \"%s\": an IPv6 address goes in brackets before the port, "
+                                "e.g. [::1]:8080",
+                                flag, s);
         host = s + 1;
         hostlen = (size_t)(close - host);
         colon = close + 1;
@@ -81,8 +83,10 @@ int httpserver_addr_parse(httpserver_addr *out, const char *s, const char *flag)
     } else {
         colon = strrchr(s, ':');
         if (!colon)
-            return mb_error_set(MB_EINVAL, "%s \"%s\" has no port: give [host]:port, e.g. :8080 or "
-                                "127.0.0.1:8080", flag, s);
+            return mb_error_set(MB_EINVAL,
+                                "%s \"%s\" has no port: give [host]:port, e.g. :8080 or "
+                                "127.0.0.1:8080",
+                                flag, s);
         hostlen = (size_t)(colon - s);
         if (memchr(s, ':', hostlen))
             return mb_error_set(MB_EINVAL, "%s \"%s\": put an IPv6 address in brackets, e.g. [::1]:8080", flag, s);
@@ -253,8 +257,7 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 {
     session *ss = user;
     switch (reason) {
-    case LWS_CALLBACK_HTTP:
-        return route(wsi, ss, in ? (const char *)in : "/");
+    case LWS_CALLBACK_HTTP: return route(wsi, ss, in ? (const char *)in : "/");
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (!ss || !ss->body)
             return 0;
@@ -266,8 +269,7 @@ static int on_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
             ss->body = NULL;
         }
         break;
-    default:
-        break;
+    default: break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
@@ -326,8 +328,8 @@ static int listener_add(httpserver *s, const char *text, const char *flag, int s
         return mb_error_set(MB_EIO, "%s \"%s\": cannot listen there", flag, text);
     log_info("serving %s on %s (port %d)",
              serves == (SERVE_METRICS | SERVE_HEALTH) ? "/metrics, /healthz and /readyz"
-             : serves == SERVE_METRICS               ? "/metrics"
-                                                     : "/healthz and /readyz",
+             : serves == SERVE_METRICS                ? "/metrics"
+                                                      : "/healthz and /readyz",
              text, l->port);
     return 0;
 }

@@ -36,7 +36,7 @@ typedef struct {
     metrics_registry *registry; /* NULL: metrics_default() */
     httpserver_check_fn alive;  /* NULL: alive while the server thread runs */
     void *alive_ctx;
-    httpserver_check_fn ready;  /* NULL: ready at once */
+    httpserver_check_fn ready; /* NULL: ready at once */
     void *ready_ctx;
 } httpserver_opts;
 

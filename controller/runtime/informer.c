@@ -64,14 +64,14 @@ struct informer {
     /* owned by the loop thread */
     unsigned int seed;
     informer_changes changes;
-    bool watch_failed;  /* the stream carried an ERROR event other than 410 */
-    bool need_relist;   /* the cache could not take an event */
+    bool watch_failed; /* the stream carried an ERROR event other than 410 */
+    bool need_relist;  /* the cache could not take an event */
     unsigned long watch_events;
 };
 
 static mb_log_fields log_fields(const informer *inf)
 {
-    return (mb_log_fields){ .kind = inf->resource->kind, .namespace = inf->ns };
+    return (mb_log_fields){.kind = inf->resource->kind, .namespace = inf->ns};
 }
 
 long informer_backoff_ms(long base_ms, long max_ms, unsigned attempt, double rnd)
@@ -206,8 +206,8 @@ static int list_into_cache(informer *inf)
     set_rv(inf, rv_copy);
     rv_copy = NULL;
     atomic_fetch_add(&inf->relists, 1);
-    MB_LOG(MB_LOG_DEBUG, &f, "listed %zu %s at resourceVersion %s (%zu changes)",
-           informer_store_len(inf->store), inf->resource->resource, rv, inf->changes.len);
+    MB_LOG(MB_LOG_DEBUG, &f, "listed %zu %s at resourceVersion %s (%zu changes)", informer_store_len(inf->store),
+           inf->resource->resource, rv, inf->changes.len);
     dispatch(inf);
     if (!atomic_load(&inf->synced)) {
         pthread_mutex_lock(&inf->mu);
@@ -234,12 +234,10 @@ static int on_watch_event(void *ctx, kube_watch_type type, cJSON *obj)
     inf->watch_events++;
     atomic_store(&inf->beat_ms, mb_monotonic_ms());
     switch (type) {
-    case KUBE_WATCH_BOOKMARK:
-        cJSON_Delete(obj);
-        break;
+    case KUBE_WATCH_BOOKMARK: cJSON_Delete(obj); break;
     case KUBE_WATCH_ERROR:
-        MB_LOG(MB_LOG_WARN, &f, "the %s watch reported an error: %s (code %lld)",
-               inf->resource->resource, json_str(obj, "message", NULL) ? json_str(obj, "message", NULL) : "no message",
+        MB_LOG(MB_LOG_WARN, &f, "the %s watch reported an error: %s (code %lld)", inf->resource->resource,
+               json_str(obj, "message", NULL) ? json_str(obj, "message", NULL) : "no message",
                json_int(0, obj, "code", NULL));
         cJSON_Delete(obj);
         inf->watch_failed = true;
@@ -250,13 +248,11 @@ static int on_watch_event(void *ctx, kube_watch_type type, cJSON *obj)
         informer_trim(inf, obj);
         err = informer_store_upsert(&inf->changes, inf->store, obj);
         break;
-    case KUBE_WATCH_DELETED:
-        err = informer_store_delete(&inf->changes, inf->store, obj);
-        break;
+    case KUBE_WATCH_DELETED: err = informer_store_delete(&inf->changes, inf->store, obj); break;
     }
     if (err < 0) {
-        MB_LOG(MB_LOG_WARN, &f, "cannot apply a %s %s event to the cache, will relist: %s",
-               inf->resource->resource, kube_watch_type_name(type), mb_error_last());
+        MB_LOG(MB_LOG_WARN, &f, "cannot apply a %s %s event to the cache, will relist: %s", inf->resource->resource,
+               kube_watch_type_name(type), mb_error_last());
         informer_changes_clear(&inf->changes);
         inf->need_relist = true;
         free(rv_copy);
@@ -310,10 +306,9 @@ static void *run(void *arg)
             if (atomic_load(&inf->stop))
                 break;
             if (err < 0) {
-                long ms = informer_backoff_ms(inf->backoff_base_ms, inf->backoff_max_ms, ++failures,
-                                              random_unit(inf));
-                MB_LOG(MB_LOG_WARN, &f, "listing %s failed, retrying in %ld ms: %s",
-                       inf->resource->resource, ms, mb_error_last());
+                long ms = informer_backoff_ms(inf->backoff_base_ms, inf->backoff_max_ms, ++failures, random_unit(inf));
+                MB_LOG(MB_LOG_WARN, &f, "listing %s failed, retrying in %ld ms: %s", inf->resource->resource, ms,
+                       mb_error_last());
                 wait_or_stop(inf, ms);
                 continue;
             }
@@ -329,8 +324,7 @@ static void *run(void *arg)
         if (inf->watch_events > 0)
             failures = 0;
         if (err == MB_EGONE) {
-            MB_LOG(MB_LOG_INFO, &f, "the %s watch's resourceVersion is too old; relisting",
-                   inf->resource->resource);
+            MB_LOG(MB_LOG_INFO, &f, "the %s watch's resourceVersion is too old; relisting", inf->resource->resource);
             need_list = true;
             continue;
         }
@@ -343,12 +337,11 @@ static void *run(void *arg)
             continue;
         }
         {
-            long ms = informer_backoff_ms(inf->backoff_base_ms, inf->backoff_max_ms, ++failures,
-                                          random_unit(inf));
-            MB_LOG(MB_LOG_WARN, &f, "the %s watch failed, retrying in %ld ms: %s", inf->resource->resource,
-                   ms, inf->watch_failed ? "the server sent an error event"
-                       : err == 0 ? "the server closed the stream at once"
-                                  : mb_error_last());
+            long ms = informer_backoff_ms(inf->backoff_base_ms, inf->backoff_max_ms, ++failures, random_unit(inf));
+            MB_LOG(MB_LOG_WARN, &f, "the %s watch failed, retrying in %ld ms: %s", inf->resource->resource, ms,
+                   inf->watch_failed ? "the server sent an error event"
+                   : err == 0        ? "the server closed the stream at once"
+                                     : mb_error_last());
             wait_or_stop(inf, ms);
         }
     }
@@ -367,12 +360,11 @@ static int dup_opt(char **out, const char *s)
     return 0;
 }
 
-int informer_new(informer **out, kube_client *client, const kube_resource *resource,
-                 const informer_opts *opts)
+int informer_new(informer **out, kube_client *client, const kube_resource *resource, const informer_opts *opts)
 {
     int err = 0;
     informer *inf = NULL;
-    informer_opts o = { 0 };
+    informer_opts o = {0};
     pthread_condattr_t ca;
     *out = NULL;
     if (!client || !resource)
@@ -398,10 +390,8 @@ int informer_new(informer **out, kube_client *client, const kube_resource *resou
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&inf->cond, &ca);
     pthread_condattr_destroy(&ca);
-    if ((err = dup_opt(&inf->ns, o.namespace)) < 0 ||
-        (err = dup_opt(&inf->label_selector, o.label_selector)) < 0 ||
-        (err = dup_opt(&inf->field_selector, o.field_selector)) < 0 ||
-        (err = informer_store_new(&inf->store)) < 0)
+    if ((err = dup_opt(&inf->ns, o.namespace)) < 0 || (err = dup_opt(&inf->label_selector, o.label_selector)) < 0 ||
+        (err = dup_opt(&inf->field_selector, o.field_selector)) < 0 || (err = informer_store_new(&inf->store)) < 0)
         goto done;
     *out = inf;
     inf = NULL;
@@ -526,13 +516,12 @@ int informer_wait_for_sync(informer *inf, long timeout_ms)
     pthread_mutex_lock(&inf->mu);
     while (!atomic_load(&inf->synced)) {
         if (atomic_load(&inf->stop) || (inf->started && !inf->running)) {
-            err = mb_error_set(MB_ESTOPPED, "the %s informer stopped before its first list",
-                               inf->resource->resource);
+            err = mb_error_set(MB_ESTOPPED, "the %s informer stopped before its first list", inf->resource->resource);
             break;
         }
         if (pthread_cond_timedwait(&inf->cond, &inf->mu, &until) != 0 && !atomic_load(&inf->synced)) {
-            err = mb_error_set(MB_ETIMEOUT, "the %s informer has not synced within %ld ms",
-                               inf->resource->resource, timeout_ms);
+            err = mb_error_set(MB_ETIMEOUT, "the %s informer has not synced within %ld ms", inf->resource->resource,
+                               timeout_ms);
             break;
         }
     }
@@ -572,13 +561,25 @@ int informer_by_index(informer_objs **out, informer *inf, const char *index, con
     return informer_store_by_index(out, inf->store, index, key);
 }
 
-informer_store *informer_cache(informer *inf) { return inf->store; }
+informer_store *informer_cache(informer *inf)
+{
+    return inf->store;
+}
 
-const kube_resource *informer_resource(const informer *inf) { return inf->resource; }
+const kube_resource *informer_resource(const informer *inf)
+{
+    return inf->resource;
+}
 
-unsigned long informer_watch_restarts(informer *inf) { return atomic_load(&inf->restarts); }
+unsigned long informer_watch_restarts(informer *inf)
+{
+    return atomic_load(&inf->restarts);
+}
 
-unsigned long informer_relists(informer *inf) { return atomic_load(&inf->relists); }
+unsigned long informer_relists(informer *inf)
+{
+    return atomic_load(&inf->relists);
+}
 
 char *informer_resource_version(informer *inf)
 {

@@ -54,8 +54,7 @@ typedef struct {
 } informer_opts;
 
 /* The client is borrowed and must outlive the informer. opts may be NULL; strings are copied. */
-int informer_new(informer **out, kube_client *client, const kube_resource *resource,
-                 const informer_opts *opts);
+int informer_new(informer **out, kube_client *client, const kube_resource *resource, const informer_opts *opts);
 
 /* Stops (as informer_stop) and frees. Accepts NULL. */
 void informer_free(informer *inf);

@@ -335,8 +335,8 @@ static void *watchdog_main(void *arg)
         metrics_leader_set(false);
         pthread_cond_broadcast(&le->cond);
         pthread_mutex_unlock(&le->mu);
-        log_error("this process (%s) lost the leadership: Lease %s/%s was not renewed for %ld ms", le->identity,
-                  le->ns, le->name, le->renew_ms);
+        log_error("this process (%s) lost the leadership: Lease %s/%s was not renewed for %ld ms", le->identity, le->ns,
+                  le->name, le->renew_ms);
         if (le->on_stopped_leading)
             le->on_stopped_leading(le->ctx);
         pthread_mutex_lock(&le->mu);
@@ -374,7 +374,7 @@ int leader_elector_new(leader_elector **out, const leader_elector_opts *opts)
     *out = NULL;
     if (!opts || !opts->client || !opts->namespace || !*opts->namespace)
         return mb_error_set(MB_EINVAL, "leader election needs a client and a namespace for its Lease "
-                            "(--leader-election-namespace)");
+                                       "(--leader-election-namespace)");
     if (opts->identity && (!*opts->identity || strlen(opts->identity) >= LEADER_IDENTITY_MAX))
         return mb_error_set(MB_EINVAL, "leader election: the identity must be 1 to %d characters",
                             LEADER_IDENTITY_MAX - 1);
@@ -393,7 +393,8 @@ int leader_elector_new(leader_elector **out, const leader_elector_opts *opts)
     pthread_cond_init(&le->cond, &attr);
     pthread_condattr_destroy(&attr);
     if (le->lease_ms <= le->renew_ms || (double)le->renew_ms <= JITTER_FACTOR * (double)le->retry_ms) {
-        err = mb_error_set(MB_EINVAL, "leader election: the lease duration (%ld ms) must be longer than the renew "
+        err = mb_error_set(MB_EINVAL,
+                           "leader election: the lease duration (%ld ms) must be longer than the renew "
                            "deadline (%ld ms), and that longer than 1.2 times the retry period (%ld ms)",
                            le->lease_ms, le->renew_ms, le->retry_ms);
         goto done;

@@ -35,11 +35,11 @@
 
 /* The election record in a Lease's spec. */
 typedef struct {
-    char holder[LEADER_IDENTITY_MAX]; /* holderIdentity; "" when nobody holds it */
-    long duration_s;                  /* leaseDurationSeconds */
+    char holder[LEADER_IDENTITY_MAX];   /* holderIdentity; "" when nobody holds it */
+    long duration_s;                    /* leaseDurationSeconds */
     char acquire_time[LEADER_TIME_MAX]; /* acquireTime (MicroTime text), "" when absent */
     char renew_time[LEADER_TIME_MAX];   /* renewTime */
-    long transitions;                 /* leaseTransitions */
+    long transitions;                   /* leaseTransitions */
 } leader_record;
 
 /* What a candidate remembers between tries: the record it last saw and when it saw it change. */
@@ -79,13 +79,13 @@ void leader_record_from_lease(leader_record *out, const cJSON *lease);
 typedef struct leader_elector leader_elector;
 
 typedef struct {
-    kube_client *client;        /* borrowed; must outlive the elector */
-    const char *namespace;      /* where the Lease lives; required */
-    const char *name;           /* NULL: "membrane-leader" */
-    const char *identity;       /* NULL: "<hostname>_<16 random hex digits>" */
-    long lease_duration_ms;     /* 0: 15000; written in whole seconds, rounded up */
-    long renew_deadline_ms;     /* 0: 10000 */
-    long retry_period_ms;       /* 0: 2000 */
+    kube_client *client;    /* borrowed; must outlive the elector */
+    const char *namespace;  /* where the Lease lives; required */
+    const char *name;       /* NULL: "membrane-leader" */
+    const char *identity;   /* NULL: "<hostname>_<16 random hex digits>" */
+    long lease_duration_ms; /* 0: 15000; written in whole seconds, rounded up */
+    long renew_deadline_ms; /* 0: 10000 */
+    long retry_period_ms;   /* 0: 2000 */
     /*
      * Called once this process holds the Lease (on the elector's thread), and
      * once it has lost it (on its watchdog thread), never on

@@ -78,8 +78,8 @@ static void process(loop *c, const char *key)
     int64_t start = mb_monotonic_ns();
     err = c->opts.reconcile(&res, c->opts.ctx, key);
     metrics_reconcile_observe(c->kind,
-                              err == MB_ECONFLICT ? METRICS_RESULT_CONFLICT
-                              : err < 0           ? METRICS_RESULT_ERROR
+                              err == MB_ECONFLICT  ? METRICS_RESULT_CONFLICT
+                              : err < 0            ? METRICS_RESULT_ERROR
                               : res.requeue_ms > 0 ? METRICS_RESULT_REQUEUE_AFTER
                                                    : METRICS_RESULT_SUCCESS,
                               mb_elapsed_ms(start) / 1e3);
@@ -100,7 +100,8 @@ static void process(loop *c, const char *key)
         return;
     }
     if (err == MB_EINVAL)
-        MB_LOG(MB_LOG_ERROR, &f, "reconcile failed and will not be retried until the object changes: %s", mb_error_last());
+        MB_LOG(MB_LOG_ERROR, &f, "reconcile failed and will not be retried until the object changes: %s",
+               mb_error_last());
     workqueue_forget(c->queue, key);
     if (res.requeue_ms > 0)
         workqueue_add_after(c->queue, key, res.requeue_ms);

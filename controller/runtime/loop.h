@@ -26,8 +26,8 @@ typedef int (*reconcile_fn)(reconcile_result *out, void *ctx, const char *key);
 typedef struct loop loop;
 
 typedef struct {
-    const char *kind;        /* for logs and metrics, e.g. "GovernedAPIRelease" */
-    int workers;             /* >= 1 */
+    const char *kind; /* for logs and metrics, e.g. "GovernedAPIRelease" */
+    int workers;      /* >= 1 */
     reconcile_fn reconcile;
     void *ctx;
     const ratelimit_options *ratelimit; /* NULL: client-go's defaults */

@@ -20,7 +20,7 @@
 typedef struct manager manager;
 
 typedef struct {
-    const char *kind;      /* for logs and metrics, e.g. "GovernedAPIRelease" */
+    const char *kind;       /* for logs and metrics, e.g. "GovernedAPIRelease" */
     reconcile_fn reconcile; /* called with ctx */
     /* Takes the informers it reads from f and subscribes handlers that feed l (borrowed, owned by the manager). */
     int (*subscribe)(void *ctx, informer_factory *f, loop *l);

@@ -56,7 +56,7 @@ typedef struct collector {
 } collector;
 
 struct metrics_registry {
-    pthread_mutex_t mu; /* families */
+    pthread_mutex_t mu;        /* families */
     metrics_family **families; /* sorted by name */
     size_t nfamilies, cap;
     pthread_mutex_t collect_mu; /* collectors, and one collection at a time */
@@ -145,7 +145,8 @@ static int family_check(metrics_type type, const char *name, const char *help, c
     if (type != METRICS_COUNTER && type != METRICS_GAUGE && type != METRICS_HISTOGRAM)
         return mb_error_set(MB_EINVAL, "metric %s: unknown metric type %d", name ? name : "(null)", (int)type);
     if (!name_valid(name, true))
-        return mb_error_set(MB_EINVAL, "metric name \"%s\" is not valid: use letters, digits, '_' and ':', not a digit first",
+        return mb_error_set(MB_EINVAL,
+                            "metric name \"%s\" is not valid: use letters, digits, '_' and ':', not a digit first",
                             name ? name : "");
     if (help && strchr(help, '\n'))
         return mb_error_set(MB_EINVAL, "metric %s: the help text must be one line", name);
@@ -153,8 +154,10 @@ static int family_check(metrics_type type, const char *name, const char *help, c
         if (n == METRICS_MAX_LABELS)
             return mb_error_set(MB_EINVAL, "metric %s: more than %d labels", name, METRICS_MAX_LABELS);
         if (!name_valid(labels[n], false) || strncmp(labels[n], "__", 2) == 0)
-            return mb_error_set(MB_EINVAL, "metric %s: label name \"%s\" is not valid: use letters, digits and '_', "
-                                "not a digit first, not \"__\" first", name, labels[n]);
+            return mb_error_set(MB_EINVAL,
+                                "metric %s: label name \"%s\" is not valid: use letters, digits and '_', "
+                                "not a digit first, not \"__\" first",
+                                name, labels[n]);
         if (type == METRICS_HISTOGRAM && strcmp(labels[n], "le") == 0)
             return mb_error_set(MB_EINVAL, "metric %s: a histogram cannot have a label \"le\"", name);
         for (size_t j = 0; j < n; j++)
@@ -166,16 +169,18 @@ static int family_check(metrics_type type, const char *name, const char *help, c
             return mb_error_set(MB_EINVAL, "metric %s: a histogram needs at least one bucket", name);
         for (size_t i = 0; i < nbuckets; i++)
             if (isnan(buckets[i]) || isinf(buckets[i]) || (i > 0 && buckets[i] <= buckets[i - 1]))
-                return mb_error_set(MB_EINVAL, "metric %s: bucket bounds must be finite and strictly increasing "
-                                    "(+Inf is implied)", name);
+                return mb_error_set(MB_EINVAL,
+                                    "metric %s: bucket bounds must be finite and strictly increasing "
+                                    "(+Inf is implied)",
+                                    name);
     }
     return 0;
 }
 
 static series *series_get(metrics_family *f, const char *const *values);
 
-int metrics_family_add(metrics_family **out, metrics_registry *r, metrics_type type, const char *name,
-                       const char *help, const char *const *labels, const double *buckets, size_t nbuckets)
+int metrics_family_add(metrics_family **out, metrics_registry *r, metrics_type type, const char *name, const char *help,
+                       const char *const *labels, const double *buckets, size_t nbuckets)
 {
     metrics_family *f = NULL;
     size_t pos = 0;

@@ -18,7 +18,6 @@
 #ifndef MB_RUNTIME_METRICS_H
 #define MB_RUNTIME_METRICS_H
 
-
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -56,8 +55,8 @@ void metrics_registry_free(metrics_registry *r);
  * one series, at 0, from the start. 0, MB_EINVAL (the message names what is
  * wrong), MB_EEXISTS when the name is taken, or MB_ENOMEM.
  */
-int metrics_family_add(metrics_family **out, metrics_registry *r, metrics_type type, const char *name,
-                       const char *help, const char *const *labels, const double *buckets, size_t nbuckets);
+int metrics_family_add(metrics_family **out, metrics_registry *r, metrics_type type, const char *name, const char *help,
+                       const char *const *labels, const double *buckets, size_t nbuckets);
 
 /* The family registered under name, or NULL. Borrowed. */
 metrics_family *metrics_family_find(metrics_registry *r, const char *name);

@@ -14,8 +14,8 @@
 
 typedef struct {
     metrics_registry *r;
-    metrics_family *reconcile_total, *reconcile_duration, *workqueue_depth, *rollouts, *rollbacks,
-        *check_duration, *check_failures, *watch_restarts, *api_requests, *is_leader, *build_info;
+    metrics_family *reconcile_total, *reconcile_duration, *workqueue_depth, *rollouts, *rollbacks, *check_duration,
+        *check_failures, *watch_restarts, *api_requests, *is_leader, *build_info;
     metrics_family *transfer_bytes, *transfer_duration;
 } defaults;
 
@@ -41,8 +41,8 @@ static int defaults_build(defaults **out)
         return mb_error_set(MB_ENOMEM, "out of memory");
     if ((err = metrics_registry_new(&d->r)) < 0)
         goto done;
-#define ADD(field, type, name, help, labels)                                                        \
-    if ((err = metrics_family_add(&d->field, d->r, type, "membrane_" name, help, labels, NULL, 0)) < 0) \
+#define ADD(field, type, name, help, labels)                                                                           \
+    if ((err = metrics_family_add(&d->field, d->r, type, "membrane_" name, help, labels, NULL, 0)) < 0)                \
         goto done;
     ADD(reconcile_total, METRICS_COUNTER, "reconcile_total",
         "Reconciles by kind and result (success, requeue_after, conflict, error).", LABELS("kind", "result"));
@@ -62,8 +62,7 @@ static int defaults_build(defaults **out)
         "Requests to the Kubernetes API server, by HTTP method and status code (<error>: no answer).",
         LABELS("verb", "code"));
     ADD(is_leader, METRICS_GAUGE, "is_leader", "1 while this process holds the leader Lease, else 0.", NULL);
-    ADD(build_info, METRICS_GAUGE, "build_info", "Always 1; the version of membrane in its label.",
-        LABELS("version"));
+    ADD(build_info, METRICS_GAUGE, "build_info", "Always 1; the version of membrane in its label.", LABELS("version"));
     ADD(transfer_bytes, METRICS_COUNTER, "transfer_bytes_total",
         "Body bytes received by the outbound transfer loop, by the kind of transfer.", LABELS("kind"));
     ADD(transfer_duration, METRICS_HISTOGRAM, "transfer_duration_seconds",

@@ -36,10 +36,9 @@ int ratelimit_new(ratelimit **out, const ratelimit_options *opts)
     ratelimit *rl = NULL;
 
     *out = NULL;
-    if (o.base_delay_ns < 0 || o.max_delay_ns < o.base_delay_ns || (o.qps > 0 && o.burst < 1) ||
-        o.qps > 1e9)
+    if (o.base_delay_ns < 0 || o.max_delay_ns < o.base_delay_ns || (o.qps > 0 && o.burst < 1) || o.qps > 1e9)
         return mb_error_set(MB_EINVAL, "rate limiter options are inconsistent; need "
-                            "0 <= base delay <= max delay, qps <= 1e9 and burst >= 1 when qps > 0");
+                                       "0 <= base delay <= max delay, qps <= 1e9 and burst >= 1 when qps > 0");
     if (!(rl = calloc(1, sizeof(*rl))))
         return mb_error_set(MB_ENOMEM, "out of memory creating a rate limiter");
     rl->opts = o;

@@ -22,9 +22,8 @@ typedef struct {
 } ratelimit_options;
 
 /* client-go's defaults: 5 ms doubling up to 1000 s, bucket of 10/s with burst 100. */
-#define RATELIMIT_DEFAULT_OPTIONS                                                   \
-    ((ratelimit_options){.base_delay_ns = 5000000LL, .max_delay_ns = 1000000000000LL, \
-                         .qps = 10.0, .burst = 100})
+#define RATELIMIT_DEFAULT_OPTIONS                                                                                      \
+    ((ratelimit_options){.base_delay_ns = 5000000LL, .max_delay_ns = 1000000000000LL, .qps = 10.0, .burst = 100})
 
 /* A new limiter; opts NULL means RATELIMIT_DEFAULT_OPTIONS. 0, MB_EINVAL or MB_ENOMEM. */
 int ratelimit_new(ratelimit **out, const ratelimit_options *opts);

@@ -30,7 +30,7 @@
 struct informer_obj {
     atomic_long refs;
     _Atomic(cJSON *) json;
-    char *text;   /* stored: compact JSON */
+    char *text; /* stored: compact JSON */
     size_t len;
     char *key;    /* owned, except by a view (its backing's) */
     char *rv_own; /* stored: a copy of the resourceVersion */
@@ -66,8 +66,14 @@ const cJSON *informer_obj_json(const informer_obj *o)
     }
     return j;
 }
-const char *informer_obj_key(const informer_obj *o) { return o->key; }
-const char *informer_obj_resource_version(const informer_obj *o) { return o->rv; }
+const char *informer_obj_key(const informer_obj *o)
+{
+    return o->key;
+}
+const char *informer_obj_resource_version(const informer_obj *o)
+{
+    return o->rv;
+}
 
 informer_obj *informer_obj_ref(informer_obj *o)
 {
@@ -325,10 +331,9 @@ static int changes_reserve(informer_changes *c, size_t more)
 }
 
 /* Appends into reserved room; takes the references given. */
-static void changes_push(informer_changes *c, informer_change_type type, informer_obj *old_obj,
-                         informer_obj *new_obj)
+static void changes_push(informer_changes *c, informer_change_type type, informer_obj *old_obj, informer_obj *new_obj)
 {
-    c->items[c->len++] = (informer_change){ type, old_obj, new_obj };
+    c->items[c->len++] = (informer_change){type, old_obj, new_obj};
 }
 
 static const char *change_key(const informer_change *c)
@@ -511,7 +516,7 @@ done:
 struct informer_store_fresh {
     informer_store *s;
     entry *entries;
-    informer_index_data *data;  /* one per index */
+    informer_index_data *data;   /* one per index */
     informer_index_data **datas; /* pointers into data */
     size_t n;
 };
@@ -704,8 +709,7 @@ int informer_store_list(informer_objs **out, informer_store *s)
     return objs_finish(out, l, err);
 }
 
-int informer_store_by_index(informer_objs **out, informer_store *s, const char *index,
-                            const char *key)
+int informer_store_by_index(informer_objs **out, informer_store *s, const char *index, const char *key)
 {
     int err = 0;
     informer_objs *l = NULL;

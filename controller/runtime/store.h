@@ -163,8 +163,7 @@ int informer_store_list(informer_objs **out, informer_store *s);
  * References to the objects filed under key in the named index, sorted by key
  * (an empty list when none). MB_ENOTFOUND when there is no such index.
  */
-int informer_store_by_index(informer_objs **out, informer_store *s, const char *index,
-                            const char *key);
+int informer_store_by_index(informer_objs **out, informer_store *s, const char *index, const char *key);
 
 /* The number of objects. */
 size_t informer_store_len(informer_store *s);

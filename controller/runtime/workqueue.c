@@ -46,8 +46,8 @@ struct workqueue {
 
     wq_item *items; /* every key that is dirty, processing or waiting */
     wq_item *head, *tail;
-    size_t len;        /* keys in the FIFO */
-    size_t in_flight;  /* keys processing */
+    size_t len;       /* keys in the FIFO */
+    size_t in_flight; /* keys processing */
 
     wq_item **heap;
     size_t heap_len, heap_cap;
@@ -322,12 +322,12 @@ int workqueue_new(workqueue **out, const ratelimit_options *opts)
         made++;
     if (made < 4) {
         err = mb_error_set(MB_ERROR, "cannot create the workqueue's lock and monotonic-clock "
-                           "condition variables");
+                                     "condition variables");
         goto done;
     }
     if (pthread_create(&wq->timer, NULL, timer_main, wq) != 0) {
         err = mb_error_set(MB_ERROR, "cannot start the workqueue's timer thread; "
-                           "check the process thread limit (ulimit -u)");
+                                     "check the process thread limit (ulimit -u)");
         goto done;
     }
     *out = wq;
@@ -545,11 +545,11 @@ int workqueue_shutdown_drain(workqueue *wq, int64_t timeout_ms)
     while (wq->in_flight > 0) {
         if (timeout_ms < 0) {
             pthread_cond_wait(&wq->idle_cond, &wq->mu);
-        } else if (pthread_cond_timedwait(&wq->idle_cond, &wq->mu, &ts) == ETIMEDOUT &&
-                   wq->in_flight > 0) {
-            err = mb_error_set(MB_ETIMEOUT, "%zu workqueue key(s) were still being processed "
-                               "when the drain timeout of %lld ms passed", wq->in_flight,
-                               (long long)timeout_ms);
+        } else if (pthread_cond_timedwait(&wq->idle_cond, &wq->mu, &ts) == ETIMEDOUT && wq->in_flight > 0) {
+            err = mb_error_set(MB_ETIMEOUT,
+                               "%zu workqueue key(s) were still being processed "
+                               "when the drain timeout of %lld ms passed",
+                               wq->in_flight, (long long)timeout_ms);
             break;
         }
     }

@@ -34,10 +34,10 @@ int mb_log_format_parse(mb_log_format *out, const char *s);
 void mb_log_write(mb_log_level level, const mb_log_fields *fields, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define MB_LOG(level, fields, ...)                                   \
-    do {                                                             \
-        if ((level) >= mb_log_threshold)                             \
-            mb_log_write((level), (fields), __VA_ARGS__);            \
+#define MB_LOG(level, fields, ...)                                                                                     \
+    do {                                                                                                               \
+        if ((level) >= mb_log_threshold)                                                                               \
+            mb_log_write((level), (fields), __VA_ARGS__);                                                              \
     } while (0)
 
 #define log_debug(...) MB_LOG(MB_LOG_DEBUG, NULL, __VA_ARGS__)

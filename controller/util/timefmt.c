@@ -13,14 +13,15 @@ int timefmt_format(char *out, size_t size, time_t t)
     struct tm tm;
 
     if (!out || size < TIMEFMT_RFC3339_SIZE)
-        return mb_error_set(MB_EINVAL, "a timestamp needs a buffer of %d bytes, got %zu",
-                            TIMEFMT_RFC3339_SIZE, out ? size : 0);
+        return mb_error_set(MB_EINVAL, "a timestamp needs a buffer of %d bytes, got %zu", TIMEFMT_RFC3339_SIZE,
+                            out ? size : 0);
     if (!gmtime_r(&t, &tm) || tm.tm_year < -1900 || tm.tm_year > 9999 - 1900)
-        return mb_error_set(MB_EINVAL, "time %lld cannot be written as an RFC 3339 timestamp; "
-                            "its year is outside 0000-9999", (long long)t);
-    if (strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) != TIMEFMT_RFC3339_SIZE - 1)
-        return mb_error_set(MB_EINVAL, "time %lld did not format as an RFC 3339 timestamp",
+        return mb_error_set(MB_EINVAL,
+                            "time %lld cannot be written as an RFC 3339 timestamp; "
+                            "its year is outside 0000-9999",
                             (long long)t);
+    if (strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) != TIMEFMT_RFC3339_SIZE - 1)
+        return mb_error_set(MB_EINVAL, "time %lld did not format as an RFC 3339 timestamp", (long long)t);
     return 0;
 }
 
@@ -62,10 +63,9 @@ int timefmt_parse(time_t *out, const char *s)
 
     if (!out || !s)
         return mb_error_set(MB_EINVAL, "no timestamp given to parse");
-    if (!digits(&p, 4, &year) || !expect(&p, "-") || !digits(&p, 2, &mon) ||
-        !expect(&p, "-") || !digits(&p, 2, &day) || !expect(&p, "Tt") ||
-        !digits(&p, 2, &hour) || !expect(&p, ":") || !digits(&p, 2, &min) ||
-        !expect(&p, ":") || !digits(&p, 2, &sec))
+    if (!digits(&p, 4, &year) || !expect(&p, "-") || !digits(&p, 2, &mon) || !expect(&p, "-") || !digits(&p, 2, &day) ||
+        !expect(&p, "Tt") || !digits(&p, 2, &hour) || !expect(&p, ":") || !digits(&p, 2, &min) || !expect(&p, ":") ||
+        !digits(&p, 2, &sec))
         goto bad;
     if (*p == '.') {
         p++;
@@ -86,8 +86,8 @@ int timefmt_parse(time_t *out, const char *s)
     }
     if (*p != '\0')
         goto bad;
-    if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 ||
-        min > 59 || sec > 60 || off_h > 23 || off_m > 59)
+    if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 || min > 59 || sec > 60 ||
+        off_h > 23 || off_m > 59)
         goto bad;
 
     memset(&tm, 0, sizeof(tm));
@@ -101,8 +101,10 @@ int timefmt_parse(time_t *out, const char *s)
     return 0;
 
 bad:
-    return mb_error_set(MB_EINVAL, "\"%.64s\" is not an RFC 3339 timestamp; "
-                        "write it as 2026-11-22T10:00:00Z", s);
+    return mb_error_set(MB_EINVAL,
+                        "\"%.64s\" is not an RFC 3339 timestamp; "
+                        "write it as 2026-11-22T10:00:00Z",
+                        s);
 }
 
 struct timespec timefmt_deadline(clockid_t clock, long ms)

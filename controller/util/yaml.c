@@ -50,16 +50,14 @@ typedef struct {
     int height;
 } yaml_node;
 
-__attribute__((format(printf, 3, 4)))
-static int error_at(const yaml_ctx *c, yaml_mark_t mark, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int error_at(const yaml_ctx *c, yaml_mark_t mark, const char *fmt, ...)
 {
     char what[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    return mb_error_set(MB_EINVAL, "%s: line %zu, column %zu: %s", c->source, mark.line + 1,
-                        mark.column + 1, what);
+    return mb_error_set(MB_EINVAL, "%s: line %zu, column %zu: %s", c->source, mark.line + 1, mark.column + 1, what);
 }
 
 static int parser_error(const yaml_ctx *c)
@@ -68,20 +66,18 @@ static int parser_error(const yaml_ctx *c)
     const char *problem = p->problem ? p->problem : "unknown error";
 
     switch (p->error) {
-    case YAML_MEMORY_ERROR:
-        return mb_error_set(MB_ENOMEM, "%s: out of memory while parsing YAML", c->source);
+    case YAML_MEMORY_ERROR: return mb_error_set(MB_ENOMEM, "%s: out of memory while parsing YAML", c->source);
     case YAML_READER_ERROR:
-        return mb_error_set(MB_EINVAL, "%s: byte offset %zu: %s (YAML must be UTF-8 or UTF-16 text)",
-                            c->source, p->problem_offset, problem);
-    default:
-        break;
+        return mb_error_set(MB_EINVAL, "%s: byte offset %zu: %s (YAML must be UTF-8 or UTF-16 text)", c->source,
+                            p->problem_offset, problem);
+    default: break;
     }
     if (p->context)
-        return mb_error_set(MB_EINVAL, "%s: line %zu, column %zu: %s (%s at line %zu, column %zu)",
-                            c->source, p->problem_mark.line + 1, p->problem_mark.column + 1, problem,
-                            p->context, p->context_mark.line + 1, p->context_mark.column + 1);
-    return mb_error_set(MB_EINVAL, "%s: line %zu, column %zu: %s", c->source,
-                        p->problem_mark.line + 1, p->problem_mark.column + 1, problem);
+        return mb_error_set(MB_EINVAL, "%s: line %zu, column %zu: %s (%s at line %zu, column %zu)", c->source,
+                            p->problem_mark.line + 1, p->problem_mark.column + 1, problem, p->context,
+                            p->context_mark.line + 1, p->context_mark.column + 1);
+    return mb_error_set(MB_EINVAL, "%s: line %zu, column %zu: %s", c->source, p->problem_mark.line + 1,
+                        p->problem_mark.column + 1, problem);
 }
 
 static int next_event(yaml_ctx *c, yaml_event_t *ev)
@@ -259,14 +255,14 @@ static int parse_scalar(yaml_ctx *c, const yaml_event_t *ev, cJSON **out)
 
     if (tag && strcmp(tag, TAG_STR) == 0) {
         item = cJSON_CreateString(value);
-    } else if (tag && (strcmp(tag, TAG_NULL) == 0 || strcmp(tag, TAG_BOOL) == 0 ||
-                       strcmp(tag, TAG_INT) == 0 || strcmp(tag, TAG_FLOAT) == 0)) {
+    } else if (tag && (strcmp(tag, TAG_NULL) == 0 || strcmp(tag, TAG_BOOL) == 0 || strcmp(tag, TAG_INT) == 0 ||
+                       strcmp(tag, TAG_FLOAT) == 0)) {
         item = resolve_plain(value);
         if (item) {
-            bool ok = strcmp(tag, TAG_NULL) == 0    ? cJSON_IsNull(item)
-                      : strcmp(tag, TAG_BOOL) == 0  ? cJSON_IsBool(item)
-                      : strcmp(tag, TAG_INT) == 0   ? is_core_int(value)
-                                                    : cJSON_IsNumber(item);
+            bool ok = strcmp(tag, TAG_NULL) == 0   ? cJSON_IsNull(item)
+                      : strcmp(tag, TAG_BOOL) == 0 ? cJSON_IsBool(item)
+                      : strcmp(tag, TAG_INT) == 0  ? is_core_int(value)
+                                                   : cJSON_IsNumber(item);
             if (!ok) {
                 cJSON_Delete(item);
                 return error_at(c, ev->start_mark, "\"%s\" is not a valid !!%s", value,
@@ -397,9 +393,8 @@ static int parse_mapping(yaml_ctx *c, int depth, yaml_node *out)
         }
         const char *key = (const char *)key_ev.data.scalar.value;
         const char *key_tag = (const char *)key_ev.data.scalar.tag;
-        bool is_merge = strcmp(key, "<<") == 0 &&
-                        ((key_ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !key_tag) ||
-                         (key_tag && strcmp(key_tag, TAG_MERGE) == 0));
+        bool is_merge = strcmp(key, "<<") == 0 && ((key_ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !key_tag) ||
+                                                   (key_tag && strcmp(key_tag, TAG_MERGE) == 0));
         if (strlen(key) != key_ev.data.scalar.length) {
             err = error_at(c, key_ev.start_mark, "a key contains a NUL character");
             goto done;
@@ -498,8 +493,7 @@ static int parse_node(yaml_ctx *c, yaml_event_t *ev, int depth, yaml_node *out)
         }
         break;
     }
-    default:
-        return error_at(c, ev->start_mark, "unexpected YAML event");
+    default: return error_at(c, ev->start_mark, "unexpected YAML event");
     }
     if (anchor && (err = anchor_add(c, anchor, &n)) < 0) {
         cJSON_Delete(n.item);

@@ -28,8 +28,8 @@
 #include <string.h>
 
 const char *const contract_check_names[CONTRACT_N_CHECKS] = {
-    "health", "ready", "datasets", "stac-collections", "stac-items",
-    "evidence-resolve", "focus-ask", "lineage", "public-restriction",
+    "health",           "ready",     "datasets", "stac-collections",   "stac-items",
+    "evidence-resolve", "focus-ask", "lineage",  "public-restriction",
 };
 
 /* One row of the table: the (first) request and the trigger. */
@@ -86,7 +86,8 @@ static int check_lookup(contract_check_id *out, const char *name)
     return mb_error_set(MB_EINVAL,
                         "spec.verification.checks lists \"%s\", which is not a contract check; use health, ready, "
                         "datasets, stac-collections, stac-items, evidence-resolve, focus-ask, lineage or "
-                        "public-restriction", name);
+                        "public-restriction",
+                        name);
 }
 
 /* The checks to run, in order, into ids; *n their number. */
@@ -123,22 +124,28 @@ static int input_validate(const contract_input *in, const contract_check_id *ids
 {
     if (!in->base_url || (strncmp(in->base_url, "http://", 7) != 0 && strncmp(in->base_url, "https://", 8) != 0) ||
         mb_has_control(in->base_url))
-        return mb_error_set(MB_EINVAL, "the verification base URL \"%s\" is not an http:// or https:// URL; "
-                            "fix spec.verification.baseURL", in->base_url ? in->base_url : "");
+        return mb_error_set(MB_EINVAL,
+                            "the verification base URL \"%s\" is not an http:// or https:// URL; "
+                            "fix spec.verification.baseURL",
+                            in->base_url ? in->base_url : "");
     if (!in->release_id || !in->release_id[0] || mb_has_control(in->release_id) || strlen(in->release_id) > 64)
-        return mb_error_set(MB_EINVAL, "the checks need the release ID for X-Request-ID (at most 64 printable characters)");
+        return mb_error_set(MB_EINVAL,
+                            "the checks need the release ID for X-Request-ID (at most 64 printable characters)");
     if (in->token && (!in->token[0] || mb_has_control(in->token)))
-        return mb_error_set(MB_EINVAL, "the bearer token is empty or holds control characters, so it cannot be sent "
+        return mb_error_set(MB_EINVAL,
+                            "the bearer token is empty or holds control characters, so it cannot be sent "
                             "in an Authorization header; fix the Secret named by spec.verification.authSecretRef");
     for (size_t i = 0; i < n; i++) {
         if (ids[i] == CK_EVIDENCE && (!cJSON_IsArray(in->evidence_refs) || cJSON_GetArraySize(in->evidence_refs) == 0))
-            return mb_error_set(MB_EINVAL, "evidence-resolve needs spec.verification.evidenceRefs (at least one "
+            return mb_error_set(MB_EINVAL,
+                                "evidence-resolve needs spec.verification.evidenceRefs (at least one "
                                 "reference); add one or remove evidence-resolve from spec.verification.checks");
         if (ids[i] == CK_FOCUS && (!in->focus_question || !in->focus_question[0]))
             return mb_error_set(MB_EINVAL, "focus-ask needs spec.verification.focusQuestion; set one or remove "
-                                "focus-ask from spec.verification.checks");
+                                           "focus-ask from spec.verification.checks");
         if (ids[i] == CK_PUBLIC && (!in->restricted_dataset_id || !in->restricted_dataset_id[0]))
-            return mb_error_set(MB_EINVAL, "public-restriction needs spec.verification.restrictedDatasetID; name a "
+            return mb_error_set(MB_EINVAL,
+                                "public-restriction needs spec.verification.restrictedDatasetID; name a "
                                 "restricted dataset or remove public-restriction from spec.verification.checks");
     }
     return 0;
@@ -290,8 +297,8 @@ static int result_add(cJSON *results, const contract_job *j, const contract_verd
         return mb_error_set(MB_ENOMEM, "out of memory");
     }
     MB_LOG(v->passed ? MB_LOG_DEBUG : MB_LOG_INFO, &((mb_log_fields){.release_id = release_id}),
-           "contract check %s %s in %ld ms: %s", contract_check_names[j->id], v->passed ? "passed" : "failed",
-           latency, v->msg);
+           "contract check %s %s in %ld ms: %s", contract_check_names[j->id], v->passed ? "passed" : "failed", latency,
+           v->msg);
     return 0;
 }
 
@@ -300,8 +307,8 @@ static int result_add(cJSON *results, const contract_job *j, const contract_verd
 struct contract_run {
     pthread_mutex_t mu;
     pthread_cond_t cond;
-    size_t pending;        /* transfers started whose callback has not returned yet; under mu */
-    bool finished;         /* every callback and the run's own have returned; under mu */
+    size_t pending; /* transfers started whose callback has not returned yet; under mu */
+    bool finished;  /* every callback and the run's own have returned; under mu */
     contract_job jobs[CONTRACT_N_CHECKS];
     size_t n;
     net_transfer *handles[3 * CONTRACT_N_CHECKS];
@@ -548,19 +555,23 @@ int contract_token_read(char **out, kube_client *c, const char *ns, const char *
         return 0;
     if (!ns || !name || !name[0] || !key || !key[0])
         return mb_error_set(MB_EINVAL, "spec.verification.authSecretRef needs a name and a key (and the release a "
-                            "namespace)");
+                                       "namespace)");
     if ((err = kube_get(&secret, c, &KUBE_SECRETS, ns, name)) < 0) {
         if (err == MB_ENOTFOUND)
-            err = mb_error_set(MB_ENOTFOUND, "Secret %s/%s does not exist; create it or fix "
-                               "spec.verification.authSecretRef", ns, name);
+            err = mb_error_set(MB_ENOTFOUND,
+                               "Secret %s/%s does not exist; create it or fix "
+                               "spec.verification.authSecretRef",
+                               ns, name);
         else
             err = mb_error_wrap(err, "cannot read Secret %s/%s named by spec.verification.authSecretRef", ns, name);
         goto done;
     }
     value = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(secret, "data"), key);
     if (!cJSON_IsString(value)) {
-        err = mb_error_set(MB_ENOTFOUND, "Secret %s/%s has no key \"%s\"; add the key or fix "
-                           "spec.verification.authSecretRef", ns, name, key);
+        err = mb_error_set(MB_ENOTFOUND,
+                           "Secret %s/%s has no key \"%s\"; add the key or fix "
+                           "spec.verification.authSecretRef",
+                           ns, name, key);
         goto done;
     }
     if ((err = mb_base64_decode(&token, &len, value->valuestring)) < 0) {
@@ -568,16 +579,18 @@ int contract_token_read(char **out, kube_client *c, const char *ns, const char *
             err = mb_error_set(MB_EINVAL, "Secret %s/%s key \"%s\" is not valid base64", ns, name, key);
         goto done;
     }
-    while (len > 0 && (token[len - 1] == '\n' || token[len - 1] == '\r' || token[len - 1] == ' ' ||
-                       token[len - 1] == '\t'))
+    while (len > 0 &&
+           (token[len - 1] == '\n' || token[len - 1] == '\r' || token[len - 1] == ' ' || token[len - 1] == '\t'))
         token[--len] = '\0';
     if (len == 0) {
         err = mb_error_set(MB_EINVAL, "Secret %s/%s key \"%s\" is empty; put the bearer token there", ns, name, key);
         goto done;
     }
     if (strlen(token) != len || mb_has_control(token)) {
-        err = mb_error_set(MB_EINVAL, "Secret %s/%s key \"%s\" holds control characters, so it cannot be sent in an "
-                           "Authorization header; store the bare token", ns, name, key);
+        err = mb_error_set(MB_EINVAL,
+                           "Secret %s/%s key \"%s\" holds control characters, so it cannot be sent in an "
+                           "Authorization header; store the bare token",
+                           ns, name, key);
         goto done;
     }
     *out = token;

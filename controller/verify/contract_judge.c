@@ -107,16 +107,16 @@ static bool transport_failed(contract_verdict *v, const contract_call *c, long t
         say(v, false, "%s %s did not answer within %s (spec.verification.timeoutSeconds)", c->method, c->url, t);
         break;
     case CURLE_COULDNT_CONNECT:
-        say(v, false, "could not connect to %s: %s; check that the API's Service is up and spec.verification.baseURL "
-            "is right", c->url, c->os_errno ? strerror((int)c->os_errno) : "connection failed");
+        say(v, false,
+            "could not connect to %s: %s; check that the API's Service is up and spec.verification.baseURL "
+            "is right",
+            c->url, c->os_errno ? strerror((int)c->os_errno) : "connection failed");
         break;
     case CURLE_COULDNT_RESOLVE_HOST:
         say(v, false, "could not resolve the host of %s; check spec.verification.baseURL and the API's Service",
             c->url);
         break;
-    default:
-        say(v, false, "%s", c->error && c->error[0] ? c->error : "the request got no answer");
-        break;
+    default: say(v, false, "%s", c->error && c->error[0] ? c->error : "the request got no answer"); break;
     }
     return true;
 }
@@ -212,21 +212,23 @@ static void judge_datasets(contract_verdict *v, const contract_call *c)
         for (size_t k = 0; k < 2; k++) {
             const cJSON *f = cJSON_GetObjectItemCaseSensitive(it, keys[k]);
             if (!f) {
-                say(v, false, "%s %s: items[%zu] has no %s; every dataset needs a non-empty %s", c->method, c->path,
-                    i, keys[k], keys[k]);
+                say(v, false, "%s %s: items[%zu] has no %s; every dataset needs a non-empty %s", c->method, c->path, i,
+                    keys[k], keys[k]);
                 goto done;
             }
             if (!cJSON_IsString(f) || !f->valuestring[0]) {
-                say(v, false, "%s %s: items[%zu].%s is %s, expected a non-empty string", c->method, c->path, i,
-                    keys[k], cJSON_IsString(f) ? "empty" : contract_json_kind(f));
+                say(v, false, "%s %s: items[%zu].%s is %s, expected a non-empty string", c->method, c->path, i, keys[k],
+                    cJSON_IsString(f) ? "empty" : contract_json_kind(f));
                 goto done;
             }
         }
         i++;
     }
     if (i == 0) {
-        say(v, false, "%s %s answered 200 with an empty items array: the API listed no datasets, so there is nothing "
-            "to show it serves; publish at least one dataset before releasing", c->method, c->path);
+        say(v, false,
+            "%s %s answered 200 with an empty items array: the API listed no datasets, so there is nothing "
+            "to show it serves; publish at least one dataset before releasing",
+            c->method, c->path);
         goto done;
     }
     say(v, true, "200 with %zu %s", i, plural(i, "dataset", "datasets"));
@@ -307,8 +309,8 @@ static void judge_evidence(contract_verdict *v, const contract_call *c)
             say(v, false, "%s %s answered 200 without bundle, expected bundle.evidence with at least one record",
                 c->method, c->path);
         else if (!cJSON_IsObject(bundle))
-            say(v, false, "%s %s answered 200 with bundle as %s, expected an object with an evidence array",
-                c->method, c->path, contract_json_kind(bundle));
+            say(v, false, "%s %s answered 200 with bundle as %s, expected an object with an evidence array", c->method,
+                c->path, contract_json_kind(bundle));
         else if (!ev)
             say(v, false, "%s %s answered 200 without bundle.evidence, expected at least one evidence record",
                 c->method, c->path);
@@ -335,9 +337,10 @@ static int citation_bad(const cJSON *cites, char *what, size_t len)
     int i = 0;
     cJSON_ArrayForEach(e, cites) {
         if (!(cJSON_IsString(e) && e->valuestring[0]) && !(cJSON_IsObject(e) && e->child)) {
-            snprintf(what, len, "%s", cJSON_IsString(e)   ? "an empty string"
-                                      : cJSON_IsObject(e) ? "an empty object"
-                                                          : contract_json_kind(e));
+            snprintf(what, len, "%s",
+                     cJSON_IsString(e)   ? "an empty string"
+                     : cJSON_IsObject(e) ? "an empty object"
+                                         : contract_json_kind(e));
             return i;
         }
         i++;
@@ -374,8 +377,10 @@ static void judge_focus(contract_verdict *v, const contract_call *c)
             snprintf(why, sizeof(why), "answer has citations as %s, not an array, and did not abstain",
                      contract_json_kind(cites));
         else if (bad >= 0)
-            snprintf(why, sizeof(why), "answer has citations[%d] as %s, expected a non-empty string or object "
-                     "naming a source, and did not abstain", bad, bad_what);
+            snprintf(why, sizeof(why),
+                     "answer has citations[%d] as %s, expected a non-empty string or object "
+                     "naming a source, and did not abstain",
+                     bad, bad_what);
         else
             snprintf(why, sizeof(why), "answer has no citations and did not abstain");
         if (has_audit)
@@ -487,16 +492,20 @@ static void judge_public(contract_verdict *v, const contract_job *j, long timeou
             continue;
         }
         if (cJSON_IsString(label))
-            say(v, false, "the public listing (%s %s without credentials) shows %s with policy_label \"%s\"; only "
-                "public datasets may be listed to the public", list->method, list->path, who,
-                quote(q, sizeof(q), label->valuestring));
+            say(v, false,
+                "the public listing (%s %s without credentials) shows %s with policy_label \"%s\"; only "
+                "public datasets may be listed to the public",
+                list->method, list->path, who, quote(q, sizeof(q), label->valuestring));
         else if (!label)
-            say(v, false, "the public listing (%s %s without credentials) shows %s without a policy_label; only "
-                "datasets labelled public may be listed to the public", list->method, list->path, who);
+            say(v, false,
+                "the public listing (%s %s without credentials) shows %s without a policy_label; only "
+                "datasets labelled public may be listed to the public",
+                list->method, list->path, who);
         else
-            say(v, false, "the public listing (%s %s without credentials) shows %s with policy_label as %s; only "
-                "datasets labelled public may be listed to the public", list->method, list->path, who,
-                contract_json_kind(label));
+            say(v, false,
+                "the public listing (%s %s without credentials) shows %s with policy_label as %s; only "
+                "datasets labelled public may be listed to the public",
+                list->method, list->path, who, contract_json_kind(label));
         goto done;
     }
 
@@ -507,9 +516,10 @@ static void judge_public(contract_verdict *v, const contract_job *j, long timeou
         goto done;
     }
     if (restricted->status != missing->status) {
-        say(v, false, "%s %s answered %ld but %s %s (a dataset that cannot exist) answered %ld, without "
-            "credentials: %ld vs %ld tells the public that the restricted dataset exists", restricted->method,
-            restricted->path, restricted->status, missing->method, missing->path, missing->status,
+        say(v, false,
+            "%s %s answered %ld but %s %s (a dataset that cannot exist) answered %ld, without "
+            "credentials: %ld vs %ld tells the public that the restricted dataset exists",
+            restricted->method, restricted->path, restricted->status, missing->method, missing->path, missing->status,
             restricted->status, missing->status);
         goto done;
     }
@@ -520,14 +530,16 @@ static void judge_public(contract_verdict *v, const contract_job *j, long timeou
         goto done;
     v->status = restricted->status;
     if (!same_keys(rb, mb)) {
-        say(v, false, "%s %s and %s %s (a dataset that cannot exist) both answered %ld but with different top-level "
+        say(v, false,
+            "%s %s and %s %s (a dataset that cannot exist) both answered %ld but with different top-level "
             "keys (%s vs %s): the difference tells the public that the restricted dataset exists",
             restricted->method, restricted->path, missing->method, missing->path, restricted->status,
             keys_text(ka, sizeof(ka), rb), keys_text(kb, sizeof(kb), mb));
         goto done;
     }
-    say(v, true, "public listing shows %zu public %s; the restricted and a missing dataset both answer %ld with keys %s",
-        i, plural(i, "dataset", "datasets"), restricted->status, keys_text(ka, sizeof(ka), rb));
+    say(v, true,
+        "public listing shows %zu public %s; the restricted and a missing dataset both answer %ld with keys %s", i,
+        plural(i, "dataset", "datasets"), restricted->status, keys_text(ka, sizeof(ka), rb));
 done:
     cJSON_Delete(lb);
     cJSON_Delete(rb);

@@ -17,8 +17,15 @@
 
 /* The checks, in the order of contract_check_names. */
 typedef enum {
-    CK_HEALTH, CK_READY, CK_DATASETS, CK_STAC_COLLECTIONS, CK_STAC_ITEMS,
-    CK_EVIDENCE, CK_FOCUS, CK_LINEAGE, CK_PUBLIC,
+    CK_HEALTH,
+    CK_READY,
+    CK_DATASETS,
+    CK_STAC_COLLECTIONS,
+    CK_STAC_ITEMS,
+    CK_EVIDENCE,
+    CK_FOCUS,
+    CK_LINEAGE,
+    CK_PUBLIC,
 } contract_check_id;
 
 /* One HTTP request and what came back. */
@@ -26,17 +33,17 @@ typedef struct contract_run contract_run_t;
 typedef struct {
     contract_run_t *run;
     const char *method;
-    char *path;        /* as sent, after the base URL; for messages */
+    char *path; /* as sent, after the base URL; for messages */
     char *url;
-    char *body;        /* request body (POST), NULL for GET */
+    char *body; /* request body (POST), NULL for GET */
     bool auth;
-    char *resp;        /* response body, NUL-terminated */
+    char *resp; /* response body, NUL-terminated */
     size_t resp_len;
     net_outcome outcome;
     int curl_code;
-    char *error;       /* the transfer loop's sentence when no answer came */
+    char *error; /* the transfer loop's sentence when no answer came */
     bool done;
-    long status;       /* 0: no response */
+    long status; /* 0: no response */
     long latency_ms;
     long os_errno;
 } contract_call;

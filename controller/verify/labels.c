@@ -16,7 +16,7 @@
 typedef enum { REQ_EQUALS, REQ_IN, REQ_NOT_IN, REQ_EXISTS, REQ_NOT_EXISTS } req_op;
 
 typedef struct {
-    const char *key;     /* borrowed from the selector text below */
+    const char *key; /* borrowed from the selector text below */
     req_op op;
     const char **values; /* borrowed */
     size_t n_values;
@@ -45,10 +45,8 @@ static bool req_matches(const req *r, const cJSON *labels)
 {
     const char *have = label_get(labels, r->key);
     switch (r->op) {
-    case REQ_EXISTS:
-        return have != NULL;
-    case REQ_NOT_EXISTS:
-        return have == NULL;
+    case REQ_EXISTS: return have != NULL;
+    case REQ_NOT_EXISTS: return have == NULL;
     case REQ_EQUALS:
     case REQ_IN:
         if (!have)
@@ -122,15 +120,9 @@ static int render(labels_selector *s)
         if (i)
             fputc(',', f);
         switch (r->op) {
-        case REQ_EQUALS:
-            fprintf(f, "%s=%s", r->key, r->values[0]);
-            break;
-        case REQ_EXISTS:
-            fputs(r->key, f);
-            break;
-        case REQ_NOT_EXISTS:
-            fprintf(f, "!%s", r->key);
-            break;
+        case REQ_EQUALS: fprintf(f, "%s=%s", r->key, r->values[0]); break;
+        case REQ_EXISTS: fputs(r->key, f); break;
+        case REQ_NOT_EXISTS: fprintf(f, "!%s", r->key); break;
         case REQ_IN:
         case REQ_NOT_IN:
             fprintf(f, "%s %s (", r->key, r->op == REQ_IN ? "in" : "notin");
@@ -153,8 +145,7 @@ static int parse_op(req_op *out, const char *op)
     static const struct {
         const char *name;
         req_op op;
-    } ops[] = {{"In", REQ_IN}, {"NotIn", REQ_NOT_IN}, {"Exists", REQ_EXISTS},
-               {"DoesNotExist", REQ_NOT_EXISTS}};
+    } ops[] = {{"In", REQ_IN}, {"NotIn", REQ_NOT_IN}, {"Exists", REQ_EXISTS}, {"DoesNotExist", REQ_NOT_EXISTS}};
     for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
         if (strcmp(op, ops[i].name) == 0) {
             *out = ops[i].op;
@@ -173,11 +164,10 @@ static int parse_expression(req *r, const cJSON *e, const char *where, int idx)
     int n;
 
     if (!cJSON_IsObject(e))
-        return mb_error_set(MB_EINVAL, "%s.matchExpressions[%d] is not an object; write {key, operator, values}",
-                            where, idx);
-    if (!cJSON_IsString(key) || !key->valuestring[0])
-        return mb_error_set(MB_EINVAL, "%s.matchExpressions[%d] has no key; give the label key to test", where,
+        return mb_error_set(MB_EINVAL, "%s.matchExpressions[%d] is not an object; write {key, operator, values}", where,
                             idx);
+    if (!cJSON_IsString(key) || !key->valuestring[0])
+        return mb_error_set(MB_EINVAL, "%s.matchExpressions[%d] has no key; give the label key to test", where, idx);
     if (!cJSON_IsString(op) || parse_op(&r->op, op->valuestring) < 0)
         return mb_error_set(MB_EINVAL,
                             "%s.matchExpressions[%d] (key %s) has operator %s%s%s; use In, NotIn, Exists or "
@@ -186,12 +176,12 @@ static int parse_expression(req *r, const cJSON *e, const char *where, int idx)
                             cJSON_IsString(op) ? op->valuestring : "missing", cJSON_IsString(op) ? "\"" : "");
     r->key = key->valuestring;
     if (values && !cJSON_IsNull(values) && !cJSON_IsArray(values))
-        return mb_error_set(MB_EINVAL, "%s.matchExpressions[%d] (key %s): values must be a list of strings", where,
-                            idx, r->key);
+        return mb_error_set(MB_EINVAL, "%s.matchExpressions[%d] (key %s): values must be a list of strings", where, idx,
+                            r->key);
     n = cJSON_IsArray(values) ? cJSON_GetArraySize(values) : 0;
     if ((r->op == REQ_IN || r->op == REQ_NOT_IN) && n == 0)
-        return mb_error_set(MB_EINVAL, "%s.matchExpressions[%d] (key %s): operator %s needs at least one value",
-                            where, idx, r->key, op->valuestring);
+        return mb_error_set(MB_EINVAL, "%s.matchExpressions[%d] (key %s): operator %s needs at least one value", where,
+                            idx, r->key, op->valuestring);
     if ((r->op == REQ_EXISTS || r->op == REQ_NOT_EXISTS) && n > 0)
         return mb_error_set(MB_EINVAL, "%s.matchExpressions[%d] (key %s): operator %s takes no values; remove them",
                             where, idx, r->key, op->valuestring);
@@ -201,8 +191,8 @@ static int parse_expression(req *r, const cJSON *e, const char *where, int idx)
         return mb_error_set(MB_ENOMEM, "out of memory");
     cJSON_ArrayForEach(v, values) {
         if (!cJSON_IsString(v))
-            return mb_error_set(MB_EINVAL, "%s.matchExpressions[%d] (key %s): every value must be a string", where,
-                                idx, r->key);
+            return mb_error_set(MB_EINVAL, "%s.matchExpressions[%d] (key %s): every value must be a string", where, idx,
+                                r->key);
         r->values[r->n_values++] = v->valuestring;
     }
     return 0;

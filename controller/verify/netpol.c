@@ -96,8 +96,7 @@ static const char *const rule_keys[2] = {"ingress", "egress"};
 /* ---- parsing ---------------------------------------------------------- */
 
 /* Field paths for messages ("NetworkPolicy kfm/x spec.ingress[0].from[1]"); a long one is cut short. */
-__attribute__((format(printf, 3, 4)))
-static void field_path(char *buf, size_t size, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void field_path(char *buf, size_t size, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -221,7 +220,8 @@ static int port_compile(np_port *out, const cJSON *obj, const char *where)
     out->proto = PROTO_TCP;
     if (present(proto) && (!cJSON_IsString(proto) || proto_parse(&out->proto, proto->valuestring) < 0))
         return mb_error_set(MB_EINVAL, "%s.protocol %s%s%s is not TCP, UDP or SCTP", where,
-                            cJSON_IsString(proto) ? "\"" : "", cJSON_IsString(proto) ? proto->valuestring : "(not a string)",
+                            cJSON_IsString(proto) ? "\"" : "",
+                            cJSON_IsString(proto) ? proto->valuestring : "(not a string)",
                             cJSON_IsString(proto) ? "\"" : "");
     if (present(port)) {
         if (cJSON_IsString(port)) {
@@ -274,7 +274,8 @@ static int peer_compile(np_peer *out, const cJSON *obj, const char *where)
         if (!cJSON_IsString(cidr) || cidr_parse(&out->cidr, cidr->valuestring) < 0)
             return mb_error_set(MB_EINVAL, "%s.ipBlock.cidr %s%s%s is not a CIDR such as 10.0.0.0/16 or fd00::/64",
                                 where, cJSON_IsString(cidr) ? "\"" : "",
-                                cJSON_IsString(cidr) ? cidr->valuestring : "(missing)", cJSON_IsString(cidr) ? "\"" : "");
+                                cJSON_IsString(cidr) ? cidr->valuestring : "(missing)",
+                                cJSON_IsString(cidr) ? "\"" : "");
         out->ipblock = true;
         except = cJSON_GetObjectItemCaseSensitive(ipb, "except");
         if (!present(except))
@@ -288,7 +289,8 @@ static int peer_compile(np_peer *out, const cJSON *obj, const char *where)
         cJSON_ArrayForEach(e, except) {
             if (!cJSON_IsString(e) || cidr_parse(&out->except[out->n_except], e->valuestring) < 0)
                 return mb_error_set(MB_EINVAL, "%s.ipBlock.except[%d] %s%s%s is not a CIDR", where, i,
-                                    cJSON_IsString(e) ? "\"" : "", cJSON_IsString(e) ? e->valuestring : "(not a string)",
+                                    cJSON_IsString(e) ? "\"" : "",
+                                    cJSON_IsString(e) ? e->valuestring : "(not a string)",
                                     cJSON_IsString(e) ? "\"" : "");
             out->n_except++;
             i++;
@@ -428,7 +430,8 @@ static int policy_compile(np_policy *p, const cJSON *obj)
             p->types[DIR_EGRESS] = true;
         else
             return mb_error_set(MB_EINVAL, "%s spec.policyTypes[%d] %s%s%s is not Ingress or Egress", where, i,
-                                cJSON_IsString(item) ? "\"" : "", cJSON_IsString(item) ? item->valuestring : "(not a string)",
+                                cJSON_IsString(item) ? "\"" : "",
+                                cJSON_IsString(item) ? item->valuestring : "(not a string)",
                                 cJSON_IsString(item) ? "\"" : "");
         i++;
     }
@@ -782,8 +785,8 @@ static int rule_matches(const netpol_world *w, const np_policy *p, const np_rule
  * egress, the destination for ingress), other the far end, dst the pod whose
  * named ports count.
  */
-static int side_evaluate(netpol_side *out, const char **policy, const netpol_world *w, np_dir dir,
-                         const np_pod *self, const np_pod *other, const np_pod *dst, int port, np_proto proto)
+static int side_evaluate(netpol_side *out, const char **policy, const netpol_world *w, np_dir dir, const np_pod *self,
+                         const np_pod *other, const np_pod *dst, int port, np_proto proto)
 {
     np_ns *ns = NULL;
     bool isolated = false;
@@ -850,7 +853,8 @@ int netpol_evaluate_flags(netpol_verdict *out, const netpol_world *w, const cJSO
 
     if (src.host_network)
         out->egress = NETPOL_HOST_NETWORK;
-    else if ((eerr = side_evaluate(&out->egress, &out->egress_policy, w, DIR_EGRESS, &src, &dst, &dst, port, proto)) < 0)
+    else if ((eerr = side_evaluate(&out->egress, &out->egress_policy, w, DIR_EGRESS, &src, &dst, &dst, port, proto)) <
+             0)
         out->egress = NETPOL_UNKNOWN;
     if (eerr == 0 && out->egress == NETPOL_DENIED)
         return 0;

@@ -98,15 +98,14 @@ static int entry_parse(member_entry *e, const cJSON *obj, const char *list, int 
                                 "spec.membrane.stores[%d] has no podSelector; give the labels of the store's pods",
                                 idx);
         if (!cJSON_IsArray(ports) || cJSON_GetArraySize(ports) == 0)
-            return mb_error_set(MB_EINVAL, "spec.membrane.stores[%d] has no ports; list the store's port numbers",
-                                idx);
+            return mb_error_set(MB_EINVAL, "spec.membrane.stores[%d] has no ports; list the store's port numbers", idx);
         if (!(e->ports = calloc((size_t)cJSON_GetArraySize(ports), sizeof(*e->ports))))
             return mb_error_set(MB_ENOMEM, "out of memory");
         cJSON_ArrayForEach(p, ports) {
             if (!cJSON_IsNumber(p) || !(p->valuedouble >= 1 && p->valuedouble <= 65535) ||
                 p->valuedouble != (double)(int)p->valuedouble)
-                return mb_error_set(MB_EINVAL, "spec.membrane.stores[%d].ports[%zu] is not a port number 1-65535",
-                                    idx, e->n_ports);
+                return mb_error_set(MB_EINVAL, "spec.membrane.stores[%d].ports[%zu] is not a port number 1-65535", idx,
+                                    e->n_ports);
             e->ports[e->n_ports++] = p->valueint;
         }
     } else if (!present(pods) && !present(nss)) {
@@ -351,8 +350,8 @@ static int problem_note(check_state *st, const member_entry *e, size_t idx, bool
     fputs("no live pod matches ", f);
     entry_label(f, e, idx, store);
     entry_describe(f, e, release_ns);
-    fprintf(f, "), and no pod could: %s, so the membrane cannot be checked for it; fix spec.membrane.%s[%zu].%s%s",
-            why, store ? "stores" : "clients", idx, field, fix);
+    fprintf(f, "), and no pod could: %s, so the membrane cannot be checked for it; fix spec.membrane.%s[%zu].%s%s", why,
+            store ? "stores" : "clients", idx, field, fix);
     if (fclose(f) != 0 || !buf) {
         free(buf);
         return mb_error_set(MB_ENOMEM, "out of memory");
@@ -429,8 +428,7 @@ done:
  * as member_cmp says. A client pod joins the first entry it matches; a store
  * pod every one.
  */
-static int members_collect(member_list *ml, check_state *st, const netpol_world *w, bool store,
-                           const char *release_ns)
+static int members_collect(member_list *ml, check_state *st, const netpol_world *w, bool store, const char *release_ns)
 {
     const member_entry *entries = store ? st->stores : st->clients;
     size_t n_entries = store ? st->n_stores : st->n_clients, kept = 0;
@@ -534,9 +532,7 @@ static void describe_breach(FILE *f, const check_state *st, const member *c, con
     if (paths_allowed > 1)
         fprintf(f, " (the first of %zu allowed paths)", paths_allowed);
     switch (v->ingress) {
-    case NETPOL_SAME_POD:
-        fputs("; make the client and store selectors pick different pods", f);
-        break;
+    case NETPOL_SAME_POD: fputs("; make the client and store selectors pick different pods", f); break;
     case NETPOL_POLICY_ALLOWS:
         fprintf(f, "; narrow NetworkPolicy %s/%s so that it does not admit ", dst->ns, v->ingress_policy);
         pod_put(f, src);
@@ -596,8 +592,8 @@ static void hypothetical_describe(FILE *f, const check_pod *const *h, size_t n)
 {
     if (n == 0)
         return;
-    fprintf(f, " (hypothetical pod%s, where no live pod matches %s entr%s: ", n == 1 ? "" : "s", n == 1 ? "its" : "their",
-            n == 1 ? "y" : "ies");
+    fprintf(f, " (hypothetical pod%s, where no live pod matches %s entr%s: ", n == 1 ? "" : "s",
+            n == 1 ? "its" : "their", n == 1 ? "y" : "ies");
     for (size_t i = 0; i < n && i < HYPOTHETICAL_LISTED; i++)
         fprintf(f, "%s%s/%s", i ? ", " : "", h[i]->ns, h[i]->name);
     if (n > HYPOTHETICAL_LISTED)

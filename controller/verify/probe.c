@@ -38,9 +38,10 @@ static void sweep(kube_client *c, const char *owner_label)
 
 static bool reason_is_fatal(const char *reason)
 {
-    static const char *const fatal[] = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName",
-                                        "CreateContainerConfigError", "CreateContainerError", "RunContainerError",
-                                        "ErrImageNeverPull", NULL};
+    static const char *const fatal[] = {"ErrImagePull",         "ImagePullBackOff",
+                                        "InvalidImageName",     "CreateContainerConfigError",
+                                        "CreateContainerError", "RunContainerError",
+                                        "ErrImageNeverPull",    NULL};
     for (size_t i = 0; reason && fatal[i]; i++)
         if (strcmp(reason, fatal[i]) == 0)
             return true;
@@ -220,8 +221,7 @@ result:
     r = NULL;
 done:
     for (size_t i = 0; plan && i < plan->n_pods; i++) {
-        if (plan->pods[i].state == PROBE_POD_PLANNED ||
-            (plan->pods[i].state == PROBE_POD_UNRUN && !plan->pods[i].uid))
+        if (plan->pods[i].state == PROBE_POD_PLANNED || (plan->pods[i].state == PROBE_POD_UNRUN && !plan->pods[i].uid))
             continue;
         kube_delete_opts d = {.propagation_policy = "Background"};
         kube_delete(client, &KUBE_PODS, plan->pods[i].ns, plan->pods[i].name, &d);

@@ -89,9 +89,9 @@ typedef enum {
 
 typedef struct {
     char *ns, *name;
-    size_t client;        /* index in spec.membrane.clients */
-    cJSON *labels;        /* the labels it carries, the probe label included */
-    size_t first, count;  /* its targets: plan->targets[first, first + count) */
+    size_t client;         /* index in spec.membrane.clients */
+    cJSON *labels;         /* the labels it carries, the probe label included */
+    size_t first, count;   /* its targets: plan->targets[first, first + count) */
     probe_pod_state state; /* the rest is set by whoever runs the pod */
     char *uid;
     char *report;

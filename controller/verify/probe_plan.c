@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #define WAIT_MAX_SECONDS 3
 #define ERRORS_LISTED 3
 #define API_VERSION "governance.kfm.dev/v1alpha1"
@@ -147,8 +146,8 @@ int probe_report_parse(probe_report **out, const char *const *addrs, size_t n, c
     int err = 0;
 
     *out = NULL;
-    if (!(r = calloc(1, sizeof(*r))) || (n && (!(r->verdicts = calloc(n, sizeof(*r->verdicts))) ||
-                                               !(r->whys = calloc(n, sizeof(*r->whys)))))) {
+    if (!(r = calloc(1, sizeof(*r))) ||
+        (n && (!(r->verdicts = calloc(n, sizeof(*r->verdicts))) || !(r->whys = calloc(n, sizeof(*r->whys)))))) {
         err = mb_error_set(MB_ENOMEM, "out of memory");
         goto done;
     }
@@ -311,8 +310,10 @@ static int targets_find(probe_plan *p, const cJSON *membrane, const cJSON *pods,
             goto done;
         }
         if (!present(json_get(store, "podSelector", NULL))) {
-            err = mb_error_set(MB_EINVAL, "spec.membrane.stores[%d] (%s) has no podSelector; give the labels of the "
-                               "store's pods", idx, name);
+            err = mb_error_set(MB_EINVAL,
+                               "spec.membrane.stores[%d] (%s) has no podSelector; give the labels of the "
+                               "store's pods",
+                               idx, name);
             goto done;
         }
         if (!cJSON_IsArray(ports) || !cJSON_GetArraySize(ports)) {
@@ -323,8 +324,10 @@ static int targets_find(probe_plan *p, const cJSON *membrane, const cJSON *pods,
         cJSON_ArrayForEach(port, ports) {
             if (!cJSON_IsNumber(port) || !(port->valuedouble >= 1 && port->valuedouble <= 65535) ||
                 port->valuedouble != (double)port->valueint) {
-                err = mb_error_set(MB_EINVAL, "spec.membrane.stores[%d].ports holds something that is not a port "
-                                   "number 1-65535; list the store's TCP ports", idx);
+                err = mb_error_set(MB_EINVAL,
+                                   "spec.membrane.stores[%d].ports holds something that is not a port "
+                                   "number 1-65535; list the store's TCP ports",
+                                   idx);
                 goto done;
             }
         }
@@ -347,24 +350,30 @@ static int targets_find(probe_plan *p, const cJSON *membrane, const cJSON *pods,
             if (nsel ? !labels_selector_matches(nsel, namespace_labels(namespaces, ns, &found))
                      : strcmp(ns, p->ns) != 0) {
                 if (!found) {
-                    err = mb_error_set(MB_ENOTFOUND, "the namespace %s of pod %s/%s is not among the namespaces read, "
-                                       "so whether it is a store pod is unknown; the check runs again", ns, ns, pname);
+                    err = mb_error_set(MB_ENOTFOUND,
+                                       "the namespace %s of pod %s/%s is not among the namespaces read, "
+                                       "so whether it is a store pod is unknown; the check runs again",
+                                       ns, ns, pname);
                     goto done;
                 }
                 continue;
             }
             hits++;
             if (!ip || !*ip) {
-                err = mb_error_set(MB_ENOTFOUND, "store pod %s/%s (store %s) has no IP yet, so the probe cannot try "
-                                   "it; the check passes only once every store pod is running", ns, pname, name);
+                err = mb_error_set(MB_ENOTFOUND,
+                                   "store pod %s/%s (store %s) has no IP yet, so the probe cannot try "
+                                   "it; the check passes only once every store pod is running",
+                                   ns, pname, name);
                 goto done;
             }
             if ((err = targets_add_pod(p, &cap, ports, name, ns, pname, ip)) < 0)
                 goto done;
         }
         if (!hits) {
-            err = mb_error_set(MB_ENOTFOUND, "spec.membrane.stores[%d] (%s) matches no live pod, so the probe has "
-                               "nothing of it to try; run the store, or correct its selectors", idx, name);
+            err = mb_error_set(MB_ENOTFOUND,
+                               "spec.membrane.stores[%d] (%s) matches no live pod, so the probe has "
+                               "nothing of it to try; run the store, or correct its selectors",
+                               idx, name);
             goto done;
         }
         labels_selector_free(psel);
@@ -385,15 +394,14 @@ static size_t line_max(const probe_target *t)
 }
 
 /* Adds the pods of clients[ci] in namespace ns: one per share of the targets. */
-static int pods_add(probe_plan *p, size_t *cap, size_t ci, const cJSON *labels, const char *ns,
-                    const char *release_id)
+static int pods_add(probe_plan *p, size_t *cap, size_t ci, const cJSON *labels, const char *ns, const char *release_id)
 {
     size_t first = 0, share = 0;
     int err = 0;
     while (first < p->n_targets) {
         size_t count = 0, bytes = 0;
-        while (first + count < p->n_targets && (count == 0 || bytes + line_max(&p->targets[first + count]) <=
-                                                                  PROBE_REPORT_BUDGET))
+        while (first + count < p->n_targets &&
+               (count == 0 || bytes + line_max(&p->targets[first + count]) <= PROBE_REPORT_BUDGET))
             bytes += line_max(&p->targets[first + count++]);
         if ((err = grow((void **)&p->pods, cap, p->n_pods, sizeof(*p->pods))) < 0)
             return err;
@@ -448,8 +456,10 @@ static int clients_plan(probe_plan *p, const cJSON *membrane, const cJSON *names
         if ((err = labels_selector_example(&labels, psel)) < 0) {
             if (err == MB_EINVAL) {
                 snprintf(why, sizeof(why), "%s", mb_error_last());
-                err = mb_error_set(MB_EINVAL, "spec.membrane.clients[%zu].podSelector: %s, so no probe pod can carry "
-                                   "the labels of that entry; correct the selector", ci, why);
+                err = mb_error_set(MB_EINVAL,
+                                   "spec.membrane.clients[%zu].podSelector: %s, so no probe pod can carry "
+                                   "the labels of that entry; correct the selector",
+                                   ci, why);
             }
             goto done;
         }
@@ -683,8 +693,7 @@ int probe_plan_judge(bool *passed, char **message, const probe_plan *plan)
                     fprintf(js.f, " (%s)", pp->detail);
             }
             continue;
-        case PROBE_POD_ENDED:
-            break;
+        case PROBE_POD_ENDED: break;
         }
         free(addrs);
         if (!(addrs = calloc(pp->count ? pp->count : 1, sizeof(*addrs)))) {

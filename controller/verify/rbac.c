@@ -60,7 +60,7 @@ typedef struct {
     const char *ns; /* NULL: cluster-wide; borrowed from the namespace list */
     int err;        /* < 0: the review could not be made */
     bool allowed;
-    char *detail;   /* the authorizer's reason, or why the review could not be made; owned, may be NULL */
+    char *detail; /* the authorizer's reason, or why the review could not be made; owned, may be NULL */
 } rbac_review;
 
 typedef struct {
@@ -86,8 +86,7 @@ static cJSON *rbac_review_body(const rbac_pool *p, const rbac_review *rv)
     cJSON *groups = spec ? cJSON_AddArrayToObject(spec, "groups") : NULL;
     const forbidden_action *a = rv->a;
 
-    if (!body || !ra || !groups ||
-        json_set_str(body, "apiVersion", "authorization.k8s.io/v1") < 0 ||
+    if (!body || !ra || !groups || json_set_str(body, "apiVersion", "authorization.k8s.io/v1") < 0 ||
         json_set_str(body, "kind", rv->ns ? "LocalSubjectAccessReview" : "SubjectAccessReview") < 0 ||
         (rv->ns && json_set_str(json_ensure_object(body, "metadata", NULL), "namespace", rv->ns) < 0) ||
         json_set_str(spec, "user", p->user) < 0 || json_set_str(ra, "namespace", rv->ns ? rv->ns : "") < 0 ||
@@ -227,7 +226,10 @@ static int rbac_namespaces_names(const char ***out, size_t *n_out, const cJSON *
     }
     if (!has_own) {
         free(names);
-        return mb_error_set(MB_ENOTFOUND, "the namespace list does not hold the ServiceAccount's namespace %s, so it is not the whole list", own);
+        return mb_error_set(MB_ENOTFOUND,
+                            "the namespace list does not hold the ServiceAccount's namespace %s, so it is not the "
+                            "whole list",
+                            own);
     }
     qsort(names, n, sizeof(*names), rbac_namespace_cmp);
     *out = names;
@@ -273,7 +275,9 @@ static bool rbac_verdict(char *msg, size_t len, const rbac_review *r, size_t n, 
             snprintf(more, sizeof(more), " (and %zu more allowed action(s))", n_breach - 1);
         else if (n_unasked > 0)
             snprintf(more, sizeof(more), " (and %zu review(s) could not be made)", n_unasked);
-        snprintf(msg, len, "ServiceAccount %s/%s can %s %s %s%s%s%s%s; remove that grant so the governed API stays least-privileged",
+        snprintf(msg, len,
+                 "ServiceAccount %s/%s can %s %s %s%s%s%s%s; remove that grant so the governed API stays "
+                 "least-privileged",
                  ns, sa, breach->a->verb, res, where, breach->detail ? " (" : "", breach->detail ? breach->detail : "",
                  breach->detail ? ")" : "", more);
         return false;
@@ -283,14 +287,18 @@ static bool rbac_verdict(char *msg, size_t len, const rbac_review *r, size_t n, 
         rbac_where_format(where, sizeof(where), unasked);
         if (n_unasked > 1)
             snprintf(more, sizeof(more), " (and %zu more review(s) could not be made)", n_unasked - 1);
-        snprintf(msg, len, "could not ask whether ServiceAccount %s/%s can %s %s %s: %s%s; the membrane cannot be shown "
-                 "intact: let the operator create subjectaccessreviews and localsubjectaccessreviews (authorization.k8s.io)",
+        snprintf(msg, len,
+                 "could not ask whether ServiceAccount %s/%s can %s %s %s: %s%s; the membrane cannot be shown "
+                 "intact: let the operator create subjectaccessreviews and localsubjectaccessreviews "
+                 "(authorization.k8s.io)",
                  ns, sa, unasked->a->verb, res, where, unasked->detail ? unasked->detail : "out of memory", more);
         return false;
     }
-    snprintf(msg, len, "ServiceAccount %s/%s cannot read Secrets outside its namespace (cluster-wide and in each of the "
+    snprintf(msg, len,
+             "ServiceAccount %s/%s cannot read Secrets outside its namespace (cluster-wide and in each of the "
              "%zu other namespaces), nor create pods/exec, pods/attach, pods/portforward or serviceaccounts/token, "
-             "impersonate users, groups or serviceaccounts, nor escalate or bind roles or clusterroles (%zu reviews)", ns, sa, n_namespaces ? n_namespaces - 1 : 0, n);
+             "impersonate users, groups or serviceaccounts, nor escalate or bind roles or clusterroles (%zu reviews)",
+             ns, sa, n_namespaces ? n_namespaces - 1 : 0, n);
     return true;
 }
 
@@ -313,8 +321,10 @@ int rbac_membrane_check(cJSON **out, kube_client *client, const char *ns, const 
     snprintf(group, sizeof(group), "system:serviceaccounts:%s", ns);
     if (kube_list(&list, client, &KUBE_NAMESPACES, NULL, NULL) < 0 ||
         rbac_namespaces_names(&names, &n_names, list, ns) < 0) {
-        snprintf(msg, sizeof(msg), "the namespaces cannot be listed, so whether ServiceAccount %s/%s can read Secrets or "
-                 "exec in any of them cannot be asked: %s; let the operator list namespaces", ns, sa, mb_error_last());
+        snprintf(msg, sizeof(msg),
+                 "the namespaces cannot be listed, so whether ServiceAccount %s/%s can read Secrets or "
+                 "exec in any of them cannot be asked: %s; let the operator list namespaces",
+                 ns, sa, mb_error_last());
     } else if ((err = rbac_reviews_plan(&pool.reviews, &pool.n, names, n_names, ns)) < 0) {
         goto done;
     } else {
@@ -352,13 +362,17 @@ bool rbac_identity_matches(char *msg, size_t size, const cJSON *deployment, cons
     if (!runs_as || !*runs_as)
         runs_as = "default";
     if (!deployment || !ns || !name) {
-        snprintf(msg, size, "the target Deployment cannot be read, so which ServiceAccount the API runs as cannot be "
-                 "seen and spec.membrane.apiServiceAccount %s cannot be shown to be it", sa ? sa : "");
+        snprintf(msg, size,
+                 "the target Deployment cannot be read, so which ServiceAccount the API runs as cannot be "
+                 "seen and spec.membrane.apiServiceAccount %s cannot be shown to be it",
+                 sa ? sa : "");
         return false;
     }
     if (!sa || strcmp(runs_as, sa) != 0) {
-        snprintf(msg, size, "Deployment %s/%s runs as ServiceAccount %s, not spec.membrane.apiServiceAccount %s, so the "
-                 "reviews would judge an identity the API does not have; set apiServiceAccount to %s or run the API as %s",
+        snprintf(msg, size,
+                 "Deployment %s/%s runs as ServiceAccount %s, not spec.membrane.apiServiceAccount %s, so the "
+                 "reviews would judge an identity the API does not have; set apiServiceAccount to %s or run the API as "
+                 "%s",
                  ns, name, runs_as, sa ? sa : "", runs_as, sa ? sa : "");
         return false;
     }

@@ -66,7 +66,8 @@ static cJSON *result(const char *name, bool passed, long long ms, const char *tr
 {
     cJSON *r = cJSON_CreateObject();
     if (!r || !cJSON_AddStringToObject(r, "name", name) || !cJSON_AddBoolToObject(r, "passed", passed) ||
-        !cJSON_AddNumberToObject(r, "latencyMs", (double)ms) || (!passed && !cJSON_AddStringToObject(r, "trigger", trigger)) ||
+        !cJSON_AddNumberToObject(r, "latencyMs", (double)ms) ||
+        (!passed && !cJSON_AddStringToObject(r, "trigger", trigger)) ||
         !cJSON_AddStringToObject(r, "message", message)) {
         cJSON_Delete(r);
         return NULL;
@@ -87,7 +88,8 @@ static int contract_all_failed(cJSON *results, const cJSON *checks, const char *
     snprintf(msg, sizeof(msg), "%s", why);
     if (cJSON_IsArray(checks)) {
         cJSON_ArrayForEach(c, checks) {
-            cJSON *r = cJSON_IsString(c) ? result(c->valuestring, false, 0, contract_check_trigger(c->valuestring), msg) : NULL;
+            cJSON *r = cJSON_IsString(c) ? result(c->valuestring, false, 0, contract_check_trigger(c->valuestring), msg)
+                                         : NULL;
             if (r)
                 cJSON_AddItemToArray(results, r);
         }
@@ -113,14 +115,19 @@ static int run_networkpolicy(cJSON *results, kube_client *client, const cJSON *m
     if ((err = kube_list(&namespaces, client, &KUBE_NAMESPACES, NULL, NULL)) < 0 ||
         (err = kube_list(&policies, client, &KUBE_NETWORKPOLICIES, NULL, NULL)) < 0 ||
         (err = kube_list(&pods, client, &KUBE_PODS, NULL, NULL)) < 0) {
-        snprintf(msg, sizeof(msg), "the NetworkPolicies, Pods and Namespaces cannot be read, so the membrane cannot be shown intact: %s", mb_error_last());
+        snprintf(msg, sizeof(msg),
+                 "the NetworkPolicies, Pods and Namespaces cannot be read, so the membrane cannot be shown intact: %s",
+                 mb_error_last());
         r = result("membrane-networkpolicy", false, elapsed_ms(t0), "MembraneBreach", msg);
         err = 0;
         goto done;
     }
-    if (netpol_world_new(&world, cJSON_GetObjectItem(namespaces, "items"), cJSON_GetObjectItem(policies, "items")) < 0 ||
+    if (netpol_world_new(&world, cJSON_GetObjectItem(namespaces, "items"), cJSON_GetObjectItem(policies, "items")) <
+            0 ||
         netpol_membrane_check(&res, world, membrane, ns, cJSON_GetObjectItem(pods, "items")) < 0) {
-        snprintf(msg, sizeof(msg), "the NetworkPolicies cannot be evaluated, so the membrane cannot be shown intact: %s", mb_error_last());
+        snprintf(msg, sizeof(msg),
+                 "the NetworkPolicies cannot be evaluated, so the membrane cannot be shown intact: %s",
+                 mb_error_last());
         r = result("membrane-networkpolicy", false, elapsed_ms(t0), "MembraneBreach", msg);
         goto done;
     }
@@ -152,11 +159,14 @@ static int run_rbac(cJSON *results, kube_client *client, const char *name, const
 
     if (!sa || !*sa) {
         r = result("membrane-rbac", false, 0, "MembraneBreach",
-                   "spec.membrane.apiServiceAccount is empty, so there is no ServiceAccount to review; name the one the "
+                   "spec.membrane.apiServiceAccount is empty, so there is no ServiceAccount to review; name the one "
+                   "the "
                    "API runs as");
     } else if (!name || kube_get(&deployment, client, &KUBE_DEPLOYMENTS, ns, name) < 0) {
-        snprintf(msg, sizeof(msg), "Deployment %s/%s cannot be read, so which ServiceAccount the API runs as cannot be "
-                 "seen: %s", ns ? ns : "", name ? name : "", name ? mb_error_last() : "spec.target.deployment is empty");
+        snprintf(msg, sizeof(msg),
+                 "Deployment %s/%s cannot be read, so which ServiceAccount the API runs as cannot be "
+                 "seen: %s",
+                 ns ? ns : "", name ? name : "", name ? mb_error_last() : "spec.target.deployment is empty");
         r = result("membrane-rbac", false, elapsed_ms(t0), "MembraneBreach", msg);
     } else if (!rbac_identity_matches(msg, sizeof(msg), deployment, sa)) {
         r = result("membrane-rbac", false, elapsed_ms(t0), "MembraneBreach", msg);
@@ -267,17 +277,17 @@ static int executor_queue(verify_executor *ex, void (*fn)(void *), void *arg)
 
 struct verify_run {
     pthread_mutex_t mu;
-    int parts;            /* parts not ended yet; under mu */
-    bool released;        /* the caller let go (verify_run_free); under mu */
-    bool cancelled;       /* read by the membrane part between its checks; under mu */
-    time_t finished_at;   /* 0 until both parts have ended; under mu */
+    int parts;          /* parts not ended yet; under mu */
+    bool released;      /* the caller let go (verify_run_free); under mu */
+    bool cancelled;     /* read by the membrane part between its checks; under mu */
+    time_t finished_at; /* 0 until both parts have ended; under mu */
     verify_done_fn done;
     void *ctx;
     kube_client *client;
     contract_run *contract;
-    cJSON *contract_checks;  /* copy of in->contract.checks: the names a failed contract part reports */
-    char *contract_error;    /* the contract checks cannot run, for this reason */
-    cJSON *membrane;         /* copy of spec.membrane, NULL: no membrane checks */
+    cJSON *contract_checks; /* copy of in->contract.checks: the names a failed contract part reports */
+    char *contract_error;   /* the contract checks cannot run, for this reason */
+    cJSON *membrane;        /* copy of spec.membrane, NULL: no membrane checks */
     char *ns, *name, *uid, *api_version, *release_id, *deployment;
     cJSON *membrane_results; /* the membrane part's, set when it ends */
     int membrane_err;
@@ -347,7 +357,8 @@ static void membrane_part(void *arg)
     if ((err = run_networkpolicy(results, run->client, run->membrane, run->ns)) < 0 || run_cancelled(run))
         goto done;
     if ((err = run_rbac(results, run->client, run->deployment, run->ns,
-                        json_str(run->membrane, "apiServiceAccount", NULL))) < 0 || run_cancelled(run))
+                        json_str(run->membrane, "apiServiceAccount", NULL))) < 0 ||
+        run_cancelled(run))
         goto done;
     if (json_get(run->membrane, "probe", NULL)) {
         if ((err = probe_membrane_check(&r, run->client, &owner, run->membrane, run->release_id)) < 0)
@@ -370,8 +381,8 @@ static int dup_or_null(char **out, const char *s)
     return 0;
 }
 
-int verify_run_start(verify_run **out, const verify_input *in, kube_client *client, net_loop *loop,
-                     verify_executor *ex, verify_done_fn done, void *ctx)
+int verify_run_start(verify_run **out, const verify_input *in, kube_client *client, net_loop *loop, verify_executor *ex,
+                     verify_done_fn done, void *ctx)
 {
     int err = 0;
     verify_run *run = NULL;

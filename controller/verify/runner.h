@@ -85,8 +85,8 @@ typedef void (*verify_done_fn)(void *ctx);
  * It is never called once verify_run_free has returned. 0, MB_ENOMEM, or
  * MB_ERROR when the loop or the executor has stopped.
  */
-int verify_run_start(verify_run **out, const verify_input *in, kube_client *client, net_loop *loop,
-                     verify_executor *ex, verify_done_fn done, void *ctx);
+int verify_run_start(verify_run **out, const verify_input *in, kube_client *client, net_loop *loop, verify_executor *ex,
+                     verify_done_fn done, void *ctx);
 
 /* True once both parts have ended; *finished_at (may be NULL) is when. */
 bool verify_run_finished(verify_run *run, time_t *finished_at);

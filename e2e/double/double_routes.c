@@ -87,7 +87,8 @@ static cJSON *dataset_json(const dataset *d, const char *id)
     return o;
 }
 
-static const dataset restricted_set = {NULL, "2026-01-15.2", "Restricted sites", "restricted", "LicenseRef-kfm-restricted"};
+static const dataset restricted_set = {NULL, "2026-01-15.2", "Restricted sites", "restricted",
+                                       "LicenseRef-kfm-restricted"};
 
 static cJSON *error_json(const char *code, const char *message)
 {
@@ -143,8 +144,9 @@ static cJSON *stac_collections(void)
         cJSON_AddStringToObject(c, "id", public_sets[i].id);
         cJSON_AddStringToObject(c, "title", public_sets[i].title);
         cJSON_AddStringToObject(c, "license", public_sets[i].license);
-        cJSON_AddItemToObject(c, "extent", cJSON_Parse("{\"spatial\":{\"bbox\":[[-102.05,36.99,-94.59,40.0]]},"
-                                                       "\"temporal\":{\"interval\":[[\"2020-01-01T00:00:00Z\",null]]}}"));
+        cJSON_AddItemToObject(c, "extent",
+                              cJSON_Parse("{\"spatial\":{\"bbox\":[[-102.05,36.99,-94.59,40.0]]},"
+                                          "\"temporal\":{\"interval\":[[\"2020-01-01T00:00:00Z\",null]]}}"));
         cJSON_AddArrayToObject(c, "links");
         cJSON_AddItemToArray(cols, c);
     }

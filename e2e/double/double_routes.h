@@ -39,11 +39,11 @@ typedef struct {
 
 typedef struct {
     const char *method;
-    const char *path;   /* without the query */
-    const char *body;   /* NUL-terminated, may be "" */
+    const char *path; /* without the query */
+    const char *body; /* NUL-terminated, may be "" */
     size_t body_len;
-    bool has_auth;      /* an Authorization header came (the datasets then show what the caller may see) */
-    bool auth_ok;       /* it carried the right bearer token (always true when none is required) */
+    bool has_auth; /* an Authorization header came (the datasets then show what the caller may see) */
+    bool auth_ok;  /* it carried the right bearer token (always true when none is required) */
 } double_request;
 
 typedef struct {

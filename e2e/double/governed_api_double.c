@@ -95,13 +95,18 @@ static struct {
     bool stopping;
 
     pthread_mutex_t digest_lock; /* guards the digest cache; held while it is read from the API server */
-    char digest[DIGEST_MAX]; /* the cached digest ("" unknown) */
-    long fetched_ms;         /* when it was read; 0: never */
+    char digest[DIGEST_MAX];     /* the cached digest ("" unknown) */
+    long fetched_ms;             /* when it was read; 0: never */
     bool fetched_once;
-    char last_problem[256];  /* the last lookup problem logged, so each is logged once */
-} g = {.slow_ms = 3000, .cache_ms = 200, .restricted_id = "kfm.sacred-sites", .fallback = DOUBLE_UNKNOWN,
-       .lock = PTHREAD_MUTEX_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER,
-       .digest_lock = PTHREAD_MUTEX_INITIALIZER, .table_lock = PTHREAD_MUTEX_INITIALIZER};
+    char last_problem[256]; /* the last lookup problem logged, so each is logged once */
+} g = {.slow_ms = 3000,
+       .cache_ms = 200,
+       .restricted_id = "kfm.sacred-sites",
+       .fallback = DOUBLE_UNKNOWN,
+       .lock = PTHREAD_MUTEX_INITIALIZER,
+       .idle = PTHREAD_COND_INITIALIZER,
+       .digest_lock = PTHREAD_MUTEX_INITIALIZER,
+       .table_lock = PTHREAD_MUTEX_INITIALIZER};
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -470,22 +475,26 @@ static int control(int fd, const request *q, char *out, size_t size)
 
     if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0 || peer.sin_family != AF_INET ||
         (ntohl(peer.sin_addr.s_addr) >> 24) != 127) {
-        snprintf(out, size, "{\"error\":{\"code\":\"forbidden\",\"message\":\"control requests are accepted "
+        snprintf(out, size,
+                 "{\"error\":{\"code\":\"forbidden\",\"message\":\"control requests are accepted "
                  "from loopback only\"}}");
         return 403;
     }
     if (strncmp(q->path, CONTROL_BEHAVIOUR, strlen(CONTROL_BEHAVIOUR)) != 0) {
-        snprintf(out, size, "{\"error\":{\"code\":\"not_found\",\"message\":\"the only control request is "
+        snprintf(out, size,
+                 "{\"error\":{\"code\":\"not_found\",\"message\":\"the only control request is "
                  "PUT " CONTROL_BEHAVIOUR "<digest>\"}}");
         return 404;
     }
     if (strcmp(q->method, "PUT") != 0) {
-        snprintf(out, size, "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"use PUT with the "
+        snprintf(out, size,
+                 "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"use PUT with the "
                  "behaviour's name as the body\"}}");
         return 405;
     }
     if (!digest_valid(digest)) {
-        snprintf(out, size, "{\"error\":{\"code\":\"bad_request\",\"message\":\"the path must end in a "
+        snprintf(out, size,
+                 "{\"error\":{\"code\":\"bad_request\",\"message\":\"the path must end in a "
                  "sha256:<64 lowercase hex> digest\"}}");
         return 400;
     }
@@ -497,14 +506,16 @@ static int control(int fd, const request *q, char *out, size_t size)
         n--;
     }
     if (n == 0 || n >= sizeof(name)) {
-        snprintf(out, size, "{\"error\":{\"code\":\"bad_request\",\"message\":\"the body must be a "
+        snprintf(out, size,
+                 "{\"error\":{\"code\":\"bad_request\",\"message\":\"the body must be a "
                  "behaviour's name, e.g. uncited\"}}");
         return 400;
     }
     memcpy(name, s, n);
     name[n] = '\0';
     if (double_behaviour_parse(&b, name) < 0) {
-        snprintf(out, size, "{\"error\":{\"code\":\"bad_request\",\"message\":\"unknown behaviour; one of "
+        snprintf(out, size,
+                 "{\"error\":{\"code\":\"bad_request\",\"message\":\"unknown behaviour; one of "
                  "good uncited restricted-leak existence-leak evidence-500 slow malformed lineage-404 unknown\"}}");
         return 400;
     }
@@ -536,8 +547,8 @@ static void *conn_main(void *arg)
             snprintf(body, sizeof(body), "{\"error\":{\"code\":\"bad_request\",\"message\":\"%s\"}}",
                      double_status_text(bad));
             respond(fd, bad, body, true);
-            say("%s %s x-request-id=%s status=%d (bad request)", q.method[0] ? q.method : "-",
-                q.path[0] ? q.path : "-", q.request_id[0] ? q.request_id : "-", bad);
+            say("%s %s x-request-id=%s status=%d (bad request)", q.method[0] ? q.method : "-", q.path[0] ? q.path : "-",
+                q.request_id[0] ? q.request_id : "-", bad);
             free(q.body);
             break;
         }
@@ -558,10 +569,16 @@ static void *conn_main(void *arg)
             stopping = true;
         double_response resp = {0};
         if (!stopping) {
-            double_context ctx = {.behaviour = b, .digest = digest, .restricted_id = g.restricted_id,
+            double_context ctx = {.behaviour = b,
+                                  .digest = digest,
+                                  .restricted_id = g.restricted_id,
                                   .token_required = g.token != NULL};
-            double_request dq = {.method = q.method, .path = q.path, .body = q.body, .body_len = q.body_len,
-                                 .has_auth = q.has_auth, .auth_ok = q.auth_ok};
+            double_request dq = {.method = q.method,
+                                 .path = q.path,
+                                 .body = q.body,
+                                 .body_len = q.body_len,
+                                 .has_auth = q.has_auth,
+                                 .auth_ok = q.auth_ok};
             if (double_answer(&resp, &ctx, &dq) < 0) {
                 resp.status = 500;
                 resp.body = NULL;
@@ -727,8 +744,24 @@ static int listen_on(int *out, char *url, size_t url_size)
 
 static int flags_parse(int argc, char **argv)
 {
-    enum { O_LISTEN = 256, O_KUBECONFIG, O_CONTEXT, O_NAMESPACE, O_DEPLOYMENT, O_CONTAINER, O_FIXED, O_BEHAVIOUR,
-           O_BEHAVIOURS_FILE, O_DEFAULT, O_TOKEN, O_TOKEN_FILE, O_SLOW, O_CACHE, O_RESTRICTED, O_HELP };
+    enum {
+        O_LISTEN = 256,
+        O_KUBECONFIG,
+        O_CONTEXT,
+        O_NAMESPACE,
+        O_DEPLOYMENT,
+        O_CONTAINER,
+        O_FIXED,
+        O_BEHAVIOUR,
+        O_BEHAVIOURS_FILE,
+        O_DEFAULT,
+        O_TOKEN,
+        O_TOKEN_FILE,
+        O_SLOW,
+        O_CACHE,
+        O_RESTRICTED,
+        O_HELP
+    };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, O_LISTEN},
         {"kubeconfig", required_argument, NULL, O_KUBECONFIG},

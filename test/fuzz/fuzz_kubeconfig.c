@@ -34,8 +34,16 @@ static char paths[MAX_FILES][272];
 
 static void dir_remove(void)
 {
-    static const char *const names[] = {"config0", "config1", "config2", "pki/ca.crt", "pki/client.crt",
-                                        "pki/client.key", "pki/other.key", "tokens/static-token", "pki", "tokens"};
+    static const char *const names[] = {"config0",
+                                        "config1",
+                                        "config2",
+                                        "pki/ca.crt",
+                                        "pki/client.crt",
+                                        "pki/client.key",
+                                        "pki/other.key",
+                                        "tokens/static-token",
+                                        "pki",
+                                        "tokens"};
     char path[320];
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
@@ -113,8 +121,7 @@ static bool reaches_out(const cJSON *v)
     for (const cJSON *c = v ? v->child : NULL; c; c = c->next) {
         if (c->string && cJSON_IsString(c)) {
             for (size_t k = 0; k < sizeof(file_keys) / sizeof(file_keys[0]); k++)
-                if (strcmp(c->string, file_keys[k]) == 0 &&
-                    (c->valuestring[0] == '/' || strstr(c->valuestring, "..")))
+                if (strcmp(c->string, file_keys[k]) == 0 && (c->valuestring[0] == '/' || strstr(c->valuestring, "..")))
                     return true;
         }
         if (reaches_out(c))

@@ -88,7 +88,8 @@ static void test_bearer_token(void **state)
     assert_int_equal(sh("kubectl create namespace auth-test >/dev/null && "
                         "kubectl create serviceaccount reader -n auth-test >/dev/null && "
                         "bash %s/hack/cluster.sh sa-kubeconfig auth-test reader %s",
-                        SOURCE_DIR, path), 0);
+                        SOURCE_DIR, path),
+                     0);
 
     kube_client *c = client_for(path);
     cJSON *list = NULL;
@@ -98,9 +99,11 @@ static void test_bearer_token(void **state)
     assert_string_equal(kube_status_last()->reason, "Forbidden");
     assert_non_null(strstr(kube_status_last()->message, "system:serviceaccount:auth-test:reader"));
 
-    assert_int_equal(sh("kubectl create role cm-reader -n auth-test --verb=get,list --resource=configmaps >/dev/null && "
+    assert_int_equal(sh("kubectl create role cm-reader -n auth-test --verb=get,list --resource=configmaps >/dev/null "
+                        "&& "
                         "kubectl create rolebinding reader -n auth-test --role=cm-reader "
-                        "--serviceaccount=auth-test:reader >/dev/null"), 0);
+                        "--serviceaccount=auth-test:reader >/dev/null"),
+                     0);
     /* RBAC changes reach the authorizer's cache within moments. */
     int err = MB_EFORBIDDEN;
     for (int i = 0; i < 50 && err == MB_EFORBIDDEN; i++) {
@@ -123,9 +126,11 @@ static void test_wrong_ca(void **state)
     char path[512];
     snprintf(path, sizeof(path), "%s/wrong-ca.kubeconfig", tmpdir);
     assert_int_equal(sh("cd %s && openssl ecparam -name prime256v1 -genkey -noout -out other.key 2>/dev/null && "
-                        "openssl req -x509 -new -key other.key -subj /CN=other-ca -days 1 -out other.crt 2>/dev/null && "
+                        "openssl req -x509 -new -key other.key -subj /CN=other-ca -days 1 -out other.crt 2>/dev/null "
+                        "&& "
                         "sed \"s|certificate-authority: .*|certificate-authority: %s/other.crt|\" \"$KUBECONFIG\" > %s",
-                        tmpdir, tmpdir, path), 0);
+                        tmpdir, tmpdir, path),
+                     0);
     kube_client *c = client_for(path);
     cJSON *ns = NULL;
     assert_int_equal(kube_get(&ns, c, &KUBE_NAMESPACES, NULL, "default"), MB_ETLS);

@@ -79,7 +79,8 @@ static void set_image(const char *digest)
 {
     char patch[512];
     snprintf(patch, sizeof(patch),
-             "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"api\",\"image\":\"registry.kfm.local/kfm-api@%s\"}]}}}}",
+             "{\"spec\":{\"template\":{\"spec\":{\"containers\":[{\"name\":\"api\",\"image\":\"registry.kfm.local/"
+             "kfm-api@%s\"}]}}}}",
              digest);
     if (kube_patch(NULL, client, &KUBE_DEPLOYMENTS, NS, "kfm-api", NULL, KUBE_PATCH_STRATEGIC, patch) < 0)
         fail_msg("patch: %s", mb_error_last());
@@ -216,17 +217,29 @@ static void test_double_follows_deployment(void **state)
     (void)state;
     if (!client)
         skip();
-    create(&KUBE_DEPLOYMENTS,
-           "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"kfm-api\"},"
-           "\"spec\":{\"replicas\":1,\"selector\":{\"matchLabels\":{\"app\":\"kfm-api\"}},"
-           "\"template\":{\"metadata\":{\"labels\":{\"app\":\"kfm-api\"}},\"spec\":{\"containers\":["
-           "{\"name\":\"sidecar\",\"image\":\"registry.kfm.local/opa@" DIGEST_UNCITED "\"},"
-           "{\"name\":\"api\",\"image\":\"registry.kfm.local/kfm-api@" DIGEST_GOOD "\"}]}}}}");
+    create(&KUBE_DEPLOYMENTS, "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"kfm-api\"},"
+                              "\"spec\":{\"replicas\":1,\"selector\":{\"matchLabels\":{\"app\":\"kfm-api\"}},"
+                              "\"template\":{\"metadata\":{\"labels\":{\"app\":\"kfm-api\"}},\"spec\":{\"containers\":["
+                              "{\"name\":\"sidecar\",\"image\":\"registry.kfm.local/opa@" DIGEST_UNCITED "\"},"
+                              "{\"name\":\"api\",\"image\":\"registry.kfm.local/kfm-api@" DIGEST_GOOD "\"}]}}}}");
     set_image(DIGEST_GOOD);
 
-    const char *argv[] = {double_binary(), "--listen", "127.0.0.1:0", "--namespace", NS, "--deployment", "kfm-api",
-                          "--container", "api", "--behaviour", DIGEST_GOOD "=good", "--behaviour",
-                          DIGEST_UNCITED "=uncited", "--token", TOKEN, NULL};
+    const char *argv[] = {double_binary(),
+                          "--listen",
+                          "127.0.0.1:0",
+                          "--namespace",
+                          NS,
+                          "--deployment",
+                          "kfm-api",
+                          "--container",
+                          "api",
+                          "--behaviour",
+                          DIGEST_GOOD "=good",
+                          "--behaviour",
+                          DIGEST_UNCITED "=uncited",
+                          "--token",
+                          TOKEN,
+                          NULL};
     int out[2];
     pid_t pid;
     posix_spawn_file_actions_t fa;
@@ -254,7 +267,8 @@ static void test_double_follows_deployment(void **state)
     set_image(DIGEST_UNCITED); /* a rollout to a version that answers without citations */
     await_failed(url, token, "focus-ask");
     set_image(DIGEST_NONE); /* a version the double has no behaviour for: fails closed */
-    await_failed(url, token, "ready,datasets,stac-collections,stac-items,evidence-resolve,focus-ask,lineage,public-restriction");
+    await_failed(url, token,
+                 "ready,datasets,stac-collections,stac-items,evidence-resolve,focus-ask,lineage,public-restriction");
     set_image(DIGEST_GOOD); /* the rollback */
     await_failed(url, token, "-");
     contract_token_free(token);

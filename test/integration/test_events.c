@@ -25,7 +25,6 @@ static int setup(void **state)
     return itest_fixture_setup(state, "events");
 }
 
-
 static const cJSON *find_by_message(const cJSON *items, const char *message)
 {
     const cJSON *ev;
@@ -61,7 +60,7 @@ static void test_repeats_fold_into_one_event(void **state)
     assert_int_equal(st.dropped, 0);
 
     snprintf(selector, sizeof(selector), "involvedObject.name=subject,involvedObject.uid=%s", obj.uid);
-    kube_list_opts lo = { .field_selector = selector };
+    kube_list_opts lo = {.field_selector = selector};
     assert_int_equal(kube_list(&list, f->c, &KUBE_EVENTS, f->ns, &lo), 0);
     items = json_get(list, "items", NULL);
     assert_int_equal(cJSON_GetArraySize(items), 2);
@@ -98,9 +97,12 @@ static void test_deleted_event_is_recreated(void **state)
     event_recorder_stats st;
     cJSON *list = NULL;
     const cJSON *items;
-    event_object obj = { .kind = "ConfigMap", .api_version = "v1", .namespace = f->ns, .name = "ghost",
-                         .uid = "00000000-0000-0000-0000-000000000001" };
-    kube_list_opts lo = { .field_selector = "involvedObject.name=ghost" };
+    event_object obj = {.kind = "ConfigMap",
+                        .api_version = "v1",
+                        .namespace = f->ns,
+                        .name = "ghost",
+                        .uid = "00000000-0000-0000-0000-000000000001"};
+    kube_list_opts lo = {.field_selector = "involvedObject.name=ghost"};
 
     assert_int_equal(event_recorder_new(&rec, f->c, NULL), 0);
     event_record(rec, &obj, EVENT_NORMAL, "Seen", "seen");
@@ -108,7 +110,9 @@ static void test_deleted_event_is_recreated(void **state)
     assert_int_equal(kube_list(&list, f->c, &KUBE_EVENTS, f->ns, &lo), 0);
     items = json_get(list, "items", NULL);
     assert_int_equal(cJSON_GetArraySize(items), 1);
-    assert_int_equal(kube_delete(f->c, &KUBE_EVENTS, f->ns, json_str(cJSON_GetArrayItem(items, 0), "metadata", "name", NULL), NULL), 0);
+    assert_int_equal(kube_delete(f->c, &KUBE_EVENTS, f->ns,
+                                 json_str(cJSON_GetArrayItem(items, 0), "metadata", "name", NULL), NULL),
+                     0);
     cJSON_Delete(list);
     list = NULL;
 

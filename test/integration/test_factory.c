@@ -163,7 +163,9 @@ static void test_selector_applies_to_its_group_only(void **state)
     informer *i1 = NULL, *i2 = NULL;
     /* ConfigMaps stand for a kind of ours when the selector's group is the core group "" */
     informer_factory_opts fo1 = {.client = f->c, .namespace = f->ns, .label_selector = "app=a", .selector_group = ""};
-    informer_factory_opts fo2 = {.client = f->c, .namespace = f->ns, .label_selector = "app=a",
+    informer_factory_opts fo2 = {.client = f->c,
+                                 .namespace = f->ns,
+                                 .label_selector = "app=a",
                                  .selector_group = "governance.kfm.dev"};
 
     create_cm(f, "in", "a");
@@ -243,8 +245,11 @@ static void test_manager_runs_a_registered_controller(void **state)
     assert_int_equal(manager_add(m, &bad), MB_EINVAL); /* no reconcile */
     assert_true(atomic_load(&w.freed));                /* the manager owned it, also on error */
     atomic_store(&w.freed, false);
-    manager_registration r = {.kind = "Widget", .reconcile = widget_reconcile, .subscribe = widget_subscribe,
-                              .free = widget_free, .ctx = &w};
+    manager_registration r = {.kind = "Widget",
+                              .reconcile = widget_reconcile,
+                              .subscribe = widget_subscribe,
+                              .free = widget_free,
+                              .ctx = &w};
     assert_int_equal(manager_add(m, &r), 0);
     assert_true(manager_ready(m, why, sizeof(why))); /* a standby is ready */
     assert_true(manager_alive(m, why, sizeof(why)));

@@ -80,7 +80,9 @@ static void test_server_over_a_real_informer(void **state)
 
     assert_int_equal(informer_new(&inf, f->c, &KUBE_CONFIGMAPS, &iopts), 0);
     assert_int_equal(informer_metrics_add(inf), 0);
-    httpserver_opts opts = {.metrics_addr = "127.0.0.1:0", .health_addr = "127.0.0.1:0", .ready = informer_ready,
+    httpserver_opts opts = {.metrics_addr = "127.0.0.1:0",
+                            .health_addr = "127.0.0.1:0",
+                            .ready = informer_ready,
                             .ready_ctx = inf};
     assert_int_equal(httpserver_start(&srv, &opts), 0);
     int mport = httpserver_metrics_port(srv), hport = httpserver_health_port(srv);

@@ -29,7 +29,6 @@ static int setup(void **state)
     return itest_fixture_setup(state, "informer");
 }
 
-
 static void create_cm(itest_fixture *f, const char *name, const char *app)
 {
     cJSON *cm = itest_json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\","
@@ -79,7 +78,7 @@ static void test_informer_converges(void **state)
     itest_mirror *m = itest_mirror_new();
     informer *inf = NULL;
     informer_obj *got = NULL;
-    informer_opts io = { .namespace = f->ns, .page_size = 2 }; /* pages of 2: the list paginates */
+    informer_opts io = {.namespace = f->ns, .page_size = 2}; /* pages of 2: the list paginates */
     informer_handlers h = itest_mirror_handlers(m);
     char key[300], key2[300], *v;
 
@@ -165,7 +164,7 @@ static void test_informer_label_selector(void **state)
     itest_fixture *f = itest_need(state);
     itest_mirror *m = itest_mirror_new();
     informer *inf = NULL;
-    informer_opts io = { .namespace = f->ns, .label_selector = "app=a" };
+    informer_opts io = {.namespace = f->ns, .label_selector = "app=a"};
     informer_handlers h = itest_mirror_handlers(m);
     char key[300];
 
@@ -192,13 +191,13 @@ static void test_informer_label_selector(void **state)
 }
 
 /* A resource the server does not serve: every list fails and the informer backs off. */
-static const kube_resource no_such = { "nothing.membrane.test", "v1", "nothings", "Nothing", true };
+static const kube_resource no_such = {"nothing.membrane.test", "v1", "nothings", "Nothing", true};
 
 static void test_informer_stops_while_backing_off(void **state)
 {
     itest_fixture *f = itest_need(state);
     informer *inf = NULL;
-    informer_opts io = { .namespace = f->ns, .backoff_base_ms = 60000, .backoff_max_ms = 60000 };
+    informer_opts io = {.namespace = f->ns, .backoff_base_ms = 60000, .backoff_max_ms = 60000};
 
     assert_int_equal(informer_new(&inf, f->c, &no_such, &io), 0);
     assert_int_equal(informer_wait_for_sync(inf, 50), MB_ETIMEOUT);

@@ -63,7 +63,7 @@ static informer *start_informer(itest_fixture *f, itest_mirror *m)
 {
     informer *inf = NULL;
     /* A lower cap than the default 30 s keeps the test short; the policy is the same. */
-    informer_opts io = { .namespace = f->ns, .backoff_max_ms = 4000 };
+    informer_opts io = {.namespace = f->ns, .backoff_max_ms = 4000};
     informer_handlers h = itest_mirror_handlers(m);
     assert_int_equal(informer_new(&inf, f->c, &KUBE_CONFIGMAPS, &io), 0);
     assert_int_equal(informer_add_handlers(inf, &h), 0);
@@ -120,7 +120,7 @@ static void test_informer_relists_after_410(void **state)
     itest_mirror *m = itest_mirror_new();
     informer *inf;
     char key[300], *old_rv;
-    kube_watch_opts wo = { .timeout_seconds = 10 };
+    kube_watch_opts wo = {.timeout_seconds = 10};
 
     create_cm(f, "x1");
     create_cm(f, "x2");

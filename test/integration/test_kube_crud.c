@@ -23,7 +23,6 @@ static int setup(void **state)
     return itest_fixture_setup(state, "crud");
 }
 
-
 static void set_data(cJSON *cm, const char *key, const char *value)
 {
     cJSON *data = json_ensure_object(cm, "data", NULL);
@@ -122,12 +121,11 @@ static void test_deployment_crud(void **state)
 {
     itest_fixture *f = itest_need(state);
     kube_client *c = f->c;
-    cJSON *d = itest_json(
-        "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\"},"
-        "\"spec\":{\"replicas\":1,\"selector\":{\"matchLabels\":{\"app\":\"web\"}},"
-        "\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":["
-        "{\"name\":\"app\",\"image\":\"registry.local/app:1\"},"
-        "{\"name\":\"sidecar\",\"image\":\"registry.local/sidecar:1\"}]}}}}");
+    cJSON *d = itest_json("{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\"},"
+                          "\"spec\":{\"replicas\":1,\"selector\":{\"matchLabels\":{\"app\":\"web\"}},"
+                          "\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":{\"containers\":["
+                          "{\"name\":\"app\",\"image\":\"registry.local/app:1\"},"
+                          "{\"name\":\"sidecar\",\"image\":\"registry.local/sidecar:1\"}]}}}}");
     cJSON *created = NULL, *got = NULL, *patched = NULL, *stale = NULL, *updated = NULL;
     int err = 0;
 
@@ -175,7 +173,7 @@ static void test_deployment_crud(void **state)
     assert_int_equal(err, 0);
     assert_int_equal(json_int(0, updated, "spec", "replicas", NULL), 2);
 
-    kube_delete_opts del = { .propagation_policy = "Background" };
+    kube_delete_opts del = {.propagation_policy = "Background"};
     assert_int_equal(kube_delete(c, &KUBE_DEPLOYMENTS, f->ns, "web", &del), 0);
     cJSON_Delete(got);
     got = NULL;

@@ -25,8 +25,8 @@
 
 typedef struct {
     kube_client *c;
-    char *home;             /* the ServiceAccounts' namespace */
-    char *other[N_OTHER];   /* namespaces a grant may hide in */
+    char *home;           /* the ServiceAccounts' namespace */
+    char *other[N_OTHER]; /* namespaces a grant may hide in */
 } rbac_fixture;
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -91,16 +91,19 @@ static void role_grant(rbac_fixture *f, const char *ns, const char *sa, const ch
 {
     assert_int_equal(sh("kubectl -n %s create role %s --verb=%s --resource=%s >/dev/null && "
                         "kubectl -n %s create rolebinding %s --role=%s --serviceaccount=%s:%s >/dev/null",
-                        ns, sa, verbs, resource, ns, sa, sa, f->home, sa), 0);
+                        ns, sa, verbs, resource, ns, sa, sa, f->home, sa),
+                     0);
 }
 
 /* A ClusterRole allowing verbs on resource, bound cluster-wide to home/sa; labelled for the teardown. */
 static void cluster_grant(rbac_fixture *f, const char *sa, const char *verbs, const char *resource)
 {
     assert_int_equal(sh("kubectl create clusterrole %s-%s --verb=%s --resource=%s >/dev/null && "
-                        "kubectl create clusterrolebinding %s-%s --clusterrole=%s-%s --serviceaccount=%s:%s >/dev/null && "
+                        "kubectl create clusterrolebinding %s-%s --clusterrole=%s-%s --serviceaccount=%s:%s >/dev/null "
+                        "&& "
                         "kubectl label clusterrole,clusterrolebinding %s-%s membrane.test/rbac=%s >/dev/null",
-                        f->home, sa, verbs, resource, f->home, sa, f->home, sa, f->home, sa, f->home, sa, f->home), 0);
+                        f->home, sa, verbs, resource, f->home, sa, f->home, sa, f->home, sa, f->home, sa, f->home),
+                     0);
 }
 
 static void assert_result(rbac_fixture *f, const char *sa, bool passed, const char *needle)
@@ -219,7 +222,8 @@ static void test_escalate(void **state)
     assert_result(f, "escalates", false, needle);
     sa_new(f, "binds");
     cluster_grant(f, "binds", "bind", "clusterroles.rbac.authorization.k8s.io");
-    assert_result(f, "binds", false, "can bind clusterroles.rbac.authorization.k8s.io in every namespace (cluster-wide)");
+    assert_result(f, "binds", false,
+                  "can bind clusterroles.rbac.authorization.k8s.io in every namespace (cluster-wide)");
 }
 
 /* A client that authenticates as ServiceAccount home/sa, as the operator does in the cluster. */
@@ -264,8 +268,9 @@ static void test_cannot_ask(void **state)
     assert_int_equal(sh("kubectl create clusterrole %s-operator-ns --verb=list --resource=namespaces >/dev/null && "
                         "kubectl create clusterrolebinding %s-operator-ns --clusterrole=%s-operator-ns "
                         "--serviceaccount=%s:operator >/dev/null && kubectl label clusterrole,clusterrolebinding "
-                        "%s-operator-ns membrane.test/rbac=%s >/dev/null", f->home, f->home, f->home, f->home, f->home,
-                        f->home), 0);
+                        "%s-operator-ns membrane.test/rbac=%s >/dev/null",
+                        f->home, f->home, f->home, f->home, f->home, f->home),
+                     0);
     for (int i = 0; i < 50; i++) {
         cJSON_Delete(r);
         assert_int_equal(rbac_membrane_check(&r, op, f->home, "clean"), 0);

@@ -30,7 +30,6 @@ static int setup(void **state)
     return itest_fixture_setup(state, "watch");
 }
 
-
 /*
  * What the watch saw of the object named stop_at, as "TYPE name data.v" lines
  * (other objects, such as the kube-root-ca.crt the controller manager adds to
@@ -59,8 +58,8 @@ static int on_event(void *ctx, kube_watch_type type, cJSON *obj)
         if (n <= s->last_rv)
             s->rv_increasing = false;
         s->last_rv = n;
-        snprintf(s->log + strlen(s->log), sizeof(s->log) - strlen(s->log), "%s %s %s\n",
-                 kube_watch_type_name(type), name, v ? v : "-");
+        snprintf(s->log + strlen(s->log), sizeof(s->log) - strlen(s->log), "%s %s %s\n", kube_watch_type_name(type),
+                 name, v ? v : "-");
         stop = type == KUBE_WATCH_DELETED && strcmp(name, s->stop_at) == 0;
     }
     cJSON_Delete(obj);
@@ -79,10 +78,15 @@ static char *list_rv(kube_client *c, const char *ns)
 
 static void write_sequence(kube_client *c, const char *ns, const char *name)
 {
-    cJSON *cm = itest_json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\"},\"data\":{\"v\":\"1\"}}", name);
+    cJSON *cm = itest_json(
+        "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\"},\"data\":{\"v\":\"1\"}}", name);
     assert_int_equal(kube_create(NULL, c, &KUBE_CONFIGMAPS, ns, cm), 0);
-    assert_int_equal(kube_patch(NULL, c, &KUBE_CONFIGMAPS, ns, name, NULL, KUBE_PATCH_MERGE, "{\"data\":{\"v\":\"2\"}}"), 0);
-    assert_int_equal(kube_patch(NULL, c, &KUBE_CONFIGMAPS, ns, name, NULL, KUBE_PATCH_MERGE, "{\"data\":{\"v\":\"3\"}}"), 0);
+    assert_int_equal(kube_patch(NULL, c, &KUBE_CONFIGMAPS, ns, name, NULL, KUBE_PATCH_MERGE,
+                                "{\"data\":{\"v\":\"2\"}}"),
+                     0);
+    assert_int_equal(kube_patch(NULL, c, &KUBE_CONFIGMAPS, ns, name, NULL, KUBE_PATCH_MERGE,
+                                "{\"data\":{\"v\":\"3\"}}"),
+                     0);
     assert_int_equal(kube_delete(c, &KUBE_CONFIGMAPS, ns, name, NULL), 0);
     cJSON_Delete(cm);
 }
@@ -90,9 +94,9 @@ static void write_sequence(kube_client *c, const char *ns, const char *name)
 static void test_watch_sees_changes_in_order(void **state)
 {
     itest_fixture *f = itest_need(state);
-    seen s = { .stop_at = "w1", .rv_increasing = true };
+    seen s = {.stop_at = "w1", .rv_increasing = true};
     char *rv = list_rv(f->c, f->ns);
-    kube_watch_opts wo = { .resource_version = rv, .timeout_seconds = 60 };
+    kube_watch_opts wo = {.resource_version = rv, .timeout_seconds = 60};
 
     write_sequence(f->c, f->ns, "w1");
     /* Everything after rv is replayed; the callback stops at the delete. */
@@ -108,10 +112,9 @@ static void test_watch_sees_changes_in_order(void **state)
 static void test_watch_field_selector(void **state)
 {
     itest_fixture *f = itest_need(state);
-    seen s = { .stop_at = "wanted", .rv_increasing = true };
+    seen s = {.stop_at = "wanted", .rv_increasing = true};
     char *rv = list_rv(f->c, f->ns);
-    kube_watch_opts wo = { .resource_version = rv, .timeout_seconds = 60,
-                           .field_selector = "metadata.name=wanted" };
+    kube_watch_opts wo = {.resource_version = rv, .timeout_seconds = 60, .field_selector = "metadata.name=wanted"};
     /* "other" is written first and must not show up at all. */
 
     write_sequence(f->c, f->ns, "other");
@@ -152,7 +155,7 @@ static void test_watch_from_now_replays_then_follows(void **state)
     itest_fixture *f = itest_need(state);
     int added = 0;
     pthread_t th;
-    kube_watch_opts wo = { .timeout_seconds = 60 };
+    kube_watch_opts wo = {.timeout_seconds = 60};
     cJSON *cm = itest_json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"pre-1\"}}");
     assert_int_equal(kube_create(NULL, f->c, &KUBE_CONFIGMAPS, f->ns, cm), 0);
     cJSON_Delete(cm);

@@ -67,7 +67,10 @@ static void mirror_set(itest_mirror *m, const cJSON *obj, char what)
     free(key);
 }
 
-static void on_add(void *ctx, const cJSON *obj) { mirror_set(ctx, obj, 'A'); }
+static void on_add(void *ctx, const cJSON *obj)
+{
+    mirror_set(ctx, obj, 'A');
+}
 
 static void on_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
 {
@@ -80,11 +83,14 @@ static void on_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
     mirror_set(m, new_obj, 'U');
 }
 
-static void on_delete(void *ctx, const cJSON *obj) { mirror_set(ctx, obj, 'D'); }
+static void on_delete(void *ctx, const cJSON *obj)
+{
+    mirror_set(ctx, obj, 'D');
+}
 
 informer_handlers itest_mirror_handlers(itest_mirror *m)
 {
-    return (informer_handlers){ on_add, on_update, on_delete, m };
+    return (informer_handlers){on_add, on_update, on_delete, m};
 }
 
 bool itest_mirror_logged(itest_mirror *m, char what, const char *key)
@@ -107,7 +113,10 @@ int itest_mirror_bad(itest_mirror *m)
     return n;
 }
 
-static int str_cmp(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 static char *mirror_versions(itest_mirror *m)
 {
@@ -164,8 +173,8 @@ static bool converged(void *ctx)
     return same;
 }
 
-void itest_assert_converges(kube_client *c, const kube_resource *r, const char *ns, const char *selector,
-                            informer *inf, itest_mirror *m, long timeout_ms)
+void itest_assert_converges(kube_client *c, const kube_resource *r, const char *ns, const char *selector, informer *inf,
+                            itest_mirror *m, long timeout_ms)
 {
     converge *cv = calloc(1, sizeof(*cv));
     cv->c = c;
@@ -176,8 +185,8 @@ void itest_assert_converges(kube_client *c, const kube_resource *r, const char *
     cv->m = m;
     if (!itest_eventually(converged, cv, timeout_ms)) {
         char msg[3 * 8192 + 128];
-        snprintf(msg, sizeof(msg), "the informer did not converge:\n server: %s\n cache:  %s\n mirror: %s",
-                 cv->last[0], cv->last[1], cv->last[2]);
+        snprintf(msg, sizeof(msg), "the informer did not converge:\n server: %s\n cache:  %s\n mirror: %s", cv->last[0],
+                 cv->last[1], cv->last[2]);
         free(cv);
         fail_msg("%s", msg);
     }

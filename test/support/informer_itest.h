@@ -45,7 +45,7 @@ int itest_mirror_bad(itest_mirror *m);
  * NULL), the informer's cache and the mirror agree on keys and
  * resourceVersions; fails the test with all three after timeout_ms.
  */
-void itest_assert_converges(kube_client *c, const kube_resource *r, const char *ns, const char *selector,
-                            informer *inf, itest_mirror *m, long timeout_ms);
+void itest_assert_converges(kube_client *c, const kube_resource *r, const char *ns, const char *selector, informer *inf,
+                            itest_mirror *m, long timeout_ms);
 
 #endif

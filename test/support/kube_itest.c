@@ -68,7 +68,7 @@ void itest_namespace_delete(kube_client *c, char *ns)
 
 void itest_sleep_ms(long ms)
 {
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0)
         ;
 }
@@ -139,12 +139,11 @@ static char *join_sorted(char **items, size_t n)
     return out;
 }
 
-char *itest_server_versions(kube_client *c, const kube_resource *r, const char *ns,
-                            const char *label_selector)
+char *itest_server_versions(kube_client *c, const kube_resource *r, const char *ns, const char *label_selector)
 {
     cJSON *list = NULL;
     const cJSON *item;
-    kube_list_opts lo = { .label_selector = label_selector };
+    kube_list_opts lo = {.label_selector = label_selector};
     char **items;
     size_t n = 0;
     if (kube_list(&list, c, r, ns, &lo) < 0) {
@@ -170,8 +169,7 @@ char *itest_objs_versions(informer_objs *l)
     char **items = calloc(l->len + 1, sizeof(*items));
     size_t n = 0;
     for (size_t i = 0; i < l->len; i++, n++)
-        if (asprintf(&items[n], "%s@%s", informer_obj_key(l->items[i]),
-                     informer_obj_resource_version(l->items[i])) < 0)
+        if (asprintf(&items[n], "%s@%s", informer_obj_key(l->items[i]), informer_obj_resource_version(l->items[i])) < 0)
             fail_msg("out of memory");
     informer_objs_free(l);
     return join_sorted(items, n);

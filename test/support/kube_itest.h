@@ -64,8 +64,7 @@ int itest_cluster(const char *args);
  * be NULL), space-separated and sorted by key; keys as the informer makes
  * them. Caller frees; NULL (with a message) when the list fails.
  */
-char *itest_server_versions(kube_client *c, const kube_resource *r, const char *ns,
-                            const char *label_selector);
+char *itest_server_versions(kube_client *c, const kube_resource *r, const char *ns, const char *label_selector);
 
 /* The same for a list of cached objects; frees the list. */
 char *itest_objs_versions(informer_objs *l);

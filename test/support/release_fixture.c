@@ -28,34 +28,35 @@ cJSON *fx_parse(const char *fmt, ...)
 cJSON *fx_release_new(long gen, const char *digest, const char *extra_spec)
 {
     return fx_parse("{\"apiVersion\":\"governance.kfm.dev/v1alpha1\",\"kind\":\"GovernedAPIRelease\","
-                 "\"metadata\":{\"namespace\":\"kfm\",\"name\":\"kfm-api\",\"uid\":\"u-1\",\"generation\":%ld,"
-                 "\"resourceVersion\":\"10\",\"finalizers\":[\"governance.kfm.dev/release\"]},"
-                 "\"spec\":{\"environment\":\"staging\",\"changeRecord\":\"CHG-1\","
-                 "\"target\":{\"deployment\":\"kfm-api\",\"container\":\"api\"},"
-                 "\"image\":{\"repository\":\"" REPO "\",\"digest\":\"%s\"},"
-                 "\"verification\":{\"checks\":[\"health\",\"focus-ask\"]}%s%s}}",
-                 gen, digest, extra_spec ? "," : "", extra_spec ? extra_spec : "");
+                    "\"metadata\":{\"namespace\":\"kfm\",\"name\":\"kfm-api\",\"uid\":\"u-1\",\"generation\":%ld,"
+                    "\"resourceVersion\":\"10\",\"finalizers\":[\"governance.kfm.dev/release\"]},"
+                    "\"spec\":{\"environment\":\"staging\",\"changeRecord\":\"CHG-1\","
+                    "\"target\":{\"deployment\":\"kfm-api\",\"container\":\"api\"},"
+                    "\"image\":{\"repository\":\"" REPO "\",\"digest\":\"%s\"},"
+                    "\"verification\":{\"checks\":[\"health\",\"focus-ask\"]}%s%s}}",
+                    gen, digest, extra_spec ? "," : "", extra_spec ? extra_spec : "");
 }
 
 cJSON *fx_deployment_new(const char *image, int replicas, bool done, const char *owner)
 {
-    return fx_parse("{\"metadata\":{\"namespace\":\"kfm\",\"name\":\"kfm-api\",\"generation\":4,\"resourceVersion\":\"77\","
-                 "\"annotations\":{%s%s%s}},"
-                 "\"spec\":{\"replicas\":%d,\"template\":{\"spec\":{\"containers\":["
-                 "{\"name\":\"sidecar\",\"image\":\"opa@" C "\"},{\"name\":\"api\",\"image\":\"%s\"}]}}},"
-                 "\"status\":{\"observedGeneration\":%d,\"replicas\":%d,\"updatedReplicas\":%d,\"availableReplicas\":%d}}",
-                 owner ? "\"governance.kfm.dev/release-owner\":\"" : "", owner ? owner : "", owner ? "\"" : "",
-                 replicas, image, done ? 4 : 3, replicas, done ? replicas : 0, done ? replicas : 0);
+    return fx_parse(
+        "{\"metadata\":{\"namespace\":\"kfm\",\"name\":\"kfm-api\",\"generation\":4,\"resourceVersion\":\"77\","
+        "\"annotations\":{%s%s%s}},"
+        "\"spec\":{\"replicas\":%d,\"template\":{\"spec\":{\"containers\":["
+        "{\"name\":\"sidecar\",\"image\":\"opa@" C "\"},{\"name\":\"api\",\"image\":\"%s\"}]}}},"
+        "\"status\":{\"observedGeneration\":%d,\"replicas\":%d,\"updatedReplicas\":%d,\"availableReplicas\":%d}}",
+        owner ? "\"governance.kfm.dev/release-owner\":\"" : "", owner ? owner : "", owner ? "\"" : "", replicas, image,
+        done ? 4 : 3, replicas, done ? replicas : 0, done ? replicas : 0);
 }
 
 cJSON *fx_pod_new(const char *name, const char *image, const char *waiting, int restarts)
 {
     return fx_parse("{\"metadata\":{\"namespace\":\"kfm\",\"name\":\"%s\"},"
-                 "\"spec\":{\"containers\":[{\"name\":\"api\",\"image\":\"%s\"}]},"
-                 "\"status\":{\"phase\":\"Running\",\"containerStatuses\":[{\"name\":\"api\",\"restartCount\":%d,"
-                 "\"state\":%s}]}}",
-                 name, image, restarts,
-                 waiting ? "{\"waiting\":{\"reason\":\"CrashLoopBackOff\"}}" : "{\"running\":{}}");
+                    "\"spec\":{\"containers\":[{\"name\":\"api\",\"image\":\"%s\"}]},"
+                    "\"status\":{\"phase\":\"Running\",\"containerStatuses\":[{\"name\":\"api\",\"restartCount\":%d,"
+                    "\"state\":%s}]}}",
+                    name, image, restarts,
+                    waiting ? "{\"waiting\":{\"reason\":\"CrashLoopBackOff\"}}" : "{\"running\":{}}");
 }
 
 void fx_pods(fx *f, const char *image, int n, bool crash)

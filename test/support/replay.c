@@ -34,9 +34,9 @@ typedef struct {
     char client_cn[128];
     char *buf;
     size_t len, cap;
-    bool held;          /* a reply left open: only watch for the client leaving */
-    bool continued;     /* "100 Continue" already sent for the pending request */
-    bool waiting;       /* a delayed reply is due at due_ms: nothing else is answered before */
+    bool held;      /* a reply left open: only watch for the client leaving */
+    bool continued; /* "100 Continue" already sent for the pending request */
+    bool waiting;   /* a delayed reply is due at due_ms: nothing else is answered before */
     long due_ms;
     replay_reply pending;
     replay_request *pending_q;
@@ -419,8 +419,7 @@ static bool tls_accept(replay *r, conn *c)
     }
     X509 *peer = SSL_get1_peer_certificate(c->ssl);
     if (peer) {
-        X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, c->client_cn,
-                                  sizeof(c->client_cn));
+        X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, c->client_cn, sizeof(c->client_cn));
         X509_free(peer);
     }
     return true;

@@ -29,22 +29,22 @@ typedef struct {
     int pause_ms;         /* chunked: pause before each piece after the first */
     bool drop;            /* close the connection after drop_at bytes of the body */
     size_t drop_at;
-    bool hold;            /* chunked: after the body keep the stream open (no last chunk) */
-    int delay_ms;         /* answer only after this long; other connections are served meanwhile */
+    bool hold;    /* chunked: after the body keep the stream open (no last chunk) */
+    int delay_ms; /* answer only after this long; other connections are served meanwhile */
 } replay_reply;
 
 typedef struct {
     char method[16];
-    char *target;         /* path and query as received */
+    char *target; /* path and query as received */
     size_t nheaders;
     char **names;
     char **values;
-    char *body;           /* NUL-terminated */
+    char *body; /* NUL-terminated */
     size_t body_len;
-    int conn;             /* which connection it came on: 1, 2, ... in the order they were accepted */
-    char client_cn[128];  /* TLS: the common name of the client certificate, "" if none */
-    long received_ms;     /* CLOCK_MONOTONIC ms when the whole request had arrived */
-    long answered_ms;     /* CLOCK_MONOTONIC ms when its reply began to be written; 0 before */
+    int conn;            /* which connection it came on: 1, 2, ... in the order they were accepted */
+    char client_cn[128]; /* TLS: the common name of the client certificate, "" if none */
+    long received_ms;    /* CLOCK_MONOTONIC ms when the whole request had arrived */
+    long answered_ms;    /* CLOCK_MONOTONIC ms when its reply began to be written; 0 before */
 } replay_request;
 
 typedef struct {

@@ -67,11 +67,11 @@ static atomic_long live;
 
 /* Per thread: only the thread that armed the torture sees failures, and only its blocks are remembered. */
 static _Thread_local bool armed;
-static _Thread_local bool fail_crypto; /* the allocation to refuse is counted among OpenSSL's */
-static _Thread_local long fail_at;     /* the n-th allocation of its kind since arming fails; 0: none */
-static _Thread_local long calls;       /* allocations since arming */
+static _Thread_local bool fail_crypto;  /* the allocation to refuse is counted among OpenSSL's */
+static _Thread_local long fail_at;      /* the n-th allocation of its kind since arming fails; 0: none */
+static _Thread_local long calls;        /* allocations since arming */
 static _Thread_local long calls_crypto; /* of which OpenSSL made */
-static _Thread_local bool hit;     /* the chosen allocation was refused */
+static _Thread_local bool hit;          /* the chosen allocation was refused */
 static _Thread_local bool in_trace;
 static _Thread_local void *trace[TRACE_MAX];
 static _Thread_local int trace_len;

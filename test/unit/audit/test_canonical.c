@@ -105,8 +105,7 @@ static void test_literals_and_empty(void **state)
     (void)state;
     assert_canon("{}", "{}");
     assert_canon("[]", "[]");
-    assert_canon(" { \"a\" : { } , \"b\" : [ ] , \"c\" : [ { } , [ ] ] } ",
-                 "{\"a\":{},\"b\":[],\"c\":[{},[]]}");
+    assert_canon(" { \"a\" : { } , \"b\" : [ ] , \"c\" : [ { } , [ ] ] } ", "{\"a\":{},\"b\":[],\"c\":[{},[]]}");
     assert_canon("[true, false, null]", "[true,false,null]");
     assert_canon("\"\"", "\"\"");
     assert_canon("null", "null");
@@ -165,8 +164,7 @@ static void test_numbers_ecmascript_form(void **state)
         cJSON *n = cJSON_CreateNumber(d);
         assert_int_equal(audit_canonical_json(&out, NULL, n), 0);
         if (strcmp(out, cases[i].want) != 0)
-            fail_msg("bits %016llx: got %s, want %s", (unsigned long long)cases[i].bits, out,
-                     cases[i].want);
+            fail_msg("bits %016llx: got %s, want %s", (unsigned long long)cases[i].bits, out, cases[i].want);
         free(out);
         cJSON_Delete(n);
     }
@@ -272,7 +270,9 @@ static void test_sha256_vectors(void **state)
          "\\u001f\\u007f\\u2028\",\"a\":[1,-2,true,false,null,{},[]],\"\\u00e9\":{\"z\":[],"
          "\"b\":\"x/y\",\"B\":0,\"\":-9007199254740992}}",
          "{\"a\":[1,-2,true,false,null,{},[]],\"\xc3\xa9\":{\"\":-9007199254740992,\"B\":0,"
-         "\"b\":\"x/y\",\"z\":[]},\"\xc3\xb6\":\"\xc3\x9cn\xc3\xaf" "c\xc3\xb8" "d\xc3\xa9 \xe2\x9c\x93 "
+         "\"b\":\"x/y\",\"z\":[]},\"\xc3\xb6\":\"\xc3\x9cn\xc3\xaf"
+         "c\xc3\xb8"
+         "d\xc3\xa9 \xe2\x9c\x93 "
          "\\\"q\\\" \\\\ / \\n\\t\\u0001\\u001f\x7f\xe2\x80\xa8\"}",
          "sha256:18bf92ff8126267ff1e80f025205e5f76bd2881bc6825062facb869969f21cc1"},
     };

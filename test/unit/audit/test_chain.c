@@ -108,8 +108,7 @@ static const audit_finding *expect_finding(const audit_report *r, audit_finding_
     for (size_t i = 0; i < r->count; i++)
         print_message("finding %d %s: %s\n", r->findings[i].kind, r->findings[i].path ? r->findings[i].path : "-",
                       r->findings[i].text);
-    fail_msg("no finding of kind %d at %s containing \"%s\"", kind, path ? path : "(any)",
-             needle ? needle : "");
+    fail_msg("no finding of kind %d at %s containing \"%s\"", kind, path ? path : "(any)", needle ? needle : "");
     return NULL;
 }
 
@@ -332,7 +331,8 @@ static void test_tampering_links_and_identity(void **state)
     cJSON_ReplaceItemInObjectCaseSensitive(e2, "prevAuditRef", cJSON_CreateString(ONES));
     assert_int_equal(audit_verify_object(&r, o), 0);
     assert_int_equal(r.breaks, 2);
-    expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[2]", "prevAuditRef " ONES " is not status.history[1].auditRef sha256:");
+    expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[2]",
+                   "prevAuditRef " ONES " is not status.history[1].auditRef sha256:");
     expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[2]", "does not match its contents");
     audit_report_free(&r);
 
@@ -419,7 +419,8 @@ static void test_malformed_refs_are_reported(void **state)
         assert_int_equal(audit_verify_object(&r, o), 0);
         snprintf(want, sizeof(want),
                  "status.history[0] (releaseID r00000000001): auditRef \"%s\" is not \"sha256:\" followed by "
-                 "64 lowercase hex digits (recomputed sha256:", bad[i]);
+                 "64 lowercase hex digits (recomputed sha256:",
+                 bad[i]);
         expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[0]", want);
         audit_report_free(&r);
         cJSON_Delete(o);
@@ -829,7 +830,8 @@ static void test_sealed_inputs_tampering(void **state)
         }
         assert_int_equal(audit_verify_object(&r, o), 0);
         if (r.breaks < 1)
-            fail_msg("tampering with %s went unnoticed", f < sizeof(fields) / sizeof(*fields) ? fields[f] : "verification");
+            fail_msg("tampering with %s went unnoticed",
+                     f < sizeof(fields) / sizeof(*fields) ? fields[f] : "verification");
         expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[3]", "does not match its contents");
         assert_int_equal(count_kind(&r, AUDIT_FINDING_OK), 3);
         audit_report_free(&r);
@@ -937,8 +939,10 @@ static void test_verify_file_fixtures(void **state)
     free(text);
 
     assert_int_equal(run_verify(fixture_path("audit/gar-history.yaml"), &text), 2);
-    snprintf(want, sizeof(want), "error %s is not JSON (syntax error at line 1, column 1); expected the output "
-             "of kubectl get -o json (not -o yaml)\n", fixture_path("audit/gar-history.yaml"));
+    snprintf(want, sizeof(want),
+             "error %s is not JSON (syntax error at line 1, column 1); expected the output "
+             "of kubectl get -o json (not -o yaml)\n",
+             fixture_path("audit/gar-history.yaml"));
     assert_string_equal(text, want);
     free(text);
 

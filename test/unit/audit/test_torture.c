@@ -101,8 +101,13 @@ static void test_canonical_json(void **state)
                      "\"\\u00e9t\\u00e9\":{\"b\":{\"c\":[{\"d\":\"\\ud83d\\ude00\"}]},\"a\":0.1},"
                      "\"a\":{},\"\\ue000\":[],\"\\ud800\\udc00\":\"astral\"}");
     canon_ctx c = {.value = v};
-    torture_case tc = {.name = "audit_canonical_json", .run = canon_run, .check = canon_check,
-                       .clear = canon_clear, .ctx = &c, .errors = {DIGEST_FAILED}, .may_succeed = true};
+    torture_case tc = {.name = "audit_canonical_json",
+                       .run = canon_run,
+                       .check = canon_check,
+                       .clear = canon_clear,
+                       .ctx = &c,
+                       .errors = {DIGEST_FAILED},
+                       .may_succeed = true};
     assert_true(torture_check(&tc) > 0);
     free(c.first_json);
     cJSON_Delete(v);
@@ -114,8 +119,12 @@ static void test_canonical_refusal(void **state)
     /* refused late, deep inside, after most of the output was written */
     cJSON *v = parse("{\"a\":[1,2,3],\"b\":{\"c\":[{\"d\":1,\"e\":{\"f\":\"x\",\"f\":\"y\"}}]}}");
     canon_ctx c = {.value = v, .needle = "two members named \"f\""};
-    torture_case tc = {.name = "audit_canonical_json refusal", .run = canon_run, .check = canon_check,
-                       .clear = canon_clear, .ctx = &c, .expect = MB_EINVAL};
+    torture_case tc = {.name = "audit_canonical_json refusal",
+                       .run = canon_run,
+                       .check = canon_check,
+                       .clear = canon_clear,
+                       .ctx = &c,
+                       .expect = MB_EINVAL};
     assert_true(torture_check(&tc) > 0);
     cJSON_Delete(v);
 }
@@ -131,7 +140,7 @@ typedef struct {
     const cJSON *entry;    /* the entry to add (append, set) */
     cJSON *work;           /* a copy of template the run works on */
     int rc;
-    char *first;           /* the first successful result, printed */
+    char *first; /* the first successful result, printed */
 } seal_ctx;
 
 static int seal_run(void *arg)
@@ -142,7 +151,8 @@ static int seal_run(void *arg)
     s->rc = 0;
     switch (s->op) {
     case DO_SEAL:
-        s->rc = audit_seal(s->work, s->object, "sha256:1111111111111111111111111111111111111111111111111111111111111111");
+        s->rc = audit_seal(s->work, s->object,
+                           "sha256:1111111111111111111111111111111111111111111111111111111111111111");
         break;
     case DO_APPEND:
     case DO_RECEIPT_SET:
@@ -175,20 +185,24 @@ static void seal_clear(void *arg)
     seal_ctx *s = arg;
     if (s->rc < 0 && !cJSON_Compare(s->work, s->template, true)) {
         char *printed = cJSON_PrintUnformatted(s->work);
-        fail_msg("%s failed (%s) but changed the tree: %s", s->op == DO_SEAL ? "audit_seal" : "append",
-                 mb_error_last(), printed);
+        fail_msg("%s failed (%s) but changed the tree: %s", s->op == DO_SEAL ? "audit_seal" : "append", mb_error_last(),
+                 printed);
     }
     cJSON_Delete(s->work);
     s->work = cJSON_Duplicate(s->template, true);
     assert_non_null(s->work);
 }
 
-static void seal_torture(const char *name, seal_op op, const cJSON *object, const cJSON *template,
-                         const cJSON *entry)
+static void seal_torture(const char *name, seal_op op, const cJSON *object, const cJSON *template, const cJSON *entry)
 {
     seal_ctx s = {.op = op, .object = object, .template = template, .entry = entry};
-    torture_case tc = {.name = name, .run = seal_run, .check = seal_check, .clear = seal_clear, .ctx = &s,
-                       .errors = {DIGEST_FAILED}, .may_succeed = true};
+    torture_case tc = {.name = name,
+                       .run = seal_run,
+                       .check = seal_check,
+                       .clear = seal_clear,
+                       .ctx = &s,
+                       .errors = {DIGEST_FAILED},
+                       .may_succeed = true};
     s.work = cJSON_Duplicate(template, true);
     assert_true(torture_check(&tc) > 0);
     cJSON_Delete(s.work);
@@ -258,8 +272,7 @@ static char *report_text(const audit_report *r)
     char *text = NULL;
     FILE *f = open_memstream(&text, &len);
     assert_non_null(f);
-    fprintf(f, "%zu objects, %zu receipts, %zu breaks, %zu errors\n", r->objects, r->receipts, r->breaks,
-            r->errors);
+    fprintf(f, "%zu objects, %zu receipts, %zu breaks, %zu errors\n", r->objects, r->receipts, r->breaks, r->errors);
     for (size_t i = 0; i < r->count; i++)
         fprintf(f, "%d %s\n", r->findings[i].kind, r->findings[i].text);
     fclose(f);
@@ -288,8 +301,13 @@ static void verify_torture(const char *rel, size_t breaks)
 {
     cJSON *object = parse_fixture(rel);
     verify_ctx v = {.object = object};
-    torture_case tc = {.name = rel, .run = verify_run, .check = verify_check, .clear = verify_clear, .ctx = &v,
-                       .errors = {DIGEST_FAILED}, .may_succeed = true};
+    torture_case tc = {.name = rel,
+                       .run = verify_run,
+                       .check = verify_check,
+                       .clear = verify_clear,
+                       .ctx = &v,
+                       .errors = {DIGEST_FAILED},
+                       .may_succeed = true};
     assert_true(torture_check(&tc) > 0);
     assert_non_null(strstr(v.first, "breaks"));
     if (breaks == 0)
@@ -346,8 +364,12 @@ static void test_verify_file(void **state)
     (void)state;
     file_ctx f = {.path = fixture_path("audit/list.json"), .out = tmpfile()};
     /* stdio reads unbuffered when it cannot allocate a buffer: that run succeeds, with the same output */
-    torture_case tc = {.name = "audit_verify_file", .run = file_run, .check = file_check, .ctx = &f,
-                       .errors = {MB_ERROR}, .may_succeed = true};
+    torture_case tc = {.name = "audit_verify_file",
+                       .run = file_run,
+                       .check = file_check,
+                       .ctx = &f,
+                       .errors = {MB_ERROR},
+                       .may_succeed = true};
     assert_non_null(f.out);
     assert_true(torture_check(&tc) > 0);
     assert_non_null(strstr(f.first, "chain holds"));
@@ -358,12 +380,9 @@ static void test_verify_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_canonical_json),
-        cmocka_unit_test(test_canonical_refusal),
-        cmocka_unit_test(test_seal),
-        cmocka_unit_test(test_history_append_full),
-        cmocka_unit_test(test_receipt_set),
-        cmocka_unit_test(test_verify_objects),
+        cmocka_unit_test(test_canonical_json), cmocka_unit_test(test_canonical_refusal),
+        cmocka_unit_test(test_seal),           cmocka_unit_test(test_history_append_full),
+        cmocka_unit_test(test_receipt_set),    cmocka_unit_test(test_verify_objects),
         cmocka_unit_test(test_verify_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

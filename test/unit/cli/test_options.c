@@ -37,10 +37,11 @@ static void test_every_flag(void **state)
 {
     (void)state;
     cli_options o;
-    assert_int_equal(PARSE(&o, "run", "--kubeconfig", "/k", "--context=dev", "--namespace", "kfm",
-                           "--workers", "8", "--metrics-addr", "127.0.0.1:9090", "--health-addr=:0",
-                           "--leader-elect", "--leader-election-namespace", "membrane-system",
-                           "--log-format", "text", "--log-level=debug"), 0);
+    assert_int_equal(PARSE(&o, "run", "--kubeconfig", "/k", "--context=dev", "--namespace", "kfm", "--workers", "8",
+                           "--metrics-addr", "127.0.0.1:9090", "--health-addr=:0", "--leader-elect",
+                           "--leader-election-namespace", "membrane-system", "--log-format", "text",
+                           "--log-level=debug"),
+                     0);
     assert_int_equal(o.command, CLI_RUN);
     assert_string_equal(o.kubeconfig, "/k");
     assert_string_equal(o.context, "dev");
@@ -76,7 +77,8 @@ static void test_help_checks_the_line(void **state)
     (void)state;
     cli_options o;
     assert_int_equal(PARSE(&o, "run", "--leader-elect", "--leader-election-namespace=membrane-system",
-                           "--metrics-addr=:8080", "--health-addr=:8081", "--log-format=json", "--help"), 0);
+                           "--metrics-addr=:8080", "--health-addr=:8081", "--log-format=json", "--help"),
+                     0);
     assert_int_equal(o.command, CLI_HELP);
     assert_int_equal(PARSE(&o, "--help", "--workers=2"), 0);
     assert_int_equal(o.command, CLI_HELP);
@@ -127,8 +129,19 @@ static void test_watch_label_selector(void **state)
     (void)state;
     cli_options o;
     static const char *const good[] = {
-        "shard=a", "shard==a", "shard!=b", "shard", "!legacy", "shard in (a,b)", "shard notin (a, b)",
-        "tier=api,shard=a", "kfm.dev/shard=a", " shard = a , !legacy ", "rank>3", "rank<10", "shard=",
+        "shard=a",
+        "shard==a",
+        "shard!=b",
+        "shard",
+        "!legacy",
+        "shard in (a,b)",
+        "shard notin (a, b)",
+        "tier=api,shard=a",
+        "kfm.dev/shard=a",
+        " shard = a , !legacy ",
+        "rank>3",
+        "rank<10",
+        "shard=",
     };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
         assert_int_equal(PARSE(&o, "run", "--watch-label-selector", (char *)good[i]), 0);

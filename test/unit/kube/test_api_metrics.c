@@ -33,7 +33,10 @@ static void test_each_attempt_counts_with_its_status(void **state)
 {
     replay *srv = NULL;
     kube_client *c = NULL;
-    kube_client_opts opts = {.max_retries = 3, .backoff_base_ms = 1, .backoff_max_ms = 2, .timeout_ms = 10000,
+    kube_client_opts opts = {.max_retries = 3,
+                             .backoff_base_ms = 1,
+                             .backoff_max_ms = 2,
+                             .timeout_ms = 10000,
                              .on_answer = metrics_api_request_inc};
     (void)state;
 
@@ -62,7 +65,9 @@ static void test_no_answer_counts_as_error(void **state)
 {
     replay *srv = NULL;
     kube_client *c = NULL;
-    kube_client_opts opts = {.max_retries = 1, .backoff_base_ms = 1, .backoff_max_ms = 2,
+    kube_client_opts opts = {.max_retries = 1,
+                             .backoff_base_ms = 1,
+                             .backoff_max_ms = 2,
                              .on_answer = metrics_api_request_inc};
     (void)state;
 

@@ -32,8 +32,8 @@
 /* ---- per-test environment --------------------------------------------- */
 
 typedef struct {
-    char dir[256];   /* a fresh temp dir */
-    char *log;       /* what was logged (text format, warn and above unless a test lowers it) */
+    char dir[256]; /* a fresh temp dir */
+    char *log;     /* what was logged (text format, warn and above unless a test lowers it) */
     size_t log_len;
     FILE *log_file;
 } env;
@@ -292,27 +292,35 @@ typedef struct {
     const char *file;    /* under kubeconfig/bad */
     const char *context; /* NULL: current-context */
     int code;
-    const char *field;   /* the part after "kubeconfig <path>: " */
+    const char *field; /* the part after "kubeconfig <path>: " */
     const char *reason;
 } bad_case;
 
 static const bad_case bad_cases[] = {
     {"bad-base64.yaml", NULL, MB_EINVAL, "users[\"admin\"].user.client-key-data: ", "not valid base64"},
-    {"missing-server.yaml", NULL, MB_EINVAL, "clusters[\"c\"].cluster.server: ", "missing; set it to the API server's URL"},
+    {"missing-server.yaml", NULL, MB_EINVAL,
+     "clusters[\"c\"].cluster.server: ", "missing; set it to the API server's URL"},
     {"missing-context.yaml", NULL, MB_EINVAL, "context \"dev\" not found ", "(contexts: a, b)"},
-    {"missing-cluster-ref.yaml", NULL, MB_EINVAL, "contexts[\"x\"].context.cluster: ", "cluster \"nope\" not found (clusters: c)"},
+    {"missing-cluster-ref.yaml", NULL, MB_EINVAL,
+     "contexts[\"x\"].context.cluster: ", "cluster \"nope\" not found (clusters: c)"},
     {"missing-user-ref.yaml", NULL, MB_EINVAL, "contexts[\"x\"].context.user: ", "user \"ghost\" not found (users: u)"},
-    {"missing-key-file.yaml", NULL, MB_ENOTFOUND, "users[\"u\"].user.client-key: cannot read ", "nope.key: No such file or directory"},
-    {"cert-without-key.yaml", NULL, MB_EINVAL, "users[\"u\"].user: ", "client-certificate is set but client-key is not"},
+    {"missing-key-file.yaml", NULL, MB_ENOTFOUND, "users[\"u\"].user.client-key: cannot read ",
+     "nope.key: No such file or directory"},
+    {"cert-without-key.yaml", NULL, MB_EINVAL,
+     "users[\"u\"].user: ", "client-certificate is set but client-key is not"},
     {"key-mismatch.yaml", NULL, MB_EINVAL, "users[\"u\"].user: ", "do not belong together"},
     {"key-not-pem.yaml", NULL, MB_EINVAL, "users[\"u\"].user.client-key: ", "not a PEM private key"},
-    {"bad-ca.yaml", NULL, MB_EINVAL, "clusters[\"c\"].cluster.certificate-authority-data: ", "contains no PEM certificate"},
+    {"bad-ca.yaml", NULL, MB_EINVAL,
+     "clusters[\"c\"].cluster.certificate-authority-data: ", "contains no PEM certificate"},
     {"not-a-list.yaml", NULL, MB_EINVAL, "clusters: ", "not a list"},
     {"not-a-mapping.yaml", NULL, MB_EINVAL, "", "not a mapping of clusters, users and contexts"},
-    {"syntax.yaml", NULL, MB_EINVAL, "line 11, column 4: ", "did not find expected key (while parsing a block mapping at line 8, column 3)"},
-    {"insecure-with-ca.yaml", NULL, MB_EINVAL, "clusters[\"c\"].cluster.insecure-skip-tls-verify: ", "cannot be combined"},
+    {"syntax.yaml", NULL, MB_EINVAL,
+     "line 11, column 4: ", "did not find expected key (while parsing a block mapping at line 8, column 3)"},
+    {"insecure-with-ca.yaml", NULL, MB_EINVAL,
+     "clusters[\"c\"].cluster.insecure-skip-tls-verify: ", "cannot be combined"},
     {"bool-string.yaml", NULL, MB_EINVAL, "clusters[\"c\"].cluster.insecure-skip-tls-verify: ", "not true or false"},
-    {"server-scheme.yaml", NULL, MB_EINVAL, "clusters[\"c\"].cluster.server: ", "\"ftp://c.example\" is not an http or https URL"},
+    {"server-scheme.yaml", NULL, MB_EINVAL,
+     "clusters[\"c\"].cluster.server: ", "\"ftp://c.example\" is not an http or https URL"},
     {"token-number.yaml", NULL, MB_EINVAL, "users[\"u\"].user.token: ", "not a string (quote the value)"},
     {"exec-no-command.yaml", NULL, MB_EINVAL, "users[\"u\"].user.exec.command: ", "missing"},
     {"exec-bad-api.yaml", NULL, MB_EINVAL, "users[\"u\"].user.exec.apiVersion: ", "v1alpha1\" is not supported"},
@@ -323,8 +331,8 @@ static const bad_case bad_cases[] = {
     {"missing-name.yaml", NULL, MB_EINVAL, "clusters[1].name: ", "missing"},
     {"no-current-context.yaml", NULL, MB_EINVAL, "current-context is not set ", "(contexts: a)"},
     {"token-file-empty.yaml", NULL, MB_EINVAL, "users[\"u\"].user.tokenFile: ", "the token is empty"},
-    {"token-file-missing.yaml", NULL, MB_ENOTFOUND, "users[\"u\"].user.tokenFile: ",
-     "cannot read /nonexistent/membrane/token: No such file or directory"},
+    {"token-file-missing.yaml", NULL, MB_ENOTFOUND,
+     "users[\"u\"].user.tokenFile: ", "cannot read /nonexistent/membrane/token: No such file or directory"},
 };
 
 static void test_bad_files_name_file_and_field(void **state)
@@ -787,17 +795,20 @@ static void test_exec_failures(void **state)
     env *e = *state;
     static const exec_case cases[] = {
         {"fail", MB_ERROR, "exited with code 1: error: you must be logged in to the server (run 'login')"},
-        {"garbage", MB_EJSON, "printed something that is not an ExecCredential: its output is not a JSON object (17 bytes)"},
+        {"garbage", MB_EJSON,
+         "printed something that is not an ExecCredential: its output is not a JSON object (17 bytes)"},
         {"wrongkind", MB_EJSON, "not an ExecCredential: kind is \"Status\""},
-        {"wrongapi", MB_EJSON, "apiVersion is \"client.authentication.k8s.io/v1beta1\" but the kubeconfig asks for "
-                               "client.authentication.k8s.io/v1"},
+        {"wrongapi", MB_EJSON,
+         "apiVersion is \"client.authentication.k8s.io/v1beta1\" but the kubeconfig asks for "
+         "client.authentication.k8s.io/v1"},
         {"empty", MB_EJSON, "status has neither a token nor clientCertificateData and clientKeyData"},
         {"badtime", MB_EJSON, "status.expirationTimestamp \"tomorrow\" is not an RFC 3339 time"},
         /* RFC 3339 as util/timefmt reads it everywhere: a day its month does not have is no time */
         {"baddate", MB_EJSON, "status.expirationTimestamp \"2030-02-30T00:00:00Z\" is not an RFC 3339 time"},
         {"mismatch", MB_EJSON, "do not belong together"},
-        {"missing", MB_ERROR, "plugin membrane-no-such-credential-plugin could not be started: not found in PATH. "
-                              "install it with \"apt-get install membrane-no-such-plugin\""},
+        {"missing", MB_ERROR,
+         "plugin membrane-no-such-credential-plugin could not be started: not found in PATH. "
+         "install it with \"apt-get install membrane-no-such-plugin\""},
         {"noexec", MB_ERROR, "pki/ca.crt could not be started: Permission denied"},
         {"exit127", MB_ERROR, "exited with code 127: sh: 1: membrane-gone: not found. reinstall membrane-gone"},
         {"slow", MB_ETIMEOUT, "did not finish within 300 ms and was stopped"},
@@ -812,8 +823,8 @@ static void test_exec_failures(void **state)
             fail_msg("%s: got %d (%s), want %d", cases[i].context, err, mb_error_last(), cases[i].code);
         assert_null(c.bearer);
         assert_int_equal(c.cert.len, 0);
-        snprintf(origin, sizeof(origin), "kubeconfig %s: users[\"%s\"].user.exec: ",
-                 fixture_path("kubeconfig/exec.yaml"), cases[i].context);
+        snprintf(origin, sizeof(origin),
+                 "kubeconfig %s: users[\"%s\"].user.exec: ", fixture_path("kubeconfig/exec.yaml"), cases[i].context);
         if (strncmp(mb_error_last(), origin, strlen(origin)) != 0)
             fail_msg("%s: \"%s\" does not start with \"%s\"", cases[i].context, mb_error_last(), origin);
         assert_contains(mb_error_last(), cases[i].reason);

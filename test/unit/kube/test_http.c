@@ -55,8 +55,7 @@ static fixture *fixture_start(const replay_opts *ropts, const kube_client_opts *
     fixture *f = calloc(1, sizeof(*f));
     assert_non_null(f);
     assert_int_equal(replay_start(&f->srv, ropts), 0);
-    kube_client_opts defaults = {.max_retries = 5, .backoff_base_ms = 10, .backoff_max_ms = 50,
-                                 .timeout_ms = 10000};
+    kube_client_opts defaults = {.max_retries = 5, .backoff_base_ms = 10, .backoff_max_ms = 50, .timeout_ms = 10000};
     assert_int_equal(kube_client_new(&f->client, replay_config(f->srv, token), copts ? copts : &defaults), 0);
     return f;
 }
@@ -349,7 +348,8 @@ static void test_list_expired_continue_relists(void **state)
     (void)state;
     fixture *f = fixture_start(NULL, NULL, "t");
     reply(f->srv, 200, NULL,
-          "{\"metadata\":{\"resourceVersion\":\"7\",\"continue\":\"old\"},\"items\":[{\"metadata\":{\"name\":\"a\"}}]}");
+          "{\"metadata\":{\"resourceVersion\":\"7\",\"continue\":\"old\"},\"items\":[{\"metadata\":{\"name\":\"a\"}}]"
+          "}");
     reply(f->srv, 410, NULL,
           "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":\"The provided continue parameter is too old\","
           "\"reason\":\"Expired\",\"code\":410}");
@@ -375,9 +375,8 @@ static void test_list_default_limit_and_rv(void **state)
     assert_int_equal(kube_list(&list, f->client, &KUBE_NETWORKPOLICIES, "kfm", &opts), 0);
     assert_int_equal(cJSON_GetArraySize(json_get(list, "items", NULL)), 0);
     cJSON_Delete(list);
-    assert_string_equal(replay_get(f->srv, 0)->target,
-                        "/apis/networking.k8s.io/v1/namespaces/kfm/networkpolicies"
-                        "?fieldSelector=metadata.name%3Dx&limit=500&resourceVersion=0");
+    assert_string_equal(replay_get(f->srv, 0)->target, "/apis/networking.k8s.io/v1/namespaces/kfm/networkpolicies"
+                                                       "?fieldSelector=metadata.name%3Dx&limit=500&resourceVersion=0");
     fixture_stop(f);
 }
 
@@ -397,8 +396,9 @@ static void test_patch_content_types(void **state)
     assert_non_null(out);
     cJSON_Delete(out);
     assert_int_equal(kube_patch(NULL, f->client, &KUBE_DEPLOYMENTS, "kfm", "kfm-api", NULL, KUBE_PATCH_JSON, jsonp), 0);
-    assert_int_equal(
-        kube_patch(NULL, f->client, &KUBE_DEPLOYMENTS, "kfm", "kfm-api", NULL, KUBE_PATCH_STRATEGIC, strategic), 0);
+    assert_int_equal(kube_patch(NULL, f->client, &KUBE_DEPLOYMENTS, "kfm", "kfm-api", NULL, KUBE_PATCH_STRATEGIC,
+                                strategic),
+                     0);
 
     const replay_request *q = replay_get(f->srv, 0);
     assert_string_equal(q->method, "PATCH");

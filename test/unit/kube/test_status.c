@@ -80,13 +80,13 @@ static void test_forbidden_invalid_and_retry_after(void **state)
     kube_status st;
     assert_int_equal(parse(&st, 403, "{\"kind\":\"Status\",\"reason\":\"Forbidden\",\"message\":\"no\",\"code\":403}"),
                      MB_EFORBIDDEN);
-    assert_int_equal(parse(&st, 401, "{\"kind\":\"Status\",\"message\":\"Unauthorized\",\"code\":401}"),
-                     MB_EFORBIDDEN);
+    assert_int_equal(parse(&st, 401, "{\"kind\":\"Status\",\"message\":\"Unauthorized\",\"code\":401}"), MB_EFORBIDDEN);
     assert_string_equal(st.reason, "Unauthorized");
     assert_int_equal(parse(&st, 422, "{\"kind\":\"Status\",\"reason\":\"Invalid\",\"message\":\"bad\",\"code\":422}"),
                      MB_EINVALID);
-    assert_int_equal(parse(&st, 429, "{\"kind\":\"Status\",\"reason\":\"TooManyRequests\",\"message\":\"slow down\","
-                                     "\"details\":{\"retryAfterSeconds\":3},\"code\":429}"),
+    assert_int_equal(parse(&st, 429,
+                           "{\"kind\":\"Status\",\"reason\":\"TooManyRequests\",\"message\":\"slow down\","
+                           "\"details\":{\"retryAfterSeconds\":3},\"code\":429}"),
                      MB_EHTTP);
     assert_int_equal(st.retry_after, 3);
 }
@@ -98,11 +98,10 @@ static void test_not_a_status(void **state)
     assert_int_equal(parse(&st, 502, "<html><body>Bad Gateway</body></html>\n"), MB_EHTTP);
     assert_int_equal(st.code, 502);
     assert_string_equal(st.reason, "");
-    assert_string_equal(st.message,
-                        "the server answered HTTP 502 with a body that is not a Status: <html><body>Bad Gateway</body></html>");
-    assert_string_equal(mb_error_last(),
-                        "the server answered HTTP 502 with a body that is not a Status: "
-                        "<html><body>Bad Gateway</body></html> (502)");
+    assert_string_equal(st.message, "the server answered HTTP 502 with a body that is not a Status: <html><body>Bad "
+                                    "Gateway</body></html>");
+    assert_string_equal(mb_error_last(), "the server answered HTTP 502 with a body that is not a Status: "
+                                         "<html><body>Bad Gateway</body></html> (502)");
 
     /* JSON, but another kind: the HTTP status still decides */
     assert_int_equal(parse(&st, 404, "{\"kind\":\"ConfigMap\"}"), MB_ENOTFOUND);
@@ -117,8 +116,8 @@ static void test_malformed_json(void **state)
     assert_int_equal(parse(&st, 500, "{\"kind\":\"Status\",\"message\":"), MB_EHTTP);
     assert_int_equal(st.code, 500);
     assert_string_equal(st.reason, "InternalError");
-    assert_string_equal(st.message,
-                        "the server answered HTTP 500 with malformed JSON instead of a Status: {\"kind\":\"Status\",\"message\":");
+    assert_string_equal(st.message, "the server answered HTTP 500 with malformed JSON instead of a Status: "
+                                    "{\"kind\":\"Status\",\"message\":");
 }
 
 static void test_empty_body(void **state)
@@ -137,12 +136,14 @@ static void test_numbers_out_of_range(void **state)
 {
     (void)state;
     kube_status st;
-    assert_int_equal(parse(&st, 0, "{\"kind\":\"Status\",\"message\":\"m\",\"code\":4e33,"
-                                   "\"details\":{\"retryAfterSeconds\":1e300}}"),
+    assert_int_equal(parse(&st, 0,
+                           "{\"kind\":\"Status\",\"message\":\"m\",\"code\":4e33,"
+                           "\"details\":{\"retryAfterSeconds\":1e300}}"),
                      MB_EHTTP);
     assert_true(st.code == LONG_MAX);
     assert_true(st.retry_after == LONG_MAX);
-    assert_int_equal(parse(&st, 429, "{\"kind\":\"Status\",\"message\":\"m\",\"details\":{\"retryAfterSeconds\":-1e300}}"),
+    assert_int_equal(parse(&st, 429,
+                           "{\"kind\":\"Status\",\"message\":\"m\",\"details\":{\"retryAfterSeconds\":-1e300}}"),
                      MB_EHTTP);
     assert_int_equal(st.retry_after, 0);
 }

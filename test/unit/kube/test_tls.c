@@ -40,8 +40,7 @@ static replay *server_start(testpki *pki, const char *san)
     return srv;
 }
 
-static kube_client *client_for(replay *srv, const char *ca, const testpki *pki, const char *server_name,
-                               bool insecure)
+static kube_client *client_for(replay *srv, const char *ca, const testpki *pki, const char *server_name, bool insecure)
 {
     kube_client *c = NULL;
     kube_config *cfg = replay_config(srv, "tls-token");
@@ -89,7 +88,8 @@ static void test_other_ca_is_refused(void **state)
 
     assert_int_equal(kube_get(NULL, c, &KUBE_NAMESPACES, NULL, "kfm"), MB_ETLS);
     char want[256];
-    snprintf(want, sizeof(want), "TLS: the server certificate of %s is not signed by the configured certificate-authority: ",
+    snprintf(want, sizeof(want),
+             "TLS: the server certificate of %s is not signed by the configured certificate-authority: ",
              replay_url(srv));
     assert_non_null(strstr(mb_error_last(), want));
     assert_int_equal(replay_count(srv), 0);

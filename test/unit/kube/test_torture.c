@@ -43,10 +43,10 @@ typedef enum { LOAD_FILE, LOAD_INCLUSTER } load_how;
 
 typedef struct {
     load_how how;
-    const char *path;    /* LOAD_FILE: NULL for $KUBECONFIG */
+    const char *path; /* LOAD_FILE: NULL for $KUBECONFIG */
     const char *context;
-    const char *root;    /* LOAD_INCLUSTER */
-    bool credentials;    /* also the credentials of one request */
+    const char *root; /* LOAD_INCLUSTER */
+    bool credentials; /* also the credentials of one request */
     kube_config *cfg;
     int rc;
     transcript t;
@@ -57,8 +57,8 @@ static bool pem_misread(void *ctx, int rc)
 {
     (void)ctx;
     const char *m = mb_error_last();
-    return rc == MB_EINVAL && (strstr(m, "not a PEM") || strstr(m, "contains no PEM certificate") ||
-                               strstr(m, "do not belong together"));
+    return rc == MB_EINVAL &&
+           (strstr(m, "not a PEM") || strstr(m, "contains no PEM certificate") || strstr(m, "do not belong together"));
 }
 
 static void pem_print(transcript *t, const char *what, const kube_pem *p)
@@ -94,8 +94,8 @@ static int config_once(config_ctx *c)
     pem_print(&c->t, "key", &g->client_key);
     if (g->exec) {
         tprintf(&c->t, "exec %s %s %d %s %s %ld\n", g->exec->command, g->exec->api_version,
-                g->exec->provide_cluster_info, g->exec->install_hint ? g->exec->install_hint : "-",
-                g->exec->origin, g->exec->timeout_ms);
+                g->exec->provide_cluster_info, g->exec->install_hint ? g->exec->install_hint : "-", g->exec->origin,
+                g->exec->timeout_ms);
         for (char **a = g->exec->args; a && *a; a++)
             tprintf(&c->t, "arg %s\n", *a);
         for (char **e = g->exec->env; e && *e; e++)
@@ -131,9 +131,16 @@ static void config_clear(void *arg)
 
 static void config_torture(config_ctx *c, int expect, const char *needle)
 {
-    torture_case tc = {.name = c->path ? c->path : c->root ? c->root : "$KUBECONFIG", .run = config_run,
-                       .check = config_check, .clear = config_clear, .ctx = c, .expect = expect,
-                       .may_succeed = true, .allowed = pem_misread};
+    torture_case tc = {.name = c->path   ? c->path
+                               : c->root ? c->root
+                                         : "$KUBECONFIG",
+                       .run = config_run,
+                       .check = config_check,
+                       .clear = config_clear,
+                       .ctx = c,
+                       .expect = expect,
+                       .may_succeed = true,
+                       .allowed = pem_misread};
     assert_true(torture_check(&tc) > 0);
     if (needle && !strstr(c->t.first, needle))
         fail_msg("\"%s\" does not contain \"%s\"", c->t.first, needle);
@@ -299,8 +306,9 @@ static int watch_event(void *ctx, kube_watch_type type, cJSON *object)
     watch_ctx *w = ctx;
     const char *name = json_str(object, "metadata", "name", NULL);
     tprintf(&w->t, "%s %s %s;", kube_watch_type_name(type), name ? name : json_str(object, "reason", NULL),
-            json_str(object, "metadata", "resourceVersion", NULL) ? json_str(object, "metadata", "resourceVersion", NULL)
-                                                                  : "-");
+            json_str(object, "metadata", "resourceVersion", NULL)
+                ? json_str(object, "metadata", "resourceVersion", NULL)
+                : "-");
     cJSON_Delete(object);
     return 0;
 }
@@ -342,17 +350,25 @@ static void test_watch_parser(void **state)
     for (size_t i = 0; i < sizeof(pieces) / sizeof(pieces[0]); i++) {
         w = (watch_ctx){.stream = STREAM, .piece = pieces[i]};
         /* cJSON cannot tell a failed allocation from malformed text: the event is then refused as not JSON */
-        torture_case tc = {.name = "kube_watch_parser", .run = watch_run, .check = watch_check,
-                           .clear = watch_clear, .ctx = &w, .errors = {MB_EJSON}};
+        torture_case tc = {.name = "kube_watch_parser",
+                           .run = watch_run,
+                           .check = watch_check,
+                           .clear = watch_clear,
+                           .ctx = &w,
+                           .errors = {MB_EJSON}};
         assert_true(torture_check(&tc) > 0);
         assert_string_equal(w.t.first, "ADDED a 10;MODIFIED a 11;BOOKMARK bm 12;DELETED b 13;ERROR InternalError -;"
                                        "ADDED c -;pending 0");
         transcript_free(&w.t);
     }
     /* a malformed event ends the stream with MB_EJSON */
-    w = (watch_ctx){.stream = "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n{\"type\":\"ADDED\",\"obj\n",
+    w = (watch_ctx){.stream =
+                        "{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\"}}}\n{\"type\":\"ADDED\",\"obj\n",
                     .piece = 5};
-    torture_case bad = {.name = "kube_watch_parser (malformed)", .run = watch_run, .clear = watch_clear, .ctx = &w,
+    torture_case bad = {.name = "kube_watch_parser (malformed)",
+                        .run = watch_run,
+                        .clear = watch_clear,
+                        .ctx = &w,
                         .expect = MB_EJSON};
     assert_true(torture_check(&bad) > 0);
 }
@@ -390,8 +406,9 @@ static void test_status(void **state)
         const char *body;
         int want;
     } cases[] = {
-        {409, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\"the object has been "
-              "modified\",\"reason\":\"Conflict\",\"details\":{\"name\":\"x\",\"kind\":\"configmaps\"},\"code\":409}",
+        {409,
+         "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\"the object has been "
+         "modified\",\"reason\":\"Conflict\",\"details\":{\"name\":\"x\",\"kind\":\"configmaps\"},\"code\":409}",
          MB_ECONFLICT},
         {429, "{\"kind\":\"Status\",\"reason\":\"TooManyRequests\",\"details\":{\"retryAfterSeconds\":3},\"code\":429}",
          MB_EHTTP},
@@ -401,7 +418,10 @@ static void test_status(void **state)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         s = (status_ctx){.http = cases[i].http, .body = cases[i].body, .want = cases[i].want};
-        torture_case tc = {.name = "kube_status_parse", .run = status_run, .clear = status_clear, .ctx = &s,
+        torture_case tc = {.name = "kube_status_parse",
+                           .run = status_run,
+                           .clear = status_clear,
+                           .ctx = &s,
                            .may_succeed = true};
         torture_check(&tc);
     }
@@ -432,12 +452,9 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kubeconfig_files),
-        cmocka_unit_test(test_kubeconfig_refused),
-        cmocka_unit_test(test_kubeconfig_merge),
-        cmocka_unit_test(test_incluster),
-        cmocka_unit_test(test_watch_parser),
-        cmocka_unit_test(test_status),
+        cmocka_unit_test(test_kubeconfig_files), cmocka_unit_test(test_kubeconfig_refused),
+        cmocka_unit_test(test_kubeconfig_merge), cmocka_unit_test(test_incluster),
+        cmocka_unit_test(test_watch_parser),     cmocka_unit_test(test_status),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

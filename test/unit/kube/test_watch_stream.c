@@ -80,13 +80,13 @@ static kube_client *client_for(replay *srv)
     return c;
 }
 
-#define EV(type, name, rv)                                                                                   \
-    "{\"type\":\"" type "\",\"object\":{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"" \
-    name "\",\"namespace\":\"kfm\",\"resourceVersion\":\"" rv "\"}}}\n"
+#define EV(type, name, rv)                                                                                             \
+    "{\"type\":\"" type "\",\"object\":{\"kind\":\"ConfigMap\",\"apiVersion\":\"v1\",\"metadata\":{\"name\":\"" name   \
+    "\",\"namespace\":\"kfm\",\"resourceVersion\":\"" rv "\"}}}\n"
 
-#define EXPIRED                                                                                      \
-    "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\","      \
-    "\"metadata\":{},\"status\":\"Failure\",\"message\":\"too old resource version: 5 "                 \
+#define EXPIRED                                                                                                        \
+    "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"apiVersion\":\"v1\","                                       \
+    "\"metadata\":{},\"status\":\"Failure\",\"message\":\"too old resource version: 5 "                                \
     "(27)\",\"reason\":\"Expired\",\"code\":410}}\n"
 
 static void test_chunked_events_in_order(void **state)
@@ -96,9 +96,9 @@ static void test_chunked_events_in_order(void **state)
     recorder rec;
     recorder_init(&rec);
     assert_int_equal(replay_start(&srv, NULL), 0);
-    static const char body[] = EV("ADDED", "a", "10") EV("MODIFIED", "a", "11") EV("ADDED", "b", "12")
-        "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"ConfigMap\",\"metadata\":{\"resourceVersion\":\"13\"}}}\n"
-        EV("DELETED", "a", "14");
+    static const char body[] = EV("ADDED", "a", "10") EV("MODIFIED", "a", "11")
+        EV("ADDED", "b", "12") "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"ConfigMap\",\"metadata\":{"
+                               "\"resourceVersion\":\"13\"}}}\n" EV("DELETED", "a", "14");
     /* pieces cut across and between lines: a line in many chunks, many lines in one chunk */
     static const size_t pieces[] = {3, 40, 1, 1, 90, 200, 7, 150, 4096, 0};
     replay_add(srv, &(replay_reply){.status = 200, .body = body, .chunked = true, .pieces = pieces, .pause_ms = 20});
@@ -125,7 +125,9 @@ static void test_error_410_event_is_gone(void **state)
     recorder_init(&rec);
     assert_int_equal(replay_start(&srv, NULL), 0);
     static const char body[] = EV("ADDED", "a", "10") EXPIRED EV("ADDED", "never", "30");
-    replay_add(srv, &(replay_reply){.status = 200, .body = body, .chunked = true,
+    replay_add(srv, &(replay_reply){.status = 200,
+                                    .body = body,
+                                    .chunked = true,
                                     .pieces = (const size_t[]){50, 50, 50, 50, 4096, 0}});
     kube_client *c = client_for(srv);
     assert_int_equal(kube_watch(c, &KUBE_CONFIGMAPS, NULL, &(kube_watch_opts){.resource_version = "5"}, record, &rec),
@@ -146,7 +148,8 @@ static void test_error_gone_without_kind_or_code(void **state)
     recorder rec;
     recorder_init(&rec);
     assert_int_equal(replay_start(&srv, NULL), 0);
-    replay_add(srv, &(replay_reply){.status = 200, .chunked = true,
+    replay_add(srv, &(replay_reply){.status = 200,
+                                    .chunked = true,
                                     .body = "{\"type\":\"ERROR\",\"object\":{\"reason\":\"Gone\","
                                             "\"message\":\"resource version 3 is gone\"}}\n"});
     kube_client *c = client_for(srv);
@@ -165,9 +168,9 @@ static void test_other_error_event_delivered(void **state)
     recorder rec;
     recorder_init(&rec);
     assert_int_equal(replay_start(&srv, NULL), 0);
-    static const char body[] = "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"status\":\"Failure\","
-                               "\"message\":\"internal error\",\"reason\":\"InternalError\",\"code\":500}}\n"
-                               EV("ADDED", "a", "10");
+    static const char body[] =
+        "{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"status\":\"Failure\","
+        "\"message\":\"internal error\",\"reason\":\"InternalError\",\"code\":500}}\n" EV("ADDED", "a", "10");
     replay_add(srv, &(replay_reply){.status = 200, .body = body, .chunked = true});
     kube_client *c = client_for(srv);
     assert_int_equal(kube_watch(c, &KUBE_CONFIGMAPS, "kfm", NULL, record, &rec), 0);
@@ -210,8 +213,12 @@ static void test_dropped_mid_body(void **state)
     assert_int_equal(replay_start(&srv, NULL), 0);
     static const char body[] = EV("ADDED", "a", "10") EV("ADDED", "b", "11");
     size_t first = strlen(EV("ADDED", "a", "10"));
-    replay_add(srv, &(replay_reply){.status = 200, .body = body, .chunked = true,
-                                    .pieces = (const size_t[]){first, 4096, 0}, .drop = true, .drop_at = first + 20});
+    replay_add(srv, &(replay_reply){.status = 200,
+                                    .body = body,
+                                    .chunked = true,
+                                    .pieces = (const size_t[]){first, 4096, 0},
+                                    .drop = true,
+                                    .drop_at = first + 20});
     kube_client *c = client_for(srv);
     assert_int_equal(kube_watch(c, &KUBE_CONFIGMAPS, "kfm", NULL, record, &rec), MB_ECONN);
     assert_string_equal(rec.seen, "ADDED a;");
@@ -244,8 +251,8 @@ typedef struct {
     replay *srv;
     kube_client *client;
     recorder *rec;
-    atomic_bool *flag;    /* set this, or */
-    bool client_stop;     /* call kube_client_stop() */
+    atomic_bool *flag; /* set this, or */
+    bool client_stop;  /* call kube_client_stop() */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool returned;
@@ -284,8 +291,7 @@ static void stop_idle_stream(bool use_flag)
     assert_int_equal(replay_start(&srv, NULL), 0);
     replay_add(srv, &(replay_reply){.status = 200, .body = EV("ADDED", "a", "10"), .chunked = true, .hold = true});
     kube_client *c = client_for(srv);
-    stopper_arg a = {.srv = srv, .client = c, .rec = &rec, .flag = use_flag ? &stop : NULL,
-                     .client_stop = !use_flag};
+    stopper_arg a = {.srv = srv, .client = c, .rec = &rec, .flag = use_flag ? &stop : NULL, .client_stop = !use_flag};
     pthread_mutex_init(&a.lock, NULL);
     pthread_cond_init(&a.cond, NULL);
     pthread_t t;
@@ -340,7 +346,8 @@ static void test_handler_stops_stream(void **state)
     assert_int_equal(replay_start(&srv, NULL), 0);
     replay_add(srv, &(replay_reply){.status = 200,
                                     .body = EV("ADDED", "a", "1") EV("ADDED", "b", "2") EV("ADDED", "c", "3"),
-                                    .chunked = true, .hold = true});
+                                    .chunked = true,
+                                    .hold = true});
     kube_client *c = client_for(srv);
     int n = 0;
     assert_int_equal(kube_watch(c, &KUBE_CONFIGMAPS, "kfm", NULL, stop_at_second, &n), MB_ESTOPPED);

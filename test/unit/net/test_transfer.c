@@ -131,11 +131,17 @@ static void test_get_keeps_body_and_sends_headers(void **state)
     const char *hdrs[] = {"X-Request-ID: r1-health", NULL};
     seen_init(&s);
     assert_int_equal(replay_start(&srv, NULL), 0);
-    replay_route(srv, "GET", "/data", &(replay_reply){.status = 200, .headers = "Content-Type: application/json\r\n",
-                                                      .body = "{\"ok\":true}"});
+    replay_route(srv, "GET", "/data",
+                 &(replay_reply){.status = 200,
+                                 .headers = "Content-Type: application/json\r\n",
+                                 .body = "{\"ok\":true}"});
     assert_int_equal(net_loop_new(&l, NULL), 0);
     char *url = url_of(srv, "/data");
-    net_request req = {.kind = "check", .url = url, .headers = hdrs, .token = "tok-123456789", .keep_body = true,
+    net_request req = {.kind = "check",
+                       .url = url,
+                       .headers = hdrs,
+                       .token = "tok-123456789",
+                       .keep_body = true,
                        .on_progress = on_progress};
     run(l, &req, &s, 5000);
     assert_int_equal(s.outcome, NET_DONE);
@@ -197,7 +203,8 @@ static void test_max_bytes(void **state)
     seen_init(&c);
     assert_int_equal(replay_start(&srv, NULL), 0);
     replay_route(srv, "GET", "/big", &(replay_reply){.status = 200, .body = body});
-    replay_route(srv, "GET", "/chunked", &(replay_reply){.status = 200, .body = body, .chunked = true, .pieces = pieces});
+    replay_route(srv, "GET", "/chunked",
+                 &(replay_reply){.status = 200, .body = body, .chunked = true, .pieces = pieces});
     assert_int_equal(net_loop_new(&l, NULL), 0);
     char *url = url_of(srv, "/big"), *url2 = url_of(srv, "/chunked");
     net_request req = {.url = url, .max_bytes = 1000, .keep_body = true};
@@ -227,8 +234,8 @@ static void test_stalled_and_timeout(void **state)
     seen_init(&s);
     seen_init(&t);
     assert_int_equal(replay_start(&srv, NULL), 0);
-    replay_route(srv, "GET", "/stall", &(replay_reply){.status = 200, .body = "abcd", .chunked = true,
-                                                       .pieces = pieces, .pause_ms = 4000});
+    replay_route(srv, "GET", "/stall",
+                 &(replay_reply){.status = 200, .body = "abcd", .chunked = true, .pieces = pieces, .pause_ms = 4000});
     replay_route(srv, "GET", "/slow", &(replay_reply){.status = 200, .body = "late", .delay_ms = 3000});
     assert_int_equal(net_loop_new(&l, NULL), 0);
     char *u1 = url_of(srv, "/stall"), *u2 = url_of(srv, "/slow");
@@ -312,7 +319,8 @@ static void test_sha256_of_large_streamed_body(void **state)
     replay *srv = NULL;
     seen s;
     size_t n = 8u * 1024 * 1024 + 13;
-    char *body = malloc(n + 1), want[65] = "", cmd[256], path[] = "/tmp/membrane-net-XXXXXX", got[] = "/tmp/membrane-net-got-XXXXXX";
+    char *body = malloc(n + 1), want[65] = "", cmd[256], path[] = "/tmp/membrane-net-XXXXXX",
+         got[] = "/tmp/membrane-net-got-XXXXXX";
     unsigned x = 12345;
     assert_non_null(body);
     for (size_t i = 0; i < n; i++) {
@@ -338,8 +346,12 @@ static void test_sha256_of_large_streamed_body(void **state)
     replay_route(srv, "GET", "/blob", &(replay_reply){.status = 200, .body = body, .len = n});
     assert_int_equal(net_loop_new(&l, NULL), 0);
     char *url = url_of(srv, "/blob");
-    net_request req = {.kind = "artifact", .url = url, .max_bytes = 16LL * 1024 * 1024, .on_data = on_data,
-                       .on_progress = on_progress, .timeout_ms = 60000};
+    net_request req = {.kind = "artifact",
+                       .url = url,
+                       .max_bytes = 16LL * 1024 * 1024,
+                       .on_data = on_data,
+                       .on_progress = on_progress,
+                       .timeout_ms = 60000};
     run(l, &req, &s, 60000);
     fclose(s.sink);
     assert_int_equal(s.outcome, NET_DONE);
@@ -380,7 +392,7 @@ static void test_cancel(void **state)
     assert_int_equal(net_transfer_start(&t, l, &req), 0);
     assert_true(replay_wait(srv, 1, 5000));
     net_transfer_cancel(t);
-    net_transfer_cancel(t); /* twice is fine */
+    net_transfer_cancel(t);           /* twice is fine */
     assert_true(seen_wait(&s, 3000)); /* well before the answer */
     assert_int_equal(s.outcome, NET_CANCELLED);
     net_transfer_cancel(t); /* after the end: nothing */

@@ -42,7 +42,8 @@ static void test_from_release(void **state)
     assert_int_equal(release_contract_base_url(&url, rel), 0);
     assert_string_equal(url, "http://kfm-api.kfm.svc");
     free(url);
-    cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(rel, "spec"), "verification"), "baseURL", "http://kfm-api.kfm.svc:8080");
+    cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(rel, "spec"), "verification"), "baseURL",
+                            "http://kfm-api.kfm.svc:8080");
     assert_int_equal(release_contract_base_url(&url, rel), 0);
     assert_string_equal(url, "http://kfm-api.kfm.svc:8080");
     free(url);

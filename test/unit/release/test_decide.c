@@ -327,7 +327,8 @@ static void test_restart_between_target_and_patch(void **state)
     f.deployment = fx_deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
     assert_int_equal(decide(&f), 0);
     assert_null(f.plan.deployment_patch);
-    const char *target = json_str(f.plan.status ? f.plan.status : json_get(f.release, "status", NULL), "rollbackTarget", NULL);
+    const char *target = json_str(f.plan.status ? f.plan.status : json_get(f.release, "status", NULL), "rollbackTarget",
+                                  NULL);
     assert_string_equal(target, A);
     fx_free(&f);
 }
@@ -382,10 +383,12 @@ static void to_verifying(fx *f)
 
 /* sha256 of [{"httpStatus":200,"latencyMs":3,"name":"health","passed":true},{"httpStatus":200,"latencyMs":5,"name":"focus-ask","passed":true}] */
 #define RESULTS_SHA256 "044be6d2c9f8a041f0fdd190e7243a32577623f25f23fe4893e650e4790b368e"
-#define PASS_HEALTH "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3}," \
-                    "{\"name\":\"focus-ask\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":5}]"
-#define FAIL_FOCUS "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":false," \
-                   "\"httpStatus\":200,\"trigger\":\"UncitedAnswer\",\"message\":\"answer has no citations and did not abstain\"}]"
+#define PASS_HEALTH                                                                                                    \
+    "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3},"                                       \
+    "{\"name\":\"focus-ask\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":5}]"
+#define FAIL_FOCUS                                                                                                     \
+    "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":false,"                                 \
+    "\"httpStatus\":200,\"trigger\":\"UncitedAnswer\",\"message\":\"answer has no citations and did not abstain\"}]"
 
 /* A time of the plan's status (or, without one, of the release's), as seconds; -1 when absent. */
 static long st_time(const fx *f, const char *k1, const char *k2)
@@ -608,8 +611,9 @@ static void test_observe_final_run(void **state)
     assert_true(f.plan.run_checks);
     assert_null(f.plan.status);
     /* the final run fails a membrane check: MembraneIntact=False, MembraneBreach rolls back */
-    fx_run(&f, 200, 201, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"membrane-networkpolicy\",\"passed\":false,"
-                         "\"trigger\":\"MembraneBreach\",\"message\":\"pod kfm-ui can reach postgis:5432\"}]");
+    fx_run(&f, 200, 201,
+           "[{\"name\":\"health\",\"passed\":true},{\"name\":\"membrane-networkpolicy\",\"passed\":false,"
+           "\"trigger\":\"MembraneBreach\",\"message\":\"pod kfm-ui can reach postgis:5432\"}]");
     f.obs.now = T0 + 201;
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "RollingBack");
@@ -795,7 +799,11 @@ static void test_restart_threshold_counts_as_crashloop(void **state)
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "RollingBack");
     /* below the threshold: nothing */
-    cJSON_SetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(json_get(f.pods[f.n_pods - 1], "status", "containerStatuses", NULL), 0), "restartCount"), 2);
+    cJSON_SetNumberValue(cJSON_GetObjectItem(cJSON_GetArrayItem(json_get(f.pods[f.n_pods - 1], "status",
+                                                                         "containerStatuses", NULL),
+                                                                0),
+                                             "restartCount"),
+                         2);
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "RollingOut");
     fx_free(&f);
@@ -829,7 +837,8 @@ static void test_progress_deadline_condition(void **state)
     cJSON_Delete(f.deployment);
     f.deployment = fx_deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
     cJSON_AddItemToObject(cJSON_GetObjectItem(f.deployment, "status"), "conditions",
-                          fx_parse("[{\"type\":\"Progressing\",\"status\":\"False\",\"reason\":\"ProgressDeadlineExceeded\"}]"));
+                          fx_parse("[{\"type\":\"Progressing\",\"status\":\"False\",\"reason\":"
+                                   "\"ProgressDeadlineExceeded\"}]"));
     f.obs.now = T0 + 60;
     assert_int_equal(decide(&f), 0);
     assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "ProgressDeadline");
@@ -856,7 +865,8 @@ static void test_no_automatic_rollback(void **state)
     for (size_t i = 0; i < f.plan.n_events; i++)
         says_what_to_do = says_what_to_do || strstr(f.plan.events[i].message, "roll back by hand");
     assert_true(says_what_to_do);
-    assert_string_equal(json_str(cJSON_GetArrayItem(json_get(f.plan.status, "history", NULL), 0), "outcome", NULL), "Failed");
+    assert_string_equal(json_str(cJSON_GetArrayItem(json_get(f.plan.status, "history", NULL), 0), "outcome", NULL),
+                        "Failed");
     fx_free(&f);
 }
 
@@ -919,7 +929,8 @@ static void test_failed_check_rolls_back_then_rolled_back(void **state)
     assert_string_equal(json_str(e, "outcome", NULL), "RolledBack");
     assert_string_equal(json_str(e, "trigger", NULL), "UncitedAnswer");
     /* the trigger's message, and the results of the run that decided the outcome (the rolled-back version's) */
-    assert_string_equal(json_str(e, "message", NULL), "check focus-ask failed: answer has no citations and did not abstain");
+    assert_string_equal(json_str(e, "message", NULL),
+                        "check focus-ask failed: answer has no citations and did not abstain");
     assert_string_equal(json_str(e, "image", NULL), REPO "@" B);
     assert_int_equal(cJSON_GetArraySize(json_get(e, "verification", NULL)), 2);
     assert_true(json_bool(false, cJSON_GetArrayItem(json_get(e, "verification", NULL), 1), "passed", NULL));
@@ -984,8 +995,10 @@ static void test_missing_result_fires_its_trigger(void **state)
     cJSON_DeleteItemFromObject(cJSON_GetObjectItem(m.release, "spec"), "verification");
     cJSON_AddItemToObject(cJSON_GetObjectItem(m.release, "spec"), "membrane",
                           fx_parse("{\"apiServiceAccount\":\"kfm-api\",\"probe\":{\"image\":\"busybox\"}}"));
-    snprintf(results, sizeof(results), "%s,{\"name\":\"public-restriction\",\"passed\":true},"
-             "{\"name\":\"membrane-networkpolicy\",\"passed\":true},{\"name\":\"membrane-rbac\",\"passed\":true}]", nine);
+    snprintf(results, sizeof(results),
+             "%s,{\"name\":\"public-restriction\",\"passed\":true},"
+             "{\"name\":\"membrane-networkpolicy\",\"passed\":true},{\"name\":\"membrane-rbac\",\"passed\":true}]",
+             nine);
     fx_checks(&m, "5dee29fd7e28", results); /* membrane-probe missing */
     assert_int_equal(decide(&m), 0);
     assert_string_equal(json_str(m.plan.status, "lastRollback", "trigger", NULL), "MembraneBreach");
@@ -999,7 +1012,8 @@ static void test_rollback_verification_fails(void **state)
     (void)state;
     fx f = {0};
     to_verifying(&f);
-    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":false,\"trigger\":\"SmokeFailure\",\"message\":\"status 500\"}]");
+    fx_checks(&f, "5dee29fd7e28",
+              "[{\"name\":\"health\",\"passed\":false,\"trigger\":\"SmokeFailure\",\"message\":\"status 500\"}]");
     assert_int_equal(decide(&f), 0);
     fx_apply(&f);
     cJSON_Delete(f.deployment);
@@ -1012,7 +1026,8 @@ static void test_rollback_verification_fails(void **state)
     assert_int_equal(decide(&f), 0);
     assert_true(f.plan.run_checks);
     assert_int_equal(f.plan.n_events, 0);
-    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":false,\"trigger\":\"SmokeFailure\",\"message\":\"status 500\"}]");
+    fx_checks(&f, "5dee29fd7e28",
+              "[{\"name\":\"health\",\"passed\":false,\"trigger\":\"SmokeFailure\",\"message\":\"status 500\"}]");
     assert_int_equal(decide(&f), 0);
     assert_string_equal(f.plan.phase, "Failed");
     assert_cond(&f, "Stalled", "True", "RollbackVerificationFailed");
@@ -1140,7 +1155,8 @@ static void test_manual_trigger_on_an_ended_release(void **state)
         char st[256], rid[13];
         assert_int_equal(release_id(rid, "kfm", "kfm-api", 5, B), 0);
         f.release = fx_release_new(5, B, NULL);
-        snprintf(st, sizeof(st), "{\"observedGeneration\":5,\"phase\":\"%s\",\"releaseID\":\"%s\",\"rollbackTarget\":\"" A "\"}",
+        snprintf(st, sizeof(st),
+                 "{\"observedGeneration\":5,\"phase\":\"%s\",\"releaseID\":\"%s\",\"rollbackTarget\":\"" A "\"}",
                  ended[i], rid);
         fx_status(&f, st);
         cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations",
@@ -1163,7 +1179,8 @@ static void test_gitops_revert_skips_rollout(void **state)
     (void)state;
     fx f = {0};
     f.release = fx_release_new(5, A, NULL);
-    fx_status(&f, "{\"observedGeneration\":4,\"phase\":\"RolledBack\",\"releaseID\":\"0123456789ab\",\"rollbackTarget\":\"" A "\"}");
+    fx_status(&f, "{\"observedGeneration\":4,\"phase\":\"RolledBack\",\"releaseID\":\"0123456789ab\","
+                  "\"rollbackTarget\":\"" A "\"}");
     f.deployment = fx_deployment_new(REPO "@" A, 3, true, "kfm/kfm-api");
     fx_pods(&f, REPO "@" A, 3, false);
     assert_int_equal(decide(&f), 0);
@@ -1196,11 +1213,14 @@ static void target_after(const char *last_outcome, const char *want_target)
     char st[512];
     f.release = fx_release_new(4, C, NULL);
     if (last_outcome)
-        snprintf(st, sizeof(st), "{\"observedGeneration\":3,\"phase\":\"%s\",\"releaseID\":\"0123456789ab\","
+        snprintf(st, sizeof(st),
+                 "{\"observedGeneration\":3,\"phase\":\"%s\",\"releaseID\":\"0123456789ab\","
                  "\"rollbackTarget\":\"" A "\",\"history\":[{\"releaseID\":\"0123456789ab\",\"generation\":3,"
-                 "\"digest\":\"" B "\",\"outcome\":\"%s\"}]}", last_outcome, last_outcome);
+                 "\"digest\":\"" B "\",\"outcome\":\"%s\"}]}",
+                 last_outcome, last_outcome);
     else /* cut short mid-rollout: no receipt for it */
-        snprintf(st, sizeof(st), "{\"observedGeneration\":3,\"phase\":\"RollingOut\",\"releaseID\":\"0123456789ab\","
+        snprintf(st, sizeof(st),
+                 "{\"observedGeneration\":3,\"phase\":\"RollingOut\",\"releaseID\":\"0123456789ab\","
                  "\"rollbackTarget\":\"" A "\"}");
     fx_status(&f, st);
     f.deployment = fx_deployment_new(REPO "@" B, 3, last_outcome != NULL, "kfm/kfm-api");

@@ -69,9 +69,8 @@ static char *plan_text(const release_plan *p)
     assert_true(!p->status || status);
     fprintf(f, "status %s\npatch %s\nphase %s\nrequeue %ld\n", status ? status : "-",
             p->deployment_patch ? p->deployment_patch : "-", p->phase ? p->phase : "-", p->requeue_ms);
-    fprintf(f, "flags %d%d%d%d %s\nreceipt %s\n", p->add_finalizer, p->remove_finalizer,
-            p->clear_rollback_annotation, p->run_checks, p->checks_release_id,
-            p->receipt ? json_str(p->receipt, "auditRef", NULL) : "-");
+    fprintf(f, "flags %d%d%d%d %s\nreceipt %s\n", p->add_finalizer, p->remove_finalizer, p->clear_rollback_annotation,
+            p->run_checks, p->checks_release_id, p->receipt ? json_str(p->receipt, "auditRef", NULL) : "-");
     for (size_t i = 0; i < p->n_events; i++)
         fprintf(f, "event %s %s %s\n", p->events[i].type, p->events[i].reason, p->events[i].message);
     fclose(f);
@@ -113,8 +112,13 @@ static void decide_torture(fx *f, const char *phase)
      * from some of its own failed allocations, so a decision may succeed
      * after one (then with the same plan), and a digest that fails is MB_ERROR.
      */
-    torture_case tc = {.name = phase, .run = decide_run, .check = decide_check, .clear = decide_clear, .ctx = &d,
-                       .errors = {MB_ERROR}, .may_succeed = true};
+    torture_case tc = {.name = phase,
+                       .run = decide_run,
+                       .check = decide_check,
+                       .clear = decide_clear,
+                       .ctx = &d,
+                       .errors = {MB_ERROR},
+                       .may_succeed = true};
     fx_observe(f);
     assert_true(torture_check(&tc) > 0);
     free(d.first);
@@ -158,8 +162,9 @@ static void test_gates_rollout_checks_success(void **state)
     f.obs.now = T0 + 20;
     decide_torture(&f, "Verifying");
     f.obs.now = T0 + 21;
-    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3},"
-                  "{\"name\":\"focus-ask\",\"passed\":true},{\"name\":\"membrane-store\",\"passed\":true}]");
+    fx_checks(&f, RID,
+              "[{\"name\":\"health\",\"passed\":true,\"httpStatus\":200,\"latencyMs\":3},"
+              "{\"name\":\"focus-ask\",\"passed\":true},{\"name\":\"membrane-store\",\"passed\":true}]");
     decide_torture(&f, "Observing");
     f.obs.now = T0 + 21 + 15;
     fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
@@ -185,9 +190,10 @@ static void test_failed_check_rollback(void **state)
     fx_deployment(&f, REPO "@" B, true);
     fx_replace_pods(&f, REPO "@" B, false);
     decide_torture(&f, "Verifying");
-    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true},"
-                  "{\"name\":\"focus-ask\",\"passed\":false,\"httpStatus\":200,\"trigger\":\"UncitedAnswer\","
-                  "\"message\":\"answer has no citations and did not abstain\"}]");
+    fx_checks(&f, RID,
+              "[{\"name\":\"health\",\"passed\":true},"
+              "{\"name\":\"focus-ask\",\"passed\":false,\"httpStatus\":200,\"trigger\":\"UncitedAnswer\","
+              "\"message\":\"answer has no citations and did not abstain\"}]");
     decide_torture(&f, "RollingBack");
     fx_deployment(&f, REPO "@" A, true);
     fx_replace_pods(&f, REPO "@" A, false);
@@ -224,7 +230,8 @@ static void test_manual_rollback_record(void **state)
     fx_replace_pods(&f, REPO "@" B, false);
     decide_torture(&f, "Verifying");
     cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations",
-                          fx_parse("{\"governance.kfm.dev/rollback\":\"true\",\"governance.kfm.dev/rollback-reason\":\"INC-7\","
+                          fx_parse("{\"governance.kfm.dev/rollback\":\"true\",\"governance.kfm.dev/"
+                                   "rollback-reason\":\"INC-7\","
                                    "\"governance.kfm.dev/rollback-approver\":\"jane\"}"));
     decide_torture(&f, "RollingBack");
     cJSON_DeleteItemFromObject(cJSON_GetObjectItem(f.release, "metadata"), "annotations");
@@ -298,14 +305,23 @@ static void url_clear(void *arg)
 static void test_release_contract_base_url(void **state)
 {
     (void)state;
-    cJSON *with = fixture_yaml_text("{metadata: {namespace: kfm}, spec: {verification: {baseURL: 'http://api:8080/v1'}}}");
+    cJSON *with = fixture_yaml_text(
+        "{metadata: {namespace: kfm}, spec: {verification: {baseURL: 'http://api:8080/v1'}}}");
     cJSON *formed = fixture_yaml_text("{metadata: {namespace: kfm}, spec: {target: {deployment: kfm-api}}}");
     url_ctx a = {.release = with, .want = "http://api:8080/v1"};
     url_ctx b = {.release = formed, .want = "http://kfm-api.kfm.svc"};
-    torture_case ta = {.name = "release_contract_base_url", .run = url_run, .check = url_check, .clear = url_clear, .ctx = &a};
+    torture_case ta = {.name = "release_contract_base_url",
+                       .run = url_run,
+                       .check = url_check,
+                       .clear = url_clear,
+                       .ctx = &a};
     /* glibc's vasprintf recovers when it cannot shrink its buffer: the URL is right all the same */
-    torture_case tb = {.name = "release_contract_base_url (formed)", .run = url_run, .check = url_check, .clear = url_clear,
-                       .ctx = &b, .may_succeed = true};
+    torture_case tb = {.name = "release_contract_base_url (formed)",
+                       .run = url_run,
+                       .check = url_check,
+                       .clear = url_clear,
+                       .ctx = &b,
+                       .may_succeed = true};
     assert_int_equal(torture_check(&ta), 1);
     assert_true(torture_check(&tb) > 0);
     cJSON_Delete(with);
@@ -345,14 +361,21 @@ static void vi_clear(void *arg)
 static void test_release_verify_input(void **state)
 {
     (void)state;
-    cJSON *with = fixture_yaml_text("{metadata: {name: r, namespace: kfm, uid: u}, spec: {target: {deployment: d}, "
-                                    "verification: {baseURL: 'http://api:8080/v1'}, membrane: {apiServiceAccount: a}}}");
+    cJSON *with = fixture_yaml_text(
+        "{metadata: {name: r, namespace: kfm, uid: u}, spec: {target: {deployment: d}, "
+        "verification: {baseURL: 'http://api:8080/v1'}, membrane: {apiServiceAccount: a}}}");
     cJSON *without = fixture_yaml_text("{metadata: {name: r, namespace: kfm}, spec: {}}");
     vi_ctx a = {.release = with}, b = {.release = without};
-    torture_case ta = {.name = "release_verify_input_build", .run = vi_run, .check = vi_check, .clear = vi_clear,
+    torture_case ta = {.name = "release_verify_input_build",
+                       .run = vi_run,
+                       .check = vi_check,
+                       .clear = vi_clear,
                        .ctx = &a};
-    torture_case tb = {.name = "release_verify_input_build (no base URL)", .run = vi_run, .check = vi_check,
-                       .clear = vi_clear, .ctx = &b};
+    torture_case tb = {.name = "release_verify_input_build (no base URL)",
+                       .run = vi_run,
+                       .check = vi_check,
+                       .clear = vi_clear,
+                       .ctx = &b};
     assert_true(torture_check(&ta) > 0);
     assert_true(torture_check(&tb) > 0);
     cJSON_Delete(with);

@@ -220,14 +220,10 @@ static void test_invalid_input_leaves_status_alone(void **state)
 {
     (void)state;
     static const condition bad[] = {
-        {COND_READY, "true", "Succeeded", "", 1},
-        {COND_READY, COND_TRUE, "rolled back", "", 1},
-        {COND_READY, COND_TRUE, "", "", 1},
-        {COND_READY, COND_TRUE, NULL, "", 1},
-        {COND_READY, COND_TRUE, "Trailing:", "", 1},
-        {"", COND_TRUE, "Succeeded", "", 1},
-        {"Has Space", COND_TRUE, "Succeeded", "", 1},
-        {NULL, COND_TRUE, "Succeeded", "", 1},
+        {COND_READY, "true", "Succeeded", "", 1},     {COND_READY, COND_TRUE, "rolled back", "", 1},
+        {COND_READY, COND_TRUE, "", "", 1},           {COND_READY, COND_TRUE, NULL, "", 1},
+        {COND_READY, COND_TRUE, "Trailing:", "", 1},  {"", COND_TRUE, "Succeeded", "", 1},
+        {"Has Space", COND_TRUE, "Succeeded", "", 1}, {NULL, COND_TRUE, "Succeeded", "", 1},
         {COND_READY, COND_TRUE, "Succeeded", "", -1},
     };
     cJSON *st = parse("{\"conditions\":[{\"type\":\"Ready\",\"status\":\"False\",\"reason\":\"A\","
@@ -290,7 +286,9 @@ static void test_kstatus_reconciling_stalled_ready(void **state)
     /* Terminal failure: Stalled, Ready=False with the same reason, Reconciling gone. */
     assert_int_equal(conditions_mark_stalled(&changed, st, "RolledBack",
                                              "Verification failed and the release was rolled back; "
-                                             "fix the image or revert in Git.", 1, T2), 0);
+                                             "fix the image or revert in Git.",
+                                             1, T2),
+                     0);
     assert_true(changed);
     expect_conditions(st, "Ready=False Verified=False Stalled=True");
     assert_string_equal(field(st, COND_READY, "reason"), "RolledBack");
@@ -334,13 +332,13 @@ static void test_kstatus_from_stalled_straight_to_ready(void **state)
     cJSON *st = parse("{}");
     bool changed = false;
     assert_int_equal(conditions_mark_stalled(&changed, st, "ContainerNotFound",
-                                             "Container api is not in Deployment kfm-api; fix spec.container.",
-                                             5, T1), 0);
+                                             "Container api is not in Deployment kfm-api; fix spec.container.", 5, T1),
+                     0);
     assert_true(changed);
     expect_conditions(st, "Ready=False Stalled=True");
     assert_int_equal(conditions_mark_stalled(&changed, st, "ContainerNotFound",
-                                             "Container api is not in Deployment kfm-api; fix spec.container.",
-                                             5, T2), 0);
+                                             "Container api is not in Deployment kfm-api; fix spec.container.", 5, T2),
+                     0);
     assert_false(changed);
     assert_int_equal(conditions_mark_ready(&changed, st, "Succeeded", "", 6, T2), 0);
     assert_true(changed);

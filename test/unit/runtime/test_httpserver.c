@@ -68,8 +68,11 @@ static int setup(void **state)
     metrics_add(hits, L("/x"), 3);
     atomic_store(&synced, false);
     atomic_store(&alive_flag, true);
-    httpserver_opts opts = {.metrics_addr = "127.0.0.1:0", .health_addr = "127.0.0.1:0", .registry = f->reg,
-                            .alive = alive_check, .ready = ready_check};
+    httpserver_opts opts = {.metrics_addr = "127.0.0.1:0",
+                            .health_addr = "127.0.0.1:0",
+                            .registry = f->reg,
+                            .alive = alive_check,
+                            .ready = ready_check};
     assert_int_equal(httpserver_start(&f->srv, &opts), 0);
     *state = f;
     return 0;
@@ -147,8 +150,8 @@ static void test_unknown_paths_and_methods(void **state)
         const char *path;
         long status;
     } cases[] = {
-        {"GET", mport, "/", 404},          {"GET", mport, "/nope", 404},   {"GET", mport, "/healthz", 404},
-        {"GET", hport, "/metrics", 404},   {"GET", hport, "/readyz/x", 404}, {"POST", hport, "/healthz", 405},
+        {"GET", mport, "/", 404},           {"GET", mport, "/nope", 404},     {"GET", mport, "/healthz", 404},
+        {"GET", hport, "/metrics", 404},    {"GET", hport, "/readyz/x", 404}, {"POST", hport, "/healthz", 405},
         {"DELETE", mport, "/metrics", 405}, {"GET", mport, "/metricsx", 404},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -299,11 +302,12 @@ static void test_addr_parse(void **state)
         const char *host;
         int port;
     } good[] = {
-        {":8080", "", 8080},          {"127.0.0.1:0", "127.0.0.1", 0}, {"[::1]:9", "::1", 9},
-        {"localhost:65535", "localhost", 65535}, {"[::]:80", "::", 80},
+        {":8080", "", 8080},   {"127.0.0.1:0", "127.0.0.1", 0},
+        {"[::1]:9", "::1", 9}, {"localhost:65535", "localhost", 65535},
+        {"[::]:80", "::", 80},
     };
-    const char *bad[] = {"", "8080", ":", ":x", ":65536", "::1:80", "[::1]80", "[]:80", ":-1", ": 80", "[::1:80",
-                         ":80x"};
+    const char *bad[] = {"",        "8080",  ":",   ":x",   ":65536",  "::1:80",
+                         "[::1]80", "[]:80", ":-1", ": 80", "[::1:80", ":80x"};
     httpserver_addr a;
     (void)state;
 

@@ -134,7 +134,7 @@ static void test_our_own_lease_is_renewed(void **state)
     assert_string_equal(out.holder, ME);
     assert_string_equal(out.acquire_time, T0); /* kept */
     assert_string_equal(out.renew_time, TNOW);
-    assert_int_equal(out.transitions, 7);      /* kept */
+    assert_int_equal(out.transitions, 7); /* kept */
 }
 
 static void test_validity(void **state)
@@ -185,11 +185,13 @@ static void test_elector_options(void **state)
 
     assert_int_equal(leader_elector_new(&le, &(leader_elector_opts){.client = fake}), MB_EINVAL);
     assert_non_null(strstr(mb_error_last(), "namespace"));
-    assert_int_equal(leader_elector_new(&le, &(leader_elector_opts){.client = fake, .namespace = "ns",
-                                                                     .lease_duration_ms = 10000}),
+    assert_int_equal(leader_elector_new(&le, &(leader_elector_opts){.client = fake,
+                                                                    .namespace = "ns",
+                                                                    .lease_duration_ms = 10000}),
                      MB_EINVAL);
-    assert_int_equal(leader_elector_new(&le, &(leader_elector_opts){.client = fake, .namespace = "ns",
-                                                                     .renew_deadline_ms = 2400}),
+    assert_int_equal(leader_elector_new(&le, &(leader_elector_opts){.client = fake,
+                                                                    .namespace = "ns",
+                                                                    .renew_deadline_ms = 2400}),
                      MB_EINVAL);
     assert_null(le);
     assert_int_equal(leader_elector_new(&le, &(leader_elector_opts){.client = fake, .namespace = "ns"}), 0);

@@ -84,8 +84,9 @@ static void test_reconcile_results_and_durations(void **state)
     size_t n = fread(lines, 1, sizeof(lines) - 1, log);
     lines[n] = '\0';
     fclose(log);
-    assert_non_null(strstr(lines, "\"msg\":\"reconcile failed and will not be retried until the object changes: terminal\","
-                                  "\"kind\":\"Widget\",\"namespace\":\"ns\",\"name\":\"broken\"}"));
+    assert_non_null(strstr(lines,
+                           "\"msg\":\"reconcile failed and will not be retried until the object changes: terminal\","
+                           "\"kind\":\"Widget\",\"namespace\":\"ns\",\"name\":\"broken\"}"));
     assert_non_null(strstr(lines, "\"msg\":\"conflict, looking again: stale\",\"kind\":\"Widget\",\"namespace\":\"ns\","
                                   "\"name\":\"conflict\"}"));
     loop_free(c);

@@ -58,9 +58,11 @@ static void test_exposition_byte_for_byte(void **state)
     int queued = 7;
 
     assert_int_equal(metrics_family_add(&req, r, METRICS_COUNTER, "test_requests_total",
-                                        "Requests, by path \\ and \"code\".", L("path", "code"), NULL, 0), 0);
-    assert_int_equal(metrics_family_add(&lat, r, METRICS_HISTOGRAM, "test_latency_seconds", "Latency.", L("op"),
-                                        bounds, 3), 0);
+                                        "Requests, by path \\ and \"code\".", L("path", "code"), NULL, 0),
+                     0);
+    assert_int_equal(metrics_family_add(&lat, r, METRICS_HISTOGRAM, "test_latency_seconds", "Latency.", L("op"), bounds,
+                                        3),
+                     0);
     assert_int_equal(metrics_family_add(&up, r, METRICS_GAUGE, "test_up", "Up.", NULL, NULL, 0), 0);
     assert_int_equal(metrics_family_add(&depth, r, METRICS_GAUGE, "test_queue_depth", "Depth.", L("queue"), NULL, 0),
                      0);
@@ -69,31 +71,30 @@ static void test_exposition_byte_for_byte(void **state)
     metrics_add(req, L("/b", "200"), 2);
     metrics_add(req, L("/a \"q\"\\x\ny", "500"), 1);
     metrics_add(req, L("/b", "200"), 1);
-    metrics_observe(lat, L("get"), 0.1);  /* on a bound: counts in that bucket */
+    metrics_observe(lat, L("get"), 0.1); /* on a bound: counts in that bucket */
     metrics_observe(lat, L("get"), 0.75);
     metrics_observe(lat, L("get"), 3);
     metrics_set(up, NULL, 1);
 
     char *out = render(r);
-    assert_string_equal(out,
-                        "# HELP test_latency_seconds Latency.\n"
-                        "# TYPE test_latency_seconds histogram\n"
-                        "test_latency_seconds_bucket{op=\"get\",le=\"0.1\"} 1\n"
-                        "test_latency_seconds_bucket{op=\"get\",le=\"0.5\"} 1\n"
-                        "test_latency_seconds_bucket{op=\"get\",le=\"1\"} 2\n"
-                        "test_latency_seconds_bucket{op=\"get\",le=\"+Inf\"} 3\n"
-                        "test_latency_seconds_sum{op=\"get\"} 3.85\n"
-                        "test_latency_seconds_count{op=\"get\"} 3\n"
-                        "# HELP test_queue_depth Depth.\n"
-                        "# TYPE test_queue_depth gauge\n"
-                        "test_queue_depth{queue=\"fast\"} 7\n"
-                        "# HELP test_requests_total Requests, by path \\\\ and \"code\".\n"
-                        "# TYPE test_requests_total counter\n"
-                        "test_requests_total{path=\"/a \\\"q\\\"\\\\x\\ny\",code=\"500\"} 1\n"
-                        "test_requests_total{path=\"/b\",code=\"200\"} 3\n"
-                        "# HELP test_up Up.\n"
-                        "# TYPE test_up gauge\n"
-                        "test_up 1\n");
+    assert_string_equal(out, "# HELP test_latency_seconds Latency.\n"
+                             "# TYPE test_latency_seconds histogram\n"
+                             "test_latency_seconds_bucket{op=\"get\",le=\"0.1\"} 1\n"
+                             "test_latency_seconds_bucket{op=\"get\",le=\"0.5\"} 1\n"
+                             "test_latency_seconds_bucket{op=\"get\",le=\"1\"} 2\n"
+                             "test_latency_seconds_bucket{op=\"get\",le=\"+Inf\"} 3\n"
+                             "test_latency_seconds_sum{op=\"get\"} 3.85\n"
+                             "test_latency_seconds_count{op=\"get\"} 3\n"
+                             "# HELP test_queue_depth Depth.\n"
+                             "# TYPE test_queue_depth gauge\n"
+                             "test_queue_depth{queue=\"fast\"} 7\n"
+                             "# HELP test_requests_total Requests, by path \\\\ and \"code\".\n"
+                             "# TYPE test_requests_total counter\n"
+                             "test_requests_total{path=\"/a \\\"q\\\"\\\\x\\ny\",code=\"500\"} 1\n"
+                             "test_requests_total{path=\"/b\",code=\"200\"} 3\n"
+                             "# HELP test_up Up.\n"
+                             "# TYPE test_up gauge\n"
+                             "test_up 1\n");
     free(out);
 
     /* the collector runs at every render */
@@ -138,8 +139,7 @@ static void test_default_buckets_and_empty_family(void **state)
     char *out;
 
     assert_int_equal(metrics_family_add(&h, r, METRICS_HISTOGRAM, "h_seconds", "H.", NULL, NULL, 0), 0);
-    assert_int_equal(metrics_family_add(NULL, r, METRICS_COUNTER, "unused_total", "Nothing yet.", L("x"), NULL, 0),
-                     0);
+    assert_int_equal(metrics_family_add(NULL, r, METRICS_COUNTER, "unused_total", "Nothing yet.", L("x"), NULL, 0), 0);
     metrics_observe(h, NULL, 301);
     metrics_observe(h, NULL, 0.004);
     out = render(r);
@@ -200,9 +200,9 @@ static void test_misuse_is_ignored(void **state)
     assert_int_equal(metrics_family_add(&c, r, METRICS_COUNTER, "c_total", "", L("k"), NULL, 0), 0);
     assert_int_equal(metrics_family_add(&h, r, METRICS_HISTOGRAM, "h", "", NULL, NULL, 0), 0);
     metrics_add(c, L("a"), 2);
-    metrics_add(c, L("a"), -1);       /* counters only go up */
-    metrics_observe(c, L("a"), 5);    /* not a histogram */
-    metrics_set(h, NULL, 5);          /* not a gauge */
+    metrics_add(c, L("a"), -1);    /* counters only go up */
+    metrics_observe(c, L("a"), 5); /* not a histogram */
+    metrics_set(h, NULL, 5);       /* not a gauge */
     metrics_add(NULL, L("a"), 1);
     assert_true(metrics_value(c, L("a")) == 2);
     assert_true(metrics_value(h, NULL) == 0);
@@ -319,7 +319,8 @@ static void test_membrane_metrics(void **state)
         assert_non_null(strstr(out, line));
     }
     assert_non_null(strstr(out, "\nmembrane_reconcile_total{kind=\"GovernedAPIRelease\",result=\"success\"} 2\n"));
-    assert_non_null(strstr(out, "\nmembrane_reconcile_duration_seconds_bucket{kind=\"GovernedAPIRelease\",le=\"0.025\"} 1\n"));
+    assert_non_null(
+        strstr(out, "\nmembrane_reconcile_duration_seconds_bucket{kind=\"GovernedAPIRelease\",le=\"0.025\"} 1\n"));
     assert_non_null(strstr(out, "\nmembrane_reconcile_duration_seconds_count{kind=\"GovernedAPIRelease\"} 2\n"));
     assert_non_null(strstr(out, "\nmembrane_api_requests_total{verb=\"GET\",code=\"200\"} 1\n"));
     assert_non_null(strstr(out, "\nmembrane_api_requests_total{verb=\"PUT\",code=\"409\"} 1\n"));
@@ -328,7 +329,8 @@ static void test_membrane_metrics(void **state)
     assert_non_null(strstr(out, "\nmembrane_rollbacks_total{trigger=\"SmokeFailure\"} 1\n"));
     assert_non_null(strstr(out, "\nmembrane_verification_failures_total{check=\"membrane-smoke\"} 1\n"));
     assert_null(strstr(out, "membrane_verification_failures_total{check=\"membrane-contract\"}"));
-    assert_non_null(strstr(out, "\nmembrane_verification_check_duration_seconds_count{check=\"membrane-contract\"} 1\n"));
+    assert_non_null(
+        strstr(out, "\nmembrane_verification_check_duration_seconds_count{check=\"membrane-contract\"} 1\n"));
     assert_non_null(strstr(out, "\nmembrane_workqueue_depth{kind=\"GovernedAPIRelease\"} 4\n"));
     assert_non_null(strstr(out, "\nmembrane_watch_restarts_total{resource=\"pods\"} 2\n"));
     assert_non_null(strstr(out, "\nmembrane_is_leader 1\n"));

@@ -36,8 +36,8 @@ static void test_backoff_sequence(void **state)
     }
     /* Spot checks of the same sequence written out. */
     ratelimit_forget(rl, "ns/a");
-    static const int64_t seq[] = {5 * MS, 10 * MS, 20 * MS, 40 * MS, 80 * MS, 160 * MS, 320 * MS, 640 * MS,
-                                  1280 * MS, 2560 * MS, 5120 * MS, 10240 * MS, 20480 * MS, 40960 * MS,
+    static const int64_t seq[] = {5 * MS,     10 * MS,     20 * MS,     40 * MS,     80 * MS,    160 * MS,   320 * MS,
+                                  640 * MS,   1280 * MS,   2560 * MS,   5120 * MS,   10240 * MS, 20480 * MS, 40960 * MS,
                                   81920 * MS, 163840 * MS, 327680 * MS, 655360 * MS, 1000 * SEC, 1000 * SEC};
     for (size_t i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)
         assert_int_equal(when(rl, "ns/a", (int64_t)(100 + i) * 60 * SEC), seq[i]);
@@ -147,12 +147,9 @@ static void test_bad_options(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_backoff_sequence),
-        cmocka_unit_test(test_backoff_no_overflow),
-        cmocka_unit_test(test_forget_resets_one_key),
-        cmocka_unit_test(test_bucket_burst_then_spacing),
-        cmocka_unit_test(test_combined_max),
-        cmocka_unit_test(test_bad_options),
+        cmocka_unit_test(test_backoff_sequence),      cmocka_unit_test(test_backoff_no_overflow),
+        cmocka_unit_test(test_forget_resets_one_key), cmocka_unit_test(test_bucket_burst_then_spacing),
+        cmocka_unit_test(test_combined_max),          cmocka_unit_test(test_bad_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,8 +20,10 @@
 static cJSON *obj(const char *rv, const char *phase)
 {
     char text[256];
-    snprintf(text, sizeof(text), "{\"metadata\":{\"namespace\":\"kfm\",\"name\":\"api\",\"resourceVersion\":\"%s\"},"
-             "\"status\":{\"phase\":\"%s\"}}", rv, phase);
+    snprintf(text, sizeof(text),
+             "{\"metadata\":{\"namespace\":\"kfm\",\"name\":\"api\",\"resourceVersion\":\"%s\"},"
+             "\"status\":{\"phase\":\"%s\"}}",
+             rv, phase);
     return cJSON_Parse(text);
 }
 

@@ -148,7 +148,7 @@ static void test_upsert_and_delete(void **state)
 {
     (void)state;
     informer_store *s = NULL;
-    informer_changes ch = { 0 };
+    informer_changes ch = {0};
     informer_obj *got = NULL;
     assert_int_equal(informer_store_new(&s), 0);
 
@@ -188,7 +188,7 @@ static void test_replace_diff(void **state)
 {
     (void)state;
     informer_store *s = NULL;
-    informer_changes ch = { 0 };
+    informer_changes ch = {0};
     cJSON *items;
     assert_int_equal(informer_store_new(&s), 0);
     assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "a", "1", NULL, NULL)), 0);
@@ -229,7 +229,7 @@ static void test_fresh_state_built_one_object_at_a_time(void **state)
     (void)state;
     informer_store *s = NULL;
     informer_store_fresh *f = NULL;
-    informer_changes ch = { 0 };
+    informer_changes ch = {0};
     informer_obj *got = NULL;
     assert_int_equal(informer_store_new(&s), 0);
     assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "a", "1", NULL, NULL)), 0);
@@ -257,7 +257,7 @@ static void test_replace_skips_nameless_and_duplicates(void **state)
 {
     (void)state;
     informer_store *s = NULL;
-    informer_changes ch = { 0 };
+    informer_changes ch = {0};
     cJSON *items = cJSON_CreateArray();
     informer_obj *got = NULL;
     assert_int_equal(informer_store_new(&s), 0);
@@ -276,7 +276,7 @@ static void test_indexes_follow_changes(void **state)
 {
     (void)state;
     informer_store *s = NULL;
-    informer_changes ch = { 0 };
+    informer_changes ch = {0};
     informer_objs *l = NULL;
     cJSON *items;
     assert_int_equal(informer_store_new(&s), 0);
@@ -332,7 +332,7 @@ static void test_failing_index_leaves_store_unchanged(void **state)
 {
     (void)state;
     informer_store *s = NULL;
-    informer_changes ch = { 0 };
+    informer_changes ch = {0};
     informer_obj *got = NULL;
     cJSON *items;
     assert_int_equal(informer_store_new(&s), 0);
@@ -364,7 +364,7 @@ static void test_reference_outlives_store(void **state)
 {
     (void)state;
     informer_store *s = NULL;
-    informer_changes ch = { 0 };
+    informer_changes ch = {0};
     informer_obj *got = NULL;
     assert_int_equal(informer_store_new(&s), 0);
     assert_int_equal(informer_store_upsert(&ch, s, obj(NULL, "node-1", "5", NULL, NULL)), 0);
@@ -391,7 +391,7 @@ typedef struct {
 static void *race_writer(void *arg)
 {
     race *r = arg;
-    informer_changes ch = { 0 };
+    informer_changes ch = {0};
     char name[32], rv[32];
     for (int round = 0; round < r->rounds; round++) {
         for (int i = 0; i < 50; i++) {
@@ -429,8 +429,8 @@ static void test_concurrent_readers(void **state)
 {
     (void)state;
     informer_store *s = NULL;
-    informer_changes ch = { 0 };
-    race w = { 0 }, rd[3] = { { 0 } };
+    informer_changes ch = {0};
+    race w = {0}, rd[3] = {{0}};
     pthread_t tw, tr[3];
     char name[32];
     assert_int_equal(informer_store_new(&s), 0);

@@ -244,7 +244,7 @@ static void *worker_main(void *arg)
             atomic_fetch_add(&c->overlaps, 1);
         int n = atomic_fetch_add(&c->count[idx], 1) + 1;
         if (n < c->repeats)
-            workqueue_add(c->wq, key); /* re-added while this worker holds it */
+            workqueue_add(c->wq, key);     /* re-added while this worker holds it */
         sleep_us(n % 4 == 0 ? 1000 : 200); /* hold it long enough for another worker to try */
         atomic_fetch_sub(&c->in_progress[idx], 1);
         atomic_fetch_add(&c->total, 1);
@@ -370,7 +370,10 @@ static void test_add_after_in_deadline_order(void **state)
     expect_get_done(wq, "ns/now");
     expect_get_done(wq, "ns/d");
 
-    static const struct { const char *key; int ms; } order[] = {{"ns/a", 30}, {"ns/b", 60}, {"ns/c", 90}};
+    static const struct {
+        const char *key;
+        int ms;
+    } order[] = {{"ns/a", 30}, {"ns/b", 60}, {"ns/c", 90}};
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(workqueue_get(&got, wq), 0);
         int64_t elapsed_ms = (mb_monotonic_ns() - t0) / 1000000;
@@ -615,8 +618,8 @@ static void test_ten_thousand_keys(void **state)
         seen[i] = 1;
         /* Deadline of prev <= deadline of i, with each deadline known within [lo, hi]. */
         if (prev >= 0 && prev_lo > hi[i])
-            fail_msg("key %d (deadline >= %lld) came before key %d (deadline <= %lld)", prev,
-                     (long long)prev_lo, i, (long long)hi[i]);
+            fail_msg("key %d (deadline >= %lld) came before key %d (deadline <= %lld)", prev, (long long)prev_lo, i,
+                     (long long)hi[i]);
         prev = i;
         prev_lo = lo[i];
         workqueue_done(wq, got);

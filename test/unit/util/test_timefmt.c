@@ -81,12 +81,25 @@ static void test_parse_rejects(void **state)
 {
     (void)state;
     static const char *bad[] = {
-        "", "2026-11-22", "2026-11-22T10:00:00", "2026-11-22 10:00:00Z",
-        "2026-11-22T10:00Z", "2026-13-01T00:00:00Z", "2026-00-01T00:00:00Z",
-        "2026-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-11-22T24:00:00Z",
-        "2026-11-22T10:60:00Z", "2026-11-22T10:00:61Z", "2026-11-22T10:00:00.Z",
-        "2026-11-22T10:00:00+0200", "2026-11-22T10:00:00+24:00", "2026-11-22T10:00:00Zjunk",
-        "26-11-22T10:00:00Z", "2026-1-22T10:00:00Z", "2026-11-22T10:00:00+02:60",
+        "",
+        "2026-11-22",
+        "2026-11-22T10:00:00",
+        "2026-11-22 10:00:00Z",
+        "2026-11-22T10:00Z",
+        "2026-13-01T00:00:00Z",
+        "2026-00-01T00:00:00Z",
+        "2026-02-29T00:00:00Z",
+        "2026-04-31T00:00:00Z",
+        "2026-11-22T24:00:00Z",
+        "2026-11-22T10:60:00Z",
+        "2026-11-22T10:00:61Z",
+        "2026-11-22T10:00:00.Z",
+        "2026-11-22T10:00:00+0200",
+        "2026-11-22T10:00:00+24:00",
+        "2026-11-22T10:00:00Zjunk",
+        "26-11-22T10:00:00Z",
+        "2026-1-22T10:00:00Z",
+        "2026-11-22T10:00:00+02:60",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         time_t t = 42;
@@ -101,11 +114,8 @@ static void test_parse_rejects(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_format),
-        cmocka_unit_test(test_format_rejects),
-        cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_parse_rejects),
+        cmocka_unit_test(test_format),     cmocka_unit_test(test_format_rejects), cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_round_trip), cmocka_unit_test(test_parse_rejects),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

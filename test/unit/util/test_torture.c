@@ -27,7 +27,7 @@ typedef struct {
     bool all;           /* mb_yaml_parse_all */
     const char *needle; /* for a document that must fail: in the message */
     cJSON *doc;
-    char *first;        /* the unhindered run's result, printed */
+    char *first; /* the unhindered run's result, printed */
 } yaml_case;
 
 static int yaml_run(void *arg)
@@ -67,45 +67,48 @@ static void yaml_clear(void *arg)
 static void yaml_torture(const char *text, bool all, int expect, const char *needle)
 {
     yaml_case y = {.text = text, .all = all, .needle = needle};
-    torture_case tc = {.name = "mb_yaml_parse", .run = yaml_run, .check = yaml_check, .clear = yaml_clear,
-                       .ctx = &y, .expect = expect};
+    torture_case tc = {.name = "mb_yaml_parse",
+                       .run = yaml_run,
+                       .check = yaml_check,
+                       .clear = yaml_clear,
+                       .ctx = &y,
+                       .expect = expect};
     assert_true(torture_check(&tc) > 0);
     free(y.first);
 }
 
-static const char kubeconfig_like[] =
-    "apiVersion: v1\n"
-    "kind: Config\n"
-    "current-context: dev\n"
-    "defaults: &defaults\n"
-    "  insecure-skip-tls-verify: false\n"
-    "  timeout: 30\n"
-    "  ratio: 0.25\n"
-    "  hex: 0x1f\n"
-    "  oct: 0o17\n"
-    "  inf: -.inf\n"
-    "  nothing: ~\n"
-    "extra: &extra {proxy: 'http://proxy:3128', tags: [a, b, c]}\n"
-    "clusters:\n"
-    "- name: dev\n"
-    "  cluster:\n"
-    "    <<: [*defaults, *extra]\n"
-    "    server: https://127.0.0.1:6443\n"
-    "    certificate-authority-data: !!str 12345\n"
-    "- name: copy\n"
-    "  cluster: *defaults\n"
-    "users:\n"
-    "- name: dev\n"
-    "  user:\n"
-    "    token: |\n"
-    "      line one\n"
-    "      line two\n"
-    "    note: >-\n"
-    "      folded\n"
-    "      text\n"
-    "    args: [\"--a\", '--b', {nested: [1, [2, [3]]]}]\n"
-    "contexts:\n"
-    "- {name: dev, context: {cluster: dev, user: dev, namespace: kfm}}\n";
+static const char kubeconfig_like[] = "apiVersion: v1\n"
+                                      "kind: Config\n"
+                                      "current-context: dev\n"
+                                      "defaults: &defaults\n"
+                                      "  insecure-skip-tls-verify: false\n"
+                                      "  timeout: 30\n"
+                                      "  ratio: 0.25\n"
+                                      "  hex: 0x1f\n"
+                                      "  oct: 0o17\n"
+                                      "  inf: -.inf\n"
+                                      "  nothing: ~\n"
+                                      "extra: &extra {proxy: 'http://proxy:3128', tags: [a, b, c]}\n"
+                                      "clusters:\n"
+                                      "- name: dev\n"
+                                      "  cluster:\n"
+                                      "    <<: [*defaults, *extra]\n"
+                                      "    server: https://127.0.0.1:6443\n"
+                                      "    certificate-authority-data: !!str 12345\n"
+                                      "- name: copy\n"
+                                      "  cluster: *defaults\n"
+                                      "users:\n"
+                                      "- name: dev\n"
+                                      "  user:\n"
+                                      "    token: |\n"
+                                      "      line one\n"
+                                      "      line two\n"
+                                      "    note: >-\n"
+                                      "      folded\n"
+                                      "      text\n"
+                                      "    args: [\"--a\", '--b', {nested: [1, [2, [3]]]}]\n"
+                                      "contexts:\n"
+                                      "- {name: dev, context: {cluster: dev, user: dev, namespace: kfm}}\n";
 
 static void test_yaml_document(void **state)
 {

@@ -281,8 +281,9 @@ static void test_hostile_inputs_fail_cleanly(void **state)
         chain[n++] = '[';
     for (int i = 0; i < 200; i++)
         chain[n++] = ']';
-    n += (size_t)snprintf(chain + n, sizeof(chain) - n, "\na1: &a1 [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
-                                                        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[*a0");
+    n += (size_t)snprintf(chain + n, sizeof(chain) - n,
+                          "\na1: &a1 [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+                          "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[*a0");
     for (int i = 0; i < 100; i++)
         chain[n++] = ']';
     chain[n++] = '\n';
@@ -326,16 +327,11 @@ static void test_default_source_name(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scalar_types),
-        cmocka_unit_test(test_nested_structures),
-        cmocka_unit_test(test_json_is_yaml),
-        cmocka_unit_test(test_anchors_aliases_merge),
-        cmocka_unit_test(test_multi_document),
-        cmocka_unit_test(test_empty_input),
-        cmocka_unit_test(test_not_nul_terminated),
-        cmocka_unit_test(test_syntax_error_names_line_and_column),
-        cmocka_unit_test(test_structure_errors),
-        cmocka_unit_test(test_hostile_inputs_fail_cleanly),
+        cmocka_unit_test(test_scalar_types),        cmocka_unit_test(test_nested_structures),
+        cmocka_unit_test(test_json_is_yaml),        cmocka_unit_test(test_anchors_aliases_merge),
+        cmocka_unit_test(test_multi_document),      cmocka_unit_test(test_empty_input),
+        cmocka_unit_test(test_not_nul_terminated),  cmocka_unit_test(test_syntax_error_names_line_and_column),
+        cmocka_unit_test(test_structure_errors),    cmocka_unit_test(test_hostile_inputs_fail_cleanly),
         cmocka_unit_test(test_default_source_name),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

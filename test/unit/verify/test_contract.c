@@ -43,9 +43,8 @@ static const char ITEMS[] =
     "{\"type\":\"FeatureCollection\",\"features\":[{\"type\":\"Feature\",\"id\":\"wells-2026-03\"},"
     "{\"type\":\"Feature\",\"id\":\"wells-2026-04\"}]}";
 static const char EVIDENCE[] = "{\"bundle\":{\"evidence\":[{\"type\":\"stac_item\",\"id\":\"wells-2026-03\"}]}}";
-static const char FOCUS[] =
-    "{\"answer\":\"Wells 12 and 14.\",\"citations\":[{\"ref\":\"stac_item:wells-2026-03\"}],"
-    "\"audit_ref\":\"sha256:9b1c\"}";
+static const char FOCUS[] = "{\"answer\":\"Wells 12 and 14.\",\"citations\":[{\"ref\":\"stac_item:wells-2026-03\"}],"
+                            "\"audit_ref\":\"sha256:9b1c\"}";
 static const char LINEAGE[] = "{\"status\":\"ok\",\"edges\":12}";
 static const char NOT_FOUND[] = "{\"error\":{\"code\":\"not_found\",\"message\":\"dataset not found\"}}";
 
@@ -143,8 +142,8 @@ static void expect_result(const cJSON *r, const char *name, bool passed, long st
     const cJSON *trig = cJSON_GetObjectItemCaseSensitive(r, "trigger");
     const cJSON *hs = cJSON_GetObjectItemCaseSensitive(r, "httpStatus");
     char *text = cJSON_PrintUnformatted(r);
-    bool ok = strcmp(json_str(r, "name", NULL), name) == 0 && json_bool(!passed, r, "passed", NULL) == passed &&
-              msg && (!want || strstr(msg, want)) &&
+    bool ok = strcmp(json_str(r, "name", NULL), name) == 0 && json_bool(!passed, r, "passed", NULL) == passed && msg &&
+              (!want || strstr(msg, want)) &&
               (passed ? trig == NULL : (cJSON_IsString(trig) && strcmp(trig->valuestring, trigger_of(name)) == 0)) &&
               (status ? (cJSON_IsNumber(hs) && (long)hs->valuedouble == status) : hs == NULL);
     if (!ok)
@@ -184,8 +183,8 @@ static cJSON *result_schema(void)
         fail_msg("%s", mb_error_last());
     free(text);
     const cJSON *versions = json_get(crd, "spec", "versions", NULL);
-    const cJSON *items = json_get(cJSON_GetArrayItem(versions, 0), "schema", "openAPIV3Schema", "properties",
-                                  "status", "properties", "verification", "properties", "results", "items", NULL);
+    const cJSON *items = json_get(cJSON_GetArrayItem(versions, 0), "schema", "openAPIV3Schema", "properties", "status",
+                                  "properties", "verification", "properties", "results", "items", NULL);
     assert_non_null(items);
     cJSON *copy = cJSON_Duplicate(items, true);
     cJSON_Delete(crd);
@@ -218,7 +217,8 @@ static void schema_validate(const cJSON *schema, const cJSON *obj)
                 fail_msg("%s is longer than %lld: %s", it->string, max, text);
             const cJSON *en = cJSON_GetObjectItemCaseSensitive(p, "enum"), *e;
             bool found = en == NULL;
-            cJSON_ArrayForEach(e, en) found = found || strcmp(e->valuestring, it->valuestring) == 0;
+            cJSON_ArrayForEach(e, en)
+                found = found || strcmp(e->valuestring, it->valuestring) == 0;
             if (!found)
                 fail_msg("%s \"%s\" is not in the CRD's enum: %s", it->string, it->valuestring, text);
         } else if (strcmp(type, "boolean") == 0) {
@@ -321,14 +321,18 @@ static void test_headers_and_bodies(void **state)
         }
         if (strcmp(check, "public-restriction") == 0) {
             public_calls++;
-            if (strcmp(q->target, "/api/v1/datasets") != 0 && strcmp(q->target, "/api/v1/datasets/kfm.sacred-sites") != 0)
+            if (strcmp(q->target, "/api/v1/datasets") != 0 &&
+                strcmp(q->target, "/api/v1/datasets/kfm.sacred-sites") != 0)
                 snprintf(missing, sizeof(missing), "%s", q->target);
         } else {
-            static const char *const paths[][2] = {
-                {"health", "GET /healthz"}, {"ready", "GET /readyz"}, {"datasets", "GET /api/v1/datasets"},
-                {"stac-collections", "GET /api/v1/stac/collections"}, {"stac-items", "GET /api/v1/stac/items"},
-                {"evidence-resolve", "POST /api/v1/evidence/resolve"}, {"focus-ask", "POST /api/v1/focus/ask"},
-                {"lineage", "GET /api/v1/lineage/status"}};
+            static const char *const paths[][2] = {{"health", "GET /healthz"},
+                                                   {"ready", "GET /readyz"},
+                                                   {"datasets", "GET /api/v1/datasets"},
+                                                   {"stac-collections", "GET /api/v1/stac/collections"},
+                                                   {"stac-items", "GET /api/v1/stac/items"},
+                                                   {"evidence-resolve", "POST /api/v1/evidence/resolve"},
+                                                   {"focus-ask", "POST /api/v1/focus/ask"},
+                                                   {"lineage", "GET /api/v1/lineage/status"}};
             char got[256];
             snprintf(got, sizeof(got), "%s %s", q->method, q->target);
             bool found = false;
@@ -407,9 +411,9 @@ static void test_concurrent(void **state)
     input_init(&t, replay_url(r), NULL);
     cJSON *res = run_ok(&t.in);
     const cJSON *it;
-    cJSON_ArrayForEach(it, res) expect_result(it, json_str(it, "name", NULL), true,
-                                              strcmp(json_str(it, "name", NULL), "public-restriction") ? 200 : 404,
-                                              NULL);
+    cJSON_ArrayForEach(it, res)
+        expect_result(it, json_str(it, "name", NULL), true,
+                      strcmp(json_str(it, "name", NULL), "public-restriction") ? 200 : 404, NULL);
     size_t n = replay_count(r);
     assert_int_equal(n, 11);
     long last_arrival = 0, first_answer = -1;
@@ -425,7 +429,8 @@ static void test_concurrent(void **state)
         fail_msg("a request arrived %ld ms after the first answer: the checks did not run together",
                  last_arrival - first_answer);
     /* latencyMs covers the delay */
-    cJSON_ArrayForEach(it, res) assert_true(json_int(0, it, "latencyMs", NULL) >= 300);
+    cJSON_ArrayForEach(it, res)
+        assert_true(json_int(0, it, "latencyMs", NULL) >= 300);
     cJSON_Delete(res);
     input_clear(&t);
     replay_free(r);
@@ -446,54 +451,77 @@ static const judge_case cases[] = {
     {"health", "GET", "/healthz", 204, NULL, false, 204, "answered 204, expected 200"},
     {"health", "GET", "/healthz", 0, NULL, false, 0, "GET http://127.0.0.1:"}, /* closed without an answer */
     {"health", "GET", "/healthz", 0, NULL, false, 0, "/healthz failed: Empty reply from server"},
-    {"ready", "GET", "/readyz", 503, "{\"reason\":\"warming up\"}", false, 503, "answered 503 (body: {\"reason\":\"warming up\"})"},
+    {"ready", "GET", "/readyz", 503, "{\"reason\":\"warming up\"}", false, 503,
+     "answered 503 (body: {\"reason\":\"warming up\"})"},
     {"ready", "GET", "/readyz", 200, "not json at all", true, 200, "answered 200"},
 
     {"datasets", "GET", "/api/v1/datasets", 401, "{\"error\":{\"code\":\"unauthorized\"}}", false, 401, "answered 401"},
-    {"datasets", "GET", "/api/v1/datasets", 200, "{\"items\":[", false, 200, "malformed JSON (parse error near byte 10 of 10)"},
-    {"datasets", "GET", "/api/v1/datasets", 200, "{\"items\":[]} x", false, 200, "malformed JSON (parse error near byte 14 of 14)"},
+    {"datasets", "GET", "/api/v1/datasets", 200, "{\"items\":[", false, 200,
+     "malformed JSON (parse error near byte 10 of 10)"},
+    {"datasets", "GET", "/api/v1/datasets", 200, "{\"items\":[]} x", false, 200,
+     "malformed JSON (parse error near byte 14 of 14)"},
     {"datasets", "GET", "/api/v1/datasets", 200, "", false, 200, "with an empty body, expected a JSON object"},
     {"datasets", "GET", "/api/v1/datasets", 200, "[1,2]", false, 200, "with an array, expected a JSON object"},
     {"datasets", "GET", "/api/v1/datasets", 200, "{\"data\":[]}", false, 200, "without the items array"},
-    {"datasets", "GET", "/api/v1/datasets", 200, "{\"items\":\"none\"}", false, 200, "with items as a string, expected an array"},
-    {"datasets", "GET", "/api/v1/datasets", 200, "{\"items\":[\"kfm.soils\"]}", false, 200, "items[0] is a string, expected a dataset object"},
-    {"datasets", "GET", "/api/v1/datasets", 200, "{\"items\":[{\"dataset_id\":\"a\",\"dataset_version_id\":\"1\"},{\"dataset_id\":\"b\"}]}",
-     false, 200, "items[1] has no dataset_version_id"},
-    {"datasets", "GET", "/api/v1/datasets", 200, "{\"items\":[{\"dataset_id\":7,\"dataset_version_id\":\"1\"}]}", false, 200,
-     "items[0].dataset_id is a number, expected a non-empty string"},
-    {"datasets", "GET", "/api/v1/datasets", 200, "{\"items\":[{\"dataset_id\":\"\",\"dataset_version_id\":\"1\"}]}", false, 200,
-     "items[0].dataset_id is empty"},
+    {"datasets", "GET", "/api/v1/datasets", 200, "{\"items\":\"none\"}", false, 200,
+     "with items as a string, expected an array"},
+    {"datasets", "GET", "/api/v1/datasets", 200, "{\"items\":[\"kfm.soils\"]}", false, 200,
+     "items[0] is a string, expected a dataset object"},
+    {"datasets", "GET", "/api/v1/datasets", 200,
+     "{\"items\":[{\"dataset_id\":\"a\",\"dataset_version_id\":\"1\"},{\"dataset_id\":\"b\"}]}", false, 200,
+     "items[1] has no dataset_version_id"},
+    {"datasets", "GET", "/api/v1/datasets", 200, "{\"items\":[{\"dataset_id\":7,\"dataset_version_id\":\"1\"}]}", false,
+     200, "items[0].dataset_id is a number, expected a non-empty string"},
+    {"datasets", "GET", "/api/v1/datasets", 200, "{\"items\":[{\"dataset_id\":\"\",\"dataset_version_id\":\"1\"}]}",
+     false, 200, "items[0].dataset_id is empty"},
     {"datasets", "GET", "/api/v1/datasets", 200, "{\"items\":[]}", false, 200,
      "GET /api/v1/datasets answered 200 with an empty items array: the API listed no datasets"},
 
-    {"stac-collections", "GET", "/api/v1/stac/collections", 500, "oops", false, 500, "answered 500 (body: oops), expected 200"},
-    {"stac-collections", "GET", "/api/v1/stac/collections", 200, "{\"collections\":{}}", false, 200, "collections as an object"},
+    {"stac-collections", "GET", "/api/v1/stac/collections", 500, "oops", false, 500,
+     "answered 500 (body: oops), expected 200"},
+    {"stac-collections", "GET", "/api/v1/stac/collections", 200, "{\"collections\":{}}", false, 200,
+     "collections as an object"},
     {"stac-collections", "GET", "/api/v1/stac/collections", 200, "{}", false, 200, "without the collections array"},
     {"stac-collections", "GET", "/api/v1/stac/collections", 200, "{\"collections\":[}", false, 200, "malformed JSON"},
 
-    {"stac-items", "GET", "/api/v1/stac/items", 200, "{\"type\":\"Feature\",\"features\":[]}", false, 200, "type \"Feature\", expected \"FeatureCollection\""},
+    {"stac-items", "GET", "/api/v1/stac/items", 200, "{\"type\":\"Feature\",\"features\":[]}", false, 200,
+     "type \"Feature\", expected \"FeatureCollection\""},
     {"stac-items", "GET", "/api/v1/stac/items", 200, "{\"features\":[]}", false, 200, "without type"},
     {"stac-items", "GET", "/api/v1/stac/items", 200, "{\"type\":1,\"features\":[]}", false, 200, "type as a number"},
-    {"stac-items", "GET", "/api/v1/stac/items", 200, "{\"type\":\"FeatureCollection\"}", false, 200, "without the features array"},
-    {"stac-items", "GET", "/api/v1/stac/items", 200, "{\"type\":\"FeatureCollection\",\"features\":null}", false, 200, "features as null"},
+    {"stac-items", "GET", "/api/v1/stac/items", 200, "{\"type\":\"FeatureCollection\"}", false, 200,
+     "without the features array"},
+    {"stac-items", "GET", "/api/v1/stac/items", 200, "{\"type\":\"FeatureCollection\",\"features\":null}", false, 200,
+     "features as null"},
 
-    {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 403, "{\"error\":{\"code\":\"policy_denied\"}}", true, 403, "403 policy_denied"},
-    {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 403, "{\"error\":{\"code\":\"forbidden\"}}", false, 403, "error.code \"forbidden\", expected \"policy_denied\""},
-    {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 403, "{\"message\":\"no\"}", false, 403, "without error.code"},
-    {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 500, "{\"error\":\"db down\"}", false, 500, "answered 500 (body: {\"error\":\"db down\"}), expected 200 with bundle.evidence or 403"},
-    {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 200, "{\"bundle\":{\"evidence\":[]}}", false, 200, "empty bundle.evidence"},
+    {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 403, "{\"error\":{\"code\":\"policy_denied\"}}", true, 403,
+     "403 policy_denied"},
+    {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 403, "{\"error\":{\"code\":\"forbidden\"}}", false, 403,
+     "error.code \"forbidden\", expected \"policy_denied\""},
+    {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 403, "{\"message\":\"no\"}", false, 403,
+     "without error.code"},
+    {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 500, "{\"error\":\"db down\"}", false, 500,
+     "answered 500 (body: {\"error\":\"db down\"}), expected 200 with bundle.evidence or 403"},
+    {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 200, "{\"bundle\":{\"evidence\":[]}}", false, 200,
+     "empty bundle.evidence"},
     {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 200, "{\"evidence\":[1]}", false, 200, "without bundle"},
-    {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 200, "{\"bundle\":{}}", false, 200, "without bundle.evidence"},
-    {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 200, "{\"bundle\":{\"evidence\":\"x\"}}", false, 200, "bundle.evidence as a string"},
+    {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 200, "{\"bundle\":{}}", false, 200,
+     "without bundle.evidence"},
+    {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 200, "{\"bundle\":{\"evidence\":\"x\"}}", false, 200,
+     "bundle.evidence as a string"},
     {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 200, "{\"bundle\":[]}", false, 200, "bundle as an array"},
     {"evidence-resolve", "POST", "/api/v1/evidence/resolve", 200, "{\"bundle\":", false, 200, "malformed JSON"},
 
-    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"answer\":\"x\",\"audit_ref\":\"sha256:1\"}", false, 200, "answer has no citations and did not abstain"},
-    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"answer\":\"x\",\"citations\":[],\"abstained\":false,\"audit_ref\":\"sha256:1\"}", false, 200,
+    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"answer\":\"x\",\"audit_ref\":\"sha256:1\"}", false, 200,
      "answer has no citations and did not abstain"},
-    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"citations\":[],\"abstained\":\"true\",\"audit_ref\":\"sha256:1\"}", false, 200, "did not abstain"},
-    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"citations\":\"[1]\",\"audit_ref\":\"sha256:1\"}", false, 200, "citations as a string, not an array"},
-    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"abstained\":true,\"audit_ref\":\"sha256:2\"}", true, 200, "abstained, audit_ref sha256:2"},
+    {"focus-ask", "POST", "/api/v1/focus/ask", 200,
+     "{\"answer\":\"x\",\"citations\":[],\"abstained\":false,\"audit_ref\":\"sha256:1\"}", false, 200,
+     "answer has no citations and did not abstain"},
+    {"focus-ask", "POST", "/api/v1/focus/ask", 200,
+     "{\"citations\":[],\"abstained\":\"true\",\"audit_ref\":\"sha256:1\"}", false, 200, "did not abstain"},
+    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"citations\":\"[1]\",\"audit_ref\":\"sha256:1\"}", false, 200,
+     "citations as a string, not an array"},
+    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"abstained\":true,\"audit_ref\":\"sha256:2\"}", true, 200,
+     "abstained, audit_ref sha256:2"},
     {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"citations\":[null],\"audit_ref\":\"sha256:1\"}", false, 200,
      "answer has citations[0] as null, expected a non-empty string or object naming a source, and did not abstain"},
     {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"citations\":[\"\"],\"audit_ref\":\"sha256:1\"}", false, 200,
@@ -504,45 +532,58 @@ static const judge_case cases[] = {
      "citations[0] as a number, expected"},
     {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"citations\":[[]],\"audit_ref\":\"sha256:1\"}", false, 200,
      "citations[0] as an array, expected"},
-    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"citations\":[\"stac_item:a\",{\"ref\":\"b\"},true],\"abstained\":false,"
-     "\"audit_ref\":\"sha256:1\"}", false, 200, "citations[2] as a boolean, expected"},
+    {"focus-ask", "POST", "/api/v1/focus/ask", 200,
+     "{\"citations\":[\"stac_item:a\",{\"ref\":\"b\"},true],\"abstained\":false,"
+     "\"audit_ref\":\"sha256:1\"}",
+     false, 200, "citations[2] as a boolean, expected"},
     {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"citations\":[null],\"audit_ref\":5}", false, 200,
-     "citations[0] as null, expected a non-empty string or object naming a source, and did not abstain, and it has audit_ref as a number"},
-    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"citations\":[\"stac_item:a\",{\"ref\":\"b\"}],\"audit_ref\":\"sha256:3\"}", true, 200,
+     "citations[0] as null, expected a non-empty string or object naming a source, and did not abstain, and it has "
+     "audit_ref as a number"},
+    {"focus-ask", "POST", "/api/v1/focus/ask", 200,
+     "{\"citations\":[\"stac_item:a\",{\"ref\":\"b\"}],\"audit_ref\":\"sha256:3\"}", true, 200,
      "200 with 2 citations, audit_ref sha256:3"},
-    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"citations\":[null,{}],\"abstained\":true,\"audit_ref\":\"sha256:4\"}", true, 200,
+    {"focus-ask", "POST", "/api/v1/focus/ask", 200,
+     "{\"citations\":[null,{}],\"abstained\":true,\"audit_ref\":\"sha256:4\"}", true, 200,
      "abstained, audit_ref sha256:4"},
-    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"citations\":[{\"ref\":\"a\"}]}", false, 200, "answer has no audit_ref"},
-    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"citations\":[{\"ref\":\"a\"}],\"audit_ref\":\"\"}", false, 200, "answer has an empty audit_ref"},
-    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"citations\":[{\"ref\":\"a\"}],\"audit_ref\":5}", false, 200, "audit_ref as a number"},
-    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"answer\":\"x\"}", false, 200, "no citations and did not abstain, and it has no audit_ref"},
+    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"citations\":[{\"ref\":\"a\"}]}", false, 200,
+     "answer has no audit_ref"},
+    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"citations\":[{\"ref\":\"a\"}],\"audit_ref\":\"\"}", false, 200,
+     "answer has an empty audit_ref"},
+    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"citations\":[{\"ref\":\"a\"}],\"audit_ref\":5}", false, 200,
+     "audit_ref as a number"},
+    {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{\"answer\":\"x\"}", false, 200,
+     "no citations and did not abstain, and it has no audit_ref"},
     {"focus-ask", "POST", "/api/v1/focus/ask", 502, "", false, 502, "answered 502, expected 200"},
     {"focus-ask", "POST", "/api/v1/focus/ask", 200, "{'citations':[]}", false, 200, "malformed JSON"},
 
     {"lineage", "GET", "/api/v1/lineage/status", 404, "{\"error\":\"no\"}", true, 404, "not implemented"},
-    {"lineage", "GET", "/api/v1/lineage/status", 500, "", false, 500, "answered 500, expected 200 (or 404: not implemented)"},
+    {"lineage", "GET", "/api/v1/lineage/status", 500, "", false, 500,
+     "answered 500, expected 200 (or 404: not implemented)"},
     {"lineage", "GET", "/api/v1/lineage/status", 200, "[]", false, 200, "with an array, expected a JSON object"},
     {"lineage", "GET", "/api/v1/lineage/status", 200, "{\"status\":", false, 200, "malformed JSON"},
 
     {"public-restriction", "GET", "/api/v1/datasets", 401, "{\"error\":{\"code\":\"unauthorized\"}}", false, 401,
-     "without credentials answered 401 (body: {\"error\":{\"code\":\"unauthorized\"}}), expected 200 with the public listing"},
-    {"public-restriction", "GET", "/api/v1/datasets", 200, "{\"items\":[{\"dataset_id\":\"kfm.soils\",\"policy_label\":\"public\"},"
-     "{\"dataset_id\":\"kfm.sacred-sites\",\"policy_label\":\"restricted\"}]}", false, 200,
-     "shows kfm.sacred-sites with policy_label \"restricted\""},
+     "without credentials answered 401 (body: {\"error\":{\"code\":\"unauthorized\"}}), expected 200 with the public "
+     "listing"},
+    {"public-restriction", "GET", "/api/v1/datasets", 200,
+     "{\"items\":[{\"dataset_id\":\"kfm.soils\",\"policy_label\":\"public\"},"
+     "{\"dataset_id\":\"kfm.sacred-sites\",\"policy_label\":\"restricted\"}]}",
+     false, 200, "shows kfm.sacred-sites with policy_label \"restricted\""},
     {"public-restriction", "GET", "/api/v1/datasets", 200, "{\"items\":[{\"dataset_id\":\"kfm.graves\"}]}", false, 200,
      "shows kfm.graves without a policy_label"},
     {"public-restriction", "GET", "/api/v1/datasets", 200, "{\"items\":[{\"policy_label\":\"sensitive\"}]}", false, 200,
      "shows items[0] with policy_label \"sensitive\""},
-    {"public-restriction", "GET", "/api/v1/datasets", 200, "{\"items\":[{\"dataset_id\":\"x\",\"policy_label\":true}]}", false, 200,
-     "policy_label as a boolean"},
+    {"public-restriction", "GET", "/api/v1/datasets", 200, "{\"items\":[{\"dataset_id\":\"x\",\"policy_label\":true}]}",
+     false, 200, "policy_label as a boolean"},
     {"public-restriction", "GET", "/api/v1/datasets", 200, "{\"items\":", false, 200, "malformed JSON"},
     {"public-restriction", "GET", "/api/v1/datasets", 200, "{}", false, 200, "without the items array"},
-    {"public-restriction", "GET", "/api/v1/datasets/kfm.sacred-sites", 403, "{\"error\":{\"code\":\"policy_denied\"}}", false, 403,
-     "GET /api/v1/datasets/kfm.sacred-sites answered 403 but GET /api/v1/datasets/kfm.absent-"},
-    {"public-restriction", "GET", "/api/v1/datasets/kfm.sacred-sites", 404, "{\"error\":{\"code\":\"not_found\"},\"hint\":\"ask\"}", false, 404,
+    {"public-restriction", "GET", "/api/v1/datasets/kfm.sacred-sites", 403, "{\"error\":{\"code\":\"policy_denied\"}}",
+     false, 403, "GET /api/v1/datasets/kfm.sacred-sites answered 403 but GET /api/v1/datasets/kfm.absent-"},
+    {"public-restriction", "GET", "/api/v1/datasets/kfm.sacred-sites", 404,
+     "{\"error\":{\"code\":\"not_found\"},\"hint\":\"ask\"}", false, 404,
      "both answered 404 but with different top-level keys (error, hint vs error)"},
-    {"public-restriction", "GET", "/api/v1/datasets/kfm.sacred-sites", 200, "{\"dataset_id\":\"kfm.sacred-sites\"}", false, 200,
-     "answered 200: the restricted dataset is served to the public"},
+    {"public-restriction", "GET", "/api/v1/datasets/kfm.sacred-sites", 200, "{\"dataset_id\":\"kfm.sacred-sites\"}",
+     false, 200, "answered 200: the restricted dataset is served to the public"},
     {"public-restriction", "GET", "/api/v1/datasets/kfm.sacred-sites", 404, "not found", false, 404, "malformed JSON"},
 };
 
@@ -667,16 +708,18 @@ static void test_results_fit_crd(void **state)
     routes_good(r, 0);
     input_init(&t, replay_url(r), NULL);
     cJSON *res = run_ok(&t.in);
-    cJSON_ArrayForEach(it, res) schema_validate(schema, it);
+    cJSON_ArrayForEach(it, res)
+        schema_validate(schema, it);
     cJSON_Delete(res);
     input_clear(&t);
     replay_free(r);
 
     /* failing with an answer */
-    static const char *const targets[][2] = {
-        {"GET", "/healthz"}, {"GET", "/readyz"}, {"GET", "/api/v1/datasets"}, {"GET", "/api/v1/stac/collections"},
-        {"GET", "/api/v1/stac/items"}, {"POST", "/api/v1/evidence/resolve"}, {"POST", "/api/v1/focus/ask"},
-        {"GET", "/api/v1/lineage/status"}, {"GET", "/api/v1/datasets/*"}};
+    static const char *const targets[][2] = {{"GET", "/healthz"},           {"GET", "/readyz"},
+                                             {"GET", "/api/v1/datasets"},   {"GET", "/api/v1/stac/collections"},
+                                             {"GET", "/api/v1/stac/items"}, {"POST", "/api/v1/evidence/resolve"},
+                                             {"POST", "/api/v1/focus/ask"}, {"GET", "/api/v1/lineage/status"},
+                                             {"GET", "/api/v1/datasets/*"}};
     assert_int_equal(replay_start(&r, NULL), 0);
     for (size_t i = 0; i < 9; i++)
         route(r, targets[i][0], targets[i][1], 500, "{\"error\":\"down\"}", 0);
@@ -749,8 +792,9 @@ static void test_token_never_logged(void **state)
     /* answers that echo the Authorization header, whole and cut by the message's quote */
     route(r, "GET", "/healthz", 503, "unauthorized: got Authorization: Bearer " TOKEN " twice: " TOKEN, 0);
     route(r, "GET", "/readyz", 503,
-          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-          TOKEN, 0);
+          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+          "xxx" TOKEN,
+          0);
     routes_good(r, 0);
     input_init(&t, replay_url(r), NULL);
     cJSON *res = run_ok(&t.in);
@@ -870,11 +914,14 @@ static void test_token_read(void **state)
         {200, "{\"kind\":\"Secret\",\"data\":{\"token\":\"***\"}}", MB_EINVAL, NULL, "is not valid base64"},
         {200, "{\"kind\":\"Secret\",\"data\":{\"token\":\"Cg==\"}}", MB_EINVAL, NULL, "is empty"},
         {200, "{\"kind\":\"Secret\",\"data\":{\"token\":\"YQpi\"}}", MB_EINVAL, NULL, "control characters"},
-        {404, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\"secrets \\\"smoke-token\\\" "
-              "not found\",\"reason\":\"NotFound\",\"code\":404}", MB_ENOTFOUND, NULL,
-         "Secret kfm/smoke-token does not exist"},
-        {403, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\"secrets is forbidden\","
-              "\"reason\":\"Forbidden\",\"code\":403}", MB_EFORBIDDEN, NULL, "cannot read Secret kfm/smoke-token"},
+        {404,
+         "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\"secrets \\\"smoke-token\\\" "
+         "not found\",\"reason\":\"NotFound\",\"code\":404}",
+         MB_ENOTFOUND, NULL, "Secret kfm/smoke-token does not exist"},
+        {403,
+         "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\"secrets is forbidden\","
+         "\"reason\":\"Forbidden\",\"code\":403}",
+         MB_EFORBIDDEN, NULL, "cannot read Secret kfm/smoke-token"},
     };
     for (size_t i = 0; i < sizeof(tc) / sizeof(tc[0]); i++) {
         replay *r = NULL;
@@ -905,7 +952,8 @@ static void test_token_read(void **state)
     char *token = (char *)1;
     assert_int_equal(replay_start(&r, NULL), 0);
     assert_int_equal(kube_client_new(&c, replay_config(r, NULL), NULL), 0);
-    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItem(cJSON_GetObjectItem(rel, "spec"), "verification"), "authSecretRef");
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItem(cJSON_GetObjectItem(rel, "spec"), "verification"),
+                                            "authSecretRef");
     assert_int_equal(token_read(&token, c, rel), 0);
     assert_null(token);
     assert_int_equal(replay_count(r), 0);

@@ -151,7 +151,8 @@ static int dbl_stop(dbl *d, char **log)
 
 static cJSON *run_checks(const char *url, const char *token, long timeout_ms)
 {
-    cJSON *refs = cJSON_Parse("[{\"type\":\"stac_item\",\"id\":\"wells-2026-03\"},{\"type\":\"dataset\",\"id\":\"kfm.soils.survey\"}]");
+    cJSON *refs = cJSON_Parse(
+        "[{\"type\":\"stac_item\",\"id\":\"wells-2026-03\"},{\"type\":\"dataset\",\"id\":\"kfm.soils.survey\"}]");
     contract_input in = {
         .base_url = url,
         .token = token,
@@ -197,8 +198,7 @@ static void expect_failures(const cJSON *res, const char *const *fails, const ch
         const char *msg = json_str(r, "message", NULL);
         const char *trig = json_str(r, "trigger", NULL);
         char *text = cJSON_PrintUnformatted(r);
-        if (want ? passed || !trig || strcmp(trig, trigger_of(name)) != 0 || !strstr(msg, want)
-                 : !passed || trig)
+        if (want ? passed || !trig || strcmp(trig, trigger_of(name)) != 0 || !strstr(msg, want) : !passed || trig)
             fail_msg("%s: %s should %s%s%s, got %s", what, name, want ? "fail with \"" : "pass", want ? want : "",
                      want ? "\"" : "", text);
         free(text);
@@ -215,15 +215,19 @@ static const behaviour_case behaviours[] = {
     {"good", 5000, {NULL}},
     {"uncited", 5000, {"focus-ask:answer has no citations and did not abstain", NULL}},
     {"restricted-leak", 5000, {"public-restriction:shows kfm.sacred-sites with policy_label \"restricted\"", NULL}},
-    {"existence-leak", 5000, {"public-restriction:403 vs 404 tells the public that the restricted dataset exists", NULL}},
+    {"existence-leak",
+     5000,
+     {"public-restriction:403 vs 404 tells the public that the restricted dataset exists", NULL}},
     {"evidence-500", 5000, {"evidence-resolve:POST /api/v1/evidence/resolve answered 500", NULL}},
-    {"slow", 500,
+    {"slow",
+     500,
      {"health:did not answer within 500 ms", "ready:did not answer within 500 ms",
       "datasets:did not answer within 500 ms", "stac-collections:did not answer within 500 ms",
       "stac-items:did not answer within 500 ms", "evidence-resolve:did not answer within 500 ms",
       "focus-ask:did not answer within 500 ms", "lineage:did not answer within 500 ms",
       "public-restriction:did not answer within 500 ms", NULL}},
-    {"malformed", 5000,
+    {"malformed",
+     5000,
      {"datasets:malformed JSON", "stac-collections:malformed JSON", "stac-items:malformed JSON",
       "evidence-resolve:malformed JSON", "focus-ask:malformed JSON", "lineage:malformed JSON",
       "public-restriction:malformed JSON", NULL}},
@@ -238,8 +242,9 @@ static void test_behaviours(void **state)
         char table[128];
         dbl d;
         snprintf(table, sizeof(table), "%s=%s", DIGEST_A, c->behaviour);
-        const char *args[] = {"--listen", "127.0.0.1:0", "--fixed-digest", DIGEST_A, "--behaviour", table,
-                              "--behaviour", DIGEST_B "=uncited", "--token", TOKEN, "--slow-ms", "3000", NULL};
+        const char *args[] = {"--listen",    "127.0.0.1:0",       "--fixed-digest", DIGEST_A, "--behaviour", table,
+                              "--behaviour", DIGEST_B "=uncited", "--token",        TOKEN,    "--slow-ms",   "3000",
+                              NULL};
         dbl_start(&d, args);
         cJSON *res = run_checks(d.url, TOKEN, c->timeout_ms);
         expect_failures(res, c->fails, c->behaviour);
@@ -258,11 +263,18 @@ static void test_unknown_digest(void **state)
 {
     (void)state;
     dbl d;
-    const char *args[] = {"--listen", "127.0.0.1:0", "--fixed-digest", DIGEST_B, "--behaviour", DIGEST_A "=good",
-                          "--token", TOKEN, NULL};
-    static const char *const fails[] = {
-        "ready:GET /readyz answered 503", "datasets:503", "stac-collections:503", "stac-items:503",
-        "evidence-resolve:503", "focus-ask:503", "lineage:503", "public-restriction:503", NULL};
+    const char *args[] = {"--listen", "127.0.0.1:0", "--fixed-digest",
+                          DIGEST_B,   "--behaviour", DIGEST_A "=good",
+                          "--token",  TOKEN,         NULL};
+    static const char *const fails[] = {"ready:GET /readyz answered 503",
+                                        "datasets:503",
+                                        "stac-collections:503",
+                                        "stac-items:503",
+                                        "evidence-resolve:503",
+                                        "focus-ask:503",
+                                        "lineage:503",
+                                        "public-restriction:503",
+                                        NULL};
     dbl_start(&d, args);
     cJSON *res = run_checks(d.url, TOKEN, 5000);
     expect_failures(res, fails, "unknown digest");
@@ -271,8 +283,8 @@ static void test_unknown_digest(void **state)
     assert_int_equal(dbl_stop(&d, NULL), 0);
 
     /* --default-behaviour names what unlisted digests do; "DIGEST" alone means good */
-    const char *args2[] = {"--listen", "127.0.0.1:0", "--fixed-digest", DIGEST_B, "--behaviour", DIGEST_A,
-                           "--default-behaviour", "evidence-500", NULL};
+    const char *args2[] = {"--listen", "127.0.0.1:0",         "--fixed-digest", DIGEST_B, "--behaviour",
+                           DIGEST_A,   "--default-behaviour", "evidence-500",   NULL};
     static const char *const fails2[] = {"evidence-resolve:answered 500", NULL};
     dbl_start(&d, args2);
     res = run_checks(d.url, NULL, 5000);
@@ -287,11 +299,17 @@ static void test_token_and_log(void **state)
     (void)state;
     dbl d;
     char *log = NULL;
-    const char *args[] = {"--listen", "127.0.0.1:0", "--fixed-digest", DIGEST_A, "--behaviour", DIGEST_A "=good",
-                          "--token", TOKEN, NULL};
-    static const char *const fails[] = { /* datasets first: see "no token" */
-        "datasets:answered 401", "stac-collections:answered 401", "stac-items:answered 401",
-        "evidence-resolve:answered 401", "focus-ask:answered 401", "lineage:answered 401", NULL};
+    const char *args[] = {"--listen", "127.0.0.1:0", "--fixed-digest",
+                          DIGEST_A,   "--behaviour", DIGEST_A "=good",
+                          "--token",  TOKEN,         NULL};
+    static const char *const fails[] = {/* datasets first: see "no token" */
+                                        "datasets:answered 401",
+                                        "stac-collections:answered 401",
+                                        "stac-items:answered 401",
+                                        "evidence-resolve:answered 401",
+                                        "focus-ask:answered 401",
+                                        "lineage:answered 401",
+                                        NULL};
     dbl_start(&d, args);
 
     cJSON *res = run_checks(d.url, "not-the-token", 5000); /* health, ready, public-restriction need none */
@@ -315,7 +333,8 @@ static void test_token_and_log(void **state)
     assert_int_equal(lines, 33);
     assert_non_null(strstr(log, "POST /api/v1/focus/ask x-request-id=" RID "-focus-ask status=401"));
     assert_non_null(strstr(log, "POST /api/v1/focus/ask x-request-id=" RID "-focus-ask status=200"));
-    assert_non_null(strstr(log, "GET /api/v1/datasets/kfm.sacred-sites x-request-id=" RID "-public-restriction status=404"));
+    assert_non_null(
+        strstr(log, "GET /api/v1/datasets/kfm.sacred-sites x-request-id=" RID "-public-restriction status=404"));
     free(log);
 }
 
@@ -324,13 +343,14 @@ static void test_sigterm_while_slow(void **state)
 {
     (void)state;
     dbl d;
-    const char *args[] = {"--listen", "127.0.0.1:0", "--fixed-digest", DIGEST_A, "--behaviour", DIGEST_A "=slow",
-                          "--slow-ms", "600000", NULL};
+    const char *args[] = {"--listen",       "127.0.0.1:0", "--fixed-digest", DIGEST_A, "--behaviour",
+                          DIGEST_A "=slow", "--slow-ms",   "600000",         NULL};
     unsigned port = 0;
     dbl_start(&d, args);
     assert_int_equal(sscanf(d.url, "http://127.0.0.1:%u", &port), 1);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)port),
                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
     static const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-ID: held\r\n\r\n";
@@ -342,7 +362,8 @@ static void test_sigterm_while_slow(void **state)
     char buf[64];
     assert_int_equal(recv(fd, buf, sizeof(buf), 0), 0); /* closed without an answer */
     close(fd);
-    assert_non_null(strstr(log, "GET /healthz x-request-id=held status=0 behaviour=slow (shutting down, not answered)"));
+    assert_non_null(
+        strstr(log, "GET /healthz x-request-id=held status=0 behaviour=slow (shutting down, not answered)"));
     assert_non_null(strstr(log, "stopped"));
     free(log);
 }
@@ -356,11 +377,13 @@ static int http_once(const dbl *d, const char *method, const char *path, const c
     int status = 0;
     assert_int_equal(sscanf(d->url, "http://127.0.0.1:%u", &port), 1);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)port),
                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    int n = snprintf(req, sizeof(req), "%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                     method, path, strlen(payload), payload);
+    int n = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s", method, path,
+                     strlen(payload), payload);
     assert_int_equal(send(fd, req, (size_t)n, 0), n);
     for (ssize_t k; len < sizeof(ans) - 1 && (k = recv(fd, ans + len, sizeof(ans) - 1 - len, 0)) > 0;)
         len += (size_t)k;
@@ -378,13 +401,20 @@ static void test_control_behaviour(void **state)
     (void)state;
     dbl d;
     char body[1024], *log = NULL;
-    const char *args[] = {"--listen", "127.0.0.1:0", "--fixed-digest", DIGEST_A, "--behaviour", DIGEST_A "=good",
-                          "--token", TOKEN, NULL};
+    const char *args[] = {"--listen", "127.0.0.1:0", "--fixed-digest",
+                          DIGEST_A,   "--behaviour", DIGEST_A "=good",
+                          "--token",  TOKEN,         NULL};
     static const char *const none[] = {NULL};
     static const char *const uncited[] = {"focus-ask:answer has no citations and did not abstain", NULL};
-    static const char *const unknown[] = {
-        "ready:GET /readyz answered 503", "datasets:503", "stac-collections:503", "stac-items:503",
-        "evidence-resolve:503", "focus-ask:503", "lineage:503", "public-restriction:503", NULL};
+    static const char *const unknown[] = {"ready:GET /readyz answered 503",
+                                          "datasets:503",
+                                          "stac-collections:503",
+                                          "stac-items:503",
+                                          "evidence-resolve:503",
+                                          "focus-ask:503",
+                                          "lineage:503",
+                                          "public-restriction:503",
+                                          NULL};
     dbl_start(&d, args);
     cJSON *res = run_checks(d.url, TOKEN, 5000);
     expect_failures(res, none, "good before the control request");

@@ -192,8 +192,7 @@ static void test_invalid_selectors(void **state)
     assert_invalid("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"in\",\"values\":[\"x\"]}]}", "\"in\"");
     assert_invalid("{\"matchExpressions\":[{\"key\":\"a\"}]}", "operator missing");
     assert_invalid("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\"}]}", "at least one value");
-    assert_invalid("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\",\"values\":[]}]}",
-                   "at least one value");
+    assert_invalid("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\",\"values\":[]}]}", "at least one value");
     assert_invalid("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"NotIn\",\"values\":[]}]}",
                    "at least one value");
     assert_invalid("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"Exists\",\"values\":[\"x\"]}]}",
@@ -201,10 +200,8 @@ static void test_invalid_selectors(void **state)
     assert_invalid("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"DoesNotExist\",\"values\":[\"x\"]}]}",
                    "takes no values");
     assert_invalid("{\"matchExpressions\":[{\"operator\":\"Exists\"}]}", "no key");
-    assert_invalid("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\",\"values\":[1]}]}",
-                   "must be a string");
-    assert_invalid("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\",\"values\":\"x\"}]}",
-                   "list of strings");
+    assert_invalid("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\",\"values\":[1]}]}", "must be a string");
+    assert_invalid("{\"matchExpressions\":[{\"key\":\"a\",\"operator\":\"In\",\"values\":\"x\"}]}", "list of strings");
     assert_invalid("{\"matchExpressions\":[\"a=b\"]}", "not an object");
     assert_invalid("{\"matchExpressions\":{}}", "must be a list");
     assert_invalid("{\"matchLabels\":{\"app\":true}}", "must be a string");

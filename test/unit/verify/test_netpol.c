@@ -87,10 +87,13 @@ static void check_row(FILE *report, table_stats *st, const char *case_name, cons
         st->errors++;
         if (err != MB_EINVAL)
             fprintf(report, "  %s: %s -> %s:%s: want an error, got %s (%d)\n", case_name, src, dst, portbuf,
-                    err < 0 ? mb_error_last() : v.allowed ? "allowed" : "denied", err);
+                    err < 0     ? mb_error_last()
+                    : v.allowed ? "allowed"
+                                : "denied",
+                    err);
         else if (!strstr(mb_error_last(), want + 7))
-            fprintf(report, "  %s: %s -> %s:%s: error \"%s\" does not contain \"%s\"\n", case_name, src, dst,
-                    portbuf, mb_error_last(), want + 7);
+            fprintf(report, "  %s: %s -> %s:%s: error \"%s\" does not contain \"%s\"\n", case_name, src, dst, portbuf,
+                    mb_error_last(), want + 7);
         return;
     }
     if (err < 0) {
@@ -106,8 +109,8 @@ static void check_row(FILE *report, table_stats *st, const char *case_name, cons
                 v.allowed ? "allowed" : "denied");
     render_why(why, sizeof(why), &v);
     if (cJSON_IsString(whyj) && strcmp(why, whyj->valuestring) != 0)
-        fprintf(report, "  %s: %s -> %s:%s: want \"%s\", got \"%s\"\n", case_name, src, dst, portbuf,
-                whyj->valuestring, why);
+        fprintf(report, "  %s: %s -> %s:%s: want \"%s\", got \"%s\"\n", case_name, src, dst, portbuf, whyj->valuestring,
+                why);
 }
 
 static void test_policy_table(void **state)
@@ -157,7 +160,7 @@ static void test_world_inputs(void **state)
     netpol_world *w = NULL;
     cJSON *list = fixture_yaml_text("{kind: NamespaceList, items: [{metadata: {name: a, labels: {x: y}}}]}");
     cJSON *pols = fixture_yaml_text("{kind: NetworkPolicyList, items: [{metadata: {name: p, namespace: a},"
-                       " spec: {podSelector: {}, policyTypes: [Ingress]}}]}");
+                                    " spec: {podSelector: {}, policyTypes: [Ingress]}}]}");
     cJSON *pods = fixture_yaml_text("[{metadata: {name: one, namespace: a}}, {metadata: {name: two, namespace: a}}]");
     bool allowed = true;
 
@@ -202,7 +205,7 @@ static void test_evaluate_arguments(void **state)
     (void)state;
     netpol_world *w = NULL;
     cJSON *pods = fixture_yaml_text("[{metadata: {name: one, namespace: a}}, {metadata: {name: two, namespace: a}},"
-                       " {metadata: {name: nameless}}]");
+                                    " {metadata: {name: nameless}}]");
     const cJSON *one = cJSON_GetArrayItem(pods, 0), *two = cJSON_GetArrayItem(pods, 1);
     bool allowed = false;
 
@@ -235,8 +238,7 @@ static void test_policy_order_does_not_matter(void **state)
         snprintf(text, sizeof(text), "[%s, %s]", order ? a : b, order ? b : a);
         cJSON *pols = fixture_yaml_text(text);
         assert_int_equal(netpol_world_new(&w, NULL, pols), 0);
-        assert_int_equal(netpol_evaluate(&v, w, cJSON_GetArrayItem(pods, 0), cJSON_GetArrayItem(pods, 1), 80, NULL),
-                         0);
+        assert_int_equal(netpol_evaluate(&v, w, cJSON_GetArrayItem(pods, 0), cJSON_GetArrayItem(pods, 1), 80, NULL), 0);
         assert_true(v.allowed);
         assert_string_equal(v.ingress_policy, "allow-a");
         netpol_world_free(w);
@@ -316,14 +318,15 @@ static void test_hypothetical_destination_named_ports(void **state)
 
 /* ---- the membrane-networkpolicy check --------------------------------- */
 
-#define API_MEMBRANE                                                                                          \
-    "clients:\n"                                                                                              \
-    "  - {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kfm}},\n"                           \
-    "     podSelector: {matchLabels: {app: kfm-ui}}}\n"                                                       \
-    "stores:\n"                                                                                               \
+#define API_MEMBRANE                                                                                                   \
+    "clients:\n"                                                                                                       \
+    "  - {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kfm}},\n"                                     \
+    "     podSelector: {matchLabels: {app: kfm-ui}}}\n"                                                                \
+    "stores:\n"                                                                                                        \
     "  - {name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}\n"
 
-#define DENY_INGRESS_KFM "- {metadata: {name: default-deny, namespace: kfm}, spec: {podSelector: {}, policyTypes: [Ingress]}}\n"
+#define DENY_INGRESS_KFM                                                                                               \
+    "- {metadata: {name: default-deny, namespace: kfm}, spec: {podSelector: {}, policyTypes: [Ingress]}}\n"
 
 /* Runs the check in the kfm cluster (release namespace kfm) with these policies and spec.membrane. */
 static int run_check(netpol_result *out, const char *policies, const char *membrane, const cJSON *pods)
@@ -385,14 +388,13 @@ static void test_membrane_policy_letting_ui_in_is_a_breach(void **state)
     (void)state;
     netpol_result r;
     assert_int_equal(run_check(&r,
-                               DENY_INGRESS_KFM
-                               "- metadata: {name: postgis-clients, namespace: kfm}\n"
-                               "  spec:\n"
-                               "    podSelector: {matchLabels: {app: postgis}}\n"
-                               "    ingress:\n"
-                               "      - from: [{podSelector: {matchLabels: {app: kfm-api}}},"
-                               " {podSelector: {matchLabels: {app: kfm-ui}}}]\n"
-                               "        ports: [{port: 5432}]\n",
+                               DENY_INGRESS_KFM "- metadata: {name: postgis-clients, namespace: kfm}\n"
+                                                "  spec:\n"
+                                                "    podSelector: {matchLabels: {app: postgis}}\n"
+                                                "    ingress:\n"
+                                                "      - from: [{podSelector: {matchLabels: {app: kfm-api}}},"
+                                                " {podSelector: {matchLabels: {app: kfm-ui}}}]\n"
+                                                "        ports: [{port: 5432}]\n",
                                API_MEMBRANE, NULL),
                      0);
     assert_false(r.passed);
@@ -514,8 +516,9 @@ static void test_membrane_no_client_pods_hypothetical(void **state)
 
     assert_int_equal(run_check(&r, DENY_INGRESS_KFM, membrane, NULL), 0);
     assert_true(r.passed);
-    assert_string_equal(r.message, "NetworkPolicy denies all 2 paths from 2 client pods to 1 store pod (hypothetical "
-                                   "pods, where no live pod matches their entries: kfm/<app=kfm-web>, kfm/<app=shell>)");
+    assert_string_equal(r.message,
+                        "NetworkPolicy denies all 2 paths from 2 client pods to 1 store pod (hypothetical "
+                        "pods, where no live pod matches their entries: kfm/<app=kfm-web>, kfm/<app=shell>)");
     assert_int_equal(r.client_pods, 2);
     assert_int_equal(r.hypothetical_pods, 2);
     assert_int_equal(r.paths_checked, 2);
@@ -644,17 +647,17 @@ static void test_membrane_hypothetical_store_named_port(void **state)
     netpol_result_dispose(&r);
 
     assert_int_equal(run_check(&r,
-                               DENY_INGRESS_KFM
-                               "- metadata: {name: cache-from-api, namespace: kfm}\n"
-                               "  spec:\n"
-                               "    podSelector: {matchLabels: {app: redis}}\n"
-                               "    ingress: [{from: [{podSelector: {matchLabels: {app: kfm-api}}}],"
-                               " ports: [{port: redis}]}]\n",
+                               DENY_INGRESS_KFM "- metadata: {name: cache-from-api, namespace: kfm}\n"
+                                                "  spec:\n"
+                                                "    podSelector: {matchLabels: {app: redis}}\n"
+                                                "    ingress: [{from: [{podSelector: {matchLabels: {app: kfm-api}}}],"
+                                                " ports: [{port: redis}]}]\n",
                                membrane, NULL),
                      0);
     assert_true(r.passed);
-    assert_string_equal(r.message, "NetworkPolicy denies all 2 paths from 2 client pods to 1 store pod (hypothetical "
-                                   "pod, where no live pod matches its entry: kfm/<app=redis,role=membrane-hypothetical>)");
+    assert_string_equal(r.message,
+                        "NetworkPolicy denies all 2 paths from 2 client pods to 1 store pod (hypothetical "
+                        "pod, where no live pod matches its entry: kfm/<app=redis,role=membrane-hypothetical>)");
     netpol_result_dispose(&r);
     cJSON_Delete(pods);
     cJSON_Delete(world);
@@ -689,7 +692,8 @@ static void test_membrane_live_and_hypothetical_mixed(void **state)
                      0);
     assert_false(r.passed);
     assert_string_equal(r.message,
-                        "hypothetical pod kfm/<app=cache> (app=cache) \xe2\x86\x92 hypothetical pod kfm/<app=cache>:6379 "
+                        "hypothetical pod kfm/<app=cache> (app=cache) \xe2\x86\x92 hypothetical pod "
+                        "kfm/<app=cache>:6379 "
                         "(store cache) is allowed: hypothetical pod kfm/<app=cache> is both a client and a store pod, "
                         "and a pod's traffic to itself is never filtered; make the client and store selectors pick "
                         "different pods (hypothetical pod, where no live pod matches its entry: kfm/<app=cache>)");
@@ -710,8 +714,9 @@ static void test_membrane_live_and_hypothetical_mixed(void **state)
     assert_int_equal(r.paths_checked, 5);
     assert_int_equal(r.paths_allowed, 5); /* kfm/<app=cache> to itself, and the four namespaces without policies */
     assert_contains(r.message, "hypothetical pod kfm/<app=cache> is both a client and a store pod");
-    assert_contains(r.message, "(hypothetical pods, where no live pod matches their entries: kfm/<app=cache>, "
-                               "kfm-data/<app=cache>, partner-a/<app=cache>, partner-b/<app=cache>, tools/<app=cache>)");
+    assert_contains(r.message,
+                    "(hypothetical pods, where no live pod matches their entries: kfm/<app=cache>, "
+                    "kfm-data/<app=cache>, partner-a/<app=cache>, partner-b/<app=cache>, tools/<app=cache>)");
     netpol_result_dispose(&r);
 }
 
@@ -724,10 +729,11 @@ static void test_membrane_hypothetical_where_an_entry_has_no_live_pod(void **sta
 {
     (void)state;
     netpol_result r;
-    const char *membrane = "clients:\n"
-                           "  - {namespaceSelector: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: In,"
-                           " values: [kfm, partner-a]}]}, podSelector: {matchLabels: {app: kfm-ui}}}\n"
-                           "stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]\n";
+    const char *membrane =
+        "clients:\n"
+        "  - {namespaceSelector: {matchExpressions: [{key: kubernetes.io/metadata.name, operator: In,"
+        " values: [kfm, partner-a]}]}, podSelector: {matchLabels: {app: kfm-ui}}}\n"
+        "stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]\n";
     assert_int_equal(run_check(&r,
                                DENY_INGRESS_KFM
                                "- metadata: {name: partners-in, namespace: kfm}\n"
@@ -786,10 +792,11 @@ static void test_membrane_hypothetical_in_every_selected_namespace(void **state)
                      0);
     assert_false(r.passed);
     assert_int_equal(r.paths_allowed, 2);
-    assert_contains(r.message, "hypothetical pod partner-b/<app=portal> (app=portal) \xe2\x86\x92 kfm/postgis-0:5432 "
-                               "(store postgis) is allowed: NetworkPolicy kfm/from-partner-b admits it into "
-                               "kfm/postgis-0 and no NetworkPolicy isolates hypothetical pod partner-b/<app=portal> for "
-                               "egress (the first of 2 allowed paths)");
+    assert_contains(r.message,
+                    "hypothetical pod partner-b/<app=portal> (app=portal) \xe2\x86\x92 kfm/postgis-0:5432 "
+                    "(store postgis) is allowed: NetworkPolicy kfm/from-partner-b admits it into "
+                    "kfm/postgis-0 and no NetworkPolicy isolates hypothetical pod partner-b/<app=portal> for "
+                    "egress (the first of 2 allowed paths)");
     netpol_result_dispose(&r);
 }
 
@@ -826,10 +833,11 @@ static void test_membrane_entry_no_pod_could_match(void **state)
     snprintf(text, sizeof(text), "clients: [{namespaceSelector: {matchLabels: {team: nobody}}}]\n%s", postgis);
     assert_int_equal(run_check(&r, DENY_INGRESS_KFM, text, NULL), 0);
     assert_false(r.passed);
-    assert_string_equal(r.message, "no live pod matches spec.membrane.clients[0] (every pod in namespaces team=nobody), "
-                                   "and no pod could: its namespaceSelector matches no Namespace, so the membrane cannot "
-                                   "be checked for it; fix spec.membrane.clients[0].namespaceSelector or create a "
-                                   "Namespace it selects");
+    assert_string_equal(r.message,
+                        "no live pod matches spec.membrane.clients[0] (every pod in namespaces team=nobody), "
+                        "and no pod could: its namespaceSelector matches no Namespace, so the membrane cannot "
+                        "be checked for it; fix spec.membrane.clients[0].namespaceSelector or create a "
+                        "Namespace it selects");
     assert_int_equal(r.paths_checked, 0);
     netpol_result_dispose(&r);
 
@@ -844,10 +852,11 @@ static void test_membrane_entry_no_pod_could_match(void **state)
                                NULL),
                      0);
     assert_false(r.passed);
-    assert_string_equal(r.message, "no live pod matches store cache (spec.membrane.stores[1]: app=redis in namespaces "
-                                   "tier=cache), and no pod could: its namespaceSelector matches no Namespace, so the "
-                                   "membrane cannot be checked for it; fix spec.membrane.stores[1].namespaceSelector or "
-                                   "create a Namespace it selects");
+    assert_string_equal(r.message,
+                        "no live pod matches store cache (spec.membrane.stores[1]: app=redis in namespaces "
+                        "tier=cache), and no pod could: its namespaceSelector matches no Namespace, so the "
+                        "membrane cannot be checked for it; fix spec.membrane.stores[1].namespaceSelector or "
+                        "create a Namespace it selects");
     netpol_result_dispose(&r);
 
     assert_int_equal(run_check(&r, DENY_INGRESS_KFM,
@@ -857,9 +866,10 @@ static void test_membrane_entry_no_pod_could_match(void **state)
                                NULL),
                      0);
     assert_false(r.passed);
-    assert_string_equal(r.message, "no live pod matches spec.membrane.stores[0] (app,!app in namespace kfm), and no pod "
-                                   "could: no labels can satisfy its podSelector, so the membrane cannot be checked for "
-                                   "it; fix spec.membrane.stores[0].podSelector");
+    assert_string_equal(r.message,
+                        "no live pod matches spec.membrane.stores[0] (app,!app in namespace kfm), and no pod "
+                        "could: no labels can satisfy its podSelector, so the membrane cannot be checked for "
+                        "it; fix spec.membrane.stores[0].podSelector");
     netpol_result_dispose(&r);
 }
 
@@ -876,10 +886,11 @@ static void test_membrane_stores_in_other_namespaces_and_ports(void **state)
                            "  - {name: minio, podSelector: {matchLabels: {app: minio}}, ports: [9000, 9001]}\n";
     /* kfm denies all ingress but lets anything reach MinIO's console; kfm-data denies all ingress */
     assert_int_equal(run_check(&r,
-                               DENY_INGRESS_KFM
-                               "- {metadata: {name: deny, namespace: kfm-data}, spec: {podSelector: {}, policyTypes: [Ingress]}}\n"
-                               "- metadata: {name: minio-console, namespace: kfm}\n"
-                               "  spec: {podSelector: {matchLabels: {app: minio}}, ingress: [{from: [{namespaceSelector: {}}], ports: [{port: 9001}]}]}\n",
+                               DENY_INGRESS_KFM "- {metadata: {name: deny, namespace: kfm-data}, spec: {podSelector: "
+                                                "{}, policyTypes: [Ingress]}}\n"
+                                                "- metadata: {name: minio-console, namespace: kfm}\n"
+                                                "  spec: {podSelector: {matchLabels: {app: minio}}, ingress: [{from: "
+                                                "[{namespaceSelector: {}}], ports: [{port: 9001}]}]}\n",
                                membrane, NULL),
                      0);
     assert_false(r.passed);
@@ -897,11 +908,11 @@ static void test_membrane_stores_in_other_namespaces_and_ports(void **state)
 
     /* a client entry without podSelector takes every pod of its namespaces: tools/shell */
     assert_int_equal(run_check(&r,
-                               DENY_INGRESS_KFM
-                               "- metadata: {name: from-tools, namespace: kfm-data}\n"
-                               "  spec:\n"
-                               "    podSelector: {}\n"
-                               "    ingress: [{from: [{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: tools}}}]}]\n",
+                               DENY_INGRESS_KFM "- metadata: {name: from-tools, namespace: kfm-data}\n"
+                                                "  spec:\n"
+                                                "    podSelector: {}\n"
+                                                "    ingress: [{from: [{namespaceSelector: {matchLabels: "
+                                                "{kubernetes.io/metadata.name: tools}}}]}]\n",
                                membrane, NULL),
                      0);
     assert_false(r.passed);
@@ -916,7 +927,8 @@ static void test_membrane_client_that_is_a_store_pod(void **state)
     (void)state;
     netpol_result r;
     assert_int_equal(run_check(&r, DENY_INGRESS_KFM,
-                               "clients: [{podSelector: {matchExpressions: [{key: app, operator: In, values: [postgis]}]}}]\n"
+                               "clients: [{podSelector: {matchExpressions: [{key: app, operator: In, values: "
+                               "[postgis]}]}}]\n"
                                "stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]\n",
                                NULL),
                      0);
@@ -1014,7 +1026,8 @@ static void test_membrane_cannot_be_checked(void **state)
         cJSON_Delete(world);
     }
     /* an invalid policy in the store namespace: cannot tell whether the store is isolated */
-    assert_check_error("- {metadata: {name: broken, namespace: kfm}, spec: {podSelector: {}, ingress: [{from: [{ipBlock: {cidr: nope}}]}]}}\n",
+    assert_check_error("- {metadata: {name: broken, namespace: kfm}, spec: {podSelector: {}, ingress: [{from: "
+                       "[{ipBlock: {cidr: nope}}]}]}}\n",
                        API_MEMBRANE, "NetworkPolicy kfm/broken spec.ingress[0].from[0].ipBlock.cidr \"nope\"");
     /* bad arguments */
     {

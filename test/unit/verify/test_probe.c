@@ -34,13 +34,14 @@
  */
 static const char fake_nc[] =
     "#!/bin/sh\n"
-    "[ \"$1 $2 $3 $4\" = '-v -z -w 1' ] && [ $# -eq 6 ] || { echo \"fake nc: unexpected arguments: $*\" >&2; exit 2; }\n"
+    "[ \"$1 $2 $3 $4\" = '-v -z -w 1' ] && [ $# -eq 6 ] || { echo \"fake nc: unexpected arguments: $*\" >&2; exit 2; "
+    "}\n"
     "host=$5; port=$6\n"
     "case $port in\n"
-    "1) echo \"nc: $host ($host:$port): Connection refused\" >&2; exit 1;;\n"            /* busybox */
-    "2) echo \"nc: $host ($host:$port): Connection timed out\" >&2; exit 1;;\n"          /* busybox, glibc */
+    "1) echo \"nc: $host ($host:$port): Connection refused\" >&2; exit 1;;\n"   /* busybox */
+    "2) echo \"nc: $host ($host:$port): Connection timed out\" >&2; exit 1;;\n" /* busybox, glibc */
     "3) echo 'stdout is not the report'; echo \"$host ($host:$port) open\" >&2; exit 0;;\n"
-    "4) echo \"nc: bad address '$host'\" >&2; exit 1;;\n"                                /* busybox DNS */
+    "4) echo \"nc: bad address '$host'\" >&2; exit 1;;\n"                                           /* busybox DNS */
     "5) echo \"nc: connect to $host port $port (tcp) failed: Operation timed out\" >&2; exit 1;;\n" /* musl */
     "6) printf \"nc: invalid option -- 'z'\\nBusyBox v1.35.0 multi-call binary.\\n\\nUsage: nc [-iN] [-wN]\\n\" >&2;"
     " exit 1;;\n"
@@ -78,9 +79,9 @@ static const char *const want_lines[] = {
 };
 
 typedef struct {
-    char dir[64];     /* scratch directory */
-    char bin[96];     /* holds the fake nc */
-    char empty[96];   /* holds nothing: nc missing */
+    char dir[64];   /* scratch directory */
+    char bin[96];   /* holds the fake nc */
+    char empty[96]; /* holds nothing: nc missing */
     char report[96];
 } script_env;
 
@@ -233,12 +234,12 @@ static void test_script_report_parses(void **state)
 {
     script_env *e = *state;
     static const char *const sh[] = {"/bin/sh", "-c", NULL};
-    const char *addrs[] = {"10.0.0.1:1", "10.0.0.1:2", "10.0.0.1:3", "10.0.0.1:4", "10.0.0.1:5",
-                           "10.0.0.1:6", "10.0.0.1:7", "10.0.0.1:8", "10.0.0.1:9", "10.0.0.1:10",
+    const char *addrs[] = {"10.0.0.1:1",  "10.0.0.1:2", "10.0.0.1:3",  "10.0.0.1:4", "10.0.0.1:5",
+                           "10.0.0.1:6",  "10.0.0.1:7", "10.0.0.1:8",  "10.0.0.1:9", "10.0.0.1:10",
                            "10.0.0.1:11", "fd00::5:12", "10.0.0.1:13", "10.0.0.1:14"};
-    const probe_verdict want[] = {PROBE_CLOSED, PROBE_CLOSED, PROBE_OPEN, PROBE_ERROR, PROBE_CLOSED,
-                                  PROBE_ERROR, PROBE_ERROR, PROBE_ERROR, PROBE_ERROR, PROBE_CLOSED,
-                                  PROBE_CLOSED, PROBE_OPEN, PROBE_ERROR, PROBE_OPEN};
+    const probe_verdict want[] = {PROBE_CLOSED, PROBE_CLOSED, PROBE_OPEN,  PROBE_ERROR, PROBE_CLOSED,
+                                  PROBE_ERROR,  PROBE_ERROR,  PROBE_ERROR, PROBE_ERROR, PROBE_CLOSED,
+                                  PROBE_CLOSED, PROBE_OPEN,   PROBE_ERROR, PROBE_OPEN};
     char *report = script_run(e, sh, e->bin, all_targets);
     probe_report *r = NULL;
     assert_int_equal(probe_report_parse(&r, addrs, 14, report), 0);
@@ -270,8 +271,9 @@ static void test_report_verdicts(void **state)
 {
     (void)state;
     const char *addrs[] = {"10.0.0.1:5432", "10.0.0.2:5432", "10.0.0.3:5432", "10.0.0.4:5432"};
-    probe_report *r = parse(addrs, 4, "closed 10.0.0.1:5432\r\nopen 10.0.0.2:5432\n\n"
-                                      "error 10.0.0.3:5432 nc not found\n");
+    probe_report *r = parse(addrs, 4,
+                            "closed 10.0.0.1:5432\r\nopen 10.0.0.2:5432\n\n"
+                            "error 10.0.0.3:5432 nc not found\n");
     assert_int_equal(r->verdicts[0], PROBE_CLOSED);
     assert_int_equal(r->verdicts[1], PROBE_OPEN);
     assert_int_equal(r->verdicts[2], PROBE_ERROR);
@@ -376,23 +378,25 @@ static const char release_yaml[] =
 static const char pods_yaml[] =
     "items:\n"
     "- {metadata: {namespace: kfm, name: kfm-ui-1, labels: {app: kfm-ui}}, status: {phase: Running, podIP: 10.0.0.2}}\n"
-    "- {metadata: {namespace: kfm, name: postgis-0, labels: {app: postgis}}, status: {phase: Running, podIP: 10.0.0.10}}\n"
-    "- {metadata: {namespace: kfm, name: postgis-1, labels: {app: postgis}}, status: {phase: Running, podIP: 10.0.0.11}}\n"
+    "- {metadata: {namespace: kfm, name: postgis-0, labels: {app: postgis}}, status: {phase: Running, podIP: "
+    "10.0.0.10}}\n"
+    "- {metadata: {namespace: kfm, name: postgis-1, labels: {app: postgis}}, status: {phase: Running, podIP: "
+    "10.0.0.11}}\n"
     "- {metadata: {namespace: kfm, name: postgis-old, labels: {app: postgis}},"
     " status: {phase: Succeeded, podIP: 10.0.0.9}}\n"
     "- {metadata: {namespace: kfm, name: old-probe, labels: {app: postgis, governance.kfm.dev/probe: x}},"
     " status: {phase: Running, podIP: 10.0.0.8}}\n"
     "- {metadata: {namespace: web-a, name: postgis-elsewhere, labels: {app: postgis}},"
     " status: {phase: Running, podIP: 10.0.2.1}}\n"
-    "- {metadata: {namespace: storage, name: minio-0, labels: {app: minio}}, status: {phase: Running, podIP: 10.0.1.5}}\n";
+    "- {metadata: {namespace: storage, name: minio-0, labels: {app: minio}}, status: {phase: Running, podIP: "
+    "10.0.1.5}}\n";
 
-static const char namespaces_yaml[] =
-    "items:\n"
-    "- {metadata: {name: kfm, labels: {kubernetes.io/metadata.name: kfm}}}\n"
-    "- {metadata: {name: storage, labels: {kubernetes.io/metadata.name: storage}}}\n"
-    "- {metadata: {name: web-a, labels: {zone: public}}}\n"
-    "- {metadata: {name: web-b, labels: {zone: public}}}\n"
-    "- {metadata: {name: quiet, labels: {zone: private}}}\n";
+static const char namespaces_yaml[] = "items:\n"
+                                      "- {metadata: {name: kfm, labels: {kubernetes.io/metadata.name: kfm}}}\n"
+                                      "- {metadata: {name: storage, labels: {kubernetes.io/metadata.name: storage}}}\n"
+                                      "- {metadata: {name: web-a, labels: {zone: public}}}\n"
+                                      "- {metadata: {name: web-b, labels: {zone: public}}}\n"
+                                      "- {metadata: {name: quiet, labels: {zone: private}}}\n";
 
 typedef struct {
     cJSON *release, *pods, *namespaces;
@@ -412,7 +416,8 @@ static void world_free(world *w)
 }
 
 /* probe_plan_build with the owner and spec.membrane the release controller would hand it from release */
-static int plan_build(probe_plan **out, const cJSON *release, const char *rid, const cJSON *pods, const cJSON *namespaces)
+static int plan_build(probe_plan **out, const cJSON *release, const char *rid, const cJSON *pods,
+                      const cJSON *namespaces)
 {
     verify_owner owner = {json_str(release, "metadata", "namespace", NULL), json_str(release, "metadata", "name", NULL),
                           json_str(release, "metadata", "uid", NULL), json_str(release, "apiVersion", NULL)};
@@ -483,8 +488,10 @@ static void test_plan_shares_targets(void **state)
     probe_plan *p;
     for (int i = 0; i < 300; i++) {
         char pod[256];
-        snprintf(pod, sizeof(pod), "{metadata: {namespace: kfm, name: pg-%03d, labels: {app: postgis}},"
-                                   " status: {phase: Running, podIP: 10.1.%d.%d}}", i, i / 200, i % 200);
+        snprintf(pod, sizeof(pod),
+                 "{metadata: {namespace: kfm, name: pg-%03d, labels: {app: postgis}},"
+                 " status: {phase: Running, podIP: 10.1.%d.%d}}",
+                 i, i / 200, i % 200);
         cJSON_AddItemToArray(items, fixture_yaml_text(pod));
     }
     p = plan_of(&w);
@@ -546,7 +553,8 @@ static void test_plan_fails_closed(void **state)
     /* an entry no labels can satisfy: named, never skipped */
     w = world_load();
     json_set_item(clients_of(&w, 1), "podSelector",
-                  fixture_yaml_text("{matchLabels: {app: a}, matchExpressions: [{key: app, operator: In, values: [b]}]}"));
+                  fixture_yaml_text(
+                      "{matchLabels: {app: a}, matchExpressions: [{key: app, operator: In, values: [b]}]}"));
     assert_plan_fails(&w, MB_EINVAL, "spec.membrane.clients[1].podSelector", "no labels can satisfy");
     world_free(&w);
 
@@ -571,7 +579,8 @@ static void test_plan_fails_closed(void **state)
 
     /* a live store pod without an IP */
     w = world_load();
-    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(w.pods, "items"), 2), "status"),
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(w.pods, "items"), 2),
+                                                   "status"),
                                "podIP");
     assert_plan_fails(&w, MB_ENOTFOUND, "kfm/postgis-1", "no IP");
     world_free(&w);
@@ -600,10 +609,11 @@ static void test_pod_manifest(void **state)
     assert_string_equal(json_str(pod, "metadata", "labels", "app", NULL), "kfm-ui");
     assert_string_equal(json_str(pod, "metadata", "labels", PROBE_LABEL, NULL), "0b7f-uid");
     assert_string_equal(json_str(pod, "metadata", "annotations", PROBE_TARGETS_ANNOTATION, NULL), want);
-    assert_string_equal(json_str(cJSON_GetArrayItem(json_get(pod, "metadata", "ownerReferences", NULL), 0), "uid", NULL),
+    assert_string_equal(json_str(cJSON_GetArrayItem(json_get(pod, "metadata", "ownerReferences", NULL), 0), "uid",
+                                 NULL),
                         "0b7f-uid");
-    assert_true(cJSON_IsTrue(json_get(cJSON_GetArrayItem(json_get(pod, "metadata", "ownerReferences", NULL), 0),
-                                      "controller", NULL)));
+    assert_true(cJSON_IsTrue(
+        json_get(cJSON_GetArrayItem(json_get(pod, "metadata", "ownerReferences", NULL), 0), "controller", NULL)));
     assert_int_equal(json_int(0, pod, "spec", "activeDeadlineSeconds", NULL), 20);
     assert_string_equal(json_str(pod, "spec", "restartPolicy", NULL), "Never");
     ctr = cJSON_GetArrayItem(json_get(pod, "spec", "containers", NULL), 0);
@@ -665,9 +675,10 @@ static void test_judge(void **state)
     probe_plan *p = plan_of(&w);
 
     all_closed(p);
-    assert_judged(p, true, "3 probe pods with the labels of clients[0] (app=kfm-ui in namespace kfm) and clients[1] "
-                           "(tier in (web,edge),team,!legacy in namespaces zone=public) could not connect to any of 5 "
-                           "store targets: every verdict closed");
+    assert_judged(p, true,
+                  "3 probe pods with the labels of clients[0] (app=kfm-ui in namespace kfm) and clients[1] "
+                  "(tier in (web,edge),team,!legacy in namespaces zone=public) could not connect to any of 5 "
+                  "store targets: every verdict closed");
 
     /* one open target among closed ones: a breach naming the target, its store and pod, and the client */
     set_report(&p->pods[2], "closed 10.0.0.10:5432\nclosed 10.0.0.10:5433\nclosed 10.0.0.11:5432\n"
@@ -680,16 +691,18 @@ static void test_judge(void **state)
     set_report(&p->pods[0], "error 10.0.0.10:5432 nc not found\nerror 10.0.0.10:5433 nc not found\n"
                             "error 10.0.0.11:5432 nc not found\nerror 10.0.0.11:5433 nc not found\n"
                             "error 10.0.1.5:9000 nc not found\n");
-    assert_judged(p, false, "could not try 10.0.0.10:5432 (store postgis, pod kfm/postgis-0): nc not found (and 4 more");
+    assert_judged(p, false,
+                  "could not try 10.0.0.10:5432 (store postgis, pod kfm/postgis-0): nc not found (and 4 more");
     assert_judged(p, false, "needs a POSIX shell and an nc");
 
     /* a target without a verdict */
     all_closed(p);
     set_report(&p->pods[1], "closed 10.0.0.10:5432\nclosed 10.0.0.10:5433\nclosed 10.0.0.11:5432\n"
                             "closed 10.0.0.11:5433\n");
-    assert_judged(p, false, "web-a/kfm-api-probe-3f9c0a1b2c4d-1-0 (clients[1] (tier in (web,edge),team,!legacy in "
-                            "namespaces zone=public)) gave no verdict for 1 of its 5 targets, the first 10.0.1.5:9000 "
-                            "(store minio, pod storage/minio-0)");
+    assert_judged(p, false,
+                  "web-a/kfm-api-probe-3f9c0a1b2c4d-1-0 (clients[1] (tier in (web,edge),team,!legacy in "
+                  "namespaces zone=public)) gave no verdict for 1 of its 5 targets, the first 10.0.1.5:9000 "
+                  "(store minio, pod storage/minio-0)");
 
     /* a stray line */
     all_closed(p);

@@ -31,7 +31,8 @@ static void assert_contains(const char *text, const char *needle)
         fail_msg("\"%s\" does not contain \"%s\"", text, needle);
 }
 
-#define DEPLOYMENT(spec) "{\"metadata\":{\"namespace\":\"kfm\",\"name\":\"kfm-api\"},\"spec\":{\"template\":{\"spec\":" spec "}}}"
+#define DEPLOYMENT(spec)                                                                                               \
+    "{\"metadata\":{\"namespace\":\"kfm\",\"name\":\"kfm-api\"},\"spec\":{\"template\":{\"spec\":" spec "}}}"
 
 static void test_runs_as_the_named_account(void **state)
 {

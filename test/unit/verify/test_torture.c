@@ -65,18 +65,24 @@ static void test_label_selectors(void **state)
 {
     (void)state;
     cJSON *sel = fixture_yaml_text("{matchLabels: {app: kfm-ui, tier: web},"
-                      " matchExpressions: [{key: env, operator: In, values: [prod, staging]},"
-                      "  {key: legacy, operator: DoesNotExist}, {key: zone, operator: NotIn, values: [a]},"
-                      "  {key: team, operator: Exists}]}");
+                                   " matchExpressions: [{key: env, operator: In, values: [prod, staging]},"
+                                   "  {key: legacy, operator: DoesNotExist}, {key: zone, operator: NotIn, values: [a]},"
+                                   "  {key: team, operator: Exists}]}");
     cJSON *labels = fixture_yaml_text("{app: kfm-ui, tier: web, env: prod, team: data}");
     cJSON *bad = fixture_yaml_text("{matchLabels: {app: x}, matchExpressions: [{key: env, operator: In, values: [a]},"
-                      " {key: k, operator: Exists, values: [a]}]}");
+                                   " {key: k, operator: Exists, values: [a]}]}");
     static sel_ctx c, b;
     c = (sel_ctx){.sel = sel, .labels = labels};
     b = (sel_ctx){.sel = bad, .labels = labels};
-    torture_case tc = {.name = "labels_selector_parse", .run = sel_run, .check = sel_check, .clear = sel_clear,
+    torture_case tc = {.name = "labels_selector_parse",
+                       .run = sel_run,
+                       .check = sel_check,
+                       .clear = sel_clear,
                        .ctx = &c};
-    torture_case tb = {.name = "labels_selector_parse (invalid)", .run = sel_run, .clear = sel_clear, .ctx = &b,
+    torture_case tb = {.name = "labels_selector_parse (invalid)",
+                       .run = sel_run,
+                       .clear = sel_clear,
+                       .ctx = &b,
                        .expect = MB_EINVAL};
     assert_true(torture_check(&tc) > 0);
     assert_non_null(strstr(c.t.first, " 1 1\n"));
@@ -134,8 +140,8 @@ static int case_run(void *arg)
         else if (err < 0)
             return err;
         else
-            tprintf(&k->t, "%d %d %s %d %s\n", v.allowed, v.egress, v.egress_policy ? v.egress_policy : "-",
-                    v.ingress, v.ingress_policy ? v.ingress_policy : "-");
+            tprintf(&k->t, "%d %d %s %d %s\n", v.allowed, v.egress, v.egress_policy ? v.egress_policy : "-", v.ingress,
+                    v.ingress_policy ? v.ingress_policy : "-");
     }
     return 0;
 }
@@ -164,8 +170,11 @@ static void test_policy_table(void **state)
     cJSON_ArrayForEach(c, cases) {
         static case_ctx k;
         k = (case_ctx){.world = world, .c = c};
-        torture_case tc = {.name = json_str(c, "name", NULL), .run = case_run, .check = case_check,
-                           .clear = case_clear, .ctx = &k};
+        torture_case tc = {.name = json_str(c, "name", NULL),
+                           .run = case_run,
+                           .check = case_check,
+                           .clear = case_clear,
+                           .ctx = &k};
         assert_true(torture_check(&tc) > 0);
         free(k.t.first);
         n++;
@@ -221,20 +230,24 @@ static void membrane_torture(const cJSON *world, const char *policies, const cha
     cJSON *pols = fixture_yaml_text(policies), *spec = fixture_yaml_text(membrane);
     static membrane_ctx m;
     m = (membrane_ctx){.world = world, .policies = pols, .membrane = spec};
-    torture_case tc = {.name = "netpol_membrane_check", .run = membrane_run, .check = membrane_check,
-                       .clear = membrane_clear, .ctx = &m, .expect = expect};
+    torture_case tc = {.name = "netpol_membrane_check",
+                       .run = membrane_run,
+                       .check = membrane_check,
+                       .clear = membrane_clear,
+                       .ctx = &m,
+                       .expect = expect};
     assert_true(torture_check(&tc) > 0);
     free(m.t.first);
     cJSON_Delete(pols);
     cJSON_Delete(spec);
 }
 
-#define API_MEMBRANE                                                                                          \
-    "clients:\n"                                                                                              \
-    "  - {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kfm}},\n"                           \
-    "     podSelector: {matchLabels: {app: kfm-ui}}}\n"                                                       \
-    "stores:\n"                                                                                               \
-    "  - {name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}\n"                       \
+#define API_MEMBRANE                                                                                                   \
+    "clients:\n"                                                                                                       \
+    "  - {namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: kfm}},\n"                                     \
+    "     podSelector: {matchLabels: {app: kfm-ui}}}\n"                                                                \
+    "stores:\n"                                                                                                        \
+    "  - {name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}\n"                                 \
     "  - {name: minio, podSelector: {matchLabels: {app: minio}}, ports: [9000, 9001]}\n"
 
 static void test_membrane_check(void **state)
@@ -245,7 +258,8 @@ static void test_membrane_check(void **state)
     membrane_torture(world, "[]", API_MEMBRANE, 0);
     /* the stores admit only the API: intact */
     membrane_torture(world,
-                     "- {metadata: {name: default-deny, namespace: kfm}, spec: {podSelector: {}, policyTypes: [Ingress]}}\n"
+                     "- {metadata: {name: default-deny, namespace: kfm}, spec: {podSelector: {}, policyTypes: "
+                     "[Ingress]}}\n"
                      "- {metadata: {name: api-to-stores, namespace: kfm}, spec: {podSelector: {matchExpressions:"
                      " [{key: app, operator: In, values: [postgis, minio]}]}, policyTypes: [Ingress],"
                      " ingress: [{from: [{podSelector: {matchLabels: {app: kfm-api}}}],"
@@ -259,7 +273,8 @@ static void test_membrane_check(void **state)
      * port (a breach), next to live pods
      */
     membrane_torture(world,
-                     "- {metadata: {name: default-deny, namespace: kfm}, spec: {podSelector: {}, policyTypes: [Ingress]}}\n"
+                     "- {metadata: {name: default-deny, namespace: kfm}, spec: {podSelector: {}, policyTypes: "
+                     "[Ingress]}}\n"
                      "- {metadata: {name: cache-in, namespace: kfm}, spec: {podSelector: {matchLabels: {app: redis}},"
                      " ingress: [{from: [{namespaceSelector: {matchLabels: {audience: external}}}],"
                      " ports: [{port: redis}]}]}}\n",
@@ -274,7 +289,8 @@ static void test_membrane_check(void **state)
                      0);
     /* the same, denied: a pass that lists the hypothetical pods */
     membrane_torture(world,
-                     "- {metadata: {name: default-deny, namespace: kfm}, spec: {podSelector: {}, policyTypes: [Ingress]}}\n",
+                     "- {metadata: {name: default-deny, namespace: kfm}, spec: {podSelector: {}, policyTypes: "
+                     "[Ingress]}}\n",
                      "clients:\n"
                      "  - {podSelector: {matchLabels: {app: kfm-ui}}}\n"
                      "  - {namespaceSelector: {matchLabels: {audience: external}}}\n"
@@ -312,11 +328,13 @@ static const char probe_release_yaml[] =
     "    apiServiceAccount: kfm-api\n"
     "    probe: {image: \"busybox@sha256:0123\", timeoutSeconds: 20}\n";
 
-static const char probe_pods_yaml[] =
-    "items:\n"
-    "- {metadata: {namespace: kfm, name: postgis-0, labels: {app: postgis}}, status: {phase: Running, podIP: 10.0.0.10}}\n"
-    "- {metadata: {namespace: kfm, name: postgis-1, labels: {app: postgis}}, status: {phase: Running, podIP: 10.0.0.11}}\n"
-    "- {metadata: {namespace: storage, name: minio-0, labels: {app: minio}}, status: {phase: Running, podIP: 10.0.1.5}}\n";
+static const char probe_pods_yaml[] = "items:\n"
+                                      "- {metadata: {namespace: kfm, name: postgis-0, labels: {app: postgis}}, status: "
+                                      "{phase: Running, podIP: 10.0.0.10}}\n"
+                                      "- {metadata: {namespace: kfm, name: postgis-1, labels: {app: postgis}}, status: "
+                                      "{phase: Running, podIP: 10.0.0.11}}\n"
+                                      "- {metadata: {namespace: storage, name: minio-0, labels: {app: minio}}, status: "
+                                      "{phase: Running, podIP: 10.0.1.5}}\n";
 
 static const char probe_namespaces_yaml[] =
     "items:\n"
@@ -339,7 +357,13 @@ static int probe_run(void *arg)
     probe_ctx *k = arg;
     bool passed = false;
     int err;
-    if ((err = probe_plan_build(&k->p, &(verify_owner){json_str(k->release, "metadata", "namespace", NULL), json_str(k->release, "metadata", "name", NULL), json_str(k->release, "metadata", "uid", NULL), json_str(k->release, "apiVersion", NULL)}, json_get(k->release, "spec", "membrane", NULL), "3f9c0a1b2c4d", k->pods, k->namespaces)) < 0)
+    if ((err = probe_plan_build(&k->p,
+                                &(verify_owner){json_str(k->release, "metadata", "namespace", NULL),
+                                                json_str(k->release, "metadata", "name", NULL),
+                                                json_str(k->release, "metadata", "uid", NULL),
+                                                json_str(k->release, "apiVersion", NULL)},
+                                json_get(k->release, "spec", "membrane", NULL), "3f9c0a1b2c4d", k->pods,
+                                k->namespaces)) < 0)
         return err;
     for (size_t i = 0; i < k->p->n_pods; i++) {
         cJSON *pod = NULL;
@@ -383,8 +407,13 @@ static void probe_torture(const char *release, const char *const *reports, int e
     cJSON *nss = fixture_yaml_text(probe_namespaces_yaml);
     static probe_ctx k;
     k = (probe_ctx){.release = rel, .pods = pods, .namespaces = nss, .reports = reports};
-    torture_case tc = {.name = "membrane probe", .run = probe_run, .check = probe_check, .clear = probe_clear,
-                       .ctx = &k, .expect = expect, .may_succeed = true};
+    torture_case tc = {.name = "membrane probe",
+                       .run = probe_run,
+                       .check = probe_check,
+                       .clear = probe_clear,
+                       .ctx = &k,
+                       .expect = expect,
+                       .may_succeed = true};
     assert_true(torture_check(&tc) > 0);
     if (needle && (!k.t.first || !strstr(k.t.first, needle)))
         fail_msg("the probe's transcript does not say \"%s\": %s", needle, k.t.first ? k.t.first : "(none)");
@@ -394,8 +423,9 @@ static void probe_torture(const char *release, const char *const *reports, int e
     cJSON_Delete(nss);
 }
 
-#define PROBE_CLOSED_ALL                                                                                      \
-    "closed 10.0.0.10:5432\nclosed 10.0.0.10:5433\nclosed 10.0.0.11:5432\nclosed 10.0.0.11:5433\nclosed 10.0.1.5:9000\n"
+#define PROBE_CLOSED_ALL                                                                                               \
+    "closed 10.0.0.10:5432\nclosed 10.0.0.10:5433\nclosed 10.0.0.11:5432\nclosed 10.0.0.11:5433\nclosed "              \
+    "10.0.1.5:9000\n"
 
 static void test_membrane_probe(void **state)
 {
@@ -454,7 +484,10 @@ static void test_probe_report(void **state)
     (void)state;
     static report_ctx k;
     k = (report_ctx){0};
-    torture_case tc = {.name = "probe_report_parse", .run = report_run, .check = report_check, .clear = report_clear,
+    torture_case tc = {.name = "probe_report_parse",
+                       .run = report_run,
+                       .check = report_check,
+                       .clear = report_clear,
                        .ctx = &k};
     assert_true(torture_check(&tc) > 0);
     assert_non_null(strstr(k.t.first, "2 nc exited 1: bad\n2 (no reason given)\n0 -\n0 closed 10.0.0.1:1\n"));
@@ -464,10 +497,8 @@ static void test_probe_report(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_label_selectors),
-        cmocka_unit_test(test_policy_table),
-        cmocka_unit_test(test_membrane_check),
-        cmocka_unit_test(test_membrane_probe),
+        cmocka_unit_test(test_label_selectors), cmocka_unit_test(test_policy_table),
+        cmocka_unit_test(test_membrane_check),  cmocka_unit_test(test_membrane_probe),
         cmocka_unit_test(test_probe_report),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
