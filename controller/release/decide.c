@@ -268,6 +268,16 @@ static int observing_since_set(release_ctx *c, time_t since)
     return release_time_set(v, "observingSince", since);
 }
 
+/* A check run into status.verification, judged: *failed is its first failed check, NULL when all passed. */
+static int run_record(release_ctx *c, const release_checks *rc, const cJSON **failed)
+{
+    int err;
+    if ((err = release_verification_write(c, rc)) < 0)
+        return err;
+    *failed = release_checks_judge(c, rc, &err);
+    return err;
+}
+
 /* A failed check, in Verifying or Observing: Verified=False with its trigger, which fires. */
 static int check_failed(release_ctx *c, const cJSON *failed)
 {
@@ -305,10 +315,8 @@ static int phase_verifying(release_ctx *c)
         return err;
     if (!rc->ran || !rc->release_id || strcmp(rc->release_id, c->rid) != 0)
         return ask_checks(c);
-    if ((err = release_verification_write(c, rc)) < 0)
-        return err;
-    const cJSON *failed = release_checks_judge(c, rc, &err);
-    if (err < 0)
+    const cJSON *failed = NULL;
+    if ((err = run_record(c, rc, &failed)) < 0)
         return err;
     if (failed)
         return check_failed(c, failed);
@@ -356,10 +364,8 @@ static int phase_observing(release_ctx *c)
         if (!old_time(c, &since, "verification", "observingSince"))
             since = seen ? finished : c->obs->now;
         if (run_fresh(c, rc, seen, finished)) {
-            if ((err = release_verification_write(c, rc)) < 0)
-                return err;
-            const cJSON *failed = release_checks_judge(c, rc, &err);
-            if (err < 0)
+            const cJSON *failed = NULL;
+            if ((err = run_record(c, rc, &failed)) < 0)
                 return err;
             if (failed)
                 return check_failed(c, failed);
@@ -462,10 +468,8 @@ static int phase_rolling_back(release_ctx *c)
     const release_checks *rc = &c->obs->checks;
     if (!rc->ran || !rc->release_id || strcmp(rc->release_id, c->rid) != 0)
         return ask_checks(c);
-    if ((err = release_verification_write(c, rc)) < 0)
-        return err;
-    const cJSON *failed = release_checks_judge(c, rc, &err);
-    if (err < 0)
+    const cJSON *failed = NULL;
+    if ((err = run_record(c, rc, &failed)) < 0)
         return err;
     char msg[800];
     if (failed) {
