@@ -312,10 +312,9 @@ static int seal_receipt(ctx *c)
     if (!e || !cm || timefmt_format(at, sizeof(at), c->obs->now) < 0 ||
         !cJSON_AddStringToObject(e, "verifiedDigest", c->digest) ||
         !cJSON_AddStringToObject(e, "revision", w->verify.revision ? w->verify.revision : "") ||
-        !cJSON_AddItemToObject(e, "roots",
-                               w->verify.roots ? cJSON_Duplicate(w->verify.roots, true) : cJSON_CreateArray()) ||
-        !cJSON_AddItemToObject(e, "decisionTests",
-                               w->test_results ? cJSON_Duplicate(w->test_results, true) : cJSON_CreateArray()) ||
+        json_set_item(e, "roots", w->verify.roots ? cJSON_Duplicate(w->verify.roots, true) : cJSON_CreateArray()) < 0 ||
+        json_set_item(e, "decisionTests",
+                      w->test_results ? cJSON_Duplicate(w->test_results, true) : cJSON_CreateArray()) < 0 ||
         !cJSON_AddStringToObject(cm, "name", c->plan->configmap) ||
         (w->cm_uid && !cJSON_AddStringToObject(cm, "uid", w->cm_uid)) ||
         (w->cm_resource_version && !cJSON_AddStringToObject(cm, "resourceVersion", w->cm_resource_version)) ||
@@ -554,8 +553,10 @@ int policy_decide(policy_plan *out, const policy_observed *obs)
         return mb_error_set(MB_EINVAL, "the PolicyBundle has no metadata.namespace or metadata.name");
     policy_configmap_name(out->configmap, b);
     c.st = cJSON_IsObject(c.old) ? cJSON_Duplicate(c.old, true) : cJSON_CreateObject();
-    if (!c.st)
+    if (!c.st) {
+        policy_plan_clear(out);
         return mb_error_set(MB_ENOMEM, "out of memory");
+    }
     if ((err = decide(&c)) < 0) {
         cJSON_Delete(c.st);
         policy_plan_clear(out);

@@ -241,7 +241,7 @@ static void run_next(policy_test_run *r)
         } else if (s->kind == STEP_CASE) {
             cJSON *in = cJSON_CreateObject();
             const cJSON *input = json_get(cJSON_GetArrayItem(r->cases, s->case_index), "input", NULL);
-            if (in && cJSON_AddItemToObject(in, "input", input ? cJSON_Duplicate(input, true) : cJSON_CreateObject()))
+            if (in && json_set_item(in, "input", input ? cJSON_Duplicate(input, true) : cJSON_CreateObject()) == 0)
                 body = cJSON_PrintUnformatted(in);
             cJSON_Delete(in);
             if (!body) {

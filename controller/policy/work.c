@@ -312,8 +312,8 @@ static cJSON *configmap_body(const policy_work_state *w, const cJSON *bundle, co
         const cJSON *l = json_get(seen, "metadata", "labels", NULL),
                     *a = json_get(seen, "metadata", "annotations", NULL);
         const char *rv = json_str(seen, "metadata", "resourceVersion", NULL);
-        if ((l && !cJSON_AddItemToObject(meta, "labels", cJSON_Duplicate(l, true))) ||
-            (a && !cJSON_AddItemToObject(meta, "annotations", cJSON_Duplicate(a, true))) ||
+        if ((l && json_set_item(meta, "labels", cJSON_Duplicate(l, true)) < 0) ||
+            (a && json_set_item(meta, "annotations", cJSON_Duplicate(a, true)) < 0) ||
             (rv && !cJSON_AddStringToObject(meta, "resourceVersion", rv)))
             goto nomem;
     }
