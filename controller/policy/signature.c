@@ -727,7 +727,8 @@ int bundle_verify_signatures(const bundle *b, const bundle_signing *s, char err[
         goto done;
     }
     const char *plugin = opt_string(sigs, "plugin");
-    if (!plugin || plugin[0]) {
+    /* OPA writes "_default", its own verifier's name; another plugin is a verifier we do not have */
+    if (!plugin || (plugin[0] && strcmp(plugin, "_default") != 0)) {
         rc = fail(err, MB_EINVAL, ".signatures.json: plugin %s is not supported (OPA's default format only)",
                   plugin ? shown(show, plugin) : "(not a string)");
         goto done;
