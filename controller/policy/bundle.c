@@ -14,6 +14,7 @@
  * names denote one file. A directory's trailing "/" is dropped.
  */
 #include "policy/bundle.h"
+#include "policy/bundle_private.h"
 #include "util/error.h"
 #include "util/yaml.h"
 
@@ -30,6 +31,8 @@
 /* More entries than this are refused: each costs memory whatever its size. */
 #define BUNDLE_MAX_ENTRIES 65536
 #define BUNDLE_NAME_SHOWN 160
+/* OPA compares every two roots for overlap; so do we, up to this many */
+#define BUNDLE_MAX_ROOTS 4096
 
 typedef struct {
     struct archive *a;
@@ -260,6 +263,157 @@ static bool json_oom(void)
     return false;
 }
 
+/* The length of the number literal at s (at most n bytes) if it follows the JSON grammar, else 0. */
+static size_t json_number(const unsigned char *s, size_t n)
+{
+    size_t i = 0;
+    if (i < n && s[i] == '-')
+        i++;
+    if (i < n && s[i] == '0')
+        i++;
+    else if (i < n && s[i] >= '1' && s[i] <= '9')
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+    else
+        return 0;
+    if (i < n && s[i] == '.') {
+        size_t d = ++i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return 0;
+    }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '+' || s[i] == '-'))
+            i++;
+        size_t d = i;
+        while (i < n && s[i] >= '0' && s[i] <= '9')
+            i++;
+        if (i == d)
+            return 0;
+    }
+    return i;
+}
+
+typedef struct {
+    const unsigned char *text;
+    size_t *at, *len; /* the number literals, in document order */
+    size_t n, cap, next;
+} number_list;
+
+/* The strict scan over text cJSON accepted: tokens only, the structure is cJSON's. */
+static int json_scan(const unsigned char *t, size_t n, number_list *nums)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = t[i];
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '{' || c == '}' || c == '[' || c == ']' ||
+            c == ',' || c == ':') {
+            i++;
+        } else if (c == '"') {
+            for (i++;; i++) {
+                if (i >= n || t[i] < 0x20)
+                    return MB_EINVAL;
+                if (t[i] == '\\')
+                    i++;
+                else if (t[i] == '"')
+                    break;
+            }
+            i++;
+        } else if (c == 't' || c == 'f' || c == 'n') {
+            const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+            size_t l = strlen(lit);
+            if (n - i < l || memcmp(t + i, lit, l) != 0)
+                return MB_EINVAL;
+            i += l;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t tok = i;
+            while (tok < n && strchr("0123456789+-.eE", t[tok]))
+                tok++;
+            size_t l = json_number(t + i, tok - i);
+            if (l != tok - i)
+                return MB_EINVAL;
+            if (nums) {
+                if (nums->n == nums->cap) {
+                    size_t cap = nums->cap ? nums->cap * 2 : 16;
+                    size_t *at = realloc(nums->at, cap * sizeof(*at));
+                    if (!at)
+                        return MB_ENOMEM;
+                    nums->at = at;
+                    size_t *len = realloc(nums->len, cap * sizeof(*len));
+                    if (!len)
+                        return MB_ENOMEM;
+                    nums->len = len;
+                    nums->cap = cap;
+                }
+                nums->at[nums->n] = i;
+                nums->len[nums->n++] = l;
+            }
+            i = tok;
+        } else {
+            return MB_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Turns the numbers of v, in document order, into raw literals from nums. */
+static int json_keep_numbers(cJSON *v, number_list *nums)
+{
+    for (; v; v = v->next) {
+        if (cJSON_IsNumber(v)) {
+            if (nums->next >= nums->n)
+                return MB_EINVAL;
+            char *lit = strndup((const char *)nums->text + nums->at[nums->next], nums->len[nums->next]);
+            if (!lit)
+                return MB_ENOMEM;
+            nums->next++;
+            v->type = cJSON_Raw;
+            v->valuestring = lit;
+        } else if (v->child) {
+            int rc = json_keep_numbers(v->child, nums);
+            if (rc < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int bundle_json_parse(cJSON **out, const unsigned char *text, size_t len, bool keep_numbers)
+{
+    const char *end = NULL;
+    number_list nums = {.text = text};
+    int rc = 0;
+
+    *out = NULL;
+    cJSON *doc = cJSON_ParseWithLengthOpts((const char *)text, len, &end, false);
+    if (!doc)
+        return json_oom() ? mb_error_set(MB_ENOMEM, "out of memory") : mb_error_set(MB_EINVAL, "not valid JSON");
+    size_t used = (size_t)(end - (const char *)text);
+    for (size_t i = used; i < len; i++)
+        if (!strchr(" \t\r\n", text[i]) || !text[i]) {
+            rc = mb_error_set(MB_EINVAL, "not valid JSON: text follows the value");
+            goto done;
+        }
+    if ((rc = json_scan(text, used, keep_numbers ? &nums : NULL)) < 0) {
+        rc = rc == MB_ENOMEM ? mb_error_set(MB_ENOMEM, "out of memory") : mb_error_set(MB_EINVAL, "not valid JSON");
+        goto done;
+    }
+    if (keep_numbers) {
+        if ((rc = json_keep_numbers(doc, &nums)) < 0 || (nums.next != nums.n && (rc = MB_EINVAL))) {
+            rc = rc == MB_ENOMEM ? mb_error_set(MB_ENOMEM, "out of memory") : mb_error_set(MB_EINVAL, "not valid JSON");
+            goto done;
+        }
+    }
+    *out = doc;
+    doc = NULL;
+done:
+    free(nums.at);
+    free(nums.len);
+    cJSON_Delete(doc);
+    return rc;
+}
+
 /* Segments of a root with OPA's trim of leading and trailing "/". */
 static void trim_root(const char *s, const char **start, size_t *len)
 {
@@ -289,31 +443,27 @@ static bool root_contains(const char *root, const char *path)
 static int read_manifest(bundle *b, char *err)
 {
     const bundle_file *m = b->manifest;
-    const char *end = NULL;
-    cJSON *doc = cJSON_ParseWithLengthOpts((const char *)m->data, m->len, &end, false);
-    int rc = 0;
+    cJSON *doc = NULL;
+    int rc = bundle_json_parse(&doc, m->data, m->len, false);
 
-    if (!doc) {
-        if (json_oom())
-            return oom(err);
+    if (rc == MB_ENOMEM)
+        return oom(err);
+    if (rc < 0)
         return fail(err, MB_EINVAL, ".manifest is not valid JSON");
-    }
-    while (end && end < (const char *)m->data + m->len && strchr(" \t\r\n", *end))
-        end++;
-    if (end != (const char *)m->data + m->len) {
-        rc = fail(err, MB_EINVAL, ".manifest is not valid JSON: text follows the object");
-        goto done;
-    }
     if (!cJSON_IsObject(doc)) {
         rc = fail(err, MB_EINVAL, ".manifest must be a JSON object");
         goto done;
     }
-    for (const cJSON *i = doc->child; i; i = i->next)
-        for (const cJSON *j = i->next; j; j = j->next)
-            if (strcmp(i->string, j->string) == 0) {
-                rc = fail(err, MB_EINVAL, ".manifest: member %.100s appears twice", i->string);
-                goto done;
-            }
+    /* Go's decoder takes the last of two members with one name, cJSON the first: refuse the doubt */
+    int revisions = 0, rootss = 0;
+    for (const cJSON *i = doc->child; i; i = i->next) {
+        revisions += strcmp(i->string, "revision") == 0;
+        rootss += strcmp(i->string, "roots") == 0;
+    }
+    if (revisions > 1 || rootss > 1) {
+        rc = fail(err, MB_EINVAL, ".manifest: member %s appears more than once", revisions > 1 ? "revision" : "roots");
+        goto done;
+    }
 
     /* null is absent, as Go's decoder into OPA's Manifest takes it */
     const cJSON *rev = cJSON_GetObjectItemCaseSensitive(doc, "revision");
@@ -335,6 +485,10 @@ static int read_manifest(bundle *b, char *err)
     } else {
         if (!cJSON_IsArray(roots)) {
             rc = fail(err, MB_EINVAL, ".manifest: roots must be an array of strings");
+            goto done;
+        }
+        if (cJSON_GetArraySize(roots) > BUNDLE_MAX_ROOTS) {
+            rc = fail(err, MB_EINVAL, ".manifest: more than %d roots", BUNDLE_MAX_ROOTS);
             goto done;
         }
         int i = 0;
@@ -367,17 +521,8 @@ static int check_data(const bundle_file *f, char *err)
 
     shown(show, f->name);
     if (strcmp(base, "data.json") == 0) {
-        const char *end = NULL;
-        doc = cJSON_ParseWithLengthOpts((const char *)f->data, f->len, &end, false);
-        if (!doc) {
-            if (json_oom())
-                return oom(err);
-            return fail(err, MB_EINVAL, "%s is not valid JSON", show);
-        }
-        while (end < (const char *)f->data + f->len && strchr(" \t\r\n", *end))
-            end++;
-        if (end != (const char *)f->data + f->len)
-            rc = fail(err, MB_EINVAL, "%s is not valid JSON: text follows the value", show);
+        if ((rc = bundle_json_parse(&doc, f->data, f->len, false)) < 0)
+            return rc == MB_ENOMEM ? oom(err) : fail(err, MB_EINVAL, "%s is not valid JSON", show);
     } else if (strcmp(base, "data.yaml") == 0 || strcmp(base, "data.yml") == 0) {
         /* OPA loads these as data too: held to the same rule, parsed as YAML */
         if ((rc = mb_yaml_parse(&doc, (const char *)f->data, f->len, show)) < 0) {
@@ -405,11 +550,12 @@ static int check_structure(bundle *b, char *err)
             b->manifest = f;
         else if (strcmp(f->name, ".signatures.json") == 0)
             b->signatures = f;
-        else if (ends_with(f->name, ".manifest")) {
+        else if (ends_with(f->name, ".manifest") || strcmp(base_name(f->name), ".signatures.json") == 0) {
             char show[BUNDLE_NAME_SHOWN + 4];
             shown(show, f->name);
-            /* OPA takes any file ending in .manifest for the manifest */
-            return fail(err, MB_EINVAL, "entry %s: only the bundle root may hold a .manifest", show);
+            /* OPA takes any file ending in .manifest for the manifest, any .signatures.json for the signatures */
+            return fail(err, MB_EINVAL, "entry %s: only the bundle root may hold a %s", show,
+                        ends_with(f->name, ".manifest") ? ".manifest" : ".signatures.json");
         }
         if (ends_with(f->name, ".rego"))
             b->rego_modules++;

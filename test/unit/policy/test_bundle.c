@@ -228,6 +228,9 @@ static void test_manifest_rules(void **state)
         {"\"kfm\"", ".manifest must be a JSON object"},
         {"{", ".manifest is not valid JSON"},
         {"{} {}", ".manifest is not valid JSON"},
+        {"{\"revision\":01}", ".manifest is not valid JSON"},
+        {"{\"revision\":\"a\tb\"}", ".manifest is not valid JSON"},
+        {"{\"roots\":[\"a\"],\"roots\":[\"b\"]}", ".manifest: member roots appears more than once"},
         {"", ".manifest is not valid JSON"},
         {"{\"revision\":3}", ".manifest: revision must be a string"},
         {"{\"revision\":[\"a\"]}", ".manifest: revision must be a string"},
@@ -235,7 +238,7 @@ static void test_manifest_rules(void **state)
         {"{\"roots\":[\"kfm\",1]}", ".manifest: roots[1] must be a string"},
         {"{\"roots\":[\"kfm\",\"kfm/data\"]}", ".manifest: roots \"kfm\" and \"kfm/data\" overlap"},
         {"{\"roots\":[\"\",\"kfm\"]}", "overlap"},
-        {"{\"revision\":\"a\",\"revision\":\"b\"}", ".manifest: member revision appears twice"},
+        {"{\"revision\":\"a\",\"revision\":\"b\"}", ".manifest: member revision appears more than once"},
     };
     for (size_t i = 0; i < N(bad); i++) {
         const tar_entry e[] = {F("p.rego", POLICY), F(".manifest", bad[i].manifest)};
