@@ -87,7 +87,9 @@ api_url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$logs/double.out")
 echo "governed API double at $api_url (v1, v2 good; v3 answers without citations)"
 
 bold "the operator, as ServiceAccount membrane-system/membrane"
-./build/membrane run --kubeconfig "$MEMBRANE_CLUSTER_DIR/membrane.kubeconfig" --log-format text >"$logs/membrane.log" 2>&1 &
+# any free ports for /metrics and /healthz: the defaults (:8080, :8081) may be taken on this machine
+./build/membrane run --kubeconfig "$MEMBRANE_CLUSTER_DIR/membrane.kubeconfig" --log-format text \
+  --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 >"$logs/membrane.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "is running" "$logs/membrane.log" && break; sleep 0.1; done
 sed 's/^/  /' "$logs/membrane.log"
