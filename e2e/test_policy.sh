@@ -261,7 +261,10 @@ published() {
 }
 
 say "the decision-test OPA is down: the bundle waits, never passes"
-check "tests-pass: Reconciling=True" eventually 60 equals True jp "$ns_dt" pb/tests-pass '{.status.conditions[?(@.type=="Reconciling")].status}'
+check "tests-pass: a Warning Event names the OPA it cannot reach" eventually 60 bash -c \
+  "kubectl -n $ns_dt get events --field-selector involvedObject.name=tests-pass,type=Warning -o jsonpath='{.items[*].message}' | grep -qF 127.0.0.1:$OPA_PORT"
+check "tests-pass: Reconciling=True" equals True jp "$ns_dt" pb/tests-pass '{.status.conditions[?(@.type=="Reconciling")].status}'
+check "tests-pass: the bytes are verified (phase Verified), the tests are not" equals Verified jp "$ns_dt" pb/tests-pass '{.status.phase}'
 check "tests-pass: not Ready" bash -c "[ \"\$(kubectl -n $ns_dt get pb tests-pass -o jsonpath='{.status.conditions[?(@.type==\"Ready\")].status}')\" != True ]"
 check "tests-pass: not Published" bash -c "[ \"\$(kubectl -n $ns_dt get pb tests-pass -o jsonpath='{.status.phase}')\" != Published ]"
 check "tests-pass: a message names the OPA it cannot reach" says "$ns_dt" tests-pass "127.0.0.1:$OPA_PORT"
