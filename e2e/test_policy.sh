@@ -91,6 +91,12 @@ mkdir -p "$src/big/kfm/blobs" && mv "$src/big/kfm/config/blobs.json" "$src/big/k
 opa_build "$src/big" "$srv/big.tar.gz"
 BIG=$(digest_of "$srv/big.tar.gz")
 
+# small compressed, big unpacked: 1.5 MiB of one repeated string
+policy_tree "$src/bomb"
+mkdir -p "$src/bomb/kfm/filler"
+python3 -c 'import json, sys; json.dump({"filler": "x" * (3 << 19)}, open(sys.argv[1], "w"))' "$src/bomb/kfm/filler/data.json"
+opa_build "$src/bomb" "$srv/bomb.tar.gz"
+
 # signed by OPA: keyid and scope as claims
 printf '{"keyid": "kfm-2026", "scope": "write"}\n' > "$pki/claims.json"
 opa_build "$src/good" "$srv/signed.tar.gz" --signing-key "$pki/signing.pem" --signing-alg RS256 --claims-file "$pki/claims.json"
@@ -196,6 +202,8 @@ pb "$ns_bad" over-max-bytes "$BS/big.tar.gz" "$BIG" "$CA
     maxBytes: 65536"
 pb "$ns_bad" over-configmap "$BS/big.tar.gz" "$BIG" "$CA
     maxBytes: 2097152"
+pb "$ns_bad" unpacks-too-big "$BS/bomb.tar.gz" "$(digest_of "$srv/bomb.tar.gz")" "$CA
+    maxBytes: 65536"
 
 pb "$ns_sig" signed "$BS/signed.tar.gz" "$(digest_of "$srv/signed.tar.gz")" "$CA" "$SIGNING"
 pb "$ns_sig" other-key "$BS/other-key.tar.gz" "$(digest_of "$srv/other-key.tar.gz")" "$CA" "$SIGNING"
@@ -310,6 +318,11 @@ fails "$ns_bad" missing-root MissingRoot kfm
 fails "$ns_bad" traversal InvalidBundle ../../etc/evil.rego
 fails "$ns_bad" over-max-bytes TooLarge 65536
 fails "$ns_bad" over-configmap TooLarge 900
+# API.md does not name the reason for a bundle that unpacks to more than 16 x maxBytes
+check "unpacks-too-big ($(size_of "$srv/bomb.tar.gz") bytes packed, 1.5 MiB unpacked, maxBytes 65536): Stalled=True, InvalidBundle or TooLarge" \
+  eventually 60 bash -c "kubectl -n $ns_bad get pb unpacks-too-big -o jsonpath='{.status.conditions[?(@.type==\"Stalled\")].status} {.status.conditions[?(@.type==\"Stalled\")].reason}' | grep -Eq '^True (InvalidBundle|TooLarge)\$'"
+check "unpacks-too-big: the message names the limit, 16 x maxBytes" says "$ns_bad" unpacks-too-big 1048576
+check "unpacks-too-big: nothing published" bash -c "! kubectl -n $ns_bad get configmap unpacks-too-big-bundle 2>/dev/null"
 
 say "signatures"
 published "$ns_sig" signed "$(digest_of "$srv/signed.tar.gz")"
