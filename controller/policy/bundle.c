@@ -129,10 +129,20 @@ static const char *base_name(const char *s)
     return slash ? slash + 1 : s;
 }
 
+/*
+ * Whether libarchive's last failure was an allocation: ENOMEM, or no message
+ * at all (some of its failed allocations return ARCHIVE_FATAL bare, while every
+ * verdict on the input carries a message).
+ */
+static bool archive_oom(struct archive *a)
+{
+    return archive_errno(a) == ENOMEM || !archive_error_string(a);
+}
+
 /* libarchive's failure as an error: MB_ENOMEM when it ran out of memory. */
 static int archive_fail(reader *r, const char *what)
 {
-    if (archive_errno(r->a) == ENOMEM)
+    if (archive_oom(r->a))
         return oom(r->err);
     const char *why = archive_error_string(r->a);
     return fail(r->err, MB_EINVAL, "%s: %s", what, why ? why : "the archive is malformed");
@@ -628,7 +638,7 @@ static int check_data(const bundle_file *f, char *err)
     return rc;
 }
 
-static int check_structure(bundle *b, char *err)
+int bundle_check_structure(bundle *b, char err[BUNDLE_ERROR_MAX])
 {
     int rc;
     if ((rc = check_duplicates(b, err)) < 0)
@@ -663,6 +673,28 @@ static int check_structure(bundle *b, char *err)
     return 0;
 }
 
+/*
+ * The bytes as libarchive's one read source. archive_read_open_memory does
+ * the same, but (libarchive 3.6) ignores a failed allocation of its callback
+ * data and then dereferences NULL; these calls check every step.
+ */
+typedef struct {
+    const void *data;
+    size_t len;
+    bool done;
+} memory_source;
+
+static la_ssize_t memory_read(struct archive *a, void *ctx, const void **buf)
+{
+    (void)a;
+    memory_source *m = ctx;
+    *buf = m->data;
+    if (m->done)
+        return 0;
+    m->done = true;
+    return (la_ssize_t)m->len;
+}
+
 int bundle_read(bundle **out, const void *gz, size_t len, long long max_unpacked, char err[BUNDLE_ERROR_MAX])
 {
     const unsigned char *bytes = gz;
@@ -679,7 +711,12 @@ int bundle_read(bundle **out, const void *gz, size_t len, long long max_unpacked
     r.max_stream = max_unpacked > (LLONG_MAX - (1 << 20)) / 2 ? LLONG_MAX : max_unpacked * 2 + (1 << 20);
     if (!(r.b = calloc(1, sizeof(*r.b))))
         return oom(err);
-    if (!(r.a = archive_read_new())) {
+    /*
+     * Our own entry for archive_read_next_header2: archive_read_new does not
+     * check the allocation of the one it keeps, and archive_read_next_header
+     * would use it NULL.
+     */
+    if (!(r.a = archive_read_new()) || !(e = archive_entry_new())) {
         rc = oom(err);
         goto done;
     }
@@ -687,22 +724,23 @@ int bundle_read(bundle **out, const void *gz, size_t len, long long max_unpacked
         rc = archive_fail(&r, "cannot read a gzip tar");
         goto done;
     }
-    if (archive_read_open_memory(r.a, gz, len) != ARCHIVE_OK) {
-        if (archive_errno(r.a) == ENOMEM)
-            rc = oom(err);
-        else
-            rc = fail(err, MB_EINVAL, "not a gzip tar: %s",
-                      archive_error_string(r.a) ? archive_error_string(r.a) : "unrecognized");
+    memory_source src = {gz, len, false};
+    if (archive_read_set_read_callback(r.a, memory_read) != ARCHIVE_OK ||
+        archive_read_set_callback_data(r.a, &src) != ARCHIVE_OK) {
+        rc = oom(err); /* nothing read yet: only memory can fail */
+        goto done;
+    }
+    if (archive_read_open1(r.a) != ARCHIVE_OK) {
+        rc = archive_oom(r.a) ? oom(err) : fail(err, MB_EINVAL, "not a gzip tar: %s", archive_error_string(r.a));
         goto done;
     }
     for (bool first = true;; first = false) {
-        int st = archive_read_next_header(r.a, &e);
+        int st = archive_read_next_header2(r.a, e);
         if (st == ARCHIVE_EOF)
             break;
         if (st != ARCHIVE_OK && st != ARCHIVE_WARN) {
-            if (first && archive_errno(r.a) != ENOMEM)
-                rc = fail(err, MB_EINVAL, "not a gzip tar: %s",
-                          archive_error_string(r.a) ? archive_error_string(r.a) : "unrecognized");
+            if (first && !archive_oom(r.a))
+                rc = fail(err, MB_EINVAL, "not a gzip tar: %s", archive_error_string(r.a));
             else
                 rc = archive_fail(&r, "the tar is malformed");
             goto done;
@@ -719,9 +757,10 @@ int bundle_read(bundle **out, const void *gz, size_t len, long long max_unpacked
             goto done;
         }
     }
-    rc = check_structure(r.b, err);
+    rc = bundle_check_structure(r.b, err);
 
 done:
+    archive_entry_free(e);
     if (r.a)
         archive_read_free(r.a);
     if (rc < 0) {

@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "jwstest.h"
 #include "policy/bundle.h"
 #include "tarball.h"
 #include "util/base64.h"
@@ -40,18 +41,6 @@ typedef struct {
 
 static keys K;
 
-static char *public_pem(EVP_PKEY *k)
-{
-    BIO *bio = BIO_new(BIO_s_mem());
-    assert_non_null(bio);
-    assert_int_equal(PEM_write_bio_PUBKEY(bio, k), 1);
-    char *data = NULL;
-    long n = BIO_get_mem_data(bio, &data);
-    char *pem = strndup(data, (size_t)n);
-    BIO_free(bio);
-    return pem;
-}
-
 static int setup(void **state)
 {
     (void)state;
@@ -62,11 +51,11 @@ static int setup(void **state)
     K.ed = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
     if (!K.rsa || !K.rsa2 || !K.p256 || !K.p384 || !K.ed)
         return -1;
-    K.rsa_pem = public_pem(K.rsa);
-    K.rsa2_pem = public_pem(K.rsa2);
-    K.p256_pem = public_pem(K.p256);
-    K.p384_pem = public_pem(K.p384);
-    K.ed_pem = public_pem(K.ed);
+    K.rsa_pem = jwstest_public_pem(K.rsa);
+    K.rsa2_pem = jwstest_public_pem(K.rsa2);
+    K.p256_pem = jwstest_public_pem(K.p256);
+    K.p384_pem = jwstest_public_pem(K.p384);
+    K.ed_pem = jwstest_public_pem(K.ed);
     return 0;
 }
 
@@ -84,91 +73,11 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Unpadded base64url of len bytes. */
-static char *b64url(const void *data, size_t len)
-{
-    char *s = NULL;
-    assert_int_equal(mb_base64_encode(&s, data, len), 0);
-    char *o = s;
-    for (char *p = s; *p; p++) {
-        if (*p == '=')
-            continue;
-        *o++ = *p == '+' ? '-' : *p == '/' ? '_' : *p;
-    }
-    *o = '\0';
-    return s;
-}
-
-/* The JWS signature of input by key with alg, in the JWS's form (ES*: raw r||s). */
-static unsigned char *sign(EVP_PKEY *key, const char *alg, const char *input, size_t *len)
-{
-    const char *md = strstr(alg, "256") ? "SHA256" : strstr(alg, "384") ? "SHA384" : "SHA512";
-    if (strcmp(alg, "EdDSA") == 0)
-        md = NULL;
-    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
-    EVP_PKEY_CTX *pctx = NULL;
-    assert_int_equal(EVP_DigestSignInit_ex(mctx, &pctx, md, NULL, NULL, key, NULL), 1);
-    if (alg[0] == 'P') {
-        assert_int_equal(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 1);
-        assert_int_equal(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST), 1);
-    }
-    size_t n = 0;
-    assert_int_equal(EVP_DigestSign(mctx, NULL, &n, (const unsigned char *)input, strlen(input)), 1);
-    unsigned char *sig = malloc(n);
-    assert_int_equal(EVP_DigestSign(mctx, sig, &n, (const unsigned char *)input, strlen(input)), 1);
-    EVP_MD_CTX_free(mctx);
-    if (alg[0] == 'E' && alg[1] == 'S') {
-        size_t half = strstr(alg, "256") ? 32 : 48;
-        const unsigned char *p = sig;
-        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)n);
-        assert_non_null(es);
-        unsigned char *raw = calloc(1, 2 * half);
-        assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_r(es), raw, (int)half), (int)half);
-        assert_int_equal(BN_bn2binpad(ECDSA_SIG_get0_s(es), raw + half, (int)half), (int)half);
-        ECDSA_SIG_free(es);
-        free(sig);
-        sig = raw;
-        n = 2 * half;
-    }
-    *len = n;
-    return sig;
-}
-
-/* A JWS compact token of header and payload (JSON text) signed by key with alg. */
-static char *token(EVP_PKEY *key, const char *alg, const char *header, const char *payload)
-{
-    char *h = b64url(header, strlen(header)), *p = b64url(payload, strlen(payload));
-    size_t n = strlen(h) + strlen(p) + 2;
-    char *input = malloc(n);
-    snprintf(input, n, "%s.%s", h, p);
-    size_t sig_len = 0;
-    unsigned char *sig = sign(key, alg, input, &sig_len);
-    char *s = b64url(sig, sig_len);
-    size_t tn = n + strlen(s) + 1;
-    char *tok = malloc(tn);
-    snprintf(tok, tn, "%s.%s", input, s);
-    free(h);
-    free(p);
-    free(input);
-    free(sig);
-    free(s);
-    return tok;
-}
-
-static void sha256_hex(char out[65], const char *data, size_t len)
-{
-    unsigned char md[32];
-    unsigned int n = 0;
-    assert_int_equal(EVP_Digest(data, len, md, &n, EVP_sha256(), NULL), 1);
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
-
 /* A files entry with the SHA-256 of text (the canonical form when text is a structured document already in it). */
 static void add_file(char *payload, size_t cap, const char *name, const char *text)
 {
     char hex[65];
-    sha256_hex(hex, text, strlen(text));
+    jwstest_sha256_hex(hex, text, strlen(text));
     size_t n = strlen(payload);
     snprintf(payload + n, cap - n, "%s{\"name\":\"%s\",\"hash\":\"%s\",\"algorithm\":\"SHA-256\"}",
              payload[n - 1] == '[' ? "" : ",", name, hex);
@@ -237,7 +146,7 @@ static void expect_verify(const bundle *b, const char *pem, const char *kid, con
 static bundle *signed_bundle(EVP_PKEY *key, const char *alg, const char *header, const char *claims)
 {
     char *payload = standard_payload(claims);
-    char *tok = token(key, alg, header, payload);
+    char *tok = jwstest_token(key, alg, header, payload);
     char *sigs = signatures_json(tok);
     tar_entry e[] = {F("/data.json", DATA), F("/kfm/policy.rego", POLICY), F("/.signatures.json", sigs),
                      F("/.manifest", MANIFEST)};
@@ -294,7 +203,7 @@ static void test_wrong_key(void **state)
     bundle_free(b);
     /* PS256 signed, the header claiming RS256: the padding differs */
     char *payload = standard_payload("");
-    char *tok = token(K.rsa, "PS256", "{\"alg\":\"RS256\"}", payload);
+    char *tok = jwstest_token(K.rsa, "PS256", "{\"alg\":\"RS256\"}", payload);
     char *sigs = signatures_json(tok);
     tar_entry e[] = {F("/data.json", DATA), F("/kfm/policy.rego", POLICY), F("/.signatures.json", sigs),
                      F("/.manifest", MANIFEST)};
@@ -346,7 +255,7 @@ static void test_files_changed(void **state)
 {
     (void)state;
     char *payload = standard_payload("");
-    char *tok = token(K.rsa, "RS256", "{\"alg\":\"RS256\"}", payload);
+    char *tok = jwstest_token(K.rsa, "RS256", "{\"alg\":\"RS256\"}", payload);
     char *sigs = signatures_json(tok);
 
     /* a policy changed after signing */
@@ -398,14 +307,14 @@ static void test_refused_algorithms(void **state)
 {
     (void)state;
     char *payload = standard_payload("");
-    char *p = b64url(payload, strlen(payload));
+    char *p = jwstest_b64url(payload, strlen(payload));
     const char *headers[] = {"{\"alg\":\"none\"}", "{\"alg\":\"HS256\"}", "{\"alg\":\"ES512\"}",
                              "{\"typ\":\"JWT\"}",  "{\"alg\":\"\"}",      "{\"alg\":1}"};
     const char *needles[] = {"alg none is not accepted",    "alg HS256 is not accepted",
                              "alg ES512 is not accepted",   "the JWT's header has no alg",
                              "the JWT's header has no alg", "the JWT's header has no alg"};
     for (size_t i = 0; i < N(headers); i++) {
-        char *h = b64url(headers[i], strlen(headers[i]));
+        char *h = jwstest_b64url(headers[i], strlen(headers[i]));
         char tok[8192];
         /* "none" tokens have an empty signature; the others a made-up one */
         snprintf(tok, sizeof(tok), "%s.%s.%s", h, p, i == 0 ? "" : "c2lnbmF0dXJl");
@@ -424,8 +333,8 @@ static void test_malformed(void **state)
 {
     (void)state;
     char *payload = standard_payload("");
-    char *good = token(K.rsa, "RS256", "{\"alg\":\"RS256\"}", payload);
-    char *h = b64url("{\"alg\":\"RS256\"}", 15), *p = b64url(payload, strlen(payload));
+    char *good = jwstest_token(K.rsa, "RS256", "{\"alg\":\"RS256\"}", payload);
+    char *h = jwstest_b64url("{\"alg\":\"RS256\"}", 15), *p = jwstest_b64url(payload, strlen(payload));
     char *dot = strrchr(good, '.');
     struct {
         const char *sigs, *needle;
@@ -483,9 +392,9 @@ static void test_payload_files(void **state)
 {
     (void)state;
     char hex[65];
-    sha256_hex(hex, POLICY, strlen(POLICY));
+    jwstest_sha256_hex(hex, POLICY, strlen(POLICY));
     char manifest_hex[65];
-    sha256_hex(manifest_hex, MANIFEST, strlen(MANIFEST));
+    jwstest_sha256_hex(manifest_hex, MANIFEST, strlen(MANIFEST));
     struct {
         const char *files, *needle;
     } cases[] = {
@@ -515,7 +424,7 @@ static void test_payload_files(void **state)
         char files[1024], payload[2048];
         snprintf(files, sizeof(files), cases[i].files, hex, hex);
         snprintf(payload, sizeof(payload), "{%s}", files);
-        char *tok = token(K.ed, "EdDSA", "{\"alg\":\"EdDSA\"}", payload);
+        char *tok = jwstest_token(K.ed, "EdDSA", "{\"alg\":\"EdDSA\"}", payload);
         char *sigs = signatures_json(tok);
         e[1].data = sigs;
         bundle *b = make_bundle(e, N(e));
@@ -537,7 +446,7 @@ static void test_payload_files(void **state)
              "{\"files\":[{\"name\":\"kfm/policy.rego\",\"hash\":\"%s\",\"algorithm\":\"SHA-384\"},"
              "{\"name\":\".manifest\",\"hash\":\"%s\",\"algorithm\":\"SHA-256\"}]}",
              h384, manifest_hex);
-    char *tok = token(K.ed, "EdDSA", "{\"alg\":\"EdDSA\"}", payload);
+    char *tok = jwstest_token(K.ed, "EdDSA", "{\"alg\":\"EdDSA\"}", payload);
     char *sigs = signatures_json(tok);
     e[1].data = sigs;
     bundle *b = make_bundle(e, N(e));
@@ -574,7 +483,7 @@ static const char OPA_PAYLOAD[] =
 static void test_opa_hashes(void **state)
 {
     (void)state;
-    char *tok = token(K.rsa, "RS256", "{\"alg\":\"RS256\",\"typ\":\"JWT\"}", OPA_PAYLOAD);
+    char *tok = jwstest_token(K.rsa, "RS256", "{\"alg\":\"RS256\",\"typ\":\"JWT\"}", OPA_PAYLOAD);
     char *sigs = signatures_json(tok);
     tar_entry e[] = {F(".manifest", OPA_MANIFEST), F(".signatures.json", sigs), F("kfm/data.json", OPA_DATA_JSON),
                      F("kfm/x.rego", OPA_REGO), F("kfm/data.yaml", OPA_DATA_YAML)};
