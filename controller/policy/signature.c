@@ -266,7 +266,8 @@ static int put_object(buf *b, const cJSON *v, int depth)
         return MB_ENOMEM;
     for (const cJSON *c = v->child; c; c = c->next, i++)
         m[i] = (member){c, i};
-    qsort(m, n, sizeof(*m), cmp_members);
+    if (n)
+        qsort(m, n, sizeof(*m), cmp_members);
     int rc = put(b, "{", 1);
     bool first = true;
     for (i = 0; i < n && !rc; i++) {
