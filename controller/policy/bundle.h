@@ -105,7 +105,7 @@ typedef struct {
  * form of the parsed document, of every other file over its bytes. Where
  * membrane is stricter or differs: the algorithm is the JWT header's alg and
  * must fit the key (OPA takes it from its own key configuration); "none" and
- * HS* are refused; hashing algorithms SHA-224 to SHA-512/256 (OPA's MD5 and
+ * HS* are refused; RSA keys need 2048 bits (OPA: 1024); hashing algorithms SHA-224 to SHA-512/256 (OPA's MD5 and
  * SHA-1 are refused); a file listed twice is refused; the kid compared with
  * key_id is the header's kid, else the payload's keyid; scope is compared only
  * when set (OPA with no scope configured wants a token without one).
