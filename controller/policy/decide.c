@@ -438,8 +438,8 @@ static int step_publish(ctx *c)
         return progress(c, "Publishing", msg);
     case POLICY_PUBLISH_NOT_OWNED:
         snprintf(msg, sizeof(msg),
-                 "ConfigMap %s/%s exists and is not this bundle's: delete it or choose another "
-                 "spec.publish.configMapName",
+                 "ConfigMap %s/%s exists and is not this bundle's: choose another spec.publish.configMapName "
+                 "(or delete that ConfigMap, then change the spec to try again)",
                  c->ns, c->plan->configmap);
         return stalled(c, "ConfigMapNotOwned", msg);
     case POLICY_PUBLISH_DONE: break;
@@ -522,14 +522,12 @@ static int decide(ctx *c)
         return add_event(c, "Warning", "ConfigMapEdited", "%s", msg);
     }
 
-    /* Failed for this generation: stays so until the spec changes, but for a ConfigMap in the way that went */
+    /* Failed for this generation: stays so until the spec changes (a ConfigMap in the way included: membrane does
+     * not watch ConfigMaps it did not write, so it cannot see that one go) */
     if (this_gen && same(phase, "Failed") && old_true_reason(c, COND_STALLED) && o->work.fetch == POLICY_FETCH_NONE) {
-        const char *why = old_true_reason(c, COND_STALLED);
-        if (!same(why, "ConfigMapNotOwned") || (cm && !policy_configmap_owned(cm, o->bundle))) {
-            c->plan->phase = "Failed";
-            c->plan->drop_work = true;
-            return 0;
-        }
+        c->plan->phase = "Failed";
+        c->plan->drop_work = true;
+        return 0;
     }
     return pipeline(c);
 }

@@ -519,13 +519,12 @@ static void test_configmap_not_owned(void **state)
     assert_string_equal(f.plan.configmap, "kfm-opa");
     apply(&f);
 
-    /* the ConfigMap in the way is still there: stays; once it is gone, publishing starts again */
+    /* stays until the spec changes: no fetch again and again (the ConfigMap in the way is not in the cache) */
     memset(&f.obs.work, 0, sizeof(f.obs.work));
-    fx_configmap(&f, DIGEST, "someone-else");
     decide(&f);
     assert_int_equal(f.plan.action, POLICY_ACT_NONE);
-    cJSON_Delete(f.cm);
-    f.cm = NULL;
+    assert_null(f.plan.status);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(f.bundle, "metadata"), "generation", cJSON_CreateNumber(3));
     decide(&f);
     assert_int_equal(f.plan.action, POLICY_ACT_FETCH);
     fx_free(&f);
