@@ -129,10 +129,20 @@ static const char *base_name(const char *s)
     return slash ? slash + 1 : s;
 }
 
+/*
+ * Whether libarchive's last failure was an allocation: ENOMEM, or no message
+ * at all (some of its failed allocations return ARCHIVE_FATAL bare, while every
+ * verdict on the input carries a message).
+ */
+static bool archive_oom(struct archive *a)
+{
+    return archive_errno(a) == ENOMEM || !archive_error_string(a);
+}
+
 /* libarchive's failure as an error: MB_ENOMEM when it ran out of memory. */
 static int archive_fail(reader *r, const char *what)
 {
-    if (archive_errno(r->a) == ENOMEM)
+    if (archive_oom(r->a))
         return oom(r->err);
     const char *why = archive_error_string(r->a);
     return fail(r->err, MB_EINVAL, "%s: %s", what, why ? why : "the archive is malformed");
@@ -253,15 +263,10 @@ static int check_duplicates(bundle *b, char *err)
     return rc;
 }
 
-/* Whether a cJSON parse failure was an allocation failure: cJSON cannot say, so parse a tiny text. */
-static bool json_oom(void)
-{
-    cJSON *probe = cJSON_Parse("{\"a\":[1]}");
-    if (!probe)
-        return true;
-    cJSON_Delete(probe);
-    return false;
-}
+/* Deeper nesting is refused before cJSON (whose limit is 1000) sees it. */
+#define JSON_MAX_DEPTH 512
+/* cJSON 1.7 reads a number through a 64-byte buffer: longer literals are refused first. */
+#define JSON_MAX_NUMBER 63
 
 /* The length of the number literal at s (at most n bytes) if it follows the JSON grammar, else 0. */
 static size_t json_number(const unsigned char *s, size_t n)
@@ -302,59 +307,158 @@ typedef struct {
     size_t n, cap, next;
 } number_list;
 
-/* The strict scan over text cJSON accepted: tokens only, the structure is cJSON's. */
-static int json_scan(const unsigned char *t, size_t n, number_list *nums)
+static int number_add(number_list *nums, size_t at, size_t len)
 {
-    for (size_t i = 0; i < n;) {
-        unsigned char c = t[i];
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '{' || c == '}' || c == '[' || c == ']' ||
-            c == ',' || c == ':') {
-            i++;
-        } else if (c == '"') {
-            for (i++;; i++) {
-                if (i >= n || t[i] < 0x20)
-                    return MB_EINVAL;
-                if (t[i] == '\\')
-                    i++;
-                else if (t[i] == '"')
-                    break;
-            }
-            i++;
-        } else if (c == 't' || c == 'f' || c == 'n') {
-            const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
-            size_t l = strlen(lit);
-            if (n - i < l || memcmp(t + i, lit, l) != 0)
-                return MB_EINVAL;
-            i += l;
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
-            size_t tok = i;
-            while (tok < n && strchr("0123456789+-.eE", t[tok]))
-                tok++;
-            size_t l = json_number(t + i, tok - i);
-            if (l != tok - i)
-                return MB_EINVAL;
-            if (nums) {
-                if (nums->n == nums->cap) {
-                    size_t cap = nums->cap ? nums->cap * 2 : 16;
-                    size_t *at = realloc(nums->at, cap * sizeof(*at));
-                    if (!at)
-                        return MB_ENOMEM;
-                    nums->at = at;
-                    size_t *len = realloc(nums->len, cap * sizeof(*len));
-                    if (!len)
-                        return MB_ENOMEM;
-                    nums->len = len;
-                    nums->cap = cap;
-                }
-                nums->at[nums->n] = i;
-                nums->len[nums->n++] = l;
-            }
-            i = tok;
-        } else {
-            return MB_EINVAL;
-        }
+    if (nums->n == nums->cap) {
+        size_t cap = nums->cap ? nums->cap * 2 : 16;
+        size_t *a = realloc(nums->at, cap * sizeof(*a));
+        if (!a)
+            return MB_ENOMEM;
+        nums->at = a;
+        size_t *l = realloc(nums->len, cap * sizeof(*l));
+        if (!l)
+            return MB_ENOMEM;
+        nums->len = l;
+        nums->cap = cap;
+    }
+    nums->at[nums->n] = at;
+    nums->len[nums->n++] = len;
+    return 0;
+}
+
+static int hex4(const unsigned char *s, size_t n, unsigned *v)
+{
+    *v = 0;
+    if (n < 4)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        unsigned c = s[i];
+        unsigned d = c >= '0' && c <= '9'   ? c - '0'
+                     : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                     : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                            : 16;
+        if (d > 15)
+            return -1;
+        *v = *v << 4 | d;
     }
     return 0;
+}
+
+/* The string at t[*i] (on its opening quote): JSON's escapes, no raw control bytes, surrogates in pairs as cJSON wants them. */
+static bool json_string(const unsigned char *t, size_t n, size_t *i)
+{
+    for (size_t k = *i + 1; k < n; k++) {
+        unsigned char c = t[k];
+        if (c < 0x20)
+            return false;
+        if (c == '"') {
+            *i = k + 1;
+            return true;
+        }
+        if (c != '\\')
+            continue;
+        if (++k >= n)
+            return false;
+        if (strchr("\"\\/bfnrt", t[k]) && t[k])
+            continue;
+        unsigned u, lo;
+        if (t[k] != 'u' || hex4(t + k + 1, n - k - 1, &u) < 0)
+            return false;
+        k += 4;
+        if (u >= 0xdc00 && u <= 0xdfff)
+            return false;
+        if (u >= 0xd800 && u <= 0xdbff) {
+            if (n - k < 7 || t[k + 1] != '\\' || t[k + 2] != 'u' || hex4(t + k + 3, n - k - 3, &lo) < 0 ||
+                lo < 0xdc00 || lo > 0xdfff)
+                return false;
+            k += 6;
+        }
+    }
+    return false;
+}
+
+/*
+ * Validates t[0..n) as exactly one JSON value, as Go's encoding/json reads
+ * it (and within what cJSON can hold), collecting the number literals into
+ * nums when it is not NULL. 0, MB_EINVAL or MB_ENOMEM (nums).
+ */
+static int json_validate(const unsigned char *t, size_t n, number_list *nums)
+{
+    unsigned char stack[JSON_MAX_DEPTH]; /* '{' or '[' */
+    int depth = 0;
+    size_t i = 0;
+    enum { VALUE, AFTER_VALUE, KEY, COLON, FIRST_KEY, FIRST_VALUE } want = VALUE;
+
+    for (;;) {
+        while (i < n && (t[i] == ' ' || t[i] == '\t' || t[i] == '\r' || t[i] == '\n'))
+            i++;
+        if (want == AFTER_VALUE && depth == 0)
+            return i == n ? 0 : MB_EINVAL;
+        if (i >= n)
+            return MB_EINVAL;
+        unsigned char c = t[i];
+        switch (want) {
+        case FIRST_KEY:
+            if (c == '}') {
+                i++, depth--, want = AFTER_VALUE;
+                break;
+            }
+            /* fall through */
+        case KEY:
+            if (c != '"' || !json_string(t, n, &i))
+                return MB_EINVAL;
+            want = COLON;
+            break;
+        case COLON:
+            if (c != ':')
+                return MB_EINVAL;
+            i++, want = VALUE;
+            break;
+        case AFTER_VALUE:
+            if (c == ',') {
+                i++, want = stack[depth - 1] == '{' ? KEY : VALUE;
+            } else if (c == (stack[depth - 1] == '{' ? '}' : ']')) {
+                i++, depth--;
+            } else {
+                return MB_EINVAL;
+            }
+            break;
+        case FIRST_VALUE:
+            if (c == ']') {
+                i++, depth--, want = AFTER_VALUE;
+                break;
+            }
+            /* fall through */
+        case VALUE:
+            if (c == '{' || c == '[') {
+                if (depth >= JSON_MAX_DEPTH)
+                    return MB_EINVAL;
+                stack[depth++] = c;
+                i++, want = c == '{' ? FIRST_KEY : FIRST_VALUE;
+                break;
+            }
+            want = AFTER_VALUE;
+            if (c == '"') {
+                if (!json_string(t, n, &i))
+                    return MB_EINVAL;
+            } else if (c == 't' || c == 'f' || c == 'n') {
+                const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
+                size_t l = strlen(lit);
+                if (n - i < l || memcmp(t + i, lit, l) != 0)
+                    return MB_EINVAL;
+                i += l;
+            } else {
+                size_t l = json_number(t + i, n - i);
+                /* a literal must end where cJSON's greedy read of [0-9+-.eE] ends */
+                if (l == 0 || l > JSON_MAX_NUMBER || (i + l < n && strchr("0123456789+-.eE", t[i + l]) && t[i + l]))
+                    return MB_EINVAL;
+                if (nums && number_add(nums, i, l) < 0)
+                    return MB_ENOMEM;
+                i += l;
+            }
+            break;
+        }
+    }
 }
 
 /* Turns the numbers of v, in document order, into raw literals from nums. */
@@ -381,29 +485,24 @@ static int json_keep_numbers(cJSON *v, number_list *nums)
 
 int bundle_json_parse(cJSON **out, const unsigned char *text, size_t len, bool keep_numbers)
 {
-    const char *end = NULL;
     number_list nums = {.text = text};
+    cJSON *doc = NULL;
     int rc = 0;
 
     *out = NULL;
-    cJSON *doc = cJSON_ParseWithLengthOpts((const char *)text, len, &end, false);
-    if (!doc)
-        return json_oom() ? mb_error_set(MB_ENOMEM, "out of memory") : mb_error_set(MB_EINVAL, "not valid JSON");
-    size_t used = (size_t)(end - (const char *)text);
-    for (size_t i = used; i < len; i++)
-        if (!strchr(" \t\r\n", text[i]) || !text[i]) {
-            rc = mb_error_set(MB_EINVAL, "not valid JSON: text follows the value");
-            goto done;
-        }
-    if ((rc = json_scan(text, used, keep_numbers ? &nums : NULL)) < 0) {
+    if ((rc = json_validate(text, len, keep_numbers ? &nums : NULL)) < 0) {
         rc = rc == MB_ENOMEM ? mb_error_set(MB_ENOMEM, "out of memory") : mb_error_set(MB_EINVAL, "not valid JSON");
         goto done;
     }
-    if (keep_numbers) {
-        if ((rc = json_keep_numbers(doc, &nums)) < 0 || (nums.next != nums.n && (rc = MB_EINVAL))) {
-            rc = rc == MB_ENOMEM ? mb_error_set(MB_ENOMEM, "out of memory") : mb_error_set(MB_EINVAL, "not valid JSON");
-            goto done;
-        }
+    /* valid, so cJSON can fail only for memory */
+    if (!(doc = cJSON_ParseWithLength((const char *)text, len))) {
+        rc = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    if (keep_numbers && ((rc = json_keep_numbers(doc, &nums)) < 0 || nums.next != nums.n)) {
+        rc = rc == MB_ENOMEM ? mb_error_set(MB_ENOMEM, "out of memory")
+                             : mb_error_set(MB_ERROR, "cJSON and the validator disagree on the numbers");
+        goto done;
     }
     *out = doc;
     doc = NULL;
@@ -539,7 +638,7 @@ static int check_data(const bundle_file *f, char *err)
     return rc;
 }
 
-static int check_structure(bundle *b, char *err)
+int bundle_check_structure(bundle *b, char err[BUNDLE_ERROR_MAX])
 {
     int rc;
     if ((rc = check_duplicates(b, err)) < 0)
@@ -574,6 +673,28 @@ static int check_structure(bundle *b, char *err)
     return 0;
 }
 
+/*
+ * The bytes as libarchive's one read source. archive_read_open_memory does
+ * the same, but (libarchive 3.6) ignores a failed allocation of its callback
+ * data and then dereferences NULL; these calls check every step.
+ */
+typedef struct {
+    const void *data;
+    size_t len;
+    bool done;
+} memory_source;
+
+static la_ssize_t memory_read(struct archive *a, void *ctx, const void **buf)
+{
+    (void)a;
+    memory_source *m = ctx;
+    *buf = m->data;
+    if (m->done)
+        return 0;
+    m->done = true;
+    return (la_ssize_t)m->len;
+}
+
 int bundle_read(bundle **out, const void *gz, size_t len, long long max_unpacked, char err[BUNDLE_ERROR_MAX])
 {
     const unsigned char *bytes = gz;
@@ -590,7 +711,12 @@ int bundle_read(bundle **out, const void *gz, size_t len, long long max_unpacked
     r.max_stream = max_unpacked > (LLONG_MAX - (1 << 20)) / 2 ? LLONG_MAX : max_unpacked * 2 + (1 << 20);
     if (!(r.b = calloc(1, sizeof(*r.b))))
         return oom(err);
-    if (!(r.a = archive_read_new())) {
+    /*
+     * Our own entry for archive_read_next_header2: archive_read_new does not
+     * check the allocation of the one it keeps, and archive_read_next_header
+     * would use it NULL.
+     */
+    if (!(r.a = archive_read_new()) || !(e = archive_entry_new())) {
         rc = oom(err);
         goto done;
     }
@@ -598,22 +724,23 @@ int bundle_read(bundle **out, const void *gz, size_t len, long long max_unpacked
         rc = archive_fail(&r, "cannot read a gzip tar");
         goto done;
     }
-    if (archive_read_open_memory(r.a, gz, len) != ARCHIVE_OK) {
-        if (archive_errno(r.a) == ENOMEM)
-            rc = oom(err);
-        else
-            rc = fail(err, MB_EINVAL, "not a gzip tar: %s",
-                      archive_error_string(r.a) ? archive_error_string(r.a) : "unrecognized");
+    memory_source src = {gz, len, false};
+    if (archive_read_set_read_callback(r.a, memory_read) != ARCHIVE_OK ||
+        archive_read_set_callback_data(r.a, &src) != ARCHIVE_OK) {
+        rc = oom(err); /* nothing read yet: only memory can fail */
+        goto done;
+    }
+    if (archive_read_open1(r.a) != ARCHIVE_OK) {
+        rc = archive_oom(r.a) ? oom(err) : fail(err, MB_EINVAL, "not a gzip tar: %s", archive_error_string(r.a));
         goto done;
     }
     for (bool first = true;; first = false) {
-        int st = archive_read_next_header(r.a, &e);
+        int st = archive_read_next_header2(r.a, e);
         if (st == ARCHIVE_EOF)
             break;
         if (st != ARCHIVE_OK && st != ARCHIVE_WARN) {
-            if (first && archive_errno(r.a) != ENOMEM)
-                rc = fail(err, MB_EINVAL, "not a gzip tar: %s",
-                          archive_error_string(r.a) ? archive_error_string(r.a) : "unrecognized");
+            if (first && !archive_oom(r.a))
+                rc = fail(err, MB_EINVAL, "not a gzip tar: %s", archive_error_string(r.a));
             else
                 rc = archive_fail(&r, "the tar is malformed");
             goto done;
@@ -630,9 +757,10 @@ int bundle_read(bundle **out, const void *gz, size_t len, long long max_unpacked
             goto done;
         }
     }
-    rc = check_structure(r.b, err);
+    rc = bundle_check_structure(r.b, err);
 
 done:
+    archive_entry_free(e);
     if (r.a)
         archive_read_free(r.a);
     if (rc < 0) {
@@ -739,8 +867,8 @@ bool bundle_decision_matches(const char *body, size_t len, const cJSON *expect, 
     const cJSON *result = cJSON_GetObjectItemCaseSensitive(doc, "result");
     if (result)
         match = json_equal(result, expect, 0);
-    if (got)
-        *got = result ? cJSON_PrintUnformatted(result) : strdup("undefined");
+    if (got && !(*got = result ? cJSON_PrintUnformatted(result) : strdup("undefined")))
+        match = false; /* out of memory: never a pass */
     cJSON_Delete(doc);
     return match;
 }

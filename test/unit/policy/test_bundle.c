@@ -278,6 +278,20 @@ static void test_data_files(void **state)
         {"data.json", "", "data.json is not valid JSON"},
         {"kfm/data.yaml", "- a\n- b\n", "kfm/data.yaml must hold a JSON object"},
         {"data.yml", "a: [\n", "data.yml is not valid YAML"},
+        /* JSON as Go reads it, within what cJSON holds */
+        {"data.json", "{\"a\":\"\\ud800\"}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":\"\\x41\"}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":\"\x01\"}", "data.json is not valid JSON"},
+        {"data.json", "\xef\xbb\xbf{}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":1.}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":-}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":1,}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\" 1}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":[1 2]}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":tru}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":1}\f", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":1234567890123456789012345678901234567890123456789012345678901234}",
+         "data.json is not valid JSON"},
     };
     for (size_t i = 0; i < N(bad); i++) {
         const tar_entry e[] = {F(".manifest", "{}"), F("p.rego", POLICY), F(bad[i].name, bad[i].text)};
@@ -288,6 +302,34 @@ static void test_data_files(void **state)
                             F("kfm/schema.json", "[not json at all"), F("kfm/mydata.json", "3")};
     bundle *b = read_ok(ok, N(ok), TARBALL_GZIP_PAX);
     assert_int_equal(b->nfiles, 5);
+    bundle_free(b);
+
+    /* nesting: 512 deep is read, 513 is refused */
+    char deep[2048];
+    for (int depth = 512; depth <= 513; depth++) {
+        size_t n = 0;
+        n += (size_t)sprintf(deep + n, "{\"a\":");
+        for (int i = 1; i < depth; i++)
+            deep[n++] = '[';
+        deep[n++] = '1';
+        for (int i = 1; i < depth; i++)
+            deep[n++] = ']';
+        deep[n++] = '}';
+        deep[n] = '\0';
+        const tar_entry d[] = {F(".manifest", "{}"), F("p.rego", POLICY), F("data.json", deep)};
+        if (depth == 512) {
+            b = read_ok(d, N(d), TARBALL_GZIP_PAX);
+            bundle_free(b);
+        } else {
+            read_bad(d, N(d), "data.json is not valid JSON");
+        }
+    }
+    /* what Go accepts and cJSON reads alike: escapes, pairs, exponents, a number 63 long */
+    const tar_entry fine[] = {F(".manifest", "{}"), F("p.rego", POLICY),
+                              F("data.json",
+                                " {\"a\":\"\\ud83d\\ude00 \\u00e9 \\/ \\b\",\"b\":[-0.5e-3,0,1E+2,{}],\"c\":"
+                                "123456789012345678901234567890123456789012345678901234567890123}\r\n")};
+    b = read_ok(fine, N(fine), TARBALL_GZIP_PAX);
     bundle_free(b);
 }
 
