@@ -269,7 +269,11 @@ static int transient(ctx *c, const char *reason, const char *message)
     bool fresh = !same(old_true_reason(c, COND_RECONCILING), reason);
     if ((err = progress(c, reason, message)) < 0)
         return err;
-    return fresh ? add_event(c, "Warning", reason, "%s", message) : 0;
+    if (!fresh)
+        return 0;
+    if (strcmp(reason, "FetchFailed") == 0) /* a failure reason of API.md: counted, though retried */
+        c->plan->outcome = reason;
+    return add_event(c, "Warning", reason, "%s", message);
 }
 
 /* A terminal failure: Stalled=True, phase Failed, never published; until the generation changes. */
@@ -420,9 +424,9 @@ static int step_tests(ctx *c)
     cJSON_ArrayForEach(r, w->test_results) {
         if (json_bool(false, r, "passed", NULL))
             continue;
-        snprintf(msg, sizeof(msg), "decision test %s failed: %s; fix the policy or spec.decisionTests.cases %s",
-                 json_str(r, "name", NULL) ?: "?", json_str(r, "message", NULL) ?: "no result",
-                 json_str(r, "name", NULL) ?: "?");
+        snprintf(msg, sizeof(msg),
+                 "decision test %s failed (%s): fix the bundle's policy, or that case in spec.decisionTests.cases",
+                 json_str(r, "name", NULL) ?: "?", json_str(r, "message", NULL) ?: "no result");
         return stalled(c, "DecisionTestFailed", msg);
     }
     return 1; /* all passed */
