@@ -405,7 +405,8 @@ static int step_tests(ctx *c)
         c->plan->action = POLICY_ACT_TEST;
         snprintf(msg, sizeof(msg), "running %d decision tests against %s", n, c->opa_url);
         return progress(c, "Testing", msg);
-    case POLICY_TESTS_WAITING:
+    case POLICY_TESTS_WAITING: /* looked at again when that OPA is free: try again */
+        c->plan->action = POLICY_ACT_TEST;
         snprintf(msg, sizeof(msg), "waits for %s, which runs another bundle's decision tests", c->opa_url);
         return progress(c, "WaitingForOPA", msg);
     case POLICY_TESTS_RUNNING:

@@ -115,7 +115,7 @@ typedef struct {
 typedef enum {
     POLICY_ACT_NONE = 0,
     POLICY_ACT_FETCH,   /* start a fetch of spec.source.url */
-    POLICY_ACT_TEST,    /* start the decision tests on the fetched bytes */
+    POLICY_ACT_TEST,    /* start the decision tests on the fetched bytes (again, when their OPA was busy) */
     POLICY_ACT_PUBLISH, /* write the ConfigMap, then decide again */
 } policy_action;
 
