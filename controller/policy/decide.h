@@ -29,6 +29,13 @@
  * outcome reaches decide as policy_verification. A terminal failure sets
  * Stalled=True and phase Failed until metadata.generation changes.
  *
+ * The receipt (status.receipt, audit_receipt_set) is sealed when a digest is
+ * first published in a ConfigMap (not again when the same bytes are restored):
+ * {verifiedDigest, revision, roots, decisionTests: [{name, passed, got,
+ * message}], configMap: {name, uid, resourceVersion}, publishedAt, auditRef,
+ * prevAuditRef}. membrane_bundles_total{outcome} counts Published, each
+ * terminal reason when it is reached, and FetchFailed once per run of failures.
+ *
  * A Published bundle is checked again on every look (the resync, every event
  * of its ConfigMap): when the ConfigMap is gone or its bundle.tar.gz no longer
  * hashes to status.verifiedDigest (the cache keeps only that hash, see
