@@ -130,13 +130,20 @@ static const char *base_name(const char *s)
 }
 
 /*
- * Whether libarchive's last failure was an allocation: ENOMEM, or no message
- * at all (some of its failed allocations return ARCHIVE_FATAL bare, while every
- * verdict on the input carries a message).
+ * Whether libarchive's last failure was an allocation. Some of its failed
+ * allocations return ARCHIVE_FATAL bare, but so do some of its refusals of a
+ * malformed stream: only ENOMEM counts, and a bare failure is taken as the
+ * input's (fail closed: the bundle is refused, never let through).
  */
 static bool archive_oom(struct archive *a)
 {
-    return archive_errno(a) == ENOMEM || !archive_error_string(a);
+    return archive_errno(a) == ENOMEM;
+}
+
+static const char *archive_why(struct archive *a)
+{
+    const char *why = archive_error_string(a);
+    return why ? why : "the archive is malformed";
 }
 
 /* libarchive's failure as an error: MB_ENOMEM when it ran out of memory. */
@@ -144,8 +151,7 @@ static int archive_fail(reader *r, const char *what)
 {
     if (archive_oom(r->a))
         return oom(r->err);
-    const char *why = archive_error_string(r->a);
-    return fail(r->err, MB_EINVAL, "%s: %s", what, why ? why : "the archive is malformed");
+    return fail(r->err, MB_EINVAL, "%s: %s", what, archive_why(r->a));
 }
 
 static int read_data(reader *r, bundle_file *f, const char *show, long long hint)
@@ -731,7 +737,7 @@ int bundle_read(bundle **out, const void *gz, size_t len, long long max_unpacked
         goto done;
     }
     if (archive_read_open1(r.a) != ARCHIVE_OK) {
-        rc = archive_oom(r.a) ? oom(err) : fail(err, MB_EINVAL, "not a gzip tar: %s", archive_error_string(r.a));
+        rc = archive_oom(r.a) ? oom(err) : fail(err, MB_EINVAL, "not a gzip tar: %s", archive_why(r.a));
         goto done;
     }
     for (bool first = true;; first = false) {
@@ -740,7 +746,7 @@ int bundle_read(bundle **out, const void *gz, size_t len, long long max_unpacked
             break;
         if (st != ARCHIVE_OK && st != ARCHIVE_WARN) {
             if (first && !archive_oom(r.a))
-                rc = fail(err, MB_EINVAL, "not a gzip tar: %s", archive_error_string(r.a));
+                rc = fail(err, MB_EINVAL, "not a gzip tar: %s", archive_why(r.a));
             else
                 rc = archive_fail(&r, "the tar is malformed");
             goto done;

@@ -213,6 +213,35 @@ static void test_refuses_other_formats(void **state)
     free(gz);
 }
 
+/* Every byte of the deflate stream corrupted in turn: refused as input (or read, if it still makes sense), never "out of memory". */
+static void test_corrupt_stream(void **state)
+{
+    (void)state;
+    const tar_entry e[] = {F("/data.json", "{\"kfm\":{\"labels\":[\"public\"]}}"), F("/kfm/policy.rego", POLICY),
+                           F("/.manifest", MANIFEST)};
+    unsigned char *gz = NULL;
+    size_t len = 0;
+    tarball_make(&gz, &len, e, N(e), TARBALL_GZIP_PAX);
+    int refused = 0;
+    for (size_t i = 10; i < len; i++) {
+        for (unsigned flip = 1; flip < 256; flip <<= 3) {
+            bundle *b = NULL;
+            char err[BUNDLE_ERROR_MAX];
+            gz[i] ^= (unsigned char)flip;
+            int rc = bundle_read(&b, gz, len, MAX_UNPACKED, err);
+            gz[i] ^= (unsigned char)flip;
+            if (rc != 0 && rc != MB_EINVAL)
+                fail_msg("byte %zu ^ %u: bundle_read returned %d (%s)", i, flip, rc, err);
+            if (rc == MB_EINVAL && !err[0])
+                fail_msg("byte %zu ^ %u: refused without a message", i, flip);
+            refused += rc == MB_EINVAL;
+            bundle_free(b);
+        }
+    }
+    assert_true(refused > 0);
+    free(gz);
+}
+
 static void test_manifest_rules(void **state)
 {
     (void)state;
@@ -444,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_refuses_links_and_devices),
         cmocka_unit_test(test_refuses_oversize),
         cmocka_unit_test(test_refuses_other_formats),
+        cmocka_unit_test(test_corrupt_stream),
         cmocka_unit_test(test_manifest_rules),
         cmocka_unit_test(test_needs_rego),
         cmocka_unit_test(test_data_files),
