@@ -9,6 +9,7 @@
 #include "kube/client.h"
 #include "kube/config.h"
 #include "net/transfer.h"
+#include "policy/controller.h"
 #include "release/controller.h"
 #include "runtime/httpserver.h"
 #include "runtime/factory.h"
@@ -94,6 +95,9 @@ static int run(const cli_options *opts)
     /* the controllers: one registration each */
     release_controller_opts ro = {.client = client, .events = events, .net = net};
     if (release_controller_register(mgr, &ro) < 0)
+        goto done;
+    policy_controller_opts po = {.client = client, .events = events, .net = net};
+    if (policy_controller_register(mgr, &po) < 0)
         goto done;
     httpserver_opts ho = {.metrics_addr = opts->metrics_addr,
                           .health_addr = opts->health_addr,

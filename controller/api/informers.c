@@ -7,9 +7,13 @@
  */
 #include "api/informers.h"
 #include "api/resources.h"
+#include "util/base64.h"
 #include "util/error.h"
 #include "util/json.h"
 
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* metadata every trimmed kind keeps: identity, labels (selectors, pod-template-hash), owners, deletion */
@@ -73,6 +77,45 @@ static void trim_deployment(cJSON *d)
 }
 
 /*
+ * ConfigMaps (PolicyBundle: the ConfigMap it publishes, its owner and labels, data.digest and
+ * data.revision, and the digest of binaryData's bundle.tar.gz; DatasetPromotion: its index, in data): the
+ * metadata, data whole, and binaryData with each value replaced by "sha256:<hex of the SHA-256 of its
+ * decoded bytes>", so that a cached ConfigMap costs its data and a few dozen bytes per binary value, not the
+ * base64 of a bundle (100 published bundles would otherwise keep 100 bundles in memory). A value that is not
+ * valid base64 becomes "invalid" (it cannot equal any digest). Only the ConfigMaps membrane writes are
+ * watched: those labelled app.kubernetes.io/managed-by=membrane (CONFIGMAP_SELECTOR).
+ */
+static void trim_configmap(cJSON *cm)
+{
+    static const char *const keep[] = {"metadata", "data", "binaryData", NULL};
+    cJSON *v;
+    json_keep_only(cm, keep);
+    json_keep_only(cJSON_GetObjectItemCaseSensitive(cm, "metadata"), keep_meta);
+    cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(cm, "binaryData")) {
+        char *bytes = NULL, marker[7 + 65] = "invalid";
+        size_t len = 0;
+        unsigned char md[SHA256_DIGEST_LENGTH];
+        if (!cJSON_IsString(v))
+            continue;
+        if (mb_base64_decode(&bytes, &len, v->valuestring) == 0 && SHA256((unsigned char *)bytes, len, md)) {
+            memcpy(marker, "sha256:", 7);
+            for (size_t i = 0; i < sizeof(md); i++)
+                snprintf(marker + 7 + 2 * i, 3, "%02x", md[i]);
+        }
+        free(bytes);
+        char *copy = strdup(marker);
+        if (!copy) { /* without memory the value goes: a digest nobody matches, looked at again on the next event */
+            v->valuestring[0] = '\0';
+            continue;
+        }
+        cJSON_free(v->valuestring);
+        v->valuestring = copy;
+    }
+}
+
+#define CONFIGMAP_SELECTOR "app.kubernetes.io/managed-by=membrane"
+
+/*
  * Every resource the controllers watch. NULL transform: the object is cached
  * whole (GovernedAPIReleases: decide reads spec and status, receipts included;
  * PolicyBundles: the bundle gate reads status conditions, generation and
@@ -81,9 +124,14 @@ static void trim_deployment(cJSON *d)
 static const struct {
     const kube_resource *resource;
     void (*transform)(cJSON *obj);
+    const char *selector; /* the resource's own label selector, or NULL */
 } registry[] = {
-    {&KUBE_DEPLOYMENTS, trim_deployment}, {&KUBE_PODS, trim_pod},         {&API_POLICYBUNDLES, NULL},
-    {&API_GOVERNEDAPIRELEASES, NULL},     {&API_DATASETPROMOTIONS, NULL},
+    {&KUBE_DEPLOYMENTS, trim_deployment, NULL},
+    {&KUBE_PODS, trim_pod, NULL},
+    {&KUBE_CONFIGMAPS, trim_configmap, CONFIGMAP_SELECTOR},
+    {&API_POLICYBUNDLES, NULL, NULL},
+    {&API_GOVERNEDAPIRELEASES, NULL, NULL},
+    {&API_DATASETPROMOTIONS, NULL, NULL},
 };
 
 int api_informer(informer **out, informer_factory *f, const kube_resource *resource)
@@ -91,7 +139,7 @@ int api_informer(informer **out, informer_factory *f, const kube_resource *resou
     *out = NULL;
     for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
         if (registry[i].resource == resource)
-            return informer_factory_informer(out, f, resource, registry[i].transform);
+            return informer_factory_informer_selected(out, f, resource, registry[i].transform, registry[i].selector);
     return mb_error_set(MB_EINVAL, "no informer registration for %s: add it to api/informers.c with its trim",
                         resource->resource);
 }

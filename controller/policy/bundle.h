@@ -82,7 +82,8 @@ int bundle_verify_signatures(const bundle *b, const bundle_signing *s, char err[
  * case expects. True when result is present and equals expect as JSON (object
  * members in any order, numbers by value); an absent result equals nothing.
  * *got (may be NULL) receives the result as compact JSON, "undefined" when
- * absent, or NULL when body is not a JSON object (the caller frees it).
+ * absent, or NULL when body is not a JSON object or memory ran out (then the
+ * answer is false too); the caller frees it.
  */
 bool bundle_decision_matches(const char *body, size_t len, const cJSON *expect, char **got);
 

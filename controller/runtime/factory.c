@@ -21,6 +21,7 @@ typedef struct {
     const kube_resource *resource;
     informer *inf;
     void (*transform)(cJSON *obj);
+    char *selector; /* the resource's own label selector, or NULL */
     struct {
         char *name;
         informer_index_fn fn;
@@ -70,6 +71,7 @@ void informer_factory_free(informer_factory *f)
     for (size_t i = 0; i < f->n; i++) {
         informer_metrics_remove(f->entries[i].inf);
         informer_free(f->entries[i].inf);
+        free(f->entries[i].selector);
         for (size_t j = 0; j < f->entries[i].n_indexes; j++)
             free(f->entries[i].indexes[j].name);
     }
@@ -106,14 +108,33 @@ static void on_delete(void *ctx, const cJSON *obj)
 int informer_factory_informer(informer **out, informer_factory *f, const kube_resource *resource,
                               void (*transform)(cJSON *obj))
 {
+    return informer_factory_informer_selected(out, f, resource, transform, NULL);
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int informer_factory_informer_selected(informer **out, informer_factory *f, const kube_resource *resource,
+                                       void (*transform)(cJSON *obj), const char *label_selector)
+{
     entry *e = find(f, resource);
+    char *selector = NULL;
     int err = 0;
     *out = NULL;
+    if (label_selector && !*label_selector)
+        label_selector = NULL;
     if (e) {
         if (e->transform != transform)
             return mb_error_set(MB_EINVAL,
                                 "the %s informer is registered with another trim transform: "
                                 "extend the one transform to keep what every subscriber reads",
+                                resource->resource);
+        if (!same_str(e->selector, label_selector))
+            return mb_error_set(MB_EINVAL,
+                                "the %s informer is registered with another label selector: "
+                                "subscribers of one cache share one selector",
                                 resource->resource);
         *out = e->inf;
         return 0;
@@ -124,20 +145,33 @@ int informer_factory_informer(informer **out, informer_factory *f, const kube_re
     if (f->n == MAX_RESOURCES)
         return mb_error_set(MB_EINVAL, "informer factory: more than %d resources", MAX_RESOURCES);
     bool ours = f->selector_group && resource->group && strcmp(resource->group, f->selector_group) == 0;
-    informer_opts io = {.namespace = f->namespace,
-                        .label_selector = ours ? f->label_selector : NULL,
-                        .transform = transform};
+    const char *global = ours ? f->label_selector : NULL;
+    /* the resource's own selector and --watch-label-selector both hold: joined with "," (AND) */
+    if (global && label_selector
+            ? asprintf(&selector, "%s,%s", label_selector, global) < 0
+            : (label_selector || global) && !(selector = strdup(label_selector ? label_selector : global)))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    informer_opts io = {.namespace = f->namespace, .label_selector = selector, .transform = transform};
     e = &f->entries[f->n];
     memset(e, 0, sizeof(*e));
     e->f = f;
     e->resource = resource;
     e->transform = transform;
-    if ((err = informer_new(&e->inf, f->client, resource, &io)) < 0)
+    err = informer_new(&e->inf, f->client, resource, &io);
+    free(selector);
+    if (err < 0)
         return err;
+    if (label_selector && !(e->selector = strdup(label_selector))) {
+        informer_free(e->inf);
+        e->inf = NULL;
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    }
     informer_handlers h = {.on_delete = on_delete, .ctx = e};
     if ((err = informer_add_handlers(e->inf, &h)) < 0 || (err = informer_metrics_add(e->inf)) < 0) {
         informer_free(e->inf);
         e->inf = NULL;
+        free(e->selector);
+        e->selector = NULL;
         return err;
     }
     f->n++;

@@ -45,6 +45,16 @@ int informer_factory_informer(informer **out, informer_factory *f, const kube_re
                               void (*transform)(cJSON *obj));
 
 /*
+ * As informer_factory_informer, with the resource's own label selector
+ * (NULL or "": none): its list/watch, and so its cache, hold only the objects
+ * that match it (and --watch-label-selector too, for the kinds of
+ * selector_group). A later call for the same resource must name the same
+ * selector (MB_EINVAL otherwise: the subscribers of one cache share it).
+ */
+int informer_factory_informer_selected(informer **out, informer_factory *f, const kube_resource *resource,
+                                       void (*transform)(cJSON *obj), const char *label_selector);
+
+/*
  * Adds a named index to resource's informer, once: a second registration of
  * the same name with the same function is a no-op (another subscriber needs
  * it too); with another function, MB_EINVAL.

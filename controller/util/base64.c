@@ -43,6 +43,40 @@ done:
     return err;
 }
 
+int mb_base64url_decode(char **out, size_t *out_len, const char *in, size_t len)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (len % 4 == 1)
+        return mb_error_set(MB_EINVAL, "not valid base64url (its length cannot be)");
+    if (len > INT_MAX / 2)
+        return mb_error_set(MB_EINVAL, "too long");
+    char *std = malloc(len + 4);
+    if (!std)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        if (c == '-')
+            c = '+';
+        else if (c == '_')
+            c = '/';
+        else if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'))) {
+            free(std);
+            return mb_error_set(MB_EINVAL, "not valid base64url (a character outside A-Z a-z 0-9 - _)");
+        }
+        std[i] = c;
+    }
+    size_t n = len;
+    while (n % 4)
+        std[n++] = '=';
+    std[n] = '\0';
+    int err = mb_base64_decode(out, out_len, std);
+    free(std);
+    if (err == MB_EINVAL)
+        return mb_error_set(MB_EINVAL, "not valid base64url");
+    return err;
+}
+
 int mb_base64_encode(char **out, const void *in, size_t len)
 {
     *out = NULL;

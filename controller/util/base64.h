@@ -17,6 +17,13 @@
  */
 int mb_base64_decode(char **out, size_t *out_len, const char *in);
 
+/*
+ * Decodes unpadded base64url (RFC 4648 section 5, as JWS compact serialization
+ * carries its parts): len bytes of in, only A-Z a-z 0-9 - _, no "=" padding,
+ * no line breaks. Otherwise as mb_base64_decode.
+ */
+int mb_base64url_decode(char **out, size_t *out_len, const char *in, size_t len);
+
 /* Encodes len bytes of in, without line breaks, into *out (NUL-terminated, the caller frees it). */
 int mb_base64_encode(char **out, const void *in, size_t len);
 

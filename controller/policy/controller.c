@@ -1,0 +1,441 @@
+/*
+ * The PolicyBundle reconciler: observe from the caches, call policy_decide,
+ * and carry out its action: start the fetch or the decision tests (on the
+ * transfer loop; their end requeues the bundle) or write the ConfigMap, then
+ * decide again on what changed; then the status (with its receipt), Events
+ * and the metric. The work of a bundle's generation is kept by key, with the
+ * generation and pin it is for; a new generation, or the bundle's deletion,
+ * cancels it (the ConfigMap goes with the bundle through its owner
+ * reference).
+ */
+#include "policy/controller.h"
+#include "api/informers.h"
+#include "api/resources.h"
+#include "policy/decide.h"
+#include "policy/work.h"
+#include "runtime/informer.h"
+#include "runtime/loop.h"
+#include "runtime/metrics_families.h"
+#include "runtime/ryw.h"
+#include "util/error.h"
+#include "util/json.h"
+#include "util/log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+
+#define MAX_PASSES 5
+#define MAX_EVENTS 6
+
+typedef struct work_entry {
+    UT_hash_handle hh;
+    policy_work_state w;
+    char key[];
+} work_entry;
+
+typedef struct {
+    policy_controller_opts opts;
+    informer *bundles, *configmaps; /* the factory's, borrowed */
+    ryw *ryw;                       /* the factory's, borrowed */
+    loop *loop;                     /* the manager's, borrowed */
+    pthread_mutex_t mu;             /* works; a key's entry is only touched by its reconcile (one at a time) */
+    work_entry *works;
+} policy_controller;
+
+/* ---- handlers ------------------------------------------------------------ */
+
+/* The key ("ns/name") of a ConfigMap's owning PolicyBundle into key; false when it has none. */
+static bool configmap_owner(char *key, size_t size, const cJSON *obj)
+{
+    const cJSON *ref;
+    cJSON_ArrayForEach(ref, json_get(obj, "metadata", "ownerReferences", NULL)) {
+        const char *kind = json_str(ref, "kind", NULL), *name = json_str(ref, "name", NULL);
+        const char *api = json_str(ref, "apiVersion", NULL);
+        if (!kind || !name || !api || strcmp(kind, POLICY_KIND) != 0 || strncmp(api, API_GROUP "/", 19) != 0)
+            continue;
+        snprintf(key, size, "%s/%s", json_str(obj, "metadata", "namespace", NULL), name);
+        return true;
+    }
+    return false;
+}
+
+static void on_bundle(void *ctx, const cJSON *obj)
+{
+    policy_controller *c = ctx;
+    loop_enqueue_object(c->loop, obj);
+}
+
+static void on_bundle_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
+{
+    (void)old_obj;
+    on_bundle(ctx, new_obj);
+}
+
+static void on_configmap(void *ctx, const cJSON *obj)
+{
+    policy_controller *c = ctx;
+    char key[512];
+    if (configmap_owner(key, sizeof(key), obj))
+        loop_enqueue(c->loop, key);
+}
+
+static void on_configmap_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
+{
+    on_configmap(ctx, old_obj); /* an owner removed by hand: the bundle it was published for looks again */
+    on_configmap(ctx, new_obj);
+}
+
+/* ---- the work by key ------------------------------------------------------- */
+
+/* The work of key for generation gen and pin digest, made (empty) when absent or for another. NULL: no memory. */
+static work_entry *work_get(policy_controller *c, const char *key, long long gen, const char *digest)
+{
+    work_entry *e = NULL;
+    size_t klen = strlen(key);
+    pthread_mutex_lock(&c->mu);
+    HASH_FIND_STR(c->works, key, e);
+    pthread_mutex_unlock(&c->mu);
+    if (e && e->w.gen == gen && strcmp(e->w.digest, digest ? digest : "") == 0)
+        return e;
+    if (e) {
+        policy_work_clear(&e->w); /* another generation's: cancelled */
+    } else {
+        if (!(e = calloc(1, sizeof(*e) + klen + 1)))
+            return NULL;
+        memcpy(e->key, key, klen + 1);
+        pthread_mutex_lock(&c->mu);
+        HASH_ADD(hh, c->works, key, klen, e);
+        bool added = e->hh.tbl != NULL;
+        pthread_mutex_unlock(&c->mu);
+        if (!added) {
+            free(e);
+            return NULL;
+        }
+    }
+    e->w.gen = gen;
+    snprintf(e->w.digest, sizeof(e->w.digest), "%s", digest ? digest : "");
+    return e;
+}
+
+static void work_drop(policy_controller *c, const char *key)
+{
+    work_entry *e = NULL;
+    pthread_mutex_lock(&c->mu);
+    HASH_FIND_STR(c->works, key, e);
+    if (e)
+        HASH_DEL(c->works, e);
+    pthread_mutex_unlock(&c->mu);
+    if (e) {
+        policy_work_clear(&e->w);
+        free(e);
+    }
+}
+
+/* Collects what ended since the last look: the fetch (and the checks on its bytes), the decision tests. */
+static int work_collect(policy_controller *c, policy_work_state *w, const cJSON *b, time_t now)
+{
+    int err;
+    if ((err = policy_fetch_collect(w, c->opts.client, b, now)) < 0)
+        return err;
+    if (w->run && policy_tests_finished(w->run)) {
+        cJSON *results = NULL;
+        char *error = NULL;
+        if ((err = policy_tests_take(w->run, &results, &error)) < 0)
+            return err;
+        policy_tests_release(w->run);
+        w->run = NULL;
+        cJSON_Delete(w->results);
+        free(w->tests_msg);
+        w->results = results;
+        w->tests_msg = error;
+        w->tests_finished = now;
+        if (error) {
+            w->tests = POLICY_TESTS_ERROR;
+            w->tests_attempts++;
+        } else {
+            w->tests = POLICY_TESTS_DONE;
+            w->tests_attempts = 0;
+        }
+    }
+    return 0;
+}
+
+static int tests_start(policy_controller *c, policy_work_state *w, const char *key, const cJSON *b, time_t now)
+{
+    policy_tests_opts o = {.net = c->opts.net,
+                           .loop = c->loop,
+                           .key = key,
+                           .opa_url = json_str(b, "spec", "decisionTests", "opaURL", NULL),
+                           .ns = json_str(b, "metadata", "namespace", NULL),
+                           .name = json_str(b, "metadata", "name", NULL),
+                           .b = w->chk.b,
+                           .cases = json_get(b, "spec", "decisionTests", "cases", NULL)};
+    int err;
+    if (!w->chk.b)
+        return mb_error_set(MB_EINVAL, "no verified bundle to test");
+    policy_tests_release(w->run);
+    w->run = NULL;
+    if ((err = policy_tests_start(&w->run, &o)) == POLICY_TESTS_BUSY) {
+        w->tests = POLICY_TESTS_WAITING;
+        return 0;
+    }
+    if (err == 0) {
+        w->tests = POLICY_TESTS_RUNNING;
+        return 0;
+    }
+    if (err == MB_ENOMEM)
+        return err;
+    free(w->tests_msg);
+    w->tests_msg = NULL;
+    if (asprintf(&w->tests_msg, "the decision tests could not start: %s", mb_error_last()) < 0)
+        w->tests_msg = NULL;
+    w->tests = POLICY_TESTS_ERROR;
+    w->tests_attempts++;
+    w->tests_finished = now;
+    return 0;
+}
+
+/* ---- status -------------------------------------------------------------- */
+
+/* The status write, as the release controller's: a 409 that is the write's own lost answer counts as done. */
+static int write_status(cJSON **cur, policy_controller *c, const char *ns, const char *key, const cJSON *status)
+{
+    cJSON *body = NULL, *res = NULL, *back = NULL;
+    char msg[512];
+    int err;
+    if (!(body = cJSON_Duplicate(*cur, true)))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    cJSON_DeleteItemFromObject(body, "status");
+    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, "metadata"), "managedFields");
+    if ((err = json_set_item(body, "status", cJSON_Duplicate(status, true))) < 0) {
+        cJSON_Delete(body);
+        return err;
+    }
+    err = kube_update(&res, c->opts.client, &API_POLICYBUNDLES, ns, body, "status");
+    cJSON_Delete(body);
+    if (err == MB_ECONFLICT) {
+        snprintf(msg, sizeof(msg), "%s", mb_error_last());
+        if (kube_get(&back, c->opts.client, &API_POLICYBUNDLES, ns, json_str(*cur, "metadata", "name", NULL)) == 0 &&
+            ryw_status_landed(c->ryw, API_POLICYBUNDLES.kind, key, status, back)) {
+            res = back;
+            err = 0;
+        } else {
+            cJSON_Delete(back);
+            return mb_error_set(MB_ECONFLICT, "%s", msg);
+        }
+    }
+    if (err < 0)
+        return err;
+    ryw_status_record(c->ryw, API_POLICYBUNDLES.kind, key, status);
+    cJSON_Delete(*cur);
+    *cur = res;
+    return 0;
+}
+
+typedef struct {
+    const char *type, *reason;
+    char *message;
+} pending_event;
+
+/* ---- reconcile ----------------------------------------------------------- */
+
+static int reconcile(reconcile_result *out, void *ctx, const char *key)
+{
+    policy_controller *c = ctx;
+    informer_obj *pb = NULL, *cmobj = NULL;
+    cJSON *cur = NULL, *cm_view = NULL, *written = NULL;
+    ryw_trail older = {0}, cm_older = {0};
+    policy_plan plan = {0};
+    pending_event events[MAX_EVENTS];
+    size_t n_events = 0;
+    const char *outcome = NULL;
+    char cmname[254], cmkey[512], ns[254], name[254];
+    unsigned acted = 0;
+    int err = 0;
+
+    cmkey[0] = '\0';
+    if ((err = informer_get_key(&pb, c->bundles, key)) == MB_ENOTFOUND) {
+        ryw_ahead_drop(c->ryw, API_POLICYBUNDLES.kind, key);
+        work_drop(c, key); /* in-flight work is for nobody now */
+        return 0;
+    }
+    if (err < 0)
+        return err;
+    if (!(cur = ryw_ahead_take(c->ryw, API_POLICYBUNDLES.kind, key, informer_obj_resource_version(pb), &older)) &&
+        !(cur = cJSON_Duplicate(informer_obj_json(pb), true))) {
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    snprintf(ns, sizeof(ns), "%s", json_str(cur, "metadata", "namespace", NULL) ?: "");
+    snprintf(name, sizeof(name), "%s", json_str(cur, "metadata", "name", NULL) ?: "");
+    mb_log_fields lf = {.kind = POLICY_KIND, .namespace = ns, .name = name};
+    if (json_get(cur, "metadata", "deletionTimestamp", NULL)) {
+        work_drop(c, key);
+        goto done;
+    }
+    if (!policy_configmap_name(cmname, cur))
+        cmname[0] = '\0';
+    snprintf(cmkey, sizeof(cmkey), "%s/%s", ns, cmname);
+    if (cmname[0] && informer_get(&cmobj, c->configmaps, ns, cmname) < 0)
+        cmobj = NULL;
+    /* "" stands for "not in the cache" in the trail of a ConfigMap this process created */
+    cm_view = ryw_ahead_take(c->ryw, KUBE_CONFIGMAPS.kind, cmkey, cmobj ? informer_obj_resource_version(cmobj) : "",
+                             &cm_older);
+
+    long long gen = json_int(0, cur, "metadata", "generation", NULL);
+    work_entry *e = work_get(c, key, gen, json_str(cur, "spec", "source", "digest", NULL));
+    if (!e) {
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    time_t now = time(NULL);
+    if ((err = work_collect(c, &e->w, cur, now)) < 0)
+        goto done;
+
+    for (int pass = 0; pass < MAX_PASSES; pass++) {
+        policy_observed obs = {.bundle = cur,
+                               .configmap = cm_view ? cm_view
+                                            : cmobj ? informer_obj_json(cmobj)
+                                                    : NULL,
+                               .now = now};
+        policy_work_view(&obs.work, &e->w);
+        policy_plan_clear(&plan);
+        if ((err = policy_decide(&plan, &obs)) < 0)
+            goto done;
+        /* Events and the outcome of every pass go out with the status of the last */
+        for (size_t i = 0; i < plan.n_events && n_events < MAX_EVENTS; i++) {
+            events[n_events].type = plan.events[i].type;
+            events[n_events].reason = plan.events[i].reason;
+            events[n_events++].message = plan.events[i].message;
+            plan.events[i].message = NULL;
+        }
+        if (plan.outcome)
+            outcome = plan.outcome;
+        /* each action at most once a reconcile: a fetch or a test run that could not start is looked at later */
+        if (plan.action == POLICY_ACT_NONE || pass + 1 == MAX_PASSES || (acted & (1u << plan.action)))
+            break;
+        acted |= 1u << plan.action;
+        if (plan.action == POLICY_ACT_FETCH)
+            err = policy_fetch_start(&e->w, c->opts.client, c->opts.net, c->loop, key, cur, now);
+        else if (plan.action == POLICY_ACT_TEST)
+            err = tests_start(c, &e->w, key, cur, now);
+        else if (plan.action == POLICY_ACT_PUBLISH) {
+            cJSON *res = NULL;
+            err = policy_publish(&e->w, c->opts.client, cur, plan.configmap, obs.configmap, &res);
+            if (res) {
+                /* read our write until the cache has it */
+                ryw_trail_add(&cm_older, cmobj ? informer_obj_resource_version(cmobj) : "");
+                ryw_trail_add_version(&cm_older, obs.configmap);
+                cJSON_Delete(written);
+                written = res;
+                informer_trim(c->configmaps, written);
+                cJSON_Delete(cm_view);
+                cm_view = cJSON_Duplicate(written, true);
+            }
+        }
+        if (err < 0)
+            goto done;
+    }
+
+    if (plan.status) {
+        ryw_trail_add_version(&older, cur);
+        if ((err = write_status(&cur, c, ns, key, plan.status)) < 0) {
+            err = mb_error_wrap(err, "writing the status of PolicyBundle %s", key);
+            goto done;
+        }
+        if (outcome)
+            metrics_bundle_inc(outcome);
+        if (plan.receipt) {
+            mb_log_fields rf = lf;
+            rf.audit_ref = json_str(plan.receipt, "auditRef", NULL);
+            MB_LOG(MB_LOG_INFO, &rf, "receipt: bundle %s published in ConfigMap %s",
+                   json_str(plan.receipt, "verifiedDigest", NULL), plan.configmap);
+        }
+    }
+    if (n_events) {
+        event_object eo;
+        if (event_object_from_json(&eo, cur, POLICY_KIND, POLICY_API_VERSION) == 0)
+            for (size_t i = 0; i < n_events; i++)
+                event_record(c->opts.events, &eo, strcmp(events[i].type, "Warning") == 0 ? EVENT_WARNING : EVENT_NORMAL,
+                             events[i].reason, "%s", events[i].message);
+    }
+    if (plan.phase)
+        MB_LOG(MB_LOG_DEBUG, &lf, "phase %s", plan.phase);
+    if (plan.drop_work)
+        work_drop(c, key); /* published or failed: the bytes go */
+    out->requeue_ms = plan.requeue_ms;
+done:
+    for (size_t i = 0; i < n_events; i++)
+        free(events[i].message);
+    ryw_ahead_keep(c->ryw, API_POLICYBUNDLES.kind, key, &older, cur, c->bundles);
+    if (cmkey[0])
+        ryw_ahead_keep(c->ryw, KUBE_CONFIGMAPS.kind, cmkey, &cm_older, cm_view, NULL);
+    else
+        cJSON_Delete(cm_view);
+    cJSON_Delete(written);
+    policy_plan_clear(&plan);
+    informer_obj_free(cmobj);
+    informer_obj_free(pb);
+    return err;
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+static void policy_controller_free(void *ctx)
+{
+    policy_controller *c = ctx;
+    work_entry *e, *tmp;
+    if (!c)
+        return;
+    HASH_ITER(hh, c->works, e, tmp) {
+        HASH_DEL(c->works, e);
+        policy_work_clear(&e->w);
+        free(e);
+    }
+    if (c->loop)
+        policy_tests_forget_loop(c->loop);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static int subscribe(void *ctx, informer_factory *f, loop *l)
+{
+    policy_controller *c = ctx;
+    int err = 0;
+    c->loop = l;
+    c->ryw = informer_factory_ryw(f);
+    if ((err = api_informer(&c->configmaps, f, &KUBE_CONFIGMAPS)) < 0 ||
+        (err = api_informer(&c->bundles, f, &API_POLICYBUNDLES)) < 0)
+        return err;
+    informer_handlers hb = {on_bundle, on_bundle_update, on_bundle, c};
+    informer_handlers hc = {on_configmap, on_configmap_update, on_configmap, c};
+    if ((err = informer_factory_subscribe(f, &API_POLICYBUNDLES, &hb)) < 0 ||
+        (err = informer_factory_subscribe(f, &KUBE_CONFIGMAPS, &hc)) < 0)
+        return err;
+    return 0;
+}
+
+int policy_controller_register(manager *m, const policy_controller_opts *opts)
+{
+    policy_controller *c = calloc(1, sizeof(*c));
+    if (!c)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    c->opts = *opts;
+    pthread_mutex_init(&c->mu, NULL);
+    if (!opts->net) {
+        policy_controller_free(c);
+        return mb_error_set(MB_EINVAL, "the PolicyBundle controller needs the transfer loop for its fetches");
+    }
+    manager_registration r = {.kind = POLICY_KIND,
+                              .reconcile = reconcile,
+                              .subscribe = subscribe,
+                              .free = policy_controller_free,
+                              .ctx = c};
+    return manager_add(m, &r);
+}

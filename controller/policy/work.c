@@ -1,0 +1,395 @@
+/*
+ * PolicyBundle: a generation's work and its I/O (policy/work.h).
+ */
+#include "policy/work.h"
+#include "util/base64.h"
+#include "util/error.h"
+#include "util/json.h"
+#include "util/secret.h"
+
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A fetch, shared by the work that started it and its completion callback (on the loop thread). */
+struct policy_fetch {
+    pthread_mutex_t mu;
+    int refs;
+    bool done, detached;
+    loop *l;
+    char *key;
+    net_transfer *t;
+    net_outcome outcome;
+    long status;
+    char *body;
+    size_t len;
+    char sha[65];
+    char *error;
+};
+
+static void fetch_unref(policy_fetch *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    int left = --f->refs;
+    pthread_mutex_unlock(&f->mu);
+    if (left > 0)
+        return;
+    net_transfer_release(f->t);
+    free(f->key);
+    free(f->body);
+    free(f->error);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+}
+
+/* The work lets go of its fetch: cancelled if it still runs, its end enqueues nothing. */
+static void fetch_detach(policy_fetch *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->mu);
+    f->detached = true;
+    bool running = !f->done;
+    pthread_mutex_unlock(&f->mu);
+    if (running)
+        net_transfer_cancel(f->t);
+    fetch_unref(f);
+}
+
+static void on_fetch_done(void *ctx, const net_result *r)
+{
+    policy_fetch *f = ctx;
+    pthread_mutex_lock(&f->mu);
+    if (!f->detached) {
+        f->outcome = r->outcome;
+        f->status = r->status;
+        memcpy(f->sha, r->sha256_hex, sizeof(f->sha));
+        f->error = strdup(r->error ? r->error : "");
+        if (r->outcome == NET_DONE && r->status >= 200 && r->status <= 299 && (f->body = malloc(r->body_len + 1))) {
+            memcpy(f->body, r->body ? r->body : "", r->body_len);
+            f->body[r->body_len] = '\0';
+            f->len = r->body_len;
+        }
+        f->done = true;
+        loop_enqueue(f->l, f->key);
+    }
+    pthread_mutex_unlock(&f->mu);
+    fetch_unref(f);
+}
+
+void policy_work_clear(policy_work_state *w)
+{
+    fetch_detach(w->fetch);
+    policy_tests_release(w->run);
+    free(w->fetch_msg);
+    if (w->body)
+        free(w->body);
+    policy_checked_clear(&w->chk);
+    cJSON_Delete(w->results);
+    free(w->tests_msg);
+    free(w->cm_uid);
+    free(w->cm_rv);
+    memset(w, 0, sizeof(*w));
+}
+
+void policy_work_view(policy_work *o, const policy_work_state *w)
+{
+    memset(o, 0, sizeof(*o));
+    o->fetch = w->fetch_state;
+    o->fetch_message = w->fetch_msg;
+    o->fetch_attempts = w->fetch_attempts;
+    o->fetch_finished_at = w->fetch_finished;
+    if (w->checked)
+        o->verify = w->chk.v;
+    o->tests = w->tests;
+    o->tests_message = w->tests_msg;
+    o->tests_attempts = w->tests_attempts;
+    o->tests_finished_at = w->tests_finished;
+    o->test_results = w->results;
+    o->publish = w->publish;
+    o->cm_uid = w->cm_uid;
+    o->cm_resource_version = w->cm_rv;
+}
+
+static void wipe_json(cJSON *j)
+{
+    for (cJSON *c = j; c; c = c->next) {
+        if (cJSON_IsString(c) && c->valuestring)
+            OPENSSL_cleanse(c->valuestring, strlen(c->valuestring));
+        wipe_json(c->child);
+    }
+}
+
+/*
+ * The value of ref ({name, key}) of a Secret in ns, decoded, into *out (wipe with mb_secret_free_len(*out, *len)).
+ * 0; 1 with msg set when it cannot be read (which names field and the Secret); MB_ENOMEM.
+ */
+static int secret_value(char **out, size_t *len, kube_client *kc, const char *ns, const cJSON *ref, const char *field,
+                        char *msg, size_t msize)
+{
+    const char *name = json_str(ref, "name", NULL), *key = json_str(ref, "key", NULL);
+    cJSON *s = NULL;
+    int err;
+    *out = NULL;
+    *len = 0;
+    if (!name || !key) {
+        snprintf(msg, msize, "%s needs a name and a key", field);
+        return 1;
+    }
+    if ((err = kube_get(&s, kc, &KUBE_SECRETS, ns, name)) < 0) {
+        if (err == MB_ENOMEM)
+            return err;
+        snprintf(msg, msize, "cannot read Secret %s/%s of %s: %s", ns, name, field, mb_error_last());
+        return 1;
+    }
+    const char *b64 = json_str(s, "data", key, NULL);
+    if (!b64)
+        snprintf(msg, msize, "Secret %s/%s of %s has no key %s", ns, name, field, key);
+    else if ((err = mb_base64_decode(out, len, b64)) < 0 && err != MB_ENOMEM)
+        snprintf(msg, msize, "Secret %s/%s of %s: key %s is not valid base64", ns, name, field, key);
+    wipe_json(s);
+    cJSON_Delete(s);
+    if (err == MB_ENOMEM)
+        return err;
+    return *out ? 0 : 1;
+}
+
+static int fail_fetch(policy_work_state *w, const char *msg, time_t now)
+{
+    free(w->fetch_msg);
+    if (!(w->fetch_msg = strdup(msg)))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    w->fetch_state = POLICY_FETCH_FAILED;
+    w->fetch_attempts++;
+    w->fetch_finished = now;
+    return 0;
+}
+
+int policy_fetch_start(policy_work_state *w, kube_client *kc, net_loop *net, loop *l, const char *key,
+                       const cJSON *bundle, time_t now)
+{
+    const char *ns = json_str(bundle, "metadata", "namespace", NULL);
+    const cJSON *auth = json_get(bundle, "spec", "source", "authSecretRef", NULL);
+    const cJSON *ca = json_get(bundle, "spec", "source", "caSecretRef", NULL);
+    char *token = NULL, *ca_pem = NULL;
+    size_t token_len = 0, ca_len = 0;
+    char msg[1024];
+    policy_fetch *f = NULL;
+    int err = 0;
+
+    if (auth && (err = secret_value(&token, &token_len, kc, ns, auth, "spec.source.authSecretRef", msg, sizeof(msg))))
+        goto secret;
+    if (ca && (err = secret_value(&ca_pem, &ca_len, kc, ns, ca, "spec.source.caSecretRef", msg, sizeof(msg))))
+        goto secret;
+    if (!(f = calloc(1, sizeof(*f))) || !(f->key = strdup(key))) {
+        free(f);
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    pthread_mutex_init(&f->mu, NULL);
+    f->refs = 2; /* the work's and the callback's */
+    f->l = l;
+    net_request req = {.kind = "bundle",
+                       .url = json_str(bundle, "spec", "source", "url", NULL),
+                       .token = token,
+                       .ca_pem = ca_pem,
+                       .timeout_ms = 60000,
+                       .stall_seconds = 30,
+                       .max_bytes = policy_max_bytes(bundle),
+                       .max_redirects = 3,
+                       .keep_body = true,
+                       .on_done = on_fetch_done,
+                       .ctx = f};
+    if ((err = net_transfer_start(&f->t, net, &req)) < 0) {
+        f->refs = 1;
+        fetch_unref(f);
+        if (err == MB_ENOMEM)
+            goto done;
+        snprintf(msg, sizeof(msg), "the fetch of spec.source.url could not start: %s", mb_error_last());
+        err = fail_fetch(w, msg, now);
+        goto done;
+    }
+    fetch_detach(w->fetch);
+    w->fetch = f;
+    w->fetch_state = POLICY_FETCH_RUNNING;
+    goto done;
+secret:
+    if (err == 1)
+        err = fail_fetch(w, msg, now);
+done:
+    mb_secret_free_len(token, token_len);
+    mb_secret_free_len(ca_pem, ca_len);
+    return err;
+}
+
+int policy_fetch_collect(policy_work_state *w, kube_client *kc, const cJSON *bundle, time_t now)
+{
+    policy_fetch *f = w->fetch;
+    const char *url = json_str(bundle, "spec", "source", "url", NULL);
+    char msg[1400];
+    int err = 0;
+    if (!f || w->fetch_state != POLICY_FETCH_RUNNING)
+        return 0;
+    pthread_mutex_lock(&f->mu);
+    bool done = f->done;
+    pthread_mutex_unlock(&f->mu);
+    if (!done)
+        return 0;
+    w->fetch = NULL; /* the callback has run: f is the work's alone */
+    if (f->outcome == NET_TOO_BIG) {
+        snprintf(msg, sizeof(msg),
+                 "the bundle at %s is larger than spec.source.maxBytes (%lld bytes): raise spec.source.maxBytes or "
+                 "shrink the bundle",
+                 url, policy_max_bytes(bundle));
+        free(w->fetch_msg);
+        w->fetch_msg = strdup(msg);
+        w->fetch_state = POLICY_FETCH_TOO_BIG;
+        w->fetch_finished = now;
+    } else if (f->outcome != NET_DONE || f->status < 200 || f->status > 299 || !f->body) {
+        if (f->outcome == NET_DONE && f->status >= 200 && f->status <= 299)
+            snprintf(msg, sizeof(msg), "the bytes fetched from %s could not be kept: out of memory", url);
+        else if (f->outcome == NET_DONE)
+            snprintf(msg, sizeof(msg), "GET %s answered HTTP %ld: check spec.source.url and its credentials", url,
+                     f->status);
+        else
+            snprintf(msg, sizeof(msg), "fetching spec.source.url failed: %s", f->error ? f->error : "no answer");
+        if (err == 0)
+            err = fail_fetch(w, msg, now);
+    } else {
+        w->body = f->body;
+        w->len = f->len;
+        f->body = NULL;
+        memcpy(w->sha, f->sha, sizeof(w->sha));
+        w->fetch_state = POLICY_FETCH_DONE;
+        w->fetch_attempts = 0;
+        w->fetch_finished = now;
+    }
+    fetch_unref(f);
+    if (err < 0 || w->fetch_state != POLICY_FETCH_DONE)
+        return err;
+
+    /* the checks: the signing key first, when there is one */
+    char *key = NULL;
+    size_t key_len = 0;
+    const cJSON *signing = json_get(bundle, "spec", "signing", NULL);
+    if (cJSON_IsObject(signing) &&
+        (err = secret_value(&key, &key_len, kc, json_str(bundle, "metadata", "namespace", NULL),
+                            json_get(signing, "publicKeySecretRef", NULL), "spec.signing.publicKeySecretRef", msg,
+                            sizeof(msg))) != 0) {
+        free(w->body);
+        w->body = NULL;
+        w->len = 0;
+        return err < 0 ? err : fail_fetch(w, msg, now);
+    }
+    err = policy_verify_bytes(&w->chk, w->body, w->len, w->sha, bundle, key);
+    mb_secret_free_len(key, key_len);
+    if (err < 0)
+        return err;
+    w->checked = true;
+    if (w->chk.v.reason) { /* never published: the bytes go */
+        free(w->body);
+        w->body = NULL;
+        w->len = 0;
+    }
+    return 0;
+}
+
+/* The ConfigMap to write: the bundle's bytes, digest and revision, the label, the owner; metadata of seen kept. */
+static cJSON *configmap_body(const policy_work_state *w, const cJSON *bundle, const char *name, const cJSON *seen)
+{
+    cJSON *cm = cJSON_CreateObject(), *meta, *labels, *refs, *ref, *data, *bin;
+    char *b64 = NULL;
+    const char *ns = json_str(bundle, "metadata", "namespace", NULL);
+    if (!cm || !cJSON_AddStringToObject(cm, "apiVersion", "v1") || !cJSON_AddStringToObject(cm, "kind", "ConfigMap") ||
+        !(meta = cJSON_AddObjectToObject(cm, "metadata")) || !cJSON_AddStringToObject(meta, "name", name) ||
+        !cJSON_AddStringToObject(meta, "namespace", ns))
+        goto nomem;
+    if (seen) {
+        const cJSON *l = json_get(seen, "metadata", "labels", NULL),
+                    *a = json_get(seen, "metadata", "annotations", NULL);
+        const char *rv = json_str(seen, "metadata", "resourceVersion", NULL);
+        if ((l && json_set_item(meta, "labels", cJSON_Duplicate(l, true)) < 0) ||
+            (a && json_set_item(meta, "annotations", cJSON_Duplicate(a, true)) < 0) ||
+            (rv && !cJSON_AddStringToObject(meta, "resourceVersion", rv)))
+            goto nomem;
+    }
+    if (!(labels = json_ensure_object(meta, "labels", NULL)) ||
+        json_set_str(labels, POLICY_MANAGED_BY_LABEL, POLICY_MANAGED_BY) < 0 ||
+        !(refs = cJSON_AddArrayToObject(meta, "ownerReferences")) || !(ref = cJSON_CreateObject()) ||
+        !cJSON_AddItemToArray(refs, ref) || !cJSON_AddStringToObject(ref, "apiVersion", POLICY_API_VERSION) ||
+        !cJSON_AddStringToObject(ref, "kind", POLICY_KIND) ||
+        !cJSON_AddStringToObject(ref, "name", json_str(bundle, "metadata", "name", NULL)) ||
+        !cJSON_AddStringToObject(ref, "uid", json_str(bundle, "metadata", "uid", NULL) ?: "") ||
+        !cJSON_AddTrueToObject(ref, "controller") || !cJSON_AddTrueToObject(ref, "blockOwnerDeletion"))
+        goto nomem;
+    if (!(data = cJSON_AddObjectToObject(cm, "data")) ||
+        !cJSON_AddStringToObject(data, "digest", json_str(bundle, "spec", "source", "digest", NULL)) ||
+        !cJSON_AddStringToObject(data, "revision", w->chk.v.revision ? w->chk.v.revision : "") ||
+        mb_base64_encode(&b64, w->body, w->len) < 0 || !(bin = cJSON_AddObjectToObject(cm, "binaryData")) ||
+        !cJSON_AddStringToObject(bin, POLICY_CM_KEY, b64))
+        goto nomem;
+    free(b64);
+    return cm;
+nomem:
+    free(b64);
+    cJSON_Delete(cm);
+    return NULL;
+}
+
+static int published(policy_work_state *w, cJSON *res, cJSON **written)
+{
+    free(w->cm_uid);
+    free(w->cm_rv);
+    w->cm_uid = strdup(json_str(res, "metadata", "uid", NULL) ?: "");
+    w->cm_rv = strdup(json_str(res, "metadata", "resourceVersion", NULL) ?: "");
+    w->publish = POLICY_PUBLISH_DONE;
+    *written = res;
+    return w->cm_uid && w->cm_rv ? 0 : mb_error_set(MB_ENOMEM, "out of memory");
+}
+
+int policy_publish(policy_work_state *w, kube_client *kc, const cJSON *bundle, const char *name, const cJSON *cached,
+                   cJSON **written)
+{
+    const char *ns = json_str(bundle, "metadata", "namespace", NULL);
+    cJSON *body = NULL, *res = NULL, *direct = NULL;
+    int err;
+    *written = NULL;
+    if (!w->body)
+        return mb_error_set(MB_EINVAL, "no verified bytes to publish");
+    if (cached && !policy_configmap_owned(cached, bundle)) {
+        w->publish = POLICY_PUBLISH_NOT_OWNED;
+        return 0;
+    }
+    if (!(body = configmap_body(w, bundle, name, cached)))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    if (cached)
+        err = kube_update(&res, kc, &KUBE_CONFIGMAPS, ns, body, NULL);
+    else if ((err = kube_create(&res, kc, &KUBE_CONFIGMAPS, ns, body)) == MB_EEXISTS) {
+        /* not in the cache but there: not ours, or its label was removed by hand (the cache only has labelled ones) */
+        cJSON_Delete(body);
+        body = NULL;
+        if ((err = kube_get(&direct, kc, &KUBE_CONFIGMAPS, ns, name)) < 0)
+            goto done;
+        if (!policy_configmap_owned(direct, bundle)) {
+            w->publish = POLICY_PUBLISH_NOT_OWNED;
+            goto done;
+        }
+        if (!(body = configmap_body(w, bundle, name, direct))) {
+            err = mb_error_set(MB_ENOMEM, "out of memory");
+            goto done;
+        }
+        err = kube_update(&res, kc, &KUBE_CONFIGMAPS, ns, body, NULL);
+    }
+    if (err == 0)
+        err = published(w, res, written);
+done:
+    if (err < 0 && err != MB_ENOMEM)
+        err = mb_error_wrap(err, "writing ConfigMap %s/%s", ns, name);
+    cJSON_Delete(direct);
+    cJSON_Delete(body);
+    return err;
+}
