@@ -129,13 +129,29 @@ static const char *base_name(const char *s)
     return slash ? slash + 1 : s;
 }
 
+/*
+ * Whether libarchive's last failure was an allocation. Some of its failed
+ * allocations return ARCHIVE_FATAL bare, but so do some of its refusals of a
+ * malformed stream: only ENOMEM counts, and a bare failure is taken as the
+ * input's (fail closed: the bundle is refused, never let through).
+ */
+static bool archive_oom(struct archive *a)
+{
+    return archive_errno(a) == ENOMEM;
+}
+
+static const char *archive_why(struct archive *a)
+{
+    const char *why = archive_error_string(a);
+    return why ? why : "the archive is malformed";
+}
+
 /* libarchive's failure as an error: MB_ENOMEM when it ran out of memory. */
 static int archive_fail(reader *r, const char *what)
 {
-    if (archive_errno(r->a) == ENOMEM)
+    if (archive_oom(r->a))
         return oom(r->err);
-    const char *why = archive_error_string(r->a);
-    return fail(r->err, MB_EINVAL, "%s: %s", what, why ? why : "the archive is malformed");
+    return fail(r->err, MB_EINVAL, "%s: %s", what, archive_why(r->a));
 }
 
 static int read_data(reader *r, bundle_file *f, const char *show, long long hint)
@@ -250,167 +266,6 @@ static int check_duplicates(bundle *b, char *err)
             rc = fail(err, MB_EINVAL, "entry %s: the bundle holds it more than once", show);
         }
     free(sorted);
-    return rc;
-}
-
-/* Whether a cJSON parse failure was an allocation failure: cJSON cannot say, so parse a tiny text. */
-static bool json_oom(void)
-{
-    cJSON *probe = cJSON_Parse("{\"a\":[1]}");
-    if (!probe)
-        return true;
-    cJSON_Delete(probe);
-    return false;
-}
-
-/* The length of the number literal at s (at most n bytes) if it follows the JSON grammar, else 0. */
-static size_t json_number(const unsigned char *s, size_t n)
-{
-    size_t i = 0;
-    if (i < n && s[i] == '-')
-        i++;
-    if (i < n && s[i] == '0')
-        i++;
-    else if (i < n && s[i] >= '1' && s[i] <= '9')
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-    else
-        return 0;
-    if (i < n && s[i] == '.') {
-        size_t d = ++i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == d)
-            return 0;
-    }
-    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-        i++;
-        if (i < n && (s[i] == '+' || s[i] == '-'))
-            i++;
-        size_t d = i;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
-            i++;
-        if (i == d)
-            return 0;
-    }
-    return i;
-}
-
-typedef struct {
-    const unsigned char *text;
-    size_t *at, *len; /* the number literals, in document order */
-    size_t n, cap, next;
-} number_list;
-
-/* The strict scan over text cJSON accepted: tokens only, the structure is cJSON's. */
-static int json_scan(const unsigned char *t, size_t n, number_list *nums)
-{
-    for (size_t i = 0; i < n;) {
-        unsigned char c = t[i];
-        if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '{' || c == '}' || c == '[' || c == ']' ||
-            c == ',' || c == ':') {
-            i++;
-        } else if (c == '"') {
-            for (i++;; i++) {
-                if (i >= n || t[i] < 0x20)
-                    return MB_EINVAL;
-                if (t[i] == '\\')
-                    i++;
-                else if (t[i] == '"')
-                    break;
-            }
-            i++;
-        } else if (c == 't' || c == 'f' || c == 'n') {
-            const char *lit = c == 't' ? "true" : c == 'f' ? "false" : "null";
-            size_t l = strlen(lit);
-            if (n - i < l || memcmp(t + i, lit, l) != 0)
-                return MB_EINVAL;
-            i += l;
-        } else if (c == '-' || (c >= '0' && c <= '9')) {
-            size_t tok = i;
-            while (tok < n && strchr("0123456789+-.eE", t[tok]))
-                tok++;
-            size_t l = json_number(t + i, tok - i);
-            if (l != tok - i)
-                return MB_EINVAL;
-            if (nums) {
-                if (nums->n == nums->cap) {
-                    size_t cap = nums->cap ? nums->cap * 2 : 16;
-                    size_t *at = realloc(nums->at, cap * sizeof(*at));
-                    if (!at)
-                        return MB_ENOMEM;
-                    nums->at = at;
-                    size_t *len = realloc(nums->len, cap * sizeof(*len));
-                    if (!len)
-                        return MB_ENOMEM;
-                    nums->len = len;
-                    nums->cap = cap;
-                }
-                nums->at[nums->n] = i;
-                nums->len[nums->n++] = l;
-            }
-            i = tok;
-        } else {
-            return MB_EINVAL;
-        }
-    }
-    return 0;
-}
-
-/* Turns the numbers of v, in document order, into raw literals from nums. */
-static int json_keep_numbers(cJSON *v, number_list *nums)
-{
-    for (; v; v = v->next) {
-        if (cJSON_IsNumber(v)) {
-            if (nums->next >= nums->n)
-                return MB_EINVAL;
-            char *lit = strndup((const char *)nums->text + nums->at[nums->next], nums->len[nums->next]);
-            if (!lit)
-                return MB_ENOMEM;
-            nums->next++;
-            v->type = cJSON_Raw;
-            v->valuestring = lit;
-        } else if (v->child) {
-            int rc = json_keep_numbers(v->child, nums);
-            if (rc < 0)
-                return rc;
-        }
-    }
-    return 0;
-}
-
-int bundle_json_parse(cJSON **out, const unsigned char *text, size_t len, bool keep_numbers)
-{
-    const char *end = NULL;
-    number_list nums = {.text = text};
-    int rc = 0;
-
-    *out = NULL;
-    cJSON *doc = cJSON_ParseWithLengthOpts((const char *)text, len, &end, false);
-    if (!doc)
-        return json_oom() ? mb_error_set(MB_ENOMEM, "out of memory") : mb_error_set(MB_EINVAL, "not valid JSON");
-    size_t used = (size_t)(end - (const char *)text);
-    for (size_t i = used; i < len; i++)
-        if (!strchr(" \t\r\n", text[i]) || !text[i]) {
-            rc = mb_error_set(MB_EINVAL, "not valid JSON: text follows the value");
-            goto done;
-        }
-    if ((rc = json_scan(text, used, keep_numbers ? &nums : NULL)) < 0) {
-        rc = rc == MB_ENOMEM ? mb_error_set(MB_ENOMEM, "out of memory") : mb_error_set(MB_EINVAL, "not valid JSON");
-        goto done;
-    }
-    if (keep_numbers) {
-        if ((rc = json_keep_numbers(doc, &nums)) < 0 || (nums.next != nums.n && (rc = MB_EINVAL))) {
-            rc = rc == MB_ENOMEM ? mb_error_set(MB_ENOMEM, "out of memory") : mb_error_set(MB_EINVAL, "not valid JSON");
-            goto done;
-        }
-    }
-    *out = doc;
-    doc = NULL;
-done:
-    free(nums.at);
-    free(nums.len);
-    cJSON_Delete(doc);
     return rc;
 }
 
@@ -539,7 +394,7 @@ static int check_data(const bundle_file *f, char *err)
     return rc;
 }
 
-static int check_structure(bundle *b, char *err)
+int bundle_check_structure(bundle *b, char err[BUNDLE_ERROR_MAX])
 {
     int rc;
     if ((rc = check_duplicates(b, err)) < 0)
@@ -574,6 +429,28 @@ static int check_structure(bundle *b, char *err)
     return 0;
 }
 
+/*
+ * The bytes as libarchive's one read source. archive_read_open_memory does
+ * the same, but (libarchive 3.6) ignores a failed allocation of its callback
+ * data and then dereferences NULL; these calls check every step.
+ */
+typedef struct {
+    const void *data;
+    size_t len;
+    bool done;
+} memory_source;
+
+static la_ssize_t memory_read(struct archive *a, void *ctx, const void **buf)
+{
+    (void)a;
+    memory_source *m = ctx;
+    *buf = m->data;
+    if (m->done)
+        return 0;
+    m->done = true;
+    return (la_ssize_t)m->len;
+}
+
 int bundle_read(bundle **out, const void *gz, size_t len, long long max_unpacked, char err[BUNDLE_ERROR_MAX])
 {
     const unsigned char *bytes = gz;
@@ -590,7 +467,12 @@ int bundle_read(bundle **out, const void *gz, size_t len, long long max_unpacked
     r.max_stream = max_unpacked > (LLONG_MAX - (1 << 20)) / 2 ? LLONG_MAX : max_unpacked * 2 + (1 << 20);
     if (!(r.b = calloc(1, sizeof(*r.b))))
         return oom(err);
-    if (!(r.a = archive_read_new())) {
+    /*
+     * Our own entry for archive_read_next_header2: archive_read_new does not
+     * check the allocation of the one it keeps, and archive_read_next_header
+     * would use it NULL.
+     */
+    if (!(r.a = archive_read_new()) || !(e = archive_entry_new())) {
         rc = oom(err);
         goto done;
     }
@@ -598,22 +480,23 @@ int bundle_read(bundle **out, const void *gz, size_t len, long long max_unpacked
         rc = archive_fail(&r, "cannot read a gzip tar");
         goto done;
     }
-    if (archive_read_open_memory(r.a, gz, len) != ARCHIVE_OK) {
-        if (archive_errno(r.a) == ENOMEM)
-            rc = oom(err);
-        else
-            rc = fail(err, MB_EINVAL, "not a gzip tar: %s",
-                      archive_error_string(r.a) ? archive_error_string(r.a) : "unrecognized");
+    memory_source src = {gz, len, false};
+    if (archive_read_set_read_callback(r.a, memory_read) != ARCHIVE_OK ||
+        archive_read_set_callback_data(r.a, &src) != ARCHIVE_OK) {
+        rc = oom(err); /* nothing read yet: only memory can fail */
+        goto done;
+    }
+    if (archive_read_open1(r.a) != ARCHIVE_OK) {
+        rc = archive_oom(r.a) ? oom(err) : fail(err, MB_EINVAL, "not a gzip tar: %s", archive_why(r.a));
         goto done;
     }
     for (bool first = true;; first = false) {
-        int st = archive_read_next_header(r.a, &e);
+        int st = archive_read_next_header2(r.a, e);
         if (st == ARCHIVE_EOF)
             break;
         if (st != ARCHIVE_OK && st != ARCHIVE_WARN) {
-            if (first && archive_errno(r.a) != ENOMEM)
-                rc = fail(err, MB_EINVAL, "not a gzip tar: %s",
-                          archive_error_string(r.a) ? archive_error_string(r.a) : "unrecognized");
+            if (first && !archive_oom(r.a))
+                rc = fail(err, MB_EINVAL, "not a gzip tar: %s", archive_why(r.a));
             else
                 rc = archive_fail(&r, "the tar is malformed");
             goto done;
@@ -630,9 +513,10 @@ int bundle_read(bundle **out, const void *gz, size_t len, long long max_unpacked
             goto done;
         }
     }
-    rc = check_structure(r.b, err);
+    rc = bundle_check_structure(r.b, err);
 
 done:
+    archive_entry_free(e);
     if (r.a)
         archive_read_free(r.a);
     if (rc < 0) {
@@ -739,8 +623,8 @@ bool bundle_decision_matches(const char *body, size_t len, const cJSON *expect, 
     const cJSON *result = cJSON_GetObjectItemCaseSensitive(doc, "result");
     if (result)
         match = json_equal(result, expect, 0);
-    if (got)
-        *got = result ? cJSON_PrintUnformatted(result) : strdup("undefined");
+    if (got && !(*got = result ? cJSON_PrintUnformatted(result) : strdup("undefined")))
+        match = false; /* out of memory: never a pass */
     cJSON_Delete(doc);
     return match;
 }

@@ -256,6 +256,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     size_t n_events = 0;
     const char *outcome = NULL;
     char cmname[254], cmkey[512], ns[254], name[254];
+    unsigned acted = 0;
     int err = 0;
 
     cmkey[0] = '\0';
@@ -316,8 +317,10 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         }
         if (plan.outcome)
             outcome = plan.outcome;
-        if (plan.action == POLICY_ACT_NONE || pass + 1 == MAX_PASSES)
+        /* each action at most once a reconcile: a fetch or a test run that could not start is looked at later */
+        if (plan.action == POLICY_ACT_NONE || pass + 1 == MAX_PASSES || (acted & (1u << plan.action)))
             break;
+        acted |= 1u << plan.action;
         if (plan.action == POLICY_ACT_FETCH)
             err = policy_fetch_start(&e->w, c->opts.client, c->opts.net, c->loop, key, cur, now);
         else if (plan.action == POLICY_ACT_TEST)

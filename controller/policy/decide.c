@@ -269,7 +269,11 @@ static int transient(ctx *c, const char *reason, const char *message)
     bool fresh = !same(old_true_reason(c, COND_RECONCILING), reason);
     if ((err = progress(c, reason, message)) < 0)
         return err;
-    return fresh ? add_event(c, "Warning", reason, "%s", message) : 0;
+    if (!fresh)
+        return 0;
+    if (strcmp(reason, "FetchFailed") == 0) /* a failure reason of API.md: counted, though retried */
+        c->plan->outcome = reason;
+    return add_event(c, "Warning", reason, "%s", message);
 }
 
 /* A terminal failure: Stalled=True, phase Failed, never published; until the generation changes. */
@@ -401,7 +405,8 @@ static int step_tests(ctx *c)
         c->plan->action = POLICY_ACT_TEST;
         snprintf(msg, sizeof(msg), "running %d decision tests against %s", n, c->opa_url);
         return progress(c, "Testing", msg);
-    case POLICY_TESTS_WAITING:
+    case POLICY_TESTS_WAITING: /* looked at again when that OPA is free: try again */
+        c->plan->action = POLICY_ACT_TEST;
         snprintf(msg, sizeof(msg), "waits for %s, which runs another bundle's decision tests", c->opa_url);
         return progress(c, "WaitingForOPA", msg);
     case POLICY_TESTS_RUNNING:
@@ -420,9 +425,9 @@ static int step_tests(ctx *c)
     cJSON_ArrayForEach(r, w->test_results) {
         if (json_bool(false, r, "passed", NULL))
             continue;
-        snprintf(msg, sizeof(msg), "decision test %s failed: %s; fix the policy or spec.decisionTests.cases %s",
-                 json_str(r, "name", NULL) ?: "?", json_str(r, "message", NULL) ?: "no result",
-                 json_str(r, "name", NULL) ?: "?");
+        snprintf(msg, sizeof(msg),
+                 "decision test %s failed (%s): fix the bundle's policy, or that case in spec.decisionTests.cases",
+                 json_str(r, "name", NULL) ?: "?", json_str(r, "message", NULL) ?: "no result");
         return stalled(c, "DecisionTestFailed", msg);
     }
     return 1; /* all passed */
@@ -438,8 +443,8 @@ static int step_publish(ctx *c)
         return progress(c, "Publishing", msg);
     case POLICY_PUBLISH_NOT_OWNED:
         snprintf(msg, sizeof(msg),
-                 "ConfigMap %s/%s exists and is not this bundle's: delete it or choose another "
-                 "spec.publish.configMapName",
+                 "ConfigMap %s/%s exists and is not this bundle's: choose another spec.publish.configMapName "
+                 "(or delete that ConfigMap, then change the spec to try again)",
                  c->ns, c->plan->configmap);
         return stalled(c, "ConfigMapNotOwned", msg);
     case POLICY_PUBLISH_DONE: break;
@@ -522,14 +527,12 @@ static int decide(ctx *c)
         return add_event(c, "Warning", "ConfigMapEdited", "%s", msg);
     }
 
-    /* Failed for this generation: stays so until the spec changes, but for a ConfigMap in the way that went */
+    /* Failed for this generation: stays so until the spec changes (a ConfigMap in the way included: membrane does
+     * not watch ConfigMaps it did not write, so it cannot see that one go) */
     if (this_gen && same(phase, "Failed") && old_true_reason(c, COND_STALLED) && o->work.fetch == POLICY_FETCH_NONE) {
-        const char *why = old_true_reason(c, COND_STALLED);
-        if (!same(why, "ConfigMapNotOwned") || (cm && !policy_configmap_owned(cm, o->bundle))) {
-            c->plan->phase = "Failed";
-            c->plan->drop_work = true;
-            return 0;
-        }
+        c->plan->phase = "Failed";
+        c->plan->drop_work = true;
+        return 0;
     }
     return pipeline(c);
 }

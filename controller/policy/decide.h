@@ -29,6 +29,13 @@
  * outcome reaches decide as policy_verification. A terminal failure sets
  * Stalled=True and phase Failed until metadata.generation changes.
  *
+ * The receipt (status.receipt, audit_receipt_set) is sealed when a digest is
+ * first published in a ConfigMap (not again when the same bytes are restored):
+ * {verifiedDigest, revision, roots, decisionTests: [{name, passed, got,
+ * message}], configMap: {name, uid, resourceVersion}, publishedAt, auditRef,
+ * prevAuditRef}. membrane_bundles_total{outcome} counts Published, each
+ * terminal reason when it is reached, and FetchFailed once per run of failures.
+ *
  * A Published bundle is checked again on every look (the resync, every event
  * of its ConfigMap): when the ConfigMap is gone or its bundle.tar.gz no longer
  * hashes to status.verifiedDigest (the cache keeps only that hash, see
@@ -115,7 +122,7 @@ typedef struct {
 typedef enum {
     POLICY_ACT_NONE = 0,
     POLICY_ACT_FETCH,   /* start a fetch of spec.source.url */
-    POLICY_ACT_TEST,    /* start the decision tests on the fetched bytes */
+    POLICY_ACT_TEST,    /* start the decision tests on the fetched bytes (again, when their OPA was busy) */
     POLICY_ACT_PUBLISH, /* write the ConfigMap, then decide again */
 } policy_action;
 

@@ -36,6 +36,7 @@
 #include <openssl/bn.h>
 #include <openssl/decoder.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -47,6 +48,7 @@
 #include <string.h>
 
 #define SHOWN 120
+#define RSA_MIN_BITS 2048
 
 static int fail(char *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -265,7 +267,8 @@ static int put_object(buf *b, const cJSON *v, int depth)
         return MB_ENOMEM;
     for (const cJSON *c = v->child; c; c = c->next, i++)
         m[i] = (member){c, i};
-    qsort(m, n, sizeof(*m), cmp_members);
+    if (n)
+        qsort(m, n, sizeof(*m), cmp_members);
     int rc = put(b, "{", 1);
     bool first = true;
     for (i = 0; i < n && !rc; i++) {
@@ -420,29 +423,58 @@ static int check_file(const bundle_file *f, const cJSON *entry, char *err)
 
 /* ---- the JWS ----------------------------------------------------------------------- */
 
-static EVP_PKEY *load_key(const char *pem)
+/* Whether OpenSSL's error queue says an allocation failed; empties the queue. */
+static bool ossl_oom(void)
+{
+    unsigned long e;
+    bool oom = false;
+    while ((e = ERR_get_error()) != 0)
+        if (ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE)
+            oom = true;
+    return oom;
+}
+
+/* The public key in pem (SubjectPublicKeyInfo, PKCS#1 RSA, or a certificate's) into *out. 0, MB_EINVAL, MB_ENOMEM. */
+static int load_key(EVP_PKEY **out, const char *pem)
 {
     EVP_PKEY *pkey = NULL;
+    int rc = MB_EINVAL;
+
+    *out = NULL;
     BIO *bio = BIO_new_mem_buf(pem, -1);
-    if (!bio)
-        return NULL;
-    OSSL_DECODER_CTX *dctx = OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, NULL, EVP_PKEY_PUBLIC_KEY, NULL, NULL);
-    if (dctx) {
-        if (!OSSL_DECODER_from_bio(dctx, bio))
-            pkey = NULL;
-        OSSL_DECODER_CTX_free(dctx);
+    OSSL_DECODER_CTX *dctx = bio ? OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, NULL, EVP_PKEY_PUBLIC_KEY, NULL,
+                                                                 NULL)
+                                 : NULL;
+    if (!bio || !dctx) {
+        rc = MB_ENOMEM;
+        goto done;
     }
-    if (!pkey) {
-        /* a certificate: its key */
-        (void)BIO_reset(bio);
-        X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-        if (cert) {
-            pkey = X509_get_pubkey(cert);
-            X509_free(cert);
-        }
+    if (OSSL_DECODER_from_bio(dctx, bio) == 1 && pkey) {
+        rc = 0;
+        goto done;
     }
+    EVP_PKEY_free(pkey);
+    pkey = NULL;
+    if (ossl_oom()) {
+        rc = MB_ENOMEM;
+        goto done;
+    }
+    /* a certificate: its key */
+    (void)BIO_reset(bio);
+    X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    if (cert) {
+        pkey = X509_get_pubkey(cert);
+        X509_free(cert);
+        rc = pkey ? 0 : MB_ENOMEM;
+    } else if (ossl_oom()) {
+        rc = MB_ENOMEM;
+    }
+done:
+    OSSL_DECODER_CTX_free(dctx);
     BIO_free(bio);
-    return pkey;
+    ERR_clear_error();
+    *out = pkey;
+    return rc;
 }
 
 typedef struct {
@@ -491,7 +523,7 @@ static int ecdsa_der(const unsigned char *sig, size_t len, size_t half, unsigned
     return *der_len > 0 ? 0 : MB_ENOMEM;
 }
 
-/* 1: verifies; 0: does not; MB_ENOMEM. */
+/* 1: verifies; 0: does not; MB_ENOMEM, or MB_ERROR when OpenSSL cannot set the verification up. */
 static int verify_sig(EVP_PKEY *key, const jws_alg *a, const char *input, size_t input_len, const unsigned char *sig,
                       size_t sig_len)
 {
@@ -513,14 +545,16 @@ static int verify_sig(EVP_PKEY *key, const jws_alg *a, const char *input, size_t
         sig = der;
         sig_len = (size_t)der_len;
     }
-    if (EVP_DigestVerifyInit_ex(mctx, &pctx, a->digest, NULL, NULL, key, NULL) != 1) {
-        rc = 0;
+    /* the key fits alg (checked before): failing to set up is OpenSSL's trouble, not the signature's */
+    if (EVP_DigestVerifyInit_ex(mctx, &pctx, a->digest, NULL, NULL, key, NULL) != 1 ||
+        (a->pss && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+                    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1))) {
+        rc = ossl_oom() ? MB_ENOMEM : MB_ERROR;
         goto done;
     }
-    if (a->pss && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-                   EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1))
-        goto done;
     rc = EVP_DigestVerify(mctx, sig, sig_len, (const unsigned char *)input, input_len) == 1 ? 1 : 0;
+    if (rc == 0 && ossl_oom())
+        rc = MB_ENOMEM;
 done:
     OPENSSL_free(der);
     EVP_MD_CTX_free(mctx);
@@ -625,17 +659,29 @@ static int verify_jws(jws *j, const char *token, const bundle_signing *s, char *
                     ".signatures.json: the JWT's alg %s is not accepted (RS256/384/512, PS256/384/512, ES256/384, "
                     "EdDSA)",
                     shown(show, alg));
-    if (!s->public_key_pem || !(j->key = load_key(s->public_key_pem)))
+    if (s->public_key_pem && (rc = load_key(&j->key, s->public_key_pem)) == MB_ENOMEM)
+        return oom(err);
+    if (!j->key)
         return fail(err, MB_EINVAL,
                     "spec.signing.publicKeySecretRef does not hold a PEM public key (RSA, ECDSA P-256/P-384 or "
                     "Ed25519)");
-    if (EVP_PKEY_get_base_id(j->key) != a->key_type || (a->curve && !ec_curve_is(j->key, a->curve)))
+    if (EVP_PKEY_get_base_id(j->key) != a->key_type || (a->curve && !ec_curve_is(j->key, a->curve))) {
+        if (ossl_oom())
+            return oom(err);
         return fail(err, MB_EINVAL, "the JWT's alg %s does not fit %s in spec.signing.publicKeySecretRef", alg,
                     key_kind(j->key));
+    }
+    /* Go's crypto/rsa (OPA) refuses keys under 1024 bits; membrane wants what is safe today */
+    if (a->key_type == EVP_PKEY_RSA && EVP_PKEY_get_bits(j->key) < RSA_MIN_BITS)
+        return fail(err, MB_EINVAL,
+                    "spec.signing.publicKeySecretRef holds an RSA key of %d bits; at least %d are needed",
+                    EVP_PKEY_get_bits(j->key), RSA_MIN_BITS);
 
     size_t input_len = (size_t)(dot2 - token);
-    if ((rc = verify_sig(j->key, a, token, input_len, j->sig, j->sig_len)) < 0)
+    if ((rc = verify_sig(j->key, a, token, input_len, j->sig, j->sig_len)) == MB_ENOMEM)
         return oom(err);
+    if (rc < 0)
+        return fail(err, MB_ERROR, "OpenSSL cannot verify %s signatures with this key", alg);
     if (rc == 0)
         return fail(err, MB_EINVAL, "signature does not verify with spec.signing.publicKeySecretRef");
 
@@ -717,6 +763,7 @@ int bundle_verify_signatures(const bundle *b, const bundle_signing *s, char err[
     int rc = 0;
 
     err[0] = '\0';
+    ERR_clear_error();
     if (!b->signatures)
         return fail(err, MB_EINVAL, "the bundle has no .signatures.json, and spec.signing asks for one");
     rc = bundle_json_parse(&sigs, b->signatures->data, b->signatures->len, false);

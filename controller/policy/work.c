@@ -251,7 +251,7 @@ int policy_fetch_collect(policy_work_state *w, kube_client *kc, const cJSON *bun
         w->fetch_finished = now;
     } else if (f->outcome != NET_DONE || f->status < 200 || f->status > 299 || !f->body) {
         if (f->outcome == NET_DONE && f->status >= 200 && f->status <= 299)
-            err = mb_error_set(MB_ENOMEM, "out of memory");
+            snprintf(msg, sizeof(msg), "the bytes fetched from %s could not be kept: out of memory", url);
         else if (f->outcome == NET_DONE)
             snprintf(msg, sizeof(msg), "GET %s answered HTTP %ld: check spec.source.url and its credentials", url,
                      f->status);

@@ -6,7 +6,10 @@
  * of the selector's group; a deleted object's read-your-writes entries are
  * dropped before a subscriber hears of the delete; and a controller
  * registered with the manager reconciles the keys its subscription enqueues,
- * with /readyz ready as a standby and once synced.
+ * with /readyz ready as a standby and once synced. A resource's own label
+ * selector filters its cache (and a second subscriber must name the same);
+ * the ConfigMaps of api/informers.c are those labelled managed-by=membrane,
+ * with each binaryData value cached as the SHA-256 of its bytes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +18,7 @@
 
 #include "kube_itest.h"
 
+#include "api/informers.h"
 #include "kube/client.h"
 #include "runtime/factory.h"
 #include "runtime/manager.h"
@@ -186,6 +190,49 @@ static void test_selector_applies_to_its_group_only(void **state)
     informer_factory_free(theirs);
 }
 
+static void test_resource_selector_and_configmap_trim(void **state)
+{
+    itest_fixture *f = itest_need(state);
+    informer_factory *fac = NULL, *other = NULL;
+    informer *cms = NULL, *sel = NULL, *again = NULL;
+    informer_obj *o = NULL;
+    informer_factory_opts fo = {.client = f->c, .namespace = f->ns};
+    /* "hello": its base64 and SHA-256 */
+    cJSON *mine = itest_json("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"mine\","
+                             "\"labels\":{\"app.kubernetes.io/managed-by\":\"membrane\"}},\"data\":{\"digest\":\"d\"},"
+                             "\"binaryData\":{\"bundle.tar.gz\":\"aGVsbG8=\"}}");
+    assert_int_equal(kube_create(NULL, f->c, &KUBE_CONFIGMAPS, f->ns, mine), 0);
+    cJSON_Delete(mine);
+    create_cm(f, "theirs", "a");
+
+    /* a selector of its own: the same again is the same informer, another (or none) is refused */
+    assert_int_equal(informer_factory_new(&other, &fo), 0);
+    assert_int_equal(informer_factory_informer_selected(&sel, other, &KUBE_CONFIGMAPS, keep_data, "app=a"), 0);
+    assert_int_equal(informer_factory_informer_selected(&again, other, &KUBE_CONFIGMAPS, keep_data, "app=a"), 0);
+    assert_ptr_equal(sel, again);
+    assert_int_equal(informer_factory_informer_selected(&again, other, &KUBE_CONFIGMAPS, keep_data, "app=b"),
+                     MB_EINVAL);
+    assert_non_null(strstr(mb_error_last(), "another label selector"));
+    assert_int_equal(informer_factory_informer(&again, other, &KUBE_CONFIGMAPS, keep_data), MB_EINVAL);
+    assert_int_equal(informer_factory_start(other, 30000), 0);
+    assert_int_equal(informer_get(&o, sel, f->ns, "theirs"), 0);
+    informer_obj_free(o);
+    assert_int_equal(informer_get(&o, sel, f->ns, "mine"), MB_ENOTFOUND);
+    informer_factory_free(other);
+
+    /* the ConfigMaps the controllers cache */
+    assert_int_equal(informer_factory_new(&fac, &fo), 0);
+    assert_int_equal(api_informer(&cms, fac, &KUBE_CONFIGMAPS), 0);
+    assert_int_equal(informer_factory_start(fac, 30000), 0);
+    assert_int_equal(informer_get(&o, cms, f->ns, "theirs"), MB_ENOTFOUND); /* not membrane's */
+    assert_int_equal(informer_get(&o, cms, f->ns, "mine"), 0);
+    assert_string_equal(json_str(informer_obj_json(o), "binaryData", "bundle.tar.gz", NULL),
+                        "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+    assert_string_equal(json_str(informer_obj_json(o), "data", "digest", NULL), "d");
+    informer_obj_free(o);
+    informer_factory_free(fac);
+}
+
 typedef struct {
     informer *cms;
     loop *loop;
@@ -270,6 +317,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_two_subscribers_share_one_informer, setup, itest_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_selector_applies_to_its_group_only, setup, itest_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_manager_runs_a_registered_controller, setup, itest_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_resource_selector_and_configmap_trim, setup, itest_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

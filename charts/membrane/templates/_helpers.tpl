@@ -49,10 +49,19 @@ manifests/rbac.yaml (test/integration/test_install.sh compares what each grants)
 - apiGroups: [governance.kfm.dev]
   resources: [governedapireleases/finalizers]
   verbs: [update]
-# PolicyBundle: read only, for the release's bundle gate.
+# PolicyBundle: watch it, write its status; its ConfigMap's ownerReference has
+# blockOwnerDeletion, which needs update on its finalizers.
 - apiGroups: [governance.kfm.dev]
   resources: [policybundles]
   verbs: [get, list, watch]
+- apiGroups: [governance.kfm.dev]
+  resources: [policybundles/status, policybundles/finalizers]
+  verbs: [update]
+# The published bundle ConfigMaps: created, or updated with a resourceVersion
+# precondition; never deleted (the garbage collector removes them with their bundle).
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch, create, update]
 # The release target: read, and patch the container image and release annotations.
 - apiGroups: [apps]
   resources: [deployments]
@@ -62,7 +71,8 @@ manifests/rbac.yaml (test/integration/test_install.sh compares what each grants)
 - apiGroups: [""]
   resources: [pods]
   verbs: [get, list, watch, create, delete]
-# Verification bearer tokens: get by name only, never list or watch.
+# Secrets named by the specs (verification token; bundle token, CA, signing key):
+# get by name only, never list or watch.
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]

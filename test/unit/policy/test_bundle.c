@@ -12,6 +12,7 @@
 #include "tarball.h"
 #include "util/error.h"
 
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,28 @@ static void test_reads_relative_and_dot_names(void **state)
     bundle_free(b);
 }
 
+static void test_utf8_names(void **state)
+{
+    (void)state;
+    /* pax keeps UTF-8 names; written in a UTF-8 locale, read in "C", where membrane runs */
+    const tar_entry e[] = {F("/.manifest", "{}"), F("/kfm/r\xc3\xa9gion.rego", POLICY),
+                           F("/kfm/\xe6\x95\xb0\xe6\x8d\xae/data.json", "{}")};
+    unsigned char *gz = NULL;
+    size_t len = 0;
+    bundle *b = NULL;
+    char err[BUNDLE_ERROR_MAX];
+    if (!setlocale(LC_CTYPE, "C.UTF-8"))
+        skip();
+    tarball_make(&gz, &len, e, N(e), TARBALL_GZIP_PAX);
+    setlocale(LC_CTYPE, "C");
+    if (bundle_read(&b, gz, len, MAX_UNPACKED, err) != 0)
+        fail_msg("bundle_read: %s", err);
+    assert_string_equal(b->files[1].name, "kfm/r\xc3\xa9gion.rego");
+    assert_string_equal(b->files[2].name, "kfm/\xe6\x95\xb0\xe6\x8d\xae/data.json");
+    bundle_free(b);
+    free(gz);
+}
+
 static void test_refuses_absolute(void **state)
 {
     (void)state;
@@ -213,6 +236,35 @@ static void test_refuses_other_formats(void **state)
     free(gz);
 }
 
+/* Every byte of the deflate stream corrupted in turn: refused as input (or read, if it still makes sense), never "out of memory". */
+static void test_corrupt_stream(void **state)
+{
+    (void)state;
+    const tar_entry e[] = {F("/data.json", "{\"kfm\":{\"labels\":[\"public\"]}}"), F("/kfm/policy.rego", POLICY),
+                           F("/.manifest", MANIFEST)};
+    unsigned char *gz = NULL;
+    size_t len = 0;
+    tarball_make(&gz, &len, e, N(e), TARBALL_GZIP_PAX);
+    int refused = 0;
+    for (size_t i = 10; i < len; i++) {
+        for (unsigned flip = 1; flip < 256; flip <<= 3) {
+            bundle *b = NULL;
+            char err[BUNDLE_ERROR_MAX];
+            gz[i] ^= (unsigned char)flip;
+            int rc = bundle_read(&b, gz, len, MAX_UNPACKED, err);
+            gz[i] ^= (unsigned char)flip;
+            if (rc != 0 && rc != MB_EINVAL)
+                fail_msg("byte %zu ^ %u: bundle_read returned %d (%s)", i, flip, rc, err);
+            if (rc == MB_EINVAL && !err[0])
+                fail_msg("byte %zu ^ %u: refused without a message", i, flip);
+            refused += rc == MB_EINVAL;
+            bundle_free(b);
+        }
+    }
+    assert_true(refused > 0);
+    free(gz);
+}
+
 static void test_manifest_rules(void **state)
 {
     (void)state;
@@ -278,6 +330,20 @@ static void test_data_files(void **state)
         {"data.json", "", "data.json is not valid JSON"},
         {"kfm/data.yaml", "- a\n- b\n", "kfm/data.yaml must hold a JSON object"},
         {"data.yml", "a: [\n", "data.yml is not valid YAML"},
+        /* JSON as Go reads it, within what cJSON holds */
+        {"data.json", "{\"a\":\"\\ud800\"}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":\"\\x41\"}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":\"\x01\"}", "data.json is not valid JSON"},
+        {"data.json", "\xef\xbb\xbf{}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":1.}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":-}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":1,}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\" 1}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":[1 2]}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":tru}", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":1}\f", "data.json is not valid JSON"},
+        {"data.json", "{\"a\":1234567890123456789012345678901234567890123456789012345678901234}",
+         "data.json is not valid JSON"},
     };
     for (size_t i = 0; i < N(bad); i++) {
         const tar_entry e[] = {F(".manifest", "{}"), F("p.rego", POLICY), F(bad[i].name, bad[i].text)};
@@ -288,6 +354,34 @@ static void test_data_files(void **state)
                             F("kfm/schema.json", "[not json at all"), F("kfm/mydata.json", "3")};
     bundle *b = read_ok(ok, N(ok), TARBALL_GZIP_PAX);
     assert_int_equal(b->nfiles, 5);
+    bundle_free(b);
+
+    /* nesting: 512 deep is read, 513 is refused */
+    char deep[2048];
+    for (int depth = 512; depth <= 513; depth++) {
+        size_t n = 0;
+        n += (size_t)sprintf(deep + n, "{\"a\":");
+        for (int i = 1; i < depth; i++)
+            deep[n++] = '[';
+        deep[n++] = '1';
+        for (int i = 1; i < depth; i++)
+            deep[n++] = ']';
+        deep[n++] = '}';
+        deep[n] = '\0';
+        const tar_entry d[] = {F(".manifest", "{}"), F("p.rego", POLICY), F("data.json", deep)};
+        if (depth == 512) {
+            b = read_ok(d, N(d), TARBALL_GZIP_PAX);
+            bundle_free(b);
+        } else {
+            read_bad(d, N(d), "data.json is not valid JSON");
+        }
+    }
+    /* what Go accepts and cJSON reads alike: escapes, pairs, exponents, a number 63 long */
+    const tar_entry fine[] = {F(".manifest", "{}"), F("p.rego", POLICY),
+                              F("data.json",
+                                " {\"a\":\"\\ud83d\\ude00 \\u00e9 \\/ \\b\",\"b\":[-0.5e-3,0,1E+2,{}],\"c\":"
+                                "123456789012345678901234567890123456789012345678901234567890123}\r\n")};
+    b = read_ok(fine, N(fine), TARBALL_GZIP_PAX);
     bundle_free(b);
 }
 
@@ -395,18 +489,13 @@ static void test_decision_matches(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reads_opa_names),
-        cmocka_unit_test(test_reads_relative_and_dot_names),
-        cmocka_unit_test(test_refuses_absolute),
-        cmocka_unit_test(test_refuses_dotdot),
-        cmocka_unit_test(test_refuses_links_and_devices),
-        cmocka_unit_test(test_refuses_oversize),
-        cmocka_unit_test(test_refuses_other_formats),
-        cmocka_unit_test(test_manifest_rules),
-        cmocka_unit_test(test_needs_rego),
-        cmocka_unit_test(test_data_files),
-        cmocka_unit_test(test_refuses_duplicates),
-        cmocka_unit_test(test_missing_root),
+        cmocka_unit_test(test_reads_opa_names),    cmocka_unit_test(test_reads_relative_and_dot_names),
+        cmocka_unit_test(test_utf8_names),         cmocka_unit_test(test_refuses_absolute),
+        cmocka_unit_test(test_refuses_dotdot),     cmocka_unit_test(test_refuses_links_and_devices),
+        cmocka_unit_test(test_refuses_oversize),   cmocka_unit_test(test_refuses_other_formats),
+        cmocka_unit_test(test_corrupt_stream),     cmocka_unit_test(test_manifest_rules),
+        cmocka_unit_test(test_needs_rego),         cmocka_unit_test(test_data_files),
+        cmocka_unit_test(test_refuses_duplicates), cmocka_unit_test(test_missing_root),
         cmocka_unit_test(test_decision_matches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -85,6 +85,29 @@ static void test_encode(void **state)
     free(back);
 }
 
+static void test_base64url(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(mb_base64url_decode(&out, &len, "eyJhIjoxfQ", 10), 0);
+    assert_int_equal(len, 7);
+    assert_string_equal(out, "{\"a\":1}");
+    free(out);
+    assert_int_equal(mb_base64url_decode(&out, &len, "-_8", 3), 0);
+    assert_int_equal(len, 2);
+    assert_memory_equal(out, "\xfb\xff", 2);
+    free(out);
+    assert_int_equal(mb_base64url_decode(&out, &len, "", 0), 0);
+    assert_int_equal(len, 0);
+    free(out);
+    const char *bad[] = {"eyJhIjoxfQ==", "a+b/", "ab\ncd", "abcde", "ab cd"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(mb_base64url_decode(&out, &len, bad[i], strlen(bad[i])), MB_EINVAL);
+        assert_null(out);
+    }
+}
+
 static void test_secret_free(void **state)
 {
     (void)state;
@@ -97,10 +120,8 @@ static void test_secret_free(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_decode),
-        cmocka_unit_test(test_decode_rejects),
-        cmocka_unit_test(test_encode),
-        cmocka_unit_test(test_secret_free),
+        cmocka_unit_test(test_decode),    cmocka_unit_test(test_decode_rejects), cmocka_unit_test(test_encode),
+        cmocka_unit_test(test_base64url), cmocka_unit_test(test_secret_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
