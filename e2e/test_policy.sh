@@ -8,7 +8,8 @@
 # and an https-to-http redirect; decision tests run against `opa run --server`.
 # Cases: a good bundle published (the ConfigMap's bytes, digest, revision,
 # owner; the receipt chain); the fetch over HTTPS (with and without the CA,
-# the token), redirects; every failure reason of API.md; the decision-test OPA
+# the token), redirects; every failure reason of API.md (and a bundle that
+# unpacks to more than 16 x maxBytes); signatures; the decision-test OPA
 # down, then up; a GovernedAPIRelease gated on the bundle; deletion; a hand
 # edit of the published ConfigMap restored. One operator, one OPA, one bundle
 # server; the bundles of all cases are applied at once, each area in its own
