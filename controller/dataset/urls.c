@@ -19,7 +19,7 @@ static int curlu_error(CURLUcode uc, const char *ref)
     return mb_error_set(MB_EINVAL, "\"%.200s\" is not a URL (%s)", ref, curl_url_strerror(uc));
 }
 
-int dataset_url_resolve(char **out, const char *base, const char *ref)
+static int resolve_once(char **out, const char *base, const char *ref)
 {
     CURLU *u = NULL;
     CURLUcode uc;
@@ -51,6 +51,21 @@ int dataset_url_resolve(char **out, const char *base, const char *ref)
 done:
     curl_free(got);
     curl_url_cleanup(u);
+    return err;
+}
+
+/*
+ * libcurl reports some of its own failed allocations while resolving as a
+ * bad URL (curl_url_set builds the resolved URL with curl_maprintf and maps
+ * its failure to CURLUE_MALFORMED_INPUT or the like): a URL refused once is
+ * resolved a second time, and only a second refusal is the URL's fault. The
+ * input is the same, so a real verdict is the same both times.
+ */
+int dataset_url_resolve(char **out, const char *base, const char *ref)
+{
+    int err = resolve_once(out, base, ref);
+    if (err == MB_EINVAL)
+        err = resolve_once(out, base, ref);
     return err;
 }
 
