@@ -133,6 +133,10 @@ int dataset_index_update(cJSON **out, char **replaced, const cJSON *data, const 
         err = dataset_fail(msg, MB_EINVAL, "the index entry's datasetID \"%.100s\" cannot be a ConfigMap key", id);
         goto done;
     }
+    if (data && !cJSON_IsObject(data)) {
+        err = dataset_fail(msg, MB_EINVAL, "the index ConfigMap's data is not a map of keys to entries");
+        goto done;
+    }
     next = data ? cJSON_Duplicate(data, 1) : cJSON_CreateObject();
     if (!next)
         goto nomem;
@@ -186,6 +190,8 @@ int dataset_index_remove(cJSON **out, char **removed, const cJSON *data, const c
 
     *out = NULL;
     *removed = NULL;
+    if (data && !cJSON_IsObject(data))
+        return dataset_fail(msg, MB_EINVAL, "the index ConfigMap's data is not a map of keys to entries");
     if (!(next = data ? cJSON_Duplicate(data, 1) : cJSON_CreateObject()))
         return dataset_nomem(msg);
     if (dataset_id && (current = json_str(next, dataset_id, NULL))) {

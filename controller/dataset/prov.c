@@ -21,6 +21,8 @@ static char *expand(const cJSON *prefixes, const char *qname)
     const char *ns = NULL, *local = qname;
     char *out = NULL;
 
+    if (!cJSON_IsObject(prefixes))
+        prefixes = NULL;
     if (colon) {
         size_t plen = (size_t)(colon - qname);
         const cJSON *p = NULL;
@@ -86,7 +88,7 @@ static int same_name(bool *out, const cJSON *prefixes, const char *a, const char
 int dataset_prov_judge(const char *doc, size_t len, const cJSON *spec, char msg[DATASET_MSG_MAX])
 {
     const char *version = json_str(spec, "versionID", NULL);
-    const cJSON *prefixes = NULL, *entities = NULL, *e = NULL, *g = NULL;
+    const cJSON *prefixes = NULL, *entities = NULL, *e = NULL, *g = NULL, *gens = NULL;
     const char *kfm = NULL;
     const char *entity = NULL;
     char *attr = NULL;
@@ -112,8 +114,12 @@ int dataset_prov_judge(const char *doc, size_t len, const cJSON *spec, char msg[
     strcpy(attr, kfm);
     strcat(attr, VERSION_ATTR);
     entities = json_get(parsed, "entity", NULL);
+    if (!cJSON_IsObject(entities))
+        entities = NULL; /* an "entity" that is not a map has no entities */
     cJSON_ArrayForEach(e, entities) {
         const cJSON *a = NULL;
+        if (!cJSON_IsObject(e))
+            continue; /* an entity's attributes are a map */
         cJSON_ArrayForEach(a, e) {
             char *name = NULL;
             bool match = false;
@@ -140,8 +146,10 @@ int dataset_prov_judge(const char *doc, size_t len, const cJSON *spec, char msg[
                            version);
         goto done;
     }
-    cJSON_ArrayForEach(g, json_get(parsed, "wasGeneratedBy", NULL)) {
-        const char *named = value_str(cJSON_GetObjectItemCaseSensitive(g, "prov:entity"));
+    if (!cJSON_IsObject(gens = json_get(parsed, "wasGeneratedBy", NULL)))
+        gens = NULL; /* a relation map written as an array has no relations */
+    cJSON_ArrayForEach(g, gens) {
+        const char *named = cJSON_IsObject(g) ? value_str(cJSON_GetObjectItemCaseSensitive(g, "prov:entity")) : NULL;
         if (!named)
             continue;
         if ((err = same_name(&generated, prefixes, named, entity)) < 0) {

@@ -155,6 +155,12 @@ static void test_update(void **state)
     assert_int_equal(dataset_index_update(&d2, &replaced, NULL, "{\"datasetID\":\"a b\",\"versionID\":\"1\"}", msg),
                      MB_EINVAL);
     assert_non_null(strstr(msg, "cannot be a ConfigMap key"));
+    cJSON *list = cJSON_Parse("[\"x\"]");
+    assert_int_equal(dataset_index_update(&d2, &replaced, list, v2, msg), MB_EINVAL);
+    assert_non_null(strstr(msg, "data is not a map"));
+    assert_int_equal(dataset_index_remove(&d2, &replaced, list, "kfm.hydrology.wells", "1", msg), MB_EINVAL);
+    assert_non_null(strstr(msg, "data is not a map"));
+    cJSON_Delete(list);
 
     cJSON_Delete(bad);
     cJSON_Delete(d1);

@@ -1,9 +1,10 @@
 /*
  * The dataset judges on documents the publishers' own libraries wrote:
  * test/fixtures/dataset/generate.py (pystac, stac-valid, prov, rdflib) writes
- * them into a directory, named by the first argument or by
- * $MEMBRANE_DATASET_DOCS (CMake runs the generator first, as a test fixture).
- * Without that directory the test fails: it never passes on nothing. Every
+ * them into a directory, named by the first argument, by
+ * $MEMBRANE_DATASET_DOCS, or else the build's dataset-documents/ (CMake runs
+ * the generator first, as a test fixture). Without the documents the test
+ * fails: it never passes on nothing. Every
  * document passes its gate with the spec generate.py wrote beside it, and
  * fails once mutated (an artifact missing from the spec, another identifier,
  * another version, a field removed, another license).
@@ -275,6 +276,10 @@ int main(int argc, char **argv)
     FILE *f = NULL;
 
     docs_dir = argc > 1 ? argv[1] : getenv("MEMBRANE_DATASET_DOCS");
+#ifdef DATASET_DOCS
+    if (!docs_dir || !*docs_dir)
+        docs_dir = DATASET_DOCS; /* where the build's ctest fixture writes them */
+#endif
     if (!docs_dir || !*docs_dir) {
         fprintf(stderr, "test_libraries: no documents to judge: pass the directory test/fixtures/dataset/generate.sh "
                         "wrote, or set MEMBRANE_DATASET_DOCS\n");

@@ -89,6 +89,12 @@ static void test_fails(void **state)
     fails("{" PREFIX ",\"entity\":{\"kfm:v1\":{\"kfm:dataset_version_id\":\"2026-03-01.1\"}},\"wasGeneratedBy\":"
           "{\"_:g\":{\"prov:activity\":\"kfm:a\"}},\"used\":{\"_:u\":{\"prov:entity\":\"kfm:v1\"}}}",
           "has no wasGeneratedBy relation");
+    /* maps written as arrays (found by fuzz_prov): no entity, no relation, and no crash */
+    fails("{" PREFIX ",\"entity\":[{\"kfm:dataset_version_id\":\"2026-03-01.1\"}]}", "has no entity whose");
+    fails("{" PREFIX ",\"entity\":{\"kfm:v1\":[{\"$\":\"2026-03-01.1\"}]}}", "has no entity whose");
+    fails("{" PREFIX ",\"entity\":{\"kfm:v1\":{\"kfm:dataset_version_id\":\"2026-03-01.1\"}},\"wasGeneratedBy\":"
+          "[{\"prov:entity\":\"kfm:v1\"}]}",
+          "has no wasGeneratedBy relation");
     fails("[]", "is not a JSON object");
     fails("nope", "is not JSON");
     assert_int_equal(judge_spec("{}", "{}"), MB_EINVAL);
