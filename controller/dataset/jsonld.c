@@ -6,6 +6,7 @@
  */
 #include "dataset/jsonld.h"
 
+#include "dataset/urls.h"
 #include "util/error.h"
 
 #include <stdio.h>
@@ -27,7 +28,9 @@ typedef struct level {
     const term_def *builtin; /* or a built-in table */
     size_t nbuiltin;
     const char *vocab; /* "@vocab" set at this level, or NULL */
-    bool reset;        /* "@context": null: nothing above this level is visible */
+    const char *base;  /* "@base" set at this level (has_base; NULL: "@base": null) */
+    bool has_base;
+    bool reset; /* "@context": null: nothing above this level is visible */
     int depth;
 } level;
 
@@ -150,6 +153,18 @@ static const char *vocab_of(const level *l)
     return NULL;
 }
 
+/* The @base in effect, or NULL (then relative IRIs stay relative: the gate resolves them against the document's URL). */
+static const char *base_of(const level *l)
+{
+    for (; l; l = l->parent) {
+        if (l->has_base)
+            return l->base;
+        if (l->reset)
+            break;
+    }
+    return NULL;
+}
+
 static char *concat(const char *a, const char *b)
 {
     size_t la = strlen(a), lb = strlen(b);
@@ -162,11 +177,11 @@ static char *concat(const char *a, const char *b)
 }
 
 /*
- * IRI expansion (JSON-LD 1.1 section 5.2, without document-relative
- * resolution): a keyword stays, a term (when vocab) becomes its definition,
- * prefix:suffix becomes the prefix's IRI + suffix, a bare word (when vocab)
- * gets @vocab in front. *out is NULL when the term is defined as null. 0 or
- * MB_ENOMEM.
+ * IRI expansion (JSON-LD 1.1 section 5.2): a keyword stays, a term (when
+ * vocab) becomes its definition, prefix:suffix becomes the prefix's IRI +
+ * suffix, a bare word gets @vocab in front (when vocab) or is resolved
+ * against the context's @base (otherwise; without one it stays relative).
+ * *out is NULL when the term is defined as null. 0 or MB_ENOMEM.
  */
 static int expand_iri(char **out, const level *ctx, const char *s, bool vocab, int depth)
 {
@@ -213,6 +228,12 @@ static int expand_iri(char **out, const level *ctx, const char *s, bool vocab, i
     if (vocab && vocab_of(ctx)) {
         *out = concat(vocab_of(ctx), s);
         return *out ? 0 : MB_ENOMEM;
+    }
+    if (!vocab && base_of(ctx)) {
+        int err = dataset_url_resolve(out, base_of(ctx), s);
+        if (err == 0 || err == MB_ENOMEM)
+            return err;
+        mb_error_clear(); /* a base or reference that is no URL: the IRI stays as written */
     }
 copy:
     *out = strdup(s);
@@ -304,13 +325,16 @@ static int read_context(const level **out, reader *r, const level *parent, const
         if (strcmp(k, "@vocab") == 0) {
             if (cJSON_IsString(item))
                 l->vocab = item->valuestring;
+        } else if (strcmp(k, "@base") == 0) {
+            l->has_base = true;
+            l->base = cJSON_IsString(item) ? item->valuestring : NULL;
         } else if (strcmp(k, "@import") == 0) {
             return dataset_fail(r->msg, MB_EINVAL,
                                 "%s imports the remote context \"%.200s\" with @import, which a gate cannot fetch: "
                                 "inline it",
                                 r->what, cJSON_IsString(item) ? item->valuestring : "");
         } else if (k[0] == '@') {
-            continue; /* @base, @version, @language, @direction, @protected, @propagate: nothing to read */
+            continue; /* @version, @language, @direction, @protected, @propagate: nothing to read */
         } else if ((err = add_term(r, l, k, item)) < 0) {
             return err;
         }

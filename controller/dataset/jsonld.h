@@ -4,7 +4,7 @@
  * 1.1 expansion to read a catalog whatever form it was written in. Compact
  * form with a @context (an object, or an array of them, whose terms are
  * prefixes such as dcat, dct or dcterms, terms mapping to compact or full
- * IRIs, keyword aliases, @vocab, "@type": "@id" coercion) and expanded form
+ * IRIs, keyword aliases, @vocab, @base, "@type": "@id" coercion) and expanded form
  * with full IRIs; nodes nested in each other or flattened (a @graph or a
  * top-level array, linked by @id); @type a string or an array; values plain
  * strings, {"@value": ...}, {"@id": ...}, @list/@set or arrays of these.

@@ -188,6 +188,27 @@ static void test_embedded_context_list_relative(void **state)
     assert_string_equal(res.downloads[0], B);
 }
 
+static void test_base(void **state)
+{
+    (void)state;
+    /* relative IRIs resolve against @base when the context sets one, else against the document's URL */
+    passes("[{\"@context\":{\"@base\":\"https://store.kfm.example/processed/\",\"dcat\":\"" DCAT "\",\"dct\":\"" DCT
+           "\"},\"@type\":\"dcat:Dataset\",\"dct:identifier\":\"kfm.hydrology.wells\",\"dcat:distribution\":"
+           "{\"@id\":\"#d\"}},{\"@context\":{\"@base\":\"https://store.kfm.example/processed/\"},\"@id\":\"#d\",\"" DCAT
+           "downloadURL\":{\"@id\":\"wells.csv\"}}]",
+           1);
+    assert_string_equal(res.downloads[0], B);
+    /* without it, wells.csv is the document's neighbour, not an artifact */
+    fails("{\"@context\":{\"dcat\":\"" DCAT "\",\"dct\":\"" DCT "\"},\"@type\":\"dcat:Dataset\",\"dct:identifier\":"
+          "\"kfm.hydrology.wells\",\"dcat:distribution\":{\"dcat:downloadURL\":{\"@id\":\"wells.csv\"}}}",
+          "https://store.kfm.example/catalog/wells.csv is not among");
+    /* "@base": null in a nested context: relative again */
+    fails("{\"@context\":{\"@base\":\"https://store.kfm.example/processed/\",\"dcat\":\"" DCAT "\",\"dct\":\"" DCT
+          "\"},\"@type\":\"dcat:Dataset\",\"dct:identifier\":\"kfm.hydrology.wells\",\"dcat:distribution\":"
+          "{\"@context\":{\"@base\":null},\"dcat:downloadURL\":{\"@id\":\"wells.csv\"}}}",
+          "https://store.kfm.example/catalog/wells.csv is not among");
+}
+
 static void test_null_context_and_null_term(void **state)
 {
     (void)state;
@@ -310,6 +331,7 @@ int main(void)
         cmocka_unit_test_teardown(test_expanded_top_level_array, teardown),
         cmocka_unit_test_teardown(test_flattened_graph_and_named_graph, teardown),
         cmocka_unit_test_teardown(test_embedded_context_list_relative, teardown),
+        cmocka_unit_test_teardown(test_base, teardown),
         cmocka_unit_test_teardown(test_null_context_and_null_term, teardown),
         cmocka_unit_test_teardown(test_failures, teardown),
         cmocka_unit_test_teardown(test_spec_and_limits, teardown),

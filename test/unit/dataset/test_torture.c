@@ -118,7 +118,8 @@ static void test_dcat(void **state)
 {
     (void)state;
     run_dcat("dcat compact, nested, context array",
-             "{\"@context\":[\"https://www.w3.org/ns/dcat.jsonld\",{\"ex\":\"https://ex.example/\",\"dl\":{\"@id\":"
+             "{\"@context\":[\"https://www.w3.org/ns/dcat.jsonld\",{\"@base\":\"https://store.kfm.example/processed/"
+             "\",\"ex\":\"https://ex.example/\",\"dl\":{\"@id\":"
              "\"dcat:downloadURL\",\"@type\":\"@id\"}}],\"type\":\"Dataset\",\"identifier\":\"kfm.hydrology.wells\","
              "\"license\":\"https://spdx.org/licenses/CC-BY-4.0\",\"distribution\":[{\"dl\":\"../processed/"
              "wells.csv\"},"
