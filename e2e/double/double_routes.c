@@ -1,6 +1,7 @@
 /*
  * The answers of the governed API double (double_routes.h): a small catalog
- * of two public datasets and one restricted one, its STAC collections and
+ * of two public datasets and one restricted one (each at the version
+ * e2e/lib.sh's published index promotes), its STAC collections and
  * items, evidence bundles built from the refs asked for, a focus answer with
  * citations and an audit_ref (the SHA-256 of the question), and the lineage
  * status; each behaviour changes exactly the answer it is named after.
@@ -23,6 +24,7 @@ static const char *const names[] = {
     [DOUBLE_SLOW] = "slow",
     [DOUBLE_MALFORMED] = "malformed",
     [DOUBLE_LINEAGE_404] = "lineage-404",
+    [DOUBLE_UNPUBLISHED] = "unpublished",
     [DOUBLE_UNKNOWN] = "unknown",
 };
 
@@ -76,11 +78,15 @@ static const dataset public_sets[] = {
     {"kfm.soils.survey", "2025-11-02.4", "Soil survey", "public", "CC0-1.0"},
 };
 
-static cJSON *dataset_json(const dataset *d, const char *id)
+/* The version the unpublished behaviour serves of the first public dataset instead of its promoted one. */
+#define UNPUBLISHED_VERSION "2026-04-01.1"
+
+static cJSON *dataset_json(const double_context *ctx, const dataset *d, const char *id)
 {
     cJSON *o = cJSON_CreateObject();
+    bool unpublished = ctx->behaviour == DOUBLE_UNPUBLISHED && d == &public_sets[0];
     cJSON_AddStringToObject(o, "dataset_id", id ? id : d->id);
-    cJSON_AddStringToObject(o, "dataset_version_id", d->version);
+    cJSON_AddStringToObject(o, "dataset_version_id", unpublished ? UNPUBLISHED_VERSION : d->version);
     cJSON_AddStringToObject(o, "title", d->title);
     cJSON_AddStringToObject(o, "policy_label", d->label);
     cJSON_AddStringToObject(o, "license", d->license);
@@ -104,9 +110,9 @@ static cJSON *datasets_list(const double_context *ctx, bool full)
     cJSON *o = cJSON_CreateObject();
     cJSON *items = cJSON_AddArrayToObject(o, "items");
     for (size_t i = 0; i < sizeof(public_sets) / sizeof(public_sets[0]); i++)
-        cJSON_AddItemToArray(items, dataset_json(&public_sets[i], NULL));
+        cJSON_AddItemToArray(items, dataset_json(ctx, &public_sets[i], NULL));
     if (full || ctx->behaviour == DOUBLE_RESTRICTED_LEAK)
-        cJSON_AddItemToArray(items, dataset_json(&restricted_set, ctx->restricted_id));
+        cJSON_AddItemToArray(items, dataset_json(ctx, &restricted_set, ctx->restricted_id));
     cJSON_AddNumberToObject(o, "total", cJSON_GetArraySize(items));
     return o;
 }
@@ -115,13 +121,13 @@ static int dataset_one(cJSON **body, const double_context *ctx, const char *id, 
 {
     for (size_t i = 0; i < sizeof(public_sets) / sizeof(public_sets[0]); i++) {
         if (strcmp(id, public_sets[i].id) == 0) {
-            *body = dataset_json(&public_sets[i], NULL);
+            *body = dataset_json(ctx, &public_sets[i], NULL);
             return 200;
         }
     }
     if (strcmp(id, ctx->restricted_id) == 0) {
         if (full) {
-            *body = dataset_json(&restricted_set, ctx->restricted_id);
+            *body = dataset_json(ctx, &restricted_set, ctx->restricted_id);
             return 200;
         }
         if (ctx->behaviour == DOUBLE_EXISTENCE_LEAK) {

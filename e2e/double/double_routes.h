@@ -22,6 +22,7 @@ typedef enum {
     DOUBLE_SLOW,            /* good answers, each after the server's delay */
     DOUBLE_MALFORMED,       /* every body is cut in half (malformed JSON), statuses as good */
     DOUBLE_LINEAGE_404,     /* lineage is not implemented (404): still passes */
+    DOUBLE_UNPUBLISHED,     /* the wells dataset is served at a version never promoted (2026-04-01.1) */
     DOUBLE_UNKNOWN,         /* no behaviour for the digest: /healthz 200, everything else 503 (fails closed) */
 } double_behaviour;
 

@@ -516,7 +516,8 @@ static int control(int fd, const request *q, char *out, size_t size)
     if (double_behaviour_parse(&b, name) < 0) {
         snprintf(out, size,
                  "{\"error\":{\"code\":\"bad_request\",\"message\":\"unknown behaviour; one of "
-                 "good uncited restricted-leak existence-leak evidence-500 slow malformed lineage-404 unknown\"}}");
+                 "good uncited restricted-leak existence-leak evidence-500 slow malformed lineage-404 unpublished "
+                 "unknown\"}}");
         return 400;
     }
     if (!table_set(digest, b)) {
@@ -625,7 +626,8 @@ static int usage(const char *fmt, ...)
           "--deployment NAME --container NAME [--kubeconfig FILE] [--context NAME])\n"
           "         [--behaviour DIGEST[=NAME]]... [--behaviours-file FILE] [--default-behaviour NAME]\n"
           "         [--token TOKEN | --token-file FILE] [--slow-ms MS] [--cache-ms MS] [--restricted-dataset ID]\n"
-          "behaviours: good uncited restricted-leak existence-leak evidence-500 slow malformed lineage-404 unknown\n",
+          "behaviours: good uncited restricted-leak existence-leak evidence-500 slow malformed lineage-404 unpublished "
+          "unknown\n",
           stderr);
     return 2;
 }

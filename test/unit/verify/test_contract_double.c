@@ -6,6 +6,8 @@
  * enforced and never logged; every request is logged once with its
  * X-Request-ID; SIGTERM ends the double with status 0, also while it is
  * holding a slow answer; a control request changes a digest's behaviour.
+ * published-only judges the double's listing against an index that promotes
+ * what the double serves (as e2e/lib.sh's published_index writes it).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -149,8 +151,21 @@ static int dbl_stop(dbl *d, char **log)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* The published index of the double's catalog: each dataset at the version it serves when good, with its label. */
+static const char INDEX[] =
+    "{\"kfm.hydrology.wells\":\"{\\\"auditRef\\\":\\\"sha256:"
+    "1111111111111111111111111111111111111111111111111111111111111111\\\",\\\"catalog\\\":{\\\"dcat\\\":\\\"\\\","
+    "\\\"prov\\\":\\\"\\\",\\\"stac\\\":\\\"\\\"},\\\"datasetID\\\":\\\"kfm.hydrology.wells\\\",\\\"license\\\":"
+    "\\\"CC-BY-4.0\\\",\\\"policyLabel\\\":\\\"public\\\",\\\"versionID\\\":\\\"2026-03-01.1\\\"}\","
+    "\"kfm.soils.survey\":\"{\\\"datasetID\\\":\\\"kfm.soils.survey\\\",\\\"policyLabel\\\":\\\"public\\\","
+    "\\\"versionID\\\":\\\"2025-11-02.4\\\"}\","
+    "\"kfm.sacred-sites\":\"{\\\"datasetID\\\":\\\"kfm.sacred-sites\\\",\\\"policyLabel\\\":\\\"restricted\\\","
+    "\\\"versionID\\\":\\\"2026-01-15.2\\\"}\"}";
+
 static cJSON *run_checks(const char *url, const char *token, long timeout_ms)
 {
+    cJSON *index = cJSON_Parse(INDEX);
+    assert_non_null(index);
     cJSON *refs = cJSON_Parse(
         "[{\"type\":\"stac_item\",\"id\":\"wells-2026-03\"},{\"type\":\"dataset\",\"id\":\"kfm.soils.survey\"}]");
     contract_input in = {
@@ -162,11 +177,13 @@ static cJSON *run_checks(const char *url, const char *token, long timeout_ms)
         .restricted_dataset_id = "kfm.sacred-sites",
         .release_id = RID,
         .now = 1795341600,
+        .published = {"kfm/kfm-published-datasets", index, NULL},
     };
     cJSON *res = NULL;
     if (contract_checks_run(&res, &in) < 0)
         fail_msg("contract_checks_run: %s", mb_error_last());
     cJSON_Delete(refs);
+    cJSON_Delete(index);
     assert_int_equal(cJSON_GetArraySize(res), CONTRACT_N_CHECKS);
     return res;
 }
@@ -179,6 +196,8 @@ static const char *trigger_of(const char *check)
         return "UncitedAnswer";
     if (strcmp(check, "public-restriction") == 0)
         return "PolicyBypass";
+    if (strcmp(check, "published-only") == 0)
+        return "UnpublishedData";
     return "SmokeFailure";
 }
 
@@ -208,7 +227,7 @@ static void expect_failures(const cJSON *res, const char *const *fails, const ch
 typedef struct {
     const char *behaviour;
     long timeout_ms;
-    const char *fails[10];
+    const char *fails[12];
 } behaviour_case;
 
 static const behaviour_case behaviours[] = {
@@ -225,13 +244,18 @@ static const behaviour_case behaviours[] = {
       "datasets:did not answer within 500 ms", "stac-collections:did not answer within 500 ms",
       "stac-items:did not answer within 500 ms", "evidence-resolve:did not answer within 500 ms",
       "focus-ask:did not answer within 500 ms", "lineage:did not answer within 500 ms",
-      "public-restriction:did not answer within 500 ms", NULL}},
+      "public-restriction:did not answer within 500 ms", "published-only:did not answer within 500 ms", NULL}},
     {"malformed",
      5000,
      {"datasets:malformed JSON", "stac-collections:malformed JSON", "stac-items:malformed JSON",
       "evidence-resolve:malformed JSON", "focus-ask:malformed JSON", "lineage:malformed JSON",
-      "public-restriction:malformed JSON", NULL}},
+      "public-restriction:malformed JSON", "published-only:malformed JSON", NULL}},
     {"lineage-404", 5000, {NULL}},
+    {"unpublished",
+     5000,
+     {"published-only:1 of 3 listed dataset version is not published in ConfigMap kfm/kfm-published-datasets: "
+      "kfm.hydrology.wells@2026-04-01.1 (the index publishes 2026-03-01.1)",
+      NULL}},
 };
 
 static void test_behaviours(void **state)
@@ -274,6 +298,7 @@ static void test_unknown_digest(void **state)
                                         "focus-ask:503",
                                         "lineage:503",
                                         "public-restriction:503",
+                                        "published-only:503",
                                         NULL};
     dbl_start(&d, args);
     cJSON *res = run_checks(d.url, TOKEN, 5000);
@@ -302,21 +327,18 @@ static void test_token_and_log(void **state)
     const char *args[] = {"--listen", "127.0.0.1:0", "--fixed-digest",
                           DIGEST_A,   "--behaviour", DIGEST_A "=good",
                           "--token",  TOKEN,         NULL};
-    static const char *const fails[] = {/* datasets first: see "no token" */
-                                        "datasets:answered 401",
-                                        "stac-collections:answered 401",
-                                        "stac-items:answered 401",
-                                        "evidence-resolve:answered 401",
-                                        "focus-ask:answered 401",
-                                        "lineage:answered 401",
-                                        NULL};
+    static const char *const fails[] = {/* datasets and published-only first: see "no token" */
+                                        "datasets:answered 401",         "published-only:answered 401",
+                                        "stac-collections:answered 401", "stac-items:answered 401",
+                                        "evidence-resolve:answered 401", "focus-ask:answered 401",
+                                        "lineage:answered 401",          NULL};
     dbl_start(&d, args);
 
     cJSON *res = run_checks(d.url, "not-the-token", 5000); /* health, ready, public-restriction need none */
     expect_failures(res, fails, "wrong token");
     cJSON_Delete(res);
-    res = run_checks(d.url, NULL, 5000); /* no token at all: the datasets listing answers the public */
-    expect_failures(res, fails + 1, "no token");
+    res = run_checks(d.url, NULL, 5000);         /* no token at all: the datasets listing answers the public */
+    expect_failures(res, fails + 2, "no token"); /* published-only judges the public listing: published too */
     cJSON_Delete(res);
     res = run_checks(d.url, TOKEN, 5000);
     static const char *const none[] = {NULL};
@@ -326,11 +348,11 @@ static void test_token_and_log(void **state)
 
     assert_null(strstr(log, TOKEN));
     assert_null(strstr(log, "not-the-token"));
-    /* 3 runs x 11 requests, each logged once with its X-Request-ID and status */
+    /* 3 runs x 12 requests, each logged once with its X-Request-ID and status */
     size_t lines = 0;
     for (const char *p = log; (p = strstr(p, " x-request-id=" RID "-")); p++)
         lines++;
-    assert_int_equal(lines, 33);
+    assert_int_equal(lines, 36);
     assert_non_null(strstr(log, "POST /api/v1/focus/ask x-request-id=" RID "-focus-ask status=401"));
     assert_non_null(strstr(log, "POST /api/v1/focus/ask x-request-id=" RID "-focus-ask status=200"));
     assert_non_null(
@@ -414,6 +436,7 @@ static void test_control_behaviour(void **state)
                                           "focus-ask:503",
                                           "lineage:503",
                                           "public-restriction:503",
+                                          "published-only:503",
                                           NULL};
     dbl_start(&d, args);
     cJSON *res = run_checks(d.url, TOKEN, 5000);
