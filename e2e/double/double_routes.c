@@ -7,6 +7,7 @@
  * status; each behaviour changes exactly the answer it is named after.
  */
 #include "double_routes.h"
+#include "audit/canonical.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/sha.h>
@@ -137,6 +138,57 @@ static int dataset_one(cJSON **body, const double_context *ctx, const char *id, 
     }
     *body = error_json("not_found", "dataset not found");
     return 404;
+}
+
+/* One index entry as canonical JSON (audit/canonical.h), sealed by a made-up but well-formed auditRef. */
+static char *index_entry(const dataset *d, const char *id)
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    char ref[AUDIT_REF_SIZE], url[512], *text = NULL, seed[512];
+    static const char *const docs[][2] = {{"dcat", "dcat.jsonld"}, {"prov", "prov.json"}, {"stac", "collection.json"}};
+    cJSON *e = cJSON_CreateObject(), *catalog = cJSON_AddObjectToObject(e, "catalog");
+
+    snprintf(seed, sizeof(seed), "e2e promotion of %s@%s", id, d->version);
+    SHA256((const unsigned char *)seed, strlen(seed), md);
+    strcpy(ref, "sha256:");
+    for (size_t i = 0; i < sizeof(md); i++)
+        snprintf(ref + 7 + 2 * i, 3, "%02x", md[i]);
+    for (size_t i = 0; catalog && i < 3; i++) {
+        snprintf(url, sizeof(url), "https://store.kfm.example/catalog/%s/%s/%s", id, d->version, docs[i][1]);
+        cJSON_AddStringToObject(catalog, docs[i][0], url);
+    }
+    cJSON_AddStringToObject(e, "auditRef", ref);
+    cJSON_AddStringToObject(e, "datasetID", id);
+    cJSON_AddStringToObject(e, "license", d->license);
+    cJSON_AddStringToObject(e, "policyLabel", d->label);
+    cJSON_AddStringToObject(e, "versionID", d->version);
+    if (audit_canonical_json(&text, NULL, e) < 0)
+        text = NULL;
+    cJSON_Delete(e);
+    return text;
+}
+
+char *double_published_index(const char *ns, const char *name, const char *restricted_id)
+{
+    cJSON *cm = cJSON_CreateObject(), *meta, *labels, *data;
+    char *entry = NULL, *out = NULL;
+    bool ok = cm && cJSON_AddStringToObject(cm, "apiVersion", "v1") &&
+              cJSON_AddStringToObject(cm, "kind", "ConfigMap") && (meta = cJSON_AddObjectToObject(cm, "metadata")) &&
+              cJSON_AddStringToObject(meta, "name", name) && cJSON_AddStringToObject(meta, "namespace", ns) &&
+              (labels = cJSON_AddObjectToObject(meta, "labels")) &&
+              cJSON_AddStringToObject(labels, "app.kubernetes.io/managed-by", "membrane") &&
+              (data = cJSON_AddObjectToObject(cm, "data"));
+    for (size_t i = 0; ok && i <= sizeof(public_sets) / sizeof(public_sets[0]); i++) {
+        bool restricted = i == sizeof(public_sets) / sizeof(public_sets[0]);
+        const dataset *d = restricted ? &restricted_set : &public_sets[i];
+        const char *id = restricted ? restricted_id : d->id;
+        ok = (entry = index_entry(d, id)) && cJSON_AddStringToObject(data, id, entry);
+        free(entry);
+    }
+    if (ok)
+        out = cJSON_Print(cm);
+    cJSON_Delete(cm);
+    return out;
 }
 
 static cJSON *stac_collections(void)

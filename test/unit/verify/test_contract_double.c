@@ -6,8 +6,9 @@
  * enforced and never logged; every request is logged once with its
  * X-Request-ID; SIGTERM ends the double with status 0, also while it is
  * holding a slow answer; a control request changes a digest's behaviour.
- * published-only judges the double's listing against an index that promotes
- * what the double serves (as e2e/lib.sh's published_index writes it).
+ * published-only judges the double's listing against the published index the
+ * double prints (--print-published-index, which e2e/lib.sh's published_index
+ * applies), so the index the e2e scenarios use promotes what the double serves.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -151,21 +152,36 @@ static int dbl_stop(dbl *d, char **log)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* The published index of the double's catalog: each dataset at the version it serves when good, with its label. */
-static const char INDEX[] =
-    "{\"kfm.hydrology.wells\":\"{\\\"auditRef\\\":\\\"sha256:"
-    "1111111111111111111111111111111111111111111111111111111111111111\\\",\\\"catalog\\\":{\\\"dcat\\\":\\\"\\\","
-    "\\\"prov\\\":\\\"\\\",\\\"stac\\\":\\\"\\\"},\\\"datasetID\\\":\\\"kfm.hydrology.wells\\\",\\\"license\\\":"
-    "\\\"CC-BY-4.0\\\",\\\"policyLabel\\\":\\\"public\\\",\\\"versionID\\\":\\\"2026-03-01.1\\\"}\","
-    "\"kfm.soils.survey\":\"{\\\"datasetID\\\":\\\"kfm.soils.survey\\\",\\\"policyLabel\\\":\\\"public\\\","
-    "\\\"versionID\\\":\\\"2025-11-02.4\\\"}\","
-    "\"kfm.sacred-sites\":\"{\\\"datasetID\\\":\\\"kfm.sacred-sites\\\",\\\"policyLabel\\\":\\\"restricted\\\","
-    "\\\"versionID\\\":\\\"2026-01-15.2\\\"}\"}";
+/*
+ * The published index that promotes the double's catalog, as the double
+ * prints it (--print-published-index, which e2e/lib.sh's published_index
+ * applies): the ConfigMap, checked for what DatasetPromotion writes.
+ */
+static cJSON *printed_index(const char *restricted)
+{
+    char cmd[PATH_MAX + 128], buf[8192];
+    snprintf(cmd, sizeof(cmd), "'%s' --print-published-index kfm/kfm-published-datasets%s%s", double_binary(),
+             restricted ? " --restricted-dataset " : "", restricted ? restricted : "");
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, p);
+    buf[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    cJSON *cm = cJSON_Parse(buf);
+    assert_non_null(cm);
+    assert_string_equal(json_str(cm, "kind", NULL), "ConfigMap");
+    assert_string_equal(json_str(cm, "metadata", "namespace", NULL), "kfm");
+    assert_string_equal(json_str(cm, "metadata", "name", NULL), "kfm-published-datasets");
+    assert_string_equal(json_str(cm, "metadata", "labels", "app.kubernetes.io/managed-by", NULL), "membrane");
+    cJSON *data = cJSON_DetachItemFromObject(cm, "data");
+    cJSON_Delete(cm);
+    assert_int_equal(cJSON_GetArraySize(data), 3);
+    return data;
+}
 
 static cJSON *run_checks(const char *url, const char *token, long timeout_ms)
 {
-    cJSON *index = cJSON_Parse(INDEX);
-    assert_non_null(index);
+    cJSON *index = printed_index(NULL);
     cJSON *refs = cJSON_Parse(
         "[{\"type\":\"stac_item\",\"id\":\"wells-2026-03\"},{\"type\":\"dataset\",\"id\":\"kfm.soils.survey\"}]");
     contract_input in = {
@@ -495,6 +511,23 @@ static int run_exit(const char *const *args)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* The printed index: each entry canonical JSON, as DatasetPromotion writes it; --restricted-dataset renames one key. */
+static void test_printed_index(void **state)
+{
+    (void)state;
+    cJSON *data = printed_index("kfm.graves");
+    const char *wells = json_str(data, "kfm.hydrology.wells", NULL);
+    assert_non_null(wells);
+    assert_non_null(strstr(wells, "{\"auditRef\":\"sha256:"));
+    assert_non_null(strstr(wells, "\"datasetID\":\"kfm.hydrology.wells\",\"license\":\"CC-BY-4.0\",\"policyLabel\":"
+                                  "\"public\",\"versionID\":\"2026-03-01.1\"}"));
+    assert_non_null(strstr(json_str(data, "kfm.graves", NULL), "\"policyLabel\":\"restricted\""));
+    assert_null(json_str(data, "kfm.sacred-sites", NULL));
+    cJSON_Delete(data);
+    const char *bad[] = {"--print-published-index", "kfm", NULL};
+    assert_int_equal(run_exit(bad), 2);
+}
+
 static void test_bad_flags(void **state)
 {
     (void)state;
@@ -518,6 +551,7 @@ int main(void)
         cmocka_unit_test_teardown(test_token_and_log, kill_leftovers),
         cmocka_unit_test_teardown(test_sigterm_while_slow, kill_leftovers),
         cmocka_unit_test_teardown(test_control_behaviour, kill_leftovers),
+        cmocka_unit_test(test_printed_index),
         cmocka_unit_test(test_bad_flags),
     };
     signal(SIGPIPE, SIG_IGN);
