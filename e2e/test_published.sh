@@ -7,6 +7,7 @@
 # version passes it; without an index the check fails closed: the release is
 # rolled back, the rolled-back version fails the same checks too, and the
 # release ends Failed; a checks list without published-only needs no index.
+# The metrics count its runs, its failures and the rollbacks it fired.
 source "$(dirname "$0")/lib.sh"
 : "${MEMBRANE_DOUBLE:?MEMBRANE_DOUBLE must name the governed-api-double binary}"
 
@@ -103,3 +104,16 @@ published_index "$ns" kfm-index
 verified_release "$GOOD2"
 check "Succeeded" eventually 90 settled "$(gen)" Succeeded
 check "published-only passed" equals True result_of published-only passed
+
+say "metrics"
+check "verification_failures_total{check=published-only}: the unpublished version, and the release and its rollback without an index" \
+  equals 3 operator_metric main 'membrane_verification_failures_total{check="published-only"}'
+check "rollbacks_total{trigger=UnpublishedData}: two rollbacks" \
+  equals 2 operator_metric main 'membrane_rollbacks_total{trigger="UnpublishedData"}'
+at_least() { # want command...
+  local want=$1 got; shift
+  got=$("$@") || return 1
+  [ "${got%.*}" -ge "$want" ] || { echo "want at least $want, got $got"; return 1; }
+}
+check "verification_check_duration_seconds{check=published-only} observed each of the six runs at least" \
+  at_least 6 operator_metric main 'membrane_verification_check_duration_seconds_count{check="published-only"}'

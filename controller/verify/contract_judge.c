@@ -551,7 +551,7 @@ done:
 #define PUBLISHED_NAMED_MAX 5 /* unpublished versions named in a message; the rest are counted */
 #define PUBLISHED_ID_QUOTE 72 /* bytes of a dataset id or version quoted */
 
-/* One listed version, judged against the index: NULL when published, else what is wrong, in why. */
+/* How one listed version stands in the index: promoted, not (another version, no entry, another label), or unreadable. */
 typedef enum { PUB_OK, PUB_UNPUBLISHED, PUB_MALFORMED } pub_state;
 
 /*

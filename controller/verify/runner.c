@@ -5,7 +5,7 @@
  * verification, and again while Observing), evaluate, and keep their
  * results; before them, on the same thread, the published index is read for
  * published-only. The run counts its parts; the one that ends last calls done,
- * and the run is freed when its caller has let go and both parts have ended.
+ * and the run is freed when its caller has let go and every part has ended.
  */
 #include "verify/runner.h"
 #include "util/clock.h"
