@@ -267,6 +267,39 @@ static void test_published_index_read(void **state)
     }
 }
 
+/* A checks list without published-only reads no index: nothing asks the Kubernetes API for it. */
+static void test_published_index_not_asked(void **state)
+{
+    (void)state;
+    replay *srv = NULL;
+    net_loop *loop = NULL;
+    verify_executor *ex = NULL;
+    verify_run *run = NULL;
+    kube_client *client = NULL;
+    cJSON *checks = cJSON_Parse("[\"health\"]"), *res = NULL;
+    atomic_store(&done_calls, 0);
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    replay_route(srv, "GET", "/healthz", &(replay_reply){.status = 200, .body = "ok"});
+    kube_client_opts co = {.max_retries = -1, .timeout_ms = 2000};
+    assert_int_equal(kube_client_new(&client, replay_config(srv, NULL), &co), 0);
+    assert_int_equal(net_loop_new(&loop, NULL), 0);
+    assert_int_equal(verify_executor_new(&ex), 0);
+    verify_input in = input(replay_url(srv), checks);
+    assert_int_equal(verify_run_start(&run, &in, client, loop, ex, on_done, NULL), 0);
+    assert_true(wait_done(1, 10000));
+    assert_int_equal(verify_run_results(&res, run), 0);
+    assert_int_equal(cJSON_GetArraySize(res), 1);
+    assert_int_equal(replay_count(srv), 1); /* /healthz, and no ConfigMap */
+    assert_string_equal(replay_get(srv, 0)->target, "/healthz");
+    cJSON_Delete(res);
+    verify_run_free(run);
+    verify_executor_free(ex);
+    net_loop_free(loop);
+    kube_client_free(client);
+    replay_free(srv);
+    cJSON_Delete(checks);
+}
+
 static void test_let_go_never_calls_done(void **state)
 {
     (void)state;
@@ -296,7 +329,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_run_returns_before_answers), cmocka_unit_test(test_contract_cannot_run),
         cmocka_unit_test(test_membrane_unseen_fails),      cmocka_unit_test(test_published_index_read),
-        cmocka_unit_test(test_let_go_never_calls_done),
+        cmocka_unit_test(test_published_index_not_asked),  cmocka_unit_test(test_let_go_never_calls_done),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
