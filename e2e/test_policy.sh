@@ -231,16 +231,15 @@ says() {
   grep -qiF -- "$3" <<<"$m" || { echo "no condition message contains \"$3\":"; echo "$m"; return 1; }
 }
 # fails NS NAME REASON TEXT...: Ready=False with REASON, Stalled=True, phase Failed,
-# a message with each TEXT, and nothing published. Bytes that failed a check of
-# their own have no verifiedDigest; after a failed decision test the bytes are
-# verified and verifiedDigest stays (the release gate also needs Ready=True).
+# a message with each TEXT, no verifiedDigest (whichever check failed, decision
+# tests included), and nothing published.
 fails() {
   local ns=$1 name=$2 reason=$3 t; shift 3
   check "$name: Ready=False $reason" eventually 60 equals "False $reason" cond "$ns" "$name" Ready
   check "$name: Stalled=True $reason (a spec change is needed)" equals "True $reason" cond "$ns" "$name" Stalled
   check "$name: phase Failed" equals Failed jp "$ns" "pb/$name" '{.status.phase}'
   for t in "$@"; do check "$name: the message says \"$t\"" says "$ns" "$name" "$t"; done
-  [ "$reason" = DecisionTestFailed ] || check "$name: no verifiedDigest" equals "" jp "$ns" "pb/$name" '{.status.verifiedDigest}'
+  check "$name: no verifiedDigest" equals "" jp "$ns" "pb/$name" '{.status.verifiedDigest}'
   check "$name: nothing published" bash -c "! kubectl -n $ns get configmap $name-bundle 2>/dev/null"
 }
 # not_ready_because NS NAME REASON: Ready is False or Unknown (still retried) with REASON

@@ -34,7 +34,11 @@ ninja -C build-asan -j"$jobs"
 
 step "local control plane"
 bash hack/controlplane.sh >/dev/null
-bash hack/faultproxy.sh >/dev/null # for e2e/test_resilience.sh; cached
+bash hack/gotool.sh faultproxy >/dev/null   # for e2e/test_resilience.sh; cached
+bash hack/gotool.sh bundleserver >/dev/null # for e2e/test_policy.sh and the demo; cached
+# opa build makes the bundles of e2e/test_policy.sh and integration_opa_bundle; opa run is the decision-test OPA
+MEMBRANE_OPA=$(bash hack/opa.sh)
+export MEMBRANE_OPA
 export MEMBRANE_CLUSTER_DIR="$repo/.cache/test-cluster"
 bash hack/cluster.sh down >/dev/null 2>&1 || true
 rm -rf "$MEMBRANE_CLUSTER_DIR"

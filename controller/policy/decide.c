@@ -287,9 +287,11 @@ static int stalled(ctx *c, const char *reason, const char *message)
         (err = conditions_mark_stalled(NULL, c->st, reason, message, c->gen, c->obs->now)) < 0)
         return err;
     if (w->fetch == POLICY_FETCH_DONE && !w->verify.reason)
-        err = set_verified(c);
+        err = set_verified(c); /* what was read stays for the diagnosis ... */
     else
         clear_verified(c);
+    /* ... but a failed bundle has no verified digest, whichever check failed (decision tests included) */
+    cJSON_DeleteItemFromObjectCaseSensitive(c->st, "verifiedDigest");
     if (err < 0 || (err = set_tests(c)) < 0 || (err = set_checks(c, reason, message)) < 0)
         return err;
     c->plan->drop_work = true;

@@ -452,6 +452,9 @@ static void test_tests_failed_case(void **state)
     check_stalled(&f, "DecisionTestFailed", "DecisionTestsPassed", "public-cannot-read-restricted");
     assert_message_has(&f, "Stalled", "got true, expected false");
     assert_true(cJSON_Compare(json_get(status(&f), "decisionTests", NULL), f.results, true));
+    /* a failed bundle has no verified digest; what was read stays for the diagnosis */
+    assert_null(json_get(status(&f), "verifiedDigest", NULL));
+    assert_string_equal(json_str(status(&f), "revision", NULL), "2026.11.20-3");
     fx_free(&f);
 }
 
