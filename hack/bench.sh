@@ -18,6 +18,18 @@ ninja -C build-bench >/dev/null || { ninja -C build-bench; exit 1; }
 
 # resident memory: all of it, and the anonymous part (what is not shared library pages)
 rss_kb() { awk '/^VmRSS/ {all=$2} /^RssAnon/ {anon=$2} END {printf "%d kB (anonymous %d kB)", all, anon}' "/proc/$1/status"; }
+# rss_settled PID: resident memory sampled every second for MEMBRANE_BENCH_RSS_SECONDS (default 32 s: longer than
+# the operator's 30 s malloc_trim period, so at least one trim falls inside): the sample with the least anonymous
+# memory (the heap after a trim, what the operator keeps) and the one with the most (freed heap not yet returned).
+# One sample at a random point of the trim period is off by whatever the last burst freed.
+rss_settled() {
+  local pid=$1 secs=${MEMBRANE_BENCH_RSS_SECONDS:-32} i
+  for ((i = 0; i < secs; i++)); do
+    awk '/^VmRSS/ {all=$2} /^RssAnon/ {anon=$2} END {print anon, all}' "/proc/$pid/status"
+    sleep 1
+  done | sort -n | awk -v s="$secs" 'NR == 1 {lo = $0} {hi = $0}
+    END {split(lo, l); split(hi, h); printf "lowest %d kB (anonymous %d kB), highest %d kB (anonymous %d kB) over %d s", l[2], l[1], h[2], h[1], s}'
+}
 
 cluster_up() {
   export MEMBRANE_CLUSTER_DIR="$repo/.cache/bench-cluster"
@@ -128,8 +140,8 @@ bench_release() {
       [ $((SECONDS - t0)) -lt 600 ] || { echo "only $(succeeded bench) of $n releases Succeeded"; break; }
       sleep 1
     done
-    sleep 2
-    echo "operator RSS with $n releases (and their Deployments) reconciled to Succeeded: $(rss_kb $op_pid) (all $n Succeeded after $((SECONDS - t0)) s)"
+    local took=$((SECONDS - t0))
+    echo "operator RSS with $n releases (and their Deployments) reconciled to Succeeded: $(rss_settled $op_pid) (all $n Succeeded after $took s)"
   done
 
   # latency: spec change -> Deployment patch, on a release of its own

@@ -325,11 +325,15 @@ int net_transfer_start(net_transfer **out, net_loop *l, const net_request *req)
         atomic_fetch_add(&t->refs, 1);
         *out = t;
     }
+    /* one wake-up for a batch: a list that was not empty has one on its way, and the loop takes the whole
+     * list when it comes (a run's eleven starts cost one wake-up of the loop, not eleven) */
+    bool wake = !l->pending;
     t->next = l->pending;
     l->pending = t;
     t = NULL;
     pthread_mutex_unlock(&l->mu);
-    curl_multi_wakeup(l->multi);
+    if (wake)
+        curl_multi_wakeup(l->multi);
 done:
     transfer_unref(t);
     return err;

@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <poll.h>
 #include <pthread.h>
@@ -83,6 +84,7 @@ static struct {
     const char *restricted_id;
     long slow_ms;
     long cache_ms;
+    bool close_connections; /* every answer says Connection: close, and the connection is closed after it */
     double_behaviour fallback;
     pthread_mutex_t table_lock; /* guards the table once serving (the control request changes it) */
     table_entry table[MAX_BEHAVIOURS];
@@ -560,10 +562,11 @@ static void *conn_main(void *arg)
         if (strncmp(q.path, CONTROL_PREFIX, strlen(CONTROL_PREFIX)) == 0) {
             char body[512];
             int status = control(fd, &q, body, sizeof(body));
-            bool sent = respond(fd, status, body, q.close);
+            bool close = q.close || g.close_connections;
+            bool sent = respond(fd, status, body, close);
             say("%s %s status=%d (control)", q.method, q.path, status);
             free(q.body);
-            if (!sent || q.close)
+            if (!sent || close)
                 break;
             continue;
         }
@@ -592,12 +595,13 @@ static void *conn_main(void *arg)
             stopping = g.stopping;
             pthread_mutex_unlock(&g.lock);
         }
-        bool ok = !stopping && respond(fd, resp.status, resp.body ? resp.body : "{}", q.close);
+        bool close = q.close || g.close_connections;
+        bool ok = !stopping && respond(fd, resp.status, resp.body ? resp.body : "{}", close);
         say("%s %s x-request-id=%s status=%d behaviour=%s%s", q.method, q.path, q.request_id[0] ? q.request_id : "-",
             stopping ? 0 : resp.status, double_behaviour_name(b), stopping ? " (shutting down, not answered)" : "");
         free(resp.body);
         free(q.body);
-        if (!ok || q.close)
+        if (!ok || close)
             break;
     }
     free(buf);
@@ -630,6 +634,7 @@ static int usage(const char *fmt, ...)
           "--deployment NAME --container NAME [--kubeconfig FILE] [--context NAME])\n"
           "         [--behaviour DIGEST[=NAME]]... [--behaviours-file FILE] [--default-behaviour NAME]\n"
           "         [--token TOKEN | --token-file FILE] [--slow-ms MS] [--cache-ms MS] [--restricted-dataset ID]\n"
+          "         [--close-connections]\n"
           "       governed-api-double --print-published-index NAMESPACE/NAME [--restricted-dataset ID]\n"
           "behaviours: good uncited restricted-leak existence-leak evidence-500 slow malformed lineage-404 unpublished "
           "unknown\n",
@@ -768,6 +773,7 @@ static int flags_parse(int argc, char **argv)
         O_CACHE,
         O_RESTRICTED,
         O_PRINT_INDEX,
+        O_CLOSE,
         O_HELP
     };
     static const struct option opts[] = {
@@ -787,6 +793,7 @@ static int flags_parse(int argc, char **argv)
         {"cache-ms", required_argument, NULL, O_CACHE},
         {"restricted-dataset", required_argument, NULL, O_RESTRICTED},
         {"print-published-index", required_argument, NULL, O_PRINT_INDEX},
+        {"close-connections", no_argument, NULL, O_CLOSE},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -839,6 +846,7 @@ static int flags_parse(int argc, char **argv)
             break;
         case O_RESTRICTED: g.restricted_id = optarg; break;
         case O_PRINT_INDEX: print_index = optarg; break;
+        case O_CLOSE: g.close_connections = true; break;
         case O_HELP: usage("a local stand-in for the governed API"); exit(0);
         default: return usage("unknown flag");
         }
@@ -918,6 +926,9 @@ int main(int argc, char **argv)
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
+        /* an answer's head and body are two sends: without this, the body of an answer on a reused connection
+         * waits for the client's delayed ACK (about 40 ms) */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
         conns_reap();
         size_t slot = MAX_CONNS;
         pthread_mutex_lock(&g.lock);

@@ -433,6 +433,73 @@ static int http_once(const dbl *d, const char *method, const char *path, const c
     return status;
 }
 
+/* One GET /healthz on the open connection fd (no Connection header): the answer's head and body, read until
+ * the body's Content-Length is in, into ans. */
+static void healthz_on(int fd, char *ans, size_t size)
+{
+    const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    size_t len = 0, want = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    assert_int_equal(send(fd, req, sizeof(req) - 1, 0), (ssize_t)(sizeof(req) - 1));
+    for (;;) {
+        const char *end = strstr(ans, "\r\n\r\n"), *cl = strstr(ans, "Content-Length: ");
+        if (len && end && cl && (want = (size_t)(end + 4 - ans) + strtoul(cl + 16, NULL, 10)) <= len)
+            break;
+        if (poll(&p, 1, 10000) <= 0)
+            fail_msg("no whole answer to GET /healthz within 10 s; got \"%s\"", ans);
+        ssize_t k = recv(fd, ans + len, size - 1 - len, 0);
+        if (k <= 0)
+            fail_msg("the connection ended before a whole answer to GET /healthz; got \"%s\"", ans);
+        len += (size_t)k;
+        ans[len] = '\0';
+    }
+}
+
+static int connect_to(const dbl *d)
+{
+    unsigned port = 0;
+    assert_int_equal(sscanf(d->url, "http://127.0.0.1:%u", &port), 1);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)port),
+                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    return fd;
+}
+
+/* --close-connections: every answer says Connection: close and its connection ends after it; without the flag,
+ * a connection serves the next request too. */
+static void test_close_connections(void **state)
+{
+    (void)state;
+    dbl d;
+    char ans[1024] = "", more;
+    const char *keep[] = {"--listen", "127.0.0.1:0", "--fixed-digest", DIGEST_A, NULL};
+    const char *closing[] = {"--listen", "127.0.0.1:0", "--fixed-digest", DIGEST_A, "--close-connections", NULL};
+
+    dbl_start(&d, keep);
+    int fd = connect_to(&d);
+    healthz_on(fd, ans, sizeof(ans));
+    assert_non_null(strstr(ans, "Connection: keep-alive\r\n"));
+    ans[0] = '\0';
+    healthz_on(fd, ans, sizeof(ans)); /* the same connection answers again */
+    assert_non_null(strstr(ans, "HTTP/1.1 200 "));
+    close(fd);
+    assert_int_equal(dbl_stop(&d, NULL), 0);
+
+    dbl_start(&d, closing);
+    fd = connect_to(&d);
+    ans[0] = '\0';
+    healthz_on(fd, ans, sizeof(ans));
+    assert_non_null(strstr(ans, "HTTP/1.1 200 "));
+    assert_non_null(strstr(ans, "Connection: close\r\n"));
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 10000), 1);
+    assert_int_equal(recv(fd, &more, 1, 0), 0); /* the double closed it */
+    close(fd);
+    assert_int_equal(dbl_stop(&d, NULL), 0);
+}
+
 /* PUT /__double/behaviour/<digest> changes what a digest does while the double runs. */
 static void test_control_behaviour(void **state)
 {
@@ -552,6 +619,7 @@ int main(void)
         cmocka_unit_test_teardown(test_sigterm_while_slow, kill_leftovers),
         cmocka_unit_test_teardown(test_control_behaviour, kill_leftovers),
         cmocka_unit_test(test_printed_index),
+        cmocka_unit_test_teardown(test_close_connections, kill_leftovers),
         cmocka_unit_test(test_bad_flags),
     };
     signal(SIGPIPE, SIG_IGN);
