@@ -3,13 +3,13 @@
 # machine, like the README's commands: builds (optimized), starts a private
 # local control plane, runs the operator and the bench programs.
 #
-#   hack/bench.sh [release] [rollback] [checks] [netpol] [leader] [idle]   default: all
+#   hack/bench.sh [release] [rollback] [checks] [netpol] [leader] [idle] [bundle]   default: all
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cd "$repo"
-what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol checks release rollback leader idle)
+what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol checks release rollback leader idle bundle)
 
 bash hack/setup.sh
 export PATH=/usr/local/go/bin:$PATH
@@ -53,8 +53,10 @@ good_api_start() {
 op_pid=""
 declare -A ops=()   # operators started by op_start, by name: their PIDs
 watchers=()         # the processes of watch_stamped
+helpers=()          # other processes a section started (bundle server, OPA)
 cleanup() {
   [ -z "$op_pid" ] || kill "$op_pid" 2>/dev/null || true
+  [ ${#helpers[@]} -eq 0 ] || kill "${helpers[@]}" 2>/dev/null || true
   local n
   for n in "${!ops[@]}"; do kill -9 "${ops[$n]}" 2>/dev/null || true; done
   watch_stop
@@ -337,6 +339,159 @@ bench_idle() {
   kill "$double_pid" 2>/dev/null || true
 }
 
+# --- PolicyBundle -------------------------------------------------------------
+
+# bundle_src DIR REVISION: a bundle source tree: kfm/authz.rego, kfm/config/data.json, and kfm/blobs/data.json of
+# random hex (946 strings of 1,024 hex digits, 4 bits of entropy a byte: `opa build` makes a ~500 KiB .tar.gz of it)
+bundle_src() {
+  mkdir -p "$1/kfm/config" "$1/kfm/blobs"
+  cat >"$1/kfm/authz.rego" <<'EOF'
+package kfm
+
+default allow := false
+
+allow if input.role == "admin"
+
+allow if {
+	input.role == "public"
+	not input.dataset.policy_label in data.kfm.config.restricted_labels
+}
+EOF
+  printf '{"restricted_labels": ["restricted", "sensitive"]}\n' >"$1/kfm/config/data.json"
+  python3 -c 'import json, os, sys; json.dump({"blobs": [os.urandom(512).hex() for _ in range(946)]}, open(sys.argv[1], "w"))' \
+    "$1/kfm/blobs/data.json"
+  printf '{"revision": "%s", "roots": ["kfm"]}\n' "$2" >"$1/.manifest"
+}
+bundle_digest() { printf 'sha256:%s' "$(sha256sum <"$1" | cut -c1-64)"; }
+
+# pb_apply NS NAME FILE [spec lines, 2 spaces]: the PolicyBundle NAME serving FILE of the bundle server's
+# directory, pinned to its digest; prints its metadata.generation
+pb_apply() {
+  kubectl -n "$1" apply -o jsonpath='{.metadata.generation}' -f - <<EOF
+apiVersion: governance.kfm.dev/v1alpha1
+kind: PolicyBundle
+metadata: {name: $2}
+spec:
+  source: {url: "$bs_url/$3", digest: "$(bundle_digest "$bundle_dir/$3")"}
+  requiredRoots: [kfm]
+${4:-}
+EOF
+}
+pb_published() { kubectl -n "$1" get pb -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -c '^Published$' || true; }
+
+# bundle_series NS NAME COUNT OUT [spec lines]: COUNT spec changes of the PolicyBundle NAME, alternating between the
+# bundles a.tar.gz and b.tar.gz (a new digest each time: fetched, verified and published again). Writes to OUT,
+# one a line, the seconds from the watch event of the spec change (its new generation) to the first watch event with
+# that observedGeneration, phase Published and the new verifiedDigest; both stamped by the same watch.
+bundle_series() {
+  local ns=$1 name=$2 count=$3 out=$4 spec=${5:-} w="$MEMBRANE_CLUSTER_DIR/run/pb-$2.watch" i f g want t
+  pb_apply "$ns" "$name" b.tar.gz "$spec" >/dev/null
+  kubectl -n "$ns" wait --for=jsonpath='{.status.phase}'=Published "pb/$name" --timeout=180s >/dev/null ||
+    { echo "the PolicyBundle $ns/$name was not Published within 180 s" >&2; return 1; }
+  watch_stamped "$w" -n "$ns" get pb "$name" -w \
+    -o jsonpath='{.metadata.generation}|{.status.observedGeneration}|{.status.phase}|{.status.verifiedDigest}{"\n"}'
+  for _ in $(seq 1 100); do [ -s "$w" ] && break; sleep 0.1; done
+  : >"$out"
+  for ((i = 1; i <= count; i++)); do
+    f=$([ $((i % 2)) -eq 1 ] && echo a.tar.gz || echo b.tar.gz)
+    want=$(bundle_digest "$bundle_dir/$f")
+    g=$(pb_apply "$ns" "$name" "$f" "$spec")
+    t=""
+    for _ in $(seq 1 1200); do   # up to ~120 s
+      t=$(awk -v g="$g" -v d="$want" '{split($2, f, "|")}
+        f[1] == g && t0 == "" {t0 = $1}
+        t0 != "" && f[2] == g && f[3] == "Published" && f[4] == d {printf "%.3f", $1 - t0; exit}' "$w")
+      [ -z "$t" ] || break
+      sleep 0.1
+    done
+    if [ -n "$t" ]; then echo "$t" >>"$out"; else echo "change $i of $ns/$name (generation $g) not Published with $want within 120 s"; fi
+  done
+  watch_stop
+}
+
+# rss_parts "lowest … highest …" (rss_settled's): "LOW_ALL LOW_ANON HIGH_ALL HIGH_ANON" in kB
+rss_parts() { sed 's/lowest \([0-9]*\) kB (anonymous \([0-9]*\) kB), highest \([0-9]*\) kB (anonymous \([0-9]*\) kB).*/\1 \2 \3 \4/' <<<"$1"; }
+
+bench_bundle() {
+  local changes=${MEMBRANE_BENCH_BUNDLE_CHANGES:-50} tested=${MEMBRANE_BENCH_BUNDLE_TESTED:-20}
+  local n=${MEMBRANE_BENCH_BUNDLES:-100} opa bundleserver i
+  echo "== PolicyBundle"
+  opa=$(bash hack/opa.sh)
+  bundleserver=$(bash hack/gotool.sh bundleserver)
+  cluster_up
+  # the bundles, each built by `opa build`: a and b for the spec changes, 1..n for the memory
+  bundle_dir="$MEMBRANE_CLUSTER_DIR/bundles"
+  local src="$MEMBRANE_CLUSTER_DIR/bundle-src"
+  mkdir -p "$bundle_dir"
+  for i in a b $(seq 1 "$n"); do
+    bundle_src "$src/$i" "bench-$i"
+    (cd "$src/$i" && "$opa" build -b . -o "$bundle_dir/$i.tar.gz")
+    rm -rf "${src:?}/$i"
+  done
+  local size
+  size=$(wc -c <"$bundle_dir/a.tar.gz")
+  # the bundle server: plain HTTP on loopback (it also needs a certificate for its HTTPS port, unused here)
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=bundleserver -days 1 \
+    -keyout "$MEMBRANE_CLUSTER_DIR/bs.key" -out "$MEMBRANE_CLUSTER_DIR/bs.crt" 2>/dev/null
+  "$bundleserver" -dir "$bundle_dir" -cert "$MEMBRANE_CLUSTER_DIR/bs.crt" -key "$MEMBRANE_CLUSTER_DIR/bs.key" -http 127.0.0.1:0 \
+    >"$MEMBRANE_CLUSTER_DIR/logs/bundleserver.out" 2>"$MEMBRANE_CLUSTER_DIR/logs/bundleserver.log" &
+  helpers+=($!)
+  for _ in $(seq 1 100); do grep -q listening "$MEMBRANE_CLUSTER_DIR/logs/bundleserver.out" && break; sleep 0.1; done
+  bs_url=$(sed -n 's/.*http on \(http:[^ ]*\).*/\1/p' "$MEMBRANE_CLUSTER_DIR/logs/bundleserver.out")
+  [ -n "$bs_url" ] || { echo "the bundle server did not say where it listens:"; cat "$MEMBRANE_CLUSTER_DIR/logs/bundleserver.log"; return 1; }
+  # the decision-test OPA
+  local opa_port
+  opa_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+  "$opa" run --server --addr "127.0.0.1:$opa_port" --log-level error >"$MEMBRANE_CLUSTER_DIR/logs/opa.log" 2>&1 &
+  helpers+=($!)
+  for _ in $(seq 1 200); do curl -fsS --max-time 2 "http://127.0.0.1:$opa_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -fsS --max-time 2 "http://127.0.0.1:$opa_port/health" >/dev/null || { echo "opa run --server did not answer /health:"; cat "$MEMBRANE_CLUSTER_DIR/logs/opa.log"; return 1; }
+
+  # latency: spec change -> Published with the new digest
+  op_start bundle --log-level info
+  kubectl create namespace bench-pb >/dev/null
+  local times="$MEMBRANE_CLUSTER_DIR/run/pb-times"
+  bundle_series bench-pb fetch "$changes" "$times"
+  echo "spec change -> Published with the new verifiedDigest, a $((size / 1024)) KiB bundle over plain HTTP on loopback," \
+    "fetched, verified and published (no decision tests; from watch events): $(percentiles s changes <"$times")"
+  bundle_series bench-pb tested "$tested" "$times" "  decisionTests:
+    opaURL: \"http://127.0.0.1:$opa_port\"
+    cases:
+    - {name: public-cannot-read-restricted, path: kfm/allow, input: {role: public, dataset: {policy_label: restricted}}, expect: false}
+    - {name: admin-reads-restricted, path: kfm/allow, input: {role: admin, dataset: {policy_label: restricted}}, expect: true}"
+  echo "the same with 2 decision tests against opa run --server on loopback (the bundle's modules and data loaded," \
+    "2 queries, unloaded): $(percentiles s changes <"$times");" \
+    "the last change's results, passed: $(kubectl -n bench-pb get pb tested -o jsonpath='{.status.decisionTests[*].passed}')"
+  kubectl delete namespace bench-pb --wait=true --timeout=120s >/dev/null || echo "the namespace bench-pb was not gone after 120 s"
+  op_stop bundle TERM
+
+  # memory: a fresh operator, idle, then n PolicyBundles Published, each its own bundle and ConfigMap
+  op_start bundle-rss --log-level info
+  sleep 2
+  local pid=${ops[bundle-rss]} before after t0 b_all b_anon b_hall b_hanon a_all a_anon a_hall a_hanon
+  before=$(rss_settled "$pid")
+  echo "operator RSS idle, no PolicyBundle: $before"
+  kubectl create namespace bench-pb-rss >/dev/null
+  t0=$SECONDS
+  for i in $(seq 1 "$n"); do pb_apply bench-pb-rss "pb-$i" "$i.tar.gz" >/dev/null; done
+  while [ "$(pb_published bench-pb-rss)" -lt "$n" ]; do
+    [ $((SECONDS - t0)) -lt 600 ] || { echo "only $(pb_published bench-pb-rss) of $n PolicyBundles Published"; break; }
+    sleep 1
+  done
+  local took=$((SECONDS - t0))
+  after=$(rss_settled "$pid")
+  echo "operator RSS with $n PolicyBundles Published ($(pb_published bench-pb-rss) Published $took s after the first" \
+    "apply, the applies one at a time; each its own ~$((size / 1024)) KiB bundle and ConfigMap): $after"
+  read -r b_all b_anon b_hall b_hanon <<<"$(rss_parts "$before")"
+  read -r a_all a_anon a_hall a_hanon <<<"$(rss_parts "$after")"
+  echo "RSS added by $n published bundles: lowest +$((a_all - b_all)) kB (anonymous +$((a_anon - b_anon)) kB)," \
+    "highest +$((a_hall - b_hall)) kB (anonymous +$((a_hanon - b_hanon)) kB); the operator's only: what etcd and" \
+    "the apiserver hold for the ConfigMaps is not counted"
+  op_stop bundle-rss TERM
+  kill "${helpers[@]}" 2>/dev/null || true
+  helpers=()
+}
+
 bench_checks() {
   echo "== verification checks"
   ./build-bench/bench_checks ./build-bench/governed-api-double
@@ -355,6 +510,7 @@ for w in "${what[@]}"; do
     rollback) bench_rollback ;;
     leader) bench_leader ;;
     idle) bench_idle ;;
-    *) echo "bench.sh: unknown benchmark $w (release, rollback, checks, netpol, leader, idle)" >&2; exit 2 ;;
+    bundle) bench_bundle ;;
+    *) echo "bench.sh: unknown benchmark $w (release, rollback, checks, netpol, leader, idle, bundle)" >&2; exit 2 ;;
   esac
 done
