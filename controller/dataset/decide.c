@@ -108,11 +108,27 @@ static const char *index_current(const ctx *c)
     return c->id ? json_str(c->obs->index, "data", c->id, NULL) : NULL;
 }
 
-/* Whether the index holds an entry for the dataset sealed by ref. */
-static bool index_holds_ref(const ctx *c, const char *ref)
+/* cJSON_Parse, where text that parses a second time was a failed allocation (ENOMEM). NULL text: NULL, 0. */
+static int parse(cJSON **out, const char *text)
 {
-    const char *cur = index_current(c);
-    cJSON *e = cur && ref ? cJSON_Parse(cur) : NULL;
+    cJSON *again = NULL;
+    *out = NULL;
+    if (!text || (*out = cJSON_Parse(text)))
+        return 0;
+    if ((again = cJSON_Parse(text))) {
+        cJSON_Delete(again);
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    }
+    return 0;
+}
+
+/* Whether the index holds an entry for the dataset sealed by ref: 1, 0 or MB_ENOMEM. */
+static int index_holds_ref(const ctx *c, const char *ref)
+{
+    cJSON *e = NULL;
+    int err = ref ? parse(&e, index_current(c)) : 0;
+    if (err < 0)
+        return err;
     bool yes = e && same(json_str(e, "auditRef", NULL), ref);
     cJSON_Delete(e);
     return yes;
@@ -218,7 +234,10 @@ static int would_replace(char **replaced, ctx *c, const char *entry, const char 
     char *removed = NULL, m[DATASET_MSG_MAX];
     int err;
     *replaced = NULL;
-    if (published && index_holds_ref(c, published)) {
+    int held = published ? index_holds_ref(c, published) : 0;
+    if ((err = held) < 0)
+        goto done;
+    if (held) {
         if ((err = dataset_index_remove(&base, &removed, data, c->id, c->version, m)) < 0)
             goto refused;
         data = base;
@@ -325,7 +344,7 @@ static int seal_promoted(ctx *c, const cJSON *from, char *msg, const char **reas
 {
     const char *published = dataset_published_ref(c->obs->promotion);
     char at[32], *replaced = NULL, *probe = NULL;
-    cJSON *e = NULL, *fields = NULL;
+    cJSON *e = NULL;
     int err;
     *refused = false;
     /* the entry's shape (its auditRef stands in) tells what it would replace */
@@ -338,11 +357,10 @@ static int seal_promoted(ctx *c, const cJSON *from, char *msg, const char **reas
         !cJSON_AddStringToObject(e, "outcome", "Promoted") ||
         !cJSON_AddNumberToObject(e, "generation", (double)c->gen) || !cJSON_AddStringToObject(e, "promotedAt", at) ||
         !cJSON_AddStringToObject(e, "datasetID", c->id) || !cJSON_AddStringToObject(e, "versionID", c->version) ||
-        !cJSON_AddStringToObject(e, "indexConfigMap", c->plan->index) || !(fields = entry_fields(probe)) ||
-        json_set_item(e, "indexEntry", fields) < 0 ||
+        !cJSON_AddStringToObject(e, "indexConfigMap", c->plan->index) ||
+        json_set_item(e, "indexEntry", entry_fields(probe)) < 0 ||
         (replaced && !cJSON_AddStringToObject(e, "replacedEntry", replaced)))
         goto nomem;
-    fields = NULL;
     if (from) {
         static const char *const keep[] = {"gates", "artifacts", "documents", "inputsDigest"};
         for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
@@ -375,7 +393,6 @@ fail:
         err = 0;
     }
 done:
-    cJSON_Delete(fields);
     cJSON_Delete(e);
     free(replaced);
     free(probe);
@@ -555,7 +572,10 @@ static int sealed_step(ctx *c, const cJSON *receipt)
     const char *ref = json_str(receipt, "auditRef", NULL);
     char msg[MSG_MAX];
     int err;
-    if (index_holds_ref(c, ref)) {
+    int held = index_holds_ref(c, ref);
+    if (held < 0)
+        return held;
+    if (held) {
         const char *cur = index_current(c);
         if ((err = make_entry(c, ref, msg)) < 0)
             return err == MB_EINVAL ? stalled(c, "InvalidSpec", msg) : err;
@@ -594,7 +614,10 @@ static int revoke(ctx *c)
     const cJSON *receipt = json_get(c->old, "receipt", NULL);
     char msg[MSG_MAX], at[32];
     int err;
-    if (ref && index_holds_ref(c, ref)) {
+    int held = ref ? index_holds_ref(c, ref) : 0;
+    if (held < 0)
+        return held;
+    if (held) {
         snprintf(c->plan->unpublish_ref, sizeof(c->plan->unpublish_ref), "%s", ref);
         c->plan->action = DATASET_ACT_UNPUBLISH;
         snprintf(msg, sizeof(msg), "removing version %s of %s from ConfigMap %s", c->version, c->id, c->plan->index);
@@ -662,7 +685,9 @@ static int resync(ctx *c, const char *ref)
                  c->id, c->plan->index);
         return add_event(c, "Warning", "IndexEntryRestored", "%s", msg);
     }
-    cJSON *e = cJSON_Parse(cur);
+    cJSON *e = NULL;
+    if ((err = parse(&e, cur)) < 0)
+        return err;
     snprintf(msg, sizeof(msg), "ConfigMap %s now holds version %s of %s, which replaced this one", c->plan->index,
              json_str(e, "versionID", NULL) ?: "(unreadable)", c->id);
     cJSON_Delete(e);
@@ -687,7 +712,10 @@ static int decide(ctx *c)
         c->plan->drop_work = true;
         if (!has_finalizer)
             return 0;
-        if (ref && index_holds_ref(c, ref)) {
+        int held = ref ? index_holds_ref(c, ref) : 0;
+        if (held < 0)
+            return held;
+        if (held) {
             snprintf(c->plan->unpublish_ref, sizeof(c->plan->unpublish_ref), "%s", ref);
             c->plan->action = DATASET_ACT_UNPUBLISH;
         } else {
@@ -738,8 +766,10 @@ int dataset_decide(dataset_plan *out, const dataset_observed *obs)
         return mb_error_set(MB_EINVAL, "the DatasetPromotion has no metadata.namespace or metadata.name");
     dataset_index_name(out->index, p);
     c.st = cJSON_IsObject(c.old) ? cJSON_Duplicate(c.old, true) : cJSON_CreateObject();
-    if (!c.st)
+    if (!c.st) {
+        dataset_plan_clear(out);
         return mb_error_set(MB_ENOMEM, "out of memory");
+    }
     if ((err = decide(&c)) < 0) {
         cJSON_Delete(c.st);
         dataset_plan_clear(out);
