@@ -4,7 +4,7 @@
 # generation, revision and ReplicaSets), one receipt per outcome in a chain
 # that `membrane receipt verify` accepts, and each Event recorded once:
 #  1  kube-apiserver restarted while the release is RollingOut;
-#  2a every connection cut (faultproxy, built by hack/faultproxy.sh) while
+#  2a every connection cut (faultproxy, built by hack/gotool.sh) while
 #     RollingOut: the watches resume from their resourceVersion, with no list;
 #  2b the answers to the rollout's Deployment patch and to the status write
 #     that records Succeeded are lost (each is done, the operator's connection
@@ -361,7 +361,7 @@ scenario_5() {
 
 install_operator_rbac
 good_api_start
-FAULTPROXY=$(bash "$E2E_ROOT/hack/faultproxy.sh")
+FAULTPROXY=$(bash "$E2E_ROOT/hack/gotool.sh" faultproxy)
 for s in ${RESILIENCE_SCENARIOS:-1 2a 2b 3a 3b 4 5}; do
   "scenario_$s"
 done

@@ -3,9 +3,14 @@
 # plane. It builds membrane and the control plane, applies the CRDs and the
 # operator's least-privilege RBAC, starts the operator under that
 # ServiceAccount, and starts the governed API double (whose behaviour follows
-# the digest the Deployment runs). Then, with kubectl as a user would:
-#   1. a good release rolls the governed API to a new digest, passes every
-#      check and succeeds;
+# the digest the Deployment runs), a loopback HTTPS bundle server
+# (hack/bundleserver) and an OPA for decision tests (hack/opa.sh). Then, with
+# kubectl as a user would:
+#   0. a PolicyBundle, built by `opa build` and served over HTTPS, is fetched,
+#      verified (digest, structure, roots, decision tests) and published;
+#   1. a good release, gated on that bundle, rolls the governed API to a new
+#      digest, passes every check and succeeds, the bundle's digest stamped on
+#      its pods;
 #   2. a bad release (its Focus Mode answers carry no citations) is rolled out,
 #      fails the focus-ask check and is rolled back on its own;
 #   3. kubectl get / describe show the phases, conditions, Events and receipts.
@@ -24,6 +29,8 @@ export PATH=/usr/local/go/bin:$PATH
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build membrane governed-api-double >/dev/null || { ninja -C build membrane governed-api-double; exit 1; }
 bash hack/controlplane.sh >/dev/null
+opa=$(bash hack/opa.sh)
+bundleserver=$(bash hack/gotool.sh bundleserver)
 
 bold "a local control plane: etcd, kube-apiserver, controller-manager, scheduler, kwok"
 export MEMBRANE_CLUSTER_DIR="$repo/.cache/demo-cluster"
@@ -80,12 +87,14 @@ api_url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$logs/double.out")
 echo "governed API double at $api_url (v1, v2 good; v3 answers without citations)"
 
 bold "the operator, as ServiceAccount membrane-system/membrane"
-./build/membrane run --kubeconfig "$MEMBRANE_CLUSTER_DIR/membrane.kubeconfig" --log-format text >"$logs/membrane.log" 2>&1 &
+# any free ports for /metrics and /healthz: the defaults (:8080, :8081) may be taken on this machine
+./build/membrane run --kubeconfig "$MEMBRANE_CLUSTER_DIR/membrane.kubeconfig" --log-format text \
+  --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 >"$logs/membrane.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do grep -q "is running" "$logs/membrane.log" && break; sleep 0.1; done
 sed 's/^/  /' "$logs/membrane.log"
 
-release() { # digest change-record
+release() { # digest change-record [extra spec lines]
   kubectl -n kfm apply -f - <<EOF
 apiVersion: governance.kfm.dev/v1alpha1
 kind: GovernedAPIRelease
@@ -103,6 +112,7 @@ spec:
     evidenceRefs: [{type: stac_item, id: wells-2026-03}]
     focusQuestion: "Which wells were sampled in March 2026?"
     restrictedDatasetID: kfm.sacred-sites
+${3:-}
 EOF
 }
 wait_phase() { # phase...
@@ -115,11 +125,74 @@ wait_phase() { # phase...
   echo "the release did not reach $* (phase $p)"; return 1
 }
 
-bold "1. a good release: v1 -> v2"
-run release "$V2" CHG-2026-0142
+bold "0. a policy bundle: built by opa build, served over HTTPS, verified and published"
+# The policy: public users read only data whose label is not restricted.
+pol="$MEMBRANE_CLUSTER_DIR/policy"
+mkdir -p "$pol/src/kfm/config" "$pol/srv" "$pol/pki"
+cat > "$pol/src/kfm/authz.rego" <<'EOF'
+package kfm
+
+default allow := false
+
+allow if input.role == "admin"
+
+allow if {
+	input.role == "public"
+	not input.dataset.policy_label in data.kfm.config.restricted_labels
+}
+EOF
+echo '{"restricted_labels": ["restricted", "sensitive"]}' > "$pol/src/kfm/config/data.json"
+echo '{"revision": "2026.12.06-1", "roots": ["kfm"]}' > "$pol/src/.manifest"
+(cd "$pol/src" && run "$opa" build -b . -o "$pol/srv/kfm-policy.tar.gz")
+bundle_digest="sha256:$(sha256sum < "$pol/srv/kfm-policy.tar.gz" | cut -c1-64)"
+# a test CA and the bundle server's certificate for 127.0.0.1
+openssl ecparam -name prime256v1 -genkey -noout -out "$pol/pki/ca.key" 2>/dev/null
+openssl req -x509 -new -key "$pol/pki/ca.key" -subj "/CN=demo-bundle-ca" -days 1 -sha256 \
+  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" -out "$pol/pki/ca.crt" 2>/dev/null
+openssl ecparam -name prime256v1 -genkey -noout -out "$pol/pki/server.key" 2>/dev/null
+openssl req -new -key "$pol/pki/server.key" -subj "/CN=bundleserver" -out "$pol/pki/server.csr" 2>/dev/null
+printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' > "$pol/pki/ext"
+openssl x509 -req -in "$pol/pki/server.csr" -CA "$pol/pki/ca.crt" -CAkey "$pol/pki/ca.key" -CAcreateserial -days 1 -sha256 \
+  -extfile "$pol/pki/ext" -out "$pol/pki/server.crt" 2>/dev/null
+"$bundleserver" -dir "$pol/srv" -cert "$pol/pki/server.crt" -key "$pol/pki/server.key" >"$logs/bundleserver.out" 2>"$logs/bundleserver.log" &
+pids+=($!)
+for _ in $(seq 1 50); do grep -q listening "$logs/bundleserver.out" 2>/dev/null && break; sleep 0.1; done
+bundle_url=$(sed -n 's/.*listening on \(https[^ ,]*\).*/\1/p' "$logs/bundleserver.out")
+echo "bundle server at $bundle_url (a test CA); the bundle's digest is $bundle_digest"
+# the OPA that membrane runs the bundle's decision tests against
+opa_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+"$opa" run --server --addr "127.0.0.1:$opa_port" --log-level error >"$logs/opa.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$opa_port/health" >/dev/null 2>&1 && break; sleep 0.1; done
+echo "decision-test OPA at http://127.0.0.1:$opa_port"
+run kubectl -n kfm create secret generic bundle-ca --from-file=ca.crt="$pol/pki/ca.crt"
+kubectl -n kfm apply -f - <<EOF
+apiVersion: governance.kfm.dev/v1alpha1
+kind: PolicyBundle
+metadata: {name: kfm-policy}
+spec:
+  source:
+    url: "$bundle_url/kfm-policy.tar.gz"
+    digest: "$bundle_digest"
+    caSecretRef: {name: bundle-ca, key: ca.crt}
+  requiredRoots: [kfm]
+  decisionTests:
+    opaURL: "http://127.0.0.1:$opa_port"
+    cases:
+      - {name: public-cannot-read-restricted, path: kfm/allow, input: {role: public, dataset: {policy_label: restricted}}, expect: false}
+      - {name: public-reads-public, path: kfm/allow, input: {role: public, dataset: {policy_label: public}}, expect: true}
+EOF
+run kubectl -n kfm wait --for=condition=Ready pb/kfm-policy --timeout=120s
+run kubectl -n kfm get pb kfm-policy
+run kubectl -n kfm get configmap kfm-policy-bundle -o jsonpath='{.data.digest} {.data.revision}{"\n"}'
+
+bold "1. a good release, gated on the bundle: v1 -> v2"
+run release "$V2" CHG-2026-0142 "  policyBundleRef: {name: kfm-policy}"
 run kubectl -n kfm wait --for=condition=Ready gar/kfm-api --timeout=120s
 run kubectl -n kfm get gar kfm-api
 run kubectl -n kfm get deploy kfm-api -o jsonpath='{.spec.template.spec.containers[0].image}{"\n"}'
+echo "its pods carry the bundle's digest:"
+run kubectl -n kfm get deploy kfm-api -o jsonpath='{.spec.template.metadata.annotations.governance\.kfm\.dev/policy-bundle-digest}{"\n"}'
 
 bold "2. a bad release: v2 -> v3, whose answers carry no citations"
 run release "$V3" CHG-2026-0143
@@ -132,3 +205,5 @@ bold "3. what a platform engineer sees"
 run kubectl -n kfm describe gar kfm-api
 kubectl -n kfm get gar kfm-api -o json > "$MEMBRANE_CLUSTER_DIR/kfm-api.json"
 run ./build/membrane receipt verify -f "$MEMBRANE_CLUSTER_DIR/kfm-api.json"
+kubectl -n kfm get pb kfm-policy -o json > "$MEMBRANE_CLUSTER_DIR/kfm-policy.json"
+run ./build/membrane receipt verify -f "$MEMBRANE_CLUSTER_DIR/kfm-policy.json"

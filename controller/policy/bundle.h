@@ -12,7 +12,31 @@
  * strings (absent roots mean [""]); at least one .rego file; every data.json
  * a JSON object. A violation is MB_EINVAL with a message that names the entry
  * and what is wrong.
- */
+ *
+ * How they are read, precisely:
+ * - Entry names: `opa build` writes every name with a leading "/"
+ *   ("/.manifest", "/kfm/policy.rego") and OPA reads that "/" as the bundle
+ *   root, so one leading "/" is dropped, and so is a leading "./" (as
+ *   `tar -C dir .` writes). What remains must be a clean relative path: one
+ *   still starting with "/" ("//etc/passwd") is absolute; a ".." segment
+ *   anywhere is refused; so are empty and "." segments inside ("a//b",
+ *   "a/./b"), which would let two names denote one file. Directories ".",
+ *   "./" and "/" are the root itself. The same path twice is refused.
+ * - Only the root holds .manifest and .signatures.json: OPA takes any file
+ *   whose name ends in ".manifest", and any ".signatures.json", for them, so
+ *   "kfm/.manifest" or "kfm/.signatures.json" is refused. A protobuf
+ *   .manifest.pb alone is "no .manifest".
+ * - JSON (.manifest, data.json, .signatures.json, the JWT's parts) is read as
+ *   Go's encoding/json reads it: strict tokens, no text after the value, no
+ *   raw control characters in strings, nesting at most 512 deep.
+ * - .manifest: revision and roots may be null (= absent, as for OPA); each
+ *   at most once; at most 4096 roots, no two overlapping ("kfm" and
+ *   "kfm/data", or "" and anything), as OPA refuses them.
+ * - data.json, and data.yaml / data.yml (OPA loads those as data too), must
+ *   hold an object (a YAML mapping).
+ * - At most 65536 files; libarchive's gzip stream may unpack to at most
+ *   2 * max_unpacked + 1 MiB including tar headers and padding.
+  */
 #ifndef MB_POLICY_BUNDLE_H
 #define MB_POLICY_BUNDLE_H
 
@@ -72,7 +96,19 @@ typedef struct {
  * EdDSA), kid and scope, and that the payload's files list every file of the
  * bundle but .signatures.json with a matching hash (OPA's hashing, its
  * algorithms) and names no file the bundle lacks. 0; MB_EINVAL with err naming
- * what failed (the file added, removed or changed; the key; kid; scope); MB_ENOMEM.
+ * what failed (the file added, removed or changed; the key; kid; scope); MB_ENOMEM;
+ * MB_ERROR when OpenSSL cannot set a verification up.
+ *
+ * As OPA v1.22 does: exactly one JWT (none, or two, are refused); plugin
+ * absent or "_default"; file names as in the payload (no leading "/"); the hash
+ * of data.json, data.yaml, data.yml and .manifest taken over OPA's canonical
+ * form of the parsed document, of every other file over its bytes. Where
+ * membrane is stricter or differs: the algorithm is the JWT header's alg and
+ * must fit the key (OPA takes it from its own key configuration); "none" and
+ * HS* are refused; RSA keys need 2048 bits (OPA: 1024); hashing algorithms SHA-224 to SHA-512/256 (OPA's MD5 and
+ * SHA-1 are refused); a file listed twice is refused; the kid compared with
+ * key_id is the header's kid, else the payload's keyid; scope is compared only
+ * when set (OPA with no scope configured wants a token without one).
  */
 int bundle_verify_signatures(const bundle *b, const bundle_signing *s, char err[BUNDLE_ERROR_MAX]);
 

@@ -48,6 +48,7 @@
 #include <string.h>
 
 #define SHOWN 120
+#define RSA_MIN_BITS 2048
 
 static int fail(char *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -266,7 +267,8 @@ static int put_object(buf *b, const cJSON *v, int depth)
         return MB_ENOMEM;
     for (const cJSON *c = v->child; c; c = c->next, i++)
         m[i] = (member){c, i};
-    qsort(m, n, sizeof(*m), cmp_members);
+    if (n)
+        qsort(m, n, sizeof(*m), cmp_members);
     int rc = put(b, "{", 1);
     bool first = true;
     for (i = 0; i < n && !rc; i++) {
@@ -669,6 +671,11 @@ static int verify_jws(jws *j, const char *token, const bundle_signing *s, char *
         return fail(err, MB_EINVAL, "the JWT's alg %s does not fit %s in spec.signing.publicKeySecretRef", alg,
                     key_kind(j->key));
     }
+    /* Go's crypto/rsa (OPA) refuses keys under 1024 bits; membrane wants what is safe today */
+    if (a->key_type == EVP_PKEY_RSA && EVP_PKEY_get_bits(j->key) < RSA_MIN_BITS)
+        return fail(err, MB_EINVAL,
+                    "spec.signing.publicKeySecretRef holds an RSA key of %d bits; at least %d are needed",
+                    EVP_PKEY_get_bits(j->key), RSA_MIN_BITS);
 
     size_t input_len = (size_t)(dot2 - token);
     if ((rc = verify_sig(j->key, a, token, input_len, j->sig, j->sig_len)) == MB_ENOMEM)

@@ -4,7 +4,9 @@
 # `kubectl apply --dry-run=server` without Pod Security warnings in a namespace
 # that enforces "restricted", and give the Deployment its hardening, probes,
 # ports and flags; `helm lint` passes and values.schema.json refuses bad values;
-# the chart's CRDs are byte-identical to crds/; and the RBAC each install grants
+# the chart's CRDs are byte-identical to crds/; the optional decision-test OPA
+# (the chart's decisionTestOPA, off by default and refused without a digest;
+# kustomize's manifests/opa component) renders hardened and guarded; and the RBAC each install grants
 # is least-privilege: `kubectl auth can-i` as the operator's ServiceAccount
 # allows what the operator needs and refuses the rest. Each rendered Deployment
 # matches the binary: its args (with $(VAR) expanded as the kubelet does) are
@@ -419,6 +421,121 @@ rejects "/logFormat" logFormat=xml
 rejects "/logLevel" logLevel=trace
 rejects "/watchNamespace" watchNamespace=Not_A_Namespace
 rejects "additional properties" replica=2
+
+echo "== the decision-test OPA (optional): the chart's decisionTestOPA, kustomize's manifests/opa component"
+# The OPA objects of a rendered install: a hardened Deployment running `opa run --server
+# --addr=:8181` with no bundles, pinned by digest, the Service on 8181 and the NetworkPolicy
+# that admits only membrane's pods. Prints one ok/FAIL line per check.
+cat > "$tmp/check_opa.py" <<'PY'
+import json, sys
+items = json.load(open(sys.argv[1]))["items"]
+name, digest = sys.argv[2], sys.argv[3]
+def check(what, cond, detail=""):
+    print(("ok " if cond else "FAIL ") + what + ("" if cond else " -- " + detail))
+def one(kind):
+    found = [i for i in items if i["kind"] == kind and i["metadata"]["name"] == name]
+    check(f"one {kind} {name}", len(found) == 1, str(len(found)))
+    return found[0] if found else {}
+dep, svc, np = one("Deployment"), one("Service"), one("NetworkPolicy")
+pod = dep.get("spec", {}).get("template", {}).get("spec", {})
+cs = pod.get("containers", [{}])
+c = cs[0]
+sc, psc = c.get("securityContext", {}), pod.get("securityContext", {})
+check("one container opa", [x.get("name") for x in cs] == ["opa"], str([x.get("name") for x in cs]))
+check("image openpolicyagent/opa pinned by digest", c.get("image") == "openpolicyagent/opa@" + digest, str(c.get("image")))
+args = c.get("args", [])
+check("opa run --server --addr=:8181, no bundles", args[:3] == ["run", "--server", "--addr=:8181"] and
+      not any(a.startswith(("--bundle", "-b", "--config", "-c", "--set")) for a in args[3:]), str(args))
+check("restricted: non-root, read-only root, no escalation, no capabilities, RuntimeDefault",
+      psc.get("runAsNonRoot") is True and sc.get("readOnlyRootFilesystem") is True and sc.get("allowPrivilegeEscalation") is False
+      and sc.get("capabilities", {}).get("drop") == ["ALL"] and psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", str(sc))
+check("no ServiceAccount token", pod.get("automountServiceAccountToken") is False)
+ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+check("containerPort http 8181", ports == {"http": 8181}, str(ports))
+for probe in ("livenessProbe", "readinessProbe"):
+    g = c.get(probe, {}).get("httpGet", {})
+    check(f"{probe} GET /health on http", g.get("path") == "/health" and g.get("port") == "http", str(g))
+sel = dep.get("spec", {}).get("selector", {}).get("matchLabels", {})
+labels = dep.get("spec", {}).get("template", {}).get("metadata", {}).get("labels", {})
+matches = lambda selector, lbls: bool(selector) and all(lbls.get(k) == v for k, v in selector.items())
+check("the Deployment selects its pods", matches(sel, labels), f"{sel} {labels}")
+ctrl = [i for i in items if i["kind"] == "Deployment" and i["metadata"]["name"] != name]
+ctrl_sel = ctrl[0]["spec"]["selector"]["matchLabels"] if ctrl else {}
+ctrl_labels = ctrl[0]["spec"]["template"]["metadata"]["labels"] if ctrl else {}
+check("the operator's Deployment does not select the OPA's pods", bool(ctrl) and not matches(ctrl_sel, labels), str(ctrl_sel))
+sp = svc.get("spec", {}).get("ports", [{}])
+check("the Service selects the OPA's pods on 8181", svc.get("spec", {}).get("selector") == sel and
+      [(p.get("port"), p.get("targetPort")) for p in sp] == [(8181, "http")], str(svc.get("spec")))
+nps = np.get("spec", {})
+ing = nps.get("ingress", [])
+frm = ing[0].get("from", [{}])[0].get("podSelector", {}).get("matchLabels", {}) if ing else {}
+check("the NetworkPolicy guards the OPA's pods", nps.get("podSelector", {}).get("matchLabels") == sel and nps.get("policyTypes") == ["Ingress"], str(nps))
+check("  and admits only the operator's pods, on 8181", len(ing) == 1 and matches(frm, ctrl_labels) and not matches(frm, labels) and
+      [p.get("port") for p in ing[0].get("ports", [])] == [8181], str(ing))
+PY
+check_opa() { # label rendered.json name digest
+  local label=$1 line n=0
+  while IFS= read -r line; do
+    n=$((n + 1))
+    case $line in
+      "ok "*) ok "$label OPA: ${line#ok }" ;;
+      *) fail "$label OPA: ${line#FAIL }" ;;
+    esac
+  done < <(python3 "$tmp/check_opa.py" "$2" "$3" "$4" 2>&1)
+  [ "$n" -ge 16 ] || fail "$label OPA: every check ran" "only $n lines"
+}
+opa_digest="sha256:$(printf 'a test digest for the decision-test OPA' | sha256sum | cut -c1-64)"
+if grep -qE 'decision-test-opa|opa-test' "$tmp/helm.yaml"; then fail "helm: no decision-test OPA by default" "$(grep -nE 'decision-test-opa|opa-test' "$tmp/helm.yaml" | head -3)"; else ok "helm: no decision-test OPA by default"; fi
+if "$helm" template membrane charts/membrane -n membrane-system --set decisionTestOPA.enabled=true >"$tmp/out" 2>&1; then
+  fail "helm: decisionTestOPA.enabled=true without a digest is refused" "helm rendered it"
+elif grep -q 'decisionTestOPA.image.digest is "UNSET-' "$tmp/out" && grep -q 'openpolicyagent/opa:1.22.4-static' "$tmp/out"; then
+  ok "helm: decisionTestOPA.enabled=true without a digest is refused, naming the value and the image"
+else
+  fail "helm: decisionTestOPA.enabled=true without a digest is refused, naming the value and the image" "$(cat "$tmp/out")"
+fi
+rejects "/decisionTestOPA/image/digest" decisionTestOPA.image.digest=1.22.4-static
+rejects "additional properties" decisionTestOPA.bundles=x
+"$helm" template membrane charts/membrane -n membrane-system --set decisionTestOPA.enabled=true \
+  --set decisionTestOPA.image.digest="$opa_digest" > "$tmp/helm-opa.yaml"
+if kubectl apply --dry-run=server -f "$tmp/helm-opa.yaml" >"$tmp/out" 2>&1; then
+  ok "helm decisionTestOPA output passes kubectl apply --dry-run=server"
+else
+  fail "helm decisionTestOPA output passes kubectl apply --dry-run=server" "$(cat "$tmp/out")"
+fi
+if grep -qi 'PodSecurity' "$tmp/out"; then fail "helm OPA Deployment meets Pod Security restricted" "$(grep -i PodSecurity "$tmp/out")"; else ok "helm OPA Deployment meets Pod Security restricted"; fi
+json_of "$tmp/helm-opa.yaml" > "$tmp/helm-opa.json"
+check_opa helm "$tmp/helm-opa.json" membrane-opa-test "$opa_digest"
+"$helm" template membrane charts/membrane -n membrane-system --set decisionTestOPA.enabled=true \
+  --set decisionTestOPA.image.digest="$opa_digest" --set decisionTestOPA.networkPolicy.enabled=false > "$tmp/out" 2>&1
+if grep -q '^kind: Service$' "$tmp/out" && ! grep -q '^kind: NetworkPolicy' "$tmp/out"; then
+  ok "helm: decisionTestOPA.networkPolicy.enabled=false renders no NetworkPolicy"
+else
+  fail "helm: decisionTestOPA.networkPolicy.enabled=false renders no NetworkPolicy" "$(grep '^kind:' "$tmp/out")"
+fi
+
+# kustomize: an overlay of manifests/ with the component, the image pinned in the overlay
+mkdir -p "$tmp/opa-overlay"
+rel=$(realpath --relative-to="$tmp/opa-overlay" manifests)
+printf 'resources: [%s]\ncomponents: [%s/opa]\n' "$rel" "$rel" > "$tmp/opa-overlay/kustomization.yaml"
+if kubectl kustomize "$tmp/opa-overlay" > "$tmp/kustomize-opa-unset.yaml" 2>"$tmp/out" &&
+   grep -q 'image: openpolicyagent/opa@sha256:UNSET-' "$tmp/kustomize-opa-unset.yaml"; then
+  ok "kustomize manifests/opa: without the overlay's digest the image is the placeholder the kubelet refuses"
+else
+  fail "kustomize manifests/opa: without the overlay's digest the image is the placeholder the kubelet refuses" "$(cat "$tmp/out")"
+fi
+printf 'images:\n  - {name: openpolicyagent/opa, digest: "%s"}\n' "$opa_digest" >> "$tmp/opa-overlay/kustomization.yaml"
+if kubectl kustomize "$tmp/opa-overlay" > "$tmp/kustomize-opa.yaml" 2>"$tmp/out"; then ok "kustomize overlay with manifests/opa renders"; else fail "kustomize overlay with manifests/opa renders" "$(cat "$tmp/out")"; fi
+kinds=$(grep '^kind:' "$tmp/kustomize-opa.yaml" | sort | uniq -c | awk '{print $3"="$1}' | tr '\n' ' ')
+want="ClusterRole=1 ClusterRoleBinding=1 CustomResourceDefinition=3 Deployment=2 Namespace=1 NetworkPolicy=1 Role=1 RoleBinding=1 Service=2 ServiceAccount=1 "
+if [ "$kinds" = "$want" ]; then ok "kustomize with manifests/opa renders $want"; else fail "kustomize with manifests/opa renders $want" "got: $kinds"; fi
+if kubectl apply --dry-run=server -f "$tmp/kustomize-opa.yaml" >"$tmp/out" 2>&1; then
+  ok "kustomize with manifests/opa passes kubectl apply --dry-run=server"
+else
+  fail "kustomize with manifests/opa passes kubectl apply --dry-run=server" "$(cat "$tmp/out")"
+fi
+if grep -qi 'PodSecurity' "$tmp/out"; then fail "kustomize OPA Deployment meets Pod Security restricted" "$(grep -i PodSecurity "$tmp/out")"; else ok "kustomize OPA Deployment meets Pod Security restricted"; fi
+json_of "$tmp/kustomize-opa.yaml" > "$tmp/kustomize-opa.json"
+check_opa kustomize "$tmp/kustomize-opa.json" opa-test "$opa_digest"
 
 echo "== the chart's CRDs are crds/"
 src=$(cd crds && ls governance.kfm.dev_*.yaml | sort | tr '\n' ' ')

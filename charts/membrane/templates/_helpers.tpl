@@ -116,3 +116,17 @@ membrane-leader-{{ .Values.watchLabelSelector | sha256sum | trunc 8 }}
 membrane-leader
 {{- end -}}
 {{- end -}}
+
+{{/* The decision-test OPA's labels (templates/opa.yaml). */}}
+{{- define "membrane.opaSelectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: decision-test-opa
+{{- end -}}
+
+{{- define "membrane.opaLabels" -}}
+{{ include "membrane.opaSelectorLabels" . }}
+app.kubernetes.io/part-of: kfm
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}

@@ -12,6 +12,7 @@
 #include "tarball.h"
 #include "util/error.h"
 
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +129,28 @@ static void test_reads_relative_and_dot_names(void **state)
     assert_int_equal(cJSON_GetArraySize(b->roots), 1);
     assert_string_equal(cJSON_GetArrayItem(b->roots, 0)->valuestring, "");
     bundle_free(b);
+}
+
+static void test_utf8_names(void **state)
+{
+    (void)state;
+    /* pax keeps UTF-8 names; written in a UTF-8 locale, read in "C", where membrane runs */
+    const tar_entry e[] = {F("/.manifest", "{}"), F("/kfm/r\xc3\xa9gion.rego", POLICY),
+                           F("/kfm/\xe6\x95\xb0\xe6\x8d\xae/data.json", "{}")};
+    unsigned char *gz = NULL;
+    size_t len = 0;
+    bundle *b = NULL;
+    char err[BUNDLE_ERROR_MAX];
+    if (!setlocale(LC_CTYPE, "C.UTF-8"))
+        skip();
+    tarball_make(&gz, &len, e, N(e), TARBALL_GZIP_PAX);
+    setlocale(LC_CTYPE, "C");
+    if (bundle_read(&b, gz, len, MAX_UNPACKED, err) != 0)
+        fail_msg("bundle_read: %s", err);
+    assert_string_equal(b->files[1].name, "kfm/r\xc3\xa9gion.rego");
+    assert_string_equal(b->files[2].name, "kfm/\xe6\x95\xb0\xe6\x8d\xae/data.json");
+    bundle_free(b);
+    free(gz);
 }
 
 static void test_refuses_absolute(void **state)
@@ -466,19 +489,13 @@ static void test_decision_matches(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reads_opa_names),
-        cmocka_unit_test(test_reads_relative_and_dot_names),
-        cmocka_unit_test(test_refuses_absolute),
-        cmocka_unit_test(test_refuses_dotdot),
-        cmocka_unit_test(test_refuses_links_and_devices),
-        cmocka_unit_test(test_refuses_oversize),
-        cmocka_unit_test(test_refuses_other_formats),
-        cmocka_unit_test(test_corrupt_stream),
-        cmocka_unit_test(test_manifest_rules),
-        cmocka_unit_test(test_needs_rego),
-        cmocka_unit_test(test_data_files),
-        cmocka_unit_test(test_refuses_duplicates),
-        cmocka_unit_test(test_missing_root),
+        cmocka_unit_test(test_reads_opa_names),    cmocka_unit_test(test_reads_relative_and_dot_names),
+        cmocka_unit_test(test_utf8_names),         cmocka_unit_test(test_refuses_absolute),
+        cmocka_unit_test(test_refuses_dotdot),     cmocka_unit_test(test_refuses_links_and_devices),
+        cmocka_unit_test(test_refuses_oversize),   cmocka_unit_test(test_refuses_other_formats),
+        cmocka_unit_test(test_corrupt_stream),     cmocka_unit_test(test_manifest_rules),
+        cmocka_unit_test(test_needs_rego),         cmocka_unit_test(test_data_files),
+        cmocka_unit_test(test_refuses_duplicates), cmocka_unit_test(test_missing_root),
         cmocka_unit_test(test_decision_matches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -194,6 +194,16 @@ static void test_wrong_key(void **state)
     expect_verify(b, NULL, NULL, NULL, "spec.signing.publicKeySecretRef does not hold a PEM public key");
     bundle_free(b);
 
+    /* an RSA key too short */
+    EVP_PKEY *weak = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)1024);
+    char *weak_pem = jwstest_public_pem(weak);
+    b = signed_bundle(weak, "RS256", "{\"alg\":\"RS256\"}", "");
+    expect_verify(b, weak_pem, NULL, NULL,
+                  "spec.signing.publicKeySecretRef holds an RSA key of 1024 bits; at least 2048 are needed");
+    bundle_free(b);
+    free(weak_pem);
+    EVP_PKEY_free(weak);
+
     /* ES256 on a P-384 key, ES384 on a P-256 key */
     b = signed_bundle(K.p256, "ES256", "{\"alg\":\"ES256\"}", "");
     expect_verify(b, K.p384_pem, NULL, NULL, "the JWT's alg ES256 does not fit an ECDSA key");
