@@ -288,7 +288,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             }
             break;
         case DATASET_ACT_FETCH:
-            err = dataset_work_fetch(&e->w, c->opts.client, c->opts.net, c->loop, key, cur, obs.work.attempts > 0, now);
+            err = dataset_work_fetch(&e->w, c->opts.client, c->opts.net, c->loop, key, cur, plan.retry, now);
             break;
         case DATASET_ACT_SEAL:
             /* the receipt is durable before the entry that names it is written */

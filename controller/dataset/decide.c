@@ -534,9 +534,10 @@ static int pipeline(ctx *c)
         if (unav >= 0) {
             long long due = (long long)w->failed_at * 1000 + dataset_backoff_ms(w->attempts);
             long long now = (long long)c->obs->now * 1000;
-            if (due <= now)
+            if (due <= now) {
                 c->plan->action = DATASET_ACT_FETCH;
-            else if (!pending)
+                c->plan->retry = true;
+            } else if (!pending)
                 c->plan->requeue_ms = (long)(due - now);
             char msg[MSG_MAX];
             snprintf(msg, sizeof(msg), "gate %s: %s; tried again with backoff", g[unav].name, g[unav].message);

@@ -145,6 +145,7 @@ typedef struct {
     char *entry;            /* PUBLISH: the entry (canonical JSON), owned */
     char *expect_replaced;  /* PUBLISH: the entry it replaces as sealed, owned; NULL: none */
     char unpublish_ref[80]; /* UNPUBLISH: the auditRef of the entry to remove */
+    bool retry;             /* FETCH: the transfers that failed transiently start again too (their backoff is over) */
     bool drop_work;         /* the transfers of this generation are not needed any more */
     dataset_event events[DATASET_MAX_EVENTS];
     size_t n_events;

@@ -89,7 +89,8 @@ static int gate_checksums(dataset_gate *g, const dataset_observed *o)
         if (failed >= 0)
             continue;
         if (it->state == DATASET_ITEM_REFUSED) {
-            snprintf(fail, sizeof(fail), "artifact %s could not be downloaded (%s): fix spec.artifacts[%zu].url",
+            snprintf(fail, sizeof(fail),
+                     "artifact %s could not be downloaded (%s): fix spec.artifacts[%zu] or the file at its URL",
                      name ? name : "?", it->message ? it->message : "refused", i);
             failed = (int)i;
         } else if (cJSON_IsNumber(size) && (long long)size->valuedouble != it->bytes) {

@@ -121,10 +121,14 @@ static void slot_clear(dataset_slot *s)
 
 void dataset_work_clear(dataset_work_state *w)
 {
-    for (size_t i = 0; i < DATASET_MAX_ARTIFACTS; i++)
+    for (size_t i = 0; i < DATASET_MAX_ARTIFACTS; i++) {
         slot_clear(&w->art[i]);
-    for (int k = 0; k < DATASET_NDOCS; k++)
+        free(w->art_url[i]);
+    }
+    for (int k = 0; k < DATASET_NDOCS; k++) {
         slot_clear(&w->doc[k]);
+        free(w->doc_url[k]);
+    }
     for (size_t i = 0; w->links && i < w->nlinks; i++)
         slot_clear(&w->links[i]);
     free(w->links);
@@ -191,7 +195,7 @@ static int slot_collect(dataset_work_state *w, dataset_slot *s, int kind, const 
         s->state = DATASET_ITEM_DONE;
     } else if (x->outcome == NET_TOO_BIG) {
         err = kind == KIND_DOC ? slot_fail(s, DATASET_ITEM_REFUSED, "%s is larger than 4 MiB", url)
-                               : slot_fail(s, DATASET_ITEM_REFUSED, "%s is larger than its sizeBytes", url);
+                               : slot_fail(s, DATASET_ITEM_REFUSED, "%s sent more bytes than its sizeBytes", url);
     } else if (x->outcome == NET_REDIRECT) {
         err = slot_fail(s, DATASET_ITEM_REFUSED, "%s: %s", url, x->error ? x->error : "a redirect was refused");
     } else if (x->outcome == NET_CANCELLED) {
@@ -213,9 +217,9 @@ int dataset_work_collect(dataset_work_state *w, time_t now)
 {
     int err = 0;
     for (size_t i = 0; i < w->nart && err == 0; i++)
-        err = slot_collect(w, &w->art[i], KIND_ARTIFACT, "the artifact", now);
+        err = slot_collect(w, &w->art[i], KIND_ARTIFACT, w->art_url[i] ? w->art_url[i] : "the artifact", now);
     for (int k = 0; k < DATASET_NDOCS && err == 0; k++)
-        err = slot_collect(w, &w->doc[k], KIND_DOC, "the document", now);
+        err = slot_collect(w, &w->doc[k], KIND_DOC, w->doc_url[k] ? w->doc_url[k] : "the document", now);
     for (size_t i = 0; i < w->nlinks && err == 0; i++)
         err = slot_collect(w, &w->links[i], KIND_LINK, w->link_urls[i], now);
     return err;
@@ -348,7 +352,12 @@ int dataset_work_fetch(dataset_work_state *w, kube_client *kc, net_loop *net, lo
         for (size_t i = 0; i < w->nart; i++) {
             const cJSON *size = json_get(cJSON_GetArrayItem(arts, (int)i), "sizeBytes", NULL);
             w->art[i].total = cJSON_IsNumber(size) ? (long long)size->valuedouble : -1;
+            if (!(w->art_url[i] = strdup(json_str(cJSON_GetArrayItem(arts, (int)i), "url", NULL) ?: "")))
+                return mb_error_set(MB_ENOMEM, "out of memory");
         }
+        for (int k = 0; k < DATASET_NDOCS; k++)
+            if (!(w->doc_url[k] = strdup(json_str(p, "spec", "catalog", docs[k], "url", NULL) ?: "")))
+                return mb_error_set(MB_ENOMEM, "out of memory");
         w->started = true;
     }
     if (retry)

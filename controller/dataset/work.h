@@ -44,6 +44,8 @@ typedef struct {
     long long gen;
     bool started;
     dataset_slot art[DATASET_MAX_ARTIFACTS];
+    char *art_url[DATASET_MAX_ARTIFACTS]; /* for messages */
+    char *doc_url[DATASET_NDOCS];
     dataset_item art_view[DATASET_MAX_ARTIFACTS];
     size_t nart;
     dataset_slot doc[DATASET_NDOCS];
