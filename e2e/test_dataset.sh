@@ -225,7 +225,7 @@ check "big: the progress moves" bash -c "
 
 say "a good promotion"
 promoted "$ns_gates" good kfm.e2e.good
-check "good: seven gates passed, in order" equals "checksums:true license:true policy-label:true catalog-dcat:true catalog-stac:true catalog-prov:true links:true" \
+check "good: seven gates passed, in order" equals "checksums:true license:true policy-label:true catalog-dcat:true catalog-stac:true catalog-prov:true links:true " \
   jp "$ns_gates" dp/good '{range .status.gates[*]}{.name}:{.passed} {end}' 
 check "good: the entry names the version, label, license and catalog" bash -c \
   "kubectl -n $ns_gates get configmap kfm-published-datasets -o json | python3 -c '
@@ -300,7 +300,7 @@ check "the other entries stay" bash -c "test -n \"\$(kubectl -n $ns_life get con
 kubectl -n "$ns_life" delete dp delete --wait=false >/dev/null
 check "delete: the object goes (its finalizer removed)" kubectl -n "$ns_life" wait --for=delete dp/delete --timeout=60s
 check "delete: its entry is gone from the index" equals "" entry "$ns_life" kfm.e2e.delete
-check "the later version's entry stays" bash -c "test -n \"\$(entry $ns_life kfm.e2e.versions)\""
+check "the later version's entry stays" test -n "$(entry "$ns_life" kfm.e2e.versions)"
 
 say "the 1 GiB artifact completes"
 promoted "$ns_big" big kfm.e2e.big

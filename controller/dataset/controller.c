@@ -218,7 +218,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     pending_event events[MAX_EVENTS];
     size_t n_events = 0;
     const char *outcome = NULL;
-    char index[254], ns[254], name[254];
+    char index[254], ns[254], name[254], version[129];
     bool status_written = false, gone = false;
     int err = 0;
 
@@ -236,10 +236,8 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     }
     snprintf(ns, sizeof(ns), "%s", json_str(cur, "metadata", "namespace", NULL) ?: "");
     snprintf(name, sizeof(name), "%s", json_str(cur, "metadata", "name", NULL) ?: "");
-    mb_log_fields lf = {.kind = DATASET_KIND,
-                        .namespace = ns,
-                        .name = name,
-                        .dataset_version_id = json_str(cur, "spec", "versionID", NULL)};
+    snprintf(version, sizeof(version), "%s", json_str(cur, "spec", "versionID", NULL) ?: "");
+    mb_log_fields lf = {.kind = DATASET_KIND, .namespace = ns, .name = name, .dataset_version_id = version};
     if (!dataset_index_name(index, cur))
         index[0] = '\0';
     if (index[0] && informer_get(&cmobj, c->configmaps, ns, index) < 0)

@@ -509,7 +509,8 @@ static int pipeline(ctx *c)
         if (g[i].state == DATASET_GATE_PENDING)
             pending = true;
     }
-    if (failed >= 0) {
+    /* every gate is judged before the promotion blocks, so that status.gates shows all that needs fixing */
+    if (failed >= 0 && !pending) {
         char msg[MSG_MAX];
         snprintf(msg, sizeof(msg), "gate %s failed: %s", g[failed].name, g[failed].message);
         if ((err = cond(c, COND_GATES, COND_FALSE, dataset_gate_reasons[failed], msg)) < 0)
@@ -784,8 +785,13 @@ int dataset_decide(dataset_plan *out, const dataset_observed *obs)
     } else {
         out->status = c.st;
     }
-    if (!out->phase)
-        out->phase = json_str(out->status ? out->status : c.old, "phase", NULL);
+    if (!out->phase) { /* a static string: the status it was read from may go before the plan */
+        static const char *const phases[] = {"Validating", "Promoted", "Blocked", "Revoked"};
+        const char *ph = json_str(out->status ? out->status : c.old, "phase", NULL);
+        for (size_t i = 0; ph && i < sizeof(phases) / sizeof(phases[0]); i++)
+            if (strcmp(ph, phases[i]) == 0)
+                out->phase = phases[i];
+    }
     return 0;
 }
 
