@@ -318,5 +318,12 @@ check "membrane_promotions_total{outcome=\"Promoted\"} counts the 28 promotions"
 check "membrane_promotions_total{outcome=\"Blocked\"} counts the 10 blocked ones" promotions_at_least Blocked 10
 check "membrane_promotions_total{outcome=\"Revoked\"} counts the revocation" equals 1 operator_metric main 'membrane_promotions_total{outcome="Revoked"}'
 
+check "a receipt log line names the good promotion's auditRef" grep -q "\"audit_ref\":\"$(jp "$ns_gates" dp/good '{.status.receipt.auditRef}')\"" "$(operator_log main)"
+
+say "the namespaces go: every promotion's finalizer is removed"
+for ns in "$ns_gates" "$ns_many" "$ns_big" "$ns_life"; do kubectl delete namespace "$ns" --wait=false >/dev/null; done
+check "the four namespaces are gone" kubectl wait --for=delete namespace/"$ns_gates" namespace/"$ns_many" \
+  namespace/"$ns_big" namespace/"$ns_life" --timeout=120s
+
 check "the operator is still running" kill -0 "$E2E_OPERATOR_PID"
 check "SIGTERM: clean exit 0" operator_stop

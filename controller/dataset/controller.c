@@ -295,6 +295,13 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
                 if ((err = write_status(&cur, c, ns, key, plan.status)) == 0)
                     status_written = true;
             }
+            if (err == 0 && plan.receipt) {
+                mb_log_fields rf = lf;
+                rf.audit_ref = json_str(plan.receipt, "auditRef", NULL);
+                MB_LOG(MB_LOG_INFO, &rf, "receipt: %s of %s version %s sealed, to be written into ConfigMap %s",
+                       json_str(plan.receipt, "outcome", NULL) ?: "", json_str(plan.receipt, "datasetID", NULL) ?: "",
+                       version, index);
+            }
             break;
         case DATASET_ACT_PUBLISH:
             err = dataset_index_publish(&written, c->opts.client, cur, index, plan.entry, plan.expect_replaced,
