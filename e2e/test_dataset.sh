@@ -7,7 +7,8 @@
 # answers (/status/), slow (/slow/) transfers. They are served over plain HTTP:
 # the API gives DatasetPromotion no CA field, and the operator trusts the
 # system's CAs only, which a test CA is not among.
-# Cases: a good promotion reaching Promoted with its index entry and a receipt
+# Cases: a promotion whose sources ask for the bearer token of
+# spec.sourceAuthSecretRef, with and without it; a good promotion reaching Promoted with its index entry and a receipt
 # that `membrane receipt verify` accepts; each gate failing alone (wrong
 # digest, wrong size, an unknown license, DCAT/STAC licenses that differ, a
 # wrong DCAT identifier, a DCAT distribution URL not among the artifacts, a
@@ -20,7 +21,9 @@
 # area in its own namespace, and then each outcome is waited for.
 source "$(dirname "$0")/lib.sh"
 
-BUNDLESERVER=$(bash "$E2E_ROOT/hack/gotool.sh" bundleserver)
+# a copy: the cache keeps one build of each helper, and a build of another source replaces it
+cp "$(bash "$E2E_ROOT/hack/gotool.sh" bundleserver)" "$E2E_DIR/bundleserver"
+BUNDLESERVER=$E2E_DIR/bundleserver
 PY=$(bash "$E2E_ROOT/hack/python.sh")
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -34,9 +37,10 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$p
 
 srv="$E2E_DIR/srv"     # the main server's files
 late="$E2E_DIR/late"   # the files of a server that starts only later
-mkdir -p "$srv/licenses" "$late/licenses"
+mkdir -p "$srv/licenses" "$late/licenses" "$srv/private/licenses"
 printf '<html>CC-BY-4.0</html>\n' > "$srv/licenses/CC-BY-4.0.html"
 cp "$srv/licenses/CC-BY-4.0.html" "$late/licenses/"
+cp "$srv/licenses/CC-BY-4.0.html" "$srv/private/licenses/"
 PORT=$(free_port)
 LATE_PORT=$(free_port)
 BASE="http://127.0.0.1:$PORT"
@@ -64,6 +68,7 @@ version() {
 dp() {
   local ns=$1 name=$2 id=$3 ver=$4 lic=$5 base=$6 arts=${7:-} root=$srv
   [ "$base" = "$LATE" ] && root=$late
+  [ "$base" = "$BASE/private" ] && root=$srv/private
   if [ -z "$arts" ]; then
     arts=$(python3 -c '
 import json, sys
@@ -118,6 +123,9 @@ edit "$srv/catalog/kfm.e2e.prov/prov.json" \
   'd["entity"] = {k: dict(v, **{"kfm:dataset_version_id": "0"}) for k, v in d["entity"].items()}'
 edit "$srv/catalog/kfm.e2e.link/collection.json" \
   'd["links"] = [dict(l, href="'"$BASE"'/status/404/gone") if l["rel"] == "license" else l for l in d["links"]]'
+# behind a bearer token (the server asks for it under /private/)
+version "$srv/private" "$BASE/private" kfm.e2e.token 1 CC-BY-4.0
+version "$srv/private" "$BASE/private" kfm.e2e.notoken 1 CC-BY-4.0
 # a server that is down when the promotion starts
 version "$late" "$LATE" kfm.e2e.late 1 CC-BY-4.0
 # 20 datasets into one index
@@ -140,8 +148,10 @@ PY
 "$PY" "$E2E_ROOT/test/fixtures/dataset/generate.py" --version "$srv/catalog/kfm.e2e.big/config.json" "$srv/catalog/kfm.e2e.big"
 version "$srv" "$BASE" kfm.e2e.meanwhile 1 CC-BY-4.0
 
+TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+e2e_secret "$TOKEN"
 "$BUNDLESERVER" -dir "$srv" -cert "$pki/server.crt" -key "$pki/server.key" -http "127.0.0.1:$PORT" \
-  >"$E2E_DIR/server.out" 2>"$E2E_DIR/server.log" &
+  -token "$TOKEN" -token-path /private/ >"$E2E_DIR/server.out" 2>"$E2E_DIR/server.log" &
 E2E_PIDS+=($!)
 eventually 10 grep -q listening "$E2E_DIR/server.out" || { cat "$E2E_DIR/server.log"; exit 1; }
 
@@ -169,6 +179,9 @@ dp "$ns_gates" stacasset kfm.e2e.stacasset 1 CC-BY-4.0 "$BASE"
 dp "$ns_gates" prov kfm.e2e.prov 1 CC-BY-4.0 "$BASE"
 dp "$ns_gates" link kfm.e2e.link 1 CC-BY-4.0 "$BASE"
 dp "$ns_gates" late kfm.e2e.late 1 CC-BY-4.0 "$LATE"
+kubectl -n "$ns_gates" create secret generic store-token --from-literal=token="$TOKEN" >/dev/null
+DP_EXTRA="  sourceAuthSecretRef: {name: store-token, key: token}" dp "$ns_gates" token kfm.e2e.token 1 CC-BY-4.0 "$BASE/private"
+dp "$ns_gates" notoken kfm.e2e.notoken 1 CC-BY-4.0 "$BASE/private"
 for i in $(seq -w 1 20); do dp "$ns_many" "many$i" "kfm.e2e.many$i" 1 CC-BY-4.0 "$BASE"; done
 dp "$ns_life" revoke kfm.e2e.revoke 1 CC-BY-4.0 "$BASE"
 dp "$ns_life" delete kfm.e2e.delete 1 CC-BY-4.0 "$BASE"
@@ -255,6 +268,15 @@ blocked "$ns_gates" stacasset CatalogSTACFailed catalog-stac "/store/elsewhere/x
 blocked "$ns_gates" prov CatalogPROVFailed catalog-prov "kfm:dataset_version_id" kfm.e2e.prov
 blocked "$ns_gates" link LinksFailed links "/status/404/gone" kfm.e2e.link
 
+say "the bearer token of spec.sourceAuthSecretRef goes with every URL"
+promoted "$ns_gates" token kfm.e2e.token
+check "token: the server saw the artifact, the three documents and the links with the token" bash -c \
+  "grep -c 'http \(GET\|HEAD\) /private/.* -> 200' $E2E_DIR/server.log | awk '{exit !(\$1 >= 7)}'"
+check "notoken: without it, Blocked ChecksumsFailed naming HTTP 401" eventually 60 equals "Blocked ChecksumsFailed" bash -c \
+  "echo \"\$(kubectl -n $ns_gates get dp notoken -o jsonpath='{.status.phase} {.status.conditions[?(@.type==\"Stalled\")].reason}')\""
+check "notoken: the checksums gate's message names HTTP 401" bash -c \
+  "kubectl -n $ns_gates get dp notoken -o jsonpath='{.status.gates[0].message}' | grep -q 'HTTP 401'"
+
 say "a server down, then up: Blocked with Reconciling, then Promoted without a restart"
 check "late: Blocked, Reconciling=True SourceUnavailable, not Stalled" eventually 60 equals "Blocked True SourceUnavailable" bash -c \
   "echo \"\$(kubectl -n $ns_gates get dp late -o jsonpath='{.status.phase} {.status.conditions[?(@.type==\"Reconciling\")].status} {.status.conditions[?(@.type==\"Reconciling\")].reason}{.status.conditions[?(@.type==\"Stalled\")].status}')\""
@@ -314,8 +336,8 @@ promotions_at_least() { # outcome N
   v=$(operator_metric main "membrane_promotions_total{outcome=\"$1\"}") || { echo "no membrane_promotions_total{outcome=\"$1\"}"; return 1; }
   [ "${v%.*}" -ge "$2" ] || { echo "membrane_promotions_total{outcome=\"$1\"} is $v, less than $2"; return 1; }
 }
-check "membrane_promotions_total{outcome=\"Promoted\"} counts the 28 promotions" promotions_at_least Promoted 28
-check "membrane_promotions_total{outcome=\"Blocked\"} counts the 10 blocked ones" promotions_at_least Blocked 10
+check "membrane_promotions_total{outcome=\"Promoted\"} counts the 29 promotions" promotions_at_least Promoted 29
+check "membrane_promotions_total{outcome=\"Blocked\"} counts the 11 blocked ones" promotions_at_least Blocked 11
 check "membrane_promotions_total{outcome=\"Revoked\"} counts the revocation" equals 1 operator_metric main 'membrane_promotions_total{outcome="Revoked"}'
 
 check "a receipt log line names the good promotion's auditRef" grep -q "\"audit_ref\":\"$(jp "$ns_gates" dp/good '{.status.receipt.auditRef}')\"" "$(operator_log main)"
