@@ -17,35 +17,25 @@
 #include "runtime/metrics_families.h"
 #include "runtime/ryw.h"
 #include "runtime/store.h"
+#include "runtime/worktable.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define HASH_NONFATAL_OOM 1
-#include <uthash.h>
-
 #define MAX_PASSES 8
 #define MAX_EVENTS 6
-
-typedef struct work_entry {
-    UT_hash_handle hh;
-    dataset_work_state w;
-    char key[];
-} work_entry;
 
 typedef struct {
     dataset_controller_opts opts;
     informer *promotions, *configmaps; /* the factory's, borrowed */
     ryw *ryw;
     loop *loop;
-    pthread_mutex_t mu; /* works */
-    work_entry *works;
+    worktable *works; /* dataset_work_state by key */
 } dataset_controller;
 
 /* ---- handlers ------------------------------------------------------------ */
@@ -87,84 +77,28 @@ static void on_configmap_update(void *ctx, const cJSON *old_obj, const cJSON *ne
 
 /* ---- the work by key ------------------------------------------------------- */
 
-static work_entry *work_get(dataset_controller *c, const char *key, long long gen)
+/* The transfers of key for generation gen, cleared when they were for another. NULL: no memory. */
+static dataset_work_state *work_get(dataset_controller *c, const char *key, long long gen)
 {
-    work_entry *e = NULL;
-    size_t klen = strlen(key);
-    pthread_mutex_lock(&c->mu);
-    HASH_FIND_STR(c->works, key, e);
-    pthread_mutex_unlock(&c->mu);
-    if (e && e->w.gen == gen)
-        return e;
-    if (e) {
-        dataset_work_clear(&e->w);
-    } else {
-        if (!(e = calloc(1, sizeof(*e) + klen + 1)))
-            return NULL;
-        memcpy(e->key, key, klen + 1);
-        pthread_mutex_lock(&c->mu);
-        HASH_ADD(hh, c->works, key, klen, e);
-        bool added = e->hh.tbl != NULL;
-        pthread_mutex_unlock(&c->mu);
-        if (!added) {
-            free(e);
-            return NULL;
-        }
-    }
-    e->w.gen = gen;
-    return e;
+    dataset_work_state *w = worktable_get(c->works, key);
+    if (!w || w->gen == gen)
+        return w;
+    dataset_work_clear(w); /* another generation's: cancelled */
+    w->gen = gen;
+    return w;
 }
 
 static void work_drop(dataset_controller *c, const char *key)
 {
-    work_entry *e = NULL;
-    pthread_mutex_lock(&c->mu);
-    HASH_FIND_STR(c->works, key, e);
-    if (e)
-        HASH_DEL(c->works, e);
-    pthread_mutex_unlock(&c->mu);
-    if (e) {
-        dataset_work_clear(&e->w);
-        free(e);
-    }
+    worktable_drop(c->works, key);
+}
+
+static void work_clear(void *payload)
+{
+    dataset_work_clear(payload);
 }
 
 /* ---- writes -------------------------------------------------------------- */
-
-static int write_status(cJSON **cur, dataset_controller *c, const char *ns, const char *key, const cJSON *status)
-{
-    cJSON *body = NULL, *res = NULL, *back = NULL;
-    char msg[512];
-    int err;
-    if (!(body = cJSON_Duplicate(*cur, true)))
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    cJSON_DeleteItemFromObject(body, "status");
-    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, "metadata"), "managedFields");
-    if ((err = json_set_item(body, "status", cJSON_Duplicate(status, true))) < 0) {
-        cJSON_Delete(body);
-        return err;
-    }
-    err = kube_update(&res, c->opts.client, &API_DATASETPROMOTIONS, ns, body, "status");
-    cJSON_Delete(body);
-    if (err == MB_ECONFLICT) {
-        snprintf(msg, sizeof(msg), "%s", mb_error_last());
-        if (kube_get(&back, c->opts.client, &API_DATASETPROMOTIONS, ns, json_str(*cur, "metadata", "name", NULL)) ==
-                0 &&
-            ryw_status_landed(c->ryw, API_DATASETPROMOTIONS.kind, key, status, back)) {
-            res = back;
-            err = 0;
-        } else {
-            cJSON_Delete(back);
-            return mb_error_set(MB_ECONFLICT, "%s", msg);
-        }
-    }
-    if (err < 0)
-        return err;
-    ryw_status_record(c->ryw, API_DATASETPROMOTIONS.kind, key, status);
-    cJSON_Delete(*cur);
-    *cur = res;
-    return 0;
-}
 
 /* Adds or removes the finalizer with the object's resourceVersion; *cur becomes the API's answer. */
 static int set_finalizer(cJSON **cur, dataset_controller *c, const char *ns, bool add)
@@ -243,13 +177,13 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     if (index[0] && informer_get(&cmobj, c->configmaps, ns, index) < 0)
         cmobj = NULL;
 
-    work_entry *e = work_get(c, key, json_int(0, cur, "metadata", "generation", NULL));
-    if (!e) {
+    dataset_work_state *w = work_get(c, key, json_int(0, cur, "metadata", "generation", NULL));
+    if (!w) {
         err = mb_error_set(MB_ENOMEM, "out of memory");
         goto done;
     }
     time_t now = time(NULL);
-    if ((err = dataset_work_collect(&e->w, now)) < 0)
+    if ((err = dataset_work_collect(w, now)) < 0)
         goto done;
 
     unsigned acted = 0;
@@ -259,7 +193,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
                                          : cmobj    ? informer_obj_json(cmobj)
                                                     : NULL,
                                 .now = now};
-        dataset_work_view(&obs.work, &e->w);
+        dataset_work_view(&obs.work, w);
         dataset_plan_clear(&plan);
         if ((err = dataset_decide(&plan, &obs)) < 0)
             goto done;
@@ -286,13 +220,14 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             }
             break;
         case DATASET_ACT_FETCH:
-            err = dataset_work_fetch(&e->w, c->opts.client, c->opts.net, c->loop, key, cur, plan.retry, now);
+            err = dataset_work_fetch(w, c->opts.client, c->opts.net, c->loop, key, cur, plan.retry, now);
             break;
         case DATASET_ACT_SEAL:
             /* the receipt is durable before the entry that names it is written */
             if (plan.status) {
                 ryw_trail_add_version(&older, cur);
-                if ((err = write_status(&cur, c, ns, key, plan.status)) == 0)
+                if ((err = ryw_status_write(&cur, c->ryw, c->opts.client, &API_DATASETPROMOTIONS, ns, key,
+                                            plan.status)) == 0)
                     status_written = true;
             }
             if (err == 0 && plan.receipt) {
@@ -312,7 +247,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             err = dataset_index_unpublish(&written, &removed, c->opts.client, cur, index, plan.unpublish_ref,
                                           obs.index);
             if (removed)
-                e->w.removed = true;
+                w->removed = true;
             if (err == 0 && !removed && !written) {
                 /* not ours or gone already: decide on the index as the API has it */
                 cJSON *fresh = NULL;
@@ -335,7 +270,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
 finish:
     if (!gone && plan.status && !(status_written && plan.action == DATASET_ACT_SEAL)) {
         ryw_trail_add_version(&older, cur);
-        if ((err = write_status(&cur, c, ns, key, plan.status)) < 0) {
+        if ((err = ryw_status_write(&cur, c->ryw, c->opts.client, &API_DATASETPROMOTIONS, ns, key, plan.status)) < 0) {
             err = mb_error_wrap(err, "writing the status of DatasetPromotion %s", key);
             goto done;
         }
@@ -377,15 +312,9 @@ done:
 static void dataset_controller_free(void *ctx)
 {
     dataset_controller *c = ctx;
-    work_entry *e, *tmp;
     if (!c)
         return;
-    HASH_ITER(hh, c->works, e, tmp) {
-        HASH_DEL(c->works, e);
-        dataset_work_clear(&e->w);
-        free(e);
-    }
-    pthread_mutex_destroy(&c->mu);
+    worktable_free(c->works);
     free(c);
 }
 
@@ -414,7 +343,10 @@ int dataset_controller_register(manager *m, const dataset_controller_opts *opts)
     if (!c)
         return mb_error_set(MB_ENOMEM, "out of memory");
     c->opts = *opts;
-    pthread_mutex_init(&c->mu, NULL);
+    if (worktable_new(&c->works, sizeof(dataset_work_state), work_clear) < 0) {
+        free(c);
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    }
     if (!opts->net) {
         dataset_controller_free(c);
         return mb_error_set(MB_EINVAL, "the DatasetPromotion controller needs the transfer loop for its downloads");
