@@ -251,10 +251,12 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             if (err == 0 && !removed && !written) {
                 /* not ours or gone already: decide on the index as the API has it */
                 cJSON *fresh = NULL;
-                if (kube_get(&fresh, c->opts.client, &KUBE_CONFIGMAPS, ns, index) == 0)
+                if ((err = kube_get(&fresh, c->opts.client, &KUBE_CONFIGMAPS, ns, index)) == 0)
                     written = fresh;
-                else
-                    written = cJSON_CreateObject();
+                else if (err == MB_ENOTFOUND && (written = cJSON_CreateObject()))
+                    err = 0; /* no index: no entry */
+                else if (err == MB_ENOTFOUND)
+                    err = mb_error_set(MB_ENOMEM, "out of memory");
             }
             break;
         }
