@@ -13,7 +13,8 @@
 # digest, wrong size, an unknown license, DCAT/STAC licenses that differ, a
 # wrong DCAT identifier, a DCAT distribution URL not among the artifacts, a
 # STAC asset outside them, PROV without the version's entity, a dead STAC
-# link); a server down and then up (Blocked with Reconciling, then Promoted,
+# link); an artifact behind redirects; a transfer cut short and a document
+# answering 500 (transient: Reconciling, retried); a server down and then up (Blocked with Reconciling, then Promoted,
 # no operator restart); 20 promotions of different datasets into one index at
 # once, no entry lost; a later version replacing an earlier one; revoke and
 # deletion; a 1 GiB artifact showing status.progress while another promotion
@@ -126,6 +127,19 @@ edit "$srv/catalog/kfm.e2e.link/collection.json" \
 # behind a bearer token (the server asks for it under /private/)
 version "$srv/private" "$BASE/private" kfm.e2e.token 1 CC-BY-4.0
 version "$srv/private" "$BASE/private" kfm.e2e.notoken 1 CC-BY-4.0
+# an artifact behind a chain of two redirects, one cut short, a document answering 500
+for c in redirect cut flaky; do version "$srv" "$BASE" "kfm.e2e.$c" 1 CC-BY-4.0; done
+regen() { # ID PYTHON: the version's config changed by a Python statement on c, its documents written again
+  python3 - "$srv/catalog/$1/config.json" "$2" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+exec(sys.argv[2])
+json.dump(c, open(sys.argv[1], "w"))
+PY
+  "$PY" "$E2E_ROOT/test/fixtures/dataset/generate.py" --version "$srv/catalog/$1/config.json" "$srv/catalog/$1"
+}
+regen kfm.e2e.redirect 'c["artifacts"][0]["url"] = c["artifacts"][0]["url"].replace("/store/", "/redirect/2/store/")'
+regen kfm.e2e.cut 'c["artifacts"][0]["url"] = c["artifacts"][0]["url"].replace("/store/", "/cut/5/store/")'
 # a server that is down when the promotion starts
 version "$late" "$LATE" kfm.e2e.late 1 CC-BY-4.0
 # 20 datasets into one index
@@ -179,6 +193,10 @@ dp "$ns_gates" stacasset kfm.e2e.stacasset 1 CC-BY-4.0 "$BASE"
 dp "$ns_gates" prov kfm.e2e.prov 1 CC-BY-4.0 "$BASE"
 dp "$ns_gates" link kfm.e2e.link 1 CC-BY-4.0 "$BASE"
 dp "$ns_gates" late kfm.e2e.late 1 CC-BY-4.0 "$LATE"
+dp "$ns_gates" redirect kfm.e2e.redirect 1 CC-BY-4.0 "$BASE"
+dp "$ns_gates" cut kfm.e2e.cut 1 CC-BY-4.0 "$BASE"
+DP_EXTRA="" dp "$ns_gates" flaky kfm.e2e.flaky 1 CC-BY-4.0 "$BASE"
+kubectl -n "$ns_gates" patch dp flaky --type merge -p "{\"spec\":{\"catalog\":{\"prov\":{\"url\":\"$BASE/status/500/prov.json\"}}}}" >/dev/null
 kubectl -n "$ns_gates" create secret generic store-token --from-literal=token="$TOKEN" >/dev/null
 DP_EXTRA="  sourceAuthSecretRef: {name: store-token, key: token}" dp "$ns_gates" token kfm.e2e.token 1 CC-BY-4.0 "$BASE/private"
 dp "$ns_gates" notoken kfm.e2e.notoken 1 CC-BY-4.0 "$BASE/private"
@@ -276,6 +294,17 @@ check "notoken: without it, Blocked ChecksumsFailed naming HTTP 401" eventually 
   "echo \"\$(kubectl -n $ns_gates get dp notoken -o jsonpath='{.status.phase} {.status.conditions[?(@.type==\"Stalled\")].reason}')\""
 check "notoken: the checksums gate's message names HTTP 401" bash -c \
   "kubectl -n $ns_gates get dp notoken -o jsonpath='{.status.gates[0].message}' | grep -q 'HTTP 401'"
+
+say "redirects are followed; a cut transfer and a 500 are transient"
+promoted "$ns_gates" redirect kfm.e2e.redirect
+transient() { # name needle
+  check "$1: Blocked, Reconciling=True SourceUnavailable, not Stalled" eventually 60 equals "Blocked True SourceUnavailable" bash -c \
+    "echo \"\$(kubectl -n $ns_gates get dp $1 -o jsonpath='{.status.phase} {.status.conditions[?(@.type==\"Reconciling\")].status} {.status.conditions[?(@.type==\"Reconciling\")].reason}{.status.conditions[?(@.type==\"Stalled\")].status}')\""
+  check "$1: the Reconciling message names \"$2\"" bash -c \
+    "kubectl -n $ns_gates get dp $1 -o jsonpath='{.status.conditions[?(@.type==\"Reconciling\")].message}' | grep -qF '$2'"
+}
+transient cut "/cut/5/store/kfm.e2e.cut/1/data.csv"
+transient flaky "HTTP 500"
 
 say "a server down, then up: Blocked with Reconciling, then Promoted without a restart"
 check "late: Blocked, Reconciling=True SourceUnavailable, not Stalled" eventually 60 equals "Blocked True SourceUnavailable" bash -c \
