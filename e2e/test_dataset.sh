@@ -356,6 +356,10 @@ check "the later version's entry stays" test -n "$(entry "$ns_life" kfm.e2e.vers
 say "the 1 GiB artifact completes"
 promoted "$ns_big" big kfm.e2e.big
 check "big: the progress is gone once checksums ended" equals "" jp "$ns_big" dp/big '{.status.progress}'
+peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$E2E_OPERATOR_PID/status"; }
+echo "     the operator's peak resident memory: $(peak_rss_kib) KiB"
+check "big: the 1 GiB was streamed, never held: the operator's peak resident memory stays under 512 MiB" \
+  test "$(peak_rss_kib)" -lt 524288
 check "big: the receipt seals 1073741824 bytes of big.bin" equals 1073741824 bash -c \
   "kubectl -n $ns_big get dp big -o json | python3 -c 'import json,sys; print([a for a in json.load(sys.stdin)[\"status\"][\"receipt\"][\"artifacts\"] if a[\"name\"]==\"big.bin\"][0][\"sizeBytes\"])'"
 
