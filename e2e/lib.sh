@@ -233,6 +233,18 @@ good_api_start() {
   E2E_GOOD_URL=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$E2E_DIR/good-api.out")
 }
 
+# published_index NS [NAME]: the published index ConfigMap NAME (default kfm-published-datasets)
+# in NS, promoting exactly what the governed API double lists, written as the DatasetPromotion
+# controller writes it (labelled app.kubernetes.io/managed-by=membrane, one key per datasetID
+# holding its entry as canonical JSON; the double prints it: e2e/double/README.md). It stands in
+# for promotions in scenarios that are not about promotion: a release verified with the default
+# checks runs published-only, which fails closed without this index.
+published_index() {
+  : "${MEMBRANE_DOUBLE:?MEMBRANE_DOUBLE must name the governed-api-double binary}"
+  "$MEMBRANE_DOUBLE" --print-published-index "$1/${2:-kfm-published-datasets}" >"$E2E_DIR/index-$1.json"
+  kubectl create -f "$E2E_DIR/index-$1.json" >/dev/null 2>&1 || kubectl replace -f "$E2E_DIR/index-$1.json" >/dev/null
+}
+
 new_namespace() { # prefix
   local ns="$1-$(head -c4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   kubectl create namespace "$ns" >/dev/null

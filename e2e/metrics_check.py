@@ -39,6 +39,7 @@ CONTRACT = {
     "membrane_build_info": ("gauge", {"version"}),
     "membrane_transfer_bytes_total": ("counter", {"kind"}),
     "membrane_transfer_duration_seconds": ("histogram", {"kind"}),
+    "membrane_bundles_total": ("counter", {"outcome"}),
 }
 
 # Durations from milliseconds to minutes: a bucket at 10 ms or below, one at a

@@ -372,5 +372,13 @@ say "deleting the bundle removes its ConfigMap (owner reference, garbage collect
 kubectl -n "$ns_good" delete pb good --timeout=30s >/dev/null
 check "the ConfigMap good-bundle is deleted" kubectl -n "$ns_good" wait --for=delete configmap/good-bundle --timeout=60s
 
+say "membrane_bundles_total counts each outcome: Published, or the failure reason"
+check "/metrics answers 200 in the Prometheus text format" metrics_scrape "$E2E_DIR/metrics.txt"
+check "every metric of API.md; bundles_total counts the cases above" metrics_check "$E2E_DIR/metrics.txt" \
+  'membrane_bundles_total{outcome="Published"}>=6' 'membrane_bundles_total{outcome="FetchFailed"}>=4' \
+  'membrane_bundles_total{outcome="DigestMismatch"}>=2' 'membrane_bundles_total{outcome="InvalidBundle"}>=3' \
+  'membrane_bundles_total{outcome="MissingRoot"}>=1' 'membrane_bundles_total{outcome="TooLarge"}>=2' \
+  'membrane_bundles_total{outcome="SignatureInvalid"}>=2' 'membrane_bundles_total{outcome="DecisionTestFailed"}>=1'
+
 check "the operator is still running" kill -0 "$E2E_OPERATOR_PID"
 check "SIGTERM: clean exit 0" operator_stop

@@ -3,7 +3,8 @@
 # answers as the digest the Deployment runs, so each misbehaving digest fails
 # exactly its check with its trigger and is rolled back (all replicas available,
 # the receipt chain accepted), then a GitOps revert succeeds; a good one passes
-# all nine. Then the trust-membrane checks with real NetworkPolicies stored in
+# all ten (published-only against the published index, written as promotions
+# would: published_index). Then the trust-membrane checks with real NetworkPolicies stored in
 # the apiserver, and a MembraneBreach rolled back.
 source "$(dirname "$0")/lib.sh"
 : "${MEMBRANE_DOUBLE:?MEMBRANE_DOUBLE must name the governed-api-double binary}"
@@ -20,6 +21,7 @@ declare -A BAD=( [uncited]=focus-ask:UncitedAnswer [restricted-leak]=public-rest
 
 ns=$(new_namespace verify)
 deployment "$ns" kfm-api "$REPO@$GOOD"
+published_index "$ns"
 token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 e2e_secret "$token"
 kubectl -n "$ns" create secret generic smoke-token --from-literal=token="$token" >/dev/null
@@ -61,10 +63,10 @@ r=[x for x in json.load(sys.stdin)['status']['verification']['results'] if x['na
 print(r[0].get('$2','') if r else 'absent')"
 }
 
-say "a good digest passes all nine contract checks"
+say "a good digest passes all ten contract checks"
 verified_release "$GOOD2"
 check "Succeeded" eventually 90 settled "$(gen)" Succeeded
-check "nine results, all passed" equals "9 True" bash -c "kubectl -n $ns get gar kfm-api -o json | python3 -c '
+check "ten results, all passed" equals "10 True" bash -c "kubectl -n $ns get gar kfm-api -o json | python3 -c '
 import json,sys; r=json.load(sys.stdin)[\"status\"][\"verification\"][\"results\"]; print(len(r), all(x[\"passed\"] for x in r))'"
 check "Verified=True" condition_is "$ns" kfm-api Verified True ChecksPassed
 check "each call carried X-Request-ID <releaseID>-<check>" grep -q "$(jp "$ns" gar/kfm-api '{.status.releaseID}')-focus-ask" "$E2E_DIR/double.log"

@@ -75,6 +75,7 @@ spec:
       - {name: api, image: "$REPO@$V1"}
 EOF
 kubectl -n kfm rollout status deploy/kfm-api --timeout=60s
+./build/governed-api-double --print-published-index kfm/kfm-published-datasets | kubectl create -f - >/dev/null
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 kubectl -n kfm create secret generic smoke-token --from-literal=token="$token" >/dev/null
 printf '%s' "$token" > "$MEMBRANE_CLUSTER_DIR/smoke-token"

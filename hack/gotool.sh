@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
-# Builds one of the Go test helpers under hack/ by name — faultproxy (a TLS
-# proxy in front of the API server that breaks the path on command, for the
-# resilience e2e), bundleserver (a loopback HTTPS file server with redirects
-# and a bearer token, for the PolicyBundle e2e and the demo) — with the Go
-# toolchain the control plane is built with, into a cache outside the
-# repository, keyed by the source's hash: nothing is rebuilt while the source
-# is unchanged. Prints the path of the binary.
+# Builds one of the Go test helpers under hack/ by name (a directory with its
+# own go.mod and a main package): faultproxy (a TLS proxy in front of the API
+# server that breaks the path on command, for the resilience e2e) and
+# bundleserver (a loopback HTTPS file server with redirects and a bearer
+# token, for the PolicyBundle e2e and the demo). Built with the Go toolchain
+# the control plane is built with, into a cache outside the repository, keyed
+# by the source's hash: nothing is rebuilt while the source is unchanged.
+# Prints the path of the binary.
 #   hack/gotool.sh faultproxy
 #   hack/gotool.sh bundleserver
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 name=${1:-}
-case $name in
-  faultproxy|bundleserver) ;;
-  *) echo "usage: gotool.sh faultproxy|bundleserver (the Go helpers under hack/)" >&2; exit 2 ;;
+# a helper is a directory hack/NAME with its own go.mod and a main package;
+# the control plane (hack/controlplane.sh) is built and pinned apart
+helpers=$(cd "$here" && for m in */go.mod; do d=${m%/go.mod}; [ "$d" = controlplane ] || printf '%s ' "$d"; done)
+case " $helpers" in
+  *" $name "*) [ -n "$name" ] ;;
+  *) echo "usage: gotool.sh NAME, NAME one of the Go helpers under hack/: $helpers" >&2; exit 2 ;;
 esac
 cache=${MEMBRANE_CACHE:-$HOME/.cache/membrane}
 src="$here/$name"

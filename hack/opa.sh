@@ -16,6 +16,12 @@ if [ ! -x "$bin/opa" ]; then
     export PATH=/usr/local/go/bin:$PATH
   fi
   command -v go >/dev/null || { echo "opa.sh: go is not installed (hack/setup.sh installs it)" >&2; exit 1; }
+  # OPA's go.mod asks for go 1.26.0; an older local Go (GOTOOLCHAIN=local here)
+  # would refuse it, so this build alone then uses a newer toolchain from the proxy
+  have=$(go env GOVERSION); have=${have#go}
+  if [ "$(printf '%s\n' 1.26.0 "$have" | sort -V | head -1)" != 1.26.0 ]; then
+    export GOTOOLCHAIN=go1.27.3
+  fi
   mkdir -p "$bin"
   tmp=$(mktemp -d "$bin/.build.XXXXXX")
   trap 'rm -rf "$tmp"' EXIT

@@ -65,6 +65,7 @@ int release_verify_input_build(release_verify_input *out, kube_client *client, c
     in->release_id = release_id;
     in->target_deployment = json_str(release, "spec", "target", "deployment", NULL);
     in->membrane = json_get(release, "spec", "membrane", NULL);
+    in->published_index = json_str(release, "spec", "verification", "publishedIndex", NULL);
     release_contract_input(&in->contract, release);
     in->contract.release_id = release_id;
     in->contract.now = now;

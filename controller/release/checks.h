@@ -39,7 +39,8 @@ typedef struct {
 /*
  * Builds the input of a run of release's checks for release_id: the contract
  * input (base URL, the bearer token read from spec.verification.authSecretRef
- * through client), the owner, the target Deployment and spec.membrane. A base
+ * through client), the owner, the target Deployment, spec.membrane and
+ * spec.verification.publishedIndex (NULL when unset: the runner's default). A base
  * URL that cannot be formed or a token that cannot be read is not an error:
  * contract_error says why, and every contract check fails with it (fail
  * closed). Borrows from release, which must outlive *out. 0 or MB_ENOMEM.

@@ -31,7 +31,7 @@
 
 static const char *const all_triggers[] = {
     "CrashLoop",       "ProgressDeadline", "SmokeFailure",   "PolicyBypass",
-    "EvidenceFailure", "UncitedAnswer",    "MembraneBreach",
+    "EvidenceFailure", "UncitedAnswer",    "MembraneBreach", "UnpublishedData",
 };
 
 /* ---- small helpers ------------------------------------------------------ */

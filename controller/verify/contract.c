@@ -29,7 +29,7 @@
 
 const char *const contract_check_names[CONTRACT_N_CHECKS] = {
     "health",           "ready",     "datasets", "stac-collections",   "stac-items",
-    "evidence-resolve", "focus-ask", "lineage",  "public-restriction",
+    "evidence-resolve", "focus-ask", "lineage",  "public-restriction", "published-only",
 };
 
 /* One row of the table: the (first) request and the trigger. */
@@ -50,6 +50,7 @@ static const check_def defs[CONTRACT_N_CHECKS] = {
     [CK_FOCUS] = {"UncitedAnswer", "POST", "/api/v1/focus/ask", true},
     [CK_LINEAGE] = {"SmokeFailure", "GET", "/api/v1/lineage/status", true},
     [CK_PUBLIC] = {"PolicyBypass", "GET", "/api/v1/datasets", false},
+    [CK_PUBLISHED] = {"UnpublishedData", "GET", "/api/v1/datasets", true},
 };
 
 const char *contract_check_trigger(const char *name)
@@ -85,8 +86,8 @@ static int check_lookup(contract_check_id *out, const char *name)
     }
     return mb_error_set(MB_EINVAL,
                         "spec.verification.checks lists \"%s\", which is not a contract check; use health, ready, "
-                        "datasets, stac-collections, stac-items, evidence-resolve, focus-ask, lineage or "
-                        "public-restriction",
+                        "datasets, stac-collections, stac-items, evidence-resolve, focus-ask, lineage, "
+                        "public-restriction or published-only",
                         name);
 }
 
@@ -492,7 +493,7 @@ void contract_run_cancel(contract_run *run)
         net_transfer_cancel(run->handles[i]);
 }
 
-int contract_run_results(cJSON **out, contract_run *run)
+int contract_run_results(cJSON **out, contract_run *run, const contract_index *index)
 {
     int err = 0;
     cJSON *results = NULL;
@@ -504,7 +505,7 @@ int contract_run_results(cJSON **out, contract_run *run)
     token_mask(run->jobs, run->n, run->token);
     for (size_t i = 0; i < run->n; i++) {
         contract_verdict v;
-        contract_job_judge(&v, &run->jobs[i], run->timeout_ms);
+        contract_job_judge(&v, &run->jobs[i], run->timeout_ms, index);
         if ((err = result_add(results, &run->jobs[i], &v, run->release_id)) < 0)
             goto done;
     }
@@ -535,7 +536,7 @@ int contract_checks_run(cJSON **out, const contract_input *in)
         return err;
     if ((err = contract_checks_start(&run, in->loop ? in->loop : own, in, NULL, NULL)) < 0)
         goto done;
-    err = contract_run_results(out, run);
+    err = contract_run_results(out, run, &in->published);
 done:
     contract_run_free(run);
     net_loop_free(own);

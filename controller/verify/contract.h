@@ -2,9 +2,9 @@
  * The governed API contract checks of a GovernedAPIRelease (API.md,
  * "Verification checks (the governed API contract)"): health, ready,
  * datasets, stac-collections, stac-items, evidence-resolve, focus-ask,
- * lineage and public-restriction, run concurrently on the shared transfer
- * loop (net/transfer.h) against spec.verification.baseURL and judged exactly as the table
- * says. Every request carries X-Request-ID: <releaseID>-<check>; the
+ * lineage, public-restriction and published-only, run concurrently on the
+ * shared transfer loop (net/transfer.h) against spec.verification.baseURL and
+ * judged exactly as the table says. Every request carries X-Request-ID: <releaseID>-<check>; the
  * authorized ones carry the bearer token (never logged, wiped after use);
  * health, ready and public-restriction's three calls carry none. HTTP and
  * HTTPS only, to the base URL only: no redirects are followed and no proxy
@@ -27,6 +27,17 @@
  * be read cannot be judged), an item without policy_label counts as not
  * public, and a 2xx for the restricted dataset without credentials fails (the
  * restricted data itself is served to the public).
+ *
+ * published-only judges the authorized listing against the published index
+ * (DatasetPromotion's ConfigMap, spec.verification.publishedIndex), which
+ * the caller reads from the Kubernetes API at check time and hands in as a
+ * contract_index: every listed (dataset_id, dataset_version_id) must have an
+ * entry under the key dataset_id whose versionID is that version, and a
+ * listed policy_label must equal the entry's policyLabel. It fails closed:
+ * an index that is missing or could not be read, an entry that is not a JSON
+ * object with a string versionID (and a datasetID equal to its key), a
+ * listing that cannot be read or lists nothing. The message names the
+ * unpublished pairs (the first few, then how many more).
  */
 #ifndef MB_VERIFY_CONTRACT_H
 #define MB_VERIFY_CONTRACT_H
@@ -38,12 +49,25 @@
 #include <stdbool.h>
 #include <time.h>
 
-#define CONTRACT_N_CHECKS 9
+#define CONTRACT_N_CHECKS 10
 #define CONTRACT_TIMEOUT_MS_DEFAULT 10000L
-#define CONTRACT_BODY_MAX (4L * 1024 * 1024) /* a larger answer fails its check */
-#define CONTRACT_MESSAGE_MAX 1024            /* bytes, as the CRD allows */
+#define CONTRACT_BODY_MAX (4L * 1024 * 1024)                      /* a larger answer fails its check */
+#define CONTRACT_MESSAGE_MAX 1024                                 /* bytes, as the CRD allows */
+#define CONTRACT_PUBLISHED_INDEX_DEFAULT "kfm-published-datasets" /* spec.verification.publishedIndex's default */
 
-/* The nine check names in the table's order (also the default list). */
+/*
+ * The published index as published-only judges it, read by the caller: the
+ * ConfigMap's data (one key per datasetID whose value is the entry as JSON:
+ * {auditRef, catalog, datasetID, license, policyLabel, versionID}), or why it
+ * could not be read. Borrowed.
+ */
+typedef struct {
+    const char *name;  /* "<namespace>/<name>" of the ConfigMap, for messages */
+    const cJSON *data; /* its data; NULL: it has none (every listed version is unpublished) */
+    const char *error; /* non-NULL: there is no index to judge against, for this reason (the check fails) */
+} contract_index;
+
+/* The ten check names in the table's order (also the default list): the nine of the governed API, published-only. */
 extern const char *const contract_check_names[CONTRACT_N_CHECKS];
 
 /* The trigger of a check's row ("SmokeFailure" for a name not in the table). */
@@ -54,13 +78,14 @@ typedef struct {
     const char *base_url;              /* http(s)://host[:port][/prefix]; trailing '/' ignored */
     const char *token;                 /* bearer token for authorized calls, NULL: none; never logged */
     long timeout_ms;                   /* per request (CURLOPT_TIMEOUT_MS); 0: 10000 */
-    const cJSON *checks;               /* array of check names, run and reported in this order; NULL: all nine */
+    const cJSON *checks;               /* array of check names, run and reported in this order; NULL: all ten */
     const cJSON *evidence_refs;        /* array sent as {"refs": ...}; required with evidence-resolve */
     const char *focus_question;        /* required with focus-ask */
     const char *restricted_dataset_id; /* required with public-restriction */
     const char *release_id;            /* required: X-Request-ID is <release_id>-<check> */
     time_t now;                        /* focus-ask's context.time */
     net_loop *loop;                    /* contract_checks_run: the transfer loop to use; NULL: a private one */
+    contract_index published;          /* contract_checks_run: the index published-only judges against */
 } contract_input;
 
 /*
@@ -81,8 +106,9 @@ int contract_checks_run(cJSON **out, const contract_input *in);
  * request has ended (it must be short: enqueue a key), after the run is
  * finished, so it may free the run; when every request ended before the
  * start returned, contract_checks_start calls it itself. Everything in `in`
- * is copied. contract_run_results judges the answers (waiting for the end if
- * need be); contract_run_cancel ends the requests still running (their
+ * is copied but in->published: contract_run_results judges the answers
+ * (waiting for the end if need be), published-only against index (NULL: the
+ * index was not read, and published-only fails saying so); contract_run_cancel ends the requests still running (their
  * checks fail as cancelled), from any thread; contract_run_free cancels,
  * waits for the callbacks and frees (on the loop thread only once
  * finished, as in done).
@@ -94,7 +120,7 @@ int contract_checks_start(contract_run **out, net_loop *loop, const contract_inp
                           void *ctx);
 bool contract_run_finished(contract_run *run);
 void contract_run_cancel(contract_run *run);
-int contract_run_results(cJSON **out, contract_run *run);
+int contract_run_results(cJSON **out, contract_run *run, const contract_index *index);
 void contract_run_free(contract_run *run);
 
 /*

@@ -546,12 +546,148 @@ done:
     cJSON_Delete(mb);
 }
 
-void contract_job_judge(contract_verdict *v, const contract_job *j, long timeout_ms)
+/* ---- published-only ------------------------------------------------------ */
+
+#define PUBLISHED_NAMED_MAX 5 /* unpublished versions named in a message; the rest are counted */
+#define PUBLISHED_ID_QUOTE 72 /* bytes of a dataset id or version quoted */
+
+/* How one listed version stands in the index: promoted, not (another version, no entry, another label), or unreadable. */
+typedef enum { PUB_OK, PUB_UNPUBLISHED, PUB_MALFORMED } pub_state;
+
+/*
+ * The entry of id in index->data judged for version and label (the listed
+ * policy_label, NULL: none listed). PUB_UNPUBLISHED: why says how the index
+ * differs; PUB_MALFORMED: why says what the entry is instead of an entry.
+ */
+static pub_state published_entry(char *why, size_t size, const contract_index *index, const char *id,
+                                 const char *version, const cJSON *label)
+{
+    const cJSON *text = index->data ? cJSON_GetObjectItemCaseSensitive(index->data, id) : NULL;
+    char q[PUBLISHED_ID_QUOTE + 4], q2[PUBLISHED_ID_QUOTE + 4];
+    pub_state st = PUB_OK;
+    cJSON *e = NULL;
+
+    if (!text) {
+        snprintf(why, size, "no entry");
+        return PUB_UNPUBLISHED;
+    }
+    if (!cJSON_IsString(text) || !(e = cJSON_Parse(text->valuestring))) {
+        snprintf(why, size, "text that is not JSON");
+        return PUB_MALFORMED;
+    }
+    const char *ev = json_str(e, "versionID", NULL), *eid = json_str(e, "datasetID", NULL);
+    const cJSON *elabel = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "policyLabel") : NULL;
+    if (!cJSON_IsObject(e)) {
+        snprintf(why, size, "JSON that is %s, not an entry object", contract_json_kind(e));
+        st = PUB_MALFORMED;
+    } else if (!ev || !ev[0]) {
+        snprintf(why, size, "an entry without a versionID");
+        st = PUB_MALFORMED;
+    } else if (!eid || strcmp(eid, id) != 0) {
+        if (eid)
+            snprintf(why, size, "an entry for datasetID \"%s\"", quote(q, sizeof(q), eid));
+        else
+            snprintf(why, size, "an entry without a datasetID");
+        st = PUB_MALFORMED;
+    } else if (strcmp(ev, version) != 0) {
+        snprintf(why, size, "the index publishes %s", quote(q, sizeof(q), ev));
+        st = PUB_UNPUBLISHED;
+    } else if (label && !(cJSON_IsString(label) && cJSON_IsString(elabel) &&
+                          strcmp(label->valuestring, elabel->valuestring) == 0)) {
+        snprintf(why, size, "listed as %s%s%s but promoted as %s%s%s", cJSON_IsString(label) ? "\"" : "",
+                 cJSON_IsString(label) ? quote(q, sizeof(q), label->valuestring) : contract_json_kind(label),
+                 cJSON_IsString(label) ? "\"" : "", cJSON_IsString(elabel) ? "\"" : "",
+                 cJSON_IsString(elabel) ? quote(q2, sizeof(q2), elabel->valuestring) : "no policyLabel",
+                 cJSON_IsString(elabel) ? "\"" : "");
+        st = PUB_UNPUBLISHED;
+    }
+    cJSON_Delete(e);
+    return st;
+}
+
+void contract_published_judge(contract_verdict *v, const contract_call *c, const contract_index *index)
+{
+    cJSON *b = NULL;
+    const cJSON *items, *it;
+    char named[640], why[256], qi[PUBLISHED_ID_QUOTE + 4], qv[PUBLISHED_ID_QUOTE + 4], where[340];
+    size_t i = 0, bad = 0, len = 0;
+
+    named[0] = '\0';
+    if (index && index->name && index->name[0])
+        snprintf(where, sizeof(where), "ConfigMap %.320s", index->name);
+    else
+        snprintf(where, sizeof(where), "the published index");
+    v->status = c->status;
+    if (!index || index->error) {
+        say(v, false,
+            "no published index: %s; promote the datasets with DatasetPromotion, or remove published-only from "
+            "spec.verification.checks",
+            index ? index->error : "it was not read");
+        return;
+    }
+    if (!status_is(v, c, 200) || !(b = body_object(v, c)) || !(items = need_array(v, c, b, "items")))
+        goto done;
+    cJSON_ArrayForEach(it, items) {
+        const char *id = json_str(it, "dataset_id", NULL), *version = json_str(it, "dataset_version_id", NULL);
+        const cJSON *label = cJSON_IsObject(it) ? cJSON_GetObjectItemCaseSensitive(it, "policy_label") : NULL;
+        if (!id || !id[0] || !version || !version[0]) {
+            say(v, false,
+                "%s %s: items[%zu] has no non-empty dataset_id and dataset_version_id, so whether it is published "
+                "cannot be judged",
+                c->method, c->path, i);
+            goto done;
+        }
+        i++;
+        pub_state st = published_entry(why, sizeof(why), index, id, version, label);
+        if (st == PUB_MALFORMED) {
+            say(v, false,
+                "%s key \"%s\" holds %s, so whether %s@%s is published cannot be judged; repair the key "
+                "or promote the dataset again with DatasetPromotion",
+                where, quote(qi, sizeof(qi), id), why, qi, quote(qv, sizeof(qv), version));
+            goto done;
+        }
+        if (st == PUB_OK)
+            continue;
+        if (bad++ < PUBLISHED_NAMED_MAX && len < sizeof(named)) {
+            int n = snprintf(named + len, sizeof(named) - len, "%s%s@%s (%s)", len ? ", " : "",
+                             quote(qi, sizeof(qi), id), quote(qv, sizeof(qv), version), why);
+            len = n < 0 ? len : len + (size_t)n;
+        }
+    }
+    if (i == 0) {
+        say(v, false,
+            "%s %s answered 200 with an empty items array: nothing is listed, so nothing shows that only "
+            "promoted versions are served",
+            c->method, c->path);
+        goto done;
+    }
+    if (bad > 0) {
+        char more[64] = "";
+        if (bad > PUBLISHED_NAMED_MAX)
+            snprintf(more, sizeof(more), " and %zu more", bad - PUBLISHED_NAMED_MAX);
+        say(v, false,
+            "%zu of %zu listed dataset %s not published in %s: %s%s; promote %s with DatasetPromotion "
+            "or stop serving %s",
+            bad, i, plural(bad, "version is", "versions are"), where, named, more, plural(bad, "it", "them"),
+            plural(bad, "it", "them"));
+        goto done;
+    }
+    say(v, true, "200 with %zu %s, every one published in %s", i, plural(i, "dataset version", "dataset versions"),
+        where);
+done:
+    cJSON_Delete(b);
+}
+
+void contract_job_judge(contract_verdict *v, const contract_job *j, long timeout_ms, const contract_index *index)
 {
     const contract_call *c = &j->calls[0];
     memset(v, 0, sizeof(*v));
     if (j->id == CK_PUBLIC) {
         judge_public(v, j, timeout_ms);
+        return;
+    }
+    if (j->id == CK_PUBLISHED && (!index || index->error)) {
+        contract_published_judge(v, c, index); /* no index fails first, whatever the API answered */
         return;
     }
     if (transport_failed(v, c, timeout_ms))
@@ -565,6 +701,7 @@ void contract_job_judge(contract_verdict *v, const contract_job *j, long timeout
     case CK_EVIDENCE: judge_evidence(v, c); break;
     case CK_FOCUS: judge_focus(v, c); break;
     case CK_LINEAGE: judge_lineage(v, c); break;
+    case CK_PUBLISHED: contract_published_judge(v, c, index); break;
     case CK_PUBLIC: break;
     }
 }

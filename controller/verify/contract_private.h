@@ -26,6 +26,7 @@ typedef enum {
     CK_FOCUS,
     CK_LINEAGE,
     CK_PUBLIC,
+    CK_PUBLISHED,
 } contract_check_id;
 
 /* One HTTP request and what came back. */
@@ -70,8 +71,15 @@ const char *contract_json_kind(const cJSON *j);
 /*
  * Judges check j from its calls' answers (token already masked) into *v:
  * passed or not, the status it is about, and the message; timeout_ms is the
- * per-request timeout, for the message when a call timed out.
+ * per-request timeout, for the message when a call timed out. index is what
+ * published-only judges the listing against (NULL: it was not read).
  */
-void contract_job_judge(contract_verdict *v, const contract_job *j, long timeout_ms);
+void contract_job_judge(contract_verdict *v, const contract_job *j, long timeout_ms, const contract_index *index);
+
+/*
+ * published-only's verdict from the listing's answer c (GET /api/v1/datasets,
+ * authorized) and the published index (NULL: not read), as contract.h says.
+ */
+void contract_published_judge(contract_verdict *v, const contract_call *c, const contract_index *index);
 
 #endif

@@ -3,8 +3,9 @@
  * (verify/contract.c); the membrane checks, on the executor's thread, read
  * the cluster through the API at check time (a check run is rare: once per
  * verification, and again while Observing), evaluate, and keep their
- * results. The run counts its two parts; the one that ends last calls done,
- * and the run is freed when its caller has let go and both parts have ended.
+ * results; before them, on the same thread, the published index is read for
+ * published-only. The run counts its parts; the one that ends last calls done,
+ * and the run is freed when its caller has let go and every part has ended.
  */
 #include "verify/runner.h"
 #include "util/clock.h"
@@ -48,8 +49,8 @@ size_t verify_checks_requested(const char **out, size_t max, const cJSON *checks
             if (cJSON_IsString(c) && n < max)
                 out[n++] = c->valuestring;
     } else {
-        /* API.md's default also lists published-only, and slo runs with verification.slo: neither is
-         * implemented by the runner yet, so they are not requested here (a request would always fail) */
+        /* API.md's default: the nine contract checks and published-only. slo runs with verification.slo:
+         * it is not implemented by the runner yet, so it is not requested here (a request would always fail) */
         for (size_t i = 0; i < CONTRACT_N_CHECKS && n < max; i++)
             out[n++] = contract_check_names[i];
     }
@@ -292,6 +293,12 @@ struct verify_run {
     cJSON *membrane_results; /* the membrane part's, set when it ends */
     int membrane_err;
     char membrane_why[CONTRACT_MESSAGE_MAX];
+    bool index_asked;                     /* published-only runs: the index part reads the ConfigMap */
+    char *index_name;                     /* its name, in ns */
+    char index_where[320];                /* "<ns>/<name>", for messages */
+    cJSON *index_data;                    /* its data as read (NULL: none), set when the index part ends */
+    bool index_failed;                    /* there is no index to judge against: index_why says why */
+    char index_why[CONTRACT_MESSAGE_MAX]; /* set when the index part ends */
 };
 
 static void run_destroy(verify_run *run)
@@ -306,6 +313,8 @@ static void run_destroy(verify_run *run)
     free(run->api_version);
     free(run->release_id);
     free(run->deployment);
+    free(run->index_name);
+    cJSON_Delete(run->index_data);
     cJSON_Delete(run->membrane_results);
     pthread_mutex_destroy(&run->mu);
     free(run);
@@ -373,6 +382,60 @@ done:
     part_done(run);
 }
 
+/*
+ * The published index, on the executor's thread: the ConfigMap read fresh
+ * from the API (never from a cache, which holds only membrane's own
+ * ConfigMaps and may lag a promotion). Whatever keeps it from being read is
+ * kept as the reason published-only fails.
+ */
+static void index_part(void *arg)
+{
+    verify_run *run = arg;
+    cJSON *cm = NULL;
+    int err = 0;
+
+    run->index_failed = true;
+    if (run_cancelled(run)) {
+        snprintf(run->index_why, sizeof(run->index_why), "the check run was cancelled before it was read");
+    } else if (!run->client || !run->ns || !run->ns[0]) {
+        snprintf(run->index_why, sizeof(run->index_why),
+                 "ConfigMap %s cannot be read: there is no Kubernetes client or release namespace to read it with",
+                 run->index_where);
+    } else if ((err = kube_get(&cm, run->client, &KUBE_CONFIGMAPS, run->ns, run->index_name)) == MB_ENOTFOUND) {
+        snprintf(run->index_why, sizeof(run->index_why),
+                 "ConfigMap %s (spec.verification.publishedIndex) does not exist", run->index_where);
+    } else if (err < 0) {
+        snprintf(run->index_why, sizeof(run->index_why),
+                 "ConfigMap %s (spec.verification.publishedIndex) cannot be read: %s", run->index_where,
+                 mb_error_last());
+    } else {
+        cJSON *data = cJSON_DetachItemFromObjectCaseSensitive(cm, "data");
+        if (data && !cJSON_IsObject(data))
+            snprintf(run->index_why, sizeof(run->index_why), "ConfigMap %s has data as %s, not a map of entries",
+                     run->index_where, cJSON_IsArray(data) ? "an array" : "a scalar");
+        else
+            run->index_failed = false;
+        if (run->index_failed)
+            cJSON_Delete(data);
+        else
+            run->index_data = data;
+    }
+    cJSON_Delete(cm);
+    part_done(run);
+}
+
+/* Whether checks (spec.verification.checks; not an array: the default list) asks for published-only. */
+static bool published_asked(const cJSON *checks)
+{
+    const cJSON *c;
+    if (!cJSON_IsArray(checks))
+        return true;
+    cJSON_ArrayForEach(c, checks)
+        if (cJSON_IsString(c) && strcmp(c->valuestring, "published-only") == 0)
+            return true;
+    return false;
+}
+
 static int dup_or_null(char **out, const char *s)
 {
     *out = NULL;
@@ -419,6 +482,19 @@ int verify_run_start(verify_run **out, const verify_input *in, kube_client *clie
             snprintf(why, sizeof(why), "the checks cannot run: %s", mb_error_last());
             if ((err = dup_or_null(&run->contract_error, why)) < 0)
                 goto done;
+        }
+    }
+    if (!run->contract_error && published_asked(run->contract_checks)) {
+        const char *name = in->published_index && in->published_index[0] ? in->published_index
+                                                                         : CONTRACT_PUBLISHED_INDEX_DEFAULT;
+        if ((err = dup_or_null(&run->index_name, name)) < 0)
+            goto done;
+        snprintf(run->index_where, sizeof(run->index_where), "%.63s/%.253s", run->ns ? run->ns : "", name);
+        run->index_asked = true;
+        run->parts++;
+        if ((err = executor_queue(ex, index_part, run)) < 0) {
+            run->parts--;
+            goto done;
         }
     }
     if (run->membrane) {
@@ -470,7 +546,8 @@ int verify_run_results(cJSON **out, verify_run *run)
         if ((err = contract_all_failed(results, run->contract_checks, run->contract_error)) < 0)
             goto done;
     } else if (run->contract) {
-        if ((err = contract_run_results(&part, run->contract)) < 0)
+        contract_index index = {run->index_where, run->index_data, run->index_failed ? run->index_why : NULL};
+        if ((err = contract_run_results(&part, run->contract, run->index_asked ? &index : NULL)) < 0)
             goto done;
         while ((r = cJSON_DetachItemFromArray(part, 0)) != NULL)
             cJSON_AddItemToArray(results, r);

@@ -10,8 +10,10 @@
  * A run never holds its caller: verify_run_start starts the contract checks'
  * requests on the shared transfer loop (net/transfer.h) and queues the
  * membrane checks, which call the Kubernetes API and may wait for the probe
- * pod, on a small executor thread (verify_executor); when both parts have
- * ended, done(ctx) is called.
+ * pod, on a small executor thread (verify_executor); so does the read of
+ * the published index that published-only judges against (a ConfigMap GET,
+ * fresh from the API at check time). When every part has ended, done(ctx)
+ * is called.
  */
 #ifndef MB_VERIFY_RUNNER_H
 #define MB_VERIFY_RUNNER_H
@@ -26,7 +28,7 @@
 #include <stddef.h>
 #include <time.h>
 
-/* At most this many checks are requested by one release (the nine contract checks, the three membrane ones, room to grow). */
+/* At most this many checks are requested by one release (the ten contract checks, the three membrane ones, room to grow). */
 #define VERIFY_CHECKS_MAX 32
 
 /*
@@ -39,7 +41,8 @@ const char *verify_check_trigger(const char *name);
 /*
  * The checks a release asks for, whose every one must return a result (a
  * check without one fails, "no result"): checks (spec.verification.checks),
- * or when it is not an array the nine contract checks; with membrane
+ * or when it is not an array the ten contract checks (published-only
+ * included); with membrane
  * (spec.membrane) also membrane-networkpolicy and membrane-rbac, and with
  * membrane.probe membrane-probe. out[] gets borrowed names (from checks or
  * static), at most max; returns how many. Pure: no I/O, no allocation.
@@ -62,6 +65,8 @@ typedef struct {
     const char *target_deployment; /* spec.target.deployment: membrane-rbac reads which account it runs as */
     contract_input contract;       /* loop is ignored (verify_run_start's is used) */
     const char *contract_error;    /* non-NULL: the contract checks cannot run, for this reason */
+    const char *published_index;   /* spec.verification.publishedIndex: the ConfigMap in owner.namespace that
+                                      published-only reads; NULL or empty: CONTRACT_PUBLISHED_INDEX_DEFAULT */
     const cJSON *membrane;         /* spec.membrane; NULL: no membrane checks */
 } verify_input;
 
@@ -77,8 +82,9 @@ typedef struct verify_run verify_run;
 typedef void (*verify_done_fn)(void *ctx);
 
 /*
- * Starts a run: the contract checks' requests on loop, the membrane checks
- * (with in->membrane) on ex, both through client for the Kubernetes API. done(ctx) is called
+ * Starts a run: the contract checks' requests on loop; on ex, the read of
+ * the published index (when published-only is asked for) and the membrane
+ * checks (with in->membrane), through client for the Kubernetes API. done(ctx) is called
  * once both have ended, on the thread that ended the last (the loop's, the
  * executor's, or the caller's when nothing was left to wait for), under the
  * run's lock: it must be short (enqueue a key) and must not call verify_run_*.
@@ -92,8 +98,9 @@ int verify_run_start(verify_run **out, const verify_input *in, kube_client *clie
 bool verify_run_finished(verify_run *run, time_t *finished_at);
 
 /*
- * The results of a finished run: the contract checks' in the order asked,
- * then membrane-networkpolicy, membrane-rbac and membrane-probe. Checks that
+ * The results of a finished run: the contract checks' in the order asked
+ * (published-only judged against the index as it was read), then
+ * membrane-networkpolicy, membrane-rbac and membrane-probe. Checks that
  * fail, or cannot be evaluated, are failed results (fail closed). MB_EINVAL
  * when the run has not finished; an error return otherwise means the run
  * itself could not happen (memory, a failure to run at all).

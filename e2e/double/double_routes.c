@@ -1,11 +1,13 @@
 /*
  * The answers of the governed API double (double_routes.h): a small catalog
- * of two public datasets and one restricted one, its STAC collections and
+ * of two public datasets and one restricted one (each at the version
+ * e2e/lib.sh's published index promotes), its STAC collections and
  * items, evidence bundles built from the refs asked for, a focus answer with
  * citations and an audit_ref (the SHA-256 of the question), and the lineage
  * status; each behaviour changes exactly the answer it is named after.
  */
 #include "double_routes.h"
+#include "audit/canonical.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/sha.h>
@@ -23,6 +25,7 @@ static const char *const names[] = {
     [DOUBLE_SLOW] = "slow",
     [DOUBLE_MALFORMED] = "malformed",
     [DOUBLE_LINEAGE_404] = "lineage-404",
+    [DOUBLE_UNPUBLISHED] = "unpublished",
     [DOUBLE_UNKNOWN] = "unknown",
 };
 
@@ -76,11 +79,15 @@ static const dataset public_sets[] = {
     {"kfm.soils.survey", "2025-11-02.4", "Soil survey", "public", "CC0-1.0"},
 };
 
-static cJSON *dataset_json(const dataset *d, const char *id)
+/* The version the unpublished behaviour serves of the first public dataset instead of its promoted one. */
+#define UNPUBLISHED_VERSION "2026-04-01.1"
+
+static cJSON *dataset_json(const double_context *ctx, const dataset *d, const char *id)
 {
     cJSON *o = cJSON_CreateObject();
+    bool unpublished = ctx->behaviour == DOUBLE_UNPUBLISHED && d == &public_sets[0];
     cJSON_AddStringToObject(o, "dataset_id", id ? id : d->id);
-    cJSON_AddStringToObject(o, "dataset_version_id", d->version);
+    cJSON_AddStringToObject(o, "dataset_version_id", unpublished ? UNPUBLISHED_VERSION : d->version);
     cJSON_AddStringToObject(o, "title", d->title);
     cJSON_AddStringToObject(o, "policy_label", d->label);
     cJSON_AddStringToObject(o, "license", d->license);
@@ -104,9 +111,9 @@ static cJSON *datasets_list(const double_context *ctx, bool full)
     cJSON *o = cJSON_CreateObject();
     cJSON *items = cJSON_AddArrayToObject(o, "items");
     for (size_t i = 0; i < sizeof(public_sets) / sizeof(public_sets[0]); i++)
-        cJSON_AddItemToArray(items, dataset_json(&public_sets[i], NULL));
+        cJSON_AddItemToArray(items, dataset_json(ctx, &public_sets[i], NULL));
     if (full || ctx->behaviour == DOUBLE_RESTRICTED_LEAK)
-        cJSON_AddItemToArray(items, dataset_json(&restricted_set, ctx->restricted_id));
+        cJSON_AddItemToArray(items, dataset_json(ctx, &restricted_set, ctx->restricted_id));
     cJSON_AddNumberToObject(o, "total", cJSON_GetArraySize(items));
     return o;
 }
@@ -115,13 +122,13 @@ static int dataset_one(cJSON **body, const double_context *ctx, const char *id, 
 {
     for (size_t i = 0; i < sizeof(public_sets) / sizeof(public_sets[0]); i++) {
         if (strcmp(id, public_sets[i].id) == 0) {
-            *body = dataset_json(&public_sets[i], NULL);
+            *body = dataset_json(ctx, &public_sets[i], NULL);
             return 200;
         }
     }
     if (strcmp(id, ctx->restricted_id) == 0) {
         if (full) {
-            *body = dataset_json(&restricted_set, ctx->restricted_id);
+            *body = dataset_json(ctx, &restricted_set, ctx->restricted_id);
             return 200;
         }
         if (ctx->behaviour == DOUBLE_EXISTENCE_LEAK) {
@@ -131,6 +138,57 @@ static int dataset_one(cJSON **body, const double_context *ctx, const char *id, 
     }
     *body = error_json("not_found", "dataset not found");
     return 404;
+}
+
+/* One index entry as canonical JSON (audit/canonical.h), sealed by a made-up but well-formed auditRef. */
+static char *index_entry(const dataset *d, const char *id)
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    char ref[AUDIT_REF_SIZE], url[512], *text = NULL, seed[512];
+    static const char *const docs[][2] = {{"dcat", "dcat.jsonld"}, {"prov", "prov.json"}, {"stac", "collection.json"}};
+    cJSON *e = cJSON_CreateObject(), *catalog = cJSON_AddObjectToObject(e, "catalog");
+
+    snprintf(seed, sizeof(seed), "e2e promotion of %s@%s", id, d->version);
+    SHA256((const unsigned char *)seed, strlen(seed), md);
+    strcpy(ref, "sha256:");
+    for (size_t i = 0; i < sizeof(md); i++)
+        snprintf(ref + 7 + 2 * i, 3, "%02x", md[i]);
+    for (size_t i = 0; catalog && i < 3; i++) {
+        snprintf(url, sizeof(url), "https://store.kfm.example/catalog/%s/%s/%s", id, d->version, docs[i][1]);
+        cJSON_AddStringToObject(catalog, docs[i][0], url);
+    }
+    cJSON_AddStringToObject(e, "auditRef", ref);
+    cJSON_AddStringToObject(e, "datasetID", id);
+    cJSON_AddStringToObject(e, "license", d->license);
+    cJSON_AddStringToObject(e, "policyLabel", d->label);
+    cJSON_AddStringToObject(e, "versionID", d->version);
+    if (audit_canonical_json(&text, NULL, e) < 0)
+        text = NULL;
+    cJSON_Delete(e);
+    return text;
+}
+
+char *double_published_index(const char *ns, const char *name, const char *restricted_id)
+{
+    cJSON *cm = cJSON_CreateObject(), *meta, *labels, *data;
+    char *entry = NULL, *out = NULL;
+    bool ok = cm && cJSON_AddStringToObject(cm, "apiVersion", "v1") &&
+              cJSON_AddStringToObject(cm, "kind", "ConfigMap") && (meta = cJSON_AddObjectToObject(cm, "metadata")) &&
+              cJSON_AddStringToObject(meta, "name", name) && cJSON_AddStringToObject(meta, "namespace", ns) &&
+              (labels = cJSON_AddObjectToObject(meta, "labels")) &&
+              cJSON_AddStringToObject(labels, "app.kubernetes.io/managed-by", "membrane") &&
+              (data = cJSON_AddObjectToObject(cm, "data"));
+    for (size_t i = 0; ok && i <= sizeof(public_sets) / sizeof(public_sets[0]); i++) {
+        bool restricted = i == sizeof(public_sets) / sizeof(public_sets[0]);
+        const dataset *d = restricted ? &restricted_set : &public_sets[i];
+        const char *id = restricted ? restricted_id : d->id;
+        ok = (entry = index_entry(d, id)) && cJSON_AddStringToObject(data, id, entry);
+        free(entry);
+    }
+    if (ok)
+        out = cJSON_Print(cm);
+    cJSON_Delete(cm);
+    return out;
 }
 
 static cJSON *stac_collections(void)

@@ -22,8 +22,21 @@ typedef enum {
     DOUBLE_SLOW,            /* good answers, each after the server's delay */
     DOUBLE_MALFORMED,       /* every body is cut in half (malformed JSON), statuses as good */
     DOUBLE_LINEAGE_404,     /* lineage is not implemented (404): still passes */
+    DOUBLE_UNPUBLISHED,     /* the wells dataset is served at a version never promoted (2026-04-01.1) */
     DOUBLE_UNKNOWN,         /* no behaviour for the digest: /healthz 200, everything else 503 (fails closed) */
 } double_behaviour;
+
+/*
+ * The published index that promotes the catalog the double serves (each
+ * dataset at its good version, with its policy label; restricted_id is the
+ * restricted dataset's id), as a ConfigMap <ns>/<name> in JSON for kubectl,
+ * written as the DatasetPromotion controller writes it: labelled
+ * app.kubernetes.io/managed-by=membrane, one key per datasetID holding the
+ * entry {auditRef, catalog: {dcat, prov, stac}, datasetID, license,
+ * policyLabel, versionID} as canonical JSON. It stands in for promotions in
+ * scenarios that are not about promotion. Caller frees; NULL: out of memory.
+ */
+char *double_published_index(const char *ns, const char *name, const char *restricted_id);
 
 /* "good", "uncited", ... as on the command line; 0, or -1 for an unknown name. */
 int double_behaviour_parse(double_behaviour *out, const char *name);

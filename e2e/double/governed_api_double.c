@@ -17,7 +17,11 @@
  *       --behaviour sha256:<hex>=good --behaviour sha256:<hex>=uncited [--token T] [--kubeconfig F]
  *   governed-api-double --listen 127.0.0.1:0 --fixed-digest sha256:<hex> --behaviour sha256:<hex>=slow
  *
+ *   governed-api-double --print-published-index kfm/kfm-published-datasets | kubectl create -f -
+ *
  * Once listening it prints "listening on http://127.0.0.1:<port>" on stdout.
+ * --print-published-index prints the ConfigMap of the published index that
+ * promotes what the double serves (double_routes.h) and exits.
  * Exit codes: 0 after SIGTERM/SIGINT, 1 runtime failure, 2 bad flags.
  */
 #include "double_routes.h"
@@ -516,7 +520,8 @@ static int control(int fd, const request *q, char *out, size_t size)
     if (double_behaviour_parse(&b, name) < 0) {
         snprintf(out, size,
                  "{\"error\":{\"code\":\"bad_request\",\"message\":\"unknown behaviour; one of "
-                 "good uncited restricted-leak existence-leak evidence-500 slow malformed lineage-404 unknown\"}}");
+                 "good uncited restricted-leak existence-leak evidence-500 slow malformed lineage-404 unpublished "
+                 "unknown\"}}");
         return 400;
     }
     if (!table_set(digest, b)) {
@@ -625,7 +630,9 @@ static int usage(const char *fmt, ...)
           "--deployment NAME --container NAME [--kubeconfig FILE] [--context NAME])\n"
           "         [--behaviour DIGEST[=NAME]]... [--behaviours-file FILE] [--default-behaviour NAME]\n"
           "         [--token TOKEN | --token-file FILE] [--slow-ms MS] [--cache-ms MS] [--restricted-dataset ID]\n"
-          "behaviours: good uncited restricted-leak existence-leak evidence-500 slow malformed lineage-404 unknown\n",
+          "       governed-api-double --print-published-index NAMESPACE/NAME [--restricted-dataset ID]\n"
+          "behaviours: good uncited restricted-leak existence-leak evidence-500 slow malformed lineage-404 unpublished "
+          "unknown\n",
           stderr);
     return 2;
 }
@@ -760,6 +767,7 @@ static int flags_parse(int argc, char **argv)
         O_SLOW,
         O_CACHE,
         O_RESTRICTED,
+        O_PRINT_INDEX,
         O_HELP
     };
     static const struct option opts[] = {
@@ -778,10 +786,12 @@ static int flags_parse(int argc, char **argv)
         {"slow-ms", required_argument, NULL, O_SLOW},
         {"cache-ms", required_argument, NULL, O_CACHE},
         {"restricted-dataset", required_argument, NULL, O_RESTRICTED},
+        {"print-published-index", required_argument, NULL, O_PRINT_INDEX},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
     int o, err;
+    const char *print_index = NULL;
     g.listen = "127.0.0.1:8080";
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -828,12 +838,28 @@ static int flags_parse(int argc, char **argv)
                 return 2;
             break;
         case O_RESTRICTED: g.restricted_id = optarg; break;
+        case O_PRINT_INDEX: print_index = optarg; break;
         case O_HELP: usage("a local stand-in for the governed API"); exit(0);
         default: return usage("unknown flag");
         }
     }
     if (optind < argc)
         return usage("unexpected argument \"%s\"", argv[optind]);
+    if (print_index) {
+        const char *slash = strchr(print_index, '/');
+        if (!slash || slash == print_index || !slash[1] || strchr(slash + 1, '/'))
+            return usage("--print-published-index wants NAMESPACE/NAME, not \"%s\"", print_index);
+        char ns[254];
+        snprintf(ns, sizeof(ns), "%.*s", (int)(slash - print_index), print_index);
+        char *text = double_published_index(ns, slash + 1, g.restricted_id);
+        if (!text || puts(text) == EOF || fflush(stdout) != 0) {
+            free(text);
+            say("cannot print the published index");
+            exit(1);
+        }
+        free(text);
+        exit(0);
+    }
     if (!g.fixed_digest && (!g.namespace || !g.deployment || !g.container))
         return usage("--namespace, --deployment and --container are required (or --fixed-digest)");
     return 0;

@@ -4,7 +4,9 @@
  * real Secret (and a missing Secret or key says so), and the double, told to
  * follow a real Deployment, changes behaviour when the Deployment's image
  * digest changes (good -> uncited -> a digest without a behaviour), so the
- * checks see a rollout. Skipped without KUBECONFIG.
+ * checks see a rollout; published-only judges against the published index
+ * ConfigMap the double prints, stored in and read back from the apiserver.
+ * Skipped without KUBECONFIG.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -168,9 +170,22 @@ static const char *double_binary(void)
     return path;
 }
 
+/* The published index promoting what the double serves, as the double prints it, created in the apiserver. */
+static void index_create(void)
+{
+    char cmd[PATH_MAX + 128], buf[8192];
+    snprintf(cmd, sizeof(cmd), "'%s' --print-published-index " NS "/kfm-published-datasets", double_binary());
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, p);
+    buf[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    create(&KUBE_CONFIGMAPS, buf);
+}
+
 static cJSON *run(const char *url, const char *token)
 {
-    cJSON *rel = parse(RELEASE);
+    cJSON *rel = parse(RELEASE), *cm = NULL;
     contract_input in;
     cJSON *res = NULL;
     release_contract_input(&in, rel);
@@ -178,8 +193,12 @@ static cJSON *run(const char *url, const char *token)
     in.token = token;
     in.release_id = "0a1b2c3d4e5f";
     in.now = time(NULL);
+    if (kube_get(&cm, client, &KUBE_CONFIGMAPS, NS, "kfm-published-datasets") < 0)
+        fail_msg("the published index: %s", mb_error_last());
+    in.published = (contract_index){NS "/kfm-published-datasets", cJSON_GetObjectItem(cm, "data"), NULL};
     if (contract_checks_run(&res, &in) < 0)
         fail_msg("%s", mb_error_last());
+    cJSON_Delete(cm);
     cJSON_Delete(rel);
     return res;
 }
@@ -262,13 +281,15 @@ static void test_double_follows_deployment(void **state)
     cJSON *rel = parse(RELEASE);
     assert_int_equal(token_read(&token, client, rel), 0);
     cJSON_Delete(rel);
+    index_create();
 
     await_failed(url, token, "-");
     set_image(DIGEST_UNCITED); /* a rollout to a version that answers without citations */
     await_failed(url, token, "focus-ask");
     set_image(DIGEST_NONE); /* a version the double has no behaviour for: fails closed */
     await_failed(url, token,
-                 "ready,datasets,stac-collections,stac-items,evidence-resolve,focus-ask,lineage,public-restriction");
+                 "ready,datasets,stac-collections,stac-items,evidence-resolve,focus-ask,lineage,public-restriction,"
+                 "published-only");
     set_image(DIGEST_GOOD); /* the rollback */
     await_failed(url, token, "-");
     contract_token_free(token);

@@ -144,9 +144,10 @@ expect_field gar/minimal '{.spec.rollout.crashLoopRestartThreshold}' 3
 expect_field gar/minimal '{.spec.rollout.observationSeconds}' 60
 expect_field gar/minimal '{.spec.rollout.recheckSeconds}' 15
 expect_field gar/minimal '{.spec.verification.timeoutSeconds}' 10
-expect_field gar/minimal '{.spec.verification.checks}' '["health","ready","datasets","stac-collections","stac-items","evidence-resolve","focus-ask","lineage","public-restriction"]'
+expect_field gar/minimal '{.spec.verification.checks}' '["health","ready","datasets","stac-collections","stac-items","evidence-resolve","focus-ask","lineage","public-restriction","published-only"]'
+expect_field gar/minimal '{.spec.verification.publishedIndex}' kfm-published-datasets
 expect_field gar/minimal '{.spec.rollback.automatic}' true
-expect_field gar/minimal '{.spec.rollback.triggers}' '["CrashLoop","ProgressDeadline","SmokeFailure","PolicyBypass","EvidenceFailure","UncitedAnswer","MembraneBreach"]'
+expect_field gar/minimal '{.spec.rollback.triggers}' '["CrashLoop","ProgressDeadline","SmokeFailure","PolicyBypass","EvidenceFailure","UncitedAnswer","MembraneBreach","UnpublishedData"]'
 expect_field gar/minimal '{.spec.suspend}' false
 expect_field pb/minimal '{.spec.publish}' '{}'
 expect_field dp/minimal '{.spec.publish.indexConfigMap}' kfm-published-datasets
@@ -180,6 +181,8 @@ fi
 
 expect_rejected "gar spec.rollout.recheckSeconds below 1" "spec.rollout.recheckSeconds" \
   kubectl patch gar/minimal -n "$ns" --dry-run=server --type=merge -p '{"spec":{"rollout":{"recheckSeconds":0}}}'
+expect_rejected "gar spec.verification.publishedIndex that is no ConfigMap name" "spec.verification.publishedIndex" \
+  kubectl patch gar/minimal -n "$ns" --dry-run=server --type=merge -p '{"spec":{"verification":{"publishedIndex":"Kfm_Index"}}}'
 
 echo "== immutable fields"
 expect_rejected "dp spec.datasetID cannot change" "spec.datasetID is immutable" \

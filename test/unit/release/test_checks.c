@@ -83,6 +83,14 @@ static void test_verify_input(void **state)
     assert_int_equal(vi.in.contract.now, 1795341600);
     assert_int_equal(vi.in.contract.timeout_ms, 7000);
     assert_null(vi.in.contract_error);
+    assert_null(vi.in.published_index); /* unset: the runner reads the default, kfm-published-datasets */
+    release_verify_input_clear(&vi);
+
+    /* spec.verification.publishedIndex names the ConfigMap published-only reads */
+    cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(rel, "spec"), "verification"), "publishedIndex",
+                            "kfm-index");
+    assert_int_equal(release_verify_input_build(&vi, NULL, rel, "3f9c0a1b2c4d", 1795341600), 0);
+    assert_string_equal(vi.in.published_index, "kfm-index");
     release_verify_input_clear(&vi);
 
     /* no base URL can be formed: not an error, every contract check will fail saying why */

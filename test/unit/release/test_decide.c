@@ -974,7 +974,8 @@ static void test_missing_result_fires_its_trigger(void **state)
     assert_string_equal(json_str(r, "trigger", NULL), "UncitedAnswer");
     fx_free(&f);
 
-    /* the default list is the nine contract checks; with spec.membrane the membrane checks are asked for too */
+    /* the default list is the nine contract checks and published-only; with spec.membrane the membrane checks are
+     * asked for too */
     const char *nine = "[{\"name\":\"health\",\"passed\":true},{\"name\":\"ready\",\"passed\":true},"
                        "{\"name\":\"datasets\",\"passed\":true},{\"name\":\"stac-collections\",\"passed\":true},"
                        "{\"name\":\"stac-items\",\"passed\":true},{\"name\":\"evidence-resolve\",\"passed\":true},"
@@ -990,13 +991,24 @@ static void test_missing_result_fires_its_trigger(void **state)
     assert_string_equal(json_str(result_named(&g, "public-restriction"), "message", NULL), "no result");
     fx_free(&g);
 
+    fx p = {0};
+    to_verifying(&p);
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(p.release, "spec"), "verification");
+    snprintf(results, sizeof(results), "%s,{\"name\":\"public-restriction\",\"passed\":true}]",
+             nine); /* published-only missing: it is in the default list */
+    fx_checks(&p, "5dee29fd7e28", results);
+    assert_int_equal(decide(&p), 0);
+    assert_string_equal(json_str(p.plan.status, "lastRollback", "trigger", NULL), "UnpublishedData");
+    assert_string_equal(json_str(result_named(&p, "published-only"), "message", NULL), "no result");
+    fx_free(&p);
+
     fx m = {0};
     to_verifying(&m);
     cJSON_DeleteItemFromObject(cJSON_GetObjectItem(m.release, "spec"), "verification");
     cJSON_AddItemToObject(cJSON_GetObjectItem(m.release, "spec"), "membrane",
                           fx_parse("{\"apiServiceAccount\":\"kfm-api\",\"probe\":{\"image\":\"busybox\"}}"));
     snprintf(results, sizeof(results),
-             "%s,{\"name\":\"public-restriction\",\"passed\":true},"
+             "%s,{\"name\":\"public-restriction\",\"passed\":true},{\"name\":\"published-only\",\"passed\":true},"
              "{\"name\":\"membrane-networkpolicy\",\"passed\":true},{\"name\":\"membrane-rbac\",\"passed\":true}]",
              nine);
     fx_checks(&m, "5dee29fd7e28", results); /* membrane-probe missing */

@@ -4,7 +4,8 @@
  * failing: status, malformed JSON, missing field, wrong type), timeouts and
  * refused connections, public-restriction's leaks, the headers and bodies
  * sent, that the requests are really in flight together, that results fit
- * the CRD's schema for status.verification.results, the bearer token from
+ * the CRD's schema for status.verification.results, published-only's
+ * verdicts from the listing and the published index, the bearer token from
  * its Secret (the inputs taken from a GovernedAPIRelease are release/checks.c's,
  * tested in test/unit/release/test_checks.c).
  */
@@ -46,6 +47,18 @@ static const char EVIDENCE[] = "{\"bundle\":{\"evidence\":[{\"type\":\"stac_item
 static const char FOCUS[] = "{\"answer\":\"Wells 12 and 14.\",\"citations\":[{\"ref\":\"stac_item:wells-2026-03\"}],"
                             "\"audit_ref\":\"sha256:9b1c\"}";
 static const char LINEAGE[] = "{\"status\":\"ok\",\"edges\":12}";
+/* The published index of DATASETS: DatasetPromotion's entries (canonical JSON) under each datasetID. */
+#define ENTRY(id, version, label)                                                                                      \
+    "{\\\"auditRef\\\":\\\"sha256:2222222222222222222222222222222222222222222222222222222222222222\\\","               \
+    "\\\"catalog\\\":{\\\"dcat\\\":\\\"https://store.kfm.example/"                                                     \
+    "dcat.jsonld\\\",\\\"prov\\\":\\\"\\\",\\\"stac\\\":\\\"\\\"},"                                                    \
+    "\\\"datasetID\\\":\\\"" id "\\\",\\\"license\\\":\\\"CC-BY-4.0\\\",\\\"policyLabel\\\":\\\"" label                \
+    "\\\",\\\"versionID\\\":\\\"" version "\\\"}"
+static const char INDEX[] = "{\"kfm.hydrology.wells\":\"" ENTRY("kfm.hydrology.wells", "2026-03-01.1",
+                                                                "public") "\","
+                                                                          "\"kfm.soils\":\"" ENTRY("kfm.soils",
+                                                                                                   "2025-11-02.4",
+                                                                                                   "public") "\"}";
 static const char NOT_FOUND[] = "{\"error\":{\"code\":\"not_found\",\"message\":\"dataset not found\"}}";
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -72,14 +85,17 @@ static void routes_good(replay *r, int delay_ms)
 typedef struct {
     cJSON *checks;
     cJSON *refs;
+    cJSON *index;
     contract_input in;
 } input;
 
-/* Input for base_url running one check (or all nine with check NULL). */
+/* Input for base_url running one check (or all ten with check NULL), with INDEX as the published index. */
 static void input_init(input *t, const char *base_url, const char *check)
 {
     memset(t, 0, sizeof(*t));
     t->refs = cJSON_Parse("[{\"type\":\"stac_item\",\"id\":\"wells-2026-03\"}]");
+    t->index = cJSON_Parse(INDEX);
+    assert_non_null(t->index);
     if (check) {
         t->checks = cJSON_CreateArray();
         cJSON_AddItemToArray(t->checks, cJSON_CreateString(check));
@@ -94,6 +110,7 @@ static void input_init(input *t, const char *base_url, const char *check)
         .restricted_dataset_id = "kfm.sacred-sites",
         .release_id = RID,
         .now = NOW,
+        .published = {"kfm/kfm-published-datasets", t->index, NULL},
     };
 }
 
@@ -101,6 +118,7 @@ static void input_clear(input *t)
 {
     cJSON_Delete(t->checks);
     cJSON_Delete(t->refs);
+    cJSON_Delete(t->index);
 }
 
 static cJSON *run_ok(const contract_input *in)
@@ -132,6 +150,8 @@ static const char *trigger_of(const char *check)
         return "UncitedAnswer";
     if (strcmp(check, "public-restriction") == 0)
         return "PolicyBypass";
+    if (strcmp(check, "published-only") == 0)
+        return "UnpublishedData";
     return "SmokeFailure";
 }
 
@@ -263,7 +283,9 @@ static void test_all_pass(void **state)
     expect_result(result_named(res, "lineage"), "lineage", true, 200, "lineage status");
     expect_result(result_named(res, "public-restriction"), "public-restriction", true, 404,
                   "both answer 404 with keys error");
-    assert_int_equal(replay_count(r), 11);
+    expect_result(result_named(res, "published-only"), "published-only", true, 200,
+                  "200 with 2 dataset versions, every one published in ConfigMap kfm/kfm-published-datasets");
+    assert_int_equal(replay_count(r), 12);
 
     cJSON_Delete(res);
     input_clear(&t);
@@ -303,7 +325,7 @@ static void test_headers_and_bodies(void **state)
     size_t n = replay_count(r), public_calls = 0;
     char missing[256] = "";
 
-    assert_int_equal(n, 11);
+    assert_int_equal(n, 12);
     for (size_t i = 0; i < n; i++) {
         const replay_request *q = replay_get(r, i);
         const char *rid = replay_header(q, "X-Request-ID");
@@ -332,11 +354,12 @@ static void test_headers_and_bodies(void **state)
                                                    {"stac-items", "GET /api/v1/stac/items"},
                                                    {"evidence-resolve", "POST /api/v1/evidence/resolve"},
                                                    {"focus-ask", "POST /api/v1/focus/ask"},
-                                                   {"lineage", "GET /api/v1/lineage/status"}};
+                                                   {"lineage", "GET /api/v1/lineage/status"},
+                                                   {"published-only", "GET /api/v1/datasets"}};
             char got[256];
             snprintf(got, sizeof(got), "%s %s", q->method, q->target);
             bool found = false;
-            for (size_t k = 0; k < 8; k++)
+            for (size_t k = 0; k < sizeof(paths) / sizeof(paths[0]); k++)
                 if (strcmp(paths[k][0], check) == 0) {
                     assert_string_equal(got, paths[k][1]);
                     found = true;
@@ -415,7 +438,7 @@ static void test_concurrent(void **state)
         expect_result(it, json_str(it, "name", NULL), true,
                       strcmp(json_str(it, "name", NULL), "public-restriction") ? 200 : 404, NULL);
     size_t n = replay_count(r);
-    assert_int_equal(n, 11);
+    assert_int_equal(n, 12);
     long last_arrival = 0, first_answer = -1;
     for (size_t i = 0; i < n; i++) {
         const replay_request *q = replay_get(r, i);
@@ -606,6 +629,134 @@ static void test_judging(void **state)
         input_clear(&t);
         replay_free(r);
     }
+}
+
+/* published-only: the listing (status, body) and the index (data, or why there is none) in, one verdict out. */
+typedef struct {
+    int status;
+    const char *body;  /* the authorized listing */
+    const char *index; /* the ConfigMap's data as JSON; NULL: none */
+    const char *error; /* non-NULL: the index could not be read */
+    bool passed;
+    const char *message;
+} published_case;
+
+#define LISTING(...) "{\"items\":[" __VA_ARGS__ "]}"
+#define ITEM(id, version, label)                                                                                       \
+    "{\"dataset_id\":\"" id "\",\"dataset_version_id\":\"" version "\",\"policy_label\":\"" label "\"}"
+#define ONE(id, version, label) "{\"" id "\":\"" ENTRY(id, version, label) "\"}"
+
+static const published_case published_cases[] = {
+    /* every listed version promoted, labels equal */
+    {200, DATASETS, INDEX, NULL, true, "200 with 2 dataset versions, every one published in ConfigMap kfm/"},
+    /* a listing without policy_label is judged on the version alone; entries of datasets not listed do not matter */
+    {200, LISTING("{\"dataset_id\":\"kfm.soils\",\"dataset_version_id\":\"2025-11-02.4\"}"), INDEX, NULL, true,
+     "200 with 1 dataset version, every one published"},
+    /* missing entry */
+    {200, DATASETS, ONE("kfm.hydrology.wells", "2026-03-01.1", "public"), NULL, false,
+     "1 of 2 listed dataset version is not published in ConfigMap kfm/kfm-published-datasets: "
+     "kfm.soils@2025-11-02.4 (no entry); promote it with DatasetPromotion or stop serving it"},
+    /* another version promoted */
+    {200, LISTING(ITEM("kfm.hydrology.wells", "2026-03-01.1", "public")),
+     ONE("kfm.hydrology.wells", "2026-02-01.1", "public"), NULL, false,
+     "kfm.hydrology.wells@2026-03-01.1 (the index publishes 2026-02-01.1)"},
+    /* label mismatch */
+    {200, LISTING(ITEM("kfm.hydrology.wells", "2026-03-01.1", "public")),
+     ONE("kfm.hydrology.wells", "2026-03-01.1", "restricted"), NULL, false,
+     "kfm.hydrology.wells@2026-03-01.1 (listed as \"public\" but promoted as \"restricted\")"},
+    {200,
+     LISTING("{\"dataset_id\":\"kfm.hydrology.wells\",\"dataset_version_id\":\"2026-03-01.1\",\"policy_label\":7}"),
+     ONE("kfm.hydrology.wells", "2026-03-01.1", "public"), NULL, false,
+     "(listed as a number but promoted as \"public\")"},
+    /* no index */
+    {200, DATASETS, NULL, "ConfigMap kfm/kfm-published-datasets (spec.verification.publishedIndex) does not exist",
+     false,
+     "no published index: ConfigMap kfm/kfm-published-datasets (spec.verification.publishedIndex) does not exist; "
+     "promote the datasets with DatasetPromotion, or remove published-only from spec.verification.checks"},
+    /* no index is said first, whatever the API answered */
+    {503, "{}", NULL, "ConfigMap kfm/x cannot be read: forbidden", false,
+     "no published index: ConfigMap kfm/x cannot be read: forbidden"},
+    /* an index without data: nothing is published */
+    {200, DATASETS, "null", NULL, false,
+     "2 of 2 listed dataset versions are not published in ConfigMap kfm/kfm-published-datasets: "
+     "kfm.hydrology.wells@2026-03-01.1 (no entry), kfm.soils@2025-11-02.4 (no entry); promote them"},
+    /* malformed entries */
+    {200, DATASETS, "{\"kfm.hydrology.wells\":\"{\\\"versionID\\\":\"}", NULL, false,
+     "ConfigMap kfm/kfm-published-datasets key \"kfm.hydrology.wells\" holds text that is not JSON, so whether "
+     "kfm.hydrology.wells@2026-03-01.1 is published cannot be judged; repair the key or promote the dataset again"},
+    {200, DATASETS, "{\"kfm.hydrology.wells\":\"[1]\"}", NULL, false,
+     "holds JSON that is an array, not an entry object"},
+    {200, DATASETS, "{\"kfm.hydrology.wells\":\"{\\\"datasetID\\\":\\\"kfm.hydrology.wells\\\"}\"}", NULL, false,
+     "holds an entry without a versionID"},
+    {200, DATASETS, ONE("kfm.soils", "2025-11-02.4", "public"), NULL, false,
+     "kfm.hydrology.wells@2026-03-01.1 (no entry)"},
+    {200, DATASETS,
+     "{\"kfm.hydrology.wells\":\"{\\\"datasetID\\\":\\\"kfm.soils\\\",\\\"versionID\\\":\\\"2026-03-01.1\\\"}\"}", NULL,
+     false, "key \"kfm.hydrology.wells\" holds an entry for datasetID \"kfm.soils\""},
+    /* nothing listed is never a pass */
+    {200, "{\"items\":[]}", INDEX, NULL, false,
+     "GET /api/v1/datasets answered 200 with an empty items array: nothing is listed"},
+    {200, LISTING("{\"dataset_id\":\"kfm.soils\"}"), INDEX, NULL, false,
+     "items[0] has no non-empty dataset_id and dataset_version_id"},
+    {200, "{\"items\":", INDEX, NULL, false, "malformed JSON"},
+    {401, "{\"error\":{\"code\":\"unauthorized\"}}", INDEX, NULL, false, "GET /api/v1/datasets answered 401"},
+    /* the message names the first five and counts the rest */
+    {200,
+     LISTING(ITEM("a", "1", "public") "," ITEM("b", "1", "public") "," ITEM("c", "1", "public") "," ITEM(
+         "d", "1", "public") "," ITEM("e", "1", "public") "," ITEM("f", "1", "public") "," ITEM("g", "1", "public")),
+     INDEX, NULL, false,
+     "7 of 7 listed dataset versions are not published in ConfigMap kfm/kfm-published-datasets: "
+     "a@1 (no entry), b@1 (no entry), c@1 (no entry), d@1 (no entry), e@1 (no entry) and 2 more"},
+};
+
+static void test_published_judging(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(published_cases) / sizeof(published_cases[0]); i++) {
+        const published_case *c = &published_cases[i];
+        replay *r = NULL;
+        input t;
+        cJSON *data = c->index ? cJSON_Parse(c->index) : NULL;
+        assert_true(!c->index || data);
+        assert_int_equal(replay_start(&r, NULL), 0);
+        route(r, "GET", "/api/v1/datasets", c->status, c->body, 0);
+        input_init(&t, replay_url(r), "published-only");
+        t.in.published.data = cJSON_IsNull(data) ? NULL : data;
+        t.in.published.error = c->error;
+        cJSON *res = run_ok(&t.in);
+        assert_int_equal(cJSON_GetArraySize(res), 1);
+        print_message("case %zu: %s\n", i, c->message);
+        expect_result(cJSON_GetArrayItem(res, 0), "published-only", c->passed, c->status, c->message);
+        /* the listing is asked for with the token, and once */
+        assert_int_equal(replay_count(r), 1);
+        cJSON_Delete(res);
+        cJSON_Delete(data);
+        input_clear(&t);
+        replay_free(r);
+    }
+}
+
+/* Without an index given at all (the caller did not read one), published-only fails closed. */
+static void test_published_index_not_read(void **state)
+{
+    (void)state;
+    replay *r = NULL;
+    contract_run *run = NULL;
+    cJSON *res = NULL;
+    input t;
+    net_loop *loop = NULL;
+    assert_int_equal(net_loop_new(&loop, NULL), 0);
+    assert_int_equal(replay_start(&r, NULL), 0);
+    routes_good(r, 0);
+    input_init(&t, replay_url(r), "published-only");
+    assert_int_equal(contract_checks_start(&run, loop, &t.in, NULL, NULL), 0);
+    assert_int_equal(contract_run_results(&res, run, NULL), 0);
+    expect_result(cJSON_GetArrayItem(res, 0), "published-only", false, 200, "no published index: it was not read");
+    cJSON_Delete(res);
+    contract_run_free(run);
+    net_loop_free(loop);
+    input_clear(&t);
+    replay_free(r);
 }
 
 /* The missing dataset answers differently from the restricted one. */
@@ -973,6 +1124,8 @@ int main(void)
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_judging),
         cmocka_unit_test(test_public_missing_differs),
+        cmocka_unit_test(test_published_judging),
+        cmocka_unit_test(test_published_index_not_read),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_body_too_large),

@@ -6,6 +6,9 @@
  * enforced and never logged; every request is logged once with its
  * X-Request-ID; SIGTERM ends the double with status 0, also while it is
  * holding a slow answer; a control request changes a digest's behaviour.
+ * published-only judges the double's listing against the published index the
+ * double prints (--print-published-index, which e2e/lib.sh's published_index
+ * applies), so the index the e2e scenarios use promotes what the double serves.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -149,8 +152,36 @@ static int dbl_stop(dbl *d, char **log)
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/*
+ * The published index that promotes the double's catalog, as the double
+ * prints it (--print-published-index, which e2e/lib.sh's published_index
+ * applies): the ConfigMap, checked for what DatasetPromotion writes.
+ */
+static cJSON *printed_index(const char *restricted)
+{
+    char cmd[PATH_MAX + 128], buf[8192];
+    snprintf(cmd, sizeof(cmd), "'%s' --print-published-index kfm/kfm-published-datasets%s%s", double_binary(),
+             restricted ? " --restricted-dataset " : "", restricted ? restricted : "");
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, p);
+    buf[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    cJSON *cm = cJSON_Parse(buf);
+    assert_non_null(cm);
+    assert_string_equal(json_str(cm, "kind", NULL), "ConfigMap");
+    assert_string_equal(json_str(cm, "metadata", "namespace", NULL), "kfm");
+    assert_string_equal(json_str(cm, "metadata", "name", NULL), "kfm-published-datasets");
+    assert_string_equal(json_str(cm, "metadata", "labels", "app.kubernetes.io/managed-by", NULL), "membrane");
+    cJSON *data = cJSON_DetachItemFromObject(cm, "data");
+    cJSON_Delete(cm);
+    assert_int_equal(cJSON_GetArraySize(data), 3);
+    return data;
+}
+
 static cJSON *run_checks(const char *url, const char *token, long timeout_ms)
 {
+    cJSON *index = printed_index(NULL);
     cJSON *refs = cJSON_Parse(
         "[{\"type\":\"stac_item\",\"id\":\"wells-2026-03\"},{\"type\":\"dataset\",\"id\":\"kfm.soils.survey\"}]");
     contract_input in = {
@@ -162,11 +193,13 @@ static cJSON *run_checks(const char *url, const char *token, long timeout_ms)
         .restricted_dataset_id = "kfm.sacred-sites",
         .release_id = RID,
         .now = 1795341600,
+        .published = {"kfm/kfm-published-datasets", index, NULL},
     };
     cJSON *res = NULL;
     if (contract_checks_run(&res, &in) < 0)
         fail_msg("contract_checks_run: %s", mb_error_last());
     cJSON_Delete(refs);
+    cJSON_Delete(index);
     assert_int_equal(cJSON_GetArraySize(res), CONTRACT_N_CHECKS);
     return res;
 }
@@ -179,6 +212,8 @@ static const char *trigger_of(const char *check)
         return "UncitedAnswer";
     if (strcmp(check, "public-restriction") == 0)
         return "PolicyBypass";
+    if (strcmp(check, "published-only") == 0)
+        return "UnpublishedData";
     return "SmokeFailure";
 }
 
@@ -208,7 +243,7 @@ static void expect_failures(const cJSON *res, const char *const *fails, const ch
 typedef struct {
     const char *behaviour;
     long timeout_ms;
-    const char *fails[10];
+    const char *fails[12];
 } behaviour_case;
 
 static const behaviour_case behaviours[] = {
@@ -225,13 +260,18 @@ static const behaviour_case behaviours[] = {
       "datasets:did not answer within 500 ms", "stac-collections:did not answer within 500 ms",
       "stac-items:did not answer within 500 ms", "evidence-resolve:did not answer within 500 ms",
       "focus-ask:did not answer within 500 ms", "lineage:did not answer within 500 ms",
-      "public-restriction:did not answer within 500 ms", NULL}},
+      "public-restriction:did not answer within 500 ms", "published-only:did not answer within 500 ms", NULL}},
     {"malformed",
      5000,
      {"datasets:malformed JSON", "stac-collections:malformed JSON", "stac-items:malformed JSON",
       "evidence-resolve:malformed JSON", "focus-ask:malformed JSON", "lineage:malformed JSON",
-      "public-restriction:malformed JSON", NULL}},
+      "public-restriction:malformed JSON", "published-only:malformed JSON", NULL}},
     {"lineage-404", 5000, {NULL}},
+    {"unpublished",
+     5000,
+     {"published-only:1 of 3 listed dataset version is not published in ConfigMap kfm/kfm-published-datasets: "
+      "kfm.hydrology.wells@2026-04-01.1 (the index publishes 2026-03-01.1)",
+      NULL}},
 };
 
 static void test_behaviours(void **state)
@@ -274,6 +314,7 @@ static void test_unknown_digest(void **state)
                                         "focus-ask:503",
                                         "lineage:503",
                                         "public-restriction:503",
+                                        "published-only:503",
                                         NULL};
     dbl_start(&d, args);
     cJSON *res = run_checks(d.url, TOKEN, 5000);
@@ -302,21 +343,18 @@ static void test_token_and_log(void **state)
     const char *args[] = {"--listen", "127.0.0.1:0", "--fixed-digest",
                           DIGEST_A,   "--behaviour", DIGEST_A "=good",
                           "--token",  TOKEN,         NULL};
-    static const char *const fails[] = {/* datasets first: see "no token" */
-                                        "datasets:answered 401",
-                                        "stac-collections:answered 401",
-                                        "stac-items:answered 401",
-                                        "evidence-resolve:answered 401",
-                                        "focus-ask:answered 401",
-                                        "lineage:answered 401",
-                                        NULL};
+    static const char *const fails[] = {/* datasets and published-only first: see "no token" */
+                                        "datasets:answered 401",         "published-only:answered 401",
+                                        "stac-collections:answered 401", "stac-items:answered 401",
+                                        "evidence-resolve:answered 401", "focus-ask:answered 401",
+                                        "lineage:answered 401",          NULL};
     dbl_start(&d, args);
 
     cJSON *res = run_checks(d.url, "not-the-token", 5000); /* health, ready, public-restriction need none */
     expect_failures(res, fails, "wrong token");
     cJSON_Delete(res);
-    res = run_checks(d.url, NULL, 5000); /* no token at all: the datasets listing answers the public */
-    expect_failures(res, fails + 1, "no token");
+    res = run_checks(d.url, NULL, 5000);         /* no token at all: the datasets listing answers the public */
+    expect_failures(res, fails + 2, "no token"); /* published-only judges the public listing: published too */
     cJSON_Delete(res);
     res = run_checks(d.url, TOKEN, 5000);
     static const char *const none[] = {NULL};
@@ -326,11 +364,11 @@ static void test_token_and_log(void **state)
 
     assert_null(strstr(log, TOKEN));
     assert_null(strstr(log, "not-the-token"));
-    /* 3 runs x 11 requests, each logged once with its X-Request-ID and status */
+    /* 3 runs x 12 requests, each logged once with its X-Request-ID and status */
     size_t lines = 0;
     for (const char *p = log; (p = strstr(p, " x-request-id=" RID "-")); p++)
         lines++;
-    assert_int_equal(lines, 33);
+    assert_int_equal(lines, 36);
     assert_non_null(strstr(log, "POST /api/v1/focus/ask x-request-id=" RID "-focus-ask status=401"));
     assert_non_null(strstr(log, "POST /api/v1/focus/ask x-request-id=" RID "-focus-ask status=200"));
     assert_non_null(
@@ -414,6 +452,7 @@ static void test_control_behaviour(void **state)
                                           "focus-ask:503",
                                           "lineage:503",
                                           "public-restriction:503",
+                                          "published-only:503",
                                           NULL};
     dbl_start(&d, args);
     cJSON *res = run_checks(d.url, TOKEN, 5000);
@@ -472,6 +511,23 @@ static int run_exit(const char *const *args)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* The printed index: each entry canonical JSON, as DatasetPromotion writes it; --restricted-dataset renames one key. */
+static void test_printed_index(void **state)
+{
+    (void)state;
+    cJSON *data = printed_index("kfm.graves");
+    const char *wells = json_str(data, "kfm.hydrology.wells", NULL);
+    assert_non_null(wells);
+    assert_non_null(strstr(wells, "{\"auditRef\":\"sha256:"));
+    assert_non_null(strstr(wells, "\"datasetID\":\"kfm.hydrology.wells\",\"license\":\"CC-BY-4.0\",\"policyLabel\":"
+                                  "\"public\",\"versionID\":\"2026-03-01.1\"}"));
+    assert_non_null(strstr(json_str(data, "kfm.graves", NULL), "\"policyLabel\":\"restricted\""));
+    assert_null(json_str(data, "kfm.sacred-sites", NULL));
+    cJSON_Delete(data);
+    const char *bad[] = {"--print-published-index", "kfm", NULL};
+    assert_int_equal(run_exit(bad), 2);
+}
+
 static void test_bad_flags(void **state)
 {
     (void)state;
@@ -495,6 +551,7 @@ int main(void)
         cmocka_unit_test_teardown(test_token_and_log, kill_leftovers),
         cmocka_unit_test_teardown(test_sigterm_while_slow, kill_leftovers),
         cmocka_unit_test_teardown(test_control_behaviour, kill_leftovers),
+        cmocka_unit_test(test_printed_index),
         cmocka_unit_test(test_bad_flags),
     };
     signal(SIGPIPE, SIG_IGN);
