@@ -333,6 +333,9 @@ version "$srv" "$BASE" kfm.e2e.versions v2 CC-BY-4.0
 dp "$ns_life" versions-v2 kfm.e2e.versions v2 CC-BY-4.0 "$BASE"
 promoted "$ns_life" versions-v2 kfm.e2e.versions
 check "versions-v2: the receipt's replacedEntry is v1's entry" equals "$V1_ENTRY" jp "$ns_life" dp/versions-v2 '{.status.receipt.replacedEntry}'
+kubectl -n "$ns_life" get dp versions-v2 -o json > "$E2E_DIR/versions-v2.json"
+check "versions-v2: membrane receipt verify accepts the receipt that names the replaced entry" \
+  "$MEMBRANE_BIN" receipt verify -f "$E2E_DIR/versions-v2.json"
 check "versions-v1: still Promoted, Published=False Superseded" eventually 60 equals "Promoted False Superseded" bash -c \
   "echo \"\$(kubectl -n $ns_life get dp versions-v1 -o jsonpath='{.status.phase} {.status.conditions[?(@.type==\"Published\")].status} {.status.conditions[?(@.type==\"Published\")].reason}')\""
 
