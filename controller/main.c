@@ -9,6 +9,7 @@
 #include "kube/client.h"
 #include "kube/config.h"
 #include "net/transfer.h"
+#include "dataset/controller.h"
 #include "policy/controller.h"
 #include "release/controller.h"
 #include "runtime/httpserver.h"
@@ -98,6 +99,9 @@ static int run(const cli_options *opts)
         goto done;
     policy_controller_opts po = {.client = client, .events = events, .net = net};
     if (policy_controller_register(mgr, &po) < 0)
+        goto done;
+    dataset_controller_opts dso = {.client = client, .events = events, .net = net};
+    if (dataset_controller_register(mgr, &dso) < 0)
         goto done;
     httpserver_opts ho = {.metrics_addr = opts->metrics_addr,
                           .health_addr = opts->health_addr,

@@ -29,6 +29,7 @@ CONTRACT = {
     "membrane_workqueue_depth": ("gauge", {"kind"}),
     "membrane_rollouts_total": ("counter", {"outcome"}),
     "membrane_rollbacks_total": ("counter", {"trigger"}),
+    "membrane_promotions_total": ("counter", {"outcome"}),
     "membrane_verification_check_duration_seconds": ("histogram", {"check"}),
     "membrane_verification_failures_total": ("counter", {"check"}),
     "membrane_watch_restarts_total": ("counter", {"resource"}),

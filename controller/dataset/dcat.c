@@ -155,6 +155,11 @@ int dataset_dcat_judge(dataset_dcat_result *out, const char *doc, size_t len, co
                                 "the dataset as one");
     } else if (found == 0) {
         const jsonld_prop *p = jsonld_node_prop(first_other, JSONLD_DCT "identifier");
+        /* the document's only dataset: its licenses still go to the license gate, judged on their own */
+        if (datasets == 1 && gather_licenses(out, first_other) < 0) {
+            err = dataset_nomem(msg);
+            goto done;
+        }
         err = dataset_fail(msg, MB_EINVAL,
                            WHAT " has no dcat:Dataset whose dct:identifier is spec.datasetID \"%.100s\" (it has "
                                 "%s%.100s%s): make them the same",

@@ -85,12 +85,27 @@ nomem:
     return dataset_nomem(msg);
 }
 
+/* cJSON_Parse, where text that parses a second time was a failed allocation (*nomem). */
+static cJSON *parse_entry(const char *text, bool *nomem)
+{
+    cJSON *e = cJSON_Parse(text), *again = NULL;
+    *nomem = false;
+    if (!e && text && (again = cJSON_Parse(text))) {
+        cJSON_Delete(again);
+        *nomem = true;
+    }
+    return e;
+}
+
 /* The entry text at key in data parsed, with its versionID; MB_EINVAL when it is not an entry. */
 static int read_entry(cJSON **out, const char **version, const char *key, const char *text, char msg[DATASET_MSG_MAX])
 {
-    cJSON *e = cJSON_Parse(text);
+    bool nomem = false;
+    cJSON *e = parse_entry(text, &nomem);
 
     *out = NULL;
+    if (nomem)
+        return dataset_nomem(msg);
     if (!e || !(*version = json_str(e, "versionID", NULL))) {
         cJSON_Delete(e);
         return dataset_fail(msg, MB_EINVAL,
@@ -124,8 +139,10 @@ int dataset_index_update(cJSON **out, char **replaced, const cJSON *data, const 
 
     *out = NULL;
     *replaced = NULL;
-    if (!entry || !(e = cJSON_Parse(entry)) || !(id = json_str(e, "datasetID", NULL)) ||
-        !(version = json_str(e, "versionID", NULL))) {
+    bool nomem = false;
+    if (entry && !(e = parse_entry(entry, &nomem)) && nomem)
+        goto nomem;
+    if (!entry || !e || !(id = json_str(e, "datasetID", NULL)) || !(version = json_str(e, "versionID", NULL))) {
         err = dataset_fail(msg, MB_EINVAL, "the new index entry is not an entry with a datasetID and a versionID");
         goto done;
     }

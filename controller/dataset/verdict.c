@@ -35,7 +35,12 @@ int dataset_parse_doc(cJSON **out, const char *doc, size_t len, const char *what
         return dataset_fail(msg, MB_EINVAL, "%s is %zu bytes, more than the 4 MiB a catalog document may have", what,
                             len);
     if (!(v = cJSON_ParseWithLengthOpts(doc, len, &end, 0))) {
-        /* cJSON cannot tell a failed allocation from bad text; the torture test accepts either */
+        /* cJSON cannot tell a failed allocation from bad text: text that parses a second time was memory */
+        cJSON *again = cJSON_ParseWithLengthOpts(doc, len, NULL, 0);
+        if (again) {
+            cJSON_Delete(again);
+            return dataset_nomem(msg);
+        }
         return dataset_fail(msg, MB_EINVAL, "%s is not JSON (near byte %zu): publish it as JSON", what,
                             (size_t)(end && end >= doc ? end - doc : 0));
     }

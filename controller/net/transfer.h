@@ -64,7 +64,7 @@ typedef int (*net_data_fn)(void *ctx, const void *data, size_t len);
 typedef void (*net_progress_fn)(void *ctx, long long now, long long total);
 
 typedef struct {
-    const char *kind;           /* the metrics label: "check", "bundle", "artifact", "link", "prometheus" */
+    const char *kind;           /* the metrics label: "check", "bundle", "artifact", "document", "link", "prometheus" */
     const char *method;         /* NULL: GET (POST when body is set) */
     const char *url;            /* http:// or https:// only */
     const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */

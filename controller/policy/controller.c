@@ -17,35 +17,25 @@
 #include "runtime/loop.h"
 #include "runtime/metrics_families.h"
 #include "runtime/ryw.h"
+#include "runtime/worktable.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define HASH_NONFATAL_OOM 1
-#include <uthash.h>
-
 #define MAX_PASSES 5
 #define MAX_EVENTS 6
-
-typedef struct work_entry {
-    UT_hash_handle hh;
-    policy_work_state w;
-    char key[];
-} work_entry;
 
 typedef struct {
     policy_controller_opts opts;
     informer *bundles, *configmaps; /* the factory's, borrowed */
     ryw *ryw;                       /* the factory's, borrowed */
     loop *loop;                     /* the manager's, borrowed */
-    pthread_mutex_t mu;             /* works; a key's entry is only touched by its reconcile (one at a time) */
-    work_entry *works;
+    worktable *works;               /* policy_work_state by key */
 } policy_controller;
 
 /* ---- handlers ------------------------------------------------------------ */
@@ -93,48 +83,26 @@ static void on_configmap_update(void *ctx, const cJSON *old_obj, const cJSON *ne
 
 /* ---- the work by key ------------------------------------------------------- */
 
-/* The work of key for generation gen and pin digest, made (empty) when absent or for another. NULL: no memory. */
-static work_entry *work_get(policy_controller *c, const char *key, long long gen, const char *digest)
+/* The work of key for generation gen and pin digest, cleared when it was for another. NULL: no memory. */
+static policy_work_state *work_get(policy_controller *c, const char *key, long long gen, const char *digest)
 {
-    work_entry *e = NULL;
-    size_t klen = strlen(key);
-    pthread_mutex_lock(&c->mu);
-    HASH_FIND_STR(c->works, key, e);
-    pthread_mutex_unlock(&c->mu);
-    if (e && e->w.gen == gen && strcmp(e->w.digest, digest ? digest : "") == 0)
-        return e;
-    if (e) {
-        policy_work_clear(&e->w); /* another generation's: cancelled */
-    } else {
-        if (!(e = calloc(1, sizeof(*e) + klen + 1)))
-            return NULL;
-        memcpy(e->key, key, klen + 1);
-        pthread_mutex_lock(&c->mu);
-        HASH_ADD(hh, c->works, key, klen, e);
-        bool added = e->hh.tbl != NULL;
-        pthread_mutex_unlock(&c->mu);
-        if (!added) {
-            free(e);
-            return NULL;
-        }
-    }
-    e->w.gen = gen;
-    snprintf(e->w.digest, sizeof(e->w.digest), "%s", digest ? digest : "");
-    return e;
+    policy_work_state *w = worktable_get(c->works, key);
+    if (!w || (w->gen == gen && strcmp(w->digest, digest ? digest : "") == 0))
+        return w;
+    policy_work_clear(w); /* another generation's: cancelled */
+    w->gen = gen;
+    snprintf(w->digest, sizeof(w->digest), "%s", digest ? digest : "");
+    return w;
 }
 
 static void work_drop(policy_controller *c, const char *key)
 {
-    work_entry *e = NULL;
-    pthread_mutex_lock(&c->mu);
-    HASH_FIND_STR(c->works, key, e);
-    if (e)
-        HASH_DEL(c->works, e);
-    pthread_mutex_unlock(&c->mu);
-    if (e) {
-        policy_work_clear(&e->w);
-        free(e);
-    }
+    worktable_drop(c->works, key);
+}
+
+static void work_clear(void *payload)
+{
+    policy_work_clear(payload);
 }
 
 /* Collects what ended since the last look: the fetch (and the checks on its bytes), the decision tests. */
@@ -203,41 +171,6 @@ static int tests_start(policy_controller *c, policy_work_state *w, const char *k
 
 /* ---- status -------------------------------------------------------------- */
 
-/* The status write, as the release controller's: a 409 that is the write's own lost answer counts as done. */
-static int write_status(cJSON **cur, policy_controller *c, const char *ns, const char *key, const cJSON *status)
-{
-    cJSON *body = NULL, *res = NULL, *back = NULL;
-    char msg[512];
-    int err;
-    if (!(body = cJSON_Duplicate(*cur, true)))
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    cJSON_DeleteItemFromObject(body, "status");
-    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, "metadata"), "managedFields");
-    if ((err = json_set_item(body, "status", cJSON_Duplicate(status, true))) < 0) {
-        cJSON_Delete(body);
-        return err;
-    }
-    err = kube_update(&res, c->opts.client, &API_POLICYBUNDLES, ns, body, "status");
-    cJSON_Delete(body);
-    if (err == MB_ECONFLICT) {
-        snprintf(msg, sizeof(msg), "%s", mb_error_last());
-        if (kube_get(&back, c->opts.client, &API_POLICYBUNDLES, ns, json_str(*cur, "metadata", "name", NULL)) == 0 &&
-            ryw_status_landed(c->ryw, API_POLICYBUNDLES.kind, key, status, back)) {
-            res = back;
-            err = 0;
-        } else {
-            cJSON_Delete(back);
-            return mb_error_set(MB_ECONFLICT, "%s", msg);
-        }
-    }
-    if (err < 0)
-        return err;
-    ryw_status_record(c->ryw, API_POLICYBUNDLES.kind, key, status);
-    cJSON_Delete(*cur);
-    *cur = res;
-    return 0;
-}
-
 typedef struct {
     const char *type, *reason;
     char *message;
@@ -289,13 +222,13 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
                              &cm_older);
 
     long long gen = json_int(0, cur, "metadata", "generation", NULL);
-    work_entry *e = work_get(c, key, gen, json_str(cur, "spec", "source", "digest", NULL));
-    if (!e) {
+    policy_work_state *w = work_get(c, key, gen, json_str(cur, "spec", "source", "digest", NULL));
+    if (!w) {
         err = mb_error_set(MB_ENOMEM, "out of memory");
         goto done;
     }
     time_t now = time(NULL);
-    if ((err = work_collect(c, &e->w, cur, now)) < 0)
+    if ((err = work_collect(c, w, cur, now)) < 0)
         goto done;
 
     for (int pass = 0; pass < MAX_PASSES; pass++) {
@@ -304,7 +237,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
                                             : cmobj ? informer_obj_json(cmobj)
                                                     : NULL,
                                .now = now};
-        policy_work_view(&obs.work, &e->w);
+        policy_work_view(&obs.work, w);
         policy_plan_clear(&plan);
         if ((err = policy_decide(&plan, &obs)) < 0)
             goto done;
@@ -322,12 +255,12 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             break;
         acted |= 1u << plan.action;
         if (plan.action == POLICY_ACT_FETCH)
-            err = policy_fetch_start(&e->w, c->opts.client, c->opts.net, c->loop, key, cur, now);
+            err = policy_fetch_start(w, c->opts.client, c->opts.net, c->loop, key, cur, now);
         else if (plan.action == POLICY_ACT_TEST)
-            err = tests_start(c, &e->w, key, cur, now);
+            err = tests_start(c, w, key, cur, now);
         else if (plan.action == POLICY_ACT_PUBLISH) {
             cJSON *res = NULL;
-            err = policy_publish(&e->w, c->opts.client, cur, plan.configmap, obs.configmap, &res);
+            err = policy_publish(w, c->opts.client, cur, plan.configmap, obs.configmap, &res);
             if (res) {
                 /* read our write until the cache has it */
                 ryw_trail_add(&cm_older, cmobj ? informer_obj_resource_version(cmobj) : "");
@@ -345,7 +278,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
 
     if (plan.status) {
         ryw_trail_add_version(&older, cur);
-        if ((err = write_status(&cur, c, ns, key, plan.status)) < 0) {
+        if ((err = ryw_status_write(&cur, c->ryw, c->opts.client, &API_POLICYBUNDLES, ns, key, plan.status)) < 0) {
             err = mb_error_wrap(err, "writing the status of PolicyBundle %s", key);
             goto done;
         }
@@ -390,17 +323,11 @@ done:
 static void policy_controller_free(void *ctx)
 {
     policy_controller *c = ctx;
-    work_entry *e, *tmp;
     if (!c)
         return;
-    HASH_ITER(hh, c->works, e, tmp) {
-        HASH_DEL(c->works, e);
-        policy_work_clear(&e->w);
-        free(e);
-    }
+    worktable_free(c->works);
     if (c->loop)
         policy_tests_forget_loop(c->loop);
-    pthread_mutex_destroy(&c->mu);
     free(c);
 }
 
@@ -427,7 +354,10 @@ int policy_controller_register(manager *m, const policy_controller_opts *opts)
     if (!c)
         return mb_error_set(MB_ENOMEM, "out of memory");
     c->opts = *opts;
-    pthread_mutex_init(&c->mu, NULL);
+    if (worktable_new(&c->works, sizeof(policy_work_state), work_clear) < 0) {
+        free(c);
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    }
     if (!opts->net) {
         policy_controller_free(c);
         return mb_error_set(MB_EINVAL, "the PolicyBundle controller needs the transfer loop for its fetches");

@@ -2,12 +2,12 @@
  * PolicyBundle: a generation's work and its I/O (policy/work.h).
  */
 #include "policy/work.h"
+#include "kube/secretref.h"
 #include "util/base64.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/secret.h"
 
-#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,49 +115,6 @@ void policy_work_view(policy_work *o, const policy_work_state *w)
     o->cm_resource_version = w->cm_rv;
 }
 
-static void wipe_json(cJSON *j)
-{
-    for (cJSON *c = j; c; c = c->next) {
-        if (cJSON_IsString(c) && c->valuestring)
-            OPENSSL_cleanse(c->valuestring, strlen(c->valuestring));
-        wipe_json(c->child);
-    }
-}
-
-/*
- * The value of ref ({name, key}) of a Secret in ns, decoded, into *out (wipe with mb_secret_free_len(*out, *len)).
- * 0; 1 with msg set when it cannot be read (which names field and the Secret); MB_ENOMEM.
- */
-static int secret_value(char **out, size_t *len, kube_client *kc, const char *ns, const cJSON *ref, const char *field,
-                        char *msg, size_t msize)
-{
-    const char *name = json_str(ref, "name", NULL), *key = json_str(ref, "key", NULL);
-    cJSON *s = NULL;
-    int err;
-    *out = NULL;
-    *len = 0;
-    if (!name || !key) {
-        snprintf(msg, msize, "%s needs a name and a key", field);
-        return 1;
-    }
-    if ((err = kube_get(&s, kc, &KUBE_SECRETS, ns, name)) < 0) {
-        if (err == MB_ENOMEM)
-            return err;
-        snprintf(msg, msize, "cannot read Secret %s/%s of %s: %s", ns, name, field, mb_error_last());
-        return 1;
-    }
-    const char *b64 = json_str(s, "data", key, NULL);
-    if (!b64)
-        snprintf(msg, msize, "Secret %s/%s of %s has no key %s", ns, name, field, key);
-    else if ((err = mb_base64_decode(out, len, b64)) < 0 && err != MB_ENOMEM)
-        snprintf(msg, msize, "Secret %s/%s of %s: key %s is not valid base64", ns, name, field, key);
-    wipe_json(s);
-    cJSON_Delete(s);
-    if (err == MB_ENOMEM)
-        return err;
-    return *out ? 0 : 1;
-}
-
 static int fail_fetch(policy_work_state *w, const char *msg, time_t now)
 {
     free(w->fetch_msg);
@@ -181,9 +138,10 @@ int policy_fetch_start(policy_work_state *w, kube_client *kc, net_loop *net, loo
     policy_fetch *f = NULL;
     int err = 0;
 
-    if (auth && (err = secret_value(&token, &token_len, kc, ns, auth, "spec.source.authSecretRef", msg, sizeof(msg))))
+    if (auth &&
+        (err = kube_secret_ref_read(&token, &token_len, kc, ns, auth, "spec.source.authSecretRef", msg, sizeof(msg))))
         goto secret;
-    if (ca && (err = secret_value(&ca_pem, &ca_len, kc, ns, ca, "spec.source.caSecretRef", msg, sizeof(msg))))
+    if (ca && (err = kube_secret_ref_read(&ca_pem, &ca_len, kc, ns, ca, "spec.source.caSecretRef", msg, sizeof(msg))))
         goto secret;
     if (!(f = calloc(1, sizeof(*f))) || !(f->key = strdup(key))) {
         free(f);
@@ -277,9 +235,9 @@ int policy_fetch_collect(policy_work_state *w, kube_client *kc, const cJSON *bun
     size_t key_len = 0;
     const cJSON *signing = json_get(bundle, "spec", "signing", NULL);
     if (cJSON_IsObject(signing) &&
-        (err = secret_value(&key, &key_len, kc, json_str(bundle, "metadata", "namespace", NULL),
-                            json_get(signing, "publicKeySecretRef", NULL), "spec.signing.publicKeySecretRef", msg,
-                            sizeof(msg))) != 0) {
+        (err = kube_secret_ref_read(&key, &key_len, kc, json_str(bundle, "metadata", "namespace", NULL),
+                                    json_get(signing, "publicKeySecretRef", NULL), "spec.signing.publicKeySecretRef",
+                                    msg, sizeof(msg))) != 0) {
         free(w->body);
         w->body = NULL;
         w->len = 0;

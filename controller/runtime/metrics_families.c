@@ -14,8 +14,8 @@
 
 typedef struct {
     metrics_registry *r;
-    metrics_family *reconcile_total, *reconcile_duration, *workqueue_depth, *rollouts, *bundles, *rollbacks,
-        *check_duration, *check_failures, *watch_restarts, *api_requests, *is_leader, *build_info;
+    metrics_family *reconcile_total, *reconcile_duration, *workqueue_depth, *rollouts, *bundles, *promotions,
+        *rollbacks, *check_duration, *check_failures, *watch_restarts, *api_requests, *is_leader, *build_info;
     metrics_family *transfer_bytes, *transfer_duration;
 } defaults;
 
@@ -53,6 +53,8 @@ static int defaults_build(defaults **out)
     ADD(rollouts, METRICS_COUNTER, "rollouts_total", "Rollouts that ended, by outcome.", LABELS("outcome"));
     ADD(bundles, METRICS_COUNTER, "bundles_total",
         "PolicyBundles that reached an outcome: Published, or the failure reason.", LABELS("outcome"));
+    ADD(promotions, METRICS_COUNTER, "promotions_total",
+        "DatasetPromotions that reached an outcome: Promoted, Blocked or Revoked.", LABELS("outcome"));
     ADD(rollbacks, METRICS_COUNTER, "rollbacks_total", "Rollbacks, by the trigger that fired.", LABELS("trigger"));
     ADD(check_duration, METRICS_HISTOGRAM, "verification_check_duration_seconds",
         "How long verification checks took, by check.", LABELS("check"));
@@ -135,6 +137,13 @@ void metrics_bundle_inc(const char *outcome)
     defaults *d = defaults_get();
     if (d)
         metrics_add(d->bundles, LABELS(outcome), 1);
+}
+
+void metrics_promotion_inc(const char *outcome)
+{
+    defaults *d = defaults_get();
+    if (d)
+        metrics_add(d->promotions, LABELS(outcome), 1);
 }
 
 void metrics_rollback_inc(const char *trigger)

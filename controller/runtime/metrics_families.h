@@ -16,7 +16,8 @@
  * The process-wide registry, created on first use with every metric of
  * API.md registered (prefix membrane_): reconcile_total{kind,result},
  * reconcile_duration_seconds{kind}, workqueue_depth{kind},
- * rollouts_total{outcome}, bundles_total{outcome}, rollbacks_total{trigger},
+ * rollouts_total{outcome}, bundles_total{outcome}, promotions_total{outcome},
+ * rollbacks_total{trigger},
  * verification_check_duration_seconds{check},
  * verification_failures_total{check}, watch_restarts_total{resource},
  * api_requests_total{verb,code}, is_leader, build_info{version} (1, with
@@ -46,6 +47,9 @@ void metrics_rollout_inc(const char *outcome);
 
 /* bundles_total{outcome}: a PolicyBundle was Published, or failed with outcome (its reason: DigestMismatch, ...). */
 void metrics_bundle_inc(const char *outcome);
+
+/* promotions_total{outcome}: a DatasetPromotion was Promoted, Blocked or Revoked (once per transition). */
+void metrics_promotion_inc(const char *outcome);
 
 /* rollbacks_total{trigger}: a release was rolled back; the trigger's name as in API.md (SmokeFailure, Manual, ...). */
 void metrics_rollback_inc(const char *trigger);

@@ -11,6 +11,7 @@
 #ifndef MB_RUNTIME_RYW_H
 #define MB_RUNTIME_RYW_H
 
+#include "kube/client.h"
 #include "runtime/informer.h"
 
 #include <cjson/cJSON.h>
@@ -82,5 +83,16 @@ bool ryw_status_landed(ryw *w, const char *kind, const char *key, const cJSON *w
 
 /* The object is gone: its written-ahead copy and its status record go too. */
 void ryw_forget(ryw *w, const char *kind, const char *key);
+
+/*
+ * Writes status as the /status of *cur (the object of resource res in ns, key
+ * "ns/name", as read: its resourceVersion is the precondition). A 409 that is
+ * this write's own lost answer (ryw_status_landed on a fresh read) counts as
+ * done. On success *cur becomes the API's answer and the status is recorded
+ * (ryw_status_record). 0, MB_ECONFLICT (another write came between) or the
+ * error of the write. (runtime/ryw_write.c)
+ */
+int ryw_status_write(cJSON **cur, ryw *w, kube_client *kc, const kube_resource *res, const char *ns, const char *key,
+                     const cJSON *status);
 
 #endif

@@ -7,6 +7,15 @@
 //	GET /<file>                   the file (regular files only; no listings)
 //	GET /redirect/<N>/<file>      a chain of N redirects (302, https to https) ending at /<file>
 //	GET /to-http/<file>           one redirect from https to the plain-HTTP port's /<file>
+//	GET /status/<code>/<any>      an answer with that status (e.g. 404, 500) and no file
+//	GET /slow/<KiB/s>/<file>      the file, sent at that rate (HEAD: its headers at once)
+//	GET /cut/<bytes>/<file>       the file's headers (its whole length), its first <bytes>, then the
+//	                              connection is closed: a transfer cut short
+//
+// The file may be large and sparse (truncate -s 1G): it is streamed from disk.
+// The DatasetPromotion e2e (e2e/test_dataset.sh) serves its artifacts and
+// catalog documents with it, over -http: the operator trusts the system's CAs
+// only for datasets.
 //
 // With -token T, every request whose path starts with -token-path (default
 // "/": all of them) must carry "Authorization: Bearer T"; it is answered 401
@@ -22,6 +31,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -50,6 +60,12 @@ type statusRecorder struct {
 func (s *statusRecorder) WriteHeader(code int) {
 	s.code = code
 	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func (s *server) handler(scheme string) http.Handler {
@@ -89,6 +105,27 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request, scheme string) {
 			next = fmt.Sprintf("/redirect/%d/%s", n-1, file)
 		}
 		http.Redirect(w, r, s.base(scheme)+next, http.StatusFound)
+	case strings.HasPrefix(p, "/status/"):
+		code, _, _ := strings.Cut(strings.TrimPrefix(p, "/status/"), "/")
+		n, err := strconv.Atoi(code)
+		if err != nil || n < 200 || n > 599 {
+			http.Error(w, "want /status/<200..599>/...", http.StatusBadRequest)
+			return
+		}
+		http.Error(w, http.StatusText(n), n)
+	case strings.HasPrefix(p, "/slow/"), strings.HasPrefix(p, "/cut/"):
+		kind, rest, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+		nstr, file, ok := strings.Cut(rest, "/")
+		n, err := strconv.ParseInt(nstr, 10, 64)
+		if !ok || err != nil || n < 0 || file == "" || (kind == "slow" && n < 1) {
+			http.Error(w, "want /slow/<KiB per s>/<file> or /cut/<bytes>/<file>", http.StatusBadRequest)
+			return
+		}
+		if kind == "slow" {
+			s.file(&throttled{ResponseWriter: w, rate: n * 1024, start: time.Now()}, r, "/"+file)
+		} else {
+			s.cut(w, r, "/"+file, n)
+		}
 	case strings.HasPrefix(p, "/to-http/"):
 		if s.httpBase == "" {
 			http.Error(w, "/to-http/ needs the plain-HTTP port (-http)", http.StatusNotImplemented)
@@ -124,6 +161,58 @@ func (s *server) file(w http.ResponseWriter, r *http.Request, p string) {
 	}
 	w.Header().Set("Content-Type", "application/gzip")
 	http.ServeContent(w, r, "", st.ModTime(), f)
+}
+
+// throttled writes at most rate bytes a second.
+type throttled struct {
+	http.ResponseWriter
+	rate    int64
+	written int64
+	start   time.Time
+}
+
+func (t *throttled) Write(b []byte) (int, error) {
+	n, err := t.ResponseWriter.Write(b)
+	t.written += int64(n)
+	due := t.start.Add(time.Duration(float64(t.written) / float64(t.rate) * float64(time.Second)))
+	if d := time.Until(due); d > 0 {
+		if f, ok := t.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		time.Sleep(d)
+	}
+	return n, err
+}
+
+func (t *throttled) Flush() {
+	if f, ok := t.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// cut announces the whole file and sends only its first n bytes, then drops the connection.
+func (s *server) cut(w http.ResponseWriter, r *http.Request, p string, n int64) {
+	full := filepath.Join(s.dir, filepath.FromSlash(path.Clean("/"+p)))
+	f, err := os.Open(full)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Length", strconv.FormatInt(st.Size(), 10))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodGet {
+		_, _ = io.CopyN(w, f, min(n, st.Size()))
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+	}
+	panic(http.ErrAbortHandler) // the connection closes with the body short
 }
 
 // loopback refuses any listen address that is not on the loopback range.

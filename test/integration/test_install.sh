@@ -217,7 +217,11 @@ can() { # label yes|no verb resource [namespace]
 rbac_matrix() { # label ns-where-writes-are-allowed
   local l=$1 w=$2
   can "$l" yes list governedapireleases.governance.kfm.dev "$w"
-  can "$l" no watch datasetpromotions.governance.kfm.dev "$w"
+  can "$l" yes watch datasetpromotions.governance.kfm.dev "$w"
+  can "$l" yes update datasetpromotions.governance.kfm.dev "$w"
+  can "$l" no patch datasetpromotions.governance.kfm.dev "$w"
+  can "$l" no delete datasetpromotions.governance.kfm.dev "$w"
+  can "$l" yes update datasetpromotions.governance.kfm.dev#status "$w"
   can "$l" yes watch policybundles.governance.kfm.dev "$w"
   can "$l" no patch policybundles.governance.kfm.dev "$w"
   can "$l" yes update governedapireleases.governance.kfm.dev#status "$w"

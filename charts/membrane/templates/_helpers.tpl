@@ -57,6 +57,13 @@ manifests/rbac.yaml (test/integration/test_install.sh compares what each grants)
 - apiGroups: [governance.kfm.dev]
   resources: [policybundles/status, policybundles/finalizers]
   verbs: [update]
+# DatasetPromotion: watch it, update it only for its finalizer, write its status.
+- apiGroups: [governance.kfm.dev]
+  resources: [datasetpromotions]
+  verbs: [get, list, watch, update]
+- apiGroups: [governance.kfm.dev]
+  resources: [datasetpromotions/status]
+  verbs: [update]
 # The published bundle ConfigMaps: created, or updated with a resourceVersion
 # precondition; never deleted (the garbage collector removes them with their bundle).
 - apiGroups: [""]

@@ -293,6 +293,24 @@ static void test_spec_and_limits(void **state)
     fails(deep, "nests @context more than 32 deep");
 }
 
+static void test_wrong_identifier_keeps_licenses(void **state)
+{
+    (void)state;
+    /* the document's only dataset has another identifier: the gate fails, and its licenses still reach the
+     * license gate (which judges them on their own); with two datasets, neither is taken */
+    fails("{" PREFIXES ",\"@type\":\"dcat:Dataset\",\"dct:identifier\":\"kfm.other\","
+          "\"dct:license\":\"CC-BY-4.0\",\"dcat:distribution\":{\"dcat:downloadURL\":{\"@id\":\"" A "\"}}}",
+          "kfm.other");
+    assert_int_equal(res.nlicenses, 1);
+    assert_string_equal(res.licenses[0], "CC-BY-4.0");
+    dataset_dcat_result_free(&res);
+    fails("{" PREFIXES ",\"@graph\":[{\"@type\":\"dcat:Dataset\",\"dct:identifier\":\"kfm.a\","
+          "\"dct:license\":\"MIT\"},{\"@type\":\"dcat:Dataset\",\"dct:identifier\":\"kfm.b\","
+          "\"dct:license\":\"CC-BY-4.0\"}]}",
+          "kfm.a");
+    assert_int_equal(res.nlicenses, 0);
+}
+
 static void test_reader_merges_ids(void **state)
 {
     (void)state;
@@ -335,6 +353,7 @@ int main(void)
         cmocka_unit_test_teardown(test_null_context_and_null_term, teardown),
         cmocka_unit_test_teardown(test_failures, teardown),
         cmocka_unit_test_teardown(test_spec_and_limits, teardown),
+        cmocka_unit_test_teardown(test_wrong_identifier_keeps_licenses, teardown),
         cmocka_unit_test(test_reader_merges_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
