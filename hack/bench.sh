@@ -3,18 +3,18 @@
 # machine, like the README's commands: builds (optimized), starts a private
 # local control plane, runs the operator and the bench programs.
 #
-#   hack/bench.sh [release] [rollback] [checks] [netpol] [leader] [idle] [bundle]   default: all
+#   hack/bench.sh [release] [rollback] [checks] [netpol] [leader] [idle] [bundle] [dataset]   default: all
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cd "$repo"
-what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol checks release rollback leader idle bundle)
+what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol checks release rollback leader idle bundle dataset)
 
 bash hack/setup.sh
 export PATH=/usr/local/go/bin:$PATH
 cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-ninja -C build-bench >/dev/null || { ninja -C build-bench; exit 1; }
+ninja -C build-bench -j2 >/dev/null || { ninja -C build-bench -j2; exit 1; }
 
 # resident memory: all of it, and the anonymous part (what is not shared library pages)
 rss_kb() { awk '/^VmRSS/ {all=$2} /^RssAnon/ {anon=$2} END {printf "%d kB (anonymous %d kB)", all, anon}' "/proc/$1/status"; }
@@ -492,6 +492,163 @@ bench_bundle() {
   helpers=()
 }
 
+# --- DatasetPromotion ---------------------------------------------------------
+
+# ds_version ROOT ID VERSION SIZE_NAME...: small distinct artifacts under ROOT/store/ID/VERSION/ and the version's
+# config under ROOT/catalog/ID/config.json (generate.py's input; its documents written later, all in one process)
+ds_version() {
+  local root=$1 id=$2 ver=$3 arts="" n; shift 3
+  mkdir -p "$root/store/$id/$ver" "$root/catalog/$id"
+  for n in "$@"; do
+    [ -f "$root/store/$id/$ver/$n" ] || printf 'id,value\n%s,%s,%s\n' "$id" "$ver" "$n" >"$root/store/$id/$ver/$n"
+    arts+="${arts:+,}{\"name\":\"$n\",\"url\":\"$bs_url/store/$id/$ver/$n\",\"digest\":\"$(bundle_digest "$root/store/$id/$ver/$n")\",\"mediaType\":\"text/csv\"}"
+  done
+  printf '{"store":"%s","datasetID":"%s","versionID":"%s","license":"CC-BY-4.0","licenseLink":"%s/licenses/CC-BY-4.0.html","artifacts":[%s]}\n' \
+    "$bs_url" "$id" "$ver" "$bs_url" "$arts" >"$root/catalog/$id/config.json"
+}
+# ds_generate ROOT ID...: the documents of each version, written by generate.py (pystac, prov, rdflib) in one process
+ds_generate() {
+  local root=$1; shift
+  "$py" - "$repo/test/fixtures/dataset" "$root/catalog" "$@" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+import generate
+for i in sys.argv[3:]:
+    d = f"{sys.argv[2]}/{i}"
+    generate.version_documents(f"{d}/config.json", d)
+PY
+}
+# ds_yaml NS NAME ID: the DatasetPromotion of the version whose config is under $ds_root/catalog/ID
+ds_yaml() {
+  "$py" - "$ds_root/catalog/$3/config.json" "$1" "$2" "$bs_url" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1])); ns, name, base = sys.argv[2:]
+print(f"apiVersion: governance.kfm.dev/v1alpha1\nkind: DatasetPromotion\nmetadata: {{name: {name}, namespace: {ns}}}\nspec:")
+print(f'  datasetID: "{c["datasetID"]}"\n  versionID: "{c["versionID"]}"\n  license: "{c["license"]}"\n  policyLabel: public\n  artifacts:')
+for a in c["artifacts"]:
+    print(f'  - {{name: {a["name"]}, url: "{a["url"]}", digest: "{a["digest"]}", mediaType: {a["mediaType"]}}}')
+i = c["datasetID"]
+print(f'  catalog:\n    dcat: {{url: "{base}/catalog/{i}/dcat.jsonld"}}\n    stac: {{url: "{base}/catalog/{i}/collection.json"}}\n    prov: {{url: "{base}/catalog/{i}/prov.json"}}\n---')
+PY
+}
+dp_promoted() { kubectl -n "$1" get dp -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -c '^Promoted$' || true; }
+
+bench_dataset() {
+  local big_mib=${MEMBRANE_BENCH_DS_MIB:-1024} runs=${MEMBRANE_BENCH_DS_RUNS:-50} n=${MEMBRANE_BENCH_DS_PROMOTIONS:-1000}
+  local bundleserver i
+  echo "== DatasetPromotion"
+  bundleserver=$(bash hack/gotool.sh bundleserver)
+  py=$(bash hack/python.sh)
+  cluster_up
+  ds_root="$MEMBRANE_CLUSTER_DIR/datasets"
+  mkdir -p "$ds_root/licenses"
+  printf '<html>CC-BY-4.0</html>\n' >"$ds_root/licenses/CC-BY-4.0.html"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=bundleserver -days 1 \
+    -keyout "$MEMBRANE_CLUSTER_DIR/bs.key" -out "$MEMBRANE_CLUSTER_DIR/bs.crt" 2>/dev/null
+  # the port first: the documents name the server's URLs
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+  bs_url="http://127.0.0.1:$port"
+  # the large artifact: random bytes written to disk (not sparse: hashing what a disk holds), and its sha256sum
+  ds_version "$ds_root" kfm.bench.big 1 small.csv
+  head -c "$((big_mib * 1048576))" /dev/urandom >"$ds_root/store/kfm.bench.big/1/big.bin"
+  local t0 t1 big_digest
+  sync
+  cat "$ds_root/store/kfm.bench.big/1/big.bin" >/dev/null   # in the page cache, as the server will read it
+  t0=$EPOCHREALTIME
+  big_digest="sha256:$(sha256sum <"$ds_root/store/kfm.bench.big/1/big.bin" | cut -c1-64)"
+  t1=$EPOCHREALTIME
+  local sum_mbs
+  sum_mbs=$(awk -v a="$t0" -v b="$t1" -v m="$big_mib" 'BEGIN {printf "%.0f", m * 1.048576 / (b - a)}')
+  "$py" - "$ds_root/catalog/kfm.bench.big/config.json" "$bs_url" "$big_digest" <<'PY'
+import json, sys
+path, base, digest = sys.argv[1:]
+c = json.load(open(path))
+c["artifacts"].append({"name": "big.bin", "url": f"{base}/store/kfm.bench.big/1/big.bin", "digest": digest,
+                       "mediaType": "application/octet-stream"})
+json.dump(c, open(path, "w"))
+PY
+  local ids=(kfm.bench.big)
+  for ((i = 1; i <= runs; i++)); do ds_version "$ds_root" "kfm.bench.lat$i" 1 a.csv b.csv c.csv; ids+=("kfm.bench.lat$i"); done
+  for ((i = 1; i <= n; i++)); do ds_version "$ds_root" "kfm.bench.rss$i" 1 data.csv; ids+=("kfm.bench.rss$i"); done
+  ds_generate "$ds_root" "${ids[@]}"
+  "$bundleserver" -dir "$ds_root" -cert "$MEMBRANE_CLUSTER_DIR/bs.crt" -key "$MEMBRANE_CLUSTER_DIR/bs.key" -http "127.0.0.1:$port" \
+    >"$MEMBRANE_CLUSTER_DIR/logs/bundleserver.out" 2>"$MEMBRANE_CLUSTER_DIR/logs/bundleserver.log" &
+  helpers+=($!)
+  for _ in $(seq 1 100); do grep -q listening "$MEMBRANE_CLUSTER_DIR/logs/bundleserver.out" && break; sleep 0.1; done
+  grep -q listening "$MEMBRANE_CLUSTER_DIR/logs/bundleserver.out" || { echo "the bundle server did not start:"; cat "$MEMBRANE_CLUSTER_DIR/logs/bundleserver.log"; return 1; }
+
+  op_start dataset --log-level info
+  # (a) one promotion of the large artifact: create -> the checksums gate passed (or Promoted), stamped from a watch
+  kubectl create namespace bench-dp-big >/dev/null
+  local w="$MEMBRANE_CLUSTER_DIR/run/dp-big.watch" tc="" tg=""
+  watch_stamped "$w" -n bench-dp-big get dp -w -o jsonpath='{.metadata.name}|{.status.phase}|{.status.gates[0].name}:{.status.gates[0].passed}{"\n"}'
+  sleep 1
+  ds_yaml bench-dp-big big kfm.bench.big | kubectl apply -f - >/dev/null
+  for _ in $(seq 1 3000); do   # up to ~300 s
+    tc=$(awk '{split($2, f, "|")} f[1] == "big" {print $1; exit}' "$w")
+    tg=$(awk '{split($2, f, "|")} f[1] == "big" && (f[3] == "checksums:true" || f[2] == "Promoted") {print $1, f[2]; exit}' "$w")
+    [ -z "$tg" ] || break
+    sleep 0.1
+  done
+  watch_stop
+  if [ -n "$tc" ] && [ -n "$tg" ]; then
+    read -r tg ph <<<"$tg"
+    awk -v a="$tc" -v b="$tg" -v m="$big_mib" -v s="$sum_mbs" -v ph="$ph" 'BEGIN {
+      printf "one %d MiB artifact (random bytes, in the page cache) over plain HTTP on loopback, create -> %s: %.2f s, %.0f MB/s;" \
+        " sha256sum of the same file: %d MB/s\n", m, ph == "Promoted" ? "Promoted (the checksums gate passed, the rest small)" : "the checksums gate passed", b - a, m * 1.048576 / (b - a), s }'
+  else
+    echo "the $big_mib MiB promotion: not past the checksums gate within 300 s ($(kubectl -n bench-dp-big get dp big -o jsonpath='{.status.phase}'))"
+  fi
+  # (b) create -> Promoted, 3 small artifacts, one promotion at a time
+  kubectl create namespace bench-dp-lat >/dev/null
+  w="$MEMBRANE_CLUSTER_DIR/run/dp-lat.watch"
+  watch_stamped "$w" -n bench-dp-lat get dp -w -o jsonpath='{.metadata.name}|{.status.phase}{"\n"}'
+  sleep 1
+  local times="$MEMBRANE_CLUSTER_DIR/run/dp-times" t
+  : >"$times"
+  for ((i = 1; i <= runs; i++)); do
+    ds_yaml bench-dp-lat "lat$i" "kfm.bench.lat$i" | kubectl apply -f - >/dev/null
+    t=""
+    for _ in $(seq 1 600); do   # up to ~60 s
+      t=$(awk -v n="lat$i" '{split($2, f, "|")} f[1] == n && t0 == "" {t0 = $1}
+        f[1] == n && f[2] == "Promoted" {printf "%.3f", $1 - t0; exit}' "$w")
+      [ -z "$t" ] || break
+      sleep 0.05
+    done
+    if [ -n "$t" ]; then echo "$t" >>"$times"; else echo "lat$i not Promoted within 60 s"; fi
+  done
+  watch_stop
+  echo "create -> Promoted, 3 small artifacts and the 3 documents over plain HTTP on loopback, one promotion at a time" \
+    "(from watch events): $(percentiles s promotions <"$times")"
+  op_stop dataset TERM
+
+  # (c) memory: a fresh operator, idle, then n promotions Promoted
+  op_start dataset-rss --log-level info
+  sleep 2
+  local pid=${ops[dataset-rss]} before after b_all b_anon b_hall b_hanon a_all a_anon a_hall a_hanon
+  before=$(rss_settled "$pid")
+  echo "operator RSS idle, no DatasetPromotion: $before"
+  kubectl create namespace bench-dp-rss >/dev/null
+  t0=$SECONDS
+  for ((i = 1; i <= n; i++)); do ds_yaml bench-dp-rss "rss$i" "kfm.bench.rss$i"; done | kubectl apply -f - >/dev/null
+  while [ "$(dp_promoted bench-dp-rss)" -lt "$n" ]; do
+    [ $((SECONDS - t0)) -lt 900 ] || { echo "only $(dp_promoted bench-dp-rss) of $n promotions Promoted"; break; }
+    sleep 2
+  done
+  local took=$((SECONDS - t0))
+  after=$(rss_settled "$pid")
+  echo "operator RSS with $n DatasetPromotions Promoted ($(dp_promoted bench-dp-rss) Promoted $took s after the apply;" \
+    "each its own dataset, 1 artifact, 3 documents, one entry in one index ConfigMap): $after"
+  read -r b_all b_anon b_hall b_hanon <<<"$(rss_parts "$before")"
+  read -r a_all a_anon a_hall a_hanon <<<"$(rss_parts "$after")"
+  echo "RSS added by $n promotions: lowest +$((a_all - b_all)) kB (anonymous +$((a_anon - b_anon)) kB)," \
+    "highest +$((a_hall - b_hall)) kB (anonymous +$((a_hanon - b_hanon)) kB)"
+  op_stop dataset-rss TERM
+  kill "${helpers[@]}" 2>/dev/null || true
+  helpers=()
+}
+
 bench_checks() {
   echo "== verification checks"
   ./build-bench/bench_checks ./build-bench/governed-api-double
@@ -511,6 +668,7 @@ for w in "${what[@]}"; do
     leader) bench_leader ;;
     idle) bench_idle ;;
     bundle) bench_bundle ;;
-    *) echo "bench.sh: unknown benchmark $w (release, rollback, checks, netpol, leader, idle, bundle)" >&2; exit 2 ;;
+    dataset) bench_dataset ;;
+    *) echo "bench.sh: unknown benchmark $w (release, rollback, checks, netpol, leader, idle, bundle, dataset)" >&2; exit 2 ;;
   esac
 done
