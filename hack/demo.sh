@@ -8,12 +8,18 @@
 # kubectl as a user would:
 #   0. a PolicyBundle, built by `opa build` and served over HTTPS, is fetched,
 #      verified (digest, structure, roots, decision tests) and published;
-#   1. a good release, gated on that bundle, rolls the governed API to a new
+#   1. the datasets the governed API serves are promoted by DatasetPromotions:
+#      their catalog documents written by test/fixtures/dataset/generate.py
+#      (pystac, prov, rdflib), their artifacts and documents served by the same
+#      bundle server over its plain HTTP port (DatasetPromotion has no CA field),
+#      each gated and published into the index the release's published-only
+#      check reads;
+#   2. a good release, gated on that bundle, rolls the governed API to a new
 #      digest, passes every check and succeeds, the bundle's digest stamped on
 #      its pods;
-#   2. a bad release (its Focus Mode answers carry no citations) is rolled out,
+#   3. a bad release (its Focus Mode answers carry no citations) is rolled out,
 #      fails the focus-ask check and is rolled back on its own;
-#   3. kubectl get / describe show the phases, conditions, Events and receipts.
+#   4. kubectl get / describe show the phases, conditions, Events and receipts.
 # MEMBRANE_DEMO_KEEP=1 leaves the control plane running afterwards.
 set -euo pipefail
 
@@ -27,10 +33,11 @@ bold "set-up and build"
 bash hack/setup.sh
 export PATH=/usr/local/go/bin:$PATH
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C build membrane governed-api-double >/dev/null || { ninja -C build membrane governed-api-double; exit 1; }
+ninja -C build -j2 membrane governed-api-double >/dev/null || { ninja -C build -j2 membrane governed-api-double; exit 1; }
 bash hack/controlplane.sh >/dev/null
 opa=$(bash hack/opa.sh)
 bundleserver=$(bash hack/gotool.sh bundleserver)
+py=$(bash hack/python.sh)
 
 bold "a local control plane: etcd, kube-apiserver, controller-manager, scheduler, kwok"
 export MEMBRANE_CLUSTER_DIR="$repo/.cache/demo-cluster"
@@ -75,7 +82,6 @@ spec:
       - {name: api, image: "$REPO@$V1"}
 EOF
 kubectl -n kfm rollout status deploy/kfm-api --timeout=60s
-./build/governed-api-double --print-published-index kfm/kfm-published-datasets | kubectl create -f - >/dev/null
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 kubectl -n kfm create secret generic smoke-token --from-literal=token="$token" >/dev/null
 printf '%s' "$token" > "$MEMBRANE_CLUSTER_DIR/smoke-token"
@@ -155,7 +161,11 @@ openssl req -new -key "$pol/pki/server.key" -subj "/CN=bundleserver" -out "$pol/
 printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' > "$pol/pki/ext"
 openssl x509 -req -in "$pol/pki/server.csr" -CA "$pol/pki/ca.crt" -CAkey "$pol/pki/ca.key" -CAcreateserial -days 1 -sha256 \
   -extfile "$pol/pki/ext" -out "$pol/pki/server.crt" 2>/dev/null
-"$bundleserver" -dir "$pol/srv" -cert "$pol/pki/server.crt" -key "$pol/pki/server.key" >"$logs/bundleserver.out" 2>"$logs/bundleserver.log" &
+# its plain HTTP port serves the datasets (step 1): the documents name it, so it is chosen first
+store_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+store="http://127.0.0.1:$store_port"
+"$bundleserver" -dir "$pol/srv" -cert "$pol/pki/server.crt" -key "$pol/pki/server.key" -http "127.0.0.1:$store_port" \
+  >"$logs/bundleserver.out" 2>"$logs/bundleserver.log" &
 pids+=($!)
 for _ in $(seq 1 50); do grep -q listening "$logs/bundleserver.out" 2>/dev/null && break; sleep 0.1; done
 bundle_url=$(sed -n 's/.*listening on \(https[^ ,]*\).*/\1/p' "$logs/bundleserver.out")
@@ -187,7 +197,46 @@ run kubectl -n kfm wait --for=condition=Ready pb/kfm-policy --timeout=120s
 run kubectl -n kfm get pb kfm-policy
 run kubectl -n kfm get configmap kfm-policy-bundle -o jsonpath='{.data.digest} {.data.revision}{"\n"}'
 
-bold "1. a good release, gated on the bundle: v1 -> v2"
+bold "1. the datasets the governed API serves, promoted by DatasetPromotions"
+# ID VERSION LICENSE LABEL: each version's artifact, and its DCAT, STAC and PROV documents written by generate.py;
+# served by the bundle server's plain HTTP port at $store
+srv="$pol/srv"
+mkdir -p "$srv/licenses"
+datasets=("kfm.hydrology.wells 2026-03-01.1 CC-BY-4.0 public" "kfm.soils.survey 2025-11-02.4 CC0-1.0 public"
+  "kfm.sacred-sites 2026-01-15.2 LicenseRef-kfm-restricted restricted")
+for d in "${datasets[@]}"; do
+  read -r id ver lic label <<<"$d"
+  printf '<html>%s</html>\n' "$lic" >"$srv/licenses/$lic.html"
+  mkdir -p "$srv/store/$id/$ver" "$srv/catalog/$id"
+  printf 'site,value\n%s,%s\n' "$id" "$ver" >"$srv/store/$id/$ver/data.csv"
+  art_digest="sha256:$(sha256sum <"$srv/store/$id/$ver/data.csv" | cut -c1-64)"
+  printf '{"store":"%s","datasetID":"%s","versionID":"%s","license":"%s","licenseLink":"%s/licenses/%s.html","artifacts":[{"name":"data.csv","url":"%s/store/%s/%s/data.csv","digest":"%s","mediaType":"text/csv"}]}\n' \
+    "$store" "$id" "$ver" "$lic" "$store" "$lic" "$store" "$id" "$ver" "$art_digest" >"$srv/catalog/$id/config.json"
+  "$py" test/fixtures/dataset/generate.py --version "$srv/catalog/$id/config.json" "$srv/catalog/$id"
+  kubectl -n kfm apply -f - <<EOF
+apiVersion: governance.kfm.dev/v1alpha1
+kind: DatasetPromotion
+metadata: {name: $id}
+spec:
+  datasetID: "$id"
+  versionID: "$ver"
+  license: "$lic"
+  policyLabel: $label
+  artifacts:
+  - {name: data.csv, url: "$store/store/$id/$ver/data.csv", digest: "$art_digest", mediaType: text/csv}
+  catalog:
+    dcat: {url: "$store/catalog/$id/dcat.jsonld"}
+    stac: {url: "$store/catalog/$id/collection.json"}
+    prov: {url: "$store/catalog/$id/prov.json"}
+EOF
+done
+echo "their documents and artifacts at $store/catalog/ and $store/store/ (plain HTTP on loopback)"
+run kubectl -n kfm wait --for=jsonpath='{.status.phase}'=Promoted dp --all --timeout=120s
+run kubectl -n kfm get dp
+echo "the published index the release's published-only check reads:"
+run kubectl -n kfm get configmap kfm-published-datasets -o jsonpath='{range .data.*}{@}{"\n"}{end}'
+
+bold "2. a good release, gated on the bundle: v1 -> v2"
 run release "$V2" CHG-2026-0142 "  policyBundleRef: {name: kfm-policy}"
 run kubectl -n kfm wait --for=condition=Ready gar/kfm-api --timeout=120s
 run kubectl -n kfm get gar kfm-api
@@ -195,14 +244,14 @@ run kubectl -n kfm get deploy kfm-api -o jsonpath='{.spec.template.spec.containe
 echo "its pods carry the bundle's digest:"
 run kubectl -n kfm get deploy kfm-api -o jsonpath='{.spec.template.metadata.annotations.governance\.kfm\.dev/policy-bundle-digest}{"\n"}'
 
-bold "2. a bad release: v2 -> v3, whose answers carry no citations"
+bold "3. a bad release: v2 -> v3, whose answers carry no citations"
 run release "$V3" CHG-2026-0143
 wait_phase RolledBack Failed
 run kubectl -n kfm get gar kfm-api
 echo "the Deployment runs again:"
 run kubectl -n kfm get deploy kfm-api -o jsonpath='{.spec.template.spec.containers[0].image}{"\n"}'
 
-bold "3. what a platform engineer sees"
+bold "4. what a platform engineer sees"
 run kubectl -n kfm describe gar kfm-api
 kubectl -n kfm get gar kfm-api -o json > "$MEMBRANE_CLUSTER_DIR/kfm-api.json"
 run ./build/membrane receipt verify -f "$MEMBRANE_CLUSTER_DIR/kfm-api.json"
