@@ -14,7 +14,7 @@ what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol checks release rollback leade
 bash hack/setup.sh
 export PATH=/usr/local/go/bin:$PATH
 cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-ninja -C build-bench -j2 >/dev/null || { ninja -C build-bench -j2; exit 1; }
+ninja -C build-bench >/dev/null || { ninja -C build-bench; exit 1; }
 
 # resident memory: all of it, and the anonymous part (what is not shared library pages)
 rss_kb() { awk '/^VmRSS/ {all=$2} /^RssAnon/ {anon=$2} END {printf "%d kB (anonymous %d kB)", all, anon}' "/proc/$1/status"; }

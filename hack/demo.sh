@@ -33,7 +33,7 @@ bold "set-up and build"
 bash hack/setup.sh
 export PATH=/usr/local/go/bin:$PATH
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-ninja -C build -j2 membrane governed-api-double >/dev/null || { ninja -C build -j2 membrane governed-api-double; exit 1; }
+ninja -C build membrane governed-api-double >/dev/null || { ninja -C build membrane governed-api-double; exit 1; }
 bash hack/controlplane.sh >/dev/null
 opa=$(bash hack/opa.sh)
 bundleserver=$(bash hack/gotool.sh bundleserver)
