@@ -185,6 +185,12 @@ static int gate_links(dataset_gate *g, const dataset_observed *o)
         verdict(g, DATASET_GATE_FAILED, "the links gate cannot be evaluated: %s", w->links_message);
         return 0;
     }
+    if (w->nlinks == 0) { /* nothing it could check is no pass */
+        verdict(g, DATASET_GATE_FAILED,
+                "the STAC document has no link of rel self, root, parent, item, child or license, so the links gate "
+                "has nothing to check: add at least its self or root link");
+        return 0;
+    }
     for (size_t i = 0; i < w->nlinks; i++) {
         const dataset_item *it = &w->links[i];
         const char *url = w->link_urls ? w->link_urls[i] : "?";

@@ -323,7 +323,6 @@ static void license_mismatch(dfx *f)
 {
     f->obs.work.docs[DATASET_DOC_STAC].body = mismatch_stac;
     f->obs.work.docs[DATASET_DOC_STAC].len = strlen(mismatch_stac);
-    f->obs.work.nlinks = 0;
 }
 static const char *dcat_wrong_id =
     "{\"@context\":{\"dcat\":\"http://www.w3.org/ns/dcat#\",\"dct\":\"http://purl.org/dc/terms/\"},"
@@ -350,7 +349,6 @@ static void stac_asset(dfx *f)
 {
     f->obs.work.docs[DATASET_DOC_STAC].body = stac_outside;
     f->obs.work.docs[DATASET_DOC_STAC].len = strlen(stac_outside);
-    f->obs.work.nlinks = 0;
 }
 static const char *prov_other = "{\"prefix\":{\"kfm\":\"https://kfm.example/ns/\"},\"entity\":{\"kfm:v1\":{"
                                 "\"kfm:dataset_version_id\":\"2025-01-01.1\"}},\"wasGeneratedBy\":{}}";
@@ -368,6 +366,10 @@ static void dead_link(dfx *f)
 {
     f->links[1] = (dataset_item){.state = DATASET_ITEM_REFUSED,
                                  .message = "https://spdx.org/licenses/CC-BY-4.0 answered HTTP 404"};
+}
+static void no_links(dfx *f)
+{
+    f->obs.work.nlinks = 0;
 }
 static void nothing(dfx *f)
 {
@@ -390,6 +392,7 @@ static void test_each_gate_fails_alone(void **state)
         {"CC-BY-4.0", "", prov_entity, 5, "CatalogPROVFailed", "2026-03-01.1"},
         {"CC-BY-4.0", "", prov_404, 5, "CatalogPROVFailed", "cannot be evaluated"},
         {"CC-BY-4.0", "", dead_link, 6, "LinksFailed", "https://spdx.org/licenses/CC-BY-4.0"},
+        {"CC-BY-4.0", "", no_links, 6, "LinksFailed", "nothing to check"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const gate_case *c = &cases[i];
