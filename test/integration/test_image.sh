@@ -8,10 +8,10 @@
 #     from a second run (reproducible);
 #   - the binary taken out of the layer is static: it runs `version` in a chroot
 #     of the layer alone (no shared library there) and names its libraries, its
-#     libcurl speaks http and https only, and, given the /etc/hosts a kubelet
-#     mounts, it resolves "localhost" and reaches the local control plane over
-#     TLS with the CA in its kubeconfig: its /readyz answers 200 once its caches
-#     have synced;
+#     libcurl speaks http and https only, and it resolves "localhost" (from the
+#     /etc/hosts a kubelet mounts) and "kubernetes.default.svc" (by DNS) and
+#     reaches the local control plane over TLS with the CA in its kubeconfig:
+#     its /readyz answers 200 once its caches have synced;
 #   - the decision-test OPA image: hack/image.sh gives the digest that
 #     charts/membrane/values.yaml and manifests/opa/kustomization.yaml pin,
 #     and helm template and kubectl kustomize render the OPA Deployment with
@@ -139,40 +139,86 @@ else
   fail "membrane version: the Debian source versions of the static libraries" "$(cat "$tmp/version")"
 fi
 
-# name resolution and TLS in the static binary: "localhost" (resolved from the
-# /etc/hosts a kubelet mounts, by glibc's built-in files lookup) and the control
-# plane's CA from the kubeconfig. The device nodes every container runtime gives
-# a container (libwebsockets seeds itself from /dev/urandom).
+# name resolution and TLS in the static binary, with the control plane's CA from
+# the kubeconfig: "localhost" from the /etc/hosts a kubelet mounts (glibc's
+# built-in files lookup), and "kubernetes.default.svc" from a DNS server named
+# in /etc/resolv.conf (glibc's built-in dns lookup; here a stand-in on a
+# loopback address that answers 127.0.0.1 for that name alone). The device
+# nodes every container runtime gives a container (libwebsockets seeds itself
+# from /dev/urandom).
 mkdir -p "$root/etc" "$root/tmp" "$root/dev"
 for dev in null:3 zero:5 random:8 urandom:9; do
   mknod -m 666 "$root/dev/${dev%:*}" c 1 "${dev#*:}" 2>"$tmp/out" ||
     fail "mknod $root/dev/${dev%:*} (the device a container runtime gives)" "$(cat "$tmp/out")"
 done
 printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n' > "$root/etc/hosts"
-kubectl config view --raw --minify --flatten > "$root/kubeconfig"
+dns_ip=127.0.0.53
+printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$dns_ip" > "$root/etc/resolv.conf"
+cat > "$tmp/dns.py" <<'PY'
+# A DNS stand-in for the test: A kubernetes.default.svc -> 127.0.0.1, no other
+# record (AAAA: no answer; any other name: NXDOMAIN). Stops by itself after 300 s.
+import socket, struct, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 53))
+s.settimeout(1)
+end = time.time() + 300
+while time.time() < end:
+    try:
+        q, peer = s.recvfrom(512)
+    except socket.timeout:
+        continue
+    if len(q) < 12:
+        continue
+    i, labels = 12, []
+    while i < len(q) and q[i]:
+        labels.append(q[i + 1:i + 1 + q[i]].decode("ascii", "replace").lower()); i += 1 + q[i]
+    qtype = struct.unpack(">H", q[i + 1:i + 3])[0]
+    question = q[12:i + 5]
+    name = ".".join(labels)
+    known = name == "kubernetes.default.svc"
+    answer = b""
+    if known and qtype == 1:
+        answer = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 30, 4) + socket.inet_aton("127.0.0.1")
+    flags = 0x8180 if known else 0x8183
+    s.sendto(q[:2] + struct.pack(">HHHHH", flags, 1, 1 if answer else 0, 0, 0) + question + answer, peer)
+PY
+python3 "$tmp/dns.py" "$dns_ip" > "$tmp/dns.log" 2>&1 &
+dns_pid=$!
+kubectl config view --raw --minify --flatten > "$tmp/kubeconfig"
 server=$(kubectl config view --minify -o jsonpath='{.clusters[0].cluster.server}')
 port=${server##*:}
-sed -i "s|server: .*|server: https://localhost:$port|" "$root/kubeconfig"
 install_crds
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-health=$(free_port)
-metrics=$(free_port)
-chroot "$root" /membrane run --kubeconfig=/kubeconfig --health-addr="127.0.0.1:$health" \
-  --metrics-addr="127.0.0.1:$metrics" --log-format=text > "$tmp/run.log" 2>&1 &
-op=$!
-ready=""
-for _ in $(seq 120); do
-  if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$health/readyz")" = 200 ]; then ready=1; break; fi
-  kill -0 "$op" 2>/dev/null || break
-  sleep 0.5
-done
-kill -TERM "$op" 2>/dev/null || true
-wait "$op" 2>/dev/null || true
-if [ -n "$ready" ] && grep -q "https://localhost:$port" "$tmp/run.log"; then
-  ok "membrane (static, chrooted): resolves localhost and is ready against https://localhost:$port"
+# ready_against HOST HOW: the chrooted static binary against https://HOST:<port> is ready
+ready_against() {
+  local host=$1 how=$2 health metrics op ready=""
+  sed "s|server: .*|server: https://$host:$port|" "$tmp/kubeconfig" > "$root/kubeconfig"
+  health=$(free_port)
+  metrics=$(free_port)
+  chroot "$root" /membrane run --kubeconfig=/kubeconfig --health-addr="127.0.0.1:$health" \
+    --metrics-addr="127.0.0.1:$metrics" --log-format=text > "$tmp/run.log" 2>&1 &
+  op=$!
+  for _ in $(seq 120); do
+    if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$health/readyz")" = 200 ]; then ready=1; break; fi
+    kill -0 "$op" 2>/dev/null || break
+    sleep 0.5
+  done
+  kill -TERM "$op" 2>/dev/null || true
+  wait "$op" 2>/dev/null || true
+  if [ -n "$ready" ] && grep -q "https://$host:$port" "$tmp/run.log"; then
+    ok "membrane (static, chrooted): resolves $host ($how) and is ready against https://$host:$port"
+  else
+    fail "membrane (static, chrooted): resolves $host ($how) and is ready against https://$host:$port" "$(tail -20 "$tmp/run.log"; cat "$tmp/dns.log")"
+  fi
+}
+ready_against localhost "/etc/hosts"
+if kill -0 "$dns_pid" 2>/dev/null; then
+  ready_against kubernetes.default.svc "DNS, $dns_ip"
 else
-  fail "membrane (static, chrooted): resolves localhost and is ready against https://localhost:$port" "$(tail -20 "$tmp/run.log")"
+  fail "the DNS stand-in listens on $dns_ip:53" "$(cat "$tmp/dns.log")"
 fi
+kill "$dns_pid" 2>/dev/null || true
+wait "$dns_pid" 2>/dev/null || true
 
 # the decision-test OPA: the digest hack/image.sh gives is the one the chart and kustomize pin
 opa=$(awk '$1 == "opa" {print $2}' "$tmp/digests-a")
