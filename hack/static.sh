@@ -102,8 +102,8 @@ build() {
         --without-libssh2 --without-libssh --without-wolfssh --without-gssapi --without-libgsasl \
         --without-hyper --disable-ldap --disable-ldaps --disable-rtsp --disable-dict --disable-telnet \
         --disable-tftp --disable-pop3 --disable-imap --disable-smb --disable-smtp --disable-gopher \
-        --disable-mqtt --disable-ftp --disable-file --disable-ntlm --disable-ntlm-wb --disable-kerberos-auth \
-        --disable-negotiate-auth --disable-manual --disable-websockets --disable-dependency-tracking \
+        --disable-mqtt --disable-ftp --disable-file --disable-ntlm --disable-ntlm-wb \
+        --disable-manual --disable-websockets --disable-dependency-tracking \
         && make -s -j"$jobs" -C lib && make -s -C lib install && make -s -C include install \
         && make -s install-pkgconfigDATA) >&2
       ;;
