@@ -152,7 +152,7 @@ for dev in null:3 zero:5 random:8 urandom:9; do
     fail "mknod $root/dev/${dev%:*} (the device a container runtime gives)" "$(cat "$tmp/out")"
 done
 printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n' > "$root/etc/hosts"
-dns_ip=127.0.0.53
+dns_ip=127.0.0.153 # not 127.0.0.53, where a systemd-resolved may listen
 printf 'nameserver %s\noptions timeout:1 attempts:2\n' "$dns_ip" > "$root/etc/resolv.conf"
 cat > "$tmp/dns.py" <<'PY'
 # A DNS stand-in for the test: A kubernetes.default.svc -> 127.0.0.1, no other
@@ -161,6 +161,7 @@ import socket, struct, sys, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((sys.argv[1], 53))
 s.settimeout(1)
+print("listening", flush=True)
 end = time.time() + 300
 while time.time() < end:
     try:
@@ -212,7 +213,8 @@ ready_against() {
   fi
 }
 ready_against localhost "/etc/hosts"
-if kill -0 "$dns_pid" 2>/dev/null; then
+for _ in $(seq 50); do grep -q listening "$tmp/dns.log" && break; sleep 0.1; done
+if kill -0 "$dns_pid" 2>/dev/null && grep -q listening "$tmp/dns.log"; then
   ready_against kubernetes.default.svc "DNS, $dns_ip"
 else
   fail "the DNS stand-in listens on $dns_ip:53" "$(cat "$tmp/dns.log")"
