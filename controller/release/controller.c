@@ -1,8 +1,9 @@
 /*
  * The GovernedAPIRelease reconciler: observe from the informer caches, call
  * release_decide, and carry the plan out in the order that keeps the runbook
- * safe: finalizer, status (rollback target recorded), Deployment patch (with
- * a resourceVersion precondition), Events, annotation and finalizer removal.
+ * safe: finalizer, Deployment patch (with a resourceVersion precondition; a
+ * rollout's carries the rollback record, so one write records the target
+ * and rolls), status, Events, annotation and finalizer removal.
  * When the plan asks for the checks, a run starts (release/checks.h builds
  * its input; verify/runner.h runs it off the worker) and the reconcile
  * returns; the run's end requeues the release, and the next reconcile
@@ -53,11 +54,11 @@ typedef struct check_run check_run;
 
 typedef struct release_controller {
     release_controller_opts opts;
-    /* Test hooks: MEMBRANE_FAILPOINT=crash-before-deployment-patch makes the
-     * process die (as kill -9 would) between a status write and the
-     * Deployment patch that follows it; crash-before-rollback-patch only
-     * when that patch rolls back. */
-    bool crash_before_patch, crash_before_rollback_patch;
+    /* Test hooks: MEMBRANE_FAILPOINT=crash-after-deployment-patch makes the
+     * process die (as kill -9 would) between a Deployment patch and the
+     * status write that follows it; crash-after-rollback-patch only when
+     * that patch rolls back. */
+    bool crash_after_patch, crash_after_rollback_patch;
     informer *releases, *deployments, *pods, *bundles; /* the factory's, borrowed */
     ryw *ryw;                                          /* the factory's, borrowed */
     loop *loop;                                        /* the manager's, borrowed */
@@ -356,7 +357,7 @@ static int write_status(cJSON **cur, bool *fresh, release_controller *rc, const 
 /*
  * What a 409 showed to be stale: the release as read from the cache, or the
  * Deployment; STALE_DEPLOYMENT_CACHED: the Deployment, and the cache already
- * has a newer one (before the patch, it came during the status write).
+ * has a newer one (it came after the plan was made on the cached one).
  */
 typedef enum { STALE_NONE, STALE_RELEASE, STALE_RELEASE_REREAD, STALE_DEPLOYMENT, STALE_DEPLOYMENT_CACHED } stale_view;
 
@@ -399,6 +400,31 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
         *stale = err == MB_ECONFLICT ? STALE_RELEASE : STALE_NONE;
         return mb_error_wrap(err, "adding the finalizer to %s", owner);
     }
+    /* the Deployment patch first: a rollout's carries the rollback record, a rollback's what it rolled back from */
+    if (plan->deployment_patch && (*newer = deployment_moved_on(rc, ns, deployment, cached_dep_rv))) {
+        *stale = STALE_DEPLOYMENT_CACHED;
+        return mb_error_wrap(mb_error_set(MB_ECONFLICT, "it changed since it was read"),
+                             "patching Deployment %s/%s for %s", ns, deployment, owner);
+    }
+    if (plan->deployment_patch) {
+        err = kube_patch(patched_dep, rc->opts.client, &KUBE_DEPLOYMENTS, ns, deployment, NULL, KUBE_PATCH_STRATEGIC,
+                         plan->deployment_patch);
+        /* the write that made a 409 has most often reached the cache by now */
+        if (err == MB_ECONFLICT && (*newer = deployment_moved_on(rc, ns, deployment, cached_dep_rv)))
+            *stale = STALE_DEPLOYMENT_CACHED;
+        else
+            *stale = err == MB_ECONFLICT ? STALE_DEPLOYMENT : STALE_NONE;
+        if (*patched_dep)
+            informer_trim(rc->deployments, *patched_dep);
+        /* not through: nothing was decided that the next look does not decide again */
+        if (err < 0)
+            return mb_error_wrap(err, "patching Deployment %s/%s for %s", ns, deployment, owner);
+        if (plan->status && (rc->crash_after_patch || (rc->crash_after_rollback_patch && plan->phase &&
+                                                       strcmp(plan->phase, "RollingBack") == 0))) {
+            MB_LOG(MB_LOG_WARN, &lf, "failpoint: exiting after the Deployment patch, before the status write");
+            _exit(137);
+        }
+    }
     if (plan->status) {
         bool reread = false;
         ryw_trail_add_version(older, *cur);
@@ -406,7 +432,7 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
             *stale = err != MB_ECONFLICT ? STALE_NONE : reread ? STALE_RELEASE_REREAD : STALE_RELEASE;
             return mb_error_wrap(err, "writing the status of %s", owner);
         }
-        /* the rollback is decided and recorded: counted now, whenever its patch gets through */
+        /* the rollback is done and recorded: counted now */
         if (release_plan_rollback_trigger(plan))
             metrics_rollback_inc(release_plan_rollback_trigger(plan));
         if (plan->receipt) {
@@ -418,28 +444,7 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
                    json_str(plan->receipt, "outcome", NULL));
         }
     }
-    if (plan->deployment_patch && plan->status &&
-        (rc->crash_before_patch ||
-         (rc->crash_before_rollback_patch && plan->phase && strcmp(plan->phase, "RollingBack") == 0))) {
-        MB_LOG(MB_LOG_WARN, &lf, "failpoint: exiting before the Deployment patch");
-        _exit(137);
-    }
-    if (plan->deployment_patch && plan->status && (*newer = deployment_moved_on(rc, ns, deployment, cached_dep_rv))) {
-        *stale = STALE_DEPLOYMENT_CACHED;
-        err = mb_error_set(MB_ECONFLICT, "it changed while the status was written");
-    } else if (plan->deployment_patch) {
-        err = kube_patch(patched_dep, rc->opts.client, &KUBE_DEPLOYMENTS, ns, deployment, NULL, KUBE_PATCH_STRATEGIC,
-                         plan->deployment_patch);
-        /* the write that made a 409 has most often reached the cache by now */
-        if (err == MB_ECONFLICT && (*newer = deployment_moved_on(rc, ns, deployment, cached_dep_rv)))
-            *stale = STALE_DEPLOYMENT_CACHED;
-        else
-            *stale = err == MB_ECONFLICT ? STALE_DEPLOYMENT : STALE_NONE;
-        if (*patched_dep)
-            informer_trim(rc->deployments, *patched_dep);
-    }
-    /* the decision is recorded: its Events go out even if the patch must be retried, and only after the
-     * patch, so that their writes do not compete with it */
+    /* the decision is recorded: its Events go out */
     if (plan->n_events) {
         event_object eo;
         if (event_object_from_json(&eo, *cur, RELEASE_KIND, RELEASE_API_VERSION) == 0)
@@ -448,8 +453,6 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
                              strcmp(plan->events[i].type, "Warning") == 0 ? EVENT_WARNING : EVENT_NORMAL,
                              plan->events[i].reason, "%s", plan->events[i].message);
     }
-    if (err < 0)
-        return mb_error_wrap(err, "patching Deployment %s/%s for %s", ns, deployment, owner);
     if (plan->phase)
         MB_LOG(MB_LOG_DEBUG, &lf, "phase %s", plan->phase);
     if (plan->clear_rollback_annotation) {
@@ -813,8 +816,8 @@ int release_controller_register(manager *m, const release_controller_opts *opts)
     pthread_mutex_init(&rc->seen_mu, NULL);
     pthread_mutex_init(&rc->runs_mu, NULL);
     const char *fp = getenv("MEMBRANE_FAILPOINT");
-    rc->crash_before_patch = fp && strcmp(fp, "crash-before-deployment-patch") == 0;
-    rc->crash_before_rollback_patch = fp && strcmp(fp, "crash-before-rollback-patch") == 0;
+    rc->crash_after_patch = fp && strcmp(fp, "crash-after-deployment-patch") == 0;
+    rc->crash_after_rollback_patch = fp && strcmp(fp, "crash-after-rollback-patch") == 0;
     if (!opts->net || verify_executor_new(&rc->executor) < 0) {
         int err = opts->net ? mb_error_last_code()
                             : mb_error_set(MB_EINVAL, "the release controller needs the transfer loop for its checks");

@@ -130,6 +130,18 @@ static bool last_release_succeeded(const release_ctx *c)
     return old_rid && rid && outcome && strcmp(rid, old_rid) == 0 && strcmp(outcome, PHASE_SUCCEEDED) == 0;
 }
 
+/* True when status.history holds an entry of releaseID rid that ended Succeeded. */
+static bool release_succeeded(const release_ctx *c, const char *rid)
+{
+    const cJSON *e, *history = c->old ? json_get(c->old, "history", NULL) : NULL;
+    cJSON_ArrayForEach(e, history) {
+        const char *r = json_str(e, "releaseID", NULL), *outcome = json_str(e, "outcome", NULL);
+        if (r && outcome && strcmp(r, rid) == 0 && strcmp(outcome, PHASE_SUCCEEDED) == 0)
+            return true;
+    }
+    return false;
+}
+
 /*
  * The rollback target this release would record now, in out ("" if none),
  * and the full image reference a rollback patches the container to, in
@@ -147,9 +159,26 @@ static void rollback_target(const release_ctx *c, char out[72], char image[512])
     const char *recorded = release_old_str(c, "rollbackTarget");
     const char *recorded_image = release_old_str(c, "rollbackImage");
     const char *old_rid = release_old_str(c, "releaseID");
+    const char *ann_rid = release_deployment_annotation(c, RELEASE_ROLLBACK_FOR_ANNOTATION);
+    const char *ann_image = release_deployment_annotation(c, RELEASE_ROLLBACK_IMAGE_ANNOTATION);
+    bool ann_valid = ann_rid && ann_image && release_digest_valid(release_digest_of(ann_image)) &&
+                     strlen(ann_image) < 512;
     out[0] = '\0';
     image[0] = '\0';
-    if (rt) {
+    const char *owner = release_deployment_annotation(c, RELEASE_OWNER_ANNOTATION);
+    bool ours = owner && strcmp(owner, c->owner) == 0;
+    if (ann_valid && ours &&
+        (strcmp(ann_rid, c->rid) == 0 ||
+         (!rt && (!old_rid || strcmp(ann_rid, old_rid) != 0) && !release_succeeded(c, ann_rid)))) {
+        /*
+         * The record the rollout patch of this very release made (its status
+         * write did not follow), or of a release the status never heard of
+         * (cut short between its patch and its status write): what it rolled
+         * out was never verified, what it recorded stands.
+         */
+        snprintf(out, 72, "%s", release_digest_of(ann_image));
+        snprintf(image, 512, "%s", ann_image);
+    } else if (rt) {
         snprintf(out, 72, "%s", rt);
         snprintf(image, 512, "%s@%s", c->repository ? c->repository : "", rt);
     } else if (old_rid && recorded && *recorded && (strcmp(old_rid, c->rid) == 0 || !last_release_succeeded(c))) {

@@ -65,20 +65,37 @@ const char *release_deployment_image(const release_ctx *c)
     return ct ? json_str(ct, "image", NULL) : NULL;
 }
 
-char *release_patch_body(const release_ctx *c, const char *image, bool owner, bool template_annotations)
+const char *release_deployment_annotation(const release_ctx *c, const char *key)
+{
+    return json_str(c->obs->deployment, "metadata", "annotations", key, NULL);
+}
+
+char *release_patch_body(const release_ctx *c, const char *image, release_patch_kind kind)
 {
     cJSON *p = cJSON_CreateObject();
     char *out = NULL;
     cJSON *meta = json_ensure_object(p, "metadata", NULL);
+    cJSON *ann = meta ? json_ensure_object(meta, "annotations", NULL) : NULL;
     const char *rv = json_str(c->obs->deployment, "metadata", "resourceVersion", NULL);
-    if (!meta || (rv && json_set_str(meta, "resourceVersion", rv) < 0))
+    if (!ann || (rv && json_set_str(meta, "resourceVersion", rv) < 0) ||
+        json_set_str(ann, RELEASE_OWNER_ANNOTATION, c->owner) < 0)
         goto done;
-    if (owner) {
-        cJSON *ann = json_ensure_object(meta, "annotations", NULL);
-        if (!ann || json_set_str(ann, RELEASE_OWNER_ANNOTATION, c->owner) < 0)
+    if (kind == RELEASE_PATCH_ROLLOUT) {
+        /* the record of the target, in the same write that rolls */
+        if (json_set_str(ann, RELEASE_ROLLBACK_IMAGE_ANNOTATION, json_str(c->st, "rollbackImage", NULL)) < 0 ||
+            json_set_str(ann, RELEASE_ROLLBACK_FOR_ANNOTATION, c->rid) < 0)
+            goto done;
+        /* an earlier release's rollback is not this one's */
+        if (json_set_item(ann, RELEASE_ROLLED_BACK_FROM_ANNOTATION, cJSON_CreateNull()) < 0 ||
+            json_set_item(ann, RELEASE_ROLLBACK_TRIGGER_ANNOTATION, cJSON_CreateNull()) < 0)
+            goto done;
+    } else if (kind == RELEASE_PATCH_ROLLBACK) {
+        const char *trigger = json_str(c->st, "lastRollback", "trigger", NULL);
+        if (json_set_str(ann, RELEASE_ROLLED_BACK_FROM_ANNOTATION, c->image) < 0 ||
+            json_set_str(ann, RELEASE_ROLLBACK_TRIGGER_ANNOTATION, trigger ? trigger : "") < 0)
             goto done;
     }
-    if (image) {
+    if (image && kind != RELEASE_PATCH_OWNER) {
         cJSON *tpl = json_ensure_object(p, "spec", "template", NULL);
         cJSON *containers = tpl ? cJSON_AddArrayToObject(json_ensure_object(tpl, "spec", NULL), "containers") : NULL;
         cJSON *ct = cJSON_CreateObject();
@@ -89,12 +106,12 @@ char *release_patch_body(const release_ctx *c, const char *image, bool owner, bo
         cJSON_AddItemToArray(containers, ct);
         if (json_set_str(ct, "name", c->container) < 0 || json_set_str(ct, "image", image) < 0)
             goto done;
-        if (template_annotations) {
-            cJSON *ann = json_ensure_object(tpl, "metadata", "annotations", NULL);
+        if (kind == RELEASE_PATCH_ROLLOUT) {
+            cJSON *tann = json_ensure_object(tpl, "metadata", "annotations", NULL);
             const char *bd = json_str(c->st, "policyBundleDigest", NULL);
-            if (!ann || json_set_str(ann, RELEASE_ID_ANNOTATION, c->rid) < 0)
+            if (!tann || json_set_str(tann, RELEASE_ID_ANNOTATION, c->rid) < 0)
                 goto done;
-            if (bd && *bd && json_set_str(ann, RELEASE_BUNDLE_ANNOTATION, bd) < 0)
+            if (bd && *bd && json_set_str(tann, RELEASE_BUNDLE_ANNOTATION, bd) < 0)
                 goto done;
         }
     }

@@ -281,6 +281,35 @@ static void start_rollout(fx *f)
     assert_int_equal(decide(f), 0);
 }
 
+/*
+ * The plan's Deployment patch went through: f's Deployment now runs image
+ * (rolled out when done), owned by the release, with the patch's
+ * annotations (its nulls remove; no patch: the annotations stay). The
+ * status write after it is not applied.
+ */
+static void fx_patch_landed(fx *f, const char *image, bool done)
+{
+    cJSON *patch = f->plan.deployment_patch ? cJSON_Parse(f->plan.deployment_patch) : cJSON_CreateObject();
+    const cJSON *a;
+    assert_non_null(patch);
+    cJSON *ann = cJSON_Duplicate(json_get(f->deployment, "metadata", "annotations", NULL), true);
+    cJSON_ArrayForEach(a, json_get(patch, "metadata", "annotations", NULL)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(ann, a->string);
+        if (!cJSON_IsNull(a))
+            cJSON_AddItemToObject(ann, a->string, cJSON_Duplicate(a, true));
+    }
+    cJSON_Delete(patch);
+    cJSON_Delete(f->deployment);
+    f->deployment = fx_deployment_new(image, 3, done, "kfm/kfm-api");
+    cJSON *meta = cJSON_GetObjectItem(f->deployment, "metadata");
+    cJSON_DeleteItemFromObject(meta, "annotations");
+    cJSON_AddItemToObject(meta, "annotations", ann);
+    for (size_t i = 0; i < f->n_pods; i++)
+        cJSON_Delete(f->pods[i]);
+    f->n_pods = 0;
+    fx_pods(f, image, 3, false);
+}
+
 static void test_gates_pass_record_target_then_patch(void **state)
 {
     (void)state;
@@ -714,6 +743,140 @@ static void test_observe_zero_seconds(void **state)
 }
 
 /* ---- triggers and rollback ----------------------------------------------- */
+
+/* The rollout patch records the target on the Deployment: one write records it and rolls. */
+static void test_rollout_patch_records_the_target(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_patch_has(&f, "\"governance.kfm.dev/rollback-image\":\"" REPO "@" A "\"");
+    assert_patch_has(&f, "\"governance.kfm.dev/rollback-for\":\"5dee29fd7e28\"");
+    assert_patch_has(&f, "{\"name\":\"api\",\"image\":\"" REPO "@" B "\"}");
+    /* the status follows with the same record */
+    assert_string_equal(st_str(&f, "rollbackTarget"), A);
+    assert_string_equal(st_str(&f, "rollbackImage"), REPO "@" A);
+    fx_free(&f);
+}
+
+/*
+ * The patch went through and the operator stopped before the status write:
+ * the Deployment runs B, the status knows nothing of this release. The
+ * annotation of this releaseID is the record: the target is A, never B.
+ */
+static void test_restart_between_patch_and_status(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    fx_patch_landed(&f, REPO "@" B, false); /* the status write did not follow */
+    f.obs.now = T0 + 5;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_string_equal(st_str(&f, "releaseID"), "5dee29fd7e28");
+    assert_string_equal(st_str(&f, "rollbackTarget"), A);
+    assert_string_equal(st_str(&f, "rollbackImage"), REPO "@" A);
+    assert_null(f.plan.deployment_patch); /* the image is not patched again */
+    fx_apply(&f);
+    /* and a crash loop of B rolls back to A */
+    f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+    f.obs.now = T0 + 30;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_patch_has(&f, "{\"name\":\"api\",\"image\":\"" REPO "@" A "\"}");
+    fx_free(&f);
+
+    /* rolled out already: straight to Verifying, still with A as the target */
+    fx g = {0};
+    start_rollout(&g);
+    fx_patch_landed(&g, REPO "@" B, true);
+    assert_int_equal(decide(&g), 0);
+    assert_string_equal(g.plan.phase, "Verifying");
+    assert_string_equal(st_str(&g, "rollbackTarget"), A);
+    fx_free(&g);
+}
+
+/*
+ * A generation cut short between its patch and its status write: the status
+ * still names an earlier release that succeeded, but the Deployment's record
+ * names one the status never heard of. What that one rolled out (B) was
+ * never verified: the next generation keeps the record's target A.
+ */
+static void test_unrecorded_release_keeps_its_target(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = fx_release_new(4, C, NULL);
+    fx_status(&f, "{\"observedGeneration\":2,\"phase\":\"Succeeded\",\"releaseID\":\"0123456789ab\","
+                  "\"rollbackTarget\":\"" C "\",\"history\":[{\"releaseID\":\"0123456789ab\",\"generation\":2,"
+                  "\"digest\":\"" A "\",\"outcome\":\"Succeeded\"}]}");
+    f.deployment = fx_deployment_new(REPO "@" B, 3, true, "kfm/kfm-api");
+    cJSON *ann = (cJSON *)json_get(f.deployment, "metadata", "annotations", NULL);
+    cJSON_AddStringToObject(ann, "governance.kfm.dev/rollback-for", "5dee29fd7e28");
+    cJSON_AddStringToObject(ann, "governance.kfm.dev/rollback-image", REPO "@" A);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_string_equal(st_str(&f, "rollbackTarget"), A);
+    /* another owner's record is not ours to read */
+    cJSON_ReplaceItemInObject(ann, "governance.kfm.dev/release-owner", cJSON_CreateString("kfm/other"));
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Gating");
+    fx_free(&f);
+}
+
+/*
+ * The rollback is one patch (back to the recorded image, rolled-back-from and
+ * the trigger on the Deployment), then the status write. A restart between
+ * the two records the rollback from the Deployment instead of rolling
+ * forward to B again.
+ */
+static void test_restart_between_rollback_patch_and_status(void **state)
+{
+    (void)state;
+    const char *phases[] = {"RollingOut", "Verifying"};
+    for (size_t k = 0; k < 2; k++) {
+        fx f = {0};
+        if (k == 0) {
+            start_rollout(&f);
+            fx_apply(&f);
+            fx_patch_landed(&f, REPO "@" B, false);
+            f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+        } else {
+            to_verifying(&f);
+            cJSON_AddStringToObject((cJSON *)json_get(f.deployment, "metadata", "annotations", NULL),
+                                    "governance.kfm.dev/rollback-for", "5dee29fd7e28");
+            fx_patch_landed(&f, REPO "@" B, true);
+            f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+        }
+        f.obs.now = T0 + 30;
+        assert_int_equal(decide(&f), 0);
+        assert_string_equal(f.plan.phase, "RollingBack");
+        assert_patch_has(&f, "\"governance.kfm.dev/rolled-back-from\":\"" REPO "@" B "\"");
+        assert_patch_has(&f, "\"governance.kfm.dev/rollback-trigger\":\"CrashLoop\"");
+        /* the patch went through, the status write did not: the release still says phases[k] */
+        fx_patch_landed(&f, REPO "@" A, false);
+        assert_string_equal(json_str(f.release, "status", "phase", NULL), phases[k]);
+        f.obs.now = T0 + 35;
+        assert_int_equal(decide(&f), 0);
+        assert_string_equal(f.plan.phase, "RollingBack");
+        assert_null(f.plan.deployment_patch); /* neither forward to B nor back again */
+        assert_false(f.plan.run_checks);
+        assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "CrashLoop");
+        assert_string_equal(json_str(f.plan.status, "lastRollback", "fromDigest", NULL), B);
+        assert_string_equal(json_str(f.plan.status, "lastRollback", "toDigest", NULL), A);
+        assert_string_equal(release_plan_rollback_trigger(&f.plan), "CrashLoop"); /* counted once, now */
+        fx_apply(&f);
+        /* then it goes on as any rollback: rolled out, the checks against A */
+        fx_patch_landed(&f, REPO "@" A, true);
+        f.obs.now = T0 + 40;
+        assert_int_equal(decide(&f), 0);
+        assert_string_equal(f.plan.phase, "RollingBack");
+        assert_null(f.plan.deployment_patch);
+        assert_true(f.plan.run_checks);
+        fx_free(&f);
+    }
+}
 
 static void test_crashloop_rolls_back(void **state)
 {
@@ -1355,7 +1518,10 @@ static void test_deletion_releases_the_deployment(void **state)
     assert_int_equal(decide(&f), 0);
     assert_true(f.plan.remove_finalizer);
     assert_patch_has(&f, "\"governance.kfm.dev/release-owner\":null");
-    assert_null(strstr(f.plan.deployment_patch, "image"));
+    /* the rollback record goes with the release; the container is left as it is */
+    assert_patch_has(&f, "\"governance.kfm.dev/rollback-for\":null");
+    assert_patch_has(&f, "\"governance.kfm.dev/rollback-image\":null");
+    assert_null(strstr(f.plan.deployment_patch, "containers"));
     assert_null(f.plan.status);
     /* another release's annotation is left alone */
     cJSON_Delete(f.deployment);
@@ -1399,6 +1565,10 @@ int main(void)
         cmocka_unit_test(test_gate_block_event_once),
         cmocka_unit_test(test_gates_pass_record_target_then_patch),
         cmocka_unit_test(test_restart_between_target_and_patch),
+        cmocka_unit_test(test_rollout_patch_records_the_target),
+        cmocka_unit_test(test_restart_between_patch_and_status),
+        cmocka_unit_test(test_unrecorded_release_keeps_its_target),
+        cmocka_unit_test(test_restart_between_rollback_patch_and_status),
         cmocka_unit_test(test_rollout_waits_then_verifies),
         cmocka_unit_test(test_verify_observe_succeed),
         cmocka_unit_test(test_observe_recheck_schedule),
