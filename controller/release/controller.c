@@ -39,6 +39,7 @@
 
 #define INDEX_DEPLOYMENT "deployment"
 #define INDEX_BUNDLE "bundle"
+#define INDEX_AFTER "after" /* a release by each "<namespace>/<name>" of its spec.after */
 #define MAX_PASSES 4
 #define CHECKS_RECHECK_MS 30000 /* while a check run goes, the release is looked at at least this often */
 
@@ -102,6 +103,17 @@ static int index_release_bundle(informer_index_keys *out, const cJSON *obj, void
     (void)ctx;
     return index_key(out, json_str(obj, "metadata", "namespace", NULL),
                      json_str(obj, "spec", "policyBundleRef", "name", NULL));
+}
+
+static int index_release_after(informer_index_keys *out, const cJSON *obj, void *ctx)
+{
+    const cJSON *a;
+    int err = 0;
+    (void)ctx;
+    cJSON_ArrayForEach(a, json_get(obj, "spec", "after", NULL))
+        if ((err = index_key(out, json_str(a, "namespace", NULL), json_str(a, "name", NULL))) < 0)
+            return err;
+    return 0;
 }
 
 /* A Deployment's pods belong to its ReplicaSets, named "<deployment>-<pod-template-hash>". */
@@ -179,7 +191,12 @@ static void spec_seen_record(release_controller *rc, const char *key, long long 
 static void on_release(void *ctx, const cJSON *obj)
 {
     release_controller *rc = ctx;
+    char key[512];
     loop_enqueue_object(rc->loop, obj);
+    /* the releases whose order gate waits on this one look again */
+    snprintf(key, sizeof(key), "%s/%s", json_str(obj, "metadata", "namespace", NULL),
+             json_str(obj, "metadata", "name", NULL));
+    enqueue_by_index(rc, INDEX_AFTER, key);
 }
 
 static void on_release_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
@@ -579,12 +596,44 @@ static int checks_collect(release_controller *rc, const char *key, const cJSON *
 
 /* ---- reconcile ----------------------------------------------------------- */
 
+/*
+ * The releases spec.after names, from the cache, in its order: (*json)[i] is
+ * after[i]'s, NULL when the cache does not hold it (it does not exist, or
+ * this operator does not watch its namespace: the order gate then blocks).
+ */
+static int upstream_get(release_controller *rc, const cJSON *release, informer_obj ***objs, const cJSON ***json,
+                        size_t *n)
+{
+    const cJSON *after = json_get(release, "spec", "after", NULL), *a;
+    size_t i = 0, len = cJSON_IsArray(after) ? (size_t)cJSON_GetArraySize(after) : 0;
+    *objs = NULL;
+    *json = NULL;
+    *n = 0;
+    if (!len)
+        return 0;
+    if (!(*objs = calloc(len, sizeof(**objs))) || !(*json = calloc(len, sizeof(**json))))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    *n = len;
+    cJSON_ArrayForEach(a, after) {
+        const char *ns = json_str(a, "namespace", NULL), *name = json_str(a, "name", NULL);
+        if (ns && name && informer_get(&(*objs)[i], rc->releases, ns, name) == 0)
+            (*json)[i] = informer_obj_json((*objs)[i]);
+        else
+            (*objs)[i] = NULL;
+        i++;
+    }
+    return 0;
+}
+
 static int reconcile(reconcile_result *out, void *ctx, const char *key)
 {
     release_controller *rc = ctx;
     informer_obj *rel = NULL, *dep = NULL, *pb = NULL;
     informer_objs *pods = NULL;
     const cJSON **pod_json = NULL;
+    informer_obj **ups = NULL; /* spec.after's releases */
+    const cJSON **up_json = NULL;
+    size_t n_ups = 0;
     cJSON *cur = NULL, *results = NULL;
     release_plan plan = {0};
     release_observed obs = {0};
@@ -638,6 +687,10 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     obs.pods = pod_json;
     obs.n_pods = pods->len;
     obs.policy_bundle = pb ? informer_obj_json(pb) : NULL;
+    if ((err = upstream_get(rc, cur, &ups, &up_json, &n_ups)) < 0)
+        goto done;
+    obs.upstream = up_json;
+    obs.n_upstream = n_ups;
     for (int pass = 0; pass < MAX_PASSES; pass++) {
         obs.release = cur;
         obs.now = time(NULL);
@@ -746,6 +799,10 @@ done:
     release_plan_clear(&plan);
     cJSON_Delete(results);
     cJSON_Delete(fresh);
+    for (size_t i = 0; i < n_ups; i++)
+        informer_obj_free(ups[i]);
+    free(ups);
+    free(up_json);
     free(pod_json);
     informer_objs_free(pods);
     informer_obj_free(pb);
@@ -793,6 +850,7 @@ static int subscribe(void *ctx, informer_factory *f, loop *l)
     if ((err = informer_factory_add_index(f, &API_GOVERNEDAPIRELEASES, INDEX_DEPLOYMENT, index_release_deployment,
                                           NULL)) < 0 ||
         (err = informer_factory_add_index(f, &API_GOVERNEDAPIRELEASES, INDEX_BUNDLE, index_release_bundle, NULL)) < 0 ||
+        (err = informer_factory_add_index(f, &API_GOVERNEDAPIRELEASES, INDEX_AFTER, index_release_after, NULL)) < 0 ||
         (err = informer_factory_add_index(f, &KUBE_PODS, INDEX_DEPLOYMENT, index_pod_deployment, NULL)) < 0)
         return err;
     informer_handlers hr = {on_release, on_release_update, on_release_delete, rc};

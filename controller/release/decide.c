@@ -555,8 +555,9 @@ static int phase_gating(release_ctx *c)
     char target[72], target_image[512];
     int err;
     const char *pbname = json_str(c->spec, "policyBundleRef", "name", NULL);
+    cJSON *promoted = NULL;
 
-    if (!release_gates_check(c, &b, target, target_image)) {
+    if (!release_gates_check(c, &b, target, target_image, &promoted)) {
         bool was_blocked = false;
         const cJSON *gp = conditions_get(c->old, COND_GATES_PASSED);
         const char *old_reason = gp ? json_str(gp, "reason", NULL) : NULL;
@@ -576,7 +577,14 @@ static int phase_gating(release_ctx *c)
         return was_blocked ? 0 : add_event(c, "Warning", "GateBlocked", "%s", b.message);
     }
 
-    /* Record the target and the release before the Deployment is touched. */
+    /* the order gate held: the upstream receipts it passed on, sealed in this release's receipt */
+    if (promoted) {
+        if ((err = json_set_item(c->st, "promotedFrom", promoted)) < 0)
+            return err;
+    } else {
+        cJSON_DeleteItemFromObjectCaseSensitive(c->st, "promotedFrom");
+    }
+    /* The release and its target, in the status write that follows the patch recording the target. */
     const char *running = release_deployment_image(c);
     bool already = running && strcmp(running, c->image) == 0;
     if ((err = release_str_set(c->st, "releaseID", c->rid)) < 0 ||

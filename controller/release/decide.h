@@ -75,6 +75,9 @@ typedef struct {
     const cJSON *const *pods; /* the Deployment's pods (its selector, its namespace) */
     size_t n_pods;
     const cJSON *policy_bundle; /* spec.policyBundleRef's PolicyBundle, NULL when absent */
+    /* spec.after's GovernedAPIReleases, in its order: upstream[i] is after[i]'s, NULL when it cannot be seen */
+    const cJSON *const *upstream;
+    size_t n_upstream;
     release_checks checks;
     time_t now;
 } release_observed;

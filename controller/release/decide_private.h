@@ -147,8 +147,15 @@ typedef struct {
 
 /*
  * Every gate, in order; true with the rollback target (its digest and full
- * image) in target and target_image, false with what blocks in b.
+ * image) in target and target_image and, with spec.after, the upstream
+ * receipts the order gate passed on in *promoted (status.promotedFrom's
+ * shape; the caller's, NULL without spec.after), false with what blocks in
+ * b. Out of memory blocks (transient), saying so.
  */
-bool release_gates_check(const release_ctx *c, release_gate_block *b, char target[72], char target_image[512]);
+bool release_gates_check(const release_ctx *c, release_gate_block *b, char target[72], char target_image[512],
+                         cJSON **promoted);
+
+/* The rank of an environment: dev 0, staging 1, prod 2; -1 for anything else. */
+int release_environment_rank(const char *env);
 
 #endif

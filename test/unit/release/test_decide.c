@@ -310,6 +310,158 @@ static void fx_patch_landed(fx *f, const char *image, bool done)
     fx_pods(f, image, 3, false);
 }
 
+/* ---- the environment-order gate (spec.after) ----------------------------- */
+
+#define AFTER_STAGING "\"after\":[{\"namespace\":\"kfm-staging\",\"name\":\"kfm-api\"}]"
+
+/* kfm-staging/kfm-api of environment env, whose history holds one sealed entry per (digest, outcome) pair. */
+static cJSON *upstream_new(const char *env, size_t n, const char *const *digests, const char *const *outcomes)
+{
+    cJSON *up = fx_parse("{\"apiVersion\":\"governance.kfm.dev/v1alpha1\",\"kind\":\"GovernedAPIRelease\","
+                         "\"metadata\":{\"namespace\":\"kfm-staging\",\"name\":\"kfm-api\",\"uid\":\"u-staging\","
+                         "\"generation\":%zu},\"spec\":{\"environment\":\"%s\"},\"status\":{}}",
+                         n, env);
+    cJSON *st = cJSON_GetObjectItem(up, "status");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *e = fx_parse("{\"releaseID\":\"0123456789a%zu\",\"generation\":%zu,\"digest\":\"%s\","
+                            "\"outcome\":\"%s\",\"environment\":\"%s\"}",
+                            i, i + 1, digests[i], outcomes[i], env);
+        assert_int_equal(audit_history_append(st, e, up), 0);
+    }
+    return up;
+}
+
+/* A prod release of B after kfm-staging/kfm-api, with upstream as what the cache holds of it. */
+static void prod_after(fx *f, cJSON *upstream)
+{
+    f->release = fx_release_new(3, B, AFTER_STAGING);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(f->release, "spec"), "environment", cJSON_CreateString("prod"));
+    f->deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
+    f->upstream[0] = upstream;
+    f->n_upstream = 1;
+}
+
+static void assert_blocked_says(fx *f, bool transient, const char *says)
+{
+    gate_case(f, "NotPromoted", transient);
+    const char *msg = json_str(conditions_get(f->plan.status, "GatesPassed"), "message", NULL);
+    if (!strstr(msg, says))
+        fail_msg("GatesPassed message \"%s\" does not say \"%s\"", msg, says);
+    if (!strstr(msg, "kfm-staging/kfm-api"))
+        fail_msg("GatesPassed message \"%s\" does not name the release", msg);
+}
+
+/* staging succeeded with B, its chain verifies: prod proceeds, and seals staging's receipt in its own. */
+static void test_order_gate_passes(void **state)
+{
+    (void)state;
+    fx f = {0};
+    const char *d[] = {A, B}, *o[] = {"Succeeded", "Succeeded"};
+    prod_after(&f, upstream_new("staging", 2, d, o));
+    const char *staging_ref = json_str(cJSON_GetArrayItem(json_get(f.upstream[0], "status", "history", NULL), 1),
+                                       "auditRef", NULL);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_cond(&f, "GatesPassed", "True", "GatesPassed");
+    const cJSON *p = cJSON_GetArrayItem(json_get(f.plan.status, "promotedFrom", NULL), 0);
+    assert_string_equal(json_str(p, "namespace", NULL), "kfm-staging");
+    assert_string_equal(json_str(p, "name", NULL), "kfm-api");
+    assert_string_equal(json_str(p, "auditRef", NULL), staging_ref);
+    /* to the end: the receipt carries staging's auditRef */
+    fx_apply(&f);
+    fx_free(&f);
+}
+
+/* The receipt of a prod release seals the upstream auditRef: receipts chain across environments. */
+static void test_order_gate_sealed_in_receipt(void **state)
+{
+    (void)state;
+    fx f = {0};
+    const char *d[] = {B}, *o[] = {"Succeeded"};
+    prod_after(&f, upstream_new("staging", 1, d, o));
+    const char *staging_ref = json_str(cJSON_GetArrayItem(json_get(f.upstream[0], "status", "history", NULL), 0),
+                                       "auditRef", NULL);
+    assert_int_equal(decide(&f), 0);
+    fx_apply(&f);
+    fx_patch_landed(&f, REPO "@" B, true);
+    f.obs.now = T0 + 20;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Verifying");
+    fx_apply(&f);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "spec"), "rollout", cJSON_Parse("{\"observationSeconds\":0}"));
+    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Observing"); /* with 0 s, the next look ends it */
+    fx_apply(&f);
+    f.obs.checks.ran = false;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Succeeded");
+    assert_non_null(f.plan.receipt);
+    const cJSON *p = cJSON_GetArrayItem(json_get(f.plan.receipt, "promotedFrom", NULL), 0);
+    assert_string_equal(json_str(p, "auditRef", NULL), staging_ref);
+    /* and it is sealed: changing it breaks this release's own receipt */
+    char ref[AUDIT_REF_SIZE];
+    assert_int_equal(audit_receipt_ref(ref, f.plan.receipt, f.release), 0);
+    assert_string_equal(ref, json_str(f.plan.receipt, "auditRef", NULL));
+    cJSON *copy = cJSON_Duplicate(f.plan.receipt, true);
+    cJSON_ReplaceItemInObject(cJSON_GetArrayItem(cJSON_GetObjectItem(copy, "promotedFrom"), 0), "auditRef",
+                              cJSON_CreateString("sha256:"
+                                                 "0000000000000000000000000000000000000000000000000000000000000000"));
+    assert_int_equal(audit_receipt_ref(ref, copy, f.release), 0);
+    assert_string_not_equal(ref, json_str(f.plan.receipt, "auditRef", NULL));
+    cJSON_Delete(copy);
+    fx_free(&f);
+}
+
+/* Every way the gate blocks, each naming the release and what is missing. */
+static void test_order_gate_blocks(void **state)
+{
+    (void)state;
+    const char *dA[] = {A}, *oS[] = {"Succeeded"}, *dB[] = {B}, *oR[] = {"RolledBack"};
+
+    fx f = {0}; /* not found (not in the cache): waited for */
+    prod_after(&f, NULL);
+    assert_blocked_says(&f, true, "not found");
+    fx_free(&f);
+
+    fx g = {0}; /* staging never succeeded with B */
+    prod_after(&g, upstream_new("staging", 1, dA, oS));
+    assert_blocked_says(&g, true, "no Succeeded entry for " B);
+    fx_free(&g);
+
+    fx h = {0}; /* staging rolled B back */
+    prod_after(&h, upstream_new("staging", 1, dB, oR));
+    assert_blocked_says(&h, true, "no Succeeded entry for " B);
+    fx_free(&h);
+
+    fx i = {0}; /* the named release is prod itself: wrong order, a spec change is needed */
+    prod_after(&i, upstream_new("prod", 1, dB, oS));
+    assert_blocked_says(&i, false, "not earlier than prod");
+    fx_free(&i);
+
+    fx j = {0}; /* a staging entry edited by hand: the chain is recomputed and does not verify */
+    const char *d2[] = {A, A}, *o2[] = {"Succeeded", "Succeeded"};
+    prod_after(&j, upstream_new("staging", 2, d2, o2));
+    cJSON *e = cJSON_GetArrayItem(json_get(j.upstream[0], "status", "history", NULL), 1);
+    cJSON_ReplaceItemInObject(e, "digest", cJSON_CreateString(B)); /* "A succeeded" made into "B succeeded" */
+    assert_blocked_says(&j, false, "receipt chain");
+    fx_free(&j);
+
+    fx k = {0}; /* a staging release can wait on dev, not on another staging one */
+    prod_after(&k, upstream_new("staging", 1, dB, oS));
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(k.release, "spec"), "environment", cJSON_CreateString("staging"));
+    assert_blocked_says(&k, false, "not earlier than staging");
+    fx_free(&k);
+
+    fx l = {0}; /* without spec.after, no order gate and no promotedFrom */
+    l.release = fx_release_new(3, B, NULL);
+    l.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
+    assert_int_equal(decide(&l), 0);
+    assert_string_equal(l.plan.phase, "RollingOut");
+    assert_null(json_get(l.plan.status, "promotedFrom", NULL));
+    fx_free(&l);
+}
+
 static void test_gates_pass_record_target_then_patch(void **state)
 {
     (void)state;
@@ -1563,6 +1715,9 @@ int main(void)
         cmocka_unit_test(test_gate_target_claimed),
         cmocka_unit_test(test_gate_invalid_spec),
         cmocka_unit_test(test_gate_block_event_once),
+        cmocka_unit_test(test_order_gate_passes),
+        cmocka_unit_test(test_order_gate_sealed_in_receipt),
+        cmocka_unit_test(test_order_gate_blocks),
         cmocka_unit_test(test_gates_pass_record_target_then_patch),
         cmocka_unit_test(test_restart_between_target_and_patch),
         cmocka_unit_test(test_rollout_patch_records_the_target),
