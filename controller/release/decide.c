@@ -276,7 +276,12 @@ static int watch_triggers(release_ctx *c, bool deadline, bool *fired)
     if (release_crashloop(c, c->image, why, sizeof(why)))
         return fire_trigger(c, "CrashLoop", why);
     if (deadline) {
-        old_time(c, &started, "rolloutStartedAt", NULL);
+        /* no start recorded (an older status, a hand edit): it starts now, recorded, never without a deadline */
+        if (!old_time(c, &started, "rolloutStartedAt", NULL) || started <= 0) {
+            started = c->obs->now;
+            if ((err = release_time_set(c->st, "rolloutStartedAt", started)) < 0)
+                return err;
+        }
         if (release_progress_deadline(c, started, why, sizeof(why), &remaining))
             return fire_trigger(c, "ProgressDeadline", why);
         if (remaining > 0 && (c->plan->requeue_ms == 0 || remaining < c->plan->requeue_ms))
@@ -470,6 +475,14 @@ static int phase_rolling_out(release_ctx *c)
         c->plan->deployment_patch = release_patch_body(c, c->image, RELEASE_PATCH_ROLLOUT);
         return c->plan->deployment_patch ? 0 : MB_ENOMEM;
     }
+    char why[256];
+    if (release_no_replicas(c, why, sizeof(why))) {
+        /* not complete, and said so; the progress deadline still runs */
+        if ((err = release_cond_set(c, COND_ROLLED_OUT, COND_FALSE, "NoReplicas", why)) < 0 ||
+            (err = conditions_mark_reconciling(NULL, c->st, "NoReplicas", why, c->gen, c->obs->now)) < 0)
+            return err;
+        return 0;
+    }
     if (!release_rollout_complete(c, c->image))
         return 0;
     if ((err = add_event(c, "Normal", "RolloutComplete", "Deployment %s/%s runs %s on every replica", c->ns,
@@ -507,7 +520,12 @@ static int phase_rolling_back(release_ctx *c)
             return err;
         return finish_failed(c, "RollbackFailed", trigger, msg);
     }
-    old_time(c, &since, "lastRollback", "time");
+    /* no time recorded for the rollback: it starts now, recorded, never without a deadline */
+    if (!old_time(c, &since, "lastRollback", "time") || since <= 0) {
+        since = c->obs->now;
+        if ((err = release_time_set(cJSON_GetObjectItemCaseSensitive(c->st, "lastRollback"), "time", since)) < 0)
+            return err;
+    }
     if (release_progress_deadline(c, since, why, sizeof(why), &remaining)) {
         char msg[700];
         snprintf(msg, sizeof(msg), "the rollback to %s did not complete: %s", target, why);

@@ -126,13 +126,21 @@ const char *release_deployment_annotation(const release_ctx *c, const char *key)
 /* A pod running image crash-loops: true, with its name and why in msg. */
 bool release_crashloop(const release_ctx *c, const char *image, char *msg, size_t len);
 
-/* The rollout of image is complete (API.md's four conditions). */
+/*
+ * The Deployment runs no replica that could be verified: spec.replicas is 0,
+ * or cannot be seen. true with why in msg. A rollout to no replica is never
+ * complete: nothing would be verified.
+ */
+bool release_no_replicas(const release_ctx *c, char *msg, size_t len);
+
+/* The rollout of image is complete (API.md's four conditions) on at least one replica. */
 bool release_rollout_complete(const release_ctx *c, const char *image);
 
 /*
  * The rollout started at since has passed its progress deadline: true, with
- * why in msg; otherwise the milliseconds left (0 when since is unknown) in
- * *remaining_ms.
+ * why in msg; otherwise the milliseconds left in *remaining_ms. Callers pass
+ * a known since (a missing start is taken as now and recorded: it never
+ * disables the deadline).
  */
 bool release_progress_deadline(const release_ctx *c, time_t since, char *msg, size_t len, long *remaining_ms);
 

@@ -162,13 +162,34 @@ bool release_crashloop(const release_ctx *c, const char *image, char *msg, size_
     return false;
 }
 
-/* The rollout of image is complete: API.md's four conditions. */
+bool release_no_replicas(const release_ctx *c, char *msg, size_t len)
+{
+    const cJSON *r = json_get(c->obs->deployment, "spec", "replicas", NULL);
+    if (!cJSON_IsNumber(r)) {
+        snprintf(msg, len,
+                 "Deployment %s/%s shows no spec.replicas, so whether every replica runs the new digest cannot be "
+                 "seen",
+                 c->ns, c->deployment);
+        return true;
+    }
+    if (r->valuedouble < 1) {
+        snprintf(msg, len,
+                 "Deployment %s/%s is scaled to 0 replicas: nothing runs the new digest, so it cannot be verified; "
+                 "scale it up",
+                 c->ns, c->deployment);
+        return true;
+    }
+    return false;
+}
+
+/* The rollout of image is complete: API.md's four conditions, on at least one replica (none is nothing verified). */
 bool release_rollout_complete(const release_ctx *c, const char *image)
 {
     const cJSON *d = c->obs->deployment;
     const char *running = release_deployment_image(c);
-    long long replicas = json_int(1, d, "spec", "replicas", NULL);
-    if (!running || strcmp(running, image) != 0)
+    long long replicas = json_int(0, d, "spec", "replicas", NULL);
+    char why[256];
+    if (!running || strcmp(running, image) != 0 || release_no_replicas(c, why, sizeof(why)))
         return false;
     if (json_int(-1, d, "status", "observedGeneration", NULL) < json_int(0, d, "metadata", "generation", NULL))
         return false;
@@ -195,7 +216,11 @@ bool release_progress_deadline(const release_ctx *c, time_t since, char *msg, si
         }
     }
     if (since > 0 && c->obs->now - since >= secs) {
-        snprintf(msg, len, "the rollout has not completed %llds after it started", secs);
+        char why[256];
+        if (release_no_replicas(c, why, sizeof(why)))
+            snprintf(msg, len, "the rollout has not completed %llds after it started: %s", secs, why);
+        else
+            snprintf(msg, len, "the rollout has not completed %llds after it started", secs);
         return true;
     }
     *remaining_ms = since > 0 ? (long)(since + secs - c->obs->now) * 1000L + 1000L : 0;

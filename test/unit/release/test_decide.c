@@ -1143,6 +1143,88 @@ static void test_progress_deadline_clock_edge(void **state)
     fx_free(&f);
 }
 
+/*
+ * A status without rolloutStartedAt (an older operator's, a hand edit) does
+ * not disable the progress deadline: the rollout counts as started when first
+ * seen so, and that start is written.
+ */
+static void test_progress_deadline_without_start(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    fx_apply(&f);
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(f.release, "status"), "rolloutStartedAt");
+    cJSON_Delete(f.deployment);
+    f.deployment = fx_deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    f.obs.now = T0 + 100;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_true(st_time(&f, "rolloutStartedAt", NULL) == T0 + 100); /* recorded */
+    assert_int_equal(f.plan.requeue_ms, 601000);
+    fx_apply(&f);
+    f.obs.now = T0 + 700;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "ProgressDeadline");
+    fx_apply(&f);
+    /* a rollback without lastRollback.time: the same, from when it is first seen */
+    cJSON_DeleteItemFromObject((cJSON *)json_get(f.release, "status", "lastRollback", NULL), "time");
+    fx_patch_landed(&f, REPO "@" A, false);
+    f.obs.now = T0 + 800;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_true(st_time(&f, "lastRollback", "time") == T0 + 800);
+    fx_apply(&f);
+    f.obs.now = T0 + 1400;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Failed");
+    fx_free(&f);
+}
+
+/*
+ * A Deployment scaled to 0 replicas (or whose replicas cannot be seen) is
+ * never a completed rollout: nothing runs the digest to verify. RolledOut
+ * says so, and the progress deadline rolls back.
+ */
+static void test_zero_replicas_never_complete(void **state)
+{
+    (void)state;
+    for (int absent = 0; absent < 2; absent++) {
+        fx f = {0};
+        start_rollout(&f);
+        fx_apply(&f);
+        cJSON_Delete(f.deployment);
+        f.deployment = fx_deployment_new(REPO "@" B, 0, true, "kfm/kfm-api");
+        if (absent)
+            cJSON_DeleteItemFromObject(cJSON_GetObjectItem(f.deployment, "spec"), "replicas");
+        for (size_t i = 0; i < f.n_pods; i++)
+            cJSON_Delete(f.pods[i]);
+        f.n_pods = 0;
+        f.obs.now = T0 + 10;
+        assert_int_equal(decide(&f), 0);
+        assert_string_equal(f.plan.phase, "RollingOut");
+        assert_false(f.plan.run_checks);
+        assert_cond(&f, "RolledOut", "False", "NoReplicas");
+        const char *msg = json_str(conditions_get(f.plan.status, "RolledOut"), "message", NULL);
+        assert_non_null(strstr(msg, absent ? "shows no spec.replicas" : "scaled to 0 replicas"));
+        fx_apply(&f);
+        f.obs.now = T0 + 600;
+        assert_int_equal(decide(&f), 0);
+        assert_string_equal(f.plan.phase, "RollingBack");
+        assert_non_null(strstr(json_str(f.plan.status, "lastRollback", "message", NULL), "cannot be"));
+        fx_free(&f);
+    }
+    /* the GitOps revert path too: the digest already runs, on no replica */
+    fx g = {0};
+    g.release = fx_release_new(3, B, "\"rollbackTarget\":{\"digest\":\"" A "\"}");
+    g.deployment = fx_deployment_new(REPO "@" B, 0, true, NULL);
+    assert_int_equal(decide(&g), 0);
+    assert_string_equal(g.plan.phase, "RollingOut");
+    assert_false(g.plan.run_checks);
+    fx_free(&g);
+}
+
 static void test_progress_deadline_condition(void **state)
 {
     (void)state;
@@ -1737,6 +1819,8 @@ int main(void)
         cmocka_unit_test(test_rollback_patch_retried_counts_once),
         cmocka_unit_test(test_status_landed),
         cmocka_unit_test(test_restart_threshold_counts_as_crashloop),
+        cmocka_unit_test(test_progress_deadline_without_start),
+        cmocka_unit_test(test_zero_replicas_never_complete),
         cmocka_unit_test(test_progress_deadline_clock_edge),
         cmocka_unit_test(test_progress_deadline_condition),
         cmocka_unit_test(test_no_automatic_rollback),
