@@ -67,8 +67,20 @@ check "Succeeded for the new generation" eventually 60 equals "Succeeded $(jp "$
 check "the Deployment was not rolled again" equals "$gen_before" jp "$ns" deploy/kfm-api '{.metadata.generation}'
 check "two receipts in the history" equals 2 bash -c "kubectl -n $ns get gar kfm-api -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"status\"][\"history\"]))'"
 
-say "deleting the release leaves the Deployment running and unclaimed"
+say "deleting the release leaves the Deployment running and unclaimed, and deletes its probe pods in other namespaces"
+# a probe pod an operator that died mid-probe left in another namespace: no ownerReference can collect it
+probe_ns=$(new_namespace probe-left)
+kubectl -n "$probe_ns" apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: kfm-api-probe-left
+  labels: {governance.kfm.dev/probe: "$(jp "$ns" gar/kfm-api '{.metadata.uid}')"}
+spec: {containers: [{name: probe, image: "busybox@$(digest probe)"}]}
+EOF
 kubectl -n "$ns" delete gar kfm-api --timeout=30s >/dev/null
+check "the probe pod left in another namespace is deleted with the release" eventually 30 \
+  bash -c "! kubectl -n $probe_ns get pod kfm-api-probe-left -o name 2>/dev/null | grep -q ."
 check "the release is gone" eventually 20 bash -c "! kubectl -n $ns get gar kfm-api 2>/dev/null"
 check "the Deployment still runs B" equals "$REPO@$B" jp "$ns" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
 check "the owner annotation is removed" equals "" jp "$ns" deploy/kfm-api '{.metadata.annotations.governance\.kfm\.dev/release-owner}'

@@ -24,6 +24,7 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "verify/probe.h"
 #include "verify/runner.h"
 
 #include <pthread.h>
@@ -486,6 +487,10 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
         if ((err = patch_release_metadata(cur, rc, ns, name, meta)) < 0)
             return mb_error_wrap(err, "removing the rollback annotation of %s", owner);
     }
+    /* probe pods in other namespaces have no owner to be collected with: deleted before the release may go */
+    const char *uid = json_str(*cur, "metadata", "uid", NULL);
+    if (plan->remove_finalizer && uid && *uid && (err = probe_pods_sweep(rc->opts.client, uid)) < 0)
+        return mb_error_wrap(err, "deleting the probe pods of %s before its finalizer", owner);
     if (plan->remove_finalizer && (err = set_finalizer(cur, rc, ns, name, false, older)) < 0 && err != MB_ENOTFOUND)
         return mb_error_wrap(err, "removing the finalizer of %s", owner);
     return 0;
