@@ -631,6 +631,14 @@ static int phase_gating(release_ctx *c)
     if (already) {
         /* GitOps revert (or a re-applied spec): verify what runs, no rollout. */
         const char *owner = json_str(c->obs->deployment, "metadata", "annotations", RELEASE_OWNER_ANNOTATION, NULL);
+        const char *for_rid = release_deployment_annotation(c, RELEASE_ROLLBACK_FOR_ANNOTATION);
+        /* unless this release's own patch rolled it and its status write (and Events) did not follow */
+        if (for_rid && strcmp(for_rid, c->rid) == 0 &&
+            (err = add_event(c, "Normal", "RolloutStarted",
+                             "rolling Deployment %s/%s container %s to %s (the patch went through before the status "
+                             "write that records it)",
+                             c->ns, c->deployment, c->container, c->image)) < 0)
+            return err;
         if (!owner || strcmp(owner, c->owner) != 0) {
             c->plan->deployment_patch = release_patch_body(c, NULL, RELEASE_PATCH_OWNER);
             if (!c->plan->deployment_patch)

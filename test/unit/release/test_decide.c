@@ -930,6 +930,7 @@ static void test_restart_between_patch_and_status(void **state)
     assert_string_equal(st_str(&f, "rollbackTarget"), A);
     assert_string_equal(st_str(&f, "rollbackImage"), REPO "@" A);
     assert_null(f.plan.deployment_patch); /* the image is not patched again */
+    assert_event(&f, "RolloutStarted");   /* the Events of the lost status write go out now */
     fx_apply(&f);
     /* and a crash loop of B rolls back to A */
     f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
