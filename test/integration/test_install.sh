@@ -261,6 +261,8 @@ rbac_matrix() { # label ns-where-writes-are-allowed
   can "$l" yes create localsubjectaccessreviews.authorization.k8s.io "$w"
   can "$l" yes create localsubjectaccessreviews.authorization.k8s.io kube-system
   can "$l" no get nodes
+  can "$l" yes list rolebindings.rbac.authorization.k8s.io "$w"
+  can "$l" yes list clusterrolebindings.rbac.authorization.k8s.io
   can "$l" no create clusterroles.rbac.authorization.k8s.io
   can "$l" no create rolebindings.rbac.authorization.k8s.io "$w"
   can "$l" no create serviceaccounts#token "$w"
