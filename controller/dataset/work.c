@@ -261,7 +261,7 @@ void dataset_work_view(dataset_work *o, dataset_work_state *w)
 }
 
 static int start(dataset_slot *s, net_loop *net, loop *l, const char *key, const char *url, int kind,
-                 long long max_bytes, const char *token)
+                 long long max_bytes, const char *token, const char *ca_pem)
 {
     static const char *const kinds[] = {"artifact", "document", "link"};
     dataset_xfer *x = calloc(1, sizeof(*x));
@@ -278,6 +278,7 @@ static int start(dataset_slot *s, net_loop *net, loop *l, const char *key, const
                        .method = kind == KIND_LINK && !s->get ? "HEAD" : NULL,
                        .url = url,
                        .token = token,
+                       .ca_pem = ca_pem,
                        .timeout_ms = kind == KIND_ARTIFACT ? ARTIFACT_TIMEOUT_MS
                                      : kind == KIND_DOC    ? DOC_TIMEOUT_MS
                                                            : LINK_TIMEOUT_MS,
@@ -341,8 +342,10 @@ int dataset_work_fetch(dataset_work_state *w, kube_client *kc, net_loop *net, lo
     static const char *const docs[DATASET_NDOCS] = {"dcat", "stac", "prov"};
     const cJSON *arts = json_get(p, "spec", "artifacts", NULL);
     const cJSON *auth = json_get(p, "spec", "sourceAuthSecretRef", NULL);
-    char *token = NULL, msg[1024];
-    size_t token_len = 0;
+    const cJSON *ca = json_get(p, "spec", "caSecretRef", NULL);
+    const char *ns = json_str(p, "metadata", "namespace", NULL);
+    char *token = NULL, *ca_pem = NULL, msg[1024];
+    size_t token_len = 0, ca_len = 0;
     int err = 0, running = 0;
     (void)now;
     if (!w->started) {
@@ -364,11 +367,12 @@ int dataset_work_fetch(dataset_work_state *w, kube_client *kc, net_loop *net, lo
         w->failed_round = false;
     if (w->doc[DATASET_DOC_STAC].state == DATASET_ITEM_DONE && !w->links_listed && (err = list_links(w, p)) < 0)
         return err;
-    if (auth && (err = kube_secret_ref_read(&token, &token_len, kc, json_str(p, "metadata", "namespace", NULL), auth,
-                                            "spec.sourceAuthSecretRef", msg, sizeof(msg))) != 0) {
+    if ((auth && (err = kube_secret_ref_read(&token, &token_len, kc, ns, auth, "spec.sourceAuthSecretRef", msg,
+                                             sizeof(msg))) != 0) ||
+        (ca && (err = kube_secret_ref_read(&ca_pem, &ca_len, kc, ns, ca, "spec.caSecretRef", msg, sizeof(msg))) != 0)) {
         if (err < 0)
-            return err;
-        /* nothing can be fetched without it: what would start waits, transiently (the Secret may come) */
+            goto done;
+        /* nothing can be fetched without them: what would start waits, transiently (the Secret may come) */
         for (int k = 0; k < DATASET_NDOCS && err >= 0; k++)
             if (due(&w->doc[k], retry))
                 err = slot_fail(&w->doc[k], DATASET_ITEM_UNAVAILABLE, "%s", msg);
@@ -380,12 +384,12 @@ int dataset_work_fetch(dataset_work_state *w, kube_client *kc, net_loop *net, lo
             w->attempts++;
         }
         w->failed_at = now;
-        return err < 0 ? err : 0;
+        goto done;
     }
     for (int k = 0; k < DATASET_NDOCS && err >= 0; k++)
         if (due(&w->doc[k], retry))
             err = start(&w->doc[k], net, l, key, json_str(p, "spec", "catalog", docs[k], "url", NULL), KIND_DOC,
-                        DATASET_DOC_MAX, token);
+                        DATASET_DOC_MAX, token, ca_pem);
     for (size_t i = 0; i < w->nart; i++)
         if (w->art[i].state == DATASET_ITEM_RUNNING)
             running++;
@@ -396,14 +400,16 @@ int dataset_work_fetch(dataset_work_state *w, kube_client *kc, net_loop *net, lo
             continue;
         long long max = cJSON_IsNumber(size) ? (size->valuedouble > 0 ? (long long)size->valuedouble : 1)
                                              : NO_SIZE_LIMIT;
-        if ((err = start(&w->art[i], net, l, key, json_str(a, "url", NULL), KIND_ARTIFACT, max, token)) >= 0 &&
+        if ((err = start(&w->art[i], net, l, key, json_str(a, "url", NULL), KIND_ARTIFACT, max, token, ca_pem)) >= 0 &&
             w->art[i].state == DATASET_ITEM_RUNNING)
             running++;
     }
     for (size_t i = 0; i < w->nlinks && err >= 0; i++)
         if (due(&w->links[i], retry))
-            err = start(&w->links[i], net, l, key, w->link_urls[i], KIND_LINK, DATASET_DOC_MAX, token);
+            err = start(&w->links[i], net, l, key, w->link_urls[i], KIND_LINK, DATASET_DOC_MAX, token, ca_pem);
+done:
     mb_secret_free_len(token, token_len);
+    mb_secret_free_len(ca_pem, ca_len);
     return err < 0 ? err : 0;
 }
 
