@@ -6,11 +6,11 @@
 #include "dataset/stac.h"
 #include "dataset/verdict.h"
 #include "kube/secretref.h"
+#include "runtime/keyed_transfer.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/secret.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,97 +23,9 @@
 
 enum { KIND_ARTIFACT, KIND_DOC, KIND_LINK };
 
-/* A transfer, shared by the slot that started it and its callbacks (on the loop thread). */
-struct dataset_xfer {
-    pthread_mutex_t mu;
-    int refs;
-    bool done, detached;
-    loop *l;
-    char *key;
-    net_transfer *t;
-    long long bytes, total;
-    net_outcome outcome;
-    long status;
-    char sha[65];
-    char *body;
-    size_t len;
-    char *error;
-};
-
-static void xfer_unref(dataset_xfer *x)
-{
-    if (!x)
-        return;
-    pthread_mutex_lock(&x->mu);
-    int left = --x->refs;
-    pthread_mutex_unlock(&x->mu);
-    if (left > 0)
-        return;
-    net_transfer_release(x->t);
-    free(x->key);
-    free(x->body);
-    free(x->error);
-    pthread_mutex_destroy(&x->mu);
-    free(x);
-}
-
-static void xfer_detach(dataset_xfer *x)
-{
-    if (!x)
-        return;
-    pthread_mutex_lock(&x->mu);
-    x->detached = true;
-    bool running = !x->done;
-    pthread_mutex_unlock(&x->mu);
-    if (running)
-        net_transfer_cancel(x->t);
-    xfer_unref(x);
-}
-
-static int on_data(void *ctx, const void *data, size_t len)
-{
-    dataset_xfer *x = ctx;
-    (void)data; /* hashed by the loop as it streams; only counted here, never kept */
-    pthread_mutex_lock(&x->mu);
-    x->bytes += (long long)len;
-    pthread_mutex_unlock(&x->mu);
-    return 0;
-}
-
-static void on_progress(void *ctx, long long now, long long total)
-{
-    dataset_xfer *x = ctx;
-    (void)now;
-    pthread_mutex_lock(&x->mu);
-    x->total = total;
-    pthread_mutex_unlock(&x->mu);
-}
-
-static void on_done(void *ctx, const net_result *r)
-{
-    dataset_xfer *x = ctx;
-    pthread_mutex_lock(&x->mu);
-    if (!x->detached) {
-        x->outcome = r->outcome;
-        x->status = r->status;
-        x->bytes = r->bytes;
-        memcpy(x->sha, r->sha256_hex, sizeof(x->sha));
-        x->error = strdup(r->error ? r->error : "");
-        if (r->body && r->outcome == NET_DONE && (x->body = malloc(r->body_len + 1))) {
-            memcpy(x->body, r->body, r->body_len);
-            x->body[r->body_len] = '\0';
-            x->len = r->body_len;
-        }
-        x->done = true;
-        loop_enqueue(x->l, x->key);
-    }
-    pthread_mutex_unlock(&x->mu);
-    xfer_unref(x);
-}
-
 static void slot_clear(dataset_slot *s)
 {
-    xfer_detach(s->x);
+    keyed_transfer_detach(s->x);
     free(s->msg);
     free(s->body);
     memset(s, 0, sizeof(*s));
@@ -159,49 +71,41 @@ static int slot_fail(dataset_slot *s, dataset_item_state st, const char *fmt, ..
 /* An ended transfer into its slot. */
 static int slot_collect(dataset_work_state *w, dataset_slot *s, int kind, const char *url, time_t now)
 {
-    dataset_xfer *x = s->x;
+    keyed_result r;
     int err = 0;
-    if (!x)
+    if (!s->x)
         return 0;
-    pthread_mutex_lock(&x->mu);
-    bool done = x->done;
-    s->bytes = x->bytes;
-    if (x->total >= 0 && !(kind == KIND_ARTIFACT && s->total > 0))
-        s->total = x->total;
-    pthread_mutex_unlock(&x->mu);
-    if (!done)
+    keyed_transfer_poll(&r, s->x);
+    s->bytes = r.bytes;
+    if (r.total >= 0 && !(kind == KIND_ARTIFACT && s->total > 0))
+        s->total = r.total;
+    if (!r.done)
         return 0;
-    s->x = NULL;
-    s->status = x->status;
-    bool ok = x->status >= 200 && x->status <= 299;
-    if (x->outcome == NET_DONE && ok) {
+    s->status = r.status;
+    bool ok = r.status >= 200 && r.status <= 299;
+    if (r.outcome == NET_DONE && ok) {
         s->state = DATASET_ITEM_DONE;
-        memcpy(s->sha, x->sha, sizeof(s->sha));
-        if (kind == KIND_DOC) {
-            if (!x->body)
-                err = mb_error_set(MB_ENOMEM, "out of memory");
-            s->body = x->body;
-            s->len = x->len;
-            x->body = NULL;
-        }
-    } else if (x->outcome == NET_DONE && kind == KIND_LINK && !s->get && (x->status == 405 || x->status == 501)) {
+        memcpy(s->sha, r.sha256_hex, sizeof(s->sha));
+        if (kind == KIND_DOC && !(s->body = keyed_transfer_take_body(s->x, &s->len)))
+            err = mb_error_set(MB_ENOMEM, "out of memory");
+    } else if (r.outcome == NET_DONE && kind == KIND_LINK && !s->get && (r.status == 405 || r.status == 501)) {
         s->state = DATASET_ITEM_NONE; /* HEAD not allowed: GET */
         s->get = true;
-    } else if (x->outcome == NET_DONE && x->status >= 500) {
-        err = slot_fail(s, DATASET_ITEM_UNAVAILABLE, "%s answered HTTP %ld", url, x->status);
-    } else if (x->outcome == NET_DONE) {
-        err = slot_fail(s, DATASET_ITEM_REFUSED, "%s answered HTTP %ld", url, x->status);
-    } else if (x->outcome == NET_TOO_BIG && kind == KIND_LINK && ok) {
+    } else if (r.outcome == NET_DONE && r.status >= 500) {
+        err = slot_fail(s, DATASET_ITEM_UNAVAILABLE, "%s answered HTTP %ld", url, r.status);
+    } else if (r.outcome == NET_DONE) {
+        err = slot_fail(s, DATASET_ITEM_REFUSED, "%s answered HTTP %ld", url, r.status);
+    } else if (r.outcome == NET_TOO_BIG && kind == KIND_LINK && ok) {
         s->state = DATASET_ITEM_DONE;
-    } else if (x->outcome == NET_TOO_BIG) {
+    } else if (r.outcome == NET_TOO_BIG) {
         err = kind == KIND_DOC ? slot_fail(s, DATASET_ITEM_REFUSED, "%s is larger than 4 MiB", url)
                                : slot_fail(s, DATASET_ITEM_REFUSED, "%s sent more bytes than its sizeBytes", url);
-    } else if (x->outcome == NET_REDIRECT) {
-        err = slot_fail(s, DATASET_ITEM_REFUSED, "%s: %s", url, x->error ? x->error : "a redirect was refused");
-    } else if (x->outcome == NET_CANCELLED) {
+    } else if (r.outcome == NET_REDIRECT) {
+        err = slot_fail(s, DATASET_ITEM_REFUSED, "%s: %s", url, *r.error ? r.error : "a redirect was refused");
+    } else if (r.outcome == NET_CANCELLED) {
         s->state = DATASET_ITEM_NONE;
     } else {
-        err = slot_fail(s, DATASET_ITEM_UNAVAILABLE, "%s: %s", url, x->error && *x->error ? x->error : "no answer");
+        err = slot_fail(s, DATASET_ITEM_UNAVAILABLE, "%s: %s", url, *r.error ? r.error : "no answer");
     }
     if (s->state == DATASET_ITEM_UNAVAILABLE && !w->failed_round) {
         w->failed_round = true;
@@ -209,7 +113,8 @@ static int slot_collect(dataset_work_state *w, dataset_slot *s, int kind, const 
     }
     if (s->state == DATASET_ITEM_UNAVAILABLE)
         w->failed_at = now;
-    xfer_unref(x);
+    keyed_transfer_detach(s->x); /* ended: freed */
+    s->x = NULL;
     return err;
 }
 
@@ -264,16 +169,8 @@ static int start(dataset_slot *s, net_loop *net, loop *l, const char *key, const
                  long long max_bytes, const char *token, const char *ca_pem)
 {
     static const char *const kinds[] = {"artifact", "document", "link"};
-    dataset_xfer *x = calloc(1, sizeof(*x));
+    keyed_transfer *x = NULL;
     int err;
-    if (!x || !(x->key = strdup(key))) {
-        free(x);
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    }
-    pthread_mutex_init(&x->mu, NULL);
-    x->refs = 2;
-    x->l = l;
-    x->total = -1;
     net_request req = {.kind = kinds[kind],
                        .method = kind == KIND_LINK && !s->get ? "HEAD" : NULL,
                        .url = url,
@@ -286,14 +183,8 @@ static int start(dataset_slot *s, net_loop *net, loop *l, const char *key, const
                        .stall_seconds = DATASET_STALL_SECONDS,
                        .max_bytes = max_bytes,
                        .max_redirects = 3,
-                       .keep_body = kind == KIND_DOC,
-                       .on_data = kind == KIND_ARTIFACT ? on_data : NULL,
-                       .on_progress = on_progress,
-                       .on_done = on_done,
-                       .ctx = x};
-    if ((err = net_transfer_start(&x->t, net, &req)) < 0) {
-        x->refs = 1;
-        xfer_unref(x);
+                       .keep_body = kind == KIND_DOC};
+    if ((err = keyed_transfer_start(&x, net, l, key, &req)) < 0) {
         if (err == MB_ENOMEM)
             return err;
         return slot_fail(s, DATASET_ITEM_REFUSED, "%s cannot be fetched: %s", url, mb_error_last());

@@ -17,6 +17,7 @@
 #include "dataset/decide.h"
 #include "kube/client.h"
 #include "net/transfer.h"
+#include "runtime/keyed_transfer.h"
 #include "runtime/loop.h"
 
 #include <cjson/cJSON.h>
@@ -27,10 +28,8 @@
 #define DATASET_STALL_SECONDS 60L
 #define DATASET_INDEX_RETRIES 32
 
-typedef struct dataset_xfer dataset_xfer;
-
 typedef struct {
-    dataset_xfer *x; /* while running (and until collected) */
+    keyed_transfer *x; /* while running (and until collected) */
     dataset_item_state state;
     char *msg;
     char sha[65];
