@@ -137,11 +137,6 @@ static int set_finalizer(cJSON **cur, dataset_controller *c, const char *ns, boo
 
 /* ---- reconcile ----------------------------------------------------------- */
 
-typedef struct {
-    const char *type, *reason;
-    char *message;
-} pending_event;
-
 static int reconcile(reconcile_result *out, void *ctx, const char *key)
 {
     dataset_controller *c = ctx;
@@ -149,7 +144,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     cJSON *cur = NULL, *index_view = NULL;
     ryw_trail older = {0};
     dataset_plan plan = {0};
-    pending_event events[MAX_EVENTS];
+    event_planned events[MAX_EVENTS];
     size_t n_events = 0;
     const char *outcome = NULL;
     char index[254], ns[254], name[254], version[129];
@@ -198,9 +193,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         if ((err = dataset_decide(&plan, &obs)) < 0)
             goto done;
         for (size_t i = 0; i < plan.n_events && n_events < MAX_EVENTS; i++) {
-            events[n_events].type = plan.events[i].type;
-            events[n_events].reason = plan.events[i].reason;
-            events[n_events++].message = plan.events[i].message;
+            events[n_events++] = plan.events[i];
             plan.events[i].message = NULL;
         }
         if (plan.outcome)
@@ -286,13 +279,9 @@ finish:
         MB_LOG(MB_LOG_INFO, &rf, "receipt: %s of %s sealed", json_str(plan.receipt, "outcome", NULL) ?: "",
                json_str(cur, "spec", "datasetID", NULL) ?: "");
     }
-    if (n_events) {
-        event_object eo;
-        if (event_object_from_json(&eo, cur, DATASET_KIND, DATASET_API_VERSION) == 0)
-            for (size_t i = 0; i < n_events; i++)
-                event_record(c->opts.events, &eo, strcmp(events[i].type, "Warning") == 0 ? EVENT_WARNING : EVENT_NORMAL,
-                             events[i].reason, "%s", events[i].message);
-    }
+    event_object eo;
+    if (n_events && event_object_from_json(&eo, cur, DATASET_KIND, DATASET_API_VERSION) == 0)
+        event_record_planned(c->opts.events, &eo, events, n_events);
     if (plan.phase)
         MB_LOG(MB_LOG_DEBUG, &lf, "phase %s", plan.phase);
     if (plan.drop_work || gone)

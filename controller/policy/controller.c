@@ -171,11 +171,6 @@ static int tests_start(policy_controller *c, policy_work_state *w, const char *k
 
 /* ---- status -------------------------------------------------------------- */
 
-typedef struct {
-    const char *type, *reason;
-    char *message;
-} pending_event;
-
 /* ---- reconcile ----------------------------------------------------------- */
 
 static int reconcile(reconcile_result *out, void *ctx, const char *key)
@@ -185,7 +180,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     cJSON *cur = NULL, *cm_view = NULL, *written = NULL;
     ryw_trail older = {0}, cm_older = {0};
     policy_plan plan = {0};
-    pending_event events[MAX_EVENTS];
+    event_planned events[MAX_EVENTS];
     size_t n_events = 0;
     const char *outcome = NULL;
     char cmname[254], cmkey[512], ns[254], name[254];
@@ -243,9 +238,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             goto done;
         /* Events and the outcome of every pass go out with the status of the last */
         for (size_t i = 0; i < plan.n_events && n_events < MAX_EVENTS; i++) {
-            events[n_events].type = plan.events[i].type;
-            events[n_events].reason = plan.events[i].reason;
-            events[n_events++].message = plan.events[i].message;
+            events[n_events++] = plan.events[i];
             plan.events[i].message = NULL;
         }
         if (plan.outcome)
@@ -291,13 +284,9 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
                    json_str(plan.receipt, "verifiedDigest", NULL), plan.configmap);
         }
     }
-    if (n_events) {
-        event_object eo;
-        if (event_object_from_json(&eo, cur, POLICY_KIND, POLICY_API_VERSION) == 0)
-            for (size_t i = 0; i < n_events; i++)
-                event_record(c->opts.events, &eo, strcmp(events[i].type, "Warning") == 0 ? EVENT_WARNING : EVENT_NORMAL,
-                             events[i].reason, "%s", events[i].message);
-    }
+    event_object eo;
+    if (n_events && event_object_from_json(&eo, cur, POLICY_KIND, POLICY_API_VERSION) == 0)
+        event_record_planned(c->opts.events, &eo, events, n_events);
     if (plan.phase)
         MB_LOG(MB_LOG_DEBUG, &lf, "phase %s", plan.phase);
     if (plan.drop_work)
