@@ -40,18 +40,6 @@ typedef struct {
 
 /* ---- handlers ------------------------------------------------------------ */
 
-static void on_promotion(void *ctx, const cJSON *obj)
-{
-    dataset_controller *c = ctx;
-    loop_enqueue_object(c->loop, obj);
-}
-
-static void on_promotion_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
-{
-    (void)old_obj;
-    on_promotion(ctx, new_obj);
-}
-
 /* An index ConfigMap changed: every promotion of its namespace that publishes into it looks again. */
 static void on_configmap(void *ctx, const cJSON *obj)
 {
@@ -312,40 +300,32 @@ static void dataset_controller_free(void *ctx)
 static int subscribe(void *ctx, informer_factory *f, loop *l)
 {
     dataset_controller *c = ctx;
-    int err = 0;
+    manager_watch w[] = {
+        {.resource = &API_DATASETPROMOTIONS,
+         .out = &c->promotions,
+         .index = "namespace",
+         .index_fn = informer_index_namespace},
+        {.resource = &KUBE_CONFIGMAPS,
+         .out = &c->configmaps,
+         .handlers = {on_configmap, on_configmap_update, on_configmap, c}},
+    };
     c->loop = l;
     c->ryw = informer_factory_ryw(f);
-    if ((err = api_informer(&c->configmaps, f, &KUBE_CONFIGMAPS)) < 0 ||
-        (err = api_informer(&c->promotions, f, &API_DATASETPROMOTIONS)) < 0)
-        return err;
-    if ((err = informer_factory_add_index(f, &API_DATASETPROMOTIONS, "namespace", informer_index_namespace, NULL)) < 0)
-        return err;
-    informer_handlers hp = {on_promotion, on_promotion_update, on_promotion, c};
-    informer_handlers hc = {on_configmap, on_configmap_update, on_configmap, c};
-    if ((err = informer_factory_subscribe(f, &API_DATASETPROMOTIONS, &hp)) < 0 ||
-        (err = informer_factory_subscribe(f, &KUBE_CONFIGMAPS, &hc)) < 0)
-        return err;
-    return 0;
+    return manager_watch_all(f, l, api_informer, w, sizeof(w) / sizeof(w[0]));
 }
 
 int dataset_controller_register(manager *m, const dataset_controller_opts *opts)
 {
+    if (!opts->net)
+        return mb_error_set(MB_EINVAL, "the DatasetPromotion controller needs the transfer loop for its downloads");
     dataset_controller *c = calloc(1, sizeof(*c));
     if (!c)
         return mb_error_set(MB_ENOMEM, "out of memory");
     c->opts = *opts;
-    if (worktable_new(&c->works, sizeof(dataset_work_state), work_clear) < 0) {
-        free(c);
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    }
-    if (!opts->net) {
-        dataset_controller_free(c);
-        return mb_error_set(MB_EINVAL, "the DatasetPromotion controller needs the transfer loop for its downloads");
-    }
     manager_registration r = {.kind = DATASET_KIND,
                               .reconcile = reconcile,
                               .subscribe = subscribe,
                               .free = dataset_controller_free,
                               .ctx = c};
-    return manager_add(m, &r);
+    return manager_add_with_works(m, &r, &c->works, sizeof(dataset_work_state), work_clear);
 }

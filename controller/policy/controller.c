@@ -55,18 +55,6 @@ static bool configmap_owner(char *key, size_t size, const cJSON *obj)
     return false;
 }
 
-static void on_bundle(void *ctx, const cJSON *obj)
-{
-    policy_controller *c = ctx;
-    loop_enqueue_object(c->loop, obj);
-}
-
-static void on_bundle_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
-{
-    (void)old_obj;
-    on_bundle(ctx, new_obj);
-}
-
 static void on_configmap(void *ctx, const cJSON *obj)
 {
     policy_controller *c = ctx;
@@ -323,38 +311,29 @@ static void policy_controller_free(void *ctx)
 static int subscribe(void *ctx, informer_factory *f, loop *l)
 {
     policy_controller *c = ctx;
-    int err = 0;
+    manager_watch w[] = {
+        {.resource = &API_POLICYBUNDLES, .out = &c->bundles},
+        {.resource = &KUBE_CONFIGMAPS,
+         .out = &c->configmaps,
+         .handlers = {on_configmap, on_configmap_update, on_configmap, c}},
+    };
     c->loop = l;
     c->ryw = informer_factory_ryw(f);
-    if ((err = api_informer(&c->configmaps, f, &KUBE_CONFIGMAPS)) < 0 ||
-        (err = api_informer(&c->bundles, f, &API_POLICYBUNDLES)) < 0)
-        return err;
-    informer_handlers hb = {on_bundle, on_bundle_update, on_bundle, c};
-    informer_handlers hc = {on_configmap, on_configmap_update, on_configmap, c};
-    if ((err = informer_factory_subscribe(f, &API_POLICYBUNDLES, &hb)) < 0 ||
-        (err = informer_factory_subscribe(f, &KUBE_CONFIGMAPS, &hc)) < 0)
-        return err;
-    return 0;
+    return manager_watch_all(f, l, api_informer, w, sizeof(w) / sizeof(w[0]));
 }
 
 int policy_controller_register(manager *m, const policy_controller_opts *opts)
 {
+    if (!opts->net)
+        return mb_error_set(MB_EINVAL, "the PolicyBundle controller needs the transfer loop for its fetches");
     policy_controller *c = calloc(1, sizeof(*c));
     if (!c)
         return mb_error_set(MB_ENOMEM, "out of memory");
     c->opts = *opts;
-    if (worktable_new(&c->works, sizeof(policy_work_state), work_clear) < 0) {
-        free(c);
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    }
-    if (!opts->net) {
-        policy_controller_free(c);
-        return mb_error_set(MB_EINVAL, "the PolicyBundle controller needs the transfer loop for its fetches");
-    }
     manager_registration r = {.kind = POLICY_KIND,
                               .reconcile = reconcile,
                               .subscribe = subscribe,
                               .free = policy_controller_free,
                               .ctx = c};
-    return manager_add(m, &r);
+    return manager_add_with_works(m, &r, &c->works, sizeof(policy_work_state), work_clear);
 }
