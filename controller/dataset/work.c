@@ -337,20 +337,6 @@ static cJSON *index_body(const cJSON *seen, const char *ns, const char *name)
     return cm;
 }
 
-/* One attempt: 0 written or nothing to do, MB_ECONFLICT / others; *again: a resourceVersion conflict. */
-static int index_write(cJSON **written, kube_client *kc, const char *ns, const cJSON *seen, cJSON *body, bool *again)
-{
-    int err;
-    *again = false;
-    if (seen)
-        err = kube_update(written, kc, &KUBE_CONFIGMAPS, ns, body, NULL);
-    else
-        err = kube_create(written, kc, &KUBE_CONFIGMAPS, ns, body);
-    if (err == MB_ECONFLICT || err == MB_EEXISTS || (seen && err == MB_ENOTFOUND))
-        *again = true;
-    return err;
-}
-
 /* The copy to start from: the cached one first, then fresh reads. NULL in *out when absent. */
 static int index_read(cJSON **out, kube_client *kc, const char *ns, const char *name, const cJSON *cached, int attempt)
 {
@@ -400,7 +386,7 @@ int dataset_index_publish(cJSON **written, kube_client *kc, const cJSON *p, cons
             cJSON_Delete(body);
             return mb_error_set(MB_EINVAL, "ConfigMap %s/%s would pass 900 KiB with the entry of %s", ns, name, id);
         }
-        err = index_write(written, kc, ns, seen, body, &again);
+        err = kube_write_seen(written, &again, kc, &KUBE_CONFIGMAPS, ns, seen, body);
         cJSON_Delete(seen);
         cJSON_Delete(body);
         if (err == 0 || !again)
@@ -437,7 +423,7 @@ int dataset_index_unpublish(cJSON **written, bool *removed, kube_client *kc, con
             return mb_error_set(MB_ENOMEM, "out of memory");
         }
         cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, "data"), id);
-        err = index_write(written, kc, ns, seen, body, &again);
+        err = kube_write_seen(written, &again, kc, &KUBE_CONFIGMAPS, ns, seen, body);
         cJSON_Delete(seen);
         cJSON_Delete(body);
         if (err == 0) {

@@ -184,10 +184,8 @@ static cJSON *configmap_body(const policy_work_state *w, const cJSON *bundle, co
     if (seen) {
         const cJSON *l = json_get(seen, "metadata", "labels", NULL),
                     *a = json_get(seen, "metadata", "annotations", NULL);
-        const char *rv = json_str(seen, "metadata", "resourceVersion", NULL);
         if ((l && json_set_item(meta, "labels", cJSON_Duplicate(l, true)) < 0) ||
-            (a && json_set_item(meta, "annotations", cJSON_Duplicate(a, true)) < 0) ||
-            (rv && !cJSON_AddStringToObject(meta, "resourceVersion", rv)))
+            (a && json_set_item(meta, "annotations", cJSON_Duplicate(a, true)) < 0))
             goto nomem;
     }
     if (!(labels = json_ensure_object(meta, "labels", NULL)) ||
@@ -239,9 +237,7 @@ int policy_publish(policy_work_state *w, kube_client *kc, const cJSON *bundle, c
     }
     if (!(body = configmap_body(w, bundle, name, cached)))
         return mb_error_set(MB_ENOMEM, "out of memory");
-    if (cached)
-        err = kube_update(&res, kc, &KUBE_CONFIGMAPS, ns, body, NULL);
-    else if ((err = kube_create(&res, kc, &KUBE_CONFIGMAPS, ns, body)) == MB_EEXISTS) {
+    if ((err = kube_write_seen(&res, NULL, kc, &KUBE_CONFIGMAPS, ns, cached, body)) == MB_EEXISTS && !cached) {
         /* not in the cache but there: not ours, or its label was removed by hand (the cache only has labelled ones) */
         cJSON_Delete(body);
         body = NULL;
@@ -255,7 +251,7 @@ int policy_publish(policy_work_state *w, kube_client *kc, const cJSON *bundle, c
             err = mb_error_set(MB_ENOMEM, "out of memory");
             goto done;
         }
-        err = kube_update(&res, kc, &KUBE_CONFIGMAPS, ns, body, NULL);
+        err = kube_write_seen(&res, NULL, kc, &KUBE_CONFIGMAPS, ns, direct, body);
     }
     if (err == 0)
         err = published(w, res, written);
