@@ -82,29 +82,44 @@ static bool queued(fixture *f)
     return workqueue_len(loop_queue(f->l)) > 0;
 }
 
+/* The next key of the queue (the caller's to free). */
+static char *next_key(fixture *f)
+{
+    char *key = NULL;
+    assert_int_equal(workqueue_get(&key, loop_queue(f->l)), 0);
+    workqueue_done(loop_queue(f->l), key);
+    return key;
+}
+
 static bool none_live(fixture *f)
 {
     (void)f;
     return keyed_transfer_live() == 0;
 }
 
+/* A GET of path answered with reply, kept in memory, started for key; waits for its key in the queue. */
+static keyed_transfer *fetched(fixture *f, const char *path, const replay_reply *reply, const char *key)
+{
+    keyed_transfer *x = NULL;
+    replay_route(f->srv, "GET", path, reply);
+    char *url = url_of(f, path);
+    net_request req = {.kind = "document", .url = url, .keep_body = true};
+    assert_int_equal(keyed_transfer_start(&x, f->net, f->l, key, &req), 0);
+    free(url); /* copied by the loop */
+    assert_true(wait_for(queued, f, 5000));
+    return x;
+}
+
 static void test_end_enqueues_the_key_once_and_keeps_the_result(void **state)
 {
     fixture *f = *state;
-    keyed_transfer *x = NULL;
     keyed_result r;
     size_t len = 0;
-    replay_route(f->srv, "GET", "/doc", &(replay_reply){.status = 200, .body = "{\"ok\":true}"});
-    char *url = url_of(f, "/doc");
-    net_request req = {.kind = "document", .url = url, .keep_body = true};
-    assert_int_equal(keyed_transfer_start(&x, f->net, f->l, "ns/one", &req), 0);
-    assert_true(wait_for(queued, f, 5000));
+    keyed_transfer *x = fetched(f, "/doc", &(replay_reply){.status = 200, .body = "{\"ok\":true}"}, "ns/one");
     usleep(50 * 1000);
     assert_int_equal(workqueue_len(loop_queue(f->l)), 1);
-    char *key = NULL;
-    assert_int_equal(workqueue_get(&key, loop_queue(f->l)), 0);
+    char *key = next_key(f);
     assert_string_equal(key, "ns/one");
-    workqueue_done(loop_queue(f->l), key);
     free(key);
 
     keyed_transfer_poll(&r, x);
@@ -127,27 +142,20 @@ static void test_end_enqueues_the_key_once_and_keeps_the_result(void **state)
     keyed_transfer_detach(x); /* after the end: freed at once, nothing cancelled or enqueued */
     assert_int_equal(keyed_transfer_live(), 0);
     assert_int_equal(workqueue_len(loop_queue(f->l)), 0);
-    free(url);
 }
 
 static void test_non_2xx_keeps_no_body(void **state)
 {
     fixture *f = *state;
-    keyed_transfer *x = NULL;
     keyed_result r;
     size_t len = 0;
-    replay_route(f->srv, "GET", "/missing", &(replay_reply){.status = 404, .body = "not here"});
-    char *url = url_of(f, "/missing");
-    net_request req = {.url = url, .keep_body = true};
-    assert_int_equal(keyed_transfer_start(&x, f->net, f->l, "ns/missing", &req), 0);
-    assert_true(wait_for(queued, f, 5000));
+    keyed_transfer *x = fetched(f, "/missing", &(replay_reply){.status = 404, .body = "not here"}, "ns/missing");
     keyed_transfer_poll(&r, x);
     assert_true(r.done);
     assert_int_equal(r.status, 404);
     assert_null(keyed_transfer_take_body(x, &len));
     keyed_transfer_detach(x);
     assert_int_equal(keyed_transfer_live(), 0);
-    free(url);
 }
 
 static void test_detach_while_running_cancels_and_enqueues_nothing(void **state)
@@ -200,32 +208,21 @@ static void test_ends_racing_their_detach_enqueue_nothing(void **state)
     /* what ended before its detach enqueued its key; nothing after a detach did */
     size_t n = workqueue_len(loop_queue(f->l));
     assert_true(n <= MANY);
-    for (size_t i = 0; i < n; i++) {
-        char *key = NULL;
-        assert_int_equal(workqueue_get(&key, loop_queue(f->l)), 0);
-        workqueue_done(loop_queue(f->l), key);
-        free(key);
-    }
+    for (size_t i = 0; i < n; i++)
+        free(next_key(f));
     free(url);
 }
 
 static void test_detach_after_end_and_before_collect(void **state)
 {
     fixture *f = *state;
-    keyed_transfer *x = NULL;
-    replay_route(f->srv, "GET", "/gone", &(replay_reply){.status = 200, .body = "bytes"});
-    char *url = url_of(f, "/gone");
-    net_request req = {.url = url, .keep_body = true};
-    assert_int_equal(keyed_transfer_start(&x, f->net, f->l, "ns/gone", &req), 0);
-    assert_true(wait_for(queued, f, 5000));
+    keyed_transfer *x = fetched(f, "/gone", &(replay_reply){.status = 200, .body = "bytes"}, "ns/gone");
     /* the object went before its reconcile collected: the kept body goes with the transfer */
     keyed_transfer_detach(x);
     assert_int_equal(keyed_transfer_live(), 0);
-    char *key = NULL;
-    assert_int_equal(workqueue_get(&key, loop_queue(f->l)), 0);
-    workqueue_done(loop_queue(f->l), key);
+    char *key = next_key(f);
+    assert_string_equal(key, "ns/gone");
     free(key);
-    free(url);
 }
 
 static void test_start_refused_leaves_nothing(void **state)
