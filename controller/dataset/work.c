@@ -169,7 +169,6 @@ static int start(dataset_slot *s, net_loop *net, loop *l, const char *key, const
                  long long max_bytes, const char *token, const char *ca_pem)
 {
     static const char *const kinds[] = {"artifact", "document", "link"};
-    keyed_transfer *x = NULL;
     int err;
     net_request req = {.kind = kinds[kind],
                        .method = kind == KIND_LINK && !s->get ? "HEAD" : NULL,
@@ -184,14 +183,13 @@ static int start(dataset_slot *s, net_loop *net, loop *l, const char *key, const
                        .max_bytes = max_bytes,
                        .max_redirects = 3,
                        .keep_body = kind == KIND_DOC};
-    if ((err = keyed_transfer_start(&x, net, l, key, &req)) < 0) {
+    if ((err = keyed_transfer_start(&s->x, net, l, key, &req)) < 0) {
         if (err == MB_ENOMEM)
             return err;
         return slot_fail(s, DATASET_ITEM_REFUSED, "%s cannot be fetched: %s", url, mb_error_last());
     }
     free(s->msg);
     s->msg = NULL;
-    s->x = x;
     s->state = DATASET_ITEM_RUNNING;
     s->bytes = 0;
     return 0;

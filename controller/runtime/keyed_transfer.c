@@ -122,13 +122,11 @@ void keyed_transfer_poll(keyed_result *out, keyed_transfer *x)
 
 char *keyed_transfer_take_body(keyed_transfer *x, size_t *len)
 {
-    pthread_mutex_lock(&x->mu);
-    char *body = x->done ? x->body : NULL;
-    *len = body ? x->len : 0;
-    if (body) {
-        x->body = NULL;
-        x->len = 0;
-    }
+    pthread_mutex_lock(&x->mu); /* kept only by the completion */
+    char *body = x->body;
+    *len = x->len;
+    x->body = NULL;
+    x->len = 0;
     pthread_mutex_unlock(&x->mu);
     return body;
 }
