@@ -4,10 +4,13 @@
 # publishers' own libraries (pystac, prov, rdflib: test/fixtures/dataset/
 # generate.py --version); the artifacts are real files (one of them a 1 GiB
 # sparse file); hack/bundleserver serves them on loopback, with its error
-# answers (/status/), slow (/slow/) transfers. They are served over plain HTTP:
-# the API gives DatasetPromotion no CA field, and the operator trusts the
-# system's CAs only, which a test CA is not among.
-# Cases: a promotion whose sources ask for the bearer token of
+# answers (/status/), slow (/slow/) transfers. They are served over HTTPS with
+# a certificate of a test CA, which every promotion trusts through
+# spec.caSecretRef (a project extension: API.md gives DatasetPromotion no CA
+# field); one promotion is served over plain HTTP.
+# Cases: TLS without spec.caSecretRef, with a CA that did not sign the
+# server's certificate, and with a caSecretRef whose Secret is missing (each
+# blocked, nothing fetched); a promotion over plain HTTP; a promotion whose sources ask for the bearer token of
 # spec.sourceAuthSecretRef, with and without it; a good promotion reaching Promoted with its index entry and a receipt
 # that `membrane receipt verify` accepts; each gate failing alone (wrong
 # digest, wrong size, an unknown license, DCAT/STAC licenses that differ, a
@@ -30,11 +33,21 @@ PY=$(bash "$E2E_ROOT/hack/python.sh")
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 digest_of() { printf 'sha256:%s' "$(sha256sum < "$1" | cut -c1-64)"; }
 
-# the server's https listener needs a certificate, though the promotions use its http port
+# a test CA and the server's certificate it signs; another CA that signs nothing of this server
 pki="$E2E_DIR/pki"
 mkdir -p "$pki"
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$pki/server.key" -out "$pki/server.crt" \
-  -days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+test_ca() { # NAME: NAME.key, NAME.crt, a self-signed CA
+  openssl ecparam -name prime256v1 -genkey -noout -out "$pki/$1.key" 2>/dev/null
+  openssl req -x509 -new -key "$pki/$1.key" -subj "/CN=dataset-$1" -days 1 -sha256 \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" -out "$pki/$1.crt" 2>/dev/null
+}
+test_ca ca
+test_ca other-ca
+openssl ecparam -name prime256v1 -genkey -noout -out "$pki/server.key" 2>/dev/null
+openssl req -new -key "$pki/server.key" -subj "/CN=bundleserver" -out "$pki/server.csr" 2>/dev/null
+printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' > "$pki/ext"
+openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 1 -sha256 \
+  -extfile "$pki/ext" -out "$pki/server.crt" 2>/dev/null
 
 srv="$E2E_DIR/srv"     # the main server's files
 late="$E2E_DIR/late"   # the files of a server that starts only later
@@ -43,9 +56,11 @@ printf '<html>CC-BY-4.0</html>\n' > "$srv/licenses/CC-BY-4.0.html"
 cp "$srv/licenses/CC-BY-4.0.html" "$late/licenses/"
 cp "$srv/licenses/CC-BY-4.0.html" "$srv/private/licenses/"
 PORT=$(free_port)
+HTTP_PORT=$(free_port)
 LATE_PORT=$(free_port)
-BASE="http://127.0.0.1:$PORT"
-LATE="http://127.0.0.1:$LATE_PORT"
+BASE="https://127.0.0.1:$PORT"      # the main path: TLS, the test CA trusted through spec.caSecretRef
+PLAIN="http://127.0.0.1:$HTTP_PORT" # the same files over plain HTTP
+LATE="https://127.0.0.1:$LATE_PORT"
 
 # version ROOT BASE ID VERSION LICENSE [ARTIFACT_NAME ...]: artifact files under
 # ROOT/store/ID/VERSION/ (small, distinct), then the documents of that version
@@ -65,7 +80,9 @@ version() {
 }
 
 # dp NS NAME ID VERSION LICENSE BASE [artifacts YAML lines]: a DatasetPromotion of the
-# version's documents; its artifacts are the generated ones unless given
+# version's documents; its artifacts are the generated ones unless given. It trusts the
+# test CA (the Secret store-ca of its namespace) unless DP_CA says otherwise ("" for none).
+CA_REF="  caSecretRef: {name: store-ca, key: ca.crt}"
 dp() {
   local ns=$1 name=$2 id=$3 ver=$4 lic=$5 base=$6 arts=${7:-} root=$srv
   [ "$base" = "$LATE" ] && root=$late
@@ -92,6 +109,7 @@ $arts
     dcat: {url: "$base/catalog/$id/dcat.jsonld"}
     stac: {url: "$base/catalog/$id/collection.json"}
     prov: {url: "$base/catalog/$id/prov.json"}
+${DP_CA-$CA_REF}
 ${DP_EXTRA:-}
 EOF
 }
@@ -113,6 +131,9 @@ for c in digest size license mismatch dcatid dcaturl stacasset prov link revoke 
   version "$srv" "$BASE" "kfm.e2e.$c" 1 CC-BY-4.0
 done
 version "$srv" "$BASE" kfm.e2e.license 1 Made-Up-License-1.0
+# TLS: no CA, another CA, a CA Secret that is not there; and the same files over plain HTTP
+for c in noca wrongca missingca; do version "$srv" "$BASE" "kfm.e2e.$c" 1 CC-BY-4.0; done
+version "$srv" "$PLAIN" kfm.e2e.plain 1 CC-BY-4.0
 # each gate failing alone: one document (or the spec, below) spoilt per case
 edit "$srv/catalog/kfm.e2e.mismatch/collection.json" 'd["license"] = "MIT"'
 edit "$srv/catalog/kfm.e2e.dcatid/dcat.jsonld" \
@@ -164,8 +185,8 @@ version "$srv" "$BASE" kfm.e2e.meanwhile 1 CC-BY-4.0
 
 TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 e2e_secret "$TOKEN"
-"$BUNDLESERVER" -dir "$srv" -cert "$pki/server.crt" -key "$pki/server.key" -http "127.0.0.1:$PORT" \
-  -token "$TOKEN" -token-path /private/ >"$E2E_DIR/server.out" 2>"$E2E_DIR/server.log" &
+"$BUNDLESERVER" -dir "$srv" -cert "$pki/server.crt" -key "$pki/server.key" -listen "127.0.0.1:$PORT" \
+  -http "127.0.0.1:$HTTP_PORT" -token "$TOKEN" -token-path /private/ >"$E2E_DIR/server.out" 2>"$E2E_DIR/server.log" &
 E2E_PIDS+=($!)
 eventually 10 grep -q listening "$E2E_DIR/server.out" || { cat "$E2E_DIR/server.log"; exit 1; }
 
@@ -174,6 +195,10 @@ operator_start
 
 ns_gates=$(new_namespace dp-gates); ns_many=$(new_namespace dp-many); ns_big=$(new_namespace dp-big)
 ns_life=$(new_namespace dp-life)
+for ns in "$ns_gates" "$ns_many" "$ns_big" "$ns_life"; do
+  kubectl -n "$ns" create secret generic store-ca --from-file=ca.crt="$pki/ca.crt" >/dev/null
+done
+kubectl -n "$ns_gates" create secret generic other-ca --from-file=ca.crt="$pki/other-ca.crt" >/dev/null
 
 # the spec's own faults: a wrong digest, a wrong size
 good_art() { # ID NAME
@@ -192,6 +217,10 @@ dp "$ns_gates" dcaturl kfm.e2e.dcaturl 1 CC-BY-4.0 "$BASE"
 dp "$ns_gates" stacasset kfm.e2e.stacasset 1 CC-BY-4.0 "$BASE"
 dp "$ns_gates" prov kfm.e2e.prov 1 CC-BY-4.0 "$BASE"
 dp "$ns_gates" link kfm.e2e.link 1 CC-BY-4.0 "$BASE"
+DP_CA="" dp "$ns_gates" noca kfm.e2e.noca 1 CC-BY-4.0 "$BASE"
+DP_CA="  caSecretRef: {name: other-ca, key: ca.crt}" dp "$ns_gates" wrongca kfm.e2e.wrongca 1 CC-BY-4.0 "$BASE"
+DP_CA="  caSecretRef: {name: no-such-ca, key: ca.crt}" dp "$ns_gates" missingca kfm.e2e.missingca 1 CC-BY-4.0 "$BASE"
+DP_CA="" dp "$ns_gates" plain kfm.e2e.plain 1 CC-BY-4.0 "$PLAIN"
 dp "$ns_gates" late kfm.e2e.late 1 CC-BY-4.0 "$LATE"
 dp "$ns_gates" redirect kfm.e2e.redirect 1 CC-BY-4.0 "$BASE"
 dp "$ns_gates" cut kfm.e2e.cut 1 CC-BY-4.0 "$BASE"
@@ -289,11 +318,36 @@ blocked "$ns_gates" link LinksFailed links "/status/404/gone" kfm.e2e.link
 say "the bearer token of spec.sourceAuthSecretRef goes with every URL"
 promoted "$ns_gates" token kfm.e2e.token
 check "token: the server saw the artifact, the three documents and the links with the token" bash -c \
-  "grep -c 'http \(GET\|HEAD\) /private/.* -> 200' $E2E_DIR/server.log | awk '{exit !(\$1 >= 7)}'"
+  "grep -c 'https \(GET\|HEAD\) /private/.* -> 200' $E2E_DIR/server.log | awk '{exit !(\$1 >= 7)}'"
 check "notoken: without it, Blocked ChecksumsFailed naming HTTP 401" eventually 60 equals "Blocked ChecksumsFailed" bash -c \
   "echo \"\$(kubectl -n $ns_gates get dp notoken -o jsonpath='{.status.phase} {.status.conditions[?(@.type==\"Stalled\")].reason}')\""
 check "notoken: the checksums gate's message names HTTP 401" bash -c \
   "kubectl -n $ns_gates get dp notoken -o jsonpath='{.status.gates[0].message}' | grep -q 'HTTP 401'"
+
+say "TLS: the test CA of spec.caSecretRef is trusted; without it, or with another CA, nothing is fetched"
+check "good: its artifacts, documents and links came over https" bash -c \
+  "grep -q '^.*https GET /store/kfm.e2e.good/' $E2E_DIR/server.log && ! grep -q ' http [A-Z]* .*kfm.e2e.good/' $E2E_DIR/server.log"
+tls_refused() { # name
+  check "$1: Blocked, never Promoted, the checksums gate failed with a TLS verification message" eventually 60 bash -c \
+    "kubectl -n $ns_gates get dp $1 -o json | python3 -c '
+import json, sys
+s = json.load(sys.stdin)[\"status\"]
+assert s[\"phase\"] == \"Blocked\", s[\"phase\"]
+g = s[\"gates\"][0]
+assert g[\"name\"] == \"checksums\" and not g[\"passed\"], g
+assert \"certificate\" in g[\"message\"], g[\"message\"]
+'"
+  check "$1: not in the index" equals "" entry "$ns_gates" "kfm.e2e.$1"
+  check "$1: the server answered no request for it" bash -c "! grep -q 'kfm.e2e.$1/.* -> ' $E2E_DIR/server.log"
+}
+tls_refused noca
+tls_refused wrongca
+check "missingca: Blocked, Reconciling=True SourceUnavailable, the message naming spec.caSecretRef and the Secret" \
+  eventually 60 bash -c "test \"\$(kubectl -n $ns_gates get dp missingca -o jsonpath='{.status.phase} {.status.conditions[?(@.type==\"Reconciling\")].reason}')\" = 'Blocked SourceUnavailable' &&
+  kubectl -n $ns_gates get dp missingca -o jsonpath='{.status.conditions[?(@.type==\"Reconciling\")].message}' | grep -q 'spec.caSecretRef.*no-such-ca'"
+check "missingca: not in the index" equals "" entry "$ns_gates" kfm.e2e.missingca
+promoted "$ns_gates" plain kfm.e2e.plain
+check "plain: its artifact came over plain HTTP" grep -q ' http GET /store/kfm.e2e.plain/' "$E2E_DIR/server.log"
 
 say "redirects are followed; a cut transfer and a 500 are transient"
 promoted "$ns_gates" redirect kfm.e2e.redirect
@@ -310,7 +364,7 @@ say "a server down, then up: Blocked with Reconciling, then Promoted without a r
 check "late: Blocked, Reconciling=True SourceUnavailable, not Stalled" eventually 60 equals "Blocked True SourceUnavailable" bash -c \
   "echo \"\$(kubectl -n $ns_gates get dp late -o jsonpath='{.status.phase} {.status.conditions[?(@.type==\"Reconciling\")].status} {.status.conditions[?(@.type==\"Reconciling\")].reason}{.status.conditions[?(@.type==\"Stalled\")].status}')\""
 check "late: a Warning Event SourceUnavailable" eventually 30 has_event "$ns_gates" late SourceUnavailable
-"$BUNDLESERVER" -dir "$late" -cert "$pki/server.crt" -key "$pki/server.key" -http "127.0.0.1:$LATE_PORT" \
+"$BUNDLESERVER" -dir "$late" -cert "$pki/server.crt" -key "$pki/server.key" -listen "127.0.0.1:$LATE_PORT" \
   >"$E2E_DIR/late.out" 2>"$E2E_DIR/late.log" &
 E2E_PIDS+=($!)
 promoted "$ns_gates" late kfm.e2e.late
@@ -372,8 +426,8 @@ promotions_at_least() { # outcome N
   v=$(operator_metric main "membrane_promotions_total{outcome=\"$1\"}") || { echo "no membrane_promotions_total{outcome=\"$1\"}"; return 1; }
   [ "${v%.*}" -ge "$2" ] || { echo "membrane_promotions_total{outcome=\"$1\"} is $v, less than $2"; return 1; }
 }
-check "membrane_promotions_total{outcome=\"Promoted\"} counts the 29 promotions" promotions_at_least Promoted 29
-check "membrane_promotions_total{outcome=\"Blocked\"} counts the 11 blocked ones" promotions_at_least Blocked 11
+check "membrane_promotions_total{outcome=\"Promoted\"} counts the 31 promotions" promotions_at_least Promoted 31
+check "membrane_promotions_total{outcome=\"Blocked\"} counts the 14 blocked ones" promotions_at_least Blocked 14
 check "membrane_promotions_total{outcome=\"Revoked\"} counts the revocation" equals 1 operator_metric main 'membrane_promotions_total{outcome="Revoked"}'
 
 check "a receipt log line names the good promotion's auditRef" grep -q "\"audit_ref\":\"$(jp "$ns_gates" dp/good '{.status.receipt.auditRef}')\"" "$(operator_log main)"

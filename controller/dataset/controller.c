@@ -40,18 +40,6 @@ typedef struct {
 
 /* ---- handlers ------------------------------------------------------------ */
 
-static void on_promotion(void *ctx, const cJSON *obj)
-{
-    dataset_controller *c = ctx;
-    loop_enqueue_object(c->loop, obj);
-}
-
-static void on_promotion_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
-{
-    (void)old_obj;
-    on_promotion(ctx, new_obj);
-}
-
 /* An index ConfigMap changed: every promotion of its namespace that publishes into it looks again. */
 static void on_configmap(void *ctx, const cJSON *obj)
 {
@@ -137,11 +125,6 @@ static int set_finalizer(cJSON **cur, dataset_controller *c, const char *ns, boo
 
 /* ---- reconcile ----------------------------------------------------------- */
 
-typedef struct {
-    const char *type, *reason;
-    char *message;
-} pending_event;
-
 static int reconcile(reconcile_result *out, void *ctx, const char *key)
 {
     dataset_controller *c = ctx;
@@ -149,7 +132,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     cJSON *cur = NULL, *index_view = NULL;
     ryw_trail older = {0};
     dataset_plan plan = {0};
-    pending_event events[MAX_EVENTS];
+    event_planned events[MAX_EVENTS];
     size_t n_events = 0;
     const char *outcome = NULL;
     char index[254], ns[254], name[254], version[129];
@@ -198,9 +181,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         if ((err = dataset_decide(&plan, &obs)) < 0)
             goto done;
         for (size_t i = 0; i < plan.n_events && n_events < MAX_EVENTS; i++) {
-            events[n_events].type = plan.events[i].type;
-            events[n_events].reason = plan.events[i].reason;
-            events[n_events++].message = plan.events[i].message;
+            events[n_events++] = plan.events[i];
             plan.events[i].message = NULL;
         }
         if (plan.outcome)
@@ -286,13 +267,9 @@ finish:
         MB_LOG(MB_LOG_INFO, &rf, "receipt: %s of %s sealed", json_str(plan.receipt, "outcome", NULL) ?: "",
                json_str(cur, "spec", "datasetID", NULL) ?: "");
     }
-    if (n_events) {
-        event_object eo;
-        if (event_object_from_json(&eo, cur, DATASET_KIND, DATASET_API_VERSION) == 0)
-            for (size_t i = 0; i < n_events; i++)
-                event_record(c->opts.events, &eo, strcmp(events[i].type, "Warning") == 0 ? EVENT_WARNING : EVENT_NORMAL,
-                             events[i].reason, "%s", events[i].message);
-    }
+    event_object eo;
+    if (n_events && event_object_from_json(&eo, cur, DATASET_KIND, DATASET_API_VERSION) == 0)
+        event_record_planned(c->opts.events, &eo, events, n_events);
     if (plan.phase)
         MB_LOG(MB_LOG_DEBUG, &lf, "phase %s", plan.phase);
     if (plan.drop_work || gone)
@@ -323,40 +300,32 @@ static void dataset_controller_free(void *ctx)
 static int subscribe(void *ctx, informer_factory *f, loop *l)
 {
     dataset_controller *c = ctx;
-    int err = 0;
+    manager_watch w[] = {
+        {.resource = &API_DATASETPROMOTIONS,
+         .out = &c->promotions,
+         .index = "namespace",
+         .index_fn = informer_index_namespace},
+        {.resource = &KUBE_CONFIGMAPS,
+         .out = &c->configmaps,
+         .handlers = {on_configmap, on_configmap_update, on_configmap, c}},
+    };
     c->loop = l;
     c->ryw = informer_factory_ryw(f);
-    if ((err = api_informer(&c->configmaps, f, &KUBE_CONFIGMAPS)) < 0 ||
-        (err = api_informer(&c->promotions, f, &API_DATASETPROMOTIONS)) < 0)
-        return err;
-    if ((err = informer_factory_add_index(f, &API_DATASETPROMOTIONS, "namespace", informer_index_namespace, NULL)) < 0)
-        return err;
-    informer_handlers hp = {on_promotion, on_promotion_update, on_promotion, c};
-    informer_handlers hc = {on_configmap, on_configmap_update, on_configmap, c};
-    if ((err = informer_factory_subscribe(f, &API_DATASETPROMOTIONS, &hp)) < 0 ||
-        (err = informer_factory_subscribe(f, &KUBE_CONFIGMAPS, &hc)) < 0)
-        return err;
-    return 0;
+    return manager_watch_all(f, l, api_informer, w, sizeof(w) / sizeof(w[0]));
 }
 
 int dataset_controller_register(manager *m, const dataset_controller_opts *opts)
 {
+    if (!opts->net)
+        return mb_error_set(MB_EINVAL, "the DatasetPromotion controller needs the transfer loop for its downloads");
     dataset_controller *c = calloc(1, sizeof(*c));
     if (!c)
         return mb_error_set(MB_ENOMEM, "out of memory");
     c->opts = *opts;
-    if (worktable_new(&c->works, sizeof(dataset_work_state), work_clear) < 0) {
-        free(c);
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    }
-    if (!opts->net) {
-        dataset_controller_free(c);
-        return mb_error_set(MB_EINVAL, "the DatasetPromotion controller needs the transfer loop for its downloads");
-    }
     manager_registration r = {.kind = DATASET_KIND,
                               .reconcile = reconcile,
                               .subscribe = subscribe,
                               .free = dataset_controller_free,
                               .ctx = c};
-    return manager_add(m, &r);
+    return manager_add_with_works(m, &r, &c->works, sizeof(dataset_work_state), work_clear);
 }

@@ -55,6 +55,8 @@
 #ifndef MB_DATASET_DECIDE_H
 #define MB_DATASET_DECIDE_H
 
+#include "runtime/events.h"
+
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -128,12 +130,6 @@ typedef enum {
     DATASET_ACT_REMOVE_FINALIZER, /* deletion: the entry is gone */
 } dataset_action;
 
-typedef struct {
-    const char *type;   /* "Normal" or "Warning" */
-    const char *reason; /* CamelCase */
-    char *message;      /* owned */
-} dataset_event;
-
 #define DATASET_MAX_EVENTS 3
 
 typedef struct {
@@ -147,7 +143,7 @@ typedef struct {
     char unpublish_ref[80]; /* UNPUBLISH: the auditRef of the entry to remove */
     bool retry;             /* FETCH: the transfers that failed transiently start again too (their backoff is over) */
     bool drop_work;         /* the transfers of this generation are not needed any more */
-    dataset_event events[DATASET_MAX_EVENTS];
+    event_planned events[DATASET_MAX_EVENTS];
     size_t n_events;
     long requeue_ms;
     const cJSON *receipt; /* the receipt sealed by this plan (borrowed from status), NULL: none */

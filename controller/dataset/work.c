@@ -6,11 +6,11 @@
 #include "dataset/stac.h"
 #include "dataset/verdict.h"
 #include "kube/secretref.h"
+#include "runtime/keyed_transfer.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/secret.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,97 +23,9 @@
 
 enum { KIND_ARTIFACT, KIND_DOC, KIND_LINK };
 
-/* A transfer, shared by the slot that started it and its callbacks (on the loop thread). */
-struct dataset_xfer {
-    pthread_mutex_t mu;
-    int refs;
-    bool done, detached;
-    loop *l;
-    char *key;
-    net_transfer *t;
-    long long bytes, total;
-    net_outcome outcome;
-    long status;
-    char sha[65];
-    char *body;
-    size_t len;
-    char *error;
-};
-
-static void xfer_unref(dataset_xfer *x)
-{
-    if (!x)
-        return;
-    pthread_mutex_lock(&x->mu);
-    int left = --x->refs;
-    pthread_mutex_unlock(&x->mu);
-    if (left > 0)
-        return;
-    net_transfer_release(x->t);
-    free(x->key);
-    free(x->body);
-    free(x->error);
-    pthread_mutex_destroy(&x->mu);
-    free(x);
-}
-
-static void xfer_detach(dataset_xfer *x)
-{
-    if (!x)
-        return;
-    pthread_mutex_lock(&x->mu);
-    x->detached = true;
-    bool running = !x->done;
-    pthread_mutex_unlock(&x->mu);
-    if (running)
-        net_transfer_cancel(x->t);
-    xfer_unref(x);
-}
-
-static int on_data(void *ctx, const void *data, size_t len)
-{
-    dataset_xfer *x = ctx;
-    (void)data; /* hashed by the loop as it streams; only counted here, never kept */
-    pthread_mutex_lock(&x->mu);
-    x->bytes += (long long)len;
-    pthread_mutex_unlock(&x->mu);
-    return 0;
-}
-
-static void on_progress(void *ctx, long long now, long long total)
-{
-    dataset_xfer *x = ctx;
-    (void)now;
-    pthread_mutex_lock(&x->mu);
-    x->total = total;
-    pthread_mutex_unlock(&x->mu);
-}
-
-static void on_done(void *ctx, const net_result *r)
-{
-    dataset_xfer *x = ctx;
-    pthread_mutex_lock(&x->mu);
-    if (!x->detached) {
-        x->outcome = r->outcome;
-        x->status = r->status;
-        x->bytes = r->bytes;
-        memcpy(x->sha, r->sha256_hex, sizeof(x->sha));
-        x->error = strdup(r->error ? r->error : "");
-        if (r->body && r->outcome == NET_DONE && (x->body = malloc(r->body_len + 1))) {
-            memcpy(x->body, r->body, r->body_len);
-            x->body[r->body_len] = '\0';
-            x->len = r->body_len;
-        }
-        x->done = true;
-        loop_enqueue(x->l, x->key);
-    }
-    pthread_mutex_unlock(&x->mu);
-    xfer_unref(x);
-}
-
 static void slot_clear(dataset_slot *s)
 {
-    xfer_detach(s->x);
+    keyed_transfer_detach(s->x);
     free(s->msg);
     free(s->body);
     memset(s, 0, sizeof(*s));
@@ -159,49 +71,41 @@ static int slot_fail(dataset_slot *s, dataset_item_state st, const char *fmt, ..
 /* An ended transfer into its slot. */
 static int slot_collect(dataset_work_state *w, dataset_slot *s, int kind, const char *url, time_t now)
 {
-    dataset_xfer *x = s->x;
+    keyed_result r;
     int err = 0;
-    if (!x)
+    if (!s->x)
         return 0;
-    pthread_mutex_lock(&x->mu);
-    bool done = x->done;
-    s->bytes = x->bytes;
-    if (x->total >= 0 && !(kind == KIND_ARTIFACT && s->total > 0))
-        s->total = x->total;
-    pthread_mutex_unlock(&x->mu);
-    if (!done)
+    keyed_transfer_poll(&r, s->x);
+    s->bytes = r.bytes;
+    if (r.total >= 0 && !(kind == KIND_ARTIFACT && s->total > 0))
+        s->total = r.total;
+    if (!r.done)
         return 0;
-    s->x = NULL;
-    s->status = x->status;
-    bool ok = x->status >= 200 && x->status <= 299;
-    if (x->outcome == NET_DONE && ok) {
+    s->status = r.status;
+    bool ok = r.status >= 200 && r.status <= 299;
+    if (r.outcome == NET_DONE && ok) {
         s->state = DATASET_ITEM_DONE;
-        memcpy(s->sha, x->sha, sizeof(s->sha));
-        if (kind == KIND_DOC) {
-            if (!x->body)
-                err = mb_error_set(MB_ENOMEM, "out of memory");
-            s->body = x->body;
-            s->len = x->len;
-            x->body = NULL;
-        }
-    } else if (x->outcome == NET_DONE && kind == KIND_LINK && !s->get && (x->status == 405 || x->status == 501)) {
+        memcpy(s->sha, r.sha256_hex, sizeof(s->sha));
+        if (kind == KIND_DOC && !(s->body = keyed_transfer_take_body(s->x, &s->len)))
+            err = mb_error_set(MB_ENOMEM, "out of memory");
+    } else if (r.outcome == NET_DONE && kind == KIND_LINK && !s->get && (r.status == 405 || r.status == 501)) {
         s->state = DATASET_ITEM_NONE; /* HEAD not allowed: GET */
         s->get = true;
-    } else if (x->outcome == NET_DONE && x->status >= 500) {
-        err = slot_fail(s, DATASET_ITEM_UNAVAILABLE, "%s answered HTTP %ld", url, x->status);
-    } else if (x->outcome == NET_DONE) {
-        err = slot_fail(s, DATASET_ITEM_REFUSED, "%s answered HTTP %ld", url, x->status);
-    } else if (x->outcome == NET_TOO_BIG && kind == KIND_LINK && ok) {
+    } else if (r.outcome == NET_DONE && r.status >= 500) {
+        err = slot_fail(s, DATASET_ITEM_UNAVAILABLE, "%s answered HTTP %ld", url, r.status);
+    } else if (r.outcome == NET_DONE) {
+        err = slot_fail(s, DATASET_ITEM_REFUSED, "%s answered HTTP %ld", url, r.status);
+    } else if (r.outcome == NET_TOO_BIG && kind == KIND_LINK && ok) {
         s->state = DATASET_ITEM_DONE;
-    } else if (x->outcome == NET_TOO_BIG) {
+    } else if (r.outcome == NET_TOO_BIG) {
         err = kind == KIND_DOC ? slot_fail(s, DATASET_ITEM_REFUSED, "%s is larger than 4 MiB", url)
                                : slot_fail(s, DATASET_ITEM_REFUSED, "%s sent more bytes than its sizeBytes", url);
-    } else if (x->outcome == NET_REDIRECT) {
-        err = slot_fail(s, DATASET_ITEM_REFUSED, "%s: %s", url, x->error ? x->error : "a redirect was refused");
-    } else if (x->outcome == NET_CANCELLED) {
+    } else if (r.outcome == NET_REDIRECT) {
+        err = slot_fail(s, DATASET_ITEM_REFUSED, "%s: %s", url, *r.error ? r.error : "a redirect was refused");
+    } else if (r.outcome == NET_CANCELLED) {
         s->state = DATASET_ITEM_NONE;
     } else {
-        err = slot_fail(s, DATASET_ITEM_UNAVAILABLE, "%s: %s", url, x->error && *x->error ? x->error : "no answer");
+        err = slot_fail(s, DATASET_ITEM_UNAVAILABLE, "%s: %s", url, *r.error ? r.error : "no answer");
     }
     if (s->state == DATASET_ITEM_UNAVAILABLE && !w->failed_round) {
         w->failed_round = true;
@@ -209,7 +113,8 @@ static int slot_collect(dataset_work_state *w, dataset_slot *s, int kind, const 
     }
     if (s->state == DATASET_ITEM_UNAVAILABLE)
         w->failed_at = now;
-    xfer_unref(x);
+    keyed_transfer_detach(s->x); /* ended: freed */
+    s->x = NULL;
     return err;
 }
 
@@ -261,23 +166,15 @@ void dataset_work_view(dataset_work *o, dataset_work_state *w)
 }
 
 static int start(dataset_slot *s, net_loop *net, loop *l, const char *key, const char *url, int kind,
-                 long long max_bytes, const char *token)
+                 long long max_bytes, const char *token, const char *ca_pem)
 {
     static const char *const kinds[] = {"artifact", "document", "link"};
-    dataset_xfer *x = calloc(1, sizeof(*x));
     int err;
-    if (!x || !(x->key = strdup(key))) {
-        free(x);
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    }
-    pthread_mutex_init(&x->mu, NULL);
-    x->refs = 2;
-    x->l = l;
-    x->total = -1;
     net_request req = {.kind = kinds[kind],
                        .method = kind == KIND_LINK && !s->get ? "HEAD" : NULL,
                        .url = url,
                        .token = token,
+                       .ca_pem = ca_pem,
                        .timeout_ms = kind == KIND_ARTIFACT ? ARTIFACT_TIMEOUT_MS
                                      : kind == KIND_DOC    ? DOC_TIMEOUT_MS
                                                            : LINK_TIMEOUT_MS,
@@ -285,21 +182,14 @@ static int start(dataset_slot *s, net_loop *net, loop *l, const char *key, const
                        .stall_seconds = DATASET_STALL_SECONDS,
                        .max_bytes = max_bytes,
                        .max_redirects = 3,
-                       .keep_body = kind == KIND_DOC,
-                       .on_data = kind == KIND_ARTIFACT ? on_data : NULL,
-                       .on_progress = on_progress,
-                       .on_done = on_done,
-                       .ctx = x};
-    if ((err = net_transfer_start(&x->t, net, &req)) < 0) {
-        x->refs = 1;
-        xfer_unref(x);
+                       .keep_body = kind == KIND_DOC};
+    if ((err = keyed_transfer_start(&s->x, net, l, key, &req)) < 0) {
         if (err == MB_ENOMEM)
             return err;
         return slot_fail(s, DATASET_ITEM_REFUSED, "%s cannot be fetched: %s", url, mb_error_last());
     }
     free(s->msg);
     s->msg = NULL;
-    s->x = x;
     s->state = DATASET_ITEM_RUNNING;
     s->bytes = 0;
     return 0;
@@ -341,8 +231,10 @@ int dataset_work_fetch(dataset_work_state *w, kube_client *kc, net_loop *net, lo
     static const char *const docs[DATASET_NDOCS] = {"dcat", "stac", "prov"};
     const cJSON *arts = json_get(p, "spec", "artifacts", NULL);
     const cJSON *auth = json_get(p, "spec", "sourceAuthSecretRef", NULL);
-    char *token = NULL, msg[1024];
-    size_t token_len = 0;
+    const cJSON *ca = json_get(p, "spec", "caSecretRef", NULL);
+    const char *ns = json_str(p, "metadata", "namespace", NULL);
+    char *token = NULL, *ca_pem = NULL, msg[1024];
+    size_t token_len = 0, ca_len = 0;
     int err = 0, running = 0;
     (void)now;
     if (!w->started) {
@@ -364,11 +256,12 @@ int dataset_work_fetch(dataset_work_state *w, kube_client *kc, net_loop *net, lo
         w->failed_round = false;
     if (w->doc[DATASET_DOC_STAC].state == DATASET_ITEM_DONE && !w->links_listed && (err = list_links(w, p)) < 0)
         return err;
-    if (auth && (err = kube_secret_ref_read(&token, &token_len, kc, json_str(p, "metadata", "namespace", NULL), auth,
-                                            "spec.sourceAuthSecretRef", msg, sizeof(msg))) != 0) {
+    if ((auth && (err = kube_secret_ref_read(&token, &token_len, kc, ns, auth, "spec.sourceAuthSecretRef", msg,
+                                             sizeof(msg))) != 0) ||
+        (ca && (err = kube_secret_ref_read(&ca_pem, &ca_len, kc, ns, ca, "spec.caSecretRef", msg, sizeof(msg))) != 0)) {
         if (err < 0)
-            return err;
-        /* nothing can be fetched without it: what would start waits, transiently (the Secret may come) */
+            goto done;
+        /* nothing can be fetched without them: what would start waits, transiently (the Secret may come) */
         for (int k = 0; k < DATASET_NDOCS && err >= 0; k++)
             if (due(&w->doc[k], retry))
                 err = slot_fail(&w->doc[k], DATASET_ITEM_UNAVAILABLE, "%s", msg);
@@ -380,12 +273,12 @@ int dataset_work_fetch(dataset_work_state *w, kube_client *kc, net_loop *net, lo
             w->attempts++;
         }
         w->failed_at = now;
-        return err < 0 ? err : 0;
+        goto done;
     }
     for (int k = 0; k < DATASET_NDOCS && err >= 0; k++)
         if (due(&w->doc[k], retry))
             err = start(&w->doc[k], net, l, key, json_str(p, "spec", "catalog", docs[k], "url", NULL), KIND_DOC,
-                        DATASET_DOC_MAX, token);
+                        DATASET_DOC_MAX, token, ca_pem);
     for (size_t i = 0; i < w->nart; i++)
         if (w->art[i].state == DATASET_ITEM_RUNNING)
             running++;
@@ -396,14 +289,16 @@ int dataset_work_fetch(dataset_work_state *w, kube_client *kc, net_loop *net, lo
             continue;
         long long max = cJSON_IsNumber(size) ? (size->valuedouble > 0 ? (long long)size->valuedouble : 1)
                                              : NO_SIZE_LIMIT;
-        if ((err = start(&w->art[i], net, l, key, json_str(a, "url", NULL), KIND_ARTIFACT, max, token)) >= 0 &&
+        if ((err = start(&w->art[i], net, l, key, json_str(a, "url", NULL), KIND_ARTIFACT, max, token, ca_pem)) >= 0 &&
             w->art[i].state == DATASET_ITEM_RUNNING)
             running++;
     }
     for (size_t i = 0; i < w->nlinks && err >= 0; i++)
         if (due(&w->links[i], retry))
-            err = start(&w->links[i], net, l, key, w->link_urls[i], KIND_LINK, DATASET_DOC_MAX, token);
+            err = start(&w->links[i], net, l, key, w->link_urls[i], KIND_LINK, DATASET_DOC_MAX, token, ca_pem);
+done:
     mb_secret_free_len(token, token_len);
+    mb_secret_free_len(ca_pem, ca_len);
     return err < 0 ? err : 0;
 }
 
@@ -438,20 +333,6 @@ static cJSON *index_body(const cJSON *seen, const char *ns, const char *name)
     }
     cJSON_DeleteItemFromObjectCaseSensitive(meta, "managedFields");
     return cm;
-}
-
-/* One attempt: 0 written or nothing to do, MB_ECONFLICT / others; *again: a resourceVersion conflict. */
-static int index_write(cJSON **written, kube_client *kc, const char *ns, const cJSON *seen, cJSON *body, bool *again)
-{
-    int err;
-    *again = false;
-    if (seen)
-        err = kube_update(written, kc, &KUBE_CONFIGMAPS, ns, body, NULL);
-    else
-        err = kube_create(written, kc, &KUBE_CONFIGMAPS, ns, body);
-    if (err == MB_ECONFLICT || err == MB_EEXISTS || (seen && err == MB_ENOTFOUND))
-        *again = true;
-    return err;
 }
 
 /* The copy to start from: the cached one first, then fresh reads. NULL in *out when absent. */
@@ -503,7 +384,7 @@ int dataset_index_publish(cJSON **written, kube_client *kc, const cJSON *p, cons
             cJSON_Delete(body);
             return mb_error_set(MB_EINVAL, "ConfigMap %s/%s would pass 900 KiB with the entry of %s", ns, name, id);
         }
-        err = index_write(written, kc, ns, seen, body, &again);
+        err = kube_write_seen(written, &again, kc, &KUBE_CONFIGMAPS, ns, seen, body);
         cJSON_Delete(seen);
         cJSON_Delete(body);
         if (err == 0 || !again)
@@ -540,7 +421,7 @@ int dataset_index_unpublish(cJSON **written, bool *removed, kube_client *kc, con
             return mb_error_set(MB_ENOMEM, "out of memory");
         }
         cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, "data"), id);
-        err = index_write(written, kc, ns, seen, body, &again);
+        err = kube_write_seen(written, &again, kc, &KUBE_CONFIGMAPS, ns, seen, body);
         cJSON_Delete(seen);
         cJSON_Delete(body);
         if (err == 0) {

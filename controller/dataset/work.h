@@ -5,8 +5,9 @@
  * DATASET_DOWNLOADS_AT_ONCE at once, spec sizeBytes as the byte limit), the
  * catalog documents (kind "document", kept up to 4 MiB each), the STAC
  * links (kind "link", HEAD, GET when HEAD is not allowed), all on the shared
- * transfer loop with the bearer token of spec.sourceAuthSecretRef (read by
- * name for every start, never cached, wiped after use); and the index
+ * transfer loop with the bearer token of spec.sourceAuthSecretRef and the
+ * extra CA of spec.caSecretRef (read by name for every start, never cached,
+ * wiped after use); and the index
  * ConfigMap's writes with resourceVersion preconditions. Private to
  * controller/dataset.
  */
@@ -16,6 +17,7 @@
 #include "dataset/decide.h"
 #include "kube/client.h"
 #include "net/transfer.h"
+#include "runtime/keyed_transfer.h"
 #include "runtime/loop.h"
 
 #include <cjson/cJSON.h>
@@ -26,10 +28,8 @@
 #define DATASET_STALL_SECONDS 60L
 #define DATASET_INDEX_RETRIES 32
 
-typedef struct dataset_xfer dataset_xfer;
-
 typedef struct {
-    dataset_xfer *x; /* while running (and until collected) */
+    keyed_transfer *x; /* while running (and until collected) */
     dataset_item_state state;
     char *msg;
     char sha[65];
@@ -74,8 +74,8 @@ void dataset_work_view(dataset_work *out, dataset_work_state *w);
  * Starts what is not started (and, with retry, what failed transiently):
  * the documents, artifacts up to DATASET_DOWNLOADS_AT_ONCE running, and the
  * STAC links once the STAC document is in. Each end enqueues key on l. A
- * token Secret that cannot be read marks what would start UNAVAILABLE with
- * the message naming it. 0 or MB_ENOMEM.
+ * token or CA Secret that cannot be read marks what would start UNAVAILABLE
+ * with the message naming its field. 0 or MB_ENOMEM.
  */
 int dataset_work_fetch(dataset_work_state *w, kube_client *kc, net_loop *net, loop *l, const char *key,
                        const cJSON *promotion, bool retry, time_t now);

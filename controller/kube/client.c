@@ -346,6 +346,26 @@ static const char *patch_content_type(kube_patch_type type)
     }
 }
 
+int kube_write_seen(cJSON **out, bool *lost, kube_client *c, const kube_resource *r, const char *ns, const cJSON *seen,
+                    cJSON *obj)
+{
+    const char *rv = json_str(seen, "metadata", "resourceVersion", NULL);
+    cJSON *meta = NULL;
+    int err;
+    if (lost)
+        *lost = false;
+    if (out)
+        *out = NULL;
+    if (seen && !rv)
+        return mb_error_set(MB_EINVAL, "writing a %s over a copy without metadata.resourceVersion", r->kind);
+    if (rv && (!(meta = json_ensure_object(obj, "metadata", NULL)) || json_set_str(meta, "resourceVersion", rv) < 0))
+        return nomem();
+    err = seen ? kube_update(out, c, r, ns, obj, NULL) : kube_create(out, c, r, ns, obj);
+    if (lost)
+        *lost = err == MB_ECONFLICT || err == MB_EEXISTS || (seen && err == MB_ENOTFOUND);
+    return err;
+}
+
 int kube_patch(cJSON **out, kube_client *c, const kube_resource *r, const char *ns, const char *name,
                const char *subresource, kube_patch_type type, const char *patch)
 {

@@ -169,6 +169,18 @@ typedef enum {
     KUBE_PATCH_STRATEGIC, /* application/strategic-merge-patch+json (built-in kinds only) */
 } kube_patch_type;
 
+/*
+ * Writes obj over seen, the copy it was made from (NULL: none, the object is
+ * new): PUT with seen's metadata.resourceVersion as the precondition (set
+ * into obj's metadata), or POST when seen is NULL. *lost (may be NULL): the
+ * write lost a race with another writer and is to be made again from a
+ * fresh read: a stale resourceVersion (MB_ECONFLICT), an object created
+ * meanwhile (MB_EEXISTS) or, for a PUT, deleted meanwhile (MB_ENOTFOUND).
+ * ns NULL: obj's metadata.namespace. out may be NULL.
+ */
+int kube_write_seen(cJSON **out, bool *lost, kube_client *c, const kube_resource *r, const char *ns, const cJSON *seen,
+                    cJSON *obj);
+
 /* subresource NULL or "status". out may be NULL. */
 int kube_patch(cJSON **out, kube_client *c, const kube_resource *r, const char *ns, const char *name,
                const char *subresource, kube_patch_type type, const char *patch);

@@ -55,18 +55,6 @@ static bool configmap_owner(char *key, size_t size, const cJSON *obj)
     return false;
 }
 
-static void on_bundle(void *ctx, const cJSON *obj)
-{
-    policy_controller *c = ctx;
-    loop_enqueue_object(c->loop, obj);
-}
-
-static void on_bundle_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
-{
-    (void)old_obj;
-    on_bundle(ctx, new_obj);
-}
-
 static void on_configmap(void *ctx, const cJSON *obj)
 {
     policy_controller *c = ctx;
@@ -171,11 +159,6 @@ static int tests_start(policy_controller *c, policy_work_state *w, const char *k
 
 /* ---- status -------------------------------------------------------------- */
 
-typedef struct {
-    const char *type, *reason;
-    char *message;
-} pending_event;
-
 /* ---- reconcile ----------------------------------------------------------- */
 
 static int reconcile(reconcile_result *out, void *ctx, const char *key)
@@ -185,7 +168,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     cJSON *cur = NULL, *cm_view = NULL, *written = NULL;
     ryw_trail older = {0}, cm_older = {0};
     policy_plan plan = {0};
-    pending_event events[MAX_EVENTS];
+    event_planned events[MAX_EVENTS];
     size_t n_events = 0;
     const char *outcome = NULL;
     char cmname[254], cmkey[512], ns[254], name[254];
@@ -243,9 +226,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             goto done;
         /* Events and the outcome of every pass go out with the status of the last */
         for (size_t i = 0; i < plan.n_events && n_events < MAX_EVENTS; i++) {
-            events[n_events].type = plan.events[i].type;
-            events[n_events].reason = plan.events[i].reason;
-            events[n_events++].message = plan.events[i].message;
+            events[n_events++] = plan.events[i];
             plan.events[i].message = NULL;
         }
         if (plan.outcome)
@@ -291,13 +272,9 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
                    json_str(plan.receipt, "verifiedDigest", NULL), plan.configmap);
         }
     }
-    if (n_events) {
-        event_object eo;
-        if (event_object_from_json(&eo, cur, POLICY_KIND, POLICY_API_VERSION) == 0)
-            for (size_t i = 0; i < n_events; i++)
-                event_record(c->opts.events, &eo, strcmp(events[i].type, "Warning") == 0 ? EVENT_WARNING : EVENT_NORMAL,
-                             events[i].reason, "%s", events[i].message);
-    }
+    event_object eo;
+    if (n_events && event_object_from_json(&eo, cur, POLICY_KIND, POLICY_API_VERSION) == 0)
+        event_record_planned(c->opts.events, &eo, events, n_events);
     if (plan.phase)
         MB_LOG(MB_LOG_DEBUG, &lf, "phase %s", plan.phase);
     if (plan.drop_work)
@@ -334,38 +311,29 @@ static void policy_controller_free(void *ctx)
 static int subscribe(void *ctx, informer_factory *f, loop *l)
 {
     policy_controller *c = ctx;
-    int err = 0;
+    manager_watch w[] = {
+        {.resource = &API_POLICYBUNDLES, .out = &c->bundles},
+        {.resource = &KUBE_CONFIGMAPS,
+         .out = &c->configmaps,
+         .handlers = {on_configmap, on_configmap_update, on_configmap, c}},
+    };
     c->loop = l;
     c->ryw = informer_factory_ryw(f);
-    if ((err = api_informer(&c->configmaps, f, &KUBE_CONFIGMAPS)) < 0 ||
-        (err = api_informer(&c->bundles, f, &API_POLICYBUNDLES)) < 0)
-        return err;
-    informer_handlers hb = {on_bundle, on_bundle_update, on_bundle, c};
-    informer_handlers hc = {on_configmap, on_configmap_update, on_configmap, c};
-    if ((err = informer_factory_subscribe(f, &API_POLICYBUNDLES, &hb)) < 0 ||
-        (err = informer_factory_subscribe(f, &KUBE_CONFIGMAPS, &hc)) < 0)
-        return err;
-    return 0;
+    return manager_watch_all(f, l, api_informer, w, sizeof(w) / sizeof(w[0]));
 }
 
 int policy_controller_register(manager *m, const policy_controller_opts *opts)
 {
+    if (!opts->net)
+        return mb_error_set(MB_EINVAL, "the PolicyBundle controller needs the transfer loop for its fetches");
     policy_controller *c = calloc(1, sizeof(*c));
     if (!c)
         return mb_error_set(MB_ENOMEM, "out of memory");
     c->opts = *opts;
-    if (worktable_new(&c->works, sizeof(policy_work_state), work_clear) < 0) {
-        free(c);
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    }
-    if (!opts->net) {
-        policy_controller_free(c);
-        return mb_error_set(MB_EINVAL, "the PolicyBundle controller needs the transfer loop for its fetches");
-    }
     manager_registration r = {.kind = POLICY_KIND,
                               .reconcile = reconcile,
                               .subscribe = subscribe,
                               .free = policy_controller_free,
                               .ctx = c};
-    return manager_add(m, &r);
+    return manager_add_with_works(m, &r, &c->works, sizeof(policy_work_state), work_clear);
 }

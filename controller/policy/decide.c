@@ -36,26 +36,7 @@ typedef struct {
 
 /* ---- helpers ------------------------------------------------------------- */
 
-static int add_event(ctx *c, const char *type, const char *reason, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int add_event(ctx *c, const char *type, const char *reason, const char *fmt, ...)
-{
-    policy_plan *p = c->plan;
-    va_list ap;
-    char *msg = NULL;
-    if (p->n_events >= POLICY_MAX_EVENTS)
-        return 0;
-    va_start(ap, fmt);
-    int n = vasprintf(&msg, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    p->events[p->n_events].type = type;
-    p->events[p->n_events].reason = reason;
-    p->events[p->n_events].message = msg;
-    p->n_events++;
-    return 0;
-}
+#define add_event(c, ...) event_plan((c)->plan->events, &(c)->plan->n_events, POLICY_MAX_EVENTS, __VA_ARGS__)
 
 static int cond(ctx *c, const char *type, const char *status, const char *reason, const char *message)
 {

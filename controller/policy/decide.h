@@ -45,6 +45,8 @@
 #ifndef MB_POLICY_DECIDE_H
 #define MB_POLICY_DECIDE_H
 
+#include "runtime/events.h"
+
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -126,12 +128,6 @@ typedef enum {
     POLICY_ACT_PUBLISH, /* write the ConfigMap, then decide again */
 } policy_action;
 
-typedef struct {
-    const char *type;   /* "Normal" or "Warning" */
-    const char *reason; /* CamelCase */
-    char *message;      /* owned */
-} policy_event;
-
 #define POLICY_MAX_EVENTS 3
 
 typedef struct {
@@ -142,7 +138,7 @@ typedef struct {
                             reason; NULL: none */
     char configmap[254]; /* spec.publish.configMapName, or <name>-bundle */
     bool drop_work;      /* the work of this generation is not needed any more (published or failed) */
-    policy_event events[POLICY_MAX_EVENTS];
+    event_planned events[POLICY_MAX_EVENTS];
     size_t n_events;
     long requeue_ms;      /* look again after this long (0: only on changes) */
     const cJSON *receipt; /* the receipt sealed by this plan, borrowed from status; NULL: none */

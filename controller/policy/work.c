@@ -3,87 +3,19 @@
  */
 #include "policy/work.h"
 #include "kube/secretref.h"
+#include "runtime/keyed_transfer.h"
 #include "util/base64.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/secret.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* A fetch, shared by the work that started it and its completion callback (on the loop thread). */
-struct policy_fetch {
-    pthread_mutex_t mu;
-    int refs;
-    bool done, detached;
-    loop *l;
-    char *key;
-    net_transfer *t;
-    net_outcome outcome;
-    long status;
-    char *body;
-    size_t len;
-    char sha[65];
-    char *error;
-};
-
-static void fetch_unref(policy_fetch *f)
-{
-    if (!f)
-        return;
-    pthread_mutex_lock(&f->mu);
-    int left = --f->refs;
-    pthread_mutex_unlock(&f->mu);
-    if (left > 0)
-        return;
-    net_transfer_release(f->t);
-    free(f->key);
-    free(f->body);
-    free(f->error);
-    pthread_mutex_destroy(&f->mu);
-    free(f);
-}
-
-/* The work lets go of its fetch: cancelled if it still runs, its end enqueues nothing. */
-static void fetch_detach(policy_fetch *f)
-{
-    if (!f)
-        return;
-    pthread_mutex_lock(&f->mu);
-    f->detached = true;
-    bool running = !f->done;
-    pthread_mutex_unlock(&f->mu);
-    if (running)
-        net_transfer_cancel(f->t);
-    fetch_unref(f);
-}
-
-static void on_fetch_done(void *ctx, const net_result *r)
-{
-    policy_fetch *f = ctx;
-    pthread_mutex_lock(&f->mu);
-    if (!f->detached) {
-        f->outcome = r->outcome;
-        f->status = r->status;
-        memcpy(f->sha, r->sha256_hex, sizeof(f->sha));
-        f->error = strdup(r->error ? r->error : "");
-        if (r->outcome == NET_DONE && r->status >= 200 && r->status <= 299 && (f->body = malloc(r->body_len + 1))) {
-            memcpy(f->body, r->body ? r->body : "", r->body_len);
-            f->body[r->body_len] = '\0';
-            f->len = r->body_len;
-        }
-        f->done = true;
-        loop_enqueue(f->l, f->key);
-    }
-    pthread_mutex_unlock(&f->mu);
-    fetch_unref(f);
-}
-
 void policy_work_clear(policy_work_state *w)
 {
-    fetch_detach(w->fetch);
+    keyed_transfer_detach(w->fetch);
     policy_tests_release(w->run);
     free(w->fetch_msg);
     if (w->body)
@@ -135,7 +67,7 @@ int policy_fetch_start(policy_work_state *w, kube_client *kc, net_loop *net, loo
     char *token = NULL, *ca_pem = NULL;
     size_t token_len = 0, ca_len = 0;
     char msg[1024];
-    policy_fetch *f = NULL;
+    keyed_transfer *f = NULL;
     int err = 0;
 
     if (auth &&
@@ -143,14 +75,6 @@ int policy_fetch_start(policy_work_state *w, kube_client *kc, net_loop *net, loo
         goto secret;
     if (ca && (err = kube_secret_ref_read(&ca_pem, &ca_len, kc, ns, ca, "spec.source.caSecretRef", msg, sizeof(msg))))
         goto secret;
-    if (!(f = calloc(1, sizeof(*f))) || !(f->key = strdup(key))) {
-        free(f);
-        err = mb_error_set(MB_ENOMEM, "out of memory");
-        goto done;
-    }
-    pthread_mutex_init(&f->mu, NULL);
-    f->refs = 2; /* the work's and the callback's */
-    f->l = l;
     net_request req = {.kind = "bundle",
                        .url = json_str(bundle, "spec", "source", "url", NULL),
                        .token = token,
@@ -159,19 +83,15 @@ int policy_fetch_start(policy_work_state *w, kube_client *kc, net_loop *net, loo
                        .stall_seconds = 30,
                        .max_bytes = policy_max_bytes(bundle),
                        .max_redirects = 3,
-                       .keep_body = true,
-                       .on_done = on_fetch_done,
-                       .ctx = f};
-    if ((err = net_transfer_start(&f->t, net, &req)) < 0) {
-        f->refs = 1;
-        fetch_unref(f);
+                       .keep_body = true};
+    if ((err = keyed_transfer_start(&f, net, l, key, &req)) < 0) {
         if (err == MB_ENOMEM)
             goto done;
         snprintf(msg, sizeof(msg), "the fetch of spec.source.url could not start: %s", mb_error_last());
         err = fail_fetch(w, msg, now);
         goto done;
     }
-    fetch_detach(w->fetch);
+    keyed_transfer_detach(w->fetch);
     w->fetch = f;
     w->fetch_state = POLICY_FETCH_RUNNING;
     goto done;
@@ -186,19 +106,16 @@ done:
 
 int policy_fetch_collect(policy_work_state *w, kube_client *kc, const cJSON *bundle, time_t now)
 {
-    policy_fetch *f = w->fetch;
     const char *url = json_str(bundle, "spec", "source", "url", NULL);
+    keyed_result r;
     char msg[1400];
     int err = 0;
-    if (!f || w->fetch_state != POLICY_FETCH_RUNNING)
+    if (!w->fetch || w->fetch_state != POLICY_FETCH_RUNNING)
         return 0;
-    pthread_mutex_lock(&f->mu);
-    bool done = f->done;
-    pthread_mutex_unlock(&f->mu);
-    if (!done)
+    keyed_transfer_poll(&r, w->fetch);
+    if (!r.done)
         return 0;
-    w->fetch = NULL; /* the callback has run: f is the work's alone */
-    if (f->outcome == NET_TOO_BIG) {
+    if (r.outcome == NET_TOO_BIG) {
         snprintf(msg, sizeof(msg),
                  "the bundle at %s is larger than spec.source.maxBytes (%lld bytes): raise spec.source.maxBytes or "
                  "shrink the bundle",
@@ -207,26 +124,24 @@ int policy_fetch_collect(policy_work_state *w, kube_client *kc, const cJSON *bun
         w->fetch_msg = strdup(msg);
         w->fetch_state = POLICY_FETCH_TOO_BIG;
         w->fetch_finished = now;
-    } else if (f->outcome != NET_DONE || f->status < 200 || f->status > 299 || !f->body) {
-        if (f->outcome == NET_DONE && f->status >= 200 && f->status <= 299)
+    } else if (r.outcome != NET_DONE || r.status < 200 || r.status > 299 ||
+               !(w->body = keyed_transfer_take_body(w->fetch, &w->len))) {
+        if (r.outcome == NET_DONE && r.status >= 200 && r.status <= 299)
             snprintf(msg, sizeof(msg), "the bytes fetched from %s could not be kept: out of memory", url);
-        else if (f->outcome == NET_DONE)
+        else if (r.outcome == NET_DONE)
             snprintf(msg, sizeof(msg), "GET %s answered HTTP %ld: check spec.source.url and its credentials", url,
-                     f->status);
+                     r.status);
         else
-            snprintf(msg, sizeof(msg), "fetching spec.source.url failed: %s", f->error ? f->error : "no answer");
-        if (err == 0)
-            err = fail_fetch(w, msg, now);
+            snprintf(msg, sizeof(msg), "fetching spec.source.url failed: %s", *r.error ? r.error : "no answer");
+        err = fail_fetch(w, msg, now);
     } else {
-        w->body = f->body;
-        w->len = f->len;
-        f->body = NULL;
-        memcpy(w->sha, f->sha, sizeof(w->sha));
+        memcpy(w->sha, r.sha256_hex, sizeof(w->sha));
         w->fetch_state = POLICY_FETCH_DONE;
         w->fetch_attempts = 0;
         w->fetch_finished = now;
     }
-    fetch_unref(f);
+    keyed_transfer_detach(w->fetch); /* ended: freed */
+    w->fetch = NULL;
     if (err < 0 || w->fetch_state != POLICY_FETCH_DONE)
         return err;
 
@@ -269,10 +184,8 @@ static cJSON *configmap_body(const policy_work_state *w, const cJSON *bundle, co
     if (seen) {
         const cJSON *l = json_get(seen, "metadata", "labels", NULL),
                     *a = json_get(seen, "metadata", "annotations", NULL);
-        const char *rv = json_str(seen, "metadata", "resourceVersion", NULL);
         if ((l && json_set_item(meta, "labels", cJSON_Duplicate(l, true)) < 0) ||
-            (a && json_set_item(meta, "annotations", cJSON_Duplicate(a, true)) < 0) ||
-            (rv && !cJSON_AddStringToObject(meta, "resourceVersion", rv)))
+            (a && json_set_item(meta, "annotations", cJSON_Duplicate(a, true)) < 0))
             goto nomem;
     }
     if (!(labels = json_ensure_object(meta, "labels", NULL)) ||
@@ -324,9 +237,7 @@ int policy_publish(policy_work_state *w, kube_client *kc, const cJSON *bundle, c
     }
     if (!(body = configmap_body(w, bundle, name, cached)))
         return mb_error_set(MB_ENOMEM, "out of memory");
-    if (cached)
-        err = kube_update(&res, kc, &KUBE_CONFIGMAPS, ns, body, NULL);
-    else if ((err = kube_create(&res, kc, &KUBE_CONFIGMAPS, ns, body)) == MB_EEXISTS) {
+    if ((err = kube_write_seen(&res, NULL, kc, &KUBE_CONFIGMAPS, ns, cached, body)) == MB_EEXISTS && !cached) {
         /* not in the cache but there: not ours, or its label was removed by hand (the cache only has labelled ones) */
         cJSON_Delete(body);
         body = NULL;
@@ -340,7 +251,7 @@ int policy_publish(policy_work_state *w, kube_client *kc, const cJSON *bundle, c
             err = mb_error_set(MB_ENOMEM, "out of memory");
             goto done;
         }
-        err = kube_update(&res, kc, &KUBE_CONFIGMAPS, ns, body, NULL);
+        err = kube_write_seen(&res, NULL, kc, &KUBE_CONFIGMAPS, ns, direct, body);
     }
     if (err == 0)
         err = published(w, res, written);

@@ -13,17 +13,16 @@
 #include "policy/decide.h"
 #include "policy/tests.h"
 #include "policy/verify.h"
+#include "runtime/keyed_transfer.h"
 #include "runtime/loop.h"
 
 #include <cjson/cJSON.h>
 #include <time.h>
 
-typedef struct policy_fetch policy_fetch;
-
 typedef struct {
     long long gen;
     char digest[80];
-    policy_fetch *fetch; /* while running (and until collected) */
+    keyed_transfer *fetch; /* while running (and until collected) */
     policy_fetch_state fetch_state;
     char *fetch_msg;
     unsigned fetch_attempts;

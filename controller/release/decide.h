@@ -36,6 +36,8 @@
 #ifndef MB_RELEASE_DECIDE_H
 #define MB_RELEASE_DECIDE_H
 
+#include "runtime/events.h"
+
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -82,12 +84,6 @@ typedef struct {
     time_t now;
 } release_observed;
 
-typedef struct {
-    const char *type;   /* "Normal" or "Warning" */
-    const char *reason; /* CamelCase */
-    char *message;      /* owned */
-} release_event;
-
 #define RELEASE_MAX_EVENTS 6
 
 typedef struct {
@@ -100,7 +96,7 @@ typedef struct {
     bool run_checks;                /* run the verification checks, then decide again with them */
     char checks_release_id[13];     /* the releaseID to run them for */
     const char *phase;              /* the phase after this plan (static string) */
-    release_event events[RELEASE_MAX_EVENTS];
+    event_planned events[RELEASE_MAX_EVENTS];
     size_t n_events;
     long requeue_ms; /* look again after this long (0: only on changes) */
     cJSON *receipt;  /* the history entry sealed by this plan, borrowed from status; NULL: none */

@@ -512,6 +512,31 @@ static void cut_utf8(char *s, size_t max)
     s[n] = '\0';
 }
 
+int event_plan(event_planned *events, size_t *n, size_t max, const char *type, const char *reason, const char *fmt, ...)
+{
+    va_list ap;
+    char *msg = NULL;
+    if (*n >= max)
+        return 0;
+    va_start(ap, fmt);
+    int len = vasprintf(&msg, fmt, ap);
+    va_end(ap);
+    if (len < 0)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    events[*n].type = type;
+    events[*n].reason = reason;
+    events[*n].message = msg;
+    (*n)++;
+    return 0;
+}
+
+void event_record_planned(event_recorder *r, const event_object *obj, const event_planned *events, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        event_record(r, obj, strcmp(events[i].type, "Warning") == 0 ? EVENT_WARNING : EVENT_NORMAL, events[i].reason,
+                     "%s", events[i].message);
+}
+
 void event_record(event_recorder *r, const event_object *obj, event_type type, const char *reason, const char *fmt, ...)
 {
     pending *p = NULL;

@@ -70,6 +70,26 @@ void event_record(event_recorder *r, const event_object *obj, event_type type, c
 /* Waits until everything recorded so far is written (or given up): 0 or MB_ETIMEOUT. r may be NULL. */
 int event_recorder_flush(event_recorder *r, long timeout_ms);
 
+/*
+ * An Event a pure decide function plans, for its reconcile to record once it
+ * has acted (the plans of the three controllers hold a few of them).
+ */
+typedef struct {
+    const char *type;   /* "Normal" or "Warning" */
+    const char *reason; /* CamelCase, static */
+    char *message;      /* owned */
+} event_planned;
+
+/*
+ * Appends an Event to events, of which *n of max are in use: the message
+ * printf-formatted. With all max in use it is left out (0). 0 or MB_ENOMEM.
+ */
+int event_plan(event_planned *events, size_t *n, size_t max, const char *type, const char *reason, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+/* Records the n planned Events about obj ("Warning" as EVENT_WARNING, anything else EVENT_NORMAL). */
+void event_record_planned(event_recorder *r, const event_object *obj, const event_planned *events, size_t n);
+
 /* Counters since creation. */
 typedef struct {
     unsigned long created; /* Events created */

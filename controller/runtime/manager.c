@@ -75,6 +75,43 @@ done:
     return err;
 }
 
+int manager_add_with_works(manager *m, const manager_registration *r, worktable **works, size_t payload_size,
+                           void (*clear)(void *payload))
+{
+    if (worktable_new(works, payload_size, clear) < 0) {
+        if (r->free)
+            r->free(r->ctx);
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    }
+    return manager_add(m, r);
+}
+
+static void enqueue_own(void *ctx, const cJSON *obj)
+{
+    loop_enqueue_object(ctx, obj);
+}
+
+static void enqueue_own_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
+{
+    (void)old_obj;
+    loop_enqueue_object(ctx, new_obj);
+}
+
+int manager_watch_all(informer_factory *f, loop *l, manager_informer_fn informer_of, const manager_watch *w, size_t n)
+{
+    int err = 0;
+    for (size_t i = 0; i < n; i++) {
+        informer_handlers h = w[i].handlers;
+        if (!h.on_add)
+            h = (informer_handlers){enqueue_own, enqueue_own_update, enqueue_own, l};
+        if ((err = informer_of(w[i].out, f, w[i].resource)) < 0 ||
+            (w[i].index && (err = informer_factory_add_index(f, w[i].resource, w[i].index, w[i].index_fn, NULL)) < 0) ||
+            (err = informer_factory_subscribe(f, w[i].resource, &h)) < 0)
+            return err;
+    }
+    return 0;
+}
+
 int manager_start(manager *m)
 {
     int err = 0;

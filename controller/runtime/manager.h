@@ -13,6 +13,7 @@
 
 #include "runtime/factory.h"
 #include "runtime/loop.h"
+#include "runtime/worktable.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,6 +43,34 @@ int manager_new(manager **out, const manager_opts *opts);
  * before manager_start.
  */
 int manager_add(manager *m, const manager_registration *r);
+
+/*
+ * manager_add for a controller that keeps work by key: its table
+ * (runtime/worktable.h: payloads of payload_size, cleared by clear) is made
+ * into *works first (works points into r->ctx). As with manager_add, the
+ * manager owns r->ctx from here, also on error.
+ */
+int manager_add_with_works(manager *m, const manager_registration *r, worktable **works, size_t payload_size,
+                           void (*clear)(void *payload));
+
+/* How a controller takes a resource's informer from the factory: api_informer (api/informers.h), with its trim. */
+typedef int (*manager_informer_fn)(informer **out, informer_factory *f, const kube_resource *resource);
+
+/* A resource a controller reads, for manager_watch_all. */
+typedef struct {
+    const kube_resource *resource;
+    informer **out;             /* its informer (the factory's, borrowed) */
+    informer_handlers handlers; /* on_add NULL: the object's own key is enqueued when it is added, updated, deleted */
+    const char *index;          /* an index to add to its informer (shared as the factory shares them); NULL: none */
+    informer_index_fn index_fn;
+} manager_watch;
+
+/*
+ * The body of a subscribe callback: for each of the n watches, its informer
+ * from informer_of, its index, and its handlers subscribed (by default, the
+ * object's own key enqueued on l). 0 or the first error.
+ */
+int manager_watch_all(informer_factory *f, loop *l, manager_informer_fn informer_of, const manager_watch *w, size_t n);
 
 /* Starts the informers, waits for their caches, then starts every loop. */
 int manager_start(manager *m);

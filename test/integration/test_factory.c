@@ -6,7 +6,10 @@
  * of the selector's group; a deleted object's read-your-writes entries are
  * dropped before a subscriber hears of the delete; and a controller
  * registered with the manager reconciles the keys its subscription enqueues,
- * with /readyz ready as a standby and once synced. A resource's own label
+ * with /readyz ready as a standby and once synced; one registered with its
+ * work table and subscribed with manager_watch_all has the object's own key
+ * reconciled on its add, update and delete, its index added, and its table
+ * made (and freed with it, also when the registration fails). A resource's own label
  * selector filters its cache (and a second subscriber must name the same);
  * the ConfigMaps of api/informers.c are those labelled managed-by=membrane,
  * with each binaryData value cached as the SHA-256 of its bytes.
@@ -311,6 +314,125 @@ static void test_manager_runs_a_registered_controller(void **state)
     informer_factory_free(fac);
 }
 
+/* A controller subscribed with manager_watch_all and registered with manager_add_with_works. */
+typedef struct {
+    informer *cms;
+    worktable *works;
+    const char *key; /* the key it waits for */
+    atomic_int reconciled;
+    atomic_bool other_key, no_payload, freed;
+} keyed_widget;
+
+static int keyed_reconcile(reconcile_result *out, void *ctx, const char *key)
+{
+    keyed_widget *w = ctx;
+    (void)out;
+    if (strcmp(key, w->key) != 0) {
+        atomic_store(&w->other_key, true);
+        return 0;
+    }
+    if (!worktable_get(w->works, key))
+        atomic_store(&w->no_payload, true);
+    atomic_fetch_add(&w->reconciled, 1);
+    return 0;
+}
+
+/* The ConfigMaps untrimmed and unselected (api/informers.c caches only those labelled managed-by=membrane). */
+static int plain_informer(informer **out, informer_factory *f, const kube_resource *resource)
+{
+    return informer_factory_informer(out, f, resource, NULL);
+}
+
+static int keyed_subscribe(void *ctx, informer_factory *f, loop *l)
+{
+    keyed_widget *w = ctx;
+    manager_watch watch[] = {
+        {.resource = &KUBE_CONFIGMAPS, .out = &w->cms, .index = "namespace", .index_fn = informer_index_namespace}};
+    return manager_watch_all(f, l, plain_informer, watch, 1);
+}
+
+static void keyed_free(void *ctx)
+{
+    keyed_widget *w = ctx;
+    worktable_free(w->works);
+    w->works = NULL;
+    atomic_store(&w->freed, true);
+}
+
+static void payload_clear(void *payload)
+{
+    memset(payload, 0, sizeof(int));
+}
+
+static keyed_widget *waiting;
+static int waiting_for;
+
+static bool reconciled_n(void *ctx)
+{
+    (void)ctx;
+    return atomic_load(&waiting->reconciled) >= waiting_for;
+}
+
+static void test_manager_watch_all_and_works(void **state)
+{
+    itest_fixture *f = itest_need(state);
+    informer_factory *fac = NULL;
+    manager *m = NULL;
+    keyed_widget w = {0};
+    char key[300];
+    informer_objs *byns = NULL;
+    informer_factory_opts fo = {.client = f->c, .namespace = f->ns};
+    snprintf(key, sizeof(key), "%s/w", f->ns);
+    w.key = key;
+    waiting = &w;
+
+    assert_int_equal(informer_factory_new(&fac, &fo), 0);
+    manager_opts mo = {.factory = fac, .workers = 1, .sync_timeout_ms = 30000};
+    assert_int_equal(manager_new(&m, &mo), 0);
+    /* a failed registration: the table was made and goes with the controller's free */
+    manager_registration bad = {.kind = "Keyed", .subscribe = keyed_subscribe, .free = keyed_free, .ctx = &w};
+    assert_int_equal(manager_add_with_works(m, &bad, &w.works, sizeof(int), payload_clear), MB_EINVAL);
+    assert_true(atomic_load(&w.freed));
+    assert_null(w.works);
+    atomic_store(&w.freed, false);
+
+    manager_registration r = {.kind = "Keyed",
+                              .reconcile = keyed_reconcile,
+                              .subscribe = keyed_subscribe,
+                              .free = keyed_free,
+                              .ctx = &w};
+    assert_int_equal(manager_add_with_works(m, &r, &w.works, sizeof(int), payload_clear), 0);
+    assert_non_null(w.works);
+    assert_int_equal(manager_start(m), 0);
+
+    create_cm(f, "w", "a");
+    waiting_for = 1;
+    assert_true(itest_eventually(reconciled_n, NULL, 30000)); /* added */
+    assert_int_equal(informer_by_index(&byns, w.cms, "namespace", f->ns), 0);
+    bool found = false;
+    for (size_t i = 0; i < byns->len; i++)
+        found = found || strcmp(json_str(informer_obj_json(byns->items[i]), "metadata", "name", NULL), "w") == 0;
+    informer_objs_free(byns);
+    assert_true(found); /* the index was added */
+
+    int before = atomic_load(&w.reconciled);
+    assert_int_equal(kube_patch(NULL, f->c, &KUBE_CONFIGMAPS, f->ns, "w", NULL, KUBE_PATCH_MERGE,
+                                "{\"data\":{\"v\":\"1\"}}"),
+                     0);
+    waiting_for = before + 1;
+    assert_true(itest_eventually(reconciled_n, NULL, 30000)); /* updated */
+    before = atomic_load(&w.reconciled);
+    assert_int_equal(kube_delete(f->c, &KUBE_CONFIGMAPS, f->ns, "w", NULL), 0);
+    waiting_for = before + 1;
+    assert_true(itest_eventually(reconciled_n, NULL, 30000)); /* deleted */
+    assert_false(atomic_load(&w.no_payload));
+
+    assert_int_equal(manager_stop(m, 5000), 0);
+    manager_free(m);
+    assert_true(atomic_load(&w.freed));
+    informer_factory_free(fac);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +440,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_selector_applies_to_its_group_only, setup, itest_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_manager_runs_a_registered_controller, setup, itest_fixture_teardown),
         cmocka_unit_test_setup_teardown(test_resource_selector_and_configmap_trim, setup, itest_fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_manager_watch_all_and_works, setup, itest_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -626,6 +626,73 @@ static void test_bad_server(void **state)
     assert_non_null(strstr(mb_error_last(), "ftp://example"));
 }
 
+static const char STATUS_EXISTS[] =
+    "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"message\":\"configmaps \\\"c\\\" "
+    "already exists\",\"reason\":\"AlreadyExists\",\"code\":409}";
+
+/* kube_write_seen: a PUT with the resourceVersion of the copy seen, a POST without one, and which failures lost a race. */
+static void test_write_seen(void **state)
+{
+    (void)state;
+    fixture *f = fixture_start(NULL, NULL, "t");
+    cJSON *seen = cJSON_Parse(CM), *got = NULL;
+    cJSON *body = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\","
+                              "\"namespace\":\"kfm\",\"resourceVersion\":\"7\"},\"data\":{\"k\":\"w\"}}");
+    bool lost = true;
+    reply(f->srv, 200, NULL, CM);
+    assert_int_equal(kube_write_seen(&got, &lost, f->client, &KUBE_CONFIGMAPS, NULL, seen, body), 0);
+    assert_false(lost);
+    assert_non_null(got);
+    cJSON_Delete(got);
+    const replay_request *q = replay_get(f->srv, 0);
+    assert_string_equal(q->method, "PUT");
+    assert_string_equal(q->target, "/api/v1/namespaces/kfm/configmaps/c");
+    cJSON *sent = cJSON_Parse(q->body);
+    assert_string_equal(json_str(sent, "metadata", "resourceVersion", NULL),
+                        "42"); /* the seen copy's, not the body's */
+    assert_string_equal(json_str(sent, "data", "k", NULL), "w");
+    cJSON_Delete(sent);
+
+    /* a stale copy, and one deleted meanwhile: lost, to be made again */
+    reply(f->srv, 409, NULL, STATUS_409);
+    assert_int_equal(kube_write_seen(NULL, &lost, f->client, &KUBE_CONFIGMAPS, NULL, seen, body), MB_ECONFLICT);
+    assert_true(lost);
+    reply(f->srv, 404, NULL, STATUS_404);
+    assert_int_equal(kube_write_seen(NULL, &lost, f->client, &KUBE_CONFIGMAPS, NULL, seen, body), MB_ENOTFOUND);
+    assert_true(lost);
+
+    /* nothing seen: a POST; created meanwhile: lost */
+    cJSON *fresh = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\","
+                               "\"namespace\":\"kfm\"},\"data\":{}}");
+    reply(f->srv, 409, NULL, STATUS_EXISTS);
+    assert_int_equal(kube_write_seen(NULL, &lost, f->client, &KUBE_CONFIGMAPS, NULL, NULL, fresh), MB_EEXISTS);
+    assert_true(lost);
+    q = replay_get(f->srv, 3);
+    assert_string_equal(q->method, "POST");
+    assert_string_equal(q->target, "/api/v1/namespaces/kfm/configmaps");
+    sent = cJSON_Parse(q->body);
+    assert_null(json_str(sent, "metadata", "resourceVersion", NULL));
+    cJSON_Delete(sent);
+
+    /* a server error is no lost race */
+    kube_client_opts once = {.max_retries = -1};
+    fixture *g = fixture_start(NULL, &once, "t");
+    reply(g->srv, 500, NULL, STATUS_500);
+    assert_int_equal(kube_write_seen(NULL, &lost, g->client, &KUBE_CONFIGMAPS, NULL, seen, body), MB_EHTTP);
+    assert_false(lost);
+    fixture_stop(g);
+
+    /* a seen copy without a resourceVersion cannot be a precondition */
+    cJSON *norv = cJSON_Parse("{\"metadata\":{\"name\":\"c\",\"namespace\":\"kfm\"}}");
+    assert_int_equal(kube_write_seen(NULL, &lost, f->client, &KUBE_CONFIGMAPS, NULL, norv, body), MB_EINVAL);
+    assert_int_equal(replay_count(f->srv), 4);
+    cJSON_Delete(norv);
+    cJSON_Delete(fresh);
+    cJSON_Delete(body);
+    cJSON_Delete(seen);
+    fixture_stop(f);
+}
+
 int main(void)
 {
     mb_log_setup(MB_LOG_TEXT, MB_LOG_WARN, NULL);
@@ -652,6 +719,7 @@ int main(void)
         cmocka_unit_test(test_json_patch_5xx_not_retried_merge_patch_is),
         cmocka_unit_test(test_delete_options),
         cmocka_unit_test(test_update_and_create),
+        cmocka_unit_test(test_write_seen),
         cmocka_unit_test(test_raw_request_returns_status_as_data),
         cmocka_unit_test(test_malformed_answer),
         cmocka_unit_test(test_connection_reused),

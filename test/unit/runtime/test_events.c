@@ -1,7 +1,8 @@
 /*
  * The Event recorder's pure parts: Event names, the core/v1 Event body, the
  * merge patch that folds a repeat, which failed writes are tried again and
- * when, and reading the involved object from JSON.
+ * when, reading the involved object from JSON, and the Events a decide
+ * function plans.
  * Writing and folding against the API is in test/integration/test_events.c.
  */
 #include <stdarg.h>
@@ -159,6 +160,29 @@ static void test_object_from_json(void **state)
     cJSON_Delete(nameless);
 }
 
+static void test_planned(void **state)
+{
+    (void)state;
+    event_planned ev[2];
+    size_t n = 0;
+    assert_int_equal(event_plan(ev, &n, 2, "Warning", "GateBlocked", "gate %s: %d", "slo", 3), 0);
+    assert_int_equal(event_plan(ev, &n, 2, "Normal", "Published", "%s", "in ConfigMap kfm-policy"), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(ev[0].type, "Warning");
+    assert_string_equal(ev[0].reason, "GateBlocked");
+    assert_string_equal(ev[0].message, "gate slo: 3");
+    assert_string_equal(ev[1].type, "Normal");
+    assert_string_equal(ev[1].reason, "Published");
+    assert_string_equal(ev[1].message, "in ConfigMap kfm-policy");
+    /* full: left out, no error, the others untouched */
+    assert_int_equal(event_plan(ev, &n, 2, "Warning", "Third", "dropped"), 0);
+    assert_int_equal(n, 2);
+    assert_string_equal(ev[1].reason, "Published");
+    event_record_planned(NULL, NULL, ev, n); /* a NULL recorder records nothing */
+    for (size_t i = 0; i < n; i++)
+        free(ev[i].message);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -167,6 +191,7 @@ int main(void)
         cmocka_unit_test(test_patch),
         cmocka_unit_test(test_retry_policy),
         cmocka_unit_test(test_object_from_json),
+        cmocka_unit_test(test_planned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
