@@ -467,10 +467,22 @@ static void call_judge(slo_verdict *v, const slo_call *c, const char *base, long
         return;
     case NET_TOO_BIG: verdict(v, SLO_UNJUDGED, "Prometheus's answer is larger than %ld bytes", SLO_BODY_MAX); return;
     case NET_CANCELLED: verdict(v, SLO_UNJUDGED, "the query was cancelled before Prometheus answered"); return;
-    default:
+    default: {
+        /* the transfer loop's sentence names the URL, which holds the whole query again: keep what follows it */
+        const char *why = c->error ? c->error : "the request failed";
+        const char *at = c->url ? strstr(why, c->url) : NULL;
+        if (at) {
+            why = at + strlen(c->url);
+            if (strncmp(why, " failed: ", 9) == 0)
+                why += 9;
+            else
+                while (*why == ' ')
+                    why++;
+        }
         verdict(v, SLO_UNJUDGED, "Prometheus at %.200s cannot be queried: %.250s", base,
-                c->error ? c->error : "the request failed");
+                *why ? why : "the request failed");
         return;
+    }
     }
 }
 

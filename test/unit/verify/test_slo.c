@@ -260,7 +260,9 @@ static void test_run(void **state)
     assert_false(json_bool(true, r, "passed", NULL));
     assert_string_equal(json_str(r, "trigger", NULL), "SLOBreach");
     const char *m = json_str(r, "message", NULL);
-    assert_non_null(strstr(m, "error-rate cannot be judged: Prometheus at http://127.0.0.1:1 cannot be queried"));
+    assert_non_null(strstr(m,
+                           "error-rate cannot be judged: Prometheus at http://127.0.0.1:1 cannot be queried: Failed to "
+                           "connect to 127.0.0.1 port 1"));
     assert_null(strstr(m, "breached"));
     cJSON_Delete(r);
 }
