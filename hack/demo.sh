@@ -168,7 +168,15 @@ EOF
   curl -s --rate 20/s -H "Authorization: Bearer $token" "$api_url/api/v1/stac/items?n=[1-1000000]" >/dev/null 2>&1 &
   pids+=($!)
   echo "Prometheus at $prom; curl sends 20 requests a second to the API"
-  sleep 5
+  # Prometheus starts scraping a few seconds after it is ready: wait until it has seen the traffic
+  q="query=sum(rate(http_requests_total{digest=\"$V1\"}[5s])) > 0"
+  for _ in $(seq 1 60); do
+    curl -fsS -G --data-urlencode "$q" "$prom/api/v1/query" 2>/dev/null | grep -q '"value"' && break
+    sleep 0.5
+  done
+  # the new pods serve (and are scraped) a few seconds before a rollout counts as done, so that the
+  # first run of the checks finds samples of the new version
+  run kubectl -n kfm patch deploy kfm-api --type merge -p '{"spec":{"minReadySeconds":4}}'
   run curl -sS -G --data-urlencode "query=sum by (code) (rate(http_requests_total{digest=\"$V1\"}[5s]))" "$prom/api/v1/query"
   echo
 
