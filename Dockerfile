@@ -1,55 +1,56 @@
 # syntax=docker/dockerfile:1
-# membrane's container image: a Debian bookworm stage builds the operator with
-# CMake and Ninja from Debian's -dev packages; the runtime stage is
-# debian:bookworm-slim with only the shared libraries the binary links (found
-# with ldd in the build stage, so the list follows the code) and CA
-# certificates. Runs as 65532:65532, which the Deployment's securityContext
-# also requires.
+# membrane's container image: one static executable on distroless/static.
+#
+# The build stage runs hack/static.sh: libcurl (HTTP and HTTPS on OpenSSL only)
+# and libarchive (tar and gzip only) built from Debian's source packages, cJSON
+# from its source package, and the static archives Debian ships for OpenSSL,
+# libyaml and libwebsockets, all linked into build-static/membrane with -static.
+# The runtime stage is distroless/static: CA certificates, /etc/passwd, no
+# shell, no package manager and no shared libraries. Runs as 65532:65532, which
+# the Deployment's securityContext also requires.
 #
 #   docker build -t ghcr.io/kfm/membrane:dev .
 #   docker run --rm ghcr.io/kfm/membrane:dev version
 #
-# TODO(release): pin both base images by digest (FROM debian:bookworm@sha256:...,
-# FROM debian:bookworm-slim@sha256:...) from `docker buildx imagetools inspect`
-# at release time. They are pinned by tag here because the digests could not be
-# verified when this file was written; a tag moves, a digest does not.
-ARG BUILD_IMAGE=debian:bookworm
-ARG RUNTIME_IMAGE=debian:bookworm-slim
+# Without a container engine, hack/image.sh assembles the same image (the
+# binary, the CA bundle, the same entrypoint, user and labels) as an OCI layout.
+#
+# Both bases are pinned by digest. Where the digests were found (public
+# Dockerfiles, as no registry is reachable from where this was written):
+#   debian:bookworm@sha256:8a8cd02c...: the FROM of several public Dockerfiles,
+#     also written as debian:12@ and debian@ with the same digest (nine files);
+#   gcr.io/distroless/static-debian12@sha256:9c346e4b...: the final stage of ten
+#     public Dockerfiles (one writes it static-debian12:latest@sha256:...).
+# Bump both together: `docker buildx imagetools inspect <image>:<tag>`.
+ARG BUILD_IMAGE=debian:bookworm@sha256:8a8cd02c5912770b4980228a54d4aff9e4f986f1eb2525d2d371dec5232cefcc
+ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12@sha256:9c346e4be81b5ca7ff31a0d89eaeade58b0f95cfd3baed1f36083ddb47ca3160
 
 FROM ${BUILD_IMAGE} AS build
+# hack/static.sh fetches its sources with apt in a private state directory of
+# its own (deb-src entries, signatures checked with debian-archive-keyring)
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      build-essential cmake ninja-build pkg-config ca-certificates \
-      libcurl4-openssl-dev libcjson-dev libyaml-dev libssl-dev libwebsockets-dev \
-      libarchive-dev uthash-dev libcmocka-dev \
+      build-essential cmake ninja-build pkg-config ca-certificates debian-archive-keyring \
+      libssl-dev libyaml-dev libwebsockets-dev libcap-dev zlib1g-dev uthash-dev libcmocka-dev \
+      binutils \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# CMakeLists.txt also configures the test targets, so test/ comes along (it is
-# not built: only the membrane target is).
+# CMakeLists.txt also configures the test, e2e and bench targets, so their
+# sources come along (only the membrane target is built).
 COPY CMakeLists.txt ./
 COPY controller/ controller/
 COPY test/ test/
-RUN cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
- && ninja -C build membrane \
- && strip build/membrane \
- && ./build/membrane version
-# The Debian packages that own the libraries the binary links, minus libc6
-# (already in the runtime image).
-RUN ldd build/membrane | awk '/=> \// {print $3}' | while read -r lib; do \
-      dpkg -S "$lib" 2>/dev/null || dpkg -S "/usr$lib" 2>/dev/null || dpkg -S "$(realpath "$lib")"; \
-    done | cut -d: -f1 | sort -u | grep -vx 'libc6' > /runtime-packages \
- && test -s /runtime-packages \
- && cat /runtime-packages
+COPY e2e/ e2e/
+COPY bench/ bench/
+COPY hack/static.sh hack/static.sh
+RUN MEMBRANE_STATIC_BUILD=/src/build-static bash hack/static.sh \
+ && ./build-static/membrane version
 
 FROM ${RUNTIME_IMAGE}
-COPY --from=build /runtime-packages /tmp/runtime-packages
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates $(cat /tmp/runtime-packages) \
- && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages
-COPY --from=build /src/build/membrane /membrane
+COPY --from=build /src/build-static/membrane /membrane
 LABEL org.opencontainers.image.title="membrane" \
       org.opencontainers.image.description="KFM governance operator: governed API releases, policy bundles, dataset promotions" \
+      org.opencontainers.image.version="0.1.0" \
       org.opencontainers.image.source="https://github.com/kfm/membrane"
 USER 65532:65532
 # metrics (/metrics) and health (/healthz, /readyz)

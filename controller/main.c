@@ -22,7 +22,11 @@
 #include "util/json.h"
 #include "util/log.h"
 
+#include <archive.h>
 #include <curl/curl.h>
+#include <libwebsockets.h>
+#include <openssl/crypto.h>
+#include <yaml.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -161,6 +165,35 @@ done:
     return rc;
 }
 
+#ifndef MEMBRANE_STATIC_SOURCES
+#define MEMBRANE_STATIC_SOURCES ""
+#endif
+
+/* `membrane version`: the versions the linked libraries report themselves
+ * (for a static build, what is inside the binary) and, for a static build, the
+ * Debian source packages they were built from (hack/static.sh). */
+static void print_version(void)
+{
+    const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
+    const char *archive = archive_version_details(); /* "libarchive 3.6.2 zlib/1.2.13 ..." */
+
+    if (strncmp(archive, "libarchive ", strlen("libarchive ")) == 0)
+        archive += strlen("libarchive ");
+
+    printf("membrane %s\ngit: %s\nbuilt with: %s\n", MEMBRANE_VERSION, MEMBRANE_GIT[0] ? MEMBRANE_GIT : "unknown",
+           __VERSION__);
+    printf("linked: %s\n", MEMBRANE_STATIC_SOURCES[0] ? "static" : "dynamic");
+    printf("libraries: libcurl %s (%s), %s, libarchive %s, cJSON %s, libyaml %s, libwebsockets %s\n", cv->version,
+           cv->ssl_version ? cv->ssl_version : "no TLS", OpenSSL_version(OPENSSL_VERSION), archive, cJSON_Version(),
+           yaml_get_version_string(), lws_get_library_version());
+    printf("libcurl protocols:");
+    for (const char *const *p = cv->protocols; p && *p; p++)
+        printf(" %s", *p);
+    printf("\n");
+    if (MEMBRANE_STATIC_SOURCES[0])
+        printf("debian sources: %s\n", MEMBRANE_STATIC_SOURCES);
+}
+
 int main(int argc, char **argv)
 {
     cli_options opts;
@@ -172,10 +205,7 @@ int main(int argc, char **argv)
     }
     switch (opts.command) {
     case CLI_HELP: fputs(cli_usage(), stdout); return 0;
-    case CLI_VERSION:
-        printf("membrane %s\ngit: %s\nbuilt with: %s\n", MEMBRANE_VERSION, MEMBRANE_GIT[0] ? MEMBRANE_GIT : "unknown",
-               __VERSION__);
-        return 0;
+    case CLI_VERSION: print_version(); return 0;
     case CLI_RECEIPT_VERIFY: return audit_verify_file(opts.receipt_file, stdout);
     case CLI_RUN: break;
     }

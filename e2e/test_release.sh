@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # GovernedAPIRelease on the local control plane, as a user drives it with
 # kubectl: a rollout from digest A to B, the crash-loop and progress-deadline
-# triggers, every gate failure, the restart between recording the rollback
-# target and patching the Deployment, a GitOps revert, suspend and deletion.
+# triggers, every gate failure, the restart between the Deployment patch that
+# records the rollback target and the status write, a GitOps revert, suspend
+# and deletion.
 source "$(dirname "$0")/lib.sh"
 
 install_operator_rbac
@@ -66,8 +67,20 @@ check "Succeeded for the new generation" eventually 60 equals "Succeeded $(jp "$
 check "the Deployment was not rolled again" equals "$gen_before" jp "$ns" deploy/kfm-api '{.metadata.generation}'
 check "two receipts in the history" equals 2 bash -c "kubectl -n $ns get gar kfm-api -o json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"status\"][\"history\"]))'"
 
-say "deleting the release leaves the Deployment running and unclaimed"
+say "deleting the release leaves the Deployment running and unclaimed, and deletes its probe pods in other namespaces"
+# a probe pod an operator that died mid-probe left in another namespace: no ownerReference can collect it
+probe_ns=$(new_namespace probe-left)
+kubectl -n "$probe_ns" apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata:
+  name: kfm-api-probe-left
+  labels: {governance.kfm.dev/probe: "$(jp "$ns" gar/kfm-api '{.metadata.uid}')"}
+spec: {containers: [{name: probe, image: "busybox@$(digest probe)"}]}
+EOF
 kubectl -n "$ns" delete gar kfm-api --timeout=30s >/dev/null
+check "the probe pod left in another namespace is deleted with the release" eventually 30 \
+  bash -c "! kubectl -n $probe_ns get pod kfm-api-probe-left -o name 2>/dev/null | grep -q ."
 check "the release is gone" eventually 20 bash -c "! kubectl -n $ns get gar kfm-api 2>/dev/null"
 check "the Deployment still runs B" equals "$REPO@$B" jp "$ns" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
 check "the owner annotation is removed" equals "" jp "$ns" deploy/kfm-api '{.metadata.annotations.governance\.kfm\.dev/release-owner}'
@@ -131,18 +144,20 @@ check "the Deployment still runs A" equals "$REPO@$A" jp "$ns" deploy/kfm-api '{
 kubectl -n "$ns" patch gar kfm-api --type merge -p '{"spec":{"suspend":false}}' >/dev/null
 check "resumed, it rolls out" eventually 60 phase_is "$ns" kfm-api Succeeded
 
-say "the operator killed between recording the rollback target and patching the Deployment"
+say "the operator killed between the Deployment patch (which records the target) and the status write"
 operator_stop
 ns=$(new_namespace crash-window)
 deployment "$ns" kfm-api "$REPO@$A"
-MEMBRANE_FAILPOINT=crash-before-deployment-patch operator_start
+MEMBRANE_FAILPOINT=crash-after-deployment-patch operator_start
 release "$ns" kfm-api kfm-api "$B" >/dev/null
-check "the operator died right after the status write" eventually 30 bash -c "! kill -0 $E2E_OPERATOR_PID 2>/dev/null"
+check "the operator died right after the Deployment patch" eventually 30 bash -c "! kill -0 $E2E_OPERATOR_PID 2>/dev/null"
 operator_kill
-check "the target A is recorded" equals "$A RollingOut" jp "$ns" gar/kfm-api '{.status.rollbackTarget} {.status.phase}'
-check "the Deployment was not patched" equals "$REPO@$A" jp "$ns" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
+rid=$(printf '%s' "$ns/kfm-api/$(jp "$ns" gar/kfm-api '{.metadata.generation}')/$B" | sha256sum | cut -c1-12)
+check "the Deployment runs B and records A for this release in the same write" equals "$REPO@$B $REPO@$A $rid" \
+  jp "$ns" deploy/kfm-api '{.spec.template.spec.containers[0].image} {.metadata.annotations.governance\.kfm\.dev/rollback-image} {.metadata.annotations.governance\.kfm\.dev/rollback-for}'
+check "the status write did not follow: no rollback target in the status" equals "" jp "$ns" gar/kfm-api '{.status.rollbackTarget}'
 operator_start
 check "the restarted operator finishes the release" eventually 90 phase_is "$ns" kfm-api Succeeded
-check "the target is still A, never B" equals "$A" jp "$ns" gar/kfm-api '{.status.rollbackTarget}'
+check "the target is A (the annotation's record), never B (what runs now)" equals "$A $REPO@$A" jp "$ns" gar/kfm-api '{.status.rollbackTarget} {.status.rollbackImage}'
 check "the receipt names A as the previous digest" equals "$A" jp "$ns" gar/kfm-api '{.status.history[0].previousDigest}'
 check "SIGTERM: clean exit 0" operator_stop

@@ -156,18 +156,22 @@ check "reconciles, API requests, check durations and the checks' transfers count
   'membrane_verification_failures_total==0'
 
 say "the operator killed in each part of RollingBack finishes the rollback after its restart"
-# 1: after the status write that starts RollingBack, before the patch back
+# 1: after the patch back (which records what it rolled back from), before the status write that says RollingBack
 operator_stop
 ns=$(new_namespace rb-kill1)
 deployment "$ns" kfm-api "$REPO@$GOOD"
-MEMBRANE_FAILPOINT=crash-before-rollback-patch operator_start
+MEMBRANE_FAILPOINT=crash-after-rollback-patch operator_start
 bad=$(digest_crashloop rb-kill1)
 release "$ns" kfm-api kfm-api "$bad" >/dev/null
-check "killed right after recording RollingBack" eventually 60 bash -c "! kill -0 $E2E_OPERATOR_PID 2>/dev/null"
+check "killed right after the patch back" eventually 60 bash -c "! kill -0 $E2E_OPERATOR_PID 2>/dev/null"
 operator_kill
-check "the status says RollingBack, the Deployment still runs the bad digest" equals "RollingBack $REPO@$bad" \
-  bash -c "echo \$(kubectl -n $ns get gar kfm-api -o jsonpath='{.status.phase}') \$(kubectl -n $ns get deploy kfm-api -o jsonpath='{.spec.template.spec.containers[0].image}')"
+check "the Deployment runs the good digest again, naming what it rolled back from and why" \
+  equals "$REPO@$GOOD $REPO@$bad CrashLoop" jp "$ns" deploy/kfm-api \
+  '{.spec.template.spec.containers[0].image} {.metadata.annotations.governance\.kfm\.dev/rolled-back-from} {.metadata.annotations.governance\.kfm\.dev/rollback-trigger}'
+check "the status write did not follow: no lastRollback yet" equals "" jp "$ns" gar/kfm-api '{.status.lastRollback.trigger}'
 operator_start
+check "the restarted operator never rolls forward to the bad digest again" bash -c \
+  "for i in \$(seq 1 10); do [ \"\$(kubectl -n $ns get deploy kfm-api -o jsonpath='{.spec.template.spec.containers[0].image}')\" = '$REPO@$GOOD' ] || exit 1; sleep 0.3; done"
 rolled_back "$ns" CrashLoop
 # 2: killed while the rollback rolls out (the controller manager is held, so it cannot finish by itself)
 ns=$(new_namespace rb-kill2)

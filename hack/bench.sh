@@ -91,7 +91,8 @@ watch_stop() {
   watchers=()
 }
 
-# NS COUNT FIRST: COUNT Deployments (no replicas) and releases numbered from FIRST
+# NS COUNT FIRST: COUNT Deployments (one replica each, on kwok's fake nodes: a rollout to no replica
+# never completes, as nothing would be verified) and releases numbered from FIRST
 releases() {
   local ns=$1 count=$2 first=$3 i
   for ((i = first; i < first + count; i++)); do
@@ -100,7 +101,7 @@ apiVersion: apps/v1
 kind: Deployment
 metadata: {name: api-$i, namespace: $ns}
 spec:
-  replicas: 0
+  replicas: 1
   selector: {matchLabels: {app: api-$i}}
   template:
     metadata: {labels: {app: api-$i}}

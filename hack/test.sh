@@ -42,6 +42,10 @@ export MEMBRANE_OPA
 # a real Prometheus scrapes the governed API double and answers the slo check of e2e/test_slo.sh
 MEMBRANE_PROMETHEUS=$(bash hack/prometheus.sh)
 export MEMBRANE_PROMETHEUS
+# the static membrane (e2e_static runs e2e/test_release.sh with it) and the images
+# as OCI layouts (integration_image checks them); both cached after the first build
+bash hack/static.sh >/dev/null
+bash hack/image.sh
 export MEMBRANE_CLUSTER_DIR="$repo/.cache/test-cluster"
 bash hack/cluster.sh down >/dev/null 2>&1 || true
 rm -rf "$MEMBRANE_CLUSTER_DIR"

@@ -18,5 +18,10 @@ const kube_resource KUBE_SUBJECTACCESSREVIEWS = {"authorization.k8s.io", "v1", "
                                                  "SubjectAccessReview", false};
 const kube_resource KUBE_LOCALSUBJECTACCESSREVIEWS = {"authorization.k8s.io", "v1", "localsubjectaccessreviews",
                                                       "LocalSubjectAccessReview", true};
+const kube_resource KUBE_ROLES = {"rbac.authorization.k8s.io", "v1", "roles", "Role", true};
+const kube_resource KUBE_ROLEBINDINGS = {"rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true};
+const kube_resource KUBE_CLUSTERROLES = {"rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false};
+const kube_resource KUBE_CLUSTERROLEBINDINGS = {"rbac.authorization.k8s.io", "v1", "clusterrolebindings",
+                                                "ClusterRoleBinding", false};
 const kube_resource KUBE_CUSTOMRESOURCEDEFINITIONS = {"apiextensions.k8s.io", "v1", "customresourcedefinitions",
                                                       "CustomResourceDefinition", false};

@@ -1,8 +1,9 @@
 /*
  * The GovernedAPIRelease reconciler: observe from the informer caches, call
  * release_decide, and carry the plan out in the order that keeps the runbook
- * safe: finalizer, status (rollback target recorded), Deployment patch (with
- * a resourceVersion precondition), Events, annotation and finalizer removal.
+ * safe: finalizer, Deployment patch (with a resourceVersion precondition; a
+ * rollout's carries the rollback record, so one write records the target
+ * and rolls), status, Events, annotation and finalizer removal.
  * When the plan asks for the checks, a run starts (release/checks.h builds
  * its input; verify/runner.h runs it off the worker) and the reconcile
  * returns; the run's end requeues the release, and the next reconcile
@@ -23,6 +24,7 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
+#include "verify/probe.h"
 #include "verify/runner.h"
 
 #include <pthread.h>
@@ -38,6 +40,7 @@
 
 #define INDEX_DEPLOYMENT "deployment"
 #define INDEX_BUNDLE "bundle"
+#define INDEX_AFTER "after" /* a release by each "<namespace>/<name>" of its spec.after */
 #define MAX_PASSES 4
 #define CHECKS_RECHECK_MS 30000 /* while a check run goes, the release is looked at at least this often */
 
@@ -53,11 +56,11 @@ typedef struct check_run check_run;
 
 typedef struct release_controller {
     release_controller_opts opts;
-    /* Test hooks: MEMBRANE_FAILPOINT=crash-before-deployment-patch makes the
-     * process die (as kill -9 would) between a status write and the
-     * Deployment patch that follows it; crash-before-rollback-patch only
-     * when that patch rolls back. */
-    bool crash_before_patch, crash_before_rollback_patch;
+    /* Test hooks: MEMBRANE_FAILPOINT=crash-after-deployment-patch makes the
+     * process die (as kill -9 would) between a Deployment patch and the
+     * status write that follows it; crash-after-rollback-patch only when
+     * that patch rolls back. */
+    bool crash_after_patch, crash_after_rollback_patch;
     informer *releases, *deployments, *pods, *bundles; /* the factory's, borrowed */
     ryw *ryw;                                          /* the factory's, borrowed */
     loop *loop;                                        /* the manager's, borrowed */
@@ -102,6 +105,17 @@ static int index_release_bundle(informer_index_keys *out, const cJSON *obj, void
     (void)ctx;
     return index_key(out, json_str(obj, "metadata", "namespace", NULL),
                      json_str(obj, "spec", "policyBundleRef", "name", NULL));
+}
+
+static int index_release_after(informer_index_keys *out, const cJSON *obj, void *ctx)
+{
+    const cJSON *a;
+    int err = 0;
+    (void)ctx;
+    cJSON_ArrayForEach(a, json_get(obj, "spec", "after", NULL))
+        if ((err = index_key(out, json_str(a, "namespace", NULL), json_str(a, "name", NULL))) < 0)
+            return err;
+    return 0;
 }
 
 /* A Deployment's pods belong to its ReplicaSets, named "<deployment>-<pod-template-hash>". */
@@ -179,7 +193,12 @@ static void spec_seen_record(release_controller *rc, const char *key, long long 
 static void on_release(void *ctx, const cJSON *obj)
 {
     release_controller *rc = ctx;
+    char key[512];
     loop_enqueue_object(rc->loop, obj);
+    /* the releases whose order gate waits on this one look again */
+    snprintf(key, sizeof(key), "%s/%s", json_str(obj, "metadata", "namespace", NULL),
+             json_str(obj, "metadata", "name", NULL));
+    enqueue_by_index(rc, INDEX_AFTER, key);
 }
 
 static void on_release_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
@@ -357,7 +376,7 @@ static int write_status(cJSON **cur, bool *fresh, release_controller *rc, const 
 /*
  * What a 409 showed to be stale: the release as read from the cache, or the
  * Deployment; STALE_DEPLOYMENT_CACHED: the Deployment, and the cache already
- * has a newer one (before the patch, it came during the status write).
+ * has a newer one (it came after the plan was made on the cached one).
  */
 typedef enum { STALE_NONE, STALE_RELEASE, STALE_RELEASE_REREAD, STALE_DEPLOYMENT, STALE_DEPLOYMENT_CACHED } stale_view;
 
@@ -400,6 +419,31 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
         *stale = err == MB_ECONFLICT ? STALE_RELEASE : STALE_NONE;
         return mb_error_wrap(err, "adding the finalizer to %s", owner);
     }
+    /* the Deployment patch first: a rollout's carries the rollback record, a rollback's what it rolled back from */
+    if (plan->deployment_patch && (*newer = deployment_moved_on(rc, ns, deployment, cached_dep_rv))) {
+        *stale = STALE_DEPLOYMENT_CACHED;
+        return mb_error_wrap(mb_error_set(MB_ECONFLICT, "it changed since it was read"),
+                             "patching Deployment %s/%s for %s", ns, deployment, owner);
+    }
+    if (plan->deployment_patch) {
+        err = kube_patch(patched_dep, rc->opts.client, &KUBE_DEPLOYMENTS, ns, deployment, NULL, KUBE_PATCH_STRATEGIC,
+                         plan->deployment_patch);
+        /* the write that made a 409 has most often reached the cache by now */
+        if (err == MB_ECONFLICT && (*newer = deployment_moved_on(rc, ns, deployment, cached_dep_rv)))
+            *stale = STALE_DEPLOYMENT_CACHED;
+        else
+            *stale = err == MB_ECONFLICT ? STALE_DEPLOYMENT : STALE_NONE;
+        if (*patched_dep)
+            informer_trim(rc->deployments, *patched_dep);
+        /* not through: nothing was decided that the next look does not decide again */
+        if (err < 0)
+            return mb_error_wrap(err, "patching Deployment %s/%s for %s", ns, deployment, owner);
+        if (plan->status && (rc->crash_after_patch || (rc->crash_after_rollback_patch && plan->phase &&
+                                                       strcmp(plan->phase, "RollingBack") == 0))) {
+            MB_LOG(MB_LOG_WARN, &lf, "failpoint: exiting after the Deployment patch, before the status write");
+            _exit(137);
+        }
+    }
     if (plan->status) {
         bool reread = false;
         ryw_trail_add_version(older, *cur);
@@ -407,7 +451,7 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
             *stale = err != MB_ECONFLICT ? STALE_NONE : reread ? STALE_RELEASE_REREAD : STALE_RELEASE;
             return mb_error_wrap(err, "writing the status of %s", owner);
         }
-        /* the rollback is decided and recorded: counted now, whenever its patch gets through */
+        /* the rollback is done and recorded: counted now */
         if (release_plan_rollback_trigger(plan))
             metrics_rollback_inc(release_plan_rollback_trigger(plan));
         if (plan->receipt) {
@@ -419,28 +463,7 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
                    json_str(plan->receipt, "outcome", NULL));
         }
     }
-    if (plan->deployment_patch && plan->status &&
-        (rc->crash_before_patch ||
-         (rc->crash_before_rollback_patch && plan->phase && strcmp(plan->phase, "RollingBack") == 0))) {
-        MB_LOG(MB_LOG_WARN, &lf, "failpoint: exiting before the Deployment patch");
-        _exit(137);
-    }
-    if (plan->deployment_patch && plan->status && (*newer = deployment_moved_on(rc, ns, deployment, cached_dep_rv))) {
-        *stale = STALE_DEPLOYMENT_CACHED;
-        err = mb_error_set(MB_ECONFLICT, "it changed while the status was written");
-    } else if (plan->deployment_patch) {
-        err = kube_patch(patched_dep, rc->opts.client, &KUBE_DEPLOYMENTS, ns, deployment, NULL, KUBE_PATCH_STRATEGIC,
-                         plan->deployment_patch);
-        /* the write that made a 409 has most often reached the cache by now */
-        if (err == MB_ECONFLICT && (*newer = deployment_moved_on(rc, ns, deployment, cached_dep_rv)))
-            *stale = STALE_DEPLOYMENT_CACHED;
-        else
-            *stale = err == MB_ECONFLICT ? STALE_DEPLOYMENT : STALE_NONE;
-        if (*patched_dep)
-            informer_trim(rc->deployments, *patched_dep);
-    }
-    /* the decision is recorded: its Events go out even if the patch must be retried, and only after the
-     * patch, so that their writes do not compete with it */
+    /* the decision is recorded: its Events go out */
     if (plan->n_events) {
         event_object eo;
         if (event_object_from_json(&eo, *cur, RELEASE_KIND, RELEASE_API_VERSION) == 0)
@@ -449,8 +472,6 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
                              strcmp(plan->events[i].type, "Warning") == 0 ? EVENT_WARNING : EVENT_NORMAL,
                              plan->events[i].reason, "%s", plan->events[i].message);
     }
-    if (err < 0)
-        return mb_error_wrap(err, "patching Deployment %s/%s for %s", ns, deployment, owner);
     if (plan->phase)
         MB_LOG(MB_LOG_DEBUG, &lf, "phase %s", plan->phase);
     if (plan->clear_rollback_annotation) {
@@ -467,6 +488,10 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
         if ((err = patch_release_metadata(cur, rc, ns, name, meta)) < 0)
             return mb_error_wrap(err, "removing the rollback annotation of %s", owner);
     }
+    /* probe pods in other namespaces have no owner to be collected with: deleted before the release may go */
+    const char *uid = json_str(*cur, "metadata", "uid", NULL);
+    if (plan->remove_finalizer && uid && *uid && (err = probe_pods_sweep(rc->opts.client, uid)) < 0)
+        return mb_error_wrap(err, "deleting the probe pods of %s before its finalizer", owner);
     if (plan->remove_finalizer && (err = set_finalizer(cur, rc, ns, name, false, older)) < 0 && err != MB_ENOTFOUND)
         return mb_error_wrap(err, "removing the finalizer of %s", owner);
     return 0;
@@ -579,12 +604,44 @@ static int checks_collect(release_controller *rc, const char *key, const cJSON *
 
 /* ---- reconcile ----------------------------------------------------------- */
 
+/*
+ * The releases spec.after names, from the cache, in its order: (*json)[i] is
+ * after[i]'s, NULL when the cache does not hold it (it does not exist, or
+ * this operator does not watch its namespace: the order gate then blocks).
+ */
+static int upstream_get(release_controller *rc, const cJSON *release, informer_obj ***objs, const cJSON ***json,
+                        size_t *n)
+{
+    const cJSON *after = json_get(release, "spec", "after", NULL), *a;
+    size_t i = 0, len = cJSON_IsArray(after) ? (size_t)cJSON_GetArraySize(after) : 0;
+    *objs = NULL;
+    *json = NULL;
+    *n = 0;
+    if (!len)
+        return 0;
+    if (!(*objs = calloc(len, sizeof(**objs))) || !(*json = calloc(len, sizeof(**json))))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    *n = len;
+    cJSON_ArrayForEach(a, after) {
+        const char *ns = json_str(a, "namespace", NULL), *name = json_str(a, "name", NULL);
+        if (ns && name && informer_get(&(*objs)[i], rc->releases, ns, name) == 0)
+            (*json)[i] = informer_obj_json((*objs)[i]);
+        else
+            (*objs)[i] = NULL;
+        i++;
+    }
+    return 0;
+}
+
 static int reconcile(reconcile_result *out, void *ctx, const char *key)
 {
     release_controller *rc = ctx;
     informer_obj *rel = NULL, *dep = NULL, *pb = NULL;
     informer_objs *pods = NULL;
     const cJSON **pod_json = NULL;
+    informer_obj **ups = NULL; /* spec.after's releases */
+    const cJSON **up_json = NULL;
+    size_t n_ups = 0;
     cJSON *cur = NULL, *results = NULL;
     release_plan plan = {0};
     release_observed obs = {0};
@@ -638,6 +695,10 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     obs.pods = pod_json;
     obs.n_pods = pods->len;
     obs.policy_bundle = pb ? informer_obj_json(pb) : NULL;
+    if ((err = upstream_get(rc, cur, &ups, &up_json, &n_ups)) < 0)
+        goto done;
+    obs.upstream = up_json;
+    obs.n_upstream = n_ups;
     for (int pass = 0; pass < MAX_PASSES; pass++) {
         obs.release = cur;
         obs.now = time(NULL);
@@ -747,6 +808,10 @@ done:
     release_plan_clear(&plan);
     cJSON_Delete(results);
     cJSON_Delete(fresh);
+    for (size_t i = 0; i < n_ups; i++)
+        informer_obj_free(ups[i]);
+    free(ups);
+    free(up_json);
     free(pod_json);
     informer_objs_free(pods);
     informer_obj_free(pb);
@@ -794,6 +859,7 @@ static int subscribe(void *ctx, informer_factory *f, loop *l)
     if ((err = informer_factory_add_index(f, &API_GOVERNEDAPIRELEASES, INDEX_DEPLOYMENT, index_release_deployment,
                                           NULL)) < 0 ||
         (err = informer_factory_add_index(f, &API_GOVERNEDAPIRELEASES, INDEX_BUNDLE, index_release_bundle, NULL)) < 0 ||
+        (err = informer_factory_add_index(f, &API_GOVERNEDAPIRELEASES, INDEX_AFTER, index_release_after, NULL)) < 0 ||
         (err = informer_factory_add_index(f, &KUBE_PODS, INDEX_DEPLOYMENT, index_pod_deployment, NULL)) < 0)
         return err;
     informer_handlers hr = {on_release, on_release_update, on_release_delete, rc};
@@ -817,8 +883,8 @@ int release_controller_register(manager *m, const release_controller_opts *opts)
     pthread_mutex_init(&rc->seen_mu, NULL);
     pthread_mutex_init(&rc->runs_mu, NULL);
     const char *fp = getenv("MEMBRANE_FAILPOINT");
-    rc->crash_before_patch = fp && strcmp(fp, "crash-before-deployment-patch") == 0;
-    rc->crash_before_rollback_patch = fp && strcmp(fp, "crash-before-rollback-patch") == 0;
+    rc->crash_after_patch = fp && strcmp(fp, "crash-after-deployment-patch") == 0;
+    rc->crash_after_rollback_patch = fp && strcmp(fp, "crash-after-rollback-patch") == 0;
     if (!opts->net || verify_executor_new(&rc->executor) < 0) {
         int err = opts->net ? mb_error_last_code()
                             : mb_error_set(MB_EINVAL, "the release controller needs the transfer loop for its checks");

@@ -173,7 +173,7 @@ static int fire_trigger(release_ctx *c, const char *trigger, const char *why)
         if ((err = manual_undocumented(c, reason, approver)) < 0)
             return err;
     }
-    if (!trigger_listed(c, trigger) || (!automatic && !manual)) {
+    if (!c->rolled_back && (!trigger_listed(c, trigger) || (!automatic && !manual))) {
         snprintf(msg, sizeof(msg),
                  "%s: %s; automatic rollback %s, so the Deployment is left as it is: "
                  "roll back by hand or revert spec.image.digest in Git",
@@ -204,25 +204,84 @@ static int fire_trigger(release_ctx *c, const char *trigger, const char *why)
         (err = release_cond_set(c, COND_ROLLED_BACK, COND_FALSE, "RollingBack", msg)) < 0 ||
         (err = add_event(c, "Warning", "RollbackTriggered", "%s", msg)) < 0)
         return err;
-    c->plan->deployment_patch = release_patch_body(c, image, true, false);
+    if (c->rolled_back)
+        return 0; /* the patch went through before: the status write is what is left */
+    c->plan->deployment_patch = release_patch_body(c, image, RELEASE_PATCH_ROLLBACK);
     return c->plan->deployment_patch ? 0 : MB_ENOMEM;
+}
+
+static bool trigger_known(const char *trigger)
+{
+    if (!trigger)
+        return false;
+    for (size_t i = 0; i < sizeof(all_triggers) / sizeof(*all_triggers); i++)
+        if (strcmp(all_triggers[i], trigger) == 0)
+            return true;
+    return strcmp(trigger, "Manual") == 0;
+}
+
+/*
+ * The rollback of this release is on the Deployment but not in the status:
+ * its patch went through and the status write after it did not (the
+ * operator stopped in between). The Deployment's annotations are the record:
+ * rollback-for is this releaseID, rolled-back-from this release's image, and
+ * the container no longer runs that image. Then it is recorded as it
+ * happened (lastRollback, RollingBack) and never rolled forward again:
+ * true, with *fired set, when that is what this decision does.
+ */
+static int rollback_on_deployment(release_ctx *c, bool *fired)
+{
+    const char *rid = release_deployment_annotation(c, RELEASE_ROLLBACK_FOR_ANNOTATION);
+    const char *from = release_deployment_annotation(c, RELEASE_ROLLED_BACK_FROM_ANNOTATION);
+    const char *trigger = release_deployment_annotation(c, RELEASE_ROLLBACK_TRIGGER_ANNOTATION);
+    const char *running = release_deployment_image(c);
+    char why[1200];
+
+    *fired = false;
+    if (!rid || !from || strcmp(rid, c->rid) != 0 || strcmp(from, c->image) != 0 ||
+        (running && strcmp(running, c->image) == 0))
+        return 0;
+    *fired = true;
+    if (!trigger_known(trigger)) {
+        snprintf(why, sizeof(why),
+                 "Deployment %s/%s was rolled back from %s (its " RELEASE_ROLLED_BACK_FROM_ANNOTATION
+                 " annotation), but its " RELEASE_ROLLBACK_TRIGGER_ANNOTATION
+                 " annotation \"%s\" names no trigger, so the rollback cannot be recorded; the operator no longer "
+                 "touches the Deployment: look at it and revert spec.image.digest in Git",
+                 c->ns, c->deployment, c->image, trigger ? trigger : "");
+        return finish_failed(c, "RollbackFailed", "", why);
+    }
+    snprintf(why, sizeof(why),
+             "Deployment %s/%s was rolled back from %s after %s by a patch whose status write did not follow (the "
+             "operator stopped in between); recorded from the Deployment's annotations",
+             c->ns, c->deployment, c->image, trigger);
+    c->rolled_back = true;
+    return fire_trigger(c, trigger, why);
 }
 
 /* Triggers that can fire while a new version runs: Manual, CrashLoop, ProgressDeadline. */
 static int watch_triggers(release_ctx *c, bool deadline, bool *fired)
 {
+    int err;
     char why[512];
     long remaining = 0;
     time_t started = 0;
     const char *manual = json_str(c->obs->release, "metadata", "annotations", RELEASE_ROLLBACK_ANNOTATION, NULL);
 
+    if ((err = rollback_on_deployment(c, fired)) < 0 || *fired)
+        return err;
     *fired = true;
     if (manual && strcmp(manual, "true") == 0)
         return fire_trigger(c, "Manual", "the governance.kfm.dev/rollback annotation asks for a rollback");
     if (release_crashloop(c, c->image, why, sizeof(why)))
         return fire_trigger(c, "CrashLoop", why);
     if (deadline) {
-        old_time(c, &started, "rolloutStartedAt", NULL);
+        /* no start recorded (an older status, a hand edit): it starts now, recorded, never without a deadline */
+        if (!old_time(c, &started, "rolloutStartedAt", NULL) || started <= 0) {
+            started = c->obs->now;
+            if ((err = release_time_set(c->st, "rolloutStartedAt", started)) < 0)
+                return err;
+        }
         if (release_progress_deadline(c, started, why, sizeof(why), &remaining))
             return fire_trigger(c, "ProgressDeadline", why);
         if (remaining > 0 && (c->plan->requeue_ms == 0 || remaining < c->plan->requeue_ms))
@@ -414,8 +473,16 @@ static int phase_rolling_out(release_ctx *c)
         return err;
     if (!running || strcmp(running, c->image) != 0) {
         /* the status was written but the patch was not (or was undone): send it again */
-        c->plan->deployment_patch = release_patch_body(c, c->image, true, true);
+        c->plan->deployment_patch = release_patch_body(c, c->image, RELEASE_PATCH_ROLLOUT);
         return c->plan->deployment_patch ? 0 : MB_ENOMEM;
+    }
+    char why[256];
+    if (release_no_replicas(c, why, sizeof(why))) {
+        /* not complete, and said so; the progress deadline still runs */
+        if ((err = release_cond_set(c, COND_ROLLED_OUT, COND_FALSE, "NoReplicas", why)) < 0 ||
+            (err = conditions_mark_reconciling(NULL, c->st, "NoReplicas", why, c->gen, c->obs->now)) < 0)
+            return err;
+        return 0;
     }
     if (!release_rollout_complete(c, c->image))
         return 0;
@@ -442,7 +509,7 @@ static int phase_rolling_back(release_ctx *c)
     if (!c->obs->deployment)
         return finish_failed(c, "RollbackFailed", trigger, "the Deployment disappeared during the rollback");
     if (!running || strcmp(running, image) != 0) {
-        c->plan->deployment_patch = release_patch_body(c, image, true, false);
+        c->plan->deployment_patch = release_patch_body(c, image, RELEASE_PATCH_ROLLBACK);
         return c->plan->deployment_patch ? 0 : MB_ENOMEM;
     }
     if (release_crashloop(c, image, why, sizeof(why))) {
@@ -454,7 +521,12 @@ static int phase_rolling_back(release_ctx *c)
             return err;
         return finish_failed(c, "RollbackFailed", trigger, msg);
     }
-    old_time(c, &since, "lastRollback", "time");
+    /* no time recorded for the rollback: it starts now, recorded, never without a deadline */
+    if (!old_time(c, &since, "lastRollback", "time") || since <= 0) {
+        since = c->obs->now;
+        if ((err = release_time_set(cJSON_GetObjectItemCaseSensitive(c->st, "lastRollback"), "time", since)) < 0)
+            return err;
+    }
     if (release_progress_deadline(c, since, why, sizeof(why), &remaining)) {
         char msg[700];
         snprintf(msg, sizeof(msg), "the rollback to %s did not complete: %s", target, why);
@@ -506,8 +578,9 @@ static int phase_gating(release_ctx *c)
     char target[72], target_image[512];
     int err;
     const char *pbname = json_str(c->spec, "policyBundleRef", "name", NULL);
+    cJSON *promoted = NULL;
 
-    if (!release_gates_check(c, &b, target, target_image)) {
+    if (!release_gates_check(c, &b, target, target_image, &promoted)) {
         bool was_blocked = false;
         const cJSON *gp = conditions_get(c->old, COND_GATES_PASSED);
         const char *old_reason = gp ? json_str(gp, "reason", NULL) : NULL;
@@ -527,7 +600,14 @@ static int phase_gating(release_ctx *c)
         return was_blocked ? 0 : add_event(c, "Warning", "GateBlocked", "%s", b.message);
     }
 
-    /* Record the target and the release before the Deployment is touched. */
+    /* the order gate held: the upstream receipts it passed on, sealed in this release's receipt */
+    if (promoted) {
+        if ((err = json_set_item(c->st, "promotedFrom", promoted)) < 0)
+            return err;
+    } else {
+        cJSON_DeleteItemFromObjectCaseSensitive(c->st, "promotedFrom");
+    }
+    /* The release and its target, in the status write that follows the patch recording the target. */
     const char *running = release_deployment_image(c);
     bool already = running && strcmp(running, c->image) == 0;
     if ((err = release_str_set(c->st, "releaseID", c->rid)) < 0 ||
@@ -556,15 +636,23 @@ static int phase_gating(release_ctx *c)
     if (already) {
         /* GitOps revert (or a re-applied spec): verify what runs, no rollout. */
         const char *owner = json_str(c->obs->deployment, "metadata", "annotations", RELEASE_OWNER_ANNOTATION, NULL);
+        const char *for_rid = release_deployment_annotation(c, RELEASE_ROLLBACK_FOR_ANNOTATION);
+        /* unless this release's own patch rolled it and its status write (and Events) did not follow */
+        if (for_rid && strcmp(for_rid, c->rid) == 0 &&
+            (err = add_event(c, "Normal", "RolloutStarted",
+                             "rolling Deployment %s/%s container %s to %s (the patch went through before the status "
+                             "write that records it)",
+                             c->ns, c->deployment, c->container, c->image)) < 0)
+            return err;
         if (!owner || strcmp(owner, c->owner) != 0) {
-            c->plan->deployment_patch = release_patch_body(c, NULL, true, false);
+            c->plan->deployment_patch = release_patch_body(c, NULL, RELEASE_PATCH_OWNER);
             if (!c->plan->deployment_patch)
                 return MB_ENOMEM;
         }
         if (release_rollout_complete(c, c->image))
             return enter_verifying(c);
     } else {
-        c->plan->deployment_patch = release_patch_body(c, c->image, true, true);
+        c->plan->deployment_patch = release_patch_body(c, c->image, RELEASE_PATCH_ROLLOUT);
         if (!c->plan->deployment_patch)
             return MB_ENOMEM;
         if ((err = add_event(c, "Normal", "RolloutStarted", "rolling Deployment %s/%s container %s to %s", c->ns,
@@ -589,7 +677,12 @@ static int finalize(release_ctx *c)
         cJSON *p = cJSON_CreateObject();
         cJSON *ann = json_ensure_object(p, "metadata", "annotations", NULL);
         const char *rv = json_str(c->obs->deployment, "metadata", "resourceVersion", NULL);
+        /* the rollback record is the release's, and goes with it */
         if (!ann || !cJSON_AddNullToObject(ann, RELEASE_OWNER_ANNOTATION) ||
+            !cJSON_AddNullToObject(ann, RELEASE_ROLLBACK_IMAGE_ANNOTATION) ||
+            !cJSON_AddNullToObject(ann, RELEASE_ROLLBACK_FOR_ANNOTATION) ||
+            !cJSON_AddNullToObject(ann, RELEASE_ROLLED_BACK_FROM_ANNOTATION) ||
+            !cJSON_AddNullToObject(ann, RELEASE_ROLLBACK_TRIGGER_ANNOTATION) ||
             (rv && json_set_str(cJSON_GetObjectItem(p, "metadata"), "resourceVersion", rv) < 0)) {
             cJSON_Delete(p);
             return mb_error_set(MB_ENOMEM, "out of memory");
@@ -691,9 +784,11 @@ int release_decide(release_plan *out, const release_observed *obs)
         const char *manual = json_str(obs->release, "metadata", "annotations", RELEASE_ROLLBACK_ANNOTATION, NULL);
         if ((err = set_phase(&c, phase)) < 0)
             goto done;
-        if (strcmp(phase, PHASE_SUCCEEDED) == 0 && manual && strcmp(manual, "true") == 0)
-            err = fire_trigger(&c, "Manual", "the governance.kfm.dev/rollback annotation asks for a rollback");
-        else if (manual && strcmp(manual, "true") == 0) {
+        bool fired = false;
+        if (strcmp(phase, PHASE_SUCCEEDED) == 0 && manual && strcmp(manual, "true") == 0) {
+            if ((err = rollback_on_deployment(&c, &fired)) == 0 && !fired)
+                err = fire_trigger(&c, "Manual", "the governance.kfm.dev/rollback annotation asks for a rollback");
+        } else if (manual && strcmp(manual, "true") == 0) {
             out->clear_rollback_annotation = true;
             err =
                 add_event(&c, "Warning", "RollbackIgnored",

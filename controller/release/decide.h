@@ -6,13 +6,19 @@
  * again. No I/O, no globals; the runbook's rules live here (API.md,
  * GovernedAPIRelease "Behaviour").
  *
- * Durable state is the status alone. Once a release for a generation has
- * started, status.releaseID is that release's ID and status.rollbackTarget
- * its recorded target (status.rollbackImage the full image reference a
- * rollback patches back to): all are written in the same status write, before the
- * Deployment is patched, and never derived from the Deployment again for that
- * release, so a restart between the two writes cannot lose the target nor
- * record the new digest as the target.
+ * Durable state is the status and the Deployment's own annotations. The
+ * rollout is one Deployment patch that also records the rollback target:
+ * the annotations governance.kfm.dev/rollback-image (the full reference the
+ * container ran) and governance.kfm.dev/rollback-for (the releaseID) go with
+ * the new image, and status.releaseID, status.rollbackTarget and
+ * status.rollbackImage follow in the status write after it. A restart
+ * between the two finds the annotation of its own releaseID and takes the
+ * target from it, never from the image the container now runs. A rollback
+ * is likewise one patch (the recorded image, with the annotations
+ * governance.kfm.dev/rolled-back-from, the image rolled back from, and
+ * governance.kfm.dev/rollback-trigger), then the status write; a restart
+ * between them finds the rollback on the Deployment and records it instead
+ * of rolling forward again.
  *
  * Observing keeps its window in status.verification.observingSince, written
  * when the Verifying run passed and carried over by every later run, which
@@ -43,6 +49,11 @@
 #define RELEASE_ID_ANNOTATION "governance.kfm.dev/release-id"
 #define RELEASE_BUNDLE_ANNOTATION "governance.kfm.dev/policy-bundle-digest"
 #define RELEASE_ROLLBACK_ANNOTATION "governance.kfm.dev/rollback"
+/* the rollback record on the Deployment, written by the patch that rolls (API.md RollingOut) */
+#define RELEASE_ROLLBACK_IMAGE_ANNOTATION "governance.kfm.dev/rollback-image"
+#define RELEASE_ROLLBACK_FOR_ANNOTATION "governance.kfm.dev/rollback-for"
+#define RELEASE_ROLLED_BACK_FROM_ANNOTATION "governance.kfm.dev/rolled-back-from"
+#define RELEASE_ROLLBACK_TRIGGER_ANNOTATION "governance.kfm.dev/rollback-trigger"
 /* the break-glass record, read with the rollback annotation and removed with it */
 #define RELEASE_ROLLBACK_REASON_ANNOTATION "governance.kfm.dev/rollback-reason"
 #define RELEASE_ROLLBACK_APPROVER_ANNOTATION "governance.kfm.dev/rollback-approver"
@@ -64,6 +75,9 @@ typedef struct {
     const cJSON *const *pods; /* the Deployment's pods (its selector, its namespace) */
     size_t n_pods;
     const cJSON *policy_bundle; /* spec.policyBundleRef's PolicyBundle, NULL when absent */
+    /* spec.after's GovernedAPIReleases, in its order: upstream[i] is after[i]'s, NULL when it cannot be seen */
+    const cJSON *const *upstream;
+    size_t n_upstream;
     release_checks checks;
     time_t now;
 } release_observed;
@@ -79,7 +93,7 @@ typedef struct {
 typedef struct {
     cJSON *status; /* the whole new status to write, NULL when nothing changes */
     char *
-        deployment_patch; /* strategic merge patch (with a resourceVersion precondition), after the status write; NULL: none */
+        deployment_patch; /* strategic merge patch (with a resourceVersion precondition), before the status write; NULL: none */
     bool add_finalizer;             /* before anything else */
     bool remove_finalizer;          /* last: the release may then go away */
     bool clear_rollback_annotation; /* the manual trigger was acted on: remove it with its reason and approver */

@@ -52,6 +52,7 @@ typedef struct {
     char owner[320];  /* "<ns>/<name>" */
     cJSON *no_result; /* owned: the "no result" failures judge_checks last made up */
     const char *why;  /* the message of the trigger or failure that ends this release, for its receipt */
+    bool rolled_back; /* the rollback being recorded is already on the Deployment: no patch, it happened */
 } release_ctx;
 
 /* ---- decide.c ----------------------------------------------------------- */
@@ -103,24 +104,43 @@ const cJSON *release_container_find(const cJSON *pod_spec, const char *name);
 /* The image the Deployment's target container runs now, or NULL; borrowed. */
 const char *release_deployment_image(const release_ctx *c);
 
+/* What a Deployment patch does: claim the Deployment only, roll the new image out, or roll back. */
+typedef enum { RELEASE_PATCH_OWNER, RELEASE_PATCH_ROLLOUT, RELEASE_PATCH_ROLLBACK } release_patch_kind;
+
 /*
- * The Deployment patch (resourceVersion precondition; the owner annotation
- * when owner; the container's image when image is non-NULL, with the
- * release-id and bundle-digest pod template annotations when
- * template_annotations), or NULL with MB_ENOMEM set. Owned by the caller.
+ * The Deployment patch (resourceVersion precondition and the owner
+ * annotation, always). RELEASE_PATCH_ROLLOUT: the container's image, the
+ * release-id and bundle-digest pod template annotations, and the rollback
+ * record (rollback-image: status.rollbackImage of c->st, rollback-for: the
+ * releaseID) in the Deployment's annotations, so the one write that rolls
+ * also records the target. RELEASE_PATCH_ROLLBACK: the container's image
+ * with rolled-back-from (c->image) and rollback-trigger
+ * (status.lastRollback.trigger of c->st). NULL with MB_ENOMEM set; owned by
+ * the caller.
  */
-char *release_patch_body(const release_ctx *c, const char *image, bool owner, bool template_annotations);
+char *release_patch_body(const release_ctx *c, const char *image, release_patch_kind kind);
+
+/* The Deployment's annotation key, or NULL; borrowed. */
+const char *release_deployment_annotation(const release_ctx *c, const char *key);
 
 /* A pod running image crash-loops: true, with its name and why in msg. */
 bool release_crashloop(const release_ctx *c, const char *image, char *msg, size_t len);
 
-/* The rollout of image is complete (API.md's four conditions). */
+/*
+ * The Deployment runs no replica that could be verified: spec.replicas is 0,
+ * or cannot be seen. true with why in msg. A rollout to no replica is never
+ * complete: nothing would be verified.
+ */
+bool release_no_replicas(const release_ctx *c, char *msg, size_t len);
+
+/* The rollout of image is complete (API.md's four conditions) on at least one replica. */
 bool release_rollout_complete(const release_ctx *c, const char *image);
 
 /*
  * The rollout started at since has passed its progress deadline: true, with
- * why in msg; otherwise the milliseconds left (0 when since is unknown) in
- * *remaining_ms.
+ * why in msg; otherwise the milliseconds left in *remaining_ms. Callers pass
+ * a known since (a missing start is taken as now and recorded: it never
+ * disables the deadline).
  */
 bool release_progress_deadline(const release_ctx *c, time_t since, char *msg, size_t len, long *remaining_ms);
 
@@ -135,8 +155,15 @@ typedef struct {
 
 /*
  * Every gate, in order; true with the rollback target (its digest and full
- * image) in target and target_image, false with what blocks in b.
+ * image) in target and target_image and, with spec.after, the upstream
+ * receipts the order gate passed on in *promoted (status.promotedFrom's
+ * shape; the caller's, NULL without spec.after), false with what blocks in
+ * b. Out of memory blocks (transient), saying so.
  */
-bool release_gates_check(const release_ctx *c, release_gate_block *b, char target[72], char target_image[512]);
+bool release_gates_check(const release_ctx *c, release_gate_block *b, char target[72], char target_image[512],
+                         cJSON **promoted);
+
+/* The rank of an environment: dev 0, staging 1, prod 2; -1 for anything else. */
+int release_environment_rank(const char *env);
 
 #endif

@@ -2,13 +2,16 @@
  * The gates of a GovernedAPIRelease, checked in order before the Deployment
  * is touched: the spec is valid, a change record is linked, the target
  * Deployment and container exist and no other release claims them, the
- * referenced PolicyBundle is Ready with its pinned digest verified, and
- * there is a rollback target. The choice of that target (spec.rollbackTarget,
+ * referenced PolicyBundle is Ready with its pinned digest verified, the
+ * releases named by spec.after (earlier environments) succeeded with this
+ * digest and their receipt chains verify, and there is a rollback target. The choice of that target (spec.rollbackTarget,
  * the one already recorded, or what the Deployment runs) is here too. Every
  * gate fails closed: what it cannot see blocks, with a message that says what
  * to fix.
  */
 #include "release/decide_private.h"
+#include "audit/verify.h"
+#include "util/error.h"
 #include "util/json.h"
 #include "verify/slo.h"
 
@@ -30,6 +33,14 @@ static bool block(release_gate_block *b, const char *reason, bool transient, con
 }
 
 static const char *const environments[] = {"dev", "staging", "prod"};
+
+int release_environment_rank(const char *env)
+{
+    for (int i = 0; env && i < 3; i++)
+        if (strcmp(env, environments[i]) == 0)
+            return i;
+    return -1;
+}
 
 static bool spec_valid(const release_ctx *c, release_gate_block *b)
 {
@@ -126,6 +137,88 @@ static bool bundle_ready(const cJSON *pb, char *why, size_t len)
     return true;
 }
 
+/*
+ * The environment-order gate: every spec.after entry names a
+ * GovernedAPIRelease of an earlier environment whose status.history holds a
+ * Succeeded entry for this digest, and whose receipt chain verifies,
+ * recomputed here (audit/verify.h), not trusted. The newest such entry's
+ * auditRef goes into *promoted with the upstream's namespace and name. An
+ * upstream not found, or without that entry yet, is waited for (transient);
+ * a wrong order or a chain that does not verify needs a human (Stalled).
+ */
+static bool order_gate(const release_ctx *c, release_gate_block *b, cJSON **promoted)
+{
+    const cJSON *after = json_get(c->spec, "after", NULL), *a;
+    const char *env = json_str(c->spec, "environment", NULL);
+    int rank = release_environment_rank(env);
+    size_t i = 0;
+
+    *promoted = NULL;
+    if (!after)
+        return true;
+    if (!cJSON_IsArray(after))
+        return block(b, "InvalidSpec", false, "spec.after is not a list; list {namespace, name} entries");
+    if (!(*promoted = cJSON_CreateArray()))
+        return block(b, "NotPromoted", true, "out of memory evaluating spec.after; retrying");
+    cJSON_ArrayForEach(a, after) {
+        const char *ns = json_str(a, "namespace", NULL), *name = json_str(a, "name", NULL);
+        const cJSON *up = i < c->obs->n_upstream ? c->obs->upstream[i] : NULL;
+        size_t at = i++;
+        if (!ns || !*ns || !name || !*name)
+            return block(b, "InvalidSpec", false, "spec.after[%zu] needs a namespace and a name", at);
+        if (!up)
+            return block(b, "NotPromoted", true,
+                         "spec.after[%zu]: GovernedAPIRelease %s/%s is not found (or not watched by this operator); "
+                         "%s must succeed there before this %s release",
+                         at, ns, name, c->digest, env);
+        const char *up_env = json_str(up, "spec", "environment", NULL);
+        int up_rank = release_environment_rank(up_env);
+        if (up_rank < 0 || up_rank >= rank)
+            return block(b, "NotPromoted", false,
+                         "spec.after[%zu]: GovernedAPIRelease %s/%s is environment %s, not earlier than %s (dev < "
+                         "staging < prod); name a release of an earlier environment",
+                         at, ns, name, up_env ? up_env : "(none)", env);
+        const cJSON *e, *found = NULL, *history = json_get(up, "status", "history", NULL);
+        cJSON_ArrayForEach(e, history) {
+            const char *d = json_str(e, "digest", NULL), *outcome = json_str(e, "outcome", NULL);
+            if (d && outcome && strcmp(d, c->digest) == 0 && strcmp(outcome, PHASE_SUCCEEDED) == 0)
+                found = e; /* the newest one */
+        }
+        if (!found)
+            return block(b, "NotPromoted", true,
+                         "spec.after[%zu]: GovernedAPIRelease %s/%s has no Succeeded entry for %s in its "
+                         "status.history; release this digest there first",
+                         at, ns, name, c->digest);
+        const char *sealed_env = json_str(found, "environment", NULL);
+        if (sealed_env && (release_environment_rank(sealed_env) < 0 || release_environment_rank(sealed_env) >= rank))
+            return block(b, "NotPromoted", false,
+                         "spec.after[%zu]: the Succeeded entry of %s/%s for %s was sealed for environment %s, not "
+                         "earlier than %s",
+                         at, ns, name, c->digest, sealed_env, env);
+        audit_report rep = {0};
+        int err = audit_verify_object(&rep, up);
+        const char *why = NULL;
+        for (size_t k = 0; k < rep.count && !why; k++)
+            if (rep.findings[k].kind == AUDIT_FINDING_BREAK || rep.findings[k].kind == AUDIT_FINDING_ERROR)
+                why = rep.findings[k].text;
+        if (err < 0 || rep.breaks || rep.errors) {
+            block(b, "NotPromoted", err == MB_ENOMEM,
+                  "spec.after[%zu]: the receipt chain of GovernedAPIRelease %s/%s does not verify (%s); its history "
+                  "cannot be trusted: look at it with membrane receipt verify",
+                  at, ns, name, why ? why : mb_error_last());
+            audit_report_free(&rep);
+            return false;
+        }
+        audit_report_free(&rep);
+        const char *ref = json_str(found, "auditRef", NULL);
+        cJSON *p = cJSON_CreateObject();
+        if (!p || !cJSON_AddItemToArray(*promoted, p) || json_set_str(p, "namespace", ns) < 0 ||
+            json_set_str(p, "name", name) < 0 || json_set_str(p, "auditRef", ref ? ref : "") < 0)
+            return block(b, "NotPromoted", true, "out of memory evaluating spec.after; retrying");
+    }
+    return true;
+}
+
 /* True when the release recorded in the status (its releaseID) ended Succeeded: its digest was verified. */
 static bool last_release_succeeded(const release_ctx *c)
 {
@@ -134,6 +227,18 @@ static bool last_release_succeeded(const release_ctx *c)
     const cJSON *last = cJSON_GetArrayItem(h, cJSON_GetArraySize(h) - 1);
     const char *rid = json_str(last, "releaseID", NULL), *outcome = json_str(last, "outcome", NULL);
     return old_rid && rid && outcome && strcmp(rid, old_rid) == 0 && strcmp(outcome, PHASE_SUCCEEDED) == 0;
+}
+
+/* True when status.history holds an entry of releaseID rid that ended Succeeded. */
+static bool release_succeeded(const release_ctx *c, const char *rid)
+{
+    const cJSON *e, *history = c->old ? json_get(c->old, "history", NULL) : NULL;
+    cJSON_ArrayForEach(e, history) {
+        const char *r = json_str(e, "releaseID", NULL), *outcome = json_str(e, "outcome", NULL);
+        if (r && outcome && strcmp(r, rid) == 0 && strcmp(outcome, PHASE_SUCCEEDED) == 0)
+            return true;
+    }
+    return false;
 }
 
 /*
@@ -153,9 +258,26 @@ static void rollback_target(const release_ctx *c, char out[72], char image[512])
     const char *recorded = release_old_str(c, "rollbackTarget");
     const char *recorded_image = release_old_str(c, "rollbackImage");
     const char *old_rid = release_old_str(c, "releaseID");
+    const char *ann_rid = release_deployment_annotation(c, RELEASE_ROLLBACK_FOR_ANNOTATION);
+    const char *ann_image = release_deployment_annotation(c, RELEASE_ROLLBACK_IMAGE_ANNOTATION);
+    bool ann_valid = ann_rid && ann_image && release_digest_valid(release_digest_of(ann_image)) &&
+                     strlen(ann_image) < 512;
     out[0] = '\0';
     image[0] = '\0';
-    if (rt) {
+    const char *owner = release_deployment_annotation(c, RELEASE_OWNER_ANNOTATION);
+    bool ours = owner && strcmp(owner, c->owner) == 0;
+    if (ann_valid && ours &&
+        (strcmp(ann_rid, c->rid) == 0 ||
+         (!rt && (!old_rid || strcmp(ann_rid, old_rid) != 0) && !release_succeeded(c, ann_rid)))) {
+        /*
+         * The record the rollout patch of this very release made (its status
+         * write did not follow), or of a release the status never heard of
+         * (cut short between its patch and its status write): what it rolled
+         * out was never verified, what it recorded stands.
+         */
+        snprintf(out, 72, "%s", release_digest_of(ann_image));
+        snprintf(image, 512, "%s", ann_image);
+    } else if (rt) {
         snprintf(out, 72, "%s", rt);
         snprintf(image, 512, "%s@%s", c->repository ? c->repository : "", rt);
     } else if (old_rid && recorded && *recorded && (strcmp(old_rid, c->rid) == 0 || !last_release_succeeded(c))) {
@@ -176,12 +298,14 @@ static void rollback_target(const release_ctx *c, char out[72], char image[512])
     }
 }
 
-bool release_gates_check(const release_ctx *c, release_gate_block *b, char target[72], char target_image[512])
+bool release_gates_check(const release_ctx *c, release_gate_block *b, char target[72], char target_image[512],
+                         cJSON **promoted)
 {
     const char *cr = json_str(c->spec, "changeRecord", NULL);
     const char *owner;
     const char *pbname = json_str(c->spec, "policyBundleRef", "name", NULL);
 
+    *promoted = NULL;
     if (!spec_valid(c, b))
         return false;
     if (!cr || !*cr)
@@ -209,11 +333,19 @@ bool release_gates_check(const release_ctx *c, release_gate_block *b, char targe
             return block(b, "PolicyBundleNotReady", true,
                          "PolicyBundle %s/%s is not ready: %s; the release waits for it", c->ns, pbname, why);
     }
+    if (!order_gate(c, b, promoted)) {
+        cJSON_Delete(*promoted);
+        *promoted = NULL;
+        return false;
+    }
     rollback_target(c, target, target_image);
-    if (!*target)
+    if (!*target) {
+        cJSON_Delete(*promoted);
+        *promoted = NULL;
         return block(b, "NoRollbackTarget", false,
                      "no rollback target: container \"%s\" does not run an image pinned by digest; set "
                      "spec.rollbackTarget.digest",
                      c->container);
+    }
     return true;
 }

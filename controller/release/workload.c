@@ -65,20 +65,37 @@ const char *release_deployment_image(const release_ctx *c)
     return ct ? json_str(ct, "image", NULL) : NULL;
 }
 
-char *release_patch_body(const release_ctx *c, const char *image, bool owner, bool template_annotations)
+const char *release_deployment_annotation(const release_ctx *c, const char *key)
+{
+    return json_str(c->obs->deployment, "metadata", "annotations", key, NULL);
+}
+
+char *release_patch_body(const release_ctx *c, const char *image, release_patch_kind kind)
 {
     cJSON *p = cJSON_CreateObject();
     char *out = NULL;
     cJSON *meta = json_ensure_object(p, "metadata", NULL);
+    cJSON *ann = meta ? json_ensure_object(meta, "annotations", NULL) : NULL;
     const char *rv = json_str(c->obs->deployment, "metadata", "resourceVersion", NULL);
-    if (!meta || (rv && json_set_str(meta, "resourceVersion", rv) < 0))
+    if (!ann || (rv && json_set_str(meta, "resourceVersion", rv) < 0) ||
+        json_set_str(ann, RELEASE_OWNER_ANNOTATION, c->owner) < 0)
         goto done;
-    if (owner) {
-        cJSON *ann = json_ensure_object(meta, "annotations", NULL);
-        if (!ann || json_set_str(ann, RELEASE_OWNER_ANNOTATION, c->owner) < 0)
+    if (kind == RELEASE_PATCH_ROLLOUT) {
+        /* the record of the target, in the same write that rolls */
+        if (json_set_str(ann, RELEASE_ROLLBACK_IMAGE_ANNOTATION, json_str(c->st, "rollbackImage", NULL)) < 0 ||
+            json_set_str(ann, RELEASE_ROLLBACK_FOR_ANNOTATION, c->rid) < 0)
+            goto done;
+        /* an earlier release's rollback is not this one's */
+        if (json_set_item(ann, RELEASE_ROLLED_BACK_FROM_ANNOTATION, cJSON_CreateNull()) < 0 ||
+            json_set_item(ann, RELEASE_ROLLBACK_TRIGGER_ANNOTATION, cJSON_CreateNull()) < 0)
+            goto done;
+    } else if (kind == RELEASE_PATCH_ROLLBACK) {
+        const char *trigger = json_str(c->st, "lastRollback", "trigger", NULL);
+        if (json_set_str(ann, RELEASE_ROLLED_BACK_FROM_ANNOTATION, c->image) < 0 ||
+            json_set_str(ann, RELEASE_ROLLBACK_TRIGGER_ANNOTATION, trigger ? trigger : "") < 0)
             goto done;
     }
-    if (image) {
+    if (image && kind != RELEASE_PATCH_OWNER) {
         cJSON *tpl = json_ensure_object(p, "spec", "template", NULL);
         cJSON *containers = tpl ? cJSON_AddArrayToObject(json_ensure_object(tpl, "spec", NULL), "containers") : NULL;
         cJSON *ct = cJSON_CreateObject();
@@ -89,12 +106,12 @@ char *release_patch_body(const release_ctx *c, const char *image, bool owner, bo
         cJSON_AddItemToArray(containers, ct);
         if (json_set_str(ct, "name", c->container) < 0 || json_set_str(ct, "image", image) < 0)
             goto done;
-        if (template_annotations) {
-            cJSON *ann = json_ensure_object(tpl, "metadata", "annotations", NULL);
+        if (kind == RELEASE_PATCH_ROLLOUT) {
+            cJSON *tann = json_ensure_object(tpl, "metadata", "annotations", NULL);
             const char *bd = json_str(c->st, "policyBundleDigest", NULL);
-            if (!ann || json_set_str(ann, RELEASE_ID_ANNOTATION, c->rid) < 0)
+            if (!tann || json_set_str(tann, RELEASE_ID_ANNOTATION, c->rid) < 0)
                 goto done;
-            if (bd && *bd && json_set_str(ann, RELEASE_BUNDLE_ANNOTATION, bd) < 0)
+            if (bd && *bd && json_set_str(tann, RELEASE_BUNDLE_ANNOTATION, bd) < 0)
                 goto done;
         }
     }
@@ -145,13 +162,34 @@ bool release_crashloop(const release_ctx *c, const char *image, char *msg, size_
     return false;
 }
 
-/* The rollout of image is complete: API.md's four conditions. */
+bool release_no_replicas(const release_ctx *c, char *msg, size_t len)
+{
+    const cJSON *r = json_get(c->obs->deployment, "spec", "replicas", NULL);
+    if (!cJSON_IsNumber(r)) {
+        snprintf(msg, len,
+                 "Deployment %s/%s shows no spec.replicas, so whether every replica runs the new digest cannot be "
+                 "seen",
+                 c->ns, c->deployment);
+        return true;
+    }
+    if (r->valuedouble < 1) {
+        snprintf(msg, len,
+                 "Deployment %s/%s is scaled to 0 replicas: nothing runs the new digest, so it cannot be verified; "
+                 "scale it up",
+                 c->ns, c->deployment);
+        return true;
+    }
+    return false;
+}
+
+/* The rollout of image is complete: API.md's four conditions, on at least one replica (none is nothing verified). */
 bool release_rollout_complete(const release_ctx *c, const char *image)
 {
     const cJSON *d = c->obs->deployment;
     const char *running = release_deployment_image(c);
-    long long replicas = json_int(1, d, "spec", "replicas", NULL);
-    if (!running || strcmp(running, image) != 0)
+    long long replicas = json_int(0, d, "spec", "replicas", NULL);
+    char why[256];
+    if (!running || strcmp(running, image) != 0 || release_no_replicas(c, why, sizeof(why)))
         return false;
     if (json_int(-1, d, "status", "observedGeneration", NULL) < json_int(0, d, "metadata", "generation", NULL))
         return false;
@@ -178,7 +216,11 @@ bool release_progress_deadline(const release_ctx *c, time_t since, char *msg, si
         }
     }
     if (since > 0 && c->obs->now - since >= secs) {
-        snprintf(msg, len, "the rollout has not completed %llds after it started", secs);
+        char why[256];
+        if (release_no_replicas(c, why, sizeof(why)))
+            snprintf(msg, len, "the rollout has not completed %llds after it started: %s", secs, why);
+        else
+            snprintf(msg, len, "the rollout has not completed %llds after it started", secs);
         return true;
     }
     *remaining_ms = since > 0 ? (long)(since + secs - c->obs->now) * 1000L + 1000L : 0;

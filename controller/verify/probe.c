@@ -18,22 +18,26 @@
 
 /* ---- running it ------------------------------------------------------------------- */
 
-/* Deletes probe pods this release left, in any namespace (an earlier run that never finished). */
-static void sweep(kube_client *c, const char *owner_label)
+int probe_pods_sweep(kube_client *c, const char *owner_label)
 {
     cJSON *list = NULL;
     char sel[400];
     const cJSON *pod;
+    int err = 0;
     snprintf(sel, sizeof(sel), "%s=%s", PROBE_LABEL, owner_label);
     kube_list_opts lo = {.label_selector = sel};
-    if (kube_list(&list, c, &KUBE_PODS, NULL, &lo) < 0)
-        return;
+    if ((err = kube_list(&list, c, &KUBE_PODS, NULL, &lo)) < 0)
+        return mb_error_wrap(err, "listing the probe pods labelled %s", sel);
     cJSON_ArrayForEach(pod, cJSON_GetObjectItem(list, "items")) {
         kube_delete_opts d = {.propagation_policy = "Background"};
-        kube_delete(c, &KUBE_PODS, json_str(pod, "metadata", "namespace", NULL),
-                    json_str(pod, "metadata", "name", NULL), &d);
+        int e = kube_delete(c, &KUBE_PODS, json_str(pod, "metadata", "namespace", NULL),
+                            json_str(pod, "metadata", "name", NULL), &d);
+        if (e < 0 && e != MB_ENOTFOUND && err == 0)
+            err = mb_error_wrap(e, "deleting probe pod %s/%s", json_str(pod, "metadata", "namespace", NULL),
+                                json_str(pod, "metadata", "name", NULL));
     }
     cJSON_Delete(list);
+    return err;
 }
 
 static bool reason_is_fatal(const char *reason)
@@ -190,7 +194,7 @@ int probe_membrane_check(cJSON **out, kube_client *client, const verify_owner *o
     t0 = mb_monotonic_ns();
     /* the probe label's value: the release's uid (a label value holds at most 63 characters) */
     snprintf(owner_label, sizeof(owner_label), "%s", uid && *uid ? uid : rname ? rname : "");
-    sweep(client, owner_label);
+    probe_pods_sweep(client, owner_label); /* an earlier run's, that never finished */
     if (kube_list(&pods, client, &KUBE_PODS, NULL, NULL) < 0 ||
         kube_list(&namespaces, client, &KUBE_NAMESPACES, NULL, NULL) < 0) {
         err = probe_dup_printf(&msg, "the Pods and Namespaces cannot be read for the probe: %s", mb_error_last());

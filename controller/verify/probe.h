@@ -16,7 +16,9 @@
  * time fails the check. The pods are owned by the release when they share its
  * namespace, labelled with the release's uid (governance.kfm.dev/probe) and
  * deleted when the check ends; pods left by an earlier run (an operator that
- * died mid-probe) are deleted, in every namespace, before new ones are made.
+ * died mid-probe) are deleted, in every namespace, before new ones are made,
+ * and the release controller deletes them all before it lets a deleted
+ * release go (probe_pods_sweep).
  */
 #ifndef MB_VERIFY_PROBE_H
 #define MB_VERIFY_PROBE_H
@@ -137,6 +139,15 @@ int probe_pod_manifest(cJSON **out, const probe_plan *plan, size_t i);
  * tried or what failed and what to do. 0 or MB_ENOMEM.
  */
 int probe_plan_judge(bool *passed, char **message, const probe_plan *plan);
+
+/*
+ * Deletes every probe pod labelled governance.kfm.dev/probe=owner_label (the
+ * release's uid), in every namespace: what an earlier run left, and, on the
+ * release's deletion, what no ownerReference can collect (a pod in another
+ * namespace than the release's cannot be owned by it). 0, or the first error
+ * (the list failing: nothing could be seen, so nothing is known deleted).
+ */
+int probe_pods_sweep(kube_client *c, const char *owner_label);
 
 /*
  * Runs the probe of the release owner (membrane: its spec.membrane, with a

@@ -11,7 +11,11 @@
  * apiserver only ever asks cluster-wide (impersonating users and groups,
  * escalating ClusterRoles) are asked cluster-wide only. The reviews run on a
  * small bounded pool of threads over the synchronous client (the calling
- * thread is one of them); every review must be made and must deny.
+ * thread is one of them); every review must be made and must deny. A review
+ * asks without a resource name, so it does not see a rule restricted by
+ * resourceNames; the RoleBindings and ClusterRoleBindings naming the
+ * ServiceAccount are therefore read too, and every rule of the roles they
+ * bind is matched against the same forbidden actions, resourceNames or not.
  */
 #include "verify/rbac.h"
 #include "util/clock.h"
@@ -302,6 +306,197 @@ static bool rbac_verdict(char *msg, size_t len, const rbac_review *r, size_t n, 
     return true;
 }
 
+/* ---- the rules bound to the ServiceAccount ------------------------------- */
+
+static bool rbac_list_has(const cJSON *list, const char *want)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, list)
+        if (cJSON_IsString(v) && (strcmp(v->valuestring, "*") == 0 || strcmp(v->valuestring, want) == 0))
+            return true;
+    return false;
+}
+
+/* A rule's resources cover a's resource (and subresource): "*", "r", "r/s", "r/<any>" or "<any>/s". */
+static bool rbac_rule_resource(const cJSON *resources, const forbidden_action *a)
+{
+    const cJSON *v;
+    cJSON_ArrayForEach(v, resources) {
+        const char *r = cJSON_IsString(v) ? v->valuestring : NULL;
+        const char *slash = r ? strchr(r, '/') : NULL;
+        if (!r)
+            continue;
+        if (strcmp(r, "*") == 0)
+            return true;
+        if (!a->subresource) {
+            if (!slash && strcmp(r, a->resource) == 0)
+                return true;
+            continue;
+        }
+        if (!slash)
+            continue;
+        size_t n = (size_t)(slash - r);
+        bool res_ok = (n == 1 && r[0] == '*') || (n == strlen(a->resource) && strncmp(r, a->resource, n) == 0);
+        bool sub_ok = strcmp(slash + 1, "*") == 0 || strcmp(slash + 1, a->subresource) == 0;
+        if (res_ok && sub_ok)
+            return true;
+    }
+    return false;
+}
+
+/* The binding names the ServiceAccount: by kind ServiceAccount, as its user, or through one of its groups. */
+static bool rbac_binding_subject(const cJSON *binding, const char *ns, const char *sa)
+{
+    const cJSON *s;
+    const char *bns = json_str(binding, "metadata", "namespace", NULL);
+    char user[600], group[600];
+    snprintf(user, sizeof(user), "system:serviceaccount:%s:%s", ns, sa);
+    snprintf(group, sizeof(group), "system:serviceaccounts:%s", ns);
+    cJSON_ArrayForEach(s, json_get(binding, "subjects", NULL)) {
+        const char *kind = json_str(s, "kind", NULL), *name = json_str(s, "name", NULL);
+        const char *sns = json_str(s, "namespace", NULL);
+        if (!kind || !name)
+            continue;
+        if (strcmp(kind, "ServiceAccount") == 0 && strcmp(name, sa) == 0 &&
+            strcmp(sns && *sns ? sns
+                   : bns       ? bns
+                               : "",
+                   ns) == 0)
+            return true;
+        if (strcmp(kind, "User") == 0 && strcmp(name, user) == 0)
+            return true;
+        if (strcmp(kind, "Group") == 0 && (strcmp(name, "system:serviceaccounts") == 0 || strcmp(name, group) == 0 ||
+                                           strcmp(name, "system:authenticated") == 0))
+            return true;
+    }
+    return false;
+}
+
+/* The role a binding refers to, from roles (in the binding's namespace) or clusterroles; NULL when it does not exist. */
+static const cJSON *rbac_binding_role(const cJSON *binding, const cJSON *roles, const cJSON *clusterroles)
+{
+    const char *kind = json_str(binding, "roleRef", "kind", NULL), *name = json_str(binding, "roleRef", "name", NULL);
+    const char *bns = json_str(binding, "metadata", "namespace", NULL);
+    bool cluster = kind && strcmp(kind, "ClusterRole") == 0;
+    const cJSON *r;
+    if (!kind || !name || (!cluster && (strcmp(kind, "Role") != 0 || !bns)))
+        return NULL;
+    cJSON_ArrayForEach(r, json_get(cluster ? clusterroles : roles, "items", NULL)) {
+        const char *rn = json_str(r, "metadata", "name", NULL), *rns = json_str(r, "metadata", "namespace", NULL);
+        if (rn && strcmp(rn, name) == 0 && (cluster || (rns && strcmp(rns, bns) == 0)))
+            return r;
+    }
+    return NULL;
+}
+
+/* "[a, b]" of a rule's resourceNames, or "" without them. */
+static void rbac_names_format(char *buf, size_t len, const cJSON *names)
+{
+    const cJSON *v;
+    size_t used = 0;
+    buf[0] = '\0';
+    if (cJSON_GetArraySize(names) == 0)
+        return;
+    used += (size_t)snprintf(buf, len, ", restricted to resourceNames [");
+    cJSON_ArrayForEach(v, names) {
+        if (used >= len)
+            break;
+        used += (size_t)snprintf(buf + used, len - used, "%s%s", v == names->child ? "" : ", ",
+                                 cJSON_IsString(v) ? v->valuestring : "?");
+    }
+    if (used < len)
+        snprintf(buf + used, len - used, "], which reviews without a name do not see");
+}
+
+/*
+ * The first rule of the role a binding grants that allows a forbidden action
+ * where the binding reaches (bns: the RoleBinding's namespace; NULL: a
+ * ClusterRoleBinding, every namespace): into msg, true.
+ */
+static bool rbac_binding_breach(char *msg, size_t size, const cJSON *binding, const cJSON *role, const char *bns,
+                                const char *ns, const char *sa)
+{
+    const cJSON *rule;
+    cJSON_ArrayForEach(rule, json_get(role, "rules", NULL)) {
+        if (json_get(rule, "nonResourceURLs", NULL) && !json_get(rule, "resources", NULL))
+            continue;
+        for (size_t i = 0; i < N_ACTIONS; i++) {
+            const forbidden_action *a = &actions[i];
+            /* cluster-only actions are never authorized in a namespace; Secrets are fine in the SA's own */
+            if (bns && (a->cluster_only || (!a->own_namespace && strcmp(bns, ns) == 0)))
+                continue;
+            if (!rbac_list_has(json_get(rule, "verbs", NULL), a->verb) ||
+                !rbac_list_has(json_get(rule, "apiGroups", NULL), a->group) ||
+                !rbac_rule_resource(json_get(rule, "resources", NULL), a))
+                continue;
+            char res[128], names[400], where[320];
+            rbac_resource_format(res, sizeof(res), a);
+            rbac_names_format(names, sizeof(names), json_get(rule, "resourceNames", NULL));
+            if (bns)
+                snprintf(where, sizeof(where), "in namespace %s", bns);
+            else
+                snprintf(where, sizeof(where), "%s", a->cluster_only ? "cluster-wide" : "in every namespace");
+            snprintf(msg, size,
+                     "ServiceAccount %s/%s can %s %s %s: %s %s%s%s bound by %s %s%s%s%s; remove that grant so the "
+                     "governed API stays least-privileged",
+                     ns, sa, a->verb, res, where, json_str(binding, "roleRef", "kind", NULL),
+                     bns && strcmp(json_str(binding, "roleRef", "kind", NULL), "Role") == 0 ? bns : "",
+                     bns && strcmp(json_str(binding, "roleRef", "kind", NULL), "Role") == 0 ? "/" : "",
+                     json_str(role, "metadata", "name", NULL), bns ? "RoleBinding" : "ClusterRoleBinding",
+                     bns ? bns : "", bns ? "/" : "", json_str(binding, "metadata", "name", NULL), names);
+            return true;
+        }
+    }
+    return false;
+}
+
+bool rbac_rules_breach(char *msg, size_t size, const cJSON *rolebindings, const cJSON *clusterrolebindings,
+                       const cJSON *roles, const cJSON *clusterroles, const char *ns, const char *sa)
+{
+    const cJSON *b;
+    for (int pass = 0; pass < 2; pass++) {
+        cJSON_ArrayForEach(b, json_get(pass == 0 ? clusterrolebindings : rolebindings, "items", NULL)) {
+            const char *bns = pass == 0 ? NULL : json_str(b, "metadata", "namespace", NULL);
+            const cJSON *role;
+            if (pass == 1 && !bns)
+                continue;
+            if (!rbac_binding_subject(b, ns, sa) || !(role = rbac_binding_role(b, roles, clusterroles)))
+                continue;
+            if (rbac_binding_breach(msg, size, b, role, bns, ns, sa))
+                return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Reads the four RBAC lists and judges them (rbac_rules_breach): true when
+ * the rules show no breach; false with the breach, or with what could not be
+ * read, in msg (fail closed).
+ */
+static bool rbac_rules_check(char *msg, size_t len, kube_client *client, const char *ns, const char *sa)
+{
+    cJSON *lists[4] = {NULL, NULL, NULL, NULL};
+    const kube_resource *kinds[4] = {&KUBE_ROLEBINDINGS, &KUBE_CLUSTERROLEBINDINGS, &KUBE_ROLES, &KUBE_CLUSTERROLES};
+    bool ok = false;
+    for (int i = 0; i < 4; i++) {
+        if (kube_list(&lists[i], client, kinds[i], NULL, NULL) < 0 ||
+            !cJSON_IsArray(cJSON_GetObjectItem(lists[i], "items"))) {
+            snprintf(msg, len,
+                     "the %s cannot be listed, so grants to ServiceAccount %s/%s restricted by resourceNames (which "
+                     "reviews without a name do not see) cannot be ruled out: %s; let the operator list roles, "
+                     "rolebindings, clusterroles and clusterrolebindings (rbac.authorization.k8s.io)",
+                     kinds[i]->resource, ns, sa, lists[i] ? "the answer has no items" : mb_error_last());
+            goto done;
+        }
+    }
+    ok = !rbac_rules_breach(msg, len, lists[0], lists[1], lists[2], lists[3], ns, sa);
+done:
+    for (int i = 0; i < 4; i++)
+        cJSON_Delete(lists[i]);
+    return ok;
+}
+
 int rbac_membrane_check(cJSON **out, kube_client *client, const char *ns, const char *sa)
 {
     cJSON *r = cJSON_CreateObject(), *list = NULL;
@@ -331,6 +526,12 @@ int rbac_membrane_check(cJSON **out, kube_client *client, const char *ns, const 
         atomic_init(&pool.next, 0);
         rbac_pool_run(&pool);
         passed = rbac_verdict(msg, sizeof(msg), pool.reviews, pool.n, ns, sa, n_names);
+        /* what the reviews cannot see: grants restricted by resourceNames */
+        char rules_msg[1024];
+        if (passed && !rbac_rules_check(rules_msg, sizeof(rules_msg), client, ns, sa)) {
+            passed = false;
+            snprintf(msg, sizeof(msg), "%s", rules_msg);
+        }
     }
     long long ms = (long long)mb_elapsed_ms(t0);
     if (!cJSON_AddStringToObject(r, "name", "membrane-rbac") || !cJSON_AddBoolToObject(r, "passed", passed) ||

@@ -5,7 +5,11 @@
  * watch Secrets outside its namespace, nor create pods/exec, pods/attach,
  * pods/portforward or serviceaccounts/token, nor impersonate users, groups or
  * serviceaccounts, nor escalate or bind roles or clusterroles (API.md,
- * "Membrane checks").
+ * "Membrane checks"). A review without a resource name does not see a grant
+ * restricted by resourceNames (get on the one Secret db-password): so the
+ * Roles and ClusterRoles bound to the ServiceAccount are read as well, and
+ * any rule granting a forbidden action, with or without resourceNames,
+ * fails the check.
  */
 #ifndef MB_VERIFY_RBAC_H
 #define MB_VERIFY_RBAC_H
@@ -26,6 +30,21 @@
  * Returns an error only when out of memory.
  */
 int rbac_membrane_check(cJSON **out, kube_client *client, const char *ns, const char *sa);
+
+/*
+ * The rules side, pure: from the lists (as kube_list returns them, {"items":
+ * [...]}) of RoleBindings, ClusterRoleBindings, Roles and ClusterRoles, the
+ * first rule of a role bound to ServiceAccount ns/sa (by name, as the user
+ * system:serviceaccount:<ns>:<sa>, or through the groups
+ * system:serviceaccounts, system:serviceaccounts:<ns> or
+ * system:authenticated) that grants a forbidden action where it is
+ * forbidden, resourceNames or not (wildcards count). true with a sentence
+ * naming the verb, resource, where, the role, the binding and the
+ * resourceNames in msg; false when no rule does. A binding to a role that
+ * does not exist grants nothing.
+ */
+bool rbac_rules_breach(char *msg, size_t size, const cJSON *rolebindings, const cJSON *clusterrolebindings,
+                       const cJSON *roles, const cJSON *clusterroles, const char *ns, const char *sa);
 
 /*
  * Whether the Deployment the release targets runs as ServiceAccount sa: the

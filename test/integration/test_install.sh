@@ -5,7 +5,7 @@
 # that enforces "restricted", and give the Deployment its hardening, probes,
 # ports and flags; `helm lint` passes and values.schema.json refuses bad values;
 # the chart's CRDs are byte-identical to crds/; the optional decision-test OPA
-# (the chart's decisionTestOPA, off by default and refused without a digest;
+# (the chart's decisionTestOPA, off by default, pinned by digest and refused with a placeholder;
 # kustomize's manifests/opa component) renders hardened and guarded; and the RBAC each install grants
 # is least-privilege: `kubectl auth can-i` as the operator's ServiceAccount
 # allows what the operator needs and refuses the rest. Each rendered Deployment
@@ -261,6 +261,8 @@ rbac_matrix() { # label ns-where-writes-are-allowed
   can "$l" yes create localsubjectaccessreviews.authorization.k8s.io "$w"
   can "$l" yes create localsubjectaccessreviews.authorization.k8s.io kube-system
   can "$l" no get nodes
+  can "$l" yes list rolebindings.rbac.authorization.k8s.io "$w"
+  can "$l" yes list clusterrolebindings.rbac.authorization.k8s.io
   can "$l" no create clusterroles.rbac.authorization.k8s.io
   can "$l" no create rolebindings.rbac.authorization.k8s.io "$w"
   can "$l" no create serviceaccounts#token "$w"
@@ -442,7 +444,7 @@ cs = pod.get("containers", [{}])
 c = cs[0]
 sc, psc = c.get("securityContext", {}), pod.get("securityContext", {})
 check("one container opa", [x.get("name") for x in cs] == ["opa"], str([x.get("name") for x in cs]))
-check("image openpolicyagent/opa pinned by digest", c.get("image") == "openpolicyagent/opa@" + digest, str(c.get("image")))
+check("image ghcr.io/kfm/membrane-opa pinned by digest", c.get("image") == "ghcr.io/kfm/membrane-opa@" + digest, str(c.get("image")))
 args = c.get("args", [])
 check("opa run --server --addr=:8181, no bundles", args[:3] == ["run", "--server", "--addr=:8181"] and
       not any(a.startswith(("--bundle", "-b", "--config", "-c", "--set")) for a in args[3:]), str(args))
@@ -486,12 +488,21 @@ check_opa() { # label rendered.json name digest
 }
 opa_digest="sha256:$(printf 'a test digest for the decision-test OPA' | sha256sum | cut -c1-64)"
 if grep -qE 'decision-test-opa|opa-test' "$tmp/helm.yaml"; then fail "helm: no decision-test OPA by default" "$(grep -nE 'decision-test-opa|opa-test' "$tmp/helm.yaml" | head -3)"; else ok "helm: no decision-test OPA by default"; fi
-if "$helm" template membrane charts/membrane -n membrane-system --set decisionTestOPA.enabled=true >"$tmp/out" 2>&1; then
-  fail "helm: decisionTestOPA.enabled=true without a digest is refused" "helm rendered it"
-elif grep -q 'decisionTestOPA.image.digest is "UNSET-' "$tmp/out" && grep -q 'openpolicyagent/opa:1.22.4-static' "$tmp/out"; then
-  ok "helm: decisionTestOPA.enabled=true without a digest is refused, naming the value and the image"
+# the digest values.yaml pins (hack/image.sh opa; test_image.sh checks the two agree)
+pinned_opa=$(sed -n 's/^    digest: "\(sha256:[a-f0-9]\{64\}\)".*/\1/p' charts/membrane/values.yaml | tail -1)
+if "$helm" template membrane charts/membrane -n membrane-system --set decisionTestOPA.enabled=true >"$tmp/out" 2>&1 &&
+   [ -n "$pinned_opa" ] && grep -q "image: \"ghcr.io/kfm/membrane-opa@$pinned_opa\"" "$tmp/out"; then
+  ok "helm: decisionTestOPA.enabled=true renders the OPA pinned by the digest values.yaml gives ($pinned_opa)"
 else
-  fail "helm: decisionTestOPA.enabled=true without a digest is refused, naming the value and the image" "$(cat "$tmp/out")"
+  fail "helm: decisionTestOPA.enabled=true renders the OPA pinned by the digest values.yaml gives (${pinned_opa:-none found})" "$(grep -n 'image:' "$tmp/out" | head -5)"
+fi
+if "$helm" template membrane charts/membrane -n membrane-system --set decisionTestOPA.enabled=true \
+     --set decisionTestOPA.image.digest=UNSET-x >"$tmp/out" 2>&1; then
+  fail "helm: decisionTestOPA with the UNSET- placeholder digest is refused" "helm rendered it"
+elif grep -q 'decisionTestOPA.image.digest is "UNSET-x"' "$tmp/out" && grep -q 'ghcr.io/kfm/membrane-opa:1.22.4' "$tmp/out"; then
+  ok "helm: decisionTestOPA with the UNSET- placeholder digest is refused, naming the value and the image"
+else
+  fail "helm: decisionTestOPA with the UNSET- placeholder digest is refused, naming the value and the image" "$(cat "$tmp/out")"
 fi
 rejects "/decisionTestOPA/image/digest" decisionTestOPA.image.digest=1.22.4-static
 rejects "additional properties" decisionTestOPA.bundles=x
@@ -513,17 +524,18 @@ else
   fail "helm: decisionTestOPA.networkPolicy.enabled=false renders no NetworkPolicy" "$(grep '^kind:' "$tmp/out")"
 fi
 
-# kustomize: an overlay of manifests/ with the component, the image pinned in the overlay
+# kustomize: an overlay of manifests/ with the component; the component pins the image,
+# an overlay's own images: entry pins another
 mkdir -p "$tmp/opa-overlay"
 rel=$(realpath --relative-to="$tmp/opa-overlay" manifests)
 printf 'resources: [%s]\ncomponents: [%s/opa]\n' "$rel" "$rel" > "$tmp/opa-overlay/kustomization.yaml"
-if kubectl kustomize "$tmp/opa-overlay" > "$tmp/kustomize-opa-unset.yaml" 2>"$tmp/out" &&
-   grep -q 'image: openpolicyagent/opa@sha256:UNSET-' "$tmp/kustomize-opa-unset.yaml"; then
-  ok "kustomize manifests/opa: without the overlay's digest the image is the placeholder the kubelet refuses"
+if kubectl kustomize "$tmp/opa-overlay" > "$tmp/kustomize-opa-pinned.yaml" 2>"$tmp/out" &&
+   [ -n "$pinned_opa" ] && grep -q "image: ghcr.io/kfm/membrane-opa@$pinned_opa" "$tmp/kustomize-opa-pinned.yaml"; then
+  ok "kustomize manifests/opa: the component pins the image by the digest values.yaml gives"
 else
-  fail "kustomize manifests/opa: without the overlay's digest the image is the placeholder the kubelet refuses" "$(cat "$tmp/out")"
+  fail "kustomize manifests/opa: the component pins the image by the digest values.yaml gives" "$(cat "$tmp/out"; grep -n 'image:' "$tmp/kustomize-opa-pinned.yaml" | tail -2)"
 fi
-printf 'images:\n  - {name: openpolicyagent/opa, digest: "%s"}\n' "$opa_digest" >> "$tmp/opa-overlay/kustomization.yaml"
+printf 'images:\n  - {name: ghcr.io/kfm/membrane-opa, digest: "%s"}\n' "$opa_digest" >> "$tmp/opa-overlay/kustomization.yaml"
 if kubectl kustomize "$tmp/opa-overlay" > "$tmp/kustomize-opa.yaml" 2>"$tmp/out"; then ok "kustomize overlay with manifests/opa renders"; else fail "kustomize overlay with manifests/opa renders" "$(cat "$tmp/out")"; fi
 kinds=$(grep '^kind:' "$tmp/kustomize-opa.yaml" | sort | uniq -c | awk '{print $3"="$1}' | tr '\n' ' ')
 want="ClusterRole=1 ClusterRoleBinding=1 CustomResourceDefinition=3 Deployment=2 Namespace=1 NetworkPolicy=1 Role=1 RoleBinding=1 Service=2 ServiceAccount=1 "

@@ -3,8 +3,10 @@
  * grants passes; one bound to a ClusterRole that reads Secrets everywhere, or
  * to a Role in any one namespace out of many that reads Secrets there, or
  * allows pods/exec, serviceaccounts/token, impersonation or escalating roles,
- * fails naming the verb, the resource and the namespace; an operator that
- * cannot list the namespaces or ask in them fails the check too.
+ * fails naming the verb, the resource and the namespace; so does a Role
+ * restricted by resourceNames, which a review without a name does not see;
+ * an operator that cannot list the namespaces or ask in them fails the check
+ * too.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -241,6 +243,24 @@ static kube_client *client_as(rbac_fixture *f, const char *sa)
     return c;
 }
 
+/* A grant restricted by resourceNames: a review without a name answers no; the rules bound to the account say yes. */
+static void test_named_secret(void **state)
+{
+    rbac_fixture *f = need(state);
+    char needle[512];
+    sa_new(f, "reads-named");
+    assert_int_equal(sh("kubectl -n %s create role reads-named --verb=get --resource=secrets "
+                        "--resource-name=db-password >/dev/null && kubectl -n %s create rolebinding reads-named "
+                        "--role=reads-named --serviceaccount=%s:reads-named >/dev/null",
+                        f->other[2], f->other[2], f->home),
+                     0);
+    snprintf(needle, sizeof(needle),
+             "can get secrets in namespace %s: Role %s/reads-named bound by RoleBinding %s/reads-named, restricted to "
+             "resourceNames [db-password]",
+             f->other[2], f->other[2], f->other[2]);
+    assert_result(f, "reads-named", false, needle);
+}
+
 /* An operator that cannot list the namespaces, or cannot ask in them, cannot show the membrane intact. */
 static void test_cannot_ask(void **state)
 {
@@ -301,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_token),
         cmocka_unit_test(test_impersonate),
         cmocka_unit_test(test_escalate),
+        cmocka_unit_test(test_named_secret),
         cmocka_unit_test(test_cannot_ask),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

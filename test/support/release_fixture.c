@@ -87,6 +87,8 @@ void fx_observe(fx *f)
     f->obs.pods = (const cJSON *const *)f->pods;
     f->obs.n_pods = f->n_pods;
     f->obs.policy_bundle = f->bundle;
+    f->obs.upstream = (const cJSON *const *)f->upstream;
+    f->obs.n_upstream = f->n_upstream;
     if (!f->obs.now)
         f->obs.now = T0;
 }
@@ -99,5 +101,7 @@ void fx_free(fx *f)
     for (size_t i = 0; i < f->n_pods; i++)
         cJSON_Delete(f->pods[i]);
     cJSON_Delete(f->bundle);
+    for (size_t i = 0; i < f->n_upstream; i++)
+        cJSON_Delete(f->upstream[i]);
     cJSON_Delete(f->results);
 }

@@ -23,6 +23,8 @@ typedef struct {
     cJSON *pods[8];
     size_t n_pods;
     cJSON *bundle;
+    cJSON *upstream[4]; /* spec.after's releases, in its order (NULL: not found) */
+    size_t n_upstream;
     cJSON *results;
     release_observed obs;
     release_plan plan;

@@ -103,6 +103,9 @@ namespace (a RoleBinding anywhere could grant the API's ServiceAccount).
 - apiGroups: [authorization.k8s.io]
   resources: [subjectaccessreviews, localsubjectaccessreviews]
   verbs: [create]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings, clusterroles, clusterrolebindings]
+  verbs: [list]
 {{- end -}}
 
 {{/*

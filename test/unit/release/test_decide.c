@@ -295,6 +295,187 @@ static void start_rollout(fx *f)
     assert_int_equal(decide(f), 0);
 }
 
+/*
+ * The plan's Deployment patch went through: f's Deployment now runs image
+ * (rolled out when done), owned by the release, with the patch's
+ * annotations (its nulls remove; no patch: the annotations stay). The
+ * status write after it is not applied.
+ */
+static void fx_patch_landed(fx *f, const char *image, bool done)
+{
+    cJSON *patch = f->plan.deployment_patch ? cJSON_Parse(f->plan.deployment_patch) : cJSON_CreateObject();
+    const cJSON *a;
+    assert_non_null(patch);
+    cJSON *ann = cJSON_Duplicate(json_get(f->deployment, "metadata", "annotations", NULL), true);
+    cJSON_ArrayForEach(a, json_get(patch, "metadata", "annotations", NULL)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(ann, a->string);
+        if (!cJSON_IsNull(a))
+            cJSON_AddItemToObject(ann, a->string, cJSON_Duplicate(a, true));
+    }
+    cJSON_Delete(patch);
+    cJSON_Delete(f->deployment);
+    f->deployment = fx_deployment_new(image, 3, done, "kfm/kfm-api");
+    cJSON *meta = cJSON_GetObjectItem(f->deployment, "metadata");
+    cJSON_DeleteItemFromObject(meta, "annotations");
+    cJSON_AddItemToObject(meta, "annotations", ann);
+    for (size_t i = 0; i < f->n_pods; i++)
+        cJSON_Delete(f->pods[i]);
+    f->n_pods = 0;
+    fx_pods(f, image, 3, false);
+}
+
+/* ---- the environment-order gate (spec.after) ----------------------------- */
+
+#define AFTER_STAGING "\"after\":[{\"namespace\":\"kfm-staging\",\"name\":\"kfm-api\"}]"
+
+/* kfm-staging/kfm-api of environment env, whose history holds one sealed entry per (digest, outcome) pair. */
+static cJSON *upstream_new(const char *env, size_t n, const char *const *digests, const char *const *outcomes)
+{
+    cJSON *up = fx_parse("{\"apiVersion\":\"governance.kfm.dev/v1alpha1\",\"kind\":\"GovernedAPIRelease\","
+                         "\"metadata\":{\"namespace\":\"kfm-staging\",\"name\":\"kfm-api\",\"uid\":\"u-staging\","
+                         "\"generation\":%zu},\"spec\":{\"environment\":\"%s\"},\"status\":{}}",
+                         n, env);
+    cJSON *st = cJSON_GetObjectItem(up, "status");
+    for (size_t i = 0; i < n; i++) {
+        cJSON *e = fx_parse("{\"releaseID\":\"0123456789a%zu\",\"generation\":%zu,\"digest\":\"%s\","
+                            "\"outcome\":\"%s\",\"environment\":\"%s\"}",
+                            i, i + 1, digests[i], outcomes[i], env);
+        assert_int_equal(audit_history_append(st, e, up), 0);
+    }
+    return up;
+}
+
+/* A prod release of B after kfm-staging/kfm-api, with upstream as what the cache holds of it. */
+static void prod_after(fx *f, cJSON *upstream)
+{
+    f->release = fx_release_new(3, B, AFTER_STAGING);
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(f->release, "spec"), "environment", cJSON_CreateString("prod"));
+    f->deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
+    f->upstream[0] = upstream;
+    f->n_upstream = 1;
+}
+
+static void assert_blocked_says(fx *f, bool transient, const char *says)
+{
+    gate_case(f, "NotPromoted", transient);
+    const char *msg = json_str(conditions_get(f->plan.status, "GatesPassed"), "message", NULL);
+    if (!strstr(msg, says))
+        fail_msg("GatesPassed message \"%s\" does not say \"%s\"", msg, says);
+    if (!strstr(msg, "kfm-staging/kfm-api"))
+        fail_msg("GatesPassed message \"%s\" does not name the release", msg);
+}
+
+/* staging succeeded with B, its chain verifies: prod proceeds, and seals staging's receipt in its own. */
+static void test_order_gate_passes(void **state)
+{
+    (void)state;
+    fx f = {0};
+    const char *d[] = {A, B}, *o[] = {"Succeeded", "Succeeded"};
+    prod_after(&f, upstream_new("staging", 2, d, o));
+    const char *staging_ref = json_str(cJSON_GetArrayItem(json_get(f.upstream[0], "status", "history", NULL), 1),
+                                       "auditRef", NULL);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_cond(&f, "GatesPassed", "True", "GatesPassed");
+    const cJSON *p = cJSON_GetArrayItem(json_get(f.plan.status, "promotedFrom", NULL), 0);
+    assert_string_equal(json_str(p, "namespace", NULL), "kfm-staging");
+    assert_string_equal(json_str(p, "name", NULL), "kfm-api");
+    assert_string_equal(json_str(p, "auditRef", NULL), staging_ref);
+    /* to the end: the receipt carries staging's auditRef */
+    fx_apply(&f);
+    fx_free(&f);
+}
+
+/* The receipt of a prod release seals the upstream auditRef: receipts chain across environments. */
+static void test_order_gate_sealed_in_receipt(void **state)
+{
+    (void)state;
+    fx f = {0};
+    const char *d[] = {B}, *o[] = {"Succeeded"};
+    prod_after(&f, upstream_new("staging", 1, d, o));
+    const char *staging_ref = json_str(cJSON_GetArrayItem(json_get(f.upstream[0], "status", "history", NULL), 0),
+                                       "auditRef", NULL);
+    assert_int_equal(decide(&f), 0);
+    fx_apply(&f);
+    fx_patch_landed(&f, REPO "@" B, true);
+    f.obs.now = T0 + 20;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Verifying");
+    fx_apply(&f);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "spec"), "rollout", cJSON_Parse("{\"observationSeconds\":0}"));
+    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Observing"); /* with 0 s, the next look ends it */
+    fx_apply(&f);
+    f.obs.checks.ran = false;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Succeeded");
+    assert_non_null(f.plan.receipt);
+    const cJSON *p = cJSON_GetArrayItem(json_get(f.plan.receipt, "promotedFrom", NULL), 0);
+    assert_string_equal(json_str(p, "auditRef", NULL), staging_ref);
+    /* and it is sealed: changing it breaks this release's own receipt */
+    char ref[AUDIT_REF_SIZE];
+    assert_int_equal(audit_receipt_ref(ref, f.plan.receipt, f.release), 0);
+    assert_string_equal(ref, json_str(f.plan.receipt, "auditRef", NULL));
+    cJSON *copy = cJSON_Duplicate(f.plan.receipt, true);
+    cJSON_ReplaceItemInObject(cJSON_GetArrayItem(cJSON_GetObjectItem(copy, "promotedFrom"), 0), "auditRef",
+                              cJSON_CreateString("sha256:"
+                                                 "0000000000000000000000000000000000000000000000000000000000000000"));
+    assert_int_equal(audit_receipt_ref(ref, copy, f.release), 0);
+    assert_string_not_equal(ref, json_str(f.plan.receipt, "auditRef", NULL));
+    cJSON_Delete(copy);
+    fx_free(&f);
+}
+
+/* Every way the gate blocks, each naming the release and what is missing. */
+static void test_order_gate_blocks(void **state)
+{
+    (void)state;
+    const char *dA[] = {A}, *oS[] = {"Succeeded"}, *dB[] = {B}, *oR[] = {"RolledBack"};
+
+    fx f = {0}; /* not found (not in the cache): waited for */
+    prod_after(&f, NULL);
+    assert_blocked_says(&f, true, "not found");
+    fx_free(&f);
+
+    fx g = {0}; /* staging never succeeded with B */
+    prod_after(&g, upstream_new("staging", 1, dA, oS));
+    assert_blocked_says(&g, true, "no Succeeded entry for " B);
+    fx_free(&g);
+
+    fx h = {0}; /* staging rolled B back */
+    prod_after(&h, upstream_new("staging", 1, dB, oR));
+    assert_blocked_says(&h, true, "no Succeeded entry for " B);
+    fx_free(&h);
+
+    fx i = {0}; /* the named release is prod itself: wrong order, a spec change is needed */
+    prod_after(&i, upstream_new("prod", 1, dB, oS));
+    assert_blocked_says(&i, false, "not earlier than prod");
+    fx_free(&i);
+
+    fx j = {0}; /* a staging entry edited by hand: the chain is recomputed and does not verify */
+    const char *d2[] = {A, A}, *o2[] = {"Succeeded", "Succeeded"};
+    prod_after(&j, upstream_new("staging", 2, d2, o2));
+    cJSON *e = cJSON_GetArrayItem(json_get(j.upstream[0], "status", "history", NULL), 1);
+    cJSON_ReplaceItemInObject(e, "digest", cJSON_CreateString(B)); /* "A succeeded" made into "B succeeded" */
+    assert_blocked_says(&j, false, "receipt chain");
+    fx_free(&j);
+
+    fx k = {0}; /* a staging release can wait on dev, not on another staging one */
+    prod_after(&k, upstream_new("staging", 1, dB, oS));
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(k.release, "spec"), "environment", cJSON_CreateString("staging"));
+    assert_blocked_says(&k, false, "not earlier than staging");
+    fx_free(&k);
+
+    fx l = {0}; /* without spec.after, no order gate and no promotedFrom */
+    l.release = fx_release_new(3, B, NULL);
+    l.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
+    assert_int_equal(decide(&l), 0);
+    assert_string_equal(l.plan.phase, "RollingOut");
+    assert_null(json_get(l.plan.status, "promotedFrom", NULL));
+    fx_free(&l);
+}
+
 static void test_gates_pass_record_target_then_patch(void **state)
 {
     (void)state;
@@ -729,6 +910,141 @@ static void test_observe_zero_seconds(void **state)
 
 /* ---- triggers and rollback ----------------------------------------------- */
 
+/* The rollout patch records the target on the Deployment: one write records it and rolls. */
+static void test_rollout_patch_records_the_target(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_patch_has(&f, "\"governance.kfm.dev/rollback-image\":\"" REPO "@" A "\"");
+    assert_patch_has(&f, "\"governance.kfm.dev/rollback-for\":\"5dee29fd7e28\"");
+    assert_patch_has(&f, "{\"name\":\"api\",\"image\":\"" REPO "@" B "\"}");
+    /* the status follows with the same record */
+    assert_string_equal(st_str(&f, "rollbackTarget"), A);
+    assert_string_equal(st_str(&f, "rollbackImage"), REPO "@" A);
+    fx_free(&f);
+}
+
+/*
+ * The patch went through and the operator stopped before the status write:
+ * the Deployment runs B, the status knows nothing of this release. The
+ * annotation of this releaseID is the record: the target is A, never B.
+ */
+static void test_restart_between_patch_and_status(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    fx_patch_landed(&f, REPO "@" B, false); /* the status write did not follow */
+    f.obs.now = T0 + 5;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_string_equal(st_str(&f, "releaseID"), "5dee29fd7e28");
+    assert_string_equal(st_str(&f, "rollbackTarget"), A);
+    assert_string_equal(st_str(&f, "rollbackImage"), REPO "@" A);
+    assert_null(f.plan.deployment_patch); /* the image is not patched again */
+    assert_event(&f, "RolloutStarted");   /* the Events of the lost status write go out now */
+    fx_apply(&f);
+    /* and a crash loop of B rolls back to A */
+    f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+    f.obs.now = T0 + 30;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_patch_has(&f, "{\"name\":\"api\",\"image\":\"" REPO "@" A "\"}");
+    fx_free(&f);
+
+    /* rolled out already: straight to Verifying, still with A as the target */
+    fx g = {0};
+    start_rollout(&g);
+    fx_patch_landed(&g, REPO "@" B, true);
+    assert_int_equal(decide(&g), 0);
+    assert_string_equal(g.plan.phase, "Verifying");
+    assert_string_equal(st_str(&g, "rollbackTarget"), A);
+    fx_free(&g);
+}
+
+/*
+ * A generation cut short between its patch and its status write: the status
+ * still names an earlier release that succeeded, but the Deployment's record
+ * names one the status never heard of. What that one rolled out (B) was
+ * never verified: the next generation keeps the record's target A.
+ */
+static void test_unrecorded_release_keeps_its_target(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = fx_release_new(4, C, NULL);
+    fx_status(&f, "{\"observedGeneration\":2,\"phase\":\"Succeeded\",\"releaseID\":\"0123456789ab\","
+                  "\"rollbackTarget\":\"" C "\",\"history\":[{\"releaseID\":\"0123456789ab\",\"generation\":2,"
+                  "\"digest\":\"" A "\",\"outcome\":\"Succeeded\"}]}");
+    f.deployment = fx_deployment_new(REPO "@" B, 3, true, "kfm/kfm-api");
+    cJSON *ann = (cJSON *)json_get(f.deployment, "metadata", "annotations", NULL);
+    cJSON_AddStringToObject(ann, "governance.kfm.dev/rollback-for", "5dee29fd7e28");
+    cJSON_AddStringToObject(ann, "governance.kfm.dev/rollback-image", REPO "@" A);
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_string_equal(st_str(&f, "rollbackTarget"), A);
+    /* another owner's record is not ours to read */
+    cJSON_ReplaceItemInObject(ann, "governance.kfm.dev/release-owner", cJSON_CreateString("kfm/other"));
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Gating");
+    fx_free(&f);
+}
+
+/*
+ * The rollback is one patch (back to the recorded image, rolled-back-from and
+ * the trigger on the Deployment), then the status write. A restart between
+ * the two records the rollback from the Deployment instead of rolling
+ * forward to B again.
+ */
+static void test_restart_between_rollback_patch_and_status(void **state)
+{
+    (void)state;
+    const char *phases[] = {"RollingOut", "Verifying"};
+    for (size_t k = 0; k < 2; k++) {
+        fx f = {0};
+        if (k == 0) {
+            start_rollout(&f);
+            fx_apply(&f);
+            fx_patch_landed(&f, REPO "@" B, false);
+            f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+        } else {
+            to_verifying(&f);
+            cJSON_AddStringToObject((cJSON *)json_get(f.deployment, "metadata", "annotations", NULL),
+                                    "governance.kfm.dev/rollback-for", "5dee29fd7e28");
+            fx_patch_landed(&f, REPO "@" B, true);
+            f.pods[f.n_pods++] = fx_pod_new("kfm-api-new", REPO "@" B, "CrashLoopBackOff", 5);
+        }
+        f.obs.now = T0 + 30;
+        assert_int_equal(decide(&f), 0);
+        assert_string_equal(f.plan.phase, "RollingBack");
+        assert_patch_has(&f, "\"governance.kfm.dev/rolled-back-from\":\"" REPO "@" B "\"");
+        assert_patch_has(&f, "\"governance.kfm.dev/rollback-trigger\":\"CrashLoop\"");
+        /* the patch went through, the status write did not: the release still says phases[k] */
+        fx_patch_landed(&f, REPO "@" A, false);
+        assert_string_equal(json_str(f.release, "status", "phase", NULL), phases[k]);
+        f.obs.now = T0 + 35;
+        assert_int_equal(decide(&f), 0);
+        assert_string_equal(f.plan.phase, "RollingBack");
+        assert_null(f.plan.deployment_patch); /* neither forward to B nor back again */
+        assert_false(f.plan.run_checks);
+        assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "CrashLoop");
+        assert_string_equal(json_str(f.plan.status, "lastRollback", "fromDigest", NULL), B);
+        assert_string_equal(json_str(f.plan.status, "lastRollback", "toDigest", NULL), A);
+        assert_string_equal(release_plan_rollback_trigger(&f.plan), "CrashLoop"); /* counted once, now */
+        fx_apply(&f);
+        /* then it goes on as any rollback: rolled out, the checks against A */
+        fx_patch_landed(&f, REPO "@" A, true);
+        f.obs.now = T0 + 40;
+        assert_int_equal(decide(&f), 0);
+        assert_string_equal(f.plan.phase, "RollingBack");
+        assert_null(f.plan.deployment_patch);
+        assert_true(f.plan.run_checks);
+        fx_free(&f);
+    }
+}
+
 static void test_crashloop_rolls_back(void **state)
 {
     (void)state;
@@ -840,6 +1156,88 @@ static void test_progress_deadline_clock_edge(void **state)
     assert_string_equal(f.plan.phase, "RollingBack");
     assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "ProgressDeadline");
     fx_free(&f);
+}
+
+/*
+ * A status without rolloutStartedAt (an older operator's, a hand edit) does
+ * not disable the progress deadline: the rollout counts as started when first
+ * seen so, and that start is written.
+ */
+static void test_progress_deadline_without_start(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start_rollout(&f);
+    fx_apply(&f);
+    cJSON_DeleteItemFromObject(cJSON_GetObjectItem(f.release, "status"), "rolloutStartedAt");
+    cJSON_Delete(f.deployment);
+    f.deployment = fx_deployment_new(REPO "@" B, 3, false, "kfm/kfm-api");
+    f.obs.now = T0 + 100;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_true(st_time(&f, "rolloutStartedAt", NULL) == T0 + 100); /* recorded */
+    assert_int_equal(f.plan.requeue_ms, 601000);
+    fx_apply(&f);
+    f.obs.now = T0 + 700;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "ProgressDeadline");
+    fx_apply(&f);
+    /* a rollback without lastRollback.time: the same, from when it is first seen */
+    cJSON_DeleteItemFromObject((cJSON *)json_get(f.release, "status", "lastRollback", NULL), "time");
+    fx_patch_landed(&f, REPO "@" A, false);
+    f.obs.now = T0 + 800;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_true(st_time(&f, "lastRollback", "time") == T0 + 800);
+    fx_apply(&f);
+    f.obs.now = T0 + 1400;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Failed");
+    fx_free(&f);
+}
+
+/*
+ * A Deployment scaled to 0 replicas (or whose replicas cannot be seen) is
+ * never a completed rollout: nothing runs the digest to verify. RolledOut
+ * says so, and the progress deadline rolls back.
+ */
+static void test_zero_replicas_never_complete(void **state)
+{
+    (void)state;
+    for (int absent = 0; absent < 2; absent++) {
+        fx f = {0};
+        start_rollout(&f);
+        fx_apply(&f);
+        cJSON_Delete(f.deployment);
+        f.deployment = fx_deployment_new(REPO "@" B, 0, true, "kfm/kfm-api");
+        if (absent)
+            cJSON_DeleteItemFromObject(cJSON_GetObjectItem(f.deployment, "spec"), "replicas");
+        for (size_t i = 0; i < f.n_pods; i++)
+            cJSON_Delete(f.pods[i]);
+        f.n_pods = 0;
+        f.obs.now = T0 + 10;
+        assert_int_equal(decide(&f), 0);
+        assert_string_equal(f.plan.phase, "RollingOut");
+        assert_false(f.plan.run_checks);
+        assert_cond(&f, "RolledOut", "False", "NoReplicas");
+        const char *msg = json_str(conditions_get(f.plan.status, "RolledOut"), "message", NULL);
+        assert_non_null(strstr(msg, absent ? "shows no spec.replicas" : "scaled to 0 replicas"));
+        fx_apply(&f);
+        f.obs.now = T0 + 600;
+        assert_int_equal(decide(&f), 0);
+        assert_string_equal(f.plan.phase, "RollingBack");
+        assert_non_null(strstr(json_str(f.plan.status, "lastRollback", "message", NULL), "cannot be"));
+        fx_free(&f);
+    }
+    /* the GitOps revert path too: the digest already runs, on no replica */
+    fx g = {0};
+    g.release = fx_release_new(3, B, "\"rollbackTarget\":{\"digest\":\"" A "\"}");
+    g.deployment = fx_deployment_new(REPO "@" B, 0, true, NULL);
+    assert_int_equal(decide(&g), 0);
+    assert_string_equal(g.plan.phase, "RollingOut");
+    assert_false(g.plan.run_checks);
+    fx_free(&g);
 }
 
 static void test_progress_deadline_condition(void **state)
@@ -1413,7 +1811,10 @@ static void test_deletion_releases_the_deployment(void **state)
     assert_int_equal(decide(&f), 0);
     assert_true(f.plan.remove_finalizer);
     assert_patch_has(&f, "\"governance.kfm.dev/release-owner\":null");
-    assert_null(strstr(f.plan.deployment_patch, "image"));
+    /* the rollback record goes with the release; the container is left as it is */
+    assert_patch_has(&f, "\"governance.kfm.dev/rollback-for\":null");
+    assert_patch_has(&f, "\"governance.kfm.dev/rollback-image\":null");
+    assert_null(strstr(f.plan.deployment_patch, "containers"));
     assert_null(f.plan.status);
     /* another release's annotation is left alone */
     cJSON_Delete(f.deployment);
@@ -1456,8 +1857,15 @@ int main(void)
         cmocka_unit_test(test_gate_invalid_spec),
         cmocka_unit_test(test_gate_invalid_slo),
         cmocka_unit_test(test_gate_block_event_once),
+        cmocka_unit_test(test_order_gate_passes),
+        cmocka_unit_test(test_order_gate_sealed_in_receipt),
+        cmocka_unit_test(test_order_gate_blocks),
         cmocka_unit_test(test_gates_pass_record_target_then_patch),
         cmocka_unit_test(test_restart_between_target_and_patch),
+        cmocka_unit_test(test_rollout_patch_records_the_target),
+        cmocka_unit_test(test_restart_between_patch_and_status),
+        cmocka_unit_test(test_unrecorded_release_keeps_its_target),
+        cmocka_unit_test(test_restart_between_rollback_patch_and_status),
         cmocka_unit_test(test_rollout_waits_then_verifies),
         cmocka_unit_test(test_verify_observe_succeed),
         cmocka_unit_test(test_observe_recheck_schedule),
@@ -1471,6 +1879,8 @@ int main(void)
         cmocka_unit_test(test_rollback_patch_retried_counts_once),
         cmocka_unit_test(test_status_landed),
         cmocka_unit_test(test_restart_threshold_counts_as_crashloop),
+        cmocka_unit_test(test_progress_deadline_without_start),
+        cmocka_unit_test(test_zero_replicas_never_complete),
         cmocka_unit_test(test_progress_deadline_clock_edge),
         cmocka_unit_test(test_progress_deadline_condition),
         cmocka_unit_test(test_no_automatic_rollback),

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Builds membrane as one static executable (build-static/membrane), linked
+# against libraries cut down to what the operator uses:
+#   - libcurl, from Debian's source package, with HTTP and HTTPS on OpenSSL and
+#     nothing else (no LDAP, SSH, RTMP, Kerberos, IDN, PSL, HTTP/2, brotli, ...);
+#   - libarchive, from Debian's source package, with tar and gzip (zlib) only
+#     (and nothing of xml2, lzma, zstd, bzip2, acl, nettle, OpenSSL);
+#   - cJSON, from Debian's source package (libcjson-dev ships no .a);
+#   - the static archives Debian's -dev packages ship for the rest: OpenSSL
+#     (libssl.a, libcrypto.a), libyaml, libwebsockets (with libcap and zlib).
+# Sources come through apt in a private state directory (its own sources.list,
+# lists and cache under the cache directory), so the system's apt configuration
+# is untouched; apt verifies the Release signatures with Debian's archive
+# keyring and the files' checksums. The built libraries are cached under
+# ~/.cache/membrane/static/<package>-<Debian version>: a rerun is instant.
+#   hack/static.sh            builds build-static/membrane, prints its path
+#   MEMBRANE_STATIC_BUILD=DIR builds there instead
+# glibc is linked statically too: name resolution uses glibc's built-in
+# "files" and "dns" lookups (/etc/hosts, /etc/resolv.conf); the link warns that
+# getaddrinfo needs glibc's NSS modules at run time, which only matters for
+# other NSS sources (nsswitch.conf), which the operator does not use.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+cache=${MEMBRANE_CACHE:-$HOME/.cache/membrane}/static
+out=${MEMBRANE_STATIC_BUILD:-$repo/build-static}
+jobs=2 # the machine's two cores are shared
+mkdir -p "$cache"
+
+# --- a private apt state: deb-src entries for bookworm, nothing of the system's
+apt_dir="$cache/apt"
+mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/parts"
+cat > "$apt_dir/sources.list" <<'EOF'
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-updates main
+deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bookworm-security main
+EOF
+apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=$apt_dir/parts"
+  -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache"
+  -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache="
+  # the cache is under root's home, which apt's unprivileged download user cannot enter
+  -o "APT::Sandbox::User=root")
+for tool in apt-get dpkg-source cc make cmake ninja pkg-config; do
+  command -v "$tool" >/dev/null || { echo "static.sh: $tool is not installed (hack/setup.sh installs it)" >&2; exit 1; }
+done
+for a in libssl.a libcrypto.a libyaml.a libwebsockets.a libcap.a libz.a; do
+  [ -f "/usr/lib/x86_64-linux-gnu/$a" ] || {
+    echo "static.sh: /usr/lib/x86_64-linux-gnu/$a is missing (hack/setup.sh installs the -dev packages that ship it)" >&2
+    exit 1
+  }
+done
+
+# the lists are refreshed once a day at most
+if [ -z "$(find "$apt_dir/lists" -maxdepth 1 -name '*_Sources*' -mmin -1440 2>/dev/null | head -1)" ]; then
+  echo "static.sh: updating the private apt lists of Debian's source packages" >&2
+  apt-get "${apt_opts[@]}" -qq update >&2
+fi
+
+# version NAME: the Debian version of the source package apt would fetch
+version() {
+  local v
+  v=$(apt-get "${apt_opts[@]}" --print-uris -qq source "$1" 2>/dev/null | awk '{print $2}' | sed -n "s/^$1_\(.*\)\.dsc$/\1/p")
+  [ -n "$v" ] || { echo "static.sh: apt found no source package $1 in its private lists ($apt_dir)" >&2; exit 1; }
+  printf '%s' "$v"
+}
+
+# fetch NAME VERSION DIR: downloads the source package (apt checks its checksums
+# against the signed lists) and unpacks it with Debian's patches applied; prints
+# the source directory
+fetch() {
+  local name=$1 ver=$2 dir=$3
+  (cd "$dir" && apt-get "${apt_opts[@]}" -qq source "$name=$ver" >&2)
+  find "$dir" -mindepth 1 -maxdepth 1 -type d -name "$name-*" | head -1
+}
+
+curl_ver=$(version curl)
+archive_ver=$(version libarchive)
+cjson_ver=$(version cjson)
+ssl_ver=$(dpkg-query -W -f='${Version}' libssl-dev)
+yaml_ver=$(dpkg-query -W -f='${Version}' libyaml-dev)
+lws_ver=$(dpkg-query -W -f='${Version}' libwebsockets-dev)
+
+# build NAME VERSION: builds one library into $cache/NAME-VERSION unless there
+build() {
+  local name=$1 ver=$2 prefix="$cache/$1-$2" work src
+  [ -f "$prefix/.done" ] && return 0
+  rm -rf "$prefix"
+  work=$(mktemp -d "$cache/.build-$name.XXXXXX")
+  # shellcheck disable=SC2064
+  trap "rm -rf '$work'" RETURN
+  echo "static.sh: building $name $ver" >&2
+  src=$(fetch "$name" "$ver" "$work")
+  case $name in
+    curl)
+      # Debian's patches change no autotools input that would need autoreconf
+      (cd "$src" && ./configure -q --prefix="$prefix" --disable-shared --enable-static \
+        --with-openssl --with-zlib --enable-threaded-resolver \
+        --with-ca-bundle=/etc/ssl/certs/ca-certificates.crt --with-ca-path=/etc/ssl/certs \
+        --without-libpsl --without-brotli --without-zstd --without-nghttp2 --without-ngtcp2 \
+        --without-nghttp3 --without-quiche --without-msh3 --without-libidn2 --without-librtmp \
+        --without-libssh2 --without-libssh --without-wolfssh --without-gssapi --without-libgsasl \
+        --without-hyper --disable-ldap --disable-ldaps --disable-rtsp --disable-dict --disable-telnet \
+        --disable-tftp --disable-pop3 --disable-imap --disable-smb --disable-smtp --disable-gopher \
+        --disable-mqtt --disable-ftp --disable-file --disable-ntlm --disable-ntlm-wb \
+        --disable-manual --disable-websockets --disable-dependency-tracking \
+        && make -s -j"$jobs" -C lib && make -s -C lib install && make -s -C include install \
+        && make -s install-pkgconfigDATA) >&2
+      ;;
+    libarchive)
+      # with CMake: Debian's patches touch configure.ac, which autotools would want to regenerate
+      cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_POSITION_INDEPENDENT_CODE=OFF \
+        -DENABLE_ZLIB=ON -DENABLE_MBEDTLS=OFF -DENABLE_NETTLE=OFF -DENABLE_OPENSSL=OFF -DENABLE_LIBB2=OFF \
+        -DENABLE_LZ4=OFF -DENABLE_LZO=OFF -DENABLE_LZMA=OFF -DENABLE_ZSTD=OFF -DENABLE_BZip2=OFF \
+        -DENABLE_LIBXML2=OFF -DENABLE_EXPAT=OFF -DENABLE_PCREPOSIX=OFF -DENABLE_LibGCC=OFF -DENABLE_CNG=OFF \
+        -DENABLE_TAR=OFF -DENABLE_CPIO=OFF -DENABLE_CAT=OFF -DENABLE_XATTR=OFF -DENABLE_ACL=OFF \
+        -DENABLE_ICONV=OFF -DENABLE_TEST=OFF -DENABLE_WERROR=OFF >&2
+      ninja -C "$work/build" -j"$jobs" archive_static >&2
+      mkdir -p "$prefix/lib/pkgconfig" "$prefix/include"
+      cp "$work/build/libarchive/libarchive.a" "$prefix/lib/"
+      cp "$src/libarchive/archive.h" "$src/libarchive/archive_entry.h" "$prefix/include/"
+      cat > "$prefix/lib/pkgconfig/libarchive.pc" <<PC
+prefix=$prefix
+libdir=\${prefix}/lib
+includedir=\${prefix}/include
+
+Name: libarchive
+Description: libarchive $ver, tar and gzip (zlib) only, static
+Version: ${ver%%-*}
+Cflags: -I\${includedir}
+Libs: -L\${libdir} -larchive
+Libs.private: -lz
+PC
+      ;;
+    cjson)
+      cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
+        -DCMAKE_INSTALL_LIBDIR=lib -DBUILD_SHARED_LIBS=OFF -DBUILD_SHARED_AND_STATIC_LIBS=OFF \
+        -DENABLE_CJSON_TEST=OFF -DENABLE_CJSON_UTILS=OFF -DENABLE_TARGET_EXPORT=OFF >&2
+      ninja -C "$work/build" -j"$jobs" install >&2
+      ;;
+  esac
+  touch "$prefix/.done"
+}
+
+build curl "$curl_ver"
+build libarchive "$archive_ver"
+build cjson "$cjson_ver"
+
+# pkg-config finds our three first, Debian's .pc files (and their --static
+# dependencies) for the rest
+pcpath="$cache/curl-$curl_ver/lib/pkgconfig:$cache/libarchive-$archive_ver/lib/pkgconfig:$cache/cjson-$cjson_ver/lib/pkgconfig"
+for pc in libcurl libarchive libcjson; do
+  PKG_CONFIG_PATH=$pcpath pkg-config --variable=libdir "$pc" | grep -qF "$cache/" || {
+    echo "static.sh: pkg-config does not find the built $pc under $cache" >&2
+    exit 1
+  }
+done
+sources="curl $curl_ver, libarchive $archive_ver, cjson $cjson_ver, openssl $ssl_ver, libyaml $yaml_ver, libwebsockets $lws_ver"
+PKG_CONFIG_PATH=$pcpath cmake -S "$repo" -B "$out" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DMEMBRANE_STATIC=ON "-DMEMBRANE_STATIC_SOURCES=$sources" \
+  "-DMEMBRANE_STATIC_LIBDIRS=$cache/curl-$curl_ver/lib;$cache/libarchive-$archive_ver/lib;$cache/cjson-$cjson_ver/lib" >/dev/null
+ninja -C "$out" -j"$jobs" membrane >&2
+strip "$out/membrane"
+# a static executable has no interpreter and no shared libraries
+if readelf -lW "$out/membrane" | grep -q 'program interpreter' || readelf -dW "$out/membrane" | grep -q NEEDED; then
+  echo "static.sh: $out/membrane is not statically linked: $(readelf -dW "$out/membrane" | grep NEEDED | tr -s ' ')" >&2
+  exit 1
+fi
+echo "$out/membrane"
