@@ -20,8 +20,20 @@
 #   3. a bad release (its Focus Mode answers carry no citations) is rolled out,
 #      fails the focus-ask check and is rolled back on its own;
 #   4. kubectl get / describe show the phases, conditions, Events and receipts.
+# `hack/demo.sh slo` shows the slo check instead, against a real Prometheus
+# (hack/prometheus.sh) scraping the double while curl sends it steady traffic:
+# a release meets its objectives and is observed; its version then fails 5 %
+# of the traffic (the double is switched to error-5pct), a recheck breaches
+# error-rate, and the release is rolled back with SLOBreach, the rolled-back
+# version meeting the same objectives.
 # MEMBRANE_DEMO_KEEP=1 leaves the control plane running afterwards.
 set -euo pipefail
+
+mode=${1:-main}
+case $mode in
+  main | slo) ;;
+  *) echo "usage: hack/demo.sh [slo]" >&2; exit 2 ;;
+esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
@@ -35,9 +47,13 @@ export PATH=/usr/local/go/bin:$PATH
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build membrane governed-api-double >/dev/null || { ninja -C build membrane governed-api-double; exit 1; }
 bash hack/controlplane.sh >/dev/null
-opa=$(bash hack/opa.sh)
-bundleserver=$(bash hack/gotool.sh bundleserver)
-py=$(bash hack/python.sh)
+if [ "$mode" = slo ]; then
+  prometheus=$(bash hack/prometheus.sh)
+else
+  opa=$(bash hack/opa.sh)
+  bundleserver=$(bash hack/gotool.sh bundleserver)
+  py=$(bash hack/python.sh)
+fi
 
 bold "a local control plane: etcd, kube-apiserver, controller-manager, scheduler, kwok"
 export MEMBRANE_CLUSTER_DIR="$repo/.cache/demo-cluster"
@@ -85,8 +101,10 @@ kubectl -n kfm rollout status deploy/kfm-api --timeout=60s
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 kubectl -n kfm create secret generic smoke-token --from-literal=token="$token" >/dev/null
 printf '%s' "$token" > "$MEMBRANE_CLUSTER_DIR/smoke-token"
+double_flags=()
+[ "$mode" = main ] || double_flags=(--cache-ms 200) # the steady traffic need not read the Deployment each time
 ./build/governed-api-double --listen 127.0.0.1:0 --namespace kfm --deployment kfm-api --container api \
-  --behaviour "$V1=good" --behaviour "$V2=good" --behaviour "$V3=uncited" \
+  --behaviour "$V1=good" --behaviour "$V2=good" --behaviour "$V3=uncited" "${double_flags[@]}" \
   --token-file "$MEMBRANE_CLUSTER_DIR/smoke-token" >"$logs/double.out" 2>"$logs/double.log" &
 pids+=($!)
 for _ in $(seq 1 50); do grep -q listening "$logs/double.out" 2>/dev/null && break; sleep 0.1; done
@@ -131,6 +149,82 @@ wait_phase() { # phase...
   done
   echo "the release did not reach $* (phase $p)"; return 1
 }
+
+if [ "$mode" = slo ]; then
+  bold "Prometheus, scraping the double every second, and steady traffic to the API"
+  prom_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  prom="http://127.0.0.1:$prom_port"
+  cat >"$MEMBRANE_CLUSTER_DIR/prometheus.yml" <<EOF
+global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: governed-api
+    static_configs: [{targets: ["${api_url#http://}"]}]
+EOF
+  "$prometheus" --config.file="$MEMBRANE_CLUSTER_DIR/prometheus.yml" --storage.tsdb.path="$MEMBRANE_CLUSTER_DIR/prometheus" \
+    --web.listen-address="127.0.0.1:$prom_port" --log.level=warn >"$logs/prometheus.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 120); do curl -fsS --max-time 2 "$prom/-/ready" >/dev/null 2>&1 && break; sleep 0.5; done
+  # the user traffic: no X-Request-ID (the double fails or slows only requests without one)
+  curl -s --rate 20/s -H "Authorization: Bearer $token" "$api_url/api/v1/stac/items?n=[1-1000000]" >/dev/null 2>&1 &
+  pids+=($!)
+  echo "Prometheus at $prom; curl sends 20 requests a second to the API"
+  # Prometheus starts scraping a few seconds after it is ready: wait until it has seen the traffic
+  q="query=sum(rate(http_requests_total{digest=\"$V1\"}[5s])) > 0"
+  for _ in $(seq 1 60); do
+    curl -fsS -G --data-urlencode "$q" "$prom/api/v1/query" 2>/dev/null | grep -q '"value"' && break
+    sleep 0.5
+  done
+  # the new pods serve (and are scraped) a few seconds before a rollout counts as done, so that the
+  # first run of the checks finds samples of the new version
+  run kubectl -n kfm patch deploy kfm-api --type merge -p '{"spec":{"minReadySeconds":4}}'
+  run curl -sS -G --data-urlencode "query=sum by (code) (rate(http_requests_total{digest=\"$V1\"}[5s]))" "$prom/api/v1/query"
+  echo
+
+  bold "1. a release v1 -> v2 with two objectives, observed for 60 s with a recheck every 3 s"
+  kubectl -n kfm apply -f - <<EOF
+apiVersion: governance.kfm.dev/v1alpha1
+kind: GovernedAPIRelease
+metadata: {name: kfm-api}
+spec:
+  environment: staging
+  changeRecord: CHG-2026-0150
+  target: {deployment: kfm-api, container: api}
+  image: {repository: $REPO, digest: "$V2"}
+  rollout: {observationSeconds: 60, recheckSeconds: 3, progressDeadlineSeconds: 120}
+  verification:
+    baseURL: "$api_url"
+    authSecretRef: {name: smoke-token, key: token}
+    timeoutSeconds: 2
+    checks: [health, ready, datasets, stac-items]
+    slo:
+      prometheusURL: "$prom"
+      windowSeconds: 30
+      objectives:
+        - name: error-rate
+          query: 'sum(rate(http_requests_total{code=~"5..",digest="{{digest}}"}[{{window}}])) / sum(rate(http_requests_total{digest="{{digest}}"}[{{window}}]))'
+          max: 0.01
+        - name: latency-p99
+          query: 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{digest="{{digest}}"}[{{window}}])))'
+          max: 0.5
+EOF
+  wait_phase Observing
+  run kubectl -n kfm get gar kfm-api
+  echo "the slo check's result at Verifying:"
+  run kubectl -n kfm get gar kfm-api -o jsonpath='{.status.verification.results[?(@.name=="slo")].message}{"\n"}'
+
+  bold "2. v2 now fails 1 request in 20 of the user traffic (the contract checks still pass)"
+  run curl -fsS -X PUT --data error-5pct "$api_url/__double/behaviour/$V2"
+  echo
+  wait_phase RolledBack Failed
+  run kubectl -n kfm get gar kfm-api
+  echo "why:"
+  run kubectl -n kfm get gar kfm-api -o jsonpath='{.status.lastRollback.trigger}: {.status.lastRollback.message}{"\n"}'
+  echo "the rolled-back version, asked with its own digest:"
+  run kubectl -n kfm get gar kfm-api -o jsonpath='{.status.verification.results[?(@.name=="slo")].message}{"\n"}'
+  run kubectl -n kfm get deploy kfm-api -o jsonpath='{.spec.template.spec.containers[0].image}{"\n"}'
+  run kubectl -n kfm get events --field-selector involvedObject.name=kfm-api --sort-by=.lastTimestamp
+  exit 0
+fi
 
 bold "0. a policy bundle: built by opa build, served over HTTPS, verified and published"
 # The policy: public users read only data whose label is not restricted.

@@ -39,6 +39,9 @@ bash hack/gotool.sh bundleserver >/dev/null # for e2e/test_policy.sh and the dem
 # opa build makes the bundles of e2e/test_policy.sh and integration_opa_bundle; opa run is the decision-test OPA
 MEMBRANE_OPA=$(bash hack/opa.sh)
 export MEMBRANE_OPA
+# a real Prometheus scrapes the governed API double and answers the slo check of e2e/test_slo.sh
+MEMBRANE_PROMETHEUS=$(bash hack/prometheus.sh)
+export MEMBRANE_PROMETHEUS
 # the static membrane (e2e_static runs e2e/test_release.sh with it) and the images
 # as OCI layouts (integration_image checks them); both cached after the first build
 bash hack/static.sh >/dev/null

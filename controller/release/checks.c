@@ -4,8 +4,10 @@
  * through verify/contract.h from the Secret the release names.
  */
 #include "release/checks.h"
+#include "kube/secretref.h"
 #include "util/error.h"
 #include "util/json.h"
+#include "util/secret.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,8 +52,45 @@ int release_contract_base_url(char **out, const cJSON *release)
     return 0;
 }
 
+/* The slo check's part: spec.verification.slo, the digest and Prometheus's token (a token that cannot be read fails
+ * the check, saying why). */
+static int slo_input_build(release_verify_input *out, kube_client *client, const cJSON *release, const char *digest)
+{
+    char why[CONTRACT_MESSAGE_MAX];
+    const cJSON *slo = json_get(release, "spec", "verification", "slo", NULL);
+    const cJSON *ref = json_get(slo, "authSecretRef", NULL);
+    const char *ns = json_str(release, "metadata", "namespace", NULL);
+    int rc = 0;
+
+    if (!slo || cJSON_IsNull(slo))
+        return 0;
+    out->in.slo = slo;
+    out->in.slo_digest = digest;
+    if (!ref)
+        return 0;
+    if (!client)
+        snprintf(why, sizeof(why), "there is no Kubernetes client to read spec.verification.slo.authSecretRef with");
+    else if ((rc = kube_secret_ref_read(&out->slo_token, &out->slo_token_len, client, ns, ref,
+                                        "spec.verification.slo.authSecretRef", why, sizeof(why))) < 0)
+        return rc;
+    if (rc == 0 && out->slo_token) {
+        size_t n = strlen(out->slo_token); /* trailing whitespace dropped; the whole buffer is wiped when cleared */
+        while (n > 0 && (out->slo_token[n - 1] == '\n' || out->slo_token[n - 1] == '\r' ||
+                         out->slo_token[n - 1] == ' ' || out->slo_token[n - 1] == '\t'))
+            out->slo_token[--n] = '\0';
+        out->in.slo_token = out->slo_token;
+        return 0;
+    }
+    char msg[CONTRACT_MESSAGE_MAX]; /* the CRD's maxLength of a result's message */
+    snprintf(msg, sizeof(msg), "Prometheus's bearer token cannot be read, so the SLO cannot be judged: %.900s", why);
+    if (!(out->slo_error = strdup(msg)))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    out->in.slo_error = out->slo_error;
+    return 0;
+}
+
 int release_verify_input_build(release_verify_input *out, kube_client *client, const cJSON *release,
-                               const char *release_id, time_t now)
+                               const char *release_id, const char *digest, time_t now)
 {
     int err = 0;
     char why[CONTRACT_MESSAGE_MAX];
@@ -90,6 +129,8 @@ int release_verify_input_build(release_verify_input *out, kube_client *client, c
     }
     in->contract.base_url = out->base_url;
     in->contract.token = out->token;
+    if ((err = slo_input_build(out, client, release, digest)) < 0)
+        goto done;
 done:
     if (err < 0)
         release_verify_input_clear(out);
@@ -101,5 +142,7 @@ void release_verify_input_clear(release_verify_input *in)
     free(in->base_url);
     contract_token_free(in->token);
     free(in->contract_error);
+    mb_secret_free_len(in->slo_token, in->slo_token_len);
+    free(in->slo_error);
     memset(in, 0, sizeof(*in));
 }

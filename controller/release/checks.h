@@ -34,19 +34,26 @@ typedef struct {
     char *base_url;
     char *token; /* wiped when cleared */
     char *contract_error;
+    char *slo_token; /* Prometheus's, from spec.verification.slo.authSecretRef; wiped when cleared */
+    size_t slo_token_len;
+    char *slo_error;
 } release_verify_input;
 
 /*
- * Builds the input of a run of release's checks for release_id: the contract
+ * Builds the input of a run of release's checks for release_id, against the
+ * version whose image digest is digest (what {{digest}} in the slo check's
+ * queries stands for): the contract
  * input (base URL, the bearer token read from spec.verification.authSecretRef
  * through client), the owner, the target Deployment, spec.membrane and
- * spec.verification.publishedIndex (NULL when unset: the runner's default). A base
- * URL that cannot be formed or a token that cannot be read is not an error:
- * contract_error says why, and every contract check fails with it (fail
- * closed). Borrows from release, which must outlive *out. 0 or MB_ENOMEM.
+ * spec.verification.publishedIndex (NULL when unset: the runner's default),
+ * spec.verification.slo with Prometheus's token read from its authSecretRef.
+ * A base URL that cannot be formed or a token that cannot be read is not an
+ * error: contract_error (slo_error for Prometheus's token) says why, and
+ * every check concerned fails with it (fail closed). Borrows from release
+ * and digest, which must outlive *out. 0 or MB_ENOMEM.
  */
 int release_verify_input_build(release_verify_input *out, kube_client *client, const cJSON *release,
-                               const char *release_id, time_t now);
+                               const char *release_id, const char *digest, time_t now);
 
 /* Frees what *in owns (the token wiped). */
 void release_verify_input_clear(release_verify_input *in);

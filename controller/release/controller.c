@@ -77,6 +77,7 @@ struct check_run {
     release_controller *rc;
     verify_run *run;
     char rid[13];
+    char digest[72]; /* the digest the run judges */
     time_t started_at;
     char key[];
 };
@@ -525,15 +526,15 @@ static void checks_drop(release_controller *rc, const char *key)
     check_run_free(e);
 }
 
-/* Starts a run of cur's checks for rid and keeps it under key. */
-static int checks_start(release_controller *rc, const char *key, const cJSON *cur, const char *rid)
+/* Starts a run of cur's checks for rid, judging digest, and keeps it under key. */
+static int checks_start(release_controller *rc, const char *key, const cJSON *cur, const char *rid, const char *digest)
 {
     release_verify_input vi;
     check_run *e = NULL;
     int err = 0;
     size_t klen = strlen(key);
 
-    if ((err = release_verify_input_build(&vi, rc->opts.client, cur, rid, time(NULL))) < 0)
+    if ((err = release_verify_input_build(&vi, rc->opts.client, cur, rid, digest, time(NULL))) < 0)
         return err;
     if (!(e = calloc(1, sizeof(*e) + klen + 1))) {
         err = mb_error_set(MB_ENOMEM, "out of memory");
@@ -542,6 +543,7 @@ static int checks_start(release_controller *rc, const char *key, const cJSON *cu
     e->rc = rc;
     memcpy(e->key, key, klen + 1);
     snprintf(e->rid, sizeof(e->rid), "%s", rid);
+    snprintf(e->digest, sizeof(e->digest), "%s", digest);
     e->started_at = time(NULL);
     pthread_mutex_lock(&rc->runs_mu);
     if ((err = verify_run_start(&e->run, &vi.in, rc->opts.client, rc->opts.net, rc->executor, check_run_done, e)) ==
@@ -561,14 +563,14 @@ done:
 }
 
 /*
- * The results of cur's checks for rid: 1 with *results (the caller's) and
- * the run's times when a run for rid has finished (it is forgotten then); 0
- * when one is still going, or was started now (its end requeues the
- * release). A run for another releaseID is superseded: cancelled, and a new
- * one starts.
+ * The results of cur's checks for rid and digest: 1 with *results (the
+ * caller's) and the run's times when a run for them has finished (it is
+ * forgotten then); 0 when one is still going, or was started now (its end
+ * requeues the release). A run for another releaseID or digest is
+ * superseded: cancelled, and a new one starts.
  */
-static int checks_collect(release_controller *rc, const char *key, const cJSON *cur, const char *rid, cJSON **results,
-                          time_t *started_at, time_t *finished_at)
+static int checks_collect(release_controller *rc, const char *key, const cJSON *cur, const char *rid,
+                          const char *digest, cJSON **results, time_t *started_at, time_t *finished_at)
 {
     check_run *e = NULL;
     int err = 0;
@@ -577,16 +579,17 @@ static int checks_collect(release_controller *rc, const char *key, const cJSON *
     *results = NULL;
     pthread_mutex_lock(&rc->runs_mu);
     HASH_FIND_STR(rc->runs, key, e);
-    if (e && strcmp(e->rid, rid) == 0 && !verify_run_finished(e->run, finished_at)) {
+    bool same = e && strcmp(e->rid, rid) == 0 && strcmp(e->digest, digest) == 0;
+    if (same && !verify_run_finished(e->run, finished_at)) {
         pthread_mutex_unlock(&rc->runs_mu);
         return 0; /* going: never started twice */
     }
     if (e)
         HASH_DEL(rc->runs, e); /* finished (taken now), or superseded */
     pthread_mutex_unlock(&rc->runs_mu);
-    if (!e || strcmp(e->rid, rid) != 0) {
+    if (!same) {
         check_run_free(e);
-        return checks_start(rc, key, cur, rid);
+        return checks_start(rc, key, cur, rid, digest);
     }
     *started_at = e->started_at;
     if ((err = verify_run_results(results, e->run)) == 0) {
@@ -782,7 +785,8 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         cJSON_Delete(results);
         results = NULL;
         obs.checks.started_at = obs.checks.finished_at = time(NULL);
-        if ((err = checks_collect(rc, key, cur, rid, &results, &obs.checks.started_at, &obs.checks.finished_at)) == 0) {
+        if ((err = checks_collect(rc, key, cur, rid, plan.checks_digest, &results, &obs.checks.started_at,
+                                  &obs.checks.finished_at)) == 0) {
             /* the run's end requeues; should that enqueue be lost, this look finds the run again */
             if (out->requeue_ms <= 0 || out->requeue_ms > CHECKS_RECHECK_MS)
                 out->requeue_ms = CHECKS_RECHECK_MS;

@@ -30,8 +30,8 @@
 #define GATE_RECHECK_MS 15000L
 
 static const char *const all_triggers[] = {
-    "CrashLoop",       "ProgressDeadline", "SmokeFailure",   "PolicyBypass",
-    "EvidenceFailure", "UncitedAnswer",    "MembraneBreach", "UnpublishedData",
+    "CrashLoop",     "ProgressDeadline", "SmokeFailure",    "PolicyBypass", "EvidenceFailure",
+    "UncitedAnswer", "MembraneBreach",   "UnpublishedData", "SLOBreach",
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -283,6 +283,7 @@ static int ask_checks(release_ctx *c)
 {
     c->plan->run_checks = true;
     memcpy(c->plan->checks_release_id, c->rid, sizeof(c->rid));
+    snprintf(c->plan->checks_digest, sizeof(c->plan->checks_digest), "%s", c->digest ? c->digest : "");
     return 0;
 }
 
@@ -519,8 +520,12 @@ static int phase_rolling_back(release_ctx *c)
         return 0;
     /* re-run the same checks against the rolled-back version */
     const release_checks *rc = &c->obs->checks;
-    if (!rc->ran || !rc->release_id || strcmp(rc->release_id, c->rid) != 0)
-        return ask_checks(c);
+    if (!rc->ran || !rc->release_id || strcmp(rc->release_id, c->rid) != 0) {
+        err = ask_checks(c);
+        /* the rolled-back version is judged as itself: the slo check's {{digest}} is the target */
+        snprintf(c->plan->checks_digest, sizeof(c->plan->checks_digest), "%s", target);
+        return err;
+    }
     const cJSON *failed = NULL;
     if ((err = run_record(c, rc, &failed)) < 0)
         return err;

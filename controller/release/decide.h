@@ -95,6 +95,8 @@ typedef struct {
     bool clear_rollback_annotation; /* the manual trigger was acted on: remove it with its reason and approver */
     bool run_checks;                /* run the verification checks, then decide again with them */
     char checks_release_id[13];     /* the releaseID to run them for */
+    char checks_digest[72];         /* the digest they judge (the slo check's {{digest}}): the new one, or the
+                                       rollback target's once rolled back */
     const char *phase;              /* the phase after this plan (static string) */
     event_planned events[RELEASE_MAX_EVENTS];
     size_t n_events;

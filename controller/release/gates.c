@@ -13,6 +13,7 @@
 #include "audit/verify.h"
 #include "util/error.h"
 #include "util/json.h"
+#include "verify/slo.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -70,6 +71,11 @@ static bool spec_valid(const release_ctx *c, release_gate_block *b)
     if (rt && strcmp(rt, c->digest) == 0)
         return block(b, "InvalidSpec", false,
                      "spec.rollbackTarget.digest equals spec.image.digest; a release cannot roll back to itself");
+    /* the slo check must be able to run before anything is rolled out that it would judge */
+    const cJSON *slo = json_get(c->spec, "verification", "slo", NULL);
+    char why[sizeof(b->message)];
+    if (slo && !cJSON_IsNull(slo) && !slo_spec_valid(why, sizeof(why), slo))
+        return block(b, "InvalidSpec", false, "%s", why);
     return true;
 }
 

@@ -182,6 +182,7 @@ static int add_missing_results(cJSON *out, const release_ctx *c, const cJSON *re
     const char *asked[VERIFY_CHECKS_MAX];
     size_t n = verify_checks_requested(asked, VERIFY_CHECKS_MAX,
                                        json_get(c->obs->release, "spec", "verification", "checks", NULL),
+                                       json_get(c->obs->release, "spec", "verification", "slo", NULL),
                                        json_get(c->obs->release, "spec", "membrane", NULL));
     for (size_t i = 0; i < n; i++) {
         if (has_result(results, asked[i]) || has_result(out, asked[i]))

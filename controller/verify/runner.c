@@ -4,7 +4,8 @@
  * the cluster through the API at check time (a check run is rare: once per
  * verification, and again while Observing), evaluate, and keep their
  * results; before them, on the same thread, the published index is read for
- * published-only. The run counts its parts; the one that ends last calls done,
+ * published-only. With spec.verification.slo the slo check's queries run on
+ * the transfer loop too (verify/slo.c). The run counts its parts; the one that ends last calls done,
  * and the run is freed when its caller has let go and every part has ended.
  */
 #include "verify/runner.h"
@@ -34,13 +35,16 @@ static const struct {
 
 const char *verify_check_trigger(const char *name)
 {
+    if (name && strcmp(name, SLO_CHECK_NAME) == 0)
+        return SLO_TRIGGER;
     for (size_t i = 0; name && i < sizeof(membrane_rows) / sizeof(*membrane_rows); i++)
         if (strcmp(membrane_rows[i].name, name) == 0)
             return membrane_rows[i].trigger;
     return contract_check_trigger(name);
 }
 
-size_t verify_checks_requested(const char **out, size_t max, const cJSON *checks, const cJSON *membrane)
+size_t verify_checks_requested(const char **out, size_t max, const cJSON *checks, const cJSON *slo,
+                               const cJSON *membrane)
 {
     const cJSON *c;
     size_t n = 0;
@@ -49,11 +53,13 @@ size_t verify_checks_requested(const char **out, size_t max, const cJSON *checks
             if (cJSON_IsString(c) && n < max)
                 out[n++] = c->valuestring;
     } else {
-        /* API.md's default: the nine contract checks and published-only. slo runs with verification.slo:
-         * it is not implemented by the runner yet, so it is not requested here (a request would always fail) */
+        /* API.md's default: the nine contract checks and published-only */
         for (size_t i = 0; i < CONTRACT_N_CHECKS && n < max; i++)
             out[n++] = contract_check_names[i];
     }
+    /* slo runs whenever verification.slo is set */
+    if (slo && !cJSON_IsNull(slo) && n < max)
+        out[n++] = SLO_CHECK_NAME;
     if (cJSON_IsObject(membrane)) {
         for (size_t i = 0; i < 2 && n < max; i++)
             out[n++] = membrane_rows[i].name;
@@ -286,6 +292,9 @@ struct verify_run {
     void *ctx;
     kube_client *client;
     contract_run *contract;
+    slo_run *slo;           /* the slo check's queries, NULL: none started */
+    bool slo_asked;         /* spec.verification.slo is set: the run reports slo */
+    char *slo_error;        /* the slo check cannot run, for this reason */
     cJSON *contract_checks; /* copy of in->contract.checks: the names a failed contract part reports */
     char *contract_error;   /* the contract checks cannot run, for this reason */
     cJSON *membrane;        /* copy of spec.membrane, NULL: no membrane checks */
@@ -304,6 +313,8 @@ struct verify_run {
 static void run_destroy(verify_run *run)
 {
     contract_run_free(run->contract);
+    slo_run_free(run->slo);
+    free(run->slo_error);
     cJSON_Delete(run->contract_checks);
     free(run->contract_error);
     cJSON_Delete(run->membrane);
@@ -337,6 +348,11 @@ static void part_done(verify_run *run)
 }
 
 static void contract_ended(void *ctx)
+{
+    part_done(ctx);
+}
+
+static void slo_ended(void *ctx)
 {
     part_done(ctx);
 }
@@ -484,6 +500,25 @@ int verify_run_start(verify_run **out, const verify_input *in, kube_client *clie
                 goto done;
         }
     }
+    if (in->slo && !cJSON_IsNull(in->slo)) {
+        run->slo_asked = true;
+        if (in->slo_error) {
+            if ((err = dup_or_null(&run->slo_error, in->slo_error)) < 0)
+                goto done;
+        } else {
+            slo_input si = {in->slo, in->slo_digest, in->slo_token, in->release_id, in->contract.timeout_ms};
+            run->parts++;
+            if ((err = slo_check_start(&run->slo, loop, &si, slo_ended, run)) < 0) {
+                run->parts--;
+                if (err != MB_EINVAL)
+                    goto done;
+                /* a spec the check cannot run with: it fails saying why */
+                snprintf(why, sizeof(why), "the slo check cannot run: %s", mb_error_last());
+                if ((err = dup_or_null(&run->slo_error, why)) < 0)
+                    goto done;
+            }
+        }
+    }
     if (!run->contract_error && published_asked(run->contract_checks)) {
         const char *name = in->published_index && in->published_index[0] ? in->published_index
                                                                          : CONTRACT_PUBLISHED_INDEX_DEFAULT;
@@ -514,6 +549,7 @@ done:
         run->cancelled = true;
         pthread_mutex_unlock(&run->mu);
         contract_run_cancel(run->contract);
+        slo_run_cancel(run->slo);
         part_done(run);
         return err;
     }
@@ -552,6 +588,18 @@ int verify_run_results(cJSON **out, verify_run *run)
         while ((r = cJSON_DetachItemFromArray(part, 0)) != NULL)
             cJSON_AddItemToArray(results, r);
     }
+    if (run->slo_asked) {
+        r = NULL;
+        if (run->slo_error)
+            r = slo_result_failed(run->slo_error);
+        else if (run->slo && (err = slo_run_result(&r, run->slo)) < 0)
+            goto done;
+        if (!r) {
+            err = mb_error_set(MB_ENOMEM, "out of memory");
+            goto done;
+        }
+        cJSON_AddItemToArray(results, r);
+    }
     if (run->membrane_err < 0) {
         err = mb_error_set(run->membrane_err, "%s", run->membrane_why);
         goto done;
@@ -582,8 +630,10 @@ void verify_run_free(verify_run *run)
     run->released = true;
     run->cancelled = true;
     bool destroy = run->parts == 0;
-    if (!destroy)
+    if (!destroy) {
         contract_run_cancel(run->contract); /* under the lock: the run cannot end and go meanwhile */
+        slo_run_cancel(run->slo);
+    }
     pthread_mutex_unlock(&run->mu);
     if (destroy)
         run_destroy(run);

@@ -22,18 +22,20 @@
 #include "net/transfer.h"
 #include "verify/contract.h"
 #include "verify/owner.h"
+#include "verify/slo.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
-/* At most this many checks are requested by one release (the ten contract checks, the three membrane ones, room to grow). */
+/* At most this many checks are requested by one release (the ten contract checks, slo, the three membrane ones, room
+ * to grow). */
 #define VERIFY_CHECKS_MAX 32
 
 /*
  * The trigger of a check's row in API.md's tables: the contract checks'
- * (verify/contract.h), MembraneBreach for membrane-networkpolicy,
+ * (verify/contract.h), SLOBreach for slo, MembraneBreach for membrane-networkpolicy,
  * membrane-rbac and membrane-probe. SmokeFailure for a name in no table.
  */
 const char *verify_check_trigger(const char *name);
@@ -42,12 +44,13 @@ const char *verify_check_trigger(const char *name);
  * The checks a release asks for, whose every one must return a result (a
  * check without one fails, "no result"): checks (spec.verification.checks),
  * or when it is not an array the ten contract checks (published-only
- * included); with membrane
+ * included); with slo (spec.verification.slo) also slo; with membrane
  * (spec.membrane) also membrane-networkpolicy and membrane-rbac, and with
  * membrane.probe membrane-probe. out[] gets borrowed names (from checks or
  * static), at most max; returns how many. Pure: no I/O, no allocation.
  */
-size_t verify_checks_requested(const char **out, size_t max, const cJSON *checks, const cJSON *membrane);
+size_t verify_checks_requested(const char **out, size_t max, const cJSON *checks, const cJSON *slo,
+                               const cJSON *membrane);
 
 /*
  * What one run needs, all borrowed for verify_run_start (which copies it).
@@ -68,6 +71,10 @@ typedef struct {
     const char *published_index;   /* spec.verification.publishedIndex: the ConfigMap in owner.namespace that
                                       published-only reads; NULL or empty: CONTRACT_PUBLISHED_INDEX_DEFAULT */
     const cJSON *membrane;         /* spec.membrane; NULL: no membrane checks */
+    const cJSON *slo;              /* spec.verification.slo; NULL: no slo check */
+    const char *slo_digest;        /* what {{digest}} stands for: the digest the Deployment runs now */
+    const char *slo_token;         /* Prometheus's bearer token (slo.authSecretRef), NULL: none; never logged */
+    const char *slo_error;         /* non-NULL: the slo check cannot run, for this reason (it fails with it) */
 } verify_input;
 
 /* One thread that runs queued jobs in turn (the membrane checks); never a reconcile worker. */
@@ -82,7 +89,8 @@ typedef struct verify_run verify_run;
 typedef void (*verify_done_fn)(void *ctx);
 
 /*
- * Starts a run: the contract checks' requests on loop; on ex, the read of
+ * Starts a run: the contract checks' requests and (with in->slo) the slo
+ * check's queries to Prometheus on loop; on ex, the read of
  * the published index (when published-only is asked for) and the membrane
  * checks (with in->membrane), through client for the Kubernetes API. done(ctx) is called
  * once both have ended, on the thread that ended the last (the loop's, the
@@ -99,7 +107,7 @@ bool verify_run_finished(verify_run *run, time_t *finished_at);
 
 /*
  * The results of a finished run: the contract checks' in the order asked
- * (published-only judged against the index as it was read), then
+ * (published-only judged against the index as it was read), then slo, then
  * membrane-networkpolicy, membrane-rbac and membrane-probe. Checks that
  * fail, or cannot be evaluated, are failed results (fail closed). MB_EINVAL
  * when the run has not finished; an error return otherwise means the run

@@ -26,6 +26,8 @@ static const char *const names[] = {
     [DOUBLE_MALFORMED] = "malformed",
     [DOUBLE_LINEAGE_404] = "lineage-404",
     [DOUBLE_UNPUBLISHED] = "unpublished",
+    [DOUBLE_ERROR_5PCT] = "error-5pct",
+    [DOUBLE_SLOW_P99] = "slow-p99",
     [DOUBLE_UNKNOWN] = "unknown",
 };
 

@@ -3,7 +3,9 @@
  * contract (API.md, "Verification checks") with realistic bodies, bent by a
  * behaviour that stands for one version of the API (good, uncited,
  * restricted-leak, existence-leak, evidence-500, slow, malformed, lineage-404,
- * or unknown for a digest the double has no behaviour for). Pure: a request
+ * unpublished, error-5pct, slow-p99, or unknown for a digest the double has no
+ * behaviour for). error-5pct and slow-p99 answer as good here: which request
+ * of the user traffic fails or waits is the server's choice. Pure: a request
  * and a behaviour in, a status and a body out; the server (and the delay of
  * "slow") is governed_api_double.c's.
  */
@@ -23,6 +25,8 @@ typedef enum {
     DOUBLE_MALFORMED,       /* every body is cut in half (malformed JSON), statuses as good */
     DOUBLE_LINEAGE_404,     /* lineage is not implemented (404): still passes */
     DOUBLE_UNPUBLISHED,     /* the wells dataset is served at a version never promoted (2026-04-01.1) */
+    DOUBLE_ERROR_5PCT,      /* good to the checks; 1 in 20 requests of the user traffic answers 500 (the server's) */
+    DOUBLE_SLOW_P99,        /* good to the checks; 1 in 20 requests of the user traffic is slow (the server's) */
     DOUBLE_UNKNOWN,         /* no behaviour for the digest: /healthz 200, everything else 503 (fails closed) */
 } double_behaviour;
 

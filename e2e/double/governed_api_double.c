@@ -11,7 +11,12 @@
  * SIGINT closes every connection and exits 0. A test may change a digest's
  * behaviour while the double runs with the control request
  * PUT /__double/behaviour/<digest> (body: the behaviour's name), accepted
- * only from loopback.
+ * only from loopback. GET /metrics serves the double's own metrics
+ * (double_metrics.h) for a Prometheus to scrape: every answer of the governed
+ * API's endpoints counts, by status and digest. Requests without an
+ * X-Request-ID are the user traffic (a load generator's; the operator's
+ * checks always send one): error-5pct answers 500 to every 20th of them and
+ * slow-p99 holds every 20th for --slow-p99-ms.
  *
  *   governed-api-double --listen 127.0.0.1:0 --namespace kfm --deployment kfm-api --container api \
  *       --behaviour sha256:<hex>=good --behaviour sha256:<hex>=uncited [--token T] [--kubeconfig F]
@@ -24,6 +29,7 @@
  * promotes what the double serves (double_routes.h) and exits.
  * Exit codes: 0 after SIGTERM/SIGINT, 1 runtime failure, 2 bad flags.
  */
+#include "double_metrics.h"
 #include "double_routes.h"
 #include "kube/client.h"
 #include "util/clock.h"
@@ -41,6 +47,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -83,6 +90,7 @@ static struct {
     char *token; /* NULL: no token required */
     const char *restricted_id;
     long slow_ms;
+    long slow_p99_ms;
     long cache_ms;
     bool close_connections; /* every answer says Connection: close, and the connection is closed after it */
     double_behaviour fallback;
@@ -106,6 +114,7 @@ static struct {
     bool fetched_once;
     char last_problem[256]; /* the last lookup problem logged, so each is logged once */
 } g = {.slow_ms = 3000,
+       .slow_p99_ms = 1500,
        .cache_ms = 0, /* every request reads the Deployment: a rollback that completes in a few hundred ms is seen */
        .restricted_id = "kfm.sacred-sites",
        .fallback = DOUBLE_UNKNOWN,
@@ -237,6 +246,7 @@ static bool table_set(const char *digest, double_behaviour b)
         }
     }
     if (!found && g.ntable < MAX_BEHAVIOURS) {
+        double_metrics_declare(digest);
         snprintf(g.table[g.ntable].digest, DIGEST_MAX, "%s", digest);
         g.table[g.ntable++].behaviour = b;
     } else if (!found) {
@@ -408,16 +418,24 @@ static int request_read(request *q, int fd, char *buf, size_t *len, int *bad)
     return 1;
 }
 
-static bool respond(int fd, int status, const char *body, bool close)
+static bool respond_as(int fd, int status, const char *type, const char *body, bool close)
 {
     char head[256];
     size_t len = strlen(body);
     int n = snprintf(head, sizeof(head),
-                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                      "Connection: %s\r\n\r\n",
-                     status, double_status_text(status), len, close ? "close" : "keep-alive");
+                     status, double_status_text(status), type, len, close ? "close" : "keep-alive");
     return send_all(fd, head, (size_t)n) && send_all(fd, body, len);
 }
+
+static bool respond(int fd, int status, const char *body, bool close)
+{
+    return respond_as(fd, status, "application/json", body, close);
+}
+
+/* The user traffic's requests so far (those without an X-Request-ID): error-5pct and slow-p99 pick every 20th. */
+static atomic_ulong user_requests;
 
 /* Waits ms, or less when shutting down; false when shutting down. */
 static bool pause_ms(long ms)
@@ -523,6 +541,7 @@ static int control(int fd, const request *q, char *out, size_t size)
         snprintf(out, size,
                  "{\"error\":{\"code\":\"bad_request\",\"message\":\"unknown behaviour; one of "
                  "good uncited restricted-leak existence-leak evidence-500 slow malformed lineage-404 unpublished "
+                 "error-5pct slow-p99 "
                  "unknown\"}}");
         return 400;
     }
@@ -570,10 +589,26 @@ static void *conn_main(void *arg)
                 break;
             continue;
         }
+        if (strcmp(q.path, "/metrics") == 0 && strcmp(q.method, "GET") == 0) {
+            char *page = double_metrics_render();
+            bool close = q.close || g.close_connections;
+            bool sent = respond_as(fd, page ? 200 : 500, "text/plain; version=0.0.4; charset=utf-8", page ? page : "",
+                                   close);
+            free(page);
+            free(q.body);
+            if (!sent || close)
+                break;
+            continue;
+        }
+        int64_t t0 = mb_monotonic_ns();
         char digest[DIGEST_MAX];
         double_behaviour b = behaviour_now(digest);
         bool stopping = false;
+        bool picked = !q.request_id[0] && (b == DOUBLE_ERROR_5PCT || b == DOUBLE_SLOW_P99) &&
+                      atomic_fetch_add(&user_requests, 1) % 20 == 19;
         if (b == DOUBLE_SLOW && !pause_ms(g.slow_ms))
+            stopping = true;
+        if (picked && b == DOUBLE_SLOW_P99 && !pause_ms(g.slow_p99_ms))
             stopping = true;
         double_response resp = {0};
         if (!stopping) {
@@ -590,6 +625,11 @@ static void *conn_main(void *arg)
             if (double_answer(&resp, &ctx, &dq) < 0) {
                 resp.status = 500;
                 resp.body = NULL;
+            } else if (picked && b == DOUBLE_ERROR_5PCT) {
+                free(resp.body);
+                resp.status = 500;
+                resp.body = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"error-5pct: one request in "
+                                   "20 of the user traffic fails\"}}");
             }
             pthread_mutex_lock(&g.lock);
             stopping = g.stopping;
@@ -597,6 +637,8 @@ static void *conn_main(void *arg)
         }
         bool close = q.close || g.close_connections;
         bool ok = !stopping && respond(fd, resp.status, resp.body ? resp.body : "{}", close);
+        if (ok)
+            double_metrics_observe(digest, resp.status, (double)(mb_monotonic_ns() - t0) / 1e9);
         say("%s %s x-request-id=%s status=%d behaviour=%s%s", q.method, q.path, q.request_id[0] ? q.request_id : "-",
             stopping ? 0 : resp.status, double_behaviour_name(b), stopping ? " (shutting down, not answered)" : "");
         free(resp.body);
@@ -633,10 +675,12 @@ static int usage(const char *fmt, ...)
     fputs("\nusage: governed-api-double --listen 127.0.0.1:PORT (--fixed-digest DIGEST | --namespace NS "
           "--deployment NAME --container NAME [--kubeconfig FILE] [--context NAME])\n"
           "         [--behaviour DIGEST[=NAME]]... [--behaviours-file FILE] [--default-behaviour NAME]\n"
-          "         [--token TOKEN | --token-file FILE] [--slow-ms MS] [--cache-ms MS] [--restricted-dataset ID]\n"
+          "         [--token TOKEN | --token-file FILE] [--slow-ms MS] [--slow-p99-ms MS] [--cache-ms MS] "
+          "[--restricted-dataset ID]\n"
           "         [--close-connections]\n"
           "       governed-api-double --print-published-index NAMESPACE/NAME [--restricted-dataset ID]\n"
           "behaviours: good uncited restricted-leak existence-leak evidence-500 slow malformed lineage-404 unpublished "
+          "error-5pct slow-p99 "
           "unknown\n",
           stderr);
     return 2;
@@ -770,6 +814,7 @@ static int flags_parse(int argc, char **argv)
         O_TOKEN,
         O_TOKEN_FILE,
         O_SLOW,
+        O_SLOW_P99,
         O_CACHE,
         O_RESTRICTED,
         O_PRINT_INDEX,
@@ -790,6 +835,7 @@ static int flags_parse(int argc, char **argv)
         {"token", required_argument, NULL, O_TOKEN},
         {"token-file", required_argument, NULL, O_TOKEN_FILE},
         {"slow-ms", required_argument, NULL, O_SLOW},
+        {"slow-p99-ms", required_argument, NULL, O_SLOW_P99},
         {"cache-ms", required_argument, NULL, O_CACHE},
         {"restricted-dataset", required_argument, NULL, O_RESTRICTED},
         {"print-published-index", required_argument, NULL, O_PRINT_INDEX},
@@ -840,6 +886,10 @@ static int flags_parse(int argc, char **argv)
             if ((g.slow_ms = number("--slow-ms", optarg, 0, 600000)) < 0)
                 return 2;
             break;
+        case O_SLOW_P99:
+            if ((g.slow_p99_ms = number("--slow-p99-ms", optarg, 0, 600000)) < 0)
+                return 2;
+            break;
         case O_CACHE:
             if ((g.cache_ms = number("--cache-ms", optarg, 0, 600000)) < 0)
                 return 2;
@@ -880,6 +930,8 @@ int main(int argc, char **argv)
 
     if ((err = flags_parse(argc, argv)) != 0)
         return err;
+    for (size_t i = 0; i < g.ntable; i++)
+        double_metrics_declare(g.table[i].digest);
     if (!g.fixed_digest) {
         kube_config *cfg = NULL;
         kube_config_opts copts = {.path = g.kubeconfig, .context = g.context};

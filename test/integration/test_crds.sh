@@ -147,7 +147,7 @@ expect_field gar/minimal '{.spec.verification.timeoutSeconds}' 10
 expect_field gar/minimal '{.spec.verification.checks}' '["health","ready","datasets","stac-collections","stac-items","evidence-resolve","focus-ask","lineage","public-restriction","published-only"]'
 expect_field gar/minimal '{.spec.verification.publishedIndex}' kfm-published-datasets
 expect_field gar/minimal '{.spec.rollback.automatic}' true
-expect_field gar/minimal '{.spec.rollback.triggers}' '["CrashLoop","ProgressDeadline","SmokeFailure","PolicyBypass","EvidenceFailure","UncitedAnswer","MembraneBreach","UnpublishedData"]'
+expect_field gar/minimal '{.spec.rollback.triggers}' '["CrashLoop","ProgressDeadline","SmokeFailure","PolicyBypass","EvidenceFailure","UncitedAnswer","MembraneBreach","UnpublishedData","SLOBreach"]'
 expect_field gar/minimal '{.spec.suspend}' false
 expect_field pb/minimal '{.spec.publish}' '{}'
 expect_field dp/minimal '{.spec.publish.indexConfigMap}' kfm-published-datasets

@@ -69,7 +69,7 @@ static void test_verify_input(void **state)
                              "\"verification\":{\"baseURL\":\"http://api:8080\",\"timeoutSeconds\":7},"
                              "\"membrane\":{\"apiServiceAccount\":\"kfm-api\",\"clients\":[],\"stores\":[]}}}");
     assert_non_null(rel);
-    assert_int_equal(release_verify_input_build(&vi, NULL, rel, "3f9c0a1b2c4d", 1795341600), 0);
+    assert_int_equal(release_verify_input_build(&vi, NULL, rel, "3f9c0a1b2c4d", "sha256:aa", 1795341600), 0);
     assert_string_equal(vi.in.owner.namespace, "kfm");
     assert_string_equal(vi.in.owner.name, "kfm-api");
     assert_string_equal(vi.in.owner.uid, "u-1");
@@ -89,13 +89,13 @@ static void test_verify_input(void **state)
     /* spec.verification.publishedIndex names the ConfigMap published-only reads */
     cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(rel, "spec"), "verification"), "publishedIndex",
                             "kfm-index");
-    assert_int_equal(release_verify_input_build(&vi, NULL, rel, "3f9c0a1b2c4d", 1795341600), 0);
+    assert_int_equal(release_verify_input_build(&vi, NULL, rel, "3f9c0a1b2c4d", "sha256:aa", 1795341600), 0);
     assert_string_equal(vi.in.published_index, "kfm-index");
     release_verify_input_clear(&vi);
 
     /* no base URL can be formed: not an error, every contract check will fail saying why */
     cJSON *bare = cJSON_Parse("{\"metadata\":{\"name\":\"r\",\"namespace\":\"kfm\"},\"spec\":{}}");
-    assert_int_equal(release_verify_input_build(&vi, NULL, bare, "3f9c0a1b2c4d", 0), 0);
+    assert_int_equal(release_verify_input_build(&vi, NULL, bare, "3f9c0a1b2c4d", "sha256:aa", 0), 0);
     assert_non_null(vi.in.contract_error);
     assert_non_null(strstr(vi.in.contract_error, "the checks cannot run: the verification base URL cannot be formed"));
     assert_null(vi.in.membrane);

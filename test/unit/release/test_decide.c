@@ -257,6 +257,20 @@ static void test_gate_invalid_spec(void **state)
     fx_free(&f);
 }
 
+/* A spec.verification.slo the check cannot run with blocks before the Deployment is touched, naming the field. */
+static void test_gate_invalid_slo(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = fx_release_new(3, B, NULL);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(f.release, "spec"), "verification"), "slo",
+                          fx_parse("{\"prometheusURL\":\"http://prometheus:9090\",\"objectives\":[]}"));
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
+    gate_case(&f, "InvalidSpec", false);
+    assert_non_null(strstr(f.plan.events[0].message, "spec.verification.slo.objectives is empty"));
+    fx_free(&f);
+}
+
 static void test_gate_block_event_once(void **state)
 {
     (void)state;
@@ -1344,6 +1358,50 @@ static void test_failed_check_rolls_back_then_rolled_back(void **state)
 }
 
 /* The result of a requested check, by name, in the status written. */
+static const cJSON *result_named(const fx *f, const char *name);
+
+/*
+ * With spec.verification.slo, slo is asked for with the other checks (a run
+ * without its result fails it with SLOBreach, the default triggers roll
+ * back on it), and the digest the checks judge is the new one; after the
+ * rollback, the rolled-back version is judged as itself: the target's digest.
+ */
+static void test_slo_judges_the_running_digest(void **state)
+{
+    (void)state;
+    fx f = {0};
+    to_verifying(&f);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(f.release, "spec"), "verification"), "slo",
+                          fx_parse("{\"prometheusURL\":\"http://prometheus:9090\",\"objectives\":[{\"name\":"
+                                   "\"error-rate\",\"query\":\"up\",\"max\":0.01}]}"));
+    f.obs.checks.ran = false;
+    assert_int_equal(decide(&f), 0);
+    assert_true(f.plan.run_checks);
+    assert_string_equal(f.plan.checks_digest, B);
+    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_string_equal(json_str(f.plan.status, "lastRollback", "trigger", NULL), "SLOBreach");
+    assert_string_equal(json_str(result_named(&f, "slo"), "message", NULL), "no result");
+    assert_string_equal(json_str(result_named(&f, "slo"), "trigger", NULL), "SLOBreach");
+    fx_apply(&f);
+    f.obs.checks.ran = false;
+
+    /* the rollback rolls out: the checks run against the target, A */
+    cJSON_Delete(f.deployment);
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, "kfm/kfm-api");
+    for (size_t i = 0; i < f.n_pods; i++)
+        cJSON_Delete(f.pods[i]);
+    f.n_pods = 0;
+    fx_pods(&f, REPO "@" A, 3, false);
+    f.obs.now = T0 + 40;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingBack");
+    assert_true(f.plan.run_checks);
+    assert_string_equal(f.plan.checks_digest, A);
+    fx_free(&f);
+}
+
 static const cJSON *result_named(const fx *f, const char *name)
 {
     const cJSON *r;
@@ -1797,6 +1855,7 @@ int main(void)
         cmocka_unit_test(test_gate_no_rollback_target),
         cmocka_unit_test(test_gate_target_claimed),
         cmocka_unit_test(test_gate_invalid_spec),
+        cmocka_unit_test(test_gate_invalid_slo),
         cmocka_unit_test(test_gate_block_event_once),
         cmocka_unit_test(test_order_gate_passes),
         cmocka_unit_test(test_order_gate_sealed_in_receipt),
@@ -1828,6 +1887,7 @@ int main(void)
         cmocka_unit_test(test_trigger_not_listed),
         cmocka_unit_test(test_failed_check_rolls_back_then_rolled_back),
         cmocka_unit_test(test_missing_result_fires_its_trigger),
+        cmocka_unit_test(test_slo_judges_the_running_digest),
         cmocka_unit_test(test_rollback_verification_fails),
         cmocka_unit_test(test_bad_rollback_target_stalls),
         cmocka_unit_test(test_manual_trigger),

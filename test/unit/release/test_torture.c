@@ -338,7 +338,7 @@ typedef struct {
 static int vi_run(void *arg)
 {
     vi_ctx *v = arg;
-    return release_verify_input_build(&v->vi, NULL, v->release, "3f9c0a1b2c4d", 1795341600);
+    return release_verify_input_build(&v->vi, NULL, v->release, "3f9c0a1b2c4d", "sha256:aa", 1795341600);
 }
 
 static void vi_check(void *arg)

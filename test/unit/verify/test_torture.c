@@ -5,7 +5,7 @@
  * the cases that must be refused included), the membrane-networkpolicy check
  * (live and hypothetical pods, and entries no pod could match), the membrane
  * probe's pure parts (planning, the Pod objects, reading reports and judging
- * them), and the contract's base URL. Every run that succeeds gives the same
+ * them), the contract's base URL, and the slo check's query substitution. Every run that succeeds gives the same
  * verdicts and messages as the unhindered one. (The contract checks judge
  * answers inside libcurl transfers: they are not pure, and not here.)
  */
@@ -22,6 +22,7 @@
 #include "verify/labels.h"
 #include "verify/netpol.h"
 #include "verify/probe.h"
+#include "verify/slo.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -494,12 +495,50 @@ static void test_probe_report(void **state)
     free(k.t.first);
 }
 
+/* ---- the slo check's queries ----------------------------------------------------- */
+
+typedef struct {
+    char *q;
+} expand_ctx;
+
+static int expand_run(void *arg)
+{
+    expand_ctx *e = arg;
+    return slo_query_expand(&e->q, "sum(rate(x{d=\"{{digest}}\"}[{{window}}])) / sum(rate(x[{{window}}]))", "sha256:ab",
+                            300);
+}
+
+static void expand_check(void *arg)
+{
+    assert_string_equal(((expand_ctx *)arg)->q, "sum(rate(x{d=\"sha256:ab\"}[300s])) / sum(rate(x[300s]))");
+}
+
+static void expand_clear(void *arg)
+{
+    expand_ctx *e = arg;
+    free(e->q);
+    e->q = NULL;
+}
+
+static void test_slo_query_expand(void **state)
+{
+    (void)state;
+    static expand_ctx e;
+    e = (expand_ctx){0};
+    torture_case tc = {.name = "slo_query_expand",
+                       .run = expand_run,
+                       .check = expand_check,
+                       .clear = expand_clear,
+                       .ctx = &e};
+    assert_true(torture_check(&tc) > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_label_selectors), cmocka_unit_test(test_policy_table),
         cmocka_unit_test(test_membrane_check),  cmocka_unit_test(test_membrane_probe),
-        cmocka_unit_test(test_probe_report),
+        cmocka_unit_test(test_probe_report),    cmocka_unit_test(test_slo_query_expand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
