@@ -39,6 +39,11 @@ bash hack/gotool.sh bundleserver >/dev/null # for e2e/test_policy.sh and the dem
 # opa build makes the bundles of e2e/test_policy.sh and integration_opa_bundle; opa run is the decision-test OPA
 MEMBRANE_OPA=$(bash hack/opa.sh)
 export MEMBRANE_OPA
+bash hack/gotool.sh gitserver >/dev/null    # the Git server of e2e/test_gitops.sh; cached
+bash hack/gotool.sh luahealth >/dev/null    # gopher-lua for test_argocd_health.sh; cached
+# Flux's source-controller and kustomize-controller and their CRDs, run by e2e/test_gitops.sh
+MEMBRANE_FLUX_DIR=$(bash hack/flux.sh)
+export MEMBRANE_FLUX_DIR
 export MEMBRANE_CLUSTER_DIR="$repo/.cache/test-cluster"
 bash hack/cluster.sh down >/dev/null 2>&1 || true
 rm -rf "$MEMBRANE_CLUSTER_DIR"
