@@ -3,7 +3,9 @@
 # own go.mod and a main package): faultproxy (a TLS proxy in front of the API
 # server that breaks the path on command, for the resilience e2e) and
 # bundleserver (a loopback HTTPS file server with redirects and a bearer
-# token, for the PolicyBundle e2e and the demo). Built with the Go toolchain
+# token, for the PolicyBundle e2e and the demo), gitserver (git's http-backend
+# over HTTP on loopback, for the GitOps e2e) and luahealth (gopher-lua, for
+# the Argo CD health scripts' test). Built with the Go toolchain
 # the control plane is built with, into a cache outside the repository, keyed
 # by the source's hash: nothing is rebuilt while the source is unchanged.
 # Prints the path of the binary.

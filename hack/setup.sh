@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev valgrind
       libcurl4-openssl-dev libcjson-dev libyaml-dev libssl-dev libwebsockets-dev
       libcmocka-dev libarchive-dev uthash-dev python3 python3-venv curl ca-certificates
-      openssl iproute2 procps bc lua5.1 busybox lcov clang-format
+      openssl iproute2 procps bc lua5.1 busybox lcov clang-format git jq
       libcap-dev zlib1g-dev debian-archive-keyring)  # the last three: hack/static.sh
 
 missing=()

@@ -46,6 +46,11 @@ export MEMBRANE_PROMETHEUS
 # as OCI layouts (integration_image checks them); both cached after the first build
 bash hack/static.sh >/dev/null
 bash hack/image.sh
+bash hack/gotool.sh gitserver >/dev/null    # the Git server of e2e/test_gitops.sh; cached
+bash hack/gotool.sh luahealth >/dev/null    # gopher-lua for test_argocd_health.sh; cached
+# Flux's source-controller and kustomize-controller and their CRDs, run by e2e/test_gitops.sh
+MEMBRANE_FLUX_DIR=$(bash hack/flux.sh)
+export MEMBRANE_FLUX_DIR
 export MEMBRANE_CLUSTER_DIR="$repo/.cache/test-cluster"
 bash hack/cluster.sh down >/dev/null 2>&1 || true
 rm -rf "$MEMBRANE_CLUSTER_DIR"

@@ -2,8 +2,10 @@
  * The trim transforms of the cached resources (client-go's SetTransform), one
  * per resource and shared by every subscriber: a field a reconcile reads from
  * the cache must be kept here, whichever controller reads it. The informer
- * always drops metadata.managedFields and the last-applied-configuration
- * annotation.
+ * always drops the last-applied-configuration annotation, and
+ * metadata.managedFields of the resources without a transform; the
+ * transforms keep of managedFields only what a reader needs (Deployments: who
+ * set each container's image).
  */
 #include "api/informers.h"
 #include "api/resources.h"
@@ -59,8 +61,49 @@ static void trim_pod(cJSON *pod)
 }
 
 /*
+ * metadata.managedFields of a Deployment cut down to who set a container's image: the entries whose
+ * fieldsV1 hold f:spec.f:template.f:spec.f:containers.<key>.f:image, each with its manager, operation
+ * and those image fields only; NULL when none (or without memory: then nobody is seen as the image's
+ * manager, as for a Deployment written before managed fields existed).
+ */
+static cJSON *image_managers(const cJSON *managed)
+{
+    cJSON *out = NULL;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, managed) {
+        const cJSON *cts = json_get(e, "fieldsV1", "f:spec", "f:template", "f:spec", "f:containers", NULL);
+        const cJSON *k;
+        cJSON *keep = NULL;
+        cJSON_ArrayForEach(k, cts) {
+            if (!k->string || !cJSON_GetObjectItemCaseSensitive(k, "f:image"))
+                continue;
+            cJSON *ck = (keep || (keep = cJSON_CreateObject())) ? cJSON_AddObjectToObject(keep, k->string) : NULL;
+            if (!ck || !cJSON_AddObjectToObject(ck, "f:image"))
+                break;
+        }
+        if (!keep)
+            continue;
+        cJSON *entry = cJSON_CreateObject();
+        cJSON *f = entry ? json_ensure_object(entry, "fieldsV1", "f:spec", "f:template", "f:spec", NULL) : NULL;
+        if (!f || (!out && !(out = cJSON_CreateArray())) ||
+            json_set_str(entry, "manager", json_str(e, "manager", NULL) ? json_str(e, "manager", NULL) : "") < 0 ||
+            json_set_str(entry, "operation", json_str(e, "operation", NULL) ? json_str(e, "operation", NULL) : "") <
+                0) {
+            cJSON_Delete(keep);
+            cJSON_Delete(entry);
+            continue;
+        }
+        cJSON_AddItemToObject(f, "f:containers", keep);
+        cJSON_AddItemToArray(out, entry);
+    }
+    return out;
+}
+
+/*
  * Deployments (release: the target Deployment it rolls and rolls back): metadata, spec.replicas, selector and
- * template (its metadata and containers as for pods), and the whole status (rollout progress and conditions).
+ * template (its metadata and containers as for pods), the whole status (rollout progress and conditions), and
+ * of metadata.managedFields who set each container's image (image_managers: the release sees another field
+ * manager taking the image back).
  */
 static void trim_deployment(cJSON *d)
 {
@@ -69,8 +112,14 @@ static void trim_deployment(cJSON *d)
     static const char *const keep_tpl[] = {"metadata", "spec", NULL};
     cJSON *spec = cJSON_GetObjectItemCaseSensitive(d, "spec");
     cJSON *tpl = cJSON_GetObjectItemCaseSensitive(spec, "template");
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(d, "metadata");
+    cJSON *managers = image_managers(cJSON_GetObjectItemCaseSensitive(meta, "managedFields"));
     json_keep_only(d, keep);
-    json_keep_only(cJSON_GetObjectItemCaseSensitive(d, "metadata"), keep_meta);
+    json_keep_only(meta, keep_meta);
+    if (managers && meta)
+        cJSON_AddItemToObject(meta, "managedFields", managers);
+    else
+        cJSON_Delete(managers);
     json_keep_only(spec, keep_spec);
     json_keep_only(tpl, keep_tpl);
     trim_containers(cJSON_GetObjectItemCaseSensitive(tpl, "spec"));

@@ -332,6 +332,40 @@ static int check_failed(release_ctx *c, const cJSON *failed)
     return fire_trigger(c, trigger ? trigger : "SmokeFailure", why);
 }
 
+/*
+ * Another field manager set the image back while this release owns the
+ * Deployment (a GitOps tool re-applying the image it holds in Git, a hand
+ * edit): patching again would fight it, and each would roll the Deployment
+ * over and over. So the release stops where it is, Stalled=True with reason
+ * ConflictingManager naming that manager, and a Warning Event says so once per
+ * generation. *found false: the image is want, or membrane set it last.
+ */
+static int conflicting_manager(release_ctx *c, const char *want, bool *found)
+{
+    char manager[256], msg[1400];
+    const char *running = release_deployment_image(c);
+    int err;
+    *found = false;
+    if (!c->obs->deployment || !running || strcmp(running, want) == 0 ||
+        !release_image_manager(manager, sizeof(manager), c))
+        return 0;
+    *found = true;
+    snprintf(msg, sizeof(msg),
+             "field manager \"%s\" set the image of container %s of Deployment %s/%s to %s while this release owns it "
+             "(it rolled %s); membrane does not patch it again, which would fight %s and flap the Deployment: make %s "
+             "leave that image to membrane (Flux: the annotation kustomize.toolkit.fluxcd.io/ssa: IfNotPresent on the "
+             "Deployment; Argo CD: ignoreDifferences with RespectIgnoreDifferences=true; see docs/install.md), then "
+             "apply a new generation of the release",
+             manager, c->container, c->ns, c->deployment, running, want, manager, manager);
+    const cJSON *was = conditions_get(c->old, COND_STALLED);
+    bool told = was && json_str(was, "reason", NULL) &&
+                strcmp(json_str(was, "reason", NULL), "ConflictingManager") == 0 &&
+                json_int(-1, was, "observedGeneration", NULL) == c->gen;
+    if ((err = conditions_mark_stalled(NULL, c->st, "ConflictingManager", msg, c->gen, c->obs->now)) < 0)
+        return err;
+    return told ? 0 : add_event(c, "Warning", "ConflictingManager", "%s", msg);
+}
+
 static int enter_verifying(release_ctx *c)
 {
     int err;
@@ -352,6 +386,8 @@ static int phase_verifying(release_ctx *c)
     int err;
     bool fired;
     const release_checks *rc = &c->obs->checks;
+    if ((err = conflicting_manager(c, c->image, &fired)) < 0 || fired)
+        return err;
     if ((err = watch_triggers(c, false, &fired)) < 0 || fired)
         return err;
     if (!rc->ran || !rc->release_id || strcmp(rc->release_id, c->rid) != 0)
@@ -396,6 +432,8 @@ static int phase_observing(release_ctx *c)
     const release_checks *rc = &c->obs->checks;
     char msg[600];
 
+    if ((err = conflicting_manager(c, c->image, &fired)) < 0 || fired)
+        return err;
     if ((err = watch_triggers(c, false, &fired)) < 0 || fired)
         return err;
     if (obs_secs > 0) {
@@ -450,6 +488,11 @@ static int phase_rolling_out(release_ctx *c)
         return finish_failed(c, "TargetNotFound", "",
                              "the Deployment disappeared during the rollout; recreate it and revert or re-apply the "
                              "release");
+    /* the rollout patch landed (its release-id is on the pod template), then someone set the image */
+    const char *landed = json_str(c->obs->deployment, "spec", "template", "metadata", "annotations",
+                                  RELEASE_ID_ANNOTATION, NULL);
+    if (landed && strcmp(landed, c->rid) == 0 && ((err = conflicting_manager(c, c->image, &fired)) < 0 || fired))
+        return err;
     if ((err = watch_triggers(c, true, &fired)) < 0 || fired)
         return err;
     if (!running || strcmp(running, c->image) != 0) {
@@ -489,6 +532,9 @@ static int phase_rolling_back(release_ctx *c)
     const char *running = release_deployment_image(c);
     if (!c->obs->deployment)
         return finish_failed(c, "RollbackFailed", trigger, "the Deployment disappeared during the rollback");
+    bool fought;
+    if ((err = conflicting_manager(c, image, &fought)) < 0 || fought)
+        return err;
     if (!running || strcmp(running, image) != 0) {
         c->plan->deployment_patch = release_patch_body(c, image, RELEASE_PATCH_ROLLBACK);
         return c->plan->deployment_patch ? 0 : MB_ENOMEM;
@@ -765,8 +811,13 @@ int release_decide(release_plan *out, const release_observed *obs)
         const char *manual = json_str(obs->release, "metadata", "annotations", RELEASE_ROLLBACK_ANNOTATION, NULL);
         if ((err = set_phase(&c, phase)) < 0)
             goto done;
-        bool fired = false;
-        if (strcmp(phase, PHASE_SUCCEEDED) == 0 && manual && strcmp(manual, "true") == 0) {
+        bool fought = false, fired = false;
+        /* a success whose image another manager took back says so: Git and the Deployment disagree */
+        if (strcmp(phase, PHASE_SUCCEEDED) == 0 && (err = conflicting_manager(&c, c.image, &fought)) < 0)
+            goto done;
+        if (fought)
+            ;
+        else if (strcmp(phase, PHASE_SUCCEEDED) == 0 && manual && strcmp(manual, "true") == 0) {
             if ((err = rollback_on_deployment(&c, &fired)) == 0 && !fired)
                 err = fire_trigger(&c, "Manual", "the governance.kfm.dev/rollback annotation asks for a rollback");
         } else if (manual && strcmp(manual, "true") == 0) {

@@ -123,6 +123,20 @@ char *release_patch_body(const release_ctx *c, const char *image, release_patch_
 /* The Deployment's annotation key, or NULL; borrowed. */
 const char *release_deployment_annotation(const release_ctx *c, const char *key);
 
+/*
+ * The field manager membrane's Deployment patches are recorded under: the API
+ * server takes it from the client's User-Agent ("membrane/<version>").
+ */
+#define RELEASE_FIELD_MANAGER "membrane"
+
+/*
+ * Another field manager than membrane's owns the target container's image in
+ * the Deployment's metadata.managedFields (as the cache keeps them: who set
+ * each container's image): true, with its name in out; false when only
+ * membrane does, or nobody (no managed fields).
+ */
+bool release_image_manager(char *out, size_t len, const release_ctx *c);
+
 /* A pod running image crash-loops: true, with its name and why in msg. */
 bool release_crashloop(const release_ctx *c, const char *image, char *msg, size_t len);
 

@@ -226,3 +226,36 @@ bool release_progress_deadline(const release_ctx *c, time_t since, char *msg, si
     *remaining_ms = since > 0 ? (long)(since + secs - c->obs->now) * 1000L + 1000L : 0;
     return false;
 }
+
+/* A managedFields key of the containers list ("k:{\"name\":\"api\"}") names the container called name. */
+static bool container_key_is(const char *key, const char *name)
+{
+    cJSON *k = key && strncmp(key, "k:", 2) == 0 ? cJSON_Parse(key + 2) : NULL;
+    const char *n = json_str(k, "name", NULL);
+    bool is = n && name && strcmp(n, name) == 0;
+    cJSON_Delete(k);
+    return is;
+}
+
+bool release_image_manager(char *out, size_t len, const release_ctx *c)
+{
+    const cJSON *e;
+    bool found = false;
+    if (len)
+        out[0] = '\0';
+    cJSON_ArrayForEach(e, json_get(c->obs->deployment, "metadata", "managedFields", NULL)) {
+        const char *manager = json_str(e, "manager", NULL);
+        const cJSON *k;
+        if (!manager || strcmp(manager, RELEASE_FIELD_MANAGER) == 0)
+            continue;
+        cJSON_ArrayForEach(k, json_get(e, "fieldsV1", "f:spec", "f:template", "f:spec", "f:containers", NULL)) {
+            if (cJSON_GetObjectItemCaseSensitive(k, "f:image") && container_key_is(k->string, c->container)) {
+                /* with several (an Apply and an Update of the same value), the first names one of them */
+                if (!found)
+                    snprintf(out, len, "%s", manager);
+                found = true;
+            }
+        }
+    }
+    return found;
+}

@@ -143,11 +143,13 @@ static void dispatch(informer *inf)
 void informer_trim(const informer *inf, cJSON *obj)
 {
     cJSON *meta = cJSON_GetObjectItemCaseSensitive(obj, "metadata");
-    cJSON_DeleteItemFromObjectCaseSensitive(meta, "managedFields");
     cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(meta, "annotations"),
                                             "kubectl.kubernetes.io/last-applied-configuration");
+    /* a transform keeps of metadata.managedFields what its readers need, if anything */
     if (inf->transform)
         inf->transform(obj);
+    else
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "managedFields");
 }
 
 typedef struct {

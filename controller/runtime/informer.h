@@ -47,8 +47,9 @@ typedef struct {
     long backoff_max_ms;        /* cap; 0: 30000 */
     /*
      * Trims an object before it is cached (client-go's SetTransform), to keep
-     * only what the controller reads; NULL: none. metadata.managedFields and
-     * the last-applied-configuration annotation are always dropped.
+     * only what the controller reads; NULL: none. The last-applied-configuration
+     * annotation is always dropped, and metadata.managedFields too when there is
+     * no transform; a transform keeps of managedFields what its readers need.
      */
     void (*transform)(cJSON *obj);
 } informer_opts;
@@ -114,8 +115,9 @@ informer_store *informer_cache(informer *inf);
 /* Borrowed: the resource this informer watches. */
 const kube_resource *informer_resource(const informer *inf);
 
-/* Trims obj as the cache does before keeping it: managedFields and the last-applied-configuration annotation
- * dropped, then the transform of informer_opts. For a controller keeping its own writes' answers beside the cache. */
+/* Trims obj as the cache does before keeping it: the last-applied-configuration annotation dropped, then the
+ * transform of informer_opts (without one, managedFields dropped). For a controller keeping its own writes'
+ * answers beside the cache. */
 void informer_trim(const informer *inf, cJSON *obj);
 
 /*
