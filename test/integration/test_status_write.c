@@ -8,7 +8,7 @@
  * writer's (trimmed) view did not hold is kept, where a PUT of the whole
  * object would have cleared it. The resource is a CRD of this test's own
  * (statuswrites.itest.membrane.dev, with the status subresource), installed
- * when missing.
+ * when missing and deleted at the end.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,14 +48,38 @@ typedef struct {
     char *ns;
 } fixture;
 
+static cJSON *crd_json(void)
+{
+    return itest_json(
+        "{\"apiVersion\":\"apiextensions.k8s.io/v1\",\"kind\":\"CustomResourceDefinition\","
+        "\"metadata\":{\"name\":\"" CRD_NAME "\"},\"spec\":{\"group\":\"itest.membrane.dev\",\"scope\":\"Namespaced\","
+        "\"names\":{\"plural\":\"statuswrites\",\"singular\":\"statuswrite\",\"kind\":\"StatusWrite\","
+        "\"listKind\":\"StatusWriteList\"},\"versions\":[{\"name\":\"v1\",\"served\":true,\"storage\":true,"
+        "\"subresources\":{\"status\":{}},\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\",\"properties\":{"
+        "\"spec\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true},"
+        "\"status\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true}}}}}]}}");
+}
+
+/* The CRD is there and Established: created when missing, waited for while a previous run's is being deleted. */
 static bool crd_established(void *ctx)
 {
     kube_client *c = ctx;
     cJSON *crd = NULL;
     const cJSON *cd;
     bool ok = false;
-    if (kube_get(&crd, c, &KUBE_CUSTOMRESOURCEDEFINITIONS, NULL, CRD_NAME) < 0)
+    int err = kube_get(&crd, c, &KUBE_CUSTOMRESOURCEDEFINITIONS, NULL, CRD_NAME);
+    if (err == MB_ENOTFOUND) {
+        cJSON *want = crd_json();
+        err = kube_create(NULL, c, &KUBE_CUSTOMRESOURCEDEFINITIONS, NULL, want);
+        cJSON_Delete(want);
+        if (err < 0 && err != MB_EEXISTS)
+            fail_msg("cannot create the CRD %s: %s", CRD_NAME, mb_error_last());
         return false;
+    }
+    if (err < 0 || json_get(crd, "metadata", "deletionTimestamp", NULL)) {
+        cJSON_Delete(crd);
+        return false;
+    }
     cJSON_ArrayForEach(cd, json_get(crd, "status", "conditions", NULL))
         ok |= strcmp(json_str(cd, "type", NULL) ? json_str(cd, "type", NULL) : "", "Established") == 0 &&
               strcmp(json_str(cd, "status", NULL) ? json_str(cd, "status", NULL) : "", "True") == 0;
@@ -83,8 +107,6 @@ static int setup(void **state)
     kube_config *cfg = NULL;
     kube_client_opts o = {.on_answer = count_answer};
     fixture *f;
-    cJSON *crd;
-    int err;
     *state = NULL;
     if (!getenv("KUBECONFIG"))
         return 0; /* the tests skip */
@@ -92,20 +114,8 @@ static int setup(void **state)
     assert_non_null(f);
     if (kube_config_load(&cfg, NULL, NULL) < 0 || kube_client_new(&f->c, cfg, &o) < 0)
         fail_msg("cannot make a client: %s", mb_error_last());
-    crd = itest_json(
-        "{\"apiVersion\":\"apiextensions.k8s.io/v1\",\"kind\":\"CustomResourceDefinition\","
-        "\"metadata\":{\"name\":\"" CRD_NAME "\"},\"spec\":{\"group\":\"itest.membrane.dev\",\"scope\":\"Namespaced\","
-        "\"names\":{\"plural\":\"statuswrites\",\"singular\":\"statuswrite\",\"kind\":\"StatusWrite\","
-        "\"listKind\":\"StatusWriteList\"},\"versions\":[{\"name\":\"v1\",\"served\":true,\"storage\":true,"
-        "\"subresources\":{\"status\":{}},\"schema\":{\"openAPIV3Schema\":{\"type\":\"object\",\"properties\":{"
-        "\"spec\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true},"
-        "\"status\":{\"type\":\"object\",\"x-kubernetes-preserve-unknown-fields\":true}}}}}]}}");
-    err = kube_create(NULL, f->c, &KUBE_CUSTOMRESOURCEDEFINITIONS, NULL, crd);
-    cJSON_Delete(crd);
-    if (err < 0 && err != MB_EEXISTS)
-        fail_msg("cannot create the CRD %s: %s", CRD_NAME, mb_error_last());
-    if (!itest_eventually(crd_established, f->c, 30000))
-        fail_msg("the CRD %s did not become Established within 30 s", CRD_NAME);
+    if (!itest_eventually(crd_established, f->c, 60000))
+        fail_msg("the CRD %s was not there and Established within 60 s", CRD_NAME);
     f->ns = itest_namespace_new(f->c, "status-write");
     served_ctx s = {f->c, f->ns};
     if (!itest_eventually(crd_served, &s, 30000))
@@ -120,6 +130,9 @@ static int teardown(void **state)
     if (!f)
         return 0;
     itest_namespace_delete(f->c, f->ns);
+    /* the CRD goes too, best effort (its objects go with it) */
+    if (kube_delete(f->c, &KUBE_CUSTOMRESOURCEDEFINITIONS, NULL, CRD_NAME, NULL) < 0)
+        print_message("cannot delete the CRD %s: %s\n", CRD_NAME, mb_error_last());
     kube_client_free(f->c);
     free(f);
     return 0;
