@@ -29,11 +29,24 @@ static const char *const keep_meta[] = {"name",
                                         "ownerReferences",
                                         "deletionTimestamp",
                                         NULL};
-static const char *const keep_container[] = {"name", "image", "ports", NULL};
+static const char *const keep_container[] = {"name", "image", NULL};
 
-static void trim_containers(cJSON *pod_spec)
+/* annotations: only ours (governance.kfm.dev/...), the ones decide reads; NULL when none is left */
+static void keep_our_annotations(cJSON *meta)
 {
-    static const char *const keep_spec[] = {"containers", "nodeName", "hostNetwork", NULL};
+    cJSON *ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations"), *it, *next;
+    for (it = ann ? ann->child : NULL; it; it = next) {
+        next = it->next;
+        if (!it->string || strncmp(it->string, "governance.kfm.dev/", 19) != 0)
+            cJSON_Delete(cJSON_DetachItemViaPointer(ann, it));
+    }
+    if (ann && !ann->child)
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, "annotations");
+}
+
+/* a pod spec: of the containers name and image, and of the rest what keep_spec names ("containers" among them) */
+static void trim_containers(cJSON *pod_spec, const char *const *keep_spec)
+{
     cJSON *ct;
     json_keep_only(pod_spec, keep_spec);
     cJSON_ArrayForEach(ct, cJSON_GetObjectItemCaseSensitive(pod_spec, "containers"))
@@ -41,23 +54,31 @@ static void trim_containers(cJSON *pod_spec)
 }
 
 /*
- * Pods (release: the Deployment's pods for crash loops and readiness; verify reads the API itself): metadata
- * without annotations, spec.containers (name, image, ports), nodeName, hostNetwork, and status phase, pod IPs
- * and containerStatuses (name, image, restartCount, state, ready).
+ * Pods (release: the Deployment's pods, for crash loops and whether an old ReplicaSet's pod remains; the
+ * membrane checks read pods from the API itself): metadata without annotations (labels: the
+ * pod-template-hash the owner index reads), spec.containers (name, image), and of
+ * status.containerStatuses name, restartCount and state.waiting.reason.
  */
 static void trim_pod(cJSON *pod)
 {
     static const char *const keep[] = {"metadata", "spec", "status", NULL};
-    static const char *const keep_status[] = {"phase", "podIP", "podIPs", "containerStatuses", NULL};
-    static const char *const keep_cs[] = {"name", "image", "restartCount", "state", "ready", NULL};
+    static const char *const keep_status[] = {"containerStatuses", NULL};
+    static const char *const keep_cs[] = {"name", "restartCount", "state", NULL};
+    static const char *const keep_state[] = {"waiting", NULL};
+    static const char *const keep_waiting[] = {"reason", NULL};
     cJSON *cs;
     json_keep_only(pod, keep);
     json_keep_only(cJSON_GetObjectItemCaseSensitive(pod, "metadata"), keep_meta);
     cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(pod, "metadata"), "annotations");
-    trim_containers(cJSON_GetObjectItemCaseSensitive(pod, "spec"));
+    static const char *const keep_pod_spec[] = {"containers", NULL};
+    trim_containers(cJSON_GetObjectItemCaseSensitive(pod, "spec"), keep_pod_spec);
     json_keep_only(cJSON_GetObjectItemCaseSensitive(pod, "status"), keep_status);
-    cJSON_ArrayForEach(cs, json_get(pod, "status", "containerStatuses", NULL))
+    cJSON_ArrayForEach(cs, json_get(pod, "status", "containerStatuses", NULL)) {
+        cJSON *state = cJSON_GetObjectItemCaseSensitive(cs, "state");
         json_keep_only(cs, keep_cs);
+        json_keep_only(state, keep_state);
+        json_keep_only(cJSON_GetObjectItemCaseSensitive(state, "waiting"), keep_waiting);
+    }
 }
 
 /*
@@ -100,29 +121,62 @@ static cJSON *image_managers(const cJSON *managed)
 }
 
 /*
- * Deployments (release: the target Deployment it rolls and rolls back): metadata, spec.replicas, selector and
- * template (its metadata and containers as for pods), the whole status (rollout progress and conditions), and
- * of metadata.managedFields who set each container's image (image_managers: the release sees another field
- * manager taking the image back).
+ * Deployments (release: the target Deployment it rolls and rolls back): metadata without labels, of the
+ * annotations only ours (the release-owner and rollback record annotations), spec.replicas, of
+ * spec.template the annotations that are ours (the release-id the rollout patch stamps) and of its spec
+ * the containers (name, image) and the service account (the membrane-rbac identity check), of the status
+ * observedGeneration, updatedReplicas, availableReplicas and the conditions' type, status and reason
+ * (ProgressDeadlineExceeded), and of metadata.managedFields who set each container's image
+ * (image_managers: the release sees another field manager taking the image back).
  */
 static void trim_deployment(cJSON *d)
 {
     static const char *const keep[] = {"metadata", "spec", "status", NULL};
-    static const char *const keep_spec[] = {"replicas", "selector", "template", NULL};
+    static const char *const keep_spec[] = {"replicas", "template", NULL};
     static const char *const keep_tpl[] = {"metadata", "spec", NULL};
+    static const char *const keep_tpl_meta[] = {"annotations", NULL};
+    static const char *const keep_pod_spec[] = {"containers", "serviceAccountName", "serviceAccount", NULL};
+    static const char *const keep_status[] = {"observedGeneration", "updatedReplicas", "availableReplicas",
+                                              "conditions", NULL};
+    static const char *const keep_cond[] = {"type", "status", "reason", NULL};
     cJSON *spec = cJSON_GetObjectItemCaseSensitive(d, "spec");
     cJSON *tpl = cJSON_GetObjectItemCaseSensitive(spec, "template");
-    cJSON *meta = cJSON_GetObjectItemCaseSensitive(d, "metadata");
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(d, "metadata"), *cd;
     cJSON *managers = image_managers(cJSON_GetObjectItemCaseSensitive(meta, "managedFields"));
     json_keep_only(d, keep);
     json_keep_only(meta, keep_meta);
+    cJSON_DeleteItemFromObjectCaseSensitive(meta, "labels");
+    keep_our_annotations(meta);
     if (managers && meta)
         cJSON_AddItemToObject(meta, "managedFields", managers);
     else
         cJSON_Delete(managers);
     json_keep_only(spec, keep_spec);
     json_keep_only(tpl, keep_tpl);
-    trim_containers(cJSON_GetObjectItemCaseSensitive(tpl, "spec"));
+    json_keep_only(cJSON_GetObjectItemCaseSensitive(tpl, "metadata"), keep_tpl_meta);
+    keep_our_annotations(cJSON_GetObjectItemCaseSensitive(tpl, "metadata"));
+    trim_containers(cJSON_GetObjectItemCaseSensitive(tpl, "spec"), keep_pod_spec);
+    json_keep_only(cJSON_GetObjectItemCaseSensitive(d, "status"), keep_status);
+    cJSON_ArrayForEach(cd, json_get(d, "status", "conditions", NULL))
+        json_keep_only(cd, keep_cond);
+}
+
+/*
+ * GovernedAPIReleases (release: decide reads the spec whole, the status whole, since it writes the status
+ * back from it, and of the metadata identity, generation, finalizers, deletion and our annotations, the
+ * rollback request with its reason and approver; the checks read apiVersion and uid for owner references):
+ * labels, creationTimestamp and the other annotations go.
+ */
+static void trim_release(cJSON *r)
+{
+    static const char *const keep[] = {"apiVersion", "kind", "metadata", "spec", "status", NULL};
+    static const char *const keep_release_meta[] = {"name",       "namespace",   "uid",        "resourceVersion",
+                                                    "generation", "annotations", "finalizers", "deletionTimestamp",
+                                                    NULL};
+    cJSON *meta = cJSON_GetObjectItemCaseSensitive(r, "metadata");
+    json_keep_only(r, keep);
+    json_keep_only(meta, keep_release_meta);
+    keep_our_annotations(meta);
 }
 
 /*
@@ -166,9 +220,8 @@ static void trim_configmap(cJSON *cm)
 
 /*
  * Every resource the controllers watch. NULL transform: the object is cached
- * whole (GovernedAPIReleases: decide reads spec and status, receipts included;
- * PolicyBundles: the bundle gate reads status conditions, generation and
- * verifiedDigest).
+ * whole (PolicyBundles: the bundle gate reads status conditions, generation and
+ * verifiedDigest, the PolicyBundle controller spec and status).
  */
 static const struct {
     const kube_resource *resource;
@@ -179,9 +232,17 @@ static const struct {
     {&KUBE_PODS, trim_pod, NULL},
     {&KUBE_CONFIGMAPS, trim_configmap, CONFIGMAP_SELECTOR},
     {&API_POLICYBUNDLES, NULL, NULL},
-    {&API_GOVERNEDAPIRELEASES, NULL, NULL},
+    {&API_GOVERNEDAPIRELEASES, trim_release, NULL},
     {&API_DATASETPROMOTIONS, NULL, NULL},
 };
+
+void (*api_trim(const kube_resource *resource))(cJSON *obj)
+{
+    for (size_t i = 0; i < sizeof(registry) / sizeof(registry[0]); i++)
+        if (registry[i].resource == resource)
+            return registry[i].transform;
+    return NULL;
+}
 
 int api_informer(informer **out, informer_factory *f, const kube_resource *resource)
 {

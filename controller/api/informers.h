@@ -16,4 +16,7 @@
  */
 int api_informer(informer **out, informer_factory *f, const kube_resource *resource);
 
+/* The trim transform registered for resource (NULL: none, or not registered); for tests. */
+void (*api_trim(const kube_resource *resource))(cJSON *obj);
+
 #endif

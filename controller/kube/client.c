@@ -385,6 +385,53 @@ int kube_patch(cJSON **out, kube_client *c, const kube_resource *r, const char *
     return err;
 }
 
+int kube_patch_status(cJSON **out, kube_client *c, const kube_resource *r, const char *ns, const cJSON *obj,
+                      const cJSON *status)
+{
+    const char *name = json_str(obj, "metadata", "name", NULL);
+    const char *rv = json_str(obj, "metadata", "resourceVersion", NULL);
+    const char *obj_ns;
+    cJSON *patch = NULL, *diff = NULL, *meta;
+    char *body = NULL;
+    int err = 0;
+
+    if (out)
+        *out = NULL;
+    if (!name || !*name)
+        return mb_error_set(MB_EINVAL, "writing the status of a %s needs metadata.name in the object", r->kind);
+    if (!rv || !*rv)
+        return mb_error_set(MB_EINVAL,
+                            "writing the status of %s \"%s\" needs metadata.resourceVersion in the object (the "
+                            "version it was based on); get it first",
+                            r->kind, name);
+    if (!cJSON_IsObject(status))
+        return mb_error_set(MB_EINVAL, "writing the status of %s \"%s\" needs a status object", r->kind, name);
+    if ((err = object_namespace(&obj_ns, r, ns, obj, "writing the status of")) < 0)
+        return err;
+    if ((err = json_merge_patch(&diff, json_get(obj, "status", NULL), status)) < 0)
+        goto done;
+    if (!(patch = cJSON_CreateObject()) || !(meta = cJSON_AddObjectToObject(patch, "metadata"))) {
+        err = nomem();
+        goto done;
+    }
+    if ((err = json_set_str(meta, "resourceVersion", rv)) < 0)
+        goto done;
+    err = json_set_item(patch, "status", diff); /* takes diff in every case */
+    diff = NULL;
+    if (err < 0)
+        goto done;
+    if (!(body = cJSON_PrintUnformatted(patch))) {
+        err = nomem();
+        goto done;
+    }
+    err = kube_patch(out, c, r, obj_ns, name, "status", KUBE_PATCH_MERGE, body);
+done:
+    cJSON_Delete(diff);
+    cJSON_Delete(patch);
+    cJSON_free(body);
+    return err;
+}
+
 static int delete_body(char **out, const kube_delete_opts *opts)
 {
     cJSON *o = cJSON_CreateObject();

@@ -185,6 +185,18 @@ int kube_write_seen(cJSON **out, bool *lost, kube_client *c, const kube_resource
 int kube_patch(cJSON **out, kube_client *c, const kube_resource *r, const char *ns, const char *name,
                const char *subresource, kube_patch_type type, const char *patch);
 
+/*
+ * Writes status as the /status of obj (the object as read, of resource r; ns
+ * NULL: obj's metadata.namespace): a JSON merge patch from obj's status to
+ * status (json_merge_patch: changed keys, null for the keys that went away;
+ * the API server keeps every other field as it is) carrying obj's
+ * metadata.resourceVersion, which stays an optimistic lock: a stale one
+ * answers MB_ECONFLICT, as kube_update's. A fraction of the bytes of a PUT of
+ * the whole object. out may be NULL.
+ */
+int kube_patch_status(cJSON **out, kube_client *c, const kube_resource *r, const char *ns, const cJSON *obj,
+                      const cJSON *status);
+
 typedef struct {
     const char *uid;                /* precondition, may be NULL */
     const char *resource_version;   /* precondition, may be NULL */

@@ -697,10 +697,10 @@ static int request_once(kube_response *out, kube_client *c, const char *method, 
         curl_easy_getinfo(h->easy, CURLINFO_APPCONNECT_TIME_T, &tls);
         curl_easy_getinfo(h->easy, CURLINFO_NUM_CONNECTS, &connects);
         if (connects > 0)
-            log_debug("%s %s: %ld in %.1f ms (a new connection, TLS after %.1f ms)", method, path, out->status,
-                      total / 1e3, tls / 1e3);
+            log_debug("%s %s (%zu bytes sent): %ld in %.1f ms (a new connection, TLS after %.1f ms)", method, path,
+                      body_len, out->status, total / 1e3, tls / 1e3);
         else
-            log_debug("%s %s: %ld in %.1f ms", method, path, out->status, total / 1e3);
+            log_debug("%s %s (%zu bytes sent): %ld in %.1f ms", method, path, body_len, out->status, total / 1e3);
     }
     curl_off_t ra = 0;
     curl_easy_getinfo(h->easy, CURLINFO_RETRY_AFTER, &ra);

@@ -330,24 +330,13 @@ nomem:
  */
 static int write_status(cJSON **cur, bool *fresh, release_controller *rc, const char *ns, cJSON *status)
 {
-    cJSON *body = NULL;
     cJSON *res = NULL, *back = NULL;
     char name[254], key[512], msg[512];
     int err;
     snprintf(name, sizeof(name), "%s", json_str(*cur, "metadata", "name", NULL));
     snprintf(key, sizeof(key), "%s/%s", ns, name);
-    if (!(body = cJSON_Duplicate(*cur, true)))
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    cJSON_DeleteItemFromObject(body, "status");
-    /* left out, they are kept as they are; sent, the API server would decode them again */
-    cJSON_DeleteItemFromObjectCaseSensitive(cJSON_GetObjectItemCaseSensitive(body, "metadata"), "managedFields");
-    /* a body without its status would clear the status: the receipts, the rollback target */
-    if ((err = json_set_item(body, "status", cJSON_Duplicate(status, true))) < 0) {
-        cJSON_Delete(body);
-        return err;
-    }
-    err = kube_update(&res, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, body, "status");
-    cJSON_Delete(body);
+    /* a merge patch from the status as read, with its resourceVersion: what is unchanged (the receipts) is not sent */
+    err = kube_patch_status(&res, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, *cur, status);
     if (err == MB_ECONFLICT) {
         snprintf(msg, sizeof(msg), "%s", mb_error_last());
         if (kube_get(&back, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, name) == 0 &&

@@ -86,7 +86,8 @@ void ryw_forget(ryw *w, const char *kind, const char *key);
 
 /*
  * Writes status as the /status of *cur (the object of resource res in ns, key
- * "ns/name", as read: its resourceVersion is the precondition). A 409 that is
+ * "ns/name", as read: its resourceVersion is the precondition), as a JSON
+ * merge patch from *cur's status (kube_patch_status). A 409 that is
  * this write's own lost answer (ryw_status_landed on a fresh read) counts as
  * done. On success *cur becomes the API's answer and the status is recorded
  * (ryw_status_record). 0, MB_ECONFLICT (another write came between) or the

@@ -127,3 +127,47 @@ void json_keep_only(cJSON *obj, const char *const *keep)
             cJSON_Delete(cJSON_DetachItemViaPointer(obj, it));
     }
 }
+
+/* The patch of from -> to under key, added to patch; 0 or MB_ENOMEM. */
+static int merge_patch_member(cJSON *patch, const char *key, const cJSON *from, const cJSON *to)
+{
+    cJSON *sub = NULL;
+    int err;
+    if (from && cJSON_Compare(from, to, true))
+        return 0;
+    if ((err = json_merge_patch(&sub, from, to)) < 0)
+        return err;
+    return json_set_item(patch, key, sub);
+}
+
+int json_merge_patch(cJSON **out, const cJSON *from, const cJSON *to)
+{
+    cJSON *patch = NULL;
+    const cJSON *it;
+    int err = 0;
+
+    *out = NULL;
+    if (!cJSON_IsObject(from) || !cJSON_IsObject(to)) {
+        /* not two objects: the patch is the new value, replacing whatever was there */
+        if (!(*out = to ? cJSON_Duplicate(to, true) : cJSON_CreateNull()))
+            return mb_error_set(MB_ENOMEM, "out of memory");
+        return 0;
+    }
+    if (!(patch = cJSON_CreateObject()))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    cJSON_ArrayForEach(it, from) /* a key that went away: null removes it */
+        if (it->string && !cJSON_GetObjectItemCaseSensitive(to, it->string) &&
+            (err = json_set_item(patch, it->string, cJSON_CreateNull())) < 0)
+            goto done;
+    cJSON_ArrayForEach(it, to)
+        if (it->string &&
+            (err = merge_patch_member(patch, it->string, cJSON_GetObjectItemCaseSensitive(from, it->string), it)) < 0)
+            goto done;
+done:
+    if (err < 0) {
+        cJSON_Delete(patch);
+        return err;
+    }
+    *out = patch;
+    return 0;
+}

@@ -36,4 +36,15 @@ int json_set_item(cJSON *obj, const char *key, cJSON *item);
 /* Sets (replacing) a string member; 0 or MB_ENOMEM (obj is then unchanged). */
 int json_set_str(cJSON *obj, const char *key, const char *value);
 
+/*
+ * The JSON merge patch (RFC 7386, application/merge-patch+json) that turns from
+ * into to: for two objects, a member for each key whose value changed (nested
+ * objects as patches of their own), and null for each key of from that to no
+ * longer has; otherwise to itself (a value, or an array, replaces whatever was
+ * there). Applied to from it gives to, as long as to holds no null inside an
+ * object (a merge patch cannot say "set to null"). from may be NULL (nothing
+ * there yet). *out is the caller's. 0 or MB_ENOMEM.
+ */
+int json_merge_patch(cJSON **out, const cJSON *from, const cJSON *to);
+
 #endif

@@ -205,6 +205,45 @@ static void test_json_helpers(void **state)
     assert_true(torture_check(&tc) > 0);
 }
 
+/* ---- the merge patch of a status write ------------------------------------------ */
+
+static int merge_patch_run(void *arg)
+{
+    json_ctx *j = arg;
+    cJSON *from = cJSON_Parse("{\"phase\":\"Verifying\",\"verification\":{\"startedAt\":\"t1\",\"results\":[1]},"
+                              "\"lastRollback\":{\"reason\":\"r\"},\"history\":[{\"a\":1}]}");
+    cJSON *to = cJSON_Parse(
+        "{\"phase\":\"Observing\",\"verification\":{\"startedAt\":\"t2\",\"observingSince\":\"t3\"},"
+        "\"history\":[{\"a\":1}],\"conditions\":[{\"type\":\"Ready\"}]}");
+    int err = from && to ? json_merge_patch(&j->tree, from, to) : MB_ENOMEM;
+    cJSON_Delete(from);
+    cJSON_Delete(to);
+    return err;
+}
+
+static void merge_patch_check(void *arg)
+{
+    json_ctx *j = arg;
+    char *printed = cJSON_PrintUnformatted(j->tree);
+    assert_non_null(printed);
+    assert_string_equal(printed,
+                        "{\"lastRollback\":null,\"phase\":\"Observing\",\"verification\":{\"results\":null,"
+                        "\"startedAt\":\"t2\",\"observingSince\":\"t3\"},\"conditions\":[{\"type\":\"Ready\"}]}");
+    free(printed);
+}
+
+static void test_json_merge_patch(void **state)
+{
+    (void)state;
+    json_ctx j = {0};
+    torture_case tc = {.name = "json_merge_patch",
+                       .run = merge_patch_run,
+                       .check = merge_patch_check,
+                       .clear = json_clear,
+                       .ctx = &j};
+    assert_true(torture_check(&tc) > 0);
+}
+
 /* ---- timestamps and errors allocate nothing ------------------------------------ */
 
 static int timefmt_run(void *arg)
@@ -243,11 +282,9 @@ static void test_timefmt_and_error_allocate_nothing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_yaml_document),
-        cmocka_unit_test(test_yaml_stream),
-        cmocka_unit_test(test_yaml_errors),
-        cmocka_unit_test(test_json_helpers),
-        cmocka_unit_test(test_timefmt_and_error_allocate_nothing),
+        cmocka_unit_test(test_yaml_document),    cmocka_unit_test(test_yaml_stream),
+        cmocka_unit_test(test_yaml_errors),      cmocka_unit_test(test_json_helpers),
+        cmocka_unit_test(test_json_merge_patch), cmocka_unit_test(test_timefmt_and_error_allocate_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
