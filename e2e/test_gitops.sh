@@ -48,7 +48,6 @@ fi
 command -v git >/dev/null || { echo "test_gitops: git is not installed (hack/setup.sh installs it)"; exit 1; }
 GITSERVER=${MEMBRANE_GITSERVER:-$(bash "$E2E_ROOT/hack/gotool.sh" gitserver)}
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 now_ms() { date +%s%3N; }
 
 install_operator_rbac
@@ -102,21 +101,7 @@ EOF
 }
 
 # deployment_plain: the kfm-api Deployment with its image, nothing ignored
-deployment_plain() {
-  cat <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: kfm-api}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: kfm-api}}
-  template:
-    metadata: {labels: {app: kfm-api}}
-    spec:
-      containers:
-      - {name: api, image: "$REPO@$BASE"}
-EOF
-}
+deployment_plain() { deployment_yaml kfm-api "$REPO@$BASE" 2; }
 
 # deployment_ifnotpresent: the same, created by Flux and then left to membrane
 deployment_ifnotpresent() {
