@@ -6,16 +6,27 @@
  */
 #include "verify/batch.h"
 #include "util/error.h"
+#include "util/secret.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void batch_init(batch *b)
+int batch_init(batch *b, const char *base_url, const char *token, const char *release_id, long timeout_ms)
 {
+    size_t blen = strlen(base_url);
+
     memset(b, 0, sizeof(*b));
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->cond, NULL);
     b->pending = 1; /* held while the requests are started, so that none finishes the batch early */
+    b->timeout_ms = timeout_ms;
+    snprintf(b->release_id, sizeof(b->release_id), "%s", release_id);
+    while (blen > 0 && base_url[blen - 1] == '/')
+        blen--;
+    if (!(b->base = strndup(base_url, blen)) || (token && !(b->token = strdup(token))))
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    return 0;
 }
 
 /* One part has ended; the last finishes the batch and calls done (outside the lock: done may free the batch). */
@@ -60,15 +71,30 @@ static void answer_done(void *arg, const net_result *r)
     part_done(a->batch, true);
 }
 
-int batch_start(batch *b, net_loop *loop, const net_request *req, batch_answer *into)
+int batch_start(batch *b, net_loop *loop, const batch_request *req, batch_answer *into)
 {
     int err = 0;
-    net_request r = *req;
+    char rid[160];
+    snprintf(rid, sizeof(rid), "X-Request-ID: %s-%s", b->release_id, req->check);
+    const char *headers[] = {"Accept: application/json", rid, NULL};
+    net_request r = {
+        .kind = req->kind,
+        .method = req->method,
+        .url = req->url,
+        .headers = headers,
+        .body = req->body,
+        .body_len = req->body ? strlen(req->body) : 0,
+        .token = req->auth ? b->token : NULL,
+        .timeout_ms = b->timeout_ms,
+        .connect_timeout_ms = b->timeout_ms,
+        .max_bytes = req->max_bytes,
+        .keep_body = true,
+        .on_done = answer_done,
+        .ctx = into,
+    };
 
     if (b->nhandles >= BATCH_MAX)
         return mb_error_set(MB_ERROR, "more than %d requests in one batch", BATCH_MAX);
-    r.on_done = answer_done;
-    r.ctx = into;
     into->batch = b;
     pthread_mutex_lock(&b->mu);
     b->pending++;
@@ -126,6 +152,9 @@ void batch_dispose(batch *b)
     for (size_t i = 0; i < b->nhandles; i++)
         net_transfer_release(b->handles[i]);
     b->nhandles = 0;
+    free(b->base);
+    mb_secret_free(b->token);
+    b->base = b->token = NULL;
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->cond);
 }

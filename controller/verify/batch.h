@@ -1,6 +1,9 @@
 /*
  * A batch of requests on the shared transfer loop (net/transfer.h), as the
- * contract checks (contract.h) and the slo check (slo.h) run theirs: every
+ * contract checks (contract.h) and the slo check (slo.h) run theirs: one base
+ * URL, one bearer token (sent by the requests that ask for it, never logged,
+ * wiped with the batch), X-Request-ID: <release ID>-<check> and the same
+ * timeout on every request, no redirects followed, JSON accepted. Every
  * request of a run is started at once, each answer is copied into the
  * caller's batch_answer when its transfer ends, and the batch is finished
  * when the last one has ended. Its callback is then called once, on the loop
@@ -51,17 +54,37 @@ struct batch {
     size_t nhandles;
     batch_done_fn done; /* under mu */
     void *ctx;
+    /* what every request shares; the owner may read them */
+    char *base;          /* the base URL without trailing '/' */
+    char *token;         /* bearer token, NULL: none */
+    char release_id[65]; /* X-Request-ID is <release_id>-<check> */
+    long timeout_ms;     /* per request, and to connect */
 };
 
-/* Readies b, holding it open until batch_seal or batch_abort. */
-void batch_init(batch *b);
+/*
+ * Readies b, holding it open until batch_seal or batch_abort, with copies of
+ * base_url (trailing '/' dropped), token (NULL: none) and release_id (at most
+ * 64 bytes). 0 or MB_ENOMEM; b is to be aborted and disposed either way.
+ */
+int batch_init(batch *b, const char *base_url, const char *token, const char *release_id, long timeout_ms);
+
+/* One request of a batch. */
+typedef struct {
+    const char *kind;  /* the transfer metrics' label */
+    const char *check; /* X-Request-ID: <release_id>-<check> */
+    const char *method;
+    const char *url;
+    const char *body; /* NUL-terminated, NULL: none */
+    bool auth;        /* carries the batch's token */
+    long long max_bytes;
+} batch_request;
 
 /*
- * Starts req (its on_done and ctx are the batch's) with its answer into
- * `into`, which must live until batch_dispose. 0, or the error of
- * net_transfer_start (nothing started then); MB_ERROR beyond BATCH_MAX.
+ * Starts req with its answer into `into`, which must live until
+ * batch_dispose. 0, or the error of net_transfer_start (nothing started
+ * then); MB_ERROR beyond BATCH_MAX.
  */
-int batch_start(batch *b, net_loop *loop, const net_request *req, batch_answer *into);
+int batch_start(batch *b, net_loop *loop, const batch_request *req, batch_answer *into);
 
 /*
  * Every request is started: done(ctx) (may be NULL) is called once when the
@@ -80,7 +103,7 @@ void batch_cancel(batch *b);
 /* Waits until the batch is finished. */
 void batch_wait(batch *b);
 
-/* Releases the handles; the batch must be finished (on the loop thread only then, as in done). */
+/* Releases the handles and wipes the token; the batch must be finished (on the loop thread only then, as in done). */
 void batch_dispose(batch *b);
 
 /* Frees what an answer holds. */

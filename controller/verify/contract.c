@@ -307,9 +307,7 @@ struct contract_run {
     batch batch;
     contract_job jobs[CONTRACT_N_CHECKS];
     size_t n;
-    char *base, *missing, *token;
-    char release_id[65];
-    long timeout_ms;
+    char *missing;
 };
 
 _Static_assert(3 * CONTRACT_N_CHECKS <= BATCH_MAX, "a run's calls fit in one batch");
@@ -320,35 +318,8 @@ static void run_free(contract_run *run)
     for (size_t i = 0; i < CONTRACT_N_CHECKS; i++)
         for (size_t k = 0; k < 3; k++)
             call_dispose(&run->jobs[i].calls[k]);
-    free(run->base);
     free(run->missing);
-    mb_secret_free(run->token);
     free(run);
-}
-
-static int call_start(contract_run *run, contract_call *c, const char *check, net_loop *loop)
-{
-    int err = 0;
-    char *rid = str_printf("X-Request-ID: %s-%s", run->release_id, check);
-    const char *headers[] = {"Accept: application/json", rid, NULL};
-    net_request req = {
-        .kind = "check",
-        .method = c->method,
-        .url = c->url,
-        .headers = headers,
-        .body = c->body,
-        .body_len = c->body ? strlen(c->body) : 0,
-        .token = c->auth ? run->token : NULL,
-        .timeout_ms = run->timeout_ms,
-        .connect_timeout_ms = run->timeout_ms,
-        .max_bytes = CONTRACT_BODY_MAX,
-        .keep_body = true,
-    };
-    if (!rid)
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    err = batch_start(&run->batch, loop, &req, &c->answer);
-    free(rid);
-    return err;
 }
 
 int contract_checks_start(contract_run **out, net_loop *loop, const contract_input *in, contract_done_fn done,
@@ -364,28 +335,31 @@ int contract_checks_start(contract_run **out, net_loop *loop, const contract_inp
         return err;
     if (!(run = calloc(1, sizeof(*run))))
         return mb_error_set(MB_ENOMEM, "out of memory");
-    batch_init(&run->batch);
-    run->timeout_ms = in->timeout_ms > 0 ? in->timeout_ms : CONTRACT_TIMEOUT_MS_DEFAULT;
-    snprintf(run->release_id, sizeof(run->release_id), "%s", in->release_id);
-    size_t blen = strlen(in->base_url);
-    while (blen > 0 && in->base_url[blen - 1] == '/')
-        blen--;
-    if (!(run->base = strndup(in->base_url, blen)) || (in->token && !(run->token = strdup(in->token)))) {
-        err = mb_error_set(MB_ENOMEM, "out of memory");
+    if ((err = batch_init(&run->batch, in->base_url, in->token, in->release_id,
+                          in->timeout_ms > 0 ? in->timeout_ms : CONTRACT_TIMEOUT_MS_DEFAULT)) < 0)
         goto done;
-    }
     for (size_t i = 0; i < n; i++) {
         if (ids[i] == CK_PUBLIC && (err = missing_id(&run->missing, in->restricted_dataset_id)) < 0)
             goto done;
     }
     for (size_t i = 0; i < n; i++, run->n++) {
-        if ((err = job_setup(&run->jobs[i], ids[i], in, run->base, run->missing)) < 0)
+        if ((err = job_setup(&run->jobs[i], ids[i], in, run->batch.base, run->missing)) < 0)
             goto done;
     }
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < run->jobs[i].ncalls; k++)
-            if ((err = call_start(run, &run->jobs[i].calls[k], contract_check_names[ids[i]], loop)) < 0)
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < run->jobs[i].ncalls; k++) {
+            contract_call *c = &run->jobs[i].calls[k];
+            batch_request req = {.kind = "check",
+                                 .check = contract_check_names[ids[i]],
+                                 .method = c->method,
+                                 .url = c->url,
+                                 .body = c->body,
+                                 .auth = c->auth,
+                                 .max_bytes = CONTRACT_BODY_MAX};
+            if ((err = batch_start(&run->batch, loop, &req, &c->answer)) < 0)
                 goto done;
+        }
+    }
 done:
     if (err < 0) {
         /* what was started is cancelled, and its callbacks have returned before the run goes */
@@ -418,11 +392,11 @@ int contract_run_results(cJSON **out, contract_run *run, const contract_index *i
     batch_wait(&run->batch);
     if (!(results = cJSON_CreateArray()))
         return mb_error_set(MB_ENOMEM, "out of memory");
-    token_mask(run->jobs, run->n, run->token);
+    token_mask(run->jobs, run->n, run->batch.token);
     for (size_t i = 0; i < run->n; i++) {
         contract_verdict v;
-        contract_job_judge(&v, &run->jobs[i], run->timeout_ms, index);
-        if ((err = result_add(results, &run->jobs[i], &v, run->release_id)) < 0)
+        contract_job_judge(&v, &run->jobs[i], run->batch.timeout_ms, index);
+        if ((err = result_add(results, &run->jobs[i], &v, run->batch.release_id)) < 0)
             goto done;
     }
     *out = results;

@@ -9,7 +9,6 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
-#include "util/secret.h"
 #include "util/text.h"
 #include "verify/batch.h"
 #include "verify/contract.h"
@@ -249,9 +248,6 @@ struct slo_run {
     batch batch;
     slo_call calls[SLO_OBJECTIVES_MAX];
     size_t n;
-    char *base, *token;
-    char release_id[65];
-    long timeout_ms;
 };
 
 _Static_assert(SLO_OBJECTIVES_MAX <= BATCH_MAX, "a run's queries fit in one batch");
@@ -266,28 +262,7 @@ static void run_free(slo_run *run)
         free(c->url);
         batch_answer_dispose(&c->answer);
     }
-    free(run->base);
-    mb_secret_free(run->token);
     free(run);
-}
-
-static int call_start(slo_run *run, slo_call *c, net_loop *loop)
-{
-    char rid[96];
-    snprintf(rid, sizeof(rid), "X-Request-ID: %s-slo", run->release_id);
-    const char *headers[] = {"Accept: application/json", rid, NULL};
-    net_request req = {
-        .kind = "prometheus",
-        .method = "GET",
-        .url = c->url,
-        .headers = headers,
-        .token = run->token,
-        .timeout_ms = run->timeout_ms,
-        .connect_timeout_ms = run->timeout_ms,
-        .max_bytes = SLO_BODY_MAX,
-        .keep_body = true,
-    };
-    return batch_start(&run->batch, loop, &req, &c->answer);
 }
 
 static int call_setup(slo_call *c, const cJSON *o, const char *base, const char *digest, long long window)
@@ -325,27 +300,26 @@ int slo_check_start(slo_run **out, net_loop *loop, const slo_input *in, slo_done
                                        "named by " F ".authSecretRef");
     if (!(run = calloc(1, sizeof(*run))))
         return mb_error_set(MB_ENOMEM, "out of memory");
-    batch_init(&run->batch);
-    run->timeout_ms = in->timeout_ms > 0 ? in->timeout_ms : CONTRACT_TIMEOUT_MS_DEFAULT;
-    snprintf(run->release_id, sizeof(run->release_id), "%s", in->release_id);
-    const char *url = json_str(in->slo, "prometheusURL", NULL);
-    size_t blen = strlen(url);
-    while (blen > 0 && url[blen - 1] == '/')
-        blen--;
-    if (!(run->base = strndup(url, blen)) || (in->token && !(run->token = strdup(in->token)))) {
-        err = mb_error_set(MB_ENOMEM, "out of memory");
+    if ((err = batch_init(&run->batch, json_str(in->slo, "prometheusURL", NULL), in->token, in->release_id,
+                          in->timeout_ms > 0 ? in->timeout_ms : CONTRACT_TIMEOUT_MS_DEFAULT)) < 0)
         goto done;
-    }
     const cJSON *o;
     long long window = slo_window_seconds(in->slo);
     cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(in->slo, "objectives")) {
         run->n++;
-        if ((err = call_setup(&run->calls[run->n - 1], o, run->base, in->digest, window)) < 0)
+        if ((err = call_setup(&run->calls[run->n - 1], o, run->batch.base, in->digest, window)) < 0)
             goto done;
     }
-    for (size_t i = 0; i < run->n; i++)
-        if ((err = call_start(run, &run->calls[i], loop)) < 0)
+    for (size_t i = 0; i < run->n; i++) {
+        batch_request req = {.kind = "prometheus",
+                             .check = SLO_CHECK_NAME,
+                             .method = "GET",
+                             .url = run->calls[i].url,
+                             .auth = true,
+                             .max_bytes = SLO_BODY_MAX};
+        if ((err = batch_start(&run->batch, loop, &req, &run->calls[i].answer)) < 0)
             goto done;
+    }
 done:
     if (err < 0) {
         batch_abort(&run->batch);
@@ -444,7 +418,7 @@ int slo_run_result(cJSON **out, slo_run *run)
     *out = NULL;
     batch_wait(&run->batch);
     for (size_t i = 0; i < run->n; i++) {
-        call_judge(&v[i], &run->calls[i], run->base, run->timeout_ms);
+        call_judge(&v[i], &run->calls[i], run->batch.base, run->batch.timeout_ms);
         if (run->calls[i].answer.latency_ms > latency)
             latency = run->calls[i].answer.latency_ms;
         if (v[i].state != SLO_MET && failed++ == 0)
@@ -463,7 +437,7 @@ int slo_run_result(cJSON **out, slo_run *run)
                    said[v[i].state], v[i].msg, run->calls[i].query);
         }
     }
-    MB_LOG(failed ? MB_LOG_INFO : MB_LOG_DEBUG, &((mb_log_fields){.release_id = run->release_id}),
+    MB_LOG(failed ? MB_LOG_INFO : MB_LOG_DEBUG, &((mb_log_fields){.release_id = run->batch.release_id}),
            "slo check %s in %ld ms: %s", failed ? "failed" : "passed", latency, msg);
     if (!(*out = result_object(failed == 0, status, latency, msg)))
         return mb_error_set(MB_ENOMEM, "out of memory");
