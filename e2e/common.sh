@@ -80,6 +80,25 @@ load_start() {
   LOAD_PID=$!
 }
 
+# release_yaml NAME DEPLOYMENT REPOSITORY DIGEST CHANGE ROLLOUT [SPEC]: a GovernedAPIRelease in
+# staging, change record CHANGE, rolling container "api" of DEPLOYMENT to REPOSITORY@DIGEST;
+# ROLLOUT: spec.rollout's fields ("observationSeconds: 5, progressDeadlineSeconds: 120"); SPEC:
+# more lines of its spec (verification, ...), indented 2 spaces
+release_yaml() {
+  cat <<EOF
+apiVersion: governance.kfm.dev/v1alpha1
+kind: GovernedAPIRelease
+metadata: {name: $1}
+spec:
+  environment: staging
+  changeRecord: "$5"
+  target: {deployment: $2, container: api}
+  image: {repository: $3, digest: "$4"}
+  rollout: {$6}
+${7:-}
+EOF
+}
+
 # slo_red_yaml PROM_URL: spec.verification.slo (indented 4 spaces) with the RED objectives over
 # the double's metrics for the digest the Deployment runs, over 30 s: error-rate <= 1 %, latency-p99 <= 0.5 s
 slo_red_yaml() {

@@ -265,19 +265,10 @@ deployment() {
 release() {
   local verification="  verification: {checks: [health, ready], baseURL: \"${E2E_GOOD_URL:-http://127.0.0.1:1}\"}"
   case "${5:-}" in *verification:*) verification="" ;; esac
-  kubectl -n "$1" apply -f - <<EOF
-apiVersion: governance.kfm.dev/v1alpha1
-kind: GovernedAPIRelease
-metadata: {name: $2}
-spec:
-  environment: staging
-  changeRecord: "CHG-e2e-$2-$RANDOM"
-  target: {deployment: $3, container: api}
-  image: {repository: registry.kfm.local/kfm-api, digest: "$4"}
-  rollout: {observationSeconds: ${E2E_OBSERVATION_SECONDS:-2}, progressDeadlineSeconds: ${E2E_PROGRESS_DEADLINE:-120}${E2E_RECHECK_SECONDS:+, recheckSeconds: $E2E_RECHECK_SECONDS}}
-$verification
-${5:-}
-EOF
+  release_yaml "$2" "$3" registry.kfm.local/kfm-api "$4" "CHG-e2e-$2-$RANDOM" \
+    "observationSeconds: ${E2E_OBSERVATION_SECONDS:-2}, progressDeadlineSeconds: ${E2E_PROGRESS_DEADLINE:-120}${E2E_RECHECK_SECONDS:+, recheckSeconds: $E2E_RECHECK_SECONDS}" \
+    "$verification
+${5:-}" | kubectl -n "$1" apply -f -
 }
 
 e2e_finish() {

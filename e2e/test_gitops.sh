@@ -86,18 +86,8 @@ git_commit() {
 
 # write_release REPO DIGEST: the release, as a platform team keeps it in Git
 write_release() {
-  cat >"$1/release.yaml" <<EOF
-apiVersion: governance.kfm.dev/v1alpha1
-kind: GovernedAPIRelease
-metadata: {name: kfm-api}
-spec:
-  environment: staging
-  changeRecord: "CHG-gitops-$2"
-  target: {deployment: kfm-api, container: api}
-  image: {repository: $REPO, digest: "$2"}
-  rollout: {observationSeconds: 2, progressDeadlineSeconds: 120}
-  verification: {checks: [health, ready], baseURL: "$E2E_GOOD_URL"}
-EOF
+  release_yaml kfm-api kfm-api "$REPO" "$2" "CHG-gitops-$2" "observationSeconds: 2, progressDeadlineSeconds: 120" \
+    "  verification: {checks: [health, ready], baseURL: \"$E2E_GOOD_URL\"}" >"$1/release.yaml"
 }
 
 # deployment_plain: the kfm-api Deployment with its image, nothing ignored

@@ -107,25 +107,14 @@ for _ in $(seq 1 100); do grep -q "is running" "$logs/membrane.log" && break; sl
 sed 's/^/  /' "$logs/membrane.log"
 
 release() { # digest change-record [extra spec lines]
-  kubectl -n kfm apply -f - <<EOF
-apiVersion: governance.kfm.dev/v1alpha1
-kind: GovernedAPIRelease
-metadata: {name: kfm-api}
-spec:
-  environment: staging
-  changeRecord: "$2"
-  target: {deployment: kfm-api, container: api}
-  image: {repository: $REPO, digest: "$1"}
-  rollout: {observationSeconds: 5, progressDeadlineSeconds: 120}
-  verification:
-    baseURL: "$api_url"
+  release_yaml kfm-api kfm-api "$REPO" "$1" "$2" "observationSeconds: 5, progressDeadlineSeconds: 120" "  verification:
+    baseURL: \"$api_url\"
     authSecretRef: {name: smoke-token, key: token}
     timeoutSeconds: 2
     evidenceRefs: [{type: stac_item, id: wells-2026-03}]
-    focusQuestion: "Which wells were sampled in March 2026?"
+    focusQuestion: \"Which wells were sampled in March 2026?\"
     restrictedDatasetID: kfm.sacred-sites
-${3:-}
-EOF
+${3:-}" | kubectl -n kfm apply -f -
 }
 wait_phase() { # phase...
   local p
@@ -155,23 +144,13 @@ if [ "$mode" = slo ]; then
   echo
 
   bold "1. a release v1 -> v2 with two objectives, observed for 60 s with a recheck every 3 s"
-  kubectl -n kfm apply -f - <<EOF
-apiVersion: governance.kfm.dev/v1alpha1
-kind: GovernedAPIRelease
-metadata: {name: kfm-api}
-spec:
-  environment: staging
-  changeRecord: CHG-2026-0150
-  target: {deployment: kfm-api, container: api}
-  image: {repository: $REPO, digest: "$V2"}
-  rollout: {observationSeconds: 60, recheckSeconds: 3, progressDeadlineSeconds: 120}
-  verification:
-    baseURL: "$api_url"
+  release_yaml kfm-api kfm-api "$REPO" "$V2" CHG-2026-0150 \
+    "observationSeconds: 60, recheckSeconds: 3, progressDeadlineSeconds: 120" "  verification:
+    baseURL: \"$api_url\"
     authSecretRef: {name: smoke-token, key: token}
     timeoutSeconds: 2
     checks: [health, ready, datasets, stac-items]
-$(slo_red_yaml "$prom")
-EOF
+$(slo_red_yaml "$prom")" | kubectl -n kfm apply -f -
   wait_phase Observing
   run kubectl -n kfm get gar kfm-api
   echo "the slo check's result at Verifying:"
