@@ -9,6 +9,7 @@
 set -euo pipefail
 
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+source "$E2E_ROOT/e2e/common.sh"
 E2E_DIR=$(mktemp -d "${TMPDIR:-/tmp}/membrane-e2e.XXXXXX")
 E2E_PASSED=0
 E2E_FAILED=0
@@ -21,8 +22,7 @@ E2E_SECRETS=()   # credentials that must never appear in a log (e2e_secret)
 : "${KUBECONFIG:?run through hack/test.sh (KUBECONFIG of the local control plane)}"
 : "${MEMBRANE_BIN:?MEMBRANE_BIN must name the membrane binary}"
 
-# Digests: good ones, and the markers the local kwok stages act on.
-digest() { printf 'sha256:%s' "$(printf '%s' "$1" | sha256sum | cut -c1-64)"; }
+# Digests: good ones (digest, e2e/common.sh), and the markers the local kwok stages act on.
 digest_crashloop() { printf 'sha256:dead%s' "$(printf '%s' "$1" | sha256sum | cut -c1-60)"; }
 digest_never_ready() { printf 'sha256:beef%s' "$(printf '%s' "$1" | sha256sum | cut -c1-60)"; }
 
@@ -225,12 +225,12 @@ metrics_check() {
 # A governed API double where every digest behaves well: E2E_GOOD_URL.
 good_api_start() {
   : "${MEMBRANE_DOUBLE:?MEMBRANE_DOUBLE must name the governed-api-double binary}"
-  "$MEMBRANE_DOUBLE" --listen 127.0.0.1:0 --fixed-digest "$(digest any)" --default-behaviour good \
-    >"$E2E_DIR/good-api.out" 2>"$E2E_DIR/good-api.log" &
-  E2E_GOOD_API_PID=$!
+  local rc=0
+  double_start "$MEMBRANE_DOUBLE" "$E2E_DIR/good-api" --fixed-digest "$(digest any)" --default-behaviour good || rc=$?
+  E2E_GOOD_API_PID=$DOUBLE_PID
   E2E_PIDS+=("$E2E_GOOD_API_PID")
-  eventually 10 grep -q listening "$E2E_DIR/good-api.out"
-  E2E_GOOD_URL=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$E2E_DIR/good-api.out")
+  E2E_GOOD_URL=$DOUBLE_URL
+  return $rc
 }
 
 # published_index NS [NAME]: the published index ConfigMap NAME (default kfm-published-datasets)
@@ -251,43 +251,24 @@ new_namespace() { # prefix
   echo "$ns"
 }
 
-# deployment NS NAME IMAGE [REPLICAS]: a Deployment whose container "api" runs IMAGE
+# deployment NS NAME IMAGE [REPLICAS] [SPEC]: a Deployment whose container "api" runs IMAGE
+# (deployment_yaml), once rolled out
 deployment() {
-  kubectl -n "$1" apply -f - >/dev/null <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: $2}
-spec:
-  replicas: ${4:-3}
-  selector: {matchLabels: {app: $2}}
-  template:
-    metadata: {labels: {app: $2}}
-    spec:
-      containers:
-      - {name: api, image: "$3"}
-EOF
+  deployment_yaml "$2" "$3" "${4:-3}" "${5:-}" | kubectl -n "$1" apply -f - >/dev/null
   kubectl -n "$1" rollout status "deploy/$2" --timeout=60s >/dev/null
 }
 
 # release NS NAME DEPLOYMENT DIGEST [extra spec YAML, indented 2 spaces]: every call is a
 # new change (its own change record); without a verification block in the extra spec the
-# checks are health and ready against the good double (good_api_start)
+# checks are health and ready against the good double (good_api_start); E2E_OBSERVATION_SECONDS,
+# E2E_RECHECK_SECONDS and E2E_PROGRESS_DEADLINE set the rollout's timings
 release() {
   local verification="  verification: {checks: [health, ready], baseURL: \"${E2E_GOOD_URL:-http://127.0.0.1:1}\"}"
   case "${5:-}" in *verification:*) verification="" ;; esac
-  kubectl -n "$1" apply -f - <<EOF
-apiVersion: governance.kfm.dev/v1alpha1
-kind: GovernedAPIRelease
-metadata: {name: $2}
-spec:
-  environment: staging
-  changeRecord: "CHG-e2e-$2-$RANDOM"
-  target: {deployment: $3, container: api}
-  image: {repository: registry.kfm.local/kfm-api, digest: "$4"}
-  rollout: {observationSeconds: ${E2E_OBSERVATION_SECONDS:-2}, progressDeadlineSeconds: ${E2E_PROGRESS_DEADLINE:-120}}
-$verification
-${5:-}
-EOF
+  release_yaml "$2" "$3" registry.kfm.local/kfm-api "$4" "CHG-e2e-$2-$RANDOM" \
+    "observationSeconds: ${E2E_OBSERVATION_SECONDS:-2}, progressDeadlineSeconds: ${E2E_PROGRESS_DEADLINE:-120}${E2E_RECHECK_SECONDS:+, recheckSeconds: $E2E_RECHECK_SECONDS}" \
+    "$verification
+${5:-}" | kubectl -n "$1" apply -f -
 }
 
 e2e_finish() {

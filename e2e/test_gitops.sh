@@ -48,7 +48,6 @@ fi
 command -v git >/dev/null || { echo "test_gitops: git is not installed (hack/setup.sh installs it)"; exit 1; }
 GITSERVER=${MEMBRANE_GITSERVER:-$(bash "$E2E_ROOT/hack/gotool.sh" gitserver)}
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 now_ms() { date +%s%3N; }
 
 install_operator_rbac
@@ -87,36 +86,12 @@ git_commit() {
 
 # write_release REPO DIGEST: the release, as a platform team keeps it in Git
 write_release() {
-  cat >"$1/release.yaml" <<EOF
-apiVersion: governance.kfm.dev/v1alpha1
-kind: GovernedAPIRelease
-metadata: {name: kfm-api}
-spec:
-  environment: staging
-  changeRecord: "CHG-gitops-$2"
-  target: {deployment: kfm-api, container: api}
-  image: {repository: $REPO, digest: "$2"}
-  rollout: {observationSeconds: 2, progressDeadlineSeconds: 120}
-  verification: {checks: [health, ready], baseURL: "$E2E_GOOD_URL"}
-EOF
+  release_yaml kfm-api kfm-api "$REPO" "$2" "CHG-gitops-$2" "observationSeconds: 2, progressDeadlineSeconds: 120" \
+    "  verification: {checks: [health, ready], baseURL: \"$E2E_GOOD_URL\"}" >"$1/release.yaml"
 }
 
 # deployment_plain: the kfm-api Deployment with its image, nothing ignored
-deployment_plain() {
-  cat <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: kfm-api}
-spec:
-  replicas: 2
-  selector: {matchLabels: {app: kfm-api}}
-  template:
-    metadata: {labels: {app: kfm-api}}
-    spec:
-      containers:
-      - {name: api, image: "$REPO@$BASE"}
-EOF
-}
+deployment_plain() { deployment_yaml kfm-api "$REPO@$BASE" 2; }
 
 # deployment_ifnotpresent: the same, created by Flux and then left to membrane
 deployment_ifnotpresent() {

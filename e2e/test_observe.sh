@@ -17,29 +17,16 @@ GOOD=$(digest obs-good); TURNS=$(digest obs-turns-bad); STAYS=$(digest obs-stays
 
 ns=$(new_namespace observe)
 deployment "$ns" kfm-api "$REPO@$GOOD"
-"$MEMBRANE_DOUBLE" --listen 127.0.0.1:0 --namespace "$ns" --deployment kfm-api --container api \
-  --behaviour "$GOOD=good" --behaviour "$TURNS=good" --behaviour "$STAYS=good" \
-  >"$E2E_DIR/double.out" 2>"$E2E_DIR/double.log" &
-E2E_PIDS+=($!)
-eventually 10 grep -q listening "$E2E_DIR/double.out"
-url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$E2E_DIR/double.out")
+double_start "$MEMBRANE_DOUBLE" "$E2E_DIR/double" --namespace "$ns" --deployment kfm-api --container api \
+  --behaviour "$GOOD=good" --behaviour "$TURNS=good" --behaviour "$STAYS=good"
+E2E_PIDS+=("$DOUBLE_PID")
+url=$DOUBLE_URL
 
 observed_release() { # digest observationSeconds recheckSeconds: a new change (its own change record)
-  kubectl -n "$ns" apply -f - >/dev/null <<EOF
-apiVersion: governance.kfm.dev/v1alpha1
-kind: GovernedAPIRelease
-metadata: {name: kfm-api}
-spec:
-  environment: staging
-  changeRecord: "CHG-e2e-observe-$RANDOM"
-  target: {deployment: kfm-api, container: api}
-  image: {repository: $REPO, digest: "$1"}
-  rollout: {observationSeconds: $2, recheckSeconds: $3, progressDeadlineSeconds: 120}
-  verification:
-    baseURL: "$url"
+  E2E_OBSERVATION_SECONDS=$2 E2E_RECHECK_SECONDS=$3 release "$ns" kfm-api kfm-api "$1" "  verification:
+    baseURL: \"$url\"
     checks: [health, ready, focus-ask]
-    focusQuestion: "Which wells were sampled in March 2026?"
-EOF
+    focusQuestion: \"Which wells were sampled in March 2026?\"" >/dev/null
 }
 gen() { jp "$ns" gar/kfm-api '{.metadata.generation}'; }
 settled() { # generation phase

@@ -30,44 +30,20 @@ DOWN=$(digest slo-prometheus-down)
 ns=$(new_namespace slo)
 # minReadySeconds: the new pods serve (and are scraped) for a few seconds before the rollout counts as
 # done, so the Verifying run finds samples of the new version, as a real rollout gives Prometheus
-kubectl -n "$ns" apply -f - >/dev/null <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: kfm-api}
-spec:
-  replicas: 2
-  minReadySeconds: 4
-  selector: {matchLabels: {app: kfm-api}}
-  template:
-    metadata: {labels: {app: kfm-api}}
-    spec:
-      containers:
-      - {name: api, image: "$REPO@$GOOD"}
-EOF
-kubectl -n "$ns" rollout status deploy/kfm-api --timeout=60s >/dev/null
-"$MEMBRANE_DOUBLE" --listen 127.0.0.1:0 --namespace "$ns" --deployment kfm-api --container api --cache-ms 200 \
-  --behaviour "$GOOD=good" --behaviour "$GOOD2=good" --behaviour "$ERRS=good" --behaviour "$SLOW=good" \
-  --behaviour "$DOWN=good" --slow-p99-ms 1500 >"$E2E_DIR/double.out" 2>"$E2E_DIR/double.log" &
-E2E_PIDS+=($!)
-eventually 10 grep -q listening "$E2E_DIR/double.out"
-url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$E2E_DIR/double.out")
+deployment "$ns" kfm-api "$REPO@$GOOD" 2 "  minReadySeconds: 4"
+double_start "$MEMBRANE_DOUBLE" "$E2E_DIR/double" --namespace "$ns" --deployment kfm-api --container api \
+  --cache-ms 200 --behaviour "$GOOD=good" --behaviour "$GOOD2=good" --behaviour "$ERRS=good" \
+  --behaviour "$SLOW=good" --behaviour "$DOWN=good" --slow-p99-ms 1500
+E2E_PIDS+=("$DOUBLE_PID")
+url=$DOUBLE_URL
 
 # the user traffic: one connection, at most 20 requests a second, as long as the file runs
-curl -s --rate 20/s "$url/api/v1/stac/items?n=[1-1000000]" >/dev/null 2>"$E2E_DIR/load.err" &
-E2E_PIDS+=($!)
+load_start "$url" "$E2E_DIR/load.err"
+E2E_PIDS+=("$LOAD_PID")
 
 # Prometheus on loopback, scraping the double every second
-prom_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-prom="http://127.0.0.1:$prom_port"
-cat >"$E2E_DIR/prometheus.yml" <<EOF
-global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
-scrape_configs:
-  - job_name: governed-api
-    static_configs: [{targets: ["${url#http://}"]}]
-EOF
-"$MEMBRANE_PROMETHEUS" --config.file="$E2E_DIR/prometheus.yml" --storage.tsdb.path="$E2E_DIR/prometheus-data" \
-  --web.listen-address="127.0.0.1:$prom_port" --log.level=warn >"$E2E_DIR/prometheus.log" 2>&1 &
-prom_pid=$!
+prometheus_start "$MEMBRANE_PROMETHEUS" "$E2E_DIR" "${url#http://}"
+prom=$PROM_URL prom_pid=$PROM_PID
 E2E_PIDS+=("$prom_pid")
 # promql QUERY: the value of the one sample QUERY returns now
 promql() {
@@ -75,35 +51,14 @@ promql() {
     python3 -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if len(r) == 1 else "none")'
 }
 check "Prometheus is ready" eventually 60 curl -fsS --max-time 2 "$prom/-/ready"
-check "  it scrapes the double's traffic for the running digest" \
-  eventually 30 bash -c "[ \"\$(curl -fsS -G --data-urlencode 'query=sum(rate(http_requests_total{digest=\"$GOOD\"}[5s])) > 5' $prom/api/v1/query | python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"data\"][\"result\"]))')\" = 1 ]"
+check "  it scrapes the double's traffic for the running digest" eventually 30 prometheus_sees "$prom" "$GOOD"
 
 slo_release() { # digest observationSeconds: a new change (its own change record)
-  kubectl -n "$ns" apply -f - >/dev/null <<EOF
-apiVersion: governance.kfm.dev/v1alpha1
-kind: GovernedAPIRelease
-metadata: {name: kfm-api}
-spec:
-  environment: staging
-  changeRecord: "CHG-e2e-slo-$RANDOM"
-  target: {deployment: kfm-api, container: api}
-  image: {repository: $REPO, digest: "$1"}
-  rollout: {observationSeconds: $2, recheckSeconds: 2, progressDeadlineSeconds: 120}
-  verification:
-    baseURL: "$url"
+  E2E_OBSERVATION_SECONDS=$2 E2E_RECHECK_SECONDS=2 release "$ns" kfm-api kfm-api "$1" "  verification:
+    baseURL: \"$url\"
     timeoutSeconds: 5
     checks: [health, ready, datasets, stac-collections, stac-items, lineage]
-    slo:
-      prometheusURL: "$prom"
-      windowSeconds: 30
-      objectives:
-        - name: error-rate
-          query: 'sum(rate(http_requests_total{code=~"5..",digest="{{digest}}"}[{{window}}])) / sum(rate(http_requests_total{digest="{{digest}}"}[{{window}}]))'
-          max: 0.01
-        - name: latency-p99
-          query: 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{digest="{{digest}}"}[{{window}}])))'
-          max: 0.5
-EOF
+$(slo_red_yaml "$prom")" >/dev/null
 }
 gen() { jp "$ns" gar/kfm-api '{.metadata.generation}'; }
 settled() { # generation phase

@@ -38,6 +38,7 @@ esac
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cd "$repo"
+source e2e/common.sh
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
@@ -78,37 +79,23 @@ kubectl apply -n membrane-system -f manifests/serviceaccount.yaml -f manifests/r
 bash hack/cluster.sh sa-kubeconfig membrane-system membrane "$MEMBRANE_CLUSTER_DIR/membrane.kubeconfig" 2h
 
 # Three digests of the governed API: v1 and v2 are good, v3 answers without citations.
-digest() { printf 'sha256:%s' "$(printf '%s' "$1" | sha256sum | cut -c1-64)"; }
 V1=$(digest kfm-api-v1); V2=$(digest kfm-api-v2); V3=$(digest kfm-api-v3)
 REPO=ghcr.io/kfm/kfm-api
 
 bold "the governed API: a Deployment on v1, and its local double"
 kubectl create namespace kfm >/dev/null
-kubectl -n kfm apply -f - >/dev/null <<EOF
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: kfm-api}
-spec:
-  replicas: 3
-  selector: {matchLabels: {app: kfm-api}}
-  template:
-    metadata: {labels: {app: kfm-api}}
-    spec:
-      containers:
-      - {name: api, image: "$REPO@$V1"}
-EOF
+deployment_yaml kfm-api "$REPO@$V1" | kubectl -n kfm apply -f - >/dev/null
 kubectl -n kfm rollout status deploy/kfm-api --timeout=60s
 token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 kubectl -n kfm create secret generic smoke-token --from-literal=token="$token" >/dev/null
 printf '%s' "$token" > "$MEMBRANE_CLUSTER_DIR/smoke-token"
 double_flags=()
 [ "$mode" = main ] || double_flags=(--cache-ms 200) # the steady traffic need not read the Deployment each time
-./build/governed-api-double --listen 127.0.0.1:0 --namespace kfm --deployment kfm-api --container api \
+double_start ./build/governed-api-double "$logs/double" --namespace kfm --deployment kfm-api --container api \
   --behaviour "$V1=good" --behaviour "$V2=good" --behaviour "$V3=uncited" "${double_flags[@]}" \
-  --token-file "$MEMBRANE_CLUSTER_DIR/smoke-token" >"$logs/double.out" 2>"$logs/double.log" &
-pids+=($!)
-for _ in $(seq 1 50); do grep -q listening "$logs/double.out" 2>/dev/null && break; sleep 0.1; done
-api_url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$logs/double.out")
+  --token-file "$MEMBRANE_CLUSTER_DIR/smoke-token" || { pids+=("$DOUBLE_PID"); exit 1; }
+pids+=("$DOUBLE_PID")
+api_url=$DOUBLE_URL
 echo "governed API double at $api_url (v1, v2 good; v3 answers without citations)"
 
 bold "the operator, as ServiceAccount membrane-system/membrane"
@@ -120,25 +107,14 @@ for _ in $(seq 1 100); do grep -q "is running" "$logs/membrane.log" && break; sl
 sed 's/^/  /' "$logs/membrane.log"
 
 release() { # digest change-record [extra spec lines]
-  kubectl -n kfm apply -f - <<EOF
-apiVersion: governance.kfm.dev/v1alpha1
-kind: GovernedAPIRelease
-metadata: {name: kfm-api}
-spec:
-  environment: staging
-  changeRecord: "$2"
-  target: {deployment: kfm-api, container: api}
-  image: {repository: $REPO, digest: "$1"}
-  rollout: {observationSeconds: 5, progressDeadlineSeconds: 120}
-  verification:
-    baseURL: "$api_url"
+  release_yaml kfm-api kfm-api "$REPO" "$1" "$2" "observationSeconds: 5, progressDeadlineSeconds: 120" "  verification:
+    baseURL: \"$api_url\"
     authSecretRef: {name: smoke-token, key: token}
     timeoutSeconds: 2
     evidenceRefs: [{type: stac_item, id: wells-2026-03}]
-    focusQuestion: "Which wells were sampled in March 2026?"
+    focusQuestion: \"Which wells were sampled in March 2026?\"
     restrictedDatasetID: kfm.sacred-sites
-${3:-}
-EOF
+${3:-}" | kubectl -n kfm apply -f -
 }
 wait_phase() { # phase...
   local p
@@ -152,28 +128,15 @@ wait_phase() { # phase...
 
 if [ "$mode" = slo ]; then
   bold "Prometheus, scraping the double every second, and steady traffic to the API"
-  prom_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  prom="http://127.0.0.1:$prom_port"
-  cat >"$MEMBRANE_CLUSTER_DIR/prometheus.yml" <<EOF
-global: {scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}
-scrape_configs:
-  - job_name: governed-api
-    static_configs: [{targets: ["${api_url#http://}"]}]
-EOF
-  "$prometheus" --config.file="$MEMBRANE_CLUSTER_DIR/prometheus.yml" --storage.tsdb.path="$MEMBRANE_CLUSTER_DIR/prometheus" \
-    --web.listen-address="127.0.0.1:$prom_port" --log.level=warn >"$logs/prometheus.log" 2>&1 &
-  pids+=($!)
+  prometheus_start "$prometheus" "$logs" "${api_url#http://}"
+  prom=$PROM_URL
+  pids+=("$PROM_PID")
   for _ in $(seq 1 120); do curl -fsS --max-time 2 "$prom/-/ready" >/dev/null 2>&1 && break; sleep 0.5; done
-  # the user traffic: no X-Request-ID (the double fails or slows only requests without one)
-  curl -s --rate 20/s -H "Authorization: Bearer $token" "$api_url/api/v1/stac/items?n=[1-1000000]" >/dev/null 2>&1 &
-  pids+=($!)
+  load_start "$api_url" /dev/null -H "Authorization: Bearer $token"
+  pids+=("$LOAD_PID")
   echo "Prometheus at $prom; curl sends 20 requests a second to the API"
   # Prometheus starts scraping a few seconds after it is ready: wait until it has seen the traffic
-  q="query=sum(rate(http_requests_total{digest=\"$V1\"}[5s])) > 0"
-  for _ in $(seq 1 60); do
-    curl -fsS -G --data-urlencode "$q" "$prom/api/v1/query" 2>/dev/null | grep -q '"value"' && break
-    sleep 0.5
-  done
+  for _ in $(seq 1 60); do prometheus_sees "$prom" "$V1" 2>/dev/null && break; sleep 0.5; done
   # the new pods serve (and are scraped) a few seconds before a rollout counts as done, so that the
   # first run of the checks finds samples of the new version
   run kubectl -n kfm patch deploy kfm-api --type merge -p '{"spec":{"minReadySeconds":4}}'
@@ -181,32 +144,13 @@ EOF
   echo
 
   bold "1. a release v1 -> v2 with two objectives, observed for 60 s with a recheck every 3 s"
-  kubectl -n kfm apply -f - <<EOF
-apiVersion: governance.kfm.dev/v1alpha1
-kind: GovernedAPIRelease
-metadata: {name: kfm-api}
-spec:
-  environment: staging
-  changeRecord: CHG-2026-0150
-  target: {deployment: kfm-api, container: api}
-  image: {repository: $REPO, digest: "$V2"}
-  rollout: {observationSeconds: 60, recheckSeconds: 3, progressDeadlineSeconds: 120}
-  verification:
-    baseURL: "$api_url"
+  release_yaml kfm-api kfm-api "$REPO" "$V2" CHG-2026-0150 \
+    "observationSeconds: 60, recheckSeconds: 3, progressDeadlineSeconds: 120" "  verification:
+    baseURL: \"$api_url\"
     authSecretRef: {name: smoke-token, key: token}
     timeoutSeconds: 2
     checks: [health, ready, datasets, stac-items]
-    slo:
-      prometheusURL: "$prom"
-      windowSeconds: 30
-      objectives:
-        - name: error-rate
-          query: 'sum(rate(http_requests_total{code=~"5..",digest="{{digest}}"}[{{window}}])) / sum(rate(http_requests_total{digest="{{digest}}"}[{{window}}]))'
-          max: 0.01
-        - name: latency-p99
-          query: 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{digest="{{digest}}"}[{{window}}])))'
-          max: 0.5
-EOF
+$(slo_red_yaml "$prom")" | kubectl -n kfm apply -f -
   wait_phase Observing
   run kubectl -n kfm get gar kfm-api
   echo "the slo check's result at Verifying:"
@@ -256,7 +200,7 @@ printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedK
 openssl x509 -req -in "$pol/pki/server.csr" -CA "$pol/pki/ca.crt" -CAkey "$pol/pki/ca.key" -CAcreateserial -days 1 -sha256 \
   -extfile "$pol/pki/ext" -out "$pol/pki/server.crt" 2>/dev/null
 # its plain HTTP port serves the datasets (step 1): the documents name it, so it is chosen first
-store_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+store_port=$(free_port)
 store="http://127.0.0.1:$store_port"
 "$bundleserver" -dir "$pol/srv" -cert "$pol/pki/server.crt" -key "$pol/pki/server.key" -http "127.0.0.1:$store_port" \
   >"$logs/bundleserver.out" 2>"$logs/bundleserver.log" &
@@ -265,7 +209,7 @@ for _ in $(seq 1 50); do grep -q listening "$logs/bundleserver.out" 2>/dev/null 
 bundle_url=$(sed -n 's/.*listening on \(https[^ ,]*\).*/\1/p' "$logs/bundleserver.out")
 echo "bundle server at $bundle_url (a test CA); the bundle's digest is $bundle_digest"
 # the OPA that membrane runs the bundle's decision tests against
-opa_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+opa_port=$(free_port)
 "$opa" run --server --addr "127.0.0.1:$opa_port" --log-level error >"$logs/opa.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 50); do curl -fsS "http://127.0.0.1:$opa_port/health" >/dev/null 2>&1 && break; sleep 0.1; done

@@ -6,11 +6,12 @@
 # Each controller is built in a wrapper module of its own that requires it as a
 # tool and carries over its go.mod's replace directives (those that point into
 # its own repository, ./api, are served as modules of their own and are
-# dropped). The go command's default GOMODCACHE is shared with the other
-# builds; GOFLAGS=-p=1 keeps the machine usable for others. Nothing is rebuilt
+# dropped). hack/lib/go.sh finds go and the toolchain and makes the build
+# directory; GOFLAGS=-p=1 keeps the machine usable for others. Nothing is rebuilt
 # when the binaries are already there. Prints the directory that holds
 # source-controller, kustomize-controller and crds/.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go.sh"
 
 # v1.10.x are on the module proxy, but not all that they require is served
 # (github.com/fluxcd/pkg/spiffe v0.2.0, pkg/artifact v0.27.x, pkg/apis/crypto
@@ -28,8 +29,7 @@ extra_replaces() {
     kustomize-controller) ;;
   esac
 }
-cache=${MEMBRANE_CACHE:-$HOME/.cache/membrane}
-bin="$cache/bin/flux-sc-$SOURCE_CONTROLLER_VERSION-kc-$KUSTOMIZE_CONTROLLER_VERSION"
+bin="$GO_CACHE_BIN/flux-sc-$SOURCE_CONTROLLER_VERSION-kc-$KUSTOMIZE_CONTROLLER_VERSION"
 want=(source-controller kustomize-controller)
 
 have_all() {
@@ -38,16 +38,11 @@ have_all() {
 }
 
 if ! have_all; then
-  if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
-    export PATH=/usr/local/go/bin:$PATH
-  fi
-  command -v go >/dev/null || { echo "flux.sh: go is not installed (hack/setup.sh installs it)" >&2; exit 1; }
+  go_find flux.sh
   command -v jq >/dev/null || { echo "flux.sh: jq is not installed (hack/setup.sh installs it)" >&2; exit 1; }
-  have=$(go env GOVERSION); have=${have#go}
   export GOFLAGS="$(go env GOFLAGS) -p=1" CGO_ENABLED=0
-  mkdir -p "$bin"
-  tmp=$(mktemp -d "$bin/.build.XXXXXX")
-  trap 'rm -rf "$tmp"' EXIT
+  go_build_dir "$bin"
+  tmp=$GO_BUILD
   echo "building Flux source-controller $SOURCE_CONTROLLER_VERSION and kustomize-controller $KUSTOMIZE_CONTROLLER_VERSION into $bin; the first time takes a long while" >&2
   mkdir -p "$tmp/crds"
   for b in "${want[@]}"; do
@@ -62,11 +57,7 @@ if ! have_all; then
     info=$(cd "$w" && go mod download -json "$mod@$v")
     dir=$(jq -r .Dir <<<"$info"); gomod=$(jq -r .GoMod <<<"$info")
     need=$(go mod edit -json "$gomod" | jq -r .Go)
-    # a go.mod that asks for a newer Go than the local one (GOTOOLCHAIN=local
-    # here) is built, in this script alone, with a newer toolchain from the proxy
-    if [ "$(printf '%s\n' "$need" "$have" | sort -V | head -1)" != "$need" ]; then
-      export GOTOOLCHAIN=go1.27.3
-    fi
+    go_toolchain_for "$need"
     cat >"$w/go.mod" <<EOF
 module membrane.invalid/fluxbuild/$b
 

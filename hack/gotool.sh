@@ -12,6 +12,7 @@
 #   hack/gotool.sh faultproxy
 #   hack/gotool.sh bundleserver
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/go.sh"
 
 here=$(cd "$(dirname "$0")" && pwd)
 name=${1:-}
@@ -22,22 +23,16 @@ case " $helpers" in
   *" $name "*) [ -n "$name" ] ;;
   *) echo "usage: gotool.sh NAME, NAME one of the Go helpers under hack/: $helpers" >&2; exit 2 ;;
 esac
-cache=${MEMBRANE_CACHE:-$HOME/.cache/membrane}
 src="$here/$name"
 key=$(cat "$src/go.mod" "$src"/*.go | sha256sum | cut -c1-12)
-bin="$cache/bin/$name-$key"
+bin="$GO_CACHE_BIN/$name-$key"
 
 if [ ! -x "$bin/$name" ]; then
-  if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
-    export PATH=/usr/local/go/bin:$PATH
-  fi
-  command -v go >/dev/null || { echo "gotool.sh: go is not installed (hack/setup.sh installs it)" >&2; exit 1; }
-  mkdir -p "$bin"
-  tmp=$(mktemp -d "$bin/.build.XXXXXX")
-  trap 'rm -rf "$tmp"' EXIT
-  (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$tmp/$name" .)
-  mv -f "$tmp/$name" "$bin/$name"
+  go_find gotool.sh
+  go_build_dir "$bin"
+  (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$GO_BUILD/$name" .)
+  mv -f "$GO_BUILD/$name" "$bin/$name"
   # builds of an older source are of no more use
-  find "$cache/bin" -maxdepth 1 -name "$name-*" ! -name "$name-$key" -exec rm -rf {} +
+  find "$GO_CACHE_BIN" -maxdepth 1 -name "$name-*" ! -name "$name-$key" -exec rm -rf {} +
 fi
 echo "$bin/$name"

@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -188,8 +187,7 @@ static void call_dispose(contract_call *c)
     free(c->path);
     free(c->url);
     free(c->body);
-    free(c->resp);
-    free(c->error);
+    batch_answer_dispose(&c->answer);
     memset(c, 0, sizeof(*c));
 }
 
@@ -273,7 +271,7 @@ static void token_mask(contract_job *jobs, size_t n, const char *token)
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < jobs[i].ncalls; k++) {
             contract_call *c = &jobs[i].calls[k];
-            char *at = c->resp, *end = c->resp + c->resp_len;
+            char *at = c->answer.resp, *end = c->answer.resp + c->answer.resp_len;
             while (at && (at = memmem(at, (size_t)(end - at), token, tlen))) {
                 memset(at, '*', tlen);
                 at += tlen;
@@ -286,8 +284,8 @@ static int result_add(cJSON *results, const contract_job *j, const contract_verd
     long latency = 0;
     cJSON *r = cJSON_CreateObject();
     for (size_t k = 0; k < j->ncalls; k++)
-        if (j->calls[k].latency_ms > latency)
-            latency = j->calls[k].latency_ms;
+        if (j->calls[k].answer.latency_ms > latency)
+            latency = j->calls[k].answer.latency_ms;
     if (!r || !cJSON_AddStringToObject(r, "name", contract_check_names[j->id]) ||
         !cJSON_AddBoolToObject(r, "passed", v->passed) ||
         (v->status > 0 && v->status <= 999 && !cJSON_AddNumberToObject(r, "httpStatus", (double)v->status)) ||
@@ -306,116 +304,22 @@ static int result_add(cJSON *results, const contract_job *j, const contract_verd
 /* ---- public -------------------------------------------------------------- */
 
 struct contract_run {
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    size_t pending; /* transfers started whose callback has not returned yet; under mu */
-    bool finished;  /* every callback and the run's own have returned; under mu */
+    batch batch;
     contract_job jobs[CONTRACT_N_CHECKS];
     size_t n;
-    net_transfer *handles[3 * CONTRACT_N_CHECKS];
-    size_t nhandles;
-    char *base, *missing, *token;
-    char release_id[65];
-    long timeout_ms;
-    contract_done_fn done;
-    void *ctx;
+    char *missing;
 };
+
+_Static_assert(3 * CONTRACT_N_CHECKS <= BATCH_MAX, "a run's calls fit in one batch");
 
 static void run_free(contract_run *run)
 {
-    for (size_t i = 0; i < run->nhandles; i++)
-        net_transfer_release(run->handles[i]);
+    batch_dispose(&run->batch);
     for (size_t i = 0; i < CONTRACT_N_CHECKS; i++)
         for (size_t k = 0; k < 3; k++)
             call_dispose(&run->jobs[i].calls[k]);
-    free(run->base);
     free(run->missing);
-    mb_secret_free(run->token);
-    pthread_mutex_destroy(&run->mu);
-    pthread_cond_destroy(&run->cond);
     free(run);
-}
-
-/* A call has ended (on the loop thread): keep what came back; the last one ends the run. */
-static void call_done(void *arg, const net_result *r)
-{
-    contract_call *c = arg;
-    contract_run *run = c->run;
-    bool last;
-
-    c->outcome = r->outcome;
-    c->curl_code = r->curl_code;
-    c->status = r->status;
-    c->latency_ms = r->latency_ms;
-    c->os_errno = r->os_errno;
-    c->error = r->error[0] ? strdup(r->error) : NULL;
-    if (r->error[0] && !c->error && c->outcome == NET_DONE)
-        c->outcome = NET_FAILED;
-    if (r->body && r->body_len && !(c->resp = malloc(r->body_len + 1))) {
-        c->outcome = NET_FAILED; /* judged as no answer: out of memory */
-    } else if (c->resp) {
-        memcpy(c->resp, r->body, r->body_len);
-        c->resp[r->body_len] = '\0';
-        c->resp_len = r->body_len;
-    }
-    c->done = true;
-    pthread_mutex_lock(&run->mu);
-    last = --run->pending == 0;
-    /* the run is finished before its callback, which may free it (nothing here touches it afterwards) */
-    contract_done_fn done = last ? run->done : NULL;
-    void *ctx = run->ctx;
-    if (last) {
-        run->finished = true;
-        pthread_cond_broadcast(&run->cond);
-    }
-    pthread_mutex_unlock(&run->mu);
-    if (done)
-        done(ctx);
-}
-
-static void run_wait(contract_run *run)
-{
-    pthread_mutex_lock(&run->mu);
-    while (!run->finished)
-        pthread_cond_wait(&run->cond, &run->mu);
-    pthread_mutex_unlock(&run->mu);
-}
-
-static int call_start(contract_run *run, contract_call *c, const char *check, net_loop *loop)
-{
-    int err = 0;
-    char *rid = str_printf("X-Request-ID: %s-%s", run->release_id, check);
-    const char *headers[] = {"Accept: application/json", rid, NULL};
-    net_request req = {
-        .kind = "check",
-        .method = c->method,
-        .url = c->url,
-        .headers = headers,
-        .body = c->body,
-        .body_len = c->body ? strlen(c->body) : 0,
-        .token = c->auth ? run->token : NULL,
-        .timeout_ms = run->timeout_ms,
-        .connect_timeout_ms = run->timeout_ms,
-        .max_bytes = CONTRACT_BODY_MAX,
-        .keep_body = true,
-        .on_done = call_done,
-        .ctx = c,
-    };
-    if (!rid)
-        return mb_error_set(MB_ENOMEM, "out of memory");
-    c->run = run;
-    pthread_mutex_lock(&run->mu);
-    run->pending++;
-    pthread_mutex_unlock(&run->mu);
-    if ((err = net_transfer_start(&run->handles[run->nhandles], loop, &req)) < 0) {
-        pthread_mutex_lock(&run->mu);
-        run->pending--;
-        pthread_mutex_unlock(&run->mu);
-    } else {
-        run->nhandles++;
-    }
-    free(rid);
-    return err;
 }
 
 int contract_checks_start(contract_run **out, net_loop *loop, const contract_input *in, contract_done_fn done,
@@ -431,66 +335,52 @@ int contract_checks_start(contract_run **out, net_loop *loop, const contract_inp
         return err;
     if (!(run = calloc(1, sizeof(*run))))
         return mb_error_set(MB_ENOMEM, "out of memory");
-    pthread_mutex_init(&run->mu, NULL);
-    pthread_cond_init(&run->cond, NULL);
-    run->pending = 1; /* held while the calls are started, so that none ends the run early */
-    run->timeout_ms = in->timeout_ms > 0 ? in->timeout_ms : CONTRACT_TIMEOUT_MS_DEFAULT;
-    snprintf(run->release_id, sizeof(run->release_id), "%s", in->release_id);
-    size_t blen = strlen(in->base_url);
-    while (blen > 0 && in->base_url[blen - 1] == '/')
-        blen--;
-    if (!(run->base = strndup(in->base_url, blen)) || (in->token && !(run->token = strdup(in->token)))) {
-        err = mb_error_set(MB_ENOMEM, "out of memory");
+    if ((err = batch_init(&run->batch, in->base_url, in->token, in->release_id,
+                          in->timeout_ms > 0 ? in->timeout_ms : CONTRACT_TIMEOUT_MS_DEFAULT)) < 0)
         goto done;
-    }
     for (size_t i = 0; i < n; i++) {
         if (ids[i] == CK_PUBLIC && (err = missing_id(&run->missing, in->restricted_dataset_id)) < 0)
             goto done;
     }
     for (size_t i = 0; i < n; i++, run->n++) {
-        if ((err = job_setup(&run->jobs[i], ids[i], in, run->base, run->missing)) < 0)
+        if ((err = job_setup(&run->jobs[i], ids[i], in, run->batch.base, run->missing)) < 0)
             goto done;
     }
-    for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < run->jobs[i].ncalls; k++)
-            if ((err = call_start(run, &run->jobs[i].calls[k], contract_check_names[ids[i]], loop)) < 0)
+    for (size_t i = 0; i < n; i++) {
+        for (size_t k = 0; k < run->jobs[i].ncalls; k++) {
+            contract_call *c = &run->jobs[i].calls[k];
+            batch_request req = {.kind = "check",
+                                 .check = contract_check_names[ids[i]],
+                                 .method = c->method,
+                                 .url = c->url,
+                                 .body = c->body,
+                                 .auth = c->auth,
+                                 .max_bytes = CONTRACT_BODY_MAX};
+            if ((err = batch_start(&run->batch, loop, &req, &c->answer)) < 0)
                 goto done;
-    run->done = done;
-    run->ctx = ctx;
+        }
+    }
 done:
     if (err < 0) {
         /* what was started is cancelled, and its callbacks have returned before the run goes */
-        for (size_t i = 0; i < run->nhandles; i++)
-            net_transfer_cancel(run->handles[i]);
-    }
-    pthread_mutex_lock(&run->mu);
-    bool last = --run->pending == 0;
-    if (last)
-        run->finished = true;
-    pthread_mutex_unlock(&run->mu);
-    if (err < 0) {
-        run_wait(run);
+        batch_abort(&run->batch);
         run_free(run);
         return err;
     }
     *out = run;
-    if (last && done)
-        done(ctx); /* every request ended before the start returned: the callback runs here, once */
+    batch_seal(&run->batch, done, ctx); /* every request may have ended already: done runs here then, once */
     return 0;
 }
 
 bool contract_run_finished(contract_run *run)
 {
-    pthread_mutex_lock(&run->mu);
-    bool f = run->finished;
-    pthread_mutex_unlock(&run->mu);
-    return f;
+    return batch_finished(&run->batch);
 }
 
 void contract_run_cancel(contract_run *run)
 {
-    for (size_t i = 0; run && i < run->nhandles; i++)
-        net_transfer_cancel(run->handles[i]);
+    if (run)
+        batch_cancel(&run->batch);
 }
 
 int contract_run_results(cJSON **out, contract_run *run, const contract_index *index)
@@ -499,14 +389,14 @@ int contract_run_results(cJSON **out, contract_run *run, const contract_index *i
     cJSON *results = NULL;
 
     *out = NULL;
-    run_wait(run);
+    batch_wait(&run->batch);
     if (!(results = cJSON_CreateArray()))
         return mb_error_set(MB_ENOMEM, "out of memory");
-    token_mask(run->jobs, run->n, run->token);
+    token_mask(run->jobs, run->n, run->batch.token);
     for (size_t i = 0; i < run->n; i++) {
         contract_verdict v;
-        contract_job_judge(&v, &run->jobs[i], run->timeout_ms, index);
-        if ((err = result_add(results, &run->jobs[i], &v, run->release_id)) < 0)
+        contract_job_judge(&v, &run->jobs[i], run->batch.timeout_ms, index);
+        if ((err = result_add(results, &run->jobs[i], &v, run->batch.release_id)) < 0)
             goto done;
     }
     *out = results;
@@ -521,7 +411,7 @@ void contract_run_free(contract_run *run)
     if (!run)
         return;
     contract_run_cancel(run);
-    run_wait(run);
+    batch_wait(&run->batch);
     run_free(run);
 }
 

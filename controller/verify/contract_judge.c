@@ -93,15 +93,16 @@ static void timeout_text(char *buf, size_t size, long ms)
 static bool transport_failed(contract_verdict *v, const contract_call *c, long timeout_ms)
 {
     char t[32];
-    if (c->outcome == NET_DONE)
+    if (c->answer.outcome == NET_DONE)
         return false;
-    v->status = c->status;
-    if (c->outcome == NET_TOO_BIG) {
+    v->status = c->answer.status;
+    if (c->answer.outcome == NET_TOO_BIG) {
         say(v, false, "%s %s answered more than %ld MiB; the check reads at most that much", c->method, c->url,
             CONTRACT_BODY_MAX / (1024 * 1024));
         return true;
     }
-    switch (c->outcome == NET_TIMEOUT || c->outcome == NET_STALLED ? CURLE_OPERATION_TIMEDOUT : c->curl_code) {
+    switch (c->answer.outcome == NET_TIMEOUT || c->answer.outcome == NET_STALLED ? CURLE_OPERATION_TIMEDOUT
+                                                                                 : c->answer.curl_code) {
     case CURLE_OPERATION_TIMEDOUT:
         timeout_text(t, sizeof(t), timeout_ms);
         say(v, false, "%s %s did not answer within %s (spec.verification.timeoutSeconds)", c->method, c->url, t);
@@ -110,13 +111,15 @@ static bool transport_failed(contract_verdict *v, const contract_call *c, long t
         say(v, false,
             "could not connect to %s: %s; check that the API's Service is up and spec.verification.baseURL "
             "is right",
-            c->url, c->os_errno ? strerror((int)c->os_errno) : "connection failed");
+            c->url, c->answer.os_errno ? strerror((int)c->answer.os_errno) : "connection failed");
         break;
     case CURLE_COULDNT_RESOLVE_HOST:
         say(v, false, "could not resolve the host of %s; check spec.verification.baseURL and the API's Service",
             c->url);
         break;
-    default: say(v, false, "%s", c->error && c->error[0] ? c->error : "the request got no answer"); break;
+    default:
+        say(v, false, "%s", c->answer.error && c->answer.error[0] ? c->answer.error : "the request got no answer");
+        break;
     }
     return true;
 }
@@ -125,18 +128,18 @@ static bool transport_failed(contract_verdict *v, const contract_call *c, long t
 static const char *status_text(char *buf, size_t size, const contract_call *c)
 {
     char q[QUOTE_MAX + 4];
-    if (c->resp_len == 0)
-        snprintf(buf, size, "%ld", c->status);
+    if (c->answer.resp_len == 0)
+        snprintf(buf, size, "%ld", c->answer.status);
     else
-        snprintf(buf, size, "%ld (body: %s)", c->status, quote(q, sizeof(q), c->resp));
+        snprintf(buf, size, "%ld (body: %s)", c->answer.status, quote(q, sizeof(q), c->answer.resp));
     return buf;
 }
 
 static bool status_is(contract_verdict *v, const contract_call *c, long want)
 {
     char s[QUOTE_MAX + 64];
-    v->status = c->status;
-    if (c->status == want)
+    v->status = c->answer.status;
+    if (c->answer.status == want)
         return true;
     say(v, false, "%s %s answered %s, expected %ld", c->method, c->path, status_text(s, sizeof(s), c), want);
     return false;
@@ -145,29 +148,30 @@ static bool status_is(contract_verdict *v, const contract_call *c, long want)
 /* The body as a JSON object (caller deletes), or NULL with the reason in v. */
 static cJSON *body_object(contract_verdict *v, const contract_call *c)
 {
+    const batch_answer *a = &c->answer;
     const char *end = NULL;
-    if (c->resp_len == 0) {
-        say(v, false, "%s %s answered %ld with an empty body, expected a JSON object", c->method, c->path, c->status);
+    if (a->resp_len == 0) {
+        say(v, false, "%s %s answered %ld with an empty body, expected a JSON object", c->method, c->path, a->status);
         return NULL;
     }
-    cJSON *j = cJSON_ParseWithLengthOpts(c->resp, c->resp_len, &end, false);
-    if (j && end >= c->resp && end <= c->resp + c->resp_len) { /* only whitespace may follow the value */
-        while (end < c->resp + c->resp_len && strchr(" \t\r\n", *end) && *end)
+    cJSON *j = cJSON_ParseWithLengthOpts(a->resp, a->resp_len, &end, false);
+    if (j && end >= a->resp && end <= a->resp + a->resp_len) { /* only whitespace may follow the value */
+        while (end < a->resp + a->resp_len && strchr(" \t\r\n", *end) && *end)
             end++;
-        if (end < c->resp + c->resp_len) {
+        if (end < a->resp + a->resp_len) {
             cJSON_Delete(j);
             j = NULL;
         }
     }
     if (!j) {
         /* the 1-based byte where parsing stopped */
-        size_t at = end && end >= c->resp && end < c->resp + c->resp_len ? (size_t)(end - c->resp) + 1 : c->resp_len;
+        size_t at = end && end >= a->resp && end < a->resp + a->resp_len ? (size_t)(end - a->resp) + 1 : a->resp_len;
         say(v, false, "%s %s answered %ld with malformed JSON (parse error near byte %zu of %zu)", c->method, c->path,
-            c->status, at, c->resp_len);
+            a->status, at, a->resp_len);
         return NULL;
     }
     if (!cJSON_IsObject(j)) {
-        say(v, false, "%s %s answered %ld with %s, expected a JSON object", c->method, c->path, c->status,
+        say(v, false, "%s %s answered %ld with %s, expected a JSON object", c->method, c->path, a->status,
             contract_json_kind(j));
         cJSON_Delete(j);
         return NULL;
@@ -182,9 +186,9 @@ static const cJSON *need_array(contract_verdict *v, const contract_call *c, cons
     if (cJSON_IsArray(a))
         return a;
     if (!a)
-        say(v, false, "%s %s answered %ld without the %s array", c->method, c->path, c->status, key);
+        say(v, false, "%s %s answered %ld without the %s array", c->method, c->path, c->answer.status, key);
     else
-        say(v, false, "%s %s answered %ld with %s as %s, expected an array", c->method, c->path, c->status, key,
+        say(v, false, "%s %s answered %ld with %s as %s, expected an array", c->method, c->path, c->answer.status, key,
             contract_json_kind(a));
     return NULL;
 }
@@ -281,15 +285,15 @@ static void judge_evidence(contract_verdict *v, const contract_call *c)
 {
     cJSON *b = NULL;
     char s[QUOTE_MAX + 64], q[QUOTE_MAX + 4];
-    v->status = c->status;
-    if (c->status != 200 && c->status != 403) {
+    v->status = c->answer.status;
+    if (c->answer.status != 200 && c->answer.status != 403) {
         say(v, false, "%s %s answered %s, expected 200 with bundle.evidence or 403 with error.code \"policy_denied\"",
             c->method, c->path, status_text(s, sizeof(s), c));
         return;
     }
     if (!(b = body_object(v, c)))
         return;
-    if (c->status == 403) {
+    if (c->answer.status == 403) {
         const cJSON *code = json_get(b, "error", "code", NULL);
         if (cJSON_IsString(code) && strcmp(code->valuestring, "policy_denied") == 0)
             say(v, true, "403 policy_denied: the evidence is withheld by policy");
@@ -404,12 +408,12 @@ static void judge_lineage(contract_verdict *v, const contract_call *c)
 {
     cJSON *b = NULL;
     char s[QUOTE_MAX + 64];
-    v->status = c->status;
-    if (c->status == 404) {
+    v->status = c->answer.status;
+    if (c->answer.status == 404) {
         say(v, true, "not implemented");
         return;
     }
-    if (c->status != 200) {
+    if (c->answer.status != 200) {
         say(v, false, "%s %s answered %s, expected 200 (or 404: not implemented)", c->method, c->path,
             status_text(s, sizeof(s), c));
         return;
@@ -471,8 +475,8 @@ static void judge_public(contract_verdict *v, const contract_job *j, long timeou
     for (size_t k = 0; k < 3; k++)
         if (transport_failed(v, &j->calls[k], timeout_ms))
             return;
-    v->status = list->status;
-    if (list->status != 200) {
+    v->status = list->answer.status;
+    if (list->answer.status != 200) {
         say(v, false, "%s %s without credentials answered %s, expected 200 with the public listing", list->method,
             list->path, status_text(s, sizeof(s), list));
         return;
@@ -509,37 +513,37 @@ static void judge_public(contract_verdict *v, const contract_job *j, long timeou
         goto done;
     }
 
-    v->status = restricted->status;
-    if (restricted->status >= 200 && restricted->status < 300) {
+    v->status = restricted->answer.status;
+    if (restricted->answer.status >= 200 && restricted->answer.status < 300) {
         say(v, false, "%s %s without credentials answered %ld: the restricted dataset is served to the public",
-            restricted->method, restricted->path, restricted->status);
+            restricted->method, restricted->path, restricted->answer.status);
         goto done;
     }
-    if (restricted->status != missing->status) {
+    if (restricted->answer.status != missing->answer.status) {
         say(v, false,
             "%s %s answered %ld but %s %s (a dataset that cannot exist) answered %ld, without "
             "credentials: %ld vs %ld tells the public that the restricted dataset exists",
-            restricted->method, restricted->path, restricted->status, missing->method, missing->path, missing->status,
-            restricted->status, missing->status);
+            restricted->method, restricted->path, restricted->answer.status, missing->method, missing->path,
+            missing->answer.status, restricted->answer.status, missing->answer.status);
         goto done;
     }
     if (!(rb = body_object(v, restricted)))
         goto done;
-    v->status = missing->status;
+    v->status = missing->answer.status;
     if (!(mb = body_object(v, missing)))
         goto done;
-    v->status = restricted->status;
+    v->status = restricted->answer.status;
     if (!same_keys(rb, mb)) {
         say(v, false,
             "%s %s and %s %s (a dataset that cannot exist) both answered %ld but with different top-level "
             "keys (%s vs %s): the difference tells the public that the restricted dataset exists",
-            restricted->method, restricted->path, missing->method, missing->path, restricted->status,
+            restricted->method, restricted->path, missing->method, missing->path, restricted->answer.status,
             keys_text(ka, sizeof(ka), rb), keys_text(kb, sizeof(kb), mb));
         goto done;
     }
     say(v, true,
         "public listing shows %zu public %s; the restricted and a missing dataset both answer %ld with keys %s", i,
-        plural(i, "dataset", "datasets"), restricted->status, keys_text(ka, sizeof(ka), rb));
+        plural(i, "dataset", "datasets"), restricted->answer.status, keys_text(ka, sizeof(ka), rb));
 done:
     cJSON_Delete(lb);
     cJSON_Delete(rb);
@@ -617,7 +621,7 @@ void contract_published_judge(contract_verdict *v, const contract_call *c, const
         snprintf(where, sizeof(where), "ConfigMap %.320s", index->name);
     else
         snprintf(where, sizeof(where), "the published index");
-    v->status = c->status;
+    v->status = c->answer.status;
     if (!index || index->error) {
         say(v, false,
             "no published index: %s; promote the datasets with DatasetPromotion, or remove published-only from "

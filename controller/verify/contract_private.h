@@ -9,6 +9,7 @@
 #define MB_VERIFY_CONTRACT_PRIVATE_H
 
 #include "net/transfer.h"
+#include "verify/batch.h"
 #include "verify/contract.h"
 
 #include <cjson/cJSON.h>
@@ -30,23 +31,13 @@ typedef enum {
 } contract_check_id;
 
 /* One HTTP request and what came back. */
-typedef struct contract_run contract_run_t;
 typedef struct {
-    contract_run_t *run;
     const char *method;
     char *path; /* as sent, after the base URL; for messages */
     char *url;
     char *body; /* request body (POST), NULL for GET */
     bool auth;
-    char *resp; /* response body, NUL-terminated */
-    size_t resp_len;
-    net_outcome outcome;
-    int curl_code;
-    char *error; /* the transfer loop's sentence when no answer came */
-    bool done;
-    long status; /* 0: no response */
-    long latency_ms;
-    long os_errno;
+    batch_answer answer;
 } contract_call;
 
 /* One check: its calls (public-restriction: listing, restricted, missing). */

@@ -9,13 +9,12 @@
 #include "util/error.h"
 #include "util/json.h"
 #include "util/log.h"
-#include "util/secret.h"
 #include "util/text.h"
+#include "verify/batch.h"
 #include "verify/contract.h"
 
 #include <curl/curl.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,132 +238,31 @@ void slo_answer_judge(slo_verdict *v, long status, const char *body, size_t len,
 
 /* ---- the run ------------------------------------------------------------- */
 
-typedef struct slo_run slo_run_t;
-
 typedef struct {
-    slo_run_t *run;
     char *name, *query, *url;
     double max;
-    bool done;
-    net_outcome outcome;
-    long status, latency_ms;
-    char *resp;
-    size_t resp_len;
-    char *error;
+    batch_answer answer;
 } slo_call;
 
 struct slo_run {
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    size_t pending; /* under mu */
-    bool finished;  /* under mu */
+    batch batch;
     slo_call calls[SLO_OBJECTIVES_MAX];
     size_t n;
-    net_transfer *handles[SLO_OBJECTIVES_MAX];
-    size_t nhandles;
-    char *base, *token;
-    char release_id[65];
-    long timeout_ms;
-    slo_done_fn done;
-    void *ctx;
 };
+
+_Static_assert(SLO_OBJECTIVES_MAX <= BATCH_MAX, "a run's queries fit in one batch");
 
 static void run_free(slo_run *run)
 {
-    for (size_t i = 0; i < run->nhandles; i++)
-        net_transfer_release(run->handles[i]);
+    batch_dispose(&run->batch);
     for (size_t i = 0; i < run->n; i++) {
         slo_call *c = &run->calls[i];
         free(c->name);
         free(c->query);
         free(c->url);
-        free(c->resp);
-        free(c->error);
+        batch_answer_dispose(&c->answer);
     }
-    free(run->base);
-    mb_secret_free(run->token);
-    pthread_mutex_destroy(&run->mu);
-    pthread_cond_destroy(&run->cond);
     free(run);
-}
-
-static void run_wait(slo_run *run)
-{
-    pthread_mutex_lock(&run->mu);
-    while (!run->finished)
-        pthread_cond_wait(&run->cond, &run->mu);
-    pthread_mutex_unlock(&run->mu);
-}
-
-/* One part ended; the last ends the run and calls done (outside the lock: done may free the run). */
-static void run_part_done(slo_run *run, bool call_done)
-{
-    pthread_mutex_lock(&run->mu);
-    bool last = --run->pending == 0;
-    slo_done_fn done = last && call_done ? run->done : NULL;
-    void *ctx = run->ctx;
-    if (last) {
-        run->finished = true;
-        pthread_cond_broadcast(&run->cond);
-    }
-    pthread_mutex_unlock(&run->mu);
-    if (done)
-        done(ctx);
-}
-
-static void call_done(void *arg, const net_result *r)
-{
-    slo_call *c = arg;
-    c->outcome = r->outcome;
-    c->status = r->status;
-    c->latency_ms = r->latency_ms;
-    c->error = r->error[0] ? strdup(r->error) : NULL;
-    if (r->error[0] && !c->error && c->outcome == NET_DONE)
-        c->outcome = NET_FAILED;
-    if (r->body && r->body_len) {
-        if (!(c->resp = malloc(r->body_len + 1))) {
-            c->outcome = NET_FAILED;
-        } else {
-            memcpy(c->resp, r->body, r->body_len);
-            c->resp[r->body_len] = '\0';
-            c->resp_len = r->body_len;
-        }
-    }
-    c->done = true;
-    run_part_done(c->run, true);
-}
-
-static int call_start(slo_run *run, slo_call *c, net_loop *loop)
-{
-    int err = 0;
-    char rid[96];
-    snprintf(rid, sizeof(rid), "X-Request-ID: %s-slo", run->release_id);
-    const char *headers[] = {"Accept: application/json", rid, NULL};
-    net_request req = {
-        .kind = "prometheus",
-        .method = "GET",
-        .url = c->url,
-        .headers = headers,
-        .token = run->token,
-        .timeout_ms = run->timeout_ms,
-        .connect_timeout_ms = run->timeout_ms,
-        .max_bytes = SLO_BODY_MAX,
-        .keep_body = true,
-        .on_done = call_done,
-        .ctx = c,
-    };
-    c->run = run;
-    pthread_mutex_lock(&run->mu);
-    run->pending++;
-    pthread_mutex_unlock(&run->mu);
-    if ((err = net_transfer_start(&run->handles[run->nhandles], loop, &req)) < 0) {
-        pthread_mutex_lock(&run->mu);
-        run->pending--;
-        pthread_mutex_unlock(&run->mu);
-    } else {
-        run->nhandles++;
-    }
-    return err;
 }
 
 static int call_setup(slo_call *c, const cJSON *o, const char *base, const char *digest, long long window)
@@ -402,65 +300,55 @@ int slo_check_start(slo_run **out, net_loop *loop, const slo_input *in, slo_done
                                        "named by " F ".authSecretRef");
     if (!(run = calloc(1, sizeof(*run))))
         return mb_error_set(MB_ENOMEM, "out of memory");
-    pthread_mutex_init(&run->mu, NULL);
-    pthread_cond_init(&run->cond, NULL);
-    run->pending = 1; /* held while the queries start */
-    run->timeout_ms = in->timeout_ms > 0 ? in->timeout_ms : CONTRACT_TIMEOUT_MS_DEFAULT;
-    snprintf(run->release_id, sizeof(run->release_id), "%s", in->release_id);
-    const char *url = json_str(in->slo, "prometheusURL", NULL);
-    size_t blen = strlen(url);
-    while (blen > 0 && url[blen - 1] == '/')
-        blen--;
-    if (!(run->base = strndup(url, blen)) || (in->token && !(run->token = strdup(in->token)))) {
-        err = mb_error_set(MB_ENOMEM, "out of memory");
+    if ((err = batch_init(&run->batch, json_str(in->slo, "prometheusURL", NULL), in->token, in->release_id,
+                          in->timeout_ms > 0 ? in->timeout_ms : CONTRACT_TIMEOUT_MS_DEFAULT)) < 0)
         goto done;
-    }
     const cJSON *o;
     long long window = slo_window_seconds(in->slo);
     cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(in->slo, "objectives")) {
         run->n++;
-        if ((err = call_setup(&run->calls[run->n - 1], o, run->base, in->digest, window)) < 0)
+        if ((err = call_setup(&run->calls[run->n - 1], o, run->batch.base, in->digest, window)) < 0)
             goto done;
     }
-    for (size_t i = 0; i < run->n; i++)
-        if ((err = call_start(run, &run->calls[i], loop)) < 0)
+    for (size_t i = 0; i < run->n; i++) {
+        batch_request req = {.kind = "prometheus",
+                             .check = SLO_CHECK_NAME,
+                             .method = "GET",
+                             .url = run->calls[i].url,
+                             .auth = true,
+                             .max_bytes = SLO_BODY_MAX};
+        if ((err = batch_start(&run->batch, loop, &req, &run->calls[i].answer)) < 0)
             goto done;
-    run->done = done;
-    run->ctx = ctx;
+    }
 done:
     if (err < 0) {
-        for (size_t i = 0; i < run->nhandles; i++)
-            net_transfer_cancel(run->handles[i]);
-        run_part_done(run, false);
-        run_wait(run);
+        batch_abort(&run->batch);
         run_free(run);
         return err;
     }
     *out = run;
-    run_part_done(run, true); /* every query ended before the start returned: done runs here, once */
+    batch_seal(&run->batch, done, ctx); /* every query may have ended already: done runs here then, once */
     return 0;
 }
 
 bool slo_run_finished(slo_run *run)
 {
-    pthread_mutex_lock(&run->mu);
-    bool f = run->finished;
-    pthread_mutex_unlock(&run->mu);
-    return f;
+    return batch_finished(&run->batch);
 }
 
 void slo_run_cancel(slo_run *run)
 {
-    for (size_t i = 0; run && i < run->nhandles; i++)
-        net_transfer_cancel(run->handles[i]);
+    if (run)
+        batch_cancel(&run->batch);
 }
 
 /* An objective's verdict from its call: the answer judged, or why no answer came. */
 static void call_judge(slo_verdict *v, const slo_call *c, const char *base, long timeout_ms)
 {
+    const batch_answer *a = &c->answer;
     memset(v, 0, sizeof(*v));
-    switch (c->outcome) {
-    case NET_DONE: slo_answer_judge(v, c->status, c->resp, c->resp_len, c->max); return;
+    switch (a->outcome) {
+    case NET_DONE: slo_answer_judge(v, a->status, a->resp, a->resp_len, c->max); return;
     case NET_TIMEOUT:
     case NET_STALLED:
         verdict(v, SLO_UNJUDGED, "Prometheus at %.200s did not answer within %ld ms", base, timeout_ms);
@@ -469,7 +357,7 @@ static void call_judge(slo_verdict *v, const slo_call *c, const char *base, long
     case NET_CANCELLED: verdict(v, SLO_UNJUDGED, "the query was cancelled before Prometheus answered"); return;
     default: {
         /* the transfer loop's sentence names the URL, which holds the whole query again: keep what follows it */
-        const char *why = c->error ? c->error : "the request failed";
+        const char *why = a->error ? a->error : "the request failed";
         const char *at = c->url ? strstr(why, c->url) : NULL;
         if (at) {
             why = at + strlen(c->url);
@@ -528,16 +416,16 @@ int slo_run_result(cJSON **out, slo_run *run)
     size_t failed = 0;
 
     *out = NULL;
-    run_wait(run);
+    batch_wait(&run->batch);
     for (size_t i = 0; i < run->n; i++) {
-        call_judge(&v[i], &run->calls[i], run->base, run->timeout_ms);
-        if (run->calls[i].latency_ms > latency)
-            latency = run->calls[i].latency_ms;
+        call_judge(&v[i], &run->calls[i], run->batch.base, run->batch.timeout_ms);
+        if (run->calls[i].answer.latency_ms > latency)
+            latency = run->calls[i].answer.latency_ms;
         if (v[i].state != SLO_MET && failed++ == 0)
-            status = run->calls[i].status;
+            status = run->calls[i].answer.status;
     }
     if (!failed && run->n)
-        status = run->calls[run->n - 1].status;
+        status = run->calls[run->n - 1].answer.status;
     /* the failed objectives first, so that a long message keeps them */
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < run->n; i++) {
@@ -549,7 +437,7 @@ int slo_run_result(cJSON **out, slo_run *run)
                    said[v[i].state], v[i].msg, run->calls[i].query);
         }
     }
-    MB_LOG(failed ? MB_LOG_INFO : MB_LOG_DEBUG, &((mb_log_fields){.release_id = run->release_id}),
+    MB_LOG(failed ? MB_LOG_INFO : MB_LOG_DEBUG, &((mb_log_fields){.release_id = run->batch.release_id}),
            "slo check %s in %ld ms: %s", failed ? "failed" : "passed", latency, msg);
     if (!(*out = result_object(failed == 0, status, latency, msg)))
         return mb_error_set(MB_ENOMEM, "out of memory");
@@ -561,6 +449,6 @@ void slo_run_free(slo_run *run)
     if (!run)
         return;
     slo_run_cancel(run);
-    run_wait(run);
+    batch_wait(&run->batch);
     run_free(run);
 }
