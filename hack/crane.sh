@@ -8,6 +8,5 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/go.sh"
 
 CRANE_VERSION=v0.22.1   # its go.mod asks for go 1.25.0: the local Go builds it
-# one package at a time (-p=1): the machine is shared with other builds
 go_install_pinned crane "$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane 1.25.0 \
-  -p=1 -ldflags "-s -w"
+  -ldflags "-s -w"

@@ -7,8 +7,7 @@
 # tool and carries over its go.mod's replace directives (those that point into
 # its own repository, ./api, are served as modules of their own and are
 # dropped). hack/lib/go.sh finds go and the toolchain and makes the build
-# directory; GOFLAGS=-p=1 keeps the machine usable for others. Nothing is rebuilt
-# when the binaries are already there. Prints the directory that holds
+# directory. Nothing is rebuilt when the binaries are already there. Prints the directory that holds
 # source-controller, kustomize-controller and crds/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/go.sh"
@@ -40,7 +39,7 @@ have_all() {
 if ! have_all; then
   go_find flux.sh
   command -v jq >/dev/null || { echo "flux.sh: jq is not installed (hack/setup.sh installs it)" >&2; exit 1; }
-  export GOFLAGS="$(go env GOFLAGS) -p=1" CGO_ENABLED=0
+  export CGO_ENABLED=0
   go_build_dir "$bin"
   tmp=$GO_BUILD
   echo "building Flux source-controller $SOURCE_CONTROLLER_VERSION and kustomize-controller $KUSTOMIZE_CONTROLLER_VERSION into $bin; the first time takes a long while" >&2
