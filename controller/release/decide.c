@@ -342,7 +342,7 @@ static int check_failed(release_ctx *c, const cJSON *failed)
  */
 static int conflicting_manager(release_ctx *c, const char *want, bool *found)
 {
-    char manager[256], msg[1400];
+    char manager[128], msg[2048];
     const char *running = release_deployment_image(c);
     int err;
     *found = false;
