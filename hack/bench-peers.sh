@@ -156,8 +156,7 @@ peer_memory() {
   r=$(rss_settled "$peer_pid"); read -r all anon <<<"$(rss_low "$r")"
   echo "  $who idle: $r (load $(load_avg))"
   fig "${who:0:1}" "RSS idle, total (kB)" "$all"; fig "${who:0:1}" "RSS idle, anonymous (kB)" "$anon"
-  for step in 100 "$n"; do
-    [ "$step" -gt "$total" ] || continue
+  for step in $([ "$n" -le 100 ] || echo 100) "$n"; do
     t0=$SECONDS
     peer_objects "$who" "$ns" $((step - total)) "$total"
     total=$step
@@ -442,7 +441,8 @@ write-out = \"%{http_code}\\n\""
   local pass codes
   for pass in 1 2 3; do
     sed -i '$d' "$cfg.$pass"   # no "next" after the last
-    codes=$(curl -sS --parallel --parallel-max 4 -K "$cfg.$pass" | sort | uniq -c | awk '{printf "%s%s x%s", NR > 1 ? ", " : "", $2, $1}')
+    codes=$(curl -sS --no-progress-meter --parallel --parallel-max 4 -K "$cfg.$pass" | sort | uniq -c |
+      awk '{printf "%s%s x%s", (NR > 1 ? ", " : ""), $2, $1}')
     case $codes in
       "20"[01]" x$n") ;;
       *) echo "  loading pass $pass (Deployments, their status, releases): HTTP $codes"; return 1 ;;
@@ -502,11 +502,13 @@ shard_run() {
     "$(awk -v n="$done_n" -v t="$took" 'BEGIN {printf "%.1f", n / t}') releases Succeeded a second"
   watch_stop
   # each operator's memory, sampled side by side
+  local samplers=()
   for ((s = 0; s < k; s++)); do
-    { rss_settled "${ops[shard-$s]}"; awk '/^VmHWM/ {printf ", peak %d kB", $2}' "/proc/${ops[shard-$s]}/status"; } \
+    { rss_settled "${ops[shard-$s]}"; awk '/^VmHWM/ {printf ", peak (VmHWM) %d kB", $2}' "/proc/${ops[shard-$s]}/status"; } \
       >"$MEMBRANE_CLUSTER_DIR/run/shard-$s.rss" &
+    samplers+=($!)
   done
-  wait
+  wait "${samplers[@]}"
   for ((s = 0; s < k; s++)); do
     echo "  $label, operator shard-$s ($(gar_reconciles "shard-$s") release reconciles): $(cat "$MEMBRANE_CLUSTER_DIR/run/shard-$s.rss")"
   done
