@@ -109,14 +109,14 @@ peer_start() { # membrane|argo
     membrane)
       "$membrane_bin" run --kubeconfig "$MEMBRANE_CLUSTER_DIR/membrane.kubeconfig" --log-format json --log-level info \
         --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 >"$log" 2>&1 &
-      peer_pid=$!
-      for _ in $(seq 1 100); do grep -q '"serving /metrics' "$log" && return 0; sleep 0.1; done ;;
+      peer_pid=$!; helpers+=("$peer_pid")
+      for _ in $(seq 1 100); do grep -q '"serving /metrics' "$log" 2>/dev/null && return 0; sleep 0.1; done ;;
     argo)
       # --leader-elect=false: without it (and without its namespace) it never starts its informers
       "$rollouts_dir/rollouts-controller" --kubeconfig "$MEMBRANE_CLUSTER_DIR/argo-rollouts.kubeconfig" \
         --leader-elect=false --metricsPort "$(free_port)" --healthzPort "$(free_port)" --loglevel info >"$log" 2>&1 &
-      peer_pid=$!
-      for _ in $(seq 1 200); do grep -q 'Started rollout workers' "$log" && return 0; sleep 0.1; done ;;
+      peer_pid=$!; helpers+=("$peer_pid")
+      for _ in $(seq 1 200); do grep -q 'Started rollout workers' "$log" 2>/dev/null && return 0; sleep 0.1; done ;;
   esac
   echo "$1 did not start (its log: $log):"; tail -20 "$log"; return 1
 }
@@ -208,7 +208,8 @@ spec:
   image: {repository: $p_repo, digest: "${p_old#*@}"}
 $extra
 EOF
-    await 120 first_phase "$ns" Succeeded >/dev/null || { echo "  $ns: the release did not succeed"; return 1; }
+    # observing for a day (abort and failing-check series) or Succeeded at once
+    await 120 first_phase "$ns" "Succeeded Observing" >/dev/null || { echo "  $ns: the release neither Succeeded nor Observing"; return 1; }
   else
     kubectl -n "$ns" apply -f - >/dev/null <<EOF
 apiVersion: argoproj.io/v1alpha1
@@ -225,10 +226,10 @@ EOF
     await 120 first_phase "$ns" Healthy >/dev/null || { echo "  $ns: the Rollout did not become Healthy"; return 1; }
   fi
 }
-first_phase() { # NS PHASE: prints it when the workload's controller reports it
+first_phase() { # NS "PHASE...": prints the phase when the workload's controller reports one of them
   local p
   p=$(kubectl -n "$1" get gar,rollouts.argoproj.io -o jsonpath='{.items[0].status.phase}' 2>/dev/null || true)
-  [ "$p" != "$2" ] || echo "$p"
+  [ -z "$p" ] || [[ " $2 " != *" $p "* ]] || echo "$p"
 }
 # peer_watches membrane|argo NS: $w.cr (the release or Rollout) and $w.wl (the Deployment or its ReplicaSets)
 peer_watches() {
@@ -392,6 +393,7 @@ bench_peers() {
   peers_identity membrane
   peers_identity argo-rollouts
   good_api_start
+  helpers+=("$double_pid")
   echo "  membrane: $("$membrane_bin" version 2>/dev/null | head -1); argo-rollouts: $("$rollouts_dir/rollouts-controller" --version 2>/dev/null | head -1)"
   for who in membrane argo; do
     [ -z "${MEMBRANE_BENCH_PEERS_ONLY:-}" ] || [ "$MEMBRANE_BENCH_PEERS_ONLY" = "$who" ] || continue
@@ -465,12 +467,21 @@ shard_run() {
   kubectl create namespace "$ns" >/dev/null
   kubectl create namespace membrane-system >/dev/null
   good_api_start
+  helpers+=("$double_pid")
   t0=$SECONDS
   shard_load "$ns" "$n" "$k" || return 1
   echo "  $label: $n releases and Deployments loaded in $((SECONDS - t0)) s (load $(load_avg))"
+  # a raw watch of the releases (kubectl's printing of 10,000 objects is slower than the operators): the first
+  # event of each release in phase Succeeded, stamped when it arrives
   local w="$MEMBRANE_CLUSTER_DIR/run/shard.watch"
-  watch_stamped "$w" -n "$ns" get gar -w -o jsonpath='{.metadata.name}|{.status.phase}{"\n"}'
-  await 60 bash -c "[ \$(wc -l <'$w') -ge $n ] && echo ok" >/dev/null || echo "  the watch did not list the $n releases"
+  curl -sSN --cacert "$MEMBRANE_CLUSTER_DIR/pki/ca.crt" --cert "$MEMBRANE_CLUSTER_DIR/pki/admin.crt" \
+    --key "$MEMBRANE_CLUSTER_DIR/pki/admin.key" \
+    "https://127.0.0.1:$(cat "$MEMBRANE_CLUSTER_DIR/run/apiserver.port")/apis/governance.kfm.dev/v1alpha1/namespaces/$ns/governedapireleases?watch=1&timeoutSeconds=7200" |
+    awk 'index($0, "\"phase\":\"Succeeded\"") && match($0, /"name":"[^"]*"/) {
+      n = substr($0, RSTART + 8, RLENGTH - 9); if (!seen[n]++) { print n; fflush() } }' |
+    while IFS= read -r name; do echo "$EPOCHREALTIME $name|Succeeded"; done >"$w" &
+  watchers+=($!)
+  sleep 1
   # the operators start together (not one after the other): their PIDs in ops[], their logs as op_start's
   local sel
   t0=$EPOCHREALTIME

@@ -18,7 +18,7 @@ what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol checks release rollback leade
 bash hack/setup.sh
 export PATH=/usr/local/go/bin:$PATH
 cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-ninja -C build-bench >/dev/null || { ninja -C build-bench; exit 1; }
+ninja -C build-bench -j2 >/dev/null || { ninja -C build-bench -j2; exit 1; }   # 2 cores, shared
 membrane_bin=${MEMBRANE_BIN:-./build-bench/membrane}
 [ -x "$membrane_bin" ] || { echo "bench.sh: MEMBRANE_BIN=$membrane_bin is not an executable" >&2; exit 2; }
 
