@@ -8,7 +8,8 @@
 #
 # Counts (environment): MEMBRANE_BENCH_PEERS_OBJECTS (1000; the RSS is also taken at 100),
 # MEMBRANE_BENCH_PEERS_CHANGES (200), MEMBRANE_BENCH_PEERS_ABORTS (50), MEMBRANE_BENCH_PEERS_FAILS (20),
-# MEMBRANE_BENCH_PEERS_REST_SECONDS (300), MEMBRANE_BENCH_PEERS_ONLY (membrane or argo: one of the two);
+# MEMBRANE_BENCH_PEERS_REST_SECONDS (300), MEMBRANE_BENCH_PEERS_ONLY (membrane or argo: one of the two),
+# MEMBRANE_BENCH_PEERS_SERIES (default "memory changes aborts fails": which of them run, in that order);
 # MEMBRANE_BENCH_SHARD_RELEASES (10000), MEMBRANE_BENCH_SHARDS (4).
 
 # --- small helpers -------------------------------------------------------------
@@ -334,7 +335,7 @@ peer_fails() {
   out="$MEMBRANE_CLUSTER_DIR/run/$ns.times"; : >"$out"
   if [ "$who" = membrane ]; then
     peer_workload membrane "$ns" 2 "  rollout: {observationSeconds: 86400, recheckSeconds: 5}
-  verification: {checks: [public-restriction], baseURL: \"$api_url\"}" || return 1
+  verification: {checks: [public-restriction], restrictedDatasetID: kfm.sacred-sites, baseURL: \"$api_url\"}" || return 1
   else
     kubectl create namespace "$ns" >/dev/null
     kubectl -n "$ns" apply -f - >/dev/null <<EOF
@@ -385,7 +386,7 @@ EOF
 
 bench_peers() {
   echo "== membrane and Argo Rollouts side by side, one after the other on one control plane (load $(load_avg))"
-  local t0=$SECONDS who
+  local t0=$SECONDS who series
   rollouts_dir=$(bash hack/rollouts.sh)
   cluster_up
   kubectl apply --server-side -f "$rollouts_dir/crds/" >/dev/null
@@ -400,10 +401,15 @@ bench_peers() {
     [ -z "${MEMBRANE_BENCH_PEERS_ONLY:-}" ] || [ "$MEMBRANE_BENCH_PEERS_ONLY" = "$who" ] || continue
     echo "-- $who"
     peer_start "$who" || return 1
-    peer_memory "$who" || { peer_stop; return 1; }
-    peer_changes "$who"
-    peer_aborts "$who"
-    peer_fails "$who"
+    for series in ${MEMBRANE_BENCH_PEERS_SERIES:-memory changes aborts fails}; do
+      case $series in
+        memory) peer_memory "$who" || { peer_stop; return 1; } ;;
+        changes) peer_changes "$who" ;;
+        aborts) peer_aborts "$who" ;;
+        fails) peer_fails "$who" ;;
+        *) echo "bench.sh peers: unknown series $series (memory, changes, aborts, fails)" >&2; peer_stop; return 2 ;;
+      esac
+    done
     local r all anon
     r=$(rss_settled "$peer_pid"); read -r all anon <<<"$(rss_low "$r")"
     echo "  $who after the latency series: $r"
