@@ -24,8 +24,8 @@ first() {
 }
 # await SECONDS CMD...: runs CMD every 0.05 s until it prints something, and prints that; fails after SECONDS
 await() {
-  local s=$1 out i; shift
-  for ((i = 0; i < s * 20; i++)); do
+  local end=$((SECONDS + $1)) out; shift
+  while [ "$SECONDS" -lt "$end" ]; do
     out=$("$@") && [ -n "$out" ] && { echo "$out"; return 0; }
     sleep 0.05
   done
