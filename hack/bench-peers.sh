@@ -323,7 +323,7 @@ peer_aborts() {
   done
   watch_stop
   sed -i '/^$/d' "$out" "$outf"
-  fig_latency "${who:0:1}" "abort -> old version back (stable RS up)" "$out"
+  fig_latency "${who:0:1}" "abort -> old version back (Argo: stable RS up)" "$out"
   fig_latency "${who:0:1}" "abort -> first workload write" "$outf"
 }
 
