@@ -3,7 +3,11 @@
 # machine, like the README's commands: builds (optimized), starts a private
 # local control plane, runs the operator and the bench programs.
 #
-#   hack/bench.sh [release] [rollback] [checks] [netpol] [leader] [idle] [bundle] [dataset]   default: all
+#   hack/bench.sh [release] [rollback] [checks] [netpol] [leader] [idle] [bundle] [dataset] [peers] [shard]
+#   default: all but peers and shard (hack/bench-peers.sh: Argo Rollouts side by side, and sharding)
+#
+# MEMBRANE_BIN runs another operator binary (the static build) in place of build-bench/membrane;
+# MEMBRANE_BENCH_CLUSTER_DIR puts the bench's control plane elsewhere than .cache/bench-cluster.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -14,7 +18,9 @@ what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol checks release rollback leade
 bash hack/setup.sh
 export PATH=/usr/local/go/bin:$PATH
 cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-ninja -C build-bench >/dev/null || { ninja -C build-bench; exit 1; }
+ninja -C build-bench -j2 >/dev/null || { ninja -C build-bench -j2; exit 1; }   # 2 cores, shared
+membrane_bin=${MEMBRANE_BIN:-./build-bench/membrane}
+[ -x "$membrane_bin" ] || { echo "bench.sh: MEMBRANE_BIN=$membrane_bin is not an executable" >&2; exit 2; }
 
 # resident memory: all of it, and the anonymous part (what is not shared library pages)
 rss_kb() { awk '/^VmRSS/ {all=$2} /^RssAnon/ {anon=$2} END {printf "%d kB (anonymous %d kB)", all, anon}' "/proc/$1/status"; }
@@ -32,7 +38,7 @@ rss_settled() {
 }
 
 cluster_up() {
-  export MEMBRANE_CLUSTER_DIR="$repo/.cache/bench-cluster"
+  export MEMBRANE_CLUSTER_DIR="${MEMBRANE_BENCH_CLUSTER_DIR:-$repo/.cache/bench-cluster}"
   bash hack/cluster.sh down >/dev/null 2>&1 || true
   rm -rf "$MEMBRANE_CLUSTER_DIR"
   bash hack/cluster.sh up >/dev/null
@@ -129,7 +135,7 @@ bench_release() {
   cluster_up
   kubectl create namespace bench >/dev/null
   good_api_start
-  ./build-bench/membrane run --log-format json >"$MEMBRANE_CLUSTER_DIR/logs/membrane.log" 2>&1 &
+  "$membrane_bin" run --log-format json >"$MEMBRANE_CLUSTER_DIR/logs/membrane.log" 2>&1 &
   op_pid=$!
   sleep 1
   echo "operator RSS at start, nothing to watch: $(rss_kb $op_pid)"
@@ -164,7 +170,7 @@ bench_rollback() {
   echo "== automatic rollback"
   cluster_up
   good_api_start
-  ./build-bench/membrane run --log-format json >"$MEMBRANE_CLUSTER_DIR/logs/membrane.log" 2>&1 &
+  "$membrane_bin" run --log-format json >"$MEMBRANE_CLUSTER_DIR/logs/membrane.log" 2>&1 &
   op_pid=$!
   local runs=${MEMBRANE_BENCH_ROLLBACKS:-50} good="sha256:$(printf 'a%.0s' {1..64})" times=()
   for i in $(seq 1 "$runs"); do
@@ -214,7 +220,7 @@ EOF
 # op_start NAME [flags]: an operator (admin credentials), its log in logs/NAME.log, its PID in ops[NAME]
 op_start() {
   local name=$1 log="$MEMBRANE_CLUSTER_DIR/logs/$1.log"; shift
-  ./build-bench/membrane run --log-format json --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 "$@" >"$log" 2>&1 &
+  "$membrane_bin" run --log-format json --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 "$@" >"$log" 2>&1 &
   ops[$name]=$!
   for _ in $(seq 1 100); do grep -q '"serving /metrics' "$log" && return 0; sleep 0.1; done
   cat "$log"; return 1
@@ -660,6 +666,8 @@ bench_netpol() {
   ./build-bench/bench_netpol
 }
 
+source "$here/bench-peers.sh"
+
 for w in "${what[@]}"; do
   case $w in
     release) bench_release ;;
@@ -670,6 +678,8 @@ for w in "${what[@]}"; do
     idle) bench_idle ;;
     bundle) bench_bundle ;;
     dataset) bench_dataset ;;
-    *) echo "bench.sh: unknown benchmark $w (release, rollback, checks, netpol, leader, idle, bundle, dataset)" >&2; exit 2 ;;
+    peers) bench_peers ;;
+    shard) bench_shard ;;
+    *) echo "bench.sh: unknown benchmark $w (release, rollback, checks, netpol, leader, idle, bundle, dataset, peers, shard)" >&2; exit 2 ;;
   esac
 done

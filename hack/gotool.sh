@@ -17,8 +17,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/go.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 name=${1:-}
 # a helper is a directory hack/NAME with its own go.mod and a main package;
-# the control plane (hack/controlplane.sh) is built and pinned apart
-helpers=$(cd "$here" && for m in */go.mod; do d=${m%/go.mod}; [ "$d" = controlplane ] || printf '%s ' "$d"; done)
+# the control plane (hack/controlplane.sh) and Argo Rollouts (hack/rollouts.sh) are built and pinned apart
+helpers=$(cd "$here" && for m in */go.mod; do d=${m%/go.mod}; [ "$d" = controlplane ] || [ "$d" = rollouts ] || printf '%s ' "$d"; done)
 case " $helpers" in
   *" $name "*) [ -n "$name" ] ;;
   *) echo "usage: gotool.sh NAME, NAME one of the Go helpers under hack/: $helpers" >&2; exit 2 ;;
