@@ -44,7 +44,7 @@ manifests/rbac.yaml (test/integration/test_install.sh compares what each grants)
   verbs: [get, list, watch, patch, update]
 - apiGroups: [governance.kfm.dev]
   resources: [governedapireleases/status]
-  verbs: [get, patch, update]
+  verbs: [get, patch]
 # ownerReferences with blockOwnerDeletion (the probe Pod owned by its release).
 - apiGroups: [governance.kfm.dev]
   resources: [governedapireleases/finalizers]
@@ -55,7 +55,10 @@ manifests/rbac.yaml (test/integration/test_install.sh compares what each grants)
   resources: [policybundles]
   verbs: [get, list, watch]
 - apiGroups: [governance.kfm.dev]
-  resources: [policybundles/status, policybundles/finalizers]
+  resources: [policybundles/status]
+  verbs: [patch]
+- apiGroups: [governance.kfm.dev]
+  resources: [policybundles/finalizers]
   verbs: [update]
 # DatasetPromotion: watch it, update it only for its finalizer, write its status.
 - apiGroups: [governance.kfm.dev]
@@ -63,7 +66,7 @@ manifests/rbac.yaml (test/integration/test_install.sh compares what each grants)
   verbs: [get, list, watch, update]
 - apiGroups: [governance.kfm.dev]
   resources: [datasetpromotions/status]
-  verbs: [update]
+  verbs: [patch]
 # The published bundle ConfigMaps: created, or updated with a resourceVersion
 # precondition; never deleted (the garbage collector removes them with their bundle).
 - apiGroups: [""]
