@@ -123,7 +123,7 @@ peer_start() { # membrane|argo
 }
 peer_stop() { kill "$peer_pid" 2>/dev/null || true; wait "$peer_pid" 2>/dev/null || true; peer_pid=""; }
 
-# NS COUNT FIRST: Rollouts (no replicas, one ReplicaSet each), as releases() makes releases and Deployments
+# NS COUNT FIRST: Rollouts (one replica, one ReplicaSet each), as releases() makes releases and Deployments
 rollouts() {
   local ns=$1 count=$2 first=$3 i
   for ((i = first; i < first + count; i++)); do
@@ -132,7 +132,7 @@ apiVersion: argoproj.io/v1alpha1
 kind: Rollout
 metadata: {name: api-$i, namespace: $ns}
 spec:
-  replicas: 0
+  replicas: 1
   selector: {matchLabels: {app: api-$i}}
   template:
     metadata: {labels: {app: api-$i}}
@@ -423,8 +423,10 @@ bench_peers() {
 
 # --- sharding past one process ------------------------------------------------------
 
-# shard_load NS N K: N Deployments (no replicas, already on the release's digest, their status written here as
-# kube-controller-manager would: it is stopped, so that its 20-requests-a-second client is not what is measured)
+# shard_load NS N K: N Deployments (one replica, already on the release's digest, their status written here as a
+# finished rollout, as kube-controller-manager would: it is stopped, so that its 20-requests-a-second client is not
+# what is measured; no pod exists, so none of an old ReplicaSet remains; a Deployment of no replica is never a
+# completed rollout)
 # and N releases labelled shard=s0..s(K-1) in turn, sent by one curl process over kept-alive connections
 shard_load() {
   local ns=$1 n=$2 k=$3 base tls cfg i d="sha256:$(printf 'b%.0s' {1..64})"
@@ -436,11 +438,11 @@ output = \"/dev/null\"
 write-out = \"%{http_code}\\n\""
   cfg="$MEMBRANE_CLUSTER_DIR/run/shard-load"
   for ((i = 0; i < n; i++)); do
-    printf '%s\nurl = "%s/apis/apps/v1/namespaces/%s/deployments"\nrequest = "POST"\nheader = "Content-Type: application/json"\ndata = "{\\"apiVersion\\":\\"apps/v1\\",\\"kind\\":\\"Deployment\\",\\"metadata\\":{\\"name\\":\\"api-%d\\"},\\"spec\\":{\\"replicas\\":0,\\"selector\\":{\\"matchLabels\\":{\\"app\\":\\"api-%d\\"}},\\"template\\":{\\"metadata\\":{\\"labels\\":{\\"app\\":\\"api-%d\\"}},\\"spec\\":{\\"containers\\":[{\\"name\\":\\"api\\",\\"image\\":\\"registry.kfm.local/api@%s\\"}]}}}}"\nnext\n' \
+    printf '%s\nurl = "%s/apis/apps/v1/namespaces/%s/deployments"\nrequest = "POST"\nheader = "Content-Type: application/json"\ndata = "{\\"apiVersion\\":\\"apps/v1\\",\\"kind\\":\\"Deployment\\",\\"metadata\\":{\\"name\\":\\"api-%d\\"},\\"spec\\":{\\"replicas\\":1,\\"selector\\":{\\"matchLabels\\":{\\"app\\":\\"api-%d\\"}},\\"template\\":{\\"metadata\\":{\\"labels\\":{\\"app\\":\\"api-%d\\"}},\\"spec\\":{\\"containers\\":[{\\"name\\":\\"api\\",\\"image\\":\\"registry.kfm.local/api@%s\\"}]}}}}"\nnext\n' \
       "$tls" "$base" "$ns" "$i" "$i" "$i" "$d"
   done >"$cfg.1"
   for ((i = 0; i < n; i++)); do
-    printf '%s\nurl = "%s/apis/apps/v1/namespaces/%s/deployments/api-%d/status"\nrequest = "PATCH"\nheader = "Content-Type: application/merge-patch+json"\ndata = "{\\"status\\":{\\"observedGeneration\\":1}}"\nnext\n' \
+    printf '%s\nurl = "%s/apis/apps/v1/namespaces/%s/deployments/api-%d/status"\nrequest = "PATCH"\nheader = "Content-Type: application/merge-patch+json"\ndata = "{\\"status\\":{\\"observedGeneration\\":1,\\"replicas\\":1,\\"updatedReplicas\\":1,\\"readyReplicas\\":1,\\"availableReplicas\\":1}}"\nnext\n' \
       "$tls" "$base" "$ns" "$i"
   done >"$cfg.2"
   for ((i = 0; i < n; i++)); do
