@@ -38,9 +38,25 @@ static const char *const all_triggers[] = {
 
 #define add_event(c, ...) event_plan((c)->plan->events, &(c)->plan->n_events, RELEASE_MAX_EVENTS, __VA_ARGS__)
 
+/*
+ * The plan's phase is one of the static PHASE_ strings, never a pointer into
+ * the release as read: act() replaces that object with every write before it
+ * logs the phase. NULL for a string that is no phase.
+ */
+static const char *phase_static(const char *phase)
+{
+    static const char *const phases[] = {PHASE_PENDING,   PHASE_GATING,    PHASE_ROLLING_OUT,  PHASE_VERIFYING,
+                                         PHASE_OBSERVING, PHASE_SUCCEEDED, PHASE_ROLLING_BACK, PHASE_ROLLED_BACK,
+                                         PHASE_FAILED,    PHASE_SUSPENDED};
+    for (size_t i = 0; phase && i < sizeof(phases) / sizeof(phases[0]); i++)
+        if (strcmp(phase, phases[i]) == 0)
+            return phases[i];
+    return NULL;
+}
+
 static int set_phase(release_ctx *c, const char *phase)
 {
-    c->plan->phase = phase;
+    c->plan->phase = phase_static(phase);
     return json_set_str(c->st, "phase", phase);
 }
 
@@ -720,7 +736,8 @@ static int finalize(release_ctx *c)
             return mb_error_set(MB_ENOMEM, "out of memory");
     }
     c->plan->remove_finalizer = true;
-    c->plan->phase = release_old_str(c, "phase") ? release_old_str(c, "phase") : PHASE_PENDING;
+    c->plan->phase = phase_static(release_old_str(c, "phase")) ? phase_static(release_old_str(c, "phase"))
+                                                               : PHASE_PENDING;
     return 0;
 }
 
@@ -860,7 +877,7 @@ done:
         out->status = c.st;
     }
     if (!out->phase)
-        out->phase = json_str(out->status ? out->status : c.old, "phase", NULL);
+        out->phase = phase_static(json_str(out->status ? out->status : c.old, "phase", NULL));
     return 0;
 }
 

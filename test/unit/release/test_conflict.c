@@ -192,6 +192,10 @@ static void test_verifying_and_succeeded_image_taken_back(void **state)
                            "\"lastTransitionTime\":\"2026-11-18T00:00:00Z\"}]}"));
     assert_int_equal(decide(&f), 0);
     assert_conflict(&f, "Succeeded", "argocd-controller");
+    /* the operator replaces the release as read with the written one before it logs the plan's phase: the
+       phase must not point into the old object (under ASan and valgrind this reads freed memory otherwise) */
+    json_set_item(f.release, "status", fx_parse("{\"phase\":\"Overwritten\"}"));
+    assert_string_equal(f.plan.phase, "Succeeded");
     fx_free(&f);
 }
 
