@@ -57,7 +57,7 @@ print(len(h), sum(e.get("image", "").endswith(e["digest"]) for e in h),
 check "membrane receipt verify recomputes all five, results digests included" "$MEMBRANE_BIN" receipt verify -f "$E2E_DIR/burst.json"
 metrics_scrape "$E2E_DIR/metrics-burst.txt"
 check "no status write met a 409" metrics_check "$E2E_DIR/metrics-burst.txt" \
-  --before "$E2E_DIR/metrics-burst-start.txt" 'membrane_api_requests_total{verb="PUT",code="409"}==0'
+  --before "$E2E_DIR/metrics-burst-start.txt" 'membrane_api_requests_total{verb="PATCH",code="409"}==0'
 
 say "a GitOps revert to the digest already running succeeds without a rollout"
 gen_before=$(jp "$ns" deploy/kfm-api '{.metadata.generation}')

@@ -216,12 +216,12 @@ scenario_2b() {
   proxy "cut-reply?on=PATCH:/apis/apps/v1/namespaces/$ns/deployments/kfm-api"
   E2E_OBSERVATION_SECONDS=6 release "$ns" kfm-api kfm-api "$B" >/dev/null
   check "Observing" eventually 60 phase_is "$ns" kfm-api Observing
-  proxy "cut-reply?on=PUT:/apis/governance.kfm.dev/v1alpha1/namespaces/$ns/governedapireleases/kfm-api/status"
+  proxy "cut-reply?on=PATCH:/apis/governance.kfm.dev/v1alpha1/namespaces/$ns/governedapireleases/kfm-api/status"
   check "Succeeded" eventually 60 phase_is "$ns" kfm-api Succeeded
   check "the proxy cut the answer to the Deployment patch the API server had done" \
     grep -q "cut the reply (200) to PATCH /apis/apps/v1/namespaces/$ns/deployments/kfm-api" "$E2E_DIR/proxy.log"
   check "  and to a status write it had done" \
-    grep -q "cut the reply (200) to PUT /apis/governance.kfm.dev/v1alpha1/namespaces/$ns/governedapireleases/kfm-api/status" "$E2E_DIR/proxy.log"
+    grep -q "cut the reply (200) to PATCH /apis/governance.kfm.dev/v1alpha1/namespaces/$ns/governedapireleases/kfm-api/status" "$E2E_DIR/proxy.log"
   check "the operator saw that its status write was applied" grep -q '"the status write was applied although its answer was lost".*"namespace":"'"$ns"'"' "$(operator_log)"
   succeeded_once "lost answers" "$ns" "$gen" "$B"
   scrape lost-after

@@ -149,7 +149,7 @@ check "reconciles, API requests, check durations and the checks' transfers count
   --before "$E2E_DIR/metrics-before.txt" \
   'membrane_reconcile_total{kind="GovernedAPIRelease",result="success"}>0' \
   'membrane_reconcile_duration_seconds_count{kind="GovernedAPIRelease"}>0' \
-  'membrane_api_requests_total{verb="PATCH",code="200"}>=5' 'membrane_api_requests_total{verb="PUT",code="200"}>=8' \
+  'membrane_api_requests_total{verb="PATCH",code="200"}>=13' \
   'membrane_verification_check_duration_seconds_count{check="health"}>=7' \
   'membrane_verification_check_duration_seconds_count{check="ready"}>=7' \
   'membrane_transfer_duration_seconds_count{kind="check"}>=14' 'membrane_transfer_bytes_total{kind="check"}>0' \
