@@ -16,6 +16,7 @@
 #include "audit/receipt.h"
 #include "release/checks.h"
 #include "release/decide.h"
+#include "release/images.h"
 #include "runtime/informer.h"
 #include "runtime/loop.h"
 #include "runtime/metrics_families.h"
@@ -67,6 +68,7 @@ typedef struct release_controller {
     pthread_mutex_t seen_mu;
     spec_seen *seen;
     verify_executor *executor; /* the membrane checks' thread */
+    image_verifier *images;    /* the image gate's signature verifications, cached per digest and key */
     pthread_mutex_t runs_mu;
     check_run *runs; /* under runs_mu */
 } release_controller;
@@ -640,6 +642,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     double trigger_ms = 0;     /* when a rollback trigger was decided (monotonic), until its patch is sent */
     char depkey[512];
     char rid[13]; /* the release the checks ran for; outlives each pass */
+    release_image_lookup images;
     int err = 0;
 
     ryw_trail older = {0}; /* the versions older than cur that the cache may show */
@@ -696,6 +699,18 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         stale_view stale = STALE_NONE;
         if ((err = release_decide(&plan, &obs)) < 0)
             goto done;
+        if (plan.n_verify_digests && !obs.n_images) {
+            /* the image gate's verdicts, and decide again with them; while one is being verified, its end requeues */
+            if ((err = release_images_lookup(&images, rc->images, rc->opts.client, cur, &plan, key)) != 0) {
+                out->requeue_ms = err == 1 ? CHECKS_RECHECK_MS : 0;
+                err = err == 1 ? 0 : err;
+                goto done;
+            }
+            obs.images = images.verdicts;
+            obs.n_images = images.n;
+            release_plan_clear(&plan);
+            continue;
+        }
         if (release_plan_rollback_trigger(&plan))
             trigger_ms = decided;
         informer_obj *newer = NULL;
@@ -811,6 +826,14 @@ done:
 
 /* ---- lifecycle ----------------------------------------------------------- */
 
+/* A signature verification has ended: the release that waits for it decides again. */
+static void images_done(void *ctx, const char *key)
+{
+    release_controller *rc = ctx;
+    if (rc->loop)
+        loop_enqueue(rc->loop, key);
+}
+
 static void release_controller_free(void *ctx)
 {
     release_controller *rc = ctx;
@@ -823,6 +846,7 @@ static void release_controller_free(void *ctx)
         check_run_free(cr);
     }
     verify_executor_free(rc->executor);
+    image_verifier_free(rc->images);
     pthread_mutex_destroy(&rc->runs_mu);
     spec_seen *e, *tmp;
     HASH_ITER(hh, rc->seen, e, tmp) {
@@ -874,7 +898,8 @@ int release_controller_register(manager *m, const release_controller_opts *opts)
     const char *fp = getenv("MEMBRANE_FAILPOINT");
     rc->crash_after_patch = fp && strcmp(fp, "crash-after-deployment-patch") == 0;
     rc->crash_after_rollback_patch = fp && strcmp(fp, "crash-after-rollback-patch") == 0;
-    if (!opts->net || verify_executor_new(&rc->executor) < 0) {
+    if (!opts->net || verify_executor_new(&rc->executor) < 0 ||
+        image_verifier_new(&rc->images, opts->net, images_done, rc) < 0) {
         int err = opts->net ? mb_error_last_code()
                             : mb_error_set(MB_EINVAL, "the release controller needs the transfer loop for its checks");
         release_controller_free(rc);

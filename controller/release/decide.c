@@ -621,9 +621,9 @@ static int phase_gating(release_ctx *c)
     char target[72], target_image[512];
     int err;
     const char *pbname = json_str(c->spec, "policyBundleRef", "name", NULL);
-    cJSON *promoted = NULL;
+    release_gate_record rec = {0};
 
-    if (!release_gates_check(c, &b, target, target_image, &promoted)) {
+    if (!release_gates_check(c, &b, target, target_image, &rec)) {
         bool was_blocked = false;
         const cJSON *gp = conditions_get(c->old, COND_GATES_PASSED);
         const char *old_reason = gp ? json_str(gp, "reason", NULL) : NULL;
@@ -637,19 +637,26 @@ static int phase_gating(release_ctx *c)
             c->plan->requeue_ms = GATE_RECHECK_MS;
         } else {
             err = conditions_mark_stalled(NULL, c->st, b.reason, b.message, c->gen, c->obs->now);
+            c->plan->requeue_ms = b.recheck_ms;
         }
         if (err < 0)
             return err;
         return was_blocked ? 0 : add_event(c, "Warning", "GateBlocked", "%s", b.message);
     }
 
-    /* the order gate held: the upstream receipts it passed on, sealed in this release's receipt */
-    if (promoted) {
-        if ((err = json_set_item(c->st, "promotedFrom", promoted)) < 0)
-            return err;
-    } else {
-        cJSON_DeleteItemFromObjectCaseSensitive(c->st, "promotedFrom");
+    /* the order gate held: the upstream receipts it passed on, and the image gate's verified signatures, sealed in
+     * this release's receipt */
+    err = rec.promoted ? json_set_item(c->st, "promotedFrom", rec.promoted)
+                       : (cJSON_DeleteItemFromObjectCaseSensitive(c->st, "promotedFrom"), 0);
+    rec.promoted = NULL;
+    if (err == 0) {
+        err = rec.signatures ? json_set_item(c->st, "imageSignatures", rec.signatures)
+                             : (cJSON_DeleteItemFromObjectCaseSensitive(c->st, "imageSignatures"), 0);
+        rec.signatures = NULL;
     }
+    cJSON_Delete(rec.signatures);
+    if (err < 0)
+        return err;
     /* The release and its target, in the status write that follows the patch recording the target. */
     const char *running = release_deployment_image(c);
     bool already = running && strcmp(running, c->image) == 0;
@@ -674,6 +681,12 @@ static int phase_gating(release_ctx *c)
     conditions_remove(c->st, COND_MEMBRANE_INTACT);
     if ((err = add_event(c, "Normal", "GatesPassed", "every gate passed for %s; rollback target %s", c->digest,
                          target)) < 0)
+        return err;
+    if (cJSON_IsTrue(json_get(c->spec, "image", "verify", "insecureRegistry", NULL)) &&
+        (err = add_event(c, "Warning", "InsecureRegistry",
+                         "spec.image.verify.insecureRegistry is true: the signatures of %s and %s were read over plain "
+                         "http, which anyone on the path can change; use it for local tests only",
+                         c->digest, target)) < 0)
         return err;
 
     if (already) {

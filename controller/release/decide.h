@@ -71,6 +71,25 @@ typedef struct {
     const cJSON *results; /* array of {name, passed, httpStatus, latencyMs, trigger, message} */
 } release_checks;
 
+/* What the image verifier said of one digest (spec.image.verify, API.md Gating): the controller looks up the digests a
+ * plan asks for (release_plan.verify_digests) and decides again with the verdicts. */
+typedef enum {
+    RELEASE_IMAGE_VERIFIED = 1, /* signed (and attested) by the key */
+    RELEASE_IMAGE_REFUSED,      /* not signed by the key, or its signature or an attestation does not verify */
+    RELEASE_IMAGE_UNREACHABLE,  /* the registry or a Secret could not be read: transient */
+} release_image_state;
+
+typedef struct {
+    const char *digest; /* the digest judged */
+    release_image_state state;
+    const char *message;        /* why not, naming the digest and what was missing; "" when verified */
+    const char *payload_digest; /* "sha256:<hex>" of the verified signature payload */
+    const char *layout;         /* where the verified signature was: "v2" (the .sig tag) or "v3" (referrers) */
+    const char *key_id;         /* "sha256:<hex>" of the key's public key (DER) */
+} release_image_verdict;
+
+#define RELEASE_VERIFY_DIGESTS 2 /* the new digest and the rollback target */
+
 typedef struct {
     const cJSON *release;     /* the GovernedAPIRelease as read (never modified) */
     const cJSON *deployment;  /* the target Deployment, NULL when it does not exist */
@@ -81,6 +100,9 @@ typedef struct {
     const cJSON *const *upstream;
     size_t n_upstream;
     release_checks checks;
+    /* with spec.image.verify, the verdicts on the digests a plan asked for; n_images 0: not looked up yet */
+    const release_image_verdict *images;
+    size_t n_images;
     time_t now;
 } release_observed;
 
@@ -100,6 +122,10 @@ typedef struct {
     const char *phase;              /* the phase after this plan (static string) */
     event_planned events[RELEASE_MAX_EVENTS];
     size_t n_events;
+    /* spec.image.verify: the digests whose signatures the image gate needs verdicts on (the new digest, then the
+     * rollback target); when obs.images has none yet, look them up and decide again */
+    char verify_digests[RELEASE_VERIFY_DIGESTS][72];
+    size_t n_verify_digests;
     long requeue_ms; /* look again after this long (0: only on changes) */
     cJSON *receipt;  /* the history entry sealed by this plan, borrowed from status; NULL: none */
 } release_plan;

@@ -163,19 +163,28 @@ bool release_progress_deadline(const release_ctx *c, time_t since, char *msg, si
 /* Why the gates hold a release: the condition reason, its message, and whether it clears by itself. */
 typedef struct {
     const char *reason;
-    char message[512];
+    char message[1200];
     bool transient;
+    long recheck_ms; /* a block that needs a human is looked at again after this long anyway (0: only on changes) */
 } release_gate_block;
+
+/* A refused image signature is looked at again after this long (a signature pushed later is found). */
+#define IMAGE_REFUSED_RECHECK_MS 60000L
+
+/* What the gates pass on to the status and the receipt; the caller's, freed with cJSON_Delete. */
+typedef struct {
+    cJSON *promoted;   /* with spec.after, the upstream receipts the order gate passed on (status.promotedFrom) */
+    cJSON *signatures; /* with spec.image.verify, the verified signatures (status.imageSignatures) */
+} release_gate_record;
 
 /*
  * Every gate, in order; true with the rollback target (its digest and full
- * image) in target and target_image and, with spec.after, the upstream
- * receipts the order gate passed on in *promoted (status.promotedFrom's
- * shape; the caller's, NULL without spec.after), false with what blocks in
- * b. Out of memory blocks (transient), saying so.
+ * image) in target and target_image and what the gates pass on in *rec
+ * (NULL members when their gate is not asked for), false with what blocks
+ * in b (and *rec empty). Out of memory blocks (transient), saying so.
  */
 bool release_gates_check(const release_ctx *c, release_gate_block *b, char target[72], char target_image[512],
-                         cJSON **promoted);
+                         release_gate_record *rec);
 
 /* The rank of an environment: dev 0, staging 1, prod 2; -1 for anything else. */
 int release_environment_rank(const char *env);

@@ -4,7 +4,9 @@
  * Deployment and container exist and no other release claims them, the
  * referenced PolicyBundle is Ready with its pinned digest verified, the
  * releases named by spec.after (earlier environments) succeeded with this
- * digest and their receipt chains verify, and there is a rollback target. The choice of that target (spec.rollbackTarget,
+ * digest and their receipt chains verify, and there is a rollback target; with spec.image.verify, the new
+ * digest and that target carry a cosign signature (and the attestations asked for) by the configured key,
+ * as the controller's image verifier found (obs->images). The choice of that target (spec.rollbackTarget,
  * the one already recorded, or what the Deployment runs) is here too. Every
  * gate fails closed: what it cannot see blocks, with a message that says what
  * to fix.
@@ -298,14 +300,127 @@ static void rollback_target(const release_ctx *c, char out[72], char image[512])
     }
 }
 
+/* The verdict on digest among the ones the controller looked up, or NULL. */
+static const release_image_verdict *image_verdict(const release_ctx *c, const char *digest)
+{
+    for (size_t i = 0; i < c->obs->n_images; i++)
+        if (c->obs->images[i].digest && strcmp(c->obs->images[i].digest, digest) == 0)
+            return &c->obs->images[i];
+    return NULL;
+}
+
+/* spec.image.verify as the gate needs it: a key reference, attestations as a list of predicate types. */
+static bool image_verify_spec_valid(const cJSON *v, release_gate_block *b)
+{
+    const char *kname = json_str(v, "publicKeySecretRef", "name", NULL);
+    const char *kkey = json_str(v, "publicKeySecretRef", "key", NULL);
+    const cJSON *att = json_get(v, "attestations", NULL), *a;
+    if (!cJSON_IsObject(v))
+        return block(b, "InvalidSpec", false, "spec.image.verify is not an object; set publicKeySecretRef in it");
+    if (!kname || !*kname || !kkey || !*kkey)
+        return block(b, "InvalidSpec", false,
+                     "spec.image.verify.publicKeySecretRef needs a name and a key: the Secret and the key in it that "
+                     "hold the cosign public key (PEM)");
+    if (att && !cJSON_IsNull(att) && !cJSON_IsArray(att))
+        return block(b, "InvalidSpec", false,
+                     "spec.image.verify.attestations is not a list; list the predicate types that must be attested");
+    size_t i = 0;
+    cJSON_ArrayForEach(a, att) {
+        if (!cJSON_IsString(a) || !*a->valuestring)
+            return block(b, "InvalidSpec", false,
+                         "spec.image.verify.attestations[%zu] is not a predicate type (a non-empty string such as "
+                         "https://slsa.dev/provenance/v1)",
+                         i);
+        i++;
+    }
+    const cJSON *ca = json_get(v, "caSecretRef", NULL);
+    if (ca && !cJSON_IsNull(ca) &&
+        (!json_str(ca, "name", NULL) || !*json_str(ca, "name", NULL) || !json_str(ca, "key", NULL) ||
+         !*json_str(ca, "key", NULL)))
+        return block(b, "InvalidSpec", false,
+                     "spec.image.verify.caSecretRef needs a name and a key: the Secret and the key in it that hold the "
+                     "registry's CA certificates (PEM)");
+    return true;
+}
+
+/*
+ * The supply-chain gate (spec.image.verify): the new digest and the rollback
+ * target must each carry a cosign signature by the configured key over
+ * exactly that digest, and every attestation asked for. The verdicts come
+ * from the controller's verifier through obs->images; until they are there
+ * the plan asks for them (verify_digests) and the gate waits. A registry or
+ * Secret that cannot be read is transient; a refusal needs a human (a
+ * signature, or another digest) but is looked at again now and then, so a
+ * signature pushed later is found. On success *signatures records both
+ * verdicts for the status and the receipt.
+ */
+static bool image_gate(const release_ctx *c, release_gate_block *b, const char *target, cJSON **signatures)
+{
+    const cJSON *v = json_get(c->spec, "image", "verify", NULL);
+    const char *digests[RELEASE_VERIFY_DIGESTS] = {c->digest, target};
+    const char *roles[RELEASE_VERIFY_DIGESTS] = {"image", "rollbackTarget"};
+
+    *signatures = NULL;
+    if (!v || cJSON_IsNull(v))
+        return true;
+    if (!image_verify_spec_valid(v, b))
+        return false;
+    for (size_t i = 0; i < RELEASE_VERIFY_DIGESTS; i++)
+        snprintf(c->plan->verify_digests[i], sizeof(c->plan->verify_digests[i]), "%s", digests[i]);
+    c->plan->n_verify_digests = RELEASE_VERIFY_DIGESTS;
+    for (size_t i = 0; i < RELEASE_VERIFY_DIGESTS; i++) {
+        const release_image_verdict *vd = image_verdict(c, digests[i]);
+        const char *what = i == 0 ? "image" : "rollback target";
+        if (!vd)
+            return block(b, "ImageNotVerified", true,
+                         "the cosign signature of %s %s has not been verified yet; the release waits for the registry",
+                         what, digests[i]);
+        if (vd->state == RELEASE_IMAGE_VERIFIED)
+            continue;
+        bool transient = vd->state != RELEASE_IMAGE_REFUSED;
+        block(b, "ImageNotVerified", transient, "%s %s is not verified: %s", what, digests[i],
+              vd->message && *vd->message ? vd->message : "no reason given");
+        if (!transient)
+            b->recheck_ms = IMAGE_REFUSED_RECHECK_MS;
+        return false;
+    }
+    if (!(*signatures = cJSON_CreateArray()))
+        return block(b, "ImageNotVerified", true, "out of memory recording the verified signatures; retrying");
+    for (size_t i = 0; i < RELEASE_VERIFY_DIGESTS; i++) {
+        const release_image_verdict *vd = image_verdict(c, digests[i]);
+        cJSON *e = cJSON_CreateObject();
+        if (e && !cJSON_AddItemToArray(*signatures, e)) {
+            cJSON_Delete(e);
+            e = NULL;
+        }
+        if (!e || json_set_str(e, "role", roles[i]) < 0 || json_set_str(e, "digest", digests[i]) < 0 ||
+            json_set_str(e, "payloadDigest", vd->payload_digest ? vd->payload_digest : "") < 0 ||
+            json_set_str(e, "layout", vd->layout ? vd->layout : "") < 0 ||
+            json_set_str(e, "keyID", vd->key_id ? vd->key_id : "") < 0) {
+            cJSON_Delete(*signatures);
+            *signatures = NULL;
+            return block(b, "ImageNotVerified", true, "out of memory recording the verified signatures; retrying");
+        }
+    }
+    return true;
+}
+
+static bool gates_fail(release_gate_record *rec)
+{
+    cJSON_Delete(rec->promoted);
+    cJSON_Delete(rec->signatures);
+    rec->promoted = rec->signatures = NULL;
+    return false;
+}
+
 bool release_gates_check(const release_ctx *c, release_gate_block *b, char target[72], char target_image[512],
-                         cJSON **promoted)
+                         release_gate_record *rec)
 {
     const char *cr = json_str(c->spec, "changeRecord", NULL);
     const char *owner;
     const char *pbname = json_str(c->spec, "policyBundleRef", "name", NULL);
 
-    *promoted = NULL;
+    rec->promoted = rec->signatures = NULL;
     if (!spec_valid(c, b))
         return false;
     if (!cr || !*cr)
@@ -333,19 +448,17 @@ bool release_gates_check(const release_ctx *c, release_gate_block *b, char targe
             return block(b, "PolicyBundleNotReady", true,
                          "PolicyBundle %s/%s is not ready: %s; the release waits for it", c->ns, pbname, why);
     }
-    if (!order_gate(c, b, promoted)) {
-        cJSON_Delete(*promoted);
-        *promoted = NULL;
-        return false;
-    }
+    if (!order_gate(c, b, &rec->promoted))
+        return gates_fail(rec);
     rollback_target(c, target, target_image);
     if (!*target) {
-        cJSON_Delete(*promoted);
-        *promoted = NULL;
+        gates_fail(rec);
         return block(b, "NoRollbackTarget", false,
                      "no rollback target: container \"%s\" does not run an image pinned by digest; set "
                      "spec.rollbackTarget.digest",
                      c->container);
     }
+    if (!image_gate(c, b, target, &rec->signatures))
+        return gates_fail(rec);
     return true;
 }

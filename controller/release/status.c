@@ -143,12 +143,15 @@ int release_history_record(release_ctx *c, const char *outcome, const char *trig
             return mb_error_set(MB_ENOMEM, "out of memory");
         }
     }
-    /* the upstream receipts the order gate passed on: receipts chain across environments */
-    const cJSON *promoted = json_get(c->st, "promotedFrom", NULL);
-    if (cJSON_IsArray(promoted) && cJSON_GetArraySize(promoted) > 0 &&
-        json_set_item(e, "promotedFrom", cJSON_Duplicate(promoted, true)) < 0) {
-        cJSON_Delete(e);
-        return mb_error_set(MB_ENOMEM, "out of memory");
+    /* the upstream receipts the order gate passed on (receipts chain across environments), and the signatures the
+     * image gate verified */
+    static const char *const sealed[] = {"promotedFrom", "imageSignatures"};
+    for (size_t i = 0; i < sizeof(sealed) / sizeof(sealed[0]); i++) {
+        const cJSON *v = json_get(c->st, sealed[i], NULL);
+        if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0 && json_set_item(e, sealed[i], cJSON_Duplicate(v, true)) < 0) {
+            cJSON_Delete(e);
+            return mb_error_set(MB_ENOMEM, "out of memory");
+        }
     }
     if ((err = seal_inputs(c, e)) < 0) {
         cJSON_Delete(e);
