@@ -123,8 +123,10 @@ typedef struct {
     event_planned events[RELEASE_MAX_EVENTS];
     size_t n_events;
     /* spec.image.verify: the digests whose signatures the image gate needs verdicts on (the new digest, then the
-     * rollback target); when obs.images has none yet, look them up and decide again */
+     * rollback target, in the repository of the image it ran from); when obs.images has none yet, look them up and
+     * decide again */
     char verify_digests[RELEASE_VERIFY_DIGESTS][72];
+    char verify_repositories[RELEASE_VERIFY_DIGESTS][512]; /* the repository each one is looked up in */
     size_t n_verify_digests;
     long requeue_ms; /* look again after this long (0: only on changes) */
     cJSON *receipt;  /* the history entry sealed by this plan, borrowed from status; NULL: none */

@@ -351,11 +351,15 @@ static bool image_verify_spec_valid(const cJSON *v, release_gate_block *b)
  * the plan asks for them (verify_digests) and the gate waits. A registry or
  * Secret that cannot be read is transient; a refusal needs a human (a
  * signature, or another digest) but is looked at again now and then, so a
- * signature pushed later is found. On success *signatures records both
+ * signature pushed later is found. The rollback target is looked up in the
+ * repository of the image it ran from (target_image). On success *signatures records both
  * verdicts for the status and the receipt.
  */
-static bool image_gate(const release_ctx *c, release_gate_block *b, const char *target, cJSON **signatures)
+static bool image_gate(const release_ctx *c, release_gate_block *b, const char *target, const char *target_image,
+                       cJSON **signatures)
 {
+    const char *at = strrchr(target_image, '@');
+    int target_repo_len = at ? (int)(at - target_image) : (int)strlen(target_image);
     const cJSON *v = json_get(c->spec, "image", "verify", NULL);
     const char *digests[RELEASE_VERIFY_DIGESTS] = {c->digest, target};
     const char *roles[RELEASE_VERIFY_DIGESTS] = {"image", "rollbackTarget"};
@@ -367,6 +371,9 @@ static bool image_gate(const release_ctx *c, release_gate_block *b, const char *
         return false;
     for (size_t i = 0; i < RELEASE_VERIFY_DIGESTS; i++)
         snprintf(c->plan->verify_digests[i], sizeof(c->plan->verify_digests[i]), "%s", digests[i]);
+    snprintf(c->plan->verify_repositories[0], sizeof(c->plan->verify_repositories[0]), "%s", c->repository);
+    snprintf(c->plan->verify_repositories[1], sizeof(c->plan->verify_repositories[1]), "%.*s", target_repo_len,
+             target_image);
     c->plan->n_verify_digests = RELEASE_VERIFY_DIGESTS;
     for (size_t i = 0; i < RELEASE_VERIFY_DIGESTS; i++) {
         const release_image_verdict *vd = image_verdict(c, digests[i]);
@@ -458,7 +465,7 @@ bool release_gates_check(const release_ctx *c, release_gate_block *b, char targe
                      "spec.rollbackTarget.digest",
                      c->container);
     }
-    if (!image_gate(c, b, target, &rec->signatures))
+    if (!image_gate(c, b, target, target_image, &rec->signatures))
         return gates_fail(rec);
     return true;
 }

@@ -105,7 +105,7 @@ int release_images_lookup(release_image_lookup *out, image_verifier *v, kube_cli
             snprintf(r->message, sizeof(r->message), "%s", why);
         } else {
             image_verify_input in = {
-                .repository = json_str(release, "spec", "image", "repository", NULL),
+                .repository = plan->verify_repositories[i],
                 .digest = d,
                 .public_key_pem = sec.key_pem,
                 .public_key_len = sec.key_len,

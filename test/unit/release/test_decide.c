@@ -476,6 +476,171 @@ static void test_order_gate_blocks(void **state)
     fx_free(&l);
 }
 
+/* ---- the supply-chain gate (spec.image.verify) ----------------------------- */
+
+#define VERIFY_SPEC "\"image\":{\"repository\":\"" REPO "\",\"digest\":\"" B "\",\"verify\":{\"publicKeySecretRef\":" \
+                    "{\"name\":\"cosign-pub\",\"key\":\"cosign.pub\"}}}"
+#define PAYLOAD_B "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+#define PAYLOAD_A "sha256:2222222222222222222222222222222222222222222222222222222222222222"
+#define KEY_ID "sha256:3333333333333333333333333333333333333333333333333333333333333333"
+
+/* A release of B over a Deployment running A, asking for signatures; verdicts[] as the verifier gave them. */
+static void verify_release(fx *f, const char *extra_verify)
+{
+    f->release = fx_release_new(3, B, NULL);
+    cJSON *spec = cJSON_GetObjectItem(f->release, "spec");
+    cJSON *img = fx_parse("{%s}", VERIFY_SPEC);
+    cJSON_ReplaceItemInObject(spec, "image", cJSON_DetachItemFromObject(img, "image"));
+    cJSON_Delete(img);
+    if (extra_verify) {
+        cJSON *v = (cJSON *)json_get(spec, "image", "verify", NULL);
+        cJSON *x = fx_parse("{%s}", extra_verify), *m;
+        while ((m = x->child)) {
+            cJSON_DetachItemViaPointer(x, m);
+            cJSON_AddItemToObject(v, m->string, m);
+        }
+        cJSON_Delete(x);
+    }
+    f->deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
+}
+
+/* Without verdicts the gate asks for both digests (the new one, then the rollback target) and touches nothing. */
+static void test_image_gate_asks_for_verdicts(void **state)
+{
+    (void)state;
+    fx f = {0};
+    verify_release(&f, NULL);
+    gate_case(&f, "ImageNotVerified", true);
+    assert_int_equal(f.plan.n_verify_digests, 2);
+    assert_string_equal(f.plan.verify_digests[0], B);
+    assert_string_equal(f.plan.verify_digests[1], A);
+    assert_string_equal(f.plan.verify_repositories[0], REPO);
+    assert_string_equal(f.plan.verify_repositories[1], REPO);
+    fx_free(&f);
+
+    fx h = {0}; /* the rollback target is looked up where it ran from */
+    verify_release(&h, NULL);
+    cJSON_Delete(h.deployment);
+    h.deployment = fx_deployment_new("registry.example:5000/old/api@" A, 3, true, NULL);
+    gate_case(&h, "ImageNotVerified", true);
+    assert_string_equal(h.plan.verify_repositories[0], REPO);
+    assert_string_equal(h.plan.verify_repositories[1], "registry.example:5000/old/api");
+    fx_free(&h);
+
+    fx g = {0}; /* without spec.image.verify: no verdicts asked for */
+    g.release = fx_release_new(3, B, NULL);
+    g.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
+    assert_int_equal(decide(&g), 0);
+    assert_string_equal(g.plan.phase, "RollingOut");
+    assert_int_equal(g.plan.n_verify_digests, 0);
+    assert_null(json_get(g.plan.status, "imageSignatures", NULL));
+    fx_free(&g);
+}
+
+/* Both verified: the rollout goes, and both signatures are recorded (then sealed in the receipt). */
+static void test_image_gate_passes(void **state)
+{
+    (void)state;
+    fx f = {0};
+    verify_release(&f, "\"insecureRegistry\":true");
+    release_image_verdict v[2] = {
+        {B, RELEASE_IMAGE_VERIFIED, "", PAYLOAD_B, "v3", KEY_ID},
+        {A, RELEASE_IMAGE_VERIFIED, "", PAYLOAD_A, "v2", KEY_ID},
+    };
+    f.obs.images = v;
+    f.obs.n_images = 2;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_non_null(f.plan.deployment_patch);
+    assert_event(&f, "InsecureRegistry");
+    const cJSON *s = json_get(f.plan.status, "imageSignatures", NULL);
+    assert_int_equal(cJSON_GetArraySize(s), 2);
+    assert_string_equal(json_str(cJSON_GetArrayItem(s, 0), "role", NULL), "image");
+    assert_string_equal(json_str(cJSON_GetArrayItem(s, 0), "digest", NULL), B);
+    assert_string_equal(json_str(cJSON_GetArrayItem(s, 0), "payloadDigest", NULL), PAYLOAD_B);
+    assert_string_equal(json_str(cJSON_GetArrayItem(s, 0), "layout", NULL), "v3");
+    assert_string_equal(json_str(cJSON_GetArrayItem(s, 1), "role", NULL), "rollbackTarget");
+    assert_string_equal(json_str(cJSON_GetArrayItem(s, 1), "digest", NULL), A);
+    assert_string_equal(json_str(cJSON_GetArrayItem(s, 1), "payloadDigest", NULL), PAYLOAD_A);
+    assert_string_equal(json_str(cJSON_GetArrayItem(s, 1), "keyID", NULL), KEY_ID);
+    /* to the end: the receipt seals them */
+    fx_apply(&f);
+    fx_patch_landed(&f, REPO "@" B, true);
+    f.obs.now = T0 + 20;
+    assert_int_equal(decide(&f), 0);
+    fx_apply(&f);
+    cJSON_AddItemToObject(cJSON_GetObjectItem(f.release, "spec"), "rollout", cJSON_Parse("{\"observationSeconds\":0}"));
+    fx_checks(&f, "5dee29fd7e28", "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
+    assert_int_equal(decide(&f), 0);
+    fx_apply(&f);
+    f.obs.checks.ran = false;
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "Succeeded");
+    const cJSON *r = json_get(f.plan.receipt, "imageSignatures", NULL);
+    assert_string_equal(json_str(cJSON_GetArrayItem(r, 0), "payloadDigest", NULL), PAYLOAD_B);
+    char ref[AUDIT_REF_SIZE];
+    cJSON *copy = cJSON_Duplicate(f.plan.receipt, true);
+    cJSON_ReplaceItemInObject(cJSON_GetArrayItem(cJSON_GetObjectItem(copy, "imageSignatures"), 0), "payloadDigest",
+                              cJSON_CreateString(PAYLOAD_A));
+    assert_int_equal(audit_receipt_ref(ref, copy, f.release), 0);
+    assert_string_not_equal(ref, json_str(f.plan.receipt, "auditRef", NULL));
+    cJSON_Delete(copy);
+    fx_free(&f);
+}
+
+/* A refusal of either digest blocks (Stalled, looked at again); an unreachable registry waits (Reconciling). */
+static void test_image_gate_blocks(void **state)
+{
+    (void)state;
+    fx f = {0};
+    verify_release(&f, NULL);
+    release_image_verdict v[2] = {
+        {B, RELEASE_IMAGE_VERIFIED, "", PAYLOAD_B, "v3", KEY_ID},
+        {A, RELEASE_IMAGE_REFUSED, "no cosign signature by key " KEY_ID, "", "", KEY_ID},
+    };
+    f.obs.images = v;
+    f.obs.n_images = 2;
+    gate_case(&f, "ImageNotVerified", false);
+    const char *msg = json_str(conditions_get(f.plan.status, "GatesPassed"), "message", NULL);
+    assert_non_null(strstr(msg, "rollback target " A));
+    assert_non_null(strstr(msg, "no cosign signature by key"));
+    assert_int_equal(f.plan.requeue_ms, 60000);
+    assert_null(json_get(f.plan.status, "imageSignatures", NULL));
+    fx_free(&f);
+
+    fx g = {0};
+    verify_release(&g, NULL);
+    release_image_verdict u[2] = {
+        {B, RELEASE_IMAGE_UNREACHABLE, "the registry 127.0.0.1:5000 did not answer", "", "", ""},
+        {A, RELEASE_IMAGE_VERIFIED, "", PAYLOAD_A, "v2", KEY_ID},
+    };
+    g.obs.images = u;
+    g.obs.n_images = 2;
+    gate_case(&g, "ImageNotVerified", true);
+    msg = json_str(conditions_get(g.plan.status, "GatesPassed"), "message", NULL);
+    assert_non_null(strstr(msg, "image " B));
+    assert_non_null(strstr(msg, "did not answer"));
+    fx_free(&g);
+
+    fx h = {0}; /* a verdict on another digest is no verdict on this one */
+    verify_release(&h, NULL);
+    release_image_verdict w[2] = {
+        {C, RELEASE_IMAGE_VERIFIED, "", PAYLOAD_B, "v3", KEY_ID},
+        {A, RELEASE_IMAGE_VERIFIED, "", PAYLOAD_A, "v2", KEY_ID},
+    };
+    h.obs.images = w;
+    h.obs.n_images = 2;
+    gate_case(&h, "ImageNotVerified", true);
+    fx_free(&h);
+
+    fx i = {0}; /* a spec the gate cannot use */
+    verify_release(&i, "\"attestations\":[\"\"]");
+    gate_case(&i, "InvalidSpec", false);
+    assert_non_null(strstr(json_str(conditions_get(i.plan.status, "GatesPassed"), "message", NULL),
+                           "spec.image.verify.attestations[0]"));
+    fx_free(&i);
+}
+
 static void test_gates_pass_record_target_then_patch(void **state)
 {
     (void)state;
@@ -1847,6 +2012,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_release_id),
+        cmocka_unit_test(test_image_gate_asks_for_verdicts),
+        cmocka_unit_test(test_image_gate_passes),
+        cmocka_unit_test(test_image_gate_blocks),
         cmocka_unit_test(test_gate_target_not_found),
         cmocka_unit_test(test_gate_container_not_found),
         cmocka_unit_test(test_gate_change_record_missing),
