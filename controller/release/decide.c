@@ -624,6 +624,8 @@ static int phase_gating(release_ctx *c)
     release_gate_record rec = {0};
 
     if (!release_gates_check(c, &b, target, target_image, &rec)) {
+        if (b.oom)
+            return mb_error_set(MB_ENOMEM, "out of memory evaluating the gates");
         bool was_blocked = false;
         const cJSON *gp = conditions_get(c->old, COND_GATES_PASSED);
         const char *old_reason = gp ? json_str(gp, "reason", NULL) : NULL;

@@ -166,6 +166,7 @@ typedef struct {
     char message[1200];
     bool transient;
     long recheck_ms; /* a block that needs a human is looked at again after this long anyway (0: only on changes) */
+    bool oom;        /* no block: out of memory evaluating the gates */
 } release_gate_block;
 
 /* A refused image signature is looked at again after this long (a signature pushed later is found). */
@@ -181,7 +182,7 @@ typedef struct {
  * Every gate, in order; true with the rollback target (its digest and full
  * image) in target and target_image and what the gates pass on in *rec
  * (NULL members when their gate is not asked for), false with what blocks
- * in b (and *rec empty). Out of memory blocks (transient), saying so.
+ * in b (and *rec empty); false with b->oom set when out of memory.
  */
 bool release_gates_check(const release_ctx *c, release_gate_block *b, char target[72], char target_image[512],
                          release_gate_record *rec);

@@ -34,6 +34,13 @@ static bool block(release_gate_block *b, const char *reason, bool transient, con
     return false;
 }
 
+/* Out of memory: no gate blocks, the decision fails (and is retried with backoff). */
+static bool oom(release_gate_block *b)
+{
+    b->oom = true;
+    return false;
+}
+
 static const char *const environments[] = {"dev", "staging", "prod"};
 
 int release_environment_rank(const char *env)
@@ -161,7 +168,7 @@ static bool order_gate(const release_ctx *c, release_gate_block *b, cJSON **prom
     if (!cJSON_IsArray(after))
         return block(b, "InvalidSpec", false, "spec.after is not a list; list {namespace, name} entries");
     if (!(*promoted = cJSON_CreateArray()))
-        return block(b, "NotPromoted", true, "out of memory evaluating spec.after; retrying");
+        return oom(b);
     cJSON_ArrayForEach(a, after) {
         const char *ns = json_str(a, "namespace", NULL), *name = json_str(a, "name", NULL);
         const cJSON *up = i < c->obs->n_upstream ? c->obs->upstream[i] : NULL;
@@ -204,7 +211,11 @@ static bool order_gate(const release_ctx *c, release_gate_block *b, cJSON **prom
             if (rep.findings[k].kind == AUDIT_FINDING_BREAK || rep.findings[k].kind == AUDIT_FINDING_ERROR)
                 why = rep.findings[k].text;
         if (err < 0 || rep.breaks || rep.errors) {
-            block(b, "NotPromoted", err == MB_ENOMEM,
+            if (err == MB_ENOMEM) {
+                audit_report_free(&rep);
+                return oom(b);
+            }
+            block(b, "NotPromoted", false,
                   "spec.after[%zu]: the receipt chain of GovernedAPIRelease %s/%s does not verify (%s); its history "
                   "cannot be trusted: look at it with membrane receipt verify",
                   at, ns, name, why ? why : mb_error_last());
@@ -214,9 +225,13 @@ static bool order_gate(const release_ctx *c, release_gate_block *b, cJSON **prom
         audit_report_free(&rep);
         const char *ref = json_str(found, "auditRef", NULL);
         cJSON *p = cJSON_CreateObject();
-        if (!p || !cJSON_AddItemToArray(*promoted, p) || json_set_str(p, "namespace", ns) < 0 ||
-            json_set_str(p, "name", name) < 0 || json_set_str(p, "auditRef", ref ? ref : "") < 0)
-            return block(b, "NotPromoted", true, "out of memory evaluating spec.after; retrying");
+        if (p && !cJSON_AddItemToArray(*promoted, p)) {
+            cJSON_Delete(p);
+            p = NULL;
+        }
+        if (!p || json_set_str(p, "namespace", ns) < 0 || json_set_str(p, "name", name) < 0 ||
+            json_set_str(p, "auditRef", ref ? ref : "") < 0)
+            return oom(b);
     }
     return true;
 }
@@ -392,7 +407,7 @@ static bool image_gate(const release_ctx *c, release_gate_block *b, const char *
         return false;
     }
     if (!(*signatures = cJSON_CreateArray()))
-        return block(b, "ImageNotVerified", true, "out of memory recording the verified signatures; retrying");
+        return oom(b);
     for (size_t i = 0; i < RELEASE_VERIFY_DIGESTS; i++) {
         const release_image_verdict *vd = image_verdict(c, digests[i]);
         cJSON *e = cJSON_CreateObject();
@@ -406,7 +421,7 @@ static bool image_gate(const release_ctx *c, release_gate_block *b, const char *
             json_set_str(e, "keyID", vd->key_id ? vd->key_id : "") < 0) {
             cJSON_Delete(*signatures);
             *signatures = NULL;
-            return block(b, "ImageNotVerified", true, "out of memory recording the verified signatures; retrying");
+            return oom(b);
         }
     }
     return true;

@@ -66,9 +66,9 @@ static int secrets_read(verify_secrets *out, kube_client *client, const cJSON *r
 static void verdict_of(release_image_verdict *out, const image_verify_result *r, const char *d)
 {
     out->digest = d;
-    out->state = r->state == IMAGE_VERIFY_VERIFIED ? RELEASE_IMAGE_VERIFIED
+    out->state = r->state == IMAGE_VERIFY_VERIFIED  ? RELEASE_IMAGE_VERIFIED
                  : r->state == IMAGE_VERIFY_REFUSED ? RELEASE_IMAGE_REFUSED
-                                                     : RELEASE_IMAGE_UNREACHABLE;
+                                                    : RELEASE_IMAGE_UNREACHABLE;
     out->message = r->message;
     out->payload_digest = r->payload_sha256;
     out->layout = r->layout;

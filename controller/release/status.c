@@ -148,7 +148,8 @@ int release_history_record(release_ctx *c, const char *outcome, const char *trig
     static const char *const sealed[] = {"promotedFrom", "imageSignatures"};
     for (size_t i = 0; i < sizeof(sealed) / sizeof(sealed[0]); i++) {
         const cJSON *v = json_get(c->st, sealed[i], NULL);
-        if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0 && json_set_item(e, sealed[i], cJSON_Duplicate(v, true)) < 0) {
+        if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0 &&
+            json_set_item(e, sealed[i], cJSON_Duplicate(v, true)) < 0) {
             cJSON_Delete(e);
             return mb_error_set(MB_ENOMEM, "out of memory");
         }

@@ -478,8 +478,9 @@ static void test_order_gate_blocks(void **state)
 
 /* ---- the supply-chain gate (spec.image.verify) ----------------------------- */
 
-#define VERIFY_SPEC "\"image\":{\"repository\":\"" REPO "\",\"digest\":\"" B "\",\"verify\":{\"publicKeySecretRef\":" \
-                    "{\"name\":\"cosign-pub\",\"key\":\"cosign.pub\"}}}"
+#define VERIFY_SPEC                                                                                                    \
+    "\"image\":{\"repository\":\"" REPO "\",\"digest\":\"" B "\",\"verify\":{\"publicKeySecretRef\":"                  \
+    "{\"name\":\"cosign-pub\",\"key\":\"cosign.pub\"}}}"
 #define PAYLOAD_B "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 #define PAYLOAD_A "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 #define KEY_ID "sha256:3333333333333333333333333333333333333333333333333333333333333333"

@@ -181,6 +181,45 @@ static void test_gates_rollout_checks_success(void **state)
     fx_free(&f);
 }
 
+/* The image gate: asked, blocked on a refusal, passed; its signatures sealed in the receipt of the success. */
+static void test_image_gate_sealed(void **state)
+{
+    (void)state;
+    fx f = {0};
+    start(&f, "\"rollout\":{\"observationSeconds\":0}");
+    cJSON *img = cJSON_GetObjectItem(cJSON_GetObjectItem(f.release, "spec"), "image");
+    cJSON_AddItemToObject(img, "verify",
+                          fx_parse("{\"publicKeySecretRef\":{\"name\":\"k\",\"key\":\"cosign.pub\"},"
+                                   "\"attestations\":[\"https://slsa.dev/provenance/v1\"]}"));
+    decide_torture(&f, "Gating"); /* no verdicts yet */
+    release_image_verdict v[2] = {
+        {B, RELEASE_IMAGE_VERIFIED, "", "sha256:1111111111111111111111111111111111111111111111111111111111111111", "v3",
+         "sha256:3333333333333333333333333333333333333333333333333333333333333333"},
+        {A, RELEASE_IMAGE_REFUSED, "no signature by the key", "", "", ""},
+    };
+    f.obs.images = v;
+    f.obs.n_images = 2;
+    decide_torture(&f, "Gating");
+    v[1] = v[0];
+    v[1].digest = A;
+    decide_torture(&f, "RollingOut");
+    f.obs.images = NULL;
+    f.obs.n_images = 0;
+    fx_deployment(&f, REPO "@" B, true);
+    fx_replace_pods(&f, REPO "@" B, false);
+    f.obs.now = T0 + 20;
+    decide_torture(&f, "Verifying");
+    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
+    decide_torture(&f, "Observing");
+    f.obs.now = T0 + 21;
+    fx_checks(&f, RID, "[{\"name\":\"health\",\"passed\":true},{\"name\":\"focus-ask\",\"passed\":true}]");
+    decide_torture(&f, "Succeeded");
+    const cJSON *h = json_get(f.release, "status", "history", NULL);
+    const cJSON *sig = json_get(cJSON_GetArrayItem(h, cJSON_GetArraySize(h) - 1), "imageSignatures", NULL);
+    assert_int_equal(cJSON_GetArraySize(sig), 2);
+    fx_free(&f);
+}
+
 static void test_failed_check_rollback(void **state)
 {
     (void)state;
@@ -386,6 +425,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gates_rollout_checks_success),
+        cmocka_unit_test(test_image_gate_sealed),
         cmocka_unit_test(test_failed_check_rollback),
         cmocka_unit_test(test_missing_result_rollback),
         cmocka_unit_test(test_manual_rollback_record),
