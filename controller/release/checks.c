@@ -1,17 +1,24 @@
 /*
  * release_verify_input_build and its parts (checks.h): the fields of the
  * release read once, here, into the struct verify/ runs from; the token read
- * through verify/contract.h from the Secret the release names.
+ * through verify/contract.h from the Secret the release names; and the table
+ * of the runs, kept by release key.
  */
 #include "release/checks.h"
 #include "kube/secretref.h"
+#include "runtime/metrics_families.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/secret.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* uthash reports a failed allocation by leaving the item's table pointer NULL. */
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
 
 static const char *or_empty(const char *s)
 {
@@ -145,4 +152,159 @@ void release_verify_input_clear(release_verify_input *in)
     mb_secret_free_len(in->slo_token, in->slo_token_len);
     free(in->slo_error);
     memset(in, 0, sizeof(*in));
+}
+
+/* ---- the runs, by release key ------------------------------------------------ */
+
+typedef struct check_run check_run;
+
+struct release_runs {
+    kube_client *client;       /* borrowed */
+    net_loop *net;             /* borrowed */
+    verify_executor *executor; /* the membrane checks' thread */
+    void (*enqueue)(void *ctx, const char *key);
+    void *ctx;
+    pthread_mutex_t mu;
+    check_run *table; /* under mu */
+};
+
+/* A run of a release's checks, by release key, for one releaseID. */
+struct check_run {
+    UT_hash_handle hh;
+    release_runs *runs;
+    verify_run *run;
+    char rid[13];
+    char digest[72]; /* the digest the run judges */
+    time_t started_at;
+    char key[];
+};
+
+/* A run ended (on the loop's or the executor's thread, under the run's lock): the release is looked at again. */
+static void check_run_done(void *ctx)
+{
+    check_run *e = ctx;
+    e->runs->enqueue(e->runs->ctx, e->key);
+}
+
+static void check_run_free(check_run *e)
+{
+    if (e) {
+        verify_run_free(e->run); /* after it returns, check_run_done is not called any more */
+        free(e);
+    }
+}
+
+/* Cancels and forgets the run of key, if any. */
+void release_runs_drop(release_runs *rc, const char *key)
+{
+    check_run *e = NULL;
+    pthread_mutex_lock(&rc->mu);
+    HASH_FIND_STR(rc->table, key, e);
+    if (e)
+        HASH_DEL(rc->table, e);
+    pthread_mutex_unlock(&rc->mu);
+    check_run_free(e);
+}
+
+/* Starts a run of cur's checks for rid, judging digest, and keeps it under key. */
+static int checks_start(release_runs *rc, const char *key, const cJSON *cur, const char *rid, const char *digest)
+{
+    release_verify_input vi;
+    check_run *e = NULL;
+    int err = 0;
+    size_t klen = strlen(key);
+
+    if ((err = release_verify_input_build(&vi, rc->client, cur, rid, digest, time(NULL))) < 0)
+        return err;
+    if (!(e = calloc(1, sizeof(*e) + klen + 1))) {
+        err = mb_error_set(MB_ENOMEM, "out of memory");
+        goto done;
+    }
+    e->runs = rc;
+    memcpy(e->key, key, klen + 1);
+    snprintf(e->rid, sizeof(e->rid), "%s", rid);
+    snprintf(e->digest, sizeof(e->digest), "%s", digest);
+    e->started_at = time(NULL);
+    pthread_mutex_lock(&rc->mu);
+    if ((err = verify_run_start(&e->run, &vi.in, rc->client, rc->net, rc->executor, check_run_done, e)) == 0) {
+        HASH_ADD(hh, rc->table, key, klen, e);
+        if (!e->hh.tbl) {
+            err = mb_error_set(MB_ENOMEM, "out of memory");
+        } else {
+            e = NULL;
+        }
+    }
+    pthread_mutex_unlock(&rc->mu);
+done:
+    check_run_free(e);
+    release_verify_input_clear(&vi);
+    return err;
+}
+
+int release_runs_collect(release_runs *rc, const char *key, const cJSON *cur, const char *rid, const char *digest,
+                         cJSON **results, time_t *started_at, time_t *finished_at)
+{
+    check_run *e = NULL;
+    int err = 0;
+    const cJSON *r;
+
+    *results = NULL;
+    pthread_mutex_lock(&rc->mu);
+    HASH_FIND_STR(rc->table, key, e);
+    bool same = e && strcmp(e->rid, rid) == 0 && strcmp(e->digest, digest) == 0;
+    if (same && !verify_run_finished(e->run, finished_at)) {
+        pthread_mutex_unlock(&rc->mu);
+        return 0; /* going: never started twice */
+    }
+    if (e)
+        HASH_DEL(rc->table, e); /* finished (taken now), or superseded */
+    pthread_mutex_unlock(&rc->mu);
+    if (!same) {
+        check_run_free(e);
+        return checks_start(rc, key, cur, rid, digest);
+    }
+    *started_at = e->started_at;
+    if ((err = verify_run_results(results, e->run)) == 0) {
+        err = 1;
+        cJSON_ArrayForEach(r, *results)
+            metrics_check_observe(json_str(r, "name", NULL), json_int(0, r, "latencyMs", NULL) / 1000.0,
+                                  !json_bool(false, r, "passed", NULL));
+    }
+    check_run_free(e);
+    return err;
+}
+
+int release_runs_new(release_runs **out, kube_client *client, net_loop *net,
+                     void (*enqueue)(void *ctx, const char *key), void *ctx)
+{
+    release_runs *r = calloc(1, sizeof(*r));
+    int err;
+    *out = NULL;
+    if (!r)
+        return mb_error_set(MB_ENOMEM, "out of memory");
+    if ((err = verify_executor_new(&r->executor)) < 0) {
+        free(r);
+        return err;
+    }
+    r->client = client;
+    r->net = net;
+    r->enqueue = enqueue;
+    r->ctx = ctx;
+    pthread_mutex_init(&r->mu, NULL);
+    *out = r;
+    return 0;
+}
+
+void release_runs_free(release_runs *runs)
+{
+    if (!runs)
+        return;
+    check_run *e, *tmp;
+    HASH_ITER(hh, runs->table, e, tmp) {
+        HASH_DEL(runs->table, e);
+        check_run_free(e);
+    }
+    verify_executor_free(runs->executor); /* it finishes what it was given */
+    pthread_mutex_destroy(&runs->mu);
+    free(runs);
 }

@@ -58,4 +58,32 @@ int release_verify_input_build(release_verify_input *out, kube_client *client, c
 /* Frees what *in owns (the token wiped). */
 void release_verify_input_clear(release_verify_input *in);
 
+/*
+ * The check runs of the releases, kept by release key, one for one releaseID
+ * and digest at a time, in memory only (a restart runs the checks again):
+ * started on the shared transfer loop and the table's executor thread, and
+ * enqueue(ctx, key) called when one ends.
+ */
+typedef struct release_runs release_runs;
+
+/* 0, MB_ENOMEM or MB_ERROR (the executor thread could not be made). */
+int release_runs_new(release_runs **out, kube_client *client, net_loop *net,
+                     void (*enqueue)(void *ctx, const char *key), void *ctx);
+
+/* Cancels every run and frees the table once its executor has finished what it was given; accepts NULL. */
+void release_runs_free(release_runs *runs);
+
+/* Cancels and forgets the run of key, if any. */
+void release_runs_drop(release_runs *runs, const char *key);
+
+/*
+ * The results of cur's checks for rid and digest: 1 with *results (the
+ * caller's) and the run's times when a run for them has finished (it is
+ * forgotten then); 0 when one is still going, or was started now (its end
+ * enqueues the release). A run for another releaseID or digest is
+ * superseded: cancelled, and a new one starts.
+ */
+int release_runs_collect(release_runs *runs, const char *key, const cJSON *cur, const char *rid, const char *digest,
+                         cJSON **results, time_t *started_at, time_t *finished_at);
+
 #endif

@@ -7,8 +7,10 @@
  * When the plan asks for the checks, a run starts (release/checks.h builds
  * its input; verify/runner.h runs it off the worker) and the reconcile
  * returns; the run's end requeues the release, and the next reconcile
- * decides again with its results. Runs are kept by release key, for one
- * releaseID, in memory only (a restart runs the checks again).
+ * decides again with its results (the runs are kept by release key in
+ * release/checks.h's table). The image gate's verdicts come the same way:
+ * looked up in the image verifier (release/images.h), whose end of a
+ * verification requeues the release.
  */
 #include "release/controller.h"
 #include "api/informers.h"
@@ -53,8 +55,6 @@ typedef struct spec_seen {
     char key[];
 } spec_seen;
 
-typedef struct check_run check_run;
-
 typedef struct release_controller {
     release_controller_opts opts;
     /* Test hooks: MEMBRANE_FAILPOINT=crash-after-deployment-patch makes the
@@ -67,22 +67,9 @@ typedef struct release_controller {
     loop *loop;                                        /* the manager's, borrowed */
     pthread_mutex_t seen_mu;
     spec_seen *seen;
-    verify_executor *executor; /* the membrane checks' thread */
-    image_verifier *images;    /* the image gate's signature verifications, cached per digest and key */
-    pthread_mutex_t runs_mu;
-    check_run *runs; /* under runs_mu */
+    release_runs *runs;     /* the check runs, by release key */
+    image_verifier *images; /* the image gate's signature verifications, cached per digest and key */
 } release_controller;
-
-/* A run of a release's checks, by release key, for one releaseID. */
-struct check_run {
-    UT_hash_handle hh;
-    release_controller *rc;
-    verify_run *run;
-    char rid[13];
-    char digest[72]; /* the digest the run judges */
-    time_t started_at;
-    char key[];
-};
 
 /* ---- indexes and handlers ------------------------------------------------ */
 
@@ -488,111 +475,6 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
     return 0;
 }
 
-/* ---- check runs ---------------------------------------------------------- */
-
-/* A run ended (on the loop's or the executor's thread, under the run's lock): the release is looked at again. */
-static void check_run_done(void *ctx)
-{
-    check_run *e = ctx;
-    loop_enqueue(e->rc->loop, e->key);
-}
-
-static void check_run_free(check_run *e)
-{
-    if (e) {
-        verify_run_free(e->run); /* after it returns, check_run_done is not called any more */
-        free(e);
-    }
-}
-
-/* Cancels and forgets the run of key, if any. */
-static void checks_drop(release_controller *rc, const char *key)
-{
-    check_run *e = NULL;
-    pthread_mutex_lock(&rc->runs_mu);
-    HASH_FIND_STR(rc->runs, key, e);
-    if (e)
-        HASH_DEL(rc->runs, e);
-    pthread_mutex_unlock(&rc->runs_mu);
-    check_run_free(e);
-}
-
-/* Starts a run of cur's checks for rid, judging digest, and keeps it under key. */
-static int checks_start(release_controller *rc, const char *key, const cJSON *cur, const char *rid, const char *digest)
-{
-    release_verify_input vi;
-    check_run *e = NULL;
-    int err = 0;
-    size_t klen = strlen(key);
-
-    if ((err = release_verify_input_build(&vi, rc->opts.client, cur, rid, digest, time(NULL))) < 0)
-        return err;
-    if (!(e = calloc(1, sizeof(*e) + klen + 1))) {
-        err = mb_error_set(MB_ENOMEM, "out of memory");
-        goto done;
-    }
-    e->rc = rc;
-    memcpy(e->key, key, klen + 1);
-    snprintf(e->rid, sizeof(e->rid), "%s", rid);
-    snprintf(e->digest, sizeof(e->digest), "%s", digest);
-    e->started_at = time(NULL);
-    pthread_mutex_lock(&rc->runs_mu);
-    if ((err = verify_run_start(&e->run, &vi.in, rc->opts.client, rc->opts.net, rc->executor, check_run_done, e)) ==
-        0) {
-        HASH_ADD(hh, rc->runs, key, klen, e);
-        if (!e->hh.tbl) {
-            err = mb_error_set(MB_ENOMEM, "out of memory");
-        } else {
-            e = NULL;
-        }
-    }
-    pthread_mutex_unlock(&rc->runs_mu);
-done:
-    check_run_free(e);
-    release_verify_input_clear(&vi);
-    return err;
-}
-
-/*
- * The results of cur's checks for rid and digest: 1 with *results (the
- * caller's) and the run's times when a run for them has finished (it is
- * forgotten then); 0 when one is still going, or was started now (its end
- * requeues the release). A run for another releaseID or digest is
- * superseded: cancelled, and a new one starts.
- */
-static int checks_collect(release_controller *rc, const char *key, const cJSON *cur, const char *rid,
-                          const char *digest, cJSON **results, time_t *started_at, time_t *finished_at)
-{
-    check_run *e = NULL;
-    int err = 0;
-    const cJSON *r;
-
-    *results = NULL;
-    pthread_mutex_lock(&rc->runs_mu);
-    HASH_FIND_STR(rc->runs, key, e);
-    bool same = e && strcmp(e->rid, rid) == 0 && strcmp(e->digest, digest) == 0;
-    if (same && !verify_run_finished(e->run, finished_at)) {
-        pthread_mutex_unlock(&rc->runs_mu);
-        return 0; /* going: never started twice */
-    }
-    if (e)
-        HASH_DEL(rc->runs, e); /* finished (taken now), or superseded */
-    pthread_mutex_unlock(&rc->runs_mu);
-    if (!same) {
-        check_run_free(e);
-        return checks_start(rc, key, cur, rid, digest);
-    }
-    *started_at = e->started_at;
-    if ((err = verify_run_results(results, e->run)) == 0) {
-        err = 1;
-        cJSON_ArrayForEach(r, *results)
-            metrics_check_observe(json_str(r, "name", NULL), json_int(0, r, "latencyMs", NULL) / 1000.0,
-                                  !json_bool(false, r, "passed", NULL));
-    }
-    check_run_free(e);
-    return err;
-}
-
 /* ---- reconcile ----------------------------------------------------------- */
 
 /*
@@ -648,8 +530,8 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     ryw_trail older = {0}; /* the versions older than cur that the cache may show */
     if ((err = informer_get_key(&rel, rc->releases, key)) == MB_ENOTFOUND) {
         ryw_ahead_drop(rc->ryw, API_GOVERNEDAPIRELEASES.kind, key);
-        checks_drop(rc, key); /* its run, if any, is for nobody now */
-        return 0;             /* gone: nothing to do */
+        release_runs_drop(rc->runs, key); /* its run, if any, is for nobody now */
+        return 0;                         /* gone: nothing to do */
     }
     if (err < 0)
         return err;
@@ -781,7 +663,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             goto done;
         out->requeue_ms = plan.requeue_ms;
         if (!plan.run_checks) {
-            checks_drop(rc, key); /* a run still going is not what this decision waits for */
+            release_runs_drop(rc->runs, key); /* a run still going is not what this decision waits for */
             break;
         }
         /* the checks' results, when their run has ended, and decide again with them; else the run's end requeues */
@@ -789,8 +671,8 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         cJSON_Delete(results);
         results = NULL;
         obs.checks.started_at = obs.checks.finished_at = time(NULL);
-        if ((err = checks_collect(rc, key, cur, rid, plan.checks_digest, &results, &obs.checks.started_at,
-                                  &obs.checks.finished_at)) == 0) {
+        if ((err = release_runs_collect(rc->runs, key, cur, rid, plan.checks_digest, &results, &obs.checks.started_at,
+                                        &obs.checks.finished_at)) == 0) {
             /* the run's end requeues; should that enqueue be lost, this look finds the run again */
             if (out->requeue_ms <= 0 || out->requeue_ms > CHECKS_RECHECK_MS)
                 out->requeue_ms = CHECKS_RECHECK_MS;
@@ -826,8 +708,8 @@ done:
 
 /* ---- lifecycle ----------------------------------------------------------- */
 
-/* A signature verification has ended: the release that waits for it decides again. */
-static void images_done(void *ctx, const char *key)
+/* A check run or a signature verification has ended: the release that waits for it decides again. */
+static void release_enqueue(void *ctx, const char *key)
 {
     release_controller *rc = ctx;
     if (rc->loop)
@@ -839,15 +721,9 @@ static void release_controller_free(void *ctx)
     release_controller *rc = ctx;
     if (!rc)
         return;
-    /* the runs go before the loop their ends enqueue into; the executor finishes what it was given */
-    check_run *cr, *crtmp;
-    HASH_ITER(hh, rc->runs, cr, crtmp) {
-        HASH_DEL(rc->runs, cr);
-        check_run_free(cr);
-    }
-    verify_executor_free(rc->executor);
+    /* the runs go before the loop their ends enqueue into */
+    release_runs_free(rc->runs);
     image_verifier_free(rc->images);
-    pthread_mutex_destroy(&rc->runs_mu);
     spec_seen *e, *tmp;
     HASH_ITER(hh, rc->seen, e, tmp) {
         HASH_DEL(rc->seen, e);
@@ -894,12 +770,11 @@ int release_controller_register(manager *m, const release_controller_opts *opts)
         return mb_error_set(MB_ENOMEM, "out of memory");
     rc->opts = *opts;
     pthread_mutex_init(&rc->seen_mu, NULL);
-    pthread_mutex_init(&rc->runs_mu, NULL);
     const char *fp = getenv("MEMBRANE_FAILPOINT");
     rc->crash_after_patch = fp && strcmp(fp, "crash-after-deployment-patch") == 0;
     rc->crash_after_rollback_patch = fp && strcmp(fp, "crash-after-rollback-patch") == 0;
-    if (!opts->net || verify_executor_new(&rc->executor) < 0 ||
-        image_verifier_new(&rc->images, opts->net, images_done, rc) < 0) {
+    if (!opts->net || release_runs_new(&rc->runs, opts->client, opts->net, release_enqueue, rc) < 0 ||
+        image_verifier_new(&rc->images, opts->net, release_enqueue, rc) < 0) {
         int err = opts->net ? mb_error_last_code()
                             : mb_error_set(MB_EINVAL, "the release controller needs the transfer loop for its checks");
         release_controller_free(rc);
