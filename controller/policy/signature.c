@@ -29,6 +29,7 @@
 #include "policy/bundle_private.h"
 #include "util/base64.h"
 #include "util/error.h"
+#include "util/gojson.h"
 #include "util/pkey.h"
 #include "util/yaml.h"
 
@@ -327,7 +328,7 @@ static int canonical_of(const bundle_file *f, buf *out)
     if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) /* util.Unmarshal drops a UTF-8 BOM */
         text += 3, len -= 3;
     /* util.Unmarshal: JSON when it is JSON, else YAML (bundle_read lets only data.yaml/.yml be YAML) */
-    rc = bundle_json_parse(&doc, text, len, true);
+    rc = mb_gojson_parse(&doc, text, len, true);
     if (rc == MB_EINVAL)
         rc = mb_yaml_parse(&doc, (const char *)text, len, "data");
     if (rc < 0)
@@ -484,7 +485,7 @@ static int decode_part(char **out, size_t *out_len, const char *s, size_t n, con
 
 static int parse_part(cJSON **out, const char *text, size_t len, bool number_text, const char *part, char *err)
 {
-    int rc = bundle_json_parse(out, (const unsigned char *)text, len, number_text);
+    int rc = mb_gojson_parse(out, (const unsigned char *)text, len, number_text);
     if (rc == MB_ENOMEM)
         return oom(err);
     if (rc < 0 || !cJSON_IsObject(*out))
@@ -641,7 +642,7 @@ int bundle_verify_signatures(const bundle *b, const bundle_signing *s, char err[
     ERR_clear_error();
     if (!b->signatures)
         return fail(err, MB_EINVAL, "the bundle has no .signatures.json, and spec.signing asks for one");
-    rc = bundle_json_parse(&sigs, b->signatures->data, b->signatures->len, false);
+    rc = mb_gojson_parse(&sigs, b->signatures->data, b->signatures->len, false);
     if (rc == MB_ENOMEM)
         return oom(err);
     if (rc < 0 || !cJSON_IsObject(sigs)) {
