@@ -619,8 +619,8 @@ static int authenticate(registry *r, const char *challenge, registry_answer *out
     {
         char enc[900];
         pct_encode(enc, sizeof(enc), scope);
-        if (asprintf(&url, "%s%s%s%s&scope=%s", ch.realm, strchr(ch.realm, '?') ? "&" : "?",
-                     ch.service[0] ? "service=" : "", service, enc) < 0)
+        if (asprintf(&url, "%s%s%s%s%sscope=%s", ch.realm, strchr(ch.realm, '?') ? "&" : "?",
+                     ch.service[0] ? "service=" : "", service, ch.service[0] ? "&" : "", enc) < 0)
             return mb_error_set(MB_ENOMEM, "out of memory");
     }
     const char *headers[] = {"Accept: application/json", r->basic_header, NULL};
