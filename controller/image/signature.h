@@ -16,6 +16,10 @@
 
 #define IMAGE_SIG_ERROR_MAX 512
 
+/* The largest simple-signing payload (a v2 .sig layer) and the largest envelope or bundle accepted, in bytes. */
+#define IMAGE_SIG_MAX_PAYLOAD (1 << 20)
+#define IMAGE_SIG_MAX_DOCUMENT (16 << 20)
+
 /* The predicate type cosign v3 gives the in-toto statement of `cosign sign` (counts as a signature). */
 #define IMAGE_SIG_COSIGN_SIGN_PREDICATE "https://sigstore.dev/cosign/sign/v1"
 
@@ -39,7 +43,12 @@ const char *image_key_id(const image_key *k);
 const char *image_key_kind(const image_key *k);
 
 typedef struct {
-    char payload_sha256[72];           /* "sha256:<hex>" of the verified signed payload, set when verified */
+    /*
+     * "sha256:<hex>" of the verified signed payload, set when verified: the
+     * simple-signing payload, the DSSE payload (the in-toto statement), or for
+     * a bundle's messageSignature (which has no payload) the bundle's bytes.
+     */
+    char payload_sha256[72];
     char message[IMAGE_SIG_ERROR_MAX]; /* one sentence: why refused (names the digest and what is wrong) */
 } image_sig_verdict;
 
