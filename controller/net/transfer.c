@@ -360,6 +360,7 @@ static void transfer_finish(net_loop *l, net_transfer *t, CURLcode code, bool ca
     unsigned int mdlen = 0;
     curl_off_t us = 0, cus = 0, total = -1;
     char *ctype = NULL, *location = NULL;
+    struct curl_header *challenge = NULL;
 
     curl_multi_remove_handle(l->multi, t->easy);
     curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &r.status);
@@ -375,6 +376,8 @@ static void transfer_finish(net_loop *l, net_transfer *t, CURLcode code, bool ca
     r.connect_ms = (long)((cus + 500) / 1000);
     r.total_bytes = (long long)total;
     r.content_type = ctype;
+    if (curl_easy_header(t->easy, "WWW-Authenticate", 0, CURLH_HEADER, -1, &challenge) == CURLHE_OK && challenge)
+        r.www_authenticate = challenge->value;
     r.bytes = t->bytes;
     r.body = t->keep_body ? (t->buf ? t->buf : "") : NULL;
     r.body_len = t->keep_body ? t->len : 0;

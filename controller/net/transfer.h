@@ -51,10 +51,12 @@ typedef struct {
     long long total_bytes;    /* Content-Length when known, else -1 */
     char sha256_hex[65];      /* of the bytes received (complete only on NET_DONE) */
     const char *content_type; /* NULL when absent */
-    const char *location;     /* a refused redirect's target, else NULL */
-    long latency_ms;          /* the whole transfer */
-    long connect_ms;          /* until the connection was made (TLS included) */
-    const char *error;        /* one sentence when outcome != NET_DONE, "" otherwise */
+    const char
+        *www_authenticate; /* the last response's WWW-Authenticate header (a 401's challenge), NULL when absent */
+    const char *location;  /* a refused redirect's target, else NULL */
+    long latency_ms;       /* the whole transfer */
+    long connect_ms;       /* until the connection was made (TLS included) */
+    const char *error;     /* one sentence when outcome != NET_DONE, "" otherwise */
 } net_result;
 
 typedef void (*net_done_fn)(void *ctx, const net_result *r);
@@ -64,7 +66,8 @@ typedef int (*net_data_fn)(void *ctx, const void *data, size_t len);
 typedef void (*net_progress_fn)(void *ctx, long long now, long long total);
 
 typedef struct {
-    const char *kind;           /* the metrics label: "check", "bundle", "artifact", "document", "link", "prometheus" */
+    const char *kind;           /* the metrics label: "check", "bundle", "artifact", "document", "link", "prometheus",
+                                   "registry" */
     const char *method;         /* NULL: GET (POST when body is set) */
     const char *url;            /* http:// or https:// only */
     const char *const *headers; /* NULL-terminated "Name: value" lines, or NULL */

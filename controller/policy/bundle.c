@@ -16,6 +16,7 @@
 #include "policy/bundle.h"
 #include "policy/bundle_private.h"
 #include "util/error.h"
+#include "util/gojson.h"
 #include "util/yaml.h"
 
 #include <archive.h>
@@ -299,7 +300,7 @@ static int read_manifest(bundle *b, char *err)
 {
     const bundle_file *m = b->manifest;
     cJSON *doc = NULL;
-    int rc = bundle_json_parse(&doc, m->data, m->len, false);
+    int rc = mb_gojson_parse(&doc, m->data, m->len, false);
 
     if (rc == MB_ENOMEM)
         return oom(err);
@@ -376,7 +377,7 @@ static int check_data(const bundle_file *f, char *err)
 
     shown(show, f->name);
     if (strcmp(base, "data.json") == 0) {
-        if ((rc = bundle_json_parse(&doc, f->data, f->len, false)) < 0)
+        if ((rc = mb_gojson_parse(&doc, f->data, f->len, false)) < 0)
             return rc == MB_ENOMEM ? oom(err) : fail(err, MB_EINVAL, "%s is not valid JSON", show);
     } else if (strcmp(base, "data.yaml") == 0 || strcmp(base, "data.yml") == 0) {
         /* OPA loads these as data too: held to the same rule, parsed as YAML */

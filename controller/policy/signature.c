@@ -20,7 +20,7 @@
  * A data.yaml that is not JSON is parsed as YAML and its numbers written as
  * Go writes a float64 (shortest form, exponent below 1e-6 and from 1e21).
  *
- * The JWS is verified with OpenSSL EVP against the one configured public key,
+ * The JWS is verified (util/pkey.h) against the one configured public key,
  * with the algorithm its header names, which must fit the key: RS*, PS* (salt
  * length = digest length) on RSA, ES256/ES384 on P-256/P-384 (raw r||s turned
  * into DER), EdDSA on Ed25519; "none", HS* and anything else are refused.
@@ -29,18 +29,14 @@
 #include "policy/bundle_private.h"
 #include "util/base64.h"
 #include "util/error.h"
+#include "util/gojson.h"
+#include "util/pkey.h"
 #include "util/yaml.h"
 
 #include <math.h>
-#include <openssl/bio.h>
-#include <openssl/bn.h>
-#include <openssl/decoder.h>
-#include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/rsa.h>
-#include <openssl/x509.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -48,7 +44,6 @@
 #include <string.h>
 
 #define SHOWN 120
-#define RSA_MIN_BITS 2048
 
 static int fail(char *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -333,7 +328,7 @@ static int canonical_of(const bundle_file *f, buf *out)
     if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) /* util.Unmarshal drops a UTF-8 BOM */
         text += 3, len -= 3;
     /* util.Unmarshal: JSON when it is JSON, else YAML (bundle_read lets only data.yaml/.yml be YAML) */
-    rc = bundle_json_parse(&doc, text, len, true);
+    rc = mb_gojson_parse(&doc, text, len, true);
     if (rc == MB_EINVAL)
         rc = mb_yaml_parse(&doc, (const char *)text, len, "data");
     if (rc < 0)
@@ -423,153 +418,33 @@ static int check_file(const bundle_file *f, const cJSON *entry, char *err)
 
 /* ---- the JWS ----------------------------------------------------------------------- */
 
-/* Whether OpenSSL's error queue says an allocation failed; empties the queue. */
-static bool ossl_oom(void)
-{
-    unsigned long e;
-    bool oom = false;
-    while ((e = ERR_get_error()) != 0)
-        if (ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE)
-            oom = true;
-    return oom;
-}
-
-/* The public key in pem (SubjectPublicKeyInfo, PKCS#1 RSA, or a certificate's) into *out. 0, MB_EINVAL, MB_ENOMEM. */
-static int load_key(EVP_PKEY **out, const char *pem)
-{
-    EVP_PKEY *pkey = NULL;
-    int rc = MB_EINVAL;
-
-    *out = NULL;
-    BIO *bio = BIO_new_mem_buf(pem, -1);
-    OSSL_DECODER_CTX *dctx = bio ? OSSL_DECODER_CTX_new_for_pkey(&pkey, "PEM", NULL, NULL, EVP_PKEY_PUBLIC_KEY, NULL,
-                                                                 NULL)
-                                 : NULL;
-    if (!bio || !dctx) {
-        rc = MB_ENOMEM;
-        goto done;
-    }
-    if (OSSL_DECODER_from_bio(dctx, bio) == 1 && pkey) {
-        rc = 0;
-        goto done;
-    }
-    EVP_PKEY_free(pkey);
-    pkey = NULL;
-    if (ossl_oom()) {
-        rc = MB_ENOMEM;
-        goto done;
-    }
-    /* a certificate: its key */
-    (void)BIO_reset(bio);
-    X509 *cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-    if (cert) {
-        pkey = X509_get_pubkey(cert);
-        X509_free(cert);
-        rc = pkey ? 0 : MB_ENOMEM;
-    } else if (ossl_oom()) {
-        rc = MB_ENOMEM;
-    }
-done:
-    OSSL_DECODER_CTX_free(dctx);
-    BIO_free(bio);
-    ERR_clear_error();
-    *out = pkey;
-    return rc;
-}
-
 typedef struct {
     const char *alg;
-    int key_type; /* EVP_PKEY_RSA, EVP_PKEY_EC, EVP_PKEY_ED25519 */
-    const char *digest;
-    bool pss;
+    int key_type;      /* EVP_PKEY_RSA, EVP_PKEY_EC, EVP_PKEY_ED25519 */
     const char *curve; /* EC: the group name */
-    size_t half;       /* EC: bytes of r and of s */
+    mb_pkey_scheme scheme;
 } jws_alg;
 
+#define RS(d)                                                                                                          \
+    {                                                                                                                  \
+        d, false, 0, MB_PKEY_ECDSA_DER, 0                                                                              \
+    }
+#define PS(d)                                                                                                          \
+    {                                                                                                                  \
+        d, true, RSA_PSS_SALTLEN_DIGEST, MB_PKEY_ECDSA_DER, 0                                                          \
+    }
+#define ES(d, half)                                                                                                    \
+    {                                                                                                                  \
+        d, false, 0, MB_PKEY_ECDSA_RAW, half                                                                           \
+    }
+
 static const jws_alg JWS_ALGS[] = {
-    {"RS256", EVP_PKEY_RSA, "SHA256", false, NULL, 0},         {"RS384", EVP_PKEY_RSA, "SHA384", false, NULL, 0},
-    {"RS512", EVP_PKEY_RSA, "SHA512", false, NULL, 0},         {"PS256", EVP_PKEY_RSA, "SHA256", true, NULL, 0},
-    {"PS384", EVP_PKEY_RSA, "SHA384", true, NULL, 0},          {"PS512", EVP_PKEY_RSA, "SHA512", true, NULL, 0},
-    {"ES256", EVP_PKEY_EC, "SHA256", false, "prime256v1", 32}, {"ES384", EVP_PKEY_EC, "SHA384", false, "secp384r1", 48},
-    {"EdDSA", EVP_PKEY_ED25519, NULL, false, NULL, 0},
+    {"RS256", EVP_PKEY_RSA, NULL, RS("SHA256")},       {"RS384", EVP_PKEY_RSA, NULL, RS("SHA384")},
+    {"RS512", EVP_PKEY_RSA, NULL, RS("SHA512")},       {"PS256", EVP_PKEY_RSA, NULL, PS("SHA256")},
+    {"PS384", EVP_PKEY_RSA, NULL, PS("SHA384")},       {"PS512", EVP_PKEY_RSA, NULL, PS("SHA512")},
+    {"ES256", EVP_PKEY_EC, "P-256", ES("SHA256", 32)}, {"ES384", EVP_PKEY_EC, "P-384", ES("SHA384", 48)},
+    {"EdDSA", EVP_PKEY_ED25519, NULL, RS(NULL)},
 };
-
-static const char *key_kind(EVP_PKEY *k)
-{
-    switch (EVP_PKEY_get_base_id(k)) {
-    case EVP_PKEY_RSA: return "an RSA key";
-    case EVP_PKEY_EC: return "an ECDSA key";
-    case EVP_PKEY_ED25519: return "an Ed25519 key";
-    default: return "a key of an unsupported type";
-    }
-}
-
-/* ES*: the JWS's raw r||s as the DER that OpenSSL verifies. */
-static int ecdsa_der(const unsigned char *sig, size_t len, size_t half, unsigned char **der, int *der_len)
-{
-    *der = NULL;
-    if (len != 2 * half)
-        return MB_EINVAL;
-    ECDSA_SIG *es = ECDSA_SIG_new();
-    BIGNUM *r = BN_bin2bn(sig, (int)half, NULL), *s = BN_bin2bn(sig + half, (int)half, NULL);
-    if (!es || !r || !s || !ECDSA_SIG_set0(es, r, s)) {
-        ECDSA_SIG_free(es);
-        BN_free(r);
-        BN_free(s);
-        return MB_ENOMEM;
-    }
-    *der_len = i2d_ECDSA_SIG(es, der);
-    ECDSA_SIG_free(es);
-    return *der_len > 0 ? 0 : MB_ENOMEM;
-}
-
-/* 1: verifies; 0: does not; MB_ENOMEM, or MB_ERROR when OpenSSL cannot set the verification up. */
-static int verify_sig(EVP_PKEY *key, const jws_alg *a, const char *input, size_t input_len, const unsigned char *sig,
-                      size_t sig_len)
-{
-    unsigned char *der = NULL;
-    int der_len = 0, rc = MB_ENOMEM;
-    EVP_PKEY_CTX *pctx = NULL;
-    EVP_MD_CTX *mctx = EVP_MD_CTX_new();
-
-    if (!mctx)
-        return MB_ENOMEM;
-    if (a->key_type == EVP_PKEY_EC) {
-        int e = ecdsa_der(sig, sig_len, a->half, &der, &der_len);
-        if (e == MB_EINVAL) {
-            rc = 0;
-            goto done;
-        }
-        if (e < 0)
-            goto done;
-        sig = der;
-        sig_len = (size_t)der_len;
-    }
-    /* the key fits alg (checked before): failing to set up is OpenSSL's trouble, not the signature's */
-    if (EVP_DigestVerifyInit_ex(mctx, &pctx, a->digest, NULL, NULL, key, NULL) != 1 ||
-        (a->pss && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-                    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1))) {
-        rc = ossl_oom() ? MB_ENOMEM : MB_ERROR;
-        goto done;
-    }
-    rc = EVP_DigestVerify(mctx, sig, sig_len, (const unsigned char *)input, input_len) == 1 ? 1 : 0;
-    if (rc == 0 && ossl_oom())
-        rc = MB_ENOMEM;
-done:
-    OPENSSL_free(der);
-    EVP_MD_CTX_free(mctx);
-    return rc;
-}
-
-static bool ec_curve_is(EVP_PKEY *key, const char *curve)
-{
-    char name[64];
-    size_t len = 0;
-    if (EVP_PKEY_get_utf8_string_param(key, "group", name, sizeof(name), &len) != 1)
-        return false;
-    return strcmp(name, curve) == 0 || (strcmp(curve, "prime256v1") == 0 && strcmp(name, "P-256") == 0) ||
-           (strcmp(curve, "secp384r1") == 0 && strcmp(name, "P-384") == 0);
-}
 
 typedef struct {
     char *header, *payload;
@@ -610,7 +485,7 @@ static int decode_part(char **out, size_t *out_len, const char *s, size_t n, con
 
 static int parse_part(cJSON **out, const char *text, size_t len, bool number_text, const char *part, char *err)
 {
-    int rc = bundle_json_parse(out, (const unsigned char *)text, len, number_text);
+    int rc = mb_gojson_parse(out, (const unsigned char *)text, len, number_text);
     if (rc == MB_ENOMEM)
         return oom(err);
     if (rc < 0 || !cJSON_IsObject(*out))
@@ -659,26 +534,27 @@ static int verify_jws(jws *j, const char *token, const bundle_signing *s, char *
                     ".signatures.json: the JWT's alg %s is not accepted (RS256/384/512, PS256/384/512, ES256/384, "
                     "EdDSA)",
                     shown(show, alg));
-    if (s->public_key_pem && (rc = load_key(&j->key, s->public_key_pem)) == MB_ENOMEM)
+    if (s->public_key_pem &&
+        (rc = mb_pkey_load(&j->key, s->public_key_pem, strlen(s->public_key_pem), MB_PKEY_CERT)) == MB_ENOMEM)
         return oom(err);
     if (!j->key)
         return fail(err, MB_EINVAL,
                     "spec.signing.publicKeySecretRef does not hold a PEM public key (RSA, ECDSA P-256/P-384 or "
                     "Ed25519)");
-    if (EVP_PKEY_get_base_id(j->key) != a->key_type || (a->curve && !ec_curve_is(j->key, a->curve))) {
-        if (ossl_oom())
+    if (EVP_PKEY_get_base_id(j->key) != a->key_type || (a->curve && !mb_pkey_ec_curve_is(j->key, a->curve))) {
+        if (mb_pkey_ossl_oom())
             return oom(err);
         return fail(err, MB_EINVAL, "the JWT's alg %s does not fit %s in spec.signing.publicKeySecretRef", alg,
-                    key_kind(j->key));
+                    mb_pkey_kind(j->key));
     }
     /* Go's crypto/rsa (OPA) refuses keys under 1024 bits; membrane wants what is safe today */
-    if (a->key_type == EVP_PKEY_RSA && EVP_PKEY_get_bits(j->key) < RSA_MIN_BITS)
+    if (a->key_type == EVP_PKEY_RSA && EVP_PKEY_get_bits(j->key) < MB_PKEY_RSA_MIN_BITS)
         return fail(err, MB_EINVAL,
                     "spec.signing.publicKeySecretRef holds an RSA key of %d bits; at least %d are needed",
-                    EVP_PKEY_get_bits(j->key), RSA_MIN_BITS);
+                    EVP_PKEY_get_bits(j->key), MB_PKEY_RSA_MIN_BITS);
 
     size_t input_len = (size_t)(dot2 - token);
-    if ((rc = verify_sig(j->key, a, token, input_len, j->sig, j->sig_len)) == MB_ENOMEM)
+    if ((rc = mb_pkey_verify(j->key, &a->scheme, token, input_len, j->sig, j->sig_len)) == MB_ENOMEM)
         return oom(err);
     if (rc < 0)
         return fail(err, MB_ERROR, "OpenSSL cannot verify %s signatures with this key", alg);
@@ -766,7 +642,7 @@ int bundle_verify_signatures(const bundle *b, const bundle_signing *s, char err[
     ERR_clear_error();
     if (!b->signatures)
         return fail(err, MB_EINVAL, "the bundle has no .signatures.json, and spec.signing asks for one");
-    rc = bundle_json_parse(&sigs, b->signatures->data, b->signatures->len, false);
+    rc = mb_gojson_parse(&sigs, b->signatures->data, b->signatures->len, false);
     if (rc == MB_ENOMEM)
         return oom(err);
     if (rc < 0 || !cJSON_IsObject(sigs)) {

@@ -36,6 +36,7 @@ typedef struct {
     char sha[65];
     char error[NET_ERROR_MAX];
     char ctype[64];
+    char challenge[256];
     int progress;
     long long last_progress;
     FILE *sink; /* on_data writes here when set */
@@ -68,6 +69,7 @@ static void on_done(void *ctx, const net_result *r)
     snprintf(s->sha, sizeof(s->sha), "%s", r->sha256_hex);
     snprintf(s->error, sizeof(s->error), "%s", r->error);
     snprintf(s->ctype, sizeof(s->ctype), "%s", r->content_type ? r->content_type : "");
+    snprintf(s->challenge, sizeof(s->challenge), "%s", r->www_authenticate ? r->www_authenticate : "");
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->mu);
 }
@@ -161,6 +163,40 @@ static void test_get_keeps_body_and_sends_headers(void **state)
     replay_free(srv);
     free(url);
     seen_clear(&s);
+}
+
+/* A 401's WWW-Authenticate challenge reaches the completion callback (a registry's token dance starts there). */
+static void test_challenge_header(void **state)
+{
+    (void)state;
+    net_loop *l = NULL;
+    replay *srv = NULL;
+    seen s, t;
+    seen_init(&s);
+    seen_init(&t);
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    replay_route(srv, "GET", "/v2/",
+                 &(replay_reply){.status = 401,
+                                 .headers = "WWW-Authenticate: Bearer realm=\"http://a/token\",service=\"reg\"\r\n",
+                                 .body = "{}"});
+    replay_route(srv, "GET", "/plain", &(replay_reply){.status = 200, .body = "ok"});
+    assert_int_equal(net_loop_new(&l, NULL), 0);
+    char *url = url_of(srv, "/v2/"), *plain = url_of(srv, "/plain");
+    net_request req = {.kind = "registry", .url = url, .keep_body = true};
+    run(l, &req, &s, 5000);
+    assert_int_equal(s.outcome, NET_DONE);
+    assert_int_equal(s.status, 401);
+    assert_string_equal(s.challenge, "Bearer realm=\"http://a/token\",service=\"reg\"");
+    net_request req2 = {.kind = "registry", .url = plain, .keep_body = true};
+    run(l, &req2, &t, 5000);
+    assert_int_equal(t.status, 200);
+    assert_string_equal(t.challenge, "");
+    net_loop_free(l);
+    replay_free(srv);
+    free(url);
+    free(plain);
+    seen_clear(&s);
+    seen_clear(&t);
 }
 
 static void test_post_body(void **state)
@@ -481,6 +517,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_keeps_body_and_sends_headers),
+        cmocka_unit_test(test_challenge_header),
         cmocka_unit_test(test_post_body),
         cmocka_unit_test(test_max_bytes),
         cmocka_unit_test(test_stalled_and_timeout),

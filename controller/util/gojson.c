@@ -1,11 +1,11 @@
 /*
- * JSON read as Go's encoding/json (OPA) reads it, into cJSON: a validator
+ * JSON read as Go's encoding/json (OPA, cosign) reads it, into cJSON: a validator
  * over the text first (structure, tokens, escapes, number grammar, nesting),
  * then cJSON's parse, which after validation can fail only for memory. With
  * keep_numbers every number becomes a cJSON_Raw holding its literal, matched
  * to cJSON's number nodes in document order.
  */
-#include "policy/bundle_private.h"
+#include "util/gojson.h"
 #include "util/error.h"
 
 #include <stdbool.h>
@@ -232,7 +232,7 @@ static int json_keep_numbers(cJSON *v, number_list *nums)
     return 0;
 }
 
-int bundle_json_parse(cJSON **out, const unsigned char *text, size_t len, bool keep_numbers)
+int mb_gojson_parse(cJSON **out, const unsigned char *text, size_t len, bool keep_numbers)
 {
     number_list nums = {.text = text};
     cJSON *doc = NULL;

@@ -1,0 +1,15 @@
+/* Between verify.c (one verification) and verifier.c (the cache and its thread). */
+#ifndef MB_IMAGE_VERIFY_PRIVATE_H
+#define MB_IMAGE_VERIFY_PRIVATE_H
+
+#include "image/registry.h"
+#include "image/verify.h"
+
+/* image_verify_run, cancellable through cancel (may be NULL). */
+int image_verify_run_with(image_verify_result *out, net_loop *net, const image_verify_input *in,
+                          registry_cancel *cancel);
+
+/* Whether d is "sha256:" and 64 lowercase hex digits. */
+bool image_digest_ok(const char *d);
+
+#endif
