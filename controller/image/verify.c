@@ -170,6 +170,12 @@ static int look_v3(run *c, const char *predicate, found *f)
             break;
         if ((err = get_json(c, 'm', d, &man)) < 0)
             break;
+        /* cosign names what a bundle holds on its manifest: one of another type is not fetched */
+        pt = annotation(man, BUNDLE_PREDICATE_ANNOTATION);
+        if (pt && strcmp(pt, predicate ? predicate : IMAGE_SIG_COSIGN_SIGN_PREDICATE) != 0) {
+            cJSON_Delete(man);
+            continue;
+        }
         cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(man, "layers")) {
             const char *lt = str_of(l, "mediaType"), *ld = str_of(l, "digest");
             const registry_answer *b = NULL;
