@@ -1,0 +1,596 @@
+/*
+ * The image verifier (image/verify.h) against the loopback replay server
+ * serving what a real registry (distribution v3.1.2) answered for images
+ * signed and attested by real cosign v2.6.5 and v3.1.3
+ * (test/fixtures/image/registry/, capture.sh there says how): a v3 bundle
+ * found through the tag-schema fallback and through the referrers API, a v2
+ * .sig image only, attestations of both layouts, an attestation type missing
+ * (named), a v2 signature re-tagged onto another digest refused, a blob whose
+ * bytes do not hash to its digest refused, a wrong key and an unreadable key
+ * refused, a registry answering 500 UNREACHABLE. Then the cached verifier:
+ * PENDING, the key notified, the result cached (a second get runs nothing),
+ * REFUSED kept for its time and then looked at again, UNREACHABLE answered
+ * only until its retry interval, a changed input is another cache key.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "fixture.h"
+#include "image/verify.h"
+#include "replay.h"
+#include "util/error.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SLSA "https://slsa.dev/provenance/v1"
+
+static net_loop *net;
+static char *key_pem, *other_pem, d2[80], d3[80];
+static size_t key_len, other_len;
+
+static void chomp_read(char *out, size_t size, const char *rel)
+{
+    char *s = fixture_read(rel, NULL);
+    assert_non_null(s);
+    s[strcspn(s, "\r\n")] = '\0';
+    snprintf(out, size, "%s", s);
+    free(s);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    key_pem = fixture_read("image/registry/key.pub", &key_len);
+    other_pem = fixture_read("image/registry/other.pub", &other_len);
+    chomp_read(d2, sizeof(d2), "image/registry/v2/digest");
+    chomp_read(d3, sizeof(d3), "image/registry/v3/digest");
+    return key_pem && other_pem ? net_loop_new(&net, NULL) : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    net_loop_free(net);
+    free(key_pem);
+    free(other_pem);
+    return 0;
+}
+
+/* Routes every captured answer of test/fixtures/image/registry/<dir> under /v2/team/app/. */
+static void serve(replay *srv, const char *dir)
+{
+    char rel[256], target[512];
+    DIR *d = opendir(fixture_path(dir));
+    struct dirent *e;
+    assert_non_null(d);
+    while ((e = readdir(d))) {
+        const char *n = e->d_name, *ctype = NULL;
+        size_t len = 0;
+        if (strncmp(n, "manifest-", 9) == 0) {
+            snprintf(target, sizeof(target), "/v2/team/app/manifests/sha256:%.64s", n + 9);
+            ctype = "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n";
+        } else if (strncmp(n, "tag-", 4) == 0) {
+            snprintf(target, sizeof(target), "/v2/team/app/manifests/%.*s", (int)(strlen(n) - 4 - 5), n + 4);
+            ctype = strstr(n, ".sig.") || strstr(n, ".att.")
+                        ? "Content-Type: application/vnd.oci.image.manifest.v1+json\r\n"
+                        : "Content-Type: application/vnd.oci.image.index.v1+json\r\n";
+        } else if (strncmp(n, "blob-", 5) == 0) {
+            snprintf(target, sizeof(target), "/v2/team/app/blobs/sha256:%s", n + 5);
+            ctype = "Content-Type: application/octet-stream\r\n";
+        } else {
+            continue;
+        }
+        snprintf(rel, sizeof(rel), "%s/%s", dir, n);
+        char *body = fixture_read(rel, &len);
+        assert_non_null(body);
+        replay_route(srv, "GET", target, &(replay_reply){.status = 200, .headers = ctype, .body = body, .len = len});
+        free(body);
+    }
+    closedir(d);
+}
+
+/* Everything not routed: 404, as distribution answers for the referrers API it lacks and for a missing tag. */
+static void serve_rest(replay *srv, int status)
+{
+    replay_route(srv, NULL, "/*", &(replay_reply){.status = status, .body = "404 page not found\n"});
+}
+
+static image_verify_input input(const replay *srv, char *repo, size_t size, const char *digest)
+{
+    snprintf(repo, size, "%s/team/app", replay_url(srv) + strlen("http://"));
+    return (image_verify_input){.repository = repo,
+                                .digest = digest,
+                                .public_key_pem = key_pem,
+                                .public_key_len = key_len,
+                                .insecure = true,
+                                .timeout_ms = 5000};
+}
+
+static bool asked(replay *srv, const char *target)
+{
+    for (size_t i = 0; i < replay_count(srv); i++)
+        if (strcmp(replay_get(srv, i)->target, target) == 0)
+            return true;
+    return false;
+}
+
+static void has(const char *msg, const char *part)
+{
+    if (!strstr(msg, part))
+        fail_msg("\"%s\" does not say \"%s\"", msg, part);
+}
+
+static void run(image_verify_result *r, const image_verify_input *in)
+{
+    if (image_verify_run(r, net, in) < 0)
+        fail_msg("image_verify_run: %s", mb_error_last());
+}
+
+static void test_v3_bundle_through_tag_fallback(void **state)
+{
+    (void)state;
+    replay *srv = NULL;
+    char repo[128], target[256];
+    const char *atts[] = {SLSA};
+    image_verify_result r;
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    serve(srv, "image/registry/v3");
+    serve_rest(srv, 404);
+    image_verify_input in = input(srv, repo, sizeof(repo), d3);
+    in.attestations = atts;
+    in.n_attestations = 1;
+    run(&r, &in);
+    if (r.state != IMAGE_VERIFY_VERIFIED)
+        fail_msg("%d: %s", r.state, r.message);
+    assert_string_equal(r.layout, "v3");
+    assert_int_equal(strlen(r.payload_sha256), 71);
+    assert_memory_equal(r.key_id, "sha256:", 7);
+    has(r.message, d3);
+    snprintf(target, sizeof(target), "/v2/team/app/referrers/%s", d3);
+    assert_true(asked(srv, target));
+    snprintf(target, sizeof(target), "/v2/team/app/manifests/sha256-%s", d3 + 7);
+    assert_true(asked(srv, target));
+    /* the bundles were fetched once each, though the attestation looked at the referrers again */
+    size_t n = replay_count(srv);
+    assert_true(n <= 7); /* referrers, tag, 2 manifests, 2 bundles (the signature's only if not the first) */
+    replay_free(srv);
+}
+
+static void test_v3_bundle_through_referrers_api(void **state)
+{
+    (void)state;
+    replay *srv = NULL;
+    char repo[128], target[256], rel[256];
+    image_verify_result r;
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    serve(srv, "image/registry/v3");
+    /* the API answers what the fallback tag held */
+    snprintf(rel, sizeof(rel), "image/registry/v3/tag-sha256-%s.json", d3 + 7);
+    char *index = fixture_read(rel, NULL);
+    assert_non_null(index);
+    snprintf(target, sizeof(target), "/v2/team/app/referrers/%s", d3);
+    replay_route(srv, "GET", target,
+                 &(replay_reply){.status = 200,
+                                 .headers = "Content-Type: application/vnd.oci.image.index.v1+json\r\n",
+                                 .body = index});
+    free(index);
+    serve_rest(srv, 404);
+    image_verify_input in = input(srv, repo, sizeof(repo), d3);
+    run(&r, &in);
+    if (r.state != IMAGE_VERIFY_VERIFIED)
+        fail_msg("%d: %s", r.state, r.message);
+    assert_string_equal(r.layout, "v3");
+    snprintf(target, sizeof(target), "/v2/team/app/manifests/sha256-%s", d3 + 7);
+    assert_false(asked(srv, target)); /* no fallback when the API answers */
+    snprintf(target, sizeof(target), "/v2/team/app/manifests/sha256-%s.sig", d3 + 7);
+    assert_false(asked(srv, target)); /* nor a v2 look once v3 verified */
+    replay_free(srv);
+}
+
+static void test_v2_sig_and_att(void **state)
+{
+    (void)state;
+    replay *srv = NULL;
+    char repo[128];
+    const char *atts[] = {SLSA};
+    image_verify_result r;
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    serve(srv, "image/registry/v2");
+    serve_rest(srv, 404);
+    image_verify_input in = input(srv, repo, sizeof(repo), d2);
+    in.attestations = atts;
+    in.n_attestations = 1;
+    run(&r, &in);
+    if (r.state != IMAGE_VERIFY_VERIFIED)
+        fail_msg("%d: %s", r.state, r.message);
+    assert_string_equal(r.layout, "v2");
+    /* the payload of a v2 signature is its layer: the receipt names that blob */
+    char sig[256];
+    snprintf(sig, sizeof(sig), "image/registry/v2/tag-sha256-%s.sig.json", d2 + 7);
+    char *man = fixture_read(sig, NULL);
+    assert_non_null(strstr(man, r.payload_sha256));
+    free(man);
+    replay_free(srv);
+}
+
+static void test_attestation_missing(void **state)
+{
+    (void)state;
+    replay *srv = NULL;
+    char repo[128], rel[256], target[256];
+    const char *atts[] = {SLSA, "https://example.com/other/v1"};
+    image_verify_result r;
+
+    /* v2: signed and attested for SLSA, not for the other type */
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    serve(srv, "image/registry/v2");
+    serve_rest(srv, 404);
+    image_verify_input in = input(srv, repo, sizeof(repo), d2);
+    in.attestations = atts;
+    in.n_attestations = 2;
+    run(&r, &in);
+    assert_int_equal(r.state, IMAGE_VERIFY_REFUSED);
+    has(r.message, "no attestation of predicate type https://example.com/other/v1");
+    has(r.message, d2);
+    replay_free(srv);
+
+    /* v3: an index holding the signature's bundle only */
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    snprintf(rel, sizeof(rel), "image/registry/v3/tag-sha256-%s.json", d3 + 7);
+    char *index = fixture_read(rel, NULL);
+    cJSON *doc = cJSON_Parse(index), *ms = cJSON_GetObjectItem(doc, "manifests"), *keep = cJSON_CreateArray();
+    free(index);
+    const cJSON *m;
+    cJSON_ArrayForEach(m, ms) {
+        char mrel[256];
+        snprintf(mrel, sizeof(mrel), "image/registry/v3/manifest-%s.json",
+                 cJSON_GetStringValue(cJSON_GetObjectItem(m, "digest")) + 7);
+        char *body = fixture_read(mrel, NULL);
+        if (strstr(body, "https://sigstore.dev/cosign/sign/v1"))
+            cJSON_AddItemToArray(keep, cJSON_Duplicate(m, true));
+        free(body);
+    }
+    assert_int_equal(cJSON_GetArraySize(keep), 1);
+    cJSON_ReplaceItemInObject(doc, "manifests", keep);
+    char *only = cJSON_PrintUnformatted(doc);
+    cJSON_Delete(doc);
+    snprintf(target, sizeof(target), "/v2/team/app/manifests/sha256-%s", d3 + 7);
+    replay_route(srv, "GET", target, &(replay_reply){.status = 200, .body = only});
+    free(only);
+    serve(srv, "image/registry/v3");
+    serve_rest(srv, 404);
+    in = input(srv, repo, sizeof(repo), d3);
+    in.attestations = atts;
+    in.n_attestations = 1;
+    run(&r, &in);
+    assert_int_equal(r.state, IMAGE_VERIFY_REFUSED);
+    has(r.message, "no attestation of predicate type " SLSA);
+    has(r.message, d3);
+    replay_free(srv);
+}
+
+static void test_retagged_signature_refused(void **state)
+{
+    (void)state;
+    replay *srv = NULL;
+    char repo[128], rel[256], target[256];
+    image_verify_result r;
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    /* d2's genuine .sig image, served as the .sig of d3 */
+    snprintf(rel, sizeof(rel), "image/registry/v2/tag-sha256-%s.sig.json", d2 + 7);
+    char *sig = fixture_read(rel, NULL);
+    snprintf(target, sizeof(target), "/v2/team/app/manifests/sha256-%s.sig", d3 + 7);
+    replay_route(srv, "GET", target, &(replay_reply){.status = 200, .body = sig});
+    free(sig);
+    serve(srv, "image/registry/v2");
+    serve_rest(srv, 404);
+    image_verify_input in = input(srv, repo, sizeof(repo), d3);
+    run(&r, &in);
+    assert_int_equal(r.state, IMAGE_VERIFY_REFUSED);
+    has(r.message, d3);
+    has(r.message, "does not verify");
+    assert_string_equal(r.payload_sha256, "");
+    replay_free(srv);
+}
+
+static void test_tampered_blob_refused(void **state)
+{
+    (void)state;
+    replay *srv = NULL;
+    char repo[128], rel[256], target[256];
+    image_verify_result r;
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    /* the signature layer's blob answered with other bytes */
+    snprintf(rel, sizeof(rel), "image/registry/v2/tag-sha256-%s.sig.json", d2 + 7);
+    char *man = fixture_read(rel, NULL);
+    cJSON *doc = cJSON_Parse(man);
+    free(man);
+    const char *layer = cJSON_GetStringValue(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "layers"), 0), "digest"));
+    snprintf(target, sizeof(target), "/v2/team/app/blobs/%s", layer);
+    replay_route(srv, "GET", target,
+                 &(replay_reply){.status = 200,
+                                 .body = "{\"critical\":{\"image\":{\"docker-manifest-digest\":\"x\"}}}"});
+    char want[160];
+    snprintf(want, sizeof(want), "for %s", layer);
+    cJSON_Delete(doc);
+    serve(srv, "image/registry/v2");
+    serve_rest(srv, 404);
+    image_verify_input in = input(srv, repo, sizeof(repo), d2);
+    run(&r, &in);
+    assert_int_equal(r.state, IMAGE_VERIFY_REFUSED);
+    has(r.message, "the registry answered sha256:");
+    has(r.message, want);
+    replay_free(srv);
+}
+
+static void test_keys(void **state)
+{
+    (void)state;
+    replay *srv = NULL;
+    char repo[128];
+    image_verify_result r;
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    serve(srv, "image/registry/v3");
+    serve(srv, "image/registry/v2");
+    serve_rest(srv, 404);
+    /* another key: refused, both layouts looked at */
+    image_verify_input in = input(srv, repo, sizeof(repo), d3);
+    in.public_key_pem = other_pem;
+    in.public_key_len = other_len;
+    run(&r, &in);
+    assert_int_equal(r.state, IMAGE_VERIFY_REFUSED);
+    has(r.message, "has no cosign signature by key sha256:");
+    in.digest = d2;
+    run(&r, &in);
+    assert_int_equal(r.state, IMAGE_VERIFY_REFUSED);
+    /* a key that is no key: refused before the registry is asked */
+    size_t n = replay_count(srv);
+    in.public_key_pem = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+    in.public_key_len = strlen(in.public_key_pem);
+    run(&r, &in);
+    assert_int_equal(r.state, IMAGE_VERIFY_REFUSED);
+    has(r.message, "spec.image.verify.publicKeySecretRef");
+    assert_int_equal(replay_count(srv), n);
+    /* nor is a bad repository or digest */
+    in = input(srv, repo, sizeof(repo), d3);
+    in.repository = "ghcr.io/kfm/api:v1";
+    run(&r, &in);
+    assert_int_equal(r.state, IMAGE_VERIFY_REFUSED);
+    has(r.message, "spec.image.repository");
+    in = input(srv, repo, sizeof(repo), "sha256:abc");
+    run(&r, &in);
+    assert_int_equal(r.state, IMAGE_VERIFY_REFUSED);
+    has(r.message, "spec.image.digest");
+    assert_int_equal(replay_count(srv), n);
+    replay_free(srv);
+}
+
+static void test_unreachable(void **state)
+{
+    (void)state;
+    replay *srv = NULL;
+    char repo[128];
+    image_verify_result r;
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    serve_rest(srv, 500);
+    image_verify_input in = input(srv, repo, sizeof(repo), d3);
+    run(&r, &in);
+    assert_int_equal(r.state, IMAGE_VERIFY_UNREACHABLE);
+    has(r.message, d3);
+    has(r.message, "HTTP 500");
+    replay_free(srv);
+}
+
+/* ---- the cached verifier ------------------------------------------------------ */
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int notified;
+static char last_key[64];
+static long long fake_now;
+
+static void on_done(void *ctx, const char *key)
+{
+    (void)ctx;
+    pthread_mutex_lock(&mu);
+    notified++;
+    snprintf(last_key, sizeof(last_key), "%s", key);
+    pthread_cond_broadcast(&cond);
+    pthread_mutex_unlock(&mu);
+}
+
+static long long clock_fn(void *ctx)
+{
+    (void)ctx;
+    return __atomic_load_n(&fake_now, __ATOMIC_SEQ_CST);
+}
+
+/* Waits (up to 10 s) until notified reaches n. */
+static void wait_notified(int n)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&mu);
+    while (notified < n && pthread_cond_timedwait(&cond, &mu, &until) == 0)
+        ;
+    int got = notified;
+    pthread_mutex_unlock(&mu);
+    assert_true(got >= n);
+}
+
+/* get that must answer at once with state */
+static void get(image_verify_result *r, image_verifier *v, const image_verify_input *in, image_verify_state state)
+{
+    if (image_verifier_get(r, v, in, "kfm/api") < 0)
+        fail_msg("image_verifier_get: %s", mb_error_last());
+    if (r->state != state)
+        fail_msg("state %d, not %d: %s", r->state, state, r->message);
+}
+
+static void test_verifier_caches(void **state)
+{
+    (void)state;
+    replay *srv = NULL;
+    image_verifier *v = NULL;
+    char repo[128];
+    image_verify_result r;
+    const char *atts[] = {SLSA};
+    notified = 0;
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    serve(srv, "image/registry/v3");
+    serve_rest(srv, 404);
+    assert_int_equal(image_verifier_new(&v, net, on_done, NULL), 0);
+    image_verify_input in = input(srv, repo, sizeof(repo), d3);
+
+    get(&r, v, &in, IMAGE_VERIFY_PENDING);
+    get(&r, v, &in, IMAGE_VERIFY_PENDING); /* still the one run, or done already: both fine */
+    wait_notified(1);
+    assert_string_equal(last_key, "kfm/api");
+    get(&r, v, &in, IMAGE_VERIFY_VERIFIED);
+    assert_string_equal(r.layout, "v3");
+    assert_int_equal(image_verifier_runs(v), 1);
+    size_t asked_before = replay_count(srv);
+    get(&r, v, &in, IMAGE_VERIFY_VERIFIED);
+    assert_int_equal(image_verifier_runs(v), 1);
+    assert_int_equal(replay_count(srv), asked_before); /* a verified digest is not fetched again */
+
+    /* another attestation list is another verification */
+    in.attestations = atts;
+    in.n_attestations = 1;
+    get(&r, v, &in, IMAGE_VERIFY_PENDING);
+    wait_notified(2);
+    get(&r, v, &in, IMAGE_VERIFY_VERIFIED);
+    assert_int_equal(image_verifier_runs(v), 2);
+
+    /* a key that cannot be read: REFUSED at once, nothing run */
+    in.public_key_pem = "not a key";
+    in.public_key_len = 9;
+    get(&r, v, &in, IMAGE_VERIFY_REFUSED);
+    has(r.message, "spec.image.verify.publicKeySecretRef");
+    assert_int_equal(image_verifier_runs(v), 2);
+
+    image_verifier_free(v);
+    replay_free(srv);
+}
+
+static void test_verifier_refused_expires(void **state)
+{
+    (void)state;
+    replay *srv = NULL;
+    image_verifier *v = NULL;
+    char repo[128];
+    image_verify_result r;
+    notified = 0;
+    fake_now = 1000000;
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    /* nothing signed yet: the referrers API, the fallback tag and the .sig tag are not there */
+    for (int i = 0; i < 3; i++)
+        replay_add(srv, &(replay_reply){.status = 404});
+    assert_int_equal(image_verifier_new(&v, net, on_done, NULL), 0);
+    image_verifier_set_clock(v, clock_fn, NULL);
+    image_verify_input in = input(srv, repo, sizeof(repo), d3);
+    get(&r, v, &in, IMAGE_VERIFY_PENDING);
+    wait_notified(1);
+    get(&r, v, &in, IMAGE_VERIFY_REFUSED);
+    has(r.message, "has no cosign signature");
+    has(r.message, d3);
+    assert_int_equal(replay_count(srv), 3);
+    /* the refusal is kept for its time: nothing is asked */
+    __atomic_store_n(&fake_now, fake_now + IMAGE_VERIFY_REFUSED_TTL_MS - 1, __ATOMIC_SEQ_CST);
+    get(&r, v, &in, IMAGE_VERIFY_REFUSED);
+    assert_int_equal(image_verifier_runs(v), 1);
+    assert_int_equal(replay_count(srv), 3);
+    /* the signature is pushed meanwhile; once the refusal has expired it is seen */
+    serve(srv, "image/registry/v3");
+    serve_rest(srv, 404);
+    __atomic_store_n(&fake_now, fake_now + 1, __ATOMIC_SEQ_CST);
+    get(&r, v, &in, IMAGE_VERIFY_PENDING);
+    wait_notified(2);
+    get(&r, v, &in, IMAGE_VERIFY_VERIFIED);
+    assert_int_equal(image_verifier_runs(v), 2);
+    image_verifier_free(v);
+    replay_free(srv);
+}
+
+static void test_verifier_unreachable_retry(void **state)
+{
+    (void)state;
+    replay *srv = NULL;
+    image_verifier *v = NULL;
+    char repo[128];
+    image_verify_result r;
+    notified = 0;
+    fake_now = 9000000;
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    serve_rest(srv, 503);
+    assert_int_equal(image_verifier_new(&v, net, on_done, NULL), 0);
+    image_verifier_set_clock(v, clock_fn, NULL);
+    image_verify_input in = input(srv, repo, sizeof(repo), d3);
+    get(&r, v, &in, IMAGE_VERIFY_PENDING);
+    wait_notified(1);
+    get(&r, v, &in, IMAGE_VERIFY_UNREACHABLE);
+    size_t n = replay_count(srv);
+    /* within the retry interval the registry is not asked again */
+    __atomic_store_n(&fake_now, fake_now + IMAGE_VERIFY_RETRY_MS - 1, __ATOMIC_SEQ_CST);
+    get(&r, v, &in, IMAGE_VERIFY_UNREACHABLE);
+    assert_int_equal(image_verifier_runs(v), 1);
+    assert_int_equal(replay_count(srv), n);
+    /* after it, the next get starts again */
+    __atomic_store_n(&fake_now, fake_now + 1, __ATOMIC_SEQ_CST);
+    get(&r, v, &in, IMAGE_VERIFY_PENDING);
+    wait_notified(2);
+    get(&r, v, &in, IMAGE_VERIFY_UNREACHABLE);
+    assert_int_equal(image_verifier_runs(v), 2);
+    assert_true(replay_count(srv) > n);
+    image_verifier_free(v);
+    replay_free(srv);
+}
+
+static void test_verifier_free_while_running(void **state)
+{
+    (void)state;
+    replay *srv = NULL;
+    image_verifier *v = NULL;
+    char repo[128];
+    image_verify_result r;
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    replay_route(srv, NULL, "/*", &(replay_reply){.status = 404, .delay_ms = 2000});
+    assert_int_equal(image_verifier_new(&v, net, NULL, NULL), 0);
+    image_verify_input in = input(srv, repo, sizeof(repo), d3);
+    get(&r, v, &in, IMAGE_VERIFY_PENDING);
+    in.digest = d2;
+    get(&r, v, &in, IMAGE_VERIFY_PENDING); /* queued behind the first */
+    assert_true(replay_wait(srv, 1, 5000));
+    image_verifier_free(v); /* cancels the transfer, drops the queue, joins */
+    assert_int_equal(replay_count(srv), 1);
+    replay_free(srv);
+    image_verifier_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_v3_bundle_through_tag_fallback),
+        cmocka_unit_test(test_v3_bundle_through_referrers_api),
+        cmocka_unit_test(test_v2_sig_and_att),
+        cmocka_unit_test(test_attestation_missing),
+        cmocka_unit_test(test_retagged_signature_refused),
+        cmocka_unit_test(test_tampered_blob_refused),
+        cmocka_unit_test(test_keys),
+        cmocka_unit_test(test_unreachable),
+        cmocka_unit_test(test_verifier_caches),
+        cmocka_unit_test(test_verifier_refused_expires),
+        cmocka_unit_test(test_verifier_unreachable_retry),
+        cmocka_unit_test(test_verifier_free_while_running),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
