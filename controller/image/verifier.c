@@ -388,7 +388,7 @@ int image_verifier_get(image_verify_result *out, image_verifier *v, const image_
     pthread_mutex_unlock(&v->mu);
 
     /* a new run: a key that cannot be read is answered at once */
-    if ((err = image_key_load(&k, in->public_key_pem, in->public_key_pem ? in->public_key_len : 0, kerr)) < 0) {
+    if ((err = image_input_key(&k, in, kerr)) < 0) {
         if (err == MB_ENOMEM)
             return err;
         out->state = IMAGE_VERIFY_REFUSED;

@@ -49,6 +49,16 @@ typedef struct {
     int looked;                             /* candidates judged */
 } run;
 
+int image_input_key(image_key **out, const image_verify_input *in, char err[IMAGE_SIG_ERROR_MAX])
+{
+    *out = NULL;
+    if (!in->public_key_pem || in->public_key_len == 0) {
+        snprintf(err, IMAGE_SIG_ERROR_MAX, "the key is empty");
+        return MB_EINVAL;
+    }
+    return image_key_load(out, in->public_key_pem, in->public_key_len, err);
+}
+
 bool image_digest_ok(const char *d)
 {
     if (!d || strncmp(d, "sha256:", 7) != 0 || strlen(d) != 71)
@@ -311,14 +321,14 @@ int image_verify_run_with(image_verify_result *out, net_loop *net, const image_v
     found sig = {0};
     int err = 0;
 
-    if (!out || !net || !in)
-        return mb_error_set(MB_EINVAL, "image_verify_run needs a result, a transfer loop and an input");
+    if (!out || !net || !in || (in->n_attestations && !in->attestations))
+        return mb_error_set(MB_EINVAL, "image_verify_run needs a result, a transfer loop and a whole input");
     memset(out, 0, sizeof(*out));
     if (!image_digest_ok(in->digest)) {
         refuse(out, "spec.image.digest \"%.100s\" is not sha256:<64 lowercase hex>", in->digest ? in->digest : "");
         return 0;
     }
-    if ((err = image_key_load(&key, in->public_key_pem, in->public_key_pem ? in->public_key_len : 0, err_text)) < 0) {
+    if ((err = image_input_key(&key, in, err_text)) < 0) {
         if (err == MB_ENOMEM)
             return err;
         refuse(out, "image %s cannot be verified: the public key of spec.image.verify.publicKeySecretRef: %s",

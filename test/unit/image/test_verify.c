@@ -477,6 +477,11 @@ static void test_verifier_caches(void **state)
     get(&r, v, &in, IMAGE_VERIFY_REFUSED);
     has(r.message, "spec.image.verify.publicKeySecretRef");
     assert_int_equal(image_verifier_runs(v), 2);
+    in.public_key_pem = NULL;
+    in.public_key_len = 0;
+    get(&r, v, &in, IMAGE_VERIFY_REFUSED);
+    has(r.message, "the key is empty");
+    assert_int_equal(image_verifier_runs(v), 2);
 
     image_verifier_free(v);
     replay_free(srv);
