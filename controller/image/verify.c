@@ -21,9 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUNDLE_TYPE "application/vnd.dev.sigstore.bundle.v0.3+json"
 #define BUNDLE_TYPE_PREFIX "application/vnd.dev.sigstore.bundle"
-#define SIMPLE_SIGNING_TYPE "application/vnd.dev.cosign.simplesigning.v1+json"
+#define EMPTY_TYPE "application/vnd.oci.empty.v1+json"
 #define DSSE_TYPE "application/vnd.dsse.envelope.v1+json"
 #define SIG_ANNOTATION "dev.cosignproject.cosign/signature"
 #define CERT_ANNOTATION "dev.sigstore.cosign/certificate"
@@ -158,6 +157,11 @@ typedef struct {
     char payload_sha256[72];
 } found;
 
+static bool is_bundle(const char *media_type)
+{
+    return strncmp(media_type, BUNDLE_TYPE_PREFIX, strlen(BUNDLE_TYPE_PREFIX)) == 0;
+}
+
 /* v3: every sigstore bundle among the referrers, judged for predicate (NULL: a signature). */
 static int look_v3(run *c, const char *predicate, found *f)
 {
@@ -172,17 +176,25 @@ static int look_v3(run *c, const char *predicate, found *f)
         const char *pt = annotation(m, BUNDLE_PREDICATE_ANNOTATION);
         cJSON *man = NULL;
         const cJSON *l;
-        if (!type || strncmp(type, BUNDLE_TYPE_PREFIX, strlen(BUNDLE_TYPE_PREFIX)) != 0 || !image_digest_ok(d))
+        /* a referrer that says it is something else (an SBOM, another signature format) is not fetched; one
+         * without an artifactType, or with the empty config's (as some registries' referrers API answers for
+         * cosign's bundles), is judged by its manifest */
+        if (!image_digest_ok(d) || (type && !is_bundle(type) && strcmp(type, EMPTY_TYPE) != 0))
             continue;
-        if (predicate && pt && strcmp(pt, predicate) != 0)
-            continue; /* an attestation of another type, as its annotation says */
+        if (pt && strcmp(pt, predicate ? predicate : IMAGE_SIG_COSIGN_SIGN_PREDICATE) != 0)
+            continue; /* a bundle of another predicate type, as its annotation says */
         if (n++ >= CANDIDATES_MAX)
             break;
         if ((err = get_json(c, 'm', d, &man)) < 0)
             break;
-        /* cosign names what a bundle holds on its manifest: one of another type is not fetched */
+        /* the manifest says whether it is a bundle, and cosign names the predicate type there: one of another
+         * type is not fetched */
+        type = str_of(man, "artifactType");
+        if (!type)
+            type = str_of(cJSON_GetObjectItemCaseSensitive(man, "config"), "mediaType");
         pt = annotation(man, BUNDLE_PREDICATE_ANNOTATION);
-        if (pt && strcmp(pt, predicate ? predicate : IMAGE_SIG_COSIGN_SIGN_PREDICATE) != 0) {
+        if (!type || !is_bundle(type) ||
+            (pt && strcmp(pt, predicate ? predicate : IMAGE_SIG_COSIGN_SIGN_PREDICATE) != 0)) {
             cJSON_Delete(man);
             continue;
         }
@@ -190,7 +202,7 @@ static int look_v3(run *c, const char *predicate, found *f)
             const char *lt = str_of(l, "mediaType"), *ld = str_of(l, "digest");
             const registry_answer *b = NULL;
             image_sig_verdict v = {0};
-            if (!lt || strncmp(lt, BUNDLE_TYPE_PREFIX, strlen(BUNDLE_TYPE_PREFIX)) != 0)
+            if (!lt || !is_bundle(lt))
                 continue;
             if ((err = get(c, 'b', ld ? ld : "", &b)) < 0)
                 break;
