@@ -92,4 +92,7 @@ unsigned long image_verifier_runs(const image_verifier *v);
 /* Tests: the clock the cache ages by (monotonic ms); NULL restores the real one. */
 void image_verifier_set_clock(image_verifier *v, long long (*now_ms)(void *ctx), void *ctx);
 
+/* Tests: how many results the cache keeps (IMAGE_VERIFY_CACHE_MAX unless set; at least 1). */
+void image_verifier_set_capacity(image_verifier *v, size_t max);
+
 #endif

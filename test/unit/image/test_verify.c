@@ -574,6 +574,57 @@ static void test_verifier_unreachable_retry(void **state)
     replay_free(srv);
 }
 
+/* The cache is bounded: past its capacity (IMAGE_VERIFY_CACHE_MAX, 8 here) the least recently used result goes
+ * (and is verified again). */
+#define CAP 8
+
+static void test_verifier_bounded(void **state)
+{
+    (void)state;
+    replay *srv = NULL;
+    image_verifier *v = NULL;
+    char repo[128], digests[CAP + 1][80];
+    image_verify_result r;
+    notified = 0;
+    fake_now = 20000000;
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    serve_v3_tag(srv, false);
+    serve_rest(srv, 404);
+    assert_int_equal(image_verifier_new(&v, net, on_done, NULL), 0);
+    image_verifier_set_clock(v, clock_fn, NULL); /* the clock stands still: nothing expires */
+    image_verifier_set_capacity(v, CAP);
+    image_verify_input in = input(srv, repo, sizeof(repo), da);
+    get(&r, v, &in, IMAGE_VERIFY_PENDING);
+    wait_notified(1);
+    get(&r, v, &in, IMAGE_VERIFY_VERIFIED);
+    /* as many other (unsigned) digests as the cache holds, the verified one used again halfway */
+    for (int i = 0; i < CAP; i++) {
+        snprintf(digests[i], sizeof(digests[i]), "sha256:%064x", i + 1);
+        in.digest = digests[i];
+        get(&r, v, &in, IMAGE_VERIFY_PENDING);
+        if (i == CAP / 2) {
+            in.digest = da;
+            get(&r, v, &in, IMAGE_VERIFY_VERIFIED);
+        }
+    }
+    wait_notified(1 + CAP);
+    assert_int_equal(image_verifier_runs(v), 1 + CAP);
+    /* the verified digest was used recently: still cached */
+    in.digest = da;
+    get(&r, v, &in, IMAGE_VERIFY_VERIFIED);
+    assert_int_equal(image_verifier_runs(v), 1 + CAP);
+    /* the first unsigned one was the least recently used: gone, so verified again */
+    in.digest = digests[0];
+    get(&r, v, &in, IMAGE_VERIFY_PENDING);
+    wait_notified(2 + CAP);
+    /* and the last is still there */
+    in.digest = digests[CAP - 1];
+    get(&r, v, &in, IMAGE_VERIFY_REFUSED);
+    assert_int_equal(image_verifier_runs(v), 2 + CAP);
+    image_verifier_free(v);
+    replay_free(srv);
+}
+
 static void test_verifier_free_while_running(void **state)
 {
     (void)state;
@@ -609,6 +660,7 @@ int main(void)
         cmocka_unit_test(test_verifier_caches),
         cmocka_unit_test(test_verifier_refused_expires),
         cmocka_unit_test(test_verifier_unreachable_retry),
+        cmocka_unit_test(test_verifier_bounded),
         cmocka_unit_test(test_verifier_free_while_running),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
