@@ -13,6 +13,7 @@
 #include "util/text.h"
 
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <openssl/crypto.h>
@@ -65,6 +66,7 @@ typedef struct {
     pthread_cond_t cond;
     bool done, nomem;
     net_outcome outcome;
+    int curl_code;
     long status;
     char *body;
     size_t len;
@@ -94,6 +96,7 @@ static void raw_done(void *ctx, const net_result *r)
     raw *w = ctx;
     pthread_mutex_lock(&w->mu);
     w->outcome = r->outcome;
+    w->curl_code = r->curl_code;
     w->status = r->status;
     snprintf(w->sha256, sizeof(w->sha256), "sha256:%s", r->sha256_hex);
     snprintf(w->content_type, sizeof(w->content_type), "%s", r->content_type ? r->content_type : "");
@@ -159,6 +162,12 @@ static int send_get(registry *r, const char *url, const char *const *headers, co
     }
     net_transfer_release(t);
     return w->nomem ? mb_error_set(MB_ENOMEM, "out of memory") : 0;
+}
+
+/* A certificate that does not verify is a configuration to fix (the CA), not a registry that is down. */
+static bool untrusted(int curl_code)
+{
+    return curl_code == CURLE_PEER_FAILED_VERIFICATION;
 }
 
 static void answer_set(registry_answer *out, registry_outcome o, const char *fmt, ...)
@@ -283,8 +292,11 @@ static int authenticate(registry *r, const char *challenge, registry_answer *out
             answer_set(out, REGISTRY_REFUSED, "the registry's token service %.300s cannot be asked: %s", ch.realm,
                        mb_error_last());
     } else if (w.outcome != NET_DONE) {
-        answer_set(out, w.outcome == NET_TOO_BIG || w.outcome == NET_REDIRECT ? REGISTRY_REFUSED : REGISTRY_UNREACHABLE,
-                   "the registry's token service could not be asked: %s", w.error);
+        bool refused = w.outcome == NET_TOO_BIG || w.outcome == NET_REDIRECT ||
+                       (w.outcome == NET_FAILED && untrusted(w.curl_code));
+        answer_set(out, refused ? REGISTRY_REFUSED : REGISTRY_UNREACHABLE,
+                   "the registry's token service could not be asked: %s%s", w.error,
+                   untrusted(w.curl_code) ? " (trust its CA with spec.image.verify.caSecretRef)" : "");
     } else if (w.status == 401 || w.status == 403) {
         out->denied = true;
         answer_set(out, REGISTRY_REFUSED, "the registry's token service %.300s refused a token for %s %s", ch.realm,
@@ -340,6 +352,11 @@ static int fetch(registry_answer *out, registry *r, const char *url, const char 
                    REGISTRY_MAX_BYTES);
     else if (w.outcome == NET_REDIRECT)
         answer_set(out, REGISTRY_REFUSED, "%s: %s", what, w.error);
+    else if (w.outcome == NET_FAILED && untrusted(w.curl_code))
+        answer_set(out, REGISTRY_REFUSED,
+                   "%s could not be fetched: the registry's TLS certificate is not trusted (%s); trust its CA with "
+                   "spec.image.verify.caSecretRef",
+                   what, w.error);
     else if (w.outcome != NET_DONE)
         answer_set(out, REGISTRY_UNREACHABLE, "%s could not be fetched: %s", what, w.error);
     else if (w.status == 404)
