@@ -79,7 +79,7 @@ static void fx_open(fx *f, const char *cfg_fmt)
                        .ref = &f->ref,
                        .docker_config = cfg_fmt ? cfg : NULL,
                        .insecure = true,
-                       .timeout_ms = 5000};
+                       .timeout_ms = 20000};
     if (registry_new(&f->reg, &o) < 0)
         fail_msg("registry_new: %s", mb_error_last());
 }

@@ -149,7 +149,7 @@ static image_verify_input input(const replay *srv, char *repo, size_t size, cons
                                 .public_key_pem = key_pem,
                                 .public_key_len = key_len,
                                 .insecure = true,
-                                .timeout_ms = 5000};
+                                .timeout_ms = 20000};
 }
 
 static bool asked(replay *srv, const char *target)
@@ -427,12 +427,12 @@ static long long clock_fn(void *ctx)
     return __atomic_load_n(&fake_now, __ATOMIC_SEQ_CST);
 }
 
-/* Waits (up to 10 s) until notified reaches n. */
+/* Waits (up to 30 s) until notified reaches n. */
 static void wait_notified(int n)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 10;
+    until.tv_sec += 30;
     pthread_mutex_lock(&mu);
     while (notified < n && pthread_cond_timedwait(&cond, &mu, &until) == 0)
         ;
