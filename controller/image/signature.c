@@ -169,15 +169,18 @@ static int b64_decode(unsigned char **out, size_t *out_len, const char *in)
     return 0;
 }
 
-/* JSON text as Go reads it, which must be an object. 0, MB_EINVAL (message names what), MB_ENOMEM. */
+/* JSON text as Go reads it, which must be an object (*doc NULL otherwise). 0, MB_EINVAL (message names what), MB_ENOMEM. */
 static int parse_object(cJSON **doc, image_sig_verdict *out, const char *digest, const void *text, size_t len,
                         const char *what)
 {
     int rc = mb_gojson_parse(doc, text, len, false);
     if (rc == MB_ENOMEM)
         return oom(out);
-    if (rc < 0 || !cJSON_IsObject(*doc))
+    if (rc < 0 || !cJSON_IsObject(*doc)) {
+        cJSON_Delete(*doc);
+        *doc = NULL;
         return refuse(out, "%s: the %s is not a JSON object", digest, what);
+    }
     return 0;
 }
 
