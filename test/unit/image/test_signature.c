@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "cosigntest.h"
+#include "fixture.h"
 #include "image/signature.h"
 #include "jwstest.h"
 #include "util/error.h"
@@ -241,7 +242,8 @@ static void simple_tampered_and_malformed(void **state)
                    "keyless signatures (Fulcio certificate, Rekor) are not supported; sign with a key: cosign "
                    "sign --key");
     /* a certificate besides a signature by the key changes nothing */
-    assert_int_equal(image_sig_check_simple(&v, IK[K_P256], DIGEST, payload, len, sig, "-----BEGIN CERTIFICATE-----"), 0);
+    assert_int_equal(image_sig_check_simple(&v, IK[K_P256], DIGEST, payload, len, sig, "-----BEGIN CERTIFICATE-----"),
+                     0);
     free(t);
     free(spaced);
     free(other);
@@ -405,7 +407,8 @@ static void bundle_signature_as_cosign_v3_writes(void **state)
     assert_refused(bundle_dsse(&v, K_P256, K_P256, sign_other, NULL), &v, "does not name this digest as its subject");
     /* an attestation does not count as a signature, nor a signature as an attestation */
     assert_refused(bundle_dsse(&v, K_P256, K_P256, slsa, NULL), &v, "predicateType is " SLSA);
-    assert_refused(bundle_dsse(&v, K_P256, K_P256, sign, SLSA), &v, "predicateType is " IMAGE_SIG_COSIGN_SIGN_PREDICATE);
+    assert_refused(bundle_dsse(&v, K_P256, K_P256, sign, SLSA), &v,
+                   "predicateType is " IMAGE_SIG_COSIGN_SIGN_PREDICATE);
     assert_int_equal(bundle_dsse(&v, K_P384, K_P384, slsa, SLSA), 0);
     free(sign);
     free(sign_other);
@@ -497,6 +500,135 @@ static void bundle_refused(void **state)
     assert_refused(image_sig_check_bundle(&v, IK[K_P256], DIGEST, b, strlen(b), SLSA), &v, "not an attestation of");
 }
 
+/* ---- what real cosign wrote (test/fixtures/image/cosign) ------------------------------ */
+
+static char *fx(const char *rel, size_t *len)
+{
+    char path[256];
+    size_t n = 0;
+    snprintf(path, sizeof(path), "image/cosign/%s", rel);
+    char *s = fixture_read(path, len ? len : &n);
+    if (!s)
+        fail_msg("missing fixture %s", path);
+    return s;
+}
+
+static image_key *fx_key(const char *name)
+{
+    char rel[64], err[IMAGE_SIG_ERROR_MAX];
+    size_t len = 0;
+    image_key *k = NULL;
+    snprintf(rel, sizeof(rel), "keys/%s.pub", name);
+    char *pem = fx(rel, &len);
+    if (image_key_load(&k, pem, len, err) != 0)
+        fail_msg("%s: %s", rel, err);
+    free(pem);
+    return k;
+}
+
+/* The digest in a file (one line). */
+static void fx_digest(char out[72], const char *rel)
+{
+    char *d = fx(rel, NULL);
+    d[strcspn(d, "\r\n")] = '\0';
+    assert_int_equal(strlen(d), 71);
+    memcpy(out, d, 72);
+    free(d);
+}
+
+/* image_sig_check_simple on the v2 signature of dir: its payload, and the annotation of its manifest's layer. */
+static int fx_simple(image_sig_verdict *v, const image_key *k, const char *digest, const char *dir)
+{
+    char rel[64];
+    size_t len = 0;
+    snprintf(rel, sizeof(rel), "v2/%s/sig.manifest.json", dir);
+    char *m = fx(rel, NULL);
+    cJSON *man = cJSON_Parse(m);
+    const cJSON *layer = cJSON_GetArrayItem(cJSON_GetObjectItem(man, "layers"), 0);
+    const char *sig = cJSON_GetStringValue(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(layer, "annotations"), "dev.cosignproject.cosign/signature"));
+    assert_non_null(sig);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(layer, "mediaType")),
+                        "application/vnd.dev.cosign.simplesigning.v1+json");
+    snprintf(rel, sizeof(rel), "v2/%s/sig.payload.json", dir);
+    char *payload = fx(rel, &len);
+    int rc = image_sig_check_simple(v, k, digest, payload, len, sig, NULL);
+    if (rc == 0) {
+        char want[72];
+        sha256_of(want, payload, len);
+        assert_string_equal(v->payload_sha256, want);
+        /* the layer's digest in the manifest is the payload's: what the receipt records */
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(layer, "digest")), want);
+    }
+    free(payload);
+    free(m);
+    cJSON_Delete(man);
+    return rc;
+}
+
+static int fx_doc(image_sig_verdict *v, const image_key *k, const char *digest, const char *rel, bool bundle,
+                  const char *predicate_type)
+{
+    size_t len = 0;
+    char *doc = fx(rel, &len);
+    int rc = bundle ? image_sig_check_bundle(v, k, digest, doc, len, predicate_type)
+                    : image_sig_check_envelope(v, k, digest, doc, len, predicate_type);
+    free(doc);
+    return rc;
+}
+
+static void cosign_fixtures(void **state)
+{
+    (void)state;
+    const char *names[] = {"p256", "p384", "rsa", "other"};
+    image_key *p256 = fx_key("p256"), *ed = fx_key("ed25519");
+    char a[72], b[72], rel[64];
+    image_sig_verdict v;
+    fx_digest(a, "image/digest");
+    fx_digest(b, "image/other-digest");
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        image_key *k = fx_key(names[i]);
+        /* cosign v2 and v3 signatures pass with their key */
+        if (fx_simple(&v, k, a, names[i]) != 0)
+            fail_msg("v2 %s: %s", names[i], v.message);
+        snprintf(rel, sizeof(rel), "v3/%s/bundle.json", names[i]);
+        if (fx_doc(&v, k, a, rel, true, NULL) != 0)
+            fail_msg("v3 %s: %s", names[i], v.message);
+        /* not for the other image, not as an attestation */
+        assert_refused(fx_simple(&v, k, b, names[i]), &v, "the signature is for another image");
+        assert_refused(fx_doc(&v, k, b, rel, true, NULL), &v, "does not name this digest as its subject");
+        assert_refused(fx_doc(&v, k, a, rel, true, SLSA), &v, "predicateType is " IMAGE_SIG_COSIGN_SIGN_PREDICATE);
+        /* and refused with another key */
+        image_key *wrong = i == 0 ? ed : p256;
+        assert_refused(fx_simple(&v, wrong, a, names[i]), &v, "does not verify with the key");
+        assert_refused(fx_doc(&v, wrong, a, rel, true, NULL), &v, "no signature of the signature's DSSE envelope");
+        image_key_free(k);
+    }
+    /* the re-tag: A's signature under B's tag */
+    assert_refused(fx_simple(&v, p256, b, "retag"), &v, "the signature is for another image, ");
+    assert_int_equal(fx_simple(&v, p256, a, "retag"), 0);
+
+    /* attestations: v2 .att envelope (Statement v0.1), v3 bundle */
+    assert_int_equal(fx_doc(&v, p256, a, "v2/att/att.envelope.json", false, SLSA), 0);
+    assert_int_equal(fx_doc(&v, p256, a, "v3/att/bundle.json", true, SLSA), 0);
+    assert_refused(fx_doc(&v, p256, b, "v2/att/att.envelope.json", false, SLSA), &v, "does not name this digest");
+    assert_refused(fx_doc(&v, p256, a, "v3/att/bundle.json", true, "https://spdx.dev/Document"), &v,
+                   "predicateType is " SLSA);
+    assert_refused(fx_doc(&v, p256, a, "v3/att/bundle.json", true, NULL), &v, "predicateType is " SLSA);
+    image_key *other = fx_key("other");
+    assert_refused(fx_doc(&v, other, a, "v2/att/att.envelope.json", false, SLSA), &v, "no signature");
+    assert_refused(fx_doc(&v, other, a, "v3/att/bundle.json", true, SLSA), &v, "no signature");
+
+    /* Ed25519: cosign signs Ed25519ph, refused with the reason */
+    assert_refused(fx_simple(&v, ed, a, "ed25519"), &v, "cosign signs Ed25519ph with Ed25519 keys");
+    assert_refused(fx_doc(&v, ed, a, "v3/ed25519/bundle.json", true, NULL), &v,
+                   "cosign signs Ed25519ph with Ed25519 keys");
+    image_key_free(other);
+    image_key_free(p256);
+    image_key_free(ed);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -514,6 +646,7 @@ int main(void)
         cmocka_unit_test(bundle_signature_as_cosign_v3_writes),
         cmocka_unit_test(bundle_message_signature),
         cmocka_unit_test(bundle_refused),
+        cmocka_unit_test(cosign_fixtures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
