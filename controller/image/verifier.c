@@ -278,9 +278,10 @@ static void *verifier_main(void *arg)
         memcpy(waiters, e->waiters, n * sizeof(char *));
         e->n_waiters = 0;
         lru_trim(v);
+        bool stopping = v->stopping; /* a run cut short by image_verifier_free notifies nobody */
         pthread_mutex_unlock(&v->mu);
         for (size_t i = 0; i < n; i++) {
-            if (v->on_done)
+            if (v->on_done && !stopping)
                 v->on_done(v->ctx, waiters[i]);
             free(waiters[i]);
         }
