@@ -227,6 +227,51 @@ static void test_v3_bundle_through_referrers_api(void **state)
     replay_free(srv);
 }
 
+/* A registry with token auth: one token dance (the docker config's credentials to the realm), then the token on
+ * every request of the verification. The replies come in the order the verification asks. */
+static void test_token_auth(void **state)
+{
+    (void)state;
+    replay *srv = NULL;
+    char repo[128], challenge[256], cfg[256], path[160];
+    image_verify_result r;
+    size_t len = 0;
+    assert_int_equal(replay_start(&srv, NULL), 0);
+    snprintf(challenge, sizeof(challenge),
+             "WWW-Authenticate: Bearer realm=\"%s/token\",service=\"membrane-test-registry\"\r\n", replay_url(srv));
+    /* bWVtYnJhbmU6czNjcmV0: "membrane:s3cret" */
+    snprintf(cfg, sizeof(cfg), "{\"auths\":{\"%s\":{\"auth\":\"bWVtYnJhbmU6czNjcmV0\"}}}",
+             replay_url(srv) + strlen("http://"));
+    replay_add(srv, &(replay_reply){.status = 401, .headers = challenge, .body = "{\"errors\":[]}"});
+    replay_add(srv, &(replay_reply){.status = 200, .body = "{\"token\":\"reg-token-1\",\"expires_in\":300}"});
+    const char *files[] = {"v3-referrers/referrers.json", "v3-referrers/bundle.manifest.json",
+                           "v3-referrers/bundle.json"};
+    for (size_t i = 0; i < 3; i++) {
+        char file[128];
+        snprintf(file, sizeof(file), FX "%s", files[i]);
+        char *body = fixture_read(file, &len);
+        assert_non_null(body);
+        replay_add(srv, &(replay_reply){.status = 200, .body = body, .len = len});
+        free(body);
+    }
+    image_verify_input in = input(srv, repo, sizeof(repo), da);
+    in.docker_config = cfg;
+    run(&r, &in);
+    if (r.state != IMAGE_VERIFY_VERIFIED)
+        fail_msg("%d: %s", r.state, r.message);
+    assert_int_equal(replay_count(srv), 5);
+    snprintf(path, sizeof(path), REPO "referrers/%s", da);
+    assert_string_equal(replay_get(srv, 0)->target, path);
+    assert_null(replay_header(replay_get(srv, 0), "Authorization"));
+    assert_string_equal(replay_get(srv, 1)->target,
+                        "/token?service=membrane-test-registry&scope=repository%3Akfm%2Fkfm-api%3Apull");
+    assert_string_equal(replay_header(replay_get(srv, 1), "Authorization"), "Basic bWVtYnJhbmU6czNjcmV0");
+    for (size_t i = 2; i < 5; i++)
+        assert_string_equal(replay_header(replay_get(srv, i), "Authorization"), "Bearer reg-token-1");
+    assert_string_equal(replay_get(srv, 2)->target, path);
+    replay_free(srv);
+}
+
 static void test_v2_sig_and_att(void **state)
 {
     (void)state;
@@ -653,6 +698,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v3_bundle_through_tag_fallback),
         cmocka_unit_test(test_v3_bundle_through_referrers_api),
+        cmocka_unit_test(test_token_auth),
         cmocka_unit_test(test_v2_sig_and_att),
         cmocka_unit_test(test_attestation_missing),
         cmocka_unit_test(test_retagged_signature_refused),
