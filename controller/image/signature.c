@@ -15,8 +15,10 @@
  * v3's `cosign sign` writes a bundle holding a DSSE envelope whose in-toto
  * statement has predicateType https://sigstore.dev/cosign/sign/v1 and the
  * image digest as subject. Signature schemes as cosign signs: ECDSA P-256 with
- * SHA-256 and P-384 with SHA-384 (ASN.1 DER signatures), Ed25519 over the
- * message, RSA PKCS#1 v1.5 with SHA-256 (PSS with SHA-256 accepted too). JSON
+ * SHA-256 and P-384 with SHA-384 (SHA-256 accepted too, as cosign's verify
+ * wants it), ASN.1 DER signatures; RSA PKCS#1 v1.5 with SHA-256 (PSS with
+ * SHA-256 accepted too); Ed25519 pure, over the message (cosign itself signs
+ * Ed25519ph, which OpenSSL 3.0 has no verifier for: refused, saying so). JSON
  * is read as Go reads it (util/gojson.h), and a member these checks rely on
  * may appear only once (Go would take the last, cJSON the first).
  */
@@ -40,6 +42,10 @@
 #define MAX_SIGNATURES 32
 #define SIMPLE_TYPE "cosign container image signature"
 #define INTOTO_PAYLOAD_TYPE "application/vnd.in-toto+json"
+/* cosign 2 and 3 sign Ed25519ph with an Ed25519 key, which OpenSSL 3.0 cannot verify (nor cosign's verify) */
+#define ED25519PH                                                                                                      \
+    "; cosign signs Ed25519ph with Ed25519 keys, which cannot be verified here (nor by cosign verify): sign with an "  \
+    "ECDSA P-256 key"
 #define KEYLESS "keyless signatures (Fulcio certificate, Rekor) are not supported; sign with a key: cosign sign --key"
 
 struct image_key {
@@ -169,15 +175,18 @@ static int b64_decode(unsigned char **out, size_t *out_len, const char *in)
     return 0;
 }
 
-/* JSON text as Go reads it, which must be an object. 0, MB_EINVAL (message names what), MB_ENOMEM. */
+/* JSON text as Go reads it, which must be an object (*doc NULL otherwise). 0, MB_EINVAL (message names what), MB_ENOMEM. */
 static int parse_object(cJSON **doc, image_sig_verdict *out, const char *digest, const void *text, size_t len,
                         const char *what)
 {
     int rc = mb_gojson_parse(doc, text, len, false);
     if (rc == MB_ENOMEM)
         return oom(out);
-    if (rc < 0 || !cJSON_IsObject(*doc))
+    if (rc < 0 || !cJSON_IsObject(*doc)) {
+        cJSON_Delete(*doc);
+        *doc = NULL;
         return refuse(out, "%s: the %s is not a JSON object", digest, what);
+    }
     return 0;
 }
 
@@ -283,7 +292,15 @@ static int key_verifies(const image_key *k, const void *msg, size_t len, const u
     mb_pkey_scheme s = {0};
     switch (k->type) {
     case MB_PKEY_P256: s.digest = "SHA256"; break;
-    case MB_PKEY_P384: s.digest = "SHA384"; break;
+    case MB_PKEY_P384: {
+        /* cosign signs over SHA-384 with a P-384 key, but its verify (and other signers) use SHA-256 */
+        s.digest = "SHA384";
+        int rc = mb_pkey_verify(k->pkey, &s, msg, len, sig, sig_len);
+        if (rc != 0)
+            return rc;
+        s.digest = "SHA256";
+        break;
+    }
     case MB_PKEY_ED25519: break;
     case MB_PKEY_RSA: {
         s.digest = "SHA256";
@@ -310,7 +327,8 @@ static int judge_verify(int rc, image_sig_verdict *out, const image_key *k, cons
         snprintf(out->message, sizeof(out->message), "%s: OpenSSL cannot verify %s signatures", digest, k->kind);
         return mb_error_set(MB_ERROR, "%s", out->message);
     }
-    return refuse(out, "%s: %s does not verify with the key %s (%s)", digest, what, k->id, k->kind);
+    return refuse(out, "%s: %s does not verify with the key %s (%s)%s", digest, what, k->id, k->kind,
+                  k->type == MB_PKEY_ED25519 ? ED25519PH : "");
 }
 
 /* ---- cosign v2: simple signing ------------------------------------------------------- */
@@ -524,8 +542,8 @@ static int check_dsse(image_sig_verdict *out, const image_key *k, const wanted *
         i++;
     }
     if (!verified) {
-        rc = refuse(out, "%s: no signature of the %s's DSSE envelope verifies with the key %s (%s)", w->digest, w->what,
-                    k->id, k->kind);
+        rc = refuse(out, "%s: no signature of the %s's DSSE envelope verifies with the key %s (%s)%s", w->digest,
+                    w->what, k->id, k->kind, k->type == MB_PKEY_ED25519 ? ED25519PH : "");
         goto done;
     }
     if (strcmp(type, INTOTO_PAYLOAD_TYPE) != 0) {

@@ -59,7 +59,7 @@ struct image_verifier {
     bool started, stopping;
     entry *lru;                 /* every entry, most recently used first */
     entry *queue, **queue_tail; /* pending entries not yet taken by the thread */
-    size_t n_entries;
+    size_t n_entries, capacity;
     registry_cancel cancel;
     atomic_ulong runs;
 };
@@ -184,18 +184,26 @@ static void lru_front(image_verifier *v, entry *e)
     v->lru = e;
 }
 
-/* Drops the least recently used done entries beyond the bound (pending ones stay: someone waits for them). */
+/*
+ * Drops the least recently used results beyond the bound. Only results count
+ * and go: a pending entry is work someone waits for (the queue is bounded by
+ * the callers, one entry per cache key).
+ */
 static void lru_trim(image_verifier *v)
 {
-    entry *e = v->lru;
-    while (e && e->next)
-        e = e->next;
-    while (e && v->n_entries > IMAGE_VERIFY_CACHE_MAX) {
+    entry *e = v->lru, *tail = NULL;
+    size_t done = 0;
+    for (; e; e = e->next) {
+        done += !e->pending;
+        tail = e;
+    }
+    for (e = tail; e && done > v->capacity;) {
         entry *prev = e->prev;
         if (!e->pending) {
             lru_unlink(v, e);
             entry_free(e);
             v->n_entries--;
+            done--;
         }
         e = prev;
     }
@@ -270,9 +278,10 @@ static void *verifier_main(void *arg)
         memcpy(waiters, e->waiters, n * sizeof(char *));
         e->n_waiters = 0;
         lru_trim(v);
+        bool stopping = v->stopping; /* a run cut short by image_verifier_free notifies nobody */
         pthread_mutex_unlock(&v->mu);
         for (size_t i = 0; i < n; i++) {
-            if (v->on_done)
+            if (v->on_done && !stopping)
                 v->on_done(v->ctx, waiters[i]);
             free(waiters[i]);
         }
@@ -295,6 +304,7 @@ int image_verifier_new(image_verifier **out, net_loop *net, void (*on_done)(void
     v->ctx = ctx;
     v->now_ms = real_now;
     v->queue_tail = &v->queue;
+    v->capacity = IMAGE_VERIFY_CACHE_MAX;
     atomic_init(&v->runs, 0);
     pthread_mutex_init(&v->mu, NULL);
     pthread_cond_init(&v->cond, NULL);
@@ -334,6 +344,14 @@ void image_verifier_set_clock(image_verifier *v, long long (*now_ms)(void *ctx),
     pthread_mutex_lock(&v->mu);
     v->now_ms = now_ms ? now_ms : real_now;
     v->now_ctx = now_ms ? ctx : NULL;
+    pthread_mutex_unlock(&v->mu);
+}
+
+void image_verifier_set_capacity(image_verifier *v, size_t max)
+{
+    pthread_mutex_lock(&v->mu);
+    v->capacity = max ? max : 1;
+    lru_trim(v);
     pthread_mutex_unlock(&v->mu);
 }
 
@@ -388,7 +406,7 @@ int image_verifier_get(image_verify_result *out, image_verifier *v, const image_
     pthread_mutex_unlock(&v->mu);
 
     /* a new run: a key that cannot be read is answered at once */
-    if ((err = image_key_load(&k, in->public_key_pem, in->public_key_pem ? in->public_key_len : 0, kerr)) < 0) {
+    if ((err = image_input_key(&k, in, kerr)) < 0) {
         if (err == MB_ENOMEM)
             return err;
         out->state = IMAGE_VERIFY_REFUSED;

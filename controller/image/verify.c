@@ -21,9 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUNDLE_TYPE "application/vnd.dev.sigstore.bundle.v0.3+json"
 #define BUNDLE_TYPE_PREFIX "application/vnd.dev.sigstore.bundle"
-#define SIMPLE_SIGNING_TYPE "application/vnd.dev.cosign.simplesigning.v1+json"
+#define EMPTY_TYPE "application/vnd.oci.empty.v1+json"
 #define DSSE_TYPE "application/vnd.dsse.envelope.v1+json"
 #define SIG_ANNOTATION "dev.cosignproject.cosign/signature"
 #define CERT_ANNOTATION "dev.sigstore.cosign/certificate"
@@ -48,6 +47,16 @@ typedef struct {
     char why[REGISTRY_MESSAGE_MAX];         /* the last candidate that did not verify, and why */
     int looked;                             /* candidates judged */
 } run;
+
+int image_input_key(image_key **out, const image_verify_input *in, char err[IMAGE_SIG_ERROR_MAX])
+{
+    *out = NULL;
+    if (!in->public_key_pem || in->public_key_len == 0) {
+        snprintf(err, IMAGE_SIG_ERROR_MAX, "the key is empty");
+        return MB_EINVAL;
+    }
+    return image_key_load(out, in->public_key_pem, in->public_key_len, err);
+}
 
 bool image_digest_ok(const char *d)
 {
@@ -148,6 +157,11 @@ typedef struct {
     char payload_sha256[72];
 } found;
 
+static bool is_bundle(const char *media_type)
+{
+    return strncmp(media_type, BUNDLE_TYPE_PREFIX, strlen(BUNDLE_TYPE_PREFIX)) == 0;
+}
+
 /* v3: every sigstore bundle among the referrers, judged for predicate (NULL: a signature). */
 static int look_v3(run *c, const char *predicate, found *f)
 {
@@ -162,19 +176,33 @@ static int look_v3(run *c, const char *predicate, found *f)
         const char *pt = annotation(m, BUNDLE_PREDICATE_ANNOTATION);
         cJSON *man = NULL;
         const cJSON *l;
-        if (!type || strncmp(type, BUNDLE_TYPE_PREFIX, strlen(BUNDLE_TYPE_PREFIX)) != 0 || !image_digest_ok(d))
+        /* a referrer that says it is something else (an SBOM, another signature format) is not fetched; one
+         * without an artifactType, or with the empty config's (as some registries' referrers API answers for
+         * cosign's bundles), is judged by its manifest */
+        if (!image_digest_ok(d) || (type && !is_bundle(type) && strcmp(type, EMPTY_TYPE) != 0))
             continue;
-        if (predicate && pt && strcmp(pt, predicate) != 0)
-            continue; /* an attestation of another type, as its annotation says */
+        if (pt && strcmp(pt, predicate ? predicate : IMAGE_SIG_COSIGN_SIGN_PREDICATE) != 0)
+            continue; /* a bundle of another predicate type, as its annotation says */
         if (n++ >= CANDIDATES_MAX)
             break;
         if ((err = get_json(c, 'm', d, &man)) < 0)
             break;
+        /* the manifest says whether it is a bundle, and cosign names the predicate type there: one of another
+         * type is not fetched */
+        type = str_of(man, "artifactType");
+        if (!type)
+            type = str_of(cJSON_GetObjectItemCaseSensitive(man, "config"), "mediaType");
+        pt = annotation(man, BUNDLE_PREDICATE_ANNOTATION);
+        if (!type || !is_bundle(type) ||
+            (pt && strcmp(pt, predicate ? predicate : IMAGE_SIG_COSIGN_SIGN_PREDICATE) != 0)) {
+            cJSON_Delete(man);
+            continue;
+        }
         cJSON_ArrayForEach(l, cJSON_GetObjectItemCaseSensitive(man, "layers")) {
             const char *lt = str_of(l, "mediaType"), *ld = str_of(l, "digest");
             const registry_answer *b = NULL;
             image_sig_verdict v = {0};
-            if (!lt || strncmp(lt, BUNDLE_TYPE_PREFIX, strlen(BUNDLE_TYPE_PREFIX)) != 0)
+            if (!lt || !is_bundle(lt))
                 continue;
             if ((err = get(c, 'b', ld ? ld : "", &b)) < 0)
                 break;
@@ -305,14 +333,14 @@ int image_verify_run_with(image_verify_result *out, net_loop *net, const image_v
     found sig = {0};
     int err = 0;
 
-    if (!out || !net || !in)
-        return mb_error_set(MB_EINVAL, "image_verify_run needs a result, a transfer loop and an input");
+    if (!out || !net || !in || (in->n_attestations && !in->attestations))
+        return mb_error_set(MB_EINVAL, "image_verify_run needs a result, a transfer loop and a whole input");
     memset(out, 0, sizeof(*out));
     if (!image_digest_ok(in->digest)) {
         refuse(out, "spec.image.digest \"%.100s\" is not sha256:<64 lowercase hex>", in->digest ? in->digest : "");
         return 0;
     }
-    if ((err = image_key_load(&key, in->public_key_pem, in->public_key_pem ? in->public_key_len : 0, err_text)) < 0) {
+    if ((err = image_input_key(&key, in, err_text)) < 0) {
         if (err == MB_ENOMEM)
             return err;
         refuse(out, "image %s cannot be verified: the public key of spec.image.verify.publicKeySecretRef: %s",

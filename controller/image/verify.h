@@ -71,14 +71,19 @@ void image_verifier_free(image_verifier *v);
 
 /*
  * Never blocks: the cached result for in, or PENDING after queueing one
- * verification per cache key (repository, digest, key id, attestation list,
- * insecure, CA, credentials hash) and remembering `key` (the caller's
- * workqueue key, may be NULL) to notify. VERIFIED is kept (bounded, LRU);
- * REFUSED for IMAGE_VERIFY_REFUSED_TTL_MS (a signature pushed later is seen);
- * UNREACHABLE is answered until IMAGE_VERIFY_RETRY_MS after it was found, then
- * the next get starts again (no hammering of a registry that is down). A bad
- * key PEM is an immediate REFUSED result with the key's message.
- * 0, MB_ENOMEM or MB_EINVAL (a NULL argument).
+ * verification per cache key (the SHA-256 of: repository, digest, the key's
+ * PEM, the attestation list, insecure, and the hashes of the CA and of the
+ * docker config; no secret is kept in a key) and remembering `key` (the
+ * caller's workqueue key, may be NULL; up to 64 per run, more are not
+ * notified and must poll) to notify once when it ends. Results are kept by
+ * LRU, at most IMAGE_VERIFY_CACHE_MAX (pending runs are never dropped):
+ * VERIFIED until pushed out; REFUSED for IMAGE_VERIFY_REFUSED_TTL_MS (a
+ * signature pushed later is seen); UNREACHABLE is answered for
+ * IMAGE_VERIFY_RETRY_MS after it was found, then the next get starts again
+ * (a registry that is down is asked at most once per that interval per cache
+ * key). A key PEM that cannot be read is an immediate REFUSED result with the
+ * reader's message, nothing queued. 0, MB_ENOMEM or MB_EINVAL (a NULL
+ * argument). The input is copied: it may go once this returns.
  */
 int image_verifier_get(image_verify_result *out, image_verifier *v, const image_verify_input *in, const char *key);
 
@@ -91,5 +96,8 @@ unsigned long image_verifier_runs(const image_verifier *v);
 
 /* Tests: the clock the cache ages by (monotonic ms); NULL restores the real one. */
 void image_verifier_set_clock(image_verifier *v, long long (*now_ms)(void *ctx), void *ctx);
+
+/* Tests: how many results the cache keeps (IMAGE_VERIFY_CACHE_MAX unless set; at least 1). */
+void image_verifier_set_capacity(image_verifier *v, size_t max);
 
 #endif

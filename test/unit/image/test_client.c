@@ -15,6 +15,7 @@
 
 #include "image/registry.h"
 #include "replay.h"
+#include "testpki.h"
 #include "util/error.h"
 
 #include <arpa/inet.h>
@@ -78,7 +79,7 @@ static void fx_open(fx *f, const char *cfg_fmt)
                        .ref = &f->ref,
                        .docker_config = cfg_fmt ? cfg : NULL,
                        .insecure = true,
-                       .timeout_ms = 5000};
+                       .timeout_ms = 20000};
     if (registry_new(&f->reg, &o) < 0)
         fail_msg("registry_new: %s", mb_error_last());
 }
@@ -388,6 +389,51 @@ static void test_unreachable_and_limits(void **state)
     registry_free(reg);
 }
 
+/* https: a certificate the client cannot verify is refused with the CA to set; with that CA it is fetched. */
+static void test_tls(void **state)
+{
+    (void)state;
+    testpki pki;
+    replay *srv = NULL;
+    registry_ref ref;
+    registry *reg = NULL;
+    registry_answer a = {0};
+    char repo[128], err[REGISTRY_MESSAGE_MAX], digest[72];
+    sha256_of(digest, MANIFEST, strlen(MANIFEST));
+    assert_int_equal(testpki_make(&pki, "IP:127.0.0.1"), 0);
+    replay_opts opts = {.tls_cert = pki.server_cert, .tls_key = pki.server_key};
+    assert_int_equal(replay_start(&srv, &opts), 0);
+    replay_route(srv, "GET", "/*", &(replay_reply){.status = 200, .body = MANIFEST});
+    snprintf(repo, sizeof(repo), "%s/team/app", replay_url(srv) + strlen("https://"));
+    assert_int_equal(registry_ref_parse(&ref, repo, err), 0);
+
+    registry_opts o = {.net = net, .ref = &ref, .timeout_ms = 30000};
+    assert_int_equal(registry_new(&reg, &o), 0);
+    assert_int_equal(registry_manifest(&a, reg, digest), 0);
+    if (a.outcome != REGISTRY_REFUSED)
+        fail_msg("%d: %s", a.outcome, a.message);
+    assert_non_null(strstr(a.message, "spec.image.verify.caSecretRef"));
+    registry_answer_clear(&a);
+    registry_free(reg);
+
+    o.ca_pem = pki.ca_cert;
+    assert_int_equal(registry_new(&reg, &o), 0);
+    assert_int_equal(registry_manifest(&a, reg, digest), 0);
+    assert_int_equal(a.outcome, REGISTRY_FOUND);
+    registry_answer_clear(&a);
+    registry_free(reg);
+
+    /* another CA does not make it trusted */
+    o.ca_pem = pki.other_ca_cert;
+    assert_int_equal(registry_new(&reg, &o), 0);
+    assert_int_equal(registry_manifest(&a, reg, digest), 0);
+    assert_int_equal(a.outcome, REGISTRY_REFUSED);
+    registry_answer_clear(&a);
+    registry_free(reg);
+    replay_free(srv);
+    testpki_clear(&pki);
+}
+
 static void test_bad_docker_config(void **state)
 {
     (void)state;
@@ -432,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_digests_checked),
         cmocka_unit_test(test_referrers),
         cmocka_unit_test(test_unreachable_and_limits),
+        cmocka_unit_test(test_tls),
         cmocka_unit_test(test_bad_docker_config),
         cmocka_unit_test(test_cancel),
     };
