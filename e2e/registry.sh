@@ -12,6 +12,7 @@
 #   registry_pki DIR                  a test CA and the registry's and token server's certificates
 #   registry_start DIR http|https none|htpasswd|token [PORT]
 #   registry_stop                     (its storage stays: registry_start again on REG_PORT)
+#   ociregistry_start DIR             a second registry, with the OCI referrers API
 #   reg_crane ARGS / reg_cosign v2|v3 ARGS   crane / cosign with the registry's CA and credentials
 #   image_push REPO [TAG]             a small random image; prints its digest
 #   cosign_keys DIR                   key pairs of each type cosign signs with
@@ -27,6 +28,21 @@ registry_tools() {
   COSIGN_V2=${MEMBRANE_COSIGN_V2:-$(bash "$REG_ROOT/hack/cosign.sh" v2)}
   COSIGN_V3=${MEMBRANE_COSIGN_V3:-$(bash "$REG_ROOT/hack/cosign.sh" v3)}
   REGISTRYAUTH=${MEMBRANE_REGISTRYAUTH:-$(bash "$REG_ROOT/hack/gotool.sh" registryauth)}
+  OCIREGISTRY=${MEMBRANE_OCIREGISTRY:-$(bash "$REG_ROOT/hack/gotool.sh" ociregistry)}
+}
+
+# ociregistry_start DIR: go-containerregistry's registry with the OCI 1.1 referrers API (plain
+# HTTP, no auth; hack/ociregistry), which distribution lacks: cosign v3 then writes its bundles
+# as referrers, not under the referrers tag fallback. Blobs in DIR/blobs, log DIR/ociregistry.log;
+# sets OCI_HOST (127.0.0.1:PORT) and OCI_PID
+ociregistry_start() {
+  local i
+  mkdir -p "$1"
+  "$OCIREGISTRY" -listen 127.0.0.1:0 -disk "$1/blobs" >"$1/ociregistry.out" 2>"$1/ociregistry.log" &
+  OCI_PID=$!
+  for i in $(seq 1 100); do grep -q listening "$1/ociregistry.out" 2>/dev/null && break; sleep 0.1; done
+  OCI_HOST=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$1/ociregistry.out")
+  [ -n "$OCI_HOST" ] || { echo "ociregistry_start: it does not listen: $(cat "$1/ociregistry.log")" >&2; return 1; }
 }
 
 # registry_pki DIR: DIR/ca.crt (a test CA, ECDSA P-256), DIR/server.{crt,key} (127.0.0.1 and
@@ -119,11 +135,14 @@ EOF
   fi
 }
 
-# registry_stop: the registry (and its token server) stopped; its storage and port stay
+# registry_stop: the registry (and its token server, and the ociregistry) stopped; the
+# registry's storage and port stay
 registry_stop() {
   [ -z "${REG_PID:-}" ] || { kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; }
   [ -z "${TOKEN_PID:-}" ] || { kill "$TOKEN_PID" 2>/dev/null || true; wait "$TOKEN_PID" 2>/dev/null || true; }
   REG_PID="" TOKEN_PID="" TOKEN_URL=""
+  [ -z "${OCI_PID:-}" ] || { kill "$OCI_PID" 2>/dev/null || true; wait "$OCI_PID" 2>/dev/null || true; }
+  OCI_PID=""
 }
 
 # reg_crane ARGS...: crane trusting the registry's CA (SSL_CERT_FILE: Go reads it on Linux) and
