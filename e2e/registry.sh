@@ -96,8 +96,11 @@ registry_start() {
         TOKEN_URL=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$dir/token.out")
         [ -n "$TOKEN_URL" ] || { echo "registry_start: the token server does not listen: $(cat "$dir/token.log")" >&2; return 1; }
       fi
+      # the realm names the token server as localhost: go-containerregistry (crane, cosign)
+      # refuses a realm whose host is a loopback or private IP literal unless it is the
+      # registry's own host:port (an SSRF guard), and checks no names
       authcfg="auth:
-  token: {realm: $TOKEN_URL/token, service: membrane-test-registry, issuer: membrane-test-issuer,
+  token: {realm: ${TOKEN_URL/127.0.0.1/localhost}/token, service: membrane-test-registry, issuer: membrane-test-issuer,
           rootcertbundle: $dir/pki/token.crt}" ;;
     *) echo "registry_start: AUTH is none, htpasswd or token, not '$auth'" >&2; return 2 ;;
   esac
