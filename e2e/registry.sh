@@ -12,7 +12,8 @@
 #   registry_pki DIR                  a test CA and the registry's and token server's certificates
 #   registry_start DIR http|https none|htpasswd|token [PORT]
 #   registry_stop                     (its storage stays: registry_start again on REG_PORT)
-#   ociregistry_start DIR             a second registry, with the OCI referrers API
+#   registry_use DIR                  REG_* name the registry started in DIR again
+#   ociregistry_start DIR / ociregistry_stop   a second registry, with the OCI referrers API
 #   reg_crane ARGS / reg_cosign v2|v3 ARGS   crane / cosign with the registry's CA and credentials
 #   image_push REPO [TAG]             a small random image; prints its digest
 #   cosign_keys DIR                   key pairs of each type cosign signs with
@@ -79,6 +80,7 @@ registry_start() {
   mkdir -p "$dir/data"
   [ "$scheme" = http ] || tls="
   tls: {certificate: $dir/pki/server.crt, key: $dir/pki/server.key}"
+  [ "$auth" = token ] || TOKEN_PID="" TOKEN_URL=""
   case $auth in
     none) ;;
     htpasswd)
@@ -129,6 +131,11 @@ EOF
     sleep 0.1
   done
   kill -0 "$REG_PID" 2>/dev/null || { echo "registry_start: the registry exited: $(tail -5 "$dir/registry.log")" >&2; return 1; }
+  # what registry_use brings back, when several registries run at once
+  local v
+  for v in REG_HOST REG_PORT REG_URL REG_PID REG_DIR REG_CA REG_USER REG_PASS TOKEN_PID TOKEN_URL; do
+    printf '%s=%q\n' "$v" "${!v:-}"
+  done >"$dir/env"
   # the clients' credentials: crane and cosign read DOCKER_CONFIG/config.json
   mkdir -p "$dir/docker"
   if [ "$auth" = none ]; then
@@ -138,12 +145,20 @@ EOF
   fi
 }
 
-# registry_stop: the registry (and its token server, and the ociregistry) stopped; the
-# registry's storage and port stay
+# registry_use DIR: the registry started in DIR (registry_start) is the one REG_* name again
+registry_use() {
+  source "$1/env"
+}
+
+# registry_stop: the registry (and its token server) stopped; its storage and port stay
 registry_stop() {
   [ -z "${REG_PID:-}" ] || { kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; }
   [ -z "${TOKEN_PID:-}" ] || { kill "$TOKEN_PID" 2>/dev/null || true; wait "$TOKEN_PID" 2>/dev/null || true; }
   REG_PID="" TOKEN_PID="" TOKEN_URL=""
+}
+
+# ociregistry_stop: the ociregistry stopped (its manifests, in memory, are gone)
+ociregistry_stop() {
   [ -z "${OCI_PID:-}" ] || { kill "$OCI_PID" 2>/dev/null || true; wait "$OCI_PID" 2>/dev/null || true; }
   OCI_PID=""
 }
