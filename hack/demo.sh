@@ -101,7 +101,7 @@ if [ "$mode" = main ]; then
   (cd "$MEMBRANE_CLUSTER_DIR/registry" && run reg_cosign v2 generate-key-pair --output-key-prefix cosign)
   # offline, key-based: no transparency log
   for d in "$V1" "$V2" "$V3"; do
-    run reg_cosign v2 sign --key "$MEMBRANE_CLUSTER_DIR/registry/cosign.key" --tlog-upload=false -y "$REPO@$d" 2>&1 | grep -v '^$'
+    run reg_cosign v2 sign --key "$MEMBRANE_CLUSTER_DIR/registry/cosign.key" --tlog-upload=false -y "$REPO@$d"
   done
   run reg_crane ls "$REPO"
 fi
