@@ -83,7 +83,8 @@ load_start() {
 # release_yaml NAME DEPLOYMENT REPOSITORY DIGEST CHANGE ROLLOUT [SPEC]: a GovernedAPIRelease in
 # staging, change record CHANGE, rolling container "api" of DEPLOYMENT to REPOSITORY@DIGEST;
 # ROLLOUT: spec.rollout's fields ("observationSeconds: 5, progressDeadlineSeconds: 120"); SPEC:
-# more lines of its spec (verification, ...), indented 2 spaces
+# more lines of its spec (verification, ...), indented 2 spaces; IMAGE_VERIFY, when set: the fields
+# of spec.image.verify in flow style ("publicKeySecretRef: {name: cosign-pub, key: cosign.pub}")
 release_yaml() {
   cat <<EOF
 apiVersion: governance.kfm.dev/v1alpha1
@@ -93,7 +94,7 @@ spec:
   environment: staging
   changeRecord: "$5"
   target: {deployment: $2, container: api}
-  image: {repository: $3, digest: "$4"}
+  image: {repository: $3, digest: "$4"${IMAGE_VERIFY:+, verify: {$IMAGE_VERIFY}}}
   rollout: {$6}
 ${7:-}
 EOF

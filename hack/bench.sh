@@ -3,8 +3,9 @@
 # machine, like the README's commands: builds (optimized), starts a private
 # local control plane, runs the operator and the bench programs.
 #
-#   hack/bench.sh [release] [rollback] [checks] [netpol] [leader] [idle] [bundle] [dataset] [peers] [shard]
-#   default: all but peers and shard (hack/bench-peers.sh: Argo Rollouts side by side, and sharding)
+#   hack/bench.sh [release] [rollback] [checks] [netpol] [leader] [idle] [bundle] [dataset] [peers] [shard] [supply]
+#   default: all but peers, shard and supply (hack/bench-peers.sh: Argo Rollouts side by side, and sharding;
+#   supply: the image.verify gate's share of a release, against a real registry and cosign)
 #
 # MEMBRANE_BIN runs another operator binary (the static build) in place of build-bench/membrane;
 # MEMBRANE_BENCH_CLUSTER_DIR puts the bench's control plane elsewhere than .cache/bench-cluster.
@@ -656,6 +657,100 @@ PY
   helpers=()
 }
 
+# supply_release NS DIGEST [VERIFY]: GovernedAPIRelease api to $supply_repo@DIGEST, with
+# spec.image.verify's fields VERIFY (flow style) when given; waits until it Succeeded for that generation
+supply_release() {
+  kubectl -n "$1" apply -f - >/dev/null <<EOF
+apiVersion: governance.kfm.dev/v1alpha1
+kind: GovernedAPIRelease
+metadata: {name: api}
+spec:
+  environment: dev
+  changeRecord: CHG-bench
+  target: {deployment: api, container: api}
+  image: {repository: "$supply_repo", digest: "$2"${3:+, verify: {$3}}}
+  rollout: {observationSeconds: 0}
+  verification: {checks: [health], baseURL: "$api_url"}
+EOF
+  local gen
+  gen=$(kubectl -n "$1" get gar api -o jsonpath='{.metadata.generation}')
+  for _ in $(seq 1 600); do
+    [ "$(kubectl -n "$1" get gar api -o jsonpath='{.status.observedGeneration} {.status.phase}')" = "$gen Succeeded" ] && return 0
+    sleep 0.1
+  done
+  echo "the release to $2 did not succeed: $(kubectl -n "$1" get gar api -o jsonpath='{.status.conditions}')" >&2
+  return 1
+}
+# supply_patch_ms FROM-LINE: the operator's "rollout patch sent N ms" figures logged after line FROM-LINE
+supply_patch_ms() {
+  tail -n +"$(($1 + 1))" "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | grep -o 'rollout patch sent [0-9.]* ms' | awk '{print $4}'
+}
+
+# The image.verify gate's share of a release: the operator's own figure for a spec change -> the
+# Deployment patch, without the gate, with it on digests never verified before (cold: the
+# signature and the rollback target's fetched from the registry and verified) and on digests
+# verified before (cached: a re-release of a digest). A real registry (distribution, HTTPS with a
+# test CA) on loopback, the images signed with cosign v2 (e2e/registry.sh).
+bench_supply() {
+  echo "== image.verify gate (cosign v2 signatures in a real registry on loopback, over HTTPS)"
+  cluster_up
+  good_api_start
+  source e2e/common.sh
+  source e2e/registry.sh
+  REGISTRY_BIN=$(bash hack/registry.sh)
+  CRANE=$(bash hack/crane.sh)
+  COSIGN_V2=$(bash hack/cosign.sh v2)
+  local dir="$MEMBRANE_CLUSTER_DIR/registry" runs=${MEMBRANE_BENCH_SUPPLY:-50} i from cold=() d a b
+  registry_pki "$dir/pki"
+  registry_start "$dir" https none
+  helpers+=("$REG_PID")
+  supply_repo=$REG_HOST/kfm/kfm-api
+  (cd "$dir" && reg_cosign v2 generate-key-pair --output-key-prefix cosign >/dev/null 2>&1)
+  for i in $(seq 0 "$runs"); do
+    d=$(image_push kfm/kfm-api "c$i")
+    reg_cosign v2 sign --key "$dir/cosign.key" --tlog-upload=false -y "$supply_repo@$d" >/dev/null 2>&1
+    cold+=("$d")
+  done
+  a=${cold[0]}
+  b=$(image_push kfm/kfm-api b)
+  reg_cosign v2 sign --key "$dir/cosign.key" --tlog-upload=false -y "$supply_repo@$b" >/dev/null 2>&1
+  echo "$((runs + 2)) images pushed with crane and signed with cosign v2 (--tlog-upload=false) at $REG_URL"
+
+  kubectl create namespace supply >/dev/null
+  kubectl -n supply create secret generic cosign-pub --from-file=cosign.pub="$dir/cosign.pub" >/dev/null
+  kubectl -n supply create secret generic registry-ca --from-file=ca.crt="$dir/pki/ca.crt" >/dev/null
+  kubectl -n supply create deployment api --image="$supply_repo@$a" --replicas=1 >/dev/null
+  kubectl -n supply rollout status deploy/api --timeout=60s >/dev/null
+  "$membrane_bin" run --log-format json --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 \
+    >"$MEMBRANE_CLUSTER_DIR/logs/membrane.log" 2>&1 &
+  op_pid=$!
+  sleep 1
+  local verify="publicKeySecretRef: {name: cosign-pub, key: cosign.pub}, caSecretRef: {name: registry-ca, key: ca.crt}"
+
+  # without the gate: fresh digests (the registry is not asked)
+  from=$(wc -l <"$MEMBRANE_CLUSTER_DIR/logs/membrane.log")
+  for i in $(seq 1 "$runs"); do supply_release supply "sha256:$(printf 'supply-%s' "$i" | sha256sum | cut -c1-64)" || break; done
+  echo "spec change -> Deployment patch sent, no image.verify: $(supply_patch_ms "$from" | percentiles ms releases)"
+  supply_release supply "$a" || true   # back on a signed digest: the next release's rollback target
+
+  # cold: each release to a signed digest never verified before
+  from=$(wc -l <"$MEMBRANE_CLUSTER_DIR/logs/membrane.log")
+  for i in $(seq 1 "$runs"); do supply_release supply "${cold[$i]}" "$verify" || break; done
+  echo "  with image.verify, a digest never verified (cold): $(supply_patch_ms "$from" | percentiles ms releases)"
+
+  # cached: back and forth between two digests verified before
+  supply_release supply "$b" "$verify" || true
+  supply_release supply "$a" "$verify" || true
+  from=$(wc -l <"$MEMBRANE_CLUSTER_DIR/logs/membrane.log")
+  for i in $(seq 1 "$runs"); do
+    if [ $((i % 2)) -eq 1 ]; then d=$b; else d=$a; fi
+    supply_release supply "$d" "$verify" || break
+  done
+  echo "  with image.verify, a digest verified before (cached): $(supply_patch_ms "$from" | percentiles ms releases)"
+  kill "$op_pid" "$double_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
+  registry_stop
+}
+
 bench_checks() {
   echo "== verification checks"
   ./build-bench/bench_checks ./build-bench/governed-api-double
@@ -680,6 +775,7 @@ for w in "${what[@]}"; do
     dataset) bench_dataset ;;
     peers) bench_peers ;;
     shard) bench_shard ;;
-    *) echo "bench.sh: unknown benchmark $w (release, rollback, checks, netpol, leader, idle, bundle, dataset, peers, shard)" >&2; exit 2 ;;
+    supply) bench_supply ;;
+    *) echo "bench.sh: unknown benchmark $w (release, rollback, checks, netpol, leader, idle, bundle, dataset, peers, shard, supply)" >&2; exit 2 ;;
   esac
 done

@@ -14,9 +14,12 @@
 #      bundle server over its plain HTTP port (DatasetPromotion has no CA field),
 #      each gated and published into the index the release's published-only
 #      check reads;
-#   2. a good release, gated on that bundle, rolls the governed API to a new
-#      digest, passes every check and succeeds, the bundle's digest stamped on
-#      its pods;
+#   2. a good release, gated on that bundle and on the image's cosign
+#      signature (the images are pushed to a real registry on loopback,
+#      hack/registry.sh, over HTTPS with a test CA, and signed with cosign,
+#      hack/cosign.sh), rolls the governed API to a new digest, passes every
+#      check and succeeds, the bundle's digest stamped on its pods; an unsigned
+#      digest is refused at the gate;
 #   3. a bad release (its Focus Mode answers carry no citations) is rolled out,
 #      fails the focus-ask check and is rolled back on its own;
 #   4. kubectl get / describe show the phases, conditions, Events and receipts.
@@ -54,6 +57,10 @@ else
   opa=$(bash hack/opa.sh)
   bundleserver=$(bash hack/gotool.sh bundleserver)
   py=$(bash hack/python.sh)
+  source e2e/registry.sh
+  REGISTRY_BIN=$(bash hack/registry.sh)
+  CRANE=$(bash hack/crane.sh)
+  COSIGN_V2=$(bash hack/cosign.sh v2)
 fi
 
 bold "a local control plane: etcd, kube-apiserver, controller-manager, scheduler, kwok"
@@ -81,6 +88,23 @@ bash hack/cluster.sh sa-kubeconfig membrane-system membrane "$MEMBRANE_CLUSTER_D
 # Three digests of the governed API: v1 and v2 are good, v3 answers without citations.
 V1=$(digest kfm-api-v1); V2=$(digest kfm-api-v2); V3=$(digest kfm-api-v3)
 REPO=ghcr.io/kfm/kfm-api
+
+if [ "$mode" = main ]; then
+  bold "a registry on loopback (HTTPS, a test CA) holding the governed API's images, signed with cosign"
+  registry_pki "$MEMBRANE_CLUSTER_DIR/registry/pki"
+  registry_start "$MEMBRANE_CLUSTER_DIR/registry" https none
+  pids+=("$REG_PID")
+  REPO=$REG_HOST/kfm/kfm-api
+  V1=$(image_push kfm/kfm-api v1); V2=$(image_push kfm/kfm-api v2); V3=$(image_push kfm/kfm-api v3)
+  V4=$(image_push kfm/kfm-api v4-unsigned)
+  echo "pushed with crane: v1 $V1, v2 $V2, v3 $V3, v4 $V4"
+  (cd "$MEMBRANE_CLUSTER_DIR/registry" && run reg_cosign v2 generate-key-pair --output-key-prefix cosign)
+  # offline, key-based: no transparency log
+  for d in "$V1" "$V2" "$V3"; do
+    run reg_cosign v2 sign --key "$MEMBRANE_CLUSTER_DIR/registry/cosign.key" --tlog-upload=false -y "$REPO@$d"
+  done
+  run reg_crane ls "$REPO"
+fi
 
 bold "the governed API: a Deployment on v1, and its local double"
 kubectl create namespace kfm >/dev/null
@@ -274,7 +298,19 @@ run kubectl -n kfm get dp
 echo "the published index the release's published-only check reads:"
 run kubectl -n kfm get configmap kfm-published-datasets -o jsonpath='{range .data.*}{@}{"\n"}{end}'
 
-bold "2. a good release, gated on the bundle: v1 -> v2"
+bold "2. a good release, gated on the bundle and on the image's cosign signature: v1 -> v2"
+run kubectl -n kfm create secret generic cosign-pub --from-file=cosign.pub="$MEMBRANE_CLUSTER_DIR/registry/cosign.pub"
+run kubectl -n kfm create secret generic registry-ca --from-file=ca.crt="$MEMBRANE_CLUSTER_DIR/registry/pki/ca.crt"
+export IMAGE_VERIFY="publicKeySecretRef: {name: cosign-pub, key: cosign.pub}, caSecretRef: {name: registry-ca, key: ca.crt}"
+echo "an unsigned digest first: refused at the gate, the Deployment untouched"
+run release "$V4" CHG-2026-0141 "  policyBundleRef: {name: kfm-policy}"
+for _ in $(seq 1 120); do
+  [ "$(kubectl -n kfm get gar kfm-api -o jsonpath='{.status.conditions[?(@.type=="GatesPassed")].reason}')" = ImageNotVerified ] && break
+  sleep 0.5
+done
+run kubectl -n kfm get gar kfm-api -o jsonpath='{.status.conditions[?(@.type=="GatesPassed")].reason}: {.status.conditions[?(@.type=="GatesPassed")].message}{"\n"}'
+run kubectl -n kfm get deploy kfm-api -o jsonpath='{.spec.template.spec.containers[0].image}{"\n"}'
+echo "then v2, signed:"
 run release "$V2" CHG-2026-0142 "  policyBundleRef: {name: kfm-policy}"
 run kubectl -n kfm wait --for=condition=Ready gar/kfm-api --timeout=120s
 run kubectl -n kfm get gar kfm-api

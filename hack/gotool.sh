@@ -5,7 +5,10 @@
 # bundleserver (a loopback HTTPS file server with redirects and a bearer
 # token, for the PolicyBundle e2e and the demo), gitserver (git's http-backend
 # over HTTP on loopback, for the GitOps e2e) and luahealth (gopher-lua, for
-# the Argo CD health scripts' test). Built with the Go toolchain
+# the Argo CD health scripts' test), registryauth (bcrypt htpasswd lines and
+# the token server of the registry's token auth) and ociregistry
+# (go-containerregistry's registry with the referrers API), both for the
+# image.verify e2e and fixtures (e2e/registry.sh). Built with the Go toolchain
 # the control plane is built with, into a cache outside the repository, keyed
 # by the source's hash: nothing is rebuilt while the source is unchanged.
 # Prints the path of the binary.

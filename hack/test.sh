@@ -48,6 +48,14 @@ bash hack/static.sh >/dev/null
 bash hack/image.sh
 bash hack/gotool.sh gitserver >/dev/null    # the Git server of e2e/test_gitops.sh; cached
 bash hack/gotool.sh luahealth >/dev/null    # gopher-lua for test_argocd_health.sh; cached
+# the image.verify e2e (e2e/test_supply.sh, through e2e/registry.sh): a real registry, cosign
+# v2 and v3, and the token server and referrers-API registry helpers; all cached
+MEMBRANE_REGISTRY=$(bash hack/registry.sh)
+MEMBRANE_COSIGN_V2=$(bash hack/cosign.sh v2)
+MEMBRANE_COSIGN_V3=$(bash hack/cosign.sh v3)
+export MEMBRANE_REGISTRY MEMBRANE_COSIGN_V2 MEMBRANE_COSIGN_V3
+bash hack/gotool.sh registryauth >/dev/null
+bash hack/gotool.sh ociregistry >/dev/null
 # Flux's source-controller and kustomize-controller and their CRDs, run by e2e/test_gitops.sh
 MEMBRANE_FLUX_DIR=$(bash hack/flux.sh)
 export MEMBRANE_FLUX_DIR
