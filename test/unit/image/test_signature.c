@@ -2,7 +2,7 @@
  * cosign signature checks (image/signature.h): keys made in the test with
  * OpenSSL and documents signed in the test as cosign signs them
  * (test/support/cosigntest.h), for every key kind cosign uses; and documents
- * written by real cosign v2 and v3 (test/fixtures/image/, see its README).
+ * written by real cosign v2 and v3 (test/fixtures/cosign/, see its README).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -500,13 +500,13 @@ static void bundle_refused(void **state)
     assert_refused(image_sig_check_bundle(&v, IK[K_P256], DIGEST, b, strlen(b), SLSA), &v, "not an attestation of");
 }
 
-/* ---- what real cosign wrote (test/fixtures/image/cosign) ------------------------------ */
+/* ---- what real cosign wrote (test/fixtures/cosign) ------------------------------ */
 
 static char *fx(const char *rel, size_t *len)
 {
     char path[256];
     size_t n = 0;
-    snprintf(path, sizeof(path), "image/cosign/%s", rel);
+    snprintf(path, sizeof(path), "cosign/%s", rel);
     char *s = fixture_read(path, len ? len : &n);
     if (!s)
         fail_msg("missing fixture %s", path);

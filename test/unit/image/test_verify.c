@@ -2,7 +2,7 @@
  * The image verifier (image/verify.h) against the loopback replay server
  * serving what a real registry (distribution v3.1.2) answered for images
  * signed and attested by real cosign v2.6.5 and v3.1.3
- * (test/fixtures/image/registry/, capture.sh there says how): a v3 bundle
+ * (test/fixtures/cosign/, regenerate.sh there says how): a v3 bundle
  * found through the tag-schema fallback and through the referrers API, a v2
  * .sig image only, attestations of both layouts, an attestation type missing
  * (named), a v2 signature re-tagged onto another digest refused, a blob whose
@@ -29,7 +29,7 @@
 #include <time.h>
 
 #define SLSA "https://slsa.dev/provenance/v1"
-#define FX "image/registry/"
+#define FX "cosign/"
 #define REPO "/v2/kfm/kfm-api/"
 
 static net_loop *net;
