@@ -86,6 +86,8 @@ load_start() {
 # more lines of its spec (verification, ...), indented 2 spaces; IMAGE_VERIFY, when set: the fields
 # of spec.image.verify in flow style ("publicKeySecretRef: {name: cosign-pub, key: cosign.pub}")
 release_yaml() {
+  local verify=""
+  [ -z "${IMAGE_VERIFY:-}" ] || verify=", verify: {$IMAGE_VERIFY}"
   cat <<EOF
 apiVersion: governance.kfm.dev/v1alpha1
 kind: GovernedAPIRelease
@@ -94,7 +96,7 @@ spec:
   environment: staging
   changeRecord: "$5"
   target: {deployment: $2, container: api}
-  image: {repository: $3, digest: "$4"${IMAGE_VERIFY:+, verify: {$IMAGE_VERIFY}}}
+  image: {repository: $3, digest: "$4"$verify}
   rollout: {$6}
 ${7:-}
 EOF

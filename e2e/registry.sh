@@ -32,14 +32,16 @@ registry_tools() {
   OCIREGISTRY=${MEMBRANE_OCIREGISTRY:-$(bash "$REG_ROOT/hack/gotool.sh" ociregistry)}
 }
 
-# ociregistry_start DIR: go-containerregistry's registry with the OCI 1.1 referrers API (plain
-# HTTP, no auth; hack/ociregistry), which distribution lacks: cosign v3 then writes its bundles
-# as referrers, not under the referrers tag fallback. Blobs in DIR/blobs, log DIR/ociregistry.log;
-# sets OCI_HOST (127.0.0.1:PORT) and OCI_PID
+# ociregistry_start DIR [-raw-referrers]: go-containerregistry's registry with the OCI 1.1
+# referrers API (plain HTTP, no auth; hack/ociregistry), which distribution lacks: cosign v3 then
+# writes its bundles as referrers, not under the referrers tag fallback. Its referrers answer as
+# the OCI spec says (each referrer's artifactType the manifest's), or with -raw-referrers as
+# go-containerregistry answers (the config's media type). Blobs in DIR/blobs, log
+# DIR/ociregistry.log; sets OCI_HOST (127.0.0.1:PORT) and OCI_PID
 ociregistry_start() {
   local i
   mkdir -p "$1"
-  "$OCIREGISTRY" -listen 127.0.0.1:0 -disk "$1/blobs" >"$1/ociregistry.out" 2>"$1/ociregistry.log" &
+  "$OCIREGISTRY" -listen 127.0.0.1:0 -disk "$1/blobs" "${@:2}" >"$1/ociregistry.out" 2>"$1/ociregistry.log" &
   OCI_PID=$!
   for i in $(seq 1 100); do grep -q listening "$1/ociregistry.out" 2>/dev/null && break; sleep 0.1; done
   OCI_HOST=$(sed -n 's/.*listening on http:\/\/\([^ ]*\).*/\1/p' "$1/ociregistry.out")

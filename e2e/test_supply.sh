@@ -8,7 +8,8 @@
 # or distribution's referrers tag fallback).
 #
 # Cases, each in its own namespace whose Deployment runs a signed digest A:
-#  - signed (v2; v3 through the referrers API; v3 under the fallback tag): the
+#  - signed (v2; v3 through the referrers API, answered as the OCI spec says and
+#    as go-containerregistry does; v3 under the fallback tag): the
 #    gate passes, the Deployment runs repository@digest, the receipt carries the
 #    digest of the verified signature's payload;
 #  - unsigned, signed by another key, a v2 signature of another digest
@@ -38,6 +39,10 @@ cosign_keys "$E2E_DIR/keys"
 ociregistry_start "$E2E_DIR/oci"
 E2E_PIDS+=("$OCI_PID")
 OCI=$OCI_HOST
+# the same, answering referrers as go-containerregistry does: artifactType the config's media type
+ociregistry_start "$E2E_DIR/oci-raw" -raw-referrers
+E2E_PIDS+=("$OCI_PID")
+OCIRAW=$OCI_HOST
 v3flags=(--use-signing-config=false --tlog-upload=false)
 http=(--allow-http-registry --allow-insecure-registry)
 
@@ -141,6 +146,8 @@ UNSIGNED=$(push_to "$PLAIN")
 OTHER=$(push_to "$PLAIN"); sign v2 other "$P@$OTHER"
 RETAG=$(push_to "$PLAIN")                                          # A's signature copied onto RETAG's tag
 reg_crane copy "$P:sha256-${A#sha256:}.sig" "$P:sha256-${RETAG#sha256:}.sig" 2>/dev/null
+# the attestations are asked of the rollback target too: the attestation areas run ATTA
+ATTA=$(push_to "$PLAIN"); sign v2 p256 "$P@$ATTA"; attest v2 p256 "$P@$ATTA"
 NOATT=$(push_to "$PLAIN"); sign v2 p256 "$P@$NOATT"
 ATT2=$(push_to "$PLAIN"); sign v2 p256 "$P@$ATT2"; attest v2 p256 "$P@$ATT2"
 ATT3=$(push_to "$PLAIN"); sign v3 p256 "$P@$ATT3"; attest v3 p256 "$P@$ATT3"
@@ -149,6 +156,9 @@ OLD=$(push_to "$PLAIN")                                            # an unsigned
 O=$OCI/kfm/kfm-api
 reg_crane copy "$P@$A" "$O:a" 2>/dev/null; sign v3 p256 "$O@$A"
 V3R=$(push_to "$OCI"); sign v3 p256 "$O@$V3R"
+R=$OCIRAW/kfm/kfm-api
+reg_crane copy "$P@$A" "$R:a" 2>/dev/null; sign v3 p256 "$R@$A"
+V3RAW=$(push_to "$OCIRAW"); sign v3 p256 "$R@$V3RAW"
 check "the referrers registry answers GET /v2/<name>/referrers/<digest> (so cosign v3 wrote no fallback tag)" \
   bash -c "curl -fsS 'http://$OCI/v2/kfm/kfm-api/referrers/$V3R' | jq -e '.manifests | length == 1' && ! curl -fsS 'http://$OCI/v2/kfm/kfm-api/tags/list' | grep -q sha256-"
 check "distribution has no referrers API: cosign v3 kept the fallback tag sha256-<hex>" \
@@ -158,19 +168,21 @@ say "signed digests pass and roll out: cosign v2, v3 through the referrers API, 
 ns_v2=$(area v2 "$P@$A"); gar "$ns_v2" "$P" "$V2" "$INSECURE"
 ns_v3r=$(area v3r "$O@$A"); gar "$ns_v3r" "$O" "$V3R" "$INSECURE"
 ns_v3f=$(area v3f "$P@$A"); gar "$ns_v3f" "$P" "$V3F" "$INSECURE"
+ns_v3raw=$(area v3raw "$R@$A"); gar "$ns_v3raw" "$R" "$V3RAW" "$INSECURE"
 say "refused: unsigned, another key, a re-tagged signature, an attestation missing, an unsigned rollback target"
 ns_unsigned=$(area unsigned "$P@$A"); gar "$ns_unsigned" "$P" "$UNSIGNED" "$INSECURE"
 ns_other=$(area other "$P@$A"); gar "$ns_other" "$P" "$OTHER" "$INSECURE"
 ns_retag=$(area retag "$P@$A"); gar "$ns_retag" "$P" "$RETAG" "$INSECURE"
-ns_noatt=$(area noatt "$P@$A"); gar "$ns_noatt" "$P" "$NOATT" "$INSECURE
+ns_noatt=$(area noatt "$P@$ATTA"); gar "$ns_noatt" "$P" "$NOATT" "$INSECURE
 $SLSA"
-ns_att2=$(area att2 "$P@$A"); gar "$ns_att2" "$P" "$ATT2" "$INSECURE
+ns_att2=$(area att2 "$P@$ATTA"); gar "$ns_att2" "$P" "$ATT2" "$INSECURE
 $SLSA"
-ns_att3=$(area att3 "$P@$A"); gar "$ns_att3" "$P" "$ATT3" "$INSECURE
+ns_att3=$(area att3 "$P@$ATTA"); gar "$ns_att3" "$P" "$ATT3" "$INSECURE
 $SLSA"
 ns_old=$(area old "$P@$OLD"); gar "$ns_old" "$P" "$V2" "$INSECURE"
 
 for c in "v2:$ns_v2:$P@$V2" "v3, referrers API:$ns_v3r:$O@$V3R" "v3, fallback tag:$ns_v3f:$P@$V3F" \
+         "v3, referrers whose artifactType is the config's (go-containerregistry's answer):$ns_v3raw:$R@$V3RAW" \
          "v2 attestation:$ns_att2:$P@$ATT2" "v3 attestation:$ns_att3:$P@$ATT3"; do
   what=${c%%:*}; rest=${c#*:}; ns=${rest%%:*}; ref=${rest#*:}
   check "$what: GatesPassed=True and Succeeded" eventually 90 succeeded_gen "$ns"
@@ -196,15 +208,16 @@ check "unsigned: ImageNotVerified naming the digest" eventually 60 refused "$ns_
 check "another key: ImageNotVerified naming the digest" eventually 60 refused "$ns_other" "$OTHER"
 check "a signature of A re-tagged as RETAG's: ImageNotVerified naming RETAG" eventually 60 refused "$ns_retag" "$RETAG"
 check "an attestation asked for and missing: ImageNotVerified naming the digest and the predicate type" \
-  eventually 60 refused "$ns_noatt" "$NOATT" "https://slsa.dev/provenance/v1"
+  eventually 60 refused "$ns_noatt" "image $NOATT" "https://slsa.dev/provenance/v1"
 check "the rollback target unsigned: ImageNotVerified naming the rollback target's digest" \
   eventually 60 refused "$ns_old" "rollback target $OLD"
 for ns in "$ns_unsigned" "$ns_other" "$ns_retag" "$ns_noatt" "$ns_old"; do
   check "  $ns: Stalled=True ImageNotVerified (it needs a signature, not a retry)" condition_is "$ns" kfm-api Stalled True ImageNotVerified
 done
-for ns in "$ns_unsigned" "$ns_other" "$ns_retag" "$ns_noatt"; do
+for ns in "$ns_unsigned" "$ns_other" "$ns_retag"; do
   check "  $ns: the Deployment still runs A" image_is "$ns" "$P@$A"
 done
+check "  $ns_noatt: the Deployment still runs ATTA" image_is "$ns_noatt" "$P@$ATTA"
 check "  $ns_old: the Deployment still runs the old digest" image_is "$ns_old" "$P@$OLD"
 check "  no RolloutStarted Event for the refused ones" bash -c \
   "! kubectl get events -A --field-selector reason=RolloutStarted -o jsonpath='{.items[*].involvedObject.namespace}' | tr ' ' '\n' | grep -qxE '$ns_unsigned|$ns_other|$ns_retag|$ns_noatt|$ns_old'"
@@ -265,7 +278,7 @@ check "without the CA (the test CA is not trusted): ImageNotVerified naming the 
   eventually 60 refused "$ns_noca" "$SB"
 check "  the Deployment still runs SA" image_is "$ns_noca" "$S@$SA"
 
-for ns in "$ns_v2" "$ns_v3r" "$ns_v3f" "$ns_unsigned" "$ns_other" "$ns_retag" "$ns_noatt" "$ns_att2" "$ns_att3" \
+for ns in "$ns_v2" "$ns_v3r" "$ns_v3f" "$ns_v3raw" "$ns_unsigned" "$ns_other" "$ns_retag" "$ns_noatt" "$ns_att2" "$ns_att3" \
           "$ns_old" "$ns_flaky" "$ns_secure" "$ns_nocred" "$ns_noca"; do
   kubectl delete namespace "$ns" --wait=false >/dev/null
 done

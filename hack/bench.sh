@@ -660,6 +660,8 @@ PY
 # supply_release NS DIGEST [VERIFY]: GovernedAPIRelease api to $supply_repo@DIGEST, with
 # spec.image.verify's fields VERIFY (flow style) when given; waits until it Succeeded for that generation
 supply_release() {
+  local verify=""
+  [ -z "${3:-}" ] || verify=", verify: {$3}"
   kubectl -n "$1" apply -f - >/dev/null <<EOF
 apiVersion: governance.kfm.dev/v1alpha1
 kind: GovernedAPIRelease
@@ -668,7 +670,7 @@ spec:
   environment: dev
   changeRecord: CHG-bench
   target: {deployment: api, container: api}
-  image: {repository: "$supply_repo", digest: "$2"${3:+, verify: {$3}}}
+  image: {repository: "$supply_repo", digest: "$2"$verify}
   rollout: {observationSeconds: 0}
   verification: {checks: [health], baseURL: "$api_url"}
 EOF
@@ -719,7 +721,7 @@ bench_supply() {
   kubectl create namespace supply >/dev/null
   kubectl -n supply create secret generic cosign-pub --from-file=cosign.pub="$dir/cosign.pub" >/dev/null
   kubectl -n supply create secret generic registry-ca --from-file=ca.crt="$dir/pki/ca.crt" >/dev/null
-  kubectl -n supply create deployment api --image="$supply_repo@$a" --replicas=1 >/dev/null
+  deployment_yaml api "$supply_repo@$a" 1 | kubectl -n supply apply -f - >/dev/null
   kubectl -n supply rollout status deploy/api --timeout=60s >/dev/null
   "$membrane_bin" run --log-format json --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 \
     >"$MEMBRANE_CLUSTER_DIR/logs/membrane.log" 2>&1 &
