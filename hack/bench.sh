@@ -40,6 +40,8 @@ rss_settled() {
 
 cluster_up() {
   export MEMBRANE_CLUSTER_DIR="${MEMBRANE_BENCH_CLUSTER_DIR:-$repo/.cache/bench-cluster}"
+  # a kwok node holds 110 pods: the 1,000 objects' pods need ten nodes, three would stop them at 330
+  export MEMBRANE_CLUSTER_NODES=${MEMBRANE_CLUSTER_NODES:-12}
   bash hack/cluster.sh down >/dev/null 2>&1 || true
   rm -rf "$MEMBRANE_CLUSTER_DIR"
   bash hack/cluster.sh up >/dev/null

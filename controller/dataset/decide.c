@@ -52,12 +52,6 @@ static int set_phase(ctx *c, const char *phase)
     return json_set_str(c->st, "phase", phase);
 }
 
-static const char *old_true_reason(const ctx *c, const char *type)
-{
-    const cJSON *cd = conditions_get(c->old, type);
-    return same(json_str(cd, "status", NULL), COND_TRUE) ? json_str(cd, "reason", NULL) : NULL;
-}
-
 static bool this_gen(const ctx *c)
 {
     return json_int(-1, c->old, "observedGeneration", NULL) == c->gen;
@@ -156,7 +150,7 @@ static bool fresh_blocked(const ctx *c)
 static int stalled(ctx *c, const char *reason, const char *message)
 {
     int err;
-    bool fresh = fresh_blocked(c) || !same(old_true_reason(c, COND_STALLED), reason);
+    bool fresh = fresh_blocked(c) || !same(conditions_true_reason(c->old, COND_STALLED), reason);
     if ((err = set_phase(c, "Blocked")) < 0 ||
         (err = conditions_mark_stalled(NULL, c->st, reason, message, c->gen, c->obs->now)) < 0 ||
         (err = cond(c, COND_PUBLISHED, COND_FALSE, "NotPublished", "the version is not in the index")) < 0)
@@ -173,7 +167,7 @@ static int stalled(ctx *c, const char *reason, const char *message)
 static int unavailable(ctx *c, const char *message)
 {
     int err;
-    bool fresh = !same(old_true_reason(c, COND_RECONCILING), "SourceUnavailable");
+    bool fresh = !same(conditions_true_reason(c->old, COND_RECONCILING), "SourceUnavailable");
     if (fresh_blocked(c))
         c->plan->outcome = "Blocked";
     if ((err = set_phase(c, "Blocked")) < 0 ||
@@ -725,7 +719,7 @@ static int decide(ctx *c)
         return resync(c, json_str(receipt, "auditRef", NULL));
     if (sealed_now)
         return sealed_step(c, receipt);
-    if (this_gen(c) && same(phase, "Blocked") && old_true_reason(c, COND_STALLED) && work_empty(&o->work)) {
+    if (this_gen(c) && same(phase, "Blocked") && conditions_true_reason(c->old, COND_STALLED) && work_empty(&o->work)) {
         c->plan->phase = "Blocked";
         c->plan->drop_work = true;
         return 0;

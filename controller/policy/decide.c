@@ -50,14 +50,6 @@ static int set_phase(ctx *c, const char *phase)
     return json_set_str(c->st, "phase", phase);
 }
 
-/* The reason of the old status's condition of that type when it is True, else NULL. */
-static const char *old_true_reason(const ctx *c, const char *type)
-{
-    const cJSON *cd = conditions_get(c->old, type);
-    const char *s = json_str(cd, "status", NULL);
-    return s && strcmp(s, COND_TRUE) == 0 ? json_str(cd, "reason", NULL) : NULL;
-}
-
 static bool same(const char *a, const char *b)
 {
     return a && b && strcmp(a, b) == 0;
@@ -247,7 +239,7 @@ static int progress(ctx *c, const char *reason, const char *message)
 static int transient(ctx *c, const char *reason, const char *message)
 {
     int err;
-    bool fresh = !same(old_true_reason(c, COND_RECONCILING), reason);
+    bool fresh = !same(conditions_true_reason(c->old, COND_RECONCILING), reason);
     if ((err = progress(c, reason, message)) < 0)
         return err;
     if (!fresh)
@@ -262,7 +254,8 @@ static int stalled(ctx *c, const char *reason, const char *message)
 {
     const policy_work *w = &c->obs->work;
     int err;
-    bool fresh = !same(old_true_reason(c, COND_STALLED), reason) || !same(json_str(c->old, "phase", NULL), "Failed") ||
+    bool fresh = !same(conditions_true_reason(c->old, COND_STALLED), reason) ||
+                 !same(json_str(c->old, "phase", NULL), "Failed") ||
                  json_int(-1, c->old, "observedGeneration", NULL) != c->gen;
     if ((err = set_phase(c, "Failed")) < 0 ||
         (err = conditions_mark_stalled(NULL, c->st, reason, message, c->gen, c->obs->now)) < 0)
@@ -512,7 +505,8 @@ static int decide(ctx *c)
 
     /* Failed for this generation: stays so until the spec changes (a ConfigMap in the way included: membrane does
      * not watch ConfigMaps it did not write, so it cannot see that one go) */
-    if (this_gen && same(phase, "Failed") && old_true_reason(c, COND_STALLED) && o->work.fetch == POLICY_FETCH_NONE) {
+    if (this_gen && same(phase, "Failed") && conditions_true_reason(c->old, COND_STALLED) &&
+        o->work.fetch == POLICY_FETCH_NONE) {
         c->plan->phase = "Failed";
         c->plan->drop_work = true;
         return 0;

@@ -106,6 +106,12 @@ bool conditions_is_true(const cJSON *status, const char *type)
     return cJSON_IsString(s) && strcmp(s->valuestring, COND_TRUE) == 0;
 }
 
+const char *conditions_true_reason(const cJSON *status, const char *type)
+{
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(conditions_get(status, type), "reason");
+    return conditions_is_true(status, type) && cJSON_IsString(r) ? r->valuestring : NULL;
+}
+
 /* Removes the conditions of that type from list, except keep (may be NULL). */
 static bool remove_type(cJSON *list, const char *type, const cJSON *keep)
 {

@@ -52,6 +52,9 @@ const cJSON *conditions_get(const cJSON *status, const char *type);
 /* Whether the condition of that type exists with status "True". */
 bool conditions_is_true(const cJSON *status, const char *type);
 
+/* The reason of the condition of that type when it is "True", else NULL; borrowed from status. */
+const char *conditions_true_reason(const cJSON *status, const char *type);
+
 /* Removes every condition of that type; returns whether one was there. */
 bool conditions_remove(cJSON *status, const char *type);
 

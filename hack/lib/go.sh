@@ -1,6 +1,6 @@
 # Sourced by the scripts that build Go tools into the cache outside the
 # repository (hack/opa.sh, prometheus.sh, crane.sh, helm.sh, flux.sh,
-# gotool.sh): finding go, choosing a newer toolchain for a module that needs
+# gotool.sh, rollouts.sh): finding go, choosing a newer toolchain for a module that needs
 # one, and a build directory inside the cache entry, so that a build that
 # fails or is interrupted leaves no half-made binary where a cached one is
 # looked for. The builds share the go command's default GOMODCACHE.

@@ -207,6 +207,10 @@ static void test_get_is_true_remove(void **state)
     assert_true(conditions_is_true(st, "RolledBack"));
     assert_false(conditions_is_true(st, "Published"));
     assert_string_equal(field(st, "Verified", "reason"), "SmokeFailure");
+    assert_string_equal(conditions_true_reason(st, "RolledBack"), "Manual");
+    assert_null(conditions_true_reason(st, "Verified")); /* False: no reason */
+    assert_null(conditions_true_reason(st, "Published"));
+    assert_null(conditions_true_reason(NULL, COND_READY));
 
     assert_true(conditions_remove(st, "Verified"));
     assert_false(conditions_remove(st, "Verified"));

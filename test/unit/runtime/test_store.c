@@ -184,6 +184,39 @@ static void test_upsert_and_delete(void **state)
     informer_store_free(s);
 }
 
+/* What is read back is what was stored, byte for byte, small or larger than the compression window, any text. */
+static void test_text_round_trip(void **state)
+{
+    (void)state;
+    informer_store *s = NULL;
+    informer_changes ch = {0};
+    informer_obj *got = NULL;
+    assert_int_equal(informer_store_new(&s), 0);
+    cJSON *o = obj("ns", "big", "7", "rs-1", "api");
+    /* 200 KiB of varied text (a pseudo-random walk, so it does not compress to nothing), and every byte value */
+    size_t n = 200 * 1024;
+    char *v = malloc(n + 1);
+    unsigned x = 12345;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        v[i] = (char)(' ' + (x >> 16) % 94);
+    }
+    v[n] = '\0';
+    cJSON_AddStringToObject(o, "data", v);
+    cJSON_AddStringToObject(o, "utf8", "\xc3\xa9\xe2\x80\xa8\x01\x7f \"quoted\" \\");
+    char *want = cJSON_PrintUnformatted(o);
+    assert_int_equal(informer_store_upsert(&ch, s, o), 0);
+    informer_changes_clear(&ch);
+    assert_int_equal(informer_store_get(&got, s, "ns/big"), 0);
+    char *have = cJSON_PrintUnformatted(informer_obj_json(got));
+    assert_string_equal(have, want);
+    free(have);
+    free(want);
+    free(v);
+    informer_obj_free(got);
+    informer_store_free(s);
+}
+
 static void test_replace_diff(void **state)
 {
     (void)state;
@@ -470,6 +503,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys),
         cmocka_unit_test(test_upsert_and_delete),
+        cmocka_unit_test(test_text_round_trip),
         cmocka_unit_test(test_replace_diff),
         cmocka_unit_test(test_replace_skips_nameless_and_duplicates),
         cmocka_unit_test(test_fresh_state_built_one_object_at_a_time),
