@@ -464,13 +464,3 @@ done:
     free(json);
     return err;
 }
-
-bool audit_ref_valid(const char *ref)
-{
-    if (!ref || strncmp(ref, "sha256:", 7) != 0 || strlen(ref) != 71)
-        return false;
-    for (const char *c = ref + 7; *c; c++)
-        if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
-            return false;
-    return true;
-}

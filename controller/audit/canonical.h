@@ -41,7 +41,4 @@ int audit_canonical_json(char **out, size_t *len, const cJSON *value);
  */
 int audit_ref(char out[AUDIT_REF_SIZE], const cJSON *body);
 
-/* Whether ref is well-formed: ^sha256:[a-f0-9]{64}$. NULL is not. */
-bool audit_ref_valid(const char *ref);
-
 #endif

@@ -6,6 +6,7 @@
  * error leaves entry and status as they were.
  */
 #include "audit/receipt.h"
+#include "util/text.h"
 #include "util/error.h"
 #include "util/json.h"
 
@@ -163,7 +164,7 @@ int audit_seal(cJSON *entry, const cJSON *object, const char *prev_audit_ref)
 
     if (!prev_audit_ref)
         prev_audit_ref = "";
-    if (*prev_audit_ref && !audit_ref_valid(prev_audit_ref)) {
+    if (*prev_audit_ref && !mb_sha256_digest_valid(prev_audit_ref)) {
         err = mb_error_set(MB_EINVAL,
                            "the previous receipt's auditRef \"%.80s\" is not \"sha256:\" "
                            "followed by 64 lowercase hex digits",
@@ -219,7 +220,7 @@ int audit_history_append(cJSON *status, cJSON *entry, const cJSON *object)
     n = history ? cJSON_GetArraySize(history) : 0;
     if (n > 0) {
         prev = json_str(cJSON_GetArrayItem(history, n - 1), "auditRef", NULL);
-        if (!audit_ref_valid(prev)) {
+        if (!mb_sha256_digest_valid(prev)) {
             err = mb_error_set(MB_EINVAL,
                                "status.history[%d] has no well-formed auditRef, so a new "
                                "receipt cannot be chained to it; the history was changed by hand "
@@ -267,7 +268,7 @@ int audit_receipt_set(cJSON *status, cJSON *entry, const cJSON *object)
             goto done;
         }
         prev = json_str(current, "auditRef", NULL);
-        if (!audit_ref_valid(prev)) {
+        if (!mb_sha256_digest_valid(prev)) {
             err = mb_error_set(MB_EINVAL, "status.receipt has no well-formed auditRef, so a new "
                                           "receipt cannot be chained to it; it was changed by hand "
                                           "(membrane receipt verify shows how)");

@@ -6,6 +6,7 @@
  * (reading the file) and the printing of the findings.
  */
 #include "audit/verify.h"
+#include "util/text.h"
 #include "audit/receipt.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -44,7 +45,7 @@ static const char *ref_shown(char *buf, size_t size, const cJSON *item)
     char tmp[96];
     if (!cJSON_IsString(item))
         snprintf(buf, size, "%s", item ? "(not a string)" : "(none)");
-    else if (audit_ref_valid(item->valuestring))
+    else if (mb_sha256_digest_valid(item->valuestring))
         snprintf(buf, size, "%s", item->valuestring);
     else
         snprintf(buf, size, "\"%s\"", printable(tmp, sizeof(tmp), item->valuestring));
@@ -170,7 +171,7 @@ static int receipt_check(audit_report *r, const verify_ctx *ctx, const char *pat
             return err;
     }
 
-    if (!cJSON_IsString(ref) || !audit_ref_valid(ref->valuestring)) {
+    if (!cJSON_IsString(ref) || !mb_sha256_digest_valid(ref->valuestring)) {
         err = finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path,
                           "%s: %s: auditRef %s is not \"sha256:\" followed by 64 lowercase hex digits%s%s%s",
                           ctx->label, where, ref_shown(shown, sizeof(shown), ref), *recomputed ? " (recomputed " : "",
@@ -191,7 +192,7 @@ static int receipt_check(audit_report *r, const verify_ctx *ctx, const char *pat
             err = finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path, "%s: %s: prevAuditRef %s is not %s %s",
                               ctx->label, where, ref_shown(shown, sizeof(shown), prev), want_path,
                               ref_shown(shown2, sizeof(shown2), want));
-    } else if (*prev->valuestring && !audit_ref_valid(prev->valuestring)) {
+    } else if (*prev->valuestring && !mb_sha256_digest_valid(prev->valuestring)) {
         err = finding_add(r, AUDIT_FINDING_BREAK, ctx->label, path,
                           "%s: %s: prevAuditRef %s is neither empty nor \"sha256:\" followed by 64 "
                           "lowercase hex digits",

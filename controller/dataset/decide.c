@@ -3,6 +3,7 @@
  * observed promotion, index and transfers to the status and the next action.
  */
 #include "dataset/decide.h"
+#include "util/text.h"
 #include "audit/canonical.h"
 #include "audit/receipt.h"
 #include "dataset/gates.h"
@@ -393,7 +394,7 @@ static const char *spec_problem(ctx *c, char *msg)
         const cJSON *size = json_get(a, "sizeBytes", NULL);
         if (!url || (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0))
             return snprintf(msg, MSG_MAX, "spec.artifacts[%d].url must be an http:// or https:// URL", i), msg;
-        if (!d || strncmp(d, "sha256:", 7) != 0 || strlen(d) != 71 || strspn(d + 7, "0123456789abcdef") != 64)
+        if (!mb_sha256_digest_valid(d))
             return snprintf(msg, MSG_MAX, "spec.artifacts[%d].digest must be sha256: and 64 lowercase hex digits", i),
                    msg;
         if (size && (!cJSON_IsNumber(size) || size->valuedouble < 0))

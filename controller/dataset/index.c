@@ -3,6 +3,7 @@
  * data: add or replace on promotion, remove on revocation.
  */
 #include "dataset/index.h"
+#include "util/text.h"
 
 #include "audit/canonical.h"
 #include "util/error.h"
@@ -58,7 +59,7 @@ int dataset_index_entry(char **out, const cJSON *spec, const char *audit_ref, ch
         return dataset_fail(msg, MB_EINVAL, "spec.license is empty: set an SPDX license identifier");
     if ((err = dataset_policy_label_judge(spec, msg)) < 0)
         return err;
-    if (!audit_ref_valid(audit_ref))
+    if (!mb_sha256_digest_valid(audit_ref))
         return dataset_fail(msg, MB_EINVAL, "the auditRef \"%.80s\" of the index entry is not sha256:<64 hex>",
                             audit_ref ? audit_ref : "");
     if (!(e = cJSON_CreateObject()) || !(catalog = cJSON_AddObjectToObject(e, "catalog")))

@@ -458,16 +458,6 @@ unsigned long registry_requests(const registry *r)
     return r ? r->requests : 0;
 }
 
-static bool digest_ok(const char *d)
-{
-    if (!d || strncmp(d, "sha256:", 7) != 0 || strlen(d) != 71)
-        return false;
-    for (int i = 7; i < 71; i++)
-        if (!((d[i] >= '0' && d[i] <= '9') || (d[i] >= 'a' && d[i] <= 'f')))
-            return false;
-    return true;
-}
-
 static bool tag_ok(const char *t)
 {
     size_t n = t ? strlen(t) : 0;
@@ -487,7 +477,7 @@ static bool tag_ok(const char *t)
 int registry_manifest(registry_answer *out, registry *r, const char *reference)
 {
     char url[1024], what[640];
-    bool by_digest = digest_ok(reference);
+    bool by_digest = mb_sha256_digest_valid(reference);
 
     memset(out, 0, sizeof(*out));
     if (!by_digest && !tag_ok(reference)) {
@@ -505,7 +495,7 @@ int registry_blob(registry_answer *out, registry *r, const char *digest)
     char url[1024], what[640];
 
     memset(out, 0, sizeof(*out));
-    if (!digest_ok(digest)) {
+    if (!mb_sha256_digest_valid(digest)) {
         answer_set(out, REGISTRY_REFUSED, "\"%.100s\" is not a sha256 digest", digest ? digest : "");
         return 0;
     }
@@ -521,7 +511,7 @@ int registry_referrers(registry_answer *out, registry *r, const char *digest, bo
 
     *fallback = false;
     memset(out, 0, sizeof(*out));
-    if (!digest_ok(digest)) {
+    if (!mb_sha256_digest_valid(digest)) {
         answer_set(out, REGISTRY_REFUSED, "\"%.100s\" is not a sha256 digest", digest ? digest : "");
         return 0;
     }

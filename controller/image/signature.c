@@ -23,6 +23,7 @@
  * may appear only once (Go would take the last, cJSON the first).
  */
 #include "image/signature.h"
+#include "util/text.h"
 #include "util/error.h"
 #include "util/gojson.h"
 #include "util/pkey.h"
@@ -85,30 +86,7 @@ static int key_fail(char *err, int code, const char *fmt, ...)
     return mb_error_set(code, "%s", err);
 }
 
-/* A value from the document as messages show it: control bytes as '?', cut at SHOWN bytes. */
-static const char *shown(char out[SHOWN + 4], const char *s)
-{
-    size_t i = 0;
-    for (; s[i] && i < SHOWN; i++)
-        out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-    if (s[i])
-        memcpy(out + i, "...", 3), i += 3;
-    out[i] = '\0';
-    return out;
-}
-
 /* ---- small readers ---------------------------------------------------------------- */
-
-/* "sha256:" and 64 lowercase hex digits. */
-static bool digest_ok(const char *d)
-{
-    if (!d || strncmp(d, "sha256:", 7) != 0 || strlen(d) != 71)
-        return false;
-    for (const char *p = d + 7; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-            return false;
-    return true;
-}
 
 static void sha256_id(char out[72], const void *data, size_t len)
 {
@@ -344,7 +322,7 @@ int image_sig_check_simple(image_sig_verdict *out, const image_key *k, const cha
     int rc = 0;
 
     memset(out, 0, sizeof(*out));
-    if (!digest_ok(digest))
+    if (!mb_sha256_digest_valid(digest))
         return refuse(out, "the digest to verify is not sha256:<64 lowercase hex>");
     if (len > IMAGE_SIG_MAX_PAYLOAD)
         return refuse(out, "%s: the signature payload is %zu bytes, more than the %d a cosign signature may have",
@@ -376,7 +354,7 @@ int image_sig_check_simple(image_sig_verdict *out, const image_key *k, const cha
     }
     if (!type || strcmp(type, SIMPLE_TYPE) != 0) {
         rc = refuse(out, "%s: the signature payload's critical.type is %s, not \"" SIMPLE_TYPE "\"", digest,
-                    type ? shown(show, type) : "missing");
+                    type ? mb_text_shown(show, SHOWN, type) : "missing");
         goto done;
     }
     if (!signed_digest) {
@@ -385,7 +363,7 @@ int image_sig_check_simple(image_sig_verdict *out, const image_key *k, const cha
     }
     if (strcmp(signed_digest, digest) != 0) {
         rc = refuse(out, "%s: the signature is for another image, %s (a moved tag or a copied signature)", digest,
-                    shown(show, signed_digest));
+                    mb_text_shown(show, SHOWN, signed_digest));
         goto done;
     }
     sha256_id(out->payload_sha256, payload, len);
@@ -463,10 +441,10 @@ static int check_statement(image_sig_verdict *out, const wanted *w, const unsign
         rc = refuse(out,
                     "%s: the %s's payload is not an in-toto statement (_type %s, not "
                     "https://in-toto.io/Statement/v1 or v0.1)",
-                    w->digest, w->what, type ? shown(show, type) : "missing");
+                    w->digest, w->what, type ? mb_text_shown(show, SHOWN, type) : "missing");
     else if (!pt || strcmp(pt, want) != 0)
         rc = refuse(out, "%s: the %s's predicateType is %s, not %s", w->digest, w->what,
-                    pt ? shown(show, pt) : "missing", shown(show2, want));
+                    pt ? mb_text_shown(show, SHOWN, pt) : "missing", mb_text_shown(show2, SHOWN, want));
     else if (!cJSON_IsArray(subjects))
         rc = refuse(out, "%s: the in-toto statement of the %s has no subject array", w->digest, w->what);
     else if (!subject_has(subjects, w->digest + 7, &twice) || twice)
@@ -549,7 +527,7 @@ static int check_dsse(image_sig_verdict *out, const image_key *k, const wanted *
     if (strcmp(type, INTOTO_PAYLOAD_TYPE) != 0) {
         rc = refuse(out,
                     "%s: the DSSE envelope of the %s carries %s, not an in-toto statement (" INTOTO_PAYLOAD_TYPE ")",
-                    w->digest, w->what, shown(show, type));
+                    w->digest, w->what, mb_text_shown(show, SHOWN, type));
         goto done;
     }
     if ((rc = check_statement(out, w, body, body_len)) < 0)
@@ -567,7 +545,7 @@ done:
 static int check_start(image_sig_verdict *out, const char *digest, size_t len, const char *what)
 {
     memset(out, 0, sizeof(*out));
-    if (!digest_ok(digest))
+    if (!mb_sha256_digest_valid(digest))
         return refuse(out, "the digest to verify is not sha256:<64 lowercase hex>");
     if (len > IMAGE_SIG_MAX_DOCUMENT)
         return refuse(out, "%s: the %s is %zu bytes, more than the %d accepted", digest, what, len,
@@ -625,7 +603,7 @@ static int check_message_signature(image_sig_verdict *out, const image_key *k, c
                       digest);
     if (strcmp(alg, "SHA2_256") != 0)
         return refuse(out, "%s: the bundle's messageSignature is over a %s digest, not the image's SHA2_256", digest,
-                      shown(show, alg));
+                      mb_text_shown(show, SHOWN, alg));
     if ((rc = b64_decode(&hash, &hash_len, hash_b64)) < 0 || (rc = b64_decode(&sig, &sig_len, sig_b64)) < 0) {
         rc = rc == MB_ENOMEM
                  ? oom(out)
@@ -695,7 +673,7 @@ int image_sig_check_bundle(image_sig_verdict *out, const image_key *k, const cha
         rc = refuse(out,
                     "%s: the sigstore bundle's mediaType is %s, not application/vnd.dev.sigstore.bundle.v0.3+json "
                     "(or v0.1, v0.2)",
-                    digest, media ? shown(show, media) : "missing");
+                    digest, media ? mb_text_shown(show, SHOWN, media) : "missing");
         goto done;
     }
     if (!has_key && has_cert) {
@@ -712,7 +690,7 @@ int image_sig_check_bundle(image_sig_verdict *out, const image_key *k, const cha
     }
     if (ms && predicate_type) {
         rc = refuse(out, "%s: the sigstore bundle holds a signature (messageSignature), not an attestation of %s",
-                    digest, shown(show, predicate_type));
+                    digest, mb_text_shown(show, SHOWN, predicate_type));
         goto done;
     }
     if (!cJSON_IsObject(ms ? ms : env)) {

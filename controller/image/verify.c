@@ -12,6 +12,7 @@
  * not be reached (transient), or what was missing or wrong.
  */
 #include "image/signature.h"
+#include "util/text.h"
 #include "image/verify_private.h"
 #include "util/error.h"
 
@@ -56,16 +57,6 @@ int image_input_key(image_key **out, const image_verify_input *in, char err[IMAG
         return MB_EINVAL;
     }
     return image_key_load(out, in->public_key_pem, in->public_key_len, err);
-}
-
-bool image_digest_ok(const char *d)
-{
-    if (!d || strncmp(d, "sha256:", 7) != 0 || strlen(d) != 71)
-        return false;
-    for (int i = 7; i < 71; i++)
-        if (!((d[i] >= '0' && d[i] <= '9') || (d[i] >= 'a' && d[i] <= 'f')))
-            return false;
-    return true;
 }
 
 static void why_set(run *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -179,7 +170,7 @@ static int look_v3(run *c, const char *predicate, found *f)
         /* a referrer that says it is something else (an SBOM, another signature format) is not fetched; one
          * without an artifactType, or with the empty config's (as some registries' referrers API answers for
          * cosign's bundles), is judged by its manifest */
-        if (!image_digest_ok(d) || (type && !is_bundle(type) && strcmp(type, EMPTY_TYPE) != 0))
+        if (!mb_sha256_digest_valid(d) || (type && !is_bundle(type) && strcmp(type, EMPTY_TYPE) != 0))
             continue;
         if (pt && strcmp(pt, predicate ? predicate : IMAGE_SIG_COSIGN_SIGN_PREDICATE) != 0)
             continue; /* a bundle of another predicate type, as its annotation says */
@@ -336,7 +327,7 @@ int image_verify_run_with(image_verify_result *out, net_loop *net, const image_v
     if (!out || !net || !in || (in->n_attestations && !in->attestations))
         return mb_error_set(MB_EINVAL, "image_verify_run needs a result, a transfer loop and a whole input");
     memset(out, 0, sizeof(*out));
-    if (!image_digest_ok(in->digest)) {
+    if (!mb_sha256_digest_valid(in->digest)) {
         refuse(out, "spec.image.digest \"%.100s\" is not sha256:<64 lowercase hex>", in->digest ? in->digest : "");
         return 0;
     }

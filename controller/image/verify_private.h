@@ -13,7 +13,4 @@ int image_verify_run_with(image_verify_result *out, net_loop *net, const image_v
 /* Loads in's key: 0, MB_EINVAL (err says why, an empty key too) or MB_ENOMEM. */
 int image_input_key(image_key **out, const image_verify_input *in, char err[IMAGE_SIG_ERROR_MAX]);
 
-/* Whether d is "sha256:" and 64 lowercase hex digits. */
-bool image_digest_ok(const char *d);
-
 #endif

@@ -14,6 +14,7 @@
  * names denote one file. A directory's trailing "/" is dropped.
  */
 #include "policy/bundle.h"
+#include "util/text.h"
 #include "policy/bundle_private.h"
 #include "util/error.h"
 #include "util/gojson.h"
@@ -60,17 +61,6 @@ static int oom(char *err)
     return fail(err, MB_ENOMEM, "out of memory while reading the bundle");
 }
 
-/* A name as messages show it: control bytes as '?', long names cut with "...". */
-static void shown(char out[BUNDLE_NAME_SHOWN + 4], const char *name)
-{
-    size_t i = 0;
-    for (; name[i] && i < BUNDLE_NAME_SHOWN; i++)
-        out[i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
-    if (name[i])
-        memcpy(out + i, "...", 3), i += 3;
-    out[i] = '\0';
-}
-
 /*
  * Checks the entry name raw and writes its normalized form into *out (NULL for
  * the bundle root itself, "." or "/"). 0 or MB_EINVAL/MB_ENOMEM.
@@ -81,7 +71,7 @@ static int normalize(const char *raw, bool dir, char **out, char *err)
     const char *p = raw;
 
     *out = NULL;
-    shown(show, raw);
+    mb_text_shown(show, BUNDLE_NAME_SHOWN, raw);
     if (*p == '/')
         p++;
     while (p[0] == '.' && p[1] == '/')
@@ -203,7 +193,7 @@ static int read_entry(reader *r, struct archive_entry *e)
         raw = archive_entry_pathname_utf8(e);
     if (!raw)
         return fail(r->err, MB_EINVAL, "an entry has a name that cannot be read");
-    shown(show, raw);
+    mb_text_shown(show, BUNDLE_NAME_SHOWN, raw);
 
     mode_t type = archive_entry_filetype(e);
     if (archive_entry_hardlink(e))
@@ -263,7 +253,7 @@ static int check_duplicates(bundle *b, char *err)
     for (size_t i = 1; i < b->nfiles && !rc; i++)
         if (strcmp(sorted[i - 1]->name, sorted[i]->name) == 0) {
             char show[BUNDLE_NAME_SHOWN + 4];
-            shown(show, sorted[i]->name);
+            mb_text_shown(show, BUNDLE_NAME_SHOWN, sorted[i]->name);
             rc = fail(err, MB_EINVAL, "entry %s: the bundle holds it more than once", show);
         }
     free(sorted);
@@ -375,7 +365,7 @@ static int check_data(const bundle_file *f, char *err)
     cJSON *doc = NULL;
     int rc = 0;
 
-    shown(show, f->name);
+    mb_text_shown(show, BUNDLE_NAME_SHOWN, f->name);
     if (strcmp(base, "data.json") == 0) {
         if ((rc = mb_gojson_parse(&doc, f->data, f->len, false)) < 0)
             return rc == MB_ENOMEM ? oom(err) : fail(err, MB_EINVAL, "%s is not valid JSON", show);
@@ -408,7 +398,7 @@ int bundle_check_structure(bundle *b, char err[BUNDLE_ERROR_MAX])
             b->signatures = f;
         else if (ends_with(f->name, ".manifest") || strcmp(base_name(f->name), ".signatures.json") == 0) {
             char show[BUNDLE_NAME_SHOWN + 4];
-            shown(show, f->name);
+            mb_text_shown(show, BUNDLE_NAME_SHOWN, f->name);
             /* OPA takes any file ending in .manifest for the manifest, any .signatures.json for the signatures */
             return fail(err, MB_EINVAL, "entry %s: only the bundle root may hold a %s", show,
                         ends_with(f->name, ".manifest") ? ".manifest" : ".signatures.json");

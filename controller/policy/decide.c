@@ -3,6 +3,7 @@
  * observed bundle, ConfigMap and work to the status and the next action.
  */
 #include "policy/decide.h"
+#include "util/text.h"
 #include "audit/receipt.h"
 #include "runtime/conditions.h"
 #include "util/error.h"
@@ -87,16 +88,6 @@ bool policy_configmap_owned(const cJSON *configmap, const cJSON *bundle)
         if (same(json_str(ref, "uid", NULL), uid) && json_bool(false, ref, "controller", NULL))
             return true;
     return false;
-}
-
-static bool is_digest(const char *d)
-{
-    if (!d || strncmp(d, POLICY_MARKER_PREFIX, 7) != 0 || strlen(d) != 71)
-        return false;
-    for (const char *p = d + 7; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-            return false;
-    return true;
 }
 
 /* The published ConfigMap holds the bundle of digest: its bytes' marker and data.digest both say so. */
@@ -339,7 +330,7 @@ static const char *spec_problem(ctx *c, char *msg)
     const cJSON *spec = json_get(c->obs->bundle, "spec", NULL);
     if (!c->url || (strncmp(c->url, "http://", 7) != 0 && strncmp(c->url, "https://", 8) != 0))
         return snprintf(msg, MSG_MAX, "spec.source.url must be an http:// or https:// URL"), msg;
-    if (!is_digest(c->digest))
+    if (!mb_sha256_digest_valid(c->digest))
         return snprintf(msg, MSG_MAX, "spec.source.digest must be sha256: followed by 64 lowercase hex digits"), msg;
     if (c->signing && (!json_str(spec, "signing", "publicKeySecretRef", "name", NULL) ||
                        !json_str(spec, "signing", "publicKeySecretRef", "key", NULL)))

@@ -26,6 +26,7 @@
  * into DER), EdDSA on Ed25519; "none", HS* and anything else are refused.
  */
 #include "policy/bundle.h"
+#include "util/text.h"
 #include "policy/bundle_private.h"
 #include "util/base64.h"
 #include "util/error.h"
@@ -59,18 +60,6 @@ static int fail(char *err, int code, const char *fmt, ...)
 static int oom(char *err)
 {
     return fail(err, MB_ENOMEM, "out of memory while verifying the bundle's signature");
-}
-
-/* A name or value as messages show it: control bytes as '?', cut at SHOWN bytes. */
-static const char *shown(char out[SHOWN + 4], const char *s)
-{
-    size_t i = 0;
-    for (; s[i] && i < SHOWN; i++)
-        out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
-    if (s[i])
-        memcpy(out + i, "...", 3), i += 3;
-    out[i] = '\0';
-    return out;
 }
 
 /* ---- OPA's canonical form of structured documents ------------------------------ */
@@ -379,14 +368,14 @@ static int check_file(const bundle_file *f, const cJSON *entry, char *err)
     buf canon = {0};
     int rc = 0;
 
-    shown(name, f->name);
+    mb_text_shown(name, SHOWN, f->name);
     if (!alg[0])
         return fail(err, MB_EINVAL, "file %s: .signatures.json names no hashing algorithm for it", name);
     if (strcmp(alg, "MD5") == 0 || strcmp(alg, "SHA-1") == 0)
         return fail(err, MB_EINVAL, "file %s: hashing algorithm %s is too weak to trust; sign with SHA-256", name, alg);
     const EVP_MD *md = hash_md(alg);
     if (!md)
-        return fail(err, MB_EINVAL, "file %s: unsupported hashing algorithm %s", name, shown(what, alg));
+        return fail(err, MB_EINVAL, "file %s: unsupported hashing algorithm %s", name, mb_text_shown(what, SHOWN, alg));
     size_t hex_len = strlen(hex), md_len = (size_t)EVP_MD_get_size(md);
     if (hex_len != 2 * md_len)
         return fail(err, MB_EINVAL, "file %s: its hash in .signatures.json is not %zu hex digits", name, 2 * md_len);
@@ -533,7 +522,7 @@ static int verify_jws(jws *j, const char *token, const bundle_signing *s, char *
         return fail(err, MB_EINVAL,
                     ".signatures.json: the JWT's alg %s is not accepted (RS256/384/512, PS256/384/512, ES256/384, "
                     "EdDSA)",
-                    shown(show, alg));
+                    mb_text_shown(show, SHOWN, alg));
     if (s->public_key_pem &&
         (rc = mb_pkey_load(&j->key, s->public_key_pem, strlen(s->public_key_pem), MB_PKEY_CERT)) == MB_ENOMEM)
         return oom(err);
@@ -565,14 +554,15 @@ static int verify_jws(jws *j, const char *token, const bundle_signing *s, char *
     const char *id = kid[0] ? kid : keyid;
     if (s->key_id && s->key_id[0]) {
         if (!id[0])
-            return fail(err, MB_EINVAL, "the JWT names no kid, and spec.signing.keyID is %s", shown(show, s->key_id));
+            return fail(err, MB_EINVAL, "the JWT names no kid, and spec.signing.keyID is %s",
+                        mb_text_shown(show, SHOWN, s->key_id));
         if (strcmp(id, s->key_id) != 0)
-            return fail(err, MB_EINVAL, "kid %s differs from spec.signing.keyID %s", shown(show, id),
-                        shown(show2, s->key_id));
+            return fail(err, MB_EINVAL, "kid %s differs from spec.signing.keyID %s", mb_text_shown(show, SHOWN, id),
+                        mb_text_shown(show2, SHOWN, s->key_id));
     }
     if (s->scope && s->scope[0] && strcmp(scope, s->scope) != 0)
         return fail(err, MB_EINVAL, "scope %s differs from spec.signing.scope %s",
-                    scope[0] ? shown(show, scope) : "(none)", shown(show2, s->scope));
+                    scope[0] ? mb_text_shown(show, SHOWN, scope) : "(none)", mb_text_shown(show2, SHOWN, s->scope));
     return 0;
 }
 
@@ -614,7 +604,7 @@ static int files_list(const cJSON *files, const cJSON ***sorted, size_t *n, char
     for (int k = 1; k < i; k++)
         if (cmp_entries(&all[k - 1], &all[k]) == 0) {
             int rc = fail(err, MB_EINVAL, "file %s is listed twice in .signatures.json",
-                          shown(show, cJSON_GetObjectItemCaseSensitive(all[k], "name")->valuestring));
+                          mb_text_shown(show, SHOWN, cJSON_GetObjectItemCaseSensitive(all[k], "name")->valuestring));
             free(all);
             return rc;
         }
@@ -653,7 +643,7 @@ int bundle_verify_signatures(const bundle *b, const bundle_signing *s, char err[
     /* OPA writes "_default", its own verifier's name; another plugin is a verifier we do not have */
     if (!plugin || (plugin[0] && strcmp(plugin, "_default") != 0)) {
         rc = fail(err, MB_EINVAL, ".signatures.json: plugin %s is not supported (OPA's default format only)",
-                  plugin ? shown(show, plugin) : "(not a string)");
+                  plugin ? mb_text_shown(show, SHOWN, plugin) : "(not a string)");
         goto done;
     }
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(sigs, "signatures");
@@ -692,7 +682,7 @@ int bundle_verify_signatures(const bundle *b, const bundle_signing *s, char err[
             continue;
         const cJSON **entry = n ? bsearch(f->name, sorted, n, sizeof(*sorted), cmp_name_entry) : NULL;
         if (!entry) {
-            rc = fail(err, MB_EINVAL, "file %s is not listed in .signatures.json", shown(show, f->name));
+            rc = fail(err, MB_EINVAL, "file %s is not listed in .signatures.json", mb_text_shown(show, SHOWN, f->name));
             goto done;
         }
         listed[entry - sorted] = true;
@@ -705,7 +695,7 @@ int bundle_verify_signatures(const bundle *b, const bundle_signing *s, char err[
         const cJSON **at = bsearch(name, sorted, n, sizeof(*sorted), cmp_name_entry);
         if (!listed[at - sorted]) {
             rc = fail(err, MB_EINVAL, "file %s listed in .signatures.json is missing from the bundle",
-                      shown(show, name));
+                      mb_text_shown(show, SHOWN, name));
             goto done;
         }
     }

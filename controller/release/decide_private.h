@@ -95,9 +95,6 @@ const cJSON *release_checks_judge(release_ctx *c, const release_checks *rc, int 
 /* The digest part of an image reference (after its last '@'), or NULL; borrowed from image. */
 const char *release_digest_of(const char *image);
 
-/* d is sha256:<64 lowercase hex>. */
-bool release_digest_valid(const char *d);
-
 /* The container called name in a pod spec, or NULL; borrowed. */
 const cJSON *release_container_find(const cJSON *pod_spec, const char *name);
 

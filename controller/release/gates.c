@@ -12,6 +12,7 @@
  * to fix.
  */
 #include "release/decide_private.h"
+#include "util/text.h"
 #include "audit/verify.h"
 #include "util/error.h"
 #include "util/json.h"
@@ -69,13 +70,13 @@ static bool spec_valid(const release_ctx *c, release_gate_block *b)
         return block(b, "InvalidSpec", false,
                      "spec.image.repository \"%s\" must be an image repository without a tag or digest",
                      c->repository ? c->repository : "");
-    if (!release_digest_valid(c->digest))
+    if (!mb_sha256_digest_valid(c->digest))
         return block(b, "InvalidSpec", false,
                      "spec.image.digest \"%s\" is not a sha256 digest (sha256:<64 lowercase hex>); pin the image by "
                      "digest, not by tag",
                      c->digest ? c->digest : "");
     const char *rt = json_str(c->spec, "rollbackTarget", "digest", NULL);
-    if (rt && !release_digest_valid(rt))
+    if (rt && !mb_sha256_digest_valid(rt))
         return block(b, "InvalidSpec", false, "spec.rollbackTarget.digest \"%s\" is not a sha256 digest", rt);
     if (rt && strcmp(rt, c->digest) == 0)
         return block(b, "InvalidSpec", false,
@@ -277,7 +278,7 @@ static void rollback_target(const release_ctx *c, char out[72], char image[512])
     const char *old_rid = release_old_str(c, "releaseID");
     const char *ann_rid = release_deployment_annotation(c, RELEASE_ROLLBACK_FOR_ANNOTATION);
     const char *ann_image = release_deployment_annotation(c, RELEASE_ROLLBACK_IMAGE_ANNOTATION);
-    bool ann_valid = ann_rid && ann_image && release_digest_valid(release_digest_of(ann_image)) &&
+    bool ann_valid = ann_rid && ann_image && mb_sha256_digest_valid(release_digest_of(ann_image)) &&
                      strlen(ann_image) < 512;
     out[0] = '\0';
     image[0] = '\0';
@@ -308,7 +309,7 @@ static void rollback_target(const release_ctx *c, char out[72], char image[512])
     } else {
         const char *running = release_deployment_image(c);
         const char *d = release_digest_of(running);
-        if (release_digest_valid(d) && strlen(running) < 512) {
+        if (mb_sha256_digest_valid(d) && strlen(running) < 512) {
             snprintf(out, 72, "%s", d);
             snprintf(image, 512, "%s", running);
         }

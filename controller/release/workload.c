@@ -7,6 +7,7 @@
  * from the observation.
  */
 #include "release/decide_private.h"
+#include "util/text.h"
 #include "util/error.h"
 #include "util/json.h"
 
@@ -21,16 +22,6 @@ const char *release_digest_of(const char *image)
 {
     const char *at = image ? strrchr(image, '@') : NULL;
     return at ? at + 1 : NULL;
-}
-
-bool release_digest_valid(const char *d)
-{
-    if (!d || strncmp(d, "sha256:", 7) != 0 || strlen(d) != 71)
-        return false;
-    for (const char *p = d + 7; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-            return false;
-    return true;
 }
 
 const cJSON *release_container_find(const cJSON *pod_spec, const char *name)
@@ -52,7 +43,7 @@ bool release_container_digest(char out[72], const cJSON *pod_spec, const char *c
     if (!ct)
         return false;
     d = release_digest_of(json_str(ct, "image", NULL));
-    if (release_digest_valid(d))
+    if (mb_sha256_digest_valid(d))
         memcpy(out, d, 72);
     return true;
 }

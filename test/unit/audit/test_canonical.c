@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "audit/canonical.h"
+#include "util/text.h"
 #include "util/error.h"
 
 #include <math.h>
@@ -219,7 +220,7 @@ static void test_construction_order_irrelevant(void **state)
     assert_int_equal(audit_ref(ra, a), 0);
     assert_int_equal(audit_ref(rb, b), 0);
     assert_string_equal(ra, rb);
-    assert_true(audit_ref_valid(ra));
+    assert_true(mb_sha256_digest_valid(ra));
 
     /* and a one-character change gives a different ref */
     cJSON_ReplaceItemInObjectCaseSensitive(b, "digest", cJSON_CreateString("sha256:01"));
@@ -341,16 +342,16 @@ static void test_refusals_name_the_member(void **state)
 static void test_ref_valid(void **state)
 {
     (void)state;
-    assert_true(audit_ref_valid("sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"));
-    assert_false(audit_ref_valid(NULL));
-    assert_false(audit_ref_valid(""));
-    assert_false(audit_ref_valid("sha256:"));
-    assert_false(audit_ref_valid("sha256:44136FA355B3678A1146AD16F7E8649E94FB4FC21FE77E8310C060F61CAAFF8A"));
-    assert_false(audit_ref_valid("sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8"));
-    assert_false(audit_ref_valid("sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a0"));
-    assert_false(audit_ref_valid("sha512:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"));
-    assert_false(audit_ref_valid("sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8g"));
-    assert_false(audit_ref_valid(" sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"));
+    assert_true(mb_sha256_digest_valid("sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"));
+    assert_false(mb_sha256_digest_valid(NULL));
+    assert_false(mb_sha256_digest_valid(""));
+    assert_false(mb_sha256_digest_valid("sha256:"));
+    assert_false(mb_sha256_digest_valid("sha256:44136FA355B3678A1146AD16F7E8649E94FB4FC21FE77E8310C060F61CAAFF8A"));
+    assert_false(mb_sha256_digest_valid("sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8"));
+    assert_false(mb_sha256_digest_valid("sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a0"));
+    assert_false(mb_sha256_digest_valid("sha512:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"));
+    assert_false(mb_sha256_digest_valid("sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8g"));
+    assert_false(mb_sha256_digest_valid(" sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"));
 }
 
 int main(void)

@@ -25,10 +25,38 @@ static void test_has_control(void **state)
     assert_true(mb_has_control("ends with \x1f"));
 }
 
+static void test_sha256_digest_valid(void **state)
+{
+    (void)state;
+    assert_true(mb_sha256_digest_valid("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+    assert_false(mb_sha256_digest_valid(NULL));
+    assert_false(mb_sha256_digest_valid(""));
+    assert_false(mb_sha256_digest_valid("sha256:0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef"));
+    assert_false(mb_sha256_digest_valid("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde"));
+    assert_false(mb_sha256_digest_valid("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0"));
+    assert_false(mb_sha256_digest_valid("sha512:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"));
+    assert_false(mb_sha256_digest_valid("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg"));
+}
+
+static void test_shown(void **state)
+{
+    (void)state;
+    char out[8 + 4];
+    assert_string_equal(mb_text_shown(out, 8, "short"), "short");
+    assert_string_equal(mb_text_shown(out, 8, "exactly8"), "exactly8");
+    assert_string_equal(mb_text_shown(out, 8, "longer than eight"), "longer t...");
+    assert_string_equal(mb_text_shown(out, 8,
+                                      "a\nb\x7f"
+                                      "c"),
+                        "a?b?c");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_has_control),
+        cmocka_unit_test(test_sha256_digest_valid),
+        cmocka_unit_test(test_shown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
