@@ -80,12 +80,13 @@ static int text_deflate(unsigned char **out, size_t *out_len, const char *text, 
         }
     }
     deflateEnd(&z);
-    if (!buf)
+    /* the bound is generous: the cache keeps an exact copy */
+    if (buf && (*out = malloc(z.total_out ? z.total_out : 1)))
+        memcpy(*out, buf, z.total_out);
+    free(buf);
+    if (!*out)
         return mb_error_set(MB_ENOMEM, "out of memory compressing a cached object");
     *out_len = z.total_out;
-    *out = realloc(buf, *out_len ? *out_len : 1); /* the bound is generous: give the rest back */
-    if (!*out)
-        *out = buf;
     return 0;
 }
 
