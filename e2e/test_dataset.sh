@@ -30,7 +30,6 @@ cp "$(bash "$E2E_ROOT/hack/gotool.sh" bundleserver)" "$E2E_DIR/bundleserver"
 BUNDLESERVER=$E2E_DIR/bundleserver
 PY=$(bash "$E2E_ROOT/hack/python.sh")
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 digest_of() { printf 'sha256:%s' "$(sha256sum < "$1" | cut -c1-64)"; }
 
 # a test CA and the server's certificate it signs; another CA that signs nothing of this server

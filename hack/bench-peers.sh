@@ -14,7 +14,6 @@
 
 # --- small helpers -------------------------------------------------------------
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 # pdigest WORD: a digest of its own for WORD, starting "a1" (never one of the kwok stages' bad prefixes)
 pdigest() { printf 'sha256:a1%s' "$(printf '%s' "$1" | sha256sum | cut -c1-62)"; }
 # first FILE CONDITION [T0]: the stamp of the first line of a watch_stamped FILE (at or after T0) whose payload,

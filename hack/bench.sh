@@ -699,7 +699,6 @@ bench_supply() {
   echo "== image.verify gate (cosign v2 signatures in a real registry on loopback, over HTTPS)"
   cluster_up
   good_api_start
-  source e2e/common.sh
   source e2e/registry.sh
   REGISTRY_BIN=$(bash hack/registry.sh)
   CRANE=$(bash hack/crane.sh)
@@ -765,6 +764,7 @@ bench_netpol() {
   ./build-bench/bench_netpol
 }
 
+source "$repo/e2e/common.sh" # free_port, release_yaml, ...
 source "$here/bench-peers.sh"
 
 for w in "${what[@]}"; do
