@@ -1,26 +1,37 @@
 /*
- * libFuzzer target for cosign v2's documents (image/signature.h): DSSE
- * envelopes of `sha256-<hex>.att` layers and simple-signing payloads of
- * `sha256-<hex>.sig` layers. The input is one flag byte, then the bytes:
+ * libFuzzer target for cosign's documents (image/signature.h): the sigstore
+ * bundles cosign v3 attaches to an image (image_sig_check_bundle), the DSSE
+ * envelopes of cosign v2's `sha256-<hex>.att` layers
+ * (image_sig_check_envelope) and the simple-signing payloads of its
+ * `sha256-<hex>.sig` layers (image_sig_check_simple). The input is one flag
+ * byte, then the bytes:
+ *   bit 2 set: the document is a bundle, else an envelope;
  *   bit 0 set: the bytes are an in-toto statement, wrapped here in a DSSE
  *              envelope (payloadType application/vnd.in-toto+json) signed with
- *              a fixed Ed25519 key, so that the statement's reading is reached;
- *   bit 1 set (bit 0 clear): the bytes are a simple-signing payload, signed
- *              here with that key and checked with image_sig_check_simple;
- *   neither: the bytes are the envelope as a registry serves it.
- * Each envelope is checked as a signature (predicate NULL) and as an
+ *              a fixed Ed25519 key (inside a v0.3 bundle with publicKey
+ *              material with bit 2), so that the statement's reading is
+ *              reached;
+ *   bit 1 set (bits 0 and 2 clear): the bytes are a simple-signing payload,
+ *              signed here with that key and checked with
+ *              image_sig_check_simple;
+ *   otherwise: the bytes are the document as a registry serves it.
+ * Each document is checked as a signature (predicate NULL) and as an
  * attestation of https://slsa.dev/provenance/v1, for a fixed digest, with the
  * fixed key. Checked properties: every check returns 0 with an empty message
  * and payload_sha256 "sha256:<64 hex>", or MB_EINVAL with a message and no
  * payload_sha256 (never another code; MB_ENOMEM cannot happen here); a
- * document that verifies as a signature does not as an attestation, and back.
+ * document that verifies as a signature does not as an attestation, and
+ * back; a bundle whose verificationMaterial has a certificate and no
+ * publicKey is never verified.
  */
 #include "image/signature.h"
 #include "util/base64.h"
 #include "util/error.h"
 
+#include <cjson/cJSON.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +46,7 @@ static image_key *ikey;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    static const unsigned char seed[32] = "membrane fuzz_dsse fixed seed";
+    static const unsigned char seed[32] = "membrane fuzz_cosign fixed seed";
     char err[IMAGE_SIG_ERROR_MAX];
     (void)argc;
     (void)argv;
@@ -66,8 +77,8 @@ static char *sign(const void *msg, size_t len)
     return b64;
 }
 
-/* A DSSE envelope around the statement, signed over its PAE. */
-static char *envelope(const uint8_t *st, size_t len)
+/* A DSSE envelope around the statement, signed over its PAE; inside a v0.3 bundle with in_bundle. */
+static char *envelope(const uint8_t *st, size_t len, bool in_bundle)
 {
     char head[64];
     int h = snprintf(head, sizeof(head), "DSSEv1 %zu %s %zu ", strlen(INTOTO), INTOTO, len);
@@ -79,17 +90,20 @@ static char *envelope(const uint8_t *st, size_t len)
     if (len)
         memcpy(pae + h, st, len);
     char *sig = sign(pae, (size_t)h + len);
-    size_t n = strlen(body) + strlen(sig) + 128;
-    char *env = malloc(n);
-    if (!env)
+    size_t n = strlen(body) + strlen(sig) + 256;
+    char *doc = malloc(n);
+    if (!doc)
         abort();
-    snprintf(env, n,
-             "{\"payloadType\":\"" INTOTO "\",\"payload\":\"%s\",\"signatures\":[{\"keyid\":\"\",\"sig\":\"%s\"}]}",
-             body, sig);
+    snprintf(doc, n,
+             "%s{\"payloadType\":\"" INTOTO "\",\"payload\":\"%s\",\"signatures\":[{\"keyid\":\"\",\"sig\":\"%s\"}]}%s",
+             in_bundle ? "{\"mediaType\":\"application/vnd.dev.sigstore.bundle.v0.3+json\",\"verificationMaterial\":"
+                         "{\"publicKey\":{\"hint\":\"\"}},\"dsseEnvelope\":"
+                       : "",
+             body, sig, in_bundle ? "}" : "");
     free(pae);
     free(body);
     free(sig);
-    return env;
+    return doc;
 }
 
 static void verdict_ok(int rc, const image_sig_verdict *v)
@@ -102,36 +116,53 @@ static void verdict_ok(int rc, const image_sig_verdict *v)
     }
 }
 
+/* Whether the bundle, read as JSON at all, is keyless only. */
+static bool keyless(const char *b, size_t len)
+{
+    cJSON *doc = cJSON_ParseWithLength(b, len);
+    const cJSON *vm = cJSON_GetObjectItemCaseSensitive(doc, "verificationMaterial");
+    bool k = vm && !cJSON_GetObjectItemCaseSensitive(vm, "publicKey") &&
+             (cJSON_GetObjectItemCaseSensitive(vm, "certificate") ||
+              cJSON_GetObjectItemCaseSensitive(vm, "x509CertificateChain"));
+    cJSON_Delete(doc);
+    return k;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     image_sig_verdict v;
     if (size < 1)
         return 0;
     uint8_t flags = data[0];
+    bool bundle = flags & 4;
     data++, size--;
-    if (!(flags & 1) && (flags & 2)) {
+    if (!bundle && !(flags & 1) && (flags & 2)) {
         char *sig = sign(data, size);
         verdict_ok(image_sig_check_simple(&v, ikey, DIGEST, data, size, sig, NULL), &v);
         verdict_ok(image_sig_check_simple(&v, ikey, DIGEST, data, size, sig, "-----BEGIN CERTIFICATE-----"), &v);
         free(sig);
         return 0;
     }
-    char *env = NULL;
+    char *doc = NULL;
     if (flags & 1)
-        env = envelope(data, size);
-    else if ((env = malloc(size + 1)) != NULL) {
+        doc = envelope(data, size, bundle);
+    else if ((doc = malloc(size + 1)) != NULL) {
         if (size)
-            memcpy(env, data, size);
-        env[size] = '\0';
+            memcpy(doc, data, size);
+        doc[size] = '\0';
     } else
         abort();
-    size_t len = (flags & 1) ? strlen(env) : size;
-    int as_sig = image_sig_check_envelope(&v, ikey, DIGEST, env, len, NULL);
+    size_t len = (flags & 1) ? strlen(doc) : size;
+    int (*check)(image_sig_verdict *, const image_key *, const char *, const char *, size_t,
+                 const char *) = bundle ? image_sig_check_bundle : image_sig_check_envelope;
+    int as_sig = check(&v, ikey, DIGEST, doc, len, NULL);
     verdict_ok(as_sig, &v);
-    int as_att = image_sig_check_envelope(&v, ikey, DIGEST, env, len, SLSA);
+    int as_att = check(&v, ikey, DIGEST, doc, len, SLSA);
     verdict_ok(as_att, &v);
     if (as_sig == 0 && as_att == 0)
         abort();
-    free(env);
+    if (bundle && (as_sig == 0 || as_att == 0) && keyless(doc, len))
+        abort();
+    free(doc);
     return 0;
 }
