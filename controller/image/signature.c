@@ -24,6 +24,7 @@
  */
 #include "image/signature.h"
 #include "util/text.h"
+#include "util/base64.h"
 #include "util/error.h"
 #include "util/gojson.h"
 #include "util/pkey.h"
@@ -124,33 +125,13 @@ static const char *member_str(const cJSON *obj, const char *name, bool *twice)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-/* Strict standard base64 (RFC 4648 section 4, padded, no line breaks) into *out. 0, MB_EINVAL, MB_ENOMEM. */
+/* Strict standard base64 (util/base64.h) as the bytes these checks read. 0, MB_EINVAL, MB_ENOMEM. */
 static int b64_decode(unsigned char **out, size_t *out_len, const char *in)
 {
-    size_t n = strlen(in), pad = 0;
-    *out = NULL;
-    *out_len = 0;
-    if (n % 4 != 0 || n > (size_t)64 << 20)
-        return MB_EINVAL;
-    while (pad < 2 && n > pad && in[n - 1 - pad] == '=')
-        pad++;
-    for (size_t i = 0; i < n - pad; i++) {
-        char c = in[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
-            return MB_EINVAL;
-    }
-    unsigned char *buf = malloc(n / 4 * 3 + 1);
-    if (!buf)
-        return MB_ENOMEM;
-    int got = n ? EVP_DecodeBlock(buf, (const unsigned char *)in, (int)n) : 0;
-    if (got < 0 || (size_t)got < pad) {
-        free(buf);
-        return MB_EINVAL;
-    }
-    buf[got - (int)pad] = '\0';
-    *out = buf;
-    *out_len = (size_t)got - pad;
-    return 0;
+    char *bytes = NULL;
+    int rc = mb_base64_decode_strict(&bytes, out_len, in);
+    *out = (unsigned char *)bytes;
+    return rc;
 }
 
 /* JSON text as Go reads it, which must be an object (*doc NULL otherwise). 0, MB_EINVAL (message names what), MB_ENOMEM. */

@@ -43,6 +43,24 @@ done:
     return err;
 }
 
+int mb_base64_decode_strict(char **out, size_t *out_len, const char *in)
+{
+    size_t n = strlen(in), pad = 0;
+    *out = NULL;
+    *out_len = 0;
+    if (n % 4 != 0)
+        return mb_error_set(MB_EINVAL, "not valid base64 (its length is not a multiple of 4)");
+    while (pad < 2 && n > pad && in[n - 1 - pad] == '=')
+        pad++;
+    for (size_t i = 0; i < n - pad; i++) {
+        char c = in[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+            return mb_error_set(MB_EINVAL, "not valid base64 (a character outside A-Z a-z 0-9 + /, or \"=\" "
+                                           "before the end)");
+    }
+    return mb_base64_decode(out, out_len, in);
+}
+
 int mb_base64url_decode(char **out, size_t *out_len, const char *in, size_t len)
 {
     *out = NULL;

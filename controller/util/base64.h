@@ -18,6 +18,14 @@
 int mb_base64_decode(char **out, size_t *out_len, const char *in);
 
 /*
+ * Decodes strict standard base64 (RFC 4648 section 4, as JSON documents such
+ * as DSSE envelopes and sigstore bundles carry bytes): padded to a multiple
+ * of 4, only A-Z a-z 0-9 + / and at most two trailing "=", no line breaks.
+ * Otherwise as mb_base64_decode.
+ */
+int mb_base64_decode_strict(char **out, size_t *out_len, const char *in);
+
+/*
  * Decodes unpadded base64url (RFC 4648 section 5, as JWS compact serialization
  * carries its parts): len bytes of in, only A-Z a-z 0-9 - _, no "=" padding,
  * no line breaks. Otherwise as mb_base64_decode.

@@ -108,6 +108,32 @@ static void test_base64url(void **state)
     }
 }
 
+static void test_decode_strict(void **state)
+{
+    (void)state;
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(mb_base64_decode_strict(&out, &len, "eyJhIjoxfQ=="), 0);
+    assert_int_equal(len, 7);
+    assert_string_equal(out, "{\"a\":1}");
+    free(out);
+    assert_int_equal(mb_base64_decode_strict(&out, &len, "+/8="), 0);
+    assert_int_equal(len, 2);
+    assert_memory_equal(out, "\xfb\xff", 2);
+    free(out);
+    assert_int_equal(mb_base64_decode_strict(&out, &len, ""), 0);
+    assert_int_equal(len, 0);
+    free(out);
+    /* what the lenient decoder takes and a JSON document may not carry: line breaks, spaces, no padding, base64url */
+    const char *bad[] = {"eyJhIjox\nfQ==", "eyJh IjoxfQ==", "eyJhIjoxfQ", "-_8=", "ab=c", "a===", "abc"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(mb_base64_decode_strict(&out, &len, bad[i]), MB_EINVAL);
+        assert_null(out);
+    }
+    assert_int_equal(mb_base64_decode(&out, &len, "eyJhIjox\nfQ=="), 0); /* the lenient one does */
+    free(out);
+}
+
 static void test_secret_free(void **state)
 {
     (void)state;
@@ -121,7 +147,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode),    cmocka_unit_test(test_decode_rejects), cmocka_unit_test(test_encode),
-        cmocka_unit_test(test_base64url), cmocka_unit_test(test_secret_free),
+        cmocka_unit_test(test_base64url), cmocka_unit_test(test_decode_strict),  cmocka_unit_test(test_secret_free),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
