@@ -12,8 +12,8 @@
 #include "util/base64.h"
 #include "util/error.h"
 #include "util/json.h"
+#include "util/text.h"
 
-#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,16 +195,12 @@ static void trim_configmap(cJSON *cm)
     json_keep_only(cm, keep);
     json_keep_only(cJSON_GetObjectItemCaseSensitive(cm, "metadata"), keep_meta);
     cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(cm, "binaryData")) {
-        char *bytes = NULL, marker[7 + 65] = "invalid";
+        char *bytes = NULL, marker[72] = "invalid";
         size_t len = 0;
-        unsigned char md[SHA256_DIGEST_LENGTH];
         if (!cJSON_IsString(v))
             continue;
-        if (mb_base64_decode(&bytes, &len, v->valuestring) == 0 && SHA256((unsigned char *)bytes, len, md)) {
-            memcpy(marker, "sha256:", 7);
-            for (size_t i = 0; i < sizeof(md); i++)
-                snprintf(marker + 7 + 2 * i, 3, "%02x", md[i]);
-        }
+        if (mb_base64_decode(&bytes, &len, v->valuestring) < 0 || mb_sha256_digest(marker, bytes, len) < 0)
+            snprintf(marker, sizeof(marker), "invalid");
         free(bytes);
         char *copy = strdup(marker);
         if (!copy) { /* without memory the value goes: a digest nobody matches, looked at again on the next event */

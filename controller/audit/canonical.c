@@ -6,9 +6,9 @@
  */
 #include "audit/canonical.h"
 #include "util/error.h"
+#include "util/text.h"
 
 #include <math.h>
-#include <openssl/evp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -440,27 +440,13 @@ done:
 
 int audit_ref(char out[AUDIT_REF_SIZE], const cJSON *body)
 {
-    static const char hex[] = "0123456789abcdef";
     int err = 0;
     char *json = NULL;
     size_t len = 0;
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int md_len = 0;
 
     out[0] = '\0';
-    if ((err = audit_canonical_json(&json, &len, body)) < 0)
-        goto done;
-    if (!EVP_Digest(json, len, md, &md_len, EVP_sha256(), NULL) || md_len != 32) {
-        err = mb_error_set(MB_ERROR, "OpenSSL could not compute a SHA-256 digest");
-        goto done;
-    }
-    memcpy(out, "sha256:", 7);
-    for (unsigned int i = 0; i < md_len; i++) {
-        out[7 + 2 * i] = hex[md[i] >> 4];
-        out[8 + 2 * i] = hex[md[i] & 0x0f];
-    }
-    out[7 + 64] = '\0';
-done:
+    if ((err = audit_canonical_json(&json, &len, body)) == 0)
+        err = mb_sha256_digest(out, json, len);
     free(json);
     return err;
 }

@@ -23,11 +23,11 @@
  * may appear only once (Go would take the last, cJSON the first).
  */
 #include "image/signature.h"
-#include "util/text.h"
 #include "util/base64.h"
 #include "util/error.h"
 #include "util/gojson.h"
 #include "util/pkey.h"
+#include "util/text.h"
 
 #include <cjson/cJSON.h>
 #include <openssl/err.h>
@@ -88,19 +88,6 @@ static int key_fail(char *err, int code, const char *fmt, ...)
 }
 
 /* ---- small readers ---------------------------------------------------------------- */
-
-static void sha256_id(char out[72], const void *data, size_t len)
-{
-    unsigned char md[32];
-    unsigned int n = 0;
-    memcpy(out, "sha256:", 7);
-    if (!EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) || n != 32) {
-        out[7] = '\0';
-        return;
-    }
-    for (size_t i = 0; i < 32; i++)
-        snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
-}
 
 /* The member name of obj, or NULL when it is absent or appears more than once (*twice then set). */
 static const cJSON *member(const cJSON *obj, const char *name, bool *twice)
@@ -213,7 +200,7 @@ int image_key_load(image_key **out, const char *pem, size_t len, char err[IMAGE_
         rc = key_fail(err, MB_ENOMEM, "out of memory while loading the public key");
         goto done;
     }
-    sha256_id(k->id, der, (size_t)der_len);
+    mb_sha256_digest(k->id, der, (size_t)der_len);
     if (!k->id[7]) {
         rc = key_fail(err, MB_ENOMEM, "out of memory while loading the public key");
         goto done;
@@ -347,7 +334,7 @@ int image_sig_check_simple(image_sig_verdict *out, const image_key *k, const cha
                     mb_text_shown(show, SHOWN, signed_digest));
         goto done;
     }
-    sha256_id(out->payload_sha256, payload, len);
+    mb_sha256_digest(out->payload_sha256, payload, len);
     if (!out->payload_sha256[7])
         rc = oom(out);
 done:
@@ -513,7 +500,7 @@ static int check_dsse(image_sig_verdict *out, const image_key *k, const wanted *
     }
     if ((rc = check_statement(out, w, body, body_len)) < 0)
         goto done;
-    sha256_id(out->payload_sha256, body, body_len);
+    mb_sha256_digest(out->payload_sha256, body, body_len);
     if (!out->payload_sha256[7])
         rc = oom(out);
 done:
@@ -618,7 +605,7 @@ static int check_message_signature(image_sig_verdict *out, const image_key *k, c
     if ((rc = judge_verify(rc, out, k, digest, "the bundle's messageSignature")) < 0)
         goto done;
     /* no payload: the bundle is what was verified */
-    sha256_id(out->payload_sha256, bundle, len);
+    mb_sha256_digest(out->payload_sha256, bundle, len);
     if (!out->payload_sha256[7])
         rc = oom(out);
 done:

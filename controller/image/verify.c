@@ -12,9 +12,9 @@
  * not be reached (transient), or what was missing or wrong.
  */
 #include "image/signature.h"
-#include "util/text.h"
 #include "image/verify_private.h"
 #include "util/error.h"
+#include "util/text.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>

@@ -15,6 +15,10 @@ bool mb_has_control(const char *s);
 /* True when d is "sha256:" and 64 lowercase hex digits (an image, bundle or artifact digest, an auditRef). */
 bool mb_sha256_digest_valid(const char *d);
 
+/* "sha256:" and the 64 lowercase hex digits of the SHA-256 of len bytes of data into out. 0, or MB_ERROR (OpenSSL
+ * failed; out is then ""). */
+int mb_sha256_digest(char out[72], const void *data, size_t len);
+
 /*
  * s as a message shows a value read from a document: control bytes as '?', cut after max bytes with "..."
  * added; out holds max + 4 bytes. Returns out.

@@ -38,6 +38,17 @@ static void test_sha256_digest_valid(void **state)
     assert_false(mb_sha256_digest_valid("sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdeg"));
 }
 
+static void test_sha256_digest(void **state)
+{
+    (void)state;
+    char out[72];
+    assert_int_equal(mb_sha256_digest(out, "abc", 3), 0);
+    assert_string_equal(out, "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_true(mb_sha256_digest_valid(out));
+    assert_int_equal(mb_sha256_digest(out, "", 0), 0);
+    assert_string_equal(out, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
 static void test_shown(void **state)
 {
     (void)state;
@@ -56,6 +67,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_has_control),
         cmocka_unit_test(test_sha256_digest_valid),
+        cmocka_unit_test(test_sha256_digest),
         cmocka_unit_test(test_shown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
