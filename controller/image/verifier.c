@@ -59,7 +59,7 @@ struct image_verifier {
     bool started, stopping;
     entry *lru;                 /* every entry, most recently used first */
     entry *queue, **queue_tail; /* pending entries not yet taken by the thread */
-    size_t n_entries, capacity;
+    size_t capacity;            /* done entries kept at most */
     registry_cancel cancel;
     atomic_ulong runs;
 };
@@ -202,7 +202,6 @@ static void lru_trim(image_verifier *v)
         if (!e->pending) {
             lru_unlink(v, e);
             entry_free(e);
-            v->n_entries--;
             done--;
         }
         e = prev;
@@ -360,6 +359,15 @@ unsigned long image_verifier_runs(const image_verifier *v)
     return v ? atomic_load(&v->runs) : 0;
 }
 
+/* The entry of cache key id, or NULL; under mu. */
+static entry *find(const image_verifier *v, const unsigned char id[32])
+{
+    entry *e = v->lru;
+    while (e && memcmp(e->id, id, 32) != 0)
+        e = e->next;
+    return e;
+}
+
 /* A result that is no longer good: REFUSED past its TTL, UNREACHABLE past the retry interval. */
 static bool stale(const image_verifier *v, const entry *e)
 {
@@ -389,8 +397,7 @@ int image_verifier_get(image_verify_result *out, image_verifier *v, const image_
     if ((err = cache_key(id, in)) < 0)
         return err;
     pthread_mutex_lock(&v->mu);
-    for (e = v->lru; e && memcmp(e->id, id, sizeof(id)) != 0; e = e->next)
-        ;
+    e = find(v, id);
     if (e && (e->pending || !stale(v, e))) {
         lru_unlink(v, e);
         lru_front(v, e);
@@ -418,8 +425,7 @@ int image_verifier_get(image_verify_result *out, image_verifier *v, const image_
     image_key_free(k);
 
     pthread_mutex_lock(&v->mu);
-    for (e = v->lru; e && memcmp(e->id, id, sizeof(id)) != 0; e = e->next)
-        ;
+    e = find(v, id);
     if (e && e->pending) { /* another caller queued it meanwhile */
         err = waiter_add(e, key);
         out->state = IMAGE_VERIFY_PENDING;
@@ -433,7 +439,6 @@ int image_verifier_get(image_verify_result *out, image_verifier *v, const image_
         }
         memcpy(e->id, id, sizeof(id));
         lru_front(v, e);
-        v->n_entries++;
     } else {
         lru_unlink(v, e);
         lru_front(v, e);
@@ -441,7 +446,6 @@ int image_verifier_get(image_verify_result *out, image_verifier *v, const image_
     if ((err = input_copy(e, in)) < 0 || (err = waiter_add(e, key)) < 0) {
         input_free(e);
         lru_unlink(v, e);
-        v->n_entries--;
         entry_free(e);
         pthread_mutex_unlock(&v->mu);
         return err;
