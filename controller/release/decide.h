@@ -88,7 +88,8 @@ typedef struct {
     const char *key_id;         /* "sha256:<hex>" of the key's public key (DER) */
 } release_image_verdict;
 
-#define RELEASE_VERIFY_DIGESTS 2 /* the new digest and the rollback target */
+#define RELEASE_VERIFY_DIGESTS 2    /* the new digest and the rollback target */
+#define RELEASE_ATTESTATIONS_MAX 16 /* spec.image.verify.attestations at most (the CRD's maxItems) */
 
 typedef struct {
     const cJSON *release;     /* the GovernedAPIRelease as read (never modified) */

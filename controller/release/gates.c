@@ -340,6 +340,9 @@ static bool image_verify_spec_valid(const cJSON *v, release_gate_block *b)
     if (att && !cJSON_IsNull(att) && !cJSON_IsArray(att))
         return block(b, "InvalidSpec", false,
                      "spec.image.verify.attestations is not a list; list the predicate types that must be attested");
+    if (cJSON_GetArraySize(att) > RELEASE_ATTESTATIONS_MAX)
+        return block(b, "InvalidSpec", false, "spec.image.verify.attestations lists %d predicate types, more than %d",
+                     cJSON_GetArraySize(att), RELEASE_ATTESTATIONS_MAX);
     size_t i = 0;
     cJSON_ArrayForEach(a, att) {
         if (!cJSON_IsString(a) || !*a->valuestring)

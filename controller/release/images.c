@@ -11,8 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#define ATTESTATIONS_MAX 16
-
 /* The Secrets of spec.image.verify, read for one lookup; every value wiped when done. */
 typedef struct {
     char *key_pem, *docker_config, *ca_pem;
@@ -79,7 +77,7 @@ int release_images_lookup(release_image_lookup *out, image_verifier *v, kube_cli
                           const release_plan *plan, const char *key)
 {
     const cJSON *spec = json_get(release, "spec", "image", "verify", NULL), *a;
-    const char *atts[ATTESTATIONS_MAX];
+    const char *atts[RELEASE_ATTESTATIONS_MAX];
     size_t n_atts = 0;
     verify_secrets sec = {0};
     char why[sizeof(out->results[0].message)];
@@ -88,7 +86,7 @@ int release_images_lookup(release_image_lookup *out, image_verifier *v, kube_cli
 
     memset(out, 0, sizeof(*out));
     cJSON_ArrayForEach(a, json_get(spec, "attestations", NULL)) {
-        if (cJSON_IsString(a) && n_atts < ATTESTATIONS_MAX)
+        if (cJSON_IsString(a) && n_atts < RELEASE_ATTESTATIONS_MAX)
             atts[n_atts++] = a->valuestring;
     }
     int rc = secrets_read(&sec, client, release, spec, why, sizeof(why));

@@ -640,6 +640,13 @@ static void test_image_gate_blocks(void **state)
     assert_non_null(strstr(json_str(conditions_get(i.plan.status, "GatesPassed"), "message", NULL),
                            "spec.image.verify.attestations[0]"));
     fx_free(&i);
+
+    fx j = {0}; /* more attestations than are looked up: refused, never a part of them checked */
+    verify_release(&j, "\"attestations\":[\"a1\",\"a2\",\"a3\",\"a4\",\"a5\",\"a6\",\"a7\",\"a8\",\"a9\","
+                       "\"a10\",\"a11\",\"a12\",\"a13\",\"a14\",\"a15\",\"a16\",\"a17\"]");
+    gate_case(&j, "InvalidSpec", false);
+    assert_non_null(strstr(json_str(conditions_get(j.plan.status, "GatesPassed"), "message", NULL), "more than 16"));
+    fx_free(&j);
 }
 
 static void test_gates_pass_record_target_then_patch(void **state)
