@@ -163,16 +163,16 @@ int main(int argc, char **argv)
         goto done;
     }
     rc = 0;
+    image_verify_input in = {.repository = repo,
+                             .public_key_pem = key,
+                             .public_key_len = keylen,
+                             .attestations = atts,
+                             .n_attestations = natts,
+                             .docker_config = cfg,
+                             .ca_pem = ca,
+                             .insecure = insecure};
     for (size_t i = 0; i < ndig; i++) {
-        image_verify_input in = {.repository = repo,
-                                 .digest = digests[i],
-                                 .public_key_pem = key,
-                                 .public_key_len = keylen,
-                                 .attestations = atts,
-                                 .n_attestations = natts,
-                                 .docker_config = cfg,
-                                 .ca_pem = ca,
-                                 .insecure = insecure};
+        in.digest = digests[i];
         image_verify_result r;
         pthread_mutex_lock(&mu);
         unsigned long before = notified;
@@ -199,15 +199,7 @@ int main(int argc, char **argv)
         }
     }
     for (size_t i = 0; rc == 0 && i < ndig; i++) {
-        image_verify_input in = {.repository = repo,
-                                 .digest = digests[i],
-                                 .public_key_pem = key,
-                                 .public_key_len = keylen,
-                                 .attestations = atts,
-                                 .n_attestations = natts,
-                                 .docker_config = cfg,
-                                 .ca_pem = ca,
-                                 .insecure = insecure};
+        in.digest = digests[i];
         image_verify_result r;
         int64_t t0 = mb_monotonic_ns();
         int err = image_verifier_get(&r, v, &in, "bench");
