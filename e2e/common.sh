@@ -11,6 +11,24 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }
 
+# test_ca DIR NAME: DIR/NAME.key and DIR/NAME.crt, a self-signed test CA (ECDSA P-256, valid one day)
+test_ca() {
+  mkdir -p "$1"
+  openssl ecparam -name prime256v1 -genkey -noout -out "$1/$2.key" 2>/dev/null
+  openssl req -x509 -new -key "$1/$2.key" -subj "/CN=membrane-test-$2" -days 1 -sha256 \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" -out "$1/$2.crt" 2>/dev/null
+}
+
+# test_server_cert DIR NAME CA: DIR/NAME.key and DIR/NAME.crt, a server certificate for 127.0.0.1 and
+# localhost signed by the test CA DIR/CA.{key,crt}
+test_server_cert() {
+  openssl ecparam -name prime256v1 -genkey -noout -out "$1/$2.key" 2>/dev/null
+  openssl req -new -key "$1/$2.key" -subj "/CN=$2" -out "$1/$2.csr" 2>/dev/null
+  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$1/$2.ext"
+  openssl x509 -req -in "$1/$2.csr" -CA "$1/$3.crt" -CAkey "$1/$3.key" -CAcreateserial -days 1 -sha256 \
+    -extfile "$1/$2.ext" -out "$1/$2.crt" 2>/dev/null
+}
+
 # deployment_yaml NAME IMAGE [REPLICAS] [SPEC]: a Deployment whose one container "api" runs IMAGE
 # (REPLICAS default 3); SPEC: more lines of its spec, indented 2 spaces
 deployment_yaml() {

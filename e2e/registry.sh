@@ -3,7 +3,7 @@
 # the demo and the bench: the CNCF distribution registry (hack/registry.sh),
 # crane (hack/crane.sh), cosign v2 and v3 (hack/cosign.sh), and the token
 # server and bcrypt htpasswd lines of hack/registryauth (hack/gotool.sh).
-# Functions only: sourcing it starts nothing. Needs free_port (e2e/common.sh).
+# Functions only: sourcing it starts nothing. Needs free_port, test_ca and test_server_cert (e2e/common.sh).
 #
 # Everything is offline: no Rekor, no Fulcio, no TUF root. Key-based signing
 # needs none of them once told so (see cosign_sign).
@@ -54,14 +54,8 @@ ociregistry_start() {
 registry_pki() {
   local d=$1
   mkdir -p "$d"
-  openssl ecparam -name prime256v1 -genkey -noout -out "$d/ca.key" 2>/dev/null
-  openssl req -x509 -new -key "$d/ca.key" -subj "/CN=registry-test-ca" -days 1 -sha256 \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" -out "$d/ca.crt" 2>/dev/null
-  openssl ecparam -name prime256v1 -genkey -noout -out "$d/server.key" 2>/dev/null
-  openssl req -new -key "$d/server.key" -subj "/CN=registry" -out "$d/server.csr" 2>/dev/null
-  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/ext"
-  openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 1 -sha256 \
-    -extfile "$d/ext" -out "$d/server.crt" 2>/dev/null
+  test_ca "$d" ca
+  test_server_cert "$d" server ca
   openssl ecparam -name prime256v1 -genkey -noout -out "$d/token.key" 2>/dev/null
   openssl req -x509 -new -key "$d/token.key" -subj "/CN=registry-token-signer" -days 1 -sha256 -out "$d/token.crt" 2>/dev/null
 }

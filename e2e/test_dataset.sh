@@ -34,19 +34,9 @@ digest_of() { printf 'sha256:%s' "$(sha256sum < "$1" | cut -c1-64)"; }
 
 # a test CA and the server's certificate it signs; another CA that signs nothing of this server
 pki="$E2E_DIR/pki"
-mkdir -p "$pki"
-test_ca() { # NAME: NAME.key, NAME.crt, a self-signed CA
-  openssl ecparam -name prime256v1 -genkey -noout -out "$pki/$1.key" 2>/dev/null
-  openssl req -x509 -new -key "$pki/$1.key" -subj "/CN=dataset-$1" -days 1 -sha256 \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" -out "$pki/$1.crt" 2>/dev/null
-}
-test_ca ca
-test_ca other-ca
-openssl ecparam -name prime256v1 -genkey -noout -out "$pki/server.key" 2>/dev/null
-openssl req -new -key "$pki/server.key" -subj "/CN=bundleserver" -out "$pki/server.csr" 2>/dev/null
-printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' > "$pki/ext"
-openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 1 -sha256 \
-  -extfile "$pki/ext" -out "$pki/server.crt" 2>/dev/null
+test_ca "$pki" ca
+test_ca "$pki" other-ca
+test_server_cert "$pki" server ca
 
 srv="$E2E_DIR/srv"     # the main server's files
 late="$E2E_DIR/late"   # the files of a server that starts only later

@@ -28,15 +28,8 @@ size_of() { wc -c < "$1" | tr -d ' '; }
 # --- a test CA, the bundle server's certificate, signing keys ---------------
 
 pki="$E2E_DIR/pki"
-mkdir -p "$pki"
-openssl ecparam -name prime256v1 -genkey -noout -out "$pki/ca.key" 2>/dev/null
-openssl req -x509 -new -key "$pki/ca.key" -subj "/CN=bundleserver-test-ca" -days 1 -sha256 \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" -out "$pki/ca.crt" 2>/dev/null
-openssl ecparam -name prime256v1 -genkey -noout -out "$pki/server.key" 2>/dev/null
-openssl req -new -key "$pki/server.key" -subj "/CN=bundleserver" -out "$pki/server.csr" 2>/dev/null
-printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' > "$pki/ext"
-openssl x509 -req -in "$pki/server.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 1 -sha256 \
-  -extfile "$pki/ext" -out "$pki/server.crt" 2>/dev/null
+test_ca "$pki" ca
+test_server_cert "$pki" server ca
 # the bundle signing key (RSA, RS256) and another key nobody trusts
 openssl genrsa -out "$pki/signing.pem" 2048 2>/dev/null
 openssl rsa -in "$pki/signing.pem" -pubout -out "$pki/signing.pub" 2>/dev/null

@@ -37,15 +37,8 @@ figure() { echo "     figure: $*"; }
 # kubeconfig (same ServiceAccount token) whose server is the proxy.
 proxy_setup() {
   local pki="$E2E_DIR/proxy-pki" upstream
-  mkdir -p "$pki"
-  openssl ecparam -name prime256v1 -genkey -noout -out "$pki/ca.key" 2>/dev/null
-  openssl req -x509 -new -key "$pki/ca.key" -subj "/CN=faultproxy-ca" -days 1 -sha256 \
-    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" -out "$pki/ca.crt" 2>/dev/null
-  openssl ecparam -name prime256v1 -genkey -noout -out "$pki/proxy.key" 2>/dev/null
-  openssl req -new -key "$pki/proxy.key" -subj "/CN=faultproxy" -out "$pki/proxy.csr" 2>/dev/null
-  printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' > "$pki/ext"
-  openssl x509 -req -in "$pki/proxy.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 1 -sha256 \
-    -extfile "$pki/ext" -out "$pki/proxy.crt" 2>/dev/null
+  test_ca "$pki" ca
+  test_server_cert "$pki" proxy ca
   upstream=$(sed -n 's/^ *server: //p' "$E2E_DIR/operator.kubeconfig")
   "$FAULTPROXY" -upstream "$upstream" -upstream-ca "$MEMBRANE_CLUSTER_DIR/pki/ca.crt" \
     -cert "$pki/proxy.crt" -key "$pki/proxy.key" >"$E2E_DIR/proxy.out" 2>"$E2E_DIR/proxy.log" &

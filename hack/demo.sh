@@ -215,14 +215,8 @@ echo '{"revision": "2026.12.06-1", "roots": ["kfm"]}' > "$pol/src/.manifest"
 (cd "$pol/src" && run "$opa" build -b . -o "$pol/srv/kfm-policy.tar.gz")
 bundle_digest="sha256:$(sha256sum < "$pol/srv/kfm-policy.tar.gz" | cut -c1-64)"
 # a test CA and the bundle server's certificate for 127.0.0.1
-openssl ecparam -name prime256v1 -genkey -noout -out "$pol/pki/ca.key" 2>/dev/null
-openssl req -x509 -new -key "$pol/pki/ca.key" -subj "/CN=demo-bundle-ca" -days 1 -sha256 \
-  -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign" -out "$pol/pki/ca.crt" 2>/dev/null
-openssl ecparam -name prime256v1 -genkey -noout -out "$pol/pki/server.key" 2>/dev/null
-openssl req -new -key "$pol/pki/server.key" -subj "/CN=bundleserver" -out "$pol/pki/server.csr" 2>/dev/null
-printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n' > "$pol/pki/ext"
-openssl x509 -req -in "$pol/pki/server.csr" -CA "$pol/pki/ca.crt" -CAkey "$pol/pki/ca.key" -CAcreateserial -days 1 -sha256 \
-  -extfile "$pol/pki/ext" -out "$pol/pki/server.crt" 2>/dev/null
+test_ca "$pol/pki" ca
+test_server_cert "$pol/pki" server ca
 # its plain HTTP port serves the datasets (step 1): the documents name it, so it is chosen first
 store_port=$(free_port)
 store="http://127.0.0.1:$store_port"
