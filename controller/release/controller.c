@@ -145,8 +145,8 @@ static void enqueue_by_index(release_controller *rc, const char *index, const ch
     informer_objs_free(l);
 }
 
-/* Forget when key's spec change was seen; returns how long ago that was if it was generation, else -1. */
-static double spec_seen_take(release_controller *rc, const char *key, long long generation)
+/* Forget when key's spec change was seen; returns how long before now_ms that was if it was generation, else -1. */
+static double spec_seen_take(release_controller *rc, const char *key, long long generation, double now_ms)
 {
     spec_seen *e = NULL;
     double ago = -1;
@@ -154,7 +154,7 @@ static double spec_seen_take(release_controller *rc, const char *key, long long 
     HASH_FIND_STR(rc->seen, key, e);
     if (e) {
         if (e->generation == generation || generation < 0)
-            ago = mb_monotonic_ns() / 1e6 - e->at_ms;
+            ago = now_ms - e->at_ms;
         HASH_DEL(rc->seen, e);
         free(e);
     }
@@ -166,7 +166,7 @@ static void spec_seen_record(release_controller *rc, const char *key, long long 
 {
     size_t len = strlen(key) + 1;
     spec_seen *e = malloc(sizeof(*e) + len);
-    spec_seen_take(rc, key, -1);
+    spec_seen_take(rc, key, -1, 0);
     if (!e)
         return; /* only a measurement is lost */
     e->generation = generation;
@@ -206,7 +206,7 @@ static void on_release_delete(void *ctx, const cJSON *obj)
     release_controller *rc = ctx;
     char *key = NULL;
     if (informer_key(&key, obj) == 0)
-        spec_seen_take(rc, key, -1); /* its read-your-writes entries are dropped by the factory */
+        spec_seen_take(rc, key, -1, 0); /* its read-your-writes entries are dropped by the factory */
     free(key);
     on_release(ctx, obj);
 }
@@ -382,8 +382,8 @@ static informer_obj *deployment_moved_on(release_controller *rc, const char *ns,
  * Each version of the release a write replaces is added to older.
  */
 static int act(cJSON **cur, release_controller *rc, const release_plan *plan, const char *deployment,
-               const char *cached_dep_rv, cJSON **patched_dep, stale_view *stale, informer_obj **newer,
-               ryw_trail *older)
+               const char *cached_dep_rv, cJSON **patched_dep, double *patched_ms, stale_view *stale,
+               informer_obj **newer, ryw_trail *older)
 {
     /* copies: *cur is replaced by every write */
     char ns[254], name[254], owner[512];
@@ -406,6 +406,7 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
     if (plan->deployment_patch) {
         err = kube_patch(patched_dep, rc->opts.client, &KUBE_DEPLOYMENTS, ns, deployment, NULL, KUBE_PATCH_STRATEGIC,
                          plan->deployment_patch);
+        *patched_ms = mb_monotonic_ns() / 1e6; /* its answer came: the status write that follows is not counted */
         /* the write that made a 409 has most often reached the cache by now */
         if (err == MB_ECONFLICT && (*newer = deployment_moved_on(rc, ns, deployment, cached_dep_rv)))
             *stale = STALE_DEPLOYMENT_CACHED;
@@ -596,8 +597,9 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         if (release_plan_rollback_trigger(&plan))
             trigger_ms = decided;
         informer_obj *newer = NULL;
+        double patched_ms = 0;
         err = act(&cur, rc, &plan, depname, dep && !fresh && !dep_view ? informer_obj_resource_version(dep) : NULL,
-                  &patched, &stale, &newer, &older);
+                  &patched, &patched_ms, &stale, &newer, &older);
         if (patched) {
             /* decide on the Deployment as the patch left it, and so does the next reconcile until the cache has it */
             ryw_trail_add(&dep_older, json_str(obs.deployment, "metadata", "resourceVersion", NULL));
@@ -607,10 +609,10 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         if (patched && trigger_ms > 0) {
             mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = json_str(cur, "metadata", "name", NULL)};
             MB_LOG(MB_LOG_INFO, &lf, "rollback patch sent %.1f ms after the trigger was detected",
-                   mb_monotonic_ns() / 1e6 - trigger_ms);
+                   patched_ms - trigger_ms);
             trigger_ms = 0;
         } else if (patched) {
-            double ago = spec_seen_take(rc, key, json_int(-1, cur, "metadata", "generation", NULL));
+            double ago = spec_seen_take(rc, key, json_int(-1, cur, "metadata", "generation", NULL), patched_ms);
             mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = json_str(cur, "metadata", "name", NULL)};
             if (ago >= 0)
                 MB_LOG(MB_LOG_INFO, &lf, "rollout patch sent %.1f ms after the spec change reached the operator", ago);
