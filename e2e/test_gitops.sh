@@ -232,6 +232,14 @@ timeline() {
   echo "     (base ${BASE:7:8}, good ${GOOD:7:8})"
 }
 
+# held NS KEY...: for each Deployment annotation KEY, "<value>@<the field managers holding it>"
+held() {
+  kubectl -n "$1" get deploy kfm-api --show-managed-fields -o json | python3 -c 'import json, sys
+m = json.load(sys.stdin)["metadata"]
+print(" ".join(m.get("annotations", {}).get(k, "") + "@" + ",".join(sorted(e["manager"] for e in m.get("managedFields", [])
+    if "f:" + k in e.get("fieldsV1", {}).get("f:metadata", {}).get("f:annotations", {}))) for k in sys.argv[1:]))' "${@:2}"
+}
+
 # the story every working setup must tell
 gitops_story() {
   local name=$1
@@ -244,6 +252,9 @@ gitops_story() {
   check "$name: the Deployment runs the good digest" equals "$REPO@$GOOD" jp "$ns" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
   check "$name: ... on every replica" eventually 30 equals 2 jp "$ns" deploy/kfm-api '{.status.availableReplicas}'
   check "$name: the Deployment still runs it after three more Flux intervals" steady "$ns" "$(deploy_image_gen "$ns")" 3
+  check "$name: the rollback record of the rollout patch stays, held by membrane's field manager alone" \
+    equals "$(jp "$ns" gar/kfm-api '{.status.rollbackImage}')@membrane $(jp "$ns" gar/kfm-api '{.status.releaseID}')@membrane" \
+    held "$ns" governance.kfm.dev/rollback-image governance.kfm.dev/rollback-for
 
   say "$name: a commit with a crash-looping digest"
   write_release "$repo" "$BAD"
@@ -256,6 +267,9 @@ gitops_story() {
   check "$name: the Deployment is back on the good digest" equals "$REPO@$GOOD" jp "$ns" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
   check "$name: image and generation stay as they are through three Flux intervals (no fight, no flapping)" \
     steady "$ns" "$(deploy_image_gen "$ns")" 3
+  check "$name: the rollback patch's record stays, held by membrane's field manager alone" \
+    equals "$REPO@$BAD@membrane CrashLoop@membrane" \
+    held "$ns" governance.kfm.dev/rolled-back-from governance.kfm.dev/rollback-trigger
   check "$name: no ConflictingManager Event" bash -c "! kubectl -n $ns get events --field-selector reason=ConflictingManager -o name | grep -q ."
 
   say "$name: git revert"
