@@ -55,21 +55,21 @@ fig_table() {
       printf "%-58s %16s %16s %9s\n", n, m == "" ? "-" : m, a == "" ? "-" : a, r }'
   done
 }
-# pcts FILE: "p50 p90 p99" of the numbers in FILE (seconds), nearest rank as percentiles() does
+# pcts FILE: "p50 p90 p99" in ms of the numbers in FILE (seconds), nearest rank as percentiles() does
 pcts() {
-  sort -n "$1" | awk 'function at(q,  i) { i = int(NR * q + 0.5); return a[i < 1 ? 1 : i] }
-    {a[NR] = $1} END {if (NR) printf "%.3f %.3f %.3f %d", at(0.5), at(0.9), at(0.99), NR}'
+  sort -n "$1" | awk 'function at(q,  i) { i = int(NR * q + 0.5); return a[i < 1 ? 1 : i] * 1000 }
+    {a[NR] = $1} END {if (NR) printf "%.1f %.1f %.1f %d", at(0.5), at(0.9), at(0.99), NR}'
 }
-# fig_latency CONTROLLER NAME FILE: p50, p90 and p99 of FILE as three figures
+# fig_latency CONTROLLER NAME FILE: p50, p90 and p99 of FILE (seconds) as three figures in ms
 fig_latency() {
   local p50 p90 p99 n
   read -r p50 p90 p99 n <<<"$(pcts "$3")"
   [ -n "${n:-}" ] || { echo "  $1 $2: none measured"; return 0; }
-  fig "$1" "$2 p50 (s)" "$p50"
-  fig "$1" "$2 p90 (s)" "$p90"
-  fig "$1" "$2 p99 (s)" "$p99"
+  fig "$1" "$2 p50 (ms)" "$p50"
+  fig "$1" "$2 p90 (ms)" "$p90"
+  fig "$1" "$2 p99 (ms)" "$p99"
   fig "$1" "$2 count" "$n"
-  echo "  $1 $2: $(percentiles s samples <"$3")"
+  echo "  $1 $2: $(awk '{print $1 * 1000}' "$3" | percentiles ms samples)"
 }
 
 # --- the two controllers ----------------------------------------------------------

@@ -9,6 +9,7 @@
 #
 # MEMBRANE_BIN runs another operator binary (the static build) in place of build-bench/membrane;
 # MEMBRANE_BENCH_CLUSTER_DIR puts the bench's control plane elsewhere than .cache/bench-cluster.
+# release: MEMBRANE_BENCH_RELEASE_SIZES ("1 100 1000": the release counts whose RSS is taken), MEMBRANE_BENCH_CHANGES (200).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -144,7 +145,7 @@ bench_release() {
   echo "operator RSS at start, nothing to watch: $(rss_kb $op_pid)"
 
   local total=0
-  for n in 1 100 1000; do
+  for n in ${MEMBRANE_BENCH_RELEASE_SIZES:-1 100 1000}; do
     releases bench $((n - total)) $total | kubectl apply -f - >/dev/null
     total=$n
     local t0=$SECONDS
@@ -162,9 +163,15 @@ bench_release() {
   while [ "$(succeeded bench-latency)" -lt 1 ]; do sleep 0.5; done
   local logged
   logged=$(wc -l <"$MEMBRANE_CLUSTER_DIR/logs/membrane.log")
-  ./build-bench/bench_release bench-latency api-0 api-0 ${MEMBRANE_BENCH_CHANGES:-200}
-  echo "spec change reaching the operator -> Deployment patch sent (status write, then the patch): $(tail -n +"$((logged + 1))" \
+  local changes=${MEMBRANE_BENCH_CHANGES:-200} w0 w1
+  w0=$(apiserver_writes)
+  ./build-bench/bench_release bench-latency api-0 api-0 "$changes"
+  echo "spec change reaching the operator -> Deployment patch sent (one patch: the image and the rollback record): $(tail -n +"$((logged + 1))" \
     "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | grep -o 'rollout patch sent [0-9.]* ms' | awk '{print $4}' | percentiles ms changes)"
+  # every change is verified to Succeeded before the next one (bench_release waits for it)
+  w1=$(apiserver_writes)
+  echo "API writes per release (each of the $changes changes to Succeeded, from the API server's apiserver_request_total): $(awk -v a="$w0" -v b="$w1" -v n="$changes" 'BEGIN {
+    split(a, x); split(b, y); printf "%.2f status, %.2f Deployment", (y[1] - x[1]) / n, (y[2] - x[2]) / n }')"
   echo "operator RSS after the latency run: $(rss_kb $op_pid)"
   kill "$op_pid" "$double_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
 }
@@ -215,7 +222,7 @@ EOF
   done
   echo "crash-looping pods -> the rollback target running with all replicas available (from watch events):" \
     "$(printf '%s\n' "${times[@]}" | percentiles s rollbacks)"
-  echo "trigger detected -> rollback patch sent (status write, then the patch):" \
+  echo "trigger detected -> rollback patch sent (one patch: the image back and what it rolled back from):" \
     "$(grep -o 'rollback patch sent [0-9.]* ms' "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | awk '{print $4}' | percentiles ms rollbacks)"
   kill "$op_pid" "$double_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
 }
@@ -298,6 +305,15 @@ bench_leader() {
   local k
   for k in "${!ops[@]}"; do op_stop "$k" TERM; done
   watch_stop
+}
+
+# apiserver_writes: "STATUS DEPLOYMENT", the write requests (PATCH, PUT, APPLY) the API server has served so far
+# on GovernedAPIRelease status and on Deployments' spec or metadata (in bench_release only the operator writes them)
+apiserver_writes() {
+  kubectl get --raw /metrics | awk '/^apiserver_request_total[{]/ && /verb="(PATCH|PUT|APPLY)"/ {
+      if (/resource="governedapireleases"/ && /subresource="status"/) s += $NF
+      else if (/resource="deployments"/ && /subresource=""/) d += $NF }
+    END {print s + 0, d + 0}'
 }
 
 # api_requests NAME: "verb code count" for every membrane_api_requests_total series of NAME
