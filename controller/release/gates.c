@@ -171,15 +171,26 @@ static bool phase_ended(const char *phase)
 /*
  * True when the upstream release is working on digest now: its spec names it
  * and its current generation has not ended (not looked at yet, or a phase
- * before Succeeded, RolledBack or Failed). Its outcome will be a new entry.
+ * before Succeeded, RolledBack or Failed) nor stalled (held at a gate of its
+ * own until a human acts). Its outcome will be a new entry.
  */
 static bool upstream_in_flight(const cJSON *up, const char *digest, const char **phase)
 {
     const char *d = json_str(up, "spec", "image", "digest", NULL);
     long long gen = json_int(-1, up, "metadata", "generation", NULL);
     long long og = json_int(-2, up, "status", "observedGeneration", NULL);
+    const cJSON *cd;
     *phase = json_str(up, "status", "phase", NULL);
-    return d && strcmp(d, digest) == 0 && (og != gen || !phase_ended(*phase));
+    if (!d || strcmp(d, digest) != 0)
+        return false;
+    if (og != gen)
+        return true;
+    cJSON_ArrayForEach(cd, json_get(up, "status", "conditions", NULL)) {
+        const char *type = json_str(cd, "type", NULL), *status = json_str(cd, "status", NULL);
+        if (type && status && strcmp(type, "Stalled") == 0 && strcmp(status, "True") == 0)
+            return false;
+    }
+    return !phase_ended(*phase);
 }
 
 /*

@@ -543,6 +543,14 @@ static void test_order_gate_outcomes(void **state)
     assert_blocked_says(&j, true, "is still releasing " B);
     fx_free(&j);
 
+    fx m = {0}; /* staging at B but held at a gate of its own (Stalled): not in flight; no entry for B, waits */
+    prod_after(&m, upstream_new("staging", 1, dA, oS));
+    upstream_at(m.upstream[0], B, 2, 2, "Gating");
+    cJSON_AddItemToObject(cJSON_GetObjectItem(m.upstream[0], "status"), "conditions",
+                          fx_parse("[{\"type\":\"Stalled\",\"status\":\"True\",\"reason\":\"NotPromoted\"}]"));
+    assert_blocked_says(&m, true, "no Succeeded entry for " B);
+    fx_free(&m);
+
     fx k = {0}; /* staging at another digest and done: no entry for B yet, waits (release it there first) */
     prod_after(&k, upstream_new("staging", 1, dA, oS));
     upstream_at(k.upstream[0], A, 1, 1, "Succeeded");
