@@ -98,7 +98,10 @@ static int run(const cli_options *opts)
     if (informer_factory_new(&factory, &fo) < 0 || (mo.factory = factory, manager_new(&mgr, &mo)) < 0)
         goto done;
     /* the controllers: one registration each */
-    release_controller_opts ro = {.client = client, .events = events, .net = net};
+    release_controller_opts ro = {.client = client,
+                                  .events = events,
+                                  .net = net,
+                                  .allow_after_namespaces = opts->allow_after_namespaces};
     if (release_controller_register(mgr, &ro) < 0)
         goto done;
     policy_controller_opts po = {.client = client, .events = events, .net = net};
@@ -206,7 +209,7 @@ int main(int argc, char **argv)
     switch (opts.command) {
     case CLI_HELP: fputs(cli_usage(), stdout); return 0;
     case CLI_VERSION: print_version(); return 0;
-    case CLI_RECEIPT_VERIFY: return audit_verify_file(opts.receipt_file, stdout);
+    case CLI_RECEIPT_VERIFY: return audit_verify_files(opts.receipt_files, (size_t)opts.n_receipt_files, stdout);
     case CLI_RUN: break;
     }
     mb_log_setup(opts.log_format, opts.log_level, NULL);

@@ -22,7 +22,12 @@
 #      digest is refused at the gate;
 #   3. a bad release (its Focus Mode answers carry no citations) is rolled out,
 #      fails the focus-ask check and is rolled back on its own;
-#   4. kubectl get / describe show the phases, conditions, Events and receipts.
+#   3b. prod, after the staging release (spec.after): the digest staging
+#      rolled back is refused at the gate (NotPromoted, Stalled); the one it
+#      succeeded with is promoted and succeeds, naming staging's receipt in
+#      status.promotedFrom;
+#   4. kubectl get / describe show the phases, conditions, Events and receipts;
+#      membrane receipt verify checks both chains and the link between them.
 # `hack/demo.sh slo` shows the slo check instead, against a real Prometheus
 # (hack/prometheus.sh) scraping the double while curl sends it steady traffic:
 # a release meets its objectives and is observed; its version then fails 5 %
@@ -319,9 +324,67 @@ run kubectl -n kfm get gar kfm-api
 echo "the Deployment runs again:"
 run kubectl -n kfm get deploy kfm-api -o jsonpath='{.spec.template.spec.containers[0].image}{"\n"}'
 
+bold "3b. prod, after staging: only a digest staging succeeded with is promoted"
+kubectl create namespace kfm-prod >/dev/null
+deployment_yaml kfm-api "$REPO@$V1" | kubectl -n kfm-prod apply -f - >/dev/null
+kubectl -n kfm-prod rollout status deploy/kfm-api --timeout=60s >/dev/null
+kubectl -n kfm-prod create secret generic smoke-token --from-literal=token="$token" >/dev/null
+# prod's trust membrane: no pod reaches the stores but through the API
+kubectl -n kfm-prod apply -f - >/dev/null <<EOF
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+EOF
+double_start ./build/governed-api-double "$logs/double-prod" --namespace kfm-prod --deployment kfm-api --container api \
+  --behaviour "$V1=good" --behaviour "$V2=good" --behaviour "$V3=uncited" \
+  --token-file "$MEMBRANE_CLUSTER_DIR/smoke-token" || { pids+=("$DOUBLE_PID"); exit 1; }
+pids+=("$DOUBLE_PID")
+prod_url=$DOUBLE_URL
+prod_release() { # digest change-record
+  kubectl -n kfm-prod apply -f - <<EOF
+apiVersion: governance.kfm.dev/v1alpha1
+kind: GovernedAPIRelease
+metadata: {name: kfm-api}
+spec:
+  environment: prod
+  changeRecord: "$2"
+  target: {deployment: kfm-api, container: api}
+  image: {repository: $REPO, digest: "$1"}
+  after: [{namespace: kfm, name: kfm-api}]
+  rollout: {observationSeconds: 0, progressDeadlineSeconds: 120}
+  verification:
+    baseURL: "$prod_url"
+    authSecretRef: {name: smoke-token, key: token}
+    timeoutSeconds: 2
+    checks: [health, ready, datasets, stac-collections]
+  membrane:
+    clients: [{podSelector: {matchLabels: {app: kfm-ui}}}]
+    stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]
+    apiServiceAccount: default
+EOF
+}
+echo "v3, which staging rolled back: refused at the gate (NotPromoted, Stalled), the prod Deployment untouched"
+run prod_release "$V3" CHG-2026-0144
+for _ in $(seq 1 60); do
+  [ "$(kubectl -n kfm-prod get gar kfm-api -o jsonpath='{.status.conditions[?(@.type=="Stalled")].reason}')" = NotPromoted ] && break
+  sleep 0.5
+done
+run kubectl -n kfm-prod get gar kfm-api -o jsonpath='{.status.conditions[?(@.type=="Stalled")].reason}: {.status.conditions[?(@.type=="Stalled")].message}{"\n"}'
+run kubectl -n kfm-prod get deploy kfm-api -o jsonpath='{.spec.template.spec.containers[0].image}{"\n"}'
+echo "v2, which staging succeeded with: promoted, rolled out, verified"
+run prod_release "$V2" CHG-2026-0145
+run kubectl -n kfm-prod wait --for=condition=Ready gar/kfm-api --timeout=120s
+run kubectl get gar -A
+echo "the staging receipt prod was promoted on (staging's status.history entry for v2):"
+run kubectl -n kfm-prod get gar kfm-api -o jsonpath='{.status.promotedFrom}{"\n"}'
+run kubectl -n kfm get gar kfm-api -o jsonpath="{.status.history[?(@.digest==\"$V2\")].auditRef}{\"\\n\"}"
+
 bold "4. what a platform engineer sees"
 run kubectl -n kfm describe gar kfm-api
 kubectl -n kfm get gar kfm-api -o json > "$MEMBRANE_CLUSTER_DIR/kfm-api.json"
-run ./build/membrane receipt verify -f "$MEMBRANE_CLUSTER_DIR/kfm-api.json"
+kubectl -n kfm-prod get gar kfm-api -o json > "$MEMBRANE_CLUSTER_DIR/kfm-api-prod.json"
+echo "both receipt chains, and prod's promotedFrom checked against staging's history:"
+run ./build/membrane receipt verify -f "$MEMBRANE_CLUSTER_DIR/kfm-api.json" -f "$MEMBRANE_CLUSTER_DIR/kfm-api-prod.json"
 kubectl -n kfm get pb kfm-policy -o json > "$MEMBRANE_CLUSTER_DIR/kfm-policy.json"
 run ./build/membrane receipt verify -f "$MEMBRANE_CLUSTER_DIR/kfm-policy.json"

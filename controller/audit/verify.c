@@ -448,29 +448,181 @@ static int file_parse(cJSON **out, const char *text, size_t len, const char *nam
                         name, line, col);
 }
 
-int audit_verify_file(const char *path, FILE *out)
+/* ---- promotedFrom: the links between environments ---- */
+
+/* The GovernedAPIReleases of doc (itself, or a List's items) appended to objs; 0 or MB_ENOMEM. */
+static int releases_collect(const cJSON ***objs, size_t *n, const cJSON *doc)
 {
-    static const char *const tags[] = {
-        [AUDIT_FINDING_OK] = "ok",
-        [AUDIT_FINDING_BREAK] = "broken",
-        [AUDIT_FINDING_NOTE] = "note",
-        [AUDIT_FINDING_ERROR] = "error",
-    };
+    const char *kind = json_str(doc, "kind", NULL);
+    if (kind && is_list(kind)) {
+        const cJSON *it;
+        int err;
+        cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(doc, "items"))
+            if (cJSON_IsObject(it) && (err = releases_collect(objs, n, it)) < 0)
+                return err;
+        return 0;
+    }
+    if (!kind || strcmp(kind, "GovernedAPIRelease") != 0 || !json_str(doc, "metadata", "namespace", NULL) ||
+        !json_str(doc, "metadata", "name", NULL))
+        return 0;
+    const cJSON **grown = realloc(*objs, (*n + 1) * sizeof(*grown));
+    if (!grown)
+        return mb_error_set(MB_ENOMEM, "out of memory while verifying receipts");
+    *objs = grown;
+    (*objs)[(*n)++] = doc;
+    return 0;
+}
+
+static const cJSON *release_find(const cJSON *const *objs, size_t n, const char *ns, const char *name)
+{
+    for (size_t i = 0; ns && name && i < n; i++)
+        if (strcmp(json_str(objs[i], "metadata", "namespace", NULL), ns) == 0 &&
+            strcmp(json_str(objs[i], "metadata", "name", NULL), name) == 0)
+            return objs[i];
+    return NULL;
+}
+
+/*
+ * The digest a release's status.promotedFrom was checked for: that of the
+ * release status.releaseID names (its history entry once it ended, else the
+ * spec's digest, which it is rolling out).
+ */
+static const char *status_digest(const cJSON *obj)
+{
+    const char *rid = json_str(obj, "status", "releaseID", NULL);
+    const cJSON *e;
+    cJSON_ArrayForEach(e, json_get(obj, "status", "history", NULL)) {
+        const char *r = json_str(e, "releaseID", NULL);
+        if (rid && r && strcmp(r, rid) == 0)
+            return json_str(e, "digest", NULL);
+    }
+    return json_str(obj, "spec", "image", "digest", NULL);
+}
+
+/* Checks one promotedFrom entry (at path, for digest) of the release labelled label against the objects given. */
+static int link_check(audit_report *r, const cJSON *const *objs, size_t n, const char *label, const char *path,
+                      const cJSON *link, const char *digest)
+{
+    char b1[96], b2[96], shown[128], d_shown[128], where[200];
+    const char *ns = json_str(link, "namespace", NULL), *name = json_str(link, "name", NULL);
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(link, "auditRef");
+    cJSON dshown = {.type = cJSON_String, .valuestring = (char *)(digest ? digest : "")};
+
+    if (!ns || !name)
+        return finding_add(r, AUDIT_FINDING_BREAK, label, path,
+                           "%s %s: promotedFrom entry has no namespace or name: it names no upstream release", label,
+                           path);
+    snprintf(where, sizeof(where), "%s/%s", printable(b1, sizeof(b1), ns), printable(b2, sizeof(b2), name));
+    const cJSON *up = release_find(objs, n, ns, name);
+    if (!up)
+        return finding_add(r, AUDIT_FINDING_NOTE, label, path,
+                           "%s %s: promotedFrom %s (auditRef %s) not checked: that release is not among the files; "
+                           "give it with another -f to check the link",
+                           label, path, where, ref_shown(shown, sizeof(shown), ref));
+    const cJSON *history = json_get(up, "status", "history", NULL), *e, *found = NULL;
+    int i = 0, at = -1;
+    cJSON_ArrayForEach(e, history) {
+        const cJSON *er = cJSON_GetObjectItemCaseSensitive(e, "auditRef");
+        if (cJSON_IsString(ref) && cJSON_IsString(er) && strcmp(er->valuestring, ref->valuestring) == 0)
+            found = e, at = i;
+        i++;
+    }
+    if (!found && cJSON_GetArraySize(history) >= AUDIT_HISTORY_MAX)
+        return finding_add(r, AUDIT_FINDING_NOTE, label, path,
+                           "%s %s: promotedFrom %s auditRef %s not checked: it is no longer in that release's "
+                           "status.history, which is full (%d entries; older ones are dropped)",
+                           label, path, where, ref_shown(shown, sizeof(shown), ref), AUDIT_HISTORY_MAX);
+    if (!found)
+        return finding_add(r, AUDIT_FINDING_BREAK, label, path,
+                           "%s %s: promotedFrom %s auditRef %s is not in that release's status.history: the receipt "
+                           "it was promoted on is not there",
+                           label, path, where, ref_shown(shown, sizeof(shown), ref));
+    const char *outcome = json_str(found, "outcome", NULL), *ud = json_str(found, "digest", NULL);
+    cJSON ushown = {.type = cJSON_String, .valuestring = (char *)(ud ? ud : "")};
+    bool succeeded = outcome && strcmp(outcome, "Succeeded") == 0;
+    bool same = ud && digest && strcmp(ud, digest) == 0;
+    if (!succeeded || !same)
+        return finding_add(r, AUDIT_FINDING_BREAK, label, path,
+                           "%s %s: promotedFrom %s status.history[%d] (%s) %s%s%s%s: broken, the upstream entry it was "
+                           "promoted on did not succeed with this digest",
+                           label, path, where, at, ref_shown(shown, sizeof(shown), &ushown),
+                           outcome ? printable(b1, sizeof(b1), outcome) : "(no outcome)",
+                           succeeded ? "" : " (not Succeeded)",
+                           same ? ", same digest" : ", a digest other than this entry's ",
+                           same ? "" : ref_shown(d_shown, sizeof(d_shown), &dshown));
+    return finding_add(r, AUDIT_FINDING_OK, label, path,
+                       "%s %s: promotedFrom %s status.history[%d] (%s) Succeeded, same digest: ok", label, path, where,
+                       at, ud);
+}
+
+/* Every promotedFrom of release obj (status.promotedFrom, status.history[].promotedFrom) against the objects given. */
+static int links_check(audit_report *r, const cJSON *const *objs, size_t n, const cJSON *obj)
+{
+    char label[320], b1[96], b2[96], path[96];
+    const cJSON *l, *e;
+    int err = 0, i = 0, j;
+
+    snprintf(label, sizeof(label), "GovernedAPIRelease %s/%s",
+             printable(b1, sizeof(b1), json_str(obj, "metadata", "namespace", NULL)),
+             printable(b2, sizeof(b2), json_str(obj, "metadata", "name", NULL)));
+    j = 0;
+    cJSON_ArrayForEach(l, json_get(obj, "status", "promotedFrom", NULL)) {
+        snprintf(path, sizeof(path), "status.promotedFrom[%d]", j++);
+        if ((err = link_check(r, objs, n, label, path, l, status_digest(obj))) < 0)
+            return err;
+    }
+    cJSON_ArrayForEach(e, json_get(obj, "status", "history", NULL)) {
+        j = 0;
+        cJSON_ArrayForEach(l, json_get(e, "promotedFrom", NULL)) {
+            snprintf(path, sizeof(path), "status.history[%d].promotedFrom[%d]", i, j++);
+            if ((err = link_check(r, objs, n, label, path, l, json_str(e, "digest", NULL))) < 0)
+                return err;
+        }
+        i++;
+    }
+    return 0;
+}
+
+int audit_verify_promotions(audit_report *out, const cJSON *const *docs, size_t n)
+{
+    const cJSON **objs = NULL;
+    size_t n_objs = 0;
+    int err = 0;
+
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < n && err == 0; i++)
+        err = releases_collect(&objs, &n_objs, docs[i]);
+    for (size_t i = 0; i < n_objs && err == 0; i++)
+        err = links_check(out, objs, n_objs, objs[i]);
+    free(objs);
+    return err;
+}
+
+static const char *const finding_tags[] = {
+    [AUDIT_FINDING_OK] = "ok",
+    [AUDIT_FINDING_BREAK] = "broken",
+    [AUDIT_FINDING_NOTE] = "note",
+    [AUDIT_FINDING_ERROR] = "error",
+};
+
+/* Verifies one file's receipts, printing as audit_verify_file says; *doc keeps what was parsed (NULL if nothing). */
+static int verify_one_file(const char *path, FILE *out, cJSON **doc)
+{
     int err = 0, rc = 2;
     char *text = NULL;
     size_t len = 0;
-    cJSON *doc = NULL;
     audit_report report = {0};
     const char *name;
 
+    *doc = NULL;
     if (!path)
         path = "-";
     name = strcmp(path, "-") == 0 ? "stdin" : path;
-    if ((err = file_read(&text, &len, path, name)) < 0 || (err = file_parse(&doc, text, len, name)) < 0) {
+    if ((err = file_read(&text, &len, path, name)) < 0 || (err = file_parse(doc, text, len, name)) < 0) {
         fprintf(out, "error %s\n", mb_error_last());
         goto done;
     }
-    err = audit_verify_object(&report, doc);
+    err = audit_verify_object(&report, *doc);
     if (err < 0 && err != MB_EINVAL) {
         fprintf(out, "error %s: %s\n", name, mb_error_last());
         goto done;
@@ -480,7 +632,7 @@ int audit_verify_file(const char *path, FILE *out)
         if (f->kind == AUDIT_FINDING_ERROR)
             fprintf(out, "error %s: %s\n", name, f->text);
         else
-            fprintf(out, "%s %s\n", tags[f->kind], f->text);
+            fprintf(out, "%s %s\n", finding_tags[f->kind], f->text);
     }
     if (report.breaks) {
         rc = 1;
@@ -498,9 +650,52 @@ int audit_verify_file(const char *path, FILE *out)
             fprintf(out, "%s: no receipts to verify yet\n", name);
     }
 done:
-    fflush(out);
     audit_report_free(&report);
-    cJSON_Delete(doc);
     free(text);
     return rc;
+}
+
+int audit_verify_files(const char *const *paths, size_t n, FILE *out)
+{
+    cJSON **docs = calloc(n ? n : 1, sizeof(*docs));
+    audit_report links = {0};
+    bool broken = false, unchecked = false;
+    size_t linked = 0;
+    int err;
+
+    if (!docs) {
+        fprintf(out, "error out of memory\n");
+        fflush(out);
+        return 2;
+    }
+    for (size_t i = 0; i < n; i++) {
+        int rc = verify_one_file(paths[i], out, &docs[i]);
+        broken = broken || rc == 1;
+        unchecked = unchecked || rc == 2;
+    }
+    if ((err = audit_verify_promotions(&links, (const cJSON *const *)docs, n)) < 0) {
+        fprintf(out, "error promotedFrom: %s\n", mb_error_last());
+        unchecked = true;
+    }
+    for (size_t i = 0; i < links.count; i++) {
+        fprintf(out, "%s %s\n", finding_tags[links.findings[i].kind], links.findings[i].text);
+        linked += links.findings[i].kind != AUDIT_FINDING_NOTE;
+    }
+    if (links.breaks)
+        fprintf(out, "promotedFrom: %zu of %zu link%s to an upstream release broken\n", links.breaks, linked,
+                linked == 1 ? "" : "s");
+    else if (linked)
+        fprintf(out, "promotedFrom: %zu link%s to an upstream release hold\n", linked, linked == 1 ? "" : "s");
+    broken = broken || links.breaks;
+    fflush(out);
+    audit_report_free(&links);
+    for (size_t i = 0; i < n; i++)
+        cJSON_Delete(docs[i]);
+    free(docs);
+    return broken ? 1 : unchecked ? 2 : 0;
+}
+
+int audit_verify_file(const char *path, FILE *out)
+{
+    return audit_verify_files(&path, 1, out);
 }

@@ -81,4 +81,26 @@ void audit_report_free(audit_report *report);
  */
 int audit_verify_file(const char *path, FILE *out);
 
+/*
+ * The links between environments among docs (each a parsed `kubectl get -o
+ * json` document: an object or a List): for every promotedFrom entry of a
+ * GovernedAPIRelease (status.promotedFrom, status.history[].promotedFrom)
+ * whose upstream release (namespace/name) is among docs, the upstream's
+ * status.history must hold an entry with that auditRef, outcome Succeeded and
+ * the digest of the entry that names it (for status.promotedFrom, the digest
+ * of the release status.releaseID names). One finding per link: ok, a break,
+ * or a note when the upstream is not among docs (or its full history dropped
+ * the entry). 0 or MB_ENOMEM; release out with audit_report_free().
+ */
+int audit_verify_promotions(audit_report *out, const cJSON *const *docs, size_t n);
+
+/*
+ * `membrane receipt verify -f FILE [-f FILE...]`: every file as
+ * audit_verify_file() verifies and prints it, then the promotedFrom links
+ * among all of them (audit_verify_promotions()), one line each and a summary
+ * line when any was checked. Returns 1 when any chain or link is broken, else
+ * 2 when a file could not be read or an object checked, else 0.
+ */
+int audit_verify_files(const char *const *paths, size_t n, FILE *out);
+
 #endif

@@ -26,6 +26,7 @@ enum {
     OPT_LOG_FORMAT,
     OPT_LOG_LEVEL,
     OPT_WATCH_SELECTOR,
+    OPT_ALLOW_AFTER_NS,
 };
 
 static const char usage_text[] =
@@ -33,7 +34,9 @@ static const char usage_text[] =
     "\n"
     "usage:\n"
     "  membrane [run] [flags]          run the controllers (the default command)\n"
-    "  membrane receipt verify -f FILE recompute the receipt chain of a `kubectl get -o json` object\n"
+    "  membrane receipt verify -f FILE [-f FILE...]\n"
+    "                                  recompute the receipt chain of `kubectl get -o json` objects, and check\n"
+    "                                  each promotedFrom against its upstream when that object is given too\n"
     "  membrane version                print the version and build information\n"
     "\n"
     "flags of run:\n"
@@ -48,6 +51,9 @@ static const char usage_text[] =
     "  --watch-label-selector SEL      reconcile only GovernedAPIReleases, PolicyBundles and DatasetPromotions\n"
     "                                  whose labels match SEL (\"shard=a\"); the Lease becomes\n"
     "                                  \"membrane-leader-<first 8 hex of sha256(SEL)>\"\n"
+    "  --allow-after-namespaces NS[,NS...]\n"
+    "                                  namespaces a release's spec.after may name; an entry outside them\n"
+    "                                  blocks (NotPromoted); default any namespace\n"
     "  --log-format json|text          default json\n"
     "  --log-level debug|info|warn|error  default info\n"
     "  -h, --help                      this text\n"
@@ -199,26 +205,64 @@ static int check_label_selector(const char *sel)
     }
 }
 
+/* ---- receipt verify -f FILE [-f FILE...] ---- */
+
 static int parse_receipt(cli_options *out, int argc, char **argv)
 {
     /* argv[0] is "receipt" */
     if (argc < 2 || strcmp(argv[1], "verify") != 0)
-        return mb_error_set(MB_EINVAL, "receipt: the only subcommand is \"verify -f FILE\"");
+        return mb_error_set(MB_EINVAL, "receipt: the only subcommand is \"verify -f FILE [-f FILE...]\"");
     for (int i = 2; i < argc; i++) {
-        if ((strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--filename") == 0) && i + 1 < argc) {
-            out->receipt_file = argv[++i];
-        } else if (strncmp(argv[i], "--filename=", 11) == 0) {
-            out->receipt_file = argv[i] + 11;
-        } else {
+        const char *file = NULL;
+        if ((strcmp(argv[i], "-f") == 0 || strcmp(argv[i], "--filename") == 0) && i + 1 < argc)
+            file = argv[++i];
+        else if (strncmp(argv[i], "--filename=", 11) == 0)
+            file = argv[i] + 11;
+        else
             return mb_error_set(MB_EINVAL,
-                                "receipt verify: unexpected argument \"%s\"; usage: membrane receipt verify -f FILE",
+                                "receipt verify: unexpected argument \"%s\"; usage: membrane receipt verify -f FILE "
+                                "[-f FILE...]",
                                 argv[i]);
-        }
+        if (!*file)
+            return mb_error_set(MB_EINVAL, "receipt verify: -f needs a file name (got an empty one)");
+        if (out->n_receipt_files == CLI_RECEIPT_FILES_MAX)
+            return mb_error_set(MB_EINVAL, "receipt verify: at most %d -f files; put the objects in a List instead",
+                                CLI_RECEIPT_FILES_MAX);
+        out->receipt_files[out->n_receipt_files++] = file;
     }
-    if (!out->receipt_file || !*out->receipt_file)
+    if (!out->n_receipt_files)
         return mb_error_set(MB_EINVAL, "receipt verify: -f FILE is required (a `kubectl get -o json` object)");
+    out->receipt_file = out->receipt_files[0];
     out->command = CLI_RECEIPT_VERIFY;
     return 0;
+}
+
+/* ---- --allow-after-namespaces NS[,NS...] ---- */
+
+/*
+ * A comma-separated list of namespace names (RFC 1123 labels: at most 63 of
+ * [a-z0-9-], starting and ending alphanumeric); none of them empty.
+ */
+static int check_namespace_list(const char *list)
+{
+    const char *p = list;
+    if (!*p)
+        return mb_error_set(MB_EINVAL, "--allow-after-namespaces needs at least one namespace, such as "
+                                       "\"kfm-staging,kfm-dev\"; leave the flag out to allow any namespace");
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        bool ok = n > 0 && n <= 63 && isalnum((unsigned char)p[0]) && isalnum((unsigned char)p[n - 1]);
+        for (size_t i = 0; ok && i < n; i++)
+            ok = islower((unsigned char)p[i]) || isdigit((unsigned char)p[i]) || p[i] == '-';
+        if (!ok)
+            return mb_error_set(MB_EINVAL,
+                                "--allow-after-namespaces \"%s\": \"%.*s\" is not a namespace name (1 to 63 of "
+                                "[a-z0-9-], starting and ending alphanumeric); list namespaces separated by \",\"",
+                                list, (int)(n > 80 ? 80 : n), p);
+        if (!p[n])
+            return 0;
+        p += n + 1;
+    }
 }
 
 int cli_options_parse(cli_options *out, int argc, char **argv)
@@ -235,6 +279,7 @@ int cli_options_parse(cli_options *out, int argc, char **argv)
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"watch-label-selector", required_argument, NULL, OPT_WATCH_SELECTOR},
+        {"allow-after-namespaces", required_argument, NULL, OPT_ALLOW_AFTER_NS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -328,6 +373,11 @@ int cli_options_parse(cli_options *out, int argc, char **argv)
             if ((err = check_label_selector(optarg)) < 0)
                 return err;
             out->watch_label_selector = optarg;
+            break;
+        case OPT_ALLOW_AFTER_NS:
+            if ((err = check_namespace_list(optarg)) < 0)
+                return err;
+            out->allow_after_namespaces = optarg;
             break;
         case 'h': help = true; break; /* after the rest of the line is checked */
         case ':': return mb_error_set(MB_EINVAL, "%s needs a value; see membrane --help", flag);

@@ -1,6 +1,6 @@
 /*
  * The command line of the membrane binary, as API.md fixes it: the run flags,
- * `receipt verify -f FILE` and `version`. Parsing is pure: a bad flag or value
+ * `receipt verify -f FILE [-f FILE...]` and `version`. Parsing is pure: a bad flag or value
  * returns MB_EINVAL with a message that names the flag (main exits 2).
  */
 #ifndef MB_CLI_OPTIONS_H
@@ -9,6 +9,9 @@
 #include "util/log.h"
 
 #include <stdbool.h>
+
+/* receipt verify takes at most this many -f files */
+#define CLI_RECEIPT_FILES_MAX 16
 
 typedef enum {
     CLI_RUN = 0,
@@ -26,11 +29,16 @@ typedef struct {
     const char *metrics_addr; /* default ":8080" */
     const char *health_addr;  /* default ":8081" */
     bool leader_elect;
-    const char *leader_election_namespace; /* NULL: the in-cluster namespace, else "default" */
-    const char *watch_label_selector;      /* NULL: every object of the three kinds of ours */
-    mb_log_format log_format;              /* default json */
-    mb_log_level log_level;                /* default info */
-    const char *receipt_file;              /* receipt verify -f */
+    const char *leader_election_namespace;            /* NULL: the in-cluster namespace, else "default" */
+    const char *watch_label_selector;                 /* NULL: every object of the three kinds of ours */
+    mb_log_format log_format;                         /* default json */
+    mb_log_level log_level;                           /* default info */
+    const char *receipt_file;                         /* receipt verify -f: the first one */
+    const char *receipt_files[CLI_RECEIPT_FILES_MAX]; /* receipt verify -f, every one, in order */
+    int n_receipt_files;
+    /* --allow-after-namespaces NS[,NS...]: the namespaces spec.after may name, as given (each one an RFC 1123
+     * label, none empty); NULL: any namespace */
+    const char *allow_after_namespaces;
 } cli_options;
 
 /*

@@ -574,6 +574,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         goto done;
     obs.upstream = up_json;
     obs.n_upstream = n_ups;
+    obs.allow_after_namespaces = rc->opts.allow_after_namespaces;
     for (int pass = 0; pass < MAX_PASSES; pass++) {
         obs.release = cur;
         obs.now = time(NULL);

@@ -22,6 +22,8 @@ typedef struct {
     kube_client *client;    /* borrowed */
     event_recorder *events; /* borrowed, may be NULL */
     net_loop *net;          /* borrowed, required: the transfer loop of the checks' requests */
+    /* --allow-after-namespaces: the comma-separated namespaces spec.after may name (borrowed); NULL: any */
+    const char *allow_after_namespaces;
 } release_controller_opts;
 
 /*

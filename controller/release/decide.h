@@ -100,6 +100,8 @@ typedef struct {
     /* spec.after's GovernedAPIReleases, in its order: upstream[i] is after[i]'s, NULL when it cannot be seen */
     const cJSON *const *upstream;
     size_t n_upstream;
+    /* --allow-after-namespaces: the comma-separated namespaces spec.after may name; NULL: any namespace */
+    const char *allow_after_namespaces;
     release_checks checks;
     /* with spec.image.verify, the verdicts on the digests a plan asked for; n_images 0: not looked up yet */
     const release_image_verdict *images;

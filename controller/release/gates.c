@@ -147,14 +147,64 @@ static bool bundle_ready(const cJSON *pb, char *why, size_t len)
     return true;
 }
 
+/* True when namespace ns is one of the comma-separated list (NULL: every namespace is). */
+static bool namespace_allowed(const char *list, const char *ns)
+{
+    size_t n = strlen(ns);
+    for (const char *p = list; p && *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (len == n && strncmp(p, ns, n) == 0)
+            return true;
+        p = comma ? comma + 1 : p + len;
+    }
+    return !list;
+}
+
+/* True for an outcome or phase that ends a generation: nothing more happens to it. */
+static bool phase_ended(const char *phase)
+{
+    return phase && (strcmp(phase, PHASE_SUCCEEDED) == 0 || strcmp(phase, PHASE_ROLLED_BACK) == 0 ||
+                     strcmp(phase, PHASE_FAILED) == 0 || strcmp(phase, PHASE_SUSPENDED) == 0);
+}
+
+/*
+ * True when the upstream release is working on digest now: its spec names it
+ * and its current generation has not ended (not looked at yet, or a phase
+ * before Succeeded, RolledBack or Failed) nor stalled (held at a gate of its
+ * own until a human acts). Its outcome will be a new entry.
+ */
+static bool upstream_in_flight(const cJSON *up, const char *digest, const char **phase)
+{
+    const char *d = json_str(up, "spec", "image", "digest", NULL);
+    long long gen = json_int(-1, up, "metadata", "generation", NULL);
+    long long og = json_int(-2, up, "status", "observedGeneration", NULL);
+    const cJSON *cd;
+    *phase = json_str(up, "status", "phase", NULL);
+    if (!d || strcmp(d, digest) != 0)
+        return false;
+    if (og != gen)
+        return true;
+    cJSON_ArrayForEach(cd, json_get(up, "status", "conditions", NULL)) {
+        const char *type = json_str(cd, "type", NULL), *status = json_str(cd, "status", NULL);
+        if (type && status && strcmp(type, "Stalled") == 0 && strcmp(status, "True") == 0)
+            return false;
+    }
+    return !phase_ended(*phase);
+}
+
 /*
  * The environment-order gate: every spec.after entry names a
- * GovernedAPIRelease of an earlier environment whose status.history holds a
- * Succeeded entry for this digest, and whose receipt chain verifies,
- * recomputed here (audit/verify.h), not trusted. The newest such entry's
- * auditRef goes into *promoted with the upstream's namespace and name. An
- * upstream not found, or without that entry yet, is waited for (transient);
- * a wrong order or a chain that does not verify needs a human (Stalled).
+ * GovernedAPIRelease, in a namespace --allow-after-namespaces allows, of an
+ * earlier environment, whose receipt chain verifies, recomputed here
+ * (audit/verify.h), not trusted, and whose last status.history entry for
+ * this digest ended Succeeded. That entry's auditRef goes into *promoted with
+ * the upstream's namespace and name. An upstream not found, without an entry
+ * for this digest yet, or still releasing it, is waited for (transient: the
+ * release is requeued when the upstream changes); a wrong order, a chain that
+ * does not verify, or a digest whose last outcome there is RolledBack or
+ * Failed needs a human (Stalled; a later Succeeded entry there still requeues
+ * and opens the gate).
  */
 static bool order_gate(const release_ctx *c, release_gate_block *b, cJSON **promoted)
 {
@@ -176,6 +226,12 @@ static bool order_gate(const release_ctx *c, release_gate_block *b, cJSON **prom
         size_t at = i++;
         if (!ns || !*ns || !name || !*name)
             return block(b, "InvalidSpec", false, "spec.after[%zu] needs a namespace and a name", at);
+        if (!namespace_allowed(c->obs->allow_after_namespaces, ns))
+            return block(b, "NotPromoted", false,
+                         "spec.after[%zu] names GovernedAPIRelease %s/%s, but namespace %s is not one the operator "
+                         "trusts for spec.after (--allow-after-namespaces %s); name a release in one of those "
+                         "namespaces, or add %s to the flag",
+                         at, ns, name, ns, c->obs->allow_after_namespaces, ns);
         if (!up)
             return block(b, "NotPromoted", true,
                          "spec.after[%zu]: GovernedAPIRelease %s/%s is not found (or not watched by this operator); "
@@ -188,23 +244,7 @@ static bool order_gate(const release_ctx *c, release_gate_block *b, cJSON **prom
                          "spec.after[%zu]: GovernedAPIRelease %s/%s is environment %s, not earlier than %s (dev < "
                          "staging < prod); name a release of an earlier environment",
                          at, ns, name, up_env ? up_env : "(none)", env);
-        const cJSON *e, *found = NULL, *history = json_get(up, "status", "history", NULL);
-        cJSON_ArrayForEach(e, history) {
-            const char *d = json_str(e, "digest", NULL), *outcome = json_str(e, "outcome", NULL);
-            if (d && outcome && strcmp(d, c->digest) == 0 && strcmp(outcome, PHASE_SUCCEEDED) == 0)
-                found = e; /* the newest one */
-        }
-        if (!found)
-            return block(b, "NotPromoted", true,
-                         "spec.after[%zu]: GovernedAPIRelease %s/%s has no Succeeded entry for %s in its "
-                         "status.history; release this digest there first",
-                         at, ns, name, c->digest);
-        const char *sealed_env = json_str(found, "environment", NULL);
-        if (sealed_env && (release_environment_rank(sealed_env) < 0 || release_environment_rank(sealed_env) >= rank))
-            return block(b, "NotPromoted", false,
-                         "spec.after[%zu]: the Succeeded entry of %s/%s for %s was sealed for environment %s, not "
-                         "earlier than %s",
-                         at, ns, name, c->digest, sealed_env, env);
+        /* nothing in a history whose chain does not verify can be trusted, not even a failure */
         audit_report rep = {0};
         int err = audit_verify_object(&rep, up);
         const char *why = NULL;
@@ -224,7 +264,40 @@ static bool order_gate(const release_ctx *c, release_gate_block *b, cJSON **prom
             return false;
         }
         audit_report_free(&rep);
-        const char *ref = json_str(found, "auditRef", NULL);
+        const cJSON *e, *last = NULL, *history = json_get(up, "status", "history", NULL);
+        int last_at = -1, k = 0;
+        cJSON_ArrayForEach(e, history) {
+            const char *d = json_str(e, "digest", NULL);
+            if (d && strcmp(d, c->digest) == 0)
+                last = e, last_at = k; /* the newest one: history is oldest first */
+            k++;
+        }
+        const char *outcome = json_str(last, "outcome", NULL), *phase = NULL;
+        bool succeeded = outcome && strcmp(outcome, PHASE_SUCCEEDED) == 0;
+        if (!succeeded && upstream_in_flight(up, c->digest, &phase))
+            return block(b, "NotPromoted", true,
+                         "spec.after[%zu]: GovernedAPIRelease %s/%s is still releasing %s (phase %s of generation "
+                         "%lld); this release waits and proceeds when it succeeds there",
+                         at, ns, name, c->digest, phase ? phase : "not set yet",
+                         json_int(-1, up, "metadata", "generation", NULL));
+        if (!last)
+            return block(b, "NotPromoted", true,
+                         "spec.after[%zu]: GovernedAPIRelease %s/%s has no Succeeded entry for %s in its "
+                         "status.history; release this digest there first",
+                         at, ns, name, c->digest);
+        if (!succeeded)
+            return block(b, "NotPromoted", false,
+                         "spec.after[%zu]: GovernedAPIRelease %s/%s: its last entry for %s (status.history[%d]) "
+                         "has outcome %s, so this digest is not promoted; release a fixed digest there, then name "
+                         "that digest here",
+                         at, ns, name, c->digest, last_at, outcome ? outcome : "(none)");
+        const char *sealed_env = json_str(last, "environment", NULL);
+        if (sealed_env && (release_environment_rank(sealed_env) < 0 || release_environment_rank(sealed_env) >= rank))
+            return block(b, "NotPromoted", false,
+                         "spec.after[%zu]: the Succeeded entry of %s/%s for %s was sealed for environment %s, not "
+                         "earlier than %s",
+                         at, ns, name, c->digest, sealed_env, env);
+        const char *ref = json_str(last, "auditRef", NULL);
         cJSON *p = cJSON_CreateObject();
         if (p && !cJSON_AddItemToArray(*promoted, p)) {
             cJSON_Delete(p);

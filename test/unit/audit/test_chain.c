@@ -1077,6 +1077,175 @@ static void test_fixture_refs_match_independent_computation(void **state)
     free(text);
 }
 
+/* ---- promotedFrom: the links between environments ---- */
+
+/* A GovernedAPIRelease kfm-api in namespace ns. */
+static cJSON *release_in(const char *ns)
+{
+    cJSON *o = make_object("GovernedAPIRelease", "kfm-api");
+    cJSON_ReplaceItemInObject(cJSON_GetObjectItem(o, "metadata"), "namespace", cJSON_CreateString(ns));
+    return o;
+}
+
+/* kfm-prod/kfm-api whose entry n was promoted on kfm-staging/kfm-api's receipt ref (also in status.promotedFrom). */
+static cJSON *prod_promoted(int n, const char *ref)
+{
+    cJSON *o = release_in("kfm-prod"), *e = make_entry(n), *link = cJSON_CreateObject(), *list = cJSON_CreateArray();
+    cJSON_AddStringToObject(link, "namespace", "kfm-staging");
+    cJSON_AddStringToObject(link, "name", "kfm-api");
+    cJSON_AddStringToObject(link, "auditRef", ref);
+    cJSON_AddItemToArray(list, link);
+    cJSON_AddItemToObject(status_of(o), "promotedFrom", cJSON_Duplicate(list, true));
+    cJSON_AddItemToObject(e, "promotedFrom", list);
+    cJSON_AddStringToObject(status_of(o), "releaseID", json_str(e, "releaseID", NULL));
+    if (audit_history_append(status_of(o), e, o) < 0)
+        fail_msg("append: %s", mb_error_last());
+    return o;
+}
+
+/* kfm-staging/kfm-api with entries 1 (Succeeded) and 2 (RolledBack). */
+static cJSON *staging_chain(void)
+{
+    cJSON *o = release_in("kfm-staging");
+    for (int i = 1; i <= 2; i++)
+        if (audit_history_append(status_of(o), make_entry(i), o) < 0)
+            fail_msg("append %d: %s", i, mb_error_last());
+    return o;
+}
+
+static void links(audit_report *r, const cJSON *a, const cJSON *b)
+{
+    const cJSON *docs[] = {a, b};
+    assert_int_equal(audit_verify_promotions(r, docs, b ? 2 : 1), 0);
+}
+
+static void test_promoted_from_links(void **state)
+{
+    (void)state;
+    audit_report r;
+    cJSON *staging = staging_chain();
+    char *ok_ref = strdup(entry_str(staging, 0, "auditRef")), *rolled_ref = strdup(entry_str(staging, 1, "auditRef"));
+
+    cJSON *prod = prod_promoted(1, ok_ref); /* digest 1, Succeeded in staging: both links hold */
+    links(&r, staging, prod);
+    assert_int_equal(r.breaks, 0);
+    assert_int_equal(count_kind(&r, AUDIT_FINDING_OK), 2);
+    expect_finding(&r, AUDIT_FINDING_OK, "status.history[0].promotedFrom[0]",
+                   "GovernedAPIRelease kfm-prod/kfm-api status.history[0].promotedFrom[0]: promotedFrom "
+                   "kfm-staging/kfm-api status.history[0] (sha256:"
+                   "0000000000000000000000000000000000000000000000000000000000000001) Succeeded, same digest: ok");
+    expect_finding(&r, AUDIT_FINDING_OK, "status.promotedFrom[0]", "status.history[0] (sha256:");
+    audit_report_free(&r);
+
+    links(&r, prod, NULL); /* the upstream not given: a note, not a break */
+    assert_int_equal(r.breaks, 0);
+    assert_int_equal(count_kind(&r, AUDIT_FINDING_NOTE), 2);
+    expect_finding(&r, AUDIT_FINDING_NOTE, "status.history[0].promotedFrom[0]", "not among the files");
+    audit_report_free(&r);
+    cJSON_Delete(prod);
+
+    prod = prod_promoted(2, rolled_ref); /* promoted on staging's RolledBack entry: broken */
+    links(&r, prod, staging);
+    assert_int_equal(r.breaks, 2);
+    expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[0].promotedFrom[0]",
+                   "status.history[1] (sha256:0000000000000000000000000000000000000000000000000000000000000002) "
+                   "RolledBack (not Succeeded), same digest: broken");
+    audit_report_free(&r);
+    cJSON_Delete(prod);
+
+    prod = prod_promoted(3, ok_ref); /* staging succeeded with digest 1, prod released digest 3 on it: broken */
+    links(&r, staging, prod);
+    assert_int_equal(r.breaks, 2);
+    expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[0].promotedFrom[0]",
+                   "Succeeded, a digest other than this entry's "
+                   "sha256:0000000000000000000000000000000000000000000000000000000000000003: broken");
+    audit_report_free(&r);
+    cJSON_Delete(prod);
+
+    prod = prod_promoted(1, ZEROS); /* a ref staging's history does not hold: broken */
+    links(&r, staging, prod);
+    assert_int_equal(r.breaks, 2);
+    expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[0].promotedFrom[0]",
+                   "promotedFrom kfm-staging/kfm-api auditRef " ZEROS " is not in that release's status.history");
+    audit_report_free(&r);
+    cJSON_Delete(prod);
+
+    /* the upstream's entry edited to "Succeeded" by hand: its own chain breaks (the link alone cannot see it) */
+    prod = prod_promoted(2, rolled_ref);
+    cJSON *e = cJSON_GetArrayItem(history_of(staging), 1);
+    cJSON_ReplaceItemInObject(e, "outcome", cJSON_CreateString("Succeeded"));
+    assert_int_equal(audit_verify_object(&r, staging), 0);
+    assert_true(r.breaks > 0);
+    audit_report_free(&r);
+    cJSON_Delete(prod);
+
+    free(ok_ref);
+    free(rolled_ref);
+    cJSON_Delete(staging);
+}
+
+/* Writes o to a temporary file as kubectl would; returns its path (caller frees). */
+static char *write_object(const cJSON *o)
+{
+    char *json = cJSON_Print(o), *path = strdup("/tmp/membrane-audit-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, json, strlen(json)), (ssize_t)strlen(json));
+    close(fd);
+    free(json);
+    return path;
+}
+
+/* membrane receipt verify -f staging.json -f prod.json: each file as before, then the links; a broken link exits 1. */
+static void test_verify_files_links(void **state)
+{
+    (void)state;
+    cJSON *staging = staging_chain();
+    cJSON *good = prod_promoted(1, entry_str(staging, 0, "auditRef"));
+    cJSON *bad = prod_promoted(2, entry_str(staging, 1, "auditRef"));
+    char *sp = write_object(staging), *gp = write_object(good), *bp = write_object(bad), *text = NULL;
+    size_t len = 0;
+    FILE *out;
+
+    const char *both[] = {sp, gp};
+    assert_non_null(out = open_memstream(&text, &len));
+    assert_int_equal(audit_verify_files(both, 2, out), 0);
+    fclose(out);
+    expect_output(text, ": chain holds: 2 receipts in 1 object verified\n");
+    expect_output(text, ": chain holds: 1 receipt in 1 object verified\n");
+    expect_output(text, "ok GovernedAPIRelease kfm-prod/kfm-api status.history[0].promotedFrom[0]: promotedFrom "
+                        "kfm-staging/kfm-api status.history[0] (sha256:");
+    expect_output(text, "promotedFrom: 2 links to an upstream release hold\n");
+    free(text);
+
+    const char *one[] = {gp}; /* as before with one file: the chain holds, the link is a note */
+    assert_non_null(out = open_memstream(&text, &len));
+    assert_int_equal(audit_verify_files(one, 1, out), 0);
+    fclose(out);
+    expect_output(text, "note GovernedAPIRelease kfm-prod/kfm-api status.history[0].promotedFrom[0]: promotedFrom "
+                        "kfm-staging/kfm-api");
+    assert_int_equal(count_lines_starting(text, "broken "), 0);
+    free(text);
+
+    const char *broken[] = {sp, bp};
+    assert_non_null(out = open_memstream(&text, &len));
+    assert_int_equal(audit_verify_files(broken, 2, out), 1);
+    fclose(out);
+    assert_int_equal(count_lines_starting(text, "broken "), 2);
+    expect_output(text, "promotedFrom: 2 of 2 links to an upstream release broken\n");
+    free(text);
+
+    unlink(sp);
+    unlink(gp);
+    unlink(bp);
+    free(sp);
+    free(gp);
+    free(bp);
+    cJSON_Delete(staging);
+    cJSON_Delete(good);
+    cJSON_Delete(bad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1102,6 +1271,8 @@ int main(void)
         cmocka_unit_test(test_sealed_results_digest_recomputed),
         cmocka_unit_test(test_verify_file_fixtures),
         cmocka_unit_test(test_verify_file_edge_cases),
+        cmocka_unit_test(test_promoted_from_links),
+        cmocka_unit_test(test_verify_files_links),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -175,6 +175,59 @@ static void test_watch_label_selector(void **state)
     assert_non_null(strstr(cli_usage(), "--watch-label-selector SEL"));
 }
 
+/* receipt verify takes several -f (the upstream releases beside the downstream one); one works as before. */
+static void test_receipt_several_files(void **state)
+{
+    (void)state;
+    cli_options o;
+    assert_int_equal(PARSE(&o, "receipt", "verify", "-f", "staging.json", "--filename=prod.json", "-f", "-"), 0);
+    assert_int_equal(o.command, CLI_RECEIPT_VERIFY);
+    assert_int_equal(o.n_receipt_files, 3);
+    assert_string_equal(o.receipt_files[0], "staging.json");
+    assert_string_equal(o.receipt_files[1], "prod.json");
+    assert_string_equal(o.receipt_files[2], "-");
+    assert_string_equal(o.receipt_file, "staging.json");
+    assert_int_equal(PARSE(&o, "receipt", "verify", "-f", "gar.json"), 0);
+    assert_int_equal(o.n_receipt_files, 1);
+    expect_error(PARSE(&o, "receipt", "verify", "-f", "a.json", "--filename="), "-f needs a file name");
+    expect_error(PARSE(&o, "receipt", "verify", "-f", "a.json", "b.json"), "unexpected argument \"b.json\"");
+    char *many[2 + 2 * (CLI_RECEIPT_FILES_MAX + 1) + 1] = {"membrane", "receipt", "verify"};
+    int n = 3;
+    for (int k = 0; k <= CLI_RECEIPT_FILES_MAX; k++) {
+        many[n++] = "-f";
+        many[n++] = "x.json";
+    }
+    many[n] = NULL;
+    expect_error(cli_options_parse(&o, n, many), "at most 16 -f files");
+}
+
+/* --allow-after-namespaces: a list of namespace names; default any namespace. */
+static void test_allow_after_namespaces(void **state)
+{
+    (void)state;
+    cli_options o;
+    assert_int_equal(PARSE(&o, "run"), 0);
+    assert_null(o.allow_after_namespaces);
+    assert_int_equal(PARSE(&o, "run", "--allow-after-namespaces", "kfm-staging,kfm-dev"), 0);
+    assert_string_equal(o.allow_after_namespaces, "kfm-staging,kfm-dev");
+    assert_int_equal(PARSE(&o, "--allow-after-namespaces=kfm-staging"), 0);
+    assert_string_equal(o.allow_after_namespaces, "kfm-staging");
+    assert_non_null(strstr(cli_usage(), "--allow-after-namespaces"));
+    expect_error(PARSE(&o, "--allow-after-namespaces="), "--allow-after-namespaces needs at least one namespace");
+    expect_error(PARSE(&o, "--allow-after-namespaces"), "--allow-after-namespaces needs a value");
+    expect_error(PARSE(&o, "--allow-after-namespaces", "kfm-staging,KFM"),
+                 "--allow-after-namespaces \"kfm-staging,KFM\": \"KFM\" is not a namespace name");
+    expect_error(PARSE(&o, "--allow-after-namespaces", "kfm-staging,,kfm-dev"), "\"\" is not a namespace name");
+    expect_error(PARSE(&o, "--allow-after-namespaces", "kfm-staging,"), "\"\" is not a namespace name");
+    expect_error(PARSE(&o, "--allow-after-namespaces", "-kfm"), "\"-kfm\" is not a namespace name");
+    expect_error(PARSE(&o, "--allow-after-namespaces", "kfm_staging"), "--allow-after-namespaces");
+    expect_error(PARSE(&o, "--allow-after-namespaces",
+                       "a234567890123456789012345678901234567890123456789012345678901234"),
+                 "is not a namespace name");
+    /* checked with the rest of the line under --help, as every flag */
+    expect_error(PARSE(&o, "run", "--allow-after-namespaces", "Bad", "--help"), "--allow-after-namespaces");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -184,6 +237,8 @@ int main(void)
         cmocka_unit_test(test_help_checks_the_line),
         cmocka_unit_test(test_errors_name_the_flag),
         cmocka_unit_test(test_watch_label_selector),
+        cmocka_unit_test(test_receipt_several_files),
+        cmocka_unit_test(test_allow_after_namespaces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -443,9 +443,9 @@ static void test_order_gate_blocks(void **state)
     assert_blocked_says(&g, true, "no Succeeded entry for " B);
     fx_free(&g);
 
-    fx h = {0}; /* staging rolled B back */
+    fx h = {0}; /* staging rolled B back: a human must release a fixed digest there */
     prod_after(&h, upstream_new("staging", 1, dB, oR));
-    assert_blocked_says(&h, true, "no Succeeded entry for " B);
+    assert_blocked_says(&h, false, "its last entry for " B " (status.history[0]) has outcome RolledBack");
     fx_free(&h);
 
     fx i = {0}; /* the named release is prod itself: wrong order, a spec change is needed */
@@ -474,6 +474,141 @@ static void test_order_gate_blocks(void **state)
     assert_string_equal(l.plan.phase, "RollingOut");
     assert_null(json_get(l.plan.status, "promotedFrom", NULL));
     fx_free(&l);
+}
+
+/* The upstream as its controller leaves it: spec.image.digest, metadata.generation, and the phase it observed. */
+static void upstream_at(cJSON *up, const char *digest, long long gen, long long observed, const char *phase)
+{
+    cJSON *spec = cJSON_GetObjectItem(up, "spec"), *meta = cJSON_GetObjectItem(up, "metadata");
+    cJSON *st = cJSON_GetObjectItem(up, "status");
+    cJSON_DeleteItemFromObject(spec, "image");
+    cJSON_AddItemToObject(spec, "image", fx_parse("{\"repository\":\"" REPO "\",\"digest\":\"%s\"}", digest));
+    cJSON_ReplaceItemInObject(meta, "generation", cJSON_CreateNumber((double)gen));
+    cJSON_DeleteItemFromObject(st, "observedGeneration");
+    cJSON_DeleteItemFromObject(st, "phase");
+    if (observed >= 0)
+        cJSON_AddNumberToObject(st, "observedGeneration", (double)observed);
+    if (phase)
+        cJSON_AddStringToObject(st, "phase", phase);
+}
+
+/* Appends a sealed entry (digest, outcome) of generation gen to the upstream's history, as its controller would. */
+static void upstream_append(cJSON *up, long long gen, const char *digest, const char *outcome)
+{
+    cJSON *e = fx_parse("{\"releaseID\":\"0123456789f%lld\",\"generation\":%lld,\"digest\":\"%s\","
+                        "\"outcome\":\"%s\",\"environment\":\"staging\"}",
+                        gen, gen, digest, outcome);
+    assert_int_equal(audit_history_append(cJSON_GetObjectItem(up, "status"), e, up), 0);
+}
+
+/*
+ * Reconciling or Stalled by the upstream's last outcome for this digest:
+ * still in flight there waits; its last entry RolledBack or Failed needs a
+ * human (a fixed digest there), even after an earlier success.
+ */
+static void test_order_gate_outcomes(void **state)
+{
+    (void)state;
+    const char *dA[] = {A}, *oS[] = {"Succeeded"}, *dB[] = {B}, *oF[] = {"Failed"}, *oR[] = {"RolledBack"};
+
+    fx f = {0}; /* staging rolling B out now (generation 2 not looked at yet): waits */
+    prod_after(&f, upstream_new("staging", 1, dA, oS));
+    upstream_at(f.upstream[0], B, 2, 1, "Succeeded");
+    assert_blocked_says(&f, true, "is still releasing " B);
+    fx_free(&f);
+
+    fx g = {0}; /* staging verifying B in the generation it observed: waits */
+    prod_after(&g, upstream_new("staging", 1, dA, oS));
+    upstream_at(g.upstream[0], B, 2, 2, "Verifying");
+    assert_blocked_says(&g, true, "is still releasing " B " (phase Verifying of generation 2)");
+    fx_free(&g);
+
+    fx h = {0}; /* staging failed with B (no automatic rollback): Stalled, naming the outcome and what to do */
+    prod_after(&h, upstream_new("staging", 1, dB, oF));
+    upstream_at(h.upstream[0], B, 1, 1, "Failed");
+    assert_blocked_says(&h, false, "its last entry for " B " (status.history[0]) has outcome Failed");
+    assert_blocked_says(&h, false, "release a fixed digest there");
+    fx_free(&h);
+
+    fx i = {0}; /* B succeeded in staging, then a later generation rolled B back: the last outcome counts */
+    const char *d2[] = {B, B}, *o2[] = {"Succeeded", "RolledBack"};
+    prod_after(&i, upstream_new("staging", 2, d2, o2));
+    upstream_at(i.upstream[0], B, 2, 2, "RolledBack");
+    assert_blocked_says(&i, false, "its last entry for " B " (status.history[1]) has outcome RolledBack");
+    fx_free(&i);
+
+    fx j = {0}; /* rolled back, and now staging releases B again in a newer generation: waits again */
+    prod_after(&j, upstream_new("staging", 1, dB, oR));
+    upstream_at(j.upstream[0], B, 2, 2, "RollingOut");
+    assert_blocked_says(&j, true, "is still releasing " B);
+    fx_free(&j);
+
+    fx m = {0}; /* staging at B but held at a gate of its own (Stalled): not in flight; no entry for B, waits */
+    prod_after(&m, upstream_new("staging", 1, dA, oS));
+    upstream_at(m.upstream[0], B, 2, 2, "Gating");
+    cJSON_AddItemToObject(cJSON_GetObjectItem(m.upstream[0], "status"), "conditions",
+                          fx_parse("[{\"type\":\"Stalled\",\"status\":\"True\",\"reason\":\"NotPromoted\"}]"));
+    assert_blocked_says(&m, true, "no Succeeded entry for " B);
+    fx_free(&m);
+
+    fx k = {0}; /* staging at another digest and done: no entry for B yet, waits (release it there first) */
+    prod_after(&k, upstream_new("staging", 1, dA, oS));
+    upstream_at(k.upstream[0], A, 1, 1, "Succeeded");
+    assert_blocked_says(&k, true, "no Succeeded entry for " B);
+    fx_free(&k);
+}
+
+/* Stalled on a rolled-back digest, the release opens at once when staging later succeeds with it. */
+static void test_order_gate_unblocks_from_stalled(void **state)
+{
+    (void)state;
+    const char *dB[] = {B}, *oR[] = {"RolledBack"};
+    fx f = {0};
+    prod_after(&f, upstream_new("staging", 1, dB, oR));
+    upstream_at(f.upstream[0], B, 1, 1, "RolledBack");
+    gate_case(&f, "NotPromoted", false);
+    fx_apply(&f);
+    upstream_append(f.upstream[0], 2, B, "Succeeded");
+    upstream_at(f.upstream[0], B, 2, 2, "Succeeded");
+    assert_int_equal(decide(&f), 0);
+    assert_string_equal(f.plan.phase, "RollingOut");
+    assert_cond(&f, "GatesPassed", "True", "GatesPassed");
+    assert_cond(&f, "Stalled", NULL, NULL);
+    const char *ref = json_str(cJSON_GetArrayItem(json_get(f.upstream[0], "status", "history", NULL), 1), "auditRef",
+                               NULL);
+    assert_string_equal(json_str(cJSON_GetArrayItem(json_get(f.plan.status, "promotedFrom", NULL), 0), "auditRef",
+                                 NULL),
+                        ref);
+    fx_free(&f);
+}
+
+/* --allow-after-namespaces: an entry outside the list blocks (Stalled), naming the entry, the namespace, the flag. */
+static void test_order_gate_allowed_namespaces(void **state)
+{
+    (void)state;
+    const char *dB[] = {B}, *oS[] = {"Succeeded"};
+    fx f = {0};
+    prod_after(&f, upstream_new("staging", 1, dB, oS));
+    f.obs.allow_after_namespaces = "kfm-dev,kfm-qa";
+    assert_blocked_says(&f, false,
+                        "spec.after[0] names GovernedAPIRelease kfm-staging/kfm-api, but namespace "
+                        "kfm-staging is not one the operator trusts for spec.after "
+                        "(--allow-after-namespaces kfm-dev,kfm-qa)");
+    fx_free(&f);
+
+    fx g = {0}; /* a prefix of a listed namespace is not that namespace */
+    prod_after(&g, upstream_new("staging", 1, dB, oS));
+    g.obs.allow_after_namespaces = "kfm-staging-old,kfm";
+    assert_blocked_says(&g, false, "--allow-after-namespaces");
+    fx_free(&g);
+
+    fx h = {0}; /* listed: the gate holds */
+    prod_after(&h, upstream_new("staging", 1, dB, oS));
+    h.obs.allow_after_namespaces = "kfm-dev,kfm-staging";
+    assert_int_equal(decide(&h), 0);
+    assert_string_equal(h.plan.phase, "RollingOut");
+    assert_cond(&h, "GatesPassed", "True", "GatesPassed");
+    fx_free(&h);
 }
 
 /* ---- the supply-chain gate (spec.image.verify) ----------------------------- */
@@ -2036,6 +2171,9 @@ int main(void)
         cmocka_unit_test(test_order_gate_passes),
         cmocka_unit_test(test_order_gate_sealed_in_receipt),
         cmocka_unit_test(test_order_gate_blocks),
+        cmocka_unit_test(test_order_gate_outcomes),
+        cmocka_unit_test(test_order_gate_unblocks_from_stalled),
+        cmocka_unit_test(test_order_gate_allowed_namespaces),
         cmocka_unit_test(test_gates_pass_record_target_then_patch),
         cmocka_unit_test(test_restart_between_target_and_patch),
         cmocka_unit_test(test_rollout_patch_records_the_target),
