@@ -37,12 +37,12 @@ denied() {
     grep -qF -- "$says" <<<"$out" || { echo "the message does not say \"$says\": $out"; exit 1; }' _ "$policy" "$says" "$@"
 }
 
-# the policies are in effect once the apiserver has loaded them: a denial of a scratch
-# Deployment's scale as the operator (retried until then)
+# the policies are in effect once the apiserver has loaded them: writes as the operator
+# are denied (tried with --dry-run=server, which admission judges but nothing stores)
 deployment "$ns" kfm-api "$REPO@$A" 2 "      - {name: sidecar, image: \"registry.kfm.local/sidecar@$A\"}"
 policies_loaded() {
-  ! as_operator patch deploy kfm-api -p '{"spec":{"replicas":5}}' >/dev/null 2>&1 &&
-    ! as_operator create configmap not-membranes --from-literal=a=b >/dev/null 2>&1
+  ! as_operator patch deploy kfm-api -p '{"spec":{"replicas":5}}' --dry-run=server >/dev/null 2>&1 &&
+    ! as_operator create configmap not-membranes --from-literal=a=b --dry-run=server >/dev/null 2>&1
 }
 check "the admission policies are loaded" eventually 30 policies_loaded
 
@@ -189,6 +189,40 @@ E2E_OBSERVATION_SECONDS=1 release "$ns2" kfm-api kfm-api "$(digest_crashloop adm
 check "a crash-looping digest is rolled back: RolledBack" eventually 90 phase_is "$ns2" kfm-api RolledBack
 check "  the Deployment runs B again" equals "$REPO@$B" jp "$ns2" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
 check "  the operator met no admission denial" bash -c "! grep -q 'ValidatingAdmissionPolicy' '$(operator_log)'"
+# a write an admission policy denies is retried with backoff, and the operator's log says which
+# policy refused it and why (docs/operations.md); here a policy of this test refuses every
+# Deployment patch of the operator in one namespace
+ns4=$(new_namespace admit-deny)
+kubectl label namespace "$ns4" membrane-e2e/deny-patches=true >/dev/null
+kubectl apply -f - >/dev/null <<EOF
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: membrane-e2e-deny-patches}
+spec:
+  failurePolicy: Fail
+  matchConstraints:
+    namespaceSelector: {matchLabels: {membrane-e2e/deny-patches: "true"}}
+    resourceRules: [{apiGroups: [apps], apiVersions: ["*"], resources: [deployments], operations: [UPDATE]}]
+  matchConditions: [{name: membrane, expression: "request.userInfo.username == 'system:serviceaccount:membrane-system:membrane'"}]
+  validations: [{expression: "false", message: "this test refuses every Deployment patch here", reason: Forbidden}]
+---
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {name: membrane-e2e-deny-patches}
+spec: {policyName: membrane-e2e-deny-patches, validationActions: [Deny]}
+EOF
+deployment "$ns4" kfm-api "$REPO@$A" 1
+check "(the test's policy is loaded)" eventually 30 bash -c \
+  "! kubectl -n $ns4 patch deploy kfm-api -p '{\"metadata\":{\"annotations\":{\"governance.kfm.dev/release-owner\":\"x\"}}}' --dry-run=server --as=system:serviceaccount:membrane-system:membrane"
+release "$ns4" kfm-api kfm-api "$B" >/dev/null
+denial_logged() {
+  grep -F '"level":"warn"' "$(operator_log)" | grep -F "patching Deployment $ns4/kfm-api" |
+    grep -F "ValidatingAdmissionPolicy 'membrane-e2e-deny-patches'" | grep -qF 'this test refuses every Deployment patch here (403 Forbidden)'
+}
+check "a denied Deployment patch: the operator's log names the policy and its message" eventually 30 denial_logged
+check "  the Deployment still runs A" equals "$REPO@$A" jp "$ns4" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
+kubectl delete validatingadmissionpolicybinding,validatingadmissionpolicy membrane-e2e-deny-patches >/dev/null
+kubectl -n "$ns4" delete gar kfm-api --wait=false >/dev/null
 operator_stop
 
 say "without --enable-probe a release asking for the probe is Stalled at the gates"
