@@ -101,7 +101,8 @@ static int run(const cli_options *opts)
     release_controller_opts ro = {.client = client,
                                   .events = events,
                                   .net = net,
-                                  .allow_after_namespaces = opts->allow_after_namespaces};
+                                  .allow_after_namespaces = opts->allow_after_namespaces,
+                                  .enable_probe = opts->enable_probe};
     if (release_controller_register(mgr, &ro) < 0)
         goto done;
     policy_controller_opts po = {.client = client, .events = events, .net = net};

@@ -84,6 +84,11 @@ install_operator_rbac() {
   kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
   kubectl apply -f "$E2E_ROOT/manifests/namespace.yaml" >/dev/null
   kubectl apply -n membrane-system -f "$E2E_ROOT/manifests/serviceaccount.yaml" -f "$E2E_ROOT/manifests/rbac.yaml" >/dev/null
+  # the admission policies confining the operator's writes, and the probe component
+  # (its Pod grant and Pod policy; operator_start_as passes --enable-probe), as
+  # installed with manifests/ and manifests/probe: every scenario runs under them
+  kubectl apply -f "$E2E_ROOT/manifests/admission-deployments.yaml" -f "$E2E_ROOT/manifests/admission-configmaps.yaml" \
+    -f "$E2E_ROOT/manifests/probe/rbac.yaml" -f "$E2E_ROOT/manifests/probe/admission-pods.yaml" >/dev/null
   bash "$E2E_ROOT/hack/cluster.sh" sa-kubeconfig membrane-system membrane "$E2E_DIR/operator.kubeconfig" 2h
   # the operator's bearer token: no log may ever show it
   local token
@@ -134,14 +139,18 @@ redact() {
 }
 
 # operator_start_as NAME [extra flags]: one more operator under the manifests'
-# ServiceAccount, with its own log (E2E_OP_LOG[NAME]), PID (E2E_OP_PID[NAME]) and
-# free ports, so that several can run at once
+# ServiceAccount (with --enable-probe, as the probe component installs it), with
+# its own log (E2E_OP_LOG[NAME]), PID (E2E_OP_PID[NAME]) and free ports, so that
+# several can run at once
 # (E2E_OPERATOR_KUBECONFIG: another kubeconfig with that token, e.g. through a proxy)
 operator_start_as() {
   local name=$1 log="$E2E_DIR/operator-${#E2E_OPERATOR_LOGS[@]}-$1.log"; shift
   E2E_OPERATOR_LOGS+=("$log")
+  # E2E_NO_PROBE=1: without --enable-probe (as installed without the probe component)
+  local probe=(--enable-probe)
+  [ -z "${E2E_NO_PROBE:-}" ] || probe=()
   "$MEMBRANE_BIN" run --kubeconfig "${E2E_OPERATOR_KUBECONFIG:-$E2E_DIR/operator.kubeconfig}" --log-format json --log-level debug \
-    --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 "$@" >"$log" 2>&1 &
+    --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 "${probe[@]}" "$@" >"$log" 2>&1 &
   E2E_OP_PID[$name]=$!
   E2E_OP_LOG[$name]=$log
   # E2E_OPERATOR_WAIT_FOR: the log line (a grep pattern) that says it started; default: the controllers run

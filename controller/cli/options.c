@@ -27,6 +27,7 @@ enum {
     OPT_LOG_LEVEL,
     OPT_WATCH_SELECTOR,
     OPT_ALLOW_AFTER_NS,
+    OPT_ENABLE_PROBE,
 };
 
 static const char usage_text[] =
@@ -54,6 +55,9 @@ static const char usage_text[] =
     "  --allow-after-namespaces NS[,NS...]\n"
     "                                  namespaces a release's spec.after may name; an entry outside them\n"
     "                                  blocks (NotPromoted); default any namespace\n"
+    "  --enable-probe                  run the membrane probe (spec.membrane.probe): the install grants creating\n"
+    "                                  and deleting its pods (chart probe.enabled, kustomize manifests/probe);\n"
+    "                                  without it a release asking for the probe is blocked\n"
     "  --log-format json|text          default json\n"
     "  --log-level debug|info|warn|error  default info\n"
     "  -h, --help                      this text\n"
@@ -280,6 +284,7 @@ int cli_options_parse(cli_options *out, int argc, char **argv)
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"watch-label-selector", required_argument, NULL, OPT_WATCH_SELECTOR},
         {"allow-after-namespaces", required_argument, NULL, OPT_ALLOW_AFTER_NS},
+        {"enable-probe", no_argument, NULL, OPT_ENABLE_PROBE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -379,6 +384,8 @@ int cli_options_parse(cli_options *out, int argc, char **argv)
                 return err;
             out->allow_after_namespaces = optarg;
             break;
+        /* the probe opt-in: the install's RBAC and admission policy allow its pods */
+        case OPT_ENABLE_PROBE: out->enable_probe = true; break;
         case 'h': help = true; break; /* after the rest of the line is checked */
         case ':': return mb_error_set(MB_EINVAL, "%s needs a value; see membrane --help", flag);
         default:

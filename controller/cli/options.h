@@ -39,6 +39,9 @@ typedef struct {
     /* --allow-after-namespaces NS[,NS...]: the namespaces spec.after may name, as given (each one an RFC 1123
      * label, none empty); NULL: any namespace */
     const char *allow_after_namespaces;
+    /* --enable-probe: the install grants the membrane probe's pods (create/delete) and admits them; without it a
+     * release asking for spec.membrane.probe is blocked at the gates */
+    bool enable_probe;
 } cli_options;
 
 /*

@@ -469,7 +469,9 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
     }
     /* probe pods in other namespaces have no owner to be collected with: deleted before the release may go */
     const char *uid = json_str(*cur, "metadata", "uid", NULL);
-    if (plan->remove_finalizer && uid && *uid && (err = probe_pods_sweep(rc->opts.client, uid)) < 0)
+    /* (only with the probe enabled: without it none were made, and the install may not delete pods) */
+    if (plan->remove_finalizer && rc->opts.enable_probe && uid && *uid &&
+        (err = probe_pods_sweep(rc->opts.client, uid)) < 0)
         return mb_error_wrap(err, "deleting the probe pods of %s before its finalizer", owner);
     if (plan->remove_finalizer && (err = set_finalizer(cur, rc, ns, name, false, older)) < 0 && err != MB_ENOTFOUND)
         return mb_error_wrap(err, "removing the finalizer of %s", owner);
@@ -575,6 +577,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     obs.upstream = up_json;
     obs.n_upstream = n_ups;
     obs.allow_after_namespaces = rc->opts.allow_after_namespaces;
+    obs.probe_enabled = rc->opts.enable_probe;
     for (int pass = 0; pass < MAX_PASSES; pass++) {
         obs.release = cur;
         obs.now = time(NULL);

@@ -24,6 +24,7 @@ typedef struct {
     net_loop *net;          /* borrowed, required: the transfer loop of the checks' requests */
     /* --allow-after-namespaces: the comma-separated namespaces spec.after may name (borrowed); NULL: any */
     const char *allow_after_namespaces;
+    bool enable_probe; /* --enable-probe: spec.membrane.probe may run; its pods are swept on deletion */
 } release_controller_opts;
 
 /*

@@ -106,6 +106,8 @@ typedef struct {
     /* with spec.image.verify, the verdicts on the digests a plan asked for; n_images 0: not looked up yet */
     const release_image_verdict *images;
     size_t n_images;
+    /* the operator runs with --enable-probe (its install grants and admits the probe's pods) */
+    bool probe_enabled;
     time_t now;
 } release_observed;
 

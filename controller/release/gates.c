@@ -504,6 +504,24 @@ static bool image_gate(const release_ctx *c, release_gate_block *b, const char *
     return true;
 }
 
+/*
+ * The probe opt-in: spec.membrane.probe makes the operator create pods in the
+ * namespaces the clients select, which its install grants and admits only with
+ * the probe enabled (--enable-probe: the chart's probe.enabled, kustomize's
+ * manifests/probe). Without it the release is blocked before the Deployment
+ * is touched rather than rolled out and then failed by a probe that cannot run.
+ */
+static bool probe_gate(const release_ctx *c, release_gate_block *b)
+{
+    const cJSON *probe = json_get(c->spec, "membrane", "probe", NULL);
+    if (!probe || cJSON_IsNull(probe) || c->obs->probe_enabled)
+        return true;
+    return block(b, "InvalidSpec", false,
+                 "spec.membrane.probe asks for the membrane probe, but this operator runs without --enable-probe, so "
+                 "its install may not create the probe's pods; install membrane with the probe (Helm value "
+                 "probe.enabled=true, or the kustomize component manifests/probe), or remove spec.membrane.probe");
+}
+
 static bool gates_fail(release_gate_record *rec)
 {
     cJSON_Delete(rec->promoted);
@@ -520,7 +538,7 @@ bool release_gates_check(const release_ctx *c, release_gate_block *b, char targe
     const char *pbname = json_str(c->spec, "policyBundleRef", "name", NULL);
 
     rec->promoted = rec->signatures = NULL;
-    if (!spec_valid(c, b))
+    if (!spec_valid(c, b) || !probe_gate(c, b))
         return false;
     if (!cr || !*cr)
         return block(b, "ChangeRecordMissing", false,

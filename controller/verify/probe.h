@@ -32,6 +32,9 @@
 
 #define PROBE_LABEL "governance.kfm.dev/probe"
 #define PROBE_TARGETS_ANNOTATION "governance.kfm.dev/probe-targets"
+/* A probe pod's container: its requests and limits (a shell and nc trying a few connections). */
+#define PROBE_CPU "100m"
+#define PROBE_MEMORY "32Mi"
 
 /* The kubelet keeps at most this many bytes of a termination message (the last ones). */
 #define PROBE_REPORT_MAX 4096

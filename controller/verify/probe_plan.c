@@ -551,6 +551,25 @@ static bool env_add(cJSON *env, const char *name, const char *value)
     return array_add(env, e) && json_set_str(e, "name", name) == 0 && json_set_str(e, "value", value) == 0;
 }
 
+/*
+ * The container's bounds and privileges, as the admission policy for
+ * membrane's pods (manifests/probe) asks of every pod membrane creates:
+ * requests and limits set, not privileged, no privilege escalation, every
+ * capability dropped (a TCP connect needs none).
+ */
+static bool container_harden(cJSON *ctr)
+{
+    cJSON *lim = json_ensure_object(ctr, "resources", "limits", NULL);
+    cJSON *req = json_ensure_object(ctr, "resources", "requests", NULL);
+    cJSON *sc = json_ensure_object(ctr, "securityContext", NULL);
+    cJSON *caps = sc ? json_ensure_object(sc, "capabilities", NULL) : NULL;
+    cJSON *drop = caps ? cJSON_AddArrayToObject(caps, "drop") : NULL;
+    return lim && req && drop && json_set_str(lim, "cpu", PROBE_CPU) == 0 &&
+           json_set_str(lim, "memory", PROBE_MEMORY) == 0 && json_set_str(req, "cpu", PROBE_CPU) == 0 &&
+           json_set_str(req, "memory", PROBE_MEMORY) == 0 && cJSON_AddBoolToObject(sc, "privileged", false) &&
+           cJSON_AddBoolToObject(sc, "allowPrivilegeEscalation", false) && array_add(drop, cJSON_CreateString("ALL"));
+}
+
 int probe_pod_manifest(cJSON **out, const probe_plan *plan, size_t i)
 {
     const probe_pod *pp = &plan->pods[i];
@@ -592,7 +611,7 @@ int probe_pod_manifest(cJSON **out, const probe_plan *plan, size_t i)
          json_set_str(ctr, "terminationMessagePolicy", "File") == 0 && array_add(cmd, cJSON_CreateString("sh")) &&
          array_add(cmd, cJSON_CreateString("-c")) && array_add(cmd, cJSON_CreateString(probe_script())) &&
          env_add(env, "TARGETS", targets) && env_add(env, "WAIT", wait) &&
-         env_add(env, "REPORT", "/dev/termination-log");
+         env_add(env, "REPORT", "/dev/termination-log") && container_harden(ctr);
     free(targets);
     if (!ok) {
         cJSON_Delete(pod);

@@ -6,7 +6,11 @@
 # ports and flags; `helm lint` passes and values.schema.json refuses bad values;
 # the chart's CRDs are byte-identical to crds/; the optional decision-test OPA
 # (the chart's decisionTestOPA, off by default, pinned by digest and refused with a placeholder;
-# kustomize's manifests/opa component) renders hardened and guarded; and the RBAC each install grants
+# kustomize's manifests/opa component) renders hardened and guarded; the admission
+# policies confining the operator's writes are in both renderings (each bound Deny+Audit,
+# matching only the operator's ServiceAccount; the chart's copies byte-identical to
+# manifests/), the probe's pieces (--enable-probe, the Pod grant and Pod policy) only
+# with the chart's probe.enabled or kustomize's manifests/probe; and the RBAC each install grants
 # is least-privilege: `kubectl auth can-i` as the operator's ServiceAccount
 # allows what the operator needs and refuses the rest. Each rendered Deployment
 # matches the binary: its args (with $(VAR) expanded as the kubelet does) are
@@ -241,8 +245,9 @@ rbac_matrix() { # label ns-where-writes-are-allowed
   can "$l" no create deployments.apps "$w"
   can "$l" no list replicasets.apps "$w"
   can "$l" no patch replicasets.apps "$w"
-  can "$l" yes create pods "$w"
-  can "$l" yes delete pods "$w"
+  can "$l" no create pods "$w"
+  can "$l" no delete pods "$w"
+  can "$l" yes list pods "$w"
   can "$l" no create pods#exec "$w"
   can "$l" no patch pods "$w"
   can "$l" yes get secrets "$w"
@@ -273,6 +278,46 @@ rbac_matrix() { # label ns-where-writes-are-allowed
   can "$l" no update leases.coordination.k8s.io/someone-else membrane-system
   can "$l" no create leases.coordination.k8s.io kube-system
 }
+# The admission policies of a rendered install (ValidatingAdmissionPolicy and Binding):
+# exactly the named ones, each matching only the operator's ServiceAccount USER
+# (matchConditions), failurePolicy Fail, bound with validationActions [Deny, Audit].
+cat > "$tmp/check_policies.py" <<'PY'
+import json, sys
+items = json.load(open(sys.argv[1]))["items"]
+user, want = sys.argv[2], sorted(sys.argv[3:])
+def check(what, cond, detail=""):
+    print(("ok " if cond else "FAIL ") + what + ("" if cond else " -- " + detail))
+pols = {i["metadata"]["name"]: i for i in items if i["kind"] == "ValidatingAdmissionPolicy"}
+binds = {i["spec"].get("policyName"): i for i in items if i["kind"] == "ValidatingAdmissionPolicyBinding"}
+check("policies " + " ".join(want), sorted(pols) == want, str(sorted(pols)))
+check("  one binding each", sorted(binds) == want, str(sorted(binds)))
+for name in want:
+    p, b = pols.get(name, {}).get("spec", {}), binds.get(name, {}).get("spec", {})
+    check(f"  {name}: failurePolicy Fail", p.get("failurePolicy") == "Fail", str(p.get("failurePolicy")))
+    mc = [c.get("expression") for c in p.get("matchConditions", [])]
+    check(f"  {name}: matches only {user}", mc == [f"request.userInfo.username == '{user}'"], str(mc))
+    check(f"  {name}: bound with validationActions [Deny, Audit]", b.get("validationActions") == ["Deny", "Audit"],
+          str(b.get("validationActions")))
+    check(f"  {name}: audit annotation membrane-write", [a.get("key") for a in p.get("auditAnnotations", [])] == ["membrane-write"])
+PY
+check_policies() { # label rendered.json user names...
+  local label=$1 file=$2 user=$3 line; shift 3
+  while IFS= read -r line; do
+    case $line in
+      "ok "*) ok "$label admission: ${line#ok }" ;;
+      *) fail "$label admission: ${line#FAIL }" ;;
+    esac
+  done < <(python3 "$tmp/check_policies.py" "$file" "$user" "$@" 2>&1)
+}
+# probe_pieces LABEL rendered.yaml yes|no: the probe's flag and Pod grant are there or not
+probe_pieces() {
+  local label=$1 f=$2 want=$3 got=no
+  if grep -q -- '- --enable-probe$' "$f" && grep -qE 'verbs: \[(get, list, watch, )?create, delete\]' "$f"; then got=yes
+  elif grep -q -- '--enable-probe' "$f" || grep -qE 'verbs: \[(get, list, watch, )?create, delete\]' "$f"; then got=partly; fi
+  if [ "$got" = "$want" ]; then ok "$label: the probe's --enable-probe and Pod create/delete grant: $want"
+  else fail "$label: the probe's --enable-probe and Pod create/delete grant: $want" "got: $got"; fi
+}
+
 apply_rbac() { # rendered.json
   only ServiceAccount ClusterRole ClusterRoleBinding Role RoleBinding < "$1" > "$tmp/rbac.json"
   kubectl apply -f "$tmp/rbac.json"
@@ -280,6 +325,10 @@ apply_rbac() { # rendered.json
 delete_rbac() { # rendered.json
   kubectl delete -f "$tmp/rbac.json" --ignore-not-found --wait=true
 }
+
+# the probe's grant an e2e scenario applied (e2e/lib.sh, without labels): the RBAC
+# checks below judge only what each rendering grants
+kubectl delete clusterrolebinding,clusterrole membrane-probe --ignore-not-found >/dev/null 2>&1 || true
 
 echo "== CRDs and namespaces"
 run "kubectl apply --server-side -f crds/" kubectl apply --server-side --force-conflicts -f crds/
@@ -295,7 +344,7 @@ kubectl create namespace "$ns_b" >/dev/null
 echo "== kustomize: manifests/"
 if kubectl kustomize manifests/ > "$tmp/kustomize.yaml" 2>"$tmp/out"; then ok "kubectl kustomize manifests/ renders"; else fail "kubectl kustomize manifests/ renders" "$(cat "$tmp/out")"; fi
 kinds=$(grep '^kind:' "$tmp/kustomize.yaml" | sort | uniq -c | awk '{print $3"="$1}' | tr '\n' ' ')
-want="ClusterRole=1 ClusterRoleBinding=1 CustomResourceDefinition=3 Deployment=1 Namespace=1 Role=1 RoleBinding=1 Service=1 ServiceAccount=1 "
+want="ClusterRole=1 ClusterRoleBinding=1 CustomResourceDefinition=3 Deployment=1 Namespace=1 Role=1 RoleBinding=1 Service=1 ServiceAccount=1 ValidatingAdmissionPolicy=2 ValidatingAdmissionPolicyBinding=2 "
 if [ "$kinds" = "$want" ]; then ok "kustomize renders $want"; else fail "kustomize renders $want" "got: $kinds"; fi
 if grep -q '^kind: GovernedAPIRelease\|^  name: argocd-cm' "$tmp/kustomize.yaml"; then
   fail "samples and argocd are not part of the kustomization"
@@ -311,7 +360,13 @@ if grep -qi 'PodSecurity' "$tmp/out"; then fail "kustomize Deployment meets Pod 
 json_of "$tmp/kustomize.yaml" > "$tmp/kustomize.json"
 check_deployment kustomize "$tmp/kustomize.json" --leader-elect '--leader-election-namespace=$(POD_NAMESPACE)' --log-format=json
 check_runtime kustomize "$tmp/kustomize.json"
-ns_set=$(python3 -c 'import json,sys; print(sorted({i["metadata"].get("namespace","") for i in json.load(open(sys.argv[1]))["items"] if i["kind"] not in ("Namespace","CustomResourceDefinition","ClusterRole","ClusterRoleBinding")}))' "$tmp/kustomize.json")
+check_policies kustomize "$tmp/kustomize.json" "$sa" membrane-configmap-writes membrane-deployment-writes
+probe_pieces kustomize "$tmp/kustomize.yaml" no
+for f in admission-deployments.yaml admission-configmaps.yaml probe/admission-pods.yaml; do
+  if cmp -s "manifests/$f" "charts/membrane/files/$(basename "$f")"; then ok "byte-identical: manifests/$f and the chart's copy"
+  else fail "byte-identical: manifests/$f and the chart's copy" "cp manifests/$f charts/membrane/files/"; fi
+done
+ns_set=$(python3 -c 'import json,sys; print(sorted({i["metadata"].get("namespace","") for i in json.load(open(sys.argv[1]))["items"] if i["kind"] not in ("Namespace","CustomResourceDefinition","ClusterRole","ClusterRoleBinding","ValidatingAdmissionPolicy","ValidatingAdmissionPolicyBinding")}))' "$tmp/kustomize.json")
 if [ "$ns_set" = "['membrane-system']" ]; then ok "kustomize puts every namespaced object in membrane-system"; else fail "kustomize puts every namespaced object in membrane-system" "$ns_set"; fi
 if apply_rbac "$tmp/kustomize.json" >"$tmp/out" 2>&1; then
   ok "kustomize RBAC applied"
@@ -319,6 +374,31 @@ if apply_rbac "$tmp/kustomize.json" >"$tmp/out" 2>&1; then
   delete_rbac >/dev/null 2>&1 || true
 else
   fail "kustomize RBAC applied" "$(cat "$tmp/out")"
+fi
+
+echo "== kustomize: manifests/ with the probe component (manifests/probe)"
+mkdir -p "$tmp/probe-overlay"
+rel=$(realpath --relative-to="$tmp/probe-overlay" manifests)
+printf 'resources: [%s]\ncomponents: [%s/probe]\n' "$rel" "$rel" > "$tmp/probe-overlay/kustomization.yaml"
+if kubectl kustomize "$tmp/probe-overlay" > "$tmp/kustomize-probe.yaml" 2>"$tmp/out"; then ok "kustomize overlay with manifests/probe renders"; else fail "kustomize overlay with manifests/probe renders" "$(cat "$tmp/out")"; fi
+run "kustomize with manifests/probe passes kubectl apply --dry-run=server" kubectl apply --dry-run=server -f "$tmp/kustomize-probe.yaml"
+json_of "$tmp/kustomize-probe.yaml" > "$tmp/kustomize-probe.json"
+check_policies "kustomize probe" "$tmp/kustomize-probe.json" "$sa" membrane-configmap-writes membrane-deployment-writes membrane-pod-writes
+if grep -q -- '- --enable-probe$' "$tmp/kustomize-probe.yaml" && grep -q '^  name: membrane-probe$' "$tmp/kustomize-probe.yaml"; then
+  ok "kustomize probe: the Deployment passes --enable-probe, and the ClusterRole membrane-probe is there"
+else
+  fail "kustomize probe: the Deployment passes --enable-probe, and the ClusterRole membrane-probe is there"
+fi
+check_runtime "kustomize probe" "$tmp/kustomize-probe.json"
+if apply_rbac "$tmp/kustomize-probe.json" >"$tmp/out" 2>&1; then
+  ok "kustomize probe RBAC applied"
+  can "kustomize probe" yes create pods "$ns_a"
+  can "kustomize probe" yes delete pods "$ns_a"
+  can "kustomize probe" no patch pods "$ns_a"
+  can "kustomize probe" no create pods#exec "$ns_a"
+  delete_rbac >/dev/null 2>&1 || true
+else
+  fail "kustomize probe RBAC applied" "$(cat "$tmp/out")"
 fi
 
 echo "== helm: charts/membrane"
@@ -335,12 +415,47 @@ if grep -qi 'PodSecurity' "$tmp/out"; then fail "helm Deployment meets Pod Secur
 json_of "$tmp/helm.yaml" > "$tmp/helm.json"
 check_deployment helm "$tmp/helm.json" --leader-elect '--leader-election-namespace=$(POD_NAMESPACE)' --log-format=json --log-level=info
 check_runtime helm "$tmp/helm.json"
+check_policies helm "$tmp/helm.json" "$sa" membrane-configmap-writes membrane-deployment-writes
+probe_pieces helm "$tmp/helm.yaml" no
 if apply_rbac "$tmp/helm.json" >"$tmp/out" 2>&1; then
   ok "helm RBAC (all namespaces) applied"
   rbac_matrix helm "$ns_a"
   delete_rbac >/dev/null 2>&1 || true
 else
   fail "helm RBAC (all namespaces) applied" "$(cat "$tmp/out")"
+fi
+
+echo "== helm: the probe (probe.enabled) and the admission policies (admissionPolicies)"
+"$helm" template gov charts/membrane -n membrane-system --set probe.enabled=true > "$tmp/helm-probe.yaml"
+run "helm probe.enabled output passes kubectl apply --dry-run=server" kubectl apply --dry-run=server -f "$tmp/helm-probe.yaml"
+json_of "$tmp/helm-probe.yaml" > "$tmp/helm-probe.json"
+check_policies "helm probe.enabled (release gov)" "$tmp/helm-probe.json" system:serviceaccount:membrane-system:gov-membrane \
+  gov-membrane-configmap-writes gov-membrane-deployment-writes gov-membrane-pod-writes
+probe_pieces "helm probe.enabled" "$tmp/helm-probe.yaml" yes
+check_runtime "helm probe.enabled" "$tmp/helm-probe.json"
+"$helm" template gov charts/membrane -n ops --set serviceAccount.name=op > "$tmp/helm-ops.yaml"
+json_of "$tmp/helm-ops.yaml" > "$tmp/helm-ops.json"
+check_policies "helm -n ops, serviceAccount.name op" "$tmp/helm-ops.json" system:serviceaccount:ops:op \
+  gov-membrane-configmap-writes gov-membrane-deployment-writes
+for off in deployments configMaps pods; do
+  "$helm" template membrane charts/membrane -n membrane-system --set probe.enabled=true --set "admissionPolicies.$off=false" > "$tmp/out.yaml"
+  json_of "$tmp/out.yaml" > "$tmp/out.json"
+  left=()
+  [ $off = deployments ] || left+=(membrane-deployment-writes)
+  [ $off = configMaps ] || left+=(membrane-configmap-writes)
+  [ $off = pods ] || left+=(membrane-pod-writes)
+  check_policies "helm admissionPolicies.$off=false" "$tmp/out.json" "$sa" "${left[@]}"
+done
+"$helm" template membrane charts/membrane -n membrane-system --set watchNamespace="$ns_a" --set probe.enabled=true > "$tmp/helm-ns-probe.yaml"
+json_of "$tmp/helm-ns-probe.yaml" > "$tmp/helm-ns-probe.json"
+if apply_rbac "$tmp/helm-ns-probe.json" >"$tmp/out" 2>&1; then
+  ok "helm RBAC (watchNamespace, probe.enabled) applied"
+  can "helm watchNamespace probe" yes create pods "$ns_a"
+  can "helm watchNamespace probe" yes delete pods "$ns_a"
+  can "helm watchNamespace probe" no create pods "$ns_b"
+  delete_rbac >/dev/null 2>&1 || true
+else
+  fail "helm RBAC (watchNamespace, probe.enabled) applied" "$(cat "$tmp/out")"
 fi
 
 echo "== helm: a shard (watchLabelSelector)"
@@ -377,7 +492,7 @@ if apply_rbac "$tmp/helm-ns.json" >"$tmp/out" 2>&1; then
   can "helm watchNamespace" no patch deployments.apps "$ns_b"
   can "helm watchNamespace" yes get secrets "$ns_a"
   can "helm watchNamespace" no get secrets "$ns_b"
-  can "helm watchNamespace" yes create pods "$ns_a"
+  can "helm watchNamespace" no create pods "$ns_a"
   can "helm watchNamespace" no create pods "$ns_b"
   can "helm watchNamespace" yes list pods "$ns_b"
   can "helm watchNamespace" yes list networkpolicies.networking.k8s.io "$ns_b"
@@ -425,6 +540,9 @@ rejects "/logFormat" logFormat=xml
 rejects "/logLevel" logLevel=trace
 rejects "/watchNamespace" watchNamespace=Not_A_Namespace
 rejects "additional properties" replica=2
+rejects "/probe/enabled" probe.enabled=yes
+rejects "/admissionPolicies" admissionPolicies.secrets=true
+rejects "/admissionPolicies/pods" admissionPolicies.pods=no
 
 echo "== the decision-test OPA (optional): the chart's decisionTestOPA, kustomize's manifests/opa component"
 # The OPA objects of a rendered install: a hardened Deployment running `opa run --server
@@ -540,7 +658,7 @@ fi
 printf 'images:\n  - {name: ghcr.io/kfm/membrane-opa, digest: "%s"}\n' "$opa_digest" >> "$tmp/opa-overlay/kustomization.yaml"
 if kubectl kustomize "$tmp/opa-overlay" > "$tmp/kustomize-opa.yaml" 2>"$tmp/out"; then ok "kustomize overlay with manifests/opa renders"; else fail "kustomize overlay with manifests/opa renders" "$(cat "$tmp/out")"; fi
 kinds=$(grep '^kind:' "$tmp/kustomize-opa.yaml" | sort | uniq -c | awk '{print $3"="$1}' | tr '\n' ' ')
-want="ClusterRole=1 ClusterRoleBinding=1 CustomResourceDefinition=3 Deployment=2 Namespace=1 NetworkPolicy=1 Role=1 RoleBinding=1 Service=2 ServiceAccount=1 "
+want="ClusterRole=1 ClusterRoleBinding=1 CustomResourceDefinition=3 Deployment=2 Namespace=1 NetworkPolicy=1 Role=1 RoleBinding=1 Service=2 ServiceAccount=1 ValidatingAdmissionPolicy=2 ValidatingAdmissionPolicyBinding=2 "
 if [ "$kinds" = "$want" ]; then ok "kustomize with manifests/opa renders $want"; else fail "kustomize with manifests/opa renders $want" "got: $kinds"; fi
 if kubectl apply --dry-run=server -f "$tmp/kustomize-opa.yaml" >"$tmp/out" 2>&1; then
   ok "kustomize with manifests/opa passes kubectl apply --dry-run=server"

@@ -32,7 +32,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/*
 Rules the operator needs where it writes: its own kinds, the release targets,
-the probe Pods, verification Secrets and Events. A
+the probe Pods (probe.enabled), verification Secrets and Events. A
 ClusterRole for all namespaces, or a Role in watchNamespace. Keep in step with
 manifests/rbac.yaml (test/integration/test_install.sh compares what each grants).
 */}}
@@ -76,11 +76,12 @@ manifests/rbac.yaml (test/integration/test_install.sh compares what each grants)
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, patch]
-# create/delete: the short-lived membrane probe Pod. RBAC cannot restrict create
-# by name, so this allows creating any Pod where the rule applies.
+# create/delete: the short-lived membrane probe Pods, only with probe.enabled. RBAC
+# cannot restrict create by name, so this allows creating any Pod where the rule
+# applies; the admission policy for membrane's Pods admits only probe pods.
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch, create, delete]
+  verbs: [get, list, watch{{ if .Values.probe.enabled }}, create, delete{{ end }}]
 # Secrets named by the specs (verification token; bundle token, CA, signing key):
 # get by name only, never list or watch.
 - apiGroups: [""]

@@ -228,6 +228,22 @@ static void test_allow_after_namespaces(void **state)
     expect_error(PARSE(&o, "run", "--allow-after-namespaces", "Bad", "--help"), "--allow-after-namespaces");
 }
 
+/* --enable-probe: off by default, on when given, takes no value, and is in the usage. */
+static void test_enable_probe(void **state)
+{
+    (void)state;
+    cli_options o;
+    assert_int_equal(PARSE(&o, "run", "--leader-elect"), 0);
+    assert_false(o.enable_probe);
+    assert_int_equal(PARSE(&o, "run", "--enable-probe"), 0);
+    assert_true(o.enable_probe);
+    assert_int_equal(PARSE(&o, "--enable-probe", "--workers", "2"), 0);
+    assert_true(o.enable_probe);
+    assert_int_equal(PARSE(&o, "run", "--enable-probe=true"), MB_EINVAL);
+    assert_non_null(strstr(mb_error_last(), "--enable-probe takes no value"));
+    assert_non_null(strstr(cli_usage(), "--enable-probe"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -239,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_watch_label_selector),
         cmocka_unit_test(test_receipt_several_files),
         cmocka_unit_test(test_allow_after_namespaces),
+        cmocka_unit_test(test_enable_probe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

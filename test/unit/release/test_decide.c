@@ -257,6 +257,32 @@ static void test_gate_invalid_spec(void **state)
     fx_free(&f);
 }
 
+/*
+ * spec.membrane.probe without --enable-probe (the install neither grants nor admits the probe's pods): blocked
+ * as InvalidSpec, Stalled, before the Deployment is touched, saying how to enable it. With the flag it passes.
+ */
+static void test_gate_probe_not_enabled(void **state)
+{
+    (void)state;
+    fx f = {0};
+    f.release = fx_release_new(3, B,
+                               "\"membrane\":{\"apiServiceAccount\":\"kfm-api\",\"probe\":{\"image\":\"busybox@" A
+                               "\"}}");
+    f.deployment = fx_deployment_new(REPO "@" A, 3, true, NULL);
+    gate_case(&f, "InvalidSpec", false);
+    assert_non_null(strstr(f.plan.events[0].message, "spec.membrane.probe"));
+    assert_non_null(strstr(f.plan.events[0].message, "--enable-probe"));
+    assert_non_null(strstr(f.plan.events[0].message, "probe.enabled=true"));
+    assert_non_null(strstr(f.plan.events[0].message, "manifests/probe"));
+    assert_non_null(strstr(json_str(conditions_get(f.plan.status, "GatesPassed"), "message", NULL), "--enable-probe"));
+    release_plan_clear(&f.plan);
+    f.obs.probe_enabled = true;
+    assert_int_equal(decide(&f), 0);
+    assert_cond(&f, "GatesPassed", "True", NULL);
+    assert_non_null(f.plan.deployment_patch);
+    fx_free(&f);
+}
+
 /* A spec.verification.slo the check cannot run with blocks before the Deployment is touched, naming the field. */
 static void test_gate_invalid_slo(void **state)
 {
@@ -2167,6 +2193,7 @@ int main(void)
         cmocka_unit_test(test_gate_target_claimed),
         cmocka_unit_test(test_gate_invalid_spec),
         cmocka_unit_test(test_gate_invalid_slo),
+        cmocka_unit_test(test_gate_probe_not_enabled),
         cmocka_unit_test(test_gate_block_event_once),
         cmocka_unit_test(test_order_gate_passes),
         cmocka_unit_test(test_order_gate_sealed_in_receipt),

@@ -623,6 +623,20 @@ static void test_pod_manifest(void **state)
     assert_string_equal(json_str(cJSON_GetArrayItem(env, 0), "value", NULL), want);
     assert_string_equal(json_str(cJSON_GetArrayItem(env, 1), "name", NULL), "WAIT");
     assert_string_equal(json_str(cJSON_GetArrayItem(env, 2), "value", NULL), "/dev/termination-log");
+    /* what the admission policy for membrane's pods admits (manifests/probe): no token, bounded, unprivileged */
+    assert_true(cJSON_IsFalse(json_get(pod, "spec", "automountServiceAccountToken", NULL)));
+    assert_null(json_get(pod, "spec", "serviceAccountName", NULL));
+    assert_null(json_get(pod, "spec", "volumes", NULL));
+    assert_string_equal(json_str(ctr, "resources", "limits", "cpu", NULL), PROBE_CPU);
+    assert_string_equal(json_str(ctr, "resources", "limits", "memory", NULL), PROBE_MEMORY);
+    assert_string_equal(json_str(ctr, "resources", "requests", "cpu", NULL), PROBE_CPU);
+    assert_string_equal(json_str(ctr, "resources", "requests", "memory", NULL), PROBE_MEMORY);
+    assert_true(cJSON_IsFalse(json_get(ctr, "securityContext", "privileged", NULL)));
+    assert_true(cJSON_IsFalse(json_get(ctr, "securityContext", "allowPrivilegeEscalation", NULL)));
+    assert_string_equal(cJSON_GetArrayItem(json_get(ctr, "securityContext", "capabilities", "drop", NULL), 0)
+                            ->valuestring,
+                        "ALL");
+    assert_null(json_get(ctr, "securityContext", "capabilities", "add", NULL));
     cJSON_Delete(pod);
 
     /* in another namespace than the release: no owner (an owner must share the namespace) */
