@@ -83,11 +83,12 @@ eval "$(bash hack/cluster.sh env)"
 logs="$MEMBRANE_CLUSTER_DIR/logs"
 run kubectl get nodes
 
-bold "the CRDs and the operator's least-privilege RBAC"
+bold "the CRDs, the operator's least-privilege RBAC and the admission policies that confine its writes"
 run kubectl apply -f crds/
 kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 kubectl apply -f manifests/namespace.yaml >/dev/null
-kubectl apply -n membrane-system -f manifests/serviceaccount.yaml -f manifests/rbac.yaml >/dev/null
+kubectl apply -n membrane-system -f manifests/serviceaccount.yaml -f manifests/rbac.yaml \
+  -f manifests/admission-deployments.yaml -f manifests/admission-configmaps.yaml >/dev/null
 bash hack/cluster.sh sa-kubeconfig membrane-system membrane "$MEMBRANE_CLUSTER_DIR/membrane.kubeconfig" 2h
 
 # Three digests of the governed API: v1 and v2 are good, v3 answers without citations.
