@@ -220,6 +220,8 @@ denial_logged() {
     grep -F "ValidatingAdmissionPolicy 'membrane-e2e-deny-patches'" | grep -qF 'this test refuses every Deployment patch here (403 Forbidden)'
 }
 check "a denied Deployment patch: the operator's log names the policy and its message" eventually 30 denial_logged
+check "  a Warning Event WriteDenied on the release names the Deployment and the policy's message" eventually 30 bash -c \
+  "kubectl -n $ns4 get events --field-selector involvedObject.name=kfm-api,reason=WriteDenied -o jsonpath='{.items[*].message}' | grep -F 'patching Deployment $ns4/kfm-api was refused' | grep -qF 'this test refuses every Deployment patch here'"
 check "  the Deployment still runs A" equals "$REPO@$A" jp "$ns4" deploy/kfm-api '{.spec.template.spec.containers[0].image}'
 kubectl delete validatingadmissionpolicybinding,validatingadmissionpolicy membrane-e2e-deny-patches >/dev/null
 kubectl -n "$ns4" delete gar kfm-api --wait=false >/dev/null

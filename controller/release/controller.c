@@ -415,6 +415,15 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
         if (*patched_dep)
             informer_trim(rc->deployments, *patched_dep);
         /* not through: nothing was decided that the next look does not decide again */
+        if (err == MB_EFORBIDDEN) {
+            /* RBAC or an admission policy: a human must look, so the release says it where they look */
+            event_object eo;
+            if (event_object_from_json(&eo, *cur, RELEASE_KIND, RELEASE_API_VERSION) == 0)
+                event_record(rc->opts.events, &eo, EVENT_WARNING, "WriteDenied",
+                             "patching Deployment %s/%s was refused: %s; the operator retries with backoff (see "
+                             "Admission denials in docs/operations.md)",
+                             ns, deployment, mb_error_last());
+        }
         if (err < 0)
             return mb_error_wrap(err, "patching Deployment %s/%s for %s", ns, deployment, owner);
         if (plan->status && (rc->crash_after_patch || (rc->crash_after_rollback_patch && plan->phase &&
