@@ -29,6 +29,16 @@ test_server_cert() {
     -extfile "$1/$2.ext" -out "$1/$2.crt" 2>/dev/null
 }
 
+# default_deny NS: a NetworkPolicy selecting every pod of NS that allows no ingress (the trust membrane holds there)
+default_deny() {
+  kubectl -n "$1" apply -f - >/dev/null <<EOF
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: default-deny}
+spec: {podSelector: {}, policyTypes: [Ingress]}
+EOF
+}
+
 # deployment_yaml NAME IMAGE [REPLICAS] [SPEC]: a Deployment whose one container "api" runs IMAGE
 # (REPLICAS default 3); SPEC: more lines of its spec, indented 2 spaces
 deployment_yaml() {

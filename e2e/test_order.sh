@@ -158,12 +158,7 @@ stg=$(new_namespace order-stg); prd=$(new_namespace order-prd)
 deployment "$stg" kfm-api "$REPO@$A" 1
 deployment "$prd" kfm-api "$REPO@$A" 1
 # prod's trust membrane holds: no pod may reach the (hypothetical) stores
-kubectl -n "$prd" apply -f - >/dev/null <<EOF
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: default-deny}
-spec: {podSelector: {}, policyTypes: [Ingress]}
-EOF
+default_deny "$prd"
 E=$(digest order-e)
 # staging's own governed API double: E is not ready (its checks fail), every other digest is good
 double_start "$MEMBRANE_DOUBLE" "$E2E_DIR/stg-api" --namespace "$stg" --deployment kfm-api --container api \

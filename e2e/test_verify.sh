@@ -121,12 +121,7 @@ membrane_release
 check "the API runs as kfm-api: still a breach without NetworkPolicy" eventually 60 membrane_verdict "$(gen)" False
 check "  membrane-rbac passed" equals True result_of membrane-rbac passed
 
-kubectl -n "$ns" apply -f - >/dev/null <<EOF
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: default-deny}
-spec: {podSelector: {}, policyTypes: [Ingress]}
-EOF
+default_deny "$ns"
 membrane_release
 check "default deny: intact" eventually 60 membrane_verdict "$(gen)" True
 
@@ -203,12 +198,7 @@ breach_release() { # digest [rollback target]
     stores: [{name: postgis, podSelector: {matchLabels: {app: postgis}}, ports: [5432]}]
     apiServiceAccount: kfm-api"
 }
-kubectl -n "$ns" apply -f - >/dev/null <<EOF
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: default-deny}
-spec: {podSelector: {}, policyTypes: [Ingress]}
-EOF
+default_deny "$ns"
 breach_release "$GOOD2" "$LINEAGE"
 check "the membrane intact: the good digest Succeeded" eventually 90 settled "$(gen)" Succeeded
 # the controller manager held: the rollback's rollout waits while the path is closed again
@@ -217,12 +207,7 @@ kubectl -n "$ns" delete networkpolicy --all >/dev/null
 breach_release "$GOOD2" "$LINEAGE"
 check "a breach: MembraneBreach fires and the Deployment is patched back to the target" eventually 60 equals \
   "RollingBack MembraneBreach $REPO@$LINEAGE" bash -c "echo \$(kubectl -n $ns get gar kfm-api -o jsonpath='{.status.phase} {.status.lastRollback.trigger}') \$(kubectl -n $ns get deploy kfm-api -o jsonpath='{.spec.template.spec.containers[0].image}')"
-kubectl -n "$ns" apply -f - >/dev/null <<EOF
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: default-deny}
-spec: {podSelector: {}, policyTypes: [Ingress]}
-EOF
+default_deny "$ns"
 bash "$E2E_ROOT/hack/cluster.sh" start kube-controller-manager
 check "the path closed, the rolled-back version passes: RolledBack" eventually 120 settled "$(gen)" RolledBack
 check "  lastRollback.trigger MembraneBreach" equals MembraneBreach jp "$ns" gar/kfm-api '{.status.lastRollback.trigger}'

@@ -331,12 +331,7 @@ deployment_yaml kfm-api "$REPO@$V1" | kubectl -n kfm-prod apply -f - >/dev/null
 kubectl -n kfm-prod rollout status deploy/kfm-api --timeout=60s >/dev/null
 kubectl -n kfm-prod create secret generic smoke-token --from-literal=token="$token" >/dev/null
 # prod's trust membrane: no pod reaches the stores but through the API
-kubectl -n kfm-prod apply -f - >/dev/null <<EOF
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: default-deny}
-spec: {podSelector: {}, policyTypes: [Ingress]}
-EOF
+default_deny kfm-prod
 double_start ./build/governed-api-double "$logs/double-prod" --namespace kfm-prod --deployment kfm-api --container api \
   --behaviour "$V1=good" --behaviour "$V2=good" --behaviour "$V3=uncited" \
   --token-file "$MEMBRANE_CLUSTER_DIR/smoke-token" || { pids+=("$DOUBLE_PID"); exit 1; }
