@@ -313,7 +313,7 @@ check_policies() { # label rendered.json user names...
 probe_pieces() {
   local label=$1 f=$2 want=$3 got=no
   if grep -q -- '- --enable-probe$' "$f" && grep -qE 'verbs: \[(get, list, watch, )?create, delete\]' "$f"; then got=yes
-  elif grep -q -- '--enable-probe' "$f" || grep -qE 'verbs: \[(get, list, watch, )?create, delete\]' "$f"; then got=partly; fi
+  elif grep -qE -- '^\s*- --enable-probe' "$f" || grep -qE 'verbs: \[(get, list, watch, )?create, delete\]' "$f"; then got=partly; fi
   if [ "$got" = "$want" ]; then ok "$label: the probe's --enable-probe and Pod create/delete grant: $want"
   else fail "$label: the probe's --enable-probe and Pod create/delete grant: $want" "got: $got"; fi
 }

@@ -191,7 +191,7 @@ static void test_receipt_several_files(void **state)
     assert_int_equal(o.n_receipt_files, 1);
     expect_error(PARSE(&o, "receipt", "verify", "-f", "a.json", "--filename="), "-f needs a file name");
     expect_error(PARSE(&o, "receipt", "verify", "-f", "a.json", "b.json"), "unexpected argument \"b.json\"");
-    char *many[2 + 2 * (CLI_RECEIPT_FILES_MAX + 1) + 1] = {"membrane", "receipt", "verify"};
+    char *many[3 + 2 * (CLI_RECEIPT_FILES_MAX + 1) + 1] = {"membrane", "receipt", "verify"};
     int n = 3;
     for (int k = 0; k <= CLI_RECEIPT_FILES_MAX; k++) {
         many[n++] = "-f";
