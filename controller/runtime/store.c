@@ -1,11 +1,9 @@
 /*
  * The informer's cache: uthash maps under one writer-preferring rwlock. The
  * primary map holds key -> immutable object, kept as compact JSON text
- * deflated (zlib, raw deflate at its fastest level with a 4 KiB window, and
- * the first object the store cached as the preset dictionary: objects of one
- * kind repeat each other's keys and most values, so a Kubernetes object's
- * text shrinks six to eight times, where alone it shrinks three to four; a
- * parsed cJSON tree would take four to five times the text); readers get a view that
+ * deflated (zlib, raw deflate at its fastest level with a 4 KiB window: a
+ * Kubernetes object's text shrinks three to four times, and a parsed cJSON
+ * tree would take four to five times the text); readers get a view that
  * inflates and parses the text on first use and is theirs alone. Each named index holds
  * index key -> set of object keys, and object key -> the index keys it was filed
  * under, so that removing an object never re-runs the index function. Every
@@ -32,17 +30,9 @@
  * never handed out. View: a reference to a stored object, whose text it
  * parses into json on the first informer_obj_json().
  */
-/* A store's preset dictionary: refcounted, as every object deflated with it needs it to inflate. */
-typedef struct text_dict {
-    atomic_long refs;
-    uInt len;
-    unsigned char bytes[];
-} text_dict;
-
 struct informer_obj {
     atomic_long refs;
     _Atomic(cJSON *) json;
-    text_dict *dict;     /* stored: the dictionary text was deflated with (a reference), or NULL */
     unsigned char *text; /* stored: compact JSON, deflated */
     size_t len;          /* of text */
     size_t raw_len;      /* of the JSON text before deflating */
@@ -59,7 +49,6 @@ typedef struct entry {
 
 struct informer_store {
     pthread_rwlock_t lock;
-    _Atomic(text_dict *) dict; /* the first cached object's text, set once */
     entry *entries;
     informer_index *indexes;
     size_t nindexes;
@@ -71,54 +60,14 @@ struct informer_store {
 #define TEXT_WINDOW_BITS 12
 #define TEXT_MEM_LEVEL 5
 
-static text_dict *dict_ref(text_dict *d)
-{
-    if (d)
-        atomic_fetch_add_explicit(&d->refs, 1, memory_order_relaxed);
-    return d;
-}
-
-static void dict_free(text_dict *d)
-{
-    if (d && atomic_fetch_sub_explicit(&d->refs, 1, memory_order_acq_rel) == 1)
-        free(d);
-}
-
-/*
- * The store's dictionary: on its first call, the tail of text (what the window
- * can reach) becomes it. NULL when memory ran out: objects are then deflated
- * without one.
- */
-static text_dict *store_dict(informer_store *s, const char *text, size_t len)
-{
-    text_dict *d = atomic_load(&s->dict), *none = NULL;
-    if (d)
-        return d;
-    size_t n = len < (1u << TEXT_WINDOW_BITS) ? len : (1u << TEXT_WINDOW_BITS);
-    if (!(d = malloc(sizeof(*d) + n)))
-        return NULL;
-    atomic_init(&d->refs, 1);
-    d->len = (uInt)n;
-    memcpy(d->bytes, text + len - n, n);
-    if (!atomic_compare_exchange_strong(&s->dict, &none, d)) {
-        free(d);
-        d = none;
-    }
-    return d;
-}
-
-/* text (len bytes) deflated with dict (or none) into a new buffer *out of *out_len bytes; 0 or MB_ENOMEM. */
-static int text_deflate(unsigned char **out, size_t *out_len, const char *text, size_t len, const text_dict *dict)
+/* text (len bytes) deflated into a new buffer *out of *out_len bytes; 0 or MB_ENOMEM. */
+static int text_deflate(unsigned char **out, size_t *out_len, const char *text, size_t len)
 {
     z_stream z = {0};
     unsigned char *buf = NULL;
     *out = NULL;
     if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, -TEXT_WINDOW_BITS, TEXT_MEM_LEVEL, Z_DEFAULT_STRATEGY) != Z_OK)
         return mb_error_set(MB_ENOMEM, "out of memory compressing a cached object");
-    if (dict && deflateSetDictionary(&z, dict->bytes, dict->len) != Z_OK) {
-        deflateEnd(&z);
-        return mb_error_set(MB_ENOMEM, "out of memory compressing a cached object");
-    }
     uLong cap = deflateBound(&z, (uLong)len);
     if ((buf = malloc(cap))) {
         z.next_in = (Bytef *)text;
@@ -147,11 +96,6 @@ static char *text_inflate(const informer_obj *stored)
     z_stream z = {0};
     char *text = malloc(stored->raw_len + 1);
     if (!text || inflateInit2(&z, -TEXT_WINDOW_BITS) != Z_OK) {
-        free(text);
-        return NULL;
-    }
-    if (stored->dict && inflateSetDictionary(&z, stored->dict->bytes, stored->dict->len) != Z_OK) {
-        inflateEnd(&z);
         free(text);
         return NULL;
     }
@@ -210,7 +154,6 @@ void informer_obj_free(informer_obj *o)
         informer_obj_free(o->backing);
     } else {
         free(o->text);
-        dict_free(o->dict);
         free(o->rv_own);
         free(o->key);
     }
@@ -266,19 +209,17 @@ done:
     return err;
 }
 
-/* s's compact copy of a parsed object: one reference. */
-static int obj_store(informer_obj **out, informer_store *s, const informer_obj *parsed)
+/* The cache's compact copy of a parsed object: one reference. */
+static int obj_store(informer_obj **out, const informer_obj *parsed)
 {
     informer_obj *o = calloc(1, sizeof(*o));
     char *text = NULL;
     *out = NULL;
     if (!o || !(o->key = strdup(parsed->key)) || !(o->rv_own = strdup(parsed->rv)) ||
         !(text = cJSON_PrintUnformatted(atomic_load(&((informer_obj *)parsed)->json))) ||
-        (o->raw_len = strlen(text), o->dict = dict_ref(store_dict(s, text, o->raw_len)),
-         text_deflate(&o->text, &o->len, text, o->raw_len, o->dict) < 0)) {
+        text_deflate(&o->text, &o->len, text, (o->raw_len = strlen(text))) < 0) {
         free(text);
         if (o) {
-            dict_free(o->dict);
             free(o->key);
             free(o->rv_own);
             free(o);
@@ -507,7 +448,6 @@ void informer_store_free(informer_store *s)
         free(ix);
     }
     pthread_rwlock_destroy(&s->lock);
-    dict_free(atomic_load(&s->dict)); /* objects still referenced elsewhere keep their own reference */
     free(s);
 }
 
@@ -582,7 +522,7 @@ int informer_store_upsert(informer_changes *out, informer_store *s, cJSON *obj)
 
     if ((err = obj_new(&o, obj)) < 0)
         return err;
-    if ((err = changes_reserve(out, 1)) < 0 || (err = obj_store(&stored, s, o)) < 0)
+    if ((err = changes_reserve(out, 1)) < 0 || (err = obj_store(&stored, o)) < 0)
         goto done;
     pthread_rwlock_wrlock(&s->lock);
     locked = true;
@@ -699,7 +639,7 @@ int informer_store_fresh_add(informer_store_fresh *f, cJSON *item)
     pthread_rwlock_rdlock(&s->lock); /* the index functions */
     err = keys_compute(&keys, s, parsed);
     pthread_rwlock_unlock(&s->lock);
-    if (err < 0 || (err = obj_store(&o, s, parsed)) < 0) {
+    if (err < 0 || (err = obj_store(&o, parsed)) < 0) {
         keys_free(keys, s->nindexes);
         informer_obj_free(parsed);
         return err;

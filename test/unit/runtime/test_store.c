@@ -414,66 +414,6 @@ static void test_reference_outlives_store(void **state)
     informer_store_free(NULL);
 }
 
-/*
- * Texts are deflated with the first cached object as their dictionary: the
- * others read back whole after that object is deleted, replaced, and after
- * the store itself is gone, and one far longer than the window does too.
- */
-static void test_texts_outlive_their_dictionary(void **state)
-{
-    (void)state;
-    informer_store *s = NULL;
-    informer_changes ch = {0};
-    informer_obj *got = NULL, *held = NULL;
-    char name[32], *want[20] = {0};
-    assert_int_equal(informer_store_new(&s), 0);
-    for (int i = 0; i < 20; i++) {
-        snprintf(name, sizeof(name), "p%02d", i);
-        cJSON *o = obj("ns", name, "1", i % 3 ? "rs-1" : NULL, i % 2 ? "api" : "ui");
-        cJSON_AddNumberToObject(o, "i", i);
-        if (i == 7) { /* longer than the 4 KiB window the dictionary has to fit in */
-            char big[9000];
-            for (size_t k = 0; k < sizeof(big) - 1; k++)
-                big[k] = (char)('a' + (k * 7 + k / 13) % 26);
-            big[sizeof(big) - 1] = '\0';
-            cJSON_AddStringToObject(o, "data", big);
-        }
-        want[i] = cJSON_PrintUnformatted(o);
-        assert_int_equal(informer_store_upsert(&ch, s, o), 0);
-        informer_changes_clear(&ch);
-    }
-    /* the dictionary's object deleted, then cached again with other content */
-    assert_int_equal(informer_store_delete(&ch, s, obj("ns", "p00", "2", NULL, NULL)), 0);
-    informer_changes_clear(&ch);
-    assert_int_equal(informer_store_get(&got, s, "ns/p00"), MB_ENOTFOUND);
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "p00", "3", NULL, "other")), 0);
-    informer_changes_clear(&ch);
-    for (int i = 1; i < 20; i++) {
-        snprintf(name, sizeof(name), "ns/p%02d", i);
-        assert_int_equal(informer_store_get(&got, s, name), 0);
-        char *have = cJSON_PrintUnformatted(informer_obj_json(got));
-        assert_string_equal(have, want[i]);
-        free(have);
-        if (i == 7)
-            held = got;
-        else
-            informer_obj_free(got);
-    }
-    assert_int_equal(informer_store_get(&got, s, "ns/p00"), 0);
-    assert_string_equal(json_str(informer_obj_json(got), "metadata", "labels", "app", NULL), "other");
-    informer_obj_free(got);
-    assert_int_equal(informer_store_get(&got, s, "ns/p13"), 0);
-    informer_store_free(s);
-    /* a view not parsed yet inflates after the store is gone */
-    char *have = cJSON_PrintUnformatted(informer_obj_json(got));
-    assert_string_equal(have, want[13]);
-    free(have);
-    informer_obj_free(got);
-    informer_obj_free(held);
-    for (int i = 0; i < 20; i++)
-        free(want[i]);
-}
-
 /* One writer rewrites 50 objects many times while readers list, get and look up by index. */
 typedef struct {
     informer_store *s;
@@ -570,7 +510,6 @@ int main(void)
         cmocka_unit_test(test_indexes_follow_changes),
         cmocka_unit_test(test_failing_index_leaves_store_unchanged),
         cmocka_unit_test(test_reference_outlives_store),
-        cmocka_unit_test(test_texts_outlive_their_dictionary),
         cmocka_unit_test(test_concurrent_readers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
