@@ -22,12 +22,11 @@
 #include "policy/bundle.h"
 #include "util/base64.h"
 #include "util/error.h"
+#include "fuzz_key.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <cjson/cJSON.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,19 +39,10 @@ static char *key_pem;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    static const unsigned char seed[32] = "membrane fuzz_bundle fixed seed";
+    size_t pem_len;
     (void)argc;
     (void)argv;
-    if (!(key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof(seed))))
-        abort();
-    BIO *bio = BIO_new(BIO_s_mem());
-    char *data = NULL;
-    if (!bio || PEM_write_bio_PUBKEY(bio, key) != 1)
-        abort();
-    long n = BIO_get_mem_data(bio, &data);
-    if (!(key_pem = strndup(data, (size_t)n)))
-        abort();
-    BIO_free(bio);
+    key = fuzz_key_new("membrane fuzz_bundle fixed seed", &key_pem, &pem_len);
     return 0;
 }
 
@@ -126,13 +116,8 @@ static char *signatures_for(const unsigned char *payload, size_t len)
         abort();
     snprintf(input, in_len + 1, "%s.%s", h, p);
     unsigned char sig[64];
-    size_t sig_len = sizeof(sig);
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx || EVP_DigestSignInit(ctx, NULL, NULL, NULL, key) != 1 ||
-        EVP_DigestSign(ctx, sig, &sig_len, (const unsigned char *)input, in_len) != 1)
-        abort();
-    EVP_MD_CTX_free(ctx);
-    char *s = b64url(sig, sig_len);
+    fuzz_key_sign(sig, key, input, in_len);
+    char *s = b64url(sig, sizeof(sig));
     size_t n = in_len + strlen(s) + 32;
     char *out = malloc(n);
     if (!out)
