@@ -1144,31 +1144,33 @@ static void test_promoted_from_links(void **state)
     audit_report_free(&r);
     cJSON_Delete(prod);
 
-    prod = prod_promoted(2, rolled_ref); /* promoted on staging's RolledBack entry: broken */
-    links(&r, prod, staging);
-    assert_int_equal(r.breaks, 2);
-    expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[0].promotedFrom[0]",
-                   "status.history[1] (sha256:0000000000000000000000000000000000000000000000000000000000000002) "
-                   "RolledBack (not Succeeded), same digest: broken");
-    audit_report_free(&r);
-    cJSON_Delete(prod);
-
-    prod = prod_promoted(3, ok_ref); /* staging succeeded with digest 1, prod released digest 3 on it: broken */
-    links(&r, staging, prod);
-    assert_int_equal(r.breaks, 2);
-    expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[0].promotedFrom[0]",
-                   "Succeeded, a digest other than this entry's "
-                   "sha256:0000000000000000000000000000000000000000000000000000000000000003: broken");
-    audit_report_free(&r);
-    cJSON_Delete(prod);
-
-    prod = prod_promoted(1, ZEROS); /* a ref staging's history does not hold: broken */
-    links(&r, staging, prod);
-    assert_int_equal(r.breaks, 2);
-    expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[0].promotedFrom[0]",
-                   "promotedFrom kfm-staging/kfm-api auditRef " ZEROS " is not in that release's status.history");
-    audit_report_free(&r);
-    cJSON_Delete(prod);
+    /* each a broken link, whichever file comes first: both of prod's links (history and status) break */
+    const struct {
+        int digest;
+        const char *ref;
+        bool upstream_first;
+        const char *message;
+    } broken[] = {
+        {2, rolled_ref, true, /* promoted on staging's RolledBack entry */
+         "status.history[1] (sha256:0000000000000000000000000000000000000000000000000000000000000002) "
+         "RolledBack (not Succeeded), same digest: broken"},
+        {3, ok_ref, false, /* staging succeeded with digest 1, prod released digest 3 on it */
+         "Succeeded, a digest other than this entry's "
+         "sha256:0000000000000000000000000000000000000000000000000000000000000003: broken"},
+        {1, ZEROS, false, /* a ref staging's history does not hold */
+         "promotedFrom kfm-staging/kfm-api auditRef " ZEROS " is not in that release's status.history"},
+    };
+    for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+        prod = prod_promoted(broken[i].digest, broken[i].ref);
+        if (broken[i].upstream_first)
+            links(&r, staging, prod);
+        else
+            links(&r, prod, staging);
+        assert_int_equal(r.breaks, 2);
+        expect_finding(&r, AUDIT_FINDING_BREAK, "status.history[0].promotedFrom[0]", broken[i].message);
+        audit_report_free(&r);
+        cJSON_Delete(prod);
+    }
 
     /* the upstream's entry edited to "Succeeded" by hand: its own chain breaks (the link alone cannot see it) */
     prod = prod_promoted(2, rolled_ref);
