@@ -1,10 +1,11 @@
 # syntax=docker/dockerfile:1
 # membrane's container image: one static executable on distroless/static.
 #
-# The build stage runs hack/static.sh: libcurl (HTTP and HTTPS on OpenSSL only)
+# The build stage runs hack/static.sh: OpenSSL (cut down to what the operator's
+# TLS peers and signatures use), libcurl (HTTP and HTTPS on that OpenSSL only)
 # and libarchive (tar and gzip only) built from Debian's source packages, cJSON
-# from its source package, and the static archives Debian ships for OpenSSL,
-# libyaml and libwebsockets, all linked into build-static/membrane with -static.
+# from its source package, and the static archives Debian ships for libyaml and
+# libwebsockets, all linked into build-static/membrane with -static.
 # The runtime stage is distroless/static: CA certificates, /etc/passwd, no
 # shell, no package manager and no shared libraries. Runs as 65532:65532, which
 # the Deployment's securityContext also requires.

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Builds membrane as one static executable (build-static/membrane), linked
 # against libraries cut down to what the operator uses:
-#   - libcurl, from Debian's source package, with HTTP and HTTPS on OpenSSL and
+#   - OpenSSL, from Debian's source package, without what no TLS peer or
+#     signature of the operator's uses (engines, the legacy provider, SSLv3,
+#     DTLS, SRP, GOST, SM2/3/4, IDEA, Camellia, ARIA, SEED, Blowfish, CAST,
+#     RC2/4/5, MD4, MDC2, Whirlpool, CMP, time stamps, compression) and built
+#     for size: half of Debian's libcrypto.a, whose pages are most of the
+#     executable's resident memory;
+#   - libcurl, from the same, on that OpenSSL, with HTTP and HTTPS and
 #     nothing else (no LDAP, SSH, RTMP, Kerberos, IDN, PSL, HTTP/2, brotli, ...);
 #   - libarchive, from Debian's source package, with tar and gzip (zlib) only
 #     (and nothing of xml2, lzma, zstd, bzip2, acl, nettle, OpenSSL);
 #   - cJSON, from Debian's source package (libcjson-dev ships no .a);
-#   - the static archives Debian's -dev packages ship for the rest: OpenSSL
-#     (libssl.a, libcrypto.a), libyaml, libwebsockets (with libcap and zlib).
+#   - the static archives Debian's -dev packages ship for the rest: libyaml,
+#     libwebsockets (with libcap and zlib).
 # Sources come through apt in a private state directory (its own sources.list,
 # lists and cache under the cache directory), so the system's apt configuration
 # is untouched; apt verifies the Release signatures with Debian's archive
@@ -44,7 +50,7 @@ apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourcePa
 for tool in apt-get dpkg-source cc make cmake ninja pkg-config; do
   command -v "$tool" >/dev/null || { echo "static.sh: $tool is not installed (hack/setup.sh installs it)" >&2; exit 1; }
 done
-for a in libssl.a libcrypto.a libyaml.a libwebsockets.a libcap.a libz.a; do
+for a in libyaml.a libwebsockets.a libcap.a libz.a; do
   [ -f "/usr/lib/x86_64-linux-gnu/$a" ] || {
     echo "static.sh: /usr/lib/x86_64-linux-gnu/$a is missing (hack/setup.sh installs the -dev packages that ship it)" >&2
     exit 1
@@ -55,6 +61,7 @@ done
 if [ -z "$(find "$apt_dir/lists" -maxdepth 1 -name '*_Sources*' -mmin -1440 2>/dev/null | head -1)" ]; then
   echo "static.sh: updating the private apt lists of Debian's source packages" >&2
   apt-get "${apt_opts[@]}" -qq update >&2
+  rm -f "$apt_dir"/*.served
 fi
 
 # version NAME: the Debian version of the source package apt would fetch
@@ -74,16 +81,35 @@ fetch() {
   find "$dir" -mindepth 1 -maxdepth 1 -type d -name "$name-*" | head -1
 }
 
+# newest NAME: the newest version of source package NAME the archive serves (the lists may name a
+# newer one whose files the mirror does not have yet: each is tried, newest first); remembered
+# until the lists are next refreshed
+newest() {
+  local v probe memo="$apt_dir/$1.served"
+  [ -s "$memo" ] && { cat "$memo"; return 0; }
+  probe=$(mktemp -d "$cache/.probe.XXXXXX")
+  for v in $(apt-cache "${apt_opts[@]}" showsrc "$1" 2>/dev/null | sed -n 's/^Version: //p' | sort -rV); do
+    if (cd "$probe" && apt-get "${apt_opts[@]}" -qq --download-only source "$1=$v" >/dev/null 2>&1); then
+      rm -rf "$probe"
+      printf '%s' "$v" | tee "$memo"
+      return 0
+    fi
+  done
+  rm -rf "$probe"
+  echo "static.sh: the archive serves no version of source package $1 that apt's lists name" >&2
+  exit 1
+}
+
 curl_ver=$(version curl)
 archive_ver=$(version libarchive)
 cjson_ver=$(version cjson)
-ssl_ver=$(dpkg-query -W -f='${Version}' libssl-dev)
+ssl_ver=$(newest openssl)
 yaml_ver=$(dpkg-query -W -f='${Version}' libyaml-dev)
 lws_ver=$(dpkg-query -W -f='${Version}' libwebsockets-dev)
 
-# build NAME VERSION: builds one library into $cache/NAME-VERSION unless there
+# build NAME VERSION [TAG]: builds one library into $cache/NAME-VERSION[-TAG] unless there
 build() {
-  local name=$1 ver=$2 prefix="$cache/$1-$2" work src
+  local name=$1 ver=$2 prefix="$cache/$1-$2${3:+-$3}" work src
   [ -f "$prefix/.done" ] && return 0
   rm -rf "$prefix"
   work=$(mktemp -d "$cache/.build-$name.XXXXXX")
@@ -92,10 +118,20 @@ build() {
   echo "static.sh: building $name $ver" >&2
   src=$(fetch "$name" "$ver" "$work")
   case $name in
+    openssl)
+      (cd "$src" && ./Configure linux-x86_64 --prefix="$prefix" --libdir=lib --openssldir=/usr/lib/ssl \
+        no-shared no-tests no-legacy no-engine no-dso no-module no-comp no-ssl3 no-weak-ssl-ciphers no-dtls \
+        no-sctp no-ktls no-srp no-gost no-sm2 no-sm3 no-sm4 no-idea no-camellia no-aria no-seed no-bf no-cast \
+        no-rc2 no-rc4 no-rc5 no-md4 no-mdc2 no-whirlpool no-siphash no-ocb no-cmp no-ts no-srtp no-dgram \
+        no-uplink no-afalgeng no-padlockeng no-capieng no-devcryptoeng no-des no-dsa no-dh no-ec2m no-rfc3779 \
+        no-ocsp no-cms no-ct no-blake2 no-scrypt no-siv no-cmac no-ripemd no-multiblock no-nextprotoneg \
+        no-ui-console no-async no-autoload-config -Os \
+        && make -s -j"$jobs" build_libs && make -s install_dev) >&2
+      ;;
     curl)
       # Debian's patches change no autotools input that would need autoreconf
       (cd "$src" && ./configure -q --prefix="$prefix" --disable-shared --enable-static \
-        --with-openssl --with-zlib --enable-threaded-resolver \
+        --with-openssl="$cache/openssl-$ssl_ver" --with-zlib --enable-threaded-resolver \
         --with-ca-bundle=/etc/ssl/certs/ca-certificates.crt --with-ca-path=/etc/ssl/certs \
         --without-libpsl --without-brotli --without-zstd --without-nghttp2 --without-ngtcp2 \
         --without-nghttp3 --without-quiche --without-msh3 --without-libidn2 --without-librtmp \
@@ -142,14 +178,16 @@ PC
   touch "$prefix/.done"
 }
 
-build curl "$curl_ver"
+build openssl "$ssl_ver"
+build curl "$curl_ver" "openssl-$ssl_ver" # on that OpenSSL: a new one builds it anew
 build libarchive "$archive_ver"
 build cjson "$cjson_ver"
 
-# pkg-config finds our three first, Debian's .pc files (and their --static
+# pkg-config finds our four first, Debian's .pc files (and their --static
 # dependencies) for the rest
-pcpath="$cache/curl-$curl_ver/lib/pkgconfig:$cache/libarchive-$archive_ver/lib/pkgconfig:$cache/cjson-$cjson_ver/lib/pkgconfig"
-for pc in libcurl libarchive libcjson; do
+curl_dir="$cache/curl-$curl_ver-openssl-$ssl_ver"
+pcpath="$cache/openssl-$ssl_ver/lib/pkgconfig:$curl_dir/lib/pkgconfig:$cache/libarchive-$archive_ver/lib/pkgconfig:$cache/cjson-$cjson_ver/lib/pkgconfig"
+for pc in openssl libcurl libarchive libcjson; do
   PKG_CONFIG_PATH=$pcpath pkg-config --variable=libdir "$pc" | grep -qF "$cache/" || {
     echo "static.sh: pkg-config does not find the built $pc under $cache" >&2
     exit 1
@@ -158,7 +196,9 @@ done
 sources="curl $curl_ver, libarchive $archive_ver, cjson $cjson_ver, openssl $ssl_ver, libyaml $yaml_ver, libwebsockets $lws_ver"
 PKG_CONFIG_PATH=$pcpath cmake -S "$repo" -B "$out" -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DMEMBRANE_STATIC=ON "-DMEMBRANE_STATIC_SOURCES=$sources" \
-  "-DMEMBRANE_STATIC_LIBDIRS=$cache/curl-$curl_ver/lib;$cache/libarchive-$archive_ver/lib;$cache/cjson-$cjson_ver/lib" >/dev/null
+  "-DMEMBRANE_STATIC_LIBDIRS=$cache/openssl-$ssl_ver/lib;$curl_dir/lib;$cache/libarchive-$archive_ver/lib;$cache/cjson-$cjson_ver/lib" >/dev/null
+# linked anew each time: ninja does not see the libraries above change
+rm -f "$out/membrane"
 ninja -C "$out" -j"$jobs" membrane >&2
 strip "$out/membrane"
 # a static executable has no interpreter and no shared libraries
