@@ -21,7 +21,7 @@
  * an object under no key still cost it some 115 (test_store.c's
  * test_index_heap; bench/store_bench.c: 1,000 releases under the release
  * controller's three indexes and 1,000 pods under its one took 1,322,560
- * bytes, now 180,480).
+ * bytes, now some 182,000).
  */
 #ifndef MB_RUNTIME_STORE_PRIVATE_H
 #define MB_RUNTIME_STORE_PRIVATE_H
@@ -34,6 +34,15 @@
 /* uthash reports a failed allocation by leaving the item's table pointer NULL. */
 #define HASH_NONFATAL_OOM 1
 #include <uthash.h>
+/*
+ * A state's table of entries starts with 4 buckets, not uthash's 32 (512
+ * bytes), and doubles as it fills as before: many informers cache a handful
+ * of objects, and a relist builds a second table beside the first.
+ */
+#undef HASH_INITIAL_NUM_BUCKETS
+#undef HASH_INITIAL_NUM_BUCKETS_LOG2
+#define HASH_INITIAL_NUM_BUCKETS 4U
+#define HASH_INITIAL_NUM_BUCKETS_LOG2 2U
 
 /* The keys one object is filed under in one index (store.h keeps the type opaque). */
 struct informer_index_keys {
@@ -90,7 +99,9 @@ static inline informer_entry *const *informer_index_members(const informer_index
 /*
  * One index's data: its buckets, open addressing with linear probing in an
  * array of cap slots (a power of two, or 0 while empty), at most three
- * quarters full.
+ * quarters full. It grows by doubling and is freed when emptied, but does
+ * not shrink in between (nor does a bucket's member array, until one member
+ * is left): a relist builds the whole index anew, to size.
  */
 typedef struct {
     informer_index_bucket **slots;
