@@ -572,14 +572,6 @@ static void test_add_index_failing_half_way(void **state)
     informer_store_free(s);
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-/* glibc's count of the heap in use (below) does not see the sanitizers' own heap. */
-static void test_index_heap(void **state)
-{
-    (void)state;
-    skip();
-}
-#else
 /* Heap in use (glibc's count), after the allocator has given back what it can. */
 static size_t heap_used(void)
 {
@@ -617,13 +609,15 @@ static size_t store_heap(informer_index_fn const *fns, size_t n)
     }
     after = heap_used();
     informer_store_free(s);
-    return after - before;
+    return after > before ? after - before : 0;
 }
 
 /*
  * What the indexes cost: an object under one key of one index, well under
  * 200 bytes of heap (it took some 550); an object an index files under no
- * key, nothing (three such indexes took some 350). glibc's count of the heap in use.
+ * key, nothing (three such indexes took some 350). glibc's count of the heap
+ * in use, which sees nothing when another allocator serves malloc (valgrind,
+ * the sanitizers): the test is skipped then, saying so.
  */
 static void test_index_heap(void **state)
 {
@@ -633,12 +627,16 @@ static void test_index_heap(void **state)
     print_message("1,000 objects: %zu bytes of heap; with one key each in one index %zu; in three indexes of no key "
                   "%zu\n",
                   plain, keyed, unkeyed);
-    assert_true(plain > 100000); /* the measure sees the store at all */
+    if (plain == 0 && keyed == 0) {
+        print_message("glibc's heap count (mallinfo2) sees none of the store's heap: malloc is another allocator's "
+                      "here (valgrind, a sanitizer); the heap the indexes take is not measured\n");
+        skip();
+    }
+    assert_true(plain > 100000); /* the measure sees the store */
     assert_true(keyed > plain);
     assert_in_range((keyed - plain) / 1000, 1, 199);
     assert_in_range(unkeyed > plain ? (unkeyed - plain) / 1000 : 0, 0, 8);
 }
-#endif
 
 static void test_reference_outlives_store(void **state)
 {
