@@ -5,8 +5,8 @@
  * Kubernetes object's text shrinks three to four times, and a parsed cJSON
  * tree would take four to five times the text); readers get a view that
  * inflates and parses the text on first use and is theirs alone. Each named index holds
- * index key -> set of object keys, and object key -> the index keys it was filed
- * under, so that removing an object never re-runs the index function. Every
+ * index key -> the entries filed under it, and each entry where it is filed,
+ * so that removing an object never re-runs the index function. Every
  * change is made under the write lock and reported as informer_change values
  * holding their own references, so that handlers run after the lock is gone.
  * The index machinery is in store_index.c (store_private.h).
@@ -42,10 +42,8 @@ struct informer_obj {
     informer_obj *backing; /* view: the stored object it reads */
 };
 
-typedef struct entry {
-    UT_hash_handle hh;
-    informer_obj *obj; /* obj->key is the hash key */
-} entry;
+/* A state's entry: the object and where the indexes file it (store_private.h). */
+typedef informer_entry entry;
 
 struct informer_store {
     pthread_rwlock_t lock;
@@ -283,20 +281,20 @@ static void entries_clear(entry **entries)
     HASH_ITER(hh, *entries, e, tmp) {
         HASH_DEL(*entries, e);
         informer_obj_free(e->obj);
+        free(e->places);
         free(e);
     }
 }
 
 /* Unfiles key from every index and drops its entry; returns the entry's object reference. */
-static informer_obj *state_remove(entry **entries, informer_index_data *const *datas, size_t n, const char *key)
+static informer_obj *state_remove(entry **entries, informer_index_data *const *datas, const char *key)
 {
     entry *e = NULL;
     informer_obj *o;
     HASH_FIND(hh, *entries, key, strlen(key), e);
     if (!e)
         return NULL;
-    for (size_t i = 0; i < n; i++)
-        informer_index_unfile(datas[i], key);
+    informer_index_unfile_all(datas, e);
     HASH_DEL(*entries, e);
     o = e->obj;
     free(e);
@@ -325,12 +323,11 @@ static int state_add(entry **entries, informer_index_data *const *datas, size_t 
         goto fail;
     }
     for (; filed_n < n; filed_n++)
-        if ((err = informer_index_file(datas[filed_n], o->key, &keys[filed_n])) < 0)
+        if ((err = informer_index_file(datas[filed_n], (uint32_t)filed_n, e, &keys[filed_n])) < 0)
             goto unwind;
     return 0;
 unwind:
-    for (size_t i = 0; i < filed_n; i++)
-        informer_index_unfile(datas[i], o->key);
+    informer_index_unfile_all(datas, e);
     HASH_DEL(*entries, e);
     free(e);
 fail:
@@ -496,13 +493,16 @@ int informer_store_add_index(informer_store *s, const char *name, informer_index
         }
         err = informer_index_compute(&keys, ix, j);
         informer_obj_free(v);
-        if (err < 0 || (err = informer_index_file(&ix->data, e->obj->key, &keys)) < 0)
+        if (err < 0 || (err = informer_index_file(&ix->data, (uint32_t)s->nindexes, e, &keys)) < 0)
             goto done;
     }
     *tail = ix;
     s->nindexes++;
     ix = NULL;
 done:
+    if (ix) /* the entries filed before the failure forget the index */
+        HASH_ITER(hh, s->entries, e, tmp)
+            informer_index_unfile(&ix->data, (uint32_t)s->nindexes, e);
     pthread_rwlock_unlock(&s->lock);
     if (ix) {
         informer_index_data_clear(&ix->data);
@@ -528,7 +528,7 @@ int informer_store_upsert(informer_changes *out, informer_store *s, cJSON *obj)
     locked = true;
     if ((err = datas_of(&datas, s)) < 0 || (err = keys_compute(&keys, s, o)) < 0)
         goto done;
-    old = state_remove(&s->entries, datas, s->nindexes, o->key);
+    old = state_remove(&s->entries, datas, o->key);
     if (old && !(old_view = obj_view(old))) {
         err = mb_error_set(MB_ENOMEM, "out of memory caching %s", o->key);
         goto done;
@@ -566,7 +566,7 @@ int informer_store_delete(informer_changes *out, informer_store *s, cJSON *obj)
         goto done;
     pthread_rwlock_wrlock(&s->lock);
     if ((err = datas_of(&datas, s)) == 0)
-        cached = state_remove(&s->entries, datas, s->nindexes, last->key);
+        cached = state_remove(&s->entries, datas, last->key);
     pthread_rwlock_unlock(&s->lock);
     if (cached) {
         changes_push(out, INFORMER_DELETED, last, NULL);
@@ -646,7 +646,7 @@ int informer_store_fresh_add(informer_store_fresh *f, cJSON *item)
     }
     informer_obj_free(parsed);
     /* A key listed twice: the later one wins. */
-    if ((dup = state_remove(&f->entries, f->datas, s->nindexes, o->key)) != NULL) {
+    if ((dup = state_remove(&f->entries, f->datas, o->key)) != NULL) {
         informer_obj_free(dup);
         f->n--;
     }
@@ -781,8 +781,7 @@ int informer_store_by_index(informer_objs **out, informer_store *s, const char *
     int err = 0;
     informer_objs *l = NULL;
     informer_index *ix;
-    informer_index_bucket *b = NULL;
-    informer_index_member *m, *tmp;
+    const informer_index_bucket *b;
     *out = NULL;
     pthread_rwlock_rdlock(&s->lock);
     for (ix = s->indexes; ix && strcmp(ix->name, index) != 0; ix = ix->next)
@@ -791,17 +790,12 @@ int informer_store_by_index(informer_objs **out, informer_store *s, const char *
         err = mb_error_set(MB_ENOTFOUND, "the cache has no index named %s", index);
         goto done;
     }
-    HASH_FIND(hh, ix->data.buckets, key, strlen(key), b);
-    if ((err = objs_new(&l, b ? HASH_COUNT(b->members) : 0)) < 0)
+    b = informer_index_find(&ix->data, key);
+    if ((err = objs_new(&l, b ? b->len : 0)) < 0)
         goto done;
-    if (b) {
-        HASH_ITER(hh, b->members, m, tmp) {
-            entry *e = NULL;
-            HASH_FIND(hh, s->entries, m->key, strlen(m->key), e);
-            if (e && !(l->items[l->len++] = obj_view(e->obj)))
-                err = MB_ENOMEM;
-        }
-    }
+    for (uint32_t i = 0; b && i < b->len; i++)
+        if (!(l->items[l->len++] = obj_view(informer_index_members(b)[i]->obj)))
+            err = MB_ENOMEM;
 done:
     pthread_rwlock_unlock(&s->lock);
     return objs_finish(out, l, err);
