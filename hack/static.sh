@@ -107,9 +107,19 @@ ssl_ver=$(newest openssl)
 yaml_ver=$(dpkg-query -W -f='${Version}' libyaml-dev)
 lws_ver=$(dpkg-query -W -f='${Version}' libwebsockets-dev)
 
-# build NAME VERSION [TAG]: builds one library into $cache/NAME-VERSION[-TAG] unless there
+# Everything is compiled for size, each function and datum in its own section, so that the link
+# keeps only what the operator reaches (-Wl,--gc-sections): the executable's pages are most of its
+# resident memory. A change of these flags is a new flavour of every library's cache directory.
+size_cflags="-Os -ffunction-sections -fdata-sections"
+flavour=os-sections
+
+# prefix NAME VERSION [TAG]: where build caches one library
+prefix() { printf '%s' "$cache/$1-$2${3:+-$3}-$flavour"; }
+
+# build NAME VERSION [TAG]: builds one library into $(prefix NAME VERSION TAG) unless there
 build() {
-  local name=$1 ver=$2 prefix="$cache/$1-$2${3:+-$3}" work src
+  local name=$1 ver=$2 prefix work src
+  prefix=$(prefix "$@")
   [ -f "$prefix/.done" ] && return 0
   rm -rf "$prefix"
   work=$(mktemp -d "$cache/.build-$name.XXXXXX")
@@ -125,13 +135,13 @@ build() {
         no-rc2 no-rc4 no-rc5 no-md4 no-mdc2 no-whirlpool no-siphash no-ocb no-cmp no-ts no-srtp no-dgram \
         no-uplink no-afalgeng no-padlockeng no-capieng no-devcryptoeng no-des no-dsa no-dh no-ec2m no-rfc3779 \
         no-ocsp no-cms no-ct no-blake2 no-scrypt no-siv no-cmac no-ripemd no-multiblock no-nextprotoneg \
-        no-ui-console no-async no-autoload-config -Os \
+        no-ui-console no-async no-autoload-config $size_cflags \
         && make -s -j"$jobs" build_libs && make -s install_dev) >&2
       ;;
     curl)
       # Debian's patches change no autotools input that would need autoreconf
-      (cd "$src" && ./configure -q --prefix="$prefix" --disable-shared --enable-static \
-        --with-openssl="$cache/openssl-$ssl_ver" --with-zlib --enable-threaded-resolver \
+      (cd "$src" && CFLAGS="$size_cflags" ./configure -q --prefix="$prefix" --disable-shared --enable-static \
+        --with-openssl="$(prefix openssl "$ssl_ver")" --with-zlib --enable-threaded-resolver \
         --with-ca-bundle=/etc/ssl/certs/ca-certificates.crt --with-ca-path=/etc/ssl/certs \
         --without-libpsl --without-brotli --without-zstd --without-nghttp2 --without-ngtcp2 \
         --without-nghttp3 --without-quiche --without-msh3 --without-libidn2 --without-librtmp \
@@ -145,7 +155,8 @@ build() {
       ;;
     libarchive)
       # with CMake: Debian's patches touch configure.ac, which autotools would want to regenerate
-      cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_POSITION_INDEPENDENT_CODE=OFF \
+      cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=MinSizeRel "-DCMAKE_C_FLAGS=$size_cflags" \
+        -DCMAKE_POSITION_INDEPENDENT_CODE=OFF \
         -DENABLE_ZLIB=ON -DENABLE_MBEDTLS=OFF -DENABLE_NETTLE=OFF -DENABLE_OPENSSL=OFF -DENABLE_LIBB2=OFF \
         -DENABLE_LZ4=OFF -DENABLE_LZO=OFF -DENABLE_LZMA=OFF -DENABLE_ZSTD=OFF -DENABLE_BZip2=OFF \
         -DENABLE_LIBXML2=OFF -DENABLE_EXPAT=OFF -DENABLE_PCREPOSIX=OFF -DENABLE_LibGCC=OFF -DENABLE_CNG=OFF \
@@ -169,7 +180,8 @@ Libs.private: -lz
 PC
       ;;
     cjson)
-      cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$prefix" \
+      cmake -S "$src" -B "$work/build" -G Ninja -DCMAKE_BUILD_TYPE=MinSizeRel "-DCMAKE_C_FLAGS=$size_cflags" \
+        -DCMAKE_INSTALL_PREFIX="$prefix" \
         -DCMAKE_INSTALL_LIBDIR=lib -DBUILD_SHARED_LIBS=OFF -DBUILD_SHARED_AND_STATIC_LIBS=OFF \
         -DENABLE_CJSON_TEST=OFF -DENABLE_CJSON_UTILS=OFF -DENABLE_TARGET_EXPORT=OFF >&2
       ninja -C "$work/build" -j"$jobs" install >&2
@@ -185,8 +197,9 @@ build cjson "$cjson_ver"
 
 # pkg-config finds our four first, Debian's .pc files (and their --static
 # dependencies) for the rest
-curl_dir="$cache/curl-$curl_ver-openssl-$ssl_ver"
-pcpath="$cache/openssl-$ssl_ver/lib/pkgconfig:$curl_dir/lib/pkgconfig:$cache/libarchive-$archive_ver/lib/pkgconfig:$cache/cjson-$cjson_ver/lib/pkgconfig"
+libdirs="$(prefix openssl "$ssl_ver")/lib;$(prefix curl "$curl_ver" "openssl-$ssl_ver")/lib"
+libdirs+=";$(prefix libarchive "$archive_ver")/lib;$(prefix cjson "$cjson_ver")/lib"
+pcpath=$(sed 's|;|/pkgconfig:|g; s|$|/pkgconfig|' <<<"$libdirs")
 for pc in openssl libcurl libarchive libcjson; do
   PKG_CONFIG_PATH=$pcpath pkg-config --variable=libdir "$pc" | grep -qF "$cache/" || {
     echo "static.sh: pkg-config does not find the built $pc under $cache" >&2
@@ -194,9 +207,10 @@ for pc in openssl libcurl libarchive libcjson; do
   }
 done
 sources="curl $curl_ver, libarchive $archive_ver, cjson $cjson_ver, openssl $ssl_ver, libyaml $yaml_ver, libwebsockets $lws_ver"
-PKG_CONFIG_PATH=$pcpath cmake -S "$repo" -B "$out" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+PKG_CONFIG_PATH=$pcpath cmake -S "$repo" -B "$out" -G Ninja -DCMAKE_BUILD_TYPE=MinSizeRel \
+  "-DCMAKE_C_FLAGS=$size_cflags" "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--gc-sections" \
   -DMEMBRANE_STATIC=ON "-DMEMBRANE_STATIC_SOURCES=$sources" \
-  "-DMEMBRANE_STATIC_LIBDIRS=$cache/openssl-$ssl_ver/lib;$curl_dir/lib;$cache/libarchive-$archive_ver/lib;$cache/cjson-$cjson_ver/lib" >/dev/null
+  "-DMEMBRANE_STATIC_LIBDIRS=$libdirs" >/dev/null
 # linked anew each time: ninja does not see the libraries above change
 rm -f "$out/membrane"
 ninja -C "$out" -j"$jobs" membrane >&2
