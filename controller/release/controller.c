@@ -190,9 +190,13 @@ static void on_release(void *ctx, const cJSON *obj)
     enqueue_by_index(rc, INDEX_AFTER, key);
 }
 
+/* An update of a release, a Deployment or a pod that left what the cache keeps as it was (a pod's
+ * phase, conditions or IP, which the trim drops) decides nothing anew: no reconcile for it. */
 static void on_release_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
 {
     release_controller *rc = ctx;
+    if (informer_same_but_version(old_obj, new_obj))
+        return;
     long long gen = json_int(-1, new_obj, "metadata", "generation", NULL);
     char *key = NULL;
     if (gen != json_int(-1, old_obj, "metadata", "generation", NULL) && informer_key(&key, new_obj) == 0)
@@ -221,8 +225,8 @@ static void on_deployment(void *ctx, const cJSON *obj)
 
 static void on_deployment_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
 {
-    (void)old_obj;
-    on_deployment(ctx, new_obj);
+    if (!informer_same_but_version(old_obj, new_obj))
+        on_deployment(ctx, new_obj);
 }
 
 static void on_pod(void *ctx, const cJSON *obj)
@@ -234,8 +238,8 @@ static void on_pod(void *ctx, const cJSON *obj)
 
 static void on_pod_update(void *ctx, const cJSON *old_obj, const cJSON *new_obj)
 {
-    (void)old_obj;
-    on_pod(ctx, new_obj);
+    if (!informer_same_but_version(old_obj, new_obj))
+        on_pod(ctx, new_obj);
 }
 
 static void on_bundle(void *ctx, const cJSON *obj)

@@ -152,6 +152,32 @@ void informer_trim(const informer *inf, cJSON *obj)
         cJSON_DeleteItemFromObjectCaseSensitive(meta, "managedFields");
 }
 
+bool informer_same_but_version(const cJSON *old_obj, const cJSON *new_obj)
+{
+    const cJSON *x, *m;
+    if (!cJSON_IsObject(old_obj) || !cJSON_IsObject(new_obj) ||
+        cJSON_GetArraySize(old_obj) != cJSON_GetArraySize(new_obj))
+        return false;
+    cJSON_ArrayForEach(x, old_obj) {
+        const cJSON *y = x->string ? cJSON_GetObjectItemCaseSensitive(new_obj, x->string) : NULL;
+        if (!y)
+            return false;
+        if (strcmp(x->string, "metadata") != 0 || !cJSON_IsObject(x) || !cJSON_IsObject(y)) {
+            if (!cJSON_Compare(x, y, true))
+                return false;
+            continue;
+        }
+        if (cJSON_GetArraySize(x) != cJSON_GetArraySize(y))
+            return false;
+        cJSON_ArrayForEach(m, x) {
+            const cJSON *n = m->string ? cJSON_GetObjectItemCaseSensitive(y, m->string) : NULL;
+            if (!n || (strcmp(m->string, "resourceVersion") != 0 && !cJSON_Compare(m, n, true)))
+                return false;
+        }
+    }
+    return true;
+}
+
 typedef struct {
     const informer *inf;
     informer_store_fresh *fresh;

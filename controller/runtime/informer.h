@@ -121,6 +121,14 @@ const kube_resource *informer_resource(const informer *inf);
 void informer_trim(const informer *inf, cJSON *obj);
 
 /*
+ * Whether an update changed nothing of the cached (trimmed) object but its
+ * metadata.resourceVersion: a status field the trim drops, managedFields, a
+ * timestamp nobody reads. Such an update cannot change a decision made from the
+ * cache, so a handler may leave it out (controller-runtime's predicates).
+ */
+bool informer_same_but_version(const cJSON *old_obj, const cJSON *new_obj);
+
+/*
  * How many times a watch ended (server timeout, error, 410) and another was
  * started; a stop is not counted. For membrane_watch_restarts_total{resource}.
  */

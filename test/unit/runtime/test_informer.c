@@ -10,6 +10,57 @@
 
 #include "runtime/informer.h"
 
+static void test_same_but_version(void **state)
+{
+    (void)state;
+    static const char *base = "{\"metadata\":{\"name\":\"p\",\"resourceVersion\":\"1\",\"labels\":{\"a\":\"b\"}},"
+                              "\"status\":{\"containerStatuses\":[{\"name\":\"api\",\"restartCount\":0}]}}";
+    static const struct {
+        const char *json;
+        bool same;
+    } cases[] = {
+        /* only the version moved: the same */
+        {"{\"metadata\":{\"name\":\"p\",\"resourceVersion\":\"2\",\"labels\":{\"a\":\"b\"}},"
+         "\"status\":{\"containerStatuses\":[{\"name\":\"api\",\"restartCount\":0}]}}",
+         true},
+        /* members in another order: the same */
+        {"{\"status\":{\"containerStatuses\":[{\"restartCount\":0,\"name\":\"api\"}]},"
+         "\"metadata\":{\"labels\":{\"a\":\"b\"},\"resourceVersion\":\"9\",\"name\":\"p\"}}",
+         true},
+        /* a restart */
+        {"{\"metadata\":{\"name\":\"p\",\"resourceVersion\":\"2\",\"labels\":{\"a\":\"b\"}},"
+         "\"status\":{\"containerStatuses\":[{\"name\":\"api\",\"restartCount\":1}]}}",
+         false},
+        /* a label changed, one added to metadata, the version gone, a top-level member added */
+        {"{\"metadata\":{\"name\":\"p\",\"resourceVersion\":\"2\",\"labels\":{\"a\":\"c\"}},"
+         "\"status\":{\"containerStatuses\":[{\"name\":\"api\",\"restartCount\":0}]}}",
+         false},
+        {"{\"metadata\":{\"name\":\"p\",\"resourceVersion\":\"2\",\"labels\":{\"a\":\"b\"},"
+         "\"deletionTimestamp\":\"2026-12-06T00:00:00Z\"},"
+         "\"status\":{\"containerStatuses\":[{\"name\":\"api\",\"restartCount\":0}]}}",
+         false},
+        {"{\"metadata\":{\"name\":\"p\",\"labels\":{\"a\":\"b\"}},"
+         "\"status\":{\"containerStatuses\":[{\"name\":\"api\",\"restartCount\":0}]}}",
+         false},
+        {"{\"metadata\":{\"name\":\"p\",\"resourceVersion\":\"2\",\"labels\":{\"a\":\"b\"}},"
+         "\"status\":{\"containerStatuses\":[{\"name\":\"api\",\"restartCount\":0}]},\"spec\":{}}",
+         false},
+    };
+    cJSON *old_obj = cJSON_Parse(base);
+    assert_non_null(old_obj);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cJSON *new_obj = cJSON_Parse(cases[i].json);
+        assert_non_null(new_obj);
+        if (informer_same_but_version(old_obj, new_obj) != cases[i].same)
+            fail_msg("case %zu: want %s", i, cases[i].same ? "the same" : "a change");
+        if (informer_same_but_version(new_obj, old_obj) != cases[i].same)
+            fail_msg("case %zu, the other way: want %s", i, cases[i].same ? "the same" : "a change");
+        cJSON_Delete(new_obj);
+    }
+    assert_false(informer_same_but_version(old_obj, NULL));
+    cJSON_Delete(old_obj);
+}
+
 static void test_backoff_doubles_and_caps(void **state)
 {
     (void)state;
@@ -42,6 +93,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backoff_doubles_and_caps),
+        cmocka_unit_test(test_same_but_version),
         cmocka_unit_test(test_backoff_jitter_stays_in_upper_half),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
