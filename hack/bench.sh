@@ -3,7 +3,7 @@
 # machine, like the README's commands: builds (optimized), starts a private
 # local control plane, runs the operator and the bench programs.
 #
-#   hack/bench.sh [release] [rollback] [checks] [netpol] [leader] [idle] [bundle] [dataset] [peers] [shard] [supply]
+#   hack/bench.sh [release] [rollback] [checks] [netpol] [store] [leader] [idle] [bundle] [dataset] [peers] [shard] [supply]
 #   default: all but peers, shard and supply (hack/bench-peers.sh: Argo Rollouts side by side, and sharding;
 #   supply: the image.verify gate's share of a release, against a real registry and cosign)
 #
@@ -15,7 +15,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 cd "$repo"
-what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol checks release rollback leader idle bundle dataset)
+what=("$@"); [ ${#what[@]} -gt 0 ] || what=(netpol store checks release rollback leader idle bundle dataset)
 
 bash hack/setup.sh
 export PATH=/usr/local/go/bin:$PATH
@@ -780,6 +780,11 @@ bench_netpol() {
   ./build-bench/bench_netpol
 }
 
+bench_store() {
+  echo "== the informer cache's indexes"
+  ./build-bench/bench_store
+}
+
 source "$repo/e2e/common.sh" # free_port, release_yaml, ...
 source "$here/bench-peers.sh"
 
@@ -787,6 +792,7 @@ for w in "${what[@]}"; do
   case $w in
     release) bench_release ;;
     netpol) bench_netpol ;;
+    store) bench_store ;;
     checks) bench_checks ;;
     rollback) bench_rollback ;;
     leader) bench_leader ;;
@@ -796,6 +802,6 @@ for w in "${what[@]}"; do
     peers) bench_peers ;;
     shard) bench_shard ;;
     supply) bench_supply ;;
-    *) echo "bench.sh: unknown benchmark $w (release, rollback, checks, netpol, leader, idle, bundle, dataset, peers, shard, supply)" >&2; exit 2 ;;
+    *) echo "bench.sh: unknown benchmark $w (release, rollback, checks, netpol, store, leader, idle, bundle, dataset, peers, shard, supply)" >&2; exit 2 ;;
   esac
 done
