@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "runtime/store.h"
+#include "storetest.h"
 #include "util/error.h"
 #include "util/json.h"
 
@@ -18,42 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A pod-like object; ns, rv, owner and app may be NULL. */
-static cJSON *obj(const char *ns, const char *name, const char *rv, const char *owner, const char *app)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
-    cJSON_AddStringToObject(meta, "name", name);
-    if (ns)
-        cJSON_AddStringToObject(meta, "namespace", ns);
-    if (rv)
-        cJSON_AddStringToObject(meta, "resourceVersion", rv);
-    if (owner) {
-        cJSON *ref = cJSON_CreateObject();
-        cJSON_AddStringToObject(ref, "apiVersion", "apps/v1");
-        cJSON_AddStringToObject(ref, "kind", "ReplicaSet");
-        cJSON_AddStringToObject(ref, "name", owner);
-        cJSON_AddStringToObject(ref, "uid", "u-1");
-        cJSON_AddItemToArray(cJSON_AddArrayToObject(meta, "ownerReferences"), ref);
-    }
-    if (app)
-        cJSON_AddStringToObject(cJSON_AddObjectToObject(meta, "labels"), "app", app);
-    return o;
-}
-
-/* Index function: the "app" label, plus "any" for every labelled object. */
-static int index_app(informer_index_keys *out, const cJSON *o, void *ctx)
-{
-    int err;
-    const char *app = json_str(o, "metadata", "labels", "app", NULL);
-    (void)ctx;
-    if (!app)
-        return 0;
-    if ((err = informer_index_keys_add(out, app)) < 0)
-        return err;
-    return informer_index_keys_add(out, "any");
-}
 
 static int index_fail(informer_index_keys *out, const cJSON *o, void *ctx)
 {
@@ -127,13 +92,13 @@ static void test_keys(void **state)
 {
     (void)state;
     char *key = NULL;
-    cJSON *o = obj("ns1", "web", "1", NULL, NULL);
+    cJSON *o = storetest_obj("ns1", "web", "1", NULL, NULL);
     assert_int_equal(informer_key(&key, o), 0);
     assert_string_equal(key, "ns1/web");
     free(key);
     cJSON_Delete(o);
 
-    o = obj(NULL, "node-1", "1", NULL, NULL);
+    o = storetest_obj(NULL, "node-1", "1", NULL, NULL);
     assert_int_equal(informer_key(&key, o), 0);
     assert_string_equal(key, "node-1");
     free(key);
@@ -154,9 +119,9 @@ static void test_upsert_and_delete(void **state)
     informer_obj *got = NULL;
     assert_int_equal(informer_store_new(&s), 0);
 
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "a", "1", NULL, NULL)), 0);
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "b", "2", NULL, NULL)), 0);
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "a", "3", NULL, NULL)), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "a", "1", NULL, NULL)), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "b", "2", NULL, NULL)), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "a", "3", NULL, NULL)), 0);
     assert_string_equal(changes_str(&ch), "A:ns/a@1 A:ns/b@2 U:ns/a@1>3");
     assert_int_equal(informer_store_len(s), 2);
 
@@ -165,9 +130,9 @@ static void test_upsert_and_delete(void **state)
     assert_string_equal(json_str(informer_obj_json(got), "metadata", "name", NULL), "a");
 
     /* The delete carries the final state of the event, not the cached one. */
-    assert_int_equal(informer_store_delete(&ch, s, obj("ns", "a", "4", NULL, NULL)), 0);
+    assert_int_equal(informer_store_delete(&ch, s, storetest_obj("ns", "a", "4", NULL, NULL)), 0);
     /* Deleting what is not cached changes nothing. */
-    assert_int_equal(informer_store_delete(&ch, s, obj("ns", "zz", "5", NULL, NULL)), 0);
+    assert_int_equal(informer_store_delete(&ch, s, storetest_obj("ns", "zz", "5", NULL, NULL)), 0);
     assert_string_equal(changes_str(&ch), "D:ns/a@4");
     assert_int_equal(informer_store_len(s), 1);
     assert_string_equal(list_keys(s), "ns/b");
@@ -194,7 +159,7 @@ static void test_text_round_trip(void **state)
     informer_changes ch = {0};
     informer_obj *got = NULL;
     assert_int_equal(informer_store_new(&s), 0);
-    cJSON *o = obj("ns", "big", "7", "rs-1", "api");
+    cJSON *o = storetest_obj("ns", "big", "7", "rs-1", "api");
     /* 200 KiB of varied text (a pseudo-random walk, so it does not compress to nothing), and every byte value */
     size_t n = 200 * 1024;
     char *v = malloc(n + 1);
@@ -226,28 +191,28 @@ static void test_replace_diff(void **state)
     informer_changes ch = {0};
     cJSON *items;
     assert_int_equal(informer_store_new(&s), 0);
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "a", "1", NULL, NULL)), 0);
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "b", "1", NULL, NULL)), 0);
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "c", "1", NULL, NULL)), 0);
-    assert_int_equal(informer_store_upsert(&ch, s, obj("other", "c", "1", NULL, NULL)), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "a", "1", NULL, NULL)), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "b", "1", NULL, NULL)), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "c", "1", NULL, NULL)), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("other", "c", "1", NULL, NULL)), 0);
     informer_changes_clear(&ch);
 
     /* a unchanged, b changed, c gone from ns, d new, other/c unchanged. */
     items = cJSON_CreateArray();
-    cJSON_AddItemToArray(items, obj("ns", "d", "7", NULL, NULL));
-    cJSON_AddItemToArray(items, obj("ns", "b", "6", NULL, NULL));
-    cJSON_AddItemToArray(items, obj("ns", "a", "1", NULL, NULL));
-    cJSON_AddItemToArray(items, obj("other", "c", "1", NULL, NULL));
+    cJSON_AddItemToArray(items, storetest_obj("ns", "d", "7", NULL, NULL));
+    cJSON_AddItemToArray(items, storetest_obj("ns", "b", "6", NULL, NULL));
+    cJSON_AddItemToArray(items, storetest_obj("ns", "a", "1", NULL, NULL));
+    cJSON_AddItemToArray(items, storetest_obj("other", "c", "1", NULL, NULL));
     assert_int_equal(informer_store_replace(&ch, s, items), 0);
     assert_string_equal(changes_str(&ch), "U:ns/b@1>6 D:ns/c@1 A:ns/d@7");
     assert_string_equal(list_keys(s), "ns/a,ns/b,ns/d,other/c");
 
     /* Relisting the same thing again reports nothing. */
     items = cJSON_CreateArray();
-    cJSON_AddItemToArray(items, obj("ns", "d", "7", NULL, NULL));
-    cJSON_AddItemToArray(items, obj("ns", "b", "6", NULL, NULL));
-    cJSON_AddItemToArray(items, obj("ns", "a", "1", NULL, NULL));
-    cJSON_AddItemToArray(items, obj("other", "c", "1", NULL, NULL));
+    cJSON_AddItemToArray(items, storetest_obj("ns", "d", "7", NULL, NULL));
+    cJSON_AddItemToArray(items, storetest_obj("ns", "b", "6", NULL, NULL));
+    cJSON_AddItemToArray(items, storetest_obj("ns", "a", "1", NULL, NULL));
+    cJSON_AddItemToArray(items, storetest_obj("other", "c", "1", NULL, NULL));
     assert_int_equal(informer_store_replace(&ch, s, items), 0);
     assert_int_equal(ch.len, 0);
 
@@ -267,15 +232,15 @@ static void test_fresh_state_built_one_object_at_a_time(void **state)
     informer_changes ch = {0};
     informer_obj *got = NULL;
     assert_int_equal(informer_store_new(&s), 0);
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "a", "1", NULL, NULL)), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "a", "1", NULL, NULL)), 0);
     informer_changes_clear(&ch);
 
     assert_int_equal(informer_store_fresh_new(&f, s), 0);
-    assert_int_equal(informer_store_fresh_add(f, obj("ns", "x", "5", NULL, NULL)), 0);
+    assert_int_equal(informer_store_fresh_add(f, storetest_obj("ns", "x", "5", NULL, NULL)), 0);
     informer_store_fresh_reset(f);
     assert_string_equal(list_keys(s), "ns/a"); /* nothing shows before the commit */
-    assert_int_equal(informer_store_fresh_add(f, obj("ns", "a", "2", NULL, NULL)), 0);
-    assert_int_equal(informer_store_fresh_add(f, obj("ns", "b", "3", NULL, NULL)), 0);
+    assert_int_equal(informer_store_fresh_add(f, storetest_obj("ns", "a", "2", NULL, NULL)), 0);
+    assert_int_equal(informer_store_fresh_add(f, storetest_obj("ns", "b", "3", NULL, NULL)), 0);
     assert_int_equal(informer_store_fresh_commit(&ch, f), 0);
     assert_string_equal(changes_str(&ch), "U:ns/a@1>2 A:ns/b@3");
     assert_string_equal(list_keys(s), "ns/a,ns/b");
@@ -296,9 +261,9 @@ static void test_replace_skips_nameless_and_duplicates(void **state)
     cJSON *items = cJSON_CreateArray();
     informer_obj *got = NULL;
     assert_int_equal(informer_store_new(&s), 0);
-    cJSON_AddItemToArray(items, obj("ns", "a", "1", NULL, NULL));
+    cJSON_AddItemToArray(items, storetest_obj("ns", "a", "1", NULL, NULL));
     cJSON_AddItemToArray(items, cJSON_Parse("{\"metadata\":{\"namespace\":\"ns\"}}"));
-    cJSON_AddItemToArray(items, obj("ns", "a", "2", NULL, NULL));
+    cJSON_AddItemToArray(items, storetest_obj("ns", "a", "2", NULL, NULL));
     assert_int_equal(informer_store_replace(&ch, s, items), 0);
     assert_string_equal(changes_str(&ch), "A:ns/a@2");
     assert_int_equal(informer_store_get(&got, s, "ns/a"), 0);
@@ -316,13 +281,13 @@ static void test_indexes_follow_changes(void **state)
     cJSON *items;
     assert_int_equal(informer_store_new(&s), 0);
     assert_int_equal(informer_store_add_index(s, "by-owner", informer_index_owner, NULL), 0);
-    assert_int_equal(informer_store_add_index(s, "by-app", index_app, NULL), 0);
-    assert_int_equal(informer_store_add_index(s, "by-app", index_app, NULL), MB_EEXISTS);
+    assert_int_equal(informer_store_add_index(s, "by-app", storetest_index_app, NULL), 0);
+    assert_int_equal(informer_store_add_index(s, "by-app", storetest_index_app, NULL), MB_EEXISTS);
 
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "p1", "1", "rs-a", "web")), 0);
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "p2", "1", "rs-a", "web")), 0);
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "p3", "1", "rs-b", "db")), 0);
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "p4", "1", NULL, NULL)), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "p1", "1", "rs-a", "web")), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "p2", "1", "rs-a", "web")), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "p3", "1", "rs-b", "db")), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "p4", "1", NULL, NULL)), 0);
     informer_changes_clear(&ch);
 
     assert_string_equal(index_keys(s, "by-owner", "ns/ReplicaSet/rs-a"), "ns/p1,ns/p2");
@@ -332,21 +297,21 @@ static void test_indexes_follow_changes(void **state)
     assert_string_equal(index_keys(s, "by-app", "nothing"), "");
 
     /* An update that moves p2 to another owner and app refiles it. */
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "p2", "2", "rs-b", "db")), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "p2", "2", "rs-b", "db")), 0);
     assert_string_equal(index_keys(s, "by-owner", "ns/ReplicaSet/rs-a"), "ns/p1");
     assert_string_equal(index_keys(s, "by-owner", "ns/ReplicaSet/rs-b"), "ns/p2,ns/p3");
     assert_string_equal(index_keys(s, "by-app", "web"), "ns/p1");
     assert_string_equal(index_keys(s, "by-app", "db"), "ns/p2,ns/p3");
 
     /* A delete unfiles it. */
-    assert_int_equal(informer_store_delete(&ch, s, obj("ns", "p3", "3", "rs-b", "db")), 0);
+    assert_int_equal(informer_store_delete(&ch, s, storetest_obj("ns", "p3", "3", "rs-b", "db")), 0);
     assert_string_equal(index_keys(s, "by-owner", "ns/ReplicaSet/rs-b"), "ns/p2");
     assert_string_equal(index_keys(s, "by-app", "any"), "ns/p1,ns/p2");
 
     /* A relist rebuilds the indexes from what was listed. */
     items = cJSON_CreateArray();
-    cJSON_AddItemToArray(items, obj("ns", "p1", "1", "rs-c", "web"));
-    cJSON_AddItemToArray(items, obj("ns", "p5", "9", "rs-c", NULL));
+    cJSON_AddItemToArray(items, storetest_obj("ns", "p1", "1", "rs-c", "web"));
+    cJSON_AddItemToArray(items, storetest_obj("ns", "p5", "9", "rs-c", NULL));
     assert_int_equal(informer_store_replace(&ch, s, items), 0);
     informer_changes_clear(&ch);
     assert_string_equal(index_keys(s, "by-owner", "ns/ReplicaSet/rs-a"), "");
@@ -371,12 +336,12 @@ static void test_failing_index_leaves_store_unchanged(void **state)
     informer_obj *got = NULL;
     cJSON *items;
     assert_int_equal(informer_store_new(&s), 0);
-    assert_int_equal(informer_store_add_index(s, "by-app", index_app, NULL), 0);
+    assert_int_equal(informer_store_add_index(s, "by-app", storetest_index_app, NULL), 0);
     assert_int_equal(informer_store_add_index(s, "fails", index_fail, NULL), 0);
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "a", "1", NULL, "web")), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "a", "1", NULL, "web")), 0);
     informer_changes_clear(&ch);
 
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "a", "2", NULL, "poison")), MB_EINVAL);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "a", "2", NULL, "poison")), MB_EINVAL);
     assert_non_null(strstr(mb_error_last(), "poisoned object"));
     assert_int_equal(ch.len, 0);
     assert_int_equal(informer_store_get(&got, s, "ns/a"), 0);
@@ -385,8 +350,8 @@ static void test_failing_index_leaves_store_unchanged(void **state)
     assert_string_equal(index_keys(s, "by-app", "web"), "ns/a");
 
     items = cJSON_CreateArray();
-    cJSON_AddItemToArray(items, obj("ns", "b", "1", NULL, "web"));
-    cJSON_AddItemToArray(items, obj("ns", "c", "1", NULL, "poison"));
+    cJSON_AddItemToArray(items, storetest_obj("ns", "b", "1", NULL, "web"));
+    cJSON_AddItemToArray(items, storetest_obj("ns", "c", "1", NULL, "poison"));
     assert_int_equal(informer_store_replace(&ch, s, items), MB_EINVAL);
     assert_int_equal(ch.len, 0);
     assert_string_equal(list_keys(s), "ns/a");
@@ -395,27 +360,13 @@ static void test_failing_index_leaves_store_unchanged(void **state)
     informer_store_free(s);
 }
 
-/* Index function: the "app" label as index_app does, and an error for the app "poison". */
+/* Index function: the "app" label as storetest_index_app does, and an error for the app "poison". */
 static int index_app_or_fail(informer_index_keys *out, const cJSON *o, void *ctx)
 {
     const char *app = json_str(o, "metadata", "labels", "app", NULL);
     if (app && strcmp(app, "poison") == 0)
         return mb_error_set(MB_EINVAL, "poisoned object");
-    return index_app(out, o, ctx);
-}
-
-/* Whether index_app files o under key. */
-static bool app_files(const cJSON *o, const char *key)
-{
-    const char *app = json_str(o, "metadata", "labels", "app", NULL);
-    return app && (strcmp(key, "any") == 0 || strcmp(key, app) == 0);
-}
-
-/* Whether informer_index_namespace files o under key. */
-static bool namespace_files(const cJSON *o, const char *key)
-{
-    const char *ns = json_str(o, "metadata", "namespace", NULL);
-    return strcmp(ns ? ns : "", key) == 0;
+    return storetest_index_app(out, o, ctx);
 }
 
 /*
@@ -456,8 +407,8 @@ static const char *const NS_KEYS[] = {"ns", "other", "", NULL};
 
 static void assert_indexes(informer_store *s)
 {
-    assert_index(s, "by-app", app_files, APP_KEYS);
-    assert_index(s, "by-namespace", namespace_files, NS_KEYS);
+    assert_index(s, "by-app", storetest_app_files, APP_KEYS);
+    assert_index(s, "by-namespace", storetest_namespace_files, NS_KEYS);
 }
 
 /* The app of object i in round r: web, db or none (no label, no key), turning with r. */
@@ -483,11 +434,13 @@ static void test_index_many_members_in_one_key(void **state)
     char name[32];
     cJSON *items;
     assert_int_equal(informer_store_new(&s), 0);
-    assert_int_equal(informer_store_add_index(s, "by-app", index_app, NULL), 0);
+    assert_int_equal(informer_store_add_index(s, "by-app", storetest_index_app, NULL), 0);
     assert_int_equal(informer_store_add_index(s, "by-namespace", informer_index_namespace, NULL), 0);
     for (int i = 0; i < N; i++) {
         snprintf(name, sizeof(name), "o%03d", i);
-        assert_int_equal(informer_store_upsert(&ch, s, obj(i % 50 ? "ns" : "other", name, "1", NULL, app_of(i, 0))), 0);
+        assert_int_equal(informer_store_upsert(&ch, s,
+                                               storetest_obj(i % 50 ? "ns" : "other", name, "1", NULL, app_of(i, 0))),
+                         0);
         informer_changes_clear(&ch);
     }
     assert_int_equal(informer_store_len(s), N);
@@ -495,14 +448,17 @@ static void test_index_many_members_in_one_key(void **state)
 
     for (int i = 0; i < N; i += 7) { /* from the front: the last member moves into each gap */
         snprintf(name, sizeof(name), "o%03d", i);
-        assert_int_equal(informer_store_delete(&ch, s, obj(i % 50 ? "ns" : "other", name, "2", NULL, NULL)), 0);
+        assert_int_equal(informer_store_delete(&ch, s, storetest_obj(i % 50 ? "ns" : "other", name, "2", NULL, NULL)),
+                         0);
         informer_changes_clear(&ch);
     }
     assert_indexes(s);
 
     for (int i = 1; i < N; i += 5) { /* web -> db -> no key -> web */
         snprintf(name, sizeof(name), "o%03d", i);
-        assert_int_equal(informer_store_upsert(&ch, s, obj(i % 50 ? "ns" : "other", name, "3", NULL, app_of(i, 1))), 0);
+        assert_int_equal(informer_store_upsert(&ch, s,
+                                               storetest_obj(i % 50 ? "ns" : "other", name, "3", NULL, app_of(i, 1))),
+                         0);
         informer_changes_clear(&ch);
     }
     assert_indexes(s);
@@ -511,9 +467,9 @@ static void test_index_many_members_in_one_key(void **state)
     items = cJSON_CreateArray();
     for (int i = N - 1; i >= 0; i -= 3) {
         snprintf(name, sizeof(name), "o%03d", i);
-        cJSON_AddItemToArray(items, obj("ns", name, "4", NULL, app_of(i, 2)));
+        cJSON_AddItemToArray(items, storetest_obj("ns", name, "4", NULL, app_of(i, 2)));
     }
-    cJSON_AddItemToArray(items, obj("ns", "o399", "5", NULL, "web"));
+    cJSON_AddItemToArray(items, storetest_obj("ns", "o399", "5", NULL, "web"));
     assert_int_equal(informer_store_replace(&ch, s, items), 0);
     informer_changes_clear(&ch);
     assert_int_equal(informer_store_len(s), (N + 2) / 3);
@@ -522,7 +478,7 @@ static void test_index_many_members_in_one_key(void **state)
 
     for (int i = N - 1; i >= 0; i -= 3) { /* to the last, from the back */
         snprintf(name, sizeof(name), "o%03d", i);
-        assert_int_equal(informer_store_delete(&ch, s, obj("ns", name, "6", NULL, NULL)), 0);
+        assert_int_equal(informer_store_delete(&ch, s, storetest_obj("ns", name, "6", NULL, NULL)), 0);
         informer_changes_clear(&ch);
         if (i % 30 == 0)
             assert_indexes(s);
@@ -548,10 +504,10 @@ static void test_add_index_failing_half_way(void **state)
     assert_int_equal(informer_store_new(&s), 0);
     assert_int_equal(informer_store_add_index(s, "by-namespace", informer_index_namespace, NULL), 0);
     /* the store's objects go by in the order they were added: a and b are filed, then p fails */
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "a", "1", NULL, "web")), 0);
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "b", "1", NULL, "db")), 0);
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "p", "1", NULL, "poison")), 0);
-    assert_int_equal(informer_store_upsert(&ch, s, obj("other", "c", "1", NULL, "web")), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "a", "1", NULL, "web")), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "b", "1", NULL, "db")), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "p", "1", NULL, "poison")), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("other", "c", "1", NULL, "web")), 0);
     informer_changes_clear(&ch);
 
     assert_int_equal(informer_store_add_index(s, "by-app", index_app_or_fail, NULL), MB_EINVAL);
@@ -559,9 +515,9 @@ static void test_add_index_failing_half_way(void **state)
     assert_int_equal(informer_store_by_index(&l, s, "by-app", "web"), MB_ENOTFOUND);
     assert_null(l);
 
-    assert_int_equal(informer_store_upsert(&ch, s, obj("ns", "a", "2", NULL, "db")), 0);
-    assert_int_equal(informer_store_delete(&ch, s, obj("ns", "b", "2", NULL, NULL)), 0);
-    assert_int_equal(informer_store_delete(&ch, s, obj("ns", "p", "2", NULL, NULL)), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", "a", "2", NULL, "db")), 0);
+    assert_int_equal(informer_store_delete(&ch, s, storetest_obj("ns", "b", "2", NULL, NULL)), 0);
+    assert_int_equal(informer_store_delete(&ch, s, storetest_obj("ns", "p", "2", NULL, NULL)), 0);
     informer_changes_clear(&ch);
     assert_string_equal(index_keys(s, "by-namespace", "ns"), "ns/a");
 
@@ -604,7 +560,7 @@ static size_t store_heap(informer_index_fn const *fns, size_t n)
     for (int i = 0; i < 1000; i++) {
         snprintf(name, sizeof(name), "release-%04d", i);
         snprintf(app, sizeof(app), "dep-%04d", i);
-        assert_int_equal(informer_store_upsert(&ch, s, obj("team-a", name, "1", NULL, app)), 0);
+        assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("team-a", name, "1", NULL, app)), 0);
         informer_changes_clear(&ch);
     }
     after = heap_used();
@@ -645,7 +601,7 @@ static void test_reference_outlives_store(void **state)
     informer_changes ch = {0};
     informer_obj *got = NULL;
     assert_int_equal(informer_store_new(&s), 0);
-    assert_int_equal(informer_store_upsert(&ch, s, obj(NULL, "node-1", "5", NULL, NULL)), 0);
+    assert_int_equal(informer_store_upsert(&ch, s, storetest_obj(NULL, "node-1", "5", NULL, NULL)), 0);
     informer_changes_clear(&ch);
     assert_int_equal(informer_store_get(&got, s, "node-1"), 0);
     informer_store_free(s);
@@ -675,7 +631,7 @@ static void *race_writer(void *arg)
         for (int i = 0; i < 50; i++) {
             snprintf(name, sizeof(name), "p%02d", i);
             snprintf(rv, sizeof(rv), "%d", round);
-            informer_store_upsert(&ch, r->s, obj("ns", name, rv, NULL, round % 2 ? "odd" : "even"));
+            informer_store_upsert(&ch, r->s, storetest_obj("ns", name, rv, NULL, round % 2 ? "odd" : "even"));
             informer_changes_clear(&ch);
         }
     }
@@ -712,10 +668,10 @@ static void test_concurrent_readers(void **state)
     pthread_t tw, tr[3];
     char name[32];
     assert_int_equal(informer_store_new(&s), 0);
-    assert_int_equal(informer_store_add_index(s, "by-app", index_app, NULL), 0);
+    assert_int_equal(informer_store_add_index(s, "by-app", storetest_index_app, NULL), 0);
     for (int i = 0; i < 50; i++) {
         snprintf(name, sizeof(name), "p%02d", i);
-        assert_int_equal(informer_store_upsert(&ch, s, obj("ns", name, "0", NULL, "even")), 0);
+        assert_int_equal(informer_store_upsert(&ch, s, storetest_obj("ns", name, "0", NULL, "even")), 0);
     }
     informer_changes_clear(&ch);
     w.s = s;

@@ -17,6 +17,7 @@
 
 #include "runtime/store.h"
 #include "torture.h"
+#include "storetest.h"
 #include "util/error.h"
 #include "util/json.h"
 
@@ -25,49 +26,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An object of namespace ns with the label app (none when NULL). */
-static cJSON *obj(const char *ns, const char *name, const char *rv, const char *app)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON *meta = cJSON_AddObjectToObject(o, "metadata");
-    cJSON_AddStringToObject(meta, "name", name);
-    cJSON_AddStringToObject(meta, "namespace", ns);
-    cJSON_AddStringToObject(meta, "resourceVersion", rv);
-    if (app)
-        cJSON_AddStringToObject(cJSON_AddObjectToObject(meta, "labels"), "app", app);
-    return o;
-}
-
-/* Index function: the "app" label, plus "any" for every labelled object. */
-static int index_app(informer_index_keys *out, const cJSON *o, void *ctx)
-{
-    int err;
-    const char *app = json_str(o, "metadata", "labels", "app", NULL);
-    (void)ctx;
-    if (!app)
-        return 0;
-    if ((err = informer_index_keys_add(out, app)) < 0)
-        return err;
-    return informer_index_keys_add(out, "any");
-}
-
-static bool app_files(const cJSON *o, const char *key)
-{
-    const char *app = json_str(o, "metadata", "labels", "app", NULL);
-    return app && (strcmp(key, "any") == 0 || strcmp(key, app) == 0);
-}
-
-static bool namespace_files(const cJSON *o, const char *key)
-{
-    return strcmp(json_str(o, "metadata", "namespace", NULL), key) == 0;
-}
-
 typedef struct {
     const char *name;
     bool (*files)(const cJSON *o, const char *key);
 } index_spec;
 
-static const index_spec INDEXES[] = {{"by-app", app_files}, {"by-namespace", namespace_files}, {"by-app-2", app_files}};
+static const index_spec INDEXES[] = {{"by-app", storetest_app_files},
+                                     {"by-namespace", storetest_namespace_files},
+                                     {"by-app-2", storetest_app_files}};
 static const char *const KEYS[] = {"a1", "a2", "a3", "a4", "a5", "a6", "any", "ns", "other", "none", NULL};
 
 /* Appends the store's objects and what each index holds under each key to t, asserting that it is right. */
@@ -129,25 +95,28 @@ static void setup(store_ctx *c)
     informer_changes ch = {0};
     char name[16];
     assert_int_equal(informer_store_new(&c->s), 0);
-    assert_int_equal(informer_store_add_index(c->s, "by-app", index_app, NULL), 0);
+    assert_int_equal(informer_store_add_index(c->s, "by-app", storetest_index_app, NULL), 0);
     assert_int_equal(informer_store_add_index(c->s, "by-namespace", informer_index_namespace, NULL), 0);
     for (int i = 0; i < 13; i++) {
         snprintf(name, sizeof(name), "o%02d", i);
-        assert_int_equal(informer_store_upsert(&ch, c->s, obj(i % 6 == 3 ? "other" : "ns", name, "1", apps[i % 6])), 0);
+        assert_int_equal(informer_store_upsert(&ch, c->s,
+                                               storetest_obj(i % 6 == 3 ? "other" : "ns", name, "1", NULL,
+                                                             apps[i % 6])),
+                         0);
         informer_changes_clear(&ch);
     }
     switch (c->op) {
-    case OP_MOVE: c->input = obj("ns", "o01", "2", "a6"); break;
-    case OP_GROW: c->input = obj("ns", "o13", "2", "a1"); break;
-    case OP_DELETE: c->input = obj("ns", "o06", "2", NULL); break;
+    case OP_MOVE: c->input = storetest_obj("ns", "o01", "2", NULL, "a6"); break;
+    case OP_GROW: c->input = storetest_obj("ns", "o13", "2", NULL, "a1"); break;
+    case OP_DELETE: c->input = storetest_obj("ns", "o06", "2", NULL, NULL); break;
     case OP_RELIST:
         c->input = cJSON_CreateArray();
-        cJSON_AddItemToArray(c->input, obj("ns", "o00", "1", "a1"));
-        cJSON_AddItemToArray(c->input, obj("ns", "o02", "3", "a6"));
-        cJSON_AddItemToArray(c->input, obj("ns", "o04", "3", NULL));
-        cJSON_AddItemToArray(c->input, obj("other", "o09", "3", "a1"));
-        cJSON_AddItemToArray(c->input, obj("ns", "o14", "3", "a2"));
-        cJSON_AddItemToArray(c->input, obj("ns", "o02", "4", "a2"));
+        cJSON_AddItemToArray(c->input, storetest_obj("ns", "o00", "1", NULL, "a1"));
+        cJSON_AddItemToArray(c->input, storetest_obj("ns", "o02", "3", NULL, "a6"));
+        cJSON_AddItemToArray(c->input, storetest_obj("ns", "o04", "3", NULL, NULL));
+        cJSON_AddItemToArray(c->input, storetest_obj("other", "o09", "3", NULL, "a1"));
+        cJSON_AddItemToArray(c->input, storetest_obj("ns", "o14", "3", NULL, "a2"));
+        cJSON_AddItemToArray(c->input, storetest_obj("ns", "o02", "4", NULL, "a2"));
         break;
     case OP_ADD_INDEX: c->input = NULL; break;
     }
@@ -165,7 +134,7 @@ static int store_run(void *arg)
     case OP_GROW: return c->rc = informer_store_upsert(&c->ch, c->s, in);
     case OP_DELETE: return c->rc = informer_store_delete(&c->ch, c->s, in);
     case OP_RELIST: return c->rc = informer_store_replace(&c->ch, c->s, in);
-    case OP_ADD_INDEX: return c->rc = informer_store_add_index(c->s, "by-app-2", index_app, NULL);
+    case OP_ADD_INDEX: return c->rc = informer_store_add_index(c->s, "by-app-2", storetest_index_app, NULL);
     }
     return c->rc = MB_EINVAL;
 }
@@ -193,14 +162,14 @@ static void store_exercise(store_ctx *c)
     for (size_t i = 0; i < all->len; i++) {
         const cJSON *o = informer_obj_json(all->items[i]);
         const char *ns = json_str(o, "metadata", "namespace", NULL), *name = json_str(o, "metadata", "name", NULL);
-        assert_int_equal(informer_store_upsert(&ch, c->s, obj(ns, name, "8", i % 2 ? "a3" : NULL)), 0);
+        assert_int_equal(informer_store_upsert(&ch, c->s, storetest_obj(ns, name, "8", NULL, i % 2 ? "a3" : NULL)), 0);
         store_print(&t, c->s);
         transcript_reset(&t);
     }
     for (size_t i = 0; i < all->len; i++) {
         const cJSON *o = informer_obj_json(all->items[i]);
         const char *ns = json_str(o, "metadata", "namespace", NULL), *name = json_str(o, "metadata", "name", NULL);
-        assert_int_equal(informer_store_delete(&ch, c->s, obj(ns, name, "9", NULL)), 0);
+        assert_int_equal(informer_store_delete(&ch, c->s, storetest_obj(ns, name, "9", NULL, NULL)), 0);
         store_print(&t, c->s);
         transcript_reset(&t);
     }
