@@ -387,7 +387,9 @@ bench_peers() {
   echo "== membrane and Argo Rollouts side by side, one after the other on one control plane (load $(load_avg))"
   local t0=$SECONDS who series
   rollouts_dir=$(bash hack/rollouts.sh)
-  cluster_up
+  # both controllers' 1,000 objects stay on the control plane: room for their 2,000 pods and the latency
+  # series' (twelve kwok nodes hold 1,320, which left Argo's Rollouts Degraded behind membrane's pods)
+  MEMBRANE_CLUSTER_NODES=${MEMBRANE_CLUSTER_NODES:-24} cluster_up
   kubectl apply --server-side -f "$rollouts_dir/crds/" >/dev/null
   kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
   kubectl create namespace peers-system >/dev/null
