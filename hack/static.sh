@@ -47,7 +47,7 @@ apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourcePa
   -o "Dir::Cache::pkgcache=" -o "Dir::Cache::srcpkgcache="
   # the cache is under root's home, which apt's unprivileged download user cannot enter
   -o "APT::Sandbox::User=root")
-for tool in apt-get dpkg-source cc make cmake ninja pkg-config; do
+for tool in apt-get dpkg-source curl cc make cmake ninja pkg-config; do
   command -v "$tool" >/dev/null || { echo "static.sh: $tool is not installed (hack/setup.sh installs it)" >&2; exit 1; }
 done
 for a in libyaml.a libwebsockets.a libcap.a libz.a; do
@@ -64,12 +64,22 @@ if [ -z "$(find "$apt_dir/lists" -maxdepth 1 -name '*_Sources*' -mmin -1440 2>/d
   rm -f "$apt_dir"/*.served
 fi
 
-# version NAME: the Debian version of the source package apt would fetch
+# version NAME: the newest version of source package NAME the archive serves: the lists may name a newer
+# one whose files the mirror does not have yet, so each is tried, newest first, by asking the mirror for the
+# headers of its files (nothing is downloaded); remembered until the lists are next refreshed
 version() {
-  local v
-  v=$(apt-get "${apt_opts[@]}" --print-uris -qq source "$1" 2>/dev/null | awk '{print $2}' | sed -n "s/^$1_\(.*\)\.dsc$/\1/p")
-  [ -n "$v" ] || { echo "static.sh: apt found no source package $1 in its private lists ($apt_dir)" >&2; exit 1; }
-  printf '%s' "$v"
+  local v uris memo="$apt_dir/$1.served"
+  [ -s "$memo" ] && { cat "$memo"; return 0; }
+  for v in $(apt-cache "${apt_opts[@]}" showsrc "$1" 2>/dev/null | sed -n 's/^Version: //p' | sort -rV); do
+    uris=$(apt-get "${apt_opts[@]}" --print-uris -qq source "$1=$v" 2>/dev/null | sed -n "s/^'\([^']*\)'.*/\1/p")
+    if [ -n "$uris" ] && xargs -n1 curl -fsI -o /dev/null <<<"$uris"; then
+      printf '%s' "$v" | tee "$memo"
+      return 0
+    fi
+    echo "static.sh: the mirror does not serve the files of $1 $v that its lists name; trying an older version" >&2
+  done
+  echo "static.sh: the archive serves no version of source package $1 that apt's lists in $apt_dir name" >&2
+  exit 1
 }
 
 # fetch NAME VERSION DIR: downloads the source package (apt checks its checksums
@@ -81,29 +91,10 @@ fetch() {
   find "$dir" -mindepth 1 -maxdepth 1 -type d -name "$name-*" | head -1
 }
 
-# newest NAME: the newest version of source package NAME the archive serves (the lists may name a
-# newer one whose files the mirror does not have yet: each is tried, newest first); remembered
-# until the lists are next refreshed
-newest() {
-  local v probe memo="$apt_dir/$1.served"
-  [ -s "$memo" ] && { cat "$memo"; return 0; }
-  probe=$(mktemp -d "$cache/.probe.XXXXXX")
-  for v in $(apt-cache "${apt_opts[@]}" showsrc "$1" 2>/dev/null | sed -n 's/^Version: //p' | sort -rV); do
-    if (cd "$probe" && apt-get "${apt_opts[@]}" -qq --download-only source "$1=$v" >/dev/null 2>&1); then
-      rm -rf "$probe"
-      printf '%s' "$v" | tee "$memo"
-      return 0
-    fi
-  done
-  rm -rf "$probe"
-  echo "static.sh: the archive serves no version of source package $1 that apt's lists name" >&2
-  exit 1
-}
-
 curl_ver=$(version curl)
 archive_ver=$(version libarchive)
 cjson_ver=$(version cjson)
-ssl_ver=$(newest openssl)
+ssl_ver=$(version openssl)
 yaml_ver=$(dpkg-query -W -f='${Version}' libyaml-dev)
 lws_ver=$(dpkg-query -W -f='${Version}' libwebsockets-dev)
 
