@@ -1,15 +1,15 @@
 # Sourced by hack/bench.sh (its helpers: cluster_up, good_api_start, op_start, rss_settled, watch_stamped,
 # percentiles, ...): two long benchmarks, run only when named.
 #
-#   hack/bench.sh peers   membrane and Argo Rollouts (hack/rollouts.sh) on one local control plane, one after
-#                         the other: memory, latencies, API requests and CPU at rest; each figure for both and
-#                         their ratio on one line
+#   hack/bench.sh peers   membrane and Argo Rollouts (hack/rollouts.sh) on one local control plane: each alone
+#                         for memory, API requests and CPU at rest, one after the other; then both at once for
+#                         the latencies, a sample of each in turn; each figure for both and their ratio on one line
 #   hack/bench.sh shard   N releases over K shards (--watch-label-selector), then the same N on one operator
 #
 # Counts (environment): MEMBRANE_BENCH_PEERS_OBJECTS (1000; the RSS is also taken at 100),
 # MEMBRANE_BENCH_PEERS_CHANGES (200), MEMBRANE_BENCH_PEERS_ABORTS (50), MEMBRANE_BENCH_PEERS_FAILS (20),
 # MEMBRANE_BENCH_PEERS_REST_SECONDS (300), MEMBRANE_BENCH_PEERS_ONLY (membrane or argo: one of the two),
-# MEMBRANE_BENCH_PEERS_SERIES (default "memory changes aborts fails": which of them run, in that order);
+# MEMBRANE_BENCH_PEERS_SERIES (default "memory changes aborts fails": which of them run; memory first);
 # MEMBRANE_BENCH_SHARD_RELEASES (10000), MEMBRANE_BENCH_SHARDS (4).
 
 # --- small helpers -------------------------------------------------------------
@@ -102,25 +102,45 @@ apf_requests() { # SA: the requests dispatched for its FlowSchema so far
     'index($0, "apiserver_flowcontrol_dispatched_requests_total{") == 1 && index($0, f) {s += $2} END {print s + 0}'
 }
 
-peer_pid=""
-peer_start() { # membrane|argo
-  local log="$MEMBRANE_CLUSTER_DIR/logs/peer-$1.log"
+declare -A peer_pids=()
+peer_starts=0
+peer_start() { # membrane|argo: starts it, its log in logs/peer-NAME.N.log (N counts the starts)
+  local log="$MEMBRANE_CLUSTER_DIR/logs/peer-$1.$((++peer_starts)).log"
   case $1 in
     membrane)
       "$membrane_bin" run --kubeconfig "$MEMBRANE_CLUSTER_DIR/membrane.kubeconfig" --log-format json --log-level info \
         --metrics-addr 127.0.0.1:0 --health-addr 127.0.0.1:0 >"$log" 2>&1 &
-      peer_pid=$!; helpers+=("$peer_pid")
+      peer_pids[$1]=$!; helpers+=("$!")
       for _ in $(seq 1 100); do grep -q '"serving /metrics' "$log" 2>/dev/null && return 0; sleep 0.1; done ;;
     argo)
       # --leader-elect=false: without it (and without its namespace) it never starts its informers
       "$rollouts_dir/rollouts-controller" --kubeconfig "$MEMBRANE_CLUSTER_DIR/argo-rollouts.kubeconfig" \
         --leader-elect=false --metricsPort "$(free_port)" --healthzPort "$(free_port)" --loglevel info >"$log" 2>&1 &
-      peer_pid=$!; helpers+=("$peer_pid")
+      peer_pids[$1]=$!; helpers+=("$!")
       for _ in $(seq 1 200); do grep -q 'Started rollout workers' "$log" 2>/dev/null && return 0; sleep 0.1; done ;;
   esac
   echo "$1 did not start (its log: $log):"; tail -20 "$log"; return 1
 }
-peer_stop() { kill "$peer_pid" 2>/dev/null || true; wait "$peer_pid" 2>/dev/null || true; peer_pid=""; }
+peer_stop() { # membrane|argo
+  local pid=${peer_pids[$1]:-}
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  unset "peer_pids[$1]"
+}
+# peer_quiet NAME...: waits (up to 120 s) until each has used under 0.05 CPU s in the last 2 s: done with
+# the resync of what it found when it started
+peer_quiet() {
+  local who c0 c1 end=$((SECONDS + 120)) busy
+  while [ "$SECONDS" -lt "$end" ]; do
+    busy=""
+    for who in "$@"; do
+      c0=$(cpu_ticks "${peer_pids[$who]}"); sleep 2; c1=$(cpu_ticks "${peer_pids[$who]}")
+      [ $((c1 - c0)) -lt 5 ] || busy+=" $who"
+    done
+    [ -n "$busy" ] || return 0
+  done
+  echo "  still busy after 120 s:$busy"
+}
 
 # NS COUNT FIRST: Rollouts (one replica, one ReplicaSet each), as releases() makes releases and Deployments
 rollouts() {
@@ -153,7 +173,7 @@ peer_memory() {
   local ns="peers-$who" r all anon total=0 step t0 took
   kubectl create namespace "$ns" >/dev/null
   sleep 2
-  r=$(rss_settled "$peer_pid"); read -r all anon <<<"$(rss_low "$r")"
+  r=$(rss_settled "${peer_pids[$who]}"); read -r all anon <<<"$(rss_low "$r")"
   echo "  $who idle: $r (load $(load_avg))"
   fig "${who:0:1}" "RSS idle, total (kB)" "$all"; fig "${who:0:1}" "RSS idle, anonymous (kB)" "$anon"
   for step in $([ "$n" -le 100 ] || echo 100) "$n"; do
@@ -162,26 +182,26 @@ peer_memory() {
     total=$step
     while [ "$(peer_settled "$who" "$ns")" -lt "$step" ]; do
       [ $((SECONDS - t0)) -lt 900 ] || { echo "  only $(peer_settled "$who" "$ns") of $step settled after 900 s"; break; }
-      kill -0 "$peer_pid" 2>/dev/null || { echo "  $who exited"; return 1; }
+      kill -0 "${peer_pids[$who]}" 2>/dev/null || { echo "  $who exited"; return 1; }
       sleep 2
     done
     took=$((SECONDS - t0))
-    r=$(rss_settled "$peer_pid"); read -r all anon <<<"$(rss_low "$r")"
+    r=$(rss_settled "${peer_pids[$who]}"); read -r all anon <<<"$(rss_low "$r")"
     echo "  $who with $step objects settled (all $step after $took s from the apply): $r (load $(load_avg))"
     fig "${who:0:1}" "RSS $step objects, total (kB)" "$all"; fig "${who:0:1}" "RSS $step objects, anonymous (kB)" "$anon"
     fig "${who:0:1}" "apply -> all $step settled (s)" "$took"
   done
   sleep 60
-  r=$(rss_settled "$peer_pid"); read -r all anon <<<"$(rss_low "$r")"
+  r=$(rss_settled "${peer_pids[$who]}"); read -r all anon <<<"$(rss_low "$r")"
   echo "  $who 60 s later: $r"
   fig "${who:0:1}" "RSS $n objects 60 s later, total (kB)" "$all"; fig "${who:0:1}" "RSS $n objects 60 s later, anonymous (kB)" "$anon"
 
   local q0 q1 c0 c1 hz sa
   sa=$([ "$who" = membrane ] && echo membrane || echo argo-rollouts)
   hz=$(getconf CLK_TCK)
-  q0=$(apf_requests "$sa"); c0=$(cpu_ticks "$peer_pid")
+  q0=$(apf_requests "$sa"); c0=$(cpu_ticks "${peer_pids[$who]}")
   sleep "$rest"
-  q1=$(apf_requests "$sa"); c1=$(cpu_ticks "$peer_pid")
+  q1=$(apf_requests "$sa"); c1=$(cpu_ticks "${peer_pids[$who]}")
   [ "$q1" -gt 0 ] || { echo "  $who: the apiserver counted no request of the FlowSchema peers-$sa at all: the request figures cannot be seen"; }
   echo "  $who at rest with $n objects over $rest s: $((q1 - q0)) API requests ($q1 since it started), $(awk -v a="$c0" -v b="$c1" -v hz="$hz" 'BEGIN {printf "%.2f", (b - a) / hz}') CPU s (load $(load_avg))"
   [ "$q1" -eq 0 ] || fig "${who:0:1}" "API requests/min at rest, $n objects" "$(awk -v d=$((q1 - q0)) -v s="$rest" 'BEGIN {printf "%.1f", d * 60 / s}')"
@@ -232,9 +252,11 @@ first_phase() { # NS "PHASE...": prints the phase when the workload's controller
   p=$(kubectl -n "$1" get gar,rollouts.argoproj.io -o jsonpath='{.items[0].status.phase}' 2>/dev/null || true)
   [ -z "$p" ] || [[ " $2 " != *" $p "* ]] || echo "$p"
 }
-# peer_watches membrane|argo NS: $w.cr (the release or Rollout) and $w.wl (the Deployment or its ReplicaSets)
+# peer_watches membrane|argo NS: NS's watches into run/NS.cr (the release or Rollout) and run/NS.wl (the
+# Deployment or its ReplicaSets), and empty run/NS.times and run/NS.first for the series' samples
 peer_watches() {
-  w="$MEMBRANE_CLUSTER_DIR/run/$2"
+  local w="$MEMBRANE_CLUSTER_DIR/run/$2"
+  : >"$w.times"; : >"$w.first"
   if [ "$1" = membrane ]; then
     watch_stamped "$w.cr" -n "$2" get gar api -w -o jsonpath='{.metadata.generation}|{.status.observedGeneration}|{.status.phase}|{.metadata.annotations.governance\.kfm\.dev/rollback}{"\n"}'
     watch_stamped "$w.wl" -n "$2" get deploy api -w -o jsonpath='{.spec.template.spec.containers[0].image}|{.spec.replicas}{"\n"}'
@@ -253,91 +275,114 @@ peer_set_image() {
   fi
 }
 
-# image change -> first write to the workload: membrane's Deployment patch, Argo's new ReplicaSet
-peer_changes() {
-  local who=$1 n=${MEMBRANE_BENCH_PEERS_CHANGES:-200} ns="peers-$1-change" i g img t0 t1 out
-  out="$MEMBRANE_CLUSTER_DIR/run/$ns.times"; : >"$out"
-  if [ "$who" = membrane ]; then
-    peer_workload membrane "$ns" 1 "  rollout: {observationSeconds: 0}
-  verification: {checks: [health], baseURL: \"$api_url\"}" || return 1
-  else
-    peer_workload argo "$ns" 1 "{canary: {}}" || return 1
-  fi
-  peer_watches "$who" "$ns"
-  echo "  $who: $n image changes (load $(load_avg))"
+# The latency series run both controllers at once, each on its own workload, and take their samples in turn
+# (the order swapped every sample): both see the machine as it is at that moment, rather than one of them a
+# quieter or busier quarter of an hour. peers_on: the controllers measured, in_turn I: their order for sample I.
+peers_on=()
+in_turn() {
+  if [ $(($1 % 2)) -eq 1 ] || [ ${#peers_on[@]} -eq 1 ]; then echo "${peers_on[*]}"; else echo "${peers_on[1]} ${peers_on[0]}"; fi
+}
+# take_turns SERIES COUNT NAME [FIRST-NAME]: each controller's workload for SERIES (peer_SERIES_workload
+# CONTROLLER NS, in namespace peers-CONTROLLER-SERIES) and its watches; then peer_SERIES_one CONTROLLER I for I
+# in 1..COUNT, the controllers in turn; then each controller's samples (run/NS.times) as the figure NAME, and
+# those of run/NS.first as FIRST-NAME when given
+take_turns() {
+  local series=$1 n=$2 name=$3 first_name=${4:-} i who w
+  for who in "${peers_on[@]}"; do
+    "peer_${series}_workload" "$who" "peers-$who-$series" || return 1
+    peer_watches "$who" "peers-$who-$series"
+  done
+  echo "  ${peers_on[*]}: $n $series each, in turn (load $(load_avg))"
   for ((i = 1; i <= n; i++)); do
-    img=$p_repo@$(pdigest "change-$who-$i")
-    g=$(peer_set_image "$who" "$ns" "$img")
-    t0=$(await 30 first "$w.cr" "f[1] == $g") || { echo "  change $i: no watch event of generation $g"; continue; }
-    t1=$(await 30 first "$w.wl" "f[1] == \"$img\"" "$t0") || { echo "  change $i: no workload write for $img within 30 s"; continue; }
-    since "$t0" "$t1" >>"$out"; echo >>"$out"
-    local done_phase=Succeeded; [ "$who" = membrane ] || done_phase=Healthy
-    await 60 first "$w.cr" "f[1] == $g && f[2] == \"$g\" && f[3] == \"$done_phase\"" "$t0" >/dev/null ||
-      echo "  change $i: not $done_phase within 60 s"
-    sleep 0.2
+    for who in $(in_turn "$i"); do "peer_${series}_one" "$who" "$i"; done
   done
   watch_stop
-  sed -i '/^$/d' "$out"
-  fig_latency "${who:0:1}" "image change -> first workload write" "$out"
+  for who in "${peers_on[@]}"; do
+    w="$MEMBRANE_CLUSTER_DIR/run/peers-$who-$series"
+    fig_latency "${who:0:1}" "$name" "$w.times"
+    [ -z "$first_name" ] || fig_latency "${who:0:1}" "$first_name" "$w.first"
+  done
+}
+# sample FILE T0 T1: appends T1 - T0 to FILE, in seconds to a tenth of a millisecond
+sample() { awk -v a="$2" -v b="$3" 'BEGIN {printf "%.4f\n", b - a}' >>"$1"; }
+
+# image change -> first write to the workload: membrane's Deployment patch, Argo's new ReplicaSet
+peer_changes() { take_turns changes "${MEMBRANE_BENCH_PEERS_CHANGES:-200}" "image change -> first workload write"; }
+peer_changes_workload() { # membrane|argo NS
+  if [ "$1" = membrane ]; then
+    peer_workload membrane "$2" 1 "  rollout: {observationSeconds: 0}
+  verification: {checks: [health], baseURL: \"$api_url\"}"
+  else
+    peer_workload argo "$2" 1 "{canary: {}}"
+  fi
+}
+peer_changes_one() { # membrane|argo I
+  local who=$1 i=$2 ns="peers-$1-changes" w img g t0 t1 done_phase=Succeeded
+  w="$MEMBRANE_CLUSTER_DIR/run/$ns"; [ "$who" = membrane ] || done_phase=Healthy
+  img=$p_repo@$(pdigest "change-$who-$i")
+  g=$(peer_set_image "$who" "$ns" "$img")
+  t0=$(await 30 first "$w.cr" "f[1] == $g") || { echo "  $who change $i: no watch event of generation $g"; return 0; }
+  t1=$(await 30 first "$w.wl" "f[1] == \"$img\"" "$t0") || { echo "  $who change $i: no workload write for $img within 30 s"; return 0; }
+  sample "$w.times" "$t0" "$t1"
+  await 60 first "$w.cr" "f[1] == $g && f[2] == \"$g\" && f[3] == \"$done_phase\"" "$t0" >/dev/null ||
+    echo "  $who change $i: not $done_phase within 60 s"
+  sleep 0.2
 }
 
 # abort -> back on the old version: membrane's break-glass annotation -> the Deployment patched back to it;
 # Argo's abort (a merge patch {"status":{"abort":true}} on the status subresource, as kubectl-argo-rollouts abort
 # sends) -> the stable ReplicaSet scaled back up
 peer_aborts() {
-  local who=$1 n=${MEMBRANE_BENCH_PEERS_ABORTS:-50} ns="peers-$1-abort" i g img t0 t1 tf out outf
-  out="$MEMBRANE_CLUSTER_DIR/run/$ns.times"; outf="$out.first"; : >"$out"; : >"$outf"
-  if [ "$who" = membrane ]; then
-    peer_workload membrane "$ns" 2 "  rollout: {observationSeconds: 86400, recheckSeconds: 86400}
-  verification: {checks: [health], baseURL: \"$api_url\"}" || return 1
+  take_turns aborts "${MEMBRANE_BENCH_PEERS_ABORTS:-50}" "abort -> old version back (Argo: stable RS up)" \
+    "abort -> first workload write"
+}
+peer_aborts_workload() { # membrane|argo NS
+  if [ "$1" = membrane ]; then
+    peer_workload membrane "$2" 2 "  rollout: {observationSeconds: 86400, recheckSeconds: 86400}
+  verification: {checks: [health], baseURL: \"$api_url\"}"
   else
-    peer_workload argo "$ns" 2 "{canary: {maxSurge: 0, maxUnavailable: 1, steps: [{setWeight: 50}, {pause: {}}]}}" || return 1
+    peer_workload argo "$2" 2 "{canary: {maxSurge: 0, maxUnavailable: 1, steps: [{setWeight: 50}, {pause: {}}]}}"
   fi
-  peer_watches "$who" "$ns"
-  echo "  $who: $n aborts (load $(load_avg))"
-  for ((i = 1; i <= n; i++)); do
-    img=$p_repo@$(pdigest "abort-$who-$i")
-    g=$(peer_set_image "$who" "$ns" "$img")
-    local holding=Observing; [ "$who" = membrane ] || holding=Paused
-    t0=$(await 60 first "$w.cr" "f[1] == $g && f[2] == \"$g\" && f[3] == \"$holding\"") ||
-      { echo "  abort $i: not $holding within 60 s"; continue; }
-    sleep 0.5
-    if [ "$who" = membrane ]; then
-      kubectl -n "$ns" annotate gar api governance.kfm.dev/rollback=true governance.kfm.dev/rollback-reason="bench abort $i" \
-        governance.kfm.dev/rollback-approver=bench >/dev/null
-      t0=$(await 30 first "$w.cr" 'f[4] == "true"' "$t0") || { echo "  abort $i: no watch event of the annotation"; continue; }
-      t1=$(await 60 first "$w.wl" "f[1] == \"$p_old\"" "$t0") || { echo "  abort $i: not back on the old image within 60 s"; continue; }
-      tf=$t1
-      await 60 first "$w.cr" 'f[3] == "RolledBack" || f[3] == "Failed"' "$t1" >/dev/null || echo "  abort $i: not RolledBack within 60 s"
-    else
-      kubectl -n "$ns" patch rollout api --subresource status --type merge -p '{"status":{"abort":true}}' >/dev/null
-      t0=$(await 30 first "$w.cr" 'f[4] == "true"' "$t0") || { echo "  abort $i: no watch event of status.abort"; continue; }
-      t1=$(await 60 first "$w.wl" "f[1] == \"$p_old\" && f[2] == 2" "$t0") || { echo "  abort $i: the stable ReplicaSet not back to 2 within 60 s"; continue; }
-      tf=$(first "$w.wl" "(f[1] == \"$p_old\" && f[2] == 2) || (f[1] == \"$img\" && f[2] == 0)" "$t0")
-      await 60 first "$w.cr" 'f[3] == "Degraded"' "$t0" >/dev/null || echo "  abort $i: not Degraded within 60 s"
-    fi
-    since "$t0" "$t1" >>"$out"; echo >>"$out"
-    since "$t0" "$tf" >>"$outf"; echo >>"$outf"
-    sleep 1
-  done
-  watch_stop
-  sed -i '/^$/d' "$out" "$outf"
-  fig_latency "${who:0:1}" "abort -> old version back (Argo: stable RS up)" "$out"
-  fig_latency "${who:0:1}" "abort -> first workload write" "$outf"
+}
+peer_aborts_one() { # membrane|argo I
+  local who=$1 i=$2 ns="peers-$1-aborts" w img g t0 t1 tf holding=Observing
+  w="$MEMBRANE_CLUSTER_DIR/run/$ns"; [ "$who" = membrane ] || holding=Paused
+  img=$p_repo@$(pdigest "abort-$who-$i")
+  g=$(peer_set_image "$who" "$ns" "$img")
+  t0=$(await 60 first "$w.cr" "f[1] == $g && f[2] == \"$g\" && f[3] == \"$holding\"") ||
+    { echo "  $who abort $i: not $holding within 60 s"; return 0; }
+  sleep 0.5
+  if [ "$who" = membrane ]; then
+    kubectl -n "$ns" annotate gar api governance.kfm.dev/rollback=true governance.kfm.dev/rollback-reason="bench abort $i" \
+      governance.kfm.dev/rollback-approver=bench >/dev/null
+    t0=$(await 30 first "$w.cr" 'f[4] == "true"' "$t0") || { echo "  $who abort $i: no watch event of the annotation"; return 0; }
+    t1=$(await 60 first "$w.wl" "f[1] == \"$p_old\"" "$t0") || { echo "  $who abort $i: not back on the old image within 60 s"; return 0; }
+    tf=$t1
+    await 60 first "$w.cr" 'f[3] == "RolledBack" || f[3] == "Failed"' "$t1" >/dev/null || echo "  $who abort $i: not RolledBack within 60 s"
+  else
+    kubectl -n "$ns" patch rollout api --subresource status --type merge -p '{"status":{"abort":true}}' >/dev/null
+    t0=$(await 30 first "$w.cr" 'f[4] == "true"' "$t0") || { echo "  $who abort $i: no watch event of status.abort"; return 0; }
+    t1=$(await 60 first "$w.wl" "f[1] == \"$p_old\" && f[2] == 2" "$t0") || { echo "  $who abort $i: the stable ReplicaSet not back to 2 within 60 s"; return 0; }
+    tf=$(first "$w.wl" "(f[1] == \"$p_old\" && f[2] == 2) || (f[1] == \"$img\" && f[2] == 0)" "$t0")
+    await 60 first "$w.cr" 'f[3] == "Degraded"' "$t0" >/dev/null || echo "  $who abort $i: not Degraded within 60 s"
+  fi
+  sample "$w.times" "$t0" "$t1"
+  sample "$w.first" "$t0" "$tf"
+  sleep 1
 }
 
 # a failing check -> rollback: the double turns bad (public listing leaks the restricted dataset: membrane's
-# public-restriction check, Argo's Web metric on the same endpoint, both every 5 s) -> the workload written back
-peer_fails() {
-  local who=$1 n=${MEMBRANE_BENCH_PEERS_FAILS:-20} ns="peers-$1-fail" i g img t0 t1 out fixed
-  fixed="sha256:$(printf '0%.0s' {1..64})"   # the double's --fixed-digest (good_api_start)
-  out="$MEMBRANE_CLUSTER_DIR/run/$ns.times"; : >"$out"
-  if [ "$who" = membrane ]; then
-    peer_workload membrane "$ns" 2 "  rollout: {observationSeconds: 86400, recheckSeconds: 5}
-  verification: {checks: [public-restriction], restrictedDatasetID: kfm.sacred-sites, baseURL: \"$api_url\"}" || return 1
-  else
-    kubectl create namespace "$ns" >/dev/null
-    kubectl -n "$ns" apply -f - >/dev/null <<EOF
+# public-restriction check, Argo's Web metric on the same endpoint, both every 5 s) -> the workload written back.
+# The double is shared: each sample turns it good again before the next controller's sample starts.
+peer_fails() { take_turns fails "${MEMBRANE_BENCH_PEERS_FAILS:-20}" "double turns bad -> workload written back"; }
+peer_fails_workload() { # membrane|argo NS
+  if [ "$1" = membrane ]; then
+    peer_workload membrane "$2" 2 "  rollout: {observationSeconds: 86400, recheckSeconds: 5}
+  verification: {checks: [public-restriction], restrictedDatasetID: kfm.sacred-sites, baseURL: \"$api_url\"}"
+    return
+  fi
+  kubectl create namespace "$2" >/dev/null
+  kubectl -n "$2" apply -f - >/dev/null <<EOF
 apiVersion: argoproj.io/v1alpha1
 kind: AnalysisTemplate
 metadata: {name: public-restriction}
@@ -353,39 +398,47 @@ spec:
         jsonPath: "{\$.total}"
         timeoutSeconds: 10
 EOF
-    peer_workload argo "$ns" 2 "{canary: {maxSurge: 0, maxUnavailable: 1, analysis: {templates: [{templateName: public-restriction}]}, steps: [{setWeight: 50}, {pause: {}}]}}" || return 1
+  peer_workload argo "$2" 2 "{canary: {maxSurge: 0, maxUnavailable: 1, analysis: {templates: [{templateName: public-restriction}]}, steps: [{setWeight: 50}, {pause: {}}]}}"
+}
+peer_fails_one() { # membrane|argo I
+  local who=$1 i=$2 ns="peers-$1-fails" w img g t0 t1 holding=Observing fixed
+  w="$MEMBRANE_CLUSTER_DIR/run/$ns"; [ "$who" = membrane ] || holding=Paused
+  fixed="sha256:$(printf '0%.0s' {1..64})"   # the double's --fixed-digest (good_api_start)
+  img=$p_repo@$(pdigest "fail-$who-$i")
+  g=$(peer_set_image "$who" "$ns" "$img")
+  t0=$(await 60 first "$w.cr" "f[1] == $g && f[2] == \"$g\" && f[3] == \"$holding\"") ||
+    { echo "  $who fail $i: not $holding within 60 s"; return 0; }
+  sleep "0.$((RANDOM % 10))"   # a random point of the 5 s check period
+  sleep "$((RANDOM % 5))"
+  curl -fsS -X PUT --data restricted-leak "$api_url/__double/behaviour/$fixed" >/dev/null
+  t0=$EPOCHREALTIME
+  if [ "$who" = membrane ]; then
+    t1=$(await 60 first "$w.wl" "f[1] == \"$p_old\"" "$t0") || t1=""
+    await 60 first "$w.cr" 'f[3] == "RolledBack" || f[3] == "Failed"' "$t0" >/dev/null || echo "  $who fail $i: not RolledBack/Failed within 60 s"
+  else
+    t1=$(await 60 first "$w.wl" "f[1] == \"$p_old\" && f[2] == 2" "$t0") || t1=""
+    await 60 first "$w.cr" 'f[3] == "Degraded"' "$t0" >/dev/null || echo "  $who fail $i: not Degraded within 60 s"
   fi
-  peer_watches "$who" "$ns"
-  echo "  $who: $n failing checks (load $(load_avg))"
-  for ((i = 1; i <= n; i++)); do
-    img=$p_repo@$(pdigest "fail-$who-$i")
-    g=$(peer_set_image "$who" "$ns" "$img")
-    local holding=Observing; [ "$who" = membrane ] || holding=Paused
-    t0=$(await 60 first "$w.cr" "f[1] == $g && f[2] == \"$g\" && f[3] == \"$holding\"") ||
-      { echo "  fail $i: not $holding within 60 s"; continue; }
-    sleep "0.$((RANDOM % 10))"   # a random point of the 5 s check period
-    sleep "$((RANDOM % 5))"
-    curl -fsS -X PUT --data restricted-leak "$api_url/__double/behaviour/$fixed" >/dev/null
-    t0=$EPOCHREALTIME
-    if [ "$who" = membrane ]; then
-      t1=$(await 60 first "$w.wl" "f[1] == \"$p_old\"" "$t0") || t1=""
-      await 60 first "$w.cr" 'f[3] == "RolledBack" || f[3] == "Failed"' "$t0" >/dev/null || echo "  fail $i: not RolledBack/Failed within 60 s"
-    else
-      t1=$(await 60 first "$w.wl" "f[1] == \"$p_old\" && f[2] == 2" "$t0") || t1=""
-      await 60 first "$w.cr" 'f[3] == "Degraded"' "$t0" >/dev/null || echo "  fail $i: not Degraded within 60 s"
-    fi
-    curl -fsS -X PUT --data good "$api_url/__double/behaviour/$fixed" >/dev/null
-    if [ -n "$t1" ]; then since "$t0" "$t1" >>"$out"; echo >>"$out"; else echo "  fail $i: the workload not back on the old version within 60 s"; fi
-    sleep 1
-  done
-  watch_stop
-  sed -i '/^$/d' "$out"
-  fig_latency "${who:0:1}" "double turns bad -> workload written back" "$out"
+  curl -fsS -X PUT --data good "$api_url/__double/behaviour/$fixed" >/dev/null
+  if [ -n "$t1" ]; then sample "$w.times" "$t0" "$t1"; else echo "  $who fail $i: the workload not back on the old version within 60 s"; fi
+  sleep 1
 }
 
 bench_peers() {
-  echo "== membrane and Argo Rollouts side by side, one after the other on one control plane (load $(load_avg))"
-  local t0=$SECONDS who series
+  echo "== membrane and Argo Rollouts on one control plane: each alone for memory and rest, both at once for the latency series (load $(load_avg))"
+  local t0=$SECONDS who series memory=false latency=() r all anon
+  for who in membrane argo; do
+    [ -z "${MEMBRANE_BENCH_PEERS_ONLY:-}" ] || [ "$MEMBRANE_BENCH_PEERS_ONLY" = "$who" ] || continue
+    peers_on+=("$who")
+  done
+  [ ${#peers_on[@]} -gt 0 ] || { echo "bench.sh peers: MEMBRANE_BENCH_PEERS_ONLY is membrane or argo, not $MEMBRANE_BENCH_PEERS_ONLY" >&2; return 2; }
+  for series in ${MEMBRANE_BENCH_PEERS_SERIES:-memory changes aborts fails}; do
+    case $series in
+      memory) memory=true ;;
+      changes | aborts | fails) latency+=("$series") ;;
+      *) echo "bench.sh peers: unknown series $series (memory, changes, aborts, fails)" >&2; return 2 ;;
+    esac
+  done
   rollouts_dir=$(bash hack/rollouts.sh)
   # both controllers' 1,000 objects stay on the control plane: room for their 2,000 pods and the latency
   # series' (twelve kwok nodes hold 1,320, which left Argo's Rollouts Degraded behind membrane's pods)
@@ -398,25 +451,26 @@ bench_peers() {
   good_api_start
   helpers+=("$double_pid")
   echo "  membrane: $("$membrane_bin" version 2>/dev/null | head -1); argo-rollouts: $("$rollouts_dir/rollouts-controller" --version 2>/dev/null | head -1)"
-  for who in membrane argo; do
-    [ -z "${MEMBRANE_BENCH_PEERS_ONLY:-}" ] || [ "$MEMBRANE_BENCH_PEERS_ONLY" = "$who" ] || continue
-    echo "-- $who"
-    peer_start "$who" || return 1
-    for series in ${MEMBRANE_BENCH_PEERS_SERIES:-memory changes aborts fails}; do
-      case $series in
-        memory) peer_memory "$who" || { peer_stop; return 1; } ;;
-        changes) peer_changes "$who" ;;
-        aborts) peer_aborts "$who" ;;
-        fails) peer_fails "$who" ;;
-        *) echo "bench.sh peers: unknown series $series (memory, changes, aborts, fails)" >&2; peer_stop; return 2 ;;
-      esac
+  if $memory; then
+    for who in "${peers_on[@]}"; do
+      echo "-- $who alone: memory, then API requests and CPU at rest"
+      peer_start "$who" || return 1
+      peer_memory "$who" || { peer_stop "$who"; return 1; }
+      peer_stop "$who"
     done
-    local r all anon
-    r=$(rss_settled "$peer_pid"); read -r all anon <<<"$(rss_low "$r")"
-    echo "  $who after the latency series: $r"
-    fig "${who:0:1}" "RSS after the latency series, total (kB)" "$all"
-    peer_stop
-  done
+  fi
+  if [ ${#latency[@]} -gt 0 ]; then
+    echo "-- ${peers_on[*]} at once: the latency series, a sample of each in turn"
+    for who in "${peers_on[@]}"; do peer_start "$who" || return 1; done
+    peer_quiet "${peers_on[@]}"
+    for series in "${latency[@]}"; do "peer_$series" || break; done
+    for who in "${peers_on[@]}"; do
+      r=$(rss_settled "${peer_pids[$who]}"); read -r all anon <<<"$(rss_low "$r")"
+      echo "  $who after the latency series: $r"
+      fig "${who:0:1}" "RSS after the latency series, total (kB)" "$all"
+      peer_stop "$who"
+    done
+  fi
   fig_table
   echo "(the whole peers bench: $((SECONDS - t0)) s; load at the end $(load_avg))"
   kill "$double_pid" 2>/dev/null || true
