@@ -30,7 +30,7 @@ await() {
   done
   return 1
 }
-since() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", b - a}'; }
+since() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.4f", b - a}'; }
 load_avg() { cut -d' ' -f1-3 /proc/loadavg; }
 # rss_low "lowest A kB (anonymous B kB), ...": "A B" in kB
 rss_low() { sed 's/lowest \([0-9]*\) kB (anonymous \([0-9]*\) kB).*/\1 \2/' <<<"$1"; }
@@ -304,7 +304,7 @@ take_turns() {
   done
 }
 # sample FILE T0 T1: appends T1 - T0 to FILE, in seconds to a tenth of a millisecond
-sample() { awk -v a="$2" -v b="$3" 'BEGIN {printf "%.4f\n", b - a}' >>"$1"; }
+sample() { echo "$(since "$2" "$3")" >>"$1"; }
 
 # image change -> first write to the workload: membrane's Deployment patch, Argo's new ReplicaSet
 peer_changes() { take_turns changes "${MEMBRANE_BENCH_PEERS_CHANGES:-200}" "image change -> first workload write"; }
