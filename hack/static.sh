@@ -68,11 +68,18 @@ fi
 # one whose files the mirror does not have yet, so each is tried, newest first, by asking the mirror for the
 # headers of its files (nothing is downloaded); remembered until the lists are next refreshed
 version() {
-  local v uris memo="$apt_dir/$1.served"
+  local v u uris served rc memo="$apt_dir/$1.served"
   [ -s "$memo" ] && { cat "$memo"; return 0; }
   for v in $(apt-cache "${apt_opts[@]}" showsrc "$1" 2>/dev/null | sed -n 's/^Version: //p' | sort -rV); do
     uris=$(apt-get "${apt_opts[@]}" --print-uris -qq source "$1=$v" 2>/dev/null | sed -n "s/^'\([^']*\)'.*/\1/p")
-    if [ -n "$uris" ] && xargs -n1 curl -fsI -o /dev/null <<<"$uris"; then
+    served=$([ -n "$uris" ] && echo yes || echo no)
+    for u in $uris; do
+      rc=0; curl -fsI -o /dev/null "$u" || rc=$?
+      # 22: the mirror answered with an error (not there); anything else is no answer, which decides nothing
+      [ "$rc" -eq 0 ] || [ "$rc" -eq 22 ] || { echo "static.sh: no answer from the mirror for $u (curl exit $rc)" >&2; exit 1; }
+      [ "$rc" -eq 0 ] || { served=no; break; }
+    done
+    if [ "$served" = yes ]; then
       printf '%s' "$v" | tee "$memo"
       return 0
     fi
