@@ -105,6 +105,11 @@ static bool leads(void *ctx)
     return leader_elector_is_leader(((candidate *)ctx)->le);
 }
 
+static bool has_started(void *ctx)
+{
+    return atomic_load(&((candidate *)ctx)->started) > 0;
+}
+
 static bool has_stopped(void *ctx)
 {
     return atomic_load(&((candidate *)ctx)->stopped) > 0;
@@ -158,6 +163,8 @@ static void test_one_leader_and_release_on_stop(void **state)
      * below that tells release from expiry.
      */
     assert_true(itest_eventually(leads, standby, 12000));
+    /* on_started_leading runs on the elector's thread just after it is the leader */
+    assert_true(itest_eventually(has_started, standby, 5000));
     assert_int_equal(atomic_load(&standby->started), 1);
     lease = lease_get(f);
     assert_string_equal(holder(lease), leader_elector_identity(standby->le));
