@@ -89,12 +89,20 @@ const kube_config *kube_client_config(const kube_client *c);
 
 /*
  * Makes every retry wait and every watch on this client return MB_ESTOPPED
- * soon (waits at once, watches within 200 ms). A single request already on
- * the wire finishes (bounded by timeout_ms), and requests made afterwards are
- * tried once without retries, so a last status write or lease release at
- * shutdown still goes out. Thread-safe; the client must still be freed.
+ * at once. A single request already on the wire finishes (bounded by
+ * timeout_ms), and requests made afterwards are tried once without retries,
+ * so a last status write or lease release at shutdown still goes out.
+ * Thread-safe; the client must still be freed.
  */
 void kube_client_stop(kube_client *c);
+
+/*
+ * Sets *stop and wakes the watch of this client that it ends (its
+ * kube_watch_opts.stop), which then returns MB_ESTOPPED at once. The one way
+ * to set that flag while the watch runs: a watch waits for data without
+ * looking at its flag until something wakes it. Thread-safe.
+ */
+void kube_client_stop_stream(kube_client *c, atomic_bool *stop);
 
 /* A raw answer. */
 typedef struct {

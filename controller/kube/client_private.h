@@ -34,8 +34,8 @@ typedef int (*kube_stream_fn)(void *ctx, const char *data, size_t len);
  * One streaming GET without retries, without an overall timeout and with TCP
  * keepalive. A 2xx body goes to fn; a non-2xx body is collected into out.
  * Returns 0 when the server ended the answer, fn's error, MB_ESTOPPED when
- * *stop (may be NULL) or kube_client_stop() ended it (checked at least every
- * 200 ms), or a transport error.
+ * kube_client_stop_stream() on *stop (may be NULL) or kube_client_stop()
+ * ended it, or a transport error.
  */
 int kube_request_stream(kube_response *out, kube_client *c, const char *path, kube_stream_fn fn, void *ctx,
                         atomic_bool *stop);

@@ -27,11 +27,13 @@
 #define CONNECT_TIMEOUT_MS 10000L
 #define RETRY_AFTER_MAX_S 60L        /* a longer Retry-After is cut to this */
 #define BODY_MAX ((size_t)512 << 20) /* a larger answer is refused */
-#define POLL_MS 200                  /* how often a stream looks at the stop flags */
+#define STREAM_POLL_MS 60000         /* a stream's wait when nothing wakes it (kube_client_stop_stream does) */
 
-typedef struct {
+typedef struct handle {
     CURL *easy;
-    CURLM *multi; /* owns the connection cache the easy handle reuses */
+    CURLM *multi;               /* owns the connection cache the easy handle reuses */
+    atomic_bool *stop;          /* while it streams: the flag that ends it (may be NULL) */
+    struct handle *next_stream; /* while it streams: the next in the client's streams */
 } handle;
 
 struct kube_client {
@@ -54,6 +56,9 @@ struct kube_client {
     atomic_bool stopped;
     pthread_mutex_t stop_lock;
     pthread_cond_t stop_cond; /* CLOCK_MONOTONIC */
+
+    pthread_mutex_t streams_lock;
+    handle *streams; /* the handles streaming now: a stop wakes their waits */
 };
 
 /* One transfer's receiving side. */
@@ -181,6 +186,7 @@ int kube_client_new(kube_client **out, kube_config *cfg, const kube_client_opts 
     }
     pthread_mutex_init(&c->pool_lock, NULL);
     pthread_mutex_init(&c->stop_lock, NULL);
+    pthread_mutex_init(&c->streams_lock, NULL);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&c->stop_cond, &attr);
@@ -248,6 +254,7 @@ void kube_client_free(kube_client *c)
     curl_slist_free_all(c->connect_to);
     pthread_mutex_destroy(&c->pool_lock);
     pthread_mutex_destroy(&c->stop_lock);
+    pthread_mutex_destroy(&c->streams_lock);
     pthread_cond_destroy(&c->stop_cond);
     free(c);
     global_release();
@@ -258,12 +265,29 @@ const kube_config *kube_client_config(const kube_client *c)
     return c->cfg;
 }
 
+/* Wakes the waits of the streams that stop ends (NULL: every stream) to look at their flags. */
+static void streams_wake(kube_client *c, const atomic_bool *stop)
+{
+    pthread_mutex_lock(&c->streams_lock);
+    for (handle *h = c->streams; h; h = h->next_stream)
+        if (!stop || h->stop == stop)
+            curl_multi_wakeup(h->multi);
+    pthread_mutex_unlock(&c->streams_lock);
+}
+
 void kube_client_stop(kube_client *c)
 {
     pthread_mutex_lock(&c->stop_lock);
     atomic_store(&c->stopped, true);
     pthread_cond_broadcast(&c->stop_cond);
     pthread_mutex_unlock(&c->stop_lock);
+    streams_wake(c, NULL);
+}
+
+void kube_client_stop_stream(kube_client *c, atomic_bool *stop)
+{
+    atomic_store(stop, true);
+    streams_wake(c, stop);
 }
 
 /* Waits ms, or less when the client is stopped: 0 or MB_ESTOPPED. */
@@ -356,9 +380,9 @@ static bool is_stopped(kube_client *c, atomic_bool *stop)
 }
 
 /*
- * Drives one transfer on h. Streams look at the stop flags between waits of at
- * most POLL_MS (and after every burst of data); *stopped tells whether that
- * ended it.
+ * Drives one transfer on h. Streams look at the stop flags after every burst
+ * of data and whenever a stop wakes their wait (they are in c->streams while
+ * they run); *stopped tells whether that ended it.
  */
 static CURLcode handle_run(kube_client *c, handle *h, bool stream, atomic_bool *stop, bool *stopped)
 {
@@ -368,6 +392,13 @@ static CURLcode handle_run(kube_client *c, handle *h, bool stream, atomic_bool *
     *stopped = false;
     if (curl_multi_add_handle(h->multi, h->easy) != CURLM_OK)
         return CURLE_OUT_OF_MEMORY;
+    if (stream) {
+        pthread_mutex_lock(&c->streams_lock);
+        h->stop = stop;
+        h->next_stream = c->streams;
+        c->streams = h;
+        pthread_mutex_unlock(&c->streams_lock);
+    }
     for (;;) {
         CURLMcode mc = curl_multi_perform(h->multi, &running);
         if (mc != CURLM_OK) {
@@ -387,10 +418,20 @@ static CURLcode handle_run(kube_client *c, handle *h, bool stream, atomic_bool *
             *stopped = true;
             break;
         }
-        if (curl_multi_poll(h->multi, NULL, 0, stream ? POLL_MS : 1000, NULL) != CURLM_OK) {
+        if (curl_multi_poll(h->multi, NULL, 0, stream ? STREAM_POLL_MS : 1000, NULL) != CURLM_OK) {
             rc = CURLE_RECV_ERROR;
             break;
         }
+    }
+    if (stream) {
+        pthread_mutex_lock(&c->streams_lock);
+        handle **p = &c->streams;
+        while (*p != h)
+            p = &(*p)->next_stream;
+        *p = h->next_stream;
+        h->next_stream = NULL;
+        h->stop = NULL;
+        pthread_mutex_unlock(&c->streams_lock);
     }
     curl_multi_remove_handle(h->multi, h->easy);
     return rc;

@@ -49,15 +49,15 @@ typedef struct {
     const char *field_selector;
     const char *resource_version; /* start after this one; NULL: from now */
     int timeout_seconds;          /* asks the server to end the stream after this; 0: server default */
-    atomic_bool *stop;            /* set to true from any thread to end the stream soon; may be NULL */
+    atomic_bool *stop;            /* kube_client_stop_stream() ends the stream with it; may be NULL */
 } kube_watch_opts;
 
 /*
  * Streams one watch (allowWatchBookmarks on) and delivers its events to fn, in
  * order, on the calling thread. Returns 0 when the server ended the stream,
- * MB_ESTOPPED when fn or *stop or kube_client_stop() ended it (the flags are
- * looked at least every 200 ms), MB_EGONE on 410 (as an HTTP status or as an
- * ERROR event, which is then not delivered; kube_status_last() holds it),
+ * MB_ESTOPPED when fn, kube_client_stop_stream() on *stop or
+ * kube_client_stop() ended it (at once), MB_EGONE on 410 (as an HTTP status
+ * or as an ERROR event, which is then not delivered; kube_status_last() holds it),
  * MB_ECONN when the connection broke or the stream ended inside an event,
  * MB_EJSON for a malformed event, or the mapped error of a non-2xx answer.
  * Other ERROR events are delivered. One attempt, no retries: reconnecting

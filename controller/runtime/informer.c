@@ -492,7 +492,7 @@ void informer_stop_request(informer *inf)
     if (!inf)
         return;
     pthread_mutex_lock(&inf->mu);
-    atomic_store(&inf->stop, true);
+    kube_client_stop_stream(inf->client, &inf->stop);
     pthread_cond_broadcast(&inf->cond);
     pthread_mutex_unlock(&inf->mu);
 }

@@ -74,8 +74,8 @@ int informer_add_index(informer *inf, const char *name, informer_index_fn fn, vo
 int informer_start(informer *inf);
 
 /*
- * Asks the thread to stop and joins it. A watch ends within the client's
- * stream poll (200 ms), a back-off wait at once; a list in flight ends with its
+ * Asks the thread to stop and joins it. A watch and a back-off wait end at
+ * once; a list in flight ends with its
  * request (bounded by the client's timeout). Idempotent; the cache stays
  * readable afterwards.
  */

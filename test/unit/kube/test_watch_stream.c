@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
     pthread_mutex_t lock;
@@ -251,7 +252,7 @@ typedef struct {
     replay *srv;
     kube_client *client;
     recorder *rec;
-    atomic_bool *flag; /* set this, or */
+    atomic_bool *flag; /* stop with kube_client_stop_stream(), or */
     bool client_stop;  /* call kube_client_stop() */
     pthread_mutex_t lock;
     pthread_cond_t cond;
@@ -261,16 +262,20 @@ typedef struct {
 static void *stopper(void *p)
 {
     stopper_arg *a = p;
-    recorder_wait(a->rec, 1, 10000); /* the stream is open and idle after its first event */
+    recorder_wait(a->rec, 1, 10000); /* the stream is open after its first event */
+    usleep(300 * 1000);              /* and waiting for more */
     if (a->flag)
-        atomic_store(a->flag, true);
+        kube_client_stop_stream(a->client, a->flag);
     if (a->client_stop)
         kube_client_stop(a->client);
 
-    /* watchdog: if the watch does not end within 10 s, hang up so that it ends otherwise and the test fails */
+    /*
+     * watchdog: if the watch does not end within 5 s, hang up so that it ends otherwise and the test fails (a
+     * stop that did not wake the stream would be seen when libcurl's connect timer of 10 s ends its wait)
+     */
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += 10;
+    deadline.tv_sec += 5;
     pthread_mutex_lock(&a->lock);
     while (!a->returned)
         if (pthread_cond_timedwait(&a->cond, &a->lock, &deadline) != 0)
