@@ -57,12 +57,12 @@ typedef struct {
  * order, on the calling thread. Returns 0 when the server ended the stream,
  * MB_ESTOPPED when fn, kube_client_stop_stream() on *stop or
  * kube_client_stop() ended it (at once), MB_EGONE on 410 (as an HTTP status
- * or as an ERROR event, which is then not delivered; kube_status_last() holds it),
- * MB_ECONN when the connection broke or the stream ended inside an event,
- * MB_EJSON for a malformed event, or the mapped error of a non-2xx answer.
- * Other ERROR events are delivered. One attempt, no retries: reconnecting
- * from the last resourceVersion is the caller's loop. No overall timeout;
- * TCP keepalive is on.
+ * or as an ERROR event, which is then not delivered; kube_status_last()
+ * holds it), MB_ECONN when the connection broke or the stream ended inside
+ * an event, MB_EJSON for a malformed event, or the mapped error of a non-2xx
+ * answer. Other ERROR events are delivered. One attempt, no retries:
+ * reconnecting from the last resourceVersion is the caller's loop. No overall
+ * timeout; TCP keepalive is on.
  */
 int kube_watch(kube_client *c, const kube_resource *r, const char *ns, const kube_watch_opts *opts, kube_watch_fn fn,
                void *ctx);

@@ -75,9 +75,8 @@ int informer_start(informer *inf);
 
 /*
  * Asks the thread to stop and joins it. A watch and a back-off wait end at
- * once; a list in flight ends with its
- * request (bounded by the client's timeout). Idempotent; the cache stays
- * readable afterwards.
+ * once; a list in flight ends with its request (bounded by the client's
+ * timeout). Idempotent; the cache stays readable afterwards.
  */
 void informer_stop(informer *inf);
 
