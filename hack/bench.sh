@@ -166,8 +166,10 @@ bench_release() {
   local changes=${MEMBRANE_BENCH_CHANGES:-200} w0 w1
   w0=$(apiserver_writes)
   ./build-bench/bench_release bench-latency api-0 api-0 "$changes"
-  echo "spec change reaching the operator -> Deployment patch sent (one patch: the image and the rollback record): $(tail -n +"$((logged + 1))" \
-    "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | grep -o 'rollout patch sent [0-9.]* ms' | awk '{print $4}' | percentiles ms changes)"
+  echo "spec change reaching the operator -> Deployment patch answered (one patch: the image and the rollback record): $(tail -n +"$((logged + 1))" \
+    "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | grep -o 'rollout patch answered [0-9.]* ms' | awk '{print $4}' | percentiles ms changes)"
+  echo "  of which before its request went out (the operator's own share): $(tail -n +"$((logged + 1))" \
+    "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | grep -o 'rollout patch answered .* went out after [0-9.]* ms' | awk '{print $(NF - 1)}' | percentiles ms changes)"
   # every change is verified to Succeeded before the next one (bench_release waits for it)
   w1=$(apiserver_writes)
   echo "API writes per release (each of the $changes changes to Succeeded, from the API server's apiserver_request_total): $(awk -v a="$w0" -v b="$w1" -v n="$changes" 'BEGIN {
@@ -222,8 +224,10 @@ EOF
   done
   echo "crash-looping pods -> the rollback target running with all replicas available (from watch events):" \
     "$(printf '%s\n' "${times[@]}" | percentiles s rollbacks)"
-  echo "trigger detected -> rollback patch sent (one patch: the image back and what it rolled back from):" \
-    "$(grep -o 'rollback patch sent [0-9.]* ms' "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | awk '{print $4}' | percentiles ms rollbacks)"
+  echo "trigger detected -> rollback patch answered (one patch: the image back and what it rolled back from):" \
+    "$(grep -o 'rollback patch answered [0-9.]* ms' "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | awk '{print $4}' | percentiles ms rollbacks)"
+  echo "  of which before its request went out (the operator's own share):" \
+    "$(grep -o 'rollback patch answered .* went out after [0-9.]* ms' "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | awk '{print $(NF - 1)}' | percentiles ms rollbacks)"
   kill "$op_pid" "$double_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
 }
 
@@ -701,9 +705,9 @@ EOF
   echo "the release to $2 did not succeed: $(kubectl -n "$1" get gar api -o jsonpath='{.status.conditions}')" >&2
   return 1
 }
-# supply_patch_ms FROM-LINE: the operator's "rollout patch sent N ms" figures logged after line FROM-LINE
+# supply_patch_ms FROM-LINE: the operator's "rollout patch answered N ms" figures logged after line FROM-LINE
 supply_patch_ms() {
-  tail -n +"$(($1 + 1))" "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | grep -o 'rollout patch sent [0-9.]* ms' | awk '{print $4}'
+  tail -n +"$(($1 + 1))" "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | grep -o 'rollout patch answered [0-9.]* ms' | awk '{print $4}'
 }
 
 # The image.verify gate's share of a release: the operator's own figure for a spec change -> the
@@ -749,7 +753,7 @@ bench_supply() {
   # without the gate: fresh digests (the registry is not asked)
   from=$(wc -l <"$MEMBRANE_CLUSTER_DIR/logs/membrane.log")
   for i in $(seq 1 "$runs"); do supply_release supply "sha256:$(printf 'supply-%s' "$i" | sha256sum | cut -c1-64)" || break; done
-  echo "spec change -> Deployment patch sent, no image.verify: $(supply_patch_ms "$from" | percentiles ms releases)"
+  echo "spec change -> Deployment patch answered, no image.verify: $(supply_patch_ms "$from" | percentiles ms releases)"
   supply_release supply "$a" || true   # back on a signed digest: the next release's rollback target
 
   # cold: each release to a signed digest never verified before

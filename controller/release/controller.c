@@ -386,7 +386,7 @@ static informer_obj *deployment_moved_on(release_controller *rc, const char *ns,
  * Each version of the release a write replaces is added to older.
  */
 static int act(cJSON **cur, release_controller *rc, const release_plan *plan, const char *deployment,
-               const char *cached_dep_rv, cJSON **patched_dep, double *patched_ms, stale_view *stale,
+               const char *cached_dep_rv, cJSON **patched_dep, double *sent_ms, double *patched_ms, stale_view *stale,
                informer_obj **newer, ryw_trail *older)
 {
     /* copies: *cur is replaced by every write */
@@ -408,6 +408,7 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
                              "patching Deployment %s/%s for %s", ns, deployment, owner);
     }
     if (plan->deployment_patch) {
+        *sent_ms = mb_monotonic_ns() / 1e6;
         err = kube_patch(patched_dep, rc->opts.client, &KUBE_DEPLOYMENTS, ns, deployment, NULL, KUBE_PATCH_STRATEGIC,
                          plan->deployment_patch);
         *patched_ms = mb_monotonic_ns() / 1e6; /* its answer came: the status write that follows is not counted */
@@ -614,9 +615,9 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         if (release_plan_rollback_trigger(&plan))
             trigger_ms = decided;
         informer_obj *newer = NULL;
-        double patched_ms = 0;
+        double sent_ms = 0, patched_ms = 0;
         err = act(&cur, rc, &plan, depname, dep && !fresh && !dep_view ? informer_obj_resource_version(dep) : NULL,
-                  &patched, &patched_ms, &stale, &newer, &older);
+                  &patched, &sent_ms, &patched_ms, &stale, &newer, &older);
         if (patched) {
             /* decide on the Deployment as the patch left it, and so does the next reconcile until the cache has it */
             ryw_trail_add(&dep_older, json_str(obs.deployment, "metadata", "resourceVersion", NULL));
@@ -625,14 +626,19 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         }
         if (patched && trigger_ms > 0) {
             mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = json_str(cur, "metadata", "name", NULL)};
-            MB_LOG(MB_LOG_INFO, &lf, "rollback patch sent %.1f ms after the trigger was detected",
-                   patched_ms - trigger_ms);
+            MB_LOG(MB_LOG_INFO, &lf,
+                   "rollback patch answered %.1f ms after the trigger was detected (its request went out after "
+                   "%.1f ms)",
+                   patched_ms - trigger_ms, sent_ms - trigger_ms);
             trigger_ms = 0;
         } else if (patched) {
             double ago = spec_seen_take(rc, key, json_int(-1, cur, "metadata", "generation", NULL), patched_ms);
             mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = json_str(cur, "metadata", "name", NULL)};
             if (ago >= 0)
-                MB_LOG(MB_LOG_INFO, &lf, "rollout patch sent %.1f ms after the spec change reached the operator", ago);
+                MB_LOG(MB_LOG_INFO, &lf,
+                       "rollout patch answered %.1f ms after the spec change reached the operator (its request went "
+                       "out after %.1f ms)",
+                       ago, ago - (patched_ms - sent_ms));
         }
         if (err == MB_ECONFLICT && stale == STALE_DEPLOYMENT_CACHED && pass + 1 < MAX_PASSES) {
             /* decide again on the Deployment the cache has now */
