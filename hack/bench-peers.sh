@@ -16,8 +16,8 @@
 
 # pdigest WORD: a digest of its own for WORD, starting "a1" (never one of the kwok stages' bad prefixes)
 pdigest() { printf 'sha256:a1%s' "$(printf '%s' "$1" | sha256sum | cut -c1-62)"; }
-# first FILE CONDITION [T0]: the stamp of the first line of a watch_stamped FILE (at or after T0) whose payload,
-# split on "|" into f[1], f[2], ..., meets the awk CONDITION
+# first FILE CONDITION [T0]: the stamp of the first line of a watch_stamped or peer_watches FILE (at or after T0)
+# whose payload, split on "|" into f[1], f[2], ..., meets the awk CONDITION
 first() {
   awk -v t0="${3:-0}" '{split(substr($0, index($0, " ") + 1), f, "|")} $1 >= t0 && ('"$2"') {print $1; exit}' "$1"
 }
@@ -253,17 +253,26 @@ first_phase() { # NS "PHASE...": prints the phase when the workload's controller
   [ -z "$p" ] || [[ " $2 " != *" $p "* ]] || echo "$p"
 }
 # peer_watches membrane|argo NS: NS's watches into run/NS.cr (the release or Rollout) and run/NS.wl (the
-# Deployment or its ReplicaSets), and empty run/NS.times and run/NS.first for the series' samples
+# Deployment or its ReplicaSets), both in one hack/watchstamp process that stamps each event as it reads it, and
+# empty run/NS.times and run/NS.first for the series' samples
 peer_watches() {
-  local w="$MEMBRANE_CLUSTER_DIR/run/$2"
-  : >"$w.times"; : >"$w.first"
+  local w="$MEMBRANE_CLUSTER_DIR/run/$2" ns=$2 kc="$MEMBRANE_CLUSTER_DIR/run/watchstamp.kubeconfig.json"
+  : >"$w.times"; : >"$w.first"; : >"$w.cr"; : >"$w.wl"
+  [ -s "$kc" ] || kubectl config view --raw --flatten --minify -o json >"$kc"
   if [ "$1" = membrane ]; then
-    watch_stamped "$w.cr" -n "$2" get gar api -w -o jsonpath='{.metadata.generation}|{.status.observedGeneration}|{.status.phase}|{.metadata.annotations.governance\.kfm\.dev/rollback}{"\n"}'
-    watch_stamped "$w.wl" -n "$2" get deploy api -w -o jsonpath='{.spec.template.spec.containers[0].image}|{.spec.replicas}{"\n"}'
+    "$watchstamp" "$kc" \
+      "$w.cr" "/apis/governance.kfm.dev/v1alpha1/namespaces/$ns/governedapireleases?fieldSelector=metadata.name%3Dapi" \
+      /metadata/generation,/status/observedGeneration,/status/phase,/metadata/annotations/governance.kfm.dev~1rollback \
+      "$w.wl" "/apis/apps/v1/namespaces/$ns/deployments?fieldSelector=metadata.name%3Dapi" \
+      /spec/template/spec/containers/0/image,/spec/replicas 2>/dev/null &
   else
-    watch_stamped "$w.cr" -n "$2" get rollout api -w -o jsonpath='{.metadata.generation}|{.status.observedGeneration}|{.status.phase}|{.status.abort}{"\n"}'
-    watch_stamped "$w.wl" -n "$2" get rs -w -o jsonpath='{.spec.template.spec.containers[0].image}|{.spec.replicas}|{.metadata.name}{"\n"}'
+    "$watchstamp" "$kc" \
+      "$w.cr" "/apis/argoproj.io/v1alpha1/namespaces/$ns/rollouts?fieldSelector=metadata.name%3Dapi" \
+      /metadata/generation,/status/observedGeneration,/status/phase,/status/abort \
+      "$w.wl" "/apis/apps/v1/namespaces/$ns/replicasets" \
+      /spec/template/spec/containers/0/image,/spec/replicas,/metadata/name 2>/dev/null &
   fi
+  watchers+=($!)
   await 10 bash -c "[ -s '$w.cr' ] && [ -s '$w.wl' ] && echo ok" >/dev/null
 }
 # peer_set_image membrane|argo NS IMAGE: the spec change; prints the new metadata.generation
@@ -440,6 +449,7 @@ bench_peers() {
     esac
   done
   rollouts_dir=$(bash hack/rollouts.sh)
+  watchstamp=$(bash hack/gotool.sh watchstamp)
   # both controllers' 1,000 objects stay on the control plane: room for their 2,000 pods and the latency
   # series' (twelve kwok nodes hold 1,320, which left Argo's Rollouts Degraded behind membrane's pods)
   MEMBRANE_CLUSTER_NODES=${MEMBRANE_CLUSTER_NODES:-24} cluster_up

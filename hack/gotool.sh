@@ -8,9 +8,11 @@
 # the Argo CD health scripts' test), registryauth (bcrypt htpasswd lines and
 # the token server of the registry's token auth) and ociregistry
 # (go-containerregistry's registry with the referrers API), both for the
-# image.verify e2e and fixtures (e2e/registry.sh). Built with the Go toolchain
-# the control plane is built with, into a cache outside the repository, keyed
-# by the source's hash: nothing is rebuilt while the source is unchanged.
+# image.verify e2e and fixtures (e2e/registry.sh), and watchstamp (watches
+# stamped as their events arrive, for hack/bench.sh peers). Built with the Go
+# toolchain the control plane is built with, into a cache outside the
+# repository, keyed by the source's hash: nothing is rebuilt while the source
+# is unchanged.
 # Prints the path of the binary.
 #   hack/gotool.sh faultproxy
 #   hack/gotool.sh bundleserver
