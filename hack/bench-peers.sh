@@ -1,4 +1,4 @@
-# Sourced by hack/bench.sh (its helpers: cluster_up, good_api_start, op_start, rss_settled, watch_stamped,
+# Sourced by hack/bench.sh (its helpers: cluster_up, good_api_start, op_start, rss_settled,
 # percentiles, ...): two long benchmarks, run only when named.
 #
 #   hack/bench.sh peers   membrane and Argo Rollouts (hack/rollouts.sh) on one local control plane: each alone
@@ -16,8 +16,8 @@
 
 # pdigest WORD: a digest of its own for WORD, starting "a1" (never one of the kwok stages' bad prefixes)
 pdigest() { printf 'sha256:a1%s' "$(printf '%s' "$1" | sha256sum | cut -c1-62)"; }
-# first FILE CONDITION [T0]: the stamp of the first line of a watch_stamped or peer_watches FILE (at or after T0)
-# whose payload, split on "|" into f[1], f[2], ..., meets the awk CONDITION
+# first FILE CONDITION [T0]: the stamp of the first line of a peer_watches FILE (at or after T0) whose payload,
+# split on "|" into f[1], f[2], ..., meets the awk CONDITION
 first() {
   awk -v t0="${3:-0}" '{split(substr($0, index($0, " ") + 1), f, "|")} $1 >= t0 && ('"$2"') {print $1; exit}' "$1"
 }
@@ -253,8 +253,9 @@ first_phase() { # NS "PHASE...": prints the phase when the workload's controller
   [ -z "$p" ] || [[ " $2 " != *" $p "* ]] || echo "$p"
 }
 # peer_watches membrane|argo NS: NS's watches into run/NS.cr (the release or Rollout) and run/NS.wl (the
-# Deployment or its ReplicaSets), both in one hack/watchstamp process that stamps each event as it reads it, and
-# empty run/NS.times and run/NS.first for the series' samples
+# Deployment or its ReplicaSets), both in one hack/watchstamp process that stamps each event as it reads it (its
+# errors in run/NS.watch.log), and empty run/NS.times and run/NS.first for the series' samples; fails, saying so,
+# when the watches have not both started within 10 s
 peer_watches() {
   local w="$MEMBRANE_CLUSTER_DIR/run/$2" ns=$2 kc="$MEMBRANE_CLUSTER_DIR/run/watchstamp.kubeconfig.json"
   : >"$w.times"; : >"$w.first"; : >"$w.cr"; : >"$w.wl"
@@ -264,16 +265,17 @@ peer_watches() {
       "$w.cr" "/apis/governance.kfm.dev/v1alpha1/namespaces/$ns/governedapireleases?fieldSelector=metadata.name%3Dapi" \
       /metadata/generation,/status/observedGeneration,/status/phase,/metadata/annotations/governance.kfm.dev~1rollback \
       "$w.wl" "/apis/apps/v1/namespaces/$ns/deployments?fieldSelector=metadata.name%3Dapi" \
-      /spec/template/spec/containers/0/image,/spec/replicas 2>/dev/null &
+      /spec/template/spec/containers/0/image,/spec/replicas 2>"$w.watch.log" &
   else
     "$watchstamp" "$kc" \
       "$w.cr" "/apis/argoproj.io/v1alpha1/namespaces/$ns/rollouts?fieldSelector=metadata.name%3Dapi" \
       /metadata/generation,/status/observedGeneration,/status/phase,/status/abort \
       "$w.wl" "/apis/apps/v1/namespaces/$ns/replicasets" \
-      /spec/template/spec/containers/0/image,/spec/replicas,/metadata/name 2>/dev/null &
+      /spec/template/spec/containers/0/image,/spec/replicas,/metadata/name 2>"$w.watch.log" &
   fi
   watchers+=($!)
-  await 10 bash -c "[ -s '$w.cr' ] && [ -s '$w.wl' ] && echo ok" >/dev/null
+  await 10 bash -c "[ -s '$w.cr' ] && [ -s '$w.wl' ] && echo ok" >/dev/null ||
+    { echo "  $ns: the watches of $1's objects did not start: $(tail -n 3 "$w.watch.log")"; return 1; }
 }
 # peer_set_image membrane|argo NS IMAGE: the spec change; prints the new metadata.generation
 peer_set_image() {
@@ -299,7 +301,7 @@ take_turns() {
   local series=$1 n=$2 name=$3 first_name=${4:-} i who w
   for who in "${peers_on[@]}"; do
     "peer_${series}_workload" "$who" "peers-$who-$series" || return 1
-    peer_watches "$who" "peers-$who-$series"
+    peer_watches "$who" "peers-$who-$series" || return 1
   done
   echo "  ${peers_on[*]}: $n $series each, in turn (load $(load_avg))"
   for ((i = 1; i <= n; i++)); do

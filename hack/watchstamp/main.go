@@ -18,7 +18,9 @@
 // strings bare, anything else as JSON), as `kubectl get -w -o jsonpath` with
 // a shell loop stamping its lines wrote it. The watch starts from the current
 // state (an event per existing object) and, when the server ends it, goes on
-// from the last resourceVersion seen. It runs until it is killed.
+// from the last resourceVersion seen. It runs until it is killed, and exits
+// with 2, saying why, when the API server refuses a watch (any answer but 200)
+// or sends a line that is not a watch event: no line is written for those.
 package main
 
 import (
@@ -90,8 +92,9 @@ func client(path string) (*http.Client, string, string) {
 	return &http.Client{Transport: t}, strings.TrimRight(c.Server, "/"), u.Token
 }
 
-// pointer: the value at an RFC 6901 pointer, or nil
-func pointer(v any, p string) any {
+// pointer: the value at an RFC 6901 pointer into obj, or nil
+func pointer(obj map[string]any, p string) any {
+	var v any = obj
 	if p == "" {
 		return v
 	}
@@ -153,8 +156,14 @@ func watch(c *http.Client, server, token, out, path string, pointers []string) {
 		}
 		resp, err := c.Do(req)
 		if err != nil {
+			fmt.Fprintf(os.Stderr, "watchstamp: %s: %v (trying again)\n", path, err)
 			time.Sleep(200 * time.Millisecond)
 			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			// a wrong path, a missing resource or refused credentials: nothing to watch, and no line may say otherwise
+			resp.Body.Close()
+			die("%s: the API server answered %s", path, resp.Status)
 		}
 		r := bufio.NewReaderSize(resp.Body, 1<<20)
 		for {
@@ -162,21 +171,24 @@ func watch(c *http.Client, server, token, out, path string, pointers []string) {
 			now := time.Now()
 			if len(line) > 0 {
 				var ev event
-				if json.Unmarshal(line, &ev) == nil {
-					if ev.Type == "ERROR" {
-						rv = "" // gone: start again from the current state
-						break
+				if json.Unmarshal(line, &ev) != nil || ev.Type == "" || ev.Object == nil {
+					die("%s: not a watch event: %.200s", path, line)
+				}
+				if ev.Type == "ERROR" {
+					fmt.Fprintf(os.Stderr, "watchstamp: %s: %s (starting again from the current state)\n", path,
+						text(pointer(ev.Object, "/message")))
+					rv = ""
+					break
+				}
+				if v := text(pointer(ev.Object, "/metadata/resourceVersion")); v != "" {
+					rv = v
+				}
+				if ev.Type != "BOOKMARK" {
+					vals := make([]string, len(pointers))
+					for i, p := range pointers {
+						vals[i] = text(pointer(ev.Object, p))
 					}
-					if v := text(pointer(map[string]any(ev.Object), "/metadata/resourceVersion")); v != "" {
-						rv = v
-					}
-					if ev.Type != "BOOKMARK" {
-						vals := make([]string, len(pointers))
-						for i, p := range pointers {
-							vals[i] = text(pointer(map[string]any(ev.Object), p))
-						}
-						fmt.Fprintf(f, "%d.%06d %s\n", now.Unix(), now.Nanosecond()/1000, strings.Join(vals, "|"))
-					}
+					fmt.Fprintf(f, "%d.%06d %s\n", now.Unix(), now.Nanosecond()/1000, strings.Join(vals, "|"))
 				}
 			}
 			if err != nil {
