@@ -258,14 +258,31 @@ static void on_bundle_update(void *ctx, const cJSON *old_obj, const cJSON *new_o
 
 /* ---- act ----------------------------------------------------------------- */
 
-static int patch_release_metadata(cJSON **cur, release_controller *rc, const char *ns, const char *name,
+/*
+ * The release as this reconcile knows it: the cache's copy, read in place
+ * (not ours to change or free), until the written-ahead copy or a write's
+ * answer replaces it (owned: ours).
+ */
+typedef struct {
+    const cJSON *obj;
+    cJSON *owned; /* obj when it is ours, else NULL */
+} release_view;
+
+/* obj (taken) becomes what the reconcile knows of the release */
+static void view_set(release_view *v, cJSON *obj)
+{
+    cJSON_Delete(v->owned);
+    v->obj = v->owned = obj;
+}
+
+static int patch_release_metadata(release_view *cur, release_controller *rc, const char *ns, const char *name,
                                   cJSON *meta_patch)
 {
     cJSON *p = cJSON_CreateObject();
     cJSON *res = NULL;
     char *body = NULL;
     int err = 0;
-    const char *rv = json_str(*cur, "metadata", "resourceVersion", NULL);
+    const char *rv = json_str(cur->obj, "metadata", "resourceVersion", NULL);
     if (!p || (rv && json_set_str(meta_patch, "resourceVersion", rv) < 0)) {
         cJSON_Delete(p);
         cJSON_Delete(meta_patch);
@@ -279,8 +296,7 @@ static int patch_release_metadata(cJSON **cur, release_controller *rc, const cha
     }
     if ((err = kube_patch(&res, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, name, NULL, KUBE_PATCH_MERGE, body)) < 0)
         goto done;
-    cJSON_Delete(*cur);
-    *cur = res;
+    view_set(cur, res);
 done:
     free(body);
     cJSON_Delete(p);
@@ -288,7 +304,7 @@ done:
 }
 
 /* older: the version the patch replaces is added to it */
-static int set_finalizer(cJSON **cur, release_controller *rc, const char *ns, const char *name, bool present,
+static int set_finalizer(release_view *cur, release_controller *rc, const char *ns, const char *name, bool present,
                          ryw_trail *older)
 {
     cJSON *meta = cJSON_CreateObject();
@@ -299,13 +315,13 @@ static int set_finalizer(cJSON **cur, release_controller *rc, const char *ns, co
         return mb_error_set(MB_ENOMEM, "out of memory");
     }
     /* a list short of an entry would remove another controller's finalizer: all of them, or no patch */
-    cJSON_ArrayForEach(f, json_get(*cur, "metadata", "finalizers", NULL))
+    cJSON_ArrayForEach(f, json_get(cur->obj, "metadata", "finalizers", NULL))
         if (cJSON_IsString(f) && strcmp(f->valuestring, RELEASE_FINALIZER) != 0 &&
             !cJSON_AddItemToArray(list, cJSON_CreateString(f->valuestring)))
             goto nomem;
     if (present && !cJSON_AddItemToArray(list, cJSON_CreateString(RELEASE_FINALIZER)))
         goto nomem;
-    ryw_trail_add_version(older, *cur);
+    ryw_trail_add_version(older, cur->obj);
     return patch_release_metadata(cur, rc, ns, name, meta);
 nomem:
     cJSON_Delete(meta);
@@ -319,17 +335,17 @@ nomem:
  * back, and when ryw_status_landed() says so, the write is done and what
  * follows it (receipt log, Events, metrics, the Deployment patch) goes on,
  * instead of being lost to a decision the next reconcile finds recorded.
- * Otherwise *cur becomes the release as read back (*fresh set), to decide again on.
+ * Otherwise cur becomes the release as read back (*fresh set), to decide again on.
  */
-static int write_status(cJSON **cur, bool *fresh, release_controller *rc, const char *ns, cJSON *status)
+static int write_status(release_view *cur, bool *fresh, release_controller *rc, const char *ns, cJSON *status)
 {
     cJSON *res = NULL, *back = NULL;
     char name[254], key[512], msg[512];
     int err;
-    snprintf(name, sizeof(name), "%s", json_str(*cur, "metadata", "name", NULL));
+    snprintf(name, sizeof(name), "%s", json_str(cur->obj, "metadata", "name", NULL));
     snprintf(key, sizeof(key), "%s/%s", ns, name);
     /* a merge patch from the status as read, with its resourceVersion: what is unchanged (the receipts) is not sent */
-    err = kube_patch_status(&res, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, *cur, status);
+    err = kube_patch_status(&res, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, cur->obj, status);
     if (err == MB_ECONFLICT) {
         snprintf(msg, sizeof(msg), "%s", mb_error_last());
         if (kube_get(&back, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, name) == 0 &&
@@ -340,8 +356,7 @@ static int write_status(cJSON **cur, bool *fresh, release_controller *rc, const 
             err = 0;
         } else {
             if (back) {
-                cJSON_Delete(*cur);
-                *cur = back;
+                view_set(cur, back);
                 *fresh = true;
             }
             return mb_error_set(MB_ECONFLICT, "%s", msg);
@@ -350,8 +365,7 @@ static int write_status(cJSON **cur, bool *fresh, release_controller *rc, const 
     if (err < 0)
         return err;
     ryw_status_record(rc->ryw, API_GOVERNEDAPIRELEASES.kind, key, status);
-    cJSON_Delete(*cur);
-    *cur = res;
+    view_set(cur, res);
     return 0;
 }
 
@@ -385,15 +399,15 @@ static informer_obj *deployment_moved_on(release_controller *rc, const char *ns,
  * to decide again on: no patch bound to meet a 409 is sent, and no GET made.
  * Each version of the release a write replaces is added to older.
  */
-static int act(cJSON **cur, release_controller *rc, const release_plan *plan, const char *deployment,
+static int act(release_view *cur, release_controller *rc, const release_plan *plan, const char *deployment,
                const char *cached_dep_rv, cJSON **patched_dep, double *sent_ms, double *patched_ms, stale_view *stale,
                informer_obj **newer, ryw_trail *older)
 {
-    /* copies: *cur is replaced by every write */
+    /* copies: cur is replaced by every write */
     char ns[254], name[254], owner[512];
     int err = 0;
-    snprintf(ns, sizeof(ns), "%s", json_str(*cur, "metadata", "namespace", NULL));
-    snprintf(name, sizeof(name), "%s", json_str(*cur, "metadata", "name", NULL));
+    snprintf(ns, sizeof(ns), "%s", json_str(cur->obj, "metadata", "namespace", NULL));
+    snprintf(name, sizeof(name), "%s", json_str(cur->obj, "metadata", "name", NULL));
     mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = name};
 
     snprintf(owner, sizeof(owner), "%s/%s", ns, name);
@@ -423,7 +437,7 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
         if (err == MB_EFORBIDDEN) {
             /* RBAC or an admission policy: a human must look, so the release says it where they look */
             event_object eo;
-            if (event_object_from_json(&eo, *cur, RELEASE_KIND, RELEASE_API_VERSION) == 0)
+            if (event_object_from_json(&eo, cur->obj, RELEASE_KIND, RELEASE_API_VERSION) == 0)
                 event_record(rc->opts.events, &eo, EVENT_WARNING, "WriteDenied",
                              "patching Deployment %s/%s was refused: %s; the operator retries with backoff (see "
                              "Admission denials in docs/operations.md)",
@@ -439,7 +453,7 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
     }
     if (plan->status) {
         bool reread = false;
-        ryw_trail_add_version(older, *cur);
+        ryw_trail_add_version(older, cur->obj);
         if ((err = write_status(cur, &reread, rc, ns, plan->status)) < 0) {
             *stale = err != MB_ECONFLICT ? STALE_NONE : reread ? STALE_RELEASE_REREAD : STALE_RELEASE;
             return mb_error_wrap(err, "writing the status of %s", owner);
@@ -459,7 +473,7 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
     /* the decision is recorded: its Events go out */
     if (plan->n_events) {
         event_object eo;
-        if (event_object_from_json(&eo, *cur, RELEASE_KIND, RELEASE_API_VERSION) == 0)
+        if (event_object_from_json(&eo, cur->obj, RELEASE_KIND, RELEASE_API_VERSION) == 0)
             for (size_t i = 0; i < plan->n_events; i++)
                 event_record(rc->opts.events, &eo,
                              strcmp(plan->events[i].type, "Warning") == 0 ? EVENT_WARNING : EVENT_NORMAL,
@@ -477,12 +491,12 @@ static int act(cJSON **cur, release_controller *rc, const release_plan *plan, co
             cJSON_Delete(meta);
             return mb_error_set(MB_ENOMEM, "out of memory");
         }
-        ryw_trail_add_version(older, *cur);
+        ryw_trail_add_version(older, cur->obj);
         if ((err = patch_release_metadata(cur, rc, ns, name, meta)) < 0)
             return mb_error_wrap(err, "removing the rollback annotation of %s", owner);
     }
     /* probe pods in other namespaces have no owner to be collected with: deleted before the release may go */
-    const char *uid = json_str(*cur, "metadata", "uid", NULL);
+    const char *uid = json_str(cur->obj, "metadata", "uid", NULL);
     /* (only with the probe enabled: without it none were made, and the install may not delete pods) */
     if (plan->remove_finalizer && rc->opts.enable_probe && uid && *uid &&
         (err = probe_pods_sweep(rc->opts.client, uid)) < 0)
@@ -532,7 +546,8 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     informer_obj **ups = NULL; /* spec.after's releases */
     const cJSON **up_json = NULL;
     size_t n_ups = 0;
-    cJSON *cur = NULL, *results = NULL;
+    release_view cur = {0};
+    cJSON *results = NULL;
     release_plan plan = {0};
     release_observed obs = {0};
     cJSON *fresh = NULL;       /* the Deployment read again after a 409 */
@@ -576,24 +591,21 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         pod_json[i] = informer_obj_json(pods->items[i]);
     if (pbname && informer_get(&pb, rc->bundles, ns, pbname) < 0)
         pb = NULL;
-    if (!(cur = ryw_ahead_take(rc->ryw, API_GOVERNEDAPIRELEASES.kind, key, cached_rv, &older)) &&
-        !(cur = cJSON_Duplicate(r, true))) {
-        err = mb_error_set(MB_ENOMEM, "out of memory");
-        goto done;
-    }
+    cur.owned = ryw_ahead_take(rc->ryw, API_GOVERNEDAPIRELEASES.kind, key, cached_rv, &older);
+    cur.obj = cur.owned ? cur.owned : r;
 
     obs.deployment = dep_view ? dep_view : dep ? informer_obj_json(dep) : NULL;
     obs.pods = pod_json;
     obs.n_pods = pods->len;
     obs.policy_bundle = pb ? informer_obj_json(pb) : NULL;
-    if ((err = upstream_get(rc, cur, &ups, &up_json, &n_ups)) < 0)
+    if ((err = upstream_get(rc, cur.obj, &ups, &up_json, &n_ups)) < 0)
         goto done;
     obs.upstream = up_json;
     obs.n_upstream = n_ups;
     obs.allow_after_namespaces = rc->opts.allow_after_namespaces;
     obs.probe_enabled = rc->opts.enable_probe;
     for (int pass = 0; pass < MAX_PASSES; pass++) {
-        obs.release = cur;
+        obs.release = cur.obj;
         obs.now = time(NULL);
         double decided = mb_monotonic_ns() / 1e6;
         cJSON *patched = NULL;
@@ -602,7 +614,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             goto done;
         if (plan.n_verify_digests && !obs.n_images) {
             /* the image gate's verdicts, and decide again with them; while one is being verified, its end requeues */
-            if ((err = release_images_lookup(&images, rc->images, rc->opts.client, cur, &plan, key)) != 0) {
+            if ((err = release_images_lookup(&images, rc->images, rc->opts.client, cur.obj, &plan, key)) != 0) {
                 out->requeue_ms = err == 1 ? CHECKS_RECHECK_MS : 0;
                 err = err == 1 ? 0 : err;
                 goto done;
@@ -625,15 +637,19 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             obs.deployment = dep_view = patched;
         }
         if (patched && trigger_ms > 0) {
-            mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = json_str(cur, "metadata", "name", NULL)};
+            mb_log_fields lf = {.kind = RELEASE_KIND,
+                                .namespace = ns,
+                                .name = json_str(cur.obj, "metadata", "name", NULL)};
             MB_LOG(MB_LOG_INFO, &lf,
                    "rollback patch answered %.1f ms after the trigger was detected (its request went out after "
                    "%.1f ms)",
                    patched_ms - trigger_ms, sent_ms - trigger_ms);
             trigger_ms = 0;
         } else if (patched) {
-            double ago = spec_seen_take(rc, key, json_int(-1, cur, "metadata", "generation", NULL), patched_ms);
-            mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = json_str(cur, "metadata", "name", NULL)};
+            double ago = spec_seen_take(rc, key, json_int(-1, cur.obj, "metadata", "generation", NULL), patched_ms);
+            mb_log_fields lf = {.kind = RELEASE_KIND,
+                                .namespace = ns,
+                                .name = json_str(cur.obj, "metadata", "name", NULL)};
             if (ago >= 0)
                 MB_LOG(MB_LOG_INFO, &lf,
                        "rollout patch answered %.1f ms after the spec change reached the operator (its request went "
@@ -674,13 +690,12 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             /* the release changed under us (a new spec, most often): read it and decide again, now */
             cJSON *again = NULL;
             if ((err = kube_get(&again, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns,
-                                json_str(cur, "metadata", "name", NULL))) < 0) {
+                                json_str(cur.obj, "metadata", "name", NULL))) < 0) {
                 if (err == MB_ENOTFOUND)
                     err = 0; /* gone: nothing to do */
                 goto done;
             }
-            cJSON_Delete(cur);
-            cur = again;
+            view_set(&cur, again);
             release_plan_clear(&plan);
             continue;
         }
@@ -696,8 +711,8 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         cJSON_Delete(results);
         results = NULL;
         obs.checks.started_at = obs.checks.finished_at = time(NULL);
-        if ((err = release_runs_collect(rc->runs, key, cur, rid, plan.checks_digest, &results, &obs.checks.started_at,
-                                        &obs.checks.finished_at)) == 0) {
+        if ((err = release_runs_collect(rc->runs, key, cur.obj, rid, plan.checks_digest, &results,
+                                        &obs.checks.started_at, &obs.checks.finished_at)) == 0) {
             /* the run's end requeues; should that enqueue be lost, this look finds the run again */
             if (out->requeue_ms <= 0 || out->requeue_ms > CHECKS_RECHECK_MS)
                 out->requeue_ms = CHECKS_RECHECK_MS;
@@ -714,7 +729,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     }
 done:
     /* what this reconcile wrote (or started from, ahead of the cache) is where the next one starts */
-    ryw_ahead_keep(rc->ryw, API_GOVERNEDAPIRELEASES.kind, key, &older, cur, rc->releases);
+    ryw_ahead_keep(rc->ryw, API_GOVERNEDAPIRELEASES.kind, key, &older, cur.owned, rc->releases);
     ryw_ahead_keep(rc->ryw, KUBE_DEPLOYMENTS.kind, depkey, &dep_older, dep_view, NULL); /* patch answers are trimmed */
     release_plan_clear(&plan);
     cJSON_Delete(results);
