@@ -163,9 +163,10 @@ bench_release() {
   while [ "$(succeeded bench-latency)" -lt 1 ]; do sleep 0.5; done
   local logged
   logged=$(wc -l <"$MEMBRANE_CLUSTER_DIR/logs/membrane.log")
-  local changes=${MEMBRANE_BENCH_CHANGES:-200} w0 w1
-  w0=$(apiserver_writes)
+  local changes=${MEMBRANE_BENCH_CHANGES:-200} w0 w1 c0 c1
+  w0=$(apiserver_writes); c0=$(cpu_ticks "$op_pid")
   ./build-bench/bench_release bench-latency api-0 api-0 "$changes"
+  c1=$(cpu_ticks "$op_pid")
   echo "spec change reaching the operator -> Deployment patch answered (one patch: the image and the rollback record): $(tail -n +"$((logged + 1))" \
     "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | grep -o 'rollout patch answered [0-9.]* ms' | awk '{print $4}' | percentiles ms changes)"
   echo "  of which before its request went out (the operator's own share): $(tail -n +"$((logged + 1))" \
@@ -174,6 +175,9 @@ bench_release() {
   w1=$(apiserver_writes)
   echo "API writes per release (each of the $changes changes to Succeeded, from the API server's apiserver_request_total): $(awk -v a="$w0" -v b="$w1" -v n="$changes" 'BEGIN {
     split(a, x); split(b, y); printf "%.2f status, %.2f Deployment", (y[1] - x[1]) / n, (y[2] - x[2]) / n }')"
+  # all the operator did for a change: the rollout, the checks, the status writes and Events, the other watch events
+  echo "operator CPU per change (user + system, over the whole latency run): $(awk -v c="$((c1 - c0))" -v hz="$(getconf CLK_TCK)" \
+    -v n="$changes" 'BEGIN { printf "%.1f ms", c * 1000 / hz / n }')"
   echo "operator RSS after the latency run: $(rss_kb $op_pid)"
   kill "$op_pid" "$double_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
 }
