@@ -167,10 +167,9 @@ bench_release() {
   w0=$(apiserver_writes); c0=$(cpu_ticks "$op_pid")
   ./build-bench/bench_release bench-latency api-0 api-0 "$changes"
   c1=$(cpu_ticks "$op_pid")
-  echo "spec change reaching the operator -> Deployment patch answered (one patch: the image and the rollback record): $(tail -n +"$((logged + 1))" \
-    "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | grep -o 'rollout patch answered [0-9.]* ms' | awk '{print $4}' | percentiles ms changes)"
-  echo "  of which before its request went out (the operator's own share): $(tail -n +"$((logged + 1))" \
-    "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | grep -o 'rollout patch answered .* went out after [0-9.]* ms' | awk '{print $(NF - 1)}' | percentiles ms changes)"
+  echo "spec change reaching the operator -> Deployment patch answered (one patch: the image and the rollback record):" \
+    "$(patch_ms "$logged" rollout | percentiles ms changes)"
+  echo "  of which before its request went out (the operator's own share): $(patch_ms "$logged" rollout out | percentiles ms changes)"
   # every change is verified to Succeeded before the next one (bench_release waits for it)
   w1=$(apiserver_writes)
   echo "API writes per release (each of the $changes changes to Succeeded, from the API server's apiserver_request_total): $(awk -v a="$w0" -v b="$w1" -v n="$changes" 'BEGIN {
@@ -229,9 +228,8 @@ EOF
   echo "crash-looping pods -> the rollback target running with all replicas available (from watch events):" \
     "$(printf '%s\n' "${times[@]}" | percentiles s rollbacks)"
   echo "trigger detected -> rollback patch answered (one patch: the image back and what it rolled back from):" \
-    "$(grep -o 'rollback patch answered [0-9.]* ms' "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | awk '{print $4}' | percentiles ms rollbacks)"
-  echo "  of which before its request went out (the operator's own share):" \
-    "$(grep -o 'rollback patch answered .* went out after [0-9.]* ms' "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | awk '{print $(NF - 1)}' | percentiles ms rollbacks)"
+    "$(patch_ms 0 rollback | percentiles ms rollbacks)"
+  echo "  of which before its request went out (the operator's own share): $(patch_ms 0 rollback out | percentiles ms rollbacks)"
   kill "$op_pid" "$double_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
 }
 
@@ -329,6 +327,12 @@ api_requests() {
   op_metrics "$1" | sed -n 's/^membrane_api_requests_total{verb="\([^"]*\)",code="\([^"]*\)"} \([0-9.e+]*\)$/\1 \2 \3/p' | sort
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# patch_ms FROM-LINE rollout|rollback [out]: the operator's "rollout/rollback patch answered N ms (its request went
+# out after M ms)" figures logged after line FROM-LINE of its log, N each; with out, M each
+patch_ms() {
+  tail -n +"$(($1 + 1))" "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | grep -o "$2 patch answered .* went out after [0-9.]* ms" |
+    awk -v out="${3:+1}" '{print out ? $(NF - 1) : $4}'
+}
 metric_sum() { op_metrics "$1" | awk -v m="$2" 'index($1, m "{") == 1 || $1 == m {s += $2} END {print s + 0}'; } # NAME FAMILY
 # requests_per_minute BEFORE AFTER SECONDS: the api_requests difference, per minute, by verb and code
 requests_per_minute() {
@@ -709,10 +713,6 @@ EOF
   echo "the release to $2 did not succeed: $(kubectl -n "$1" get gar api -o jsonpath='{.status.conditions}')" >&2
   return 1
 }
-# supply_patch_ms FROM-LINE: the operator's "rollout patch answered N ms" figures logged after line FROM-LINE
-supply_patch_ms() {
-  tail -n +"$(($1 + 1))" "$MEMBRANE_CLUSTER_DIR/logs/membrane.log" | grep -o 'rollout patch answered [0-9.]* ms' | awk '{print $4}'
-}
 
 # The image.verify gate's share of a release: the operator's own figure for a spec change -> the
 # Deployment patch, without the gate, with it on digests never verified before (cold: the
@@ -757,13 +757,13 @@ bench_supply() {
   # without the gate: fresh digests (the registry is not asked)
   from=$(wc -l <"$MEMBRANE_CLUSTER_DIR/logs/membrane.log")
   for i in $(seq 1 "$runs"); do supply_release supply "sha256:$(printf 'supply-%s' "$i" | sha256sum | cut -c1-64)" || break; done
-  echo "spec change -> Deployment patch answered, no image.verify: $(supply_patch_ms "$from" | percentiles ms releases)"
+  echo "spec change -> Deployment patch answered, no image.verify: $(patch_ms "$from" rollout | percentiles ms releases)"
   supply_release supply "$a" || true   # back on a signed digest: the next release's rollback target
 
   # cold: each release to a signed digest never verified before
   from=$(wc -l <"$MEMBRANE_CLUSTER_DIR/logs/membrane.log")
   for i in $(seq 1 "$runs"); do supply_release supply "${cold[$i]}" "$verify" || break; done
-  echo "  with image.verify, a digest never verified (cold): $(supply_patch_ms "$from" | percentiles ms releases)"
+  echo "  with image.verify, a digest never verified (cold): $(patch_ms "$from" rollout | percentiles ms releases)"
 
   # cached: back and forth between two digests verified before
   supply_release supply "$b" "$verify" || true
@@ -773,7 +773,7 @@ bench_supply() {
     if [ $((i % 2)) -eq 1 ]; then d=$b; else d=$a; fi
     supply_release supply "$d" "$verify" || break
   done
-  echo "  with image.verify, a digest verified before (cached): $(supply_patch_ms "$from" | percentiles ms releases)"
+  echo "  with image.verify, a digest verified before (cached): $(patch_ms "$from" rollout | percentiles ms releases)"
   kill "$op_pid" "$double_pid"; wait "$op_pid" 2>/dev/null || true; op_pid=""
   registry_stop
 }

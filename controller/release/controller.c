@@ -570,6 +570,8 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
     const cJSON *r = informer_obj_json(rel);
     const char *cached_rv = informer_obj_resource_version(rel);
     const char *ns = json_str(r, "metadata", "namespace", NULL);
+    const char *name = json_str(r, "metadata", "name", NULL);
+    mb_log_fields lf = {.kind = RELEASE_KIND, .namespace = ns, .name = name};
     const char *depname = json_str(r, "spec", "target", "deployment", NULL);
     const char *pbname = json_str(r, "spec", "policyBundleRef", "name", NULL);
 
@@ -637,9 +639,6 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             obs.deployment = dep_view = patched;
         }
         if (patched && trigger_ms > 0) {
-            mb_log_fields lf = {.kind = RELEASE_KIND,
-                                .namespace = ns,
-                                .name = json_str(cur.obj, "metadata", "name", NULL)};
             MB_LOG(MB_LOG_INFO, &lf,
                    "rollback patch answered %.1f ms after the trigger was detected (its request went out after "
                    "%.1f ms)",
@@ -647,9 +646,6 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
             trigger_ms = 0;
         } else if (patched) {
             double ago = spec_seen_take(rc, key, json_int(-1, cur.obj, "metadata", "generation", NULL), patched_ms);
-            mb_log_fields lf = {.kind = RELEASE_KIND,
-                                .namespace = ns,
-                                .name = json_str(cur.obj, "metadata", "name", NULL)};
             if (ago >= 0)
                 MB_LOG(MB_LOG_INFO, &lf,
                        "rollout patch answered %.1f ms after the spec change reached the operator (its request went "
@@ -689,8 +685,7 @@ static int reconcile(reconcile_result *out, void *ctx, const char *key)
         if (err == MB_ECONFLICT && stale == STALE_RELEASE && pass + 1 < MAX_PASSES) {
             /* the release changed under us (a new spec, most often): read it and decide again, now */
             cJSON *again = NULL;
-            if ((err = kube_get(&again, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns,
-                                json_str(cur.obj, "metadata", "name", NULL))) < 0) {
+            if ((err = kube_get(&again, rc->opts.client, &API_GOVERNEDAPIRELEASES, ns, name)) < 0) {
                 if (err == MB_ENOTFOUND)
                     err = 0; /* gone: nothing to do */
                 goto done;
